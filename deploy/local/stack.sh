@@ -1,0 +1,540 @@
+#!/usr/bin/env bash
+# Muster local stack: Kafka (KRaft, from Maven jars), FerretDB (SQLite) and the
+# three Python services, as plain background processes. No Docker, no sudo.
+#
+#   deploy/local/stack.sh install                  fetch Kafka jars, build FerretDB (idempotent)
+#   deploy/local/stack.sh up [component...]        start (default: all; "infra" = kafka ferretdb)
+#   deploy/local/stack.sh down [component...]      stop (reverse order)
+#   deploy/local/stack.sh status                   table of components
+#   deploy/local/stack.sh logs <component>         follow a log
+#   deploy/local/stack.sh clean [--all]            down + remove data and logs (--all: everything)
+#   deploy/local/stack.sh kafka-tool <tool> [args] run a Kafka CLI tool (topics, console-producer,
+#                                                  console-consumer, consumer-groups,
+#                                                  producer-perf, consumer-perf, or a class name)
+#
+# Components: kafka ferretdb volunteer dispatch reporting
+#
+# Environment (defaults):
+#   MUSTER_STATE_DIR ($ROOT/.state)   MUSTER_START_TIMEOUT (60)
+#   MUSTER_KAFKA_PORT (9092)  MUSTER_KAFKA_CONTROLLER_PORT (9093)  MUSTER_MONGO_PORT (27017)
+#   MUSTER_VOLUNTEER_PORT (8001)  MUSTER_DISPATCH_PORT (8002)  MUSTER_REPORTING_PORT (8003)
+#   MUSTER_PYTHON ($ROOT/.venv/bin/python)   JAVA_HOME, MVN, GO (tool overrides)
+#   MUSTER_KAFKA_BOOTSTRAP / MUSTER_MONGO_URL are passed to the services as set, else
+#   derived from the ports above.
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
+STATE="${MUSTER_STATE_DIR:-$ROOT/.state}"
+mkdir -p "$STATE"
+STATE="$(cd "$STATE" && pwd)"
+
+KAFKA_PORT="${MUSTER_KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${MUSTER_KAFKA_CONTROLLER_PORT:-9093}"
+MONGO_PORT="${MUSTER_MONGO_PORT:-27017}"
+VOLUNTEER_PORT="${MUSTER_VOLUNTEER_PORT:-8001}"
+DISPATCH_PORT="${MUSTER_DISPATCH_PORT:-8002}"
+REPORTING_PORT="${MUSTER_REPORTING_PORT:-8003}"
+START_TIMEOUT="${MUSTER_START_TIMEOUT:-60}"
+STOP_TIMEOUT=20
+PYTHON="${MUSTER_PYTHON:-$ROOT/.venv/bin/python}"
+
+KAFKA_SRC="$SCRIPT_DIR/kafka"
+FERRET_SRC="$SCRIPT_DIR/ferretdb"
+KAFKA_HOME="$STATE/kafka"
+KAFKA_LIBS="$KAFKA_HOME/libs"
+KAFKA_DATA="$KAFKA_HOME/data"
+KAFKA_PROPS="$KAFKA_HOME/server.properties"
+FERRET_BIN="$STATE/bin/ferretdb"
+FERRET_DATA="$STATE/ferretdb"
+LOG_DIR="$STATE/logs"
+RUN_DIR="$STATE/run"
+
+ALL_COMPONENTS=(kafka ferretdb volunteer dispatch reporting)
+
+# ---------------------------------------------------------------- helpers
+
+say() { printf '%s\n' "$*"; }
+err() { printf 'stack.sh: error: %s\n' "$*" >&2; }
+die() { err "$*"; exit 1; }
+
+java_bin() { if [[ -n "${JAVA_HOME:-}" ]]; then echo "$JAVA_HOME/bin/java"; else echo java; fi; }
+mvn_bin() { echo "${MVN:-mvn}"; }
+go_bin() {
+  if [[ -n "${GO:-}" ]]; then echo "$GO"
+  elif command -v go >/dev/null 2>&1; then echo go
+  elif [[ -x /usr/local/go/bin/go ]]; then echo /usr/local/go/bin/go
+  else echo go; fi
+}
+need() { command -v "$1" >/dev/null 2>&1 || [[ -x "$1" ]] || die "'$1' not found ($2)"; }
+
+sha() { cat "$@" | sha256sum | cut -d' ' -f1; }
+
+# Ensure the state dir carries a marker so "clean --all" never wipes a foreign directory.
+mark_state() { [[ -e "$STATE/.muster-state" ]] || echo "muster local stack state" >"$STATE/.muster-state"; }
+
+port_of() {
+  case "$1" in
+    kafka) echo "$KAFKA_PORT" ;;
+    ferretdb) echo "$MONGO_PORT" ;;
+    volunteer) echo "$VOLUNTEER_PORT" ;;
+    dispatch) echo "$DISPATCH_PORT" ;;
+    reporting) echo "$REPORTING_PORT" ;;
+    *) die "unknown component '$1'" ;;
+  esac
+}
+
+address_of() {
+  case "$1" in
+    kafka) echo "127.0.0.1:$KAFKA_PORT" ;;
+    ferretdb) echo "mongodb://127.0.0.1:$MONGO_PORT/" ;;
+    *) echo "http://127.0.0.1:$(port_of "$1")" ;;
+  esac
+}
+
+log_of() { echo "$LOG_DIR/$1.log"; }
+pidfile_of() { echo "$RUN_DIR/$1.pid"; }
+
+# A substring the component's command line must contain: guards against PID reuse.
+cmd_pattern() {
+  case "$1" in
+    kafka) echo "kafka.Kafka" ;;
+    ferretdb) echo "$FERRET_BIN" ;;
+    *) echo "muster_$1" ;;
+  esac
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Kafka ApiVersions v0 request over /dev/tcp; true when the broker answers it
+# (error 0, or 35 UNSUPPORTED_VERSION, which still proves the request path works).
+kafka_probe() {
+  local out
+  out="$(timeout 3 bash -c '
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    printf "\x00\x00\x00\x0f\x00\x12\x00\x00\x00\x00\x00\x07\x00\x05probe" >&3
+    head -c 10 <&3 | od -An -tx1 | tr -d " \n"
+  ' _ "$1" 2>/dev/null)" || return 1
+  [[ "${out:8:8}" == "00000007" && ( "${out:16:4}" == "0000" || "${out:16:4}" == "0023" ) ]]
+}
+
+# PID from the component's pid file if that process is alive and is ours; else empty.
+live_pid() {
+  local f pid
+  f="$(pidfile_of "$1")"
+  [[ -f "$f" ]] || return 0
+  pid="$(tr -dc '0-9' <"$f")"
+  [[ -n "$pid" ]] || return 0
+  kill -0 "$pid" 2>/dev/null || return 0
+  if [[ -r "/proc/$pid/cmdline" ]]; then
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$(cmd_pattern "$1")" || return 0
+  fi
+  echo "$pid"
+}
+
+healthy() {
+  local port
+  port="$(port_of "$1")"
+  case "$1" in
+    kafka) kafka_probe "$port" ;;
+    ferretdb) port_open "$port" ;;
+    *) curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null ;;
+  esac
+}
+
+show_failure() {
+  local c="$1" f
+  err "$c did not become healthy; last 30 lines of its log(s):"
+  for f in "$(log_of "$c")" ${2:+"$2"}; do
+    [[ -f "$f" ]] || continue
+    printf -- '----- %s -----\n' "$f" >&2
+    tail -n 30 "$f" >&2 || true
+  done
+}
+
+# start_bg <component> <cmd...>: detached in its own session/process group.
+start_bg() {
+  local c="$1"; shift
+  local pidf log
+  pidf="$(pidfile_of "$c")"; log="$(log_of "$c")"
+  rm -f "$pidf"
+  printf '\n===== %s starting %s =====\n' "$(date -u +%FT%TZ)" "$c" >>"$log"
+  # The inner shell records its own PID (== process group id after setsid), then execs.
+  setsid bash -c 'echo $$ >"$1"; shift; exec nohup "$@"' _ "$pidf" "$@" \
+    </dev/null >>"$log" 2>&1 &
+  local i
+  for i in $(seq 1 50); do [[ -s "$pidf" ]] && break; sleep 0.1; done
+  [[ -s "$pidf" ]] || die "$c: no pid file written"
+}
+
+# wait_healthy <component> [extra log] [readiness-fn]
+wait_healthy() {
+  local c="$1" extra="${2:-}" ready="${3:-}" pid deadline
+  pid="$(tr -dc '0-9' <"$(pidfile_of "$c")")"
+  deadline=$((SECONDS + START_TIMEOUT))
+  while ((SECONDS < deadline)); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      err "$c (pid $pid) exited during startup"
+      show_failure "$c" "$extra"; rm -f "$(pidfile_of "$c")"; exit 1
+    fi
+    if { [[ -z "$ready" ]] || "$ready"; } && healthy "$c"; then
+      return 0
+    fi
+    sleep 0.25
+  done
+  err "$c not healthy after ${START_TIMEOUT}s (pid $pid); stopping it"
+  show_failure "$c" "$extra"
+  stop_one "$c" >&2
+  exit 1
+}
+
+# ---------------------------------------------------------------- install
+
+install_kafka() {
+  local marker="$KAFKA_LIBS/.fetched" want
+  want="$(sha "$KAFKA_SRC/pom.xml")"
+  if [[ -f "$marker" && "$(cat "$marker")" == "$want" ]]; then
+    say "install: kafka jars up to date ($KAFKA_LIBS)"
+    return
+  fi
+  need "$(java_bin)" "Java 17+ is required"
+  need "$(mvn_bin)" "Maven is required"
+  say "install: fetching Kafka jars with Maven ..."
+  local tmp="$KAFKA_HOME/libs.tmp"
+  rm -rf "$tmp"; mkdir -p "$KAFKA_HOME"
+  if ! "$(mvn_bin)" -B -q -Dstyle.color=never -f "$KAFKA_SRC/pom.xml" \
+      dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" \
+      >"$KAFKA_HOME/mvn.log" 2>&1; then
+    tail -n 30 "$KAFKA_HOME/mvn.log" >&2
+    die "maven failed (full log: $KAFKA_HOME/mvn.log)"
+  fi
+  rm -rf "$KAFKA_LIBS"; mv "$tmp" "$KAFKA_LIBS"
+  echo "$want" >"$marker"
+  say "install: kafka jars ready ($(ls "$KAFKA_LIBS" | grep -c '\.jar$') jars: $(cd "$KAFKA_LIBS" && ls kafka_2.13-*.jar log4j-core-*.jar | tr '\n' ' '))"
+}
+
+install_ferretdb() {
+  local marker="$STATE/bin/.ferretdb.hash" want go
+  want="$(sha "$FERRET_SRC/main.go" "$FERRET_SRC/go.mod" "$FERRET_SRC/go.sum")"
+  if [[ -x "$FERRET_BIN" && -f "$marker" && "$(cat "$marker")" == "$want" ]]; then
+    say "install: ferretdb binary up to date ($FERRET_BIN)"
+    return
+  fi
+  go="$(go_bin)"
+  need "$go" "Go is required to build FerretDB"
+  say "install: building ferretdb (first build takes about a minute) ..."
+  mkdir -p "$STATE/bin"
+  if ! (cd "$FERRET_SRC" && GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false" CGO_ENABLED=0 \
+      "$go" build -trimpath -o "$FERRET_BIN.tmp" . ) >"$STATE/bin/go-build.log" 2>&1; then
+    tail -n 30 "$STATE/bin/go-build.log" >&2
+    die "go build failed (full log: $STATE/bin/go-build.log)"
+  fi
+  mv -f "$FERRET_BIN.tmp" "$FERRET_BIN"
+  echo "$want" >"$marker"
+  say "install: ferretdb built"
+}
+
+cmd_install() {
+  mark_state
+  install_kafka
+  install_ferretdb
+}
+
+# ---------------------------------------------------------------- kafka
+
+write_kafka_props() {
+  mkdir -p "$KAFKA_DATA"
+  cat >"$KAFKA_PROPS" <<EOF
+# Generated by deploy/local/stack.sh - edits are overwritten on every 'up'.
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$KAFKA_DATA
+num.partitions=6
+default.replication.factor=1
+min.insync.replicas=1
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=6
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+num.network.threads=2
+num.io.threads=4
+num.recovery.threads.per.data.dir=1
+log.retention.hours=168
+log.segment.bytes=104857600
+EOF
+}
+
+kafka_server_log() { echo "$LOG_DIR/kafka/server.log"; }
+
+KAFKA_LOG_OFFSET=0
+kafka_started_logged() {
+  local f; f="$(kafka_server_log)"
+  [[ -f "$f" ]] || return 1
+  local size; size="$(stat -c %s "$f")"
+  local from=$((KAFKA_LOG_OFFSET + 1))
+  ((size >= KAFKA_LOG_OFFSET)) || from=1   # rolled over
+  tail -c "+$from" "$f" | grep -qE 'Kafka Server started|started \(kafka\.server\.KafkaRaftServer\)'
+}
+
+KAFKA_JVM_OPTS=(
+  -Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+  -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent
+  -Djava.awt.headless=true
+  -Dlog4j2.configurationFile="$KAFKA_SRC/log4j2.xml" -Dkafka.logs.dir="$LOG_DIR/kafka"
+)
+# One-shot tools (StorageTool): small heap, quick start, WARN+ logs on the console.
+# KAFKA_TOOL_FULL_JIT=1 drops the C1-only flag (used for the perf tools).
+kafka_java() {
+  local jit=(-XX:TieredStopAtLevel=1)
+  [[ "${KAFKA_TOOL_FULL_JIT:-0}" == 1 ]] && jit=()
+  "$(java_bin)" -Xmx256m -XX:+UseSerialGC "${jit[@]}" -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$KAFKA_SRC/log4j2-tools.xml" -cp "$KAFKA_LIBS/*" "$@"
+}
+
+up_kafka() {
+  need "$(java_bin)" "Java 17+ is required"
+  mkdir -p "$LOG_DIR/kafka"
+  write_kafka_props
+  local ports_file="$KAFKA_HOME/formatted-ports"
+  if [[ ! -f "$KAFKA_DATA/meta.properties" ]]; then
+    local cid
+    if [[ -s "$KAFKA_HOME/cluster.id" ]]; then
+      cid="$(cat "$KAFKA_HOME/cluster.id")"
+    else
+      cid="$(kafka_java kafka.tools.StorageTool random-uuid 2>>"$(log_of kafka)" | tail -n 1)"
+      [[ -n "$cid" ]] || die "kafka: could not generate a cluster id (see $(log_of kafka))"
+      echo "$cid" >"$KAFKA_HOME/cluster.id"
+    fi
+    say "kafka: formatting storage (cluster id $cid)"
+    if ! kafka_java kafka.tools.StorageTool format --standalone -t "$cid" -c "$KAFKA_PROPS" \
+        --ignore-formatted >>"$(log_of kafka)" 2>&1; then
+      show_failure kafka; die "kafka: storage format failed"
+    fi
+    echo "$KAFKA_CONTROLLER_PORT" >"$ports_file"
+  elif [[ -f "$ports_file" && "$(cat "$ports_file")" != "$KAFKA_CONTROLLER_PORT" ]]; then
+    die "kafka: data was formatted with controller port $(cat "$ports_file"), now $KAFKA_CONTROLLER_PORT; run 'stack.sh clean' first"
+  fi
+  local f; f="$(kafka_server_log)"
+  KAFKA_LOG_OFFSET=0; [[ -f "$f" ]] && KAFKA_LOG_OFFSET="$(stat -c %s "$f")"
+  start_bg kafka "$(java_bin)" "${KAFKA_JVM_OPTS[@]}" -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_PROPS"
+  wait_healthy kafka "$f" kafka_started_logged
+}
+
+# ---------------------------------------------------------------- ferretdb
+
+up_ferretdb() {
+  mkdir -p "$FERRET_DATA"
+  start_bg ferretdb "$FERRET_BIN" -listen-addr "127.0.0.1:$MONGO_PORT" -data-dir "$FERRET_DATA"
+  wait_healthy ferretdb "" ferret_ready_logged
+}
+# Only lines after the latest "===== ... starting" banner count.
+ferret_ready_logged() { tac "$(log_of ferretdb)" | sed '/^===== /q' | grep -q 'FerretDB ready'; }
+
+# ---------------------------------------------------------------- services
+
+up_service() {
+  local c="$1" port
+  port="$(port_of "$c")"
+  [[ -x "$PYTHON" ]] || die "$c: $PYTHON not found; create the venv first (e.g. 'uv sync')"
+  need curl "used for the /healthz check"
+  (
+    cd "$ROOT"
+    export MUSTER_HTTP_PORT="$port"
+    export MUSTER_KAFKA_BOOTSTRAP="${MUSTER_KAFKA_BOOTSTRAP:-127.0.0.1:$KAFKA_PORT}"
+    export MUSTER_MONGO_URL="${MUSTER_MONGO_URL:-mongodb://127.0.0.1:$MONGO_PORT/}"
+    export PYTHONUNBUFFERED=1
+    start_bg "$c" "$PYTHON" -m "muster_$c"
+  )
+  wait_healthy "$c"
+}
+
+# ---------------------------------------------------------------- up / down
+
+COMPS=()
+expand_components() {
+  # Sets COMPS in canonical order; "infra" = kafka ferretdb; none = all.
+  local want=() a c
+  COMPS=()
+  if (($# == 0)); then want=("${ALL_COMPONENTS[@]}"); fi
+  for a in "$@"; do
+    case "$a" in
+      infra) want+=(kafka ferretdb) ;;
+      services) want+=(volunteer dispatch reporting) ;;
+      all) want+=("${ALL_COMPONENTS[@]}") ;;
+      kafka|ferretdb|volunteer|dispatch|reporting) want+=("$a") ;;
+      *) die "unknown component '$a' (kafka ferretdb volunteer dispatch reporting infra services all)" ;;
+    esac
+  done
+  for c in "${ALL_COMPONENTS[@]}"; do
+    for a in "${want[@]}"; do
+      if [[ "$a" == "$c" ]]; then COMPS+=("$c"); break; fi
+    done
+  done
+  return 0
+}
+
+up_one() {
+  local c="$1" pid port
+  pid="$(live_pid "$c")"
+  if [[ -n "$pid" ]]; then
+    if healthy "$c"; then
+      say "$c: already running (pid $pid, $(address_of "$c"))"
+      return
+    fi
+    # Alive but not (yet) healthy, e.g. still starting from another 'up': wait for it.
+    say "$c: process $pid is running but not healthy yet; waiting up to ${START_TIMEOUT}s"
+    wait_healthy "$c"
+    say "$c: running (pid $pid, $(address_of "$c"))"
+    return
+  fi
+  rm -f "$(pidfile_of "$c")"
+  port="$(port_of "$c")"
+  if port_open "$port"; then
+    die "$c: port $port is already in use by another process (not started by this script)"
+  fi
+  if [[ "$c" == kafka ]] && port_open "$KAFKA_CONTROLLER_PORT"; then
+    die "kafka: controller port $KAFKA_CONTROLLER_PORT is already in use by another process"
+  fi
+  local t0=$SECONDS
+  say "$c: starting ..."
+  case "$c" in
+    kafka) up_kafka ;;
+    ferretdb) up_ferretdb ;;
+    *) up_service "$c" ;;
+  esac
+  say "$c: running (pid $(live_pid "$c"), $(address_of "$c"), $((SECONDS - t0))s)"
+}
+
+cmd_up() {
+  local comps c
+  expand_components "$@"; comps=("${COMPS[@]}")
+  mkdir -p "$LOG_DIR" "$RUN_DIR"
+  local need_install=0
+  for c in "${comps[@]}"; do [[ "$c" == kafka || "$c" == ferretdb ]] && need_install=1; done
+  ((need_install)) && cmd_install
+  for c in "${comps[@]}"; do up_one "$c"; done
+}
+
+stop_one() {
+  local c="$1" pid pgid target i
+  local pidf; pidf="$(pidfile_of "$c")"
+  pid="$(live_pid "$c")"
+  if [[ -z "$pid" ]]; then
+    [[ -f "$pidf" ]] && { rm -f "$pidf"; say "$c: not running (removed stale pid file)"; } \
+      || say "$c: not running"
+    return
+  fi
+  pgid="$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ')"
+  if [[ "$pgid" == "$pid" ]]; then target="-$pid"; else target="$pid"; fi
+  say "$c: stopping (pid $pid) ..."
+  kill -TERM -- "$target" 2>/dev/null || true
+  for ((i = 0; i < STOP_TIMEOUT * 4; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.25
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    say "$c: still alive after ${STOP_TIMEOUT}s, sending SIGKILL"
+    kill -KILL -- "$target" 2>/dev/null || true
+    sleep 0.5
+  elif [[ "$target" == -* ]]; then
+    kill -KILL -- "$target" 2>/dev/null || true   # leftovers in its group, if any
+  fi
+  rm -f "$pidf"
+  say "$c: stopped"
+}
+
+cmd_down() {
+  local comps i
+  expand_components "$@"; comps=("${COMPS[@]}")
+  for ((i = ${#comps[@]} - 1; i >= 0; i--)); do stop_one "${comps[$i]}"; done
+}
+
+# ---------------------------------------------------------------- status / logs / clean
+
+cmd_status() {
+  local c pid state
+  printf '%-10s %-8s %-10s %-30s %s\n' COMPONENT PID STATE ADDRESS LOG
+  for c in "${ALL_COMPONENTS[@]}"; do
+    pid="$(live_pid "$c")"
+    if [[ -z "$pid" ]]; then state=stopped; pid=-
+    elif healthy "$c"; then state=running
+    else state=unhealthy; fi
+    printf '%-10s %-8s %-10s %-30s %s\n' "$c" "$pid" "$state" "$(address_of "$c")" "$(log_of "$c")"
+  done
+}
+
+cmd_logs() {
+  (($# == 1)) || die "usage: stack.sh logs <component>"
+  local c="$1" files=()
+  port_of "$c" >/dev/null
+  [[ -f "$(log_of "$c")" ]] && files+=("$(log_of "$c")")
+  [[ "$c" == kafka && -f "$(kafka_server_log)" ]] && files+=("$(kafka_server_log)")
+  ((${#files[@]})) || die "no log yet for $c"
+  if [[ -t 1 ]]; then exec tail -n 100 -F "${files[@]}"; else exec tail -n 100 "${files[@]}"; fi
+}
+
+cmd_clean() {
+  local all=0
+  [[ "${1:-}" == "--all" ]] && all=1
+  cmd_down
+  if ((all)); then
+    if [[ -e "$STATE/.muster-state" || -z "$(ls -A "$STATE")" ]]; then
+      rm -rf "$STATE"
+      say "clean: removed $STATE"
+    else
+      die "clean --all: $STATE has no .muster-state marker; refusing to delete it"
+    fi
+  else
+    rm -rf "$KAFKA_DATA" "$KAFKA_HOME/cluster.id" "$KAFKA_HOME/formatted-ports" \
+      "$KAFKA_PROPS" "$FERRET_DATA" "$LOG_DIR" "$RUN_DIR"
+    say "clean: removed kafka data, ferretdb data and logs (kept jars and binary; --all removes them too)"
+  fi
+}
+
+cmd_kafka_tool() {
+  (($# >= 1)) || die "usage: stack.sh kafka-tool <topics|console-producer|console-consumer|consumer-groups|producer-perf|consumer-perf|CLASS> [args]"
+  [[ -f "$KAFKA_LIBS/.fetched" ]] || install_kafka >&2
+  local cls
+  case "$1" in
+    topics) cls=org.apache.kafka.tools.TopicCommand ;;
+    console-producer) cls=org.apache.kafka.tools.ConsoleProducer ;;
+    console-consumer) cls=org.apache.kafka.tools.consumer.ConsoleConsumer ;;
+    consumer-groups) cls=org.apache.kafka.tools.consumer.group.ConsumerGroupCommand ;;
+    producer-perf) cls=org.apache.kafka.tools.ProducerPerformance; export KAFKA_TOOL_FULL_JIT=1 ;;
+    consumer-perf) cls=org.apache.kafka.tools.ConsumerPerformance; export KAFKA_TOOL_FULL_JIT=1 ;;
+    *) cls="$1" ;;
+  esac
+  shift
+  # Tools log WARN+ to stderr only (no server.log writes).
+  kafka_java "$cls" "$@"
+}
+
+usage() { sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+main() {
+  local cmd="${1:-}"
+  (($#)) && shift
+  case "$cmd" in
+    install) cmd_install ;;
+    up) cmd_up "$@" ;;
+    down|stop) cmd_down "$@" ;;
+    status|ps) cmd_status ;;
+    logs) cmd_logs "$@" ;;
+    clean) cmd_clean "$@" ;;
+    kafka-tool) cmd_kafka_tool "$@" ;;
+    -h|--help|help|"") usage ;;
+    *) usage >&2; die "unknown command '$cmd'" ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,1 @@
+"""Muster event-sourcing runtime shared by every service."""

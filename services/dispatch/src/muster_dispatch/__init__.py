@@ -1,0 +1,1 @@
+"""Organiser-facing service: drives, sign-up decisions, teams, activities, hours."""

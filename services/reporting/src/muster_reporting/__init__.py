@@ -1,0 +1,1 @@
+"""Leadership service: rollups by area, period and category, served as reports."""

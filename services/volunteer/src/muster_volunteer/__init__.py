@@ -1,0 +1,1 @@
+"""Volunteer-facing service: registration, profiles, sign-ups, check-in and check-out."""
