@@ -1,0 +1,29 @@
+"""Domain event payloads shared by the services, with their stable names and versions."""
+
+from muster_contracts.events.registry import (
+    DomainEvent,
+    UnknownEventTypeError,
+    decode_payload,
+    event_types,
+    register_upcaster,
+)
+from muster_contracts.events.volunteer import (
+    VOLUNTEER_STREAM,
+    SealedPersonalData,
+    Skill,
+    VolunteerCategory,
+    VolunteerRegistered,
+)
+
+__all__ = [
+    "VOLUNTEER_STREAM",
+    "DomainEvent",
+    "SealedPersonalData",
+    "Skill",
+    "UnknownEventTypeError",
+    "VolunteerCategory",
+    "VolunteerRegistered",
+    "decode_payload",
+    "event_types",
+    "register_upcaster",
+]

@@ -1,0 +1,46 @@
+"""Errors that map to HTTP answers with a machine-readable body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class MusterError(Exception):
+    """Base of errors the edge turns into a 4xx answer: `{"error": {"code", "message", ...}}`."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        if code:
+            self.code = code
+
+
+class AuthenticationError(MusterError):
+    status = 401
+    code = "unauthenticated"
+
+
+class PermissionDeniedError(MusterError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFoundError(MusterError):
+    status = 404
+    code = "not_found"
+
+
+class ConflictError(MusterError):
+    status = 409
+    code = "conflict"
+
+
+class RuleViolationError(MusterError):
+    """A well-formed request that breaks a domain rule (field and rule named in details)."""
+
+    status = 422
+    code = "rule_violated"

@@ -1,0 +1,87 @@
+"""The FastAPI application every service builds: errors, health, readiness, lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+
+from muster_runtime.errors import MusterError
+from muster_runtime.eventstore import ConcurrencyError
+from muster_runtime.auth import TokenIssuer
+from muster_runtime.service import ServiceRuntime
+
+log = logging.getLogger(__name__)
+
+
+def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **details}}
+
+
+def create_app(
+    runtime: ServiceRuntime,
+    *,
+    title: str,
+    routers: list[APIRouter],
+    on_start: Callable[[], Awaitable[None]] | None = None,
+) -> FastAPI:
+    """Build a service's app; `on_start` runs after the store is reachable (e.g. indexes)."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with runtime.running():
+            if on_start:
+                await on_start()
+            log.info("service started", extra={"port": runtime.settings.http_port})
+            yield
+            log.info("service stopping")
+
+    app = FastAPI(title=title, lifespan=lifespan, default_response_class=ORJSONResponse)
+    app.state.runtime = runtime
+    app.state.tokens = TokenIssuer(runtime.settings.jwt_secret.get_secret_value(), runtime.settings.jwt_issuer)
+
+    @app.exception_handler(MusterError)
+    async def muster_error(_: Request, exc: MusterError) -> ORJSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return ORJSONResponse(error_body(exc.code, exc.message, **exc.details), exc.status, headers=headers)
+
+    @app.exception_handler(ConcurrencyError)
+    async def concurrency_error(_: Request, exc: ConcurrencyError) -> ORJSONResponse:
+        return ORJSONResponse(
+            error_body("concurrency_conflict", str(exc), stream_id=exc.stream_id, expected_version=exc.expected),
+            409,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+        fields = [
+            {"field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]), "rule": e["type"], "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        return ORJSONResponse(error_body("validation_failed", "the request is not valid", fields=fields), 422)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": runtime.settings.service_name}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz() -> ORJSONResponse:
+        checks = await runtime.readiness()
+        ready = checks.get("store") == "ok" and checks.get("broker") == "ok"
+        return ORJSONResponse({"ready": ready, "checks": checks}, 200 if ready else 503)
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def serve(app: FastAPI, host: str, port: int) -> None:
+    """Run with uvicorn; SIGTERM triggers a graceful shutdown through the lifespan."""
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=10)

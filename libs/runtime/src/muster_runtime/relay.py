@@ -1,0 +1,109 @@
+"""Outbox relay: publishes stored commits to Kafka, at least once, in per-stream order.
+
+Woken by every local append (no sleeping poll on the hot path); a short fallback poll
+picks up commits written by other processes or left over from a failed attempt. Kafka
+being down never fails a command: the relay backs off and catches up when it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from faststream.kafka import KafkaBroker
+
+    from muster_runtime.eventstore import EventStore
+    from muster_runtime.mongo import Document
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 5.0
+
+
+def wire_message(commit: Document, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    """The Kafka value and headers of one stored event (the envelope as JSON)."""
+    body = orjson.dumps({**event, "position": commit["position"]})
+    headers = {
+        "event-type": event["type"],
+        "schema-version": str(event["schema_version"]),
+        "stream-version": str(event["stream_version"]),
+        "content-type": "application/json",
+    }
+    return body, headers
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        store: EventStore,
+        broker: KafkaBroker,
+        topic: str,
+        *,
+        batch_size: int = 500,
+        poll_seconds: float = 0.5,
+    ) -> None:
+        self._store = store
+        self._broker = broker
+        self._topic = topic
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self.broker_ready = asyncio.Event()
+        self.published_total = 0
+        self.last_error: str | None = None
+
+    async def run(self) -> None:
+        backoff = 0.1
+        await self.broker_ready.wait()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._store.appended.wait(), self._poll_seconds)
+            self._store.appended.clear()
+            try:
+                while await self.publish_pending():
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.last_error = repr(exc)
+                log.warning("relay: publish failed, retrying", extra={"error": repr(exc), "backoff_s": backoff})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                self._store.appended.set()
+            else:
+                backoff = 0.1
+                self.last_error = None
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of unpublished commits; returns how many were published."""
+        commits = await self._store.unpublished(self._batch_size)
+        if not commits:
+            return 0
+        started = time.perf_counter()
+        pending = []
+        for commit in commits:
+            for event in commit["events"]:
+                body, headers = wire_message(commit, event)
+                # Sent without waiting: the idempotent producer keeps per-partition order.
+                pending.append(
+                    await self._broker.publish(
+                        body,
+                        self._topic,
+                        key=commit["stream_id"].encode(),
+                        headers=headers,
+                        no_confirm=True,
+                    )
+                )
+        await asyncio.gather(*pending)
+        await self._store.mark_published([c["_id"] for c in commits])
+        self.published_total += len(pending)
+        log.debug(
+            "relay: published",
+            extra={"events": len(pending), "ms": round((time.perf_counter() - started) * 1000, 1)},
+        )
+        return len(commits)

@@ -1,0 +1,184 @@
+"""One service process: store, broker, outbox relay and projections, started and stopped
+together in the FastAPI lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.middlewares import AckPolicy
+
+from muster_runtime.consumer import decode_records
+from muster_runtime.eventstore import EventStore
+from muster_runtime.mongo import Database, connect, ping
+from muster_runtime.projections import ConsumedEvent
+from muster_runtime.relay import OutboxRelay
+from muster_runtime.settings import ServiceSettings
+from muster_runtime.topics import dead_letter_topic, ensure_topics, event_topic
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[list[ConsumedEvent]], Awaitable[None]]
+MAX_BACKOFF_SECONDS = 5.0
+
+
+async def _no_body(_: Any) -> None:
+    # Handlers read the raw records; faststream must not try to JSON-decode poison.
+    return None
+
+
+class ServiceRuntime:
+    """Wires the shared machinery for one bounded context.
+
+    Args:
+        settings: the process settings.
+        produces: the context whose event topic this service writes (it owns an event store).
+        consumes: contexts whose event topics this service reads, in one consumer group.
+        on_events: the projection entry point for consumed batches.
+    """
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        produces: str | None = None,
+        consumes: tuple[str, ...] = (),
+        on_events: EventHandler | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client = connect(settings.mongo_url)
+        self.db: Database = self.client[settings.database_name]
+        self.broker = KafkaBroker(
+            settings.kafka_bootstrap,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=2,
+            request_timeout_ms=15000,
+            client_id=f"muster-{settings.service_name}",
+            logger=None,
+        )
+        self.topic = event_topic(settings.topic_prefix, produces) if produces else None
+        self.store = EventStore(self.db) if produces else None
+        self.relay = (
+            OutboxRelay(
+                self.store,
+                self.broker,
+                self.topic,
+                batch_size=settings.relay_batch_size,
+                poll_seconds=settings.relay_poll_seconds,
+            )
+            if self.store and self.topic
+            else None
+        )
+        self.consumed_topics = [event_topic(settings.topic_prefix, c) for c in consumes]
+        self.dead_letters = dead_letter_topic(settings.topic_prefix, settings.service_name)
+        self.broker_ready = asyncio.Event()
+        self.consumed_total = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        if consumes:
+            if on_events is None:
+                raise ValueError("a consuming service needs an on_events handler")
+            self._subscribe(on_events)
+
+    def _subscribe(self, on_events: EventHandler) -> None:
+        subscriber = self.broker.subscriber(
+            *self.consumed_topics,
+            group_id=f"{self.settings.topic_prefix}.{self.settings.service_name}",
+            batch=True,
+            max_records=self.settings.consumer_batch_size,
+            batch_timeout_ms=100,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            decoder=_no_body,
+        )
+
+        async def consume(message: KafkaMessage) -> None:
+            raw = message.raw_message
+            records = raw if isinstance(raw, tuple) else (raw,)
+            events, poison = decode_records(records)
+            for bad in poison:
+                log.error("dead-lettering a poison message", extra=bad.headers())
+                await self.broker.publish(bad.record.value, self.dead_letters, key=bad.record.key, headers=bad.headers())
+            try:
+                await on_events(events)
+            except Exception:
+                # Redelivered after a pause (nack seeks back): the store may be briefly away.
+                log.exception("projection failed; the batch will be redelivered")
+                await asyncio.sleep(1.0)
+                raise
+            self.consumed_total += len(events)
+
+        subscriber(consume)
+
+    async def start(self) -> None:
+        await ping(self.db)
+        if self.store:
+            await self.store.create_indexes()
+        self._tasks.append(asyncio.create_task(self._connect_broker(), name="connect-broker"))
+        if self.relay:
+            self._tasks.append(asyncio.create_task(self._run_relay(), name="outbox-relay"))
+
+    async def _connect_broker(self) -> None:
+        topics = [t for t in [self.topic, *self.consumed_topics] if t]
+        topics.append(self.dead_letters)
+        backoff = 0.2
+        while True:
+            try:
+                await ensure_topics(self.settings.kafka_bootstrap, topics, self.settings.topic_partitions)
+                await self.broker.start()
+                break
+            except Exception as exc:
+                log.warning("kafka not reachable yet", extra={"error": repr(exc), "backoff_s": backoff})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+        self.broker_ready.set()
+        if self.relay:
+            self.relay.broker_ready.set()
+        log.info("kafka connected", extra={"topics": topics})
+
+    async def _run_relay(self) -> None:
+        assert self.relay is not None
+        await self.relay.run()
+
+    async def stop(self) -> None:
+        if self.relay and self.broker_ready.is_set():
+            # Flush what is already stored, briefly: the next start would catch up anyway.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.relay.publish_pending(), 3)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.broker_ready.is_set():
+            await self.broker.stop()
+        await self.client.close()
+
+    async def readiness(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {}
+        try:
+            await asyncio.wait_for(ping(self.db), 2)
+            checks["store"] = "ok"
+        except Exception as exc:
+            checks["store"] = f"unreachable: {exc!r}"
+        if not self.broker_ready.is_set():
+            checks["broker"] = "connecting"
+        else:
+            checks["broker"] = "ok" if await self.broker.ping(2) else "unreachable"
+        if self.store:
+            checks["outbox_backlog"] = await self.store.count_unpublished()
+        return checks
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()

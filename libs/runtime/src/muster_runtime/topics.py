@@ -1,0 +1,43 @@
+"""Topics as code: one event topic per context, created idempotently at start."""
+
+from __future__ import annotations
+
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+log = logging.getLogger(__name__)
+
+# Unlimited retention: any consumer can rebuild its read models from the beginning.
+EVENT_TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+
+
+def event_topic(prefix: str, context: str) -> str:
+    return f"{prefix}.{context}.events"
+
+
+def dead_letter_topic(prefix: str, consumer: str) -> str:
+    return f"{prefix}.{consumer}.dead-letter"
+
+
+async def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> None:
+    """Create the topics that do not exist yet; existing ones are left as they are."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if not missing:
+            return
+        new = [
+            NewTopic(t, num_partitions=partitions, replication_factor=-1, topic_configs=EVENT_TOPIC_CONFIG)
+            for t in missing
+        ]
+        try:
+            await admin.create_topics(new)
+        except TopicAlreadyExistsError:
+            pass  # another replica created it between our list and create
+        log.info("created topics", extra={"topics": missing, "partitions": partitions})
+    finally:
+        await admin.close()

@@ -1,0 +1,1 @@
+"""The volunteer context's adapters to the document store."""

@@ -1,0 +1,90 @@
+"""Registering volunteers and reading their records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from muster_contracts.areas import AreaTree
+from muster_contracts.events import VOLUNTEER_STREAM, VolunteerRegistered
+from muster_contracts.events.registry import decode_payload
+from muster_runtime.errors import ConflictError, NotFoundError, RuleViolationError
+from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore, Stream
+from muster_volunteer.adapters.personal_data import PersonalDataVault, PhoneClaims
+from muster_volunteer.domain.volunteer import (
+    PersonalData,
+    RegisterVolunteer,
+    Volunteer,
+    VolunteerRuleError,
+    evolve,
+    register,
+)
+
+
+def stream_id(volunteer_id: str) -> str:
+    return f"volunteer-{volunteer_id}"
+
+
+@dataclass(frozen=True)
+class VolunteerRecord:
+    volunteer: Volunteer
+    registered: VolunteerRegistered
+    personal: PersonalData
+    registered_by: str
+    registered_at: datetime
+
+
+class VolunteerRegistry:
+    def __init__(self, store: EventStore, vault: PersonalDataVault, phones: PhoneClaims, areas: AreaTree) -> None:
+        self._store = store
+        self._vault = vault
+        self._phones = phones
+        self._areas = areas
+
+    async def register(self, volunteer_id: str, command: RegisterVolunteer, context: CommandContext) -> VolunteerRecord:
+        """Register, or return the record a retry of the same request already stored."""
+        holder = await self._phones.claim(command.phone, volunteer_id)
+        if holder is not None:
+            holder_state = await self.load(holder)
+            if holder_state.exists or not await self._phones.take_over(command.phone, holder, volunteer_id):
+                raise ConflictError(
+                    "a volunteer with this phone number is already registered",
+                    code="duplicate_phone",
+                    field="phone",
+                )
+        state = await self.load(volunteer_id)
+        if not state.exists:
+            sealed = await self._vault.seal(volunteer_id, command.personal())
+            try:
+                events = register(state, command, sealed, self._areas)
+            except VolunteerRuleError as exc:
+                raise RuleViolationError(str(exc), field=exc.field, rule=exc.rule) from None
+            try:
+                await self._store.append(stream_id(volunteer_id), VOLUNTEER_STREAM, 0, events, context)
+            except ConcurrencyError:
+                pass  # a concurrent retry of the same request stored it first
+        return await self.get(volunteer_id)
+
+    async def load(self, volunteer_id: str) -> Volunteer:
+        return _fold(volunteer_id, await self._store.read_stream(stream_id(volunteer_id)))
+
+    async def get(self, volunteer_id: str) -> VolunteerRecord:
+        stream = await self._store.read_stream(stream_id(volunteer_id))
+        state = _fold(volunteer_id, stream)
+        if state.registered is None:
+            raise NotFoundError(f"no volunteer {volunteer_id}")
+        first = stream.events[0]
+        return VolunteerRecord(
+            volunteer=state,
+            registered=state.registered,
+            personal=await self._vault.unseal(state.registered.personal),
+            registered_by=first.actor.subject,
+            registered_at=first.recorded_at,
+        )
+
+
+def _fold(volunteer_id: str, stream: Stream) -> Volunteer:
+    state = Volunteer(volunteer_id)
+    for envelope in stream.events:
+        state = evolve(state, decode_payload(envelope.type, envelope.schema_version, envelope.payload))
+    return state

@@ -1,0 +1,41 @@
+"""Composition root of the volunteer service."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from muster_contracts.areas import load_area_tree
+from muster_runtime.http import create_app
+from muster_runtime.idempotency import IdempotencyStore
+from muster_runtime.logs import configure_logging
+from muster_runtime.service import ServiceRuntime
+from muster_runtime.settings import ServiceSettings
+from muster_volunteer.adapters.personal_data import PersonalDataVault, PhoneClaims
+from muster_volunteer.application.registration import VolunteerRegistry
+from muster_volunteer.entrypoints import http
+
+CONTEXT = "volunteer"
+
+
+class VolunteerSettings(ServiceSettings):
+    service_name: str = CONTEXT
+    http_port: int = 8001
+    # Keys the phone fingerprints; rotating it needs a re-fingerprinting of the claims.
+    pii_pepper: SecretStr = SecretStr("muster-dev-pepper-change-me")
+
+
+def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
+    settings = settings or VolunteerSettings()
+    configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
+    runtime = ServiceRuntime(settings, produces=CONTEXT)
+    assert runtime.store is not None
+    areas = load_area_tree()
+    db = runtime.db
+    phones = PhoneClaims(db, settings.pii_pepper.get_secret_value().encode())
+    idempotency = IdempotencyStore(db)
+    app = create_app(runtime, title="Muster volunteer service", routers=[http.router])
+    app.state.areas = areas
+    app.state.idempotency = idempotency
+    app.state.registry = VolunteerRegistry(runtime.store, PersonalDataVault(db), phones, areas)
+    return app

@@ -1,0 +1,1 @@
+"""Pure rules of the volunteer context: decide and evolve, no I/O."""

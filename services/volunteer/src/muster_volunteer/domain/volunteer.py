@@ -1,0 +1,139 @@
+"""A volunteer's record: registration rules and the fold of its events."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from muster_contracts.areas import AreaLevel, AreaTree
+from muster_contracts.events import (
+    DomainEvent,
+    SealedPersonalData,
+    Skill,
+    VolunteerCategory,
+    VolunteerRegistered,
+)
+
+_PHONE_SEPARATORS = re.compile(r"[\s\-()]")
+_MAINLAND_MOBILE = re.compile(r"1[3-9]\d{9}")
+_ID_NUMBER = re.compile(r"\d{17}[\dX]")
+HOME_LEVELS = (AreaLevel.COMMUNITY, AreaLevel.GRID, AreaLevel.BUILDING)
+
+
+class VolunteerRuleError(ValueError):
+    """A registration that breaks a rule; `field` and `rule` say which."""
+
+    def __init__(self, field: str, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.rule = rule
+
+
+def normalise_phone(raw: str) -> str:
+    """Mainland mobile numbers in one canonical 11-digit form (`+86 138-0013-8000` too)."""
+    digits = _PHONE_SEPARATORS.sub("", raw)
+    for prefix in ("+86", "0086"):
+        digits = digits.removeprefix(prefix)
+    if not _MAINLAND_MOBILE.fullmatch(digits):
+        raise ValueError("phone must be a mainland mobile number of 11 digits starting with 1")
+    return digits
+
+
+class PersonalData(BaseModel):
+    """What identifies a person: stored only sealed with the volunteer's own key."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(min_length=1, max_length=50)
+    phone: str
+    id_number: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _strip_name(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("name must not be blank")
+        return value
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        return normalise_phone(value)
+
+    @field_validator("id_number")
+    @classmethod
+    def _id_number(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().upper()
+        if not _ID_NUMBER.fullmatch(value):
+            raise ValueError("id_number must be an 18-character resident ID number")
+        return value
+
+
+class RegisterVolunteer(PersonalData):
+    """The registration form."""
+
+    home_area_id: str = Field(min_length=4, max_length=16)
+    categories: tuple[VolunteerCategory, ...] = Field(min_length=1, max_length=5)
+    skills: tuple[Skill, ...] = Field(default=(Skill.GENERAL,), max_length=20)
+    birth_year: int | None = Field(default=None, ge=1900, le=2100)
+    employer_unit: str | None = Field(default=None, max_length=100)
+
+    def personal(self) -> PersonalData:
+        return PersonalData(name=self.name, phone=self.phone, id_number=self.id_number)
+
+
+@dataclass(frozen=True)
+class Volunteer:
+    """The folded state of one volunteer stream."""
+
+    volunteer_id: str
+    version: int = 0
+    registered: VolunteerRegistered | None = None
+
+    @property
+    def exists(self) -> bool:
+        return self.registered is not None
+
+
+def register(
+    state: Volunteer, command: RegisterVolunteer, personal: SealedPersonalData, areas: AreaTree
+) -> list[DomainEvent]:
+    if state.exists:
+        raise VolunteerRuleError("volunteer_id", "unique", "this volunteer is already registered")
+    if command.home_area_id not in areas:
+        raise VolunteerRuleError("home_area_id", "known_area", f"unknown area {command.home_area_id}")
+    if areas.get(command.home_area_id).level not in HOME_LEVELS:
+        raise VolunteerRuleError(
+            "home_area_id", "home_level", "the home area must be a community, grid or building"
+        )
+    if (
+        VolunteerCategory.IN_SERVICE_PARTY_MEMBER in command.categories
+        and not command.employer_unit
+    ):
+        raise VolunteerRuleError(
+            "employer_unit",
+            "required_for_in_service_party_member",
+            "an in-service party member reports with an employer unit",
+        )
+    return [
+        VolunteerRegistered(
+            volunteer_id=state.volunteer_id,
+            home_area_id=command.home_area_id,
+            categories=tuple(dict.fromkeys(command.categories)),
+            skills=tuple(dict.fromkeys(command.skills)),
+            birth_year=command.birth_year,
+            employer_unit=command.employer_unit,
+            personal=personal,
+        )
+    ]
+
+
+def evolve(state: Volunteer, event: DomainEvent) -> Volunteer:
+    if isinstance(event, VolunteerRegistered):
+        return replace(state, version=state.version + 1, registered=event)
+    return replace(state, version=state.version + 1)

@@ -1,0 +1,104 @@
+"""The volunteer API: register and read volunteer records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import uuid4
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from pydantic import BaseModel
+
+from muster_contracts.envelope import Role
+from muster_contracts.events import Skill, VolunteerCategory
+from muster_runtime.auth import Principal, require_role
+from muster_runtime.errors import NotFoundError
+from muster_runtime.eventstore import CommandContext
+from muster_runtime.idempotency import IdempotencyStore, request_fingerprint
+from muster_volunteer.application.registration import VolunteerRecord, VolunteerRegistry
+from muster_volunteer.domain.volunteer import RegisterVolunteer
+
+router = APIRouter(prefix="/volunteers", tags=["volunteers"])
+
+Registrant = Annotated[Principal, Depends(require_role(Role.VOLUNTEER, Role.ORGANISER))]
+Reader = Annotated[Principal, Depends(require_role(Role.VOLUNTEER, Role.ORGANISER, Role.LEADER))]
+
+
+class VolunteerView(BaseModel):
+    volunteer_id: str
+    name: str
+    phone: str
+    home_area_id: str
+    home_area: list[str]
+    categories: list[VolunteerCategory]
+    skills: list[Skill]
+    birth_year: int | None
+    employer_unit: str | None
+    registered_at: datetime
+    version: int
+
+
+def _view(request: Request, record: VolunteerRecord) -> VolunteerView:
+    event = record.registered
+    areas = request.app.state.areas
+    return VolunteerView(
+        volunteer_id=event.volunteer_id,
+        name=record.personal.name,
+        phone=record.personal.phone,
+        home_area_id=event.home_area_id,
+        home_area=[a.name for a in areas.path(event.home_area_id)],
+        categories=list(event.categories),
+        skills=list(event.skills),
+        birth_year=event.birth_year,
+        employer_unit=event.employer_unit,
+        registered_at=record.registered_at,
+        version=record.volunteer.version,
+    )
+
+
+@router.post("", status_code=201, response_model=VolunteerView)
+async def register_volunteer(
+    request: Request,
+    response: Response,
+    form: RegisterVolunteer,
+    principal: Registrant,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Any:
+    """Register a volunteer. Send an `Idempotency-Key`: a retry returns the first answer."""
+    registry: VolunteerRegistry = request.app.state.registry
+    if principal.role is not Role.VOLUNTEER:
+        principal.require_scope(form.home_area_id, request.app.state.areas)
+    volunteer_id = str(uuid4())
+    slot = None
+    if idempotency_key is not None:
+        keys: IdempotencyStore = request.app.state.idempotency
+        slot = await keys.claim(
+            principal.subject, "register_volunteer", idempotency_key, request_fingerprint(form.model_dump(mode="json"))
+        )
+        if slot.replay:
+            response.status_code = slot.replay.status
+            response.headers["Idempotent-Replayed"] = "true"
+            return slot.replay.body
+        volunteer_id = str(slot.derived_id("volunteer"))
+    record = await registry.register(volunteer_id, form, CommandContext(principal.actor))
+    body = _view(request, record).model_dump(mode="json")
+    if slot is not None:
+        await request.app.state.idempotency.complete(slot, 201, body)
+    response.headers["Location"] = f"/volunteers/{volunteer_id}"
+    return body
+
+
+@router.get("/{volunteer_id}", response_model=VolunteerView)
+async def get_volunteer(request: Request, volunteer_id: str, principal: Reader) -> VolunteerView:
+    """A volunteer's record: their own, or any in an organiser's or leader's area."""
+    registry: VolunteerRegistry = request.app.state.registry
+    record = await registry.get(volunteer_id)
+    allowed = (
+        record.registered_by == principal.subject
+        if principal.role is Role.VOLUNTEER
+        else principal.covers(record.registered.home_area_id, request.app.state.areas)
+    )
+    if not allowed:
+        # Not 403: whether a volunteer exists outside your scope is itself personal data.
+        raise NotFoundError(f"no volunteer {volunteer_id}")
+    return _view(request, record)
