@@ -40,7 +40,6 @@ class ServiceRuntime:
         settings: the process settings.
         produces: the context whose event topic this service writes (it owns an event store).
         consumes: contexts whose event topics this service reads, in one consumer group.
-        on_events: the projection entry point for consumed batches.
     """
 
     def __init__(
@@ -49,7 +48,6 @@ class ServiceRuntime:
         *,
         produces: str | None = None,
         consumes: tuple[str, ...] = (),
-        on_events: EventHandler | None = None,
     ) -> None:
         self.settings = settings
         self.client = connect(settings.mongo_url)
@@ -81,12 +79,11 @@ class ServiceRuntime:
         self.broker_ready = asyncio.Event()
         self.consumed_total = 0
         self._tasks: list[asyncio.Task[None]] = []
-        if consumes:
-            if on_events is None:
-                raise ValueError("a consuming service needs an on_events handler")
-            self._subscribe(on_events)
 
-    def _subscribe(self, on_events: EventHandler) -> None:
+    def consume_with(self, on_events: EventHandler) -> None:
+        """Apply consumed batches with `on_events` (register before start)."""
+        if not self.consumed_topics:
+            raise ValueError("this service consumes no topics")
         subscriber = self.broker.subscriber(
             *self.consumed_topics,
             group_id=f"{self.settings.topic_prefix}.{self.settings.service_name}",

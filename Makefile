@@ -1,0 +1,54 @@
+# Muster — the two commands that matter: `make demo` and `make test`.
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+UV ?= uv
+STACK := deploy/local/stack.sh
+PY := .venv/bin/python
+
+.PHONY: help install up demo test lint typecheck unit down status clean logs bench schemas
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: ## Python packages (uv), Kafka jars and FerretDB, once
+	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
+	$(UV) sync --frozen --python python3
+	bash $(STACK) install
+
+up: install ## start Kafka, FerretDB and the three services (idempotent)
+	bash $(STACK) up all
+
+demo: up ## bring everything up, register a realistic batch, print the report
+	.venv/bin/muster demo
+
+lint: ## ruff, mypy (strict), import boundaries
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+	.venv/bin/lint-imports
+
+test: install ## lint, then every test against the real Kafka and FerretDB
+	bash $(STACK) up infra
+	$(MAKE) --no-print-directory lint
+	$(PY) -m pytest
+
+unit: ## fast tests of pure logic only
+	$(PY) -m pytest -m "not integration and not e2e"
+
+bench: up ## register→report latency over 1,000 registrations
+	.venv/bin/muster bench --registrations 1000
+
+schemas: ## regenerate the JSON Schemas and AsyncAPI document in contracts/
+	$(PY) -m muster_contracts.schemagen
+
+down: ## stop everything this project started
+	bash $(STACK) down
+
+status: ## what is running
+	bash $(STACK) status
+
+clean: ## stop and remove all local state
+	bash $(STACK) clean
+
+logs: ## follow a component's log: make logs C=volunteer
+	bash $(STACK) logs $(C)

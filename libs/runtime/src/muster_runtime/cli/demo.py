@@ -1,0 +1,159 @@
+"""The demo, the report printout and the register→report benchmark, over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+import uuid
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.table import Table
+
+from muster_contracts.envelope import Role
+from muster_runtime.cli.main import issue_token
+from muster_runtime.cli.sample import SampleVolunteers
+
+DISTRICT = "130203"
+console = Console()
+
+
+def service_url(name: str, default_port: int) -> str:
+    port = os.environ.get(f"MUSTER_{name.upper()}_PORT", str(default_port))
+    return os.environ.get(f"MUSTER_{name.upper()}_URL", f"http://127.0.0.1:{port}")
+
+
+def _auth(subject: str, role: Role, area: str = DISTRICT) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(subject, role, area)}"}
+
+
+def _progress() -> Progress:
+    return Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console,
+    )  # fmt: skip
+
+
+async def register_batch(count: int, concurrency: int, seed: int = 7) -> list[dict[str, Any]]:
+    sample = SampleVolunteers(seed)
+    organiser = _auth("demo-organiser", Role.ORGANISER)
+    forms = [sample.draw() for _ in range(count)]
+    results: list[dict[str, Any]] = []
+    limit = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(base_url=service_url("volunteer", 8001), timeout=30) as client:
+        with _progress() as progress:
+            task = progress.add_task("registering volunteers", total=count)
+
+            async def one(form: dict[str, Any]) -> None:
+                async with limit:
+                    headers = organiser | {"Idempotency-Key": str(uuid.uuid4())}
+                    response = await client.post("/volunteers", json=form, headers=headers)
+                    response.raise_for_status()
+                    results.append(response.json())
+                    progress.advance(task)
+
+            await asyncio.gather(*(one(f) for f in forms))
+    return results
+
+
+async def fetch_report(area_id: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=service_url("reporting", 8003), timeout=10) as client:
+        response = await client.get(
+            "/reports/volunteers", params={"area_id": area_id}, headers=_auth("demo-leader", Role.LEADER)
+        )
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+
+def render_report(report: dict[str, Any]) -> Table:
+    area = report["area"]
+    categories = ["party_member", "in_service_party_member", "resident", "student", "company_staff"]
+    table = Table(title=f"Registered volunteers — {area['name']} ({area['area_id']})", show_footer=True)
+    table.add_column("area", footer="total")
+    table.add_column("registered", justify="right", footer=str(area["registered"]))
+    for c in categories:
+        table.add_column(c.replace("_", " "), justify="right", footer=str(area["by_category"].get(c, 0)))
+    table.add_column("", footer="")
+    top = max((row["registered"] for row in report["children"]), default=0) or 1
+    for row in sorted(report["children"], key=lambda r: -r["registered"]):
+        bar = "█" * round(20 * row["registered"] / top)
+        table.add_row(
+            f"{row['name']} {row['area_id']}",
+            str(row["registered"]),
+            *(str(row["by_category"].get(c, 0)) for c in categories),
+            f"[green]{bar}[/green]",
+        )
+    return table
+
+
+async def print_report(area_id: str) -> int:
+    console.print(render_report(await fetch_report(area_id)))
+    return 0
+
+
+async def run_demo(count: int, concurrency: int) -> int:
+    before = (await fetch_report(DISTRICT))["area"]["registered"]
+    started = time.perf_counter()
+    registered = await register_batch(count, concurrency, seed=int(time.time()))
+    elapsed = time.perf_counter() - started
+    console.print(f"registered {len(registered)} volunteers in {elapsed:.1f} s ({len(registered) / elapsed:.0f}/s)")
+    deadline = time.monotonic() + 10
+    while (await fetch_report(DISTRICT))["area"]["registered"] < before + count and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    await print_report(DISTRICT)
+    first = registered[0]
+    street = first["home_area_id"][:9]
+    console.print(f"\ndrill-down into the street of {first['name']} ({' › '.join(first['home_area'])}):")
+    await print_report(street)
+    return 0
+
+
+async def run_bench(count: int, concurrency: int) -> int:
+    """Latency from a registration's 201 until the district report counts it."""
+    sample = SampleVolunteers(seed=int(time.time()))
+    organiser = _auth("bench-organiser", Role.ORGANISER)
+    leader = _auth("bench-leader", Role.LEADER)
+    latencies: list[float] = []
+    limit = asyncio.Semaphore(concurrency)
+    async with (
+        httpx.AsyncClient(base_url=service_url("volunteer", 8001), timeout=30) as volunteers,
+        httpx.AsyncClient(base_url=service_url("reporting", 8003), timeout=30) as reports,
+    ):
+        with _progress() as progress:
+            task = progress.add_task("register → report", total=count)
+
+            async def one() -> None:
+                async with limit:
+                    # Each volunteer in its own building cell would need 6000 buildings;
+                    # instead watch the building's count rise past its value before.
+                    form = sample.draw()
+                    building = form["home_area_id"]
+                    params = {"area_id": building}
+                    before = (await reports.get("/reports/volunteers", params=params, headers=leader)).json()
+                    seen = before["area"]["registered"]
+                    response = await volunteers.post("/volunteers", json=form, headers=organiser)
+                    response.raise_for_status()
+                    accepted = time.perf_counter()
+                    while True:
+                        now = (await reports.get("/reports/volunteers", params=params, headers=leader)).json()
+                        if now["area"]["registered"] > seen:
+                            break
+                        await asyncio.sleep(0.005)
+                    latencies.append(time.perf_counter() - accepted)
+                    progress.advance(task)
+
+            await asyncio.gather(*(one() for _ in range(count)))
+    latencies.sort()
+    ms = [x * 1000 for x in latencies]
+    table = Table(title=f"register → report latency over {count} registrations (concurrency {concurrency})")
+    for col in ("p50", "p90", "p99", "max", "mean"):
+        table.add_column(col, justify="right")
+    quantiles = statistics.quantiles(ms, n=100)
+    table.add_row(*(f"{v:.0f} ms" for v in (quantiles[49], quantiles[89], quantiles[98], ms[-1], statistics.mean(ms))))
+    console.print(table)
+    return 0

@@ -1,0 +1,59 @@
+"""Command-line entry point."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import timedelta
+
+from muster_contracts.envelope import Role
+from muster_runtime.auth import TokenIssuer
+from muster_runtime.settings import ServiceSettings
+
+
+def issue_token(subject: str, role: Role, area_id: str, hours: float = 12) -> str:
+    settings = ServiceSettings()
+    issuer = TokenIssuer(settings.jwt_secret.get_secret_value(), settings.jwt_issuer)
+    return issuer.issue(subject, role, area_id, ttl=timedelta(hours=hours))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="muster", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    token = commands.add_parser("token", help="issue a development bearer token")
+    token.add_argument("--subject", required=True)
+    token.add_argument("--role", required=True, choices=[r.value for r in Role if r is not Role.SYSTEM])
+    token.add_argument("--area", default="130203", help="area scope (default: 路北区 130203)")
+    token.add_argument("--hours", type=float, default=12)
+
+    demo = commands.add_parser("demo", help="register a realistic batch of volunteers and print the report")
+    demo.add_argument("--volunteers", type=int, default=300)
+    demo.add_argument("--concurrency", type=int, default=16)
+
+    report = commands.add_parser("report", help="print registered volunteers by area")
+    report.add_argument("--area", default="130203")
+
+    bench = commands.add_parser("bench", help="measure register→report latency over HTTP")
+    bench.add_argument("--registrations", type=int, default=1000)
+    bench.add_argument("--concurrency", type=int, default=8)
+
+    args = parser.parse_args(argv)
+    if args.command == "token":
+        print(issue_token(args.subject, Role(args.role), args.area, args.hours))
+        return 0
+
+    from muster_runtime.cli import demo as demo_module
+
+    if args.command == "demo":
+        return asyncio.run(demo_module.run_demo(args.volunteers, args.concurrency))
+    if args.command == "report":
+        return asyncio.run(demo_module.print_report(args.area))
+    if args.command == "bench":
+        return asyncio.run(demo_module.run_bench(args.registrations, args.concurrency))
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,13 @@
+"""Run the dispatch service: `python -m muster_dispatch`."""
+
+from muster_runtime.http import serve
+from muster_dispatch.bootstrap import DispatchSettings, build_app
+
+
+def main() -> None:
+    settings = DispatchSettings()
+    serve(build_app(settings), settings.http_host, settings.http_port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Command handlers and projections of the dispatch context."""

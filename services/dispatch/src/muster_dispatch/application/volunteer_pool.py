@@ -1,0 +1,48 @@
+"""Dispatch's own projection of volunteers: who lives where, with which skills."""
+
+from __future__ import annotations
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+
+from muster_contracts.areas import AreaTree
+from muster_contracts.events import VolunteerRegistered, decode_payload
+from muster_runtime.mongo import Document
+from muster_runtime.projections import ConsumedEvent, VersionedDocuments
+
+
+class VolunteerPool:
+    def __init__(self, collection: AsyncCollection[Document], areas: AreaTree) -> None:
+        self.documents = VersionedDocuments(collection)
+        self._areas = areas
+
+    async def create_indexes(self) -> None:
+        await self.documents.collection.create_index([("lineage", ASCENDING)], name="lineage")
+
+    async def apply(self, events: list[ConsumedEvent]) -> None:
+        for consumed in events:
+            envelope = consumed.envelope
+            if envelope.type != VolunteerRegistered.event_type:
+                continue
+            event = decode_payload(envelope.type, envelope.schema_version, envelope.payload)
+            assert isinstance(event, VolunteerRegistered)
+            await self.documents.apply(
+                event.volunteer_id,
+                envelope.stream_version,
+                {
+                    "$set": {
+                        "home_area_id": event.home_area_id,
+                        "lineage": list(self._areas.lineage_ids(event.home_area_id)),
+                        "categories": [c.value for c in event.categories],
+                        "skills": [s.value for s in event.skills],
+                        "birth_year": event.birth_year,
+                        "registered_at": envelope.recorded_at,
+                    }
+                },
+            )
+
+    async def get(self, volunteer_id: str) -> Document | None:
+        return await self.documents.collection.find_one({"_id": volunteer_id})
+
+    async def count_within(self, area_id: str) -> int:
+        return await self.documents.collection.count_documents({"lineage": area_id})

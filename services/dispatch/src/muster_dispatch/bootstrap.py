@@ -1,0 +1,34 @@
+"""Composition root of the dispatch service."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from muster_contracts.areas import load_area_tree
+from muster_runtime.http import create_app
+from muster_runtime.logs import configure_logging
+from muster_runtime.service import ServiceRuntime
+from muster_runtime.settings import ServiceSettings
+from muster_dispatch.application.volunteer_pool import VolunteerPool
+from muster_dispatch.entrypoints import http
+
+CONTEXT = "dispatch"
+CONSUMES = ("volunteer",)
+
+
+class DispatchSettings(ServiceSettings):
+    service_name: str = CONTEXT
+    http_port: int = 8002
+
+
+def build_app(settings: DispatchSettings | None = None) -> FastAPI:
+    settings = settings or DispatchSettings()
+    configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
+    areas = load_area_tree()
+    runtime = ServiceRuntime(settings, produces=CONTEXT, consumes=CONSUMES)
+    pool = VolunteerPool(runtime.db["volunteer_pool"], areas)
+    runtime.consume_with(pool.apply)
+    app = create_app(runtime, title="Muster dispatch service", routers=[http.router], on_start=pool.create_indexes)
+    app.state.areas = areas
+    app.state.pool = pool
+    return app

@@ -1,0 +1,28 @@
+"""The organiser API of dispatch (so far: the volunteer pool it knows of)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from muster_contracts.envelope import Role
+from muster_runtime.auth import Principal, require_role
+from muster_runtime.errors import NotFoundError
+from muster_dispatch.application.volunteer_pool import VolunteerPool
+
+router = APIRouter(prefix="/pool", tags=["volunteer pool"])
+
+Organiser = Annotated[Principal, Depends(require_role(Role.ORGANISER))]
+
+
+@router.get("/volunteers/{volunteer_id}")
+async def pooled_volunteer(request: Request, volunteer_id: str, principal: Organiser) -> dict[str, Any]:
+    """What dispatch knows of a volunteer (no personal data: that stays with the volunteer service)."""
+    pool: VolunteerPool = request.app.state.pool
+    doc = await pool.get(volunteer_id)
+    if doc is None or not principal.covers(doc["home_area_id"], request.app.state.areas):
+        raise NotFoundError(f"no volunteer {volunteer_id} in the pool")
+    doc["volunteer_id"] = doc.pop("_id")
+    doc["version"] = doc.pop("_v")
+    return doc

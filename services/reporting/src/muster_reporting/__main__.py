@@ -1,0 +1,13 @@
+"""Run the reporting service: `python -m muster_reporting`."""
+
+from muster_runtime.http import serve
+from muster_reporting.bootstrap import ReportingSettings, build_app
+
+
+def main() -> None:
+    settings = ReportingSettings()
+    serve(build_app(settings), settings.http_host, settings.http_port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Rollups and read models of the reporting context."""

@@ -1,0 +1,61 @@
+"""The leadership API: registered volunteers by area, with drill-down."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
+
+from muster_contracts.areas import AreaLevel, AreaTree
+from muster_contracts.envelope import Role
+from muster_runtime.auth import Principal, require_role
+from muster_runtime.errors import NotFoundError
+from muster_reporting.application.volunteer_rollup import VolunteerRollup
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+
+Reader = Annotated[Principal, Depends(require_role(Role.LEADER, Role.ORGANISER))]
+
+
+class AreaVolunteers(BaseModel):
+    area_id: str
+    name: str
+    level: AreaLevel
+    registered: int
+    by_category: dict[str, int]
+
+
+class VolunteerReport(BaseModel):
+    area: AreaVolunteers
+    children: list[AreaVolunteers]
+
+
+@router.get("/volunteers", response_model=VolunteerReport)
+async def volunteers_by_area(
+    request: Request,
+    principal: Reader,
+    area_id: Annotated[str | None, Query(description="Defaults to the caller's scope.")] = None,
+) -> VolunteerReport:
+    """Registered volunteers in an area and in each of its children."""
+    areas: AreaTree = request.app.state.areas
+    area_id = area_id or principal.area_id
+    if area_id not in areas:
+        raise NotFoundError(f"unknown area {area_id}", field="area_id")
+    principal.require_scope(area_id, areas)
+    rollup: VolunteerRollup = request.app.state.volunteer_rollup
+    children = areas.children(area_id)
+    counts = await rollup.counts([area_id, *(c.id for c in children)])
+
+    def row(a_id: str) -> AreaVolunteers:
+        area = areas.get(a_id)
+        cell = counts.get(a_id, {})
+        return AreaVolunteers(
+            area_id=a_id,
+            name=area.name,
+            level=area.level,
+            registered=int(cell.get("registered", 0)),
+            by_category={k: int(v) for k, v in cell.get("category", {}).items()},
+        )
+
+    return VolunteerReport(area=row(area_id), children=[row(c.id) for c in children])
