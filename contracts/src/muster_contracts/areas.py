@@ -6,7 +6,6 @@ Area ids are hierarchical digit strings, so an id alone tells its level and its 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 from enum import StrEnum
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
     from pathlib import Path
 
 PACKAGED_AREAS_FILE = "areas-lubei.json"
@@ -220,8 +219,7 @@ class AreaTree:
         if scope_id not in self._by_id:
             # Fail loudly: a scope that silently matches nothing would hide a typo.
             raise UnknownAreaError(scope_id)
-        depth = self._by_id[scope_id].level.depth - self._root.level.depth
-        return depth < len(lineage) and lineage[depth] == scope_id
+        return scope_id in lineage
 
     def descendants_count_by_level(self, area_id: str) -> dict[AreaLevel, int]:
         """How many areas lie below `area_id`, per level; every lower level is present."""

@@ -127,7 +127,12 @@ class ServiceRuntime:
         backoff = 0.2
         while True:
             try:
-                await ensure_topics(self.settings.kafka_bootstrap, topics, self.settings.topic_partitions)
+                await ensure_topics(
+                    self.settings.kafka_bootstrap,
+                    topics,
+                    self.settings.topic_partitions,
+                    self.settings.topic_replication,
+                )
                 await self.broker.start()
                 break
             except Exception as exc:

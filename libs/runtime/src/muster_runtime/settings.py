@@ -21,6 +21,8 @@ class ServiceSettings(BaseSettings):
     mongo_db: str = ""
     topic_prefix: str = "muster"
     topic_partitions: int = Field(default=6, ge=1)
+    # 1 for a single development broker; 3 on a production cluster.
+    topic_replication: int = Field(default=1, ge=1)
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     jwt_issuer: str = "muster"
     relay_batch_size: int = Field(default=500, ge=1)

@@ -21,7 +21,7 @@ def dead_letter_topic(prefix: str, consumer: str) -> str:
     return f"{prefix}.{consumer}.dead-letter"
 
 
-async def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> None:
+async def ensure_topics(bootstrap: str, topics: list[str], partitions: int, replication: int = 1) -> None:
     """Create the topics that do not exist yet; existing ones are left as they are."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
     await admin.start()
@@ -31,13 +31,17 @@ async def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> N
         if not missing:
             return
         new = [
-            NewTopic(t, num_partitions=partitions, replication_factor=-1, topic_configs=EVENT_TOPIC_CONFIG)
+            NewTopic(t, num_partitions=partitions, replication_factor=replication, topic_configs=EVENT_TOPIC_CONFIG)
             for t in missing
         ]
         try:
-            await admin.create_topics(new)
+            response = await admin.create_topics(new)
         except TopicAlreadyExistsError:
-            pass  # another replica created it between our list and create
+            return  # another replica created it between our list and create
+        for topic_error in getattr(response, "topic_errors", ()):
+            name, code = topic_error[0], topic_error[1]
+            if code not in (0, TopicAlreadyExistsError.errno):
+                raise RuntimeError(f"could not create topic {name}: error code {code}")
         log.info("created topics", extra={"topics": missing, "partitions": partitions})
     finally:
         await admin.close()

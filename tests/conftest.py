@@ -1,0 +1,53 @@
+"""Shared fixtures: the real Kafka broker and document store started by `make test`.
+
+Each test gets its own database and topic prefix, so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from muster_runtime.mongo import Database, connect
+from muster_runtime.settings import ServiceSettings
+
+
+def kafka_bootstrap() -> str:
+    return os.environ.get("MUSTER_KAFKA_BOOTSTRAP", f"127.0.0.1:{os.environ.get('MUSTER_KAFKA_PORT', '9092')}")
+
+
+def mongo_url() -> str:
+    return os.environ.get("MUSTER_MONGO_URL", f"mongodb://127.0.0.1:{os.environ.get('MUSTER_MONGO_PORT', '27017')}/")
+
+
+@pytest.fixture
+def isolation() -> str:
+    """A short unique name for this test's database and topics."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def settings(isolation: str) -> ServiceSettings:
+    return ServiceSettings(
+        service_name="testsvc",
+        kafka_bootstrap=kafka_bootstrap(),
+        mongo_url=mongo_url(),
+        mongo_db=f"muster_{isolation}",
+        topic_prefix=f"muster-{isolation}",
+        topic_partitions=3,
+        relay_poll_seconds=0.2,
+        log_json=False,
+    )
+
+
+@pytest.fixture
+async def db(settings: ServiceSettings) -> AsyncIterator[Database]:
+    client = connect(settings.mongo_url)
+    try:
+        yield client[settings.database_name]
+    finally:
+        await client.drop_database(settings.database_name)
+        await client.close()

@@ -1,0 +1,93 @@
+"""The event store on the real document store: atomic, concurrency-checked appends."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+import pytest
+
+from muster_contracts.envelope import Actor, Role
+from muster_contracts.events import DomainEvent
+from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore
+from muster_runtime.mongo import Database
+
+
+class ThingHappened(DomainEvent):
+    event_type: ClassVar[str] = "test.thing_happened"
+    stream_type: ClassVar[str] = "thing"
+    n: int
+
+
+CONTEXT = CommandContext(Actor(subject="tester", role=Role.ORGANISER))
+
+
+@pytest.fixture
+async def store(db: Database) -> EventStore:
+    store = EventStore(db)
+    await store.create_indexes()
+    return store
+
+
+async def test_append_then_read_returns_events_in_stream_order(store: EventStore) -> None:
+    await store.append("thing-1", "thing", 0, [ThingHappened(n=1), ThingHappened(n=2)], CONTEXT)
+    await store.append("thing-1", "thing", 2, [ThingHappened(n=3)], CONTEXT)
+
+    stream = await store.read_stream("thing-1")
+
+    assert stream.version == 3
+    assert [e.payload["n"] for e in stream.events] == [1, 2, 3]
+    assert [e.stream_version for e in stream.events] == [1, 2, 3]
+    assert {e.correlation_id for e in stream.events} == {CONTEXT.correlation_id}
+
+
+async def test_stale_expected_version_is_refused(store: EventStore) -> None:
+    await store.append("thing-1", "thing", 0, [ThingHappened(n=1), ThingHappened(n=2)], CONTEXT)
+
+    with pytest.raises(ConcurrencyError) as refused:
+        await store.append("thing-1", "thing", 1, [ThingHappened(n=99)], CONTEXT)
+
+    assert refused.value.actual == 2
+    assert [e.payload["n"] for e in (await store.read_stream("thing-1")).events] == [1, 2]
+
+
+async def test_of_many_racing_writers_exactly_one_wins(store: EventStore) -> None:
+    await store.append("thing-1", "thing", 0, [ThingHappened(n=0)], CONTEXT)
+
+    async def write(n: int) -> bool:
+        try:
+            await store.append("thing-1", "thing", 1, [ThingHappened(n=n), ThingHappened(n=n)], CONTEXT)
+        except ConcurrencyError:
+            return False
+        return True
+
+    outcomes = await asyncio.gather(*(write(n) for n in range(1, 21)))
+
+    assert outcomes.count(True) == 1
+    stream = await store.read_stream("thing-1")
+    assert stream.version == 3
+    winner = outcomes.index(True) + 1
+    assert [e.payload["n"] for e in stream.events] == [0, winner, winner]
+
+
+async def test_read_all_replays_every_stream_in_commit_order(store: EventStore) -> None:
+    for i in range(5):
+        await store.append(f"thing-{i % 2}", "thing", i // 2, [ThingHappened(n=i)], CONTEXT)
+
+    replayed = [e async for e in store.read_all()]
+
+    assert [e.payload["n"] for e in replayed] == [0, 1, 2, 3, 4]
+    positions = [e.position for e in replayed]
+    assert positions == sorted(positions)
+    assert [e.payload["n"] for e in [e async for e in store.read_all(after_position=positions[2])]] == [3, 4]
+
+
+async def test_new_appends_are_unpublished_until_marked(store: EventStore) -> None:
+    await store.append("thing-1", "thing", 0, [ThingHappened(n=1)], CONTEXT)
+    assert store.appended.is_set()
+
+    pending = await store.unpublished(10)
+    await store.mark_published([c["_id"] for c in pending])
+
+    assert len(pending) == 1
+    assert await store.count_unpublished() == 0
