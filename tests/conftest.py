@@ -16,11 +16,15 @@ from muster_runtime.settings import ServiceSettings
 
 
 def kafka_bootstrap() -> str:
-    return os.environ.get("MUSTER_KAFKA_BOOTSTRAP", f"127.0.0.1:{os.environ.get('MUSTER_KAFKA_PORT', '9092')}")
+    return os.environ.get(
+        "MUSTER_KAFKA_BOOTSTRAP", f"127.0.0.1:{os.environ.get('MUSTER_KAFKA_PORT', '9092')}"
+    )
 
 
 def mongo_url() -> str:
-    return os.environ.get("MUSTER_MONGO_URL", f"mongodb://127.0.0.1:{os.environ.get('MUSTER_MONGO_PORT', '27017')}/")
+    return os.environ.get(
+        "MUSTER_MONGO_URL", f"mongodb://127.0.0.1:{os.environ.get('MUSTER_MONGO_PORT', '27017')}/"
+    )
 
 
 @pytest.fixture

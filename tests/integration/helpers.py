@@ -17,7 +17,9 @@ STACK = Path(__file__).resolve().parents[2] / "deploy" / "local" / "stack.sh"
 
 async def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 30) -> list[Any]:
     """Read `topic` from the beginning until `expected` records arrived (or time ran out)."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
     await consumer.start()
     records: list[Any] = []
     try:
@@ -31,7 +33,9 @@ async def read_topic(bootstrap: str, topic: str, expected: int, timeout: float =
     return records
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30, interval: float = 0.05) -> None:
+async def eventually(
+    check: Callable[[], Awaitable[bool]], timeout: float = 30, interval: float = 0.05
+) -> None:
     deadline = time.monotonic() + timeout
     while not await check():
         if time.monotonic() > deadline:
@@ -41,4 +45,6 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30, 
 
 def stack(*args: str) -> None:
     """Run the project's stack script (e.g. stop and start Kafka) with the test's env."""
-    subprocess.run(["bash", str(STACK), *args], check=True, env=os.environ.copy(), capture_output=True)
+    subprocess.run(
+        ["bash", str(STACK), *args], check=True, env=os.environ.copy(), capture_output=True
+    )

@@ -56,7 +56,9 @@ async def test_of_many_racing_writers_exactly_one_wins(store: EventStore) -> Non
 
     async def write(n: int) -> bool:
         try:
-            await store.append("thing-1", "thing", 1, [ThingHappened(n=n), ThingHappened(n=n)], CONTEXT)
+            await store.append(
+                "thing-1", "thing", 1, [ThingHappened(n=n), ThingHappened(n=n)], CONTEXT
+            )
         except ConcurrencyError:
             return False
         return True
@@ -79,7 +81,9 @@ async def test_read_all_replays_every_stream_in_commit_order(store: EventStore) 
     assert [e.payload["n"] for e in replayed] == [0, 1, 2, 3, 4]
     positions = [e.position for e in replayed]
     assert positions == sorted(positions)
-    assert [e.payload["n"] for e in [e async for e in store.read_all(after_position=positions[2])]] == [3, 4]
+    assert [
+        e.payload["n"] for e in [e async for e in store.read_all(after_position=positions[2])]
+    ] == [3, 4]
 
 
 async def test_new_appends_are_unpublished_until_marked(store: EventStore) -> None:

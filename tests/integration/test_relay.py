@@ -14,7 +14,9 @@ from tests.integration.helpers import eventually, read_topic, stack
 from tests.integration.test_event_store import CONTEXT, ThingHappened
 
 
-async def _append_round_robin(runtime: ServiceRuntime, streams: int, per_stream: int, start: int = 0) -> None:
+async def _append_round_robin(
+    runtime: ServiceRuntime, streams: int, per_stream: int, start: int = 0
+) -> None:
     assert runtime.store is not None
     for n in range(start, start + per_stream):
         for s in range(streams):
@@ -30,7 +32,9 @@ def _by_stream(records: list) -> dict[str, list[int]]:  # type: ignore[type-arg]
     return seen
 
 
-async def test_every_event_reaches_kafka_keyed_by_stream_in_stream_order(settings: ServiceSettings) -> None:
+async def test_every_event_reaches_kafka_keyed_by_stream_in_stream_order(
+    settings: ServiceSettings,
+) -> None:
     runtime = ServiceRuntime(settings, produces="thing")
     async with runtime.running():
         await _append_round_robin(runtime, streams=5, per_stream=10)
@@ -45,7 +49,9 @@ async def test_every_event_reaches_kafka_keyed_by_stream_in_stream_order(setting
     assert by_stream == {f"thing-{s}": list(range(1, 11)) for s in range(5)}
 
 
-async def test_commands_succeed_while_kafka_is_down_and_the_relay_catches_up(settings: ServiceSettings) -> None:
+async def test_commands_succeed_while_kafka_is_down_and_the_relay_catches_up(
+    settings: ServiceSettings,
+) -> None:
     runtime = ServiceRuntime(settings, produces="thing")
     async with runtime.running():
         await _append_round_robin(runtime, streams=2, per_stream=1)

@@ -32,7 +32,11 @@ class Principal(BaseModel):
         return Actor(subject=self.subject, role=self.role)
 
     def covers(self, area_id: str, tree: AreaTree) -> bool:
-        return self.role is Role.ADMIN or tree.is_within(area_id, self.area_id)
+        if area_id not in tree:
+            return False
+        return self.role is Role.ADMIN or (
+            self.area_id in tree and tree.is_within(area_id, self.area_id)
+        )
 
     def require_scope(self, area_id: str, tree: AreaTree) -> None:
         if not self.covers(area_id, tree):
@@ -44,7 +48,9 @@ class TokenIssuer:
         self._secret = secret
         self._issuer = issuer
 
-    def issue(self, subject: str, role: Role, area_id: str, ttl: timedelta = timedelta(hours=12)) -> str:
+    def issue(
+        self, subject: str, role: Role, area_id: str, ttl: timedelta = timedelta(hours=12)
+    ) -> str:
         now = datetime.now(UTC)
         claims = {
             "sub": subject,
@@ -88,7 +94,9 @@ def require_role(*roles: Role) -> Callable[..., Awaitable[Principal]]:
         principal = issuer.verify(credentials.credentials)
         if principal.role is not Role.ADMIN and principal.role not in roles:
             allowed = ", ".join(r.value for r in roles)
-            raise PermissionDeniedError(f"role {principal.role.value} may not do this (allowed: {allowed})")
+            raise PermissionDeniedError(
+                f"role {principal.role.value} may not do this (allowed: {allowed})"
+            )
         return principal
 
     return dependency

@@ -138,7 +138,9 @@ class EventStore:
             events.extend(commit_envelopes(commit))
         return Stream(stream_id, events[-1].stream_version if events else 0, events)
 
-    async def read_all(self, after_position: int = -1, batch: int = 1000) -> AsyncIterator[EventEnvelope]:
+    async def read_all(
+        self, after_position: int = -1, batch: int = 1000
+    ) -> AsyncIterator[EventEnvelope]:
         """Every event in commit order, for replays and rebuilds."""
         cursor = self._commits.find({"position": {"$gt": after_position}}, sort=[("position", 1)])
         async for commit in cursor.batch_size(batch):
@@ -162,9 +164,13 @@ class EventStore:
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
+        assert counter is not None  # upsert with AFTER always returns the document
         return int(counter["value"])
 
 
 def commit_envelopes(commit: Document) -> list[EventEnvelope]:
     """The events of a stored commit document, in stream order."""
-    return [EventEnvelope.model_validate({**e, "position": commit["position"]}) for e in commit["events"]]
+    return [
+        EventEnvelope.model_validate({**e, "position": commit["position"]})
+        for e in commit["events"]
+    ]

@@ -11,9 +11,9 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import ORJSONResponse
 
+from muster_runtime.auth import TokenIssuer
 from muster_runtime.errors import MusterError
 from muster_runtime.eventstore import ConcurrencyError
-from muster_runtime.auth import TokenIssuer
 from muster_runtime.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -43,27 +43,42 @@ def create_app(
 
     app = FastAPI(title=title, lifespan=lifespan, default_response_class=ORJSONResponse)
     app.state.runtime = runtime
-    app.state.tokens = TokenIssuer(runtime.settings.jwt_secret.get_secret_value(), runtime.settings.jwt_issuer)
+    app.state.tokens = TokenIssuer(
+        runtime.settings.jwt_secret.get_secret_value(), runtime.settings.jwt_issuer
+    )
 
     @app.exception_handler(MusterError)
     async def muster_error(_: Request, exc: MusterError) -> ORJSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return ORJSONResponse(error_body(exc.code, exc.message, **exc.details), exc.status, headers=headers)
+        return ORJSONResponse(
+            error_body(exc.code, exc.message, **exc.details), exc.status, headers=headers
+        )
 
     @app.exception_handler(ConcurrencyError)
     async def concurrency_error(_: Request, exc: ConcurrencyError) -> ORJSONResponse:
         return ORJSONResponse(
-            error_body("concurrency_conflict", str(exc), stream_id=exc.stream_id, expected_version=exc.expected),
+            error_body(
+                "concurrency_conflict",
+                str(exc),
+                stream_id=exc.stream_id,
+                expected_version=exc.expected,
+            ),
             409,
         )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> ORJSONResponse:
         fields = [
-            {"field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]), "rule": e["type"], "message": e["msg"]}
+            {
+                "field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]),
+                "rule": e["type"],
+                "message": e["msg"],
+            }
             for e in exc.errors()
         ]
-        return ORJSONResponse(error_body("validation_failed", "the request is not valid", fields=fields), 422)
+        return ORJSONResponse(
+            error_body("validation_failed", "the request is not valid", fields=fields), 422
+        )
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
@@ -84,4 +99,6 @@ def serve(app: FastAPI, host: str, port: int) -> None:
     """Run with uvicorn; SIGTERM triggers a graceful shutdown through the lifespan."""
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=10)
+    uvicorn.run(
+        app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=10
+    )

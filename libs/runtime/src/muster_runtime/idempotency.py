@@ -48,7 +48,9 @@ class IdempotencyStore:
     def __init__(self, db: Database) -> None:
         self._records = db["idempotency_keys"]
 
-    async def claim(self, subject: str, operation: str, key: str, fingerprint: str) -> IdempotencySlot:
+    async def claim(
+        self, subject: str, operation: str, key: str, fingerprint: str
+    ) -> IdempotencySlot:
         if not key or len(key) > MAX_KEY_LENGTH:
             raise RuleViolationError(
                 f"Idempotency-Key must be 1..{MAX_KEY_LENGTH} characters",
@@ -84,5 +86,12 @@ class IdempotencyStore:
     async def complete(self, slot: IdempotencySlot, status: int, body: Any) -> None:
         await self._records.update_one(
             {"_id": slot.record_id},
-            {"$set": {"state": "complete", "status": status, "body": body, "completed_at": datetime.now(UTC)}},
+            {
+                "$set": {
+                    "state": "complete",
+                    "status": status,
+                    "body": body,
+                    "completed_at": datetime.now(UTC),
+                }
+            },
         )

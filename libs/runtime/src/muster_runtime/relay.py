@@ -71,7 +71,10 @@ class OutboxRelay:
                 raise
             except Exception as exc:
                 self.last_error = repr(exc)
-                log.warning("relay: publish failed, retrying", extra={"error": repr(exc), "backoff_s": backoff})
+                log.warning(
+                    "relay: publish failed, retrying",
+                    extra={"error": repr(exc), "backoff_s": backoff},
+                )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 self._store.appended.set()

@@ -101,7 +101,9 @@ class ServiceRuntime:
             events, poison = decode_records(records)
             for bad in poison:
                 log.error("dead-lettering a poison message", extra=bad.headers())
-                await self.broker.publish(bad.record.value, self.dead_letters, key=bad.record.key, headers=bad.headers())
+                await self.broker.publish(
+                    bad.record.value, self.dead_letters, key=bad.record.key, headers=bad.headers()
+                )
             try:
                 await on_events(events)
             except Exception:
@@ -136,7 +138,9 @@ class ServiceRuntime:
                 await self.broker.start()
                 break
             except Exception as exc:
-                log.warning("kafka not reachable yet", extra={"error": repr(exc), "backoff_s": backoff})
+                log.warning(
+                    "kafka not reachable yet", extra={"error": repr(exc), "backoff_s": backoff}
+                )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
         self.broker_ready.set()

@@ -21,7 +21,9 @@ def dead_letter_topic(prefix: str, consumer: str) -> str:
     return f"{prefix}.{consumer}.dead-letter"
 
 
-async def ensure_topics(bootstrap: str, topics: list[str], partitions: int, replication: int = 1) -> None:
+async def ensure_topics(
+    bootstrap: str, topics: list[str], partitions: int, replication: int = 1
+) -> None:
     """Create the topics that do not exist yet; existing ones are left as they are."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
     await admin.start()
@@ -31,7 +33,12 @@ async def ensure_topics(bootstrap: str, topics: list[str], partitions: int, repl
         if not missing:
             return
         new = [
-            NewTopic(t, num_partitions=partitions, replication_factor=replication, topic_configs=EVENT_TOPIC_CONFIG)
+            NewTopic(
+                t,
+                num_partitions=partitions,
+                replication_factor=replication,
+                topic_configs=EVENT_TOPIC_CONFIG,
+            )
             for t in missing
         ]
         try:

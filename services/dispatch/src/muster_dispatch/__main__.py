@@ -1,7 +1,7 @@
 """Run the dispatch service: `python -m muster_dispatch`."""
 
-from muster_runtime.http import serve
 from muster_dispatch.bootstrap import DispatchSettings, build_app
+from muster_runtime.http import serve
 
 
 def main() -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from muster_contracts.areas import load_area_tree
+from muster_dispatch.application.volunteer_pool import VolunteerPool
+from muster_dispatch.entrypoints import http
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
-from muster_dispatch.application.volunteer_pool import VolunteerPool
-from muster_dispatch.entrypoints import http
 
 CONTEXT = "dispatch"
 CONSUMES = ("volunteer",)
@@ -28,7 +28,12 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings, produces=CONTEXT, consumes=CONSUMES)
     pool = VolunteerPool(runtime.db["volunteer_pool"], areas)
     runtime.consume_with(pool.apply)
-    app = create_app(runtime, title="Muster dispatch service", routers=[http.router], on_start=pool.create_indexes)
+    app = create_app(
+        runtime,
+        title="Muster dispatch service",
+        routers=[http.router],
+        on_start=pool.create_indexes,
+    )
     app.state.areas = areas
     app.state.pool = pool
     return app

@@ -1,7 +1,7 @@
 """Run the reporting service: `python -m muster_reporting`."""
 
-from muster_runtime.http import serve
 from muster_reporting.bootstrap import ReportingSettings, build_app
+from muster_runtime.http import serve
 
 
 def main() -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from muster_contracts.areas import load_area_tree
+from muster_reporting.application.volunteer_rollup import VolunteerRollup
+from muster_reporting.entrypoints import http
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
-from muster_reporting.application.volunteer_rollup import VolunteerRollup
-from muster_reporting.entrypoints import http
 
 CONSUMES = ("volunteer",)
 

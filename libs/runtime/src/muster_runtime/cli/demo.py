@@ -63,7 +63,9 @@ async def register_batch(count: int, concurrency: int, seed: int = 7) -> list[di
 async def fetch_report(area_id: str) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=service_url("reporting", 8003), timeout=10) as client:
         response = await client.get(
-            "/reports/volunteers", params={"area_id": area_id}, headers=_auth("demo-leader", Role.LEADER)
+            "/reports/volunteers",
+            params={"area_id": area_id},
+            headers=_auth("demo-leader", Role.LEADER),
         )
         response.raise_for_status()
         body: dict[str, Any] = response.json()
@@ -73,11 +75,15 @@ async def fetch_report(area_id: str) -> dict[str, Any]:
 def render_report(report: dict[str, Any]) -> Table:
     area = report["area"]
     categories = ["party_member", "in_service_party_member", "resident", "student", "company_staff"]
-    table = Table(title=f"Registered volunteers — {area['name']} ({area['area_id']})", show_footer=True)
+    table = Table(
+        title=f"Registered volunteers — {area['name']} ({area['area_id']})", show_footer=True
+    )
     table.add_column("area", footer="total")
     table.add_column("registered", justify="right", footer=str(area["registered"]))
     for c in categories:
-        table.add_column(c.replace("_", " "), justify="right", footer=str(area["by_category"].get(c, 0)))
+        table.add_column(
+            c.replace("_", " "), justify="right", footer=str(area["by_category"].get(c, 0))
+        )
     table.add_column("", footer="")
     top = max((row["registered"] for row in report["children"]), default=0) or 1
     for row in sorted(report["children"], key=lambda r: -r["registered"]):
@@ -101,14 +107,20 @@ async def run_demo(count: int, concurrency: int) -> int:
     started = time.perf_counter()
     registered = await register_batch(count, concurrency, seed=int(time.time()))
     elapsed = time.perf_counter() - started
-    console.print(f"registered {len(registered)} volunteers in {elapsed:.1f} s ({len(registered) / elapsed:.0f}/s)")
+    console.print(
+        f"registered {len(registered)} volunteers in {elapsed:.1f} s ({len(registered) / elapsed:.0f}/s)"
+    )
     deadline = time.monotonic() + 10
-    while (await fetch_report(DISTRICT))["area"]["registered"] < before + count and time.monotonic() < deadline:
+    while (await fetch_report(DISTRICT))["area"][
+        "registered"
+    ] < before + count and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     await print_report(DISTRICT)
     first = registered[0]
     street = first["home_area_id"][:9]
-    console.print(f"\ndrill-down into the street of {first['name']} ({' › '.join(first['home_area'])}):")
+    console.print(
+        f"\ndrill-down into the street of {first['name']} ({' › '.join(first['home_area'])}):"
+    )
     await print_report(street)
     return 0
 
@@ -134,13 +146,17 @@ async def run_bench(count: int, concurrency: int) -> int:
                     form = sample.draw()
                     building = form["home_area_id"]
                     params = {"area_id": building}
-                    before = (await reports.get("/reports/volunteers", params=params, headers=leader)).json()
+                    before = (
+                        await reports.get("/reports/volunteers", params=params, headers=leader)
+                    ).json()
                     seen = before["area"]["registered"]
                     response = await volunteers.post("/volunteers", json=form, headers=organiser)
                     response.raise_for_status()
                     accepted = time.perf_counter()
                     while True:
-                        now = (await reports.get("/reports/volunteers", params=params, headers=leader)).json()
+                        now = (
+                            await reports.get("/reports/volunteers", params=params, headers=leader)
+                        ).json()
                         if now["area"]["registered"] > seen:
                             break
                         await asyncio.sleep(0.005)
@@ -150,10 +166,17 @@ async def run_bench(count: int, concurrency: int) -> int:
             await asyncio.gather(*(one() for _ in range(count)))
     latencies.sort()
     ms = [x * 1000 for x in latencies]
-    table = Table(title=f"register → report latency over {count} registrations (concurrency {concurrency})")
+    table = Table(
+        title=f"register → report latency over {count} registrations (concurrency {concurrency})"
+    )
     for col in ("p50", "p90", "p99", "max", "mean"):
         table.add_column(col, justify="right")
     quantiles = statistics.quantiles(ms, n=100)
-    table.add_row(*(f"{v:.0f} ms" for v in (quantiles[49], quantiles[89], quantiles[98], ms[-1], statistics.mean(ms))))
+    table.add_row(
+        *(
+            f"{v:.0f} ms"
+            for v in (quantiles[49], quantiles[89], quantiles[98], ms[-1], statistics.mean(ms))
+        )
+    )
     console.print(table)
     return 0

@@ -24,11 +24,15 @@ def main(argv: list[str] | None = None) -> int:
 
     token = commands.add_parser("token", help="issue a development bearer token")
     token.add_argument("--subject", required=True)
-    token.add_argument("--role", required=True, choices=[r.value for r in Role if r is not Role.SYSTEM])
+    token.add_argument(
+        "--role", required=True, choices=[r.value for r in Role if r is not Role.SYSTEM]
+    )
     token.add_argument("--area", default="130203", help="area scope (default: 路北区 130203)")
     token.add_argument("--hours", type=float, default=12)
 
-    demo = commands.add_parser("demo", help="register a realistic batch of volunteers and print the report")
+    demo = commands.add_parser(
+        "demo", help="register a realistic batch of volunteers and print the report"
+    )
     demo.add_argument("--volunteers", type=int, default=300)
     demo.add_argument("--concurrency", type=int, default=16)
 

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from muster_contracts.envelope import Role
+from muster_dispatch.application.volunteer_pool import VolunteerPool
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError
-from muster_dispatch.application.volunteer_pool import VolunteerPool
 
 router = APIRouter(prefix="/pool", tags=["volunteer pool"])
 
@@ -17,7 +17,9 @@ Organiser = Annotated[Principal, Depends(require_role(Role.ORGANISER))]
 
 
 @router.get("/volunteers/{volunteer_id}")
-async def pooled_volunteer(request: Request, volunteer_id: str, principal: Organiser) -> dict[str, Any]:
+async def pooled_volunteer(
+    request: Request, volunteer_id: str, principal: Organiser
+) -> dict[str, Any]:
     """What dispatch knows of a volunteer (no personal data: that stays with the volunteer service)."""
     pool: VolunteerPool = request.app.state.pool
     doc = await pool.get(volunteer_id)

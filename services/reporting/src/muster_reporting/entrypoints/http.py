@@ -9,9 +9,9 @@ from pydantic import BaseModel
 
 from muster_contracts.areas import AreaLevel, AreaTree
 from muster_contracts.envelope import Role
+from muster_reporting.application.volunteer_rollup import VolunteerRollup
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError
-from muster_reporting.application.volunteer_rollup import VolunteerRollup
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 

@@ -33,7 +33,9 @@ class PersonalDataVault:
     async def seal(self, volunteer_id: str, data: PersonalData) -> SealedPersonalData:
         key = await self._key_for(volunteer_id)
         nonce = os.urandom(NONCE_BYTES)
-        ciphertext = AESGCM(key).encrypt(nonce, data.model_dump_json().encode(), volunteer_id.encode())
+        ciphertext = AESGCM(key).encrypt(
+            nonce, data.model_dump_json().encode(), volunteer_id.encode()
+        )
         return SealedPersonalData(
             key_id=volunteer_id, ciphertext=base64.urlsafe_b64encode(nonce + ciphertext).decode()
         )
@@ -43,14 +45,18 @@ class PersonalDataVault:
         if doc is None:
             raise PersonalDataErasedError(sealed.key_id)
         raw = base64.urlsafe_b64decode(sealed.ciphertext)
-        plain = AESGCM(bytes(doc["key"])).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], sealed.key_id.encode())
+        plain = AESGCM(bytes(doc["key"])).decrypt(
+            raw[:NONCE_BYTES], raw[NONCE_BYTES:], sealed.key_id.encode()
+        )
         return PersonalData.model_validate_json(plain)
 
     async def _key_for(self, volunteer_id: str) -> bytes:
         # Insert-or-read: a retried registration reuses the key of its first attempt.
         try:
             key = AESGCM.generate_key(bit_length=256)
-            await self._keys.insert_one({"_id": volunteer_id, "key": key, "created_at": datetime.now(UTC)})
+            await self._keys.insert_one(
+                {"_id": volunteer_id, "key": key, "created_at": datetime.now(UTC)}
+            )
             return key
         except DuplicateKeyError:
             doc = await self._keys.find_one({"_id": volunteer_id})
@@ -73,7 +79,9 @@ class PhoneClaims:
         claim_id = self.fingerprint(phone)
         now = datetime.now(UTC)
         try:
-            await self._claims.insert_one({"_id": claim_id, "volunteer_id": volunteer_id, "claimed_at": now})
+            await self._claims.insert_one(
+                {"_id": claim_id, "volunteer_id": volunteer_id, "claimed_at": now}
+            )
             return None
         except DuplicateKeyError:
             pass

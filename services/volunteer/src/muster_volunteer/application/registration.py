@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,18 +36,24 @@ class VolunteerRecord:
 
 
 class VolunteerRegistry:
-    def __init__(self, store: EventStore, vault: PersonalDataVault, phones: PhoneClaims, areas: AreaTree) -> None:
+    def __init__(
+        self, store: EventStore, vault: PersonalDataVault, phones: PhoneClaims, areas: AreaTree
+    ) -> None:
         self._store = store
         self._vault = vault
         self._phones = phones
         self._areas = areas
 
-    async def register(self, volunteer_id: str, command: RegisterVolunteer, context: CommandContext) -> VolunteerRecord:
+    async def register(
+        self, volunteer_id: str, command: RegisterVolunteer, context: CommandContext
+    ) -> VolunteerRecord:
         """Register, or return the record a retry of the same request already stored."""
         holder = await self._phones.claim(command.phone, volunteer_id)
         if holder is not None:
             holder_state = await self.load(holder)
-            if holder_state.exists or not await self._phones.take_over(command.phone, holder, volunteer_id):
+            if holder_state.exists or not await self._phones.take_over(
+                command.phone, holder, volunteer_id
+            ):
                 raise ConflictError(
                     "a volunteer with this phone number is already registered",
                     code="duplicate_phone",
@@ -59,10 +66,11 @@ class VolunteerRegistry:
                 events = register(state, command, sealed, self._areas)
             except VolunteerRuleError as exc:
                 raise RuleViolationError(str(exc), field=exc.field, rule=exc.rule) from None
-            try:
-                await self._store.append(stream_id(volunteer_id), VOLUNTEER_STREAM, 0, events, context)
-            except ConcurrencyError:
-                pass  # a concurrent retry of the same request stored it first
+            # ConcurrencyError: a concurrent retry of the same request stored it first.
+            with contextlib.suppress(ConcurrencyError):
+                await self._store.append(
+                    stream_id(volunteer_id), VOLUNTEER_STREAM, 0, events, context
+                )
         return await self.get(volunteer_id)
 
     async def load(self, volunteer_id: str) -> Volunteer:
@@ -86,5 +94,7 @@ class VolunteerRegistry:
 def _fold(volunteer_id: str, stream: Stream) -> Volunteer:
     state = Volunteer(volunteer_id)
     for envelope in stream.events:
-        state = evolve(state, decode_payload(envelope.type, envelope.schema_version, envelope.payload))
+        state = evolve(
+            state, decode_payload(envelope.type, envelope.schema_version, envelope.payload)
+        )
     return state

@@ -106,7 +106,9 @@ def register(
     if state.exists:
         raise VolunteerRuleError("volunteer_id", "unique", "this volunteer is already registered")
     if command.home_area_id not in areas:
-        raise VolunteerRuleError("home_area_id", "known_area", f"unknown area {command.home_area_id}")
+        raise VolunteerRuleError(
+            "home_area_id", "known_area", f"unknown area {command.home_area_id}"
+        )
     if areas.get(command.home_area_id).level not in HOME_LEVELS:
         raise VolunteerRuleError(
             "home_area_id", "home_level", "the home area must be a community, grid or building"

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from muster_contracts.envelope import Role
 from muster_contracts.events import Skill, VolunteerCategory
 from muster_runtime.auth import Principal, require_role
-from muster_runtime.errors import NotFoundError
+from muster_runtime.errors import NotFoundError, RuleViolationError
 from muster_runtime.eventstore import CommandContext
 from muster_runtime.idempotency import IdempotencyStore, request_fingerprint
 from muster_volunteer.application.registration import VolunteerRecord, VolunteerRegistry
@@ -66,6 +66,10 @@ async def register_volunteer(
 ) -> Any:
     """Register a volunteer. Send an `Idempotency-Key`: a retry returns the first answer."""
     registry: VolunteerRegistry = request.app.state.registry
+    if form.home_area_id not in request.app.state.areas:
+        raise RuleViolationError(
+            f"unknown area {form.home_area_id}", field="home_area_id", rule="known_area"
+        )
     if principal.role is not Role.VOLUNTEER:
         principal.require_scope(form.home_area_id, request.app.state.areas)
     volunteer_id = str(uuid4())
@@ -73,7 +77,10 @@ async def register_volunteer(
     if idempotency_key is not None:
         keys: IdempotencyStore = request.app.state.idempotency
         slot = await keys.claim(
-            principal.subject, "register_volunteer", idempotency_key, request_fingerprint(form.model_dump(mode="json"))
+            principal.subject,
+            "register_volunteer",
+            idempotency_key,
+            request_fingerprint(form.model_dump(mode="json")),
         )
         if slot.replay:
             response.status_code = slot.replay.status

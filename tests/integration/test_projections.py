@@ -1,0 +1,104 @@
+"""Idempotent consumers on the real store and broker: redelivery never double-counts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from uuid import uuid4
+
+from muster_contracts.envelope import EventEnvelope
+from muster_runtime.eventstore import EventStore
+from muster_runtime.mongo import Database
+from muster_runtime.projections import ConsumedEvent, CounterCells, VersionedDocuments
+from muster_runtime.service import ServiceRuntime
+from muster_runtime.settings import ServiceSettings
+from tests.integration.helpers import eventually
+from tests.integration.test_event_store import CONTEXT, ThingHappened
+
+Contribution = tuple[ConsumedEvent, str, Mapping[str, int], Mapping[str, Any]]
+
+
+async def _events(db: Database, count: int) -> list[EventEnvelope]:
+    store = EventStore(db, collection="source_events")
+    await store.create_indexes()
+    for n in range(count):
+        await store.append(f"thing-{n}", "thing", 0, [ThingHappened(n=n)], CONTEXT)
+    return [e async for e in store.read_all()]
+
+
+def _contributions(envelopes: list[EventEnvelope], offsets: range) -> list[Contribution]:
+    out: list[Contribution] = []
+    for offset in offsets:
+        consumed = ConsumedEvent(envelopes[offset], "muster.thing.events", 0, offset)
+        out += [
+            (consumed, "total", {"things": 1}, {"level": "all"}),
+            (consumed, f"odd-{offset % 2}", {"things": 1}, {}),
+        ]
+    return out
+
+
+async def test_counter_cells_count_each_offset_once_whatever_the_batch_boundaries(
+    db: Database,
+) -> None:
+    envelopes = await _events(db, 30)
+    cells = CounterCells(db["cells"])
+
+    await cells.apply(_contributions(envelopes, range(0, 10)))
+    await cells.apply(_contributions(envelopes, range(0, 10)))  # redelivered as is
+    await cells.apply(_contributions(envelopes, range(5, 25)))  # overlapping, larger batch
+    await cells.apply(_contributions(envelopes, range(20, 30)))
+
+    docs = {d["_id"]: d async for d in db["cells"].find()}
+    assert docs["total"]["things"] == 30
+    assert docs["total"]["level"] == "all"
+    assert docs["odd-0"]["things"] == 15
+    assert docs["odd-1"]["things"] == 15
+
+
+async def test_versioned_documents_ignore_old_and_repeated_versions(db: Database) -> None:
+    documents = VersionedDocuments(db["docs"])
+
+    assert await documents.apply("v-1", 1, {"$set": {"name": "first"}, "$inc": {"edits": 1}})
+    assert await documents.apply("v-1", 2, {"$set": {"name": "second"}, "$inc": {"edits": 1}})
+    assert not await documents.apply("v-1", 2, {"$set": {"name": "again"}, "$inc": {"edits": 1}})
+    assert not await documents.apply("v-1", 1, {"$set": {"name": "stale"}, "$inc": {"edits": 1}})
+
+    doc = await db["docs"].find_one({"_id": "v-1"})
+    assert doc is not None
+    assert (doc["name"], doc["edits"], doc["_v"]) == ("second", 2, 2)
+
+
+async def test_a_batch_that_fails_after_its_effects_is_redelivered_and_counted_once(
+    settings: ServiceSettings, db: Database
+) -> None:
+    producer = ServiceRuntime(settings, produces="thing")
+    consumer = ServiceRuntime(
+        settings.model_copy(update={"service_name": "counter"}), consumes=("thing",)
+    )
+    cells = CounterCells(db["thing_counts"])
+    failures = {"left": 2}
+
+    async def count_then_maybe_crash(events: list[ConsumedEvent]) -> None:
+        await cells.apply([(e, "total", {"things": 1}, {}) for e in events])
+        if failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("crash after the effects, before the offsets were committed")
+
+    consumer.consume_with(count_then_maybe_crash)
+    async with producer.running(), consumer.running():
+        assert producer.store is not None
+        for n in range(40):
+            await producer.store.append(
+                f"thing-{uuid4()}", "thing", 0, [ThingHappened(n=n)], CONTEXT
+            )
+
+        async def all_counted() -> bool:
+            doc = await db["thing_counts"].find_one({"_id": "total"})
+            return doc is not None and doc["things"] >= 40 and failures["left"] == 0
+
+        await eventually(all_counted, timeout=60)
+
+    doc = await db["thing_counts"].find_one({"_id": "total"})
+    assert doc is not None
+    assert doc["things"] == 40
+    assert failures["left"] == 0
