@@ -7,14 +7,14 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from muster_contracts.topology import event_topic
+
+__all__ = ["dead_letter_topic", "ensure_topics", "event_topic"]
+
 log = logging.getLogger(__name__)
 
 # Unlimited retention: any consumer can rebuild its read models from the beginning.
 EVENT_TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
-
-
-def event_topic(prefix: str, context: str) -> str:
-    return f"{prefix}.{context}.events"
 
 
 def dead_letter_topic(prefix: str, consumer: str) -> str:

@@ -1,0 +1,23 @@
+"""Which context publishes which stream types: one event topic per context."""
+
+from __future__ import annotations
+
+# A stream type belongs to the context whose service appends to it.
+STREAM_CONTEXTS: dict[str, str] = {
+    "volunteer": "volunteer",
+    "signup": "volunteer",
+    "attendance": "volunteer",
+    "drive": "dispatch",
+    "team": "dispatch",
+    "activity": "dispatch",
+}
+CONTEXTS = ("volunteer", "dispatch")
+
+
+def context_of(stream_type: str) -> str:
+    return STREAM_CONTEXTS[stream_type]
+
+
+def event_topic(prefix: str, context: str) -> str:
+    """The topic a context's events are relayed to (`muster.volunteer.events`)."""
+    return f"{prefix}.{context}.events"
