@@ -10,6 +10,7 @@ the head check, orders all commits for replay and keeps per-stream order for the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -67,6 +68,9 @@ class EventStore:
         await self._commits.create_index(
             [("published", ASCENDING), ("position", ASCENDING)], name="outbox"
         )
+        # Created up front: concurrent first upserts of a missing counter can collide.
+        with contextlib.suppress(DuplicateKeyError):
+            await self._counters.insert_one({"_id": self._counter_id, "value": 0})
 
     async def stream_version(self, stream_id: str) -> int:
         head = await self._commits.find_one(
@@ -158,14 +162,19 @@ class EventStore:
         return await self._commits.count_documents({"published": False})
 
     async def _next_position(self) -> int:
-        counter = await self._counters.find_one_and_update(
-            {"_id": self._counter_id},
-            {"$inc": {"value": 1}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-        assert counter is not None  # upsert with AFTER always returns the document
-        return int(counter["value"])
+        for _ in range(3):
+            try:
+                counter = await self._counters.find_one_and_update(
+                    {"_id": self._counter_id},
+                    {"$inc": {"value": 1}},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError:
+                continue  # lost the race to create the counter: it exists now
+            assert counter is not None  # upsert with AFTER always returns the document
+            return int(counter["value"])
+        raise RuntimeError("could not allocate an event position")
 
 
 def commit_envelopes(commit: Document) -> list[EventEnvelope]:

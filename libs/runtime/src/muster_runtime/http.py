@@ -80,6 +80,11 @@ def create_app(
             error_body("validation_failed", "the request is not valid", fields=fields), 422
         )
 
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> ORJSONResponse:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return ORJSONResponse(error_body("internal", "an unexpected error occurred"), 500)
+
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": runtime.settings.service_name}

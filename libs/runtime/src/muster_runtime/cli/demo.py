@@ -19,7 +19,8 @@ from muster_runtime.cli.main import issue_token
 from muster_runtime.cli.sample import SampleVolunteers
 
 DISTRICT = "130203"
-console = Console()
+# Wide enough for the report table when piped (CI logs, `make demo | tee`).
+console = Console(width=None if Console().is_terminal else 120)
 
 
 def service_url(name: str, default_port: int) -> str:
@@ -84,12 +85,13 @@ def render_report(report: dict[str, Any]) -> Table:
         table.add_column(
             c.replace("_", " "), justify="right", footer=str(area["by_category"].get(c, 0))
         )
-    table.add_column("", footer="")
+    table.add_column("", footer="", no_wrap=True)
     top = max((row["registered"] for row in report["children"]), default=0) or 1
     for row in sorted(report["children"], key=lambda r: -r["registered"]):
         bar = "█" * round(20 * row["registered"] / top)
         table.add_row(
-            f"{row['name']} {row['area_id']}",
+            row["name"],
+            row["area_id"],
             str(row["registered"]),
             *(str(row["by_category"].get(c, 0)) for c in categories),
             f"[green]{bar}[/green]",
