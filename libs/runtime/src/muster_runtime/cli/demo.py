@@ -79,12 +79,12 @@ def render_report(report: dict[str, Any]) -> Table:
     table = Table(
         title=f"Registered volunteers — {area['name']} ({area['area_id']})", show_footer=True
     )
-    table.add_column("area", footer="total")
+    table.add_column("area", footer="total", no_wrap=True)
+    table.add_column("id", style="dim", no_wrap=True)
     table.add_column("registered", justify="right", footer=str(area["registered"]))
     for c in categories:
-        table.add_column(
-            c.replace("_", " "), justify="right", footer=str(area["by_category"].get(c, 0))
-        )
+        header = c.replace("_party_member", "").replace("_", " ")
+        table.add_column(header, justify="right", footer=str(area["by_category"].get(c, 0)))
     table.add_column("", footer="", no_wrap=True)
     top = max((row["registered"] for row in report["children"]), default=0) or 1
     for row in sorted(report["children"], key=lambda r: -r["registered"]):
