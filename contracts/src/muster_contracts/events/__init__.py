@@ -1,5 +1,7 @@
 """Domain event payloads shared by the services, with their stable names and versions."""
 
+# Importing the modules registers every event type by its stable name.
+from muster_contracts.events import activities, drives
 from muster_contracts.events.registry import (
     DomainEvent,
     UnknownEventTypeError,
@@ -23,7 +25,9 @@ __all__ = [
     "UnknownEventTypeError",
     "VolunteerCategory",
     "VolunteerRegistered",
+    "activities",
     "decode_payload",
+    "drives",
     "event_types",
     "register_upcaster",
 ]

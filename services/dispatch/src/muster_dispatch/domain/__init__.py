@@ -1,0 +1,1 @@
+"""Dispatch's pure domain: drives, sign-up decisions, waitlists and team formation."""

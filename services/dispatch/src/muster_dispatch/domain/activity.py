@@ -1,0 +1,591 @@
+"""An activity on dispatch's side: its rules (schedule, cancel, assign, beneficiaries,
+corrections, closures, approval of hours) and the fold of its events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from muster_contracts.areas import AreaTree
+from muster_contracts.checkin import encode_secret
+from muster_contracts.events import DomainEvent
+from muster_contracts.events.activities import (
+    ACTIVITY_STREAM,
+    ActivityCancelled,
+    ActivityScheduled,
+    ActivityVolunteersAssigned,
+    AttendanceCheckedIn,
+    AttendanceCheckedOut,
+    AttendanceClosedByRule,
+    AttendanceCorrected,
+    BeneficiariesRecorded,
+    BeneficiaryGroup,
+    CheckinPolicy,
+    HoursApproved,
+    NeverCheckedOutRule,
+    ServiceRecordAdjusted,
+    ServiceRecordIssued,
+)
+from muster_dispatch.domain.hours import CreditLedger, HoursPolicy, Interval, credited_minutes
+
+
+class ActivityRuleError(ValueError):
+    """A command on an activity that breaks a rule; `field` and `rule` say which."""
+
+    def __init__(self, field: str, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.rule = rule
+
+
+class ScheduleActivity(BaseModel):
+    """The form an organiser schedules an activity with."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    drive_id: str | None = Field(default=None, min_length=1)
+    team_id: str | None = Field(default=None, min_length=1)
+    title: str = Field(min_length=1, max_length=200)
+    place_area_id: str = Field(min_length=4, max_length=16)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    category: str = Field(min_length=1, max_length=60)
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    capacity: int = Field(ge=1, le=10_000)
+    checkin_policy: CheckinPolicy = CheckinPolicy.ASSIGNED_ONLY
+    assigned_volunteer_ids: tuple[str, ...] = ()
+    checkin_tolerance_minutes: int = Field(default=15, ge=0, le=240)
+
+    @field_validator("title")
+    @classmethod
+    def _strip_title(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("title must not be blank")
+        return value
+
+
+@dataclass(frozen=True)
+class AttendanceRecord:
+    """One volunteer's attendance as dispatch knows it: the volunteer's own check-in and
+    check-out, the organiser's corrections and a closure by rule.
+
+    Effective times: a correction wins over what the volunteer recorded, which wins over
+    the scheduled end credited by the never-checked-out rule.
+    """
+
+    volunteer_id: str
+    checked_in_at: datetime | None = None
+    checked_out_at: datetime | None = None
+    corrected_check_in_at: datetime | None = None
+    corrected_check_out_at: datetime | None = None
+    closed_by_rule: NeverCheckedOutRule | None = None
+    rule_check_out_at: datetime | None = None
+
+    @property
+    def check_in_at(self) -> datetime | None:
+        return self.corrected_check_in_at or self.checked_in_at
+
+    @property
+    def check_out_at(self) -> datetime | None:
+        return self.corrected_check_out_at or self.checked_out_at or self.rule_check_out_at
+
+    @property
+    def is_open(self) -> bool:
+        """Checked in, never checked out, not yet closed by the rule."""
+        return (
+            self.check_in_at is not None
+            and self.check_out_at is None
+            and self.closed_by_rule is None
+        )
+
+    @property
+    def never_checked_out(self) -> bool:
+        """Open, or flagged for review and not corrected since: organisers list these."""
+        return self.check_in_at is not None and self.check_out_at is None
+
+    @property
+    def interval(self) -> Interval | None:
+        start, end = self.check_in_at, self.check_out_at
+        if start is None or end is None or end <= start:
+            return None
+        return Interval(start, end)
+
+
+@dataclass(frozen=True)
+class IssuedRecord:
+    """A service record issued for this activity, with its minutes after adjustments."""
+
+    record_id: str
+    volunteer_id: str
+    service_date: date
+    minutes: int
+
+
+@dataclass(frozen=True)
+class Activity:
+    """The folded state of one activity.
+
+    `version` counts the events of the activity's own stream (the expected version for
+    appends); attendance events from the volunteer service are folded in without it.
+    """
+
+    activity_id: str
+    version: int = 0
+    scheduled: ActivityScheduled | None = None
+    assigned: frozenset[str] = frozenset()
+    cancellation: ActivityCancelled | None = None
+    beneficiaries: BeneficiariesRecorded | None = None
+    attendances: Mapping[str, AttendanceRecord] = field(default_factory=dict)
+    approval: HoursApproved | None = None
+    records: Mapping[tuple[str, date], IssuedRecord] = field(default_factory=dict)
+
+    @property
+    def exists(self) -> bool:
+        return self.scheduled is not None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancellation is not None
+
+    @property
+    def approved(self) -> bool:
+        return self.approval is not None
+
+    def attendance(self, volunteer_id: str) -> AttendanceRecord:
+        return self.attendances.get(volunteer_id) or AttendanceRecord(volunteer_id)
+
+
+def record_id_for(activity_id: str, volunteer_id: str, service_date: date) -> str:
+    """Deterministic, so a retried approval can never issue a second record for a day."""
+    return f"{activity_id}-{volunteer_id}-{service_date:%Y%m%d}"
+
+
+# --- decide ---------------------------------------------------------------------------------
+
+
+def _scheduled(state: Activity) -> ActivityScheduled:
+    if state.scheduled is None:
+        raise ActivityRuleError("activity_id", "exists", f"no activity {state.activity_id}")
+    return state.scheduled
+
+
+def _open_for_changes(state: Activity, now: datetime) -> ActivityScheduled:
+    """An activity that is scheduled, not cancelled, not approved and not yet over."""
+    scheduled = _scheduled(state)
+    _not_cancelled(state)
+    if state.approved:
+        raise ActivityRuleError("activity_id", "already_approved", "its hours are approved")
+    if now >= scheduled.ends_at:
+        raise ActivityRuleError("activity_id", "activity_ended", "the activity is over")
+    return scheduled
+
+
+def _not_cancelled(state: Activity) -> None:
+    if state.cancelled:
+        raise ActivityRuleError("activity_id", "activity_cancelled", "the activity is cancelled")
+
+
+def _aware(name: str, at: datetime) -> None:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ActivityRuleError(name, "timezone_aware", f"{name} needs a time zone")
+
+
+def schedule_activity(
+    state: Activity, command: ScheduleActivity, checkin_secret: bytes, areas: AreaTree
+) -> list[DomainEvent]:
+    """Schedule an activity; `checkin_secret` is freshly random (see `new_checkin_secret`)."""
+    if state.exists:
+        raise ActivityRuleError("activity_id", "unique", "this activity is already scheduled")
+    if not checkin_secret:
+        raise ValueError("an activity needs a non-empty check-in secret")
+    if command.drive_id is None and command.team_id is None:
+        raise ActivityRuleError(
+            "drive_id", "drive_or_team", "an activity belongs to a drive or a team"
+        )
+    if command.place_area_id not in areas:
+        raise ActivityRuleError(
+            "place_area_id", "known_area", f"unknown area {command.place_area_id}"
+        )
+    if command.ends_at <= command.starts_at:
+        raise ActivityRuleError("ends_at", "ends_after_start", "an activity ends after it starts")
+    if (command.latitude is None) != (command.longitude is None):
+        raise ActivityRuleError(
+            "latitude", "coordinates_pair", "give both latitude and longitude, or neither"
+        )
+    assigned = tuple(dict.fromkeys(command.assigned_volunteer_ids))
+    if len(assigned) > command.capacity:
+        raise ActivityRuleError(
+            "assigned_volunteer_ids",
+            "capacity",
+            f"{len(assigned)} volunteers assigned to a capacity of {command.capacity}",
+        )
+    return [
+        ActivityScheduled(
+            activity_id=state.activity_id,
+            drive_id=command.drive_id,
+            team_id=command.team_id,
+            title=command.title,
+            place_area_id=command.place_area_id,
+            latitude=command.latitude,
+            longitude=command.longitude,
+            category=command.category,
+            starts_at=command.starts_at,
+            ends_at=command.ends_at,
+            capacity=command.capacity,
+            checkin_policy=command.checkin_policy,
+            assigned_volunteer_ids=assigned,
+            checkin_secret=encode_secret(checkin_secret),
+            checkin_tolerance_minutes=command.checkin_tolerance_minutes,
+        )
+    ]
+
+
+def assign_volunteers(
+    state: Activity, volunteer_ids: Iterable[str], now: datetime
+) -> list[DomainEvent]:
+    """Assign more volunteers; those already assigned are skipped (a retry changes nothing)."""
+    scheduled = _open_for_changes(state, now)
+    new = tuple(v for v in dict.fromkeys(volunteer_ids) if v not in state.assigned)
+    if not new:
+        return []
+    if len(state.assigned) + len(new) > scheduled.capacity:
+        raise ActivityRuleError(
+            "volunteer_ids",
+            "capacity",
+            f"{len(state.assigned)} assigned + {len(new)} exceeds capacity {scheduled.capacity}",
+        )
+    return [ActivityVolunteersAssigned(activity_id=state.activity_id, volunteer_ids=new)]
+
+
+def cancel_activity(state: Activity, reason: str, now: datetime) -> list[DomainEvent]:
+    """Call an activity off before it ends; assigned and checked-in volunteers are told."""
+    _open_for_changes(state, now)
+    if not reason.strip():
+        raise ActivityRuleError("reason", "reason_required", "say why the activity is cancelled")
+    affected = sorted(state.assigned | {v for v, a in state.attendances.items() if a.check_in_at})
+    return [
+        ActivityCancelled(
+            activity_id=state.activity_id,
+            reason=reason.strip(),
+            affected_volunteer_ids=tuple(affected),
+        )
+    ]
+
+
+def record_beneficiaries(
+    state: Activity,
+    counts: Mapping[BeneficiaryGroup, int],
+    reason: str | None,
+    now: datetime,
+) -> list[DomainEvent]:
+    """Record the beneficiary counts once the activity has started; amending needs a reason.
+
+    Groups left out count zero: the event always carries every group in full.
+    """
+    scheduled = _scheduled(state)
+    _not_cancelled(state)
+    if now < scheduled.starts_at:
+        raise ActivityRuleError(
+            "counts", "activity_not_started", "beneficiaries are counted once it has started"
+        )
+    if any(n < 0 for n in counts.values()):
+        raise ActivityRuleError("counts", "non_negative", "counts cannot be negative")
+    full = {group: counts.get(group, 0) for group in BeneficiaryGroup}
+    reason = reason.strip() if reason and reason.strip() else None
+    if state.beneficiaries is not None:
+        if state.beneficiaries.counts == full:
+            return []
+        if reason is None:
+            raise ActivityRuleError(
+                "reason", "reason_required", "amending beneficiary counts needs a reason"
+            )
+    return [BeneficiariesRecorded(activity_id=state.activity_id, counts=full, reason=reason)]
+
+
+def correct_attendance(
+    state: Activity,
+    volunteer_id: str,
+    check_in_at: datetime | None,
+    check_out_at: datetime | None,
+    reason: str,
+    corrected_by: str,
+    now: datetime,
+    policy: HoursPolicy,
+    ledger: CreditLedger | None = None,
+) -> list[DomainEvent]:
+    """Correct an attendance (补签): a missing or wrong check-in or check-out time.
+
+    Overrides a failed proof of presence. A time left None keeps the recorded one. Once the
+    hours are approved, the volunteer's credit is recomputed and each changed day gets a
+    `service.record_adjusted` delta (or a new record for a day without one) — records are
+    never edited. `ledger` is what *other* activities' approved records credited the
+    volunteer (see `credited_minutes`); it matters only after approval.
+    """
+    scheduled = _scheduled(state)
+    _not_cancelled(state)
+    if not reason.strip():
+        raise ActivityRuleError("reason", "reason_required", "say why the attendance is corrected")
+    if not corrected_by.strip():
+        raise ActivityRuleError("corrected_by", "required", "say who corrects the attendance")
+    if check_in_at is None and check_out_at is None:
+        raise ActivityRuleError(
+            "check_in_at", "nothing_to_correct", "give a check-in or a check-out time"
+        )
+    for name, at in (("check_in_at", check_in_at), ("check_out_at", check_out_at)):
+        if at is not None:
+            _aware(name, at)
+            if at > now:
+                raise ActivityRuleError(name, "in_the_future", f"{name} is in the future")
+    current = state.attendance(volunteer_id)
+    known = volunteer_id in state.assigned or current.check_in_at is not None
+    if scheduled.checkin_policy is CheckinPolicy.ASSIGNED_ONLY and not known:
+        raise ActivityRuleError(
+            "volunteer_id", "not_assigned", f"{volunteer_id} is not assigned to this activity"
+        )
+    corrected = replace(
+        current,
+        corrected_check_in_at=check_in_at or current.corrected_check_in_at,
+        corrected_check_out_at=check_out_at or current.corrected_check_out_at,
+    )
+    if corrected.check_in_at is None:
+        raise ActivityRuleError(
+            "check_in_at", "check_in_required", "no check-in recorded: give its time too"
+        )
+    if corrected.check_out_at is not None and corrected.check_out_at <= corrected.check_in_at:
+        raise ActivityRuleError(
+            "check_out_at", "check_out_before_check_in", "check-out must follow check-in"
+        )
+    if (corrected.check_in_at, corrected.check_out_at) == (
+        current.check_in_at,
+        current.check_out_at,
+    ):
+        return []
+    events: list[DomainEvent] = [
+        AttendanceCorrected(
+            activity_id=state.activity_id,
+            volunteer_id=volunteer_id,
+            check_in_at=check_in_at,
+            check_out_at=check_out_at,
+            reason=reason.strip(),
+            corrected_by=corrected_by,
+        )
+    ]
+    if state.approved:
+        events += _recredit(state, scheduled, corrected, policy, ledger, reason, corrected_by)
+    return events
+
+
+def _recredit(
+    state: Activity,
+    scheduled: ActivityScheduled,
+    attendance: AttendanceRecord,
+    policy: HoursPolicy,
+    ledger: CreditLedger | None,
+    reason: str,
+    actor: str,
+) -> list[DomainEvent]:
+    """Deltas between the records issued so far and what the attendance now earns."""
+    volunteer_id = attendance.volunteer_id
+    spans = [attendance.interval] if attendance.interval else []
+    credit = credited_minutes(spans, policy, ledger).minutes_by_day
+    issued = {day: r for (v, day), r in state.records.items() if v == volunteer_id}
+    events: list[DomainEvent] = []
+    for day in sorted(issued.keys() | credit.keys()):
+        minutes = credit.get(day, 0)
+        if day in issued:
+            delta = minutes - issued[day].minutes
+            if delta:
+                events.append(
+                    ServiceRecordAdjusted(
+                        activity_id=state.activity_id,
+                        record_id=issued[day].record_id,
+                        volunteer_id=volunteer_id,
+                        service_date=day,
+                        delta_minutes=delta,
+                        reason=reason.strip(),
+                        adjusted_by=actor,
+                    )
+                )
+        elif minutes > 0:
+            events.append(_record(state, scheduled, volunteer_id, day, minutes, actor))
+    return events
+
+
+def _record(
+    state: Activity,
+    scheduled: ActivityScheduled,
+    volunteer_id: str,
+    day: date,
+    minutes: int,
+    approved_by: str,
+) -> ServiceRecordIssued:
+    return ServiceRecordIssued(
+        activity_id=state.activity_id,
+        record_id=record_id_for(state.activity_id, volunteer_id, day),
+        volunteer_id=volunteer_id,
+        drive_id=scheduled.drive_id,
+        team_id=scheduled.team_id,
+        category=scheduled.category,
+        place_area_id=scheduled.place_area_id,
+        service_date=day,
+        minutes=minutes,
+        approved_by=approved_by,
+    )
+
+
+def never_checked_out(state: Activity) -> tuple[AttendanceRecord, ...]:
+    """Attendances with a check-in and no check-out: still open, or flagged for review."""
+    return tuple(
+        state.attendances[v]
+        for v in sorted(state.attendances)
+        if state.attendances[v].never_checked_out
+    )
+
+
+def close_never_checked_out(
+    state: Activity, now: datetime, policy: HoursPolicy
+) -> list[DomainEvent]:
+    """Close every open attendance by the configured rule, once the grace period is over.
+
+    Due at the scheduled end plus the longer of the grace period and the check-in
+    tolerance (volunteers may check out until the end plus the tolerance). Before that, and
+    for cancelled or approved activities, nothing is due: an empty list, so a periodic
+    sweep can call it freely. After approval only a correction changes credited hours.
+    """
+    scheduled = _scheduled(state)
+    if state.cancelled or state.approved:
+        return []
+    wait = max(policy.grace_minutes, scheduled.checkin_tolerance_minutes)
+    if now < scheduled.ends_at + timedelta(minutes=wait):
+        return []
+    rule = policy.never_checked_out_rule
+    credit = rule is NeverCheckedOutRule.CREDIT_SCHEDULED_END
+    return [
+        AttendanceClosedByRule(
+            activity_id=state.activity_id,
+            volunteer_id=volunteer_id,
+            rule=rule,
+            check_out_at=scheduled.ends_at if credit else None,
+        )
+        for volunteer_id in sorted(state.attendances)
+        if state.attendances[volunteer_id].is_open
+    ]
+
+
+def approve_hours(
+    state: Activity,
+    approved_by: str,
+    now: datetime,
+    policy: HoursPolicy,
+    ledgers: Mapping[str, CreditLedger],
+) -> list[DomainEvent]:
+    """Approve the hours of an ended activity: one service record per volunteer and local
+    day with credited minutes above zero.
+
+    `ledgers` holds, per volunteer, what other activities' approved records already
+    credited (a volunteer missing from it has none). Attendances flagged for review earn
+    nothing until corrected. Refused while an attendance is still open.
+    """
+    scheduled = _scheduled(state)
+    _not_cancelled(state)
+    if state.approved:
+        raise ActivityRuleError("activity_id", "already_approved", "its hours are approved")
+    if not approved_by.strip():
+        raise ActivityRuleError("approved_by", "required", "say who approves the hours")
+    if now < scheduled.ends_at:
+        raise ActivityRuleError("now", "activity_not_ended", "approve hours once it has ended")
+    still_open = sorted(v for v, a in state.attendances.items() if a.is_open)
+    if still_open:
+        raise ActivityRuleError(
+            "attendances",
+            "open_attendances",
+            f"never checked out: {', '.join(still_open)}; correct or close them first",
+        )
+    events: list[DomainEvent] = [
+        HoursApproved(activity_id=state.activity_id, approved_by=approved_by, at=now)
+    ]
+    for volunteer_id in sorted(state.attendances):
+        interval = state.attendances[volunteer_id].interval
+        if interval is None:
+            continue
+        credit = credited_minutes([interval], policy, ledgers.get(volunteer_id))
+        for day, minutes in credit.minutes_by_day.items():
+            if minutes > 0:
+                events.append(_record(state, scheduled, volunteer_id, day, minutes, approved_by))
+    return events
+
+
+# --- evolve ---------------------------------------------------------------------------------
+
+
+def _with_attendance(state: Activity, record: AttendanceRecord) -> Activity:
+    return replace(state, attendances={**state.attendances, record.volunteer_id: record})
+
+
+def evolve(state: Activity, event: DomainEvent) -> Activity:
+    """Fold one event of the activity's stream, or an attendance event about it."""
+    if event.stream_type == ACTIVITY_STREAM:
+        state = replace(state, version=state.version + 1)
+    match event:
+        case ActivityScheduled():
+            return replace(state, scheduled=event, assigned=frozenset(event.assigned_volunteer_ids))
+        case ActivityVolunteersAssigned():
+            return replace(state, assigned=state.assigned | set(event.volunteer_ids))
+        case ActivityCancelled():
+            return replace(state, cancellation=event)
+        case BeneficiariesRecorded():
+            return replace(state, beneficiaries=event)
+        case AttendanceCheckedIn():
+            return _with_attendance(
+                state, replace(state.attendance(event.volunteer_id), checked_in_at=event.at)
+            )
+        case AttendanceCheckedOut():
+            return _with_attendance(
+                state, replace(state.attendance(event.volunteer_id), checked_out_at=event.at)
+            )
+        case AttendanceCorrected():
+            current = state.attendance(event.volunteer_id)
+            return _with_attendance(
+                state,
+                replace(
+                    current,
+                    corrected_check_in_at=event.check_in_at or current.corrected_check_in_at,
+                    corrected_check_out_at=event.check_out_at or current.corrected_check_out_at,
+                ),
+            )
+        case AttendanceClosedByRule():
+            return _with_attendance(
+                state,
+                replace(
+                    state.attendance(event.volunteer_id),
+                    closed_by_rule=event.rule,
+                    rule_check_out_at=event.check_out_at,
+                ),
+            )
+        case HoursApproved():
+            return replace(state, approval=event)
+        case ServiceRecordIssued():
+            record = IssuedRecord(
+                event.record_id, event.volunteer_id, event.service_date, event.minutes
+            )
+            key = (event.volunteer_id, event.service_date)
+            return replace(state, records={**state.records, key: record})
+        case ServiceRecordAdjusted():
+            key = (event.volunteer_id, event.service_date)
+            issued = state.records[key]
+            adjusted = replace(issued, minutes=issued.minutes + event.delta_minutes)
+            return replace(state, records={**state.records, key: adjusted})
+    return state
+
+
+def fold(activity_id: str, events: Iterable[DomainEvent]) -> Activity:
+    state = Activity(activity_id)
+    for event in events:
+        state = evolve(state, event)
+    return state
