@@ -338,7 +338,11 @@ up_ferretdb() {
   wait_healthy ferretdb "" ferret_ready_logged
 }
 # Only lines after the latest "===== ... starting" banner count.
-ferret_ready_logged() { tac "$(log_of ferretdb)" | sed '/^===== /q' | grep -q 'FerretDB ready'; }
+# awk reads the whole log: a `tac | sed q | grep -q` pipeline dies of SIGPIPE under
+# pipefail once the log is large, which reads as "not ready".
+ferret_ready_logged() {
+  awk '/^===== /{ready=0} /FerretDB ready/{ready=1} END{exit !ready}' "$(log_of ferretdb)"
+}
 
 # ---------------------------------------------------------------- services
 

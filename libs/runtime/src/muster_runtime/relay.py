@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 5.0
+STEP_TIMEOUT = 30.0
 
 
 def wire_message(commit: Document, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
@@ -56,6 +57,7 @@ class OutboxRelay:
         self.broker_ready = asyncio.Event()
         self.published_total = 0
         self.last_error: str | None = None
+        self.stage = "starting"
 
     async def run(self) -> None:
         backoff = 0.1
@@ -84,11 +86,13 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """Publish one batch of unpublished commits; returns how many were published."""
-        commits = await self._store.unpublished(self._batch_size)
+        self.stage = "reading"
+        commits = await asyncio.wait_for(self._store.unpublished(self._batch_size), STEP_TIMEOUT)
         if not commits:
             return 0
         started = time.perf_counter()
         pending = []
+        self.stage = "sending"
         for commit in commits:
             for event in commit["events"]:
                 body, headers = wire_message(commit, event)
@@ -102,8 +106,14 @@ class OutboxRelay:
                         no_confirm=True,
                     )
                 )
-        await asyncio.gather(*pending)
-        await self._store.mark_published([c["_id"] for c in commits])
+        self.stage = "awaiting acks"
+        # Bounded: a send future that never resolves must not stall the relay for good.
+        await asyncio.wait_for(asyncio.gather(*pending), STEP_TIMEOUT)
+        self.stage = "marking"
+        await asyncio.wait_for(
+            self._store.mark_published([c["_id"] for c in commits]), STEP_TIMEOUT
+        )
+        self.stage = "idle"
         self.published_total += len(pending)
         log.debug(
             "relay: published",

@@ -177,8 +177,13 @@ class ServiceRuntime:
             checks["broker"] = "connecting"
         else:
             checks["broker"] = "ok" if await self.broker.ping(2) else "unreachable"
-        if self.store:
+        if self.store and self.relay:
             checks["outbox_backlog"] = await self.store.count_unpublished()
+            checks["relay"] = {
+                "stage": self.relay.stage,
+                "published": self.relay.published_total,
+                "last_error": self.relay.last_error,
+            }
         return checks
 
     @asynccontextmanager
