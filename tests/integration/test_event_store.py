@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 import pytest
 
 from muster_contracts.envelope import Actor, Role
 from muster_contracts.events import DomainEvent
-from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore
+from muster_runtime.eventstore import (
+    ORPHAN_MARKER_AGE,
+    CommandContext,
+    ConcurrencyError,
+    EventStore,
+)
 from muster_runtime.mongo import Database
 
 
@@ -95,3 +101,26 @@ async def test_new_appends_are_unpublished_until_marked(store: EventStore) -> No
 
     assert len(pending) == 1
     assert await store.count_unpublished() == 0
+
+
+async def test_an_append_that_died_before_its_commit_holds_its_stream_then_is_swept(
+    store: EventStore, db: Database
+) -> None:
+    await store.append("thing-1", "thing", 0, [ThingHappened(n=1)], CONTEXT)
+    await store.append("thing-2", "thing", 0, [ThingHappened(n=2)], CONTEXT)
+    now = datetime.now(UTC)
+    # Markers of appends that wrote their marker but not (yet) their commit.
+    await db["events_outbox"].insert_one({"_id": "thing-3@1", "position": 0, "written_at": now})
+    await db["events_outbox"].insert_one(
+        {
+            "_id": "thing-4@1",
+            "position": 0,
+            "written_at": now - timedelta(seconds=ORPHAN_MARKER_AGE + 1),
+        }
+    )
+
+    ready = await store.unpublished(10)
+
+    assert [c["_id"] for c in ready] == ["thing-1@1", "thing-2@1"]
+    assert await db["events_outbox"].find_one({"_id": "thing-3@1"}) is not None  # in flight
+    assert await db["events_outbox"].find_one({"_id": "thing-4@1"}) is None  # swept

@@ -1,10 +1,14 @@
 """Event store on the document store: one commit document per command.
 
 A commit holds every event a command produced, so an append is atomic without
-transactions. Optimistic concurrency: the append checks the stream head, and a unique
-index on (stream_id, version) refuses a second commit after the same version, so of two
-writers racing from the same head exactly one wins. A global `position`, allocated after
-the head check, orders all commits for replay and keeps per-stream order for the relay.
+transactions. Its `_id` is `<stream>@<first version>`: of two writers appending after
+the same version exactly one can insert it (optimistic concurrency), and a stream is
+read by walking its commits by `_id` — the one lookup every document store serves from
+its primary index, MongoDB and FerretDB alike.
+
+The outbox is a small collection of markers, one per commit, written just before the
+commit and deleted once the relay has published it; a marker whose commit never
+appeared (the append died in between) is swept after `ORPHAN_MARKER_AGE`.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from pymongo.errors import DuplicateKeyError
 from muster_contracts.envelope import Actor, EventEnvelope
 from muster_contracts.events import DomainEvent
 from muster_runtime.mongo import Database, Document
+
+# An append writes its marker, then its commit, within half of this.
+ORPHAN_MARKER_AGE = 60.0
 
 
 class ConcurrencyError(Exception):
@@ -56,27 +63,47 @@ class EventStore:
 
     def __init__(self, db: Database, collection: str = "events") -> None:
         self._commits = db[collection]
+        self._heads = db[f"{collection}_heads"]
+        self._outbox = db[f"{collection}_outbox"]
         self._counters = db["counters"]
         self._counter_id = f"{collection}.position"
         self.appended = asyncio.Event()
 
     async def create_indexes(self) -> None:
-        await self._commits.create_index(
-            [("stream_id", ASCENDING), ("version", ASCENDING)], unique=True, name="stream_version"
-        )
+        # Replays read in position order; MongoDB serves it from this index.
         await self._commits.create_index([("position", ASCENDING)], name="position")
-        await self._commits.create_index(
-            [("published", ASCENDING), ("position", ASCENDING)], name="outbox"
-        )
         # Created up front: concurrent first upserts of a missing counter can collide.
         with contextlib.suppress(DuplicateKeyError):
             await self._counters.insert_one({"_id": self._counter_id, "value": 0})
 
     async def stream_version(self, stream_id: str) -> int:
-        head = await self._commits.find_one(
-            {"stream_id": stream_id}, {"last_version": 1}, sort=[("version", -1)]
-        )
-        return int(head["last_version"]) if head else 0
+        """The stream's version as its head document records it (0 for a new stream)."""
+        head = await self._heads.find_one({"_id": stream_id})
+        return int(head["version"]) if head else 0
+
+    async def _repair_head(self, stream_id: str, version: int) -> int:
+        """Walk forward from `version`: the head lags if a writer died after its commit."""
+        while True:
+            commit = await self._commits.find_one(
+                {"_id": commit_id(stream_id, version + 1)}, {"last_version": 1}
+            )
+            if commit is None:
+                break
+            version = int(commit["last_version"])
+        await self._advance_head(stream_id, version, new=True)
+        return version
+
+    async def _advance_head(self, stream_id: str, version: int, *, new: bool = False) -> None:
+        if version == 0:
+            return
+        if new:
+            # Insert first: an update or upsert that matches nothing costs a scan on some stores.
+            try:
+                await self._heads.insert_one({"_id": stream_id, "version": version})
+                return
+            except DuplicateKeyError:
+                pass
+        await self._heads.update_one({"_id": stream_id}, {"$max": {"version": version}})
 
     async def append(
         self,
@@ -88,16 +115,22 @@ class EventStore:
         *,
         occurred_at: datetime | None = None,
     ) -> list[EventEnvelope]:
-        """Append all `events` or none.
+        """Append all `events` or none, after version `expected_version` of the stream.
+
+        Every step is a point write or a point read of a document that exists, which
+        any store serves from its primary index (no query that may come back empty).
 
         Raises:
             ConcurrencyError: the stream is not at `expected_version`.
         """
         if not events:
             return []
-        actual = await self.stream_version(stream_id)
-        if actual != expected_version:
-            raise ConcurrencyError(stream_id, expected_version, actual)
+        if expected_version > 0:
+            actual = await self.stream_version(stream_id)
+            if actual < expected_version:
+                actual = await self._repair_head(stream_id, actual)
+            if actual != expected_version:
+                raise ConcurrencyError(stream_id, expected_version, actual)
         position = await self._next_position()
         now = datetime.now(UTC)
         envelopes = [
@@ -118,29 +151,49 @@ class EventStore:
             )
             for i, event in enumerate(events, start=1)
         ]
+        last_version = expected_version + len(events)
         commit: Document = {
-            "_id": f"{stream_id}@{expected_version + 1}",
+            "_id": commit_id(stream_id, expected_version + 1),
             "stream_id": stream_id,
             "stream_type": stream_type,
             "version": expected_version + 1,
-            "last_version": expected_version + len(events),
+            "last_version": last_version,
             "position": position,
-            "published": False,
             "recorded_at": now,
             "events": [e.model_dump(mode="json", exclude={"position"}) for e in envelopes],
         }
+        marker = {"_id": commit["_id"], "position": position, "written_at": now}
+        try:
+            await self._outbox.insert_one(marker)
+        except DuplicateKeyError:
+            # Another writer is appending after the same version right now.
+            raise ConcurrencyError(stream_id, expected_version) from None
+        if (datetime.now(UTC) - now).total_seconds() > ORPHAN_MARKER_AGE / 2:
+            # Too slow: the relay may already treat the marker as an orphan.
+            await self._outbox.delete_one({"_id": marker["_id"]})
+            raise TimeoutError("the event store is too slow to append safely")
         try:
             await self._commits.insert_one(commit)
         except DuplicateKeyError:
-            raise ConcurrencyError(stream_id, expected_version) from None
+            await self._outbox.delete_one({"_id": marker["_id"]})
+            actual = await self._repair_head(stream_id, expected_version)
+            raise ConcurrencyError(stream_id, expected_version, actual) from None
         self.appended.set()
+        await self._advance_head(stream_id, last_version, new=expected_version == 0)
         return envelopes
 
     async def read_stream(self, stream_id: str) -> Stream:
+        """Every event of the stream up to its recorded head, in order."""
+        head = await self.stream_version(stream_id)
         events: list[EventEnvelope] = []
-        async for commit in self._commits.find({"stream_id": stream_id}, sort=[("version", 1)]):
+        version = 0
+        while version < head:
+            commit = await self._commits.find_one({"_id": commit_id(stream_id, version + 1)})
+            if commit is None:  # cannot happen: the head moves only after its commit
+                raise RuntimeError(f"stream {stream_id} lacks the commit after version {version}")
             events.extend(commit_envelopes(commit))
-        return Stream(stream_id, events[-1].stream_version if events else 0, events)
+            version = int(commit["last_version"])
+        return Stream(stream_id, version, events)
 
     async def read_all(
         self, after_position: int = -1, batch: int = 1000
@@ -152,14 +205,37 @@ class EventStore:
                 yield envelope
 
     async def unpublished(self, limit: int) -> list[Document]:
-        cursor = self._commits.find({"published": False}, sort=[("position", 1)], limit=limit)
-        return [c async for c in cursor]
+        """The oldest commits not yet published, in position order.
+
+        A marker whose commit is missing belongs to an append still in flight (its
+        stream is then held back, keeping per-stream order) or, once old, to one that
+        died before storing anything: that marker is removed.
+        """
+        markers = sorted(
+            [m async for m in self._outbox.find({})], key=lambda m: int(m["position"])
+        )[:limit]
+        commits = await asyncio.gather(
+            *(self._commits.find_one({"_id": m["_id"]}) for m in markers)
+        )
+        ready: list[Document] = []
+        held: set[str] = set()
+        now = datetime.now(UTC)
+        for marker, commit in zip(markers, commits, strict=True):
+            stream = str(marker["_id"]).rsplit("@", 1)[0]
+            if commit is None:
+                if (now - marker["written_at"]).total_seconds() > ORPHAN_MARKER_AGE:
+                    await self._outbox.delete_one({"_id": marker["_id"]})
+                else:
+                    held.add(stream)
+            elif stream not in held:
+                ready.append(commit)
+        return ready
 
     async def mark_published(self, commit_ids: list[Any]) -> None:
-        await self._commits.update_many({"_id": {"$in": commit_ids}}, {"$set": {"published": True}})
+        await self._outbox.delete_many({"_id": {"$in": commit_ids}})
 
     async def count_unpublished(self) -> int:
-        return await self._commits.count_documents({"published": False})
+        return await self._outbox.count_documents({})
 
     async def _next_position(self) -> int:
         for _ in range(3):
@@ -175,6 +251,10 @@ class EventStore:
             assert counter is not None  # upsert with AFTER always returns the document
             return int(counter["value"])
         raise RuntimeError("could not allocate an event position")
+
+
+def commit_id(stream_id: str, first_version: int) -> str:
+    return f"{stream_id}@{first_version}"
 
 
 def commit_envelopes(commit: Document) -> list[EventEnvelope]:

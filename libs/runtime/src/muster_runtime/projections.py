@@ -11,14 +11,16 @@ Two ways, both safe under redelivery, restarts and replays:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from muster_contracts.envelope import EventEnvelope
 from muster_runtime.mongo import Document
@@ -52,19 +54,13 @@ class VersionedDocuments:
         """
         update = dict(update)
         update["$set"] = {**update.get("$set", {}), "_v": version}
-        try:
-            result = await self.collection.update_one(
-                {"_id": doc_id, "_v": {"$lt": version}}, update, upsert=True
-            )
-        except DuplicateKeyError:
-            return False  # the document exists with _v >= version
-        return bool(result.modified_count or result.upserted_id is not None)
-
-
-@dataclass
-class CellDelta:
-    increments: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    on_insert: dict[str, Any] = field(default_factory=dict)
+        if version == 1:
+            # A stream's first event creates the document: insert a stub first, because
+            # an upsert that matches nothing costs a collection scan on some stores.
+            with contextlib.suppress(DuplicateKeyError):
+                await self.collection.insert_one({"_id": doc_id, "_v": 0})
+        result = await self.collection.update_one({"_id": doc_id, "_v": {"$lt": version}}, update)
+        return result.modified_count == 1
 
 
 class CounterCells:
@@ -74,6 +70,25 @@ class CounterCells:
 
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
+        self._known: set[str] = set()
+
+    async def _ensure(self, cells: dict[str, Mapping[str, Any]]) -> None:
+        """Create the cells not known to exist, as stubs (insert first: no empty queries)."""
+        for cell, on_insert in cells.items():
+            if cell in self._known:
+                continue
+            with contextlib.suppress(DuplicateKeyError):
+                await self.collection.insert_one({"_id": cell, "hwm": {}, **on_insert})
+            self._known.add(cell)
+
+    async def read(
+        self, cell_ids: list[str], projection: Mapping[str, Any] | None = None
+    ) -> list[Document]:
+        """The existing cells among `cell_ids` (point reads: served by `_id` on any store)."""
+        docs = await asyncio.gather(
+            *(self.collection.find_one({"_id": c}, projection) for c in cell_ids)
+        )
+        return [d for d in docs if d is not None]
 
     async def apply(
         self, contributions: list[tuple[ConsumedEvent, str, Mapping[str, int], Mapping[str, Any]]]
@@ -93,29 +108,22 @@ class CounterCells:
     async def _attempt(
         self, contributions: list[tuple[ConsumedEvent, str, Mapping[str, int], Mapping[str, Any]]]
     ) -> list[tuple[ConsumedEvent, str, Mapping[str, int], Mapping[str, Any]]]:
+        await self._ensure({cell: on_insert for _, cell, _, on_insert in contributions})
         cell_ids = list({cell for _, cell, _, _ in contributions})
         marks: dict[str, dict[str, int]] = {cid: {} for cid in cell_ids}
-        exists: set[str] = set()
-        async for doc in self.collection.find({"_id": {"$in": cell_ids}}, {"hwm": 1}):
+        for doc in await self.read(cell_ids, {"hwm": 1}):
             marks[doc["_id"]] = doc.get("hwm", {})
-            exists.add(doc["_id"])
 
-        deltas: dict[str, CellDelta] = defaultdict(CellDelta)
+        deltas: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         new_marks: dict[str, dict[str, int]] = defaultdict(dict)
-        by_cell: dict[str, list[Any]] = defaultdict(list)
-        for item in contributions:
-            event, cell, increments, on_insert = item
-            by_cell[cell].append(item)
+        for event, cell, increments, _ in contributions:
             if event.offset <= marks[cell].get(event.source, -1):
                 continue  # already counted in this cell
-            delta = deltas[cell]
             for name, amount in increments.items():
-                delta.increments[name] += amount
-            delta.on_insert.update(on_insert)
+                deltas[cell][name] += amount
             new_marks[cell][event.source] = max(new_marks[cell].get(event.source, -1), event.offset)
 
         ops: list[UpdateOne] = []
-        op_cells: list[str] = []
         for cell, delta in deltas.items():
             if not new_marks[cell]:
                 continue
@@ -124,26 +132,17 @@ class CounterCells:
                 old = marks[cell].get(source)
                 guard[f"hwm.{source}"] = old if old is not None else {"$exists": False}
             update: dict[str, Any] = {
-                "$inc": dict(delta.increments) or {"events": 0},
+                "$inc": dict(delta) or {"events": 0},
                 "$set": {f"hwm.{s}": off for s, off in new_marks[cell].items()},
             }
-            if delta.on_insert and cell not in exists:
-                update["$setOnInsert"] = delta.on_insert
-            ops.append(UpdateOne(guard, update, upsert=cell not in exists))
-            op_cells.append(cell)
+            ops.append(UpdateOne(guard, update))
         if not ops:
             return []
 
-        failed: set[str] = set()
-        try:
-            result = await self.collection.bulk_write(ops, ordered=False)
-            applied = result.matched_count + result.upserted_count
-        except BulkWriteError as exc:
-            # A duplicate key means another consumer inserted the cell first: retry it.
-            failed = {op_cells[e["index"]] for e in exc.details.get("writeErrors", [])}
-            applied = exc.details.get("nMatched", 0) + exc.details.get("nUpserted", 0) + len(failed)
-        if applied < len(ops):
-            # Some guard did not match: we cannot tell which from a bulk result, so
-            # re-read every cell; the ones already written now skip their offsets.
+        result = await self.collection.bulk_write(ops, ordered=False)
+        if result.matched_count < len(ops):
+            # Some guard did not match (another consumer moved the cell): we cannot tell
+            # which from a bulk result, so re-read them all; the ones already written
+            # now skip their offsets.
             return contributions
-        return [item for cell in failed for item in by_cell[cell]]
+        return []

@@ -43,6 +43,3 @@ class VolunteerPool:
 
     async def get(self, volunteer_id: str) -> Document | None:
         return await self.documents.collection.find_one({"_id": volunteer_id})
-
-    async def count_within(self, area_id: str) -> int:
-        return await self.documents.collection.count_documents({"lineage": area_id})

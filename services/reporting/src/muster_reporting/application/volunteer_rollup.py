@@ -14,7 +14,11 @@ from muster_runtime.projections import ConsumedEvent, CounterCells
 
 
 class VolunteerRollup:
-    """One counter cell per area; a registration counts in its home area and every ancestor."""
+    """One counter cell per area; a registration counts in its home area and every ancestor.
+
+    Each cell also carries its children's counts (`children.<id>.…`), so a drill-down
+    report is one point read, however many children the area has.
+    """
 
     def __init__(self, collection: AsyncCollection[Document], areas: AreaTree) -> None:
         self.cells = CounterCells(collection)
@@ -28,12 +32,17 @@ class VolunteerRollup:
                 continue
             event = decode_payload(envelope.type, envelope.schema_version, envelope.payload)
             assert isinstance(event, VolunteerRegistered)
-            increments = {"registered": 1} | {f"category.{c.value}": 1 for c in event.categories}
-            for area_id in self._areas.lineage_ids(event.home_area_id):
+            counts = {"registered": 1} | {f"category.{c.value}": 1 for c in event.categories}
+            lineage = self._areas.lineage_ids(event.home_area_id)
+            for area_id, child_id in zip(lineage, (*lineage[1:], None), strict=True):
+                increments = dict(counts)
+                if child_id is not None:
+                    increments |= {f"children.{child_id}.{k}": v for k, v in counts.items()}
                 contributions.append((consumed, area_id, increments, {}))
         if contributions:
             await self.cells.apply(contributions)
 
-    async def counts(self, area_ids: list[str]) -> dict[str, Document]:
-        cursor = self.cells.collection.find({"_id": {"$in": area_ids}}, {"hwm": 0})
-        return {doc["_id"]: doc async for doc in cursor}
+    async def cell(self, area_id: str) -> Document:
+        """The area's counts and its children's (an empty cell if nobody registered yet)."""
+        found = await self.cells.read([area_id], {"hwm": 0})
+        return found[0] if found else {}

@@ -12,6 +12,7 @@ from muster_contracts.envelope import Role
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError
+from muster_runtime.mongo import Document
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -44,18 +45,20 @@ async def volunteers_by_area(
         raise NotFoundError(f"unknown area {area_id}", field="area_id")
     principal.require_scope(area_id, areas)
     rollup: VolunteerRollup = request.app.state.volunteer_rollup
-    children = areas.children(area_id)
-    counts = await rollup.counts([area_id, *(c.id for c in children)])
+    cell = await rollup.cell(area_id)
+    by_child = cell.get("children", {})
 
-    def row(a_id: str) -> AreaVolunteers:
+    def row(a_id: str, counts: Document) -> AreaVolunteers:
         area = areas.get(a_id)
-        cell = counts.get(a_id, {})
         return AreaVolunteers(
             area_id=a_id,
             name=area.name,
             level=area.level,
-            registered=int(cell.get("registered", 0)),
-            by_category={k: int(v) for k, v in cell.get("category", {}).items()},
+            registered=int(counts.get("registered", 0)),
+            by_category={k: int(v) for k, v in counts.get("category", {}).items()},
         )
 
-    return VolunteerReport(area=row(area_id), children=[row(c.id) for c in children])
+    return VolunteerReport(
+        area=row(area_id, cell),
+        children=[row(c.id, by_child.get(c.id, {})) for c in areas.children(area_id)],
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -59,19 +58,29 @@ class VolunteerRegistry:
                     code="duplicate_phone",
                     field="phone",
                 )
-        state = await self.load(volunteer_id)
-        if not state.exists:
-            sealed = await self._vault.seal(volunteer_id, command.personal())
-            try:
-                events = register(state, command, sealed, self._areas)
-            except VolunteerRuleError as exc:
-                raise RuleViolationError(str(exc), field=exc.field, rule=exc.rule) from None
-            # ConcurrencyError: a concurrent retry of the same request stored it first.
-            with contextlib.suppress(ConcurrencyError):
-                await self._store.append(
-                    stream_id(volunteer_id), VOLUNTEER_STREAM, 0, events, context
-                )
-        return await self.get(volunteer_id)
+        # A new stream: append straight away; only a retry of the same request collides.
+        state = Volunteer(volunteer_id)
+        sealed = await self._vault.seal(volunteer_id, command.personal())
+        try:
+            events = register(state, command, sealed, self._areas)
+        except VolunteerRuleError as exc:
+            raise RuleViolationError(str(exc), field=exc.field, rule=exc.rule) from None
+        try:
+            envelopes = await self._store.append(
+                stream_id(volunteer_id), VOLUNTEER_STREAM, 0, events, context
+            )
+        except ConcurrencyError:
+            return await self.get(volunteer_id)
+        for event in events:
+            state = evolve(state, event)
+        assert state.registered is not None
+        return VolunteerRecord(
+            volunteer=state,
+            registered=state.registered,
+            personal=command.personal(),
+            registered_by=context.actor.subject,
+            registered_at=envelopes[0].recorded_at,
+        )
 
     async def load(self, volunteer_id: str) -> Volunteer:
         return _fold(volunteer_id, await self._store.read_stream(stream_id(volunteer_id)))
