@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import ORJSONResponse
 
-from muster_runtime.auth import TokenIssuer
+from muster_contracts.envelope import Role
+from muster_runtime.auth import Principal, TokenIssuer, require_role
 from muster_runtime.errors import MusterError
 from muster_runtime.eventstore import ConcurrencyError
 from muster_runtime.service import ServiceRuntime
@@ -94,6 +96,19 @@ def create_app(
         checks = await runtime.readiness()
         ready = checks.get("store") == "ok" and checks.get("broker") == "ok"
         return ORJSONResponse({"ready": ready, "checks": checks}, 200 if ready else 503)
+
+    @app.get("/debug/tasks", tags=["operations"])
+    async def debug_tasks(
+        _: Annotated[Principal, Depends(require_role(Role.ADMIN))],
+    ) -> dict[str, list[str]]:
+        """Where every asyncio task of this process is waiting (for a stuck consumer)."""
+        return {
+            task.get_name(): [
+                f"{f.f_code.co_filename.rsplit('/', 2)[-1]}:{f.f_lineno} {f.f_code.co_name}"
+                for f in task.get_stack(limit=25)
+            ]
+            for task in asyncio.all_tasks()
+        }
 
     for router in routers:
         app.include_router(router)

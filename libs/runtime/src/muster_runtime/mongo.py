@@ -13,10 +13,11 @@ Database = AsyncDatabase[Document]
 DUPLICATE_KEY = 11000
 
 
-def connect(url: str) -> AsyncMongoClient[Document]:
+def connect(url: str, max_pool_size: int = 100) -> AsyncMongoClient[Document]:
     """A client with short timeouts so an unreachable store fails fast, not after 30 s."""
     return AsyncMongoClient(
         url,
+        maxPoolSize=max_pool_size,
         serverSelectionTimeoutMS=5000,
         connectTimeoutMS=3000,
         tz_aware=True,

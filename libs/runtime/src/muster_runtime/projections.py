@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -123,26 +122,17 @@ class CounterCells:
                 deltas[cell][name] += amount
             new_marks[cell][event.source] = max(new_marks[cell].get(event.source, -1), event.offset)
 
-        ops: list[UpdateOne] = []
+        moved: set[str] = set()
         for cell, delta in deltas.items():
-            if not new_marks[cell]:
-                continue
             guard: dict[str, Any] = {"_id": cell}
             for source in new_marks[cell]:
                 old = marks[cell].get(source)
                 guard[f"hwm.{source}"] = old if old is not None else {"$exists": False}
             update: dict[str, Any] = {
-                "$inc": dict(delta) or {"events": 0},
+                "$inc": dict(delta),
                 "$set": {f"hwm.{s}": off for s, off in new_marks[cell].items()},
             }
-            ops.append(UpdateOne(guard, update))
-        if not ops:
-            return []
-
-        result = await self.collection.bulk_write(ops, ordered=False)
-        if result.matched_count < len(ops):
-            # Some guard did not match (another consumer moved the cell): we cannot tell
-            # which from a bulk result, so re-read them all; the ones already written
-            # now skip their offsets.
-            return contributions
-        return []
+            result = await self.collection.update_one(guard, update)
+            if result.matched_count == 0:
+                moved.add(cell)  # another consumer wrote it since we read: redo this cell
+        return [item for item in contributions if item[1] in moved]

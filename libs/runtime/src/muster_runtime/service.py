@@ -50,7 +50,7 @@ class ServiceRuntime:
         consumes: tuple[str, ...] = (),
     ) -> None:
         self.settings = settings
-        self.client = connect(settings.mongo_url)
+        self.client = connect(settings.mongo_url, settings.mongo_max_pool)
         self.db: Database = self.client[settings.database_name]
         self.broker = KafkaBroker(
             settings.kafka_bootstrap,

@@ -19,6 +19,9 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     mongo_url: str = "mongodb://127.0.0.1:27017/"
     mongo_db: str = ""
+    # Connections per process. A store that serialises writes per database (FerretDB on
+    # SQLite) goes fastest with very few; MongoDB with the driver's default.
+    mongo_max_pool: int = Field(default=100, ge=1)
     topic_prefix: str = "muster"
     topic_partitions: int = Field(default=6, ge=1)
     # 1 for a single development broker; 3 on a production cluster.
