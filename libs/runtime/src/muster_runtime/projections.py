@@ -46,14 +46,18 @@ class VersionedDocuments:
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
 
-    async def apply(self, doc_id: str, version: int, update: Mapping[str, Any]) -> bool:
+    async def apply(
+        self, doc_id: str, version: int, update: Mapping[str, Any], *, create: bool = True
+    ) -> bool:
         """Apply `update` if `version` is newer than what the document has seen.
 
+        With `create`, a stream's first event creates the document; without it the
+        document must exist (written by the service itself, e.g. at submission).
         Returns whether it was applied (False: a redelivery or replay of an old event).
         """
         update = dict(update)
         update["$set"] = {**update.get("$set", {}), "_v": version}
-        if version == 1:
+        if create and version == 1:
             # A stream's first event creates the document: insert a stub first, because
             # an upsert that matches nothing costs a collection scan on some stores.
             with contextlib.suppress(DuplicateKeyError):

@@ -5,10 +5,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from muster_contracts.areas import load_area_tree
+from muster_dispatch.application.drives import DriveBook, SignUpDesk
 from muster_dispatch.application.volunteer_pool import VolunteerPool
-from muster_dispatch.entrypoints import http
+from muster_dispatch.entrypoints import drives_http, http
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
+from muster_runtime.projections import ConsumedEvent
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 
@@ -26,14 +28,24 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
     areas = load_area_tree()
     runtime = ServiceRuntime(settings, produces=CONTEXT, consumes=CONSUMES)
+    assert runtime.store is not None
     pool = VolunteerPool(runtime.db["volunteer_pool"], areas)
-    runtime.consume_with(pool.apply)
+    drives = DriveBook(runtime.store, areas)
+    desk = SignUpDesk(drives, pool)
+
+    async def on_volunteer_events(events: list[ConsumedEvent]) -> None:
+        # The pool first: a sign-up in the same batch as the registration needs the profile.
+        await pool.apply(events)
+        await desk.apply(events)
+
+    runtime.consume_with(on_volunteer_events)
     app = create_app(
         runtime,
         title="Muster dispatch service",
-        routers=[http.router],
+        routers=[http.router, drives_http.router],
         on_start=pool.create_indexes,
     )
     app.state.areas = areas
     app.state.pool = pool
+    app.state.drives = drives
     return app

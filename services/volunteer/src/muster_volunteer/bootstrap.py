@@ -13,7 +13,8 @@ from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 from muster_volunteer.adapters.personal_data import PersonalDataVault, PhoneClaims
 from muster_volunteer.application.registration import VolunteerRegistry
-from muster_volunteer.entrypoints import http
+from muster_volunteer.application.sign_ups import DriveBoard, SignUpDesk
+from muster_volunteer.entrypoints import http, sign_ups_http
 
 CONTEXT = "volunteer"
 
@@ -28,14 +29,22 @@ class VolunteerSettings(ServiceSettings):
 def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     settings = settings or VolunteerSettings()
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
-    runtime = ServiceRuntime(settings, produces=CONTEXT)
+    runtime = ServiceRuntime(settings, produces=CONTEXT, consumes=("dispatch",))
     assert runtime.store is not None
     areas = load_area_tree()
     db = runtime.db
     phones = PhoneClaims(db, settings.pii_pepper.get_secret_value().encode())
     idempotency = IdempotencyStore(db)
-    app = create_app(runtime, title="Muster volunteer service", routers=[http.router])
+    board = DriveBoard(db, areas)
+    runtime.consume_with(board.apply)
+    app = create_app(
+        runtime, title="Muster volunteer service", routers=[http.router, sign_ups_http.router]
+    )
     app.state.areas = areas
     app.state.idempotency = idempotency
-    app.state.registry = VolunteerRegistry(runtime.store, PersonalDataVault(db), phones, areas)
+    app.state.registry = VolunteerRegistry(
+        runtime.store, PersonalDataVault(db), phones, areas, db["accounts"]
+    )
+    app.state.board = board
+    app.state.sign_ups = SignUpDesk(runtime.store, board)
     return app

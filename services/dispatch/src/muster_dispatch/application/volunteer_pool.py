@@ -6,6 +6,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from muster_contracts.areas import AreaTree
+from muster_contracts.eligibility import VolunteerProfile
 from muster_contracts.events import VolunteerRegistered, decode_payload
 from muster_runtime.mongo import Document
 from muster_runtime.projections import ConsumedEvent, VersionedDocuments
@@ -40,6 +41,18 @@ class VolunteerPool:
                     }
                 },
             )
+
+    async def profile(self, volunteer_id: str) -> VolunteerProfile | None:
+        """What drive rules need to know of a volunteer (None: not registered yet)."""
+        doc = await self.get(volunteer_id)
+        if doc is None or "home_area_id" not in doc:
+            return None
+        return VolunteerProfile(
+            home_area_id=doc["home_area_id"],
+            categories=tuple(doc["categories"]),
+            skills=tuple(doc["skills"]),
+            birth_year=doc.get("birth_year"),
+        )
 
     async def get(self, volunteer_id: str) -> Document | None:
         return await self.documents.collection.find_one({"_id": volunteer_id})

@@ -5,11 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
 from muster_contracts.areas import AreaTree
+from muster_contracts.envelope import Role
 from muster_contracts.events import VOLUNTEER_STREAM, VolunteerRegistered
 from muster_contracts.events.registry import decode_payload
 from muster_runtime.errors import ConflictError, NotFoundError, RuleViolationError
 from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore, Stream
+from muster_runtime.mongo import Document
 from muster_volunteer.adapters.personal_data import PersonalDataVault, PhoneClaims
 from muster_volunteer.domain.volunteer import (
     PersonalData,
@@ -36,8 +41,14 @@ class VolunteerRecord:
 
 class VolunteerRegistry:
     def __init__(
-        self, store: EventStore, vault: PersonalDataVault, phones: PhoneClaims, areas: AreaTree
+        self,
+        store: EventStore,
+        vault: PersonalDataVault,
+        phones: PhoneClaims,
+        areas: AreaTree,
+        accounts: AsyncCollection[Document],
     ) -> None:
+        self._accounts = accounts
         self._store = store
         self._vault = vault
         self._phones = phones
@@ -46,7 +57,13 @@ class VolunteerRegistry:
     async def register(
         self, volunteer_id: str, command: RegisterVolunteer, context: CommandContext
     ) -> VolunteerRecord:
-        """Register, or return the record a retry of the same request already stored."""
+        """Register, or return the record a retry of the same request already stored.
+
+        A volunteer registering themself links their account (the token's subject) to
+        the record: one account, one volunteer.
+        """
+        if context.actor.role is Role.VOLUNTEER:
+            await self._link_account(context.actor.subject, volunteer_id)
         holder = await self._phones.claim(command.phone, volunteer_id)
         if holder is not None:
             holder_state = await self.load(holder)
@@ -81,6 +98,20 @@ class VolunteerRegistry:
             registered_by=context.actor.subject,
             registered_at=envelopes[0].recorded_at,
         )
+
+    async def _link_account(self, subject: str, volunteer_id: str) -> None:
+        try:
+            await self._accounts.insert_one({"_id": subject, "volunteer_id": volunteer_id})
+        except DuplicateKeyError:
+            if await self.account_of(subject) != volunteer_id:
+                raise ConflictError(
+                    "this account has registered a volunteer already", code="already_registered"
+                ) from None
+
+    async def account_of(self, subject: str) -> str | None:
+        """The volunteer registered by this account, if any."""
+        doc = await self._accounts.find_one({"_id": subject})
+        return str(doc["volunteer_id"]) if doc else None
 
     async def load(self, volunteer_id: str) -> Volunteer:
         return _fold(volunteer_id, await self._store.read_stream(stream_id(volunteer_id)))

@@ -1,0 +1,104 @@
+"""The volunteer's API for drives: what fits me, sign up, withdraw, my sign-ups."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import uuid4
+
+from fastapi import APIRouter, Depends, Header, Request
+from pydantic import BaseModel, Field
+
+from muster_contracts.envelope import Role
+from muster_contracts.events import VolunteerRegistered
+from muster_runtime.auth import Principal, require_role
+from muster_runtime.errors import NotFoundError
+from muster_runtime.eventstore import CommandContext
+from muster_runtime.idempotency import IdempotencyStore, request_fingerprint
+from muster_runtime.mongo import Document
+from muster_volunteer.application.registration import VolunteerRegistry
+from muster_volunteer.application.sign_ups import DriveBoard, SignUpDesk
+
+router = APIRouter(tags=["sign-ups"])
+
+Volunteer = Annotated[Principal, Depends(require_role(Role.VOLUNTEER))]
+
+
+class SignUpForm(BaseModel):
+    role_id: str = Field(min_length=1, max_length=40)
+
+
+class WithdrawForm(BaseModel):
+    reason: str | None = Field(default=None, max_length=200)
+
+
+async def _me(request: Request, principal: Principal) -> VolunteerRegistered:
+    registry: VolunteerRegistry = request.app.state.registry
+    volunteer_id = await registry.account_of(principal.subject)
+    if volunteer_id is None:
+        raise NotFoundError("register as a volunteer first", code="not_registered")
+    record = await registry.get(volunteer_id)
+    return record.registered
+
+
+def _sign_up_view(doc: Document) -> dict[str, Any]:
+    view = {k: v for k, v in doc.items() if k not in ("_id", "_v")}
+    return {"sign_up_id": doc["_id"], **view}
+
+
+@router.get("/drives")
+async def open_drives(request: Request, principal: Volunteer) -> dict[str, Any]:
+    """Open drives that fit me: my home in their scope, my skills, their eligibility rules."""
+    board: DriveBoard = request.app.state.board
+    me = await _me(request, principal)
+    return {"drives": await board.open_drives_for(me, datetime.now(UTC))}
+
+
+@router.post("/drives/{drive_id}/sign-ups", status_code=202)
+async def sign_up(
+    request: Request,
+    drive_id: str,
+    form: SignUpForm,
+    principal: Volunteer,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> dict[str, Any]:
+    """Sign up for a role. Accepted for decision (202): the status follows within a second."""
+    desk: SignUpDesk = request.app.state.sign_ups
+    me = await _me(request, principal)
+    sign_up_id = uuid4().hex
+    if idempotency_key is not None:
+        keys: IdempotencyStore = request.app.state.idempotency
+        fingerprint = request_fingerprint({"drive_id": drive_id, **form.model_dump()})
+        slot = await keys.claim(principal.subject, "sign_up", idempotency_key, fingerprint)
+        sign_up_id = slot.derived_id("sign-up").hex
+    doc = await desk.submit(sign_up_id, me, drive_id, form.role_id, CommandContext(principal.actor))
+    return _sign_up_view(doc)
+
+
+@router.get("/me/sign-ups")
+async def my_sign_ups(request: Request, principal: Volunteer) -> dict[str, Any]:
+    desk: SignUpDesk = request.app.state.sign_ups
+    me = await _me(request, principal)
+    return {"sign_ups": [_sign_up_view(d) for d in await desk.of_volunteer(me.volunteer_id)]}
+
+
+@router.get("/sign-ups/{sign_up_id}")
+async def get_sign_up(request: Request, sign_up_id: str, principal: Volunteer) -> dict[str, Any]:
+    desk: SignUpDesk = request.app.state.sign_ups
+    me = await _me(request, principal)
+    doc = await desk.get(sign_up_id)
+    if doc["volunteer_id"] != me.volunteer_id:
+        raise NotFoundError(f"no sign-up {sign_up_id}")
+    return _sign_up_view(doc)
+
+
+@router.post("/sign-ups/{sign_up_id}/withdraw", status_code=202)
+async def withdraw(
+    request: Request, sign_up_id: str, principal: Volunteer, form: WithdrawForm | None = None
+) -> dict[str, Any]:
+    """Withdraw; the place goes to the first on the waitlist."""
+    desk: SignUpDesk = request.app.state.sign_ups
+    me = await _me(request, principal)
+    reason = form.reason if form else None
+    doc = await desk.withdraw(sign_up_id, me.volunteer_id, reason, CommandContext(principal.actor))
+    return _sign_up_view(doc)
