@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser(
         "demo", help="register a realistic batch of volunteers and print the report"
     )
-    demo.add_argument("--volunteers", type=int, default=300)
+    demo.add_argument("--volunteers", type=int, default=200)
     demo.add_argument("--concurrency", type=int, default=16)
 
     report = commands.add_parser("report", help="print registered volunteers by area")
