@@ -7,6 +7,7 @@ import os
 import statistics
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -130,7 +131,86 @@ async def run_demo(count: int, concurrency: int) -> int:
         f"\ndrill-down into the street of {first['name']} ({' › '.join(first['home_area'])}):"
     )
     await print_report(street)
+    await run_drive(registered, places=max(10, count // 4), concurrency=concurrency)
     return 0
+
+
+async def run_drive(volunteers: list[dict[str, Any]], places: int, concurrency: int) -> None:
+    """An organiser launches a drive; everyone signs up at once; teams are formed."""
+    organiser = _auth("demo-organiser", Role.ORGANISER)
+    now = datetime.now(UTC)
+    form = {
+        "title": "周末奉献日：老旧小区楼道清理",
+        "scope_area_id": DISTRICT,
+        "category": "environment",
+        "roles": [
+            {"role_id": "general", "skill": "general", "headcount": places - places // 5},
+            {"role_id": "first-aid", "skill": "first_aid", "headcount": places // 5},
+        ],
+        "signup_closes_at": (now + timedelta(hours=6)).isoformat(),
+        "activity_starts_at": (now + timedelta(days=2)).isoformat(),
+        "activity_ends_at": (now + timedelta(days=2, hours=3)).isoformat(),
+        "team_size_min": 4,
+        "team_size_max": 8,
+    }
+    async with (
+        httpx.AsyncClient(base_url=service_url("dispatch", 8002), timeout=30) as dispatch,
+        httpx.AsyncClient(base_url=service_url("volunteer", 8001), timeout=30) as volunteer,
+    ):
+        launched = await dispatch.post("/drives", json=form, headers=organiser)
+        launched.raise_for_status()
+        drive_id = launched.json()["drive_id"]
+        console.print(f"\n[bold]drive {drive_id}[/bold] launched: {form['title']}, {places} places")
+        for _ in range(100):  # until the volunteer service has seen the drive
+            board = await volunteer.get("/drives", headers=volunteers[0]["headers"])
+            if board.json()["drives"]:
+                break
+            await asyncio.sleep(0.1)
+        limit = asyncio.Semaphore(concurrency)
+        with _progress() as progress:
+            task = progress.add_task("signing up", total=len(volunteers))
+
+            async def sign_up(person: dict[str, Any]) -> None:
+                role = "first-aid" if "first_aid" in person["skills"] else "general"
+                headers = person["headers"] | {"Idempotency-Key": str(uuid.uuid4())}
+                async with limit:
+                    response = await volunteer.post(
+                        f"/drives/{drive_id}/sign-ups", json={"role_id": role}, headers=headers
+                    )
+                response.raise_for_status()
+                progress.advance(task)
+
+            await asyncio.gather(*(sign_up(p) for p in volunteers))
+        drive: dict[str, Any] = {}
+        for _ in range(300):  # until dispatch has decided every sign-up
+            drive = (await dispatch.get(f"/drives/{drive_id}", headers=organiser)).json()
+            if drive["funnel"]["submitted"] >= len(volunteers):
+                break
+            await asyncio.sleep(0.2)
+        formed = await dispatch.post(f"/drives/{drive_id}/teams", headers=organiser)
+        formed.raise_for_status()
+        drive = formed.json()
+        teams = (await dispatch.get(f"/drives/{drive_id}/teams", headers=organiser)).json()["teams"]
+    funnel = Table(title="sign-ups by role")
+    for column in ("role", "head-count", "accepted", "waitlisted"):
+        funnel.add_column(column, justify="right")
+    for role in drive["roles"]:
+        funnel.add_row(
+            role["role_id"], str(role["headcount"]), str(role["accepted"]), str(role["waitlisted"])
+        )
+    console.print(funnel)
+    console.print(f"funnel: {drive['funnel']}")
+    formed_table = Table(
+        title=f"{len(teams)} teams formed (members near each other, a leader each)"
+    )
+    for column in ("team", "members", "leader", "grid", "community"):
+        formed_table.add_column(column)
+    for team in teams:
+        formed_table.add_row(
+            team["team_id"], str(len(team["members"])), team["leader_id"][:8],
+            team["grid_id"] or "-", team["community_id"] or "-",
+        )  # fmt: skip
+    console.print(formed_table)
 
 
 async def run_bench(count: int, concurrency: int) -> int:
