@@ -5,7 +5,7 @@ UV ?= uv
 STACK := deploy/local/stack.sh
 PY := .venv/bin/python
 
-.PHONY: help install up demo test lint typecheck unit down status clean logs bench schemas
+.PHONY: help install up demo test lint unit down status clean logs bench bench-teams schemas
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ unit: ## fast tests of pure logic only
 
 bench: up ## register→report latency over 1,000 registrations
 	.venv/bin/muster bench --registrations 1000
+
+bench-teams: ## team formation quality and speed: 10,000 sign-ups, against a naive baseline
+	$(PY) -m muster_dispatch.domain.formation_bench
 
 schemas: ## regenerate the JSON Schemas and AsyncAPI document in contracts/
 	$(PY) -m muster_contracts.schemagen
