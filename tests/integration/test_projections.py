@@ -58,10 +58,14 @@ async def test_counter_cells_count_each_offset_once_whatever_the_batch_boundarie
 async def test_versioned_documents_ignore_old_and_repeated_versions(db: Database) -> None:
     documents = VersionedDocuments(db["docs"])
 
-    assert await documents.apply("v-1", 1, {"$set": {"name": "first"}, "$inc": {"edits": 1}})
+    assert await documents.apply(
+        "v-1", 1, {"$set": {"name": "first"}, "$inc": {"edits": 1}}, create=True
+    )
     assert await documents.apply("v-1", 2, {"$set": {"name": "second"}, "$inc": {"edits": 1}})
     assert not await documents.apply("v-1", 2, {"$set": {"name": "again"}, "$inc": {"edits": 1}})
-    assert not await documents.apply("v-1", 1, {"$set": {"name": "stale"}, "$inc": {"edits": 1}})
+    assert not await documents.apply(
+        "v-1", 1, {"$set": {"name": "stale"}, "$inc": {"edits": 1}}, create=True
+    )
 
     doc = await db["docs"].find_one({"_id": "v-1"})
     assert doc is not None

@@ -47,17 +47,17 @@ class VersionedDocuments:
         self.collection = collection
 
     async def apply(
-        self, doc_id: str, version: int, update: Mapping[str, Any], *, create: bool = True
+        self, doc_id: str, version: int, update: Mapping[str, Any], *, create: bool = False
     ) -> bool:
         """Apply `update` if `version` is newer than what the document has seen.
 
-        With `create`, a stream's first event creates the document; without it the
-        document must exist (written by the service itself, e.g. at submission).
+        Pass `create` for the event that brings the document into being; other events
+        expect it to exist.
         Returns whether it was applied (False: a redelivery or replay of an old event).
         """
         update = dict(update)
         update["$set"] = {**update.get("$set", {}), "_v": version}
-        if create and version == 1:
+        if create:
             # A stream's first event creates the document: insert a stub first, because
             # an upsert that matches nothing costs a collection scan on some stores.
             with contextlib.suppress(DuplicateKeyError):

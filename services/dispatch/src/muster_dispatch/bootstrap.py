@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from muster_contracts.areas import load_area_tree
+from muster_dispatch.application.activities import ActivityBook, AttendanceLog, Ledgers
 from muster_dispatch.application.drives import DriveBook, SignUpDesk
 from muster_dispatch.application.volunteer_pool import VolunteerPool
-from muster_dispatch.entrypoints import drives_http, http
+from muster_dispatch.domain.hours import HoursPolicy
+from muster_dispatch.entrypoints import activities_http, drives_http, http
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
 from muster_runtime.projections import ConsumedEvent
@@ -21,6 +23,8 @@ CONSUMES = ("volunteer",)
 class DispatchSettings(ServiceSettings):
     service_name: str = CONTEXT
     http_port: int = 8002
+    # Rounding, daily cap, time zone, never-checked-out rule: MUSTER_HOURS_POLICY as JSON.
+    hours_policy: HoursPolicy = HoursPolicy()
 
 
 def build_app(settings: DispatchSettings | None = None) -> FastAPI:
@@ -33,19 +37,25 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     drives = DriveBook(runtime.store, areas)
     desk = SignUpDesk(drives, pool)
 
+    attendance = AttendanceLog(runtime.db)
+    activities = ActivityBook(runtime.store, attendance, Ledgers(runtime.db), areas)
+
     async def on_volunteer_events(events: list[ConsumedEvent]) -> None:
         # The pool first: a sign-up in the same batch as the registration needs the profile.
         await pool.apply(events)
         await desk.apply(events)
+        await attendance.apply(events)
 
     runtime.consume_with(on_volunteer_events)
     app = create_app(
         runtime,
         title="Muster dispatch service",
-        routers=[http.router, drives_http.router],
+        routers=[http.router, drives_http.router, activities_http.router],
         on_start=pool.create_indexes,
     )
     app.state.areas = areas
     app.state.pool = pool
     app.state.drives = drives
+    app.state.activities = activities
+    app.state.hours_policy = settings.hours_policy
     return app

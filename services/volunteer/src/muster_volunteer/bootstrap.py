@@ -9,12 +9,14 @@ from muster_contracts.areas import load_area_tree
 from muster_runtime.http import create_app
 from muster_runtime.idempotency import IdempotencyStore
 from muster_runtime.logs import configure_logging
+from muster_runtime.projections import ConsumedEvent
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 from muster_volunteer.adapters.personal_data import PersonalDataVault, PhoneClaims
+from muster_volunteer.application.attendance import ActivityBoard, AttendanceDesk
 from muster_volunteer.application.registration import VolunteerRegistry
 from muster_volunteer.application.sign_ups import DriveBoard, SignUpDesk
-from muster_volunteer.entrypoints import http, sign_ups_http
+from muster_volunteer.entrypoints import attendance_http, http, sign_ups_http
 
 CONTEXT = "volunteer"
 
@@ -24,6 +26,8 @@ class VolunteerSettings(ServiceSettings):
     http_port: int = 8001
     # Keys the phone fingerprints; rotating it needs a re-fingerprinting of the claims.
     pii_pepper: SecretStr = SecretStr("muster-dev-pepper-change-me")
+    # How far from an activity's coordinates a phone may check in.
+    check_in_radius_metres: float = 200.0
 
 
 def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
@@ -36,9 +40,17 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     phones = PhoneClaims(db, settings.pii_pepper.get_secret_value().encode())
     idempotency = IdempotencyStore(db)
     board = DriveBoard(db, areas)
-    runtime.consume_with(board.apply)
+    activity_board = ActivityBoard(db)
+
+    async def on_dispatch_events(events: list[ConsumedEvent]) -> None:
+        await board.apply(events)
+        await activity_board.apply(events)
+
+    runtime.consume_with(on_dispatch_events)
     app = create_app(
-        runtime, title="Muster volunteer service", routers=[http.router, sign_ups_http.router]
+        runtime,
+        title="Muster volunteer service",
+        routers=[http.router, sign_ups_http.router, attendance_http.router],
     )
     app.state.areas = areas
     app.state.idempotency = idempotency
@@ -47,4 +59,8 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     )
     app.state.board = board
     app.state.sign_ups = SignUpDesk(runtime.store, board)
+    app.state.activity_board = activity_board
+    app.state.attendance = AttendanceDesk(
+        runtime.store, activity_board, db, settings.check_in_radius_metres
+    )
     return app

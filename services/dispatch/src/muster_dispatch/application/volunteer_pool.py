@@ -40,6 +40,7 @@ class VolunteerPool:
                         "registered_at": envelope.recorded_at,
                     }
                 },
+                create=True,
             )
 
     async def profile(self, volunteer_id: str) -> VolunteerProfile | None:

@@ -8,15 +8,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from itertools import pairwise
 from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from muster_contracts.events.activities import NeverCheckedOutRule
+from muster_contracts.stars import (
+    DEFAULT_STAR_THRESHOLDS_HOURS,
+    check_thresholds,
+    star_rating,
+)
 
-DEFAULT_STAR_THRESHOLDS_HOURS: tuple[int, ...] = (100, 300, 600, 1000, 1500)
+__all__ = ["star_rating"]
+
 _MINUTE = timedelta(minutes=1)
 
 
@@ -45,7 +50,7 @@ class HoursPolicy(BaseModel):
     @field_validator("star_thresholds_hours")
     @classmethod
     def _ascending(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        _check_thresholds(value)
+        check_thresholds(value)
         return value
 
     @property
@@ -178,16 +183,3 @@ def credited_minutes(
         capped = min(duration // _MINUTE, room)
         minutes_by_day[day] = capped - capped % policy.rounding_minutes
     return Credit(minutes_by_day)
-
-
-def _check_thresholds(thresholds_hours: tuple[int, ...]) -> None:
-    if any(t <= 0 for t in thresholds_hours) or any(a >= b for a, b in pairwise(thresholds_hours)):
-        raise ValueError("star thresholds must be positive and strictly ascending")
-
-
-def star_rating(
-    total_minutes: int, thresholds_hours: tuple[int, ...] = DEFAULT_STAR_THRESHOLDS_HOURS
-) -> int:
-    """Stars earned by cumulative approved minutes: one per threshold (in hours) reached."""
-    _check_thresholds(thresholds_hours)
-    return sum(1 for hours in thresholds_hours if total_minutes >= hours * 60)

@@ -89,7 +89,9 @@ class DriveBoard:
             else:
                 assert isinstance(event, DriveClosed)
                 update = {"$set": {"closed": True}}
-            await self.drives.apply(event.drive_id, version, update)
+            await self.drives.apply(
+                event.drive_id, version, update, create=isinstance(event, DriveLaunched)
+            )
 
     async def drive(self, drive_id: str) -> Document:
         doc = await self.drives.collection.find_one({"_id": drive_id})

@@ -1,0 +1,237 @@
+"""The organiser API for activities: schedule, check-in code, beneficiaries, corrections,
+never-checked-out attendances and approval of hours."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import uuid4
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import AwareDatetime, BaseModel, Field
+
+from muster_contracts.checkin import checkin_code, decode_secret, new_checkin_secret
+from muster_contracts.envelope import Role
+from muster_contracts.events.activities import BeneficiaryGroup
+from muster_dispatch.application.activities import ActivityBook, DecideActivity
+from muster_dispatch.domain.activity import (
+    Activity,
+    ScheduleActivity,
+    approve_hours,
+    cancel_activity,
+    close_never_checked_out,
+    correct_attendance,
+    never_checked_out,
+    record_beneficiaries,
+    schedule_activity,
+)
+from muster_dispatch.domain.hours import HoursPolicy
+from muster_runtime.auth import Principal, require_role
+from muster_runtime.eventstore import CommandContext
+
+router = APIRouter(prefix="/activities", tags=["activities"])
+
+Organiser = Annotated[Principal, Depends(require_role(Role.ORGANISER))]
+CODE_STEP_SECONDS = 60
+
+
+class CancelForm(BaseModel):
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class BeneficiariesForm(BaseModel):
+    counts: dict[BeneficiaryGroup, int]
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class CorrectionForm(BaseModel):
+    check_in_at: AwareDatetime | None = None
+    check_out_at: AwareDatetime | None = None
+    reason: str = Field(min_length=1, max_length=200)
+
+
+def _book(request: Request) -> ActivityBook:
+    book: ActivityBook = request.app.state.activities
+    return book
+
+
+def _policy(request: Request) -> HoursPolicy:
+    policy: HoursPolicy = request.app.state.hours_policy
+    return policy
+
+
+def activity_view(state: Activity) -> dict[str, Any]:
+    scheduled = state.scheduled
+    assert scheduled is not None
+    return {
+        "activity_id": state.activity_id,
+        "version": state.version,
+        **scheduled.model_dump(mode="json", exclude={"activity_id", "checkin_secret"}),
+        "assigned": sorted(state.assigned),
+        "cancelled": state.cancelled,
+        "beneficiaries": state.beneficiaries.model_dump(mode="json")["counts"]
+        if state.beneficiaries
+        else {},
+        "attendances": [
+            {
+                "volunteer_id": a.volunteer_id,
+                "check_in_at": a.check_in_at,
+                "check_out_at": a.check_out_at,
+                "closed_by_rule": a.closed_by_rule,
+            }
+            for a in state.attendances.values()
+        ],
+        "approved": state.approved,
+        "records": [
+            {
+                "record_id": r.record_id,
+                "volunteer_id": r.volunteer_id,
+                "service_date": r.service_date,
+                "minutes": r.minutes,
+            }
+            for r in state.records.values()
+        ],
+    }
+
+
+async def _change(
+    request: Request, principal: Principal, activity_id: str, decide: DecideActivity
+) -> dict[str, Any]:
+    book = _book(request)
+    state = await book.existing(activity_id)
+    assert state.scheduled is not None
+    principal.require_scope(state.scheduled.place_area_id, book.areas)
+    state, events = await book.execute(activity_id, decide, CommandContext(principal.actor))
+    return activity_view(state) | {"events": [e.event_type for e in events]}
+
+
+@router.post("", status_code=201)
+async def schedule(
+    request: Request, response: Response, form: ScheduleActivity, principal: Organiser
+) -> dict[str, Any]:
+    """Schedule an activity of a drive or team; its check-in secret is generated here."""
+    book = _book(request)
+    principal.require_scope(form.place_area_id, book.areas)
+    activity_id = uuid4().hex[:12]
+    secret = new_checkin_secret()
+    state, _ = await book.execute(
+        activity_id,
+        lambda s: schedule_activity(s, form, secret, book.areas),
+        CommandContext(principal.actor),
+    )
+    response.headers["Location"] = f"/activities/{activity_id}"
+    return activity_view(state)
+
+
+@router.get("/{activity_id}")
+async def get_activity(request: Request, activity_id: str, principal: Organiser) -> dict[str, Any]:
+    book = _book(request)
+    state = await book.existing(activity_id)
+    assert state.scheduled is not None
+    principal.require_scope(state.scheduled.place_area_id, book.areas)
+    return activity_view(state)
+
+
+@router.get("/{activity_id}/check-in-code")
+async def check_in_code(request: Request, activity_id: str, principal: Organiser) -> dict[str, Any]:
+    """The rotating code to show as a QR code on the organiser's device."""
+    book = _book(request)
+    state = await book.existing(activity_id)
+    assert state.scheduled is not None
+    principal.require_scope(state.scheduled.place_area_id, book.areas)
+    now = datetime.now(UTC)
+    code = checkin_code(
+        decode_secret(state.scheduled.checkin_secret), activity_id, now, CODE_STEP_SECONDS
+    )
+    return {
+        "activity_id": activity_id,
+        "code": code,
+        "valid_for_seconds": CODE_STEP_SECONDS - int(now.timestamp()) % CODE_STEP_SECONDS,
+        "qr_payload": f"muster:check-in:{activity_id}:{code}",
+    }
+
+
+@router.post("/{activity_id}/cancel")
+async def cancel(
+    request: Request, activity_id: str, form: CancelForm, principal: Organiser
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return await _change(
+        request, principal, activity_id, lambda s: cancel_activity(s, form.reason, now)
+    )
+
+
+@router.post("/{activity_id}/beneficiaries")
+async def beneficiaries(
+    request: Request, activity_id: str, form: BeneficiariesForm, principal: Organiser
+) -> dict[str, Any]:
+    """Record whom the activity served, by group; a later call amends it (give a reason)."""
+    now = datetime.now(UTC)
+    return await _change(
+        request,
+        principal,
+        activity_id,
+        lambda s: record_beneficiaries(s, form.counts, form.reason, now),
+    )
+
+
+@router.post("/{activity_id}/attendances/{volunteer_id}/correct")
+async def correct(
+    request: Request,
+    activity_id: str,
+    volunteer_id: str,
+    form: CorrectionForm,
+    principal: Organiser,
+) -> dict[str, Any]:
+    """Correct an attendance (补签); after approval the change becomes an adjustment."""
+    book = _book(request)
+    now = datetime.now(UTC)
+    ledgers = await book.ledgers.for_volunteers([volunteer_id], excluding=activity_id)
+
+    def decide(state: Activity) -> list[Any]:
+        return correct_attendance(
+            state, volunteer_id, form.check_in_at, form.check_out_at, form.reason,
+            principal.subject, now, _policy(request), ledgers.get(volunteer_id),
+        )  # fmt: skip
+
+    return await _change(request, principal, activity_id, decide)
+
+
+@router.get("/{activity_id}/never-checked-out")
+async def open_attendances(
+    request: Request, activity_id: str, principal: Organiser
+) -> dict[str, Any]:
+    book = _book(request)
+    state = await book.existing(activity_id)
+    assert state.scheduled is not None
+    principal.require_scope(state.scheduled.place_area_id, book.areas)
+    return {
+        "attendances": [
+            {"volunteer_id": a.volunteer_id, "check_in_at": a.check_in_at}
+            for a in never_checked_out(state)
+        ]
+    }
+
+
+@router.post("/{activity_id}/close-never-checked-out")
+async def close_open(request: Request, activity_id: str, principal: Organiser) -> dict[str, Any]:
+    """Close open attendances by the configured rule once the grace period is over."""
+    now = datetime.now(UTC)
+    return await _change(
+        request, principal, activity_id, lambda s: close_never_checked_out(s, now, _policy(request))
+    )
+
+
+@router.post("/{activity_id}/approve")
+async def approve(request: Request, activity_id: str, principal: Organiser) -> dict[str, Any]:
+    """Approve the hours: one authoritative service record per volunteer and day."""
+    book = _book(request)
+    state = await book.existing(activity_id)
+    now = datetime.now(UTC)
+    ledgers = await book.ledgers.for_volunteers(sorted(state.attendances), excluding=activity_id)
+    return await _change(
+        request,
+        principal,
+        activity_id,
+        lambda s: approve_hours(s, principal.subject, now, _policy(request), ledgers),
+    )

@@ -1,0 +1,99 @@
+"""The volunteer's API at an activity: check in, check out, and my service record."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.encoders import jsonable_encoder
+from pydantic import BaseModel, Field
+
+from muster_contracts.checkin import Coordinates
+from muster_contracts.envelope import Role
+from muster_runtime.auth import Principal, require_role
+from muster_runtime.errors import NotFoundError
+from muster_runtime.eventstore import CommandContext
+from muster_runtime.idempotency import IdempotencyStore, request_fingerprint
+from muster_volunteer.application.attendance import ActivityBoard, AttendanceDesk, attendance_view
+from muster_volunteer.application.registration import VolunteerRegistry
+
+router = APIRouter(tags=["attendance"])
+
+Volunteer = Annotated[Principal, Depends(require_role(Role.VOLUNTEER))]
+
+
+class CheckInForm(BaseModel):
+    code: str = Field(
+        min_length=4, max_length=12, description="The rotating code from the organiser's QR."
+    )
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+
+
+async def _volunteer_id(request: Request, principal: Principal) -> str:
+    registry: VolunteerRegistry = request.app.state.registry
+    volunteer_id = await registry.account_of(principal.subject)
+    if volunteer_id is None:
+        raise NotFoundError("register as a volunteer first", code="not_registered")
+    return volunteer_id
+
+
+@router.post("/activities/{activity_id}/check-in")
+async def check_in(
+    request: Request,
+    response: Response,
+    activity_id: str,
+    form: CheckInForm,
+    principal: Volunteer,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Any:
+    """Check in (签到): one request, with the code and, where the place has one, your location.
+
+    With an `Idempotency-Key`, a retry returns the first answer, not "already checked in".
+    """
+    desk: AttendanceDesk = request.app.state.attendance
+    volunteer_id = await _volunteer_id(request, principal)
+    keys: IdempotencyStore = request.app.state.idempotency
+    slot = None
+    if idempotency_key is not None:
+        fingerprint = request_fingerprint({"activity_id": activity_id, **form.model_dump()})
+        slot = await keys.claim(principal.subject, "check_in", idempotency_key, fingerprint)
+        if slot.replay:
+            response.headers["Idempotent-Replayed"] = "true"
+            return slot.replay.body
+    location = (
+        Coordinates(form.latitude, form.longitude)
+        if form.latitude is not None and form.longitude is not None
+        else None
+    )
+    attendance = await desk.check_in(
+        activity_id,
+        volunteer_id,
+        form.code,
+        location,
+        datetime.now(UTC),
+        CommandContext(principal.actor),
+    )
+    body = jsonable_encoder(attendance_view(attendance))
+    if slot is not None:
+        await keys.complete(slot, 200, body)
+    return body
+
+
+@router.post("/activities/{activity_id}/check-out")
+async def check_out(request: Request, activity_id: str, principal: Volunteer) -> dict[str, Any]:
+    """Check out (签退)."""
+    desk: AttendanceDesk = request.app.state.attendance
+    volunteer_id = await _volunteer_id(request, principal)
+    attendance = await desk.check_out(
+        activity_id, volunteer_id, datetime.now(UTC), CommandContext(principal.actor)
+    )
+    return attendance_view(attendance)
+
+
+@router.get("/me/service-record")
+async def my_service_record(request: Request, principal: Volunteer) -> dict[str, Any]:
+    """Every approved service record, total hours and star rating."""
+    board: ActivityBoard = request.app.state.activity_board
+    return await board.service_record(await _volunteer_id(request, principal))

@@ -1,0 +1,165 @@
+"""The field loop over HTTP and real Kafka: schedule, check in and out, beneficiaries,
+corrections, approval; each volunteer's record holds exactly what the hours rules give."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from muster_contracts.envelope import Role
+from muster_dispatch.domain.hours import HoursPolicy, Interval, credited_minutes
+from muster_runtime.cli.sample import SampleVolunteers
+from tests.e2e.conftest import RunningSystem
+from tests.e2e.test_register_to_report import auth
+
+PLACE = (39.6300, 118.1800)  # 路北区, 唐山
+NEAR = (39.6305, 118.1802)  # about 60 m away
+FAR = (39.6600, 118.2200)  # several kilometres away
+
+
+def _eventually(check: Any, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
+def test_a_day_in_the_field_ends_in_exactly_the_hours_the_rules_give(system: RunningSystem) -> None:
+    volunteer_url, dispatch_url = system.urls["volunteer"], system.urls["dispatch"]
+    organiser = auth(Role.ORGANISER)
+    sample = SampleVolunteers(seed=4242)
+    people: list[tuple[dict[str, str], str]] = []
+    for i in range(6):
+        headers = auth(Role.VOLUNTEER, subject=f"field-{uuid.uuid4().hex[:8]}-{i}")
+        registered = httpx.post(f"{volunteer_url}/volunteers", json=sample.draw(), headers=headers)
+        assert registered.status_code == 201, registered.text
+        people.append((headers, registered.json()["volunteer_id"]))
+    assigned, walk_in = people[:5], people[5]
+
+    now = datetime.now(UTC)
+    starts_at = now - timedelta(hours=3)
+    ends_at = now + timedelta(seconds=25)
+    scheduled = httpx.post(
+        f"{dispatch_url}/activities",
+        json={
+            "drive_id": "drive-e2e",
+            "title": "为老服务：助餐送餐",
+            "place_area_id": "130203001001",
+            "latitude": PLACE[0],
+            "longitude": PLACE[1],
+            "category": "elderly_care",
+            "starts_at": starts_at.isoformat(),
+            "ends_at": ends_at.isoformat(),
+            "capacity": 10,
+            "assigned_volunteer_ids": [v for _, v in assigned],
+        },
+        headers=organiser,
+    )
+    assert scheduled.status_code == 201, scheduled.text
+    activity_id = scheduled.json()["activity_id"]
+    code = httpx.get(
+        f"{dispatch_url}/activities/{activity_id}/check-in-code", headers=organiser
+    ).json()["code"]
+
+    def check_in(
+        headers: dict[str, str], where: tuple[float, float], code: str = code
+    ) -> httpx.Response:
+        body = {"code": code, "latitude": where[0], "longitude": where[1]}
+        return httpx.post(
+            f"{volunteer_url}/activities/{activity_id}/check-in", json=body, headers=headers
+        )
+
+    # The volunteer service learns of the activity from dispatch's events.
+    assert _eventually(lambda: check_in(assigned[0][0], FAR).status_code != 404, timeout=30)
+    assert check_in(assigned[0][0], FAR).json()["error"]["rule"] == "too_far"
+    assert check_in(assigned[0][0], NEAR, code="000000" if code != "000000" else "111111").json()[
+        "error"
+    ]["rule"] in (
+        "wrong_code",
+        "expired_code",
+    )
+    assert check_in(walk_in[0], NEAR).json()["error"]["rule"] == "not_assigned"
+
+    async def everyone_checks_in() -> list[int]:
+        async with httpx.AsyncClient(base_url=volunteer_url) as client:
+            responses = await asyncio.gather(
+                *(
+                    client.post(
+                        f"/activities/{activity_id}/check-in",
+                        json={"code": code, "latitude": NEAR[0], "longitude": NEAR[1]},
+                        headers=h | {"Idempotency-Key": f"in-{v}"},
+                    )
+                    for h, v in assigned
+                )
+            )
+        return [r.status_code for r in responses]
+
+    assert asyncio.run(everyone_checks_in()) == [200] * 5
+    retried = httpx.post(
+        f"{volunteer_url}/activities/{activity_id}/check-in",
+        json={"code": code, "latitude": NEAR[0], "longitude": NEAR[1]},
+        headers=assigned[0][0] | {"Idempotency-Key": f"in-{assigned[0][1]}"},
+    )
+    assert retried.status_code == 200, retried.text
+    assert retried.headers.get("Idempotent-Replayed") == "true"
+    assert check_in(assigned[0][0], NEAR).json()["error"]["rule"] == "already_checked_in"
+    for headers, _ in assigned:
+        out = httpx.post(f"{volunteer_url}/activities/{activity_id}/check-out", headers=headers)
+        assert out.status_code == 200, out.text
+
+    # The organiser records whom they served and corrects times (补签) to the real ones.
+    served = httpx.post(
+        f"{dispatch_url}/activities/{activity_id}/beneficiaries",
+        json={"counts": {"elderly": 12, "disabled": 2, "residents": 5}},
+        headers=organiser,
+    )
+    assert served.status_code == 200, served.text
+    minutes_served = [60, 95, 150, 30, 29]
+    intervals = {}
+    for (_, volunteer_id), minutes in zip(assigned, minutes_served, strict=True):
+        interval = Interval(starts_at, starts_at + timedelta(minutes=minutes))
+        intervals[volunteer_id] = interval
+        corrected = httpx.post(
+            f"{dispatch_url}/activities/{activity_id}/attendances/{volunteer_id}/correct",
+            json={
+                "check_in_at": interval.start.isoformat(),
+                "check_out_at": interval.end.isoformat(),
+                "reason": "纸质签到表",
+            },
+            headers=organiser,
+        )
+        assert corrected.status_code == 200, corrected.text
+
+    def dispatch_saw_every_check_out() -> bool:
+        view = httpx.get(f"{dispatch_url}/activities/{activity_id}", headers=organiser).json()
+        return len(view["attendances"]) == 5 and all(a["check_out_at"] for a in view["attendances"])
+
+    assert _eventually(dispatch_saw_every_check_out)
+    time.sleep(max(0.0, (ends_at - datetime.now(UTC)).total_seconds() + 0.5))
+    approved = httpx.post(f"{dispatch_url}/activities/{activity_id}/approve", headers=organiser)
+    assert approved.status_code == 200, approved.text
+
+    policy = HoursPolicy()
+    for (headers, volunteer_id), minutes in zip(assigned, minutes_served, strict=True):
+        expected = credited_minutes([intervals[volunteer_id]], policy).total_minutes
+        assert expected == minutes - minutes % 30
+        record = _eventually(
+            lambda h=headers, e=expected: (
+                (r := httpx.get(f"{volunteer_url}/me/service-record", headers=h).json())[
+                    "total_minutes"
+                ]
+                == e
+                and r
+            ),
+            timeout=30,
+        )
+        assert record, f"{volunteer_id} never got {expected} minutes"
+        assert record["stars"] == 0
+        assert all(r["activity_id"] == activity_id for r in record["records"])
