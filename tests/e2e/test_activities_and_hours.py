@@ -163,3 +163,14 @@ def test_a_day_in_the_field_ends_in_exactly_the_hours_the_rules_give(system: Run
         assert record, f"{volunteer_id} never got {expected} minutes"
         assert record["stars"] == 0
         assert all(r["activity_id"] == activity_id for r in record["records"])
+
+    headers = assigned[2][0]
+    statement = httpx.get(f"{volunteer_url}/me/hours-statement", headers=headers).json()
+    assert statement["statement_no"].startswith("MUSTER-")
+    assert statement["total_minutes"] == 150
+    page = httpx.get(
+        f"{volunteer_url}/me/hours-statement", params={"format": "html"}, headers=headers
+    )
+    assert page.headers["content-type"].startswith("text/html")
+    assert "志愿服务证明" in page.text
+    assert "2.5" in page.text

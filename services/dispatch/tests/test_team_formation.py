@@ -19,6 +19,7 @@ from muster_dispatch.domain.team_formation import (
     formation_quality,
     naive_teams,
 )
+from muster_runtime.cli.sample import SampleVolunteers
 
 AREAS = load_area_tree()
 STREET = AREAS.at_level(AreaLevel.STREET)[0].id
@@ -285,3 +286,96 @@ def test_the_benchmark_prints_both_formations_side_by_side(
     assert "members in their leader's grid" in out
     assert "naive" in out
     assert "2 s target" in out
+
+
+def spread_candidates(seed: int, n: int) -> list[TeamCandidate]:
+    """Sign-ups from buildings drawn at random over the whole district, so pools are small."""
+    sample = SampleVolunteers(seed=seed)
+    rng = random.Random(seed)
+    return [
+        TeamCandidate(
+            volunteer_id=f"v{i}",
+            home_area_id=sample.draw()["home_area_id"],
+            is_party_member=i % 3 == 0,
+            skills=frozenset(s for s in REQUIRED if rng.random() < 0.2),
+            signed_up_order=i,
+        )
+        for i in range(n)
+    ]
+
+
+def splittable(n: int, size_min: int, size_max: int) -> bool:
+    """Whether n sign-ups can be split into teams all within the bounds."""
+    return any(k * size_min <= n <= k * size_max for k in range(1, n + 1))
+
+
+@pytest.mark.parametrize("n", [7, 13, 50, 97, 400])
+@pytest.mark.parametrize(("size_min", "size_max"), [(5, 8), (6, 12), (4, 5), (6, 7), (3, 3)])
+def test_spread_sign_ups_make_teams_within_bounds_whenever_a_split_exists(
+    n: int, size_min: int, size_max: int
+) -> None:
+    for seed in range(25):
+        candidates = spread_candidates(seed, n)
+
+        plans = form_teams(candidates, REQUIRED, size_min, size_max)
+
+        check_partition(plans, candidates)
+        assert len({m for plan in plans for m in plan.members}) == n
+        sizes = sorted(len(p.members) for p in plans)
+        assert sizes[-1] <= size_max, (seed, sizes)
+        if splittable(n, size_min, size_max):
+            assert size_min <= sizes[0], (seed, sizes)
+
+
+def test_the_reported_seeds_no_longer_leave_a_team_short() -> None:
+    for seed in (7, 11, 15):
+        candidates = spread_candidates(seed, 50)
+
+        plans = form_teams(candidates, (), 5, 8)
+
+        check_partition(plans, candidates)
+        assert all(5 <= len(p.members) <= 8 for p in plans)
+
+
+def test_a_short_team_is_filled_from_its_own_street_before_further_away() -> None:
+    pool = Pool()
+    grids = grids_of(COMMUNITIES[0])
+    far_street = AREAS.at_level(AreaLevel.STREET)[1].id
+    far_community = AREAS.children(far_street)[0].id
+    # Nine in one community cannot be cut into teams of 5..8, and its two teams have no spare.
+    pool.add(home(grids[0]), 5, party=True)
+    pool.add(home(grids[1]), 4)
+    same_street = set(pool.add(home(grids_of(COMMUNITIES[1])[0]), 8, party=True))
+    far = set(pool.add(home(grids_of(far_community)[0]), 8, party=True))
+
+    plans = form_teams(pool.candidates, (), 5, 8)
+
+    check_partition(plans, pool.candidates)
+    assert sorted(len(p.members) for p in plans) == [5, 5, 7, 8]
+    assert any(set(p.members) == far for p in plans)
+    (lender,) = [p for p in plans if set(p.members) < same_street]
+    assert len(lender.members) == 7
+    assert Counter(p.community_id for p in plans) == Counter(
+        [COMMUNITIES[0], COMMUNITIES[0], COMMUNITIES[1], far_community]
+    )
+
+
+def test_a_short_team_without_spare_members_nearby_is_dissolved_into_teams_with_room() -> None:
+    pool = Pool()
+    grids = grids_of(COMMUNITIES[0])
+    # Nine make teams of 4 and 5; next door five more. No team has a member to spare.
+    pool.add(home(grids[0]), 5, party=True)
+    short = set(pool.add(home(grids[1]), 4))
+    next_door = set(pool.add(home(grids_of(COMMUNITIES[1])[0]), 5, party=True))
+
+    plans = form_teams(pool.candidates, (), 5, 8)
+
+    check_partition(plans, pool.candidates)
+    assert sorted(len(p.members) for p in plans) == [6, 8]
+    big, small = sorted(plans, key=lambda p: -len(p.members))
+    # The short team's members join their own community's team until it is full.
+    assert len(short & set(big.members)) == 3
+    assert next_door < set(small.members)
+    assert (big.community_id, small.community_id) == (COMMUNITIES[0], COMMUNITIES[1])
+    by_id = {c.volunteer_id: c for c in pool.candidates}
+    assert all(by_id[p.leader_id].is_party_member for p in plans)

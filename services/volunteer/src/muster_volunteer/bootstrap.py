@@ -28,6 +28,7 @@ class VolunteerSettings(ServiceSettings):
     pii_pepper: SecretStr = SecretStr("muster-dev-pepper-change-me")
     # How far from an activity's coordinates a phone may check in.
     check_in_radius_metres: float = 200.0
+    statement_issuer: str = "路北区志愿服务联合会"
 
 
 def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
@@ -60,6 +61,7 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     app.state.board = board
     app.state.sign_ups = SignUpDesk(runtime.store, board)
     app.state.activity_board = activity_board
+    app.state.statement_issuer = settings.statement_issuer
     app.state.attendance = AttendanceDesk(
         runtime.store, activity_board, db, settings.check_in_radius_metres
     )

@@ -26,6 +26,10 @@ _SIZE_SLACK = 2
 _BALANCE_WEIGHT = 0.6
 # The pseudo-trait "has a party member", repaired like a skill so every team can be led by one.
 _PARTY = "party"
+# Where the size repair looks for members or room, nearest first: community, street, upwards.
+_SIZE_SCOPES = (_COMMUNITY_LEN, *_MERGE_PREFIXES)
+# Area levels a member can share with a team, finest first, for how close they live.
+_LEVELS = (_GRID_LEN, _COMMUNITY_LEN, *_MERGE_PREFIXES[:-1])
 
 Trait = str
 
@@ -88,9 +92,12 @@ def form_teams(
 
     Members are pooled by community (small communities merged within their street), each
     pool is cut into ceil(n / size_max) teams of near-even size along grid boundaries, a
-    repair pass swaps members inside the pool (then the street) to give every team the
-    required skills and a party member where the pool allows, and each team is led by a
-    party member from its biggest grid. The result does not depend on input order.
+    size repair fills teams a pool could not make big enough from the nearest teams (or
+    dissolves them into nearby teams with room), a repair pass swaps members inside the
+    pool (then the street) to give every team the required skills and a party member where
+    the pool allows, and each team is led by a party member from its biggest grid. Every
+    team is within the bounds whenever some split of all sign-ups allows it. The result
+    does not depend on input order.
 
     Raises:
         ValueError: bounds out of order, or a volunteer listed twice.
@@ -108,7 +115,10 @@ def form_teams(
         for team in _partition(pool, size_min, size_max):
             teams.append(team)
             team_pool.append(pool_index)
-    _Repair(teams, team_pool, (*required, _PARTY)).run()
+    wanted = (*required, _PARTY)
+    # Sizes first: the skill repair only swaps members, so the sizes it sees are final.
+    teams, team_pool = _Sizes(teams, team_pool, wanted, size_min, size_max).run()
+    _Repair(teams, team_pool, wanted).run()
     return [_plan(team, required) for team in teams]
 
 
@@ -494,3 +504,155 @@ class _Repair:
         self.counts[needy].update(self.traits[donor.volunteer_id])
         self.homes.pop(source, None)
         self.homes.pop(needy, None)
+
+
+class _Sizes:
+    """Brings teams below `size_min` up to it, moving as few members as little as possible.
+
+    A pool of an awkward size (9 sign-ups for teams of 5..8) cannot be cut within the
+    bounds, so its teams are repaired across pools. Each undersized team, smallest first,
+    looks in its community, then its street, then ever wider: it takes members from teams
+    there that are above `size_min`, or is dissolved into teams there with room, whichever
+    moves fewer people. Moved members are the ones living nearest their new team and
+    furthest from their old one. No team is pushed outside the bounds, so whenever the
+    sign-ups can be split within the bounds at all, the widest scope always succeeds:
+    either the other teams hold enough spare members, or there are more teams than the
+    sign-ups need and they have room for this one's members.
+    """
+
+    def __init__(
+        self,
+        teams: list[list[TeamCandidate]],
+        team_pool: list[int],
+        wanted: Sequence[Trait],
+        size_min: int,
+        size_max: int,
+    ) -> None:
+        self.teams = teams
+        self.team_pool = team_pool
+        self.size_min = size_min
+        self.size_max = size_max
+        self.traits = {m.volunteer_id: _traits(m, wanted) for team in teams for m in team}
+        self.counts: list[Counter[Trait]] = [
+            Counter(t for m in team for t in self.traits[m.volunteer_id]) for team in teams
+        ]
+        self.anchors: dict[int, dict[int, str | None]] = {}
+
+    def run(self) -> tuple[list[list[TeamCandidate]], list[int]]:
+        stuck: set[int] = set()
+        while True:
+            undersized = [
+                index
+                for index, team in enumerate(self.teams)
+                if team and len(team) < self.size_min and index not in stuck
+            ]
+            if not undersized:
+                break
+            needy = min(undersized, key=lambda index: (len(self.teams[index]), index))
+            if not self._mend(needy):
+                # Only when no split within the bounds exists; the team stays as it is.
+                stuck.add(needy)
+        kept = [index for index, team in enumerate(self.teams) if team]
+        return [self.teams[index] for index in kept], [self.team_pool[index] for index in kept]
+
+    def _anchor(self, index: int) -> dict[int, str | None]:
+        """The commonest area of the team's members at each level (scope prefix lengths)."""
+        anchor = self.anchors.get(index)
+        if anchor is None:
+            homes = [m.home_area_id for m in self.teams[index]]
+            anchor = {
+                length: _most_common(h[:length] for h in homes if len(h) >= length)
+                for length in {*_LEVELS, *_SIZE_SCOPES}
+            }
+            self.anchors[index] = anchor
+        return anchor
+
+    def _closeness(self, candidate: TeamCandidate, index: int) -> int:
+        """How many area levels, grid to city, the candidate shares with the team's anchor."""
+        anchor = self._anchor(index)
+        home = candidate.home_area_id
+        return sum(
+            1 for length in _LEVELS if len(home) >= length and home[:length] == anchor[length]
+        )
+
+    def _in_scope(self, needy: int, length: int) -> list[int]:
+        area = self._anchor(needy)[length]
+        if area is None:
+            return []
+        return [
+            index
+            for index, team in enumerate(self.teams)
+            if team and index != needy and self._anchor(index)[length] == area
+        ]
+
+    def _mend(self, needy: int) -> bool:
+        size = len(self.teams[needy])
+        deficit = self.size_min - size
+        for length in _SIZE_SCOPES:
+            scope = self._in_scope(needy, length)
+            spare = sum(max(0, len(self.teams[i]) - self.size_min) for i in scope)
+            room = sum(max(0, self.size_max - len(self.teams[i])) for i in scope)
+            can_fill = spare >= deficit
+            can_dissolve = room >= size
+            if can_fill and (deficit <= size or not can_dissolve):
+                self._fill(needy, scope, deficit)
+                return True
+            if can_dissolve:
+                self._dissolve(needy, scope)
+                return True
+        return False
+
+    def _trait_gain(self, candidate: TeamCandidate, source: int, target: int) -> int:
+        """Traits the move brings a team lacking them, less traits it takes from their sole holder."""
+        traits = self.traits[candidate.volunteer_id]
+        brought = sum(1 for t in traits if self.counts[target][t] == 0)
+        lost = sum(1 for t in traits if self.counts[source][t] == 1)
+        return brought - lost
+
+    def _fill(self, needy: int, scope: list[int], deficit: int) -> None:
+        for _ in range(deficit):
+            best: tuple[int, int, str] | None = None
+            best_move: tuple[TeamCandidate, int] | None = None
+            for source in scope:
+                if len(self.teams[source]) <= self.size_min:
+                    continue
+                for member in self.teams[source]:
+                    gain = self._closeness(member, needy) - self._closeness(member, source)
+                    key = (
+                        gain + self._trait_gain(member, source, needy),
+                        member.signed_up_order,
+                        member.volunteer_id,
+                    )
+                    if best is None or key > best:
+                        best, best_move = key, (member, source)
+            assert best_move is not None  # the scope was checked to hold enough spare members
+            self._move(best_move[0], best_move[1], needy)
+
+    def _dissolve(self, needy: int, scope: list[int]) -> None:
+        while self.teams[needy]:
+            best: tuple[int, int, int, str] | None = None
+            best_move: tuple[TeamCandidate, int] | None = None
+            for member in self.teams[needy]:
+                for target in scope:
+                    if len(self.teams[target]) >= self.size_max:
+                        continue
+                    key = (
+                        self._closeness(member, target) + self._trait_gain(member, needy, target),
+                        # Then the smallest team, to keep sizes even.
+                        -len(self.teams[target]),
+                        -target,
+                        member.volunteer_id,
+                    )
+                    if best is None or key > best:
+                        best, best_move = key, (member, target)
+            assert best_move is not None  # the scope was checked to have room for everyone
+            self._move(best_move[0], needy, best_move[1])
+
+    def _move(self, member: TeamCandidate, source: int, target: int) -> None:
+        self.teams[source].remove(member)
+        self.teams[target].append(member)
+        traits = self.traits[member.volunteer_id]
+        self.counts[source].subtract(traits)
+        self.counts[target].update(traits)
+        self.anchors.pop(source, None)
+        self.anchors.pop(target, None)
