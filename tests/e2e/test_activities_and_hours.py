@@ -164,6 +164,32 @@ def test_a_day_in_the_field_ends_in_exactly_the_hours_the_rules_give(system: Run
         assert record["stars"] == 0
         assert all(r["activity_id"] == activity_id for r in record["records"])
 
+    # Leadership sees the day rolled up the hierarchy, exactly.
+    leader = auth(Role.LEADER)
+
+    def district() -> dict[str, Any]:
+        response = httpx.get(
+            f"{system.urls['reporting']}/reports/service",
+            params={"area_id": "130203"},
+            headers=leader,
+        )
+        body: dict[str, Any] = response.json()
+        return body
+
+    total_minutes = sum(m - m % 30 for m in minutes_served)
+    report = _eventually(lambda: (r := district())["area"]["turnouts"] == 4 and r, timeout=30)
+    assert report, district()
+    assert report["area"]["activities"] == 1
+    assert report["area"]["hours"] == total_minutes / 60
+    assert report["area"]["beneficiaries"] == 19
+    assert report["area"]["beneficiaries_by_group"] == {
+        "elderly": 12,
+        "disabled": 2,
+        "residents": 5,
+    }
+    street = next(c for c in report["children"] if c["area_id"] == "130203001")
+    assert (street["turnouts"], street["hours"]) == (4, total_minutes / 60)
+
     headers = assigned[2][0]
     statement = httpx.get(f"{volunteer_url}/me/hours-statement", headers=headers).json()
     assert statement["statement_no"].startswith("MUSTER-")

@@ -1,0 +1,110 @@
+"""Activities held, volunteer turn-outs, approved service hours and beneficiaries, counted
+at every level of the area hierarchy from dispatch's events.
+
+Cells are counted exactly once per event (partition high-water marks, see `CounterCells`).
+Beneficiary amendments carry the full new counts, so the rollup adds the difference from
+the activity's previous counts; activity facts needed later (place, counts) are kept per
+activity, written after the cells so a redelivery recomputes the same difference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from muster_contracts.areas import AreaTree
+from muster_contracts.events.activities import (
+    ActivityCancelled,
+    ActivityScheduled,
+    BeneficiariesRecorded,
+    ServiceRecordAdjusted,
+    ServiceRecordIssued,
+)
+from muster_runtime.mongo import Database, Document
+from muster_runtime.projections import ConsumedEvent, CounterCells, VersionedDocuments
+
+Contribution = tuple[ConsumedEvent, str, Mapping[str, int], Mapping[str, Any]]
+
+
+class ServiceRollup:
+    def __init__(self, db: Database, areas: AreaTree) -> None:
+        self.cells = CounterCells(db["service_by_area"])
+        self.activities = VersionedDocuments(db["activity_facts"])
+        self._areas = areas
+
+    def _spread(
+        self, consumed: ConsumedEvent, area_id: str, counts: Mapping[str, int]
+    ) -> list[Contribution]:
+        lineage = self._areas.lineage_ids(area_id)
+        out: list[Contribution] = []
+        for cell, child in zip(lineage, (*lineage[1:], None), strict=True):
+            increments = dict(counts)
+            if child is not None:
+                increments |= {f"children.{child}.{k}": v for k, v in counts.items()}
+            out.append((consumed, cell, increments, {}))
+        return out
+
+    async def apply(self, events: list[ConsumedEvent]) -> None:
+        # One event at a time: later events of an activity need the facts of earlier ones.
+        for consumed in events:
+            await self._apply_one(consumed)
+
+    async def _apply_one(self, consumed: ConsumedEvent) -> None:
+        envelope = consumed.envelope
+        payload = envelope.payload
+        kind = envelope.type
+        if kind == ActivityScheduled.event_type:
+            await self.cells.apply(
+                self._spread(consumed, payload["place_area_id"], {"activities": 1})
+            )
+            await self.activities.apply(
+                payload["activity_id"],
+                envelope.stream_version,
+                {
+                    "$set": {
+                        "place_area_id": payload["place_area_id"],
+                        "category": payload["category"],
+                    }
+                },
+                create=True,
+            )
+            return
+        if kind not in (
+            ActivityCancelled.event_type,
+            BeneficiariesRecorded.event_type,
+            ServiceRecordIssued.event_type,
+            ServiceRecordAdjusted.event_type,
+        ):
+            return
+        facts = await self.activities.collection.find_one({"_id": payload["activity_id"]})
+        if facts is None:
+            return  # scheduled before this projection's history began
+        place = facts["place_area_id"]
+        counts: dict[str, int] = {}
+        fact_update: dict[str, Any] = {}
+        if kind == ActivityCancelled.event_type:
+            counts = {"activities": -1, "cancelled": 1}
+        elif kind == BeneficiariesRecorded.event_type:
+            before: dict[str, int] = facts.get("beneficiaries", {})
+            after: dict[str, int] = payload["counts"]
+            for group in set(before) | set(after):
+                delta = int(after.get(group, 0)) - int(before.get(group, 0))
+                if delta:
+                    counts[f"beneficiaries.{group}"] = delta
+            counts["beneficiaries_total"] = sum(map(int, after.values())) - sum(
+                map(int, before.values())
+            )
+            fact_update = {"$set": {"beneficiaries": after}}
+        elif kind == ServiceRecordIssued.event_type:
+            counts = {"turnouts": 1, "minutes": int(payload["minutes"])}
+        else:
+            counts = {"minutes": int(payload["delta_minutes"])}
+        await self.cells.apply(self._spread(consumed, place, counts))
+        if fact_update:
+            await self.activities.apply(
+                payload["activity_id"], envelope.stream_version, fact_update
+            )
+
+    async def cell(self, area_id: str) -> Document:
+        found = await self.cells.read([area_id], {"hwm": 0})
+        return found[0] if found else {}
