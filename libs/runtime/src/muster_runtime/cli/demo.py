@@ -131,11 +131,14 @@ async def run_demo(count: int, concurrency: int) -> int:
         f"\ndrill-down into the street of {first['name']} ({' › '.join(first['home_area'])}):"
     )
     await print_report(street)
-    await run_drive(registered, places=max(10, count // 4), concurrency=concurrency)
+    teams = await run_drive(registered, places=max(10, count // 4), concurrency=concurrency)
+    await run_field_day(registered, teams)
     return 0
 
 
-async def run_drive(volunteers: list[dict[str, Any]], places: int, concurrency: int) -> None:
+async def run_drive(
+    volunteers: list[dict[str, Any]], places: int, concurrency: int
+) -> list[dict[str, Any]]:
     """An organiser launches a drive; everyone signs up at once; teams are formed."""
     organiser = _auth("demo-organiser", Role.ORGANISER)
     now = datetime.now(UTC)
@@ -211,6 +214,133 @@ async def run_drive(volunteers: list[dict[str, Any]], places: int, concurrency: 
             team["grid_id"] or "-", team["community_id"] or "-",
         )  # fmt: skip
     console.print(formed_table)
+    return [t | {"drive_id": drive_id} for t in teams]
+
+
+async def run_field_day(volunteers: list[dict[str, Any]], teams: list[dict[str, Any]]) -> None:
+    """Each team serves one activity: check-ins on site, beneficiaries, approval of hours."""
+    organiser = _auth("demo-organiser", Role.ORGANISER)
+    by_id = {v["volunteer_id"]: v for v in volunteers}
+    now = datetime.now(UTC)
+    started = now - timedelta(hours=3)
+    ends = now + timedelta(seconds=20)
+    groups = ("elderly", "children", "disabled", "low_income", "outdoor_workers", "residents")
+    async with (
+        httpx.AsyncClient(base_url=service_url("dispatch", 8002), timeout=30) as dispatch,
+        httpx.AsyncClient(base_url=service_url("volunteer", 8001), timeout=30) as volunteer,
+    ):
+        activities = []
+        for n, team in enumerate(teams):
+            scheduled = await dispatch.post(
+                "/activities",
+                json={
+                    "drive_id": team["drive_id"],
+                    "team_id": team["team_id"],
+                    "title": f"{team['team_id']} 楼道清理",
+                    "place_area_id": team["community_id"] or DISTRICT,
+                    "category": "environment",
+                    "starts_at": started.isoformat(),
+                    "ends_at": ends.isoformat(),
+                    "capacity": len(team["members"]) + 5,
+                    "assigned_volunteer_ids": team["members"],
+                },
+                headers=organiser,
+            )
+            scheduled.raise_for_status()
+            activity_id = scheduled.json()["activity_id"]
+            activities.append((activity_id, team))
+            code = (
+                await dispatch.get(f"/activities/{activity_id}/check-in-code", headers=organiser)
+            ).json()["code"]
+            for member in team["members"]:
+                headers = by_id[member]["headers"]
+                for _ in range(50):  # until the volunteer service knows the activity
+                    response = await volunteer.post(
+                        f"/activities/{activity_id}/check-in", json={"code": code}, headers=headers
+                    )
+                    if response.status_code != 404:
+                        break
+                    await asyncio.sleep(0.1)
+                await volunteer.post(f"/activities/{activity_id}/check-out", headers=headers)
+                # The paper sign-in sheet (补签): the real times of a morning's service.
+                served = timedelta(minutes=60 + 15 * ((n + len(member)) % 8))
+                await dispatch.post(
+                    f"/activities/{activity_id}/attendances/{member}/correct",
+                    json={
+                        "check_in_at": started.isoformat(),
+                        "check_out_at": (started + served).isoformat(),
+                        "reason": "纸质签到表",
+                    },
+                    headers=organiser,
+                )
+            counts = {g: (n * 7 + i * 3) % 11 for i, g in enumerate(groups)}
+            await dispatch.post(
+                f"/activities/{activity_id}/beneficiaries",
+                json={"counts": counts},
+                headers=organiser,
+            )
+        await asyncio.sleep(max(0.0, (ends - datetime.now(UTC)).total_seconds() + 0.5))
+        approved_at = time.perf_counter()
+        for activity_id, _ in activities:
+            for _ in range(100):  # until dispatch has every check-out
+                response = await dispatch.post(
+                    f"/activities/{activity_id}/approve", headers=organiser
+                )
+                if response.status_code == 200:
+                    break
+                await asyncio.sleep(0.2)
+        member = teams[0]["members"][0]
+        record: dict[str, Any] = {}
+        for _ in range(200):
+            record = (
+                await volunteer.get("/me/service-record", headers=by_id[member]["headers"])
+            ).json()
+            if record["records"]:
+                break
+            await asyncio.sleep(0.05)
+        visible_ms = (time.perf_counter() - approved_at) * 1000
+    console.print(
+        f"\n{len(activities)} activities held; approval → service record visible to the volunteer "
+        f"in {visible_ms:.0f} ms; {by_id[member]['name']}: {record['total_hours']} h, {record['stars']} stars"
+    )
+    leader = _auth("demo-leader", Role.LEADER)
+    async with httpx.AsyncClient(base_url=service_url("reporting", 8003), timeout=10) as reporting:
+        report: dict[str, Any] = {}
+        for _ in range(100):
+            report = (
+                await reporting.get(
+                    "/reports/service", params={"area_id": DISTRICT}, headers=leader
+                )
+            ).json()
+            if report["area"]["turnouts"] >= sum(len(t["members"]) for t in teams):
+                break
+            await asyncio.sleep(0.1)
+    table = Table(
+        title="Service by street — activities, turn-outs (人次), approved hours, beneficiaries"
+    )
+    for column in ("street", "activities", "turn-outs", "hours", "beneficiaries"):
+        table.add_column(column, justify="right")
+    for row in report["children"]:
+        if row["activities"] or row["turnouts"]:
+            table.add_row(
+                row["name"],
+                str(row["activities"]),
+                str(row["turnouts"]),
+                f"{row['hours']:.1f}",
+                str(row["beneficiaries"]),
+            )
+    area = report["area"]
+    table.add_row(
+        "[bold]路北区[/bold]",
+        str(area["activities"]),
+        str(area["turnouts"]),
+        f"{area['hours']:.1f}",
+        str(area["beneficiaries"]),
+    )
+    console.print(table)
+    console.print(
+        f"hours statement of {by_id[member]['name']}: {service_url('volunteer', 8001)}/me/hours-statement?format=html (with their token)"
+    )
 
 
 async def run_bench(count: int, concurrency: int) -> int:
