@@ -79,6 +79,21 @@ class ServiceRuntime:
         self.broker_ready = asyncio.Event()
         self.consumed_total = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._periodic: list[tuple[float, Callable[[], Awaitable[None]], str]] = []
+
+    def every(self, seconds: float, job: Callable[[], Awaitable[None]], name: str) -> None:
+        """Run `job` periodically while the service runs (register before start)."""
+        self._periodic.append((seconds, job, name))
+
+    async def _run_periodic(
+        self, seconds: float, job: Callable[[], Awaitable[None]], name: str
+    ) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await job()
+            except Exception:
+                log.exception("periodic job failed", extra={"job": name})
 
     def consume_with(self, on_events: EventHandler) -> None:
         """Apply consumed batches with `on_events` (register before start)."""
@@ -122,6 +137,10 @@ class ServiceRuntime:
         self._tasks.append(asyncio.create_task(self._connect_broker(), name="connect-broker"))
         if self.relay:
             self._tasks.append(asyncio.create_task(self._run_relay(), name="outbox-relay"))
+        for seconds, job, name in self._periodic:
+            self._tasks.append(
+                asyncio.create_task(self._run_periodic(seconds, job, name), name=name)
+            )
 
     async def _connect_broker(self) -> None:
         topics = [t for t in [self.topic, *self.consumed_topics] if t]

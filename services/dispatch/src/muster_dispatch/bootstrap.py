@@ -25,6 +25,8 @@ class DispatchSettings(ServiceSettings):
     http_port: int = 8002
     # Rounding, daily cap, time zone, never-checked-out rule: MUSTER_HOURS_POLICY as JSON.
     hours_policy: HoursPolicy = HoursPolicy()
+    # How often open attendances are checked against the never-checked-out rule.
+    sweep_seconds: float = 60.0
 
 
 def build_app(settings: DispatchSettings | None = None) -> FastAPI:
@@ -47,6 +49,11 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
         await attendance.apply(events)
 
     runtime.consume_with(on_volunteer_events)
+
+    async def sweep() -> None:
+        await activities.sweep_never_checked_out(settings.hours_policy)
+
+    runtime.every(settings.sweep_seconds, sweep, "never-checked-out-sweep")
     app = create_app(
         runtime,
         title="Muster dispatch service",

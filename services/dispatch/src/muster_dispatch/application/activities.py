@@ -11,12 +11,13 @@ from __future__ import annotations
 import contextlib
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
 from muster_contracts.areas import AreaTree
+from muster_contracts.envelope import Actor, Role
 from muster_contracts.events import DomainEvent, decode_payload
 from muster_contracts.events.activities import (
     ACTIVITY_STREAM,
@@ -26,8 +27,13 @@ from muster_contracts.events.activities import (
     ServiceRecordIssued,
     activity_stream_id,
 )
-from muster_dispatch.domain.activity import Activity, ActivityRuleError, evolve
-from muster_dispatch.domain.hours import CreditLedger, Interval
+from muster_dispatch.domain.activity import (
+    Activity,
+    ActivityRuleError,
+    close_never_checked_out,
+    evolve,
+)
+from muster_dispatch.domain.hours import CreditLedger, HoursPolicy, Interval
 from muster_runtime.errors import NotFoundError, RuleViolationError
 from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore
 from muster_runtime.mongo import Database
@@ -58,6 +64,15 @@ class AttendanceLog:
                 },
                 create=envelope.type == AttendanceCheckedIn.event_type,
             )
+
+    async def activities_with_open_attendance(self) -> set[str]:
+        """Activities where someone checked in and never out (as far as volunteers did)."""
+        open_ids: set[str] = set()
+        async for doc in self.documents.collection.find({}):
+            kinds = [e["type"] for e in doc.get("events", [])]
+            if AttendanceCheckedOut.event_type not in kinds:
+                open_ids.add(str(doc["activity_id"]))
+        return open_ids
 
     async def events_of(self, activity_id: str) -> list[DomainEvent]:
         cursor = self.documents.collection.find({"activity_id": activity_id})
@@ -122,6 +137,18 @@ class ActivityBook:
         self.log = log
         self.ledgers = ledgers
         self.areas = areas
+
+    async def sweep_never_checked_out(self, policy: HoursPolicy) -> int:
+        """Close attendances never checked out by the configured rule, once due."""
+        closed = 0
+        context = CommandContext(Actor(subject="never-checked-out-sweep", role=Role.SYSTEM))
+        now = datetime.now(UTC)
+        for activity_id in await self.log.activities_with_open_attendance():
+            _, events = await self.execute(
+                activity_id, lambda s: close_never_checked_out(s, now, policy), context
+            )
+            closed += len(events)
+        return closed
 
     async def load(self, activity_id: str) -> Activity:
         stream = await self._store.read_stream(activity_stream_id(activity_id))

@@ -1,0 +1,52 @@
+"""The never-checked-out sweep on the real store: a forgotten check-out is closed by rule."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+from muster_contracts.areas import load_area_tree
+from muster_contracts.checkin import new_checkin_secret
+from muster_contracts.envelope import Actor, EventEnvelope, Role
+from muster_contracts.events.activities import AttendanceCheckedIn, NeverCheckedOutRule
+from muster_dispatch.application.activities import ActivityBook, AttendanceLog, Ledgers
+from muster_dispatch.domain.activity import ScheduleActivity, schedule_activity
+from muster_dispatch.domain.hours import HoursPolicy
+from muster_runtime.eventstore import CommandContext, EventStore
+from muster_runtime.mongo import Database
+from muster_runtime.projections import ConsumedEvent
+
+
+async def test_an_attendance_never_checked_out_is_credited_the_scheduled_end(db: Database) -> None:
+    store = EventStore(db)
+    await store.create_indexes()
+    areas = load_area_tree()
+    book = ActivityBook(store, AttendanceLog(db), Ledgers(db), areas)
+    starts = datetime.now(UTC) - timedelta(hours=6)
+    ends = starts + timedelta(hours=2)
+    command = ScheduleActivity(
+        drive_id="d1", title="巡逻", place_area_id="130203001001", category="patrol",
+        starts_at=starts, ends_at=ends, capacity=5, assigned_volunteer_ids=("v1",),
+    )  # fmt: skip
+    context = CommandContext(Actor(subject="org", role=Role.ORGANISER))
+    await book.execute(
+        "a1", lambda s: schedule_activity(s, command, new_checkin_secret(), areas), context
+    )
+    checked_in = AttendanceCheckedIn(activity_id="a1", volunteer_id="v1", at=starts, proof="code")
+    envelope = EventEnvelope(
+        event_id=uuid4(), type=checked_in.event_type, schema_version=1, stream_id="attendance-a1-v1",
+        stream_type="attendance", stream_version=1, position=1, occurred_at=starts, recorded_at=starts,
+        correlation_id=uuid4(), actor=Actor(subject="v1", role=Role.VOLUNTEER),
+        payload=checked_in.model_dump(mode="json"),
+    )  # fmt: skip
+    await book.log.apply([ConsumedEvent(envelope, "muster.volunteer.events", 0, 0)])
+    policy = HoursPolicy(
+        never_checked_out_rule=NeverCheckedOutRule.CREDIT_SCHEDULED_END, grace_minutes=60
+    )
+
+    closed = await book.sweep_never_checked_out(policy)
+    again = await book.sweep_never_checked_out(policy)
+
+    activity = await book.load("a1")
+    assert (closed, again) == (1, 0)
+    assert activity.attendance("v1").check_out_at == ends
