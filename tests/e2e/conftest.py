@@ -35,6 +35,8 @@ def _free_port() -> int:
 class RunningSystem:
     urls: dict[str, str]
     logs: Path
+    topic_prefix: str
+    databases: list[str]
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +79,9 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
                         f"{name} not ready: {(logs / f'{name}.log').read_text()[-2000:]}"
                     )
                 time.sleep(0.1)
-        yield RunningSystem(urls, logs)
+        yield RunningSystem(
+            urls, logs, f"muster-{run_id}", [f"muster_{run_id}_{n}" for n in SERVICES]
+        )
     finally:
         for process in processes:
             process.terminate()

@@ -14,6 +14,7 @@ from muster_contracts.events.volunteer import (
     SealedPersonalData,
     Skill,
     VolunteerCategory,
+    VolunteerErased,
     VolunteerRegistered,
 )
 
@@ -24,6 +25,7 @@ __all__ = [
     "Skill",
     "UnknownEventTypeError",
     "VolunteerCategory",
+    "VolunteerErased",
     "VolunteerRegistered",
     "activities",
     "decode_payload",

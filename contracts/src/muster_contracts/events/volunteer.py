@@ -73,3 +73,14 @@ class VolunteerRegistered(DomainEvent):
     birth_year: int | None = None
     employer_unit: str | None = None
     personal: SealedPersonalData
+
+
+class VolunteerErased(DomainEvent):
+    """A volunteer's personal data was erased (their key destroyed); their service stays."""
+
+    event_type: ClassVar[str] = "volunteer.erased"
+    schema_version: ClassVar[int] = 1
+    stream_type: ClassVar[str] = VOLUNTEER_STREAM
+
+    volunteer_id: str
+    requested_by: str = Field(description="volunteer (their own request) or admin")

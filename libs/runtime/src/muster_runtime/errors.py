@@ -34,6 +34,11 @@ class NotFoundError(MusterError):
     code = "not_found"
 
 
+class GoneError(MusterError):
+    status = 410
+    code = "gone"
+
+
 class ConflictError(MusterError):
     status = 409
     code = "conflict"

@@ -50,6 +50,10 @@ class PersonalDataVault:
         )
         return PersonalData.model_validate_json(plain)
 
+    async def shred(self, volunteer_id: str) -> None:
+        """Destroy the key: every copy of the sealed data, in any store or topic, is noise."""
+        await self._keys.delete_one({"_id": volunteer_id})
+
     async def _key_for(self, volunteer_id: str) -> bytes:
         # Insert-or-read: a retried registration reuses the key of its first attempt.
         try:
@@ -90,6 +94,11 @@ class PhoneClaims:
             return await self.claim(phone, volunteer_id)
         holder = str(existing["volunteer_id"])
         return None if holder == volunteer_id else holder
+
+    async def release(self, phone: str, volunteer_id: str) -> None:
+        await self._claims.delete_one(
+            {"_id": self.fingerprint(phone), "volunteer_id": volunteer_id}
+        )
 
     async def take_over(self, phone: str, orphan_holder: str, volunteer_id: str) -> bool:
         """Move a claim whose holder was never registered; only after ORPHAN_CLAIM_AGE."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,15 +13,20 @@ from muster_contracts.areas import AreaTree
 from muster_contracts.envelope import Role
 from muster_contracts.events import VOLUNTEER_STREAM, VolunteerRegistered
 from muster_contracts.events.registry import decode_payload
-from muster_runtime.errors import ConflictError, NotFoundError, RuleViolationError
+from muster_runtime.errors import ConflictError, GoneError, NotFoundError, RuleViolationError
 from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore, Stream
 from muster_runtime.mongo import Document
-from muster_volunteer.adapters.personal_data import PersonalDataVault, PhoneClaims
+from muster_volunteer.adapters.personal_data import (
+    PersonalDataErasedError,
+    PersonalDataVault,
+    PhoneClaims,
+)
 from muster_volunteer.domain.volunteer import (
     PersonalData,
     RegisterVolunteer,
     Volunteer,
     VolunteerRuleError,
+    erase,
     evolve,
     register,
 )
@@ -113,6 +119,32 @@ class VolunteerRegistry:
         doc = await self._accounts.find_one({"_id": subject})
         return str(doc["volunteer_id"]) if doc else None
 
+    async def erase(self, volunteer_id: str, context: CommandContext) -> None:
+        """Erase a volunteer's personal data by destroying their key (crypto-shredding).
+
+        The event is stored first; a retry after a crash finishes the shredding.
+        """
+        stream = await self._store.read_stream(stream_id(volunteer_id))
+        state = _fold(volunteer_id, stream)
+        try:
+            events = erase(state, context.actor.role.value)
+        except VolunteerRuleError as exc:
+            raise NotFoundError(str(exc)) from None
+        if events:
+            await self._store.append(
+                stream_id(volunteer_id), VOLUNTEER_STREAM, state.version, events, context
+            )
+        assert state.registered is not None
+        with contextlib.suppress(PersonalDataErasedError):
+            personal = await self._vault.unseal(state.registered.personal)
+            await self._phones.release(personal.phone, volunteer_id)
+        await self._vault.shred(volunteer_id)
+        registrant = stream.events[0].actor
+        if registrant.role is Role.VOLUNTEER:
+            await self._accounts.delete_one(
+                {"_id": registrant.subject, "volunteer_id": volunteer_id}
+            )
+
     async def load(self, volunteer_id: str) -> Volunteer:
         return _fold(volunteer_id, await self._store.read_stream(stream_id(volunteer_id)))
 
@@ -121,6 +153,8 @@ class VolunteerRegistry:
         state = _fold(volunteer_id, stream)
         if state.registered is None:
             raise NotFoundError(f"no volunteer {volunteer_id}")
+        if state.erased:
+            raise GoneError(f"volunteer {volunteer_id} was erased", code="erased")
         first = stream.events[0]
         return VolunteerRecord(
             volunteer=state,

@@ -13,6 +13,7 @@ from muster_contracts.events import (
     SealedPersonalData,
     Skill,
     VolunteerCategory,
+    VolunteerErased,
     VolunteerRegistered,
 )
 
@@ -20,6 +21,15 @@ _PHONE_SEPARATORS = re.compile(r"[\s\-()]")
 _MAINLAND_MOBILE = re.compile(r"1[3-9]\d{9}")
 _ID_NUMBER = re.compile(r"\d{17}[\dX]")
 HOME_LEVELS = (AreaLevel.COMMUNITY, AreaLevel.GRID, AreaLevel.BUILDING)
+
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def id_number_check_digit(first_17: str) -> str:
+    """The check character of a resident ID number (ISO 7064 MOD 11-2, as GB 11643)."""
+    total = sum(int(d) * w for d, w in zip(first_17, _ID_WEIGHTS, strict=True))
+    return "10X98765432"[total % 11]
 
 
 class VolunteerRuleError(ValueError):
@@ -71,6 +81,8 @@ class PersonalData(BaseModel):
         value = value.strip().upper()
         if not _ID_NUMBER.fullmatch(value):
             raise ValueError("id_number must be an 18-character resident ID number")
+        if id_number_check_digit(value[:17]) != value[17]:
+            raise ValueError("id_number check digit does not match (GB 11643)")
         return value
 
 
@@ -94,6 +106,7 @@ class Volunteer:
     volunteer_id: str
     version: int = 0
     registered: VolunteerRegistered | None = None
+    erased: bool = False
 
     @property
     def exists(self) -> bool:
@@ -135,7 +148,17 @@ def register(
     ]
 
 
+def erase(state: Volunteer, requested_by: str) -> list[DomainEvent]:
+    if not state.exists:
+        raise VolunteerRuleError("volunteer_id", "registered", "no such volunteer")
+    if state.erased:
+        return []
+    return [VolunteerErased(volunteer_id=state.volunteer_id, requested_by=requested_by)]
+
+
 def evolve(state: Volunteer, event: DomainEvent) -> Volunteer:
     if isinstance(event, VolunteerRegistered):
         return replace(state, version=state.version + 1, registered=event)
+    if isinstance(event, VolunteerErased):
+        return replace(state, version=state.version + 1, erased=True)
     return replace(state, version=state.version + 1)

@@ -21,6 +21,7 @@ from muster_volunteer.domain.volunteer import RegisterVolunteer
 router = APIRouter(prefix="/volunteers", tags=["volunteers"])
 
 Registrant = Annotated[Principal, Depends(require_role(Role.VOLUNTEER, Role.ORGANISER))]
+Eraser = Annotated[Principal, Depends(require_role(Role.VOLUNTEER))]
 Reader = Annotated[Principal, Depends(require_role(Role.VOLUNTEER, Role.ORGANISER, Role.LEADER))]
 
 
@@ -83,14 +84,15 @@ async def register_volunteer(
             request_fingerprint(form.model_dump(mode="json")),
         )
         if slot.replay:
+            # Only the id is kept with the key (no personal data at rest in clear).
             response.status_code = slot.replay.status
             response.headers["Idempotent-Replayed"] = "true"
-            return slot.replay.body
+            return _view(request, await registry.get(slot.replay.body["volunteer_id"]))
         volunteer_id = str(slot.derived_id("volunteer"))
     record = await registry.register(volunteer_id, form, CommandContext(principal.actor))
     body = _view(request, record).model_dump(mode="json")
     if slot is not None:
-        await request.app.state.idempotency.complete(slot, 201, body)
+        await keys.complete(slot, 201, {"volunteer_id": volunteer_id})
     response.headers["Location"] = f"/volunteers/{volunteer_id}"
     return body
 
@@ -109,3 +111,16 @@ async def get_volunteer(request: Request, volunteer_id: str, principal: Reader) 
         # Not 403: whether a volunteer exists outside your scope is itself personal data.
         raise NotFoundError(f"no volunteer {volunteer_id}")
     return _view(request, record)
+
+
+@router.delete("/{volunteer_id}", status_code=204)
+async def erase_volunteer(request: Request, volunteer_id: str, principal: Eraser) -> Response:
+    """Erase my personal data (or, for an admin, anyone's): crypto-shredding. Hours stay."""
+    registry: VolunteerRegistry = request.app.state.registry
+    if (
+        principal.role is not Role.ADMIN
+        and await registry.account_of(principal.subject) != volunteer_id
+    ):
+        raise NotFoundError(f"no volunteer {volunteer_id}")
+    await registry.erase(volunteer_id, CommandContext(principal.actor))
+    return Response(status_code=204)
