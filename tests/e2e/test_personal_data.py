@@ -51,8 +51,8 @@ async def _all_topic_bytes(prefix: str) -> list[bytes]:
 
 def _all_documents(databases: list[str]) -> list[str]:
     found: list[str] = []
-    client: MongoClient[dict[str, Any]]
-    with MongoClient(mongo_url()) as client:
+    client: MongoClient[dict[str, Any]] = MongoClient(mongo_url())
+    with client:
         for name in databases:
             db = client[name]
             for collection in db.list_collection_names():
