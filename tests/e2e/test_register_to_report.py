@@ -155,3 +155,47 @@ def test_every_endpoint_checks_who_is_calling(system: RunningSystem) -> None:
         f"{system.urls['reporting']}/reports/volunteers", headers=auth(Role.VOLUNTEER)
     )
     assert report_as_volunteer.status_code == 403
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in a Prometheus text exposition (0 if absent)."""
+    for line in text.splitlines():
+        if not line.startswith(name) or line.startswith("#"):
+            continue
+        head, _, value = line.rpartition(" ")
+        if all(f'{k}="{v}"' in head for k, v in labels.items()) and head.split("{")[0] == name:
+            return float(value)
+    return 0.0
+
+
+def test_metrics_move_with_the_traffic(system: RunningSystem) -> None:
+    def scrape(service: str) -> str:
+        return httpx.get(f"{system.urls[service]}/metrics").text
+
+    before_volunteer, before_reporting = scrape("volunteer"), scrape("reporting")
+    form = SampleVolunteers(seed=606).draw()
+    created = httpx.post(
+        f"{system.urls['volunteer']}/volunteers", json=form, headers=auth(Role.ORGANISER)
+    )
+    assert created.status_code == 201
+    wait_for(lambda: report(system, form["home_area_id"]), lambda r: r["area"]["registered"] >= 1)
+
+    after_volunteer, after_reporting = scrape("volunteer"), scrape("reporting")
+    requests = (
+        "muster_http_requests_total",
+        {"route": "/volunteers", "method": "POST", "status": "201"},
+    )
+    assert (
+        _metric(after_volunteer, requests[0], **requests[1])
+        == _metric(before_volunteer, requests[0], **requests[1]) + 1
+    )
+    appended = _metric(after_volunteer, "muster_events_appended_total", stream_type="volunteer")
+    assert (
+        appended
+        == _metric(before_volunteer, "muster_events_appended_total", stream_type="volunteer") + 1
+    )
+    assert _metric(after_volunteer, "muster_relay_published_total") >= appended
+    topic = f"{system.topic_prefix}.volunteer.events"
+    consumed = _metric(after_reporting, "muster_events_consumed_total", topic=topic)
+    assert consumed >= _metric(before_reporting, "muster_events_consumed_total", topic=topic) + 1
+    assert "muster_relay_backlog" in after_volunteer

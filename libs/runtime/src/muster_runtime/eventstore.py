@@ -26,6 +26,7 @@ from pymongo.errors import DuplicateKeyError
 
 from muster_contracts.envelope import Actor, EventEnvelope
 from muster_contracts.events import DomainEvent
+from muster_runtime.metrics import APPEND_CONFLICTS, EVENTS_APPENDED
 from muster_runtime.mongo import Database, Document
 
 # An append writes its marker, then its commit, within half of this.
@@ -167,6 +168,7 @@ class EventStore:
             await self._outbox.insert_one(marker)
         except DuplicateKeyError:
             # Another writer is appending after the same version right now.
+            APPEND_CONFLICTS.inc()
             raise ConcurrencyError(stream_id, expected_version) from None
         if (datetime.now(UTC) - now).total_seconds() > ORPHAN_MARKER_AGE / 2:
             # Too slow: the relay may already treat the marker as an orphan.
@@ -176,9 +178,11 @@ class EventStore:
             await self._commits.insert_one(commit)
         except DuplicateKeyError:
             await self._outbox.delete_one({"_id": marker["_id"]})
+            APPEND_CONFLICTS.inc()
             actual = await self._repair_head(stream_id, expected_version)
             raise ConcurrencyError(stream_id, expected_version, actual) from None
         self.appended.set()
+        EVENTS_APPENDED.labels(stream_type).inc(len(events))
         await self._advance_head(stream_id, last_version, new=expected_version == 0)
         return envelopes
 

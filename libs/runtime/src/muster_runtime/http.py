@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import ORJSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from muster_contracts.envelope import Role
 from muster_runtime.auth import Principal, TokenIssuer, require_role
 from muster_runtime.errors import MusterError
 from muster_runtime.eventstore import ConcurrencyError
+from muster_runtime.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from muster_runtime.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,22 @@ def create_app(
     app.state.tokens = TokenIssuer(
         runtime.settings.jwt_secret.get_secret_value(), runtime.settings.jwt_issuer
     )
+
+    @app.middleware("http")
+    async def measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        HTTP_LATENCY.labels(path, request.method).observe(time.perf_counter() - started)
+        HTTP_REQUESTS.labels(path, request.method, str(response.status_code)).inc()
+        return response
+
+    @app.get("/metrics", tags=["operations"], include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.exception_handler(MusterError)
     async def muster_error(_: Request, exc: MusterError) -> ORJSONResponse:

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from muster_runtime.eventstore import EventStore
     from muster_runtime.mongo import Document
 
+from muster_runtime.metrics import RELAY_BACKLOG, RELAY_PUBLISH_SECONDS, RELAY_PUBLISHED
+
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 5.0
@@ -114,6 +116,9 @@ class OutboxRelay:
             self._store.mark_published([c["_id"] for c in commits]), STEP_TIMEOUT
         )
         self.stage = "idle"
+        RELAY_PUBLISHED.inc(len(pending))
+        RELAY_PUBLISH_SECONDS.observe(time.perf_counter() - started)
+        RELAY_BACKLOG.set(await self._store.count_unpublished())
         self.published_total += len(pending)
         log.debug(
             "relay: published",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +17,12 @@ from faststream.middlewares import AckPolicy
 
 from muster_runtime.consumer import decode_records
 from muster_runtime.eventstore import EventStore
+from muster_runtime.metrics import (
+    DEAD_LETTERS,
+    EVENTS_CONSUMED,
+    PROJECTION_FAILURES,
+    PROJECTION_SECONDS,
+)
 from muster_runtime.mongo import Database, connect, ping
 from muster_runtime.projections import ConsumedEvent
 from muster_runtime.relay import OutboxRelay
@@ -114,7 +121,9 @@ class ServiceRuntime:
             raw = message.raw_message
             records = raw if isinstance(raw, tuple) else (raw,)
             events, poison = decode_records(records)
+            started = time.perf_counter()
             for bad in poison:
+                DEAD_LETTERS.inc()
                 log.error("dead-lettering a poison message", extra=bad.headers())
                 await self.broker.publish(
                     bad.record.value, self.dead_letters, key=bad.record.key, headers=bad.headers()
@@ -123,10 +132,14 @@ class ServiceRuntime:
                 await on_events(events)
             except Exception:
                 # Redelivered after a pause (nack seeks back): the store may be briefly away.
+                PROJECTION_FAILURES.inc()
                 log.exception("projection failed; the batch will be redelivered")
                 await asyncio.sleep(1.0)
                 raise
             self.consumed_total += len(events)
+            PROJECTION_SECONDS.observe(time.perf_counter() - started)
+            for event in events:
+                EVENTS_CONSUMED.labels(event.topic).inc()
 
         subscriber(consume)
 

@@ -1,0 +1,32 @@
+"""Prometheus metrics every service exposes on `/metrics`."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+HTTP_REQUESTS = Counter(
+    "muster_http_requests_total", "HTTP requests answered", ["route", "method", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "muster_http_request_seconds", "HTTP request latency", ["route", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)  # fmt: skip
+EVENTS_APPENDED = Counter("muster_events_appended_total", "Events appended", ["stream_type"])
+APPEND_CONFLICTS = Counter("muster_append_conflicts_total", "Appends refused as concurrent")
+RELAY_BACKLOG = Gauge("muster_relay_backlog", "Stored commits not yet published to Kafka")
+RELAY_PUBLISHED = Counter("muster_relay_published_total", "Events published by the relay")
+RELAY_PUBLISH_SECONDS = Histogram(
+    "muster_relay_publish_seconds", "Time to publish one relay batch and mark it",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+)  # fmt: skip
+EVENTS_CONSUMED = Counter(
+    "muster_events_consumed_total", "Events applied by projections", ["topic"]
+)
+PROJECTION_SECONDS = Histogram(
+    "muster_projection_batch_seconds", "Time to apply one consumed batch",
+    buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+)  # fmt: skip
+DEAD_LETTERS = Counter("muster_dead_letters_total", "Messages sent to the dead-letter topic")
+PROJECTION_FAILURES = Counter(
+    "muster_projection_failures_total", "Batches that failed and will be redelivered"
+)
