@@ -1,13 +1,14 @@
-"""The leadership API: registered volunteers by area, with drill-down."""
+"""The leadership API: registered volunteers and service delivered, by area, with drill-down."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Protocol, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
-from muster_contracts.areas import AreaLevel, AreaTree
+from muster_contracts.areas import Area, AreaLevel, AreaTree
 from muster_contracts.envelope import Role
 from muster_reporting.application.service_rollup import ServiceRollup
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
@@ -18,6 +19,31 @@ from muster_runtime.mongo import Document
 router = APIRouter(prefix="/reports", tags=["reports"])
 
 Reader = Annotated[Principal, Depends(require_role(Role.LEADER, Role.ORGANISER))]
+AreaQuery = Annotated[str | None, Query(description="Defaults to the caller's scope.")]
+Row = TypeVar("Row", bound=BaseModel)
+
+
+class Rollup(Protocol):
+    def cell(self, area_id: str) -> Awaitable[Document]: ...
+
+
+async def drill_down(
+    request: Request,
+    principal: Principal,
+    area_id: str | None,
+    rollup: Rollup,
+    row: Callable[[Area, Document], Row],
+) -> tuple[Row, list[Row]]:
+    """An area's row and one per child, from the area's one cell (children counts inside)."""
+    areas: AreaTree = request.app.state.areas
+    area_id = area_id or principal.area_id
+    if area_id not in areas:
+        raise NotFoundError(f"unknown area {area_id}", field="area_id")
+    principal.require_scope(area_id, areas)
+    cell = await rollup.cell(area_id)
+    by_child = cell.get("children", {})
+    children = [row(child, by_child.get(child.id, {})) for child in areas.children(area_id)]
+    return row(areas.get(area_id), cell), children
 
 
 class AreaVolunteers(BaseModel):
@@ -27,6 +53,16 @@ class AreaVolunteers(BaseModel):
     registered: int
     by_category: dict[str, int]
 
+    @classmethod
+    def of(cls, area: Area, counts: Document) -> AreaVolunteers:
+        return cls(
+            area_id=area.id,
+            name=area.name,
+            level=area.level,
+            registered=int(counts.get("registered", 0)),
+            by_category={k: int(v) for k, v in counts.get("category", {}).items()},
+        )
+
 
 class VolunteerReport(BaseModel):
     area: AreaVolunteers
@@ -35,34 +71,12 @@ class VolunteerReport(BaseModel):
 
 @router.get("/volunteers", response_model=VolunteerReport)
 async def volunteers_by_area(
-    request: Request,
-    principal: Reader,
-    area_id: Annotated[str | None, Query(description="Defaults to the caller's scope.")] = None,
+    request: Request, principal: Reader, area_id: AreaQuery = None
 ) -> VolunteerReport:
     """Registered volunteers in an area and in each of its children."""
-    areas: AreaTree = request.app.state.areas
-    area_id = area_id or principal.area_id
-    if area_id not in areas:
-        raise NotFoundError(f"unknown area {area_id}", field="area_id")
-    principal.require_scope(area_id, areas)
     rollup: VolunteerRollup = request.app.state.volunteer_rollup
-    cell = await rollup.cell(area_id)
-    by_child = cell.get("children", {})
-
-    def row(a_id: str, counts: Document) -> AreaVolunteers:
-        area = areas.get(a_id)
-        return AreaVolunteers(
-            area_id=a_id,
-            name=area.name,
-            level=area.level,
-            registered=int(counts.get("registered", 0)),
-            by_category={k: int(v) for k, v in counts.get("category", {}).items()},
-        )
-
-    return VolunteerReport(
-        area=row(area_id, cell),
-        children=[row(c.id, by_child.get(c.id, {})) for c in areas.children(area_id)],
-    )
+    area, children = await drill_down(request, principal, area_id, rollup, AreaVolunteers.of)
+    return VolunteerReport(area=area, children=children)
 
 
 class AreaService(BaseModel):
@@ -76,32 +90,10 @@ class AreaService(BaseModel):
     beneficiaries: int
     beneficiaries_by_group: dict[str, int]
 
-
-class ServiceReport(BaseModel):
-    area: AreaService
-    children: list[AreaService]
-
-
-@router.get("/service", response_model=ServiceReport)
-async def service_by_area(
-    request: Request,
-    principal: Reader,
-    area_id: Annotated[str | None, Query(description="Defaults to the caller's scope.")] = None,
-) -> ServiceReport:
-    """Activities held, turn-outs (人次), approved hours and beneficiaries, with drill-down."""
-    areas: AreaTree = request.app.state.areas
-    area_id = area_id or principal.area_id
-    if area_id not in areas:
-        raise NotFoundError(f"unknown area {area_id}", field="area_id")
-    principal.require_scope(area_id, areas)
-    rollup: ServiceRollup = request.app.state.service_rollup
-    cell = await rollup.cell(area_id)
-    by_child = cell.get("children", {})
-
-    def row(a_id: str, counts: Document) -> AreaService:
-        area = areas.get(a_id)
-        return AreaService(
-            area_id=a_id,
+    @classmethod
+    def of(cls, area: Area, counts: Document) -> AreaService:
+        return cls(
+            area_id=area.id,
             name=area.name,
             level=area.level,
             activities=int(counts.get("activities", 0)),
@@ -112,7 +104,17 @@ async def service_by_area(
             beneficiaries_by_group={k: int(v) for k, v in counts.get("beneficiaries", {}).items()},
         )
 
-    return ServiceReport(
-        area=row(area_id, cell),
-        children=[row(c.id, by_child.get(c.id, {})) for c in areas.children(area_id)],
-    )
+
+class ServiceReport(BaseModel):
+    area: AreaService
+    children: list[AreaService]
+
+
+@router.get("/service", response_model=ServiceReport)
+async def service_by_area(
+    request: Request, principal: Reader, area_id: AreaQuery = None
+) -> ServiceReport:
+    """Activities held, turn-outs (人次), approved hours and beneficiaries, with drill-down."""
+    rollup: ServiceRollup = request.app.state.service_rollup
+    area, children = await drill_down(request, principal, area_id, rollup, AreaService.of)
+    return ServiceReport(area=area, children=children)
