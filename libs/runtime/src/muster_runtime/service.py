@@ -40,6 +40,11 @@ async def _no_body(_: Any) -> None:
     return None
 
 
+def consumer_group(settings: ServiceSettings) -> str:
+    """One consumer group per consuming service."""
+    return f"{settings.topic_prefix}.{settings.service_name}"
+
+
 class ServiceRuntime:
     """Wires the shared machinery for one bounded context.
 
@@ -108,7 +113,7 @@ class ServiceRuntime:
             raise ValueError("this service consumes no topics")
         subscriber = self.broker.subscriber(
             *self.consumed_topics,
-            group_id=f"{self.settings.topic_prefix}.{self.settings.service_name}",
+            group_id=consumer_group(self.settings),
             batch=True,
             max_records=self.settings.consumer_batch_size,
             batch_timeout_ms=100,

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from muster_contracts.areas import load_area_tree
+from muster_contracts.areas import AreaTree, load_area_tree
+from muster_contracts.topology import event_topic
 from muster_reporting.application.service_rollup import ServiceRollup
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
 from muster_reporting.entrypoints import http
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
+from muster_runtime.mongo import Database, connect
 from muster_runtime.projections import ConsumedEvent
-from muster_runtime.service import ServiceRuntime
+from muster_runtime.rebuild import RebuildResult, rebuild
+from muster_runtime.service import EventHandler, ServiceRuntime, consumer_group
 from muster_runtime.settings import ServiceSettings
 
 CONSUMES = ("volunteer", "dispatch")
+# Every collection reporting derives from the log: what a rebuild drops and replays.
+READ_MODELS = ("volunteers_by_area", "service_by_area", "activity_facts")
 
 
 class ReportingSettings(ServiceSettings):
@@ -22,21 +27,49 @@ class ReportingSettings(ServiceSettings):
     http_port: int = 8003
 
 
+def projections(
+    db: Database, areas: AreaTree
+) -> tuple[VolunteerRollup, ServiceRollup, EventHandler]:
+    volunteers = VolunteerRollup(db["volunteers_by_area"], areas)
+    service = ServiceRollup(db, areas)
+
+    async def on_events(events: list[ConsumedEvent]) -> None:
+        await volunteers.apply(events)
+        await service.apply(events)
+
+    return volunteers, service, on_events
+
+
 def build_app(settings: ReportingSettings | None = None) -> FastAPI:
     settings = settings or ReportingSettings()
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
     areas = load_area_tree()
     runtime = ServiceRuntime(settings, consumes=CONSUMES)
-    rollup = VolunteerRollup(runtime.db["volunteers_by_area"], areas)
-    service = ServiceRollup(runtime.db, areas)
-
-    async def on_events(events: list[ConsumedEvent]) -> None:
-        await rollup.apply(events)
-        await service.apply(events)
-
+    volunteers, service, on_events = projections(runtime.db, areas)
     runtime.consume_with(on_events)
     app = create_app(runtime, title="Muster reporting service", routers=[http.router])
     app.state.areas = areas
-    app.state.volunteer_rollup = rollup
+    app.state.volunteer_rollup = volunteers
     app.state.service_rollup = service
     return app
+
+
+async def rebuild_read_models(
+    settings: ReportingSettings, *, show_progress: bool = True
+) -> RebuildResult:
+    """Drop every reporting read model and replay the topics into fresh ones."""
+    client = connect(settings.mongo_url, settings.mongo_max_pool)
+    try:
+        db = client[settings.database_name]
+        *_, on_events = projections(db, load_area_tree())
+        return await rebuild(
+            db,
+            READ_MODELS,
+            settings.kafka_bootstrap,
+            [event_topic(settings.topic_prefix, c) for c in CONSUMES],
+            consumer_group(settings),
+            on_events,
+            show_progress=show_progress,
+        )
+    finally:
+        await client.close()

@@ -1,0 +1,74 @@
+"""Rebuilding reporting's read models from the log gives exactly the live result."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+from muster_contracts.areas import AreaLevel, load_area_tree
+from muster_contracts.events import SealedPersonalData, VolunteerCategory, VolunteerRegistered
+from muster_reporting.bootstrap import ReportingSettings, projections, rebuild_read_models
+from muster_runtime.eventstore import CommandContext
+from muster_runtime.mongo import Database
+from muster_runtime.rebuild import ConsumersStillRunningError
+from muster_runtime.service import ServiceRuntime
+from muster_runtime.settings import ServiceSettings
+from tests.integration.helpers import eventually
+from tests.integration.test_event_store import CONTEXT
+
+REGISTRATIONS = 120
+
+
+async def _snapshot(db: Database, collection: str) -> dict[str, Any]:
+    return {doc["_id"]: doc async for doc in db[collection].find()}
+
+
+async def test_a_rebuild_reproduces_the_live_read_models_exactly(
+    settings: ServiceSettings, db: Database
+) -> None:
+    areas = load_area_tree()
+    buildings = [a.id for a in areas.at_level(AreaLevel.BUILDING)]
+    pick = random.Random(5)
+    reporting_settings = ReportingSettings(
+        **settings.model_dump(exclude={"service_name", "http_port"})
+    )
+    producer = ServiceRuntime(
+        settings.model_copy(update={"service_name": "volunteer"}), produces="volunteer"
+    )
+    live = ServiceRuntime(reporting_settings, consumes=("volunteer",))
+    *_, on_events = projections(live.db, areas)
+    live.consume_with(on_events)
+    async with producer.running(), live.running():
+        assert producer.store is not None
+        for _ in range(REGISTRATIONS):
+            volunteer_id = str(uuid4())
+            event = VolunteerRegistered(
+                volunteer_id=volunteer_id,
+                home_area_id=pick.choice(buildings),
+                categories=(pick.choice(list(VolunteerCategory)),),
+                skills=(),
+                personal=SealedPersonalData(key_id=volunteer_id, ciphertext="sealed"),
+            )
+            await producer.store.append(
+                f"volunteer-{volunteer_id}", "volunteer", 0, [event], CONTEXT
+            )
+
+        async def all_counted() -> bool:
+            district = await db["volunteers_by_area"].find_one({"_id": "130203"})
+            return district is not None and district["registered"] == REGISTRATIONS
+
+        await eventually(all_counted, timeout=60)
+        with pytest.raises(ConsumersStillRunningError):
+            await rebuild_read_models(reporting_settings, show_progress=False)
+    before = await _snapshot(db, "volunteers_by_area")
+
+    result = await rebuild_read_models(reporting_settings, show_progress=False)
+
+    assert result.events == REGISTRATIONS
+    assert await _snapshot(db, "volunteers_by_area") == before
+
+
+__all__ = ["CommandContext"]
