@@ -21,7 +21,7 @@ SERVICES = ("volunteer", "dispatch", "reporting")
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "/e2e/" in str(item.path):
+        if "/e2e/" in str(item.path) or "/faults/" in str(item.path):
             item.add_marker(pytest.mark.e2e)
 
 

@@ -13,6 +13,12 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import ORJSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pymongo.errors import (
+    ConnectionFailure,
+    NetworkTimeout,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+)
 
 from muster_contracts.envelope import Role
 from muster_runtime.auth import Principal, TokenIssuer, require_role
@@ -99,6 +105,20 @@ def create_app(
         ]
         return ORJSONResponse(
             error_body("validation_failed", "the request is not valid", fields=fields), 422
+        )
+
+    @app.exception_handler(PyMongoError)
+    async def store_unavailable(request: Request, exc: PyMongoError) -> ORJSONResponse:
+        # The store is away (or refused the write): nothing was acknowledged, retry later.
+        log.warning("document store error", extra={"path": request.url.path, "error": repr(exc)})
+        if isinstance(exc, ConnectionFailure | ServerSelectionTimeoutError | NetworkTimeout):
+            return ORJSONResponse(
+                error_body("store_unavailable", "the document store is unavailable; retry shortly"),
+                503,
+                headers={"Retry-After": "5"},
+            )
+        return ORJSONResponse(
+            error_body("store_error", "the document store refused the request"), 503
         )
 
     @app.exception_handler(Exception)

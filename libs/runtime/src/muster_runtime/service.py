@@ -214,7 +214,7 @@ class ServiceRuntime:
             checks["broker"] = "connecting"
         else:
             checks["broker"] = "ok" if await self.broker.ping(2) else "unreachable"
-        if self.store and self.relay:
+        if self.store and self.relay and checks["store"] == "ok":
             checks["outbox_backlog"] = await self.store.count_unpublished()
             checks["relay"] = {
                 "stage": self.relay.stage,
