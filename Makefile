@@ -5,7 +5,7 @@ UV ?= uv
 STACK := deploy/local/stack.sh
 PY := .venv/bin/python
 
-.PHONY: help install up demo test lint unit down status clean logs bench bench-teams schemas
+.PHONY: help install up demo test lint unit down status clean logs bench bench-teams docs schemas
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ bench: up ## register→report latency over 1,000 registrations
 
 bench-teams: ## team formation quality and speed: 10,000 sign-ups, against a naive baseline
 	$(PY) -m muster_dispatch.domain.formation_bench
+
+docs: ## regenerate docs/configuration.md from the settings models
+	$(PY) -m tools.configuration_reference
 
 schemas: ## regenerate the JSON Schemas and AsyncAPI document in contracts/
 	$(PY) -m muster_contracts.schemagen

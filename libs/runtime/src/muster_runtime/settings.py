@@ -13,27 +13,53 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MUSTER_", extra="ignore")
 
-    service_name: str = "muster"
-    http_host: str = "127.0.0.1"
-    http_port: int = 8000
-    kafka_bootstrap: str = "127.0.0.1:9092"
-    mongo_url: str = "mongodb://127.0.0.1:27017/"
-    mongo_db: str = ""
-    # Connections per process. A store that serialises writes per database (FerretDB on
-    # SQLite) goes fastest with very few; MongoDB with the driver's default.
-    mongo_max_pool: int = Field(default=100, ge=1)
-    topic_prefix: str = "muster"
-    topic_partitions: int = Field(default=6, ge=1)
-    # 1 for a single development broker; 3 on a production cluster.
-    topic_replication: int = Field(default=1, ge=1)
-    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
-    jwt_issuer: str = "muster"
-    relay_batch_size: int = Field(default=500, ge=1)
-    # The relay is woken by every append; the poll only catches other writers' commits.
-    relay_poll_seconds: float = Field(default=0.5, gt=0)
-    consumer_batch_size: int = Field(default=500, ge=1)
-    log_level: str = "INFO"
-    log_json: bool = True
+    service_name: str = Field(
+        default="muster", description="Names the database, consumer group and logs."
+    )
+    http_host: str = Field(
+        default="127.0.0.1", description="Address to listen on (`0.0.0.0` in a container)."
+    )
+    http_port: int = Field(default=8000, description="HTTP port of the service.")
+    kafka_bootstrap: str = Field(
+        default="127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated."
+    )
+    mongo_url: str = Field(
+        default="mongodb://127.0.0.1:27017/", description="MongoDB connection string."
+    )
+    mongo_db: str = Field(default="", description="Database name; default `muster_<service>`.")
+    mongo_max_pool: int = Field(
+        default=100,
+        ge=1,
+        description="Connections per process; a store that serialises writes (FerretDB on SQLite) wants few.",
+    )
+    topic_prefix: str = Field(
+        default="muster", description="Topics are `<prefix>.<context>.events`."
+    )
+    topic_partitions: int = Field(
+        default=6, ge=1, description="Partitions of a topic when it is created."
+    )
+    topic_replication: int = Field(
+        default=1,
+        ge=1,
+        description="Replication factor when a topic is created (3 on a production cluster).",
+    )
+    jwt_secret: SecretStr = Field(
+        default=SecretStr(DEV_JWT_SECRET), description="HS256 key that signs bearer tokens."
+    )
+    jwt_issuer: str = Field(default="muster", description="The `iss` every token must carry.")
+    relay_batch_size: int = Field(
+        default=500, ge=1, description="Commits the outbox relay publishes per round."
+    )
+    relay_poll_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        description="Fallback poll of the outbox; every local append wakes the relay at once.",
+    )
+    consumer_batch_size: int = Field(
+        default=500, ge=1, description="Most events a projection applies per batch."
+    )
+    log_level: str = Field(default="INFO", description="Python log level.")
+    log_json: bool = Field(default=True, description="JSON lines (true) or plain text logs.")
 
     @property
     def database_name(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from pydantic import Field
 
 from muster_contracts.areas import load_area_tree
 from muster_dispatch.application.activities import ActivityBook, AttendanceLog, Ledgers
@@ -23,10 +24,14 @@ CONSUMES = ("volunteer",)
 class DispatchSettings(ServiceSettings):
     service_name: str = CONTEXT
     http_port: int = 8002
-    # Rounding, daily cap, time zone, never-checked-out rule: MUSTER_HOURS_POLICY as JSON.
-    hours_policy: HoursPolicy = HoursPolicy()
-    # How often open attendances are checked against the never-checked-out rule.
-    sweep_seconds: float = 60.0
+    hours_policy: HoursPolicy = Field(
+        default=HoursPolicy(),
+        description="Rounding, daily cap, time zone, never-checked-out rule and grace, star thresholds (JSON).",
+    )
+    sweep_seconds: float = Field(
+        default=60.0,
+        description="How often open attendances are checked against the never-checked-out rule.",
+    )
 
 
 def build_app(settings: DispatchSettings | None = None) -> FastAPI:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from muster_contracts.areas import load_area_tree
 from muster_runtime.http import create_app
@@ -24,11 +24,16 @@ CONTEXT = "volunteer"
 class VolunteerSettings(ServiceSettings):
     service_name: str = CONTEXT
     http_port: int = 8001
-    # Keys the phone fingerprints; rotating it needs a re-fingerprinting of the claims.
-    pii_pepper: SecretStr = SecretStr("muster-dev-pepper-change-me")
-    # How far from an activity's coordinates a phone may check in.
-    check_in_radius_metres: float = 200.0
-    statement_issuer: str = "路北区志愿服务联合会"
+    pii_pepper: SecretStr = Field(
+        default=SecretStr("muster-dev-pepper-change-me"),
+        description="Keys the phone fingerprints; rotating it means re-fingerprinting the claims.",
+    )
+    check_in_radius_metres: float = Field(
+        default=200.0, description="How far from an activity's coordinates a phone may check in."
+    )
+    statement_issuer: str = Field(
+        default="路北区志愿服务联合会", description="The issuing unit printed on hours statements."
+    )
 
 
 def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
