@@ -84,3 +84,23 @@ async def _drained(runtime: ServiceRuntime) -> bool:
 
 
 __all__ = ["CommandContext"]
+
+
+async def test_two_replicas_relay_each_event_once(settings: ServiceSettings) -> None:
+    first = ServiceRuntime(settings, produces="thing")
+    second = ServiceRuntime(settings, produces="thing")
+    async with first.running(), second.running():
+        await _append_round_robin(first, streams=4, per_stream=5)
+        await _append_round_robin(second, streams=4, per_stream=5, start=5)
+        await eventually(lambda: _drained(first))
+        await asyncio.sleep(1)  # give a second relay every chance to send twice
+        assert first.relay is not None
+        assert second.relay is not None
+        stages = {first.relay.stage, second.relay.stage}
+    assert first.topic is not None
+
+    records = await read_topic(settings.kafka_bootstrap, first.topic, expected=41, timeout=5)
+
+    assert len(records) == 40
+    assert _by_stream(records) == {f"thing-{s}": list(range(1, 11)) for s in range(4)}
+    assert any(stage.startswith("standby") for stage in stages)

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -234,6 +234,27 @@ class EventStore:
             elif stream not in held:
                 ready.append(commit)
         return ready
+
+    async def hold_relay_lease(self, owner: str, seconds: float) -> bool:
+        """Whether `owner` may relay now: one relay per store, the lease renewed each round.
+
+        Several replicas of a service each run a relay; only the lease holder publishes,
+        so the others do not send everything twice.
+        """
+        now = datetime.now(UTC)
+        until = now + timedelta(seconds=seconds)
+        lease_id = f"{self._counter_id}.relay"
+        result = await self._counters.update_one(
+            {"_id": lease_id, "$or": [{"owner": owner}, {"until": {"$lt": now}}]},
+            {"$set": {"owner": owner, "until": until}},
+        )
+        if result.matched_count:
+            return True
+        try:
+            await self._counters.insert_one({"_id": lease_id, "owner": owner, "until": until})
+        except DuplicateKeyError:
+            return False  # held by a live relay elsewhere
+        return True
 
     async def mark_published(self, commit_ids: list[Any]) -> None:
         await self._outbox.delete_many({"_id": {"$in": commit_ids}})

@@ -10,10 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from pymongo.errors import PyMongoError
 
 if TYPE_CHECKING:
     from faststream.kafka import KafkaBroker
@@ -26,6 +30,8 @@ from muster_runtime.metrics import RELAY_BACKLOG, RELAY_PUBLISH_SECONDS, RELAY_P
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 5.0
+# Longer than a relay round plus its poll, so a live holder never loses the lease.
+LEASE_SECONDS = 10.0
 STEP_TIMEOUT = 30.0
 
 
@@ -60,6 +66,7 @@ class OutboxRelay:
         self.published_total = 0
         self.last_error: str | None = None
         self.stage = "starting"
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
     async def run(self) -> None:
         backoff = 0.1
@@ -69,6 +76,9 @@ class OutboxRelay:
                 await asyncio.wait_for(self._store.appended.wait(), self._poll_seconds)
             self._store.appended.clear()
             try:
+                if not await self._store.hold_relay_lease(self.owner, LEASE_SECONDS):
+                    self.stage = "standby (another replica relays)"
+                    continue
                 while await self.publish_pending():
                     pass
             except asyncio.CancelledError:
@@ -85,6 +95,11 @@ class OutboxRelay:
             else:
                 backoff = 0.1
                 self.last_error = None
+
+    async def flush(self) -> None:
+        """Publish what is stored, if this relay holds the lease (at shutdown)."""
+        if await self._store.hold_relay_lease(self.owner, LEASE_SECONDS):
+            await self.publish_pending()
 
     async def publish_pending(self) -> int:
         """Publish one batch of unpublished commits; returns how many were published."""
@@ -112,9 +127,17 @@ class OutboxRelay:
         # Bounded: a send future that never resolves must not stall the relay for good.
         await asyncio.wait_for(asyncio.gather(*pending), STEP_TIMEOUT)
         self.stage = "marking"
-        await asyncio.wait_for(
-            self._store.mark_published([c["_id"] for c in commits]), STEP_TIMEOUT
-        )
+        # Retried on its own: republishing after a failed mark would send duplicates.
+        for attempt in range(3):
+            try:
+                await asyncio.wait_for(
+                    self._store.mark_published([c["_id"] for c in commits]), STEP_TIMEOUT
+                )
+                break
+            except (TimeoutError, PyMongoError):
+                if attempt == 2:
+                    raise
+                await asyncio.sleep(0.5 * (attempt + 1))
         self.stage = "idle"
         RELAY_PUBLISHED.inc(len(pending))
         RELAY_PUBLISH_SECONDS.observe(time.perf_counter() - started)

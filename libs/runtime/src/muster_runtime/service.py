@@ -193,7 +193,7 @@ class ServiceRuntime:
         if self.relay and self.broker_ready.is_set():
             # Flush what is already stored, briefly: the next start would catch up anyway.
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.relay.publish_pending(), 3)
+                await asyncio.wait_for(self.relay.flush(), 3)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
