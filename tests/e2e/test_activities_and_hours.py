@@ -187,6 +187,16 @@ def test_a_day_in_the_field_ends_in_exactly_the_hours_the_rules_give(system: Run
         "disabled": 2,
         "residents": 5,
     }
+    exported = httpx.get(
+        f"{system.urls['reporting']}/reports/service",
+        params={"area_id": "130203", "format": "csv"},
+        headers=leader,
+    )
+    assert exported.headers["content-type"].startswith("text/csv")
+    lines = exported.text.lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("area_id,name,level,activities")
+    assert len(lines) == 1 + 11 + 1  # header, the 11 streets, the district's total
+    assert lines[-1].split(",")[:5] == ["130203", "路北区", "district", "1", "0"]
     street = next(c for c in report["children"] if c["area_id"] == "130203001")
     assert (street["turnouts"], street["hours"]) == (4, total_minutes / 60)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Protocol, TypeVar
+from typing import Annotated, Literal, Protocol, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 
 from muster_contracts.areas import Area, AreaLevel, AreaTree
@@ -20,6 +22,7 @@ router = APIRouter(prefix="/reports", tags=["reports"])
 
 Reader = Annotated[Principal, Depends(require_role(Role.LEADER, Role.ORGANISER))]
 AreaQuery = Annotated[str | None, Query(description="Defaults to the caller's scope.")]
+Format = Annotated[Literal["json", "csv"], Query(description="`csv` for a spreadsheet.")]
 Row = TypeVar("Row", bound=BaseModel)
 
 
@@ -71,11 +74,13 @@ class VolunteerReport(BaseModel):
 
 @router.get("/volunteers", response_model=VolunteerReport)
 async def volunteers_by_area(
-    request: Request, principal: Reader, area_id: AreaQuery = None
-) -> VolunteerReport:
+    request: Request, principal: Reader, area_id: AreaQuery = None, format: Format = "json"
+) -> VolunteerReport | Response:
     """Registered volunteers in an area and in each of its children."""
     rollup: VolunteerRollup = request.app.state.volunteer_rollup
     area, children = await drill_down(request, principal, area_id, rollup, AreaVolunteers.of)
+    if format == "csv":
+        return as_csv("volunteers", area, children)
     return VolunteerReport(area=area, children=children)
 
 
@@ -112,9 +117,38 @@ class ServiceReport(BaseModel):
 
 @router.get("/service", response_model=ServiceReport)
 async def service_by_area(
-    request: Request, principal: Reader, area_id: AreaQuery = None
-) -> ServiceReport:
+    request: Request, principal: Reader, area_id: AreaQuery = None, format: Format = "json"
+) -> ServiceReport | Response:
     """Activities held, turn-outs (人次), approved hours and beneficiaries, with drill-down."""
     rollup: ServiceRollup = request.app.state.service_rollup
     area, children = await drill_down(request, principal, area_id, rollup, AreaService.of)
+    if format == "csv":
+        return as_csv("service", area, children)
     return ServiceReport(area=area, children=children)
+
+
+def as_csv(name: str, area: BaseModel, children: list[Row]) -> Response:
+    """The children's rows, then the area's total (UTF-8 with a BOM, so Excel reads it)."""
+    rows = [*(c.model_dump(mode="json") for c in children), area.model_dump(mode="json")]
+    flat = [_flatten(r) for r in rows]
+    columns = list(dict.fromkeys(k for r in flat for k in r))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(flat)
+    filename = f"muster-{name}-{rows[-1]['area_id']}.csv"
+    return Response(
+        "\ufeff" + out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _flatten(row: dict[str, object], prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in row.items():
+        if isinstance(value, dict):
+            flat |= _flatten(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
