@@ -43,7 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--registrations", type=int, default=1000)
     bench.add_argument("--concurrency", type=int, default=8)
 
+    dead = commands.add_parser("dead-letters", help="list or re-drive a service's dead letters")
+    dead.add_argument("action", choices=["list", "redrive"])
+    dead.add_argument("--service", required=True, choices=["volunteer", "dispatch", "reporting"])
+
     args = parser.parse_args(argv)
+    if args.command == "dead-letters":
+        return asyncio.run(_dead_letters(args.action, args.service))
     if args.command == "token":
         print(issue_token(args.subject, Role(args.role), args.area, args.hours))
         return 0
@@ -61,3 +67,26 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+async def _dead_letters(action: str, service: str) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from muster_runtime.dead_letters import list_dead_letters, redrive_dead_letters
+
+    settings = ServiceSettings()
+    console = Console()
+    if action == "redrive":
+        count = await redrive_dead_letters(settings.kafka_bootstrap, settings.topic_prefix, service)
+        console.print(f"re-drove {count} dead letter(s) to their source topics")
+        return 0
+    letters = await list_dead_letters(settings.kafka_bootstrap, settings.topic_prefix, service)
+    table = Table(title=f"dead letters of {service} ({len(letters)})")
+    for column in ("offset", "source", "reason", "bytes"):
+        table.add_column(column)
+    for letter in letters:
+        source = f"{letter.source_topic}[{letter.source_partition}]@{letter.source_offset}"
+        table.add_row(str(letter.offset), source, letter.reason[:80], repr(letter.value[:40]))
+    console.print(table)
+    return 0
