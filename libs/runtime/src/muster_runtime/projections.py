@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -66,6 +66,26 @@ class VersionedDocuments:
         return result.modified_count == 1
 
 
+Contribution = tuple[ConsumedEvent, str, Mapping[str, int], Mapping[str, Any]]
+
+
+@dataclass
+class _BufferedCell:
+    on_insert: dict[str, Any]
+    counts: dict[str, int] = field(default_factory=dict)
+    hwm: dict[str, int] = field(default_factory=dict)
+
+    def document(self, cell_id: str) -> Document:
+        doc: Document = {"_id": cell_id, "hwm": dict(self.hwm), **self.on_insert}
+        for dotted, value in self.counts.items():
+            *parents, leaf = dotted.split(".")
+            target = doc
+            for part in parents:
+                target = target.setdefault(part, {})
+            target[leaf] = value
+        return doc
+
+
 class CounterCells:
     """Counters in shared cells (e.g. one per area), applied exactly once per event."""
 
@@ -74,6 +94,31 @@ class CounterCells:
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
         self._known: set[str] = set()
+        self._buffer: dict[str, _BufferedCell] | None = None
+
+    def buffer(self) -> None:
+        """Count in memory from now on (a rebuild into an empty collection); see `flush`."""
+        self._buffer = {}
+
+    async def flush(self) -> None:
+        """Write the buffered cells in bulk: the same documents live counting would hold."""
+        if self._buffer is None:
+            return
+        documents = [cell.document(cell_id) for cell_id, cell in self._buffer.items()]
+        for start in range(0, len(documents), 1000):
+            await self.collection.insert_many(documents[start : start + 1000], ordered=False)
+        self._buffer = None
+
+    def _count_in_buffer(
+        self, contributions: list[Contribution], buffer: dict[str, _BufferedCell]
+    ) -> None:
+        for event, cell_id, increments, on_insert in contributions:
+            cell = buffer.setdefault(cell_id, _BufferedCell(dict(on_insert)))
+            if event.offset <= cell.hwm.get(event.source, -1):
+                continue
+            for name, amount in increments.items():
+                cell.counts[name] = cell.counts.get(name, 0) + amount
+            cell.hwm[event.source] = event.offset
 
     async def _ensure(self, cells: dict[str, Mapping[str, Any]]) -> None:
         """Create the cells not known to exist, as stubs (insert first: no empty queries)."""
@@ -101,6 +146,9 @@ class CounterCells:
         Reads the cells' marks, counts only offsets above them, and writes each cell
         conditionally on the marks it read; a cell that moved meanwhile is retried.
         """
+        if self._buffer is not None:
+            self._count_in_buffer(contributions, self._buffer)
+            return
         remaining = contributions
         for _ in range(self.MAX_ATTEMPTS):
             if not remaining:

@@ -8,7 +8,7 @@ the service resumes exactly where the rebuild stopped.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -73,6 +73,7 @@ async def rebuild(
     group_id: str,
     apply: EventHandler,
     *,
+    finish: Callable[[], Awaitable[None]] | None = None,
     batch_size: int = 2000,
     show_progress: bool = True,
 ) -> RebuildResult:
@@ -107,6 +108,8 @@ async def rebuild(
                 await apply(events)
                 applied += len(records)
                 progress.update(task, completed=applied)
+        if finish is not None:
+            await finish()  # e.g. write what was counted in memory
         await consumer.commit({tp: end[tp] for tp in partitions})
     finally:
         await consumer.stop()

@@ -61,7 +61,16 @@ async def rebuild_read_models(
     client = connect(settings.mongo_url, settings.mongo_max_pool)
     try:
         db = client[settings.database_name]
-        *_, on_events = projections(db, load_area_tree())
+        volunteers, service, on_events = projections(db, load_area_tree())
+        # Every cell is new in a rebuild: count in memory, write each cell once at the end.
+        counters = (volunteers.cells, service.cells)
+        for cells in counters:
+            cells.buffer()
+
+        async def write_counted() -> None:
+            for cells in counters:
+                await cells.flush()
+
         return await rebuild(
             db,
             READ_MODELS,
@@ -69,6 +78,7 @@ async def rebuild_read_models(
             [event_topic(settings.topic_prefix, c) for c in CONSUMES],
             consumer_group(settings),
             on_events,
+            finish=write_counted,
             show_progress=show_progress,
         )
     finally:
