@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import ORJSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
 from pymongo.errors import (
     ConnectionFailure,
     NetworkTimeout,
@@ -125,6 +126,17 @@ def create_app(
     async def unexpected_error(request: Request, exc: Exception) -> ORJSONResponse:
         log.exception("unhandled error", extra={"path": request.url.path})
         return ORJSONResponse(error_body("internal", "an unexpected error occurred"), 500)
+
+    @app.exception_handler(ValidationError)
+    async def model_error(_: Request, exc: ValidationError) -> ORJSONResponse:
+        # A command model built inside a handler refused its input: still the caller's error.
+        fields = [
+            {"field": ".".join(str(p) for p in e["loc"]), "rule": e["type"], "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        return ORJSONResponse(
+            error_body("validation_failed", "the request is not valid", fields=fields), 422
+        )
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

@@ -64,8 +64,10 @@ class LaunchForm(BaseModel):
 
 
 class CloseMany(BaseModel):
-    drive_ids: list[str] = Field(min_length=1, max_length=500)
-    reason: str = "organiser"
+    drive_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=500
+    )
+    reason: str = Field(default="organiser", min_length=1, max_length=200)
 
 
 def _book(request: Request) -> DriveBook:
