@@ -11,7 +11,6 @@ import pytest
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.events import SealedPersonalData, VolunteerCategory, VolunteerRegistered
 from muster_reporting.bootstrap import ReportingSettings, projections, rebuild_read_models
-from muster_runtime.eventstore import CommandContext
 from muster_runtime.mongo import Database
 from muster_runtime.rebuild import ConsumersStillRunningError
 from muster_runtime.service import ServiceRuntime
@@ -69,6 +68,3 @@ async def test_a_rebuild_reproduces_the_live_read_models_exactly(
 
     assert result.events == REGISTRATIONS
     assert await _snapshot(db, "volunteers_by_area") == before
-
-
-__all__ = ["CommandContext"]

@@ -7,7 +7,6 @@ from collections import defaultdict
 
 import orjson
 
-from muster_runtime.eventstore import CommandContext
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 from tests.integration.helpers import eventually, read_topic, stack
@@ -81,9 +80,6 @@ async def test_commands_succeed_while_kafka_is_down_and_the_relay_catches_up(
 async def _drained(runtime: ServiceRuntime) -> bool:
     assert runtime.store is not None
     return await runtime.store.count_unpublished() == 0
-
-
-__all__ = ["CommandContext"]
 
 
 async def test_two_replicas_relay_each_event_once(settings: ServiceSettings) -> None:

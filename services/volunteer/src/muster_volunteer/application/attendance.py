@@ -25,7 +25,7 @@ from muster_contracts.events.activities import (
 from muster_contracts.stars import star_rating
 from muster_runtime.errors import NotFoundError, RuleViolationError
 from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore
-from muster_runtime.mongo import Database, Document
+from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent, VersionedDocuments
 from muster_volunteer.domain.attendance import (
     ActivityView,
@@ -209,6 +209,3 @@ def attendance_view(attendance: Attendance) -> dict[str, Any]:
         "checked_out_at": attendance.checked_out_at,
         "proof": attendance.checked_in.proof if attendance.checked_in else None,
     }
-
-
-__all__ = ["ActivityBoard", "AttendanceDesk", "Document", "attendance_view"]
