@@ -133,6 +133,11 @@ async def run_demo(count: int, concurrency: int) -> int:
     await print_report(street)
     teams = await run_drive(registered, places=max(10, count // 4), concurrency=concurrency)
     await run_field_day(registered, teams)
+    console.print("\n[bold]where to look[/bold]")
+    for name, port in (("volunteer", 8001), ("dispatch", 8002), ("reporting", 8003)):
+        url = service_url(name, port)
+        console.print(f"  {name:<10} API {url}/docs   metrics {url}/metrics   ready {url}/readyz")
+    console.print("  tokens: .venv/bin/muster token --subject <you> --role leader --area 130203")
     return 0
 
 
