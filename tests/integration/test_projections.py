@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 from uuid import uuid4
+
+from aiokafka import AIOKafkaProducer
 
 from muster_contracts.envelope import EventEnvelope
 from muster_runtime.eventstore import EventStore
@@ -106,3 +109,41 @@ async def test_a_batch_that_fails_after_its_effects_is_redelivered_and_counted_o
     assert doc is not None
     assert doc["things"] == 40
     assert failures["left"] == 0
+
+
+async def test_an_event_the_relay_published_twice_is_counted_once(
+    settings: ServiceSettings, db: Database
+) -> None:
+    envelopes = await _events(db, 3)
+    consumer = ServiceRuntime(
+        settings.model_copy(update={"service_name": "counter"}), consumes=("thing",)
+    )
+    cells = CounterCells(db["thing_counts"])
+
+    async def count(events: list[ConsumedEvent]) -> None:
+        await cells.apply([(e, "total", {"things": 1}, {}) for e in events])
+
+    async def total() -> int:
+        doc = await db["thing_counts"].find_one({"_id": "total"})
+        return int(doc["things"]) if doc else 0
+
+    async def counted(wanted: int) -> bool:
+        return await total() >= wanted
+
+    consumer.consume_with(count)
+    kafka = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    topic = f"{settings.topic_prefix}.thing.events"
+    async with consumer.running():
+        await kafka.start()
+        first, second, third = (e.to_json() for e in envelopes)
+        # A relay that died before marking its batch sends it again: same bytes, new offsets.
+        for body in (first, second, first, second):
+            await kafka.send_and_wait(topic, body, key=b"k", partition=0)
+        await eventually(lambda: counted(2))
+        await kafka.send_and_wait(topic, first, key=b"k", partition=0)  # a later repeat, own batch
+        await kafka.send_and_wait(topic, third, key=b"k", partition=0)
+        await eventually(lambda: counted(3))
+        await asyncio.sleep(0.5)
+        await kafka.stop()
+
+    assert await total() == 3

@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from muster_runtime.consumer import decode_records
+from muster_runtime.dedupe import RepeatFilter
 from muster_runtime.mongo import Database
 from muster_runtime.service import EventHandler
 
@@ -89,6 +90,8 @@ async def rebuild(
     await consumer.start()
     started = time.perf_counter()
     applied = 0
+    repeats = RepeatFilter(db, group_id)  # a replay meets the log's repeats too
+    await repeats.forget()
     try:
         partitions = await _partitions(bootstrap, topics)
         consumer.assign(partitions)
@@ -105,7 +108,9 @@ async def rebuild(
                 batch = await consumer.getmany(timeout_ms=500, max_records=batch_size)
                 records = tuple(r for tp, rs in batch.items() for r in rs if r.offset < end[tp])
                 events, _ = decode_records(records)
+                events, window = await repeats.fresh(events)
                 await apply(events)
+                await repeats.remember(window)
                 applied += len(records)
                 progress.update(task, completed=applied)
         if finish is not None:

@@ -16,6 +16,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 
 from muster_runtime.consumer import decode_records
+from muster_runtime.dedupe import RepeatFilter
 from muster_runtime.eventstore import EventStore
 from muster_runtime.metrics import (
     DEAD_LETTERS,
@@ -121,6 +122,7 @@ class ServiceRuntime:
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=_no_body,
         )
+        repeats = RepeatFilter(self.db, consumer_group(self.settings))
 
         async def consume(message: KafkaMessage) -> None:
             raw = message.raw_message
@@ -134,7 +136,9 @@ class ServiceRuntime:
                     bad.record.value, self.dead_letters, key=bad.record.key, headers=bad.headers()
                 )
             try:
+                events, window = await repeats.fresh(events)
                 await on_events(events)
+                await repeats.remember(window)
             except Exception:
                 # Redelivered after a pause (nack seeks back): the store may be briefly away.
                 PROJECTION_FAILURES.inc()
