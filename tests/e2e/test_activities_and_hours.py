@@ -8,6 +8,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -17,6 +18,7 @@ from muster_runtime.cli.sample import SampleVolunteers
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.test_register_to_report import auth
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 PLACE = (39.6300, 118.1800)  # 路北区, 唐山
 NEAR = (39.6305, 118.1802)  # about 60 m away
 FAR = (39.6600, 118.2200)  # several kilometres away
@@ -44,7 +46,9 @@ def test_a_day_in_the_field_ends_in_exactly_the_hours_the_rules_give(system: Run
     assigned, walk_in = people[:5], people[5]
 
     now = datetime.now(UTC)
-    starts_at = now - timedelta(hours=3)
+    # Served time must not cross local midnight, so every volunteer has one record.
+    back = 6 if now.astimezone(SHANGHAI).hour < 3 else 3
+    starts_at = now - timedelta(hours=back)
     ends_at = now + timedelta(seconds=25)
     scheduled = httpx.post(
         f"{dispatch_url}/activities",
@@ -187,6 +191,20 @@ def test_a_day_in_the_field_ends_in_exactly_the_hours_the_rules_give(system: Run
         "disabled": 2,
         "residents": 5,
     }
+    # The same day, by month and by day of service (Asia/Shanghai).
+    served_day = starts_at.astimezone(SHANGHAI).date().isoformat()
+    for period in (served_day, served_day[:7]):
+        by_period = httpx.get(
+            f"{system.urls['reporting']}/reports/service",
+            params={"area_id": "130203", "period": period},
+            headers=leader,
+        ).json()
+        assert by_period["area"]["turnouts"] == 4, period
+        assert by_period["area"]["hours"] == total_minutes / 60, period
+    bad_period = httpx.get(
+        f"{system.urls['reporting']}/reports/service", params={"period": "November"}, headers=leader
+    )
+    assert bad_period.status_code == 422
     exported = httpx.get(
         f"{system.urls['reporting']}/reports/service",
         params={"area_id": "130203", "format": "csv"},

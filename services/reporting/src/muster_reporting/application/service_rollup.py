@@ -10,7 +10,9 @@ activity, written after the cells so a redelivery recomputes the same difference
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from muster_contracts.areas import AreaTree
 from muster_contracts.events.activities import (
@@ -27,21 +29,24 @@ Contribution = tuple[ConsumedEvent, str, Mapping[str, int], Mapping[str, Any]]
 
 
 class ServiceRollup:
-    def __init__(self, db: Database, areas: AreaTree) -> None:
+    def __init__(self, db: Database, areas: AreaTree, timezone: str = "Asia/Shanghai") -> None:
+        self._zone = ZoneInfo(timezone)
         self.cells = CounterCells(db["service_by_area"])
         self.activities = VersionedDocuments(db["activity_facts"])
         self._areas = areas
 
     def _spread(
-        self, consumed: ConsumedEvent, area_id: str, counts: Mapping[str, int]
+        self, consumed: ConsumedEvent, area_id: str, day: str, counts: Mapping[str, int]
     ) -> list[Contribution]:
+        """Counts for every area up the tree, in all time, the month and the day served."""
         lineage = self._areas.lineage_ids(area_id)
         out: list[Contribution] = []
-        for cell, child in zip(lineage, (*lineage[1:], None), strict=True):
-            increments = dict(counts)
-            if child is not None:
-                increments |= {f"children.{child}.{k}": v for k, v in counts.items()}
-            out.append((consumed, cell, increments, {}))
+        for period in (None, day[:7], day):
+            for area, child in zip(lineage, (*lineage[1:], None), strict=True):
+                increments = dict(counts)
+                if child is not None:
+                    increments |= {f"children.{child}.{k}": v for k, v in counts.items()}
+                out.append((consumed, cell_id(area, period), increments, {}))
         return out
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
@@ -54,8 +59,9 @@ class ServiceRollup:
         payload = envelope.payload
         kind = envelope.type
         if kind == ActivityScheduled.event_type:
+            day = self._local_day(payload["starts_at"])
             await self.cells.apply(
-                self._spread(consumed, payload["place_area_id"], {"activities": 1})
+                self._spread(consumed, payload["place_area_id"], day, {"activities": 1})
             )
             await self.activities.apply(
                 payload["activity_id"],
@@ -64,6 +70,7 @@ class ServiceRollup:
                     "$set": {
                         "place_area_id": payload["place_area_id"],
                         "category": payload["category"],
+                        "day": day,
                     }
                 },
                 create=True,
@@ -80,6 +87,12 @@ class ServiceRollup:
         if facts is None:
             return  # scheduled before this projection's history began
         place = facts["place_area_id"]
+        # Hours count on the day they were served; the rest on the activity's day.
+        day = str(
+            payload.get("service_date")
+            or facts.get("day")  # activities scheduled before periods were counted lack it
+            or self._local_day(envelope.occurred_at.isoformat())
+        )
         counts: dict[str, int] = {}
         fact_update: dict[str, Any] = {}
         if kind == ActivityCancelled.event_type:
@@ -99,12 +112,20 @@ class ServiceRollup:
             counts = {"turnouts": 1, "minutes": int(payload["minutes"])}
         else:
             counts = {"minutes": int(payload["delta_minutes"])}
-        await self.cells.apply(self._spread(consumed, place, counts))
+        await self.cells.apply(self._spread(consumed, place, day, counts))
         if fact_update:
             await self.activities.apply(
                 payload["activity_id"], envelope.stream_version, fact_update
             )
 
-    async def cell(self, area_id: str) -> Document:
-        found = await self.cells.read([area_id], {"hwm": 0})
+    def _local_day(self, at: str) -> str:
+        return datetime.fromisoformat(at).astimezone(self._zone).date().isoformat()
+
+    async def cell(self, area_id: str, period: str | None = None) -> Document:
+        """An area's totals for all time, a month (`2026-11`) or a day (`2026-11-27`)."""
+        found = await self.cells.read([cell_id(area_id, period)], {"hwm": 0})
         return found[0] if found else {}
+
+
+def cell_id(area_id: str, period: str | None) -> str:
+    return area_id if period is None else f"{area_id}|{period}"

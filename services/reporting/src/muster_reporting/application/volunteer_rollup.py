@@ -42,7 +42,9 @@ class VolunteerRollup:
         if contributions:
             await self.cells.apply(contributions)
 
-    async def cell(self, area_id: str) -> Document:
+    async def cell(self, area_id: str, period: str | None = None) -> Document:
         """The area's counts and its children's (an empty cell if nobody registered yet)."""
+        if period is not None:
+            raise ValueError("registrations are counted for all time only")
         found = await self.cells.read([area_id], {"hwm": 0})
         return found[0] if found else {}

@@ -22,12 +22,19 @@ router = APIRouter(prefix="/reports", tags=["reports"])
 
 Reader = Annotated[Principal, Depends(require_role(Role.LEADER, Role.ORGANISER))]
 AreaQuery = Annotated[str | None, Query(description="Defaults to the caller's scope.")]
+Period = Annotated[
+    str | None,
+    Query(
+        pattern=r"^\d{4}-\d{2}(-\d{2})?$",
+        description="A month (`2026-11`) or a day (`2026-11-27`) in the reporting time zone; default all time.",
+    ),
+]
 Format = Annotated[Literal["json", "csv"], Query(description="`csv` for a spreadsheet.")]
 Row = TypeVar("Row", bound=BaseModel)
 
 
 class Rollup(Protocol):
-    def cell(self, area_id: str) -> Awaitable[Document]: ...
+    def cell(self, area_id: str, period: str | None = None) -> Awaitable[Document]: ...
 
 
 async def drill_down(
@@ -36,6 +43,7 @@ async def drill_down(
     area_id: str | None,
     rollup: Rollup,
     row: Callable[[Area, Document], Row],
+    period: str | None = None,
 ) -> tuple[Row, list[Row]]:
     """An area's row and one per child, from the area's one cell (children counts inside)."""
     areas: AreaTree = request.app.state.areas
@@ -43,7 +51,7 @@ async def drill_down(
     if area_id not in areas:
         raise NotFoundError(f"unknown area {area_id}", field="area_id")
     principal.require_scope(area_id, areas)
-    cell = await rollup.cell(area_id)
+    cell = await rollup.cell(area_id, period)
     by_child = cell.get("children", {})
     children = [row(child, by_child.get(child.id, {})) for child in areas.children(area_id)]
     return row(areas.get(area_id), cell), children
@@ -117,11 +125,16 @@ class ServiceReport(BaseModel):
 
 @router.get("/service", response_model=ServiceReport)
 async def service_by_area(
-    request: Request, principal: Reader, area_id: AreaQuery = None, format: Format = "json"
+    request: Request,
+    principal: Reader,
+    area_id: AreaQuery = None,
+    period: Period = None,
+    format: Format = "json",
 ) -> ServiceReport | Response:
-    """Activities held, turn-outs (人次), approved hours and beneficiaries, with drill-down."""
+    """Activities held, turn-outs (人次), approved hours and beneficiaries, with drill-down,
+    for all time or one month or day."""
     rollup: ServiceRollup = request.app.state.service_rollup
-    area, children = await drill_down(request, principal, area_id, rollup, AreaService.of)
+    area, children = await drill_down(request, principal, area_id, rollup, AreaService.of, period)
     if format == "csv":
         return as_csv("service", area, children)
     return ServiceReport(area=area, children=children)
