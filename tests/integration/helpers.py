@@ -12,6 +12,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from muster_runtime.mongo import Database
+from muster_runtime.projections import ConsumedEvent, CounterCells
+from muster_runtime.service import ServiceRuntime
+from muster_runtime.settings import ServiceSettings
+
 STACK = Path(__file__).resolve().parents[2] / "deploy" / "local" / "stack.sh"
 
 
@@ -47,4 +52,28 @@ def stack(*args: str) -> None:
     """Run the project's stack script (e.g. stop and start Kafka) with the test's env."""
     subprocess.run(
         ["bash", str(STACK), *args], check=True, env=os.environ.copy(), capture_output=True
+    )
+
+
+class ThingCounter:
+    """A projection for tests: every consumed event counts once in a single cell."""
+
+    def __init__(self, db: Database) -> None:
+        self.cells = CounterCells(db["thing_counts"])
+
+    async def count(self, events: list[ConsumedEvent]) -> None:
+        await self.cells.apply([(e, "total", {"things": 1}, {}) for e in events])
+
+    async def total(self) -> int:
+        doc = await self.cells.collection.find_one({"_id": "total"})
+        return int(doc["things"]) if doc else 0
+
+    async def reached(self, wanted: int) -> bool:
+        return await self.total() >= wanted
+
+
+def counting_consumer(settings: ServiceSettings) -> ServiceRuntime:
+    """A service of its own that consumes the `thing` topic (register a handler before start)."""
+    return ServiceRuntime(
+        settings.model_copy(update={"service_name": "counter"}), consumes=("thing",)
     )

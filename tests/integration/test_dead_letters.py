@@ -9,11 +9,10 @@ from aiokafka import AIOKafkaProducer
 
 from muster_runtime.dead_letters import list_dead_letters, redrive_dead_letters
 from muster_runtime.mongo import Database
-from muster_runtime.projections import ConsumedEvent, CounterCells
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 from muster_runtime.topics import dead_letter_topic
-from tests.integration.helpers import eventually
+from tests.integration.helpers import ThingCounter, counting_consumer, eventually
 from tests.integration.test_event_store import CONTEXT, ThingHappened
 
 
@@ -21,22 +20,9 @@ async def test_poison_is_set_aside_and_a_fixed_letter_is_redriven_once(
     settings: ServiceSettings, db: Database
 ) -> None:
     producer = ServiceRuntime(settings, produces="thing")
-    consumer = ServiceRuntime(
-        settings.model_copy(update={"service_name": "counter"}), consumes=("thing",)
-    )
-    cells = CounterCells(db["thing_counts"])
-
-    async def count(events: list[ConsumedEvent]) -> None:
-        await cells.apply([(e, "total", {"things": 1}, {}) for e in events])
-
-    async def total() -> int:
-        doc = await db["thing_counts"].find_one({"_id": "total"})
-        return int(doc["things"]) if doc else 0
-
-    async def counted(wanted: int) -> bool:
-        return await total() >= wanted
-
-    consumer.consume_with(count)
+    consumer = counting_consumer(settings)
+    counter = ThingCounter(db)
+    consumer.consume_with(counter.count)
     kafka = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
     bootstrap, prefix = settings.kafka_bootstrap, settings.topic_prefix
     async with producer.running(), consumer.running():
@@ -46,7 +32,7 @@ async def test_poison_is_set_aside_and_a_fixed_letter_is_redriven_once(
         poison = b"\x00 not an event"
         await kafka.send_and_wait(producer.topic, poison, key=b"thing-1", partition=0)
         await producer.store.append("thing-1", "thing", 0, [ThingHappened(n=1)], CONTEXT)
-        await eventually(lambda: counted(1))
+        await eventually(lambda: counter.reached(1))
 
         letters = await list_dead_letters(bootstrap, prefix, "counter")
         assert len(letters) == 1
@@ -67,7 +53,7 @@ async def test_poison_is_set_aside_and_a_fixed_letter_is_redriven_once(
         dead = dead_letter_topic(prefix, "counter")
         await kafka.send_and_wait(dead, fixed, key=b"thing-2", headers=headers)
         redriven = await redrive_dead_letters(bootstrap, prefix, "counter")
-        await eventually(lambda: counted(2))
+        await eventually(lambda: counter.reached(2))
         # Again: the fixed letter was handled and is not sent twice (the poison, set aside
         # once more by the consumer, may go round again).
         await redrive_dead_letters(bootstrap, prefix, "counter")
@@ -75,4 +61,4 @@ async def test_poison_is_set_aside_and_a_fixed_letter_is_redriven_once(
         await kafka.stop()
 
     assert redriven == 2
-    assert await total() == 2
+    assert await counter.total() == 2

@@ -15,7 +15,7 @@ from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent, CounterCells, VersionedDocuments
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
-from tests.integration.helpers import eventually
+from tests.integration.helpers import ThingCounter, counting_consumer, eventually
 from tests.integration.test_event_store import CONTEXT, ThingHappened
 
 Contribution = tuple[ConsumedEvent, str, Mapping[str, int], Mapping[str, Any]]
@@ -79,14 +79,12 @@ async def test_a_batch_that_fails_after_its_effects_is_redelivered_and_counted_o
     settings: ServiceSettings, db: Database
 ) -> None:
     producer = ServiceRuntime(settings, produces="thing")
-    consumer = ServiceRuntime(
-        settings.model_copy(update={"service_name": "counter"}), consumes=("thing",)
-    )
-    cells = CounterCells(db["thing_counts"])
+    consumer = counting_consumer(settings)
+    counter = ThingCounter(db)
     failures = {"left": 2}
 
     async def count_then_maybe_crash(events: list[ConsumedEvent]) -> None:
-        await cells.apply([(e, "total", {"things": 1}, {}) for e in events])
+        await counter.count(events)
         if failures["left"]:
             failures["left"] -= 1
             raise RuntimeError("crash after the effects, before the offsets were committed")
@@ -100,14 +98,11 @@ async def test_a_batch_that_fails_after_its_effects_is_redelivered_and_counted_o
             )
 
         async def all_counted() -> bool:
-            doc = await db["thing_counts"].find_one({"_id": "total"})
-            return doc is not None and doc["things"] >= 40 and failures["left"] == 0
+            return await counter.reached(40) and failures["left"] == 0
 
         await eventually(all_counted, timeout=60)
 
-    doc = await db["thing_counts"].find_one({"_id": "total"})
-    assert doc is not None
-    assert doc["things"] == 40
+    assert await counter.total() == 40
     assert failures["left"] == 0
 
 
@@ -115,22 +110,9 @@ async def test_an_event_the_relay_published_twice_is_counted_once(
     settings: ServiceSettings, db: Database
 ) -> None:
     envelopes = await _events(db, 3)
-    consumer = ServiceRuntime(
-        settings.model_copy(update={"service_name": "counter"}), consumes=("thing",)
-    )
-    cells = CounterCells(db["thing_counts"])
-
-    async def count(events: list[ConsumedEvent]) -> None:
-        await cells.apply([(e, "total", {"things": 1}, {}) for e in events])
-
-    async def total() -> int:
-        doc = await db["thing_counts"].find_one({"_id": "total"})
-        return int(doc["things"]) if doc else 0
-
-    async def counted(wanted: int) -> bool:
-        return await total() >= wanted
-
-    consumer.consume_with(count)
+    consumer = counting_consumer(settings)
+    counter = ThingCounter(db)
+    consumer.consume_with(counter.count)
     kafka = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
     topic = f"{settings.topic_prefix}.thing.events"
     async with consumer.running():
@@ -139,11 +121,11 @@ async def test_an_event_the_relay_published_twice_is_counted_once(
         # A relay that died before marking its batch sends it again: same bytes, new offsets.
         for body in (first, second, first, second):
             await kafka.send_and_wait(topic, body, key=b"k", partition=0)
-        await eventually(lambda: counted(2))
+        await eventually(lambda: counter.reached(2))
         await kafka.send_and_wait(topic, first, key=b"k", partition=0)  # a later repeat, own batch
         await kafka.send_and_wait(topic, third, key=b"k", partition=0)
-        await eventually(lambda: counted(3))
+        await eventually(lambda: counter.reached(3))
         await asyncio.sleep(0.5)
         await kafka.stop()
 
-    assert await total() == 3
+    assert await counter.total() == 3

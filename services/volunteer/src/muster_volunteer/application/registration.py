@@ -119,6 +119,22 @@ class VolunteerRegistry:
         doc = await self._accounts.find_one({"_id": subject})
         return str(doc["volunteer_id"]) if doc else None
 
+    async def own_volunteer_id(self, subject: str) -> str:
+        """The volunteer this account registered; a clear 404 if it registered none."""
+        volunteer_id = await self.account_of(subject)
+        if volunteer_id is None:
+            raise NotFoundError("register as a volunteer first", code="not_registered")
+        return volunteer_id
+
+    async def profile(self, volunteer_id: str) -> VolunteerRegistered:
+        """What drives and rules need to know: the registration, personal data left sealed."""
+        state = await self.load(volunteer_id)
+        if state.registered is None:
+            raise NotFoundError(f"no volunteer {volunteer_id}")
+        if state.erased:
+            raise GoneError(f"volunteer {volunteer_id} was erased", code="erased")
+        return state.registered
+
     async def erase(self, volunteer_id: str, context: CommandContext) -> None:
         """Erase a volunteer's personal data by destroying their key (crypto-shredding).
 

@@ -15,7 +15,6 @@ from pydantic import BaseModel, Field
 from muster_contracts.checkin import Coordinates
 from muster_contracts.envelope import Role
 from muster_runtime.auth import Principal, require_role
-from muster_runtime.errors import NotFoundError
 from muster_runtime.eventstore import CommandContext
 from muster_runtime.idempotency import IdempotencyStore, request_fingerprint
 from muster_volunteer.application.attendance import ActivityBoard, AttendanceDesk, attendance_view
@@ -36,10 +35,7 @@ class CheckInForm(BaseModel):
 
 async def _volunteer_id(request: Request, principal: Principal) -> str:
     registry: VolunteerRegistry = request.app.state.registry
-    volunteer_id = await registry.account_of(principal.subject)
-    if volunteer_id is None:
-        raise NotFoundError("register as a volunteer first", code="not_registered")
-    return volunteer_id
+    return await registry.own_volunteer_id(principal.subject)
 
 
 @router.post("/activities/{activity_id}/check-in")

@@ -34,11 +34,7 @@ class WithdrawForm(BaseModel):
 
 async def _me(request: Request, principal: Principal) -> VolunteerRegistered:
     registry: VolunteerRegistry = request.app.state.registry
-    volunteer_id = await registry.account_of(principal.subject)
-    if volunteer_id is None:
-        raise NotFoundError("register as a volunteer first", code="not_registered")
-    record = await registry.get(volunteer_id)
-    return record.registered
+    return await registry.profile(await registry.own_volunteer_id(principal.subject))
 
 
 def _sign_up_view(doc: Document) -> dict[str, Any]:
