@@ -132,7 +132,12 @@ class CounterCells:
     async def read(
         self, cell_ids: list[str], projection: Mapping[str, Any] | None = None
     ) -> list[Document]:
-        """The existing cells among `cell_ids` (point reads: served by `_id` on any store)."""
+        """The existing cells among `cell_ids` (point reads: served by `_id` on any store).
+
+        While buffering, what was counted in memory so far (whole cells).
+        """
+        if self._buffer is not None:
+            return [self._buffer[c].document(c) for c in cell_ids if c in self._buffer]
         docs = await asyncio.gather(
             *(self.collection.find_one({"_id": c}, projection) for c in cell_ids)
         )

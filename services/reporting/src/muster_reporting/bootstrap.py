@@ -6,9 +6,10 @@ from fastapi import FastAPI
 
 from muster_contracts.areas import AreaTree, load_area_tree
 from muster_contracts.topology import event_topic
+from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.service_rollup import ServiceRollup
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
-from muster_reporting.entrypoints import http
+from muster_reporting.entrypoints import funnel, http, series
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
 from muster_runtime.mongo import Database, connect
@@ -19,7 +20,13 @@ from muster_runtime.settings import ServiceSettings
 
 CONSUMES = ("volunteer", "dispatch")
 # Every collection reporting derives from the log: what a rebuild drops and replays.
-READ_MODELS = ("volunteers_by_area", "service_by_area", "activity_facts")
+READ_MODELS = (
+    "volunteers_by_area",
+    "service_by_area",
+    "activity_facts",
+    "drive_funnel",
+    "drive_funnel_facts",
+)
 
 
 class ReportingSettings(ServiceSettings):
@@ -29,15 +36,17 @@ class ReportingSettings(ServiceSettings):
 
 def projections(
     db: Database, areas: AreaTree
-) -> tuple[VolunteerRollup, ServiceRollup, EventHandler]:
+) -> tuple[VolunteerRollup, ServiceRollup, DriveFunnel, EventHandler]:
     volunteers = VolunteerRollup(db["volunteers_by_area"], areas)
     service = ServiceRollup(db, areas)
+    drive_funnel = DriveFunnel(db, areas)
 
     async def on_events(events: list[ConsumedEvent]) -> None:
         await volunteers.apply(events)
         await service.apply(events)
+        await drive_funnel.apply(events)
 
-    return volunteers, service, on_events
+    return volunteers, service, drive_funnel, on_events
 
 
 def build_app(settings: ReportingSettings | None = None) -> FastAPI:
@@ -45,12 +54,17 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
     areas = load_area_tree()
     runtime = ServiceRuntime(settings, consumes=CONSUMES)
-    volunteers, service, on_events = projections(runtime.db, areas)
+    volunteers, service, drive_funnel, on_events = projections(runtime.db, areas)
     runtime.consume_with(on_events)
-    app = create_app(runtime, title="Muster reporting service", routers=[http.router])
+    app = create_app(
+        runtime,
+        title="Muster reporting service",
+        routers=[http.router, funnel.router, series.router],
+    )
     app.state.areas = areas
     app.state.volunteer_rollup = volunteers
     app.state.service_rollup = service
+    app.state.drive_funnel = drive_funnel
     return app
 
 
@@ -61,9 +75,9 @@ async def rebuild_read_models(
     client = connect(settings.mongo_url, settings.mongo_max_pool)
     try:
         db = client[settings.database_name]
-        volunteers, service, on_events = projections(db, load_area_tree())
+        volunteers, service, drive_funnel, on_events = projections(db, load_area_tree())
         # Every cell is new in a rebuild: count in memory, write each cell once at the end.
-        counters = (volunteers.cells, service.cells)
+        counters = (volunteers.cells, service.cells, drive_funnel)
         for cells in counters:
             cells.buffer()
 

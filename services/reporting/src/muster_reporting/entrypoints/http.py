@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Literal, Protocol, TypeVar
+from typing import Annotated, Protocol, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
@@ -14,6 +12,7 @@ from muster_contracts.areas import Area, AreaLevel, AreaTree
 from muster_contracts.envelope import Role
 from muster_reporting.application.service_rollup import ServiceRollup
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
+from muster_reporting.entrypoints.exports import Format, area_table
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError
 from muster_runtime.mongo import Document
@@ -29,7 +28,6 @@ Period = Annotated[
         description="A month (`2026-11`) or a day (`2026-11-27`) in the reporting time zone; default all time.",
     ),
 ]
-Format = Annotated[Literal["json", "csv"], Query(description="`csv` for a spreadsheet.")]
 Row = TypeVar("Row", bound=BaseModel)
 
 
@@ -87,8 +85,8 @@ async def volunteers_by_area(
     """Registered volunteers in an area and in each of its children."""
     rollup: VolunteerRollup = request.app.state.volunteer_rollup
     area, children = await drill_down(request, principal, area_id, rollup, AreaVolunteers.of)
-    if format == "csv":
-        return as_csv("volunteers", area, children)
+    if format != "json":
+        return area_table(format, "volunteers", area, children)
     return VolunteerReport(area=area, children=children)
 
 
@@ -135,33 +133,6 @@ async def service_by_area(
     for all time or one month or day."""
     rollup: ServiceRollup = request.app.state.service_rollup
     area, children = await drill_down(request, principal, area_id, rollup, AreaService.of, period)
-    if format == "csv":
-        return as_csv("service", area, children)
+    if format != "json":
+        return area_table(format, "service", area, children)
     return ServiceReport(area=area, children=children)
-
-
-def as_csv(name: str, area: BaseModel, children: list[Row]) -> Response:
-    """The children's rows, then the area's total (UTF-8 with a BOM, so Excel reads it)."""
-    rows = [*(c.model_dump(mode="json") for c in children), area.model_dump(mode="json")]
-    flat = [_flatten(r) for r in rows]
-    columns = list(dict.fromkeys(k for r in flat for k in r))
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(flat)
-    filename = f"muster-{name}-{rows[-1]['area_id']}.csv"
-    return Response(
-        "\ufeff" + out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
-def _flatten(row: dict[str, object], prefix: str = "") -> dict[str, object]:
-    flat: dict[str, object] = {}
-    for key, value in row.items():
-        if isinstance(value, dict):
-            flat |= _flatten(value, f"{prefix}{key}.")
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat

@@ -1,0 +1,204 @@
+"""The drive funnel, counted per drive and per area (the drive's area and its ancestors).
+
+Cells (`drive:<id>`, `area:<id>`) are `CounterCells`, so each event counts at most once
+per cell. What a volunteer holds in a drive is kept per (drive, volunteer) in a facts
+collection, read before and written after the cells: a redelivered event recomputes the
+same change, which the cells then skip. Events may arrive before the ones that give them
+context (a replay can read the volunteer topic before dispatch's): a drive whose launch is
+not seen yet is counted in its own cell only, and its launch adds that cell to the areas;
+a check-in to an activity not seen yet is parked on the activity until it is scheduled.
+Assumes one consumer applies events in order (as the service does), like `ServiceRollup`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from muster_contracts.areas import AreaTree
+from muster_contracts.events.activities import ActivityScheduled
+from muster_contracts.events.drives import DriveLaunched, TeamFormed, TeamSplit
+from muster_reporting.domain.funnel import STAGES, Move, Stage, moves_of, step, total
+from muster_runtime.mongo import Database, Document
+from muster_runtime.projections import ConsumedEvent, CounterCells
+
+
+class FunnelFacts:
+    """Small per-key documents read and written by `_id` only (insert first, then update)."""
+
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self.collection = collection
+        self._buffer: dict[str, Document] | None = None
+
+    def buffer(self) -> None:
+        """Keep everything in memory from now on (a rebuild into an empty collection)."""
+        self._buffer = {}
+
+    async def flush(self) -> None:
+        if self._buffer is None:
+            return
+        documents = list(self._buffer.values())
+        for start in range(0, len(documents), 1000):
+            await self.collection.insert_many(documents[start : start + 1000], ordered=False)
+        self._buffer = None
+
+    async def get(self, key: str) -> Document | None:
+        if self._buffer is not None:
+            return self._buffer.get(key)
+        return await self.collection.find_one({"_id": key})
+
+    async def set(self, key: str, fields: Mapping[str, Any]) -> None:
+        if self._buffer is not None:
+            self._buffer.setdefault(key, {"_id": key}).update(fields)
+            return
+        try:
+            await self.collection.insert_one({"_id": key, **fields})
+        except DuplicateKeyError:
+            await self.collection.update_one({"_id": key}, {"$set": dict(fields)})
+
+    async def add_to_set(self, key: str, field: str, value: str) -> None:
+        if self._buffer is not None:
+            values = self._buffer.setdefault(key, {"_id": key}).setdefault(field, [])
+            if value not in values:
+                values.append(value)
+            return
+        with contextlib.suppress(DuplicateKeyError):
+            await self.collection.insert_one({"_id": key, field: [value]})
+            return
+        await self.collection.update_one({"_id": key}, {"$addToSet": {field: value}})
+
+
+def drive_cell(drive_id: str) -> str:
+    return f"drive:{drive_id}"
+
+
+def area_cell(area_id: str) -> str:
+    return f"area:{area_id}"
+
+
+class DriveFunnel:
+    def __init__(self, db: Database, areas: AreaTree) -> None:
+        self.cells = CounterCells(db["drive_funnel"])
+        self.facts = FunnelFacts(db["drive_funnel_facts"])
+        self._areas = areas
+
+    def buffer(self) -> None:
+        self.cells.buffer()
+        self.facts.buffer()
+
+    async def flush(self) -> None:
+        await self.cells.flush()
+        await self.facts.flush()
+
+    async def apply(self, events: list[ConsumedEvent]) -> None:
+        # One event at a time: an event may need what an earlier one recorded.
+        for consumed in events:
+            await self._apply_one(consumed)
+
+    async def _apply_one(self, consumed: ConsumedEvent) -> None:
+        kind = consumed.envelope.type
+        payload = consumed.envelope.payload
+        if kind == DriveLaunched.event_type:
+            await self._launched(consumed, payload["drive_id"], payload["scope_area_id"])
+        elif kind == ActivityScheduled.event_type:
+            await self._scheduled(consumed, payload)
+        elif kind == TeamFormed.event_type:
+            await self.facts.set(f"team:{payload['team_id']}", {"drive_id": payload["drive_id"]})
+        elif kind == TeamSplit.event_type:
+            await self.facts.set(
+                f"team:{payload['new_team_id']}", {"drive_id": payload["drive_id"]}
+            )
+        moves = moves_of(kind, payload)
+        if moves:
+            await self._move(consumed, moves)
+
+    async def _launched(self, consumed: ConsumedEvent, drive_id: str, area_id: str) -> None:
+        """Record the drive's area and add what was counted before the launch was seen."""
+        drive = await self.facts.get(f"drive:{drive_id}")
+        if drive is not None and "area_id" in drive:
+            return  # a redelivery: the areas already have it
+        if area_id not in self._areas:
+            return  # outside the known area tree: counted per drive only
+        counted = await self.cells.read([drive_cell(drive_id)], {"hwm": 0})
+        earlier = {s.value: int(counted[0].get(s.value, 0)) for s in STAGES} if counted else {}
+        earlier = {k: v for k, v in earlier.items() if v}
+        if earlier:
+            await self.cells.apply(
+                [(consumed, area_cell(a), earlier, {}) for a in self._areas.lineage_ids(area_id)]
+            )
+        await self.facts.set(f"drive:{drive_id}", {"area_id": area_id})
+
+    async def _scheduled(self, consumed: ConsumedEvent, payload: Mapping[str, Any]) -> None:
+        """Record the activity's drive and count the check-ins that arrived before it."""
+        key = f"activity:{payload['activity_id']}"
+        drive_id = payload.get("drive_id")
+        if drive_id is None and payload.get("team_id"):
+            team = await self.facts.get(f"team:{payload['team_id']}")
+            drive_id = team.get("drive_id") if team else None
+        activity = await self.facts.get(key) or {}
+        if drive_id is not None:
+            early = [
+                Move(v, Stage.CHECKED_IN, drive_id=drive_id) for v in activity.get("early", [])
+            ]
+            if early:
+                await self._move(consumed, early)
+        await self.facts.set(key, {"drive_id": drive_id})
+
+    async def _drive_of(self, move: Move) -> str | None:
+        if move.drive_id is not None:
+            return move.drive_id
+        assert move.activity_id is not None
+        activity = await self.facts.get(f"activity:{move.activity_id}")
+        if activity is None or "drive_id" not in activity:
+            await self.facts.add_to_set(f"activity:{move.activity_id}", "early", move.volunteer_id)
+            return None
+        drive_id = activity["drive_id"]
+        return str(drive_id) if drive_id else None  # None: an activity of no drive
+
+    async def _move(self, consumed: ConsumedEvent, moves: list[Move]) -> None:
+        held: dict[str, frozenset[Stage]] = {}
+        changed: set[str] = set()
+        changes: dict[str, list[dict[Stage, int]]] = {}  # by drive
+        for move in moves:
+            drive_id = await self._drive_of(move)
+            if drive_id is None:
+                continue
+            key = f"journey:{drive_id}|{move.volunteer_id}"
+            if key not in held:
+                journey = await self.facts.get(key)
+                held[key] = frozenset(Stage(s) for s in (journey or {}).get("stages", []))
+            held[key], change = step(held[key], move)
+            if change:
+                changes.setdefault(drive_id, []).append(change)
+                changed.add(key)
+        by_cell: dict[str, dict[str, int]] = {}
+        for drive_id, deltas in changes.items():
+            counts = total(deltas)
+            if not counts:
+                continue
+            cells = [drive_cell(drive_id)]
+            drive = await self.facts.get(f"drive:{drive_id}")
+            if drive is not None and "area_id" in drive:
+                cells += [area_cell(a) for a in self._areas.lineage_ids(drive["area_id"])]
+            for cell in cells:  # one contribution per cell and event: counted once
+                summed = by_cell.setdefault(cell, {})
+                for stage, amount in counts.items():
+                    summed[stage] = summed.get(stage, 0) + amount
+        if by_cell:
+            await self.cells.apply([(consumed, c, counts, {}) for c, counts in by_cell.items()])
+        for key in changed:  # after the cells: a redelivery recomputes the same change
+            await self.facts.set(key, {"stages": [s.value for s in STAGES if s in held[key]]})
+
+    async def counts(self, *, area_id: str | None = None, drive_id: str | None = None) -> Document:
+        """The stage counts of an area or of one drive (empty if nothing was counted)."""
+        cell = drive_cell(drive_id) if drive_id is not None else area_cell(str(area_id))
+        found = await self.cells.read([cell], {"hwm": 0})
+        return found[0] if found else {}
+
+    async def area_of_drive(self, drive_id: str) -> str | None:
+        drive = await self.facts.get(f"drive:{drive_id}")
+        return str(drive["area_id"]) if drive and "area_id" in drive else None

@@ -1,0 +1,101 @@
+"""Report tables as spreadsheets: CSV (UTF-8 with a BOM, so Excel reads it) or XLSX.
+
+Nested fields are flattened to dotted columns (`by_category.party_member`). XLSX headers
+are in Chinese where a label is known (the key otherwise); CSV keeps the keys.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Literal
+
+from fastapi import Query, Response
+from openpyxl import Workbook
+from pydantic import BaseModel
+
+Format = Annotated[
+    Literal["json", "csv", "xlsx"], Query(description="`csv` or `xlsx` for a spreadsheet.")
+]
+Exported = Literal["csv", "xlsx"]
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+# zh-CN column headers of the exported tables (columns not listed keep their key).
+COLUMN_LABELS: dict[str, str] = {
+    "area_id": "区域编码",
+    "name": "区域",
+    "level": "层级",
+    "registered": "注册志愿者",
+    "by_category.party_member": "党员",
+    "by_category.in_service_party_member": "在职党员（双报到）",
+    "by_category.resident": "居民",
+    "by_category.student": "学生",
+    "by_category.company_staff": "企业职工",
+    "activities": "活动场次",
+    "cancelled": "取消场次",
+    "turnouts": "志愿者人次",
+    "hours": "服务时长（小时）",
+    "beneficiaries": "受益人次",
+    "beneficiaries_by_group.elderly": "受益·老年人",
+    "beneficiaries_by_group.children": "受益·儿童",
+    "beneficiaries_by_group.disabled": "受益·残疾人",
+    "beneficiaries_by_group.low_income": "受益·低收入家庭",
+    "beneficiaries_by_group.outdoor_workers": "受益·户外劳动者",
+    "beneficiaries_by_group.residents": "受益·居民",
+    "stage": "阶段",
+    "count": "人数",
+    "rate": "转化率",
+    "period": "时段",
+}
+
+
+def flatten(row: Mapping[str, object], prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in row.items():
+        if isinstance(value, Mapping):
+            flat |= flatten(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def area_table(
+    format: Exported, name: str, area: BaseModel, children: Sequence[BaseModel]
+) -> Response:
+    """An area report: the children's rows, then the area's total."""
+    rows = [*(c.model_dump(mode="json") for c in children), area.model_dump(mode="json")]
+    return table(format, f"{name}-{rows[-1]['area_id']}", rows)
+
+
+def table(format: Exported, name: str, rows: Sequence[Mapping[str, object]]) -> Response:
+    """`rows` as a downloadable `muster-<name>.csv|xlsx`."""
+    flat = [flatten(r) for r in rows]
+    columns = list(dict.fromkeys(k for r in flat for k in r))
+    filename = f"muster-{name}.{format}"
+    disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    if format == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(flat)
+        return Response(
+            "\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8", headers=disposition
+        )
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = name[:31]  # Excel's limit on sheet names
+    sheet.append([COLUMN_LABELS.get(c, c) for c in columns])
+    for row in flat:
+        sheet.append([_cell(row.get(c)) for c in columns])
+    sheet.freeze_panes = "A2"
+    out_bytes = io.BytesIO()
+    book.save(out_bytes)
+    return Response(out_bytes.getvalue(), media_type=XLSX_TYPE, headers=disposition)
+
+
+def _cell(value: object) -> str | int | float | None:
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return str(value)

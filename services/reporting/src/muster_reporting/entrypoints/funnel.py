@@ -1,0 +1,64 @@
+"""The drive funnel report: signed up → accepted → assigned → checked in → hours approved."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel
+
+from muster_contracts.areas import AreaTree
+from muster_reporting.application.drive_funnel import DriveFunnel
+from muster_reporting.domain.funnel import Stage, conversion
+from muster_reporting.entrypoints.exports import Format, table
+from muster_reporting.entrypoints.http import AreaQuery, Reader
+from muster_runtime.errors import NotFoundError
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+
+
+class FunnelStage(BaseModel):
+    stage: Stage
+    count: int
+    rate: float | None
+
+
+class FunnelReport(BaseModel):
+    area_id: str
+    drive_id: str | None
+    stages: list[FunnelStage]
+
+
+@router.get("/funnel", response_model=FunnelReport)
+async def drive_funnel(
+    request: Request,
+    principal: Reader,
+    area_id: AreaQuery = None,
+    drive_id: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="One drive; default all.")
+    ] = None,
+    format: Format = "json",
+) -> FunnelReport | Response:
+    """How many volunteers reached each stage, with the rate from the stage before, for
+    every drive of an area (its own and its descendants') or for one drive. A volunteer
+    counts once per stage per drive; a withdrawal leaves accepted and assigned."""
+    areas: AreaTree = request.app.state.areas
+    funnel: DriveFunnel = request.app.state.drive_funnel
+    area_id = area_id or principal.area_id
+    if area_id not in areas:
+        raise NotFoundError(f"unknown area {area_id}", field="area_id")
+    principal.require_scope(area_id, areas)
+    if drive_id is None:
+        counts = await funnel.counts(area_id=area_id)
+    else:
+        drive_area = await funnel.area_of_drive(drive_id)
+        if drive_area is None or not areas.is_within(drive_area, area_id):
+            raise NotFoundError(f"no drive {drive_id} in area {area_id}", field="drive_id")
+        principal.require_scope(drive_area, areas)
+        counts = await funnel.counts(drive_id=drive_id)
+    stages = [FunnelStage(stage=s.stage, count=s.count, rate=s.rate) for s in conversion(counts)]
+    report = FunnelReport(area_id=area_id, drive_id=drive_id, stages=stages)
+    if format != "json":
+        rows = [s.model_dump(mode="json") for s in stages]
+        return table(format, f"funnel-{drive_id or area_id}", rows)
+    return report

@@ -1,0 +1,116 @@
+"""Service delivered over time: one point per day or month, read from the per-period cells.
+
+Each point is one point read of a cell the rollup already keeps (`<area>|2026-11-27`), so a
+series costs as many reads as it has points, whatever the number of events.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel
+
+from muster_contracts.areas import AreaTree
+from muster_reporting.application.service_rollup import ServiceRollup
+from muster_reporting.entrypoints.exports import Format, table
+from muster_reporting.entrypoints.http import AreaQuery, AreaService, Reader
+from muster_runtime.errors import MusterError, NotFoundError
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+
+REPORTING_ZONE = ZoneInfo("Asia/Shanghai")  # the zone the rollup counts days in
+MAX_POINTS = 366
+Granularity = Literal["day", "month"]
+Bound = Annotated[
+    str | None,
+    Query(
+        pattern=r"^\d{4}-\d{2}(-\d{2})?$",
+        description="First / last period, inclusive (`2026-11-01` by day, `2026-11` by month); "
+        "default the last 30 days or 12 months to today.",
+    ),
+]
+
+
+class ServicePoint(BaseModel):
+    period: str
+    activities: int
+    turnouts: int
+    hours: float
+    beneficiaries: int
+    beneficiaries_by_group: dict[str, int]
+
+
+class ServiceSeries(BaseModel):
+    area_id: str
+    granularity: Granularity
+    points: list[ServicePoint]
+
+
+def periods(
+    granularity: Granularity, first: str | None, last: str | None, today: date
+) -> list[str]:
+    """The periods from `first` to `last`, inclusive, as the rollup names them."""
+    try:
+        if granularity == "day":
+            end = date.fromisoformat(last) if last else today
+            start = date.fromisoformat(first) if first else end - timedelta(days=29)
+            days = (end - start).days + 1
+            out = [(start + timedelta(days=n)).isoformat() for n in range(max(days, 0))]
+        else:
+            end_m = _month_index(last) if last else today.year * 12 + today.month - 1
+            start_m = _month_index(first) if first else end_m - 11
+            out = [f"{m // 12:04d}-{m % 12 + 1:02d}" for m in range(start_m, end_m + 1)]
+    except ValueError as error:
+        raise MusterError(
+            f"not a {granularity}: {error}", code="invalid_period", field="from"
+        ) from None
+    if not out:
+        raise MusterError("`from` is after `to`", code="invalid_range", field="from")
+    if len(out) > MAX_POINTS:
+        raise MusterError(
+            f"at most {MAX_POINTS} points a series", code="range_too_long", field="from"
+        )
+    return out
+
+
+def _month_index(month: str) -> int:
+    if len(month) != 7:
+        raise ValueError(f"{month!r} is not a month (YYYY-MM)")
+    parsed = datetime.strptime(month, "%Y-%m")
+    return parsed.year * 12 + parsed.month - 1
+
+
+@router.get("/service/series", response_model=ServiceSeries)
+async def service_series(
+    request: Request,
+    principal: Reader,
+    area_id: AreaQuery = None,
+    granularity: Granularity = "day",
+    first: Annotated[Bound, Query(alias="from")] = None,
+    last: Annotated[Bound, Query(alias="to")] = None,
+    format: Format = "json",
+) -> ServiceSeries | Response:
+    """Activities, turn-outs, approved hours and beneficiaries of an area per day or month."""
+    areas: AreaTree = request.app.state.areas
+    rollup: ServiceRollup = request.app.state.service_rollup
+    area_id = area_id or principal.area_id
+    if area_id not in areas:
+        raise NotFoundError(f"unknown area {area_id}", field="area_id")
+    principal.require_scope(area_id, areas)
+    today = datetime.now(REPORTING_ZONE).date()
+    area = areas.get(area_id)
+    points = []
+    for period in periods(granularity, first, last, today):
+        totals = AreaService.of(area, await rollup.cell(area_id, period))
+        points.append(ServicePoint(period=period, **totals.model_dump(include=_MEASURES)))
+    series = ServiceSeries(area_id=area_id, granularity=granularity, points=points)
+    if format != "json":
+        rows = [p.model_dump(mode="json") for p in points]
+        return table(format, f"service-series-{area_id}", rows)
+    return series
+
+
+_MEASURES = {"activities", "turnouts", "hours", "beneficiaries", "beneficiaries_by_group"}

@@ -1,0 +1,159 @@
+"""Leadership's reports over HTTP after a real field day: the drive funnel, spreadsheet
+exports equal to the JSON, and service over time."""
+
+from __future__ import annotations
+
+import io
+import itertools
+from typing import Any
+
+import httpx
+import pytest
+from openpyxl import load_workbook
+
+from muster_contracts.envelope import Role
+from muster_reporting.entrypoints.exports import COLUMN_LABELS, XLSX_TYPE, flatten
+from tests.e2e.conftest import RunningSystem
+from tests.e2e.field_day import COMMUNITY, STREET, FieldDay, run_field_day
+from tests.e2e.test_register_to_report import DISTRICT, auth, wait_for
+
+STAGES = ("signed_up", "accepted", "assigned", "checked_in", "hours_approved")
+
+
+@pytest.fixture(scope="module")
+def field_day(system: RunningSystem) -> FieldDay:
+    return run_field_day(system)
+
+
+def get(
+    system: RunningSystem,
+    path: str,
+    *,
+    role: Role = Role.LEADER,
+    area: str = DISTRICT,
+    **params: str,
+) -> httpx.Response:
+    return httpx.get(
+        f"{system.urls['reporting']}{path}",
+        params={k.rstrip("_"): v for k, v in params.items()},  # from_ → from
+        headers=auth(role, area=area),
+        timeout=10,
+    )
+
+
+def funnel_counts(body: dict[str, Any]) -> tuple[int, ...]:
+    assert [s["stage"] for s in body["stages"]] == list(STAGES)
+    return tuple(s["count"] for s in body["stages"])
+
+
+def test_the_drive_funnel_counts_each_volunteer_once_per_stage(
+    system: RunningSystem, field_day: FieldDay
+) -> None:
+    expected = field_day.funnel
+    by_drive = wait_for(
+        lambda: get(system, "/reports/funnel", drive_id=field_day.drive_id).json(),
+        lambda body: "stages" in body and funnel_counts(body) == expected,
+        timeout=30,
+    )
+    assert funnel_counts(by_drive) == expected, by_drive
+    assert by_drive["drive_id"] == field_day.drive_id
+    assert by_drive["area_id"] == DISTRICT
+    rates = [s["rate"] for s in by_drive["stages"]]
+    assert rates == [None, *(b / a for a, b in itertools.pairwise(expected))]
+    # The drive is the only one in this system: its street and the district show it all,
+    # another street nothing.
+    for area in (STREET, DISTRICT):
+        body = get(system, "/reports/funnel", area=area, area_id=area).json()
+        assert (body["area_id"], body["drive_id"], funnel_counts(body)) == (area, None, expected)
+    other = get(system, "/reports/funnel", area_id="130203002").json()
+    assert funnel_counts(other) == (0, 0, 0, 0, 0)
+    assert [s["rate"] for s in other["stages"]] == [None] * 5
+
+
+def test_the_funnel_is_scoped_and_names_what_is_missing(
+    system: RunningSystem, field_day: FieldDay
+) -> None:
+    elsewhere = "130203002"
+    assert get(system, "/reports/funnel", area=elsewhere, area_id=STREET).status_code == 403
+    outside = get(system, "/reports/funnel", area=elsewhere, drive_id=field_day.drive_id)
+    assert outside.status_code == 404
+    assert outside.json()["error"]["field"] == "drive_id"
+    assert get(system, "/reports/funnel", drive_id="no-such-drive").status_code == 404
+    assert get(system, "/reports/funnel", role=Role.VOLUNTEER).status_code == 403
+    assert get(system, "/reports/funnel", area_id="99").status_code == 404
+    assert get(system, "/reports/funnel", format="pdf").status_code == 422
+
+
+def _read_xlsx(response: httpx.Response) -> list[dict[str, Any]]:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == XLSX_TYPE
+    assert response.headers["content-disposition"].endswith('.xlsx"')
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    assert sheet is not None
+    rows = list(sheet.iter_rows(values_only=True))
+    keys = {label: key for key, label in COLUMN_LABELS.items()}
+    header = [keys.get(str(h), str(h)) for h in rows[0]]
+    return [dict(zip(header, row, strict=True)) for row in rows[1:]]
+
+
+def _expected_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    flat = [flatten(r) for r in rows]
+    columns = list(dict.fromkeys(k for r in flat for k in r))
+    return [{c: r.get(c) for c in columns} for r in flat]
+
+
+@pytest.mark.parametrize("report", ["/reports/volunteers", "/reports/service"])
+def test_xlsx_exports_hold_the_json_figures(
+    system: RunningSystem, field_day: FieldDay, report: str
+) -> None:
+    body = get(system, report, area_id=STREET).json()
+    exported = _read_xlsx(get(system, report, area_id=STREET, format="xlsx"))
+    assert exported == _expected_rows([*body["children"], body["area"]])
+    assert any(row["area_id"] == COMMUNITY for row in exported)
+
+
+def test_the_funnel_and_series_export_as_xlsx_too(
+    system: RunningSystem, field_day: FieldDay
+) -> None:
+    funnel = get(system, "/reports/funnel", drive_id=field_day.drive_id).json()
+    exported = _read_xlsx(
+        get(system, "/reports/funnel", drive_id=field_day.drive_id, format="xlsx")
+    )
+    assert exported == _expected_rows(funnel["stages"])
+    series = get(system, "/reports/service/series", area_id=STREET, granularity="month").json()
+    exported = _read_xlsx(
+        get(system, "/reports/service/series", area_id=STREET, granularity="month", format="xlsx")
+    )
+    assert exported == _expected_rows(series["points"])
+
+
+def test_the_series_adds_up_to_the_period_reports(
+    system: RunningSystem, field_day: FieldDay
+) -> None:
+    for granularity in ("day", "month"):
+        series = get(
+            system, "/reports/service/series", area_id=COMMUNITY, granularity=granularity
+        ).json()
+        assert len(series["points"]) == (30 if granularity == "day" else 12)
+        for point in series["points"]:
+            if not point["turnouts"] and not point["activities"]:
+                continue
+            period = get(
+                system, "/reports/service", area_id=COMMUNITY, period=point["period"]
+            ).json()
+            for measure in ("activities", "turnouts", "hours", "beneficiaries"):
+                assert point[measure] == period["area"][measure]
+        whole = get(system, "/reports/service", area_id=COMMUNITY).json()["area"]
+        assert sum(p["turnouts"] for p in series["points"]) == whole["turnouts"] == 4
+        assert sum(p["activities"] for p in series["points"]) == whole["activities"] == 1
+
+
+def test_series_ranges_are_checked(system: RunningSystem) -> None:
+    path = "/reports/service/series"
+    backwards = get(system, path, from_="2026-11-02", to="2026-11-01")
+    assert (backwards.status_code, backwards.json()["error"]["code"]) == (400, "invalid_range")
+    too_long = get(system, path, from_="2020-01-01", to="2026-11-01")
+    assert too_long.json()["error"]["code"] == "range_too_long"
+    assert get(system, path, granularity="month", from_="2026-11-01").status_code == 400
+    assert get(system, path, granularity="week").status_code == 422
+    assert get(system, path, from_="2026-02-30").status_code == 400
