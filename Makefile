@@ -10,9 +10,10 @@ PY := .venv/bin/python
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-install: ## Python packages (uv), Kafka jars and FerretDB, once
+install: ## Python packages (uv), the dashboard's ECharts (npm), Kafka jars and FerretDB, once
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
 	$(UV) sync --frozen --python python3
+	$(PY) tools/vendor_echarts.py
 	bash $(STACK) install
 
 up: install ## start Kafka, FerretDB and the three services (idempotent)

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import io
 import itertools
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from openpyxl import load_workbook
+from PIL import Image, ImageStat
 
 from muster_contracts.envelope import Role
 from muster_reporting.entrypoints.exports import COLUMN_LABELS, XLSX_TYPE, flatten
+from muster_runtime.cli.main import issue_token
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.field_day import COMMUNITY, STREET, FieldDay, run_field_day
 from tests.e2e.test_register_to_report import DISTRICT, auth, wait_for
@@ -157,3 +160,109 @@ def test_series_ranges_are_checked(system: RunningSystem) -> None:
     assert get(system, path, granularity="month", from_="2026-11-01").status_code == 400
     assert get(system, path, granularity="week").status_code == 422
     assert get(system, path, from_="2026-02-30").status_code == 400
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+def _pixel_spread(png: bytes) -> float:
+    """Standard deviation of the grey levels: a blank chart is one flat colour."""
+    grey = Image.open(io.BytesIO(png)).convert("L")
+    return float(ImageStat.Stat(grey).stddev[0])
+
+
+@pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="no /usr/bin/chromium: Debian's chromium package is not installed (.ci/run installs it)",
+)
+def test_the_dashboard_drills_down_draws_its_charts_and_speaks_both_languages(
+    system: RunningSystem, field_day: FieldDay, tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    token = issue_token("e2e-leader", Role.LEADER, DISTRICT)
+    problems: list[str] = []
+
+    def shown(page: Any, selector: str) -> dict[str, float]:
+        cells = page.locator(f"{selector} [data-measure]")
+        return {
+            cells.nth(i).get_attribute("data-measure"): float(
+                cells.nth(i).locator(".value").text_content()
+                if selector == "#totals"
+                else cells.nth(i).text_content()
+            )
+            for i in range(cells.count())
+        }
+
+    def from_api(area_id: str, child: str | None = None) -> dict[str, float]:
+        service = get(system, "/reports/service", area_id=area_id).json()
+        volunteers = get(system, "/reports/volunteers", area_id=area_id).json()
+        pick = (lambda rows: next(r for r in rows if r["area_id"] == child)) if child else None
+        s = pick(service["children"]) if pick else service["area"]
+        v = pick(volunteers["children"]) if pick else volunteers["area"]
+        return {
+            "registered": v["registered"], "activities": s["activities"], "turnouts": s["turnouts"],
+            "hours": round(s["hours"], 2), "beneficiaries": s["beneficiaries"],
+        }  # fmt: skip
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1280, "height": 1400},
+        )
+        try:
+            page = browser.new_page()
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.goto(f"{system.urls['reporting']}/dashboard/?token={token}")
+            page.wait_for_selector(f'body[data-ready="{DISTRICT}"]', timeout=15000)
+            assert "token=" not in page.url  # taken out of the address bar
+            assert shown(page, "#totals") == from_api(DISTRICT)
+            assert page.locator("h1").text_content() == "志愿服务数据看板"
+
+            # District → street → community, each showing the API's figures.
+            page.click(f'#children tr[data-area-id="{STREET}"] a.drill')
+            page.wait_for_selector(f'body[data-ready="{STREET}"]', timeout=15000)
+            assert shown(page, "#totals") == from_api(STREET)
+            row = f'#children tr[data-area-id="{COMMUNITY}"]'
+            assert shown(page, row) == from_api(STREET, child=COMMUNITY)
+            page.click(f"{row} a.drill")
+            page.wait_for_selector(f'body[data-ready="{COMMUNITY}"]', timeout=15000)
+            community = shown(page, "#totals")
+            assert community == from_api(COMMUNITY)
+            assert community["turnouts"] == 4
+            crumbs = page.locator("#breadcrumb [data-area-id]")
+            assert [crumbs.nth(i).get_attribute("data-area-id") for i in range(3)] == [
+                DISTRICT, STREET, COMMUNITY,
+            ]  # fmt: skip
+
+            # Every chart drew something: a flat, blank canvas has no spread of grey levels.
+            for chart in ("series", "beneficiaries", "categories", "funnel"):
+                element = page.locator(f"#chart-{chart}")
+                assert element.locator("canvas").count() == 1, chart
+                assert _pixel_spread(element.screenshot()) > 10, f"{chart} chart is blank"
+
+            page.click("#lang-toggle")
+            assert page.locator("h1").text_content() == "Volunteer service dashboard"
+            assert "Turn-outs" in (page.locator("#children thead").text_content() or "")
+            assert (
+                page.locator("#totals [data-measure=hours] .label").text_content()
+                == "Service hours"
+            )
+            page.click("#lang-toggle")
+            assert page.locator("h1").text_content() == "志愿服务数据看板"
+
+            # Back up through the breadcrumb.
+            page.click(f'#breadcrumb a[data-area-id="{DISTRICT}"]')
+            page.wait_for_selector(f'body[data-ready="{DISTRICT}"]', timeout=15000)
+            assert page.locator("#breadcrumb [data-area-id]").count() == 1
+        finally:
+            browser.close()
+    assert problems == [], problems

@@ -9,7 +9,7 @@ from muster_contracts.topology import event_topic
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.service_rollup import ServiceRollup
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
-from muster_reporting.entrypoints import funnel, http, series
+from muster_reporting.entrypoints import dashboard, funnel, http, series
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
 from muster_runtime.mongo import Database, connect
@@ -61,6 +61,7 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
         title="Muster reporting service",
         routers=[http.router, funnel.router, series.router],
     )
+    dashboard.mount(app)
     app.state.areas = areas
     app.state.volunteer_rollup = volunteers
     app.state.service_rollup = service
