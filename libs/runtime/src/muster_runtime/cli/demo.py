@@ -133,12 +133,41 @@ async def run_demo(count: int, concurrency: int) -> int:
     await print_report(street)
     teams = await run_drive(registered, places=max(10, count // 4), concurrency=concurrency)
     await run_field_day(registered, teams)
+    if teams:
+        await print_funnel(teams[0]["drive_id"])
     console.print("\n[bold]where to look[/bold]")
+    leader_token = issue_token("demo-leader", Role.LEADER, DISTRICT)
+    console.print(f"  dashboard  {service_url('reporting', 8003)}/dashboard/?token={leader_token}")
     for name, port in (("volunteer", 8001), ("dispatch", 8002), ("reporting", 8003)):
         url = service_url(name, port)
         console.print(f"  {name:<10} API {url}/docs   metrics {url}/metrics   ready {url}/readyz")
     console.print("  tokens: .venv/bin/muster token --subject <you> --role leader --area 130203")
     return 0
+
+
+async def print_funnel(drive_id: str) -> None:
+    """The drive's funnel as reporting counts it, once its approved hours have arrived."""
+    funnel: dict[str, Any] = {}
+    async with httpx.AsyncClient(base_url=service_url("reporting", 8003), timeout=10) as reporting:
+        for _ in range(100):
+            funnel = (
+                await reporting.get(
+                    "/reports/funnel",
+                    params={"drive_id": drive_id},
+                    headers=_auth("demo-leader", Role.LEADER),
+                )
+            ).json()
+            counts = [s["count"] for s in funnel.get("stages", [])]
+            if counts and 0 < counts[-2] <= counts[-1]:  # every check-in's hours arrived
+                break
+            await asyncio.sleep(0.1)
+    table = Table(title=f"Drive funnel — {drive_id}")
+    for column in ("stage", "volunteers", "from the stage before"):
+        table.add_column(column, justify="right")
+    for stage in funnel.get("stages", []):
+        rate = "" if stage["rate"] is None else f"{stage['rate']:.0%}"
+        table.add_row(stage["stage"].replace("_", " "), str(stage["count"]), rate)
+    console.print(table)
 
 
 async def run_drive(
