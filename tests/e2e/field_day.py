@@ -17,7 +17,7 @@ import httpx
 from muster_contracts.envelope import Role
 from muster_runtime.cli.sample import SampleVolunteers
 from tests.e2e.conftest import RunningSystem
-from tests.e2e.test_register_to_report import auth
+from tests.e2e.test_register_to_report import auth, wait_for
 
 STREET = "130203001"
 COMMUNITY = "130203001001"
@@ -33,12 +33,8 @@ class FieldDay:
 
 
 def _until(check: Any, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
+    """`check()` once it is truthy (or its last value when time runs out)."""
+    return wait_for(check, bool, timeout)
 
 
 def run_field_day(system: RunningSystem) -> FieldDay:

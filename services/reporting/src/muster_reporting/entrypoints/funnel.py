@@ -11,7 +11,7 @@ from muster_contracts.areas import AreaTree
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.domain.funnel import Stage, conversion
 from muster_reporting.entrypoints.exports import Format, table
-from muster_reporting.entrypoints.http import AreaQuery, Reader
+from muster_reporting.entrypoints.http import AreaQuery, Reader, readable_area
 from muster_runtime.errors import NotFoundError
 
 router = APIRouter(prefix="/reports", tags=["reports"])
@@ -44,10 +44,7 @@ async def drive_funnel(
     counts once per stage per drive; a withdrawal leaves accepted and assigned."""
     areas: AreaTree = request.app.state.areas
     funnel: DriveFunnel = request.app.state.drive_funnel
-    area_id = area_id or principal.area_id
-    if area_id not in areas:
-        raise NotFoundError(f"unknown area {area_id}", field="area_id")
-    principal.require_scope(area_id, areas)
+    area_id = readable_area(areas, principal, area_id)
     if drive_id is None:
         counts = await funnel.counts(area_id=area_id)
     else:

@@ -35,6 +35,15 @@ class Rollup(Protocol):
     def cell(self, area_id: str, period: str | None = None) -> Awaitable[Document]: ...
 
 
+def readable_area(areas: AreaTree, principal: Principal, area_id: str | None) -> str:
+    """The area asked for (default: the caller's scope), known and inside the caller's scope."""
+    area_id = area_id or principal.area_id
+    if area_id not in areas:
+        raise NotFoundError(f"unknown area {area_id}", field="area_id")
+    principal.require_scope(area_id, areas)
+    return area_id
+
+
 async def drill_down(
     request: Request,
     principal: Principal,
@@ -45,10 +54,7 @@ async def drill_down(
 ) -> tuple[Row, list[Row]]:
     """An area's row and one per child, from the area's one cell (children counts inside)."""
     areas: AreaTree = request.app.state.areas
-    area_id = area_id or principal.area_id
-    if area_id not in areas:
-        raise NotFoundError(f"unknown area {area_id}", field="area_id")
-    principal.require_scope(area_id, areas)
+    area_id = readable_area(areas, principal, area_id)
     cell = await rollup.cell(area_id, period)
     by_child = cell.get("children", {})
     children = [row(child, by_child.get(child.id, {})) for child in areas.children(area_id)]

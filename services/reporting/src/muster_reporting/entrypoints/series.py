@@ -6,6 +6,7 @@ series costs as many reads as it has points, whatever the number of events.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
@@ -16,8 +17,8 @@ from pydantic import BaseModel
 from muster_contracts.areas import AreaTree
 from muster_reporting.application.service_rollup import ServiceRollup
 from muster_reporting.entrypoints.exports import Format, table
-from muster_reporting.entrypoints.http import AreaQuery, AreaService, Reader
-from muster_runtime.errors import MusterError, NotFoundError
+from muster_reporting.entrypoints.http import AreaQuery, AreaService, Reader, readable_area
+from muster_runtime.errors import MusterError
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -63,7 +64,7 @@ def periods(
             end_m = _month_index(last) if last else today.year * 12 + today.month - 1
             start_m = _month_index(first) if first else end_m - 11
             out = [f"{m // 12:04d}-{m % 12 + 1:02d}" for m in range(start_m, end_m + 1)]
-    except ValueError as error:
+    except (ValueError, OverflowError) as error:
         raise MusterError(
             f"not a {granularity}: {error}", code="invalid_period", field="from"
         ) from None
@@ -96,16 +97,15 @@ async def service_series(
     """Activities, turn-outs, approved hours and beneficiaries of an area per day or month."""
     areas: AreaTree = request.app.state.areas
     rollup: ServiceRollup = request.app.state.service_rollup
-    area_id = area_id or principal.area_id
-    if area_id not in areas:
-        raise NotFoundError(f"unknown area {area_id}", field="area_id")
-    principal.require_scope(area_id, areas)
+    area_id = readable_area(areas, principal, area_id)
     today = datetime.now(REPORTING_ZONE).date()
     area = areas.get(area_id)
-    points = []
-    for period in periods(granularity, first, last, today):
-        totals = AreaService.of(area, await rollup.cell(area_id, period))
-        points.append(ServicePoint(period=period, **totals.model_dump(include=_MEASURES)))
+    wanted = periods(granularity, first, last, today)
+    cells = await asyncio.gather(*(rollup.cell(area_id, period) for period in wanted))
+    points = [
+        ServicePoint(period=period, **AreaService.of(area, cell).model_dump(include=_MEASURES))
+        for period, cell in zip(wanted, cells, strict=True)
+    ]
     series = ServiceSeries(area_id=area_id, granularity=granularity, points=points)
     if format != "json":
         rows = [p.model_dump(mode="json") for p in points]
