@@ -30,12 +30,11 @@ def integrity_of(data: bytes) -> str:
     return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
 
 
-def vendor(into: Path = VENDOR) -> Path:
+def vendor(into: Path = VENDOR, url: str = TARBALL) -> Path:
     target = into / "echarts.min.js"
     stamp = into / "echarts.version"
     if target.exists() and stamp.exists() and stamp.read_text().strip() == VERSION:
         return target
-    url = TARBALL
     with urllib.request.urlopen(url, timeout=120) as response:
         data = response.read()
     if integrity_of(data) != INTEGRITY:

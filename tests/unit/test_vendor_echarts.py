@@ -1,0 +1,56 @@
+"""The dashboard's chart library is taken only if it is the pinned tarball, byte for byte."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tools.vendor_echarts import INTEGRITY, MEMBER, vendor
+
+
+def _tarball(script: bytes) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as archive:
+        info = tarfile.TarInfo(MEMBER)
+        info.size = len(script)
+        archive.addfile(info, io.BytesIO(script))
+    return out.getvalue()
+
+
+@pytest.fixture
+def registry() -> Iterator[str]:
+    """A local stand-in for the registry that serves a look-alike, tampered tarball."""
+    body = _tarball(b"window.echarts = {init() { /* not the real one */ }};")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/echarts.tgz"
+    server.shutdown()
+
+
+def test_a_tarball_that_fails_the_integrity_check_is_refused(registry: str, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="integrity"):
+        vendor(tmp_path, url=registry)
+
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_pin_is_an_npm_sha512_integrity() -> None:
+    assert INTEGRITY.startswith("sha512-")
+    assert len(INTEGRITY) == len("sha512-") + 88  # base64 of 64 bytes
