@@ -29,6 +29,7 @@ from muster_contracts.events.drives import (
     Eligibility,
     ServiceCategory,
     SignUpAccepted,
+    SignUpDeclined,
     SignUpOutcome,
     SignUpPromoted,
     SignUpSubmitted,
@@ -250,6 +251,25 @@ async def test_signing_up_again_after_a_withdrawal_counts_the_person_once() -> N
     funnel = await counted(log.events)
 
     assert await stages(funnel, drive_id="d1") == funnel_of(1, 1, 0, 0, 0)
+
+
+async def test_sign_ups_count_once_dispatch_decided_on_them_declined_ones_too() -> None:
+    log = Log()
+    launch(log, "d1")
+    log.add(
+        SignUpSubmitted(sign_up_id="s9", drive_id="d1", volunteer_id="v9", role_id="general"),
+        "signup-s9",
+    )  # not decided yet: not counted yet
+    sign_up(log, "d1", "v1")
+    log.add(
+        SignUpDeclined(drive_id="d1", sign_up_id="s2", volunteer_id="v2", role_id="general",
+                       rule="not_eligible:min_age"),
+        "drive-d1",
+    )  # fmt: skip
+
+    funnel = await counted(log.events)
+
+    assert await stages(funnel, drive_id="d1") == funnel_of(2, 1, 0, 0, 0)
 
 
 async def test_a_waitlisted_volunteer_promoted_is_accepted() -> None:

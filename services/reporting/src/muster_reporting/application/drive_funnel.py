@@ -3,11 +3,18 @@
 Cells (`drive:<id>`, `area:<id>`) are `CounterCells`, so each event counts at most once
 per cell. What a volunteer holds in a drive is kept per (drive, volunteer) in a facts
 collection, read before and written after the cells: a redelivered event recomputes the
-same change, which the cells then skip. Events may arrive before the ones that give them
-context (a replay can read the volunteer topic before dispatch's): a drive whose launch is
-not seen yet is counted in its own cell only, and its launch adds that cell to the areas;
-a check-in to an activity not seen yet is parked on the activity until it is scheduled.
-Assumes one consumer applies events in order (as the service does), like `ServiceRollup`.
+same change, which the cells then skip; each stage is its own field, so writers of
+different stages never overwrite each other.
+
+Sign-ups, places and teams come from the drive's own stream, in order after its launch.
+Check-ins (volunteer topic) and approved hours (activity streams) may be read before the
+events that place them (a replay can read one topic before the other): a check-in to an
+activity not seen yet is parked on the activity until it is scheduled, and a drive whose
+launch is not seen yet is counted in its own cell only, until its launch adds that cell to
+the areas. That hand-over assumes one consumer applies these events in turn; with several
+replicas, a check-in applied at the very moment its drive's launch is merged could miss the
+area cells (never the drive's own) — in practice a drive is launched long before anyone
+checks in.
 """
 
 from __future__ import annotations
@@ -161,7 +168,7 @@ class DriveFunnel:
 
     async def _move(self, consumed: ConsumedEvent, moves: list[Move]) -> None:
         held: dict[str, frozenset[Stage]] = {}
-        changed: set[str] = set()
+        changed: dict[str, set[Stage]] = {}
         changes: dict[str, list[dict[Stage, int]]] = {}  # by drive
         for move in moves:
             drive_id = await self._drive_of(move)
@@ -170,11 +177,11 @@ class DriveFunnel:
             key = f"journey:{drive_id}|{move.volunteer_id}"
             if key not in held:
                 journey = await self.facts.get(key)
-                held[key] = frozenset(Stage(s) for s in (journey or {}).get("stages", []))
+                held[key] = frozenset(s for s in STAGES if (journey or {}).get(s.value))
             held[key], change = step(held[key], move)
             if change:
                 changes.setdefault(drive_id, []).append(change)
-                changed.add(key)
+                changed.setdefault(key, set()).update(change)
         by_cell: dict[str, dict[str, int]] = {}
         for drive_id, deltas in changes.items():
             counts = total(deltas)
@@ -190,8 +197,10 @@ class DriveFunnel:
                     summed[stage] = summed.get(stage, 0) + amount
         if by_cell:
             await self.cells.apply([(consumed, c, counts, {}) for c, counts in by_cell.items()])
-        for key in changed:  # after the cells: a redelivery recomputes the same change
-            await self.facts.set(key, {"stages": [s.value for s in STAGES if s in held[key]]})
+        # After the cells: a redelivery recomputes the same change. One field per stage, so
+        # writers of different stages (different streams) never overwrite each other.
+        for key, stages in changed.items():
+            await self.facts.set(key, {s.value: s in held[key] for s in stages})
 
     async def counts(self, *, area_id: str | None = None, drive_id: str | None = None) -> Document:
         """The stage counts of an area or of one drive (empty if nothing was counted)."""

@@ -1,6 +1,7 @@
 """The drive funnel's rules: which stages a volunteer holds in a drive, and how events move them.
 
-Stages, in order: signed up → accepted → assigned to a team → checked in → hours approved.
+Stages, in order: signed up (dispatch decided on a sign-up: accepted, waitlisted or
+declined) → accepted → assigned to a team → checked in → hours approved.
 `signed_up`, `checked_in` and `hours_approved` count the people who ever reached them; a
 volunteer counts once per stage per drive however many sign-ups, check-ins or records they
 have. `accepted` and `assigned` count the people who hold a place now: a withdrawal takes the
@@ -21,9 +22,10 @@ from muster_contracts.events.activities import (
 )
 from muster_contracts.events.drives import (
     SignUpAccepted,
+    SignUpDeclined,
     SignUpOutcome,
     SignUpPromoted,
-    SignUpSubmitted,
+    SignUpWaitlisted,
     SignUpWithdrawalRecorded,
     TeamFormed,
 )
@@ -57,9 +59,15 @@ class Move:
 
 def moves_of(event_type: str, payload: Mapping[str, Any]) -> list[Move]:
     """The funnel moves an event makes (none for events the funnel ignores)."""
-    if event_type == SignUpSubmitted.event_type:
+    # Every sign-up gets a decision on the drive's own stream: counting sign-ups from the
+    # decisions keeps the first three stages in the drive stream's order (never more
+    # accepted than signed up, whatever order the two topics are read in).
+    if event_type in (SignUpWaitlisted.event_type, SignUpDeclined.event_type):
         return [Move(payload["volunteer_id"], Stage.SIGNED_UP, drive_id=payload["drive_id"])]
-    if event_type in (SignUpAccepted.event_type, SignUpPromoted.event_type):
+    if event_type == SignUpAccepted.event_type:
+        volunteer, drive = payload["volunteer_id"], payload["drive_id"]
+        return [Move(volunteer, Stage.SIGNED_UP, drive), Move(volunteer, Stage.ACCEPTED, drive)]
+    if event_type == SignUpPromoted.event_type:
         return [Move(payload["volunteer_id"], Stage.ACCEPTED, drive_id=payload["drive_id"])]
     if event_type == SignUpWithdrawalRecorded.event_type:
         if payload["was"] != SignUpOutcome.ACCEPTED:
