@@ -66,7 +66,8 @@ class ThingCounter:
 
     async def total(self) -> int:
         doc = await self.cells.collection.find_one({"_id": "total"})
-        return int(doc["things"]) if doc else 0
+        # A cell exists as a stub (no counts yet) between its creation and its first count.
+        return int(doc.get("things", 0)) if doc else 0
 
     async def reached(self, wanted: int) -> bool:
         return await self.total() >= wanted

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
@@ -10,11 +11,15 @@ import pytest
 
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.events import SealedPersonalData, VolunteerCategory, VolunteerRegistered
+from muster_contracts.topology import event_topic
 from muster_reporting.bootstrap import ReportingSettings, projections, rebuild_read_models
+from muster_runtime.bench.eventlog import DistrictLog, publish_district
+from muster_runtime.bench.replay import check_totals
 from muster_runtime.mongo import Database
 from muster_runtime.rebuild import ConsumersStillRunningError
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
+from muster_runtime.topics import ensure_topics
 from tests.integration.helpers import eventually
 from tests.integration.test_event_store import CONTEXT
 
@@ -68,3 +73,35 @@ async def test_a_rebuild_reproduces_the_live_read_models_exactly(
 
     assert result.events == REGISTRATIONS
     assert await _snapshot(db, "volunteers_by_area") == before
+
+
+async def test_a_rebuild_reproduces_live_service_rollups_and_activity_facts(
+    settings: ServiceSettings, db: Database
+) -> None:
+    """Activities, turn-outs, hours and beneficiaries, counted in memory in the rebuild."""
+    reporting_settings = ReportingSettings(
+        **settings.model_dump(exclude={"service_name", "http_port"})
+    )
+    log = DistrictLog(load_area_tree(), seed=9)
+    wire = [log.registration(datetime(2026, 11, 2, tzinfo=UTC)) for _ in range(5)]
+    wire += list(log.activity()) + list(log.activity())
+    topics = [event_topic(settings.topic_prefix, c) for c in ("volunteer", "dispatch")]
+    await ensure_topics(settings.kafka_bootstrap, topics, settings.topic_partitions)
+    await publish_district(settings.kafka_bootstrap, settings.topic_prefix, iter(wire))
+    live = ServiceRuntime(reporting_settings, consumes=("volunteer", "dispatch"))
+    *_, on_events = projections(live.db, load_area_tree())
+    live.consume_with(on_events)
+    async with live.running():
+
+        async def all_counted() -> bool:
+            return not await check_totals(db, log.truth)
+
+        await eventually(all_counted, timeout=120)
+    read_models = ("volunteers_by_area", "service_by_area", "activity_facts")
+    before = {name: await _snapshot(db, name) for name in read_models}
+
+    result = await rebuild_read_models(reporting_settings, show_progress=False)
+
+    assert result.events == len(wire)
+    assert {name: await _snapshot(db, name) for name in read_models} == before
+    assert await check_totals(db, log.truth) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,11 +29,29 @@ class PoisonMessage:
         }
 
 
-def decode_records(records: tuple[Any, ...]) -> tuple[list[ConsumedEvent], list[PoisonMessage]]:
-    """Split a batch into events to apply and messages no code can apply."""
+def event_type_of(record: Any) -> str | None:
+    """The `event-type` header the relay sets on every event (None if absent)."""
+    for name, value in record.headers or ():
+        if name == "event-type":
+            return bytes(value).decode("utf-8", "replace")
+    return None
+
+
+def decode_records(
+    records: tuple[Any, ...], wanted: Collection[str] | None = None
+) -> tuple[list[ConsumedEvent], list[PoisonMessage]]:
+    """Split a batch into events to apply and messages no code can apply.
+
+    With `wanted`, records whose `event-type` header names another type are skipped
+    undecoded (they would have no effect); records without the header are decoded.
+    """
     events: list[ConsumedEvent] = []
     poison: list[PoisonMessage] = []
     for record in records:
+        if wanted is not None:
+            kind = event_type_of(record)
+            if kind is not None and kind not in wanted:
+                continue
         try:
             envelope = EventEnvelope.from_json(record.value or b"")
         except ValidationError as exc:

@@ -24,10 +24,19 @@ WINDOW = 5000
 
 
 class RepeatFilter:
-    def __init__(self, db: Database, group: str, window: int = WINDOW) -> None:
+    """Args:
+    deferred: keep the windows in memory after their first read and write them only on
+        `save` — for a single reader of every partition (a rebuild), never for a live
+        consumer group, whose partitions move between processes.
+    """
+
+    def __init__(
+        self, db: Database, group: str, window: int = WINDOW, *, deferred: bool = False
+    ) -> None:
         self._windows = db["consumer_windows"]
         self._group = group
         self._size = window
+        self._cache: dict[str, list[str]] | None = {} if deferred else None
 
     def _key(self, source: str) -> str:
         return f"{self._group}|{source}"
@@ -35,6 +44,9 @@ class RepeatFilter:
     async def _load(self, sources: Iterable[str]) -> dict[str, list[str]]:
         seen: dict[str, list[str]] = {}
         for source in sources:
+            if self._cache is not None and source in self._cache:
+                seen[source] = self._cache[source]
+                continue
             doc = await self._windows.find_one({"_id": self._key(source)})
             if doc is None:
                 # Insert first, so later writes are updates of a document that exists.
@@ -66,6 +78,17 @@ class RepeatFilter:
         return fresh, updated
 
     async def remember(self, updated: dict[str, list[str]]) -> None:
+        if self._cache is not None:
+            self._cache.update(updated)
+            return
+        await self._write(updated)
+
+    async def save(self) -> None:
+        """Write the windows kept in memory (deferred mode)."""
+        if self._cache is not None:
+            await self._write(self._cache)
+
+    async def _write(self, updated: dict[str, list[str]]) -> None:
         for source, ids in updated.items():
             await self._windows.update_one({"_id": self._key(source)}, {"$set": {"ids": ids}})
 

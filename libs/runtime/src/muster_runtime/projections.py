@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ class ConsumedEvent:
     partition: int
     offset: int
 
-    @property
+    @functools.cached_property
     def source(self) -> str:
         # Field names in MongoDB may not contain dots; topic names do.
         return f"{self.topic}:{self.partition}".replace(".", "_")
@@ -45,6 +46,48 @@ class VersionedDocuments:
 
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
+        self._buffer: dict[str, Document] | None = None
+
+    def buffer(self) -> None:
+        """Keep the documents in memory from now on (a rebuild into an empty collection)."""
+        self._buffer = {}
+
+    async def flush(self) -> None:
+        """Write the buffered documents in bulk, as live applying would have left them."""
+        if self._buffer is None:
+            return
+        await insert_in_chunks(self.collection, list(self._buffer.values()))
+        self._buffer = None
+
+    async def get(self, doc_id: str) -> Document | None:
+        if self._buffer is not None:
+            return self._buffer.get(doc_id)
+        return await self.collection.find_one({"_id": doc_id})
+
+    def _apply_in_buffer(
+        self,
+        buffer: dict[str, Document],
+        doc_id: str,
+        version: int,
+        update: Mapping[str, Any],
+        create: bool,
+    ) -> bool:
+        if create:
+            buffer.setdefault(doc_id, {"_id": doc_id, "_v": 0})
+        doc = buffer.get(doc_id)
+        if doc is None or doc["_v"] >= version:
+            return False
+        for operator, fields in update.items():
+            if operator not in ("$set", "$inc"):
+                raise ValueError(f"{operator} cannot be applied in memory")
+            for dotted, value in fields.items():
+                *parents, leaf = dotted.split(".")
+                target = doc
+                for part in parents:
+                    target = target.setdefault(part, {})
+                target[leaf] = value if operator == "$set" else target.get(leaf, 0) + value
+        doc["_v"] = version
+        return True
 
     async def apply(
         self, doc_id: str, version: int, update: Mapping[str, Any], *, create: bool = False
@@ -55,6 +98,8 @@ class VersionedDocuments:
         expect it to exist.
         Returns whether it was applied (False: a redelivery or replay of an old event).
         """
+        if self._buffer is not None:
+            return self._apply_in_buffer(self._buffer, doc_id, version, update, create)
         update = dict(update)
         update["$set"] = {**update.get("$set", {}), "_v": version}
         if create:
@@ -67,6 +112,21 @@ class VersionedDocuments:
 
 
 Contribution = tuple[ConsumedEvent, str, Mapping[str, int], Mapping[str, Any]]
+
+
+async def insert_in_chunks(
+    collection: AsyncCollection[Document], documents: list[Document], chunk: int = 1000
+) -> None:
+    """Insert many new documents, a few chunks in flight at once (encoding overlaps I/O)."""
+    limit = asyncio.Semaphore(4)
+
+    async def insert(part: list[Document]) -> None:
+        async with limit:
+            await collection.insert_many(part, ordered=False)
+
+    await asyncio.gather(
+        *(insert(documents[i : i + chunk]) for i in range(0, len(documents), chunk))
+    )
 
 
 @dataclass
@@ -105,20 +165,23 @@ class CounterCells:
         if self._buffer is None:
             return
         documents = [cell.document(cell_id) for cell_id, cell in self._buffer.items()]
-        for start in range(0, len(documents), 1000):
-            await self.collection.insert_many(documents[start : start + 1000], ordered=False)
+        await insert_in_chunks(self.collection, documents)
         self._buffer = None
 
     def _count_in_buffer(
         self, contributions: list[Contribution], buffer: dict[str, _BufferedCell]
     ) -> None:
         for event, cell_id, increments, on_insert in contributions:
-            cell = buffer.setdefault(cell_id, _BufferedCell(dict(on_insert)))
-            if event.offset <= cell.hwm.get(event.source, -1):
+            cell = buffer.get(cell_id)
+            if cell is None:
+                cell = buffer[cell_id] = _BufferedCell(dict(on_insert))
+            source = event.source
+            if event.offset <= cell.hwm.get(source, -1):
                 continue
+            counts = cell.counts
             for name, amount in increments.items():
-                cell.counts[name] = cell.counts.get(name, 0) + amount
-            cell.hwm[event.source] = event.offset
+                counts[name] = counts.get(name, 0) + amount
+            cell.hwm[source] = event.offset
 
     async def _ensure(self, cells: dict[str, Mapping[str, Any]]) -> None:
         """Create the cells not known to exist, as stubs (insert first: no empty queries)."""

@@ -16,7 +16,8 @@ def main() -> None:
     if args.command == "rebuild":
         result = asyncio.run(rebuild_read_models(settings))
         print(
-            f"replayed {result.events} events in {result.seconds:.1f} s ({result.rate:,.0f} events/s)"
+            f"replayed {result.events} events in {result.seconds:.2f} s ({result.rate:,.0f} events/s;"
+            f" writing the read models took {result.write_seconds:.2f} s of it)"
         )
         return
     serve(build_app(settings), settings.http_host, settings.http_port)

@@ -77,14 +77,14 @@ async def rebuild_read_models(
     try:
         db = client[settings.database_name]
         volunteers, service, drive_funnel, on_events = projections(db, load_area_tree())
-        # Every cell is new in a rebuild: count in memory, write each cell once at the end.
-        counters = (volunteers.cells, service.cells, drive_funnel)
-        for cells in counters:
-            cells.buffer()
+        # Every document is new in a rebuild: count in memory, write each once at the end.
+        buffered = (volunteers.cells, service.cells, service.activities, drive_funnel)
+        for models in buffered:
+            models.buffer()
 
         async def write_counted() -> None:
-            for cells in counters:
-                await cells.flush()
+            for models in buffered:
+                await models.flush()
 
         return await rebuild(
             db,
@@ -93,6 +93,7 @@ async def rebuild_read_models(
             [event_topic(settings.topic_prefix, c) for c in CONSUMES],
             consumer_group(settings),
             on_events,
+            event_types=volunteers.event_types | service.event_types | drive_funnel.event_types,
             finish=write_counted,
             show_progress=show_progress,
         )

@@ -29,7 +29,7 @@ from pymongo.errors import DuplicateKeyError
 from muster_contracts.areas import AreaTree
 from muster_contracts.events.activities import ActivityScheduled
 from muster_contracts.events.drives import DriveLaunched, TeamFormed, TeamSplit
-from muster_reporting.domain.funnel import STAGES, Move, Stage, moves_of, step, total
+from muster_reporting.domain.funnel import MOVING_EVENT_TYPES, STAGES, Move, Stage, moves_of, step, total
 from muster_runtime.mongo import Database, Document
 from muster_runtime.projections import ConsumedEvent, CounterCells
 
@@ -88,6 +88,14 @@ def area_cell(area_id: str) -> str:
 
 
 class DriveFunnel:
+    # Every event type this projection reads; others are never decoded in a rebuild.
+    event_types = MOVING_EVENT_TYPES | {
+        DriveLaunched.event_type,
+        ActivityScheduled.event_type,
+        TeamFormed.event_type,
+        TeamSplit.event_type,
+    }
+
     def __init__(self, db: Database, areas: AreaTree) -> None:
         self.cells = CounterCells(db["drive_funnel"])
         self.facts = FunnelFacts(db["drive_funnel_facts"])

@@ -29,6 +29,17 @@ Contribution = tuple[ConsumedEvent, str, Mapping[str, int], Mapping[str, Any]]
 
 
 class ServiceRollup:
+    # Every event type this projection reads; others are never decoded in a rebuild.
+    event_types = frozenset(
+        {
+            ActivityScheduled.event_type,
+            ActivityCancelled.event_type,
+            BeneficiariesRecorded.event_type,
+            ServiceRecordIssued.event_type,
+            ServiceRecordAdjusted.event_type,
+        }
+    )
+
     def __init__(self, db: Database, areas: AreaTree, timezone: str = "Asia/Shanghai") -> None:
         self._zone = ZoneInfo(timezone)
         self.cells = CounterCells(db["service_by_area"])
@@ -40,14 +51,18 @@ class ServiceRollup:
     ) -> list[Contribution]:
         """Counts for every area up the tree, in all time, the month and the day served."""
         lineage = self._areas.lineage_ids(area_id)
-        out: list[Contribution] = []
-        for period in (None, day[:7], day):
-            for area, child in zip(lineage, (*lineage[1:], None), strict=True):
-                increments = dict(counts)
-                if child is not None:
-                    increments |= {f"children.{child}.{k}": v for k, v in counts.items()}
-                out.append((consumed, cell_id(area, period), increments, {}))
-        return out
+        # The same increments in every period (read-only downstream): built once per level.
+        levels: list[tuple[str, Mapping[str, int]]] = []
+        for area, child in zip(lineage, (*lineage[1:], None), strict=True):
+            increments = dict(counts)
+            if child is not None:
+                increments |= {f"children.{child}.{k}": v for k, v in counts.items()}
+            levels.append((area, increments))
+        return [
+            (consumed, cell_id(area, period), increments, {})
+            for period in (None, day[:7], day)
+            for area, increments in levels
+        ]
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
         # One event at a time: later events of an activity need the facts of earlier ones.
@@ -76,14 +91,9 @@ class ServiceRollup:
                 create=True,
             )
             return
-        if kind not in (
-            ActivityCancelled.event_type,
-            BeneficiariesRecorded.event_type,
-            ServiceRecordIssued.event_type,
-            ServiceRecordAdjusted.event_type,
-        ):
+        if kind not in self.event_types:
             return
-        facts = await self.activities.collection.find_one({"_id": payload["activity_id"]})
+        facts = await self.activities.get(payload["activity_id"])
         if facts is None:
             return  # scheduled before this projection's history began
         place = facts["place_area_id"]

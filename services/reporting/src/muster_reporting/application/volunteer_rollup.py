@@ -20,9 +20,30 @@ class VolunteerRollup:
     report is one point read, however many children the area has.
     """
 
+    # Every event type this projection reads; others are never decoded in a rebuild.
+    event_types = frozenset({VolunteerRegistered.event_type})
+
     def __init__(self, collection: AsyncCollection[Document], areas: AreaTree) -> None:
         self.cells = CounterCells(collection)
         self._areas = areas
+        # Increments per (home area, categories): few distinct ones, read-only downstream.
+        self._increments: dict[tuple[str, tuple[str, ...]], list[tuple[str, dict[str, int]]]] = {}
+
+    def _cells_of(self, event: VolunteerRegistered) -> list[tuple[str, dict[str, int]]]:
+        key = (event.home_area_id, tuple(c.value for c in event.categories))
+        cached = self._increments.get(key)
+        if cached is not None:
+            return cached
+        counts = {"registered": 1} | {f"category.{c}": 1 for c in key[1]}
+        lineage = self._areas.lineage_ids(event.home_area_id)
+        cells: list[tuple[str, dict[str, int]]] = []
+        for area_id, child_id in zip(lineage, (*lineage[1:], None), strict=True):
+            increments = dict(counts)
+            if child_id is not None:
+                increments |= {f"children.{child_id}.{k}": v for k, v in counts.items()}
+            cells.append((area_id, increments))
+        self._increments[key] = cells
+        return cells
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
         contributions: list[tuple[ConsumedEvent, str, Mapping[str, int], Mapping[str, Any]]] = []
@@ -32,12 +53,7 @@ class VolunteerRollup:
                 continue
             event = decode_payload(envelope.type, envelope.schema_version, envelope.payload)
             assert isinstance(event, VolunteerRegistered)
-            counts = {"registered": 1} | {f"category.{c.value}": 1 for c in event.categories}
-            lineage = self._areas.lineage_ids(event.home_area_id)
-            for area_id, child_id in zip(lineage, (*lineage[1:], None), strict=True):
-                increments = dict(counts)
-                if child_id is not None:
-                    increments |= {f"children.{child_id}.{k}": v for k, v in counts.items()}
+            for area_id, increments in self._cells_of(event):
                 contributions.append((consumed, area_id, increments, {}))
         if contributions:
             await self.cells.apply(contributions)

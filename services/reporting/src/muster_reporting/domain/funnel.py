@@ -57,6 +57,22 @@ class Move:
     activity_id: str | None = None
 
 
+# Every event type `moves_of` reads (a test checks that it ignores every other type).
+MOVING_EVENT_TYPES = frozenset(
+    {
+        SignUpWaitlisted.event_type,
+        SignUpDeclined.event_type,
+        SignUpAccepted.event_type,
+        SignUpPromoted.event_type,
+        SignUpWithdrawalRecorded.event_type,
+        TeamFormed.event_type,
+        AttendanceCheckedIn.event_type,
+        AttendanceCorrected.event_type,
+        ServiceRecordIssued.event_type,
+    }
+)
+
+
 def moves_of(event_type: str, payload: Mapping[str, Any]) -> list[Move]:
     """The funnel moves an event makes (none for events the funnel ignores)."""
     # Every sign-up gets a decision on the drive's own stream: counting sign-ups from the

@@ -1,0 +1,135 @@
+"""Measuring tools of the benchmarks: latency quantiles, CPU time of processes, the machine."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import resource
+import socket
+import statistics
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
+    """p50/p95/p99/max/mean in milliseconds (empty samples give an empty summary)."""
+    if not seconds:
+        return {}
+    ms = sorted(s * 1000 for s in seconds)
+    if len(ms) == 1:
+        return {"n": 1, "p50": ms[0], "p95": ms[0], "p99": ms[0], "max": ms[0], "mean": ms[0]}
+    q = statistics.quantiles(ms, n=100, method="inclusive")
+    return {
+        "n": len(ms),
+        "p50": q[49],
+        "p95": q[94],
+        "p99": q[98],
+        "max": ms[-1],
+        "mean": statistics.fmean(ms),
+    }
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a live process (None if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # After the command name: state is field 3, utime 14 and stime 15 (1-based, man proc).
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def children_cpu_seconds() -> float:
+    """CPU seconds of this process's waited-for children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class ProcessCpu:
+    """CPU seconds used by named processes between `start` and `stop` (from /proc)."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self._before: dict[str, float] = {}
+
+    def start(self) -> None:
+        self._before = {n: cpu_seconds(p) or 0.0 for n, p in self.pids.items()}
+
+    def stop(self) -> dict[str, float]:
+        used: dict[str, float] = {}
+        for name, pid in self.pids.items():
+            now = cpu_seconds(pid)
+            if now is not None:
+                used[name] = now - self._before.get(name, 0.0)
+        return used
+
+
+def find_pids(patterns: dict[str, str]) -> dict[str, int]:
+    """The first live process whose command line contains each pattern (by name)."""
+    found: dict[str, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        for name, pattern in patterns.items():
+            if name not in found and pattern in command:
+                found[name] = int(entry.name)
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def wait_until_ready(client: httpx.AsyncClient, timeout: float = 60.0) -> None:
+    """Poll `/readyz` until the service reports its store and broker ready."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            response = await client.get("/readyz")
+            if response.status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"{client.base_url} not ready after {timeout:.0f} s")
+        await asyncio.sleep(0.2)
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def machine() -> dict[str, str]:
+    """What the figures were measured on."""
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory = "unknown"
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal"):
+            memory = f"{int(line.split()[1]) // 1024} MiB"
+    java = subprocess.run(
+        ["java", "-version"], capture_output=True, text=True, check=False
+    ).stderr.splitlines()
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "memory": memory,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "java": java[0] if java else "unknown",
+    }

@@ -1,0 +1,62 @@
+"""The generated district log: valid events of the contracts, and a ground truth that adds up."""
+
+from __future__ import annotations
+
+from collections import Counter
+from types import SimpleNamespace
+
+import orjson
+
+from muster_contracts.areas import load_area_tree
+from muster_contracts.envelope import EventEnvelope
+from muster_contracts.events import decode_payload
+from muster_runtime.bench.eventlog import DistrictLog
+from muster_runtime.consumer import decode_records
+
+
+def test_every_generated_event_is_a_valid_envelope_and_payload_of_the_contracts() -> None:
+    log = DistrictLog(load_area_tree(), seed=3)
+    wire = list(log.events(600))
+    kinds = Counter()
+    for event in wire:
+        envelope = EventEnvelope.from_json(event.value)
+        decode_payload(envelope.type, envelope.schema_version, envelope.payload)
+        kinds[envelope.type] += 1
+        assert event.key == envelope.stream_id.encode()
+        assert dict(event.headers)["event-type"] == envelope.type.encode()
+    assert dict(kinds) == log.truth.events
+    assert len(wire) == log.truth.total_events >= 600
+
+
+def test_the_ground_truth_is_the_sum_of_the_generated_events() -> None:
+    log = DistrictLog(load_area_tree(), seed=4)
+    payloads = [orjson.loads(e.value) for e in log.events(400)]
+    records = [p["payload"] for p in payloads if p["type"] == "service.record_issued"]
+    beneficiaries = [
+        p["payload"]["counts"] for p in payloads if p["type"] == "activity.beneficiaries_recorded"
+    ]
+    assert log.truth.turnouts == len(records)
+    assert log.truth.minutes == sum(r["minutes"] for r in records)
+    assert log.truth.beneficiaries == sum(sum(c.values()) for c in beneficiaries)
+    assert log.truth.registered == sum(p["type"] == "volunteer.registered" for p in payloads)
+    assert log.truth.activities == sum(p["type"] == "activity.scheduled" for p in payloads)
+
+
+def _record(value: bytes, headers: list[tuple[str, bytes]], offset: int) -> SimpleNamespace:
+    return SimpleNamespace(
+        value=value, headers=headers, topic="t.events", partition=0, offset=offset, key=b"k"
+    )
+
+
+def test_decoding_skips_unwanted_types_by_header_but_still_catches_poison() -> None:
+    log = DistrictLog(load_area_tree(), seed=5)
+    wire = list(log.activity())
+    records = [_record(e.value, e.headers, n) for n, e in enumerate(wire)]
+    records.append(_record(b"not json", [], len(records)))  # no header: decoded, poison
+
+    events, poison = decode_records(tuple(records), {"activity.scheduled"})
+
+    assert [e.envelope.type for e in events] == ["activity.scheduled"]
+    assert len(poison) == 1
+    everything, _ = decode_records(tuple(records))
+    assert len(everything) == len(wire)
