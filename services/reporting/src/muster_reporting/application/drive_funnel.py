@@ -29,7 +29,15 @@ from pymongo.errors import DuplicateKeyError
 from muster_contracts.areas import AreaTree
 from muster_contracts.events.activities import ActivityScheduled
 from muster_contracts.events.drives import DriveLaunched, TeamFormed, TeamSplit
-from muster_reporting.domain.funnel import MOVING_EVENT_TYPES, STAGES, Move, Stage, moves_of, step, total
+from muster_reporting.domain.funnel import (
+    MOVING_EVENT_TYPES,
+    STAGES,
+    Move,
+    Stage,
+    moves_of,
+    step,
+    total,
+)
 from muster_runtime.mongo import Database, Document
 from muster_runtime.projections import ConsumedEvent, CounterCells
 
