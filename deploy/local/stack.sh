@@ -357,6 +357,9 @@ up_service() {
     export MUSTER_KAFKA_BOOTSTRAP="${MUSTER_KAFKA_BOOTSTRAP:-127.0.0.1:$KAFKA_PORT}"
     export MUSTER_MONGO_URL="${MUSTER_MONGO_URL:-mongodb://127.0.0.1:$MONGO_PORT/}"
     export PYTHONUNBUFFERED=1
+    # Spans as JSON lines, one file per service: `muster traces`, `muster trace <id>`.
+    export MUSTER_TRACE_EXPORTER="${MUSTER_TRACE_EXPORTER:-file}"
+    export MUSTER_TRACE_FILE="${MUSTER_TRACE_FILE:-$STATE/traces/$c.jsonl}"
     start_bg "$c" "$PYTHON" -m "muster_$c"
   )
   wait_healthy "$c"

@@ -54,6 +54,9 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
             "MUSTER_MONGO_DB": f"muster_{run_id}_{name}",
             "MUSTER_TOPIC_PREFIX": f"muster-{run_id}",
             "MUSTER_TOPIC_PARTITIONS": "3",
+            # Every service writes its spans beside its log: tests read traces back.
+            "MUSTER_TRACE_EXPORTER": "file",
+            "MUSTER_TRACE_FILE": str(logs / f"{name}.traces.jsonl"),
         }
         log = (logs / f"{name}.log").open("wb")
         processes.append(

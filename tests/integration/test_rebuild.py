@@ -43,8 +43,8 @@ async def test_a_rebuild_reproduces_the_live_read_models_exactly(
         settings.model_copy(update={"service_name": "volunteer"}), produces="volunteer"
     )
     live = ServiceRuntime(reporting_settings, consumes=("volunteer",))
-    *_, on_events = projections(live.db, areas)
-    live.consume_with(on_events)
+    *_, handlers = projections(live.db, areas)
+    live.consume_with(*handlers)
     async with producer.running(), live.running():
         assert producer.store is not None
         for _ in range(REGISTRATIONS):
@@ -89,8 +89,8 @@ async def test_a_rebuild_reproduces_live_service_rollups_and_activity_facts(
     await ensure_topics(settings.kafka_bootstrap, topics, settings.topic_partitions)
     await publish_district(settings.kafka_bootstrap, settings.topic_prefix, iter(wire))
     live = ServiceRuntime(reporting_settings, consumes=("volunteer", "dispatch"))
-    *_, on_events = projections(live.db, load_area_tree())
-    live.consume_with(on_events)
+    *_, handlers = projections(live.db, load_area_tree())
+    live.consume_with(*handlers)
     async with live.running():
 
         async def all_counted() -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,8 +27,12 @@ from pymongo.errors import DuplicateKeyError
 
 from muster_contracts.envelope import Actor, EventEnvelope
 from muster_contracts.events import DomainEvent
+from muster_runtime.logs import correlation_id
 from muster_runtime.metrics import APPEND_CONFLICTS, EVENTS_APPENDED
 from muster_runtime.mongo import Database, Document
+from muster_runtime.tracing import stored_context, tracer
+
+log = logging.getLogger(__name__)
 
 # An append writes its marker, then its commit, within half of this.
 ORPHAN_MARKER_AGE = 60.0
@@ -48,7 +53,7 @@ class CommandContext:
     """Who asked, and which request caused the events (correlation / causation)."""
 
     actor: Actor
-    correlation_id: UUID = field(default_factory=uuid4)
+    correlation_id: UUID = field(default_factory=correlation_id)
     causation_id: UUID | None = None
 
 
@@ -118,6 +123,45 @@ class EventStore:
     ) -> list[EventEnvelope]:
         """Append all `events` or none, after version `expected_version` of the stream.
 
+        Traced as `append <stream type>`; its trace context is stored with the commit so
+        the relay's publish, later, continues the same trace.
+
+        Raises:
+            ConcurrencyError: the stream is not at `expected_version`.
+        """
+        with tracer().start_as_current_span(
+            f"append {stream_type}",
+            attributes={
+                "muster.stream_id": stream_id,
+                "muster.expected_version": expected_version,
+                "muster.event_types": [e.event_type for e in events],
+                "muster.correlation_id": str(context.correlation_id),
+            },
+        ):
+            envelopes = await self._append(
+                stream_id, stream_type, expected_version, events, context, occurred_at
+            )
+        log.info(
+            "events appended",
+            extra={
+                "stream_id": stream_id,
+                "event_types": [e.type for e in envelopes],
+                "version": expected_version + len(envelopes),
+            },
+        )
+        return envelopes
+
+    async def _append(
+        self,
+        stream_id: str,
+        stream_type: str,
+        expected_version: int,
+        events: Sequence[DomainEvent],
+        context: CommandContext,
+        occurred_at: datetime | None,
+    ) -> list[EventEnvelope]:
+        """Append all `events` or none, after version `expected_version` of the stream.
+
         Every step is a point write or a point read of a document that exists, which
         any store serves from its primary index (no query that may come back empty).
 
@@ -163,6 +207,9 @@ class EventStore:
             "recorded_at": now,
             "events": [e.model_dump(mode="json", exclude={"position"}) for e in envelopes],
         }
+        trace_context = stored_context()
+        if trace_context:
+            commit["trace"] = trace_context
         marker = {"_id": commit["_id"], "position": position, "written_at": now}
         try:
             await self._outbox.insert_one(marker)
@@ -261,6 +308,13 @@ class EventStore:
 
     async def count_unpublished(self) -> int:
         return await self._outbox.count_documents({})
+
+    async def oldest_unpublished_age(self) -> float:
+        """Seconds since the oldest commit still in the outbox was written (0 if none)."""
+        oldest = await self._outbox.find_one({}, sort=[("position", ASCENDING)])
+        if oldest is None:
+            return 0.0
+        return max(0.0, float((datetime.now(UTC) - oldest["written_at"]).total_seconds()))
 
     async def _next_position(self) -> int:
         for _ in range(3):

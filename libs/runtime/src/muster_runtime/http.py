@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
+from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,10 +27,16 @@ from muster_contracts.envelope import Role
 from muster_runtime.auth import Principal, TokenIssuer, require_role
 from muster_runtime.errors import MusterError
 from muster_runtime.eventstore import ConcurrencyError
+from muster_runtime.logs import CORRELATION_ID
 from muster_runtime.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from muster_runtime.service import ServiceRuntime
+from muster_runtime.tracing import instrument_app
 
 log = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# Polled by probes and scrapers: counted in the metrics but not logged.
+UNLOGGED_ROUTES = {"/healthz", "/readyz", "/metrics"}
 
 
 def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
@@ -64,11 +72,30 @@ def create_app(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        HTTP_LATENCY.labels(path, request.method).observe(time.perf_counter() - started)
-        HTTP_REQUESTS.labels(path, request.method, str(response.status_code)).inc()
+        correlation = request_id(request.headers.get(REQUEST_ID_HEADER))
+        token = CORRELATION_ID.set(correlation)
+        try:
+            response = await call_next(request)
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            status = str(response.status_code)
+            seconds = time.perf_counter() - started
+            HTTP_LATENCY.labels(path, request.method, status).observe(seconds)
+            HTTP_REQUESTS.labels(path, request.method, status).inc()
+            if path not in UNLOGGED_ROUTES:
+                # The route's template, never the path: no identifiers or personal data.
+                log.info(
+                    "request",
+                    extra={
+                        "method": request.method,
+                        "route": path,
+                        "status": response.status_code,
+                        "ms": round(seconds * 1000, 1),
+                    },
+                )
+        finally:
+            CORRELATION_ID.reset(token)
+        response.headers[REQUEST_ID_HEADER] = str(correlation)
         return response
 
     @app.get("/metrics", tags=["operations"], include_in_schema=False)
@@ -163,7 +190,16 @@ def create_app(
 
     for router in routers:
         app.include_router(router)
+    instrument_app(app)
     return app
+
+
+def request_id(header: str | None) -> UUID:
+    """The caller's `X-Request-ID` if it is a UUID, else a new one: the correlation id."""
+    if header:
+        with contextlib.suppress(ValueError):
+            return UUID(header.strip())
+    return uuid4()
 
 
 def serve(app: FastAPI, host: str, port: int) -> None:

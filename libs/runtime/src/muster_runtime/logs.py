@@ -1,13 +1,31 @@
-"""Structured logging: one JSON object per line on stderr, with the service name."""
+"""Structured logging: one JSON object per line on stderr, with the service name, the
+trace and span ids of the current span and the request's correlation id.
+
+Never log personal data: names, phones and addresses stay sealed in the volunteer
+service (an end-to-end test greps a run's logs for them)."""
 
 from __future__ import annotations
 
 import logging
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID, uuid4
 
 import orjson
+
+from muster_runtime.tracing import current_ids
+
+# The id of the request being served (the `X-Request-ID` header), carried into the
+# events it causes as their correlation id.
+CORRELATION_ID: ContextVar[UUID | None] = ContextVar("correlation_id", default=None)
+
+
+def correlation_id() -> UUID:
+    """The current request's correlation id, or a fresh one outside a request."""
+    return CORRELATION_ID.get() or uuid4()
+
 
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -25,6 +43,12 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        ids = current_ids()
+        if ids:
+            entry["trace_id"], entry["span_id"] = ids
+        correlation = CORRELATION_ID.get()
+        if correlation:
+            entry["correlation_id"] = str(correlation)
         entry.update({k: v for k, v in vars(record).items() if k not in _RESERVED})
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
@@ -39,6 +63,7 @@ def configure_logging(service: str, level: str = "INFO", *, json: bool = True) -
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    logging.captureWarnings(True)  # library warnings as JSON lines too, not bare stderr text
     root.setLevel(level.upper())
     for noisy in ("aiokafka", "pymongo", "faststream"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -8,7 +8,7 @@ HTTP_REQUESTS = Counter(
     "muster_http_requests_total", "HTTP requests answered", ["route", "method", "status"]
 )
 HTTP_LATENCY = Histogram(
-    "muster_http_request_seconds", "HTTP request latency", ["route", "method"],
+    "muster_http_request_seconds", "HTTP request latency", ["route", "method", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )  # fmt: skip
 EVENTS_APPENDED = Counter("muster_events_appended_total", "Events appended", ["stream_type"])
@@ -30,3 +30,18 @@ DEAD_LETTERS = Counter("muster_dead_letters_total", "Messages sent to the dead-l
 PROJECTION_FAILURES = Counter(
     "muster_projection_failures_total", "Batches that failed and will be redelivered"
 )
+RELAY_DELAY_SECONDS = Histogram(
+    "muster_relay_delay_seconds", "From an append to Kafka's acknowledgement of its events",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30, 120),
+)  # fmt: skip
+RELAY_OLDEST_SECONDS = Gauge(
+    "muster_relay_oldest_unpublished_seconds", "Age of the oldest commit not yet on Kafka (0: none)"
+)
+PROJECTION_APPLY_SECONDS = Histogram(
+    "muster_projection_apply_seconds", "Time one projection takes to apply a consumed batch",
+    ["projection"], buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+)  # fmt: skip
+CONSUMER_LAG = Gauge(
+    "muster_consumer_lag", "Events on a partition not yet committed by this service's group",
+    ["topic", "partition"],
+)  # fmt: skip

@@ -14,6 +14,7 @@ import os
 import socket
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -25,7 +26,13 @@ if TYPE_CHECKING:
     from muster_runtime.eventstore import EventStore
     from muster_runtime.mongo import Document
 
-from muster_runtime.metrics import RELAY_BACKLOG, RELAY_PUBLISH_SECONDS, RELAY_PUBLISHED
+from muster_runtime.metrics import (
+    RELAY_BACKLOG,
+    RELAY_DELAY_SECONDS,
+    RELAY_PUBLISH_SECONDS,
+    RELAY_PUBLISHED,
+)
+from muster_runtime.tracing import end_spans, kafka_headers, start_publish_span
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +52,20 @@ def wire_message(commit: Document, event: dict[str, Any]) -> tuple[bytes, dict[s
         "content-type": "application/json",
     }
     return body, headers
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # naive means UTC
+
+
+def _span_attributes(commit: Document) -> dict[str, Any]:
+    recorded_at = _aware(commit["recorded_at"])
+    return {
+        "muster.stream_id": commit["stream_id"],
+        "muster.event_types": [e["type"] for e in commit["events"]],
+        "messaging.batch.message_count": len(commit["events"]),
+        "muster.outbox_wait_ms": round((datetime.now(UTC) - recorded_at).total_seconds() * 1000, 1),
+    }
 
 
 class OutboxRelay:
@@ -110,9 +131,16 @@ class OutboxRelay:
         started = time.perf_counter()
         pending = []
         self.stage = "sending"
+        spans = []
         for commit in commits:
+            # Continues the trace of the request that appended the commit, if it was traced.
+            span = start_publish_span(self._topic, commit.get("trace"), _span_attributes(commit))
+            trace_headers = kafka_headers(span) if span else {}
+            if span:
+                spans.append(span)
             for event in commit["events"]:
                 body, headers = wire_message(commit, event)
+                headers.update(trace_headers)
                 # Sent without waiting: the idempotent producer keeps per-partition order.
                 pending.append(
                     await self._broker.publish(
@@ -124,8 +152,18 @@ class OutboxRelay:
                     )
                 )
         self.stage = "awaiting acks"
-        # Bounded: a send future that never resolves must not stall the relay for good.
-        await asyncio.wait_for(asyncio.gather(*pending), STEP_TIMEOUT)
+        try:
+            # Bounded: a send future that never resolves must not stall the relay for good.
+            await asyncio.wait_for(asyncio.gather(*pending), STEP_TIMEOUT)
+        except BaseException as exc:
+            end_spans(spans, exc)
+            raise
+        end_spans(spans)
+        acknowledged = datetime.now(UTC)
+        for commit in commits:
+            RELAY_DELAY_SECONDS.observe(
+                (acknowledged - _aware(commit["recorded_at"])).total_seconds()
+            )
         self.stage = "marking"
         # Retried on its own: republishing after a failed mark would send duplicates.
         for attempt in range(3):

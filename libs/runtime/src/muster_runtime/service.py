@@ -18,17 +18,27 @@ from faststream.middlewares import AckPolicy
 from muster_runtime.consumer import decode_records
 from muster_runtime.dedupe import RepeatFilter
 from muster_runtime.eventstore import EventStore
+from muster_runtime.lag import ConsumerLag
 from muster_runtime.metrics import (
     DEAD_LETTERS,
     EVENTS_CONSUMED,
+    PROJECTION_APPLY_SECONDS,
     PROJECTION_FAILURES,
     PROJECTION_SECONDS,
+    RELAY_BACKLOG,
+    RELAY_OLDEST_SECONDS,
 )
 from muster_runtime.mongo import Database, connect, ping
 from muster_runtime.projections import ConsumedEvent
 from muster_runtime.relay import OutboxRelay
 from muster_runtime.settings import ServiceSettings
 from muster_runtime.topics import dead_letter_topic, ensure_topics, event_topic
+from muster_runtime.tracing import (
+    BatchSpans,
+    configure_tracing,
+    record_headers,
+    shutdown_tracing,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +49,21 @@ MAX_BACKOFF_SECONDS = 5.0
 async def _no_body(_: Any) -> None:
     # Handlers read the raw records; faststream must not try to JSON-decode poison.
     return None
+
+
+def _projection_name(handler: EventHandler) -> str:
+    owner = getattr(handler, "__self__", None)
+    return type(owner).__name__ if owner is not None else handler.__name__
+
+
+def _record_attributes(record: Any) -> dict[str, Any]:
+    headers = record_headers(record)
+    return {
+        "messaging.kafka.destination.partition": record.partition,
+        "messaging.kafka.message.offset": record.offset,
+        "muster.stream_id": (record.key or b"").decode("utf-8", "replace"),
+        "muster.event_type": headers.get("event-type", ""),
+    }
 
 
 def consumer_group(settings: ServiceSettings) -> str:
@@ -63,6 +88,7 @@ class ServiceRuntime:
         consumes: tuple[str, ...] = (),
     ) -> None:
         self.settings = settings
+        configure_tracing(settings)
         self.client = connect(settings.mongo_url, settings.mongo_max_pool)
         self.db: Database = self.client[settings.database_name]
         self.broker = KafkaBroker(
@@ -93,6 +119,13 @@ class ServiceRuntime:
         self.consumed_total = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._periodic: list[tuple[float, Callable[[], Awaitable[None]], str]] = []
+        self.lag = ConsumerLag(
+            settings.kafka_bootstrap, consumer_group(settings), self.consumed_topics
+        )
+        if self.store:
+            self.every(settings.metrics_poll_seconds, self._measure_backlog, "relay-backlog")
+        if self.consumed_topics:
+            self.every(settings.metrics_poll_seconds, self._measure_lag, "consumer-lag")
 
     def every(self, seconds: float, job: Callable[[], Awaitable[None]], name: str) -> None:
         """Run `job` periodically while the service runs (register before start)."""
@@ -108,8 +141,11 @@ class ServiceRuntime:
             except Exception:
                 log.exception("periodic job failed", extra={"job": name})
 
-    def consume_with(self, on_events: EventHandler) -> None:
-        """Apply consumed batches with `on_events` (register before start)."""
+    def consume_with(self, *projections: EventHandler) -> None:
+        """Apply each consumed batch with `projections`, in order (register before start).
+
+        Each is traced as `project <its class>` under every consumed message's span.
+        """
         if not self.consumed_topics:
             raise ValueError("this service consumes no topics")
         subscriber = self.broker.subscriber(
@@ -127,6 +163,9 @@ class ServiceRuntime:
         async def consume(message: KafkaMessage) -> None:
             raw = message.raw_message
             records = raw if isinstance(raw, tuple) else (raw,)
+            spans = BatchSpans(
+                [(r.topic, record_headers(r), _record_attributes(r)) for r in records]
+            )
             events, poison = decode_records(records)
             started = time.perf_counter()
             for bad in poison:
@@ -137,20 +176,36 @@ class ServiceRuntime:
                 )
             try:
                 events, window = await repeats.fresh(events)
-                await on_events(events)
+                for projection in projections:
+                    name = _projection_name(projection)
+                    applying = time.perf_counter()
+                    with spans.projection(name):
+                        await projection(events)
+                    PROJECTION_APPLY_SECONDS.labels(name).observe(time.perf_counter() - applying)
                 await repeats.remember(window)
-            except Exception:
+            except Exception as exc:
+                spans.end(exc)
                 # Redelivered after a pause (nack seeks back): the store may be briefly away.
                 PROJECTION_FAILURES.inc()
                 log.exception("projection failed; the batch will be redelivered")
                 await asyncio.sleep(1.0)
                 raise
+            spans.end()
             self.consumed_total += len(events)
             PROJECTION_SECONDS.observe(time.perf_counter() - started)
             for event in events:
                 EVENTS_CONSUMED.labels(event.topic).inc()
 
         subscriber(consume)
+
+    async def _measure_backlog(self) -> None:
+        assert self.store is not None
+        RELAY_BACKLOG.set(await self.store.count_unpublished())
+        RELAY_OLDEST_SECONDS.set(await self.store.oldest_unpublished_age())
+
+    async def _measure_lag(self) -> None:
+        if self.broker_ready.is_set():
+            await self.lag.measure()
 
     async def start(self) -> None:
         await ping(self.db)
@@ -203,9 +258,11 @@ class ServiceRuntime:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.lag.close()
         if self.broker_ready.is_set():
             await self.broker.stop()
         await self.client.close()
+        shutdown_tracing()
 
     async def readiness(self) -> dict[str, Any]:
         checks: dict[str, Any] = {}

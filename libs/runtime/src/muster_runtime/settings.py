@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -58,8 +60,31 @@ class ServiceSettings(BaseSettings):
     consumer_batch_size: int = Field(
         default=500, ge=1, description="Most events a projection applies per batch."
     )
+    metrics_poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the relay backlog and the consumer lag per partition are measured for `/metrics`.",
+    )
     log_level: str = Field(default="INFO", description="Python log level.")
     log_json: bool = Field(default=True, description="JSON lines (true) or plain text logs.")
+    trace_exporter: Literal["off", "console", "otlp", "file"] = Field(
+        default="off",
+        description="Where OpenTelemetry spans go: `off`, `console` (stdout), `otlp` (see `trace_otlp_endpoint`) or `file` (JSON lines, read by `muster trace`).",
+    )
+    trace_otlp_endpoint: str = Field(
+        default="http://127.0.0.1:4318/v1/traces",
+        description="OTLP/HTTP traces endpoint of a collector (with `trace_exporter=otlp`).",
+    )
+    trace_file: str = Field(
+        default="",
+        description="File the `file` exporter appends spans to; default `traces/<service>.jsonl`.",
+    )
+    trace_sample_ratio: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="Share of new traces recorded; a trace started upstream keeps its caller's decision.",
+    )
 
     @property
     def database_name(self) -> str:

@@ -13,7 +13,6 @@ from muster_dispatch.domain.hours import HoursPolicy
 from muster_dispatch.entrypoints import activities_http, drives_http, http
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
-from muster_runtime.projections import ConsumedEvent
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 
@@ -47,13 +46,8 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     attendance = AttendanceLog(runtime.db)
     activities = ActivityBook(runtime.store, attendance, Ledgers(runtime.db), areas)
 
-    async def on_volunteer_events(events: list[ConsumedEvent]) -> None:
-        # The pool first: a sign-up in the same batch as the registration needs the profile.
-        await pool.apply(events)
-        await desk.apply(events)
-        await attendance.apply(events)
-
-    runtime.consume_with(on_volunteer_events)
+    # The pool first: a sign-up in the same batch as the registration needs the profile.
+    runtime.consume_with(pool.apply, desk.apply, attendance.apply)
 
     async def sweep() -> None:
         await activities.sweep_never_checked_out(settings.hours_policy)

@@ -36,17 +36,12 @@ class ReportingSettings(ServiceSettings):
 
 def projections(
     db: Database, areas: AreaTree
-) -> tuple[VolunteerRollup, ServiceRollup, DriveFunnel, EventHandler]:
+) -> tuple[VolunteerRollup, ServiceRollup, DriveFunnel, list[EventHandler]]:
+    """The read models and the handlers that apply consumed events to them, in order."""
     volunteers = VolunteerRollup(db["volunteers_by_area"], areas)
     service = ServiceRollup(db, areas)
     drive_funnel = DriveFunnel(db, areas)
-
-    async def on_events(events: list[ConsumedEvent]) -> None:
-        await volunteers.apply(events)
-        await service.apply(events)
-        await drive_funnel.apply(events)
-
-    return volunteers, service, drive_funnel, on_events
+    return volunteers, service, drive_funnel, [volunteers.apply, service.apply, drive_funnel.apply]
 
 
 def build_app(settings: ReportingSettings | None = None) -> FastAPI:
@@ -54,8 +49,8 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
     areas = load_area_tree()
     runtime = ServiceRuntime(settings, consumes=CONSUMES)
-    volunteers, service, drive_funnel, on_events = projections(runtime.db, areas)
-    runtime.consume_with(on_events)
+    volunteers, service, drive_funnel, handlers = projections(runtime.db, areas)
+    runtime.consume_with(*handlers)
     app = create_app(
         runtime,
         title="Muster reporting service",
@@ -76,7 +71,12 @@ async def rebuild_read_models(
     client = connect(settings.mongo_url, settings.mongo_max_pool)
     try:
         db = client[settings.database_name]
-        volunteers, service, drive_funnel, on_events = projections(db, load_area_tree())
+        volunteers, service, drive_funnel, handlers = projections(db, load_area_tree())
+
+        async def on_events(events: list[ConsumedEvent]) -> None:
+            for apply in handlers:
+                await apply(events)
+
         # Every document is new in a rebuild: count in memory, write each once at the end.
         buffered = (volunteers.cells, service.cells, service.activities, drive_funnel)
         for models in buffered:

@@ -9,7 +9,6 @@ from muster_contracts.areas import load_area_tree
 from muster_runtime.http import create_app
 from muster_runtime.idempotency import IdempotencyStore
 from muster_runtime.logs import configure_logging
-from muster_runtime.projections import ConsumedEvent
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 from muster_volunteer.adapters.personal_data import PersonalDataVault, PhoneClaims
@@ -48,11 +47,7 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     board = DriveBoard(db, areas)
     activity_board = ActivityBoard(db)
 
-    async def on_dispatch_events(events: list[ConsumedEvent]) -> None:
-        await board.apply(events)
-        await activity_board.apply(events)
-
-    runtime.consume_with(on_dispatch_events)
+    runtime.consume_with(board.apply, activity_board.apply)
     app = create_app(
         runtime,
         title="Muster volunteer service",

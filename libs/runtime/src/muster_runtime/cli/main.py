@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 from muster_contracts.envelope import Role
 from muster_runtime.auth import TokenIssuer
@@ -47,7 +48,18 @@ def main(argv: list[str] | None = None) -> int:
     dead.add_argument("action", choices=["list", "redrive"])
     dead.add_argument("--service", required=True, choices=["volunteer", "dispatch", "reporting"])
 
+    trace = commands.add_parser("trace", help="print one trace's span tree (file exporter)")
+    trace.add_argument("trace_id", help="a trace id, or its first characters")
+    trace.add_argument("--dir", type=Path, default=None, help="default: $MUSTER_STATE_DIR/traces")
+    traces = commands.add_parser("traces", help="list recent traces (file exporter)")
+    traces.add_argument("--last", type=int, default=10, help="how many (newest last)")
+    traces.add_argument("--match", help="only traces whose root span name contains this")
+    traces.add_argument("--tree", action="store_true", help="print the newest one's span tree")
+    traces.add_argument("--dir", type=Path, default=None, help="default: $MUSTER_STATE_DIR/traces")
+
     args = parser.parse_args(argv)
+    if args.command in ("trace", "traces"):
+        return _traces(args)
     if args.command == "dead-letters":
         return asyncio.run(_dead_letters(args.action, args.service))
     if args.command == "token":
@@ -90,3 +102,21 @@ async def _dead_letters(action: str, service: str) -> int:
         table.add_row(str(letter.offset), source, letter.reason[:80], repr(letter.value[:40]))
     console.print(table)
     return 0
+
+
+def _traces(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from muster_runtime.cli import traces
+
+    console = Console(width=None if Console().is_terminal else 160)
+    directory = args.dir or traces.default_trace_dir()
+    if args.command == "trace":
+        return traces.show_trace(console, directory, args.trace_id)
+    if args.tree:
+        found = traces.summaries(traces.load_spans(traces.trace_files(directory)), args.match)
+        if not found:
+            console.print(f"no trace in {directory}")
+            return 1
+        return traces.show_trace(console, directory, found[-1].trace_id)
+    return traces.show_traces(console, directory, args.last, args.match)

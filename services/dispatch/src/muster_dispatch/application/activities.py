@@ -38,6 +38,7 @@ from muster_runtime.errors import NotFoundError, RuleViolationError
 from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent, VersionedDocuments
+from muster_runtime.tracing import traced_command
 
 DecideActivity = Callable[[Activity], list[DomainEvent]]
 ATTENDANCE_TYPES = (AttendanceCheckedIn.event_type, AttendanceCheckedOut.event_type)
@@ -167,6 +168,7 @@ class ActivityBook:
             raise NotFoundError(f"no activity {activity_id}", field="activity_id")
         return state
 
+    @traced_command("activity")
     async def execute(
         self, activity_id: str, decide: DecideActivity, context: CommandContext
     ) -> tuple[Activity, list[DomainEvent]]:

@@ -29,6 +29,7 @@ from muster_dispatch.domain.drive import (
 from muster_runtime.errors import NotFoundError, RuleViolationError
 from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore
 from muster_runtime.projections import ConsumedEvent
+from muster_runtime.tracing import traced_command
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class DriveBook:
             raise NotFoundError(f"no drive {drive_id}", field="drive_id")
         return drive
 
+    @traced_command("drive")
     async def execute(
         self, drive_id: str, decide: Decide, context: CommandContext, *, expected: int | None = None
     ) -> tuple[Drive, list[DomainEvent]]:

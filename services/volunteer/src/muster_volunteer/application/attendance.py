@@ -27,6 +27,7 @@ from muster_runtime.errors import NotFoundError, RuleViolationError
 from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent, VersionedDocuments
+from muster_runtime.tracing import traced_command
 from muster_volunteer.domain.attendance import (
     ActivityView,
     Attendance,
@@ -143,6 +144,7 @@ class AttendanceDesk:
             else None
         )
 
+    @traced_command("check_in")
     async def check_in(
         self,
         activity_id: str,
@@ -166,6 +168,7 @@ class AttendanceDesk:
         )
         return attendance
 
+    @traced_command("check_out")
     async def check_out(
         self, activity_id: str, volunteer_id: str, at: datetime, context: CommandContext
     ) -> Attendance:

@@ -16,6 +16,7 @@ from muster_contracts.events.registry import decode_payload
 from muster_runtime.errors import ConflictError, GoneError, NotFoundError, RuleViolationError
 from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore, Stream
 from muster_runtime.mongo import Document
+from muster_runtime.tracing import traced_command
 from muster_volunteer.adapters.personal_data import (
     PersonalDataErasedError,
     PersonalDataVault,
@@ -60,6 +61,7 @@ class VolunteerRegistry:
         self._phones = phones
         self._areas = areas
 
+    @traced_command("register_volunteer")
     async def register(
         self, volunteer_id: str, command: RegisterVolunteer, context: CommandContext
     ) -> VolunteerRecord:
@@ -135,6 +137,7 @@ class VolunteerRegistry:
             raise GoneError(f"volunteer {volunteer_id} was erased", code="erased")
         return state.registered
 
+    @traced_command("erase_volunteer")
     async def erase(self, volunteer_id: str, context: CommandContext) -> None:
         """Erase a volunteer's personal data by destroying their key (crypto-shredding).
 

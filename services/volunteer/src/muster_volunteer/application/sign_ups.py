@@ -30,6 +30,7 @@ from muster_runtime.errors import ConflictError, NotFoundError, RuleViolationErr
 from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore
 from muster_runtime.mongo import Database, Document
 from muster_runtime.projections import ConsumedEvent, VersionedDocuments
+from muster_runtime.tracing import traced_command
 
 # What each dispatch decision means for the volunteer's view of the sign-up.
 STATUS_OF = {
@@ -131,6 +132,7 @@ class SignUpDesk:
         self._store = store
         self._board = board
 
+    @traced_command("sign_up")
     async def submit(
         self,
         sign_up_id: str,
@@ -175,6 +177,7 @@ class SignUpDesk:
             await self._store.append(signup_stream(sign_up_id), SIGNUP_STREAM, 0, [event], context)
         return await self.get(sign_up_id)
 
+    @traced_command("withdraw_sign_up")
     async def withdraw(
         self, sign_up_id: str, volunteer_id: str, reason: str | None, context: CommandContext
     ) -> Document:
