@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import statistics
 import time
@@ -54,7 +55,9 @@ async def register_batch(count: int, concurrency: int, seed: int = 7) -> list[di
             task = progress.add_task("registering volunteers", total=count)
 
             async def one(form: dict[str, Any]) -> None:
-                account = _auth(f"resident-{form['phone']}", Role.VOLUNTEER)
+                # One account per phone across runs, named without the number itself.
+                digest = hashlib.sha256(form["phone"].encode()).hexdigest()[:16]
+                account = _auth(f"resident-{digest}", Role.VOLUNTEER)
                 async with limit:
                     headers = account | {"Idempotency-Key": str(uuid.uuid4())}
                     response = await client.post("/volunteers", json=form, headers=headers)
@@ -142,7 +145,32 @@ async def run_demo(count: int, concurrency: int) -> int:
         url = service_url(name, port)
         console.print(f"  {name:<10} API {url}/docs   metrics {url}/metrics   ready {url}/readyz")
     console.print("  tokens: .venv/bin/muster token --subject <you> --role leader --area 130203")
+    console.print("  logs:   make logs C=volunteer   (JSON lines with trace_id and correlation_id)")
+    show_a_check_in_trace()
     return 0
+
+
+def show_a_check_in_trace() -> None:
+    """The newest check-in's trace, if the services write spans to files (the local stack)."""
+    from muster_runtime.cli import traces
+
+    directory = traces.default_trace_dir()
+    files = traces.trace_files(directory)
+    if not files:
+        return
+    time.sleep(1.0)  # the exporters write every half second
+    checked_in = [
+        t
+        for t in traces.summaries(traces.load_spans(files), "/check-in")
+        if len(t.services) > 1 and t.root["attributes"].get("http.status_code") == 200
+    ]
+    if not checked_in:
+        return
+    console.print(
+        f"\n[bold]one check-in across the services[/bold] "
+        f"(.venv/bin/muster trace {checked_in[-1].trace_id[:12]}; muster traces --match check-in)"
+    )
+    console.print(traces.trace_table(checked_in[-1].spans))
 
 
 async def print_funnel(drive_id: str) -> None:

@@ -57,7 +57,16 @@ def main(argv: list[str] | None = None) -> int:
     traces.add_argument("--tree", action="store_true", help="print the newest one's span tree")
     traces.add_argument("--dir", type=Path, default=None, help="default: $MUSTER_STATE_DIR/traces")
 
+    topics = commands.add_parser(
+        "topics", help="create the missing topics and show partitions and retention"
+    )
+    topics.add_argument(
+        "--align", action="store_true", help="set drifted retention settings back to the design"
+    )
+
     args = parser.parse_args(argv)
+    if args.command == "topics":
+        return asyncio.run(_topics(align=args.align))
     if args.command in ("trace", "traces"):
         return _traces(args)
     if args.command == "dead-letters":
@@ -120,3 +129,36 @@ def _traces(args: argparse.Namespace) -> int:
             return 1
         return traces.show_trace(console, directory, found[-1].trace_id)
     return traces.show_traces(console, directory, args.last, args.match)
+
+
+async def _topics(*, align: bool) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from muster_runtime import topics
+
+    settings = ServiceSettings()
+    console = Console()
+    names = topics.all_topics(settings.topic_prefix)
+    await topics.ensure_topics(
+        settings.kafka_bootstrap, names, settings.topic_partitions, settings.topic_replication
+    )
+    states = await topics.describe(settings.kafka_bootstrap, names)
+    if align:
+        for name in await topics.align(settings.kafka_bootstrap, states):
+            console.print(f"aligned the retention of {name}")
+        states = await topics.describe(settings.kafka_bootstrap, names)
+    table = Table(title=f"topics on {settings.kafka_bootstrap}")
+    for column in ("topic", "partitions", "retention.ms", "retention.bytes", "cleanup", "drift"):
+        table.add_column(column)
+    for state in states:
+        table.add_row(
+            state.name,
+            str(state.partitions),
+            state.config.get("retention.ms", "?"),
+            state.config.get("retention.bytes", "?"),
+            state.config.get("cleanup.policy", "?"),
+            ", ".join(f"{k} should be {v}" for k, v in state.drift.items()) or "—",
+        )
+    console.print(table)
+    return 1 if any(s.drift for s in states) and not align else 0
