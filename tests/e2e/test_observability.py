@@ -110,8 +110,13 @@ def test_one_check_in_is_one_connected_trace_across_the_services(
     topic = f"{system.topic_prefix}.volunteer.events"
 
     def complete(spans: list[dict[str, Any]]) -> bool:
+        # Each process exports on its own schedule: wait for every hop's span to be written.
         names = {(s["service"], s["name"]) for s in spans}
         return {
+            ("volunteer", "POST /activities/{activity_id}/check-in"),
+            ("volunteer", "command check_in"),
+            ("volunteer", "append attendance"),
+            ("volunteer", f"publish {topic}"),
             ("dispatch", "project AttendanceLog"),
             ("reporting", "project ServiceRollup"),
         } <= names
