@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -63,7 +64,9 @@ def configure_logging(service: str, level: str = "INFO", *, json: bool = True) -
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    logging.captureWarnings(True)  # library warnings as JSON lines too, not bare stderr text
+    # Library warnings as JSON lines too, not bare stderr text, and each one only once.
+    logging.captureWarnings(True)
+    warnings.simplefilter("once")
     root.setLevel(level.upper())
     for noisy in ("aiokafka", "pymongo", "faststream"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

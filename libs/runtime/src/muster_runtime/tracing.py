@@ -51,9 +51,14 @@ _provider: TracerProvider | None = None
 _lock = threading.Lock()
 
 
+# A proxy until a provider is installed, then the provider's tracer. Made once: the SDK's
+# `get_tracer` builds a tracer and resets the warnings filters on every call.
+_tracer = trace.get_tracer(TRACER_NAME)
+
+
 def tracer() -> Tracer:
     """Muster's tracer (the no-op one while tracing is off)."""
-    return trace.get_tracer(TRACER_NAME)
+    return _tracer
 
 
 def enabled() -> bool:

@@ -141,7 +141,7 @@ def _detail(span: Span) -> str:
 def trace_table(spans: list[Span]) -> Table:
     start = min(int(s["start_ns"]) for s in spans)
     table = Table(title=f"trace {spans[0]['trace_id']} ({len(spans)} spans)")
-    table.add_column("span")
+    table.add_column("span", no_wrap=True)
     table.add_column("service")
     table.add_column("offset ms", justify="right")
     table.add_column("duration ms", justify="right")
