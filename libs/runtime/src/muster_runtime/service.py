@@ -19,6 +19,7 @@ from muster_runtime.consumer import decode_records
 from muster_runtime.dedupe import RepeatFilter
 from muster_runtime.eventstore import EventStore
 from muster_runtime.lag import ConsumerLag
+from muster_runtime.logs import CORRELATION_ID
 from muster_runtime.metrics import (
     DEAD_LETTERS,
     EVENTS_CONSUMED,
@@ -174,6 +175,10 @@ class ServiceRuntime:
                 await self.broker.publish(
                     bad.record.value, self.dead_letters, key=bad.record.key, headers=bad.headers()
                 )
+            # A batch of one event (usual under light load) logs under its request's id.
+            correlation = CORRELATION_ID.set(
+                events[0].envelope.correlation_id if len(events) == 1 else None
+            )
             try:
                 events, window = await repeats.fresh(events)
                 for projection in projections:
@@ -190,6 +195,8 @@ class ServiceRuntime:
                 log.exception("projection failed; the batch will be redelivered")
                 await asyncio.sleep(1.0)
                 raise
+            finally:
+                CORRELATION_ID.reset(correlation)
             spans.end()
             self.consumed_total += len(events)
             PROJECTION_SECONDS.observe(time.perf_counter() - started)
