@@ -129,6 +129,8 @@ def test_one_check_in_is_one_connected_trace_across_the_services(
     outside = [s for s in spans if s.get("parent_id") not in ids]
     assert [s["parent_id"] for s in outside] == [check_in["caller_span"]]
     assert outside[0]["name"] == "POST /activities/{activity_id}/check-in"
+    assert outside[0]["attributes"]["http.route"] == "/activities/{activity_id}/check-in"
+    assert outside[0]["attributes"].get("net.peer.ip", "") == ""  # the caller's address is theirs
     assert {s["trace_id"] for s in spans} == {check_in["trace_id"]}
     leaf = next(s for s in spans if s["name"] == "project AttendanceLog")
     assert _chain(spans, leaf) == [

@@ -121,8 +121,21 @@ def instrument_app(app: FastAPI) -> None:
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     FastAPIInstrumentor.instrument_app(
-        app, excluded_urls=UNTRACED_URLS, exclude_spans=["receive", "send"]
+        app,
+        excluded_urls=UNTRACED_URLS,
+        exclude_spans=["receive", "send"],
+        server_request_hook=_forget_the_caller,
     )
+
+
+# Where a volunteer's phone connected from is theirs, not the operator's: not traced.
+CALLER_ADDRESS_ATTRIBUTES = ("net.peer.ip", "net.peer.port", "client.address", "client.port")
+
+
+def _forget_the_caller(span: Span, _: dict[str, Any]) -> None:
+    if span.is_recording():
+        for key in CALLER_ADDRESS_ATTRIBUTES:
+            span.set_attribute(key, "")
 
 
 def current_ids() -> tuple[str, str] | None:
