@@ -5,7 +5,7 @@ UV ?= uv
 STACK := deploy/local/stack.sh
 PY := .venv/bin/python
 
-.PHONY: help install up demo test lint unit down status clean logs bench bench-teams docs schemas
+.PHONY: help install up demo test lint unit down status clean logs bench bench-registrations bench-teams docs schemas
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,7 +36,11 @@ test: install ## lint, then every test against the real Kafka and FerretDB
 unit: ## fast tests of pure logic only
 	$(PY) -m pytest -m "not integration and not e2e"
 
-bench: up ## register→report latency over 1,000 registrations
+bench: install ## the performance benchmark (docs/performance.md): mixed district workload, baselines, replays, scale-out
+	bash $(STACK) up infra
+	.venv/bin/muster bench $(BENCH_ARGS)
+
+bench-registrations: up ## register→report latency over 1,000 registrations (the running services)
 	.venv/bin/muster bench --registrations 1000
 
 bench-teams: ## team formation quality and speed: 10,000 sign-ups, against a naive baseline

@@ -23,6 +23,7 @@ from muster_contracts.envelope import Role
 from muster_contracts.topology import event_topic
 from muster_runtime.bench.eventlog import DistrictLog, GroundTruth, publish_district
 from muster_runtime.bench.measure import (
+    ProcessCpu,
     children_cpu_seconds,
     free_port,
     latency_summary,
@@ -41,6 +42,7 @@ class ReplayFigures:
     rebuild_seconds: float
     rebuild_rate: float
     rebuild_cpu_seconds: float
+    rebuild_write_seconds: float
     totals_match: bool
     mismatches: list[str] = field(default_factory=list)
     query_latency_ms: dict[str, float] = field(default_factory=dict)
@@ -56,7 +58,7 @@ def _subprocess_env(prefix: str, database: str, bootstrap: str, mongo_url: str) 
     }
 
 
-async def _rebuild(env: dict[str, str]) -> tuple[float, float, int]:
+async def _rebuild(env: dict[str, str]) -> tuple[float, float, int, float]:
     """Run `python -m muster_reporting rebuild`; its own timing, its CPU seconds, events."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "muster_reporting", "rebuild",
@@ -68,10 +70,10 @@ async def _rebuild(env: dict[str, str]) -> tuple[float, float, int]:
     if process.returncode != 0:
         raise RuntimeError(f"rebuild failed: {err.decode()[-2000:]}")
     text = out.decode()
-    found = re.search(r"replayed (\d+) events in ([\d.]+) s", text)
+    found = re.search(r"replayed (\d+) events in ([\d.]+) s.*?took ([\d.]+) s", text, re.S)
     if not found:
         raise RuntimeError(f"unexpected rebuild output: {text[-500:]}")
-    return float(found.group(2)), cpu, int(found.group(1))
+    return float(found.group(2)), cpu, int(found.group(1)), float(found.group(3))
 
 
 async def check_totals(db: Any, truth: GroundTruth) -> list[str]:
@@ -145,7 +147,7 @@ async def run_replay_bench(
     env = _subprocess_env(prefix, database, bootstrap, mongo_url)
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
     try:
-        seconds, cpu, replayed = await _rebuild(env)
+        seconds, cpu, replayed, write_seconds = await _rebuild(env)
         mismatches = await check_totals(client[database], log.truth)
         latency = await _query_latency(env, queries) if queries else {}
         return ReplayFigures(
@@ -154,6 +156,7 @@ async def run_replay_bench(
             rebuild_seconds=seconds,
             rebuild_rate=replayed / seconds if seconds else 0.0,
             rebuild_cpu_seconds=cpu,
+            rebuild_write_seconds=write_seconds,
             totals_match=not mismatches,
             mismatches=mismatches,
             query_latency_ms=latency,
@@ -161,10 +164,70 @@ async def run_replay_bench(
     finally:
         if not keep:
             await client.drop_database(database)
-            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-            await admin.start()
-            try:
-                await admin.delete_topics(topics)
-            finally:
-                await admin.close()
+            await delete_topics(bootstrap, prefix)
         await client.close()
+
+
+async def run_scale_out(
+    events: int, *, bootstrap: str, mongo_url: str, partitions: int = 6, replicas: int = 2
+) -> dict[str, Any]:
+    """Live consumption of the same log by one reporting process, then by `replicas` in one
+    consumer group: the time until the reports equal the log's ground truth."""
+    figures: dict[str, Any] = {"events": 0, "partitions": partitions, "runs": {}}
+    for processes in (1, replicas):
+        run = f"bench-scale{processes}-{int(time.time())}-{os.getpid()}"
+        prefix, database = run, run.replace("-", "_") + "_reporting"
+        await ensure_topics(
+            bootstrap, [event_topic(prefix, c) for c in ("volunteer", "dispatch")], partitions
+        )
+        log = DistrictLog(load_area_tree(), seed=21)  # the same log for every run
+        figures["events"] = await publish_district(bootstrap, prefix, log.events(events))
+        env = _subprocess_env(prefix, database, bootstrap, mongo_url)
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
+        started = time.perf_counter()
+        workers = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "muster_reporting",
+                env=env | {"MUSTER_HTTP_PORT": str(free_port())},
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            for _ in range(processes)
+        ]
+        cpu = ProcessCpu({f"reporting-{n}": w.pid for n, w in enumerate(workers)})
+        cpu.start()
+        try:
+            deadline = started + 900
+            while await check_totals(client[database], log.truth):
+                if time.perf_counter() > deadline:
+                    raise TimeoutError(f"{processes} reporting process(es) did not catch up")
+                await asyncio.sleep(0.25)
+            seconds = time.perf_counter() - started
+            figures["runs"][str(processes)] = {
+                "seconds_to_catch_up": seconds,
+                "events_per_second": figures["events"] / seconds,
+                "cpu_seconds": cpu.stop(),
+            }
+        finally:
+            for worker in workers:
+                worker.terminate()
+            for worker in workers:
+                await worker.wait()
+            await client.drop_database(database)
+            await delete_topics(bootstrap, prefix)
+            await client.close()
+    return figures
+
+
+async def delete_topics(bootstrap: str, prefix: str) -> None:
+    """Remove every topic of a benchmark run (`<prefix>.*`)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        doomed = [t for t in await admin.list_topics() if t.startswith(f"{prefix}.")]
+        if doomed:
+            await admin.delete_topics(doomed)
+    finally:
+        await admin.close()

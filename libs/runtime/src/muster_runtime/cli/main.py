@@ -40,8 +40,29 @@ def main(argv: list[str] | None = None) -> int:
     report = commands.add_parser("report", help="print registered volunteers by area")
     report.add_argument("--area", default="130203")
 
-    bench = commands.add_parser("bench", help="measure register→report latency over HTTP")
-    bench.add_argument("--registrations", type=int, default=1000)
+    bench = commands.add_parser(
+        "bench",
+        help="the performance benchmark: a district's mixed workload, baselines, replays",
+        description="Runs its own service processes on the running Kafka and document store "
+        "and writes docs/performance.md (and .json). With --registrations: only the "
+        "register→report latency against the running services.",
+    )
+    bench.add_argument("--rate", type=float, default=40.0, help="operations/s offered")
+    bench.add_argument("--duration", type=float, default=120.0, help="seconds of steady mix")
+    bench.add_argument("--sustained", action="store_true", help="a 10-minute steady mix")
+    bench.add_argument("--volunteers", type=int, default=0, help="0: enough for the mix")
+    bench.add_argument(
+        "--parts",
+        default="mixed,baselines,replay,scale",
+        help="comma-separated: mixed, baselines, replay, scale",
+    )
+    bench.add_argument(
+        "--replay-events", default="10000,1000000", help="log sizes for rebuild and queries"
+    )
+    bench.add_argument("--capacity-seconds", type=float, default=20.0)
+    bench.add_argument("--scale-out-events", type=int, default=3000)
+    bench.add_argument("--output", default="docs/performance.md")
+    bench.add_argument("--registrations", type=int, default=0, help="register→report only")
     bench.add_argument("--concurrency", type=int, default=8)
 
     dead = commands.add_parser("dead-letters", help="list or re-drive a service's dead letters")
@@ -81,8 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(demo_module.run_demo(args.volunteers, args.concurrency))
     if args.command == "report":
         return asyncio.run(demo_module.print_report(args.area))
-    if args.command == "bench":
+    if args.command == "bench" and args.registrations:
         return asyncio.run(demo_module.run_bench(args.registrations, args.concurrency))
+    if args.command == "bench":
+        return _bench(args, argv)
     return 2
 
 
@@ -162,3 +185,25 @@ async def _topics(*, align: bool) -> int:
         )
     console.print(table)
     return 1 if any(s.drift for s in states) and not align else 0
+
+
+def _bench(args: argparse.Namespace, argv: list[str] | None) -> int:
+    from pathlib import Path
+
+    from muster_runtime.bench.run import BenchOptions
+    from muster_runtime.bench.run import main as run_bench
+
+    settings = ServiceSettings()
+    options = BenchOptions(
+        rate=args.rate,
+        duration=600.0 if args.sustained else args.duration,
+        volunteers=args.volunteers,
+        capacity_seconds=args.capacity_seconds,
+        replay_events=tuple(int(n) for n in args.replay_events.split(",") if n),
+        scale_out_events=args.scale_out_events,
+        kafka_bootstrap=settings.kafka_bootstrap,
+        mongo_url=settings.mongo_url,
+        output=Path(args.output),
+        command=" ".join(["muster", *(sys.argv[1:] if argv is None else argv)]),
+    )
+    return run_bench(options, {p.strip() for p in args.parts.split(",") if p.strip()})

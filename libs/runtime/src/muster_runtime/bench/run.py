@@ -1,0 +1,330 @@
+"""`muster bench`: the whole benchmark in one run, printed and written to docs/performance.md.
+
+Muster's own services run as fresh processes (own databases and topics) on the running
+Kafka and document store; the baselines run in the same session on the same machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import statistics
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from muster_runtime.bench import baselines, replay, report
+from muster_runtime.bench.loadgen import OperationStats, open_loop
+from muster_runtime.bench.measure import (
+    ProcessCpu,
+    find_pids,
+    latency_summary,
+    load_average,
+    machine,
+)
+from muster_runtime.bench.stack import BenchStack, bench_stack
+from muster_runtime.bench.workload import DistrictWorkload, ensure_ok
+
+console = Console(width=None if Console().is_terminal else 140)
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    rate: float = 40.0  # operations per second offered in every open-loop phase
+    duration: float = 120.0  # seconds of the steady mix
+    volunteers: int = 0  # 0: enough for the check-ins of the steady mix
+    capacity_seconds: float = 20.0
+    capacity_workers: int = 16
+    replay_events: tuple[int, ...] = (10_000, 1_000_000)
+    baseline_records: int = 200_000
+    scale_out_events: int = 3_000
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    mongo_url: str = "mongodb://127.0.0.1:27017/"
+    output: Path = Path("docs/performance.md")
+    command: str = "muster bench"
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:>6.0f} done"),
+        TimeElapsedColumn(), console=console,
+    )  # fmt: skip
+
+
+async def _phase(
+    label: str,
+    rate: float,
+    operation: Any,
+    *,
+    done: Any = None,
+    duration: float = 3600.0,
+) -> OperationStats:
+    """An open-loop phase at `rate` for `duration` seconds or until `done()`."""
+    with _progress() as progress:
+        task = progress.add_task(label, total=None)
+        return await open_loop(
+            rate, duration, operation, on_done=lambda: progress.advance(task), until=done
+        )
+
+
+def _infrastructure_pids() -> dict[str, int]:
+    return find_pids({"kafka": "kafka.Kafka", "ferretdb": "ferretdb"})
+
+
+async def run_workload(options: BenchOptions, results: dict[str, Any]) -> bool:
+    """Setup, the steady mix, closing and the totals check; then check-in capacity."""
+    checkins = options.rate * options.duration * 0.40
+    volunteers = options.volunteers or int(checkins * 1.1) + 20
+    async with bench_stack(options.kafka_bootstrap, options.mongo_url) as stack:
+        results["stack"] = {"run_id": stack.run_id, "topic_prefix": stack.topic_prefix}
+        async with DistrictWorkload(stack.urls, stack.topic_prefix, options.kafka_bootstrap) as w:
+            setup = OperationStats()
+            console.print(f"[bold]setup[/bold]: {volunteers} volunteers at {options.rate}/s")
+            setup.merge(
+                await _phase(
+                    "register",
+                    options.rate,
+                    w.registration,
+                    done=lambda: w.truth.registered >= volunteers,
+                )
+            )
+            await w.launch_drives(max(1, len(w.volunteers) // 200))
+            people = deque(w.volunteers)
+            setup.merge(
+                await _phase("sign up", options.rate, w.sign_up_of(people), done=lambda: not people)
+            )
+            ends_at = datetime.now(UTC) + timedelta(seconds=options.duration + 20)
+            await w.schedule_activities(ends_at)
+            results["setup"] = setup.summary()
+
+            console.print(
+                f"[bold]steady mix[/bold]: {options.duration:.0f} s at {options.rate}/s "
+                f"(load average before: {load_average()})"
+            )
+            stop = asyncio.Event()
+            watchers = [
+                asyncio.create_task(w.watch_topics(stop)),
+                asyncio.create_task(w.probe_append_to_report(stop)),
+                asyncio.create_task(w.keep_codes_fresh()),
+            ]
+            await asyncio.sleep(1)  # the topic watcher joins at the end of the log
+            cpu = ProcessCpu(dict(stack.pids) | _infrastructure_pids() | {"bench": os.getpid()})
+            cpu.start()
+            events_before = w.lags.events
+            steady = await _phase("steady mix", options.rate, w.mixed, duration=options.duration)
+            used = cpu.stop()
+            await asyncio.sleep(2)  # the last events reach the topic watcher
+            events = w.lags.events - events_before
+            load = load_average()
+            results["steady"] = {
+                "rate_offered": options.rate,
+                "seconds": steady.seconds,
+                "operations": steady.summary(),
+                "shed": steady.shed,
+                "events": events,
+                "events_per_second": events / steady.seconds if steady.seconds else 0.0,
+                "cpu_seconds": used,
+                "cpu_seconds_per_1000_events": {
+                    k: v / events * 1000 if events else 0.0 for k, v in used.items()
+                },
+                "load_average_after": load,
+            }
+
+            console.print("[bold]closing[/bold]: check-outs, corrections (补签), approvals")
+            while datetime.now(UTC) < ends_at:
+                await asyncio.sleep(0.5)
+            await w.close_attendances()
+            await w.wait_for_dispatch()
+            closing = OperationStats()
+            corrections, corrected = w.corrections()
+            closing.merge(await _phase("correct", options.rate, corrections, done=corrected))
+            approvals, approved = w.approvals()
+            closing.merge(await _phase("approve", options.rate, approvals, done=approved))
+            report_state, drain = await w.settle()
+            stop.set()
+            for task in watchers:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            results["closing"] = closing.summary()
+            expected = w.truth.expected()
+            mismatches = {
+                k: {"expected": v, "reported": report_state.get(k)}
+                for k, v in expected.items()
+                if abs(report_state.get(k, -1) - v) > 1e-9
+            }
+            results["totals"] = {
+                "expected": expected,
+                "reported": report_state,
+                "mismatches": mismatches,
+                "settled_after_seconds": drain,
+            }
+            results["lags"] = {
+                "append_to_publish_ms": latency_summary(w.lags.publish),
+                "append_to_report_ms": latency_summary(w.lags.report),
+            }
+            results["capacity"] = await _capacity(options, stack, w)
+    return not mismatches
+
+
+async def _capacity(
+    options: BenchOptions, stack: BenchStack, w: DistrictWorkload
+) -> dict[str, Any]:
+    """Closed-loop check-in throughput: Muster against the plain CRUD endpoint."""
+    console.print(
+        f"[bold]check-in capacity[/bold]: {options.capacity_workers} clients back to back, "
+        f"{options.capacity_seconds:.0f} s each, Muster then plain CRUD"
+    )
+    people = w.volunteers[:200]
+    activities = await _capacity_activities(w, people, count=60)
+    load_before = load_average()
+    cpu = ProcessCpu(dict(stack.pids) | _infrastructure_pids())
+    cpu.start()
+    muster = await baselines.muster_capacity(
+        stack.urls["volunteer"],
+        activities,
+        people,
+        options.capacity_workers,
+        options.capacity_seconds,
+    )
+    muster_cpu = cpu.stop()
+    async with baselines.CrudBaseline(options.mongo_url, stack.run_id) as crud:
+        cpu = ProcessCpu({"crud": crud.pid} | _infrastructure_pids())
+        cpu.start()
+        plain = await baselines.crud_capacity(
+            crud, options.capacity_workers, options.capacity_seconds, len(people)
+        )
+        crud_cpu = cpu.stop()
+    return {
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+        "muster": muster.summary() | {"cpu_seconds": muster_cpu},
+        "crud": plain.summary() | {"cpu_seconds": crud_cpu},
+    }
+
+
+async def _capacity_activities(
+    w: DistrictWorkload, people: list[dict[str, Any]], count: int
+) -> list[tuple[str, str]]:
+    """Activities everyone in `people` is assigned to, with their current check-in codes."""
+    starts = datetime.now(UTC) - timedelta(hours=1)
+    made: list[tuple[str, str]] = []
+    dispatch = w.clients["dispatch"]
+    for n in range(count):
+        response = await dispatch.post(
+            "/activities",
+            json={
+                "drive_id": w.drives[0], "title": f"capacity {n}",
+                "place_area_id": w.random.choice(w.grids),
+                "category": "environment", "starts_at": starts.isoformat(),
+                "ends_at": (starts + timedelta(hours=3)).isoformat(), "capacity": len(people) + 1,
+                "assigned_volunteer_ids": [p["volunteer_id"] for p in people],
+            },
+            headers=w.organiser,
+        )  # fmt: skip
+        ensure_ok(response)
+        made.append((response.json()["activity_id"], ""))
+    # Codes rotate each minute: fetch them last, once the volunteer service knows them all.
+    await asyncio.sleep(2)
+    coded: list[tuple[str, str]] = []
+    for activity_id, _ in made:
+        code = (
+            await dispatch.get(f"/activities/{activity_id}/check-in-code", headers=w.organiser)
+        ).json()["code"]
+        coded.append((activity_id, code))
+    return coded
+
+
+async def run_baselines(options: BenchOptions, record_size: int, results: dict[str, Any]) -> None:
+    prefix = f"bench-baseline-{int(time.time())}"
+    console.print(
+        f"[bold]messaging baselines[/bold]: {options.baseline_records:,} records of {record_size} bytes"
+    )
+    try:
+        results["kafka_producer_perf"] = await baselines.kafka_producer_perf(
+            options.kafka_bootstrap, f"{prefix}.perf", options.baseline_records, record_size
+        ) | {"load_average": load_average()}
+        results["aiokafka_loop"] = await baselines.aiokafka_loop(
+            options.kafka_bootstrap,
+            f"{prefix}.aiokafka",
+            options.baseline_records,
+            b"x" * record_size,
+        ) | {"load_average": load_average()}
+    finally:
+        await replay.delete_topics(options.kafka_bootstrap, prefix)
+
+
+async def run_replays(options: BenchOptions, results: dict[str, Any]) -> bool:
+    ok = True
+    results["replay"] = []
+    for events in options.replay_events:
+        console.print(f"[bold]replay[/bold]: {events:,} generated events → rebuild → queries")
+        figures = await replay.run_replay_bench(
+            events, bootstrap=options.kafka_bootstrap, mongo_url=options.mongo_url
+        )
+        ok = ok and figures.totals_match
+        results["replay"].append(vars(figures) | {"load_average": load_average()})
+    return ok
+
+
+async def run_scale_out(options: BenchOptions, results: dict[str, Any]) -> None:
+    console.print(
+        f"[bold]scale out[/bold]: {options.scale_out_events:,} events for reporting, "
+        "one consumer process, then two in the same group"
+    )
+    results["scale_out"] = await replay.run_scale_out(
+        options.scale_out_events, bootstrap=options.kafka_bootstrap, mongo_url=options.mongo_url
+    ) | {"load_average": load_average()}
+
+
+async def run_all(options: BenchOptions, parts: set[str]) -> int:
+    results: dict[str, Any] = {
+        "command": options.command,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "load_average_at_start": load_average(),
+        "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(options).items()},
+    }
+    ok = True
+    if "mixed" in parts:
+        ok = await run_workload(options, results) and ok
+    if "baselines" in parts:
+        await run_baselines(options, _envelope_size(), results)
+    if "replay" in parts:
+        ok = await run_replays(options, results) and ok
+    if "scale" in parts:
+        await run_scale_out(options, results)
+    results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    results["ok"] = ok
+    console.print(report.tables(results))
+    report.write(results, options.output)
+    console.print(f"written: {options.output} and {options.output.with_suffix('.json')}")
+    if not ok:
+        console.print("[red]totals differ from the ground truth[/red]")
+    return 0 if ok else 1
+
+
+def _envelope_size() -> int:
+    """The median size of the envelopes the generator produces (a check-in is typical)."""
+    from muster_contracts.areas import load_area_tree
+    from muster_runtime.bench.eventlog import DistrictLog
+
+    log = DistrictLog(load_area_tree())
+    sizes = [len(e.value) for e, _ in zip(log.events(500), range(500), strict=False)]
+    return int(statistics.median(sizes))
+
+
+def main(options: BenchOptions, parts: set[str]) -> int:
+    return asyncio.run(run_all(options, parts))
+
+
+if __name__ == "__main__":
+    sys.exit(main(BenchOptions(), {"mixed"}))

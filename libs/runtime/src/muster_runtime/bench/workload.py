@@ -1,0 +1,517 @@
+"""The mixed district workload over HTTP, with the ground truth every report must show.
+
+Phases, each driven open-loop at the target rate:
+1. setup — volunteers register and sign up for the district's drives; activities are
+   scheduled with their volunteers assigned;
+2. steady mix — check-ins, check-outs, report queries, beneficiary records, registrations,
+   while probes time append→report and a consumer on the topics times append→publish;
+3. closing — the last check-outs, the paper sign-in sheets (补签 corrections that fix the
+   served times) and the approval of every activity's hours; then the reports must equal
+   the generator's ground truth exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import random
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from muster_contracts.areas import AreaLevel, load_area_tree
+from muster_contracts.envelope import Role
+from muster_contracts.topology import event_topic
+from muster_runtime.bench.loadgen import OperationStats, open_loop
+from muster_runtime.cli.main import issue_token
+from muster_runtime.cli.sample import SampleVolunteers
+
+DISTRICT = "130203"
+ZONE = ZoneInfo("Asia/Shanghai")
+VOLUNTEERS_PER_ACTIVITY = 20
+GROUPS = ("elderly", "children", "disabled", "low_income", "outdoor_workers", "residents")
+
+
+def ensure_ok(response: httpx.Response) -> None:
+    if response.status_code >= 300:
+        raise RuntimeError(
+            f"{response.request.method} {response.request.url.path}: "
+            f"{response.status_code} {response.text[:300]}"
+        )
+
+
+def auth(subject: str, role: Role, area: str = DISTRICT) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(subject, role, area)}"}
+
+
+@dataclass
+class Truth:
+    """What the district's reports must show at the end (counted from 2xx answers)."""
+
+    registered: int = 0
+    activities: int = 0
+    turnouts: int = 0
+    minutes: int = 0
+    beneficiaries: dict[str, int] = field(default_factory=dict)  # activity → last total
+
+    def expected(self) -> dict[str, float]:
+        return {
+            "registered": self.registered,
+            "activities": self.activities,
+            "turnouts": self.turnouts,
+            "hours": self.minutes / 60,
+            "beneficiaries": sum(self.beneficiaries.values()),
+        }
+
+
+@dataclass
+class Activity:
+    activity_id: str
+    place: str
+    starts_at: datetime
+    volunteers: list[dict[str, Any]]
+    code: str = ""
+
+
+@dataclass
+class Lags:
+    """Append→publish (from the topics) and append→report (from probes), in seconds."""
+
+    publish: list[float] = field(default_factory=list)
+    report: list[float] = field(default_factory=list)
+    events: int = 0
+
+
+class DistrictWorkload:
+    def __init__(self, urls: dict[str, str], topic_prefix: str, bootstrap: str, seed: int = 7):
+        self.urls = urls
+        self.topic_prefix = topic_prefix
+        self.bootstrap = bootstrap
+        self.random = random.Random(seed)
+        self.sample = SampleVolunteers(seed)
+        self.truth = Truth()
+        self.organiser = auth("bench-organiser", Role.ORGANISER)
+        self.leader = auth("bench-leader", Role.LEADER)
+        self.volunteers: list[dict[str, Any]] = []
+        self.drives: list[str] = []
+        self.activities: list[Activity] = []
+        self.lags = Lags()
+        areas = load_area_tree()
+        self.grids = [a.id for a in areas.at_level(AreaLevel.GRID)]
+        self.report_areas = [DISTRICT] + [a.id for a in areas.at_level(AreaLevel.STREET)]
+        self.report_areas += [a.id for a in areas.at_level(AreaLevel.COMMUNITY)][:30]
+        self.clients: dict[str, httpx.AsyncClient] = {}
+        self.to_check_in: deque[tuple[Activity, dict[str, Any]]] = deque()
+        self.checked_in: deque[tuple[Activity, dict[str, Any]]] = deque()
+        self.attended: list[tuple[Activity, dict[str, Any]]] = []
+        self._busy_activities: set[str] = set()
+
+    async def __aenter__(self) -> DistrictWorkload:
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+        for name, url in self.urls.items():
+            self.clients[name] = httpx.AsyncClient(base_url=url, timeout=60, limits=limits)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        for client in self.clients.values():
+            await client.aclose()
+
+    # --- phase 1: setup -------------------------------------------------------------
+
+    def registration(self) -> tuple[str, Awaitable[httpx.Response]]:
+        form = self.sample.draw()
+        account = auth(f"resident-{form['phone']}", Role.VOLUNTEER)
+
+        async def register() -> httpx.Response:
+            headers = account | {"Idempotency-Key": str(uuid.uuid4())}
+            response = await self.clients["volunteer"].post(
+                "/volunteers", json=form, headers=headers
+            )
+            if response.status_code == 201:
+                self.truth.registered += 1
+                self.volunteers.append({"headers": account} | response.json())
+            return response
+
+        return "register", register()
+
+    async def launch_drives(self, count: int) -> None:
+        now = datetime.now(UTC)
+        for n in range(count):
+            form = {
+                "title": f"周末奉献日 {n + 1}",
+                "scope_area_id": DISTRICT,
+                "category": "environment",
+                "roles": [{"role_id": "general", "skill": "general", "headcount": 100_000}],
+                "signup_closes_at": (now + timedelta(hours=6)).isoformat(),
+                "activity_starts_at": (now + timedelta(days=2)).isoformat(),
+                "activity_ends_at": (now + timedelta(days=2, hours=3)).isoformat(),
+                "team_size_min": 4,
+                "team_size_max": 8,
+            }
+            response = await self.clients["dispatch"].post(
+                "/drives", json=form, headers=self.organiser
+            )
+            ensure_ok(response)
+            self.drives.append(response.json()["drive_id"])
+        # Until the volunteer service has seen the drives (sign-ups check them there).
+        await self._until(
+            lambda: self.clients["volunteer"].get("/drives", headers=self.volunteers[0]["headers"]),
+            lambda body: len(body["drives"]) >= count,
+        )
+
+    def sign_up_of(self, people: deque[dict[str, Any]]) -> Callable[[], Any]:
+        def next_sign_up() -> tuple[str, Awaitable[httpx.Response]] | None:
+            if not people:
+                return None
+            person = people.popleft()
+            drive = self.drives[hash(person["volunteer_id"]) % len(self.drives)]
+            headers = person["headers"] | {"Idempotency-Key": str(uuid.uuid4())}
+            return "sign_up", self.clients["volunteer"].post(
+                f"/drives/{drive}/sign-ups", json={"role_id": "general"}, headers=headers
+            )
+
+        return next_sign_up
+
+    async def schedule_activities(self, ends_at: datetime) -> None:
+        """Activities of 20 volunteers each, at grids of their own, started three hours ago."""
+        starts_at = datetime.now(UTC) - timedelta(hours=3)
+        people = list(self.volunteers)
+        places = self.random.sample(self.grids, len(people) // VOLUNTEERS_PER_ACTIVITY + 1)
+        for n, place in enumerate(places):
+            group = people[n * VOLUNTEERS_PER_ACTIVITY : (n + 1) * VOLUNTEERS_PER_ACTIVITY]
+            form = {
+                "drive_id": self.drives[n % len(self.drives)],
+                "title": f"楼道清理 {n + 1}",
+                "place_area_id": place,
+                "category": "environment",
+                "starts_at": starts_at.isoformat(),
+                "ends_at": ends_at.isoformat(),
+                "capacity": len(group) + 5,
+                "assigned_volunteer_ids": [p["volunteer_id"] for p in group],
+            }
+            response = await self.clients["dispatch"].post(
+                "/activities", json=form, headers=self.organiser
+            )
+            ensure_ok(response)
+            self.truth.activities += 1
+            activity = Activity(response.json()["activity_id"], place, starts_at, group)
+            self.activities.append(activity)
+            self.to_check_in.extend((activity, p) for p in group)
+        await self.refresh_codes()
+
+    async def refresh_codes(self) -> None:
+        for activity in self.activities:
+            response = await self.clients["dispatch"].get(
+                f"/activities/{activity.activity_id}/check-in-code", headers=self.organiser
+            )
+            ensure_ok(response)
+            activity.code = response.json()["code"]
+
+    async def keep_codes_fresh(self) -> None:
+        while True:
+            await asyncio.sleep(20)
+            with contextlib.suppress(httpx.HTTPError):
+                await self.refresh_codes()
+
+    # --- phase 2: the steady mix ------------------------------------------------------
+
+    def check_in(self) -> tuple[str, Awaitable[httpx.Response]] | None:
+        if not self.to_check_in:
+            return None
+        activity, person = self.to_check_in.popleft()
+
+        async def go() -> httpx.Response:
+            response = await self.clients["volunteer"].post(
+                f"/activities/{activity.activity_id}/check-in",
+                json={"code": activity.code},
+                headers=person["headers"],
+            )
+            if response.status_code == 404:  # the service has not seen the activity yet
+                self.to_check_in.append((activity, person))
+            elif response.status_code < 300:
+                self.checked_in.append((activity, person))
+            return response
+
+        return "check_in", go()
+
+    def check_out(self) -> tuple[str, Awaitable[httpx.Response]] | None:
+        if not self.checked_in:
+            return None
+        activity, person = self.checked_in.popleft()
+
+        async def go() -> httpx.Response:
+            response = await self.clients["volunteer"].post(
+                f"/activities/{activity.activity_id}/check-out", headers=person["headers"]
+            )
+            if response.status_code < 300:
+                self.attended.append((activity, person))
+            return response
+
+        return "check_out", go()
+
+    def report_query(self) -> tuple[str, Awaitable[httpx.Response]]:
+        area = self.random.choice(self.report_areas)
+        path = self.random.choice(("/reports/service", "/reports/volunteers"))
+        return "report", self.clients["reporting"].get(
+            path, params={"area_id": area}, headers=self.leader
+        )
+
+    def beneficiaries(self) -> tuple[str, Awaitable[httpx.Response]] | None:
+        idle = [a for a in self.activities if a.activity_id not in self._busy_activities]
+        if not idle:
+            return None
+        activity = self.random.choice(idle)
+        self._busy_activities.add(activity.activity_id)
+        counts = {g: self.random.randrange(15) for g in GROUPS}
+
+        async def go() -> httpx.Response:
+            try:
+                response = await self.clients["dispatch"].post(
+                    f"/activities/{activity.activity_id}/beneficiaries",
+                    json={"counts": counts, "reason": "补录"},
+                    headers=self.organiser,
+                )
+                if response.status_code < 300:
+                    self.truth.beneficiaries[activity.activity_id] = sum(counts.values())
+                return response
+            finally:
+                self._busy_activities.discard(activity.activity_id)
+
+        return "beneficiaries", go()
+
+    def mixed(self) -> tuple[str, Awaitable[httpx.Response]] | None:
+        """One arrival of the steady mix (a check-in when the dice say so, and so on)."""
+        roll = self.random.random()
+        choice: tuple[str, Awaitable[httpx.Response]] | None = None
+        if roll < 0.40:
+            choice = self.check_in()
+        elif roll < 0.70:
+            choice = self.check_out()
+        elif roll < 0.85:
+            choice = self.report_query()
+        elif roll < 0.95:
+            choice = self.beneficiaries()
+        else:
+            choice = self.registration()
+        return choice or self.report_query()
+
+    async def probe_append_to_report(self, stop: asyncio.Event) -> None:
+        """Every second: record beneficiaries at an activity of its own, then time until the
+        report of its grid shows them (the whole pipeline: append, relay, consume, read)."""
+        place = self.random.choice([g for g in self.grids if g not in self._places()])
+        starts_at = datetime.now(UTC) - timedelta(hours=1)
+        scheduled = await self.clients["dispatch"].post(
+            "/activities",
+            json={
+                "drive_id": self.drives[0], "title": "freshness probe", "place_area_id": place, "category": "environment",
+                "starts_at": starts_at.isoformat(),
+                "ends_at": (starts_at + timedelta(hours=2)).isoformat(), "capacity": 1,
+            },
+            headers=self.organiser,
+        )  # fmt: skip
+        scheduled.raise_for_status()
+        self.truth.activities += 1
+        activity_id = scheduled.json()["activity_id"]
+        reports = self.clients["reporting"]
+        for elderly in itertools.count(1):
+            if stop.is_set():
+                return
+            response = await self.clients["dispatch"].post(
+                f"/activities/{activity_id}/beneficiaries",
+                json={"counts": {"elderly": elderly}, "reason": "probe"},
+                headers=self.organiser,
+            )
+            if response.status_code >= 300:
+                await asyncio.sleep(1)
+                continue
+            appended = time.perf_counter()
+            self.truth.beneficiaries[activity_id] = elderly
+            while not stop.is_set():
+                body = (
+                    await reports.get(
+                        "/reports/service", params={"area_id": place}, headers=self.leader
+                    )
+                ).json()
+                if body["area"]["beneficiaries"] >= elderly:
+                    self.lags.report.append(time.perf_counter() - appended)
+                    break
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(1)
+
+    def _places(self) -> set[str]:
+        return {a.place for a in self.activities}
+
+    async def watch_topics(self, stop: asyncio.Event) -> None:
+        """Time append→publish of every event: the broker's timestamp minus `recorded_at`."""
+        consumer = AIOKafkaConsumer(
+            *(event_topic(self.topic_prefix, c) for c in ("volunteer", "dispatch")),
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            auto_offset_reset="latest",
+        )
+        await consumer.start()
+        try:
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=200)
+                for records in batch.values():
+                    for record in records:
+                        recorded = orjson.loads(record.value)["recorded_at"]
+                        at = datetime.fromisoformat(recorded).timestamp()
+                        self.lags.publish.append(max(0.0, record.timestamp / 1000 - at))
+                        self.lags.events += 1
+        finally:
+            await consumer.stop()
+
+    # --- phase 3: closing ---------------------------------------------------------------
+
+    async def close_attendances(self) -> None:
+        """Everyone still checked in checks out (closed loop: the day is over)."""
+        while self.checked_in:
+            operation = self.check_out()
+            if operation is not None:
+                await operation[1]
+
+    def corrections(self) -> tuple[Callable[[], Any], Callable[[], bool]]:
+        """The paper sign-in sheet: each attendance's served time, known to the generator.
+
+        An organiser corrects one attendance of an activity at a time (its stream takes
+        one writer); the second callable says when every correction is done.
+        """
+        pending = deque(self.attended)
+        busy: set[str] = set()
+
+        def next_correction() -> tuple[str, Awaitable[httpx.Response]] | None:
+            for _ in range(len(pending)):
+                activity, person = pending.popleft()
+                if activity.activity_id not in busy:
+                    break
+                pending.append((activity, person))
+            else:
+                return None
+            busy.add(activity.activity_id)
+            midnight = datetime.combine(
+                activity.starts_at.astimezone(ZONE).date() + timedelta(days=1),
+                datetime.min.time(),
+                ZONE,
+            )
+            room = int((midnight - activity.starts_at).total_seconds() // 60)
+            served = min(60 + 15 * self.random.randrange(8), room)
+
+            async def go() -> httpx.Response:
+                try:
+                    response = await self.clients["dispatch"].post(
+                        f"/activities/{activity.activity_id}/attendances/{person['volunteer_id']}/correct",
+                        json={
+                            "check_in_at": activity.starts_at.isoformat(),
+                            "check_out_at": (
+                                activity.starts_at + timedelta(minutes=served)
+                            ).isoformat(),
+                            "reason": "纸质签到表",
+                        },
+                        headers=self.organiser,
+                    )
+                finally:
+                    busy.discard(activity.activity_id)
+                if response.status_code < 300:
+                    self.truth.turnouts += 1
+                    self.truth.minutes += served // 30 * 30  # rounded down to half hours
+                else:
+                    pending.append((activity, person))
+                return response
+
+            return "correct", go()
+
+        return next_correction, lambda: not pending and not busy
+
+    async def wait_for_dispatch(self, timeout: float = 300) -> None:
+        """Until dispatch has seen every check-out (corrections must come after them)."""
+        attended: dict[str, int] = {}
+        for activity, _ in self.attended:
+            attended[activity.activity_id] = attended.get(activity.activity_id, 0) + 1
+        for activity_id, count in attended.items():
+
+            def closed(body: Any, count: int = count) -> bool:
+                return sum(1 for a in body["attendances"] if a["check_out_at"]) >= count
+
+            def fetch(activity_id: str = activity_id) -> Awaitable[httpx.Response]:
+                return self.clients["dispatch"].get(
+                    f"/activities/{activity_id}", headers=self.organiser
+                )
+
+            await self._until(fetch, closed, timeout=timeout)
+
+    def approvals(self) -> tuple[Callable[[], Any], Callable[[], bool]]:
+        pending = deque(self.activities)
+
+        def next_approval() -> tuple[str, Awaitable[httpx.Response]] | None:
+            if not pending:
+                return None
+            activity = pending.popleft()
+            return "approve", self.clients["dispatch"].post(
+                f"/activities/{activity.activity_id}/approve", headers=self.organiser
+            )
+
+        return next_approval, lambda: not pending
+
+    async def reported(self) -> dict[str, float]:
+        service = (
+            await self.clients["reporting"].get(
+                "/reports/service", params={"area_id": DISTRICT}, headers=self.leader
+            )
+        ).json()["area"]
+        volunteers = (
+            await self.clients["reporting"].get(
+                "/reports/volunteers", params={"area_id": DISTRICT}, headers=self.leader
+            )
+        ).json()["area"]
+        return {
+            "registered": volunteers["registered"],
+            "activities": service["activities"],
+            "turnouts": service["turnouts"],
+            "hours": service["hours"],
+            "beneficiaries": service["beneficiaries"],
+        }
+
+    async def settle(self, timeout: float = 300) -> tuple[dict[str, float], float]:
+        """Poll the district report until it equals the truth (or time out); its last state."""
+        started = time.perf_counter()
+        expected = self.truth.expected()
+        report: dict[str, float] = {}
+        while time.perf_counter() - started < timeout:
+            report = await self.reported()
+            if all(abs(report[k] - v) < 1e-9 for k, v in expected.items()):
+                break
+            await asyncio.sleep(0.2)
+        return report, time.perf_counter() - started
+
+    async def _until(
+        self,
+        request: Callable[[], Awaitable[httpx.Response]],
+        done: Callable[[Any], bool],
+        timeout: float = 120,
+    ) -> None:
+        deadline = time.perf_counter() + timeout
+        while True:
+            response = await request()
+            if response.status_code < 300 and done(response.json()):
+                return
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"gave up waiting: {response.status_code} {response.text[:200]}")
+            await asyncio.sleep(0.1)
+
+
+async def run_phase(
+    rate: float, duration: float, operation: Callable[[], Any], progress: Any, label: str
+) -> OperationStats:
+    task = progress.add_task(label, total=None)
+    return await open_loop(rate, duration, operation, on_done=lambda: progress.advance(task))
