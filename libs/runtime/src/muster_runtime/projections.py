@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from muster_contracts.envelope import EventEnvelope
-from muster_runtime.mongo import Document
+from muster_runtime.mongo import DUPLICATE_KEY, Document
 
 
 @dataclass(frozen=True)
@@ -192,6 +192,14 @@ class CounterCells:
                 await self.collection.insert_one({"_id": cell, "hwm": {}, **on_insert})
             self._known.add(cell)
 
+    async def set_fields(self, cell_id: str, fields: Mapping[str, Any]) -> None:
+        """Set plain fields on a cell, whether or not it exists yet (idempotent, no counting)."""
+        if self._buffer is not None:
+            self._buffer.setdefault(cell_id, _BufferedCell({})).on_insert.update(fields)
+            return
+        await self._ensure({cell_id: {}})
+        await self.collection.update_one({"_id": cell_id}, {"$set": dict(fields)})
+
     async def read(
         self, cell_ids: list[str], projection: Mapping[str, Any] | None = None
     ) -> list[Document]:
@@ -217,12 +225,38 @@ class CounterCells:
         if self._buffer is not None:
             self._count_in_buffer(contributions, self._buffer)
             return
-        remaining = contributions
+        remaining = await self._insert_new(contributions)
         for _ in range(self.MAX_ATTEMPTS):
             if not remaining:
                 return
             remaining = await self._attempt(remaining)
         raise RuntimeError(f"{self.collection.name}: cells kept changing under the consumer")
+
+    async def _insert_new(self, contributions: list[Contribution]) -> list[Contribution]:
+        """Insert the cells not known to exist whole, counts and marks included: one write,
+        no read, no update. A cell that exists after all (another writer, an earlier run)
+        is left to the usual read-and-update path."""
+        new: dict[str, _BufferedCell] = {}
+        for event, cell_id, increments, on_insert in contributions:
+            if cell_id in self._known:
+                continue
+            cell = new.setdefault(cell_id, _BufferedCell(dict(on_insert)))
+            for name, amount in increments.items():
+                cell.counts[name] = cell.counts.get(name, 0) + amount
+            cell.hwm[event.source] = max(cell.hwm.get(event.source, -1), event.offset)
+        if not new:
+            return contributions
+        ids = list(new)
+        existing: set[str] = set()
+        try:
+            await self.collection.insert_many([new[c].document(c) for c in ids], ordered=False)
+        except BulkWriteError as exc:
+            for error in exc.details.get("writeErrors", []):
+                if error.get("code") != DUPLICATE_KEY:
+                    raise
+                existing.add(ids[error["index"]])
+        self._known.update(ids)
+        return [c for c in contributions if c[1] not in new or c[1] in existing]
 
     async def _attempt(
         self, contributions: list[tuple[ConsumedEvent, str, Mapping[str, int], Mapping[str, Any]]]

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from fastapi import FastAPI
+from pydantic import Field, field_validator
 
 from muster_contracts.areas import AreaTree, load_area_tree
+from muster_contracts.stars import DEFAULT_STAR_THRESHOLDS_HOURS, StarThresholds
 from muster_contracts.topology import event_topic
 from muster_reporting.application.drive_funnel import DriveFunnel
+from muster_reporting.application.insights import INSIGHT_READ_MODELS, Insights
 from muster_reporting.application.service_rollup import ServiceRollup
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
-from muster_reporting.entrypoints import dashboard, funnel, http, series
+from muster_reporting.entrypoints import dashboard, funnel, http, insights_http, series
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
 from muster_runtime.mongo import Database, connect
-from muster_runtime.projections import ConsumedEvent
 from muster_runtime.rebuild import RebuildResult, rebuild
 from muster_runtime.service import EventHandler, ServiceRuntime, consumer_group
 from muster_runtime.settings import ServiceSettings
@@ -26,22 +30,41 @@ READ_MODELS = (
     "activity_facts",
     "drive_funnel",
     "drive_funnel_facts",
+    *INSIGHT_READ_MODELS,
 )
 
 
 class ReportingSettings(ServiceSettings):
     service_name: str = "reporting"
     http_port: int = 8003
+    timezone: str = Field(
+        default="Asia/Shanghai",
+        description="Time zone (IANA name) of report periods: days, ISO weeks, months, years.",
+    )
+    star_thresholds_hours: StarThresholds = Field(
+        default=DEFAULT_STAR_THRESHOLDS_HOURS,
+        description="Cumulative approved hours for one to five stars (JSON list).",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        ZoneInfo(value)  # raises for an unknown zone
+        return value
+
+
+def insights_of(db: Database, areas: AreaTree, settings: ReportingSettings) -> Insights:
+    return Insights(
+        db, areas, DriveFunnel(db, areas), settings.timezone, settings.star_thresholds_hours
+    )
 
 
 def projections(
-    db: Database, areas: AreaTree
+    db: Database, areas: AreaTree, settings: ReportingSettings | None = None
 ) -> tuple[VolunteerRollup, ServiceRollup, DriveFunnel, list[EventHandler]]:
     """The read models and the handlers that apply consumed events to them, in order."""
-    volunteers = VolunteerRollup(db["volunteers_by_area"], areas)
-    service = ServiceRollup(db, areas)
-    drive_funnel = DriveFunnel(db, areas)
-    return volunteers, service, drive_funnel, [volunteers.apply, service.apply, drive_funnel.apply]
+    insights = insights_of(db, areas, settings or ReportingSettings())
+    return insights.volunteers, insights.service, insights.drive_funnel, insights.handlers
 
 
 def build_app(settings: ReportingSettings | None = None) -> FastAPI:
@@ -49,18 +72,20 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
     areas = load_area_tree()
     runtime = ServiceRuntime(settings, consumes=CONSUMES)
-    volunteers, service, drive_funnel, handlers = projections(runtime.db, areas)
-    runtime.consume_with(*handlers)
+    insights = insights_of(runtime.db, areas, settings)
+    runtime.consume_with(*insights.handlers)
     app = create_app(
         runtime,
         title="Muster reporting service",
-        routers=[http.router, funnel.router, series.router],
+        routers=[http.router, funnel.router, series.router, insights_http.router],
+        on_start=insights.create_indexes,
     )
     dashboard.mount(app)
     app.state.areas = areas
-    app.state.volunteer_rollup = volunteers
-    app.state.service_rollup = service
-    app.state.drive_funnel = drive_funnel
+    app.state.volunteer_rollup = insights.volunteers
+    app.state.service_rollup = insights.service
+    app.state.drive_funnel = insights.drive_funnel
+    app.state.insights = insights
     return app
 
 
@@ -71,30 +96,18 @@ async def rebuild_read_models(
     client = connect(settings.mongo_url, settings.mongo_max_pool)
     try:
         db = client[settings.database_name]
-        volunteers, service, drive_funnel, handlers = projections(db, load_area_tree())
-
-        async def on_events(events: list[ConsumedEvent]) -> None:
-            for apply in handlers:
-                await apply(events)
-
+        insights = insights_of(db, load_area_tree(), settings)
         # Every document is new in a rebuild: count in memory, write each once at the end.
-        buffered = (volunteers.cells, service.cells, service.activities, drive_funnel)
-        for models in buffered:
-            models.buffer()
-
-        async def write_counted() -> None:
-            for models in buffered:
-                await models.flush()
-
+        insights.buffer()
         return await rebuild(
             db,
             READ_MODELS,
             settings.kafka_bootstrap,
             [event_topic(settings.topic_prefix, c) for c in CONSUMES],
             consumer_group(settings),
-            on_events,
-            event_types=volunteers.event_types | service.event_types | drive_funnel.event_types,
-            finish=write_counted,
+            insights.apply,
+            event_types=insights.event_types,
+            finish=insights.flush,
             show_progress=show_progress,
         )
     finally:

@@ -1,17 +1,26 @@
-"""Activities held, volunteer turn-outs, approved service hours and beneficiaries, counted
-at every level of the area hierarchy from dispatch's events.
+"""Activities held, volunteer turn-outs, unique volunteers, approved service hours and
+beneficiaries, counted at every level of the area hierarchy from dispatch's events.
+
+One cell per (area, period): all time, the year, ISO week, month and day (in the reporting
+time zone) of the day a figure belongs to. A cell holds its totals, its children's
+(`children.<id>.…`, so a drill-down is one point read) and its breakdowns by service
+category, drive and team (`category.<c>.…`, `drives.<d>.…`, `teams.<t>.…`).
 
 Cells are counted exactly once per event (partition high-water marks, see `CounterCells`).
 Beneficiary amendments carry the full new counts, so the rollup adds the difference from
-the activity's previous counts; activity facts needed later (place, counts) are kept per
-activity, written after the cells so a redelivery recomputes the same difference.
+the activity's previous counts; activity facts needed later (place, day, category, drive,
+team, counts) are kept per activity, written after the cells so a redelivery recomputes
+the same difference. Every change is also kept by when it was recorded (`CellHistory`),
+for figures as of a past instant.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from itertools import pairwise
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from muster_contracts.areas import AreaTree
@@ -22,10 +31,86 @@ from muster_contracts.events.activities import (
     ServiceRecordAdjusted,
     ServiceRecordIssued,
 )
+from muster_reporting.application.as_of import CellHistory, Change, merged
+from muster_reporting.application.leaderboards import FirstService, FirstServices, VolunteerHours
+from muster_reporting.application.periods import local_day, periods_of
 from muster_runtime.mongo import Database, Document
-from muster_runtime.projections import ConsumedEvent, CounterCells, VersionedDocuments
+from muster_runtime.projections import (
+    ConsumedEvent,
+    Contribution,
+    CounterCells,
+    VersionedDocuments,
+)
 
-Contribution = tuple[ConsumedEvent, str, Mapping[str, int], Mapping[str, Any]]
+# Measures also broken down by category, drive and team (unique volunteers are not).
+BREAKDOWN_MEASURES = ("activities", "turnouts", "minutes", "beneficiaries_total")
+BREAKDOWNS = ("category", "drives", "teams")
+
+
+class Buffered(Protocol):
+    """A read model that can count in memory during a rebuild and write once at the end."""
+
+    def buffer(self) -> None: ...
+
+    async def flush(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ServiceDelta:
+    """What one event changes, where and when: before it is spread over areas and periods."""
+
+    place_area_id: str
+    day: date
+    counts: Mapping[str, int]
+    category: str | None = None
+    drive_id: str | None = None
+    team_id: str | None = None
+    volunteer_id: str | None = None
+    new_record: bool = False
+
+    def breakdowns(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for dimension, value in zip(
+            BREAKDOWNS, (self.category, self.drive_id, self.team_id), strict=True
+        ):
+            if value is None:
+                continue
+            for measure in BREAKDOWN_MEASURES:
+                if measure in self.counts:
+                    out[f"{dimension}.{field_key(value)}.{measure}"] = self.counts[measure]
+        return out
+
+
+@dataclass
+class RollupBatch:
+    """Everything a batch of events changes, applied together."""
+
+    cells: list[Contribution] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    hours: list[Contribution] = field(default_factory=list)
+
+
+def field_key(value: str) -> str:
+    """A value usable as a document field name (no dots, no leading `$`)."""
+    return value.replace(".", "_").replace("$", "_")
+
+
+def cell_id(area_id: str, period: str | None) -> str:
+    return area_id if period is None else f"{area_id}|{period}"
+
+
+def spread(areas: AreaTree, delta: ServiceDelta) -> list[tuple[str, str, dict[str, int]]]:
+    """(area, cell, increments) for every area up the tree and every period of the day (pure)."""
+    lineage = areas.lineage_ids(delta.place_area_id)
+    own = dict(delta.counts) | delta.breakdowns()
+    out: list[tuple[str, str, dict[str, int]]] = []
+    for period in periods_of(delta.day):
+        for area, child in zip(lineage, (*lineage[1:], None), strict=True):
+            increments = dict(own)
+            if child is not None:
+                increments |= {f"children.{child}.{k}": v for k, v in delta.counts.items()}
+            out.append((area, cell_id(area, period), increments))
+    return out
 
 
 class ServiceRollup:
@@ -43,99 +128,187 @@ class ServiceRollup:
     def __init__(self, db: Database, areas: AreaTree, timezone: str = "Asia/Shanghai") -> None:
         self._zone = ZoneInfo(timezone)
         self.cells = CounterCells(db["service_by_area"])
+        self.history = CellHistory(db, "service_by_area")
         self.activities = VersionedDocuments(db["activity_facts"])
+        self.firsts = FirstServices(db)
+        self.volunteer_hours = VolunteerHours(db)
         self._areas = areas
 
-    def _spread(
-        self, consumed: ConsumedEvent, area_id: str, day: str, counts: Mapping[str, int]
-    ) -> list[Contribution]:
-        """Counts for every area up the tree, in all time, the month and the day served."""
-        lineage = self._areas.lineage_ids(area_id)
-        # The same increments in every period (read-only downstream): built once per level.
-        levels: list[tuple[str, Mapping[str, int]]] = []
-        for area, child in zip(lineage, (*lineage[1:], None), strict=True):
-            increments = dict(counts)
-            if child is not None:
-                increments |= {f"children.{child}.{k}": v for k, v in counts.items()}
-            levels.append((area, increments))
-        return [
-            (consumed, cell_id(area, period), increments, {})
-            for period in (None, day[:7], day)
-            for area, increments in levels
-        ]
+    async def create_indexes(self) -> None:
+        await self.history.create_indexes()
+        await self.volunteer_hours.create_indexes()
+
+    def buffer(self) -> None:
+        """Count in memory (a rebuild into empty collections) until `flush`."""
+        for model in self._models():
+            model.buffer()
+
+    async def flush(self) -> None:
+        for model in self._models():
+            await model.flush()
+
+    def _models(self) -> tuple[Buffered, ...]:
+        return (self.cells, self.activities, self.history, self.firsts, self.volunteer_hours.cells)
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
-        # One event at a time: later events of an activity need the facts of earlier ones.
+        batch = RollupBatch()
+        facts: dict[str, Document] = {}  # activity facts as of the event being applied
+        fact_updates: list[tuple[str, int, dict[str, Any], bool]] = []
         for consumed in events:
-            await self._apply_one(consumed)
+            delta = await self._delta(consumed, facts, fact_updates)
+            if delta is not None:
+                await self._count(consumed, delta, batch)
+        await self.cells.apply(merged(batch.cells))
+        await self.history.record(batch.changes)
+        await self.volunteer_hours.cells.apply(merged(batch.hours))
+        # After the cells: a redelivered batch recomputes the same differences.
+        for activity_id, version, update, create in fact_updates:
+            await self.activities.apply(activity_id, version, update, create=create)
 
-    async def _apply_one(self, consumed: ConsumedEvent) -> None:
+    async def _count(
+        self, consumed: ConsumedEvent, delta: ServiceDelta, batch: RollupBatch
+    ) -> None:
+        recorded_at = consumed.envelope.recorded_at
+        spread_cells = spread(self._areas, delta)
+        for _, cell, increments in spread_cells:
+            batch.cells.append((consumed, cell, increments, {}))
+            batch.changes.append(Change(consumed, cell, increments, recorded_at))
+        if delta.volunteer_id is None:
+            return
+        served = {k: v for k, v in delta.counts.items() if k in ("minutes", "turnouts")}
+        for _, cell, _ in spread_cells:
+            batch.hours.append(
+                self.volunteer_hours.contribution(consumed, cell, delta.volunteer_id, served)
+            )
+        if not delta.new_record:
+            return
+        parents = self._parents(spread_cells)
+        event_id = str(consumed.envelope.event_id)
+        for area, cell, _ in spread_cells:
+            first = await self.firsts.see(cell, delta.volunteer_id, event_id, recorded_at)
+            if first is not None:
+                self._count_first(consumed, first, area, parents.get(cell), batch)
+
+    @staticmethod
+    def _parents(spread_cells: list[tuple[str, str, dict[str, int]]]) -> dict[str, str]:
+        """Each cell's parent cell (same period, the area one level up)."""
+        parents: dict[str, str] = {}
+        for (_, parent, _), (_, child, _) in pairwise(spread_cells):
+            if child.partition("|")[2] == parent.partition("|")[2]:
+                parents[child] = parent
+        return parents
+
+    @staticmethod
+    def _count_first(
+        consumed: ConsumedEvent,
+        first: FirstService,
+        area: str,
+        parent: str | None,
+        batch: RollupBatch,
+    ) -> None:
+        """A volunteer new to a cell counts once there and in the parent's drill-down."""
+        targets = [(first.cell, "volunteers")]
+        if parent is not None:
+            targets.append((parent, f"children.{area}.volunteers"))
+        for cell, name in targets:
+            if first.moved_from is None:
+                batch.cells.append((consumed, cell, {name: 1}, {}))
+                batch.changes.append(Change(consumed, cell, {name: 1}, first.recorded_at))
+            else:  # counted already; only when it was recorded moves earlier
+                batch.changes.append(Change(consumed, cell, {name: -1}, first.moved_from))
+                batch.changes.append(Change(consumed, cell, {name: 1}, first.recorded_at))
+
+    async def _delta(
+        self,
+        consumed: ConsumedEvent,
+        facts: dict[str, Document],
+        fact_updates: list[tuple[str, int, dict[str, Any], bool]],
+    ) -> ServiceDelta | None:
         envelope = consumed.envelope
         payload = envelope.payload
         kind = envelope.type
         if kind == ActivityScheduled.event_type:
-            day = self._local_day(payload["starts_at"])
-            await self.cells.apply(
-                self._spread(consumed, payload["place_area_id"], day, {"activities": 1})
+            fact = {
+                "place_area_id": payload["place_area_id"],
+                "category": payload["category"],
+                "drive_id": payload.get("drive_id"),
+                "team_id": payload.get("team_id"),
+                "day": local_day(payload["starts_at"], self._zone).isoformat(),
+            }
+            facts[payload["activity_id"]] = {"_id": payload["activity_id"], **fact}
+            fact_updates.append(
+                (payload["activity_id"], envelope.stream_version, {"$set": fact}, True)
             )
-            await self.activities.apply(
-                payload["activity_id"],
-                envelope.stream_version,
-                {
-                    "$set": {
-                        "place_area_id": payload["place_area_id"],
-                        "category": payload["category"],
-                        "day": day,
-                    }
-                },
-                create=True,
-            )
-            return
+            return self._from_facts(facts[payload["activity_id"]], fact["day"], {"activities": 1})
         if kind not in self.event_types:
-            return
-        facts = await self.activities.get(payload["activity_id"])
-        if facts is None:
-            return  # scheduled before this projection's history began
-        place = facts["place_area_id"]
+            return None
+        activity_id = payload["activity_id"]
+        known = facts.get(activity_id) or await self.activities.get(activity_id)
+        if known is None:
+            return None  # scheduled before this projection's history began
+        fact = facts[activity_id] = known
         # Hours count on the day they were served; the rest on the activity's day.
         day = str(
             payload.get("service_date")
-            or facts.get("day")  # activities scheduled before periods were counted lack it
-            or self._local_day(envelope.occurred_at.isoformat())
+            or fact.get("day")  # activities scheduled before periods were counted lack it
+            or local_day(envelope.occurred_at, self._zone).isoformat()
         )
-        counts: dict[str, int] = {}
-        fact_update: dict[str, Any] = {}
         if kind == ActivityCancelled.event_type:
-            counts = {"activities": -1, "cancelled": 1}
-        elif kind == BeneficiariesRecorded.event_type:
-            before: dict[str, int] = facts.get("beneficiaries", {})
+            return self._from_facts(fact, day, {"activities": -1, "cancelled": 1})
+        if kind == BeneficiariesRecorded.event_type:
+            before: dict[str, int] = fact.get("beneficiaries", {})
             after: dict[str, int] = payload["counts"]
+            counts: dict[str, int] = {}
             for group in set(before) | set(after):
-                delta = int(after.get(group, 0)) - int(before.get(group, 0))
-                if delta:
-                    counts[f"beneficiaries.{group}"] = delta
+                change = int(after.get(group, 0)) - int(before.get(group, 0))
+                if change:
+                    counts[f"beneficiaries.{group}"] = change
             counts["beneficiaries_total"] = sum(map(int, after.values())) - sum(
                 map(int, before.values())
             )
-            fact_update = {"$set": {"beneficiaries": after}}
-        elif kind == ServiceRecordIssued.event_type:
-            counts = {"turnouts": 1, "minutes": int(payload["minutes"])}
-        else:
-            counts = {"minutes": int(payload["delta_minutes"])}
-        await self.cells.apply(self._spread(consumed, place, day, counts))
-        if fact_update:
-            await self.activities.apply(
-                payload["activity_id"], envelope.stream_version, fact_update
+            facts[activity_id] = fact | {"beneficiaries": after}
+            fact_updates.append(
+                (activity_id, envelope.stream_version, {"$set": {"beneficiaries": after}}, False)
             )
+            return self._from_facts(fact, day, counts)
+        volunteer_id = payload["volunteer_id"]
+        if kind == ServiceRecordIssued.event_type:
+            counts = {"turnouts": 1, "minutes": int(payload["minutes"])}
+            return self._from_facts(fact, day, counts, volunteer_id, new_record=True)
+        counts = {"minutes": int(payload["delta_minutes"])}
+        return self._from_facts(fact, day, counts, volunteer_id)
 
-    def _local_day(self, at: str) -> str:
-        return datetime.fromisoformat(at).astimezone(self._zone).date().isoformat()
+    @staticmethod
+    def _from_facts(
+        fact: Document,
+        day: str,
+        counts: dict[str, int],
+        volunteer_id: str | None = None,
+        *,
+        new_record: bool = False,
+    ) -> ServiceDelta:
+        return ServiceDelta(
+            place_area_id=fact["place_area_id"],
+            day=date.fromisoformat(day),
+            counts=counts,
+            category=fact.get("category"),
+            drive_id=fact.get("drive_id"),
+            team_id=fact.get("team_id"),
+            volunteer_id=volunteer_id,
+            new_record=new_record,
+        )
 
-    async def cell(self, area_id: str, period: str | None = None) -> Document:
-        """An area's totals for all time, a month (`2026-11`) or a day (`2026-11-27`)."""
-        found = await self.cells.read([cell_id(area_id, period)], {"hwm": 0})
-        return found[0] if found else {}
+    async def cells_of(
+        self, cell_ids: list[str], as_of: datetime | None = None
+    ) -> dict[str, Document]:
+        """Cells by id (empty for those with nothing counted), now or as of an instant."""
+        if as_of is not None:
+            return await self.history.as_of(cell_ids, as_of)
+        found = {d["_id"]: d for d in await self.cells.read(cell_ids, {"hwm": 0})}
+        return {c: found.get(c, {}) for c in cell_ids}
 
-
-def cell_id(area_id: str, period: str | None) -> str:
-    return area_id if period is None else f"{area_id}|{period}"
+    async def cell(
+        self, area_id: str, period: str | None = None, as_of: datetime | None = None
+    ) -> Document:
+        """An area's totals for all time or a period, now or as of an instant."""
+        return (await self.cells_of([cell_id(area_id, period)], as_of))[cell_id(area_id, period)]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
 from muster_contracts.areas import AreaTree
 from muster_contracts.events import VolunteerRegistered, decode_payload
+from muster_reporting.application.as_of import CellHistory, Change
 from muster_runtime.mongo import Document
 from muster_runtime.projections import ConsumedEvent, CounterCells
 
@@ -23,8 +25,14 @@ class VolunteerRollup:
     # Every event type this projection reads; others are never decoded in a rebuild.
     event_types = frozenset({VolunteerRegistered.event_type})
 
-    def __init__(self, collection: AsyncCollection[Document], areas: AreaTree) -> None:
+    def __init__(
+        self,
+        collection: AsyncCollection[Document],
+        areas: AreaTree,
+        history: CellHistory | None = None,
+    ) -> None:
         self.cells = CounterCells(collection)
+        self.history = history
         self._areas = areas
         # Increments per (home area, categories): few distinct ones, read-only downstream.
         self._increments: dict[tuple[str, tuple[str, ...]], list[tuple[str, dict[str, int]]]] = {}
@@ -57,10 +65,22 @@ class VolunteerRollup:
                 contributions.append((consumed, area_id, increments, {}))
         if contributions:
             await self.cells.apply(contributions)
+            if self.history is not None:
+                await self.history.record(
+                    Change(event, cell, counts, event.envelope.recorded_at)
+                    for event, cell, counts, _ in contributions
+                )
 
-    async def cell(self, area_id: str, period: str | None = None) -> Document:
-        """The area's counts and its children's (an empty cell if nobody registered yet)."""
+    async def cell(
+        self, area_id: str, period: str | None = None, as_of: datetime | None = None
+    ) -> Document:
+        """The area's counts and its children's (an empty cell if nobody registered yet),
+        now or as registered by an instant."""
         if period is not None:
             raise ValueError("registrations are counted for all time only")
+        if as_of is not None:
+            if self.history is None:
+                raise ValueError("this rollup keeps no history")
+            return (await self.history.as_of([area_id], as_of))[area_id]
         found = await self.cells.read([area_id], {"hwm": 0})
         return found[0] if found else {}

@@ -3,36 +3,46 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Annotated, Protocol, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, Field
 
 from muster_contracts.areas import Area, AreaLevel, AreaTree
 from muster_contracts.envelope import Role
-from muster_reporting.application.service_rollup import ServiceRollup
+from muster_reporting.application.periods import (
+    PERIOD_DESCRIPTION,
+    PERIOD_PATTERN,
+    check_period,
+)
+from muster_reporting.application.service_rollup import ServiceRollup, cell_id, field_key
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
 from muster_reporting.entrypoints.exports import Format, area_table
 from muster_runtime.auth import Principal, require_role
-from muster_runtime.errors import NotFoundError
+from muster_runtime.errors import NotFoundError, RuleViolationError
 from muster_runtime.mongo import Document
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
 Reader = Annotated[Principal, Depends(require_role(Role.LEADER, Role.ORGANISER))]
 AreaQuery = Annotated[str | None, Query(description="Defaults to the caller's scope.")]
-Period = Annotated[
-    str | None,
+Period = Annotated[str | None, Query(pattern=PERIOD_PATTERN, description=PERIOD_DESCRIPTION)]
+AsOf = Annotated[
+    AwareDatetime | None,
     Query(
-        pattern=r"^\d{4}-\d{2}(-\d{2})?$",
-        description="A month (`2026-11`) or a day (`2026-11-27`) in the reporting time zone; default all time.",
+        description="The figures as recorded by this instant (ISO 8601 with an offset, e.g. "
+        "`2026-11-27T18:00:00+08:00`): every event recorded up to and including it, "
+        "corrections too; none recorded later."
     ),
 ]
 Row = TypeVar("Row", bound=BaseModel)
 
 
 class Rollup(Protocol):
-    def cell(self, area_id: str, period: str | None = None) -> Awaitable[Document]: ...
+    def cell(
+        self, area_id: str, period: str | None = None, as_of: datetime | None = None
+    ) -> Awaitable[Document]: ...
 
 
 def readable_area(areas: AreaTree, principal: Principal, area_id: str | None) -> str:
@@ -51,11 +61,12 @@ async def drill_down(
     rollup: Rollup,
     row: Callable[[Area, Document], Row],
     period: str | None = None,
+    as_of: datetime | None = None,
 ) -> tuple[Row, list[Row]]:
     """An area's row and one per child, from the area's one cell (children counts inside)."""
     areas: AreaTree = request.app.state.areas
     area_id = readable_area(areas, principal, area_id)
-    cell = await rollup.cell(area_id, period)
+    cell = await rollup.cell(area_id, valid_period(period), as_of)
     by_child = cell.get("children", {})
     children = [row(child, by_child.get(child.id, {})) for child in areas.children(area_id)]
     return row(areas.get(area_id), cell), children
@@ -86,11 +97,19 @@ class VolunteerReport(BaseModel):
 
 @router.get("/volunteers", response_model=VolunteerReport)
 async def volunteers_by_area(
-    request: Request, principal: Reader, area_id: AreaQuery = None, format: Format = "json"
+    request: Request,
+    principal: Reader,
+    area_id: AreaQuery = None,
+    as_of: AsOf = None,
+    format: Format = "json",
 ) -> VolunteerReport | Response:
-    """Registered volunteers in an area and in each of its children."""
+    """Registered volunteers in an area and in each of its children, by category (party
+    members, in-service party members reporting to their community, residents, students,
+    company staff; a volunteer may be in several)."""
     rollup: VolunteerRollup = request.app.state.volunteer_rollup
-    area, children = await drill_down(request, principal, area_id, rollup, AreaVolunteers.of)
+    area, children = await drill_down(
+        request, principal, area_id, rollup, AreaVolunteers.of, as_of=as_of
+    )
     if format != "json":
         return area_table(format, "volunteers", area, children)
     return VolunteerReport(area=area, children=children)
@@ -103,23 +122,58 @@ class AreaService(BaseModel):
     activities: int
     cancelled: int
     turnouts: int
+    volunteers: int | None = Field(
+        description="Unique volunteers with a service record; null when filtered by "
+        "category, drive or team (not counted per breakdown)."
+    )
     hours: float
     beneficiaries: int
     beneficiaries_by_group: dict[str, int]
+    drives_active: int | None = Field(
+        description="Drives with an activity held here in the period (null under a "
+        "category or team filter)."
+    )
+    teams_active: int | None = Field(
+        description="Teams with an activity held here in the period (null under a "
+        "category or drive filter)."
+    )
+    hours_by_category: dict[str, float]
 
     @classmethod
-    def of(cls, area: Area, counts: Document) -> AreaService:
+    def of(cls, area: Area, counts: Document, only: tuple[str, str] | None = None) -> AreaService:
+        """A row from a cell, or from one of its breakdowns (`("drives", id)`)."""
+        figures = counts.get(only[0], {}).get(field_key(only[1]), {}) if only else counts
         return cls(
             area_id=area.id,
             name=area.name,
             level=area.level,
-            activities=int(counts.get("activities", 0)),
-            cancelled=int(counts.get("cancelled", 0)),
-            turnouts=int(counts.get("turnouts", 0)),
-            hours=int(counts.get("minutes", 0)) / 60,
-            beneficiaries=int(counts.get("beneficiaries_total", 0)),
-            beneficiaries_by_group={k: int(v) for k, v in counts.get("beneficiaries", {}).items()},
+            activities=int(figures.get("activities", 0)),
+            cancelled=int(figures.get("cancelled", 0)),
+            turnouts=int(figures.get("turnouts", 0)),
+            volunteers=None if only else int(counts.get("volunteers", 0)),
+            hours=int(figures.get("minutes", 0)) / 60,
+            beneficiaries=int(figures.get("beneficiaries_total", 0)),
+            beneficiaries_by_group={
+                k: int(v) for k, v in figures.get("beneficiaries", {}).items() if v
+            },
+            drives_active=_active(counts, "drives", only),
+            teams_active=_active(counts, "teams", only),
+            hours_by_category={
+                k: int(v.get("minutes", 0)) / 60
+                for k, v in counts.get("category", {}).items()
+                if v.get("minutes") and (only is None or only == ("category", k))
+            },
         )
+
+
+def _active(counts: Document, dimension: str, only: tuple[str, str] | None) -> int | None:
+    """Drives or teams with an activity held (not known within another dimension's filter)."""
+    entries: dict[str, Document] = counts.get(dimension, {})
+    if only is not None and only[0] != dimension:
+        return None
+    if only is not None:
+        entries = {k: v for k, v in entries.items() if k == field_key(only[1])}
+    return sum(1 for v in entries.values() if v.get("activities", 0) > 0)
 
 
 class ServiceReport(BaseModel):
@@ -133,12 +187,45 @@ async def service_by_area(
     principal: Reader,
     area_id: AreaQuery = None,
     period: Period = None,
+    category: Annotated[str | None, Query(description="Only this service category.")] = None,
+    drive_id: Annotated[str | None, Query(description="Only this drive's activities.")] = None,
+    team_id: Annotated[str | None, Query(description="Only this team's activities.")] = None,
+    as_of: AsOf = None,
     format: Format = "json",
 ) -> ServiceReport | Response:
-    """Activities held, turn-outs (人次), approved hours and beneficiaries, with drill-down,
-    for all time or one month or day."""
+    """Activities held, turn-outs (人次), unique volunteers, approved hours, beneficiaries,
+    drives and teams active, in an area and each of its children, for all time or a year,
+    ISO week, month or day (by the day served, in the reporting time zone); optionally
+    only one service category, drive or team (at most one filter). Corrections count in
+    the period of the service they correct. With `as_of`, the figures as recorded by that
+    instant."""
+    filters = [
+        (d, v) for d, v in (("category", category), ("drives", drive_id), ("teams", team_id)) if v
+    ]
+    if len(filters) > 1:
+        raise RuleViolationError(
+            "filter by one of category, drive_id, team_id", code="one_filter", field="category"
+        )
+    only = filters[0] if filters else None
+    areas: AreaTree = request.app.state.areas
     rollup: ServiceRollup = request.app.state.service_rollup
-    area, children = await drill_down(request, principal, area_id, rollup, AreaService.of, period)
+    area_id = readable_area(areas, principal, area_id)
+    period = valid_period(period)
+    children = areas.children(area_id)
+    ids = [cell_id(a, period) for a in (area_id, *(c.id for c in children))]
+    cells = await rollup.cells_of(ids, as_of)
+    area = AreaService.of(areas.get(area_id), cells[ids[0]], only)
+    rows = [AreaService.of(c, cells[i], only) for c, i in zip(children, ids[1:], strict=True)]
     if format != "json":
-        return area_table(format, "service", area, children)
-    return ServiceReport(area=area, children=children)
+        return area_table(format, "service", area, rows)
+    return ServiceReport(area=area, children=rows)
+
+
+def valid_period(period: str | None) -> str | None:
+    """The period, if it names a real one (`2026-02-30` or `2025-W53` do not: 422)."""
+    if period is None:
+        return None
+    try:
+        return check_period(period)
+    except ValueError as exc:
+        raise RuleViolationError(str(exc), code="unknown_period", field="period") from None

@@ -1,0 +1,85 @@
+"""Every reporting projection together: what the consumer applies, a rebuild buffers and
+the service indexes at start."""
+
+from __future__ import annotations
+
+from muster_contracts.areas import AreaTree
+from muster_reporting.application.as_of import CellHistory
+from muster_reporting.application.drive_funnel import DriveFunnel
+from muster_reporting.application.leaderboards import VolunteerStanding
+from muster_reporting.application.service_rollup import ServiceRollup
+from muster_reporting.application.volunteer_rollup import VolunteerRollup
+from muster_runtime.mongo import Database
+from muster_runtime.projections import ConsumedEvent
+from muster_runtime.service import EventHandler
+
+# Collections derived from the log besides the rollup cells themselves.
+INSIGHT_READ_MODELS = (
+    "volunteers_by_area_buckets",
+    "volunteers_by_area_journal",
+    "service_by_area_buckets",
+    "service_by_area_journal",
+    "service_volunteer_firsts",
+    "service_volunteer_hours",
+    "volunteer_standing",
+)
+
+
+class Insights:
+    def __init__(
+        self,
+        db: Database,
+        areas: AreaTree,
+        drive_funnel: DriveFunnel,
+        timezone: str,
+        star_thresholds_hours: tuple[int, ...],
+    ) -> None:
+        self.volunteer_history = CellHistory(db, "volunteers_by_area")
+        self.volunteers = VolunteerRollup(db["volunteers_by_area"], areas, self.volunteer_history)
+        self.service = ServiceRollup(db, areas, timezone)
+        self.drive_funnel = drive_funnel
+        self.standing = VolunteerStanding(db, areas, star_thresholds_hours)
+
+    @property
+    def event_types(self) -> frozenset[str]:
+        """Every event type some reporting projection reads (a rebuild decodes no other)."""
+        return (
+            self.volunteers.event_types
+            | self.service.event_types
+            | self.drive_funnel.event_types
+            | self.standing.event_types
+        )
+
+    @property
+    def handlers(self) -> list[EventHandler]:
+        """What applies a consumed batch, in order (each traced on its own)."""
+        return [
+            self.volunteers.apply,
+            self.service.apply,
+            self.drive_funnel.apply,
+            self.standing.apply,
+        ]
+
+    async def apply(self, events: list[ConsumedEvent]) -> None:
+        for handler in self.handlers:
+            await handler(events)
+
+    async def create_indexes(self) -> None:
+        await self.volunteer_history.create_indexes()
+        await self.service.create_indexes()
+        await self.standing.create_indexes()
+
+    def buffer(self) -> None:
+        """Count in memory (a rebuild into empty collections) until `flush`."""
+        self.volunteers.cells.buffer()
+        self.volunteer_history.buffer()
+        self.service.buffer()
+        self.drive_funnel.buffer()
+        self.standing.cells.buffer()
+
+    async def flush(self) -> None:
+        await self.volunteers.cells.flush()
+        await self.volunteer_history.flush()
+        await self.service.flush()
+        await self.drive_funnel.flush()
+        await self.standing.cells.flush()

@@ -1,0 +1,172 @@
+"""Leaderboards for leadership: volunteers and teams by approved hours, star-rated volunteers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from muster_reporting.application.insights import Insights
+from muster_reporting.application.service_rollup import cell_id
+from muster_reporting.entrypoints.http import (
+    AreaQuery,
+    AsOf,
+    Period,
+    Reader,
+    readable_area,
+    valid_period,
+)
+from muster_runtime.errors import RuleViolationError
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+
+Limit = Annotated[int, Query(ge=1, le=100, description="How many rows, at most.")]
+
+
+def area_and_period(
+    request: Request, principal: Reader, area_id: AreaQuery = None, period: Period = None
+) -> tuple[str, str | None]:
+    """The readable area asked for and a period that exists."""
+    return readable_area(request.app.state.areas, principal, area_id), valid_period(period)
+
+
+Where = Annotated[tuple[str, str | None], Depends(area_and_period)]
+NAME_LATER = "The volunteer's name; null until the volunteer service provides names."
+
+
+class RankedVolunteer(BaseModel):
+    rank: int
+    volunteer_id: str
+    name: str | None = Field(default=None, description=NAME_LATER)
+    hours: float
+    turnouts: int
+
+
+class TopVolunteers(BaseModel):
+    area_id: str
+    period: str | None
+    volunteers: list[RankedVolunteer]
+
+
+@router.get("/top-volunteers", response_model=TopVolunteers)
+async def top_volunteers(
+    request: Request,
+    where: Where,
+    limit: Limit = 10,
+    as_of: AsOf = None,
+) -> TopVolunteers:
+    """Volunteers with the most approved hours served in an area (where the activities
+    took place) and period; ties by volunteer id. Corrections included. Current figures
+    only: `as_of` is refused (422 `as_of_unsupported`)."""
+    _no_as_of(as_of)
+    area_id, period = where
+    insights: Insights = request.app.state.insights
+    top = await insights.service.volunteer_hours.top(cell_id(area_id, period), limit)
+    return TopVolunteers(
+        area_id=area_id,
+        period=period,
+        volunteers=[
+            RankedVolunteer(
+                rank=rank,
+                volunteer_id=doc["volunteer_id"],
+                hours=int(doc.get("minutes", 0)) / 60,
+                turnouts=int(doc.get("turnouts", 0)),
+            )
+            for rank, doc in enumerate(top, start=1)
+        ],
+    )
+
+
+class RankedTeam(BaseModel):
+    rank: int
+    team_id: str
+    hours: float
+    turnouts: int
+    activities: int
+
+
+class TopTeams(BaseModel):
+    area_id: str
+    period: str | None
+    teams: list[RankedTeam]
+
+
+@router.get("/top-teams", response_model=TopTeams)
+async def top_teams(
+    request: Request,
+    where: Where,
+    limit: Limit = 10,
+    as_of: AsOf = None,
+) -> TopTeams:
+    """Teams with the most approved hours in an area and period (ties by team id), from
+    the area's one cell. With `as_of`, as recorded by that instant."""
+    area_id, period = where
+    insights: Insights = request.app.state.insights
+    cell = await insights.service.cell(area_id, period, as_of)
+    teams = sorted(
+        ((team_id, figures) for team_id, figures in cell.get("teams", {}).items()),
+        key=lambda item: (-int(item[1].get("minutes", 0)), item[0]),
+    )
+    ranked = [
+        RankedTeam(
+            rank=rank,
+            team_id=team_id,
+            hours=int(figures.get("minutes", 0)) / 60,
+            turnouts=int(figures.get("turnouts", 0)),
+            activities=int(figures.get("activities", 0)),
+        )
+        for rank, (team_id, figures) in enumerate(
+            (t for t in teams if t[1].get("minutes", 0) > 0), start=1
+        )
+    ]
+    return TopTeams(area_id=area_id, period=period, teams=ranked[:limit])
+
+
+class StarVolunteer(BaseModel):
+    volunteer_id: str
+    name: str | None = Field(default=None, description=NAME_LATER)
+    hours: float
+    stars: int
+
+
+class StarRated(BaseModel):
+    area_id: str
+    thresholds_hours: list[int]
+    by_stars: dict[int, int] = Field(description="How many volunteers hold exactly n stars.")
+    volunteers: list[StarVolunteer]
+
+
+@router.get("/stars", response_model=StarRated)
+async def star_rated_volunteers(
+    request: Request,
+    principal: Reader,
+    area_id: AreaQuery = None,
+    limit: Limit = 50,
+    as_of: AsOf = None,
+) -> StarRated:
+    """Star-rated volunteers living in an area (by home area): how many hold each star
+    count, and the ones with the most cumulative approved hours (everywhere they served).
+    Current figures only: `as_of` is refused (422 `as_of_unsupported`)."""
+    _no_as_of(as_of)
+    area_id = readable_area(request.app.state.areas, principal, area_id)
+    insights: Insights = request.app.state.insights
+    by_stars, top = await insights.standing.star_rated(area_id, limit)
+    return StarRated(
+        area_id=area_id,
+        thresholds_hours=list(insights.standing.thresholds_hours),
+        by_stars=by_stars,
+        volunteers=[
+            StarVolunteer(
+                volunteer_id=doc["_id"], hours=int(doc["minutes"]) / 60, stars=doc["stars"]
+            )
+            for doc in top
+        ],
+    )
+
+
+def _no_as_of(as_of: object) -> None:
+    if as_of is not None:
+        raise RuleViolationError(
+            "this report is kept for the present only", code="as_of_unsupported", field="as_of"
+        )

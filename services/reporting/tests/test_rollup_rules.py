@@ -1,0 +1,529 @@
+"""Reporting rules as specifications: given events, then rollup rows.
+
+Periods in the reporting time zone, corrections in the period served, unique volunteers
+under redelivery and out-of-order delivery, breakdowns by category, drive and team,
+leaderboards, stars, and figures as of past instants. The projections run on an in-memory
+store here (live counting and the rebuild's in-memory counting both); tests/integration
+and tests/e2e run them on the real one.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, cast
+from uuid import uuid4
+
+import pytest
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from muster_contracts.areas import load_area_tree
+from muster_contracts.envelope import Actor, EventEnvelope, Role
+from muster_contracts.events import (
+    DomainEvent,
+    SealedPersonalData,
+    VolunteerCategory,
+    VolunteerRegistered,
+)
+from muster_contracts.events.activities import (
+    ActivityCancelled,
+    ActivityScheduled,
+    BeneficiariesRecorded,
+    BeneficiaryGroup,
+    CheckinPolicy,
+    ServiceRecordAdjusted,
+    ServiceRecordIssued,
+)
+from muster_reporting.application.drive_funnel import DriveFunnel
+from muster_reporting.application.insights import Insights
+from muster_reporting.application.leaderboards import Membership, decide_first
+from muster_reporting.application.periods import check_period, local_day, periods_of
+from muster_runtime.mongo import Database, Document
+from muster_runtime.projections import ConsumedEvent
+
+
+# --- an in-memory stand-in for the few collection operations the projections use ----
+@dataclass(frozen=True)
+class UpdateResult:
+    matched_count: int
+    modified_count: int
+
+
+def _get(doc: Mapping[str, Any], dotted: str) -> tuple[bool, Any]:
+    target: Any = doc
+    for part in dotted.split("."):
+        if not isinstance(target, Mapping) or part not in target:
+            return False, None
+        target = target[part]
+    return True, target
+
+
+def _holds(present: bool, value: Any, condition: Any) -> bool:
+    if isinstance(condition, Mapping) and any(str(k).startswith("$") for k in condition):
+        for op, arg in condition.items():
+            if op == "$exists":
+                ok = present == bool(arg)
+            elif not present:
+                ok = False
+            elif op == "$in":
+                ok = value in arg
+            elif op in ("$lt", "$lte", "$gt", "$gte"):
+                ok = {
+                    "$lt": value < arg,
+                    "$lte": value <= arg,
+                    "$gt": value > arg,
+                    "$gte": value >= arg,
+                }[op]
+            else:
+                raise NotImplementedError(op)
+            if not ok:
+                return False
+        return True
+    if isinstance(value, list) and not isinstance(condition, list):
+        return condition in value
+    return present and value == condition
+
+
+def matches(doc: Mapping[str, Any], query: Mapping[str, Any]) -> bool:
+    for key, condition in query.items():
+        if key == "$or":
+            if not any(matches(doc, q) for q in condition):
+                return False
+        elif not _holds(*_get(doc, key), condition):
+            return False
+    return True
+
+
+def _project(doc: Document, projection: Mapping[str, Any] | None) -> Document:
+    if not projection:
+        return copy.deepcopy(doc)
+    if all(not v for v in projection.values()):
+        return {k: copy.deepcopy(v) for k, v in doc.items() if k not in projection}
+    return {k: copy.deepcopy(v) for k, v in doc.items() if k in projection or k == "_id"}
+
+
+class Cursor:
+    def __init__(self, docs: list[Document]) -> None:
+        self._docs = docs
+
+    def sort(self, keys: list[tuple[str, int]]) -> Cursor:
+        for key, direction in reversed(keys):
+
+            def value(doc: Document, key: str = key) -> Any:
+                return _get(doc, key)[1]
+
+            self._docs.sort(key=value, reverse=direction < 0)
+        return self
+
+    def limit(self, n: int) -> Cursor:
+        self._docs = self._docs[:n]
+        return self
+
+    async def __aiter__(self) -> AsyncIterator[Document]:
+        for doc in self._docs:
+            yield doc
+
+
+class MemoryCollection:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.docs: dict[Any, Document] = {}
+
+    async def create_index(self, *_: Any, **__: Any) -> None:
+        return None
+
+    async def insert_one(self, doc: Document) -> None:
+        if doc["_id"] in self.docs:
+            raise DuplicateKeyError("duplicate key", 11000)
+        self.docs[doc["_id"]] = copy.deepcopy(doc)
+
+    async def insert_many(self, docs: Iterable[Document], ordered: bool = True) -> None:
+        errors = []
+        for index, doc in enumerate(docs):
+            try:
+                await self.insert_one(doc)
+            except DuplicateKeyError:
+                errors.append({"index": index, "code": 11000})
+        if errors:
+            raise BulkWriteError({"writeErrors": errors})
+
+    async def find_one(
+        self, query: Mapping[str, Any], projection: Mapping[str, Any] | None = None
+    ) -> Document | None:
+        found = [d for d in self.docs.values() if matches(d, query)]
+        return _project(found[0], projection) if found else None
+
+    def find(
+        self, query: Mapping[str, Any] | None = None, projection: Mapping[str, Any] | None = None
+    ) -> Cursor:
+        found = [d for d in self.docs.values() if matches(d, query or {})]
+        return Cursor([_project(d, projection) for d in found])
+
+    async def count_documents(self, query: Mapping[str, Any]) -> int:
+        return sum(1 for d in self.docs.values() if matches(d, query))
+
+    async def update_one(self, query: Mapping[str, Any], update: Mapping[str, Any]) -> UpdateResult:
+        doc = next((d for d in self.docs.values() if matches(d, query)), None)
+        if doc is None:
+            return UpdateResult(0, 0)
+        for op, fields in update.items():
+            for dotted, value in fields.items():
+                *parents, leaf = dotted.split(".")
+                target = doc
+                for part in parents:
+                    target = target.setdefault(part, {})
+                if op == "$set":
+                    target[leaf] = copy.deepcopy(value)
+                elif op == "$inc":
+                    target[leaf] = target.get(leaf, 0) + value
+                else:
+                    raise NotImplementedError(op)
+        return UpdateResult(1, 1)
+
+
+class MemoryDatabase:
+    def __init__(self) -> None:
+        self.collections: dict[str, MemoryCollection] = {}
+
+    def __getitem__(self, name: str) -> MemoryCollection:
+        return self.collections.setdefault(name, MemoryCollection(name))
+
+    def contents(self) -> dict[str, dict[Any, Document]]:
+        return {name: c.docs for name, c in self.collections.items() if c.docs}
+
+
+def memory_database() -> tuple[Database, MemoryDatabase]:
+    memory = MemoryDatabase()
+    return cast(Database, memory), memory
+
+
+# --- events ----------------------------------------------------------------------------
+
+AREAS = load_area_tree()
+BUILDING = "1302030010010101"  # 路北区 › street 001 › community 001 › grid 01 › building 01
+OTHER_BUILDING = "1302030020010101"
+DISTRICT, STREET, COMMUNITY = "130203", "130203001", "130203001001"
+T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+
+
+class Log:
+    """Events as a consumer receives them: one partition per stream, offsets in order."""
+
+    def __init__(self) -> None:
+        self.partitions: dict[str, int] = {}
+        self.offsets: dict[int, int] = {}
+
+    def event(
+        self, stream_id: str, version: int, event: DomainEvent, recorded_at: datetime
+    ) -> ConsumedEvent:
+        partition = self.partitions.setdefault(stream_id, len(self.partitions))
+        offset = self.offsets.get(partition, -1) + 1
+        self.offsets[partition] = offset
+        envelope = EventEnvelope(
+            event_id=uuid4(), type=event.event_type, schema_version=event.schema_version,
+            stream_id=stream_id, stream_type=event.stream_type, stream_version=version,
+            position=offset, occurred_at=recorded_at, recorded_at=recorded_at,
+            correlation_id=uuid4(), actor=Actor(subject="organiser", role=Role.ORGANISER),
+            payload=event.model_dump(mode="json"),
+        )  # fmt: skip
+        return ConsumedEvent(envelope, "muster.dispatch.events", partition, offset)
+
+
+def scheduled(
+    activity_id: str,
+    starts_at: datetime,
+    place: str = BUILDING,
+    category: str = "elderly_care",
+    drive_id: str | None = "drive-1",
+    team_id: str | None = "team-1",
+) -> ActivityScheduled:
+    return ActivityScheduled(
+        activity_id=activity_id, drive_id=drive_id, team_id=team_id, title="助餐",
+        place_area_id=place, category=category, starts_at=starts_at,
+        ends_at=starts_at + timedelta(hours=3), capacity=10,
+        checkin_policy=CheckinPolicy.ASSIGNED_ONLY, checkin_secret="c2VjcmV0",
+        checkin_tolerance_minutes=10,
+    )  # fmt: skip
+
+
+def issued(
+    activity_id: str, volunteer_id: str, day: date, minutes: int, place: str = BUILDING
+) -> ServiceRecordIssued:
+    return ServiceRecordIssued(
+        activity_id=activity_id, record_id=f"{activity_id}-{volunteer_id}-{day}",
+        volunteer_id=volunteer_id, category="elderly_care", place_area_id=place,
+        service_date=day, minutes=minutes, approved_by="organiser",
+    )  # fmt: skip
+
+
+def adjusted(activity_id: str, volunteer_id: str, day: date, delta: int) -> ServiceRecordAdjusted:
+    return ServiceRecordAdjusted(
+        activity_id=activity_id, record_id=f"{activity_id}-{volunteer_id}-{day}",
+        volunteer_id=volunteer_id, service_date=day, delta_minutes=delta, reason="补签",
+        adjusted_by="organiser",
+    )  # fmt: skip
+
+
+def registered(volunteer_id: str, home: str) -> VolunteerRegistered:
+    return VolunteerRegistered(
+        volunteer_id=volunteer_id, home_area_id=home,
+        categories=(VolunteerCategory.PARTY_MEMBER, VolunteerCategory.IN_SERVICE_PARTY_MEMBER),
+        skills=(), personal=SealedPersonalData(key_id=volunteer_id, ciphertext="sealed"),
+    )  # fmt: skip
+
+
+def projections(buffered: bool = False) -> tuple[Insights, MemoryDatabase]:
+    db, memory = memory_database()
+    insights = Insights(
+        db, AREAS, DriveFunnel(db, AREAS), "Asia/Shanghai", (100, 300, 600, 1000, 1500)
+    )
+    if buffered:
+        insights.buffer()
+    return insights, memory
+
+
+async def cell(insights: Insights, area: str, period: str | None = None) -> dict[str, Any]:
+    return await insights.service.cell(area, period)
+
+
+# --- periods -----------------------------------------------------------------------------
+
+
+def test_a_day_belongs_to_all_time_its_year_iso_week_month_and_itself() -> None:
+    assert periods_of(date(2026, 11, 27)) == (None, "2026", "2026-W48", "2026-11", "2026-11-27")
+
+
+def test_the_first_days_of_a_year_can_belong_to_the_last_iso_week_of_the_year_before() -> None:
+    assert periods_of(date(2027, 1, 1)) == (None, "2027", "2026-W53", "2027-01", "2027-01-01")
+    assert periods_of(date(2025, 12, 29))[1:3] == ("2025", "2026-W01")
+
+
+def test_23_30_utc_is_the_next_day_in_shanghai() -> None:
+    from zoneinfo import ZoneInfo
+
+    at = datetime(2026, 12, 31, 23, 30, tzinfo=UTC)
+    assert local_day(at, ZoneInfo("Asia/Shanghai")) == date(2027, 1, 1)
+    assert local_day(at, ZoneInfo("UTC")) == date(2026, 12, 31)
+
+
+@pytest.mark.parametrize("period", ["2026", "2026-W53", "2026-02", "2024-02-29"])
+def test_real_periods_are_accepted(period: str) -> None:
+    assert check_period(period) == period
+
+
+@pytest.mark.parametrize("period", ["2025-W53", "2026-W00", "2026-13", "2026-02-29", "Nov"])
+def test_periods_that_do_not_exist_are_refused(period: str) -> None:
+    with pytest.raises(ValueError, match="is not a year, ISO week, month or day"):
+        check_period(period)
+
+
+# --- the service rollup ---------------------------------------------------------------------
+
+
+async def test_an_activity_late_in_the_utc_evening_counts_on_the_next_shanghai_day() -> None:
+    log = Log()
+    insights, _ = projections()
+    starts = datetime(2026, 12, 31, 23, 30, tzinfo=UTC)  # 07:30 on 1 January in Shanghai
+    await insights.apply([log.event("activity-a1", 1, scheduled("a1", starts), T0)])
+
+    for period in (None, "2027", "2026-W53", "2027-01", "2027-01-01"):
+        assert (await cell(insights, DISTRICT, period)).get("activities") == 1, period
+    for period in ("2026", "2026-12", "2026-12-31"):
+        assert await cell(insights, DISTRICT, period) == {}, period
+
+
+async def test_hours_turnouts_and_unique_volunteers_roll_up_with_children_and_breakdowns() -> None:
+    log = Log()
+    insights, _ = projections()
+    day = date(2026, 11, 27)
+    events = [
+        log.event("activity-a1", 1, scheduled("a1", T0), T0),
+        log.event("activity-a1", 2, issued("a1", "v1", day, 90), T0),
+        log.event("activity-a1", 3, issued("a1", "v2", day, 60), T0),
+        log.event("activity-a2", 1, scheduled("a2", T0, place=OTHER_BUILDING, team_id="t2"), T0),
+        log.event("activity-a2", 2, issued("a2", "v1", day, 30, OTHER_BUILDING), T0),
+    ]
+    await insights.apply(events)
+
+    district = await cell(insights, DISTRICT, "2026-W48")
+    assert (district["activities"], district["turnouts"], district["minutes"]) == (2, 3, 180)
+    assert district["volunteers"] == 2  # v1 served twice in the district: one volunteer
+    assert district["children"][STREET] == {
+        "activities": 1,
+        "turnouts": 2,
+        "minutes": 150,
+        "volunteers": 2,
+    }
+    assert district["children"]["130203002"]["volunteers"] == 1
+    assert district["category"]["elderly_care"]["minutes"] == 180
+    assert district["drives"]["drive-1"] == {"activities": 2, "turnouts": 3, "minutes": 180}
+    assert district["teams"]["team-1"]["minutes"] == 150
+    assert district["teams"]["t2"]["minutes"] == 30
+    community = await cell(insights, COMMUNITY, "2026-11-27")
+    assert (community["turnouts"], community["volunteers"]) == (2, 2)
+
+
+async def test_a_correction_changes_every_figure_by_its_delta_in_the_period_served() -> None:
+    log = Log()
+    insights, _ = projections()
+    served, later = date(2026, 11, 27), datetime(2026, 12, 8, 3, 0, tzinfo=UTC)
+    await insights.apply(
+        [
+            log.event("activity-a1", 1, scheduled("a1", T0), T0),
+            log.event("activity-a1", 2, issued("a1", "v1", served, 120), T0),
+        ]
+    )
+    await insights.apply([log.event("activity-a1", 3, adjusted("a1", "v1", served, -30), later)])
+
+    for period in (None, "2026", "2026-W48", "2026-11", "2026-11-27"):
+        district = await cell(insights, DISTRICT, period)
+        assert (district["minutes"], district["turnouts"], district["volunteers"]) == (90, 1, 1)
+        assert district["category"]["elderly_care"]["minutes"] == 90
+        assert district["drives"]["drive-1"]["minutes"] == 90
+        assert district["teams"]["team-1"]["minutes"] == 90
+        assert district["children"][STREET]["minutes"] == 90
+    assert (
+        await cell(insights, DISTRICT, "2026-12") == {}
+    )  # recorded in December, served in November
+    top = await insights.service.volunteer_hours.top("130203|2026-11", 10)
+    assert [(d["volunteer_id"], d["minutes"]) for d in top] == [("v1", 90)]
+
+
+async def test_beneficiary_amendments_and_cancellations_count_their_difference() -> None:
+    log = Log()
+    insights, _ = projections()
+    await insights.apply(
+        [
+            log.event("activity-a1", 1, scheduled("a1", T0), T0),
+            log.event("activity-a1", 2, BeneficiariesRecorded(activity_id="a1", counts={BeneficiaryGroup.ELDERLY: 12}), T0),
+            log.event("activity-a1", 3, BeneficiariesRecorded(activity_id="a1", counts={BeneficiaryGroup.ELDERLY: 10, BeneficiaryGroup.CHILDREN: 3}, reason="recount"), T0),
+            log.event("activity-a2", 1, scheduled("a2", T0, drive_id="drive-2", team_id=None), T0),
+            log.event("activity-a2", 2, ActivityCancelled(activity_id="a2", reason="rain"), T0),
+        ]
+    )  # fmt: skip
+
+    district = await cell(insights, DISTRICT, "2026-11")
+    assert district["beneficiaries"] == {"elderly": 10, "children": 3}
+    assert district["beneficiaries_total"] == 13
+    assert (district["activities"], district["cancelled"]) == (1, 1)
+    assert district["drives"]["drive-2"]["activities"] == 0  # held none: not active
+
+
+async def test_redelivered_batches_count_once_live_and_in_a_rebuild_alike() -> None:
+    log = Log()
+    day = date(2026, 11, 27)
+    events = [
+        log.event("activity-a1", 1, scheduled("a1", T0), T0),
+        log.event("activity-a1", 2, issued("a1", "v1", day, 90), T0 + timedelta(minutes=5)),
+        log.event("activity-a1", 3, issued("a1", "v2", day, 60), T0 + timedelta(minutes=5)),
+        log.event("activity-a1", 4, adjusted("a1", "v2", day, 30), T0 + timedelta(hours=2)),
+        log.event("volunteer-v1", 1, registered("v1", BUILDING), T0),
+    ]
+    live, live_store = projections()
+    await live.apply(events)
+    await live.apply(events)  # redelivered
+    await live.apply(events[2:4])  # and again, in part
+    rebuilt, rebuilt_store = projections(buffered=True)
+    await rebuilt.apply(events)
+    await rebuilt.apply(events)
+    await rebuilt.flush()
+
+    district = await cell(live, DISTRICT, "2026-11-27")
+    assert (district["turnouts"], district["volunteers"], district["minutes"]) == (2, 2, 180)
+    assert live_store.contents() == rebuilt_store.contents()
+
+
+def test_the_earliest_recorded_service_holds_a_volunteers_place_in_a_cell() -> None:
+    early, late = datetime(2026, 11, 27, 1, tzinfo=UTC), datetime(2026, 11, 27, 9, tzinfo=UTC)
+    held = Membership(late, "e-late")
+    assert decide_first(None, held) == held
+    assert decide_first(held, Membership(late, "e-late")) == held  # redelivery
+    assert decide_first(held, Membership(early, "e-early")) == Membership(early, "e-early", late)
+    assert decide_first(Membership(early, "e-early"), held) is None
+
+
+async def test_unique_volunteers_as_of_follow_the_earliest_record_whatever_the_delivery_order() -> (
+    None
+):
+    log = Log()
+    insights, _ = projections()
+    day = date(2026, 11, 27)
+    t1, t2 = T0 + timedelta(hours=1), T0 + timedelta(hours=3, minutes=20)
+    await insights.apply(
+        [
+            log.event("activity-a1", 1, scheduled("a1", T0), T0),
+            log.event("activity-a2", 1, scheduled("a2", T0), T0),
+        ]
+    )
+    first = log.event("activity-a1", 2, issued("a1", "v1", day, 60), t1)
+    second = log.event("activity-a2", 2, issued("a2", "v1", day, 30), t2)
+    await insights.apply([second])  # the later record arrives first (another partition)
+    await insights.apply([first])
+
+    async def as_of(at: datetime) -> dict[str, Any]:
+        return await insights.service.cell(DISTRICT, "2026-11-27", at)
+
+    assert (await as_of(t1 - timedelta(microseconds=1))).get("volunteers", 0) == 0
+    assert (await as_of(t1))["volunteers"] == 1
+    assert (await as_of(t1))["minutes"] == 60
+    assert ((await as_of(t2))["volunteers"], (await as_of(t2))["minutes"]) == (1, 90)
+    assert (await cell(insights, DISTRICT, "2026-11-27"))["volunteers"] == 1
+
+
+async def test_figures_as_of_any_instant_sum_what_was_recorded_by_then() -> None:
+    log = Log()
+    insights, _ = projections()
+    served = date(2026, 11, 27)
+    recorded = [
+        datetime(2026, 10, 30, 23, 0, tzinfo=UTC),  # an earlier month
+        datetime(2026, 11, 27, 8, 15, tzinfo=UTC),
+        datetime(2026, 11, 27, 8, 45, 30, tzinfo=UTC),  # the same hour
+        datetime(2026, 11, 27, 9, 5, tzinfo=UTC),
+        datetime(2026, 12, 1, 0, 0, tzinfo=UTC),  # a correction, next month
+    ]
+    events = [
+        log.event("activity-a1", 1, scheduled("a1", T0), recorded[0]),
+        log.event("activity-a1", 2, issued("a1", "v1", served, 60), recorded[1]),
+        log.event("activity-a1", 3, issued("a1", "v2", served, 120), recorded[2]),
+        log.event("activity-a1", 4, issued("a1", "v3", served, 30), recorded[3]),
+        log.event("activity-a1", 5, adjusted("a1", "v2", served, -60), recorded[4]),
+    ]
+    for event in events:
+        await insights.apply([event])
+
+    expected_minutes = {0: 0, 1: 60, 2: 180, 3: 210, 4: 150}
+    for i, at in enumerate(recorded):
+        for instant in (at - timedelta(microseconds=1), at):
+            seen = [j for j in range(len(recorded)) if recorded[j] <= instant]
+            figures = await insights.service.cell(STREET, "2026-11", instant)
+            want = expected_minutes[max(seen)] if seen else 0
+            assert figures.get("minutes", 0) == want, (i, instant)
+            assert figures.get("activities", 0) == (1 if seen else 0)
+    now = await insights.service.cell(STREET, "2026-11", datetime(2027, 1, 1, tzinfo=UTC))
+    assert now == {k: v for k, v in (await cell(insights, STREET, "2026-11")).items() if k != "_id"}
+
+
+async def test_stars_count_volunteers_by_home_area_whatever_order_the_topics_arrive_in() -> None:
+    log = Log()
+    insights, _ = projections()
+    day = date(2026, 11, 27)
+    await insights.apply([log.event("activity-a1", 1, scheduled("a1", T0), T0)])
+    await insights.apply(
+        [
+            log.event("activity-a1", 2, issued("a1", "v1", day, 301 * 60), T0),
+            log.event("activity-a1", 3, issued("a1", "v2", day, 100 * 60), T0),
+            log.event("activity-a1", 4, issued("a1", "v3", day, 99 * 60), T0),
+        ]
+    )
+    for volunteer in ("v1", "v2", "v3"):
+        await insights.apply(
+            [log.event(f"volunteer-{volunteer}", 1, registered(volunteer, BUILDING), T0)]
+        )
+    await insights.apply([log.event("activity-a1", 5, adjusted("a1", "v1", day, -120), T0)])
+
+    by_stars, top = await insights.standing.star_rated(STREET, 10)
+    assert by_stars == {1: 2, 2: 0, 3: 0, 4: 0, 5: 0}  # v1 fell back to 299 h: one star
+    assert [(d["_id"], d["stars"]) for d in top] == [("v1", 1), ("v2", 1)]
+    assert (await insights.standing.star_rated("130203002", 10))[1] == []
