@@ -45,12 +45,14 @@ class Change:
 def buckets_of(recorded_at: datetime) -> tuple[str, str, str]:
     """The month, day and hour buckets (UTC) an instant is counted in."""
     at = recorded_at.astimezone(UTC)
-    return f"M{at:%Y-%m}", f"D{at:%Y-%m-%d}", f"H{at:%Y-%m-%dT%H}"
+    month = f"{at.year:04d}-{at.month:02d}"  # zero-padded: `%Y` is not, before year 1000
+    return f"M{month}", f"D{month}-{at.day:02d}", f"H{month}-{at.day:02d}T{at.hour:02d}"
 
 
 def instant(at: datetime) -> str:
     """A UTC instant as fixed-width text: sorts in time order, keeps the microseconds."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    at = at.astimezone(UTC)
+    return f"{at.year:04d}-" + at.strftime("%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_instant(text: str) -> datetime:
@@ -170,7 +172,7 @@ class CellHistory:
         totals: dict[str, dict[str, Any]] = {cell: {} for cell in cell_ids}
         async for doc in self.buckets.collection.find({"cell": {"$in": cell_ids}, "$or": whole}):
             add_counts(totals[doc["cell"]], doc)
-        hour_start = datetime.strptime(hour[1:], "%Y-%m-%dT%H").replace(tzinfo=UTC)
+        hour_start = at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         wanted = set(cell_ids)
         recorded = {"at": {"$gte": instant(hour_start), "$lte": instant(at)}}
         async for entry in self.journal.find(recorded, {"changes": 1}):

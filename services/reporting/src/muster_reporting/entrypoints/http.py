@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Protocol, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
 from muster_contracts.areas import Area, AreaLevel, AreaTree
 from muster_contracts.envelope import Role
@@ -28,8 +28,17 @@ router = APIRouter(prefix="/reports", tags=["reports"])
 Reader = Annotated[Principal, Depends(require_role(Role.LEADER, Role.ORGANISER))]
 AreaQuery = Annotated[str | None, Query(description="Defaults to the caller's scope.")]
 Period = Annotated[str | None, Query(pattern=PERIOD_PATTERN, description=PERIOD_DESCRIPTION)]
+
+
+def _in_utc(at: datetime | None) -> datetime | None:
+    try:
+        return None if at is None else at.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("not an instant in UTC's range") from None
+
+
 AsOf = Annotated[
-    AwareDatetime | None,
+    Annotated[AwareDatetime, AfterValidator(_in_utc)] | None,
     Query(
         description="The figures as recorded by this instant (ISO 8601 with an offset, e.g. "
         "`2026-11-27T18:00:00+08:00`): every event recorded up to and including it, "
