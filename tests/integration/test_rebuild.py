@@ -64,7 +64,7 @@ async def test_a_rebuild_reproduces_the_live_read_models_exactly(
             # Every batch applied in full (the district cell alone may be written first).
             return live.consumed_total == REGISTRATIONS
 
-        await eventually(all_counted, timeout=60)
+        await eventually(all_counted, timeout=180)
         with pytest.raises(ConsumersStillRunningError):
             await rebuild_read_models(reporting_settings, show_progress=False)
     before = await _snapshot(db, "volunteers_by_area")

@@ -197,7 +197,13 @@ class CounterCells:
         if self._buffer is not None:
             self._buffer.setdefault(cell_id, _BufferedCell({})).on_insert.update(fields)
             return
-        await self._ensure({cell_id: {}})
+        if cell_id not in self._known:
+            self._known.add(cell_id)
+            try:
+                await self.collection.insert_one({"_id": cell_id, "hwm": {}, **fields})
+                return
+            except DuplicateKeyError:
+                pass
         await self.collection.update_one({"_id": cell_id}, {"$set": dict(fields)})
 
     async def read(
