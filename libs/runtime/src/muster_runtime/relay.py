@@ -32,6 +32,7 @@ from muster_runtime.metrics import (
     RELAY_PUBLISH_SECONDS,
     RELAY_PUBLISHED,
 )
+from muster_runtime.tracing import enabled as tracing_enabled
 from muster_runtime.tracing import end_spans, kafka_headers, start_publish_span
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,11 @@ class OutboxRelay:
         spans = []
         for commit in commits:
             # Continues the trace of the request that appended the commit, if it was traced.
-            span = start_publish_span(self._topic, commit.get("trace"), _span_attributes(commit))
+            span = (
+                start_publish_span(self._topic, commit.get("trace"), _span_attributes(commit))
+                if tracing_enabled()
+                else None
+            )
             trace_headers = kafka_headers(span) if span else {}
             if span:
                 spans.append(span)
