@@ -177,7 +177,10 @@ class DriveFunnel:
         assert move.activity_id is not None
         activity = await self.facts.get(f"activity:{move.activity_id}")
         if activity is None or "drive_id" not in activity:
-            await self.facts.add_to_set(f"activity:{move.activity_id}", "early", move.volunteer_id)
+            if move.reach is Stage.CHECKED_IN:  # counted when the activity is scheduled
+                await self.facts.add_to_set(
+                    f"activity:{move.activity_id}", "early", move.volunteer_id
+                )
             return None
         drive_id = activity["drive_id"]
         return str(drive_id) if drive_id else None  # None: an activity of no drive
@@ -193,7 +196,7 @@ class DriveFunnel:
             key = f"journey:{drive_id}|{move.volunteer_id}"
             if key not in held:
                 journey = await self.facts.get(key)
-                held[key] = frozenset(s for s in STAGES if (journey or {}).get(s.value))
+                held[key] = frozenset(s for s in STAGES if journey and journey.get(s))
             held[key], change = step(held[key], move)
             if change:
                 changes.setdefault(drive_id, []).append(change)
