@@ -94,6 +94,7 @@ def _read_xlsx(response: httpx.Response) -> list[dict[str, Any]]:
     sheet = load_workbook(io.BytesIO(response.content)).active
     assert sheet is not None
     rows = list(sheet.iter_rows(values_only=True))
+    assert rows, "not even a header"
     keys = {label: key for key, label in COLUMN_LABELS.items()}
     header = [keys.get(str(h), str(h)) for h in rows[0]]
     return [dict(zip(header, row, strict=True)) for row in rows[1:]]
@@ -113,6 +114,28 @@ def test_xlsx_exports_hold_the_json_figures(
     exported = _read_xlsx(get(system, report, area_id=STREET, format="xlsx"))
     assert exported == _expected_rows([*body["children"], body["area"]])
     assert any(row["area_id"] == COMMUNITY for row in exported)
+
+
+@pytest.mark.parametrize(
+    ("report", "rows", "expected"),
+    [("/reports/top-volunteers", "volunteers", 4), ("/reports/top-teams", "teams", None),
+     ("/reports/stars", "volunteers", None)],
+)  # fmt: skip
+def test_rankings_export_as_xlsx_and_csv(
+    system: RunningSystem, field_day: FieldDay, report: str, rows: str, expected: int | None
+) -> None:
+    body = wait_for(
+        lambda: get(system, report, area_id=STREET).json(),
+        lambda b: expected is None or len(b[rows]) == expected,
+        timeout=30,
+    )
+    exported = _read_xlsx(get(system, report, area_id=STREET, format="xlsx"))
+    assert exported == _expected_rows(body[rows])
+    if expected is not None:
+        assert len(exported) == expected
+    csv_export = get(system, report, area_id=STREET, format="csv")
+    assert csv_export.headers["content-type"].startswith("text/csv")
+    assert len(csv_export.text.strip().splitlines()) == len(body[rows]) + 1
 
 
 def test_the_funnel_and_series_export_as_xlsx_too(

@@ -24,7 +24,7 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # zh-CN column headers of the exported tables (columns not listed keep their key).
 COLUMN_LABELS: dict[str, str] = {
     "area_id": "区域编码",
-    "name": "区域",
+    "name": "名称",
     "level": "层级",
     "registered": "注册志愿者",
     "by_category.party_member": "党员",
@@ -50,6 +50,10 @@ COLUMN_LABELS: dict[str, str] = {
     "count": "人数",
     "rate": "转化率",
     "period": "时段",
+    "rank": "排名",
+    "volunteer_id": "志愿者编号",
+    "team_id": "队伍编号",
+    "stars": "星级",
 }
 
 
@@ -71,10 +75,16 @@ def area_table(
     return table(format, f"{name}-{rows[-1]['area_id']}", rows)
 
 
-def table(format: Exported, name: str, rows: Sequence[Mapping[str, object]]) -> Response:
-    """`rows` as a downloadable `muster-<name>.csv|xlsx`."""
+def table(
+    format: Exported,
+    name: str,
+    rows: Sequence[Mapping[str, object]],
+    columns: Sequence[str] = (),
+) -> Response:
+    """`rows` as a downloadable `muster-<name>.csv|xlsx`; `columns` first (an empty table
+    still has its header)."""
     flat = [flatten(r) for r in rows]
-    columns = list(dict.fromkeys(k for r in flat for k in r))
+    columns = list(dict.fromkeys([*columns, *(k for r in flat for k in r)]))
     filename = f"muster-{name}.{format}"
     disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if format == "csv":

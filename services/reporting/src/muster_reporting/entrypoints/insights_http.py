@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from muster_reporting.application.insights import Insights
 from muster_reporting.application.service_rollup import cell_id
+from muster_reporting.entrypoints.exports import Exported, Format, table
 from muster_reporting.entrypoints.http import (
     AreaQuery,
     AsOf,
@@ -55,7 +57,8 @@ async def top_volunteers(
     where: Where,
     limit: Limit = 10,
     as_of: AsOf = None,
-) -> TopVolunteers:
+    format: Format = "json",
+) -> TopVolunteers | Response:
     """Volunteers with the most approved hours served in an area (where the activities
     took place) and period; ties by volunteer id. Corrections included. Current figures
     only: `as_of` is refused (422 `as_of_unsupported`)."""
@@ -63,7 +66,7 @@ async def top_volunteers(
     area_id, period = where
     insights: Insights = request.app.state.insights
     top = await insights.service.volunteer_hours.top(cell_id(area_id, period), limit)
-    return TopVolunteers(
+    report = TopVolunteers(
         area_id=area_id,
         period=period,
         volunteers=[
@@ -76,6 +79,11 @@ async def top_volunteers(
             for rank, doc in enumerate(top, start=1)
         ],
     )
+    if format != "json":
+        return _export(
+            format, "top-volunteers", area_id, period, report.volunteers, RankedVolunteer
+        )
+    return report
 
 
 class RankedTeam(BaseModel):
@@ -98,7 +106,8 @@ async def top_teams(
     where: Where,
     limit: Limit = 10,
     as_of: AsOf = None,
-) -> TopTeams:
+    format: Format = "json",
+) -> TopTeams | Response:
     """Teams with the most approved hours in an area and period (ties by team id), from
     the area's one cell. With `as_of`, as recorded by that instant."""
     area_id, period = where
@@ -120,6 +129,8 @@ async def top_teams(
             (t for t in teams if t[1].get("minutes", 0) > 0), start=1
         )
     ]
+    if format != "json":
+        return _export(format, "top-teams", area_id, period, ranked[:limit], RankedTeam)
     return TopTeams(area_id=area_id, period=period, teams=ranked[:limit])
 
 
@@ -144,7 +155,8 @@ async def star_rated_volunteers(
     area_id: AreaQuery = None,
     limit: Limit = 50,
     as_of: AsOf = None,
-) -> StarRated:
+    format: Format = "json",
+) -> StarRated | Response:
     """Star-rated volunteers living in an area (by home area): how many hold each star
     count, and the ones with the most cumulative approved hours (everywhere they served).
     Current figures only: `as_of` is refused (422 `as_of_unsupported`)."""
@@ -152,7 +164,7 @@ async def star_rated_volunteers(
     area_id = readable_area(request.app.state.areas, principal, area_id)
     insights: Insights = request.app.state.insights
     by_stars, top = await insights.standing.star_rated(area_id, limit)
-    return StarRated(
+    report = StarRated(
         area_id=area_id,
         thresholds_hours=list(insights.standing.thresholds_hours),
         by_stars=by_stars,
@@ -163,6 +175,23 @@ async def star_rated_volunteers(
             for doc in top
         ],
     )
+    if format != "json":
+        return _export(format, "stars", area_id, None, report.volunteers, StarVolunteer)
+    return report
+
+
+def _export(
+    format: Exported,
+    name: str,
+    area_id: str,
+    period: str | None,
+    rows: Sequence[BaseModel],
+    row: type[BaseModel],
+) -> Response:
+    """A ranking's rows as a spreadsheet (`format=csv|xlsx`)."""
+    suffix = f"-{period}" if period else ""
+    dumped = [r.model_dump(mode="json") for r in rows]
+    return table(format, f"{name}-{area_id}{suffix}", dumped, columns=list(row.model_fields))
 
 
 def _no_as_of(as_of: object) -> None:
