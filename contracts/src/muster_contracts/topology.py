@@ -21,3 +21,8 @@ def context_of(stream_type: str) -> str:
 def event_topic(prefix: str, context: str) -> str:
     """The topic a context's events are relayed to (`muster.volunteer.events`)."""
     return f"{prefix}.{context}.events"
+
+
+def revocation_topic(prefix: str) -> str:
+    """Where revoked bearer tokens are announced to every service (`muster.access.revocations`)."""
+    return f"{prefix}.access.revocations"

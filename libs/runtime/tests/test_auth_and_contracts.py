@@ -15,21 +15,24 @@ from muster_contracts.events import (
     decode_payload,
     register_upcaster,
 )
-from muster_runtime.auth import TokenIssuer
+from muster_runtime.auth import TokenIssuer, TokenVerifier
 from muster_runtime.errors import AuthenticationError
 
 AREAS = load_area_tree()
-ISSUER = TokenIssuer("a-test-secret-of-sufficient-length-0123456789")
+SECRET = "a-test-secret-of-sufficient-length-0123456789"
+ISSUER = TokenIssuer(SECRET)
+VERIFIER = TokenVerifier(issuer="muster", audience="muster", hs256_secret=SECRET)
 
 
-def test_a_token_round_trips_subject_role_and_scope() -> None:
-    principal = ISSUER.verify(ISSUER.issue("li", Role.ORGANISER, "130203001"))
+async def test_a_token_round_trips_subject_role_and_scope() -> None:
+    principal = await VERIFIER.verify(ISSUER.issue("li", Role.ORGANISER, "130203001"))
 
     assert (principal.subject, principal.role, principal.area_id) == (
         "li",
         Role.ORGANISER,
         "130203001",
     )
+    assert principal.token_id
 
 
 @pytest.mark.parametrize(
@@ -38,17 +41,20 @@ def test_a_token_round_trips_subject_role_and_scope() -> None:
         TokenIssuer("another-secret-of-sufficient-length-0123456789").issue(
             "li", Role.ADMIN, "1302"
         ),
-        ISSUER.issue("li", Role.ADMIN, "1302", ttl=timedelta(seconds=-1)),
+        ISSUER.issue("li", Role.ADMIN, "1302", ttl=timedelta(seconds=-60)),
+        TokenIssuer(SECRET, issuer="elsewhere").issue("li", Role.ADMIN, "1302"),
+        TokenIssuer(SECRET, audience="another-system").issue("li", Role.ADMIN, "1302"),
         "not.a.token",
     ],
+    ids=["forged", "expired", "wrong-issuer", "wrong-audience", "garbled"],
 )
-def test_forged_expired_and_garbled_tokens_are_refused(token: str) -> None:
+async def test_forged_expired_foreign_and_garbled_tokens_are_refused(token: str) -> None:
     with pytest.raises(AuthenticationError):
-        ISSUER.verify(token)
+        await VERIFIER.verify(token)
 
 
-def test_scope_covers_the_area_and_everything_below_it_only() -> None:
-    organiser = ISSUER.verify(ISSUER.issue("li", Role.ORGANISER, "130203001"))
+async def test_scope_covers_the_area_and_everything_below_it_only() -> None:
+    organiser = await VERIFIER.verify(ISSUER.issue("li", Role.ORGANISER, "130203001"))
     inside = AREAS.children(AREAS.children("130203001")[0].id)[0].id
 
     assert organiser.covers(inside, AREAS)

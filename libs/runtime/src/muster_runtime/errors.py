@@ -44,6 +44,13 @@ class ConflictError(MusterError):
     code = "conflict"
 
 
+class ServiceUnavailableError(MusterError):
+    """A dependency is away (the broker, the identity provider): nothing was done; retry."""
+
+    status = 503
+    code = "unavailable"
+
+
 class RuleViolationError(MusterError):
     """A well-formed request that breaks a domain rule (field and rule named in details)."""
 

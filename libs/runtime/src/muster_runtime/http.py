@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
+import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import ORJSONResponse, Response
@@ -22,9 +23,12 @@ from pymongo.errors import (
     PyMongoError,
     ServerSelectionTimeoutError,
 )
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from muster_contracts.envelope import Role
-from muster_runtime.auth import Principal, TokenIssuer, require_role
+from muster_runtime import revocations
+from muster_runtime.auth import Principal, TokenVerifier, require_role
 from muster_runtime.errors import MusterError
 from muster_runtime.eventstore import ConcurrencyError
 from muster_runtime.logs import CORRELATION_ID
@@ -41,6 +45,64 @@ UNLOGGED_ROUTES = {"/healthz", "/readyz", "/metrics"}
 
 def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **details}}
+
+
+class BodySizeLimit:
+    """Refuses a request body over `limit` bytes with 413 and a machine-readable body.
+
+    A declared `Content-Length` is refused before anything is read; a chunked body is
+    counted as it arrives and refused once it passes the limit.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        received = 0
+        too_large = False
+
+        async def counted_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    too_large = True
+                    raise ValueError("request body too large")
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not too_large:  # whatever the app made of the aborted read is not sent
+                await send(message)
+
+        try:
+            await self.app(scope, counted_receive, guarded_send)
+        except Exception:
+            if not too_large:
+                raise
+        if too_large:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = orjson.dumps(
+            error_body(
+                "payload_too_large",
+                f"the request body is larger than {self.limit} bytes",
+                limit_bytes=self.limit,
+            )
+        )
+        headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 def create_app(
@@ -63,9 +125,9 @@ def create_app(
 
     app = FastAPI(title=title, lifespan=lifespan, default_response_class=ORJSONResponse)
     app.state.runtime = runtime
-    app.state.tokens = TokenIssuer(
-        runtime.settings.jwt_secret.get_secret_value(), runtime.settings.jwt_issuer
-    )
+    app.state.tokens = TokenVerifier.from_settings(runtime.settings, runtime.revocations)
+
+    app.add_middleware(BodySizeLimit, limit=runtime.settings.http_max_body_bytes)
 
     @app.middleware("http")
     async def measure(
@@ -107,6 +169,14 @@ def create_app(
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return ORJSONResponse(
             error_body(exc.code, exc.message, **exc.details), exc.status, headers=headers
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+        # Unknown paths (404) and methods (405) answer in the same format as every error.
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return ORJSONResponse(
+            error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers
         )
 
     @app.exception_handler(ConcurrencyError)
@@ -172,7 +242,7 @@ def create_app(
     @app.get("/readyz", tags=["operations"])
     async def readyz() -> ORJSONResponse:
         checks = await runtime.readiness()
-        ready = checks.get("store") == "ok" and checks.get("broker") == "ok"
+        ready = all(checks.get(c) == "ok" for c in ("store", "broker", "revocations"))
         return ORJSONResponse({"ready": ready, "checks": checks}, 200 if ready else 503)
 
     @app.get("/debug/tasks", tags=["operations"])
@@ -188,7 +258,7 @@ def create_app(
             for task in asyncio.all_tasks()
         }
 
-    for router in routers:
+    for router in [revocations.router, *routers]:
         app.include_router(router)
     instrument_app(app)
     return app

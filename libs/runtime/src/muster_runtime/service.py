@@ -15,6 +15,8 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 
+from muster_contracts.topology import revocation_topic
+from muster_runtime.auth import RevocationList
 from muster_runtime.consumer import decode_records
 from muster_runtime.dedupe import RepeatFilter
 from muster_runtime.eventstore import EventStore
@@ -32,6 +34,7 @@ from muster_runtime.metrics import (
 from muster_runtime.mongo import Database, connect, ping
 from muster_runtime.projections import ConsumedEvent
 from muster_runtime.relay import OutboxRelay
+from muster_runtime.revocations import RevocationFeed
 from muster_runtime.settings import ServiceSettings
 from muster_runtime.topics import dead_letter_topic, ensure_topics, event_topic
 from muster_runtime.tracing import (
@@ -116,6 +119,11 @@ class ServiceRuntime:
         )
         self.consumed_topics = [event_topic(settings.topic_prefix, c) for c in consumes]
         self.dead_letters = dead_letter_topic(settings.topic_prefix, settings.service_name)
+        self.revocations = RevocationList()
+        self.revocation_topic = revocation_topic(settings.topic_prefix)
+        self.revocation_feed = RevocationFeed(
+            settings.kafka_bootstrap, self.revocation_topic, self.revocations
+        )
         self.broker_ready = asyncio.Event()
         self.consumed_total = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -228,7 +236,7 @@ class ServiceRuntime:
 
     async def _connect_broker(self) -> None:
         topics = [t for t in [self.topic, *self.consumed_topics] if t]
-        topics.append(self.dead_letters)
+        topics += [self.dead_letters, self.revocation_topic]
         backoff = 0.2
         while True:
             try:
@@ -247,6 +255,7 @@ class ServiceRuntime:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
         self.broker_ready.set()
+        self._tasks.append(asyncio.create_task(self.revocation_feed.run(), name="revocation-feed"))
         if self.relay:
             self.relay.broker_ready.set()
         log.info("kafka connected", extra={"topics": topics})
@@ -282,6 +291,7 @@ class ServiceRuntime:
             checks["broker"] = "connecting"
         else:
             checks["broker"] = "ok" if await self.broker.ping(2) else "unreachable"
+        checks["revocations"] = "ok" if self.revocation_feed.caught_up.is_set() else "reading"
         if self.store and self.relay and checks["store"] == "ok":
             checks["outbox_backlog"] = await self.store.count_unpublished()
             checks["relay"] = {

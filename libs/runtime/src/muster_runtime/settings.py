@@ -46,9 +46,39 @@ class ServiceSettings(BaseSettings):
         description="Replication factor when a topic is created (3 on a production cluster).",
     )
     jwt_secret: SecretStr = Field(
-        default=SecretStr(DEV_JWT_SECRET), description="HS256 key that signs bearer tokens."
+        default=SecretStr(DEV_JWT_SECRET),
+        description="HS256 key of development tokens (those without a `kid`); empty refuses them.",
     )
     jwt_issuer: str = Field(default="muster", description="The `iss` every token must carry.")
+    jwt_audience: str = Field(default="muster", description="The `aud` every token must carry.")
+    jwt_jwks_file: str = Field(
+        default="",
+        description="A JWKS document of verification keys by `kid` (RS256, ES256 or HS256); "
+        "re-read when a token names a key it lacks, so keys rotate without a restart.",
+    )
+    jwt_jwks_url: str = Field(
+        default="",
+        description="JWKS URL of an external identity provider (OIDC `jwks_uri`).",
+    )
+    jwt_jwks_cache_seconds: float = Field(
+        default=300, gt=0, description="How long the identity provider's keys are cached."
+    )
+    jwt_jwks_min_refresh_seconds: float = Field(
+        default=5,
+        ge=0,
+        description="An unknown `kid` re-fetches the JWKS at most this often (no hammering).",
+    )
+    jwt_leeway_seconds: float = Field(
+        default=30, ge=0, description="Clock skew tolerated on `exp`, `nbf` and `iat`."
+    )
+    revocation_default_hours: float = Field(
+        default=168,
+        gt=0,
+        description="How long a revocation is kept when the revoked token's expiry is not given.",
+    )
+    http_max_body_bytes: int = Field(
+        default=262144, ge=1024, description="Larger request bodies are refused with 413."
+    )
     relay_batch_size: int = Field(
         default=500, ge=1, description="Commits the outbox relay publishes per round."
     )

@@ -13,10 +13,14 @@ from muster_runtime.auth import TokenIssuer
 from muster_runtime.settings import ServiceSettings
 
 
-def issue_token(subject: str, role: Role, area_id: str, hours: float = 12) -> str:
+def issue_token(
+    subject: str, role: Role, area_id: str, hours: float = 12, *, token_id: str | None = None
+) -> str:
     settings = ServiceSettings()
-    issuer = TokenIssuer(settings.jwt_secret.get_secret_value(), settings.jwt_issuer)
-    return issuer.issue(subject, role, area_id, ttl=timedelta(hours=hours))
+    issuer = TokenIssuer(
+        settings.jwt_secret.get_secret_value(), settings.jwt_issuer, settings.jwt_audience
+    )
+    return issuer.issue(subject, role, area_id, ttl=timedelta(hours=hours), token_id=token_id)
 
 
 def main(argv: list[str] | None = None) -> int:
