@@ -57,6 +57,8 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
             # Every service writes its spans beside its log: tests read traces back.
             "MUSTER_TRACE_EXPORTER": "file",
             "MUSTER_TRACE_FILE": str(logs / f"{name}.traces.jsonl"),
+            # Started first, so reporting can ask it for display names.
+            "MUSTER_VOLUNTEER_SERVICE_URL": urls.get("volunteer", ""),
         }
         log = (logs / f"{name}.log").open("wb")
         processes.append(

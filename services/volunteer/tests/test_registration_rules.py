@@ -87,9 +87,44 @@ def test_rule_violations_name_the_field_and_the_rule(
 
 
 @pytest.mark.parametrize(
+    "name", ["王芳", "欧阳娜娜", "Zhāng Wěi", "李🌸", "👨‍👩‍👧 家", "阿卜杜热合曼·买买提", "明" * 50]
+)
+def test_names_in_any_script_and_with_emoji_are_kept_as_written(name: str) -> None:
+    assert form(name=name).name == name
+
+
+@pytest.mark.parametrize(
+    "raw", ["11010519491231002X", "11010519491231002x", " 440524199001010018 "]
+)
+def test_resident_id_numbers_with_a_valid_check_digit_are_accepted(raw: str) -> None:
+    assert form(id_number=raw).id_number == raw.strip().upper()
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("110105194912310021", "check digit"),
+        ("11010519491231002", "18-character"),
+        ("1101051949123100X2", "18-character"),
+        ("110105194913310021", "date of birth"),
+        ("110105299912310020", "date of birth"),
+    ],
+)
+def test_resident_id_numbers_are_checked(raw: str, problem: str) -> None:
+    with pytest.raises(ValidationError, match=problem):
+        form(id_number=raw)
+
+
+@pytest.mark.parametrize(
     "changes",
     [
         {"name": "   "},
+        {"name": "明" * 51},
+        {"name": "王\x00芳"},
+        {"name": "王\x07芳"},
+        {"name": "\ud800"},
+        {"phone": "12800138000"},
+        {"phone": "+86 138 0013 800"},
         {"categories": []},
         {"skills": ["juggling"]},
         {"id_number": "123"},

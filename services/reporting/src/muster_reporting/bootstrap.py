@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from muster_contracts.areas import AreaTree, load_area_tree
 from muster_contracts.stars import DEFAULT_STAR_THRESHOLDS_HOURS, StarThresholds
 from muster_contracts.topology import event_topic
+from muster_reporting.adapters.volunteer_names import VolunteerNames
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.insights import INSIGHT_READ_MODELS, Insights
 from muster_reporting.application.service_rollup import ServiceRollup
@@ -44,6 +45,10 @@ class ReportingSettings(ServiceSettings):
     star_thresholds_hours: StarThresholds = Field(
         default=DEFAULT_STAR_THRESHOLDS_HOURS,
         description="Cumulative approved hours for one to five stars (JSON list).",
+    )
+    volunteer_service_url: str = Field(
+        default="http://127.0.0.1:8001",
+        description="Where reporting asks for display names (with the caller's token).",
     )
 
     @field_validator("timezone")
@@ -86,6 +91,7 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
     app.state.service_rollup = insights.service
     app.state.drive_funnel = insights.drive_funnel
     app.state.insights = insights
+    app.state.volunteer_names = VolunteerNames(settings.volunteer_service_url)
     return app
 
 

@@ -32,6 +32,7 @@ from muster_runtime.eventstore import CommandContext
 router = APIRouter(prefix="/activities", tags=["activities"])
 
 Organiser = Annotated[Principal, Depends(require_role(Role.ORGANISER))]
+Reader = Annotated[Principal, Depends(require_role(Role.ORGANISER, Role.LEADER, Role.ADMIN))]
 CODE_STEP_SECONDS = 60
 
 
@@ -112,6 +113,11 @@ async def schedule(
     """Schedule an activity of a drive or team; its check-in secret is generated here."""
     book = _book(request)
     principal.require_scope(form.place_area_id, book.areas)
+    if form.drive_id is not None:
+        # An activity of another area's drive is not this organiser's to schedule.
+        drive = await request.app.state.drives.load(form.drive_id)
+        if drive.launched is not None:
+            principal.require_scope(drive.launched.scope_area_id, book.areas)
     activity_id = uuid4().hex[:12]
     secret = new_checkin_secret()
     state, _ = await book.execute(
@@ -124,7 +130,7 @@ async def schedule(
 
 
 @router.get("/{activity_id}")
-async def get_activity(request: Request, activity_id: str, principal: Organiser) -> dict[str, Any]:
+async def get_activity(request: Request, activity_id: str, principal: Reader) -> dict[str, Any]:
     book = _book(request)
     state = await book.existing(activity_id)
     assert state.scheduled is not None
@@ -198,9 +204,7 @@ async def correct(
 
 
 @router.get("/{activity_id}/never-checked-out")
-async def open_attendances(
-    request: Request, activity_id: str, principal: Organiser
-) -> dict[str, Any]:
+async def open_attendances(request: Request, activity_id: str, principal: Reader) -> dict[str, Any]:
     book = _book(request)
     state = await book.existing(activity_id)
     assert state.scheduled is not None

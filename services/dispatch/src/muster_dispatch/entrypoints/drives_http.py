@@ -42,7 +42,7 @@ from muster_runtime.eventstore import CommandContext
 router = APIRouter(prefix="/drives", tags=["recruitment drives"])
 
 Organiser = Annotated[Principal, Depends(require_role(Role.ORGANISER))]
-Reader = Annotated[Principal, Depends(require_role(Role.ORGANISER, Role.LEADER))]
+Reader = Annotated[Principal, Depends(require_role(Role.ORGANISER, Role.LEADER, Role.ADMIN))]
 IfMatch = Annotated[int | None, Header(alias="If-Match", description="The drive version you read.")]
 
 

@@ -13,7 +13,7 @@ from muster_runtime.errors import NotFoundError
 
 router = APIRouter(prefix="/pool", tags=["volunteer pool"])
 
-Organiser = Annotated[Principal, Depends(require_role(Role.ORGANISER))]
+Organiser = Annotated[Principal, Depends(require_role(Role.ORGANISER, Role.ADMIN))]
 
 
 @router.get("/volunteers/{volunteer_id}")

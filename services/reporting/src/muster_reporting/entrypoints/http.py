@@ -25,7 +25,7 @@ from muster_runtime.mongo import Document
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
-Reader = Annotated[Principal, Depends(require_role(Role.LEADER, Role.ORGANISER))]
+Reader = Annotated[Principal, Depends(require_role(Role.LEADER, Role.ORGANISER, Role.ADMIN))]
 AreaQuery = Annotated[str | None, Query(description="Defaults to the caller's scope.")]
 Period = Annotated[str | None, Query(pattern=PERIOD_PATTERN, description=PERIOD_DESCRIPTION)]
 

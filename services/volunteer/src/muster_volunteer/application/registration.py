@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
+from pydantic import BaseModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -44,6 +48,17 @@ class VolunteerRecord:
     personal: PersonalData
     registered_by: str
     registered_at: datetime
+
+
+class DisplayName(BaseModel):
+    """How another service may show a volunteer: a name, or why there is none."""
+
+    volunteer_id: str
+    status: Literal["active", "erased", "unknown"]
+    name: str | None = None
+
+
+NAME_LOOKUP_CONCURRENCY = 16
 
 
 class VolunteerRegistry:
@@ -163,6 +178,27 @@ class VolunteerRegistry:
             await self._accounts.delete_one(
                 {"_id": registrant.subject, "volunteer_id": volunteer_id}
             )
+
+    async def display_names(
+        self, volunteer_ids: list[str], in_scope: Callable[[str], bool]
+    ) -> list[DisplayName]:
+        """Names of the volunteers whose home area is `in_scope`; the rest are `unknown`."""
+        slots = asyncio.Semaphore(NAME_LOOKUP_CONCURRENCY)
+
+        async def one(volunteer_id: str) -> DisplayName:
+            async with slots:
+                state = await self.load(volunteer_id)
+                if state.registered is None or not in_scope(state.registered.home_area_id):
+                    return DisplayName(volunteer_id=volunteer_id, status="unknown")
+                if state.erased:
+                    return DisplayName(volunteer_id=volunteer_id, status="erased")
+                try:
+                    personal = await self._vault.unseal(state.registered.personal)
+                except PersonalDataErasedError:  # erasure under way: the key is gone already
+                    return DisplayName(volunteer_id=volunteer_id, status="erased")
+                return DisplayName(volunteer_id=volunteer_id, status="active", name=personal.name)
+
+        return list(await asyncio.gather(*(one(v) for v in volunteer_ids)))
 
     async def load(self, volunteer_id: str) -> Volunteer:
         return _fold(volunteer_id, await self._store.read_stream(stream_id(volunteer_id)))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, replace
+from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -63,9 +65,12 @@ class PersonalData(BaseModel):
     @field_validator("name")
     @classmethod
     def _strip_name(cls, value: str) -> str:
-        value = value.strip()
+        # Any script and emoji are welcome; control characters and lone surrogates are not.
+        value = unicodedata.normalize("NFC", value).strip()
         if not value:
             raise ValueError("name must not be blank")
+        if any(unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn") for c in value):
+            raise ValueError("name must not contain control or unassigned characters")
         return value
 
     @field_validator("phone")
@@ -83,6 +88,12 @@ class PersonalData(BaseModel):
             raise ValueError("id_number must be an 18-character resident ID number")
         if id_number_check_digit(value[:17]) != value[17]:
             raise ValueError("id_number check digit does not match (GB 11643)")
+        try:
+            born = datetime.strptime(value[6:14], "%Y%m%d").date()
+        except ValueError:
+            raise ValueError("id_number does not hold a valid date of birth") from None
+        if not date(1900, 1, 1) <= born <= date.today():
+            raise ValueError("id_number does not hold a plausible date of birth")
         return value
 
 

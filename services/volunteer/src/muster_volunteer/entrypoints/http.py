@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import uuid4
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel
 
 from muster_contracts.envelope import Role
@@ -15,14 +15,22 @@ from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError, RuleViolationError
 from muster_runtime.eventstore import CommandContext
 from muster_runtime.idempotency import IdempotencyStore, request_fingerprint
-from muster_volunteer.application.registration import VolunteerRecord, VolunteerRegistry
+from muster_volunteer.application.registration import (
+    DisplayName,
+    VolunteerRecord,
+    VolunteerRegistry,
+)
 from muster_volunteer.domain.volunteer import RegisterVolunteer
 
 router = APIRouter(prefix="/volunteers", tags=["volunteers"])
 
 Registrant = Annotated[Principal, Depends(require_role(Role.VOLUNTEER, Role.ORGANISER))]
-Eraser = Annotated[Principal, Depends(require_role(Role.VOLUNTEER))]
-Reader = Annotated[Principal, Depends(require_role(Role.VOLUNTEER, Role.ORGANISER, Role.LEADER))]
+Eraser = Annotated[Principal, Depends(require_role(Role.VOLUNTEER, Role.ADMIN))]
+Reader = Annotated[
+    Principal, Depends(require_role(Role.VOLUNTEER, Role.ORGANISER, Role.LEADER, Role.ADMIN))
+]
+NameReader = Annotated[Principal, Depends(require_role(Role.ORGANISER, Role.LEADER, Role.ADMIN))]
+MAX_NAMES = 200
 
 
 class VolunteerView(BaseModel):
@@ -97,13 +105,47 @@ async def register_volunteer(
     return body
 
 
+class DisplayNames(BaseModel):
+    volunteers: list[DisplayName]
+
+
+@router.get("/names", response_model=DisplayNames)
+async def display_names(
+    request: Request,
+    principal: NameReader,
+    ids: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=MAX_NAMES * 65,
+            pattern=r"^[A-Za-z0-9_-]{1,64}(,[A-Za-z0-9_-]{1,64})*$",
+            description=f"Volunteer ids, comma-separated (at most {MAX_NAMES}).",
+        ),
+    ],
+) -> DisplayNames:
+    """Display names for other services' pages (a leaderboard, a roster), in the order asked.
+
+    Only volunteers whose home is inside the caller's scope are named; others answer
+    `unknown` exactly like ids that do not exist, and erased volunteers `erased`, with no name.
+    """
+    wanted = list(dict.fromkeys(ids.split(",")))
+    if len(wanted) > MAX_NAMES:
+        raise RuleViolationError(
+            f"at most {MAX_NAMES} ids per request", field="ids", rule="max_items"
+        )
+    registry: VolunteerRegistry = request.app.state.registry
+    areas = request.app.state.areas
+    names = await registry.display_names(wanted, lambda area: principal.covers(area, areas))
+    return DisplayNames(volunteers=names)
+
+
 @router.get("/{volunteer_id}", response_model=VolunteerView)
 async def get_volunteer(request: Request, volunteer_id: str, principal: Reader) -> VolunteerView:
     """A volunteer's record: their own, or any in an organiser's or leader's area."""
     registry: VolunteerRegistry = request.app.state.registry
     record = await registry.get(volunteer_id)
     allowed = (
-        record.registered_by == principal.subject
+        await registry.account_of(principal.subject) == volunteer_id
         if principal.role is Role.VOLUNTEER
         else principal.covers(record.registered.home_area_id, request.app.state.areas)
     )

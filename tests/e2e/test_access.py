@@ -1,0 +1,211 @@
+"""Access over HTTP against the running services: a revoked token is refused everywhere,
+oversized bodies get 413, names are served only inside the caller's scope, and names in
+any script survive the round trip."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from muster_contracts.areas import AreaLevel, load_area_tree
+from muster_contracts.envelope import Role
+from muster_reporting.adapters.volunteer_names import NamesUnavailableError, VolunteerNames
+from muster_runtime.cli.main import issue_token
+from muster_runtime.cli.sample import SampleVolunteers
+from tests.e2e.conftest import RunningSystem
+
+AREAS = load_area_tree()
+STREET_A, STREET_B = "130203001", "130203002"
+# An endpoint each service answers for an admin: the probe for a revoked token.
+ADMIN_PROBE = {
+    "volunteer": "/admin/token-revocations",
+    "dispatch": "/admin/token-revocations",
+    "reporting": "/reports/volunteers",
+}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def auth(role: Role, area: str, subject: str | None = None) -> dict[str, str]:
+    return bearer(issue_token(subject or f"access-{role.value}-{area}", role, area))
+
+
+def building_in(street: str) -> str:
+    return next(a.id for a in AREAS.at_level(AreaLevel.BUILDING) if a.id.startswith(street))
+
+
+def register(system: RunningSystem, area: str, **changes: Any) -> dict[str, Any]:
+    form = SampleVolunteers(seed=uuid.uuid4().int % 10**9).draw(building_in(area)) | changes
+    response = httpx.post(
+        f"{system.urls['volunteer']}/volunteers",
+        json=form,
+        headers=auth(Role.ORGANISER, area) | {"Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=10) as client:
+        yield client
+
+
+def test_a_revoked_token_is_refused_by_every_service_within_seconds(
+    system: RunningSystem, http: httpx.Client
+) -> None:
+    jti = f"leaked-{uuid.uuid4().hex[:8]}"
+    leaked = issue_token("admin-wang", Role.ADMIN, "130203", token_id=jti)
+    other = issue_token("admin-wang", Role.ADMIN, "130203")
+    for service, path in ADMIN_PROBE.items():
+        assert http.get(system.urls[service] + path, headers=bearer(leaked)).status_code == 200
+
+    revoked_at = time.monotonic()
+    answer = http.post(
+        f"{system.urls['dispatch']}/admin/token-revocations",
+        json={"token_id": jti, "reason": "posted in a group chat"},
+        headers=bearer(other),
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["revoked_by"] == {"subject": "admin-wang", "role": "admin"}
+
+    delays: dict[str, float] = {}
+    deadline = revoked_at + 10
+    while len(delays) < len(ADMIN_PROBE) and time.monotonic() < deadline:
+        for service, path in ADMIN_PROBE.items():
+            if service in delays:
+                continue
+            response = http.get(system.urls[service] + path, headers=bearer(leaked))
+            if response.status_code == 401:
+                assert response.json()["error"] == {
+                    "code": "unauthenticated",
+                    "message": "this token has been revoked",
+                    "reason": "revoked",
+                }
+                delays[service] = time.monotonic() - revoked_at
+        time.sleep(0.02)
+    print(f"\nrevocation reached: { ({s: round(d, 3) for s, d in delays.items()}) } s")
+    assert set(delays) == set(ADMIN_PROBE), f"not refused everywhere within 10 s: {delays}"
+    for service, path in ADMIN_PROBE.items():
+        assert http.get(system.urls[service] + path, headers=bearer(other)).status_code == 200
+    listed = http.get(f"{system.urls['reporting']}/admin/token-revocations", headers=bearer(other))
+    assert jti in [r["token_id"] for r in listed.json()["revoked"]]
+
+
+@pytest.mark.parametrize("service", ["volunteer", "dispatch", "reporting"])
+def test_an_oversized_body_gets_413_with_a_machine_readable_body(
+    system: RunningSystem, http: httpx.Client, service: str
+) -> None:
+    path = {"volunteer": "/volunteers", "dispatch": "/drives"}.get(
+        service, "/admin/token-revocations"
+    )
+    big = b'{"name": "' + b"x" * 300_000 + b'"}'
+
+    declared = http.post(
+        system.urls[service] + path,
+        content=big,
+        headers=auth(Role.ORGANISER, STREET_A) | {"content-type": "application/json"},
+    )
+    # No Content-Length: the body is counted as it streams in.
+    chunked = http.post(
+        system.urls[service] + path,
+        content=(big[i : i + 8192] for i in range(0, len(big), 8192)),
+        headers=auth(Role.ORGANISER, STREET_A) | {"content-type": "application/json"},
+    )
+
+    for response in (declared, chunked):
+        assert response.status_code == 413, response.text
+        assert response.json()["error"]["code"] == "payload_too_large"
+        assert response.json()["error"]["limit_bytes"] == 262144
+
+
+@pytest.mark.parametrize("name", ["欧阳娜娜", "李🌸", "👨‍👩‍👧 王家", "阿卜杜热合曼·买买提"])
+def test_names_in_any_script_and_with_emoji_round_trip(
+    system: RunningSystem, http: httpx.Client, name: str
+) -> None:
+    created = register(system, STREET_A, name=name)
+    read = http.get(
+        f"{system.urls['volunteer']}/volunteers/{created['volunteer_id']}",
+        headers=auth(Role.LEADER, STREET_A),
+    )
+    assert (created["name"], read.json()["name"]) == (name, name)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"name": "明" * 51}, "name"),
+        ({"name": "王\x07芳"}, "name"),
+        ({"phone": "12800138000"}, "phone"),
+        ({"id_number": "110105194912310021"}, "id_number"),
+    ],
+)
+def test_bad_personal_data_is_refused_naming_the_field(
+    system: RunningSystem, http: httpx.Client, changes: dict[str, str], field: str
+) -> None:
+    form = SampleVolunteers(seed=7).draw(building_in(STREET_A)) | changes
+    response = http.post(
+        f"{system.urls['volunteer']}/volunteers", json=form, headers=auth(Role.ORGANISER, STREET_A)
+    )
+    assert response.status_code == 422
+    assert [f["field"] for f in response.json()["error"]["fields"]] == [field]
+
+
+async def test_names_are_served_only_inside_the_callers_scope(system: RunningSystem) -> None:
+    http = httpx.AsyncClient(timeout=10)
+    in_a = register(system, STREET_A, name="张伟")
+    erased = register(system, STREET_A, name="刘洋")
+    in_b = register(system, STREET_B, name="陈静")
+    admin = auth(Role.ADMIN, "130203")
+    gone = await http.delete(
+        f"{system.urls['volunteer']}/volunteers/{erased['volunteer_id']}", headers=admin
+    )
+    assert gone.status_code == 204
+    ids = [in_a["volunteer_id"], erased["volunteer_id"], in_b["volunteer_id"], "no-such-id"]
+    client = VolunteerNames(system.urls["volunteer"])
+
+    as_leader_a = await client.names(ids, auth(Role.LEADER, STREET_A)["Authorization"])
+    as_organiser_b = await client.names(ids, auth(Role.ORGANISER, STREET_B)["Authorization"])
+    as_admin = await client.names(ids, admin["Authorization"])
+
+    def seen(names: dict[str, Any]) -> list[tuple[str, str | None]]:
+        return [(names[i].status, names[i].name) for i in ids]
+
+    assert seen(as_leader_a) == [
+        ("active", "张伟"),
+        ("erased", None),
+        ("unknown", None),
+        ("unknown", None),
+    ]
+    assert seen(as_organiser_b) == [
+        ("unknown", None),
+        ("unknown", None),
+        ("active", "陈静"),
+        ("unknown", None),
+    ]
+    assert seen(as_admin) == [
+        ("active", "张伟"),
+        ("erased", None),
+        ("active", "陈静"),
+        ("unknown", None),
+    ]
+    with pytest.raises(NamesUnavailableError, match="403"):
+        await client.names(ids, auth(Role.VOLUNTEER, STREET_A)["Authorization"])
+    with pytest.raises(NamesUnavailableError, match="401"):
+        await client.names(ids, "Bearer not-a-token")
+    too_many = await http.get(
+        f"{system.urls['volunteer']}/volunteers/names",
+        params={"ids": ",".join(f"v{n}" for n in range(201))},
+        headers=admin,
+    )
+    assert too_many.status_code == 422
+    assert too_many.json()["error"]["field"] == "ids"
+    await http.aclose()
