@@ -1,0 +1,454 @@
+"""Role × scope × endpoint over HTTP against the running services.
+
+Every operation in each service's OpenAPI document must have a rule below, or the test
+fails: a new endpoint cannot ship without saying who may call it. For every operation it
+checks each grant (the caller gets past authentication and authorisation) and each
+denial: 401 without a token, with a bad signature, an expired or a revoked token; 403 for
+a role not admitted or an area outside the caller's scope (404 where existence itself is
+concealed); all with machine-readable bodies.
+
+The rules: a volunteer acts only for themself; an organiser only inside their area; a
+leader reads only their subtree; an admin reads everything, erases, and manages tokens.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from muster_contracts.areas import AreaLevel, load_area_tree
+from muster_contracts.envelope import Role
+from muster_runtime.auth import TokenIssuer
+from muster_runtime.cli.main import issue_token
+from muster_runtime.cli.sample import SampleVolunteers
+from tests.e2e.conftest import RunningSystem
+
+AREAS = load_area_tree()
+STREET_A, STREET_B = "130203001", "130203002"
+COMMUNITY_A = AREAS.children(STREET_A)[0].id
+BUILDING_A = next(a.id for a in AREAS.at_level(AreaLevel.BUILDING) if a.id.startswith(STREET_A))
+VOLUNTEER, ORGANISER, LEADER, ADMIN = Role.VOLUNTEER, Role.ORGANISER, Role.LEADER, Role.ADMIN
+READERS = frozenset({ORGANISER, LEADER, ADMIN})
+
+
+@dataclass(frozen=True)
+class Caller:
+    name: str
+    role: Role
+    area: str
+    # Outside the scope of the resources (which all live in street A)?
+    outside: bool = False
+    # A volunteer other than the one who owns the resources?
+    other: bool = False
+
+
+CALLERS = (
+    Caller("volunteer", VOLUNTEER, STREET_A),
+    Caller("other-volunteer", VOLUNTEER, STREET_A, other=True),
+    Caller("organiser-in", ORGANISER, STREET_A),
+    Caller("organiser-out", ORGANISER, STREET_B, outside=True),
+    Caller("leader-in", LEADER, STREET_A),
+    Caller("leader-out", LEADER, STREET_B, outside=True),
+    Caller("admin", ADMIN, "130203"),
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may call an operation.
+
+    Args:
+        roles: the roles admitted (empty and `public`: anyone, without a token).
+        area: organisers and leaders must cover the resource's area.
+        own: a volunteer may touch only their own resource.
+        concealed: outside the scope answers 404, not 403 (existence is personal data).
+        denied_in_body: for operations that answer per item (200 with each item's
+            outcome), how a denial shows in the body.
+        body / params: what to send (a function of the world's ids).
+    """
+
+    roles: frozenset[Role] = frozenset()
+    area: bool = False
+    own: bool = False
+    concealed: bool = False
+    public: bool = False
+    denied_in_body: Callable[[dict[str, Any], World], bool] | None = None
+    body: Callable[[World], Any] | None = None
+    params: Callable[[World], dict[str, str]] | None = None
+
+
+@dataclass
+class World:
+    """The resources every operation is tried on: all in street A."""
+
+    volunteer_id: str = ""
+    drive_id: str = ""
+    sign_up_id: str = ""
+    activity_id: str = ""
+    tokens: dict[str, str] = field(default_factory=dict)
+    revoked: dict[Role, str] = field(default_factory=dict)
+
+    def path(self, template: str) -> str:
+        return template.format(
+            volunteer_id=self.volunteer_id,
+            drive_id=self.drive_id,
+            sign_up_id=self.sign_up_id,
+            activity_id=self.activity_id,
+        )
+
+
+def launch_form(area: str) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "title": "楼道清理",
+        "scope_area_id": area,
+        "category": "environment",
+        "roles": [{"role_id": "general", "skill": "general", "headcount": 20}],
+        "signup_closes_at": (now + timedelta(hours=2)).isoformat(),
+        "activity_starts_at": (now + timedelta(days=1)).isoformat(),
+        "activity_ends_at": (now + timedelta(days=1, hours=3)).isoformat(),
+    }
+
+
+def activity_form(w: World) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "drive_id": w.drive_id,
+        "title": "为老服务",
+        "place_area_id": COMMUNITY_A,
+        "category": "elderly_care",
+        "starts_at": (now + timedelta(hours=1)).isoformat(),
+        "ends_at": (now + timedelta(hours=3)).isoformat(),
+        "capacity": 10,
+        "assigned_volunteer_ids": [w.volunteer_id],
+    }
+
+
+def volunteer_form(_: World) -> dict[str, Any]:
+    return SampleVolunteers(seed=uuid.uuid4().int % 10**9).draw(BUILDING_A)
+
+
+OWN = Rule(frozenset({VOLUNTEER}))
+ORGANISE = Rule(frozenset({ORGANISER}), area=True)
+READ = Rule(READERS, area=True)
+ADMINISTER = Rule(frozenset({ADMIN}))
+COMMON: dict[str, Rule] = {
+    "GET /healthz": Rule(public=True),
+    "GET /readyz": Rule(public=True),
+    "GET /debug/tasks": ADMINISTER,
+    "GET /admin/token-revocations": ADMINISTER,
+    "POST /admin/token-revocations": Rule(
+        frozenset({ADMIN}), body=lambda _: {"token_id": f"matrix-{uuid.uuid4().hex}"}
+    ),
+}
+RULES: dict[str, dict[str, Rule]] = {
+    "volunteer": COMMON
+    | {
+        "POST /volunteers": Rule(frozenset({VOLUNTEER, ORGANISER}), area=True, body=volunteer_form),
+        "GET /volunteers/names": Rule(
+            READERS,
+            area=True,
+            params=lambda w: {"ids": w.volunteer_id},
+            denied_in_body=lambda b, _: (
+                b["volunteers"][0]
+                == {
+                    "volunteer_id": b["volunteers"][0]["volunteer_id"],
+                    "status": "unknown",
+                    "name": None,
+                }
+            ),
+        ),
+        "GET /volunteers/{volunteer_id}": Rule(
+            frozenset({VOLUNTEER, ORGANISER, LEADER, ADMIN}), area=True, own=True, concealed=True
+        ),
+        "GET /drives": OWN,
+        "POST /drives/{drive_id}/sign-ups": Rule(
+            frozenset({VOLUNTEER}), body=lambda _: {"role_id": "general"}
+        ),
+        "GET /me/sign-ups": OWN,
+        "GET /sign-ups/{sign_up_id}": Rule(frozenset({VOLUNTEER}), own=True, concealed=True),
+        "POST /sign-ups/{sign_up_id}/withdraw": Rule(
+            frozenset({VOLUNTEER}), own=True, concealed=True
+        ),
+        "POST /activities/{activity_id}/check-in": Rule(
+            frozenset({VOLUNTEER}), body=lambda _: {"code": "000000"}
+        ),
+        "POST /activities/{activity_id}/check-out": OWN,
+        "GET /me/service-record": OWN,
+        "GET /me/hours-statement": OWN,
+        # Last: erasure ends the volunteer the other operations are tried on.
+        "DELETE /volunteers/{volunteer_id}": Rule(
+            frozenset({VOLUNTEER, ADMIN}), own=True, concealed=True
+        ),
+    },
+    "dispatch": COMMON
+    | {
+        "GET /pool/volunteers/{volunteer_id}": Rule(
+            frozenset({ORGANISER, ADMIN}), area=True, concealed=True
+        ),
+        "POST /drives": Rule(
+            frozenset({ORGANISER}), area=True, body=lambda _: launch_form(STREET_A)
+        ),
+        "GET /drives/{drive_id}": READ,
+        "GET /drives/{drive_id}/sign-ups": READ,
+        "GET /drives/{drive_id}/teams": READ,
+        "POST /drives/{drive_id}/amend": Rule(
+            frozenset({ORGANISER}), area=True, body=lambda _: {"headcounts": {"general": 25}}
+        ),
+        "POST /drives/{drive_id}/accept": Rule(
+            frozenset({ORGANISER}), area=True, body=lambda w: {"sign_up_ids": [w.sign_up_id]}
+        ),
+        "POST /drives/{drive_id}/teams": ORGANISE,
+        "POST /drives/{drive_id}/teams/move": Rule(
+            frozenset({ORGANISER}),
+            area=True,
+            body=lambda w: {"volunteer_id": w.volunteer_id, "to_team_id": "t-none"},
+        ),
+        "POST /drives/{drive_id}/teams/leader": Rule(
+            frozenset({ORGANISER}),
+            area=True,
+            body=lambda w: {"team_id": "t-none", "leader_id": w.volunteer_id},
+        ),
+        "POST /drives/{drive_id}/teams/split": Rule(
+            frozenset({ORGANISER}), area=True, body=lambda w: {"team_id": "t-none", "members": [w.volunteer_id]}
+        ),
+        "POST /drives/{drive_id}/teams/merge": Rule(
+            frozenset({ORGANISER}), area=True, body=lambda _: {"team_id": "t-1", "absorbed_team_id": "t-2"}
+        ),
+        "POST /activities": Rule(frozenset({ORGANISER}), area=True, body=activity_form),
+        "GET /activities/{activity_id}": READ,
+        "GET /activities/{activity_id}/check-in-code": ORGANISE,
+        "GET /activities/{activity_id}/never-checked-out": READ,
+        "POST /activities/{activity_id}/beneficiaries": Rule(
+            frozenset({ORGANISER}), area=True, body=lambda _: {"counts": {"elderly": 3}}
+        ),
+        "POST /activities/{activity_id}/attendances/{volunteer_id}/correct": Rule(
+            frozenset({ORGANISER}), area=True, body=lambda _: {"reason": "补签"}
+        ),
+        "POST /activities/{activity_id}/close-never-checked-out": ORGANISE,
+        "POST /activities/{activity_id}/approve": ORGANISE,
+        "POST /activities/{activity_id}/cancel": Rule(
+            frozenset({ORGANISER}), area=True, body=lambda _: {"reason": "下雨"}
+        ),
+        "POST /drives/{drive_id}/close": ORGANISE,
+        "POST /drives/close": Rule(
+            frozenset({ORGANISER}),
+            area=True,
+            body=lambda w: {"drive_ids": [w.drive_id]},
+            denied_in_body=lambda b, w: b["results"][w.drive_id].get("error") == "forbidden",
+        ),
+    },
+    "reporting": COMMON
+    | {
+        "GET /reports/volunteers": Rule(READERS, area=True, params=lambda _: {"area_id": STREET_A}),
+        "GET /reports/service": Rule(READERS, area=True, params=lambda _: {"area_id": STREET_A}),
+    },
+}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _eventually(check: Callable[[], Any], timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def world(system: RunningSystem) -> World:
+    run = uuid.uuid4().hex[:6]
+    w = World()
+    for caller in CALLERS:
+        w.tokens[caller.name] = issue_token(f"matrix-{run}-{caller.name}", caller.role, caller.area)
+    volunteer_url, dispatch_url = system.urls["volunteer"], system.urls["dispatch"]
+    ids = {}
+    for name in ("volunteer", "other-volunteer"):
+        made = httpx.post(
+            f"{volunteer_url}/volunteers",
+            json=volunteer_form(w),
+            headers=bearer(w.tokens[name]),
+        )
+        assert made.status_code == 201, made.text
+        ids[name] = made.json()["volunteer_id"]
+    w.volunteer_id = ids["volunteer"]
+    organiser = bearer(w.tokens["organiser-in"])
+    drive = httpx.post(f"{dispatch_url}/drives", json=launch_form(STREET_A), headers=organiser)
+    assert drive.status_code == 201, drive.text
+    w.drive_id = drive.json()["drive_id"]
+    mine = bearer(w.tokens["volunteer"])
+    assert _eventually(
+        lambda: any(
+            d["drive_id"] == w.drive_id
+            for d in httpx.get(f"{volunteer_url}/drives", headers=mine).json()["drives"]
+        )
+    )
+    signed = httpx.post(
+        f"{volunteer_url}/drives/{w.drive_id}/sign-ups", json={"role_id": "general"}, headers=mine
+    )
+    assert signed.status_code == 202, signed.text
+    w.sign_up_id = signed.json()["sign_up_id"]
+    activity = httpx.post(f"{dispatch_url}/activities", json=activity_form(w), headers=organiser)
+    assert activity.status_code == 201, activity.text
+    w.activity_id = activity.json()["activity_id"]
+    pooled = f"{dispatch_url}/pool/volunteers/{w.volunteer_id}"
+    assert _eventually(lambda: httpx.get(pooled, headers=organiser).status_code == 200)
+
+    # One revoked token per role, refused by every service before the matrix runs.
+    admin = bearer(w.tokens["admin"])
+    for role in (VOLUNTEER, ORGANISER, LEADER, ADMIN):
+        jti = f"matrix-revoked-{run}-{role.value}"
+        w.revoked[role] = issue_token(f"matrix-{run}-revoked", role, STREET_A, token_id=jti)
+        answer = httpx.post(
+            f"{volunteer_url}/admin/token-revocations", json={"token_id": jti}, headers=admin
+        )
+        assert answer.status_code == 201, answer.text
+
+    def refused_everywhere() -> bool:
+        return all(
+            httpx.get(f"{url}/debug/tasks", headers=bearer(token)).status_code == 401
+            for url in system.urls.values()
+            for token in w.revoked.values()
+        )
+
+    assert _eventually(refused_everywhere, timeout=10)
+    return w
+
+
+def operations(system: RunningSystem, service: str) -> list[str]:
+    document = httpx.get(f"{system.urls[service]}/openapi.json").json()
+    return [
+        f"{method.upper()} {path}"
+        for path, item in document["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
+
+
+def test_every_operation_has_a_declared_rule_and_every_rule_an_operation(
+    system: RunningSystem,
+) -> None:
+    for service, rules in RULES.items():
+        served = set(operations(system, service))
+        assert served - set(rules) == set(), f"{service}: operations without an access rule"
+        assert set(rules) - served == set(), f"{service}: rules for operations that do not exist"
+
+
+def expected(rule: Rule, caller: Caller) -> str:
+    """`grant`, or the denial: `wrong_role`, `outside_scope`, `concealed`, `in_body`."""
+    if caller.role not in rule.roles:
+        return "wrong_role"
+    denied = (rule.area and caller.outside and caller.role in (ORGANISER, LEADER)) or (
+        rule.own and caller.other
+    )
+    if not denied:
+        return "grant"
+    if rule.denied_in_body:
+        return "in_body"
+    return "concealed" if rule.concealed else "outside_scope"
+
+
+def error_of(response: httpx.Response) -> dict[str, Any]:
+    body = response.json()
+    assert isinstance(body.get("error"), dict), response.text
+    assert isinstance(body["error"].get("code"), str), response.text
+    assert body["error"].get("message"), response.text
+    error: dict[str, Any] = body["error"]
+    return error
+
+
+@pytest.mark.parametrize("service", ["reporting", "dispatch", "volunteer"])
+def test_role_scope_endpoint_matrix(system: RunningSystem, world: World, service: str) -> None:
+    rules = RULES[service]
+    served = operations(system, service)
+    # Erasure last: it ends the volunteer the other operations are tried on.
+    served.sort(key=lambda op: op.startswith("DELETE"))
+    bad_signature = TokenIssuer("not-the-configured-secret-0123456789-abcdef").issue(
+        "forger", ADMIN, "13"
+    )
+    failures: list[str] = []
+    checked = {"grant": 0, "denial": 0, "401": 0}
+    with httpx.Client(base_url=system.urls[service], timeout=30) as client:
+
+        def call(operation: str, rule: Rule, headers: dict[str, str]) -> httpx.Response:
+            method, template = operation.split(" ", 1)
+            return client.request(
+                method,
+                world.path(template),
+                json=rule.body(world) if rule.body else None,
+                params=rule.params(world) if rule.params else None,
+                headers=headers,
+            )
+
+        for operation in served:
+            rule = rules.get(operation)
+            if rule is None:
+                failures.append(f"{operation}: no access rule declared")
+                continue
+            if rule.public:
+                response = call(operation, rule, {})
+                if response.status_code != 200:
+                    failures.append(f"{operation} without a token: {response.status_code}")
+                continue
+            # 401: no token, a forged one, an expired one, a revoked one.
+            some_role = sorted(rule.roles)[0]
+            expired = issue_token("matrix-expired", some_role, STREET_A, hours=-1)
+            for reason, headers in (
+                ("missing", {}),
+                ("invalid", bearer(bad_signature)),
+                ("expired", bearer(expired)),
+                ("revoked", bearer(world.revoked[some_role])),
+            ):
+                response = call(operation, rule, headers)
+                checked["401"] += 1
+                if response.status_code != 401:
+                    failures.append(f"{operation} {reason} token: {response.status_code}")
+                elif (error_of(response)["code"], error_of(response)["reason"]) != (
+                    "unauthenticated",
+                    reason,
+                ):
+                    failures.append(f"{operation} {reason} token: {response.text}")
+            # Denials before grants: a grant may change what later calls see.
+            ordered = sorted(CALLERS, key=lambda c: expected(rule, c) == "grant")
+            for caller in ordered:
+                outcome = expected(rule, caller)
+                response = call(operation, rule, bearer(world.tokens[caller.name]))
+                label = f"{operation} as {caller.name} (expected {outcome})"
+                status = response.status_code
+                if outcome == "grant":
+                    checked["grant"] += 1
+                    if status in (401, 403) or (rule.concealed and status == 404):
+                        failures.append(f"{label}: {status} {response.text[:200]}")
+                    elif rule.denied_in_body and rule.denied_in_body(response.json(), world):
+                        failures.append(f"{label}: denied in the body {response.text[:200]}")
+                    continue
+                checked["denial"] += 1
+                if outcome == "in_body":
+                    if status != 200 or not rule.denied_in_body(response.json(), world):  # type: ignore[misc]
+                        failures.append(f"{label}: {status} {response.text[:200]}")
+                    continue
+                want = {
+                    "wrong_role": (403, "forbidden", "wrong_role"),
+                    "outside_scope": (403, "forbidden", "outside_scope"),
+                    "concealed": (404, "not_found", None),
+                }[outcome]
+                error = error_of(response) if status >= 400 else {}
+                got = (status, error.get("code"), error.get("reason"))
+                if got != want:
+                    failures.append(f"{label}: {got} {response.text[:200]}")
+    print(
+        f"\n{service}: {len(served)} operations, {checked['grant']} grants, "
+        f"{checked['denial']} denials (403/404), {checked['401']} refusals (401) checked"
+    )
+    assert not failures, "\n".join(failures)
