@@ -217,10 +217,14 @@ RULES: dict[str, dict[str, Rule]] = {
             body=lambda w: {"team_id": "t-none", "leader_id": w.volunteer_id},
         ),
         "POST /drives/{drive_id}/teams/split": Rule(
-            frozenset({ORGANISER}), area=True, body=lambda w: {"team_id": "t-none", "members": [w.volunteer_id]}
+            frozenset({ORGANISER}),
+            area=True,
+            body=lambda w: {"team_id": "t-none", "members": [w.volunteer_id]},
         ),
         "POST /drives/{drive_id}/teams/merge": Rule(
-            frozenset({ORGANISER}), area=True, body=lambda _: {"team_id": "t-1", "absorbed_team_id": "t-2"}
+            frozenset({ORGANISER}),
+            area=True,
+            body=lambda _: {"team_id": "t-1", "absorbed_team_id": "t-2"},
         ),
         "POST /activities": Rule(frozenset({ORGANISER}), area=True, body=activity_form),
         "GET /activities/{activity_id}": READ,
@@ -249,6 +253,10 @@ RULES: dict[str, dict[str, Rule]] = {
     | {
         "GET /reports/volunteers": Rule(READERS, area=True, params=lambda _: {"area_id": STREET_A}),
         "GET /reports/service": Rule(READERS, area=True, params=lambda _: {"area_id": STREET_A}),
+        "GET /reports/service/series": Rule(
+            READERS, area=True, params=lambda _: {"area_id": STREET_A}
+        ),
+        "GET /reports/funnel": Rule(READERS, area=True, params=lambda _: {"area_id": STREET_A}),
     },
 }
 
