@@ -159,6 +159,43 @@ def test_bad_personal_data_is_refused_naming_the_field(
     assert [f["field"] for f in response.json()["error"]["fields"]] == [field]
 
 
+def test_the_audit_trail_says_who_registered_and_who_erased_a_volunteer(
+    system: RunningSystem, http: httpx.Client
+) -> None:
+    created = register(system, STREET_A)
+    admin = auth(Role.ADMIN, "130203", subject="admin-audit")
+    volunteer_url = system.urls["volunteer"]
+    erased = http.delete(f"{volunteer_url}/volunteers/{created['volunteer_id']}", headers=admin)
+    assert erased.status_code == 204
+
+    about = http.get(
+        f"{volunteer_url}/audit/events",
+        params={"volunteer_id": created["volunteer_id"]},
+        headers=admin,
+    )
+    by_admin = http.get(
+        f"{volunteer_url}/audit/events", params={"actor": "admin-audit"}, headers=admin
+    )
+    as_leader = http.get(
+        f"{volunteer_url}/audit/events",
+        params={"actor": "admin-audit"},
+        headers=auth(Role.LEADER, STREET_A),
+    )
+
+    assert [(e["type"], e["actor"]) for e in about.json()["entries"]] == [
+        ("volunteer.erased", {"subject": "admin-audit", "role": "admin"}),
+        (
+            "volunteer.registered",
+            {"subject": f"access-organiser-{STREET_A}", "role": "organiser"},
+        ),
+    ]
+    assert "personal" not in about.json()["entries"][1]["payload"]
+    assert [e["stream_id"] for e in by_admin.json()["entries"]] == [
+        f"volunteer-{created['volunteer_id']}"
+    ]
+    assert as_leader.status_code == 403
+
+
 async def test_names_are_served_only_inside_the_callers_scope(system: RunningSystem) -> None:
     http = httpx.AsyncClient(timeout=10)
     in_a = register(system, STREET_A, name="张伟")

@@ -148,8 +148,10 @@ COMMON: dict[str, Rule] = {
         frozenset({ADMIN}), body=lambda _: {"token_id": f"matrix-{uuid.uuid4().hex}"}
     ),
 }
+AUDIT = {"GET /audit/events": Rule(frozenset({ADMIN}), params=lambda _: {"actor": "nobody"})}
 RULES: dict[str, dict[str, Rule]] = {
     "volunteer": COMMON
+    | AUDIT
     | {
         "POST /volunteers": Rule(frozenset({VOLUNTEER, ORGANISER}), area=True, body=volunteer_form),
         "GET /volunteers/names": Rule(
@@ -189,6 +191,7 @@ RULES: dict[str, dict[str, Rule]] = {
         ),
     },
     "dispatch": COMMON
+    | AUDIT
     | {
         "GET /pool/volunteers/{volunteer_id}": Rule(
             frozenset({ORGANISER, ADMIN}), area=True, concealed=True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,8 @@ def test_no_generated_request_gets_a_server_error(
         if "AST constructor recursion depth mismatch" not in run.stdout + run.stderr:
             break
     summary = run.stdout[-3000:]
+    cases = re.search(r"Test cases:?\s*\n?\s*([^\n]+)", summary)
+    print(f"\n{service} as {role.value}: {cases.group(1).strip() if cases else summary[-300:]}")
     assert "Server error" not in summary, summary
     assert run.returncode == 0, summary
     assert " passed" in summary

@@ -23,6 +23,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from pymongo import ASCENDING, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from muster_contracts.envelope import Actor, EventEnvelope
@@ -74,6 +75,11 @@ class EventStore:
         self._counters = db["counters"]
         self._counter_id = f"{collection}.position"
         self.appended = asyncio.Event()
+
+    @property
+    def commits(self) -> AsyncCollection[Document]:
+        """The commit documents, for read-only queries (the audit trail)."""
+        return self._commits
 
     async def create_indexes(self) -> None:
         # Replays read in position order; MongoDB serves it from this index.

@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from muster_contracts.envelope import Role
-from muster_runtime import revocations
+from muster_runtime import audit, revocations
 from muster_runtime.auth import Principal, TokenVerifier, require_role
 from muster_runtime.errors import MusterError
 from muster_runtime.eventstore import ConcurrencyError
@@ -117,6 +117,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with runtime.running():
+            if runtime.store:
+                await app.state.audit.create_indexes()
             if on_start:
                 await on_start()
             log.info("service started", extra={"port": runtime.settings.http_port})
@@ -258,6 +260,9 @@ def create_app(
             for task in asyncio.all_tasks()
         }
 
+    if runtime.store:
+        app.state.audit = audit.AuditTrail(runtime.store)
+        routers = [audit.router, *routers]
     for router in [revocations.router, *routers]:
         app.include_router(router)
     instrument_app(app)

@@ -89,11 +89,21 @@ def main(argv: list[str] | None = None) -> int:
         "--align", action="store_true", help="set drifted retention settings back to the design"
     )
 
+    audit = commands.add_parser(
+        "audit", help="who did what: events by actor, volunteer or activity, newest first"
+    )
+    audit.add_argument("--actor", help="a token subject")
+    audit.add_argument("--volunteer", help="a volunteer id")
+    audit.add_argument("--activity", help="an activity id")
+    audit.add_argument("--limit", type=int, default=50)
+
     args = parser.parse_args(argv)
     if args.command == "topics":
         return asyncio.run(_topics(align=args.align))
     if args.command in ("trace", "traces"):
         return _traces(args)
+    if args.command == "audit":
+        return asyncio.run(_audit(args.actor, args.volunteer, args.activity, args.limit))
     if args.command == "dead-letters":
         return asyncio.run(_dead_letters(args.action, args.service))
     if args.command == "token":
@@ -211,3 +221,47 @@ def _bench(args: argparse.Namespace, argv: list[str] | None) -> int:
         command=" ".join(["muster", *(sys.argv[1:] if argv is None else argv)]),
     )
     return run_bench(options, {p.strip() for p in args.parts.split(",") if p.strip()})
+
+
+async def _audit(
+    actor: str | None, volunteer_id: str | None, activity_id: str | None, limit: int
+) -> int:
+    """Query the volunteer and dispatch event stores directly (MUSTER_MONGO_URL)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from muster_runtime.audit import AuditTrail, audit_across
+    from muster_runtime.errors import RuleViolationError
+    from muster_runtime.eventstore import EventStore
+    from muster_runtime.mongo import connect
+
+    settings = ServiceSettings()
+    client = connect(settings.mongo_url)
+    console = Console()
+    try:
+        trails = {
+            service: AuditTrail(EventStore(client[f"muster_{service}"]))
+            for service in ("volunteer", "dispatch")
+        }
+        try:
+            found = await audit_across(
+                trails, actor=actor, volunteer_id=volunteer_id, activity_id=activity_id, limit=limit
+            )
+        except RuleViolationError as exc:
+            console.print(f"[red]{exc.message}[/red]")
+            return 2
+    finally:
+        await client.close()
+    table = Table(title=f"audit ({len(found)} events, newest first)")
+    for column in ("recorded at (UTC)", "service", "actor", "event", "stream"):
+        table.add_column(column)
+    for service, entry in found:
+        table.add_row(
+            f"{entry.recorded_at:%Y-%m-%d %H:%M:%S}",
+            service,
+            f"{entry.actor.role.value}:{entry.actor.subject}",
+            entry.type,
+            entry.stream_id,
+        )
+    console.print(table)
+    return 0
