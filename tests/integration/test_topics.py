@@ -25,6 +25,7 @@ async def test_topics_are_created_once_with_their_retention_and_aligned_after_dr
     names = all_topics(prefix)
     assert event_topic(prefix, "volunteer") in names
     assert dead_letter_topic(prefix, "reporting") in names
+    assert f"{prefix}.access.revocations" in names
 
     await ensure_topics(bootstrap, names, partitions=3)
     await ensure_topics(bootstrap, names, partitions=5)  # a second start changes nothing

@@ -11,7 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
-from muster_contracts.topology import CONTEXTS, event_topic
+from muster_contracts.topology import CONTEXTS, event_topic, revocation_topic
 
 __all__ = ["dead_letter_topic", "ensure_topics", "event_topic"]
 
@@ -42,9 +42,12 @@ def topic_config(topic: str) -> dict[str, str]:
 
 
 def all_topics(prefix: str) -> list[str]:
-    """Every topic the system uses: each context's events, each service's dead letters."""
-    return [event_topic(prefix, c) for c in CONTEXTS] + [
-        dead_letter_topic(prefix, s) for s in CONSUMING_SERVICES
+    """Every topic the system uses: each context's events, each service's dead letters,
+    and the revoked tokens (kept forever like events: a starting service reads them all)."""
+    return [
+        *(event_topic(prefix, c) for c in CONTEXTS),
+        *(dead_letter_topic(prefix, s) for s in CONSUMING_SERVICES),
+        revocation_topic(prefix),
     ]
 
 
