@@ -18,6 +18,8 @@ from muster_reporting.adapters.volunteer_names import NamesUnavailableError, Vol
 from muster_runtime.cli.main import issue_token
 from muster_runtime.cli.sample import SampleVolunteers
 from tests.e2e.conftest import RunningSystem
+from tests.e2e.field_day import run_field_day
+from tests.e2e.test_register_to_report import wait_for
 
 AREAS = load_area_tree()
 STREET_A, STREET_B = "130203001", "130203002"
@@ -194,6 +196,44 @@ def test_the_audit_trail_says_who_registered_and_who_erased_a_volunteer(
         f"volunteer-{created['volunteer_id']}"
     ]
     assert as_leader.status_code == 403
+
+
+def test_leaderboards_name_volunteers_as_the_volunteer_service_allows_the_caller(
+    system: RunningSystem, http: httpx.Client
+) -> None:
+    run_field_day(system)  # approved hours at an activity in street 130203001
+    reporting, volunteer_url = system.urls["reporting"], system.urls["volunteer"]
+    admin = auth(Role.ADMIN, "130203", subject="admin-leaderboard")
+
+    def board(headers: dict[str, str], area: str) -> list[dict[str, Any]]:
+        response = http.get(
+            f"{reporting}/reports/top-volunteers", params={"area_id": area}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        rows: list[dict[str, Any]] = response.json()["volunteers"]
+        return rows
+
+    district = wait_for(lambda: board(admin, "130203"), bool, timeout=60)
+    assert district, "no approved hours reached the leaderboard"
+    homes = {}
+    for row in district:
+        record = http.get(f"{volunteer_url}/volunteers/{row['volunteer_id']}", headers=admin)
+        assert (row["name_status"], row["name"]) == ("active", record.json()["name"])
+        homes[row["volunteer_id"]] = record.json()["home_area_id"]
+
+    # A street leader sees the activity's volunteers, named only if they live in the street.
+    in_street = board(auth(Role.LEADER, STREET_A), STREET_A)
+    assert {r["volunteer_id"] for r in in_street} <= set(homes)
+    for row in in_street:
+        lives_here = homes[row["volunteer_id"]].startswith(STREET_A)
+        assert row["name_status"] == ("active" if lives_here else "unknown"), row
+        assert (row["name"] is not None) == lives_here
+
+    gone = district[0]["volunteer_id"]
+    assert http.delete(f"{volunteer_url}/volunteers/{gone}", headers=admin).status_code == 204
+    after = {r["volunteer_id"]: r for r in board(admin, "130203")}
+    assert (after[gone]["name_status"], after[gone]["name"]) == ("erased", None)
+    assert after[gone]["hours"] == district[0]["hours"]  # the hours stay
 
 
 async def test_names_are_served_only_inside_the_callers_scope(system: RunningSystem) -> None:

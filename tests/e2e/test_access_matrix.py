@@ -260,6 +260,11 @@ RULES: dict[str, dict[str, Rule]] = {
             READERS, area=True, params=lambda _: {"area_id": STREET_A}
         ),
         "GET /reports/funnel": Rule(READERS, area=True, params=lambda _: {"area_id": STREET_A}),
+        "GET /reports/top-volunteers": Rule(
+            READERS, area=True, params=lambda _: {"area_id": STREET_A}
+        ),
+        "GET /reports/top-teams": Rule(READERS, area=True, params=lambda _: {"area_id": STREET_A}),
+        "GET /reports/stars": Rule(READERS, area=True, params=lambda _: {"area_id": STREET_A}),
     },
 }
 

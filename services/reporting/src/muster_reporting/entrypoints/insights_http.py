@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from muster_reporting.adapters.volunteer_names import NamesUnavailableError, VolunteerNames
 from muster_reporting.application.insights import Insights
 from muster_reporting.application.service_rollup import cell_id
 from muster_reporting.entrypoints.exports import Exported, Format, table
@@ -34,13 +36,29 @@ def area_and_period(
 
 
 Where = Annotated[tuple[str, str | None], Depends(area_and_period)]
-NAME_LATER = "The volunteer's name; null until the volunteer service provides names."
+NAME = (
+    "The volunteer's name from the volunteer service, asked with the caller's token: null "
+    "unless `name_status` is `active`."
+)
+NAME_STATUS = (
+    "`active`: named; `erased`: the volunteer erased their personal data; `unknown`: their "
+    "home is outside the caller's scope; `unavailable`: the volunteer service did not answer."
+)
+NameStatus = Literal["active", "erased", "unknown", "unavailable"]
+log = logging.getLogger(__name__)
 
 
-class RankedVolunteer(BaseModel):
-    rank: int
+class NamedVolunteer(BaseModel):
     volunteer_id: str
-    name: str | None = Field(default=None, description=NAME_LATER)
+    name: str | None = Field(default=None, description=NAME)
+    name_status: NameStatus = Field(default="unavailable", description=NAME_STATUS)
+
+
+Named = TypeVar("Named", bound=NamedVolunteer)
+
+
+class RankedVolunteer(NamedVolunteer):
+    rank: int
     hours: float
     turnouts: int
 
@@ -66,24 +84,40 @@ async def top_volunteers(
     area_id, period = where
     insights: Insights = request.app.state.insights
     top = await insights.service.volunteer_hours.top(cell_id(area_id, period), limit)
-    report = TopVolunteers(
-        area_id=area_id,
-        period=period,
-        volunteers=[
-            RankedVolunteer(
-                rank=rank,
-                volunteer_id=doc["volunteer_id"],
-                hours=int(doc.get("minutes", 0)) / 60,
-                turnouts=int(doc.get("turnouts", 0)),
-            )
-            for rank, doc in enumerate(top, start=1)
-        ],
-    )
+    rows = [
+        RankedVolunteer(
+            rank=rank,
+            volunteer_id=doc["volunteer_id"],
+            hours=int(doc.get("minutes", 0)) / 60,
+            turnouts=int(doc.get("turnouts", 0)),
+        )
+        for rank, doc in enumerate(top, start=1)
+    ]
+    report = TopVolunteers(area_id=area_id, period=period, volunteers=await _named(request, rows))
     if format != "json":
         return _export(
             format, "top-volunteers", area_id, period, report.volunteers, RankedVolunteer
         )
     return report
+
+
+async def _named(request: Request, rows: list[Named]) -> list[Named]:
+    """Rows with names, as the volunteer service shows them to this caller (its scope)."""
+    directory: VolunteerNames = request.app.state.volunteer_names
+    try:
+        names = await directory.names(
+            [r.volunteer_id for r in rows], request.headers.get("authorization", "")
+        )
+    except NamesUnavailableError as exc:
+        # The figures stand on their own: the leaderboard still answers, without names.
+        log.warning("display names unavailable", extra={"error": str(exc)})
+        return rows
+    return [
+        row.model_copy(update={"name": found.name, "name_status": found.status})
+        if (found := names.get(row.volunteer_id))
+        else row
+        for row in rows
+    ]
 
 
 class RankedTeam(BaseModel):
@@ -134,9 +168,7 @@ async def top_teams(
     return TopTeams(area_id=area_id, period=period, teams=ranked[:limit])
 
 
-class StarVolunteer(BaseModel):
-    volunteer_id: str
-    name: str | None = Field(default=None, description=NAME_LATER)
+class StarVolunteer(NamedVolunteer):
     hours: float
     stars: int
 
@@ -168,12 +200,15 @@ async def star_rated_volunteers(
         area_id=area_id,
         thresholds_hours=list(insights.standing.thresholds_hours),
         by_stars=by_stars,
-        volunteers=[
-            StarVolunteer(
-                volunteer_id=doc["_id"], hours=int(doc["minutes"]) / 60, stars=doc["stars"]
-            )
-            for doc in top
-        ],
+        volunteers=await _named(
+            request,
+            [
+                StarVolunteer(
+                    volunteer_id=doc["_id"], hours=int(doc["minutes"]) / 60, stars=doc["stars"]
+                )
+                for doc in top
+            ],
+        ),
     )
     if format != "json":
         return _export(format, "stars", area_id, None, report.volunteers, StarVolunteer)
