@@ -13,7 +13,6 @@ leader reads only their subtree; an admin reads everything, erases, and manages 
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from muster_runtime.auth import TokenIssuer
 from muster_runtime.cli.main import issue_token
 from muster_runtime.cli.sample import SampleVolunteers
 from tests.e2e.conftest import RunningSystem
+from tests.e2e.test_register_to_report import wait_for
 
 AREAS = load_area_tree()
 STREET_A, STREET_B = "130203001", "130203002"
@@ -273,15 +273,6 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _eventually(check: Callable[[], Any], timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
 def world(system: RunningSystem) -> World:
     run = uuid.uuid4().hex[:6]
@@ -304,11 +295,13 @@ def world(system: RunningSystem) -> World:
     assert drive.status_code == 201, drive.text
     w.drive_id = drive.json()["drive_id"]
     mine = bearer(w.tokens["volunteer"])
-    assert _eventually(
+    assert wait_for(
         lambda: any(
             d["drive_id"] == w.drive_id
             for d in httpx.get(f"{volunteer_url}/drives", headers=mine).json()["drives"]
-        )
+        ),
+        bool,
+        timeout=60,
     )
     signed = httpx.post(
         f"{volunteer_url}/drives/{w.drive_id}/sign-ups", json={"role_id": "general"}, headers=mine
@@ -319,7 +312,8 @@ def world(system: RunningSystem) -> World:
     assert activity.status_code == 201, activity.text
     w.activity_id = activity.json()["activity_id"]
     pooled = f"{dispatch_url}/pool/volunteers/{w.volunteer_id}"
-    assert _eventually(lambda: httpx.get(pooled, headers=organiser).status_code == 200)
+    known = wait_for(lambda: httpx.get(pooled, headers=organiser), lambda r: r.is_success, 60)
+    assert known.status_code == 200, known.text
 
     # One revoked token per role, refused by every service before the matrix runs.
     admin = bearer(w.tokens["admin"])
@@ -338,7 +332,7 @@ def world(system: RunningSystem) -> World:
             for token in w.revoked.values()
         )
 
-    assert _eventually(refused_everywhere, timeout=10)
+    assert wait_for(refused_everywhere, bool)
     return w
 
 
