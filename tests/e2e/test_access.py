@@ -17,6 +17,7 @@ from muster_contracts.envelope import Role
 from muster_reporting.adapters.volunteer_names import NamesUnavailableError, VolunteerNames
 from muster_runtime.cli.main import issue_token
 from muster_runtime.cli.sample import SampleVolunteers
+from muster_volunteer.domain.volunteer import id_number_check_digit
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.field_day import run_field_day
 from tests.e2e.test_register_to_report import wait_for
@@ -159,6 +160,37 @@ def test_bad_personal_data_is_refused_naming_the_field(
     )
     assert response.status_code == 422
     assert [f["field"] for f in response.json()["error"]["fields"]] == [field]
+
+
+def resident_id(birth: str = "19900101") -> str:
+    first_17 = f"130203{birth}{uuid.uuid4().int % 1000:03d}"
+    return first_17 + id_number_check_digit(first_17)
+
+
+def test_one_id_number_one_volunteer_until_erasure(
+    system: RunningSystem, http: httpx.Client
+) -> None:
+    id_number = resident_id()
+    first = register(system, STREET_A, id_number=id_number)
+    clash = SampleVolunteers(seed=uuid.uuid4().int % 10**9).draw(building_in(STREET_A))
+    organiser = auth(Role.ORGANISER, STREET_A)
+    volunteers = f"{system.urls['volunteer']}/volunteers"
+
+    refused = http.post(volunteers, json=clash | {"id_number": id_number}, headers=organiser)
+    assert refused.status_code == 409
+    assert (refused.json()["error"]["code"], refused.json()["error"]["field"]) == (
+        "duplicate_id_number",
+        "id_number",
+    )
+    # The refused registration left no claim on its phone behind.
+    retried = http.post(volunteers, json=clash | {"id_number": resident_id()}, headers=organiser)
+    assert retried.status_code == 201, retried.text
+    assert "id_number" not in retried.json()  # sealed: never served back
+
+    admin = auth(Role.ADMIN, "130203")
+    assert http.delete(f"{volunteers}/{first['volunteer_id']}", headers=admin).status_code == 204
+    again = register(system, STREET_A, id_number=id_number)
+    assert again["volunteer_id"] != first["volunteer_id"]
 
 
 def test_the_audit_trail_says_who_registered_and_who_erased_a_volunteer(

@@ -11,7 +11,7 @@ from muster_runtime.idempotency import IdempotencyStore
 from muster_runtime.logs import configure_logging
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
-from muster_volunteer.adapters.personal_data import PersonalDataVault, PhoneClaims
+from muster_volunteer.adapters.personal_data import IdentityClaims, PersonalDataVault
 from muster_volunteer.application.attendance import ActivityBoard, AttendanceDesk
 from muster_volunteer.application.registration import VolunteerRegistry
 from muster_volunteer.application.sign_ups import DriveBoard, SignUpDesk
@@ -42,7 +42,9 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     assert runtime.store is not None
     areas = load_area_tree()
     db = runtime.db
-    phones = PhoneClaims(db, settings.pii_pepper.get_secret_value().encode())
+    pepper = settings.pii_pepper.get_secret_value().encode()
+    phones = IdentityClaims(db, pepper, "phone_claims")
+    id_numbers = IdentityClaims(db, pepper, "id_number_claims")
     idempotency = IdempotencyStore(db)
     board = DriveBoard(db, areas)
     activity_board = ActivityBoard(db)
@@ -56,7 +58,7 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     app.state.areas = areas
     app.state.idempotency = idempotency
     app.state.registry = VolunteerRegistry(
-        runtime.store, PersonalDataVault(db), phones, areas, db["accounts"]
+        runtime.store, PersonalDataVault(db), phones, areas, db["accounts"], id_numbers
     )
     app.state.board = board
     app.state.sign_ups = SignUpDesk(runtime.store, board)

@@ -1,5 +1,6 @@
 """Personal data sealed with a per-volunteer key (deleting the key erases the data
-everywhere, stored events included), and phone claims that keep one person one record."""
+everywhere, stored events included), and phone and ID number claims that keep one person
+one record."""
 
 from __future__ import annotations
 
@@ -68,19 +69,20 @@ class PersonalDataVault:
             return bytes(doc["key"])
 
 
-class PhoneClaims:
-    """Unique claims on phone numbers, keyed by a keyed hash so no phone is stored in clear."""
+class IdentityClaims:
+    """Unique claims on an identifying value (a phone number, a resident ID number), keyed
+    by a keyed hash so no value is stored in clear; one collection per kind of value."""
 
-    def __init__(self, db: Database, pepper: bytes) -> None:
-        self._claims = db["phone_claims"]
+    def __init__(self, db: Database, pepper: bytes, collection: str) -> None:
+        self._claims = db[collection]
         self._pepper = pepper
 
-    def fingerprint(self, phone: str) -> str:
-        return hmac.new(self._pepper, phone.encode(), hashlib.sha256).hexdigest()
+    def fingerprint(self, value: str) -> str:
+        return hmac.new(self._pepper, value.encode(), hashlib.sha256).hexdigest()
 
-    async def claim(self, phone: str, volunteer_id: str) -> str | None:
-        """Claim `phone` for `volunteer_id`; returns the other holder's id if it is taken."""
-        claim_id = self.fingerprint(phone)
+    async def claim(self, value: str, volunteer_id: str) -> str | None:
+        """Claim the value for `volunteer_id`; returns the other holder's id if it is taken."""
+        claim_id = self.fingerprint(value)
         now = datetime.now(UTC)
         try:
             await self._claims.insert_one(
@@ -91,20 +93,20 @@ class PhoneClaims:
             pass
         existing = await self._claims.find_one({"_id": claim_id})
         if existing is None:
-            return await self.claim(phone, volunteer_id)
+            return await self.claim(value, volunteer_id)
         holder = str(existing["volunteer_id"])
         return None if holder == volunteer_id else holder
 
-    async def release(self, phone: str, volunteer_id: str) -> None:
+    async def release(self, value: str, volunteer_id: str) -> None:
         await self._claims.delete_one(
-            {"_id": self.fingerprint(phone), "volunteer_id": volunteer_id}
+            {"_id": self.fingerprint(value), "volunteer_id": volunteer_id}
         )
 
-    async def take_over(self, phone: str, orphan_holder: str, volunteer_id: str) -> bool:
+    async def take_over(self, value: str, orphan_holder: str, volunteer_id: str) -> bool:
         """Move a claim whose holder was never registered; only after ORPHAN_CLAIM_AGE."""
         result = await self._claims.update_one(
             {
-                "_id": self.fingerprint(phone),
+                "_id": self.fingerprint(value),
                 "volunteer_id": orphan_holder,
                 "claimed_at": {"$lt": datetime.now(UTC) - ORPHAN_CLAIM_AGE},
             },

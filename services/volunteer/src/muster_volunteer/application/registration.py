@@ -22,9 +22,9 @@ from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventSto
 from muster_runtime.mongo import Document
 from muster_runtime.tracing import traced_command
 from muster_volunteer.adapters.personal_data import (
+    IdentityClaims,
     PersonalDataErasedError,
     PersonalDataVault,
-    PhoneClaims,
 )
 from muster_volunteer.domain.volunteer import (
     PersonalData,
@@ -66,10 +66,12 @@ class VolunteerRegistry:
         self,
         store: EventStore,
         vault: PersonalDataVault,
-        phones: PhoneClaims,
+        phones: IdentityClaims,
         areas: AreaTree,
         accounts: AsyncCollection[Document],
+        id_numbers: IdentityClaims,
     ) -> None:
+        self._id_numbers = id_numbers
         self._accounts = accounts
         self._store = store
         self._vault = vault
@@ -87,17 +89,15 @@ class VolunteerRegistry:
         """
         if context.actor.role is Role.VOLUNTEER:
             await self._link_account(context.actor.subject, volunteer_id)
-        holder = await self._phones.claim(command.phone, volunteer_id)
-        if holder is not None:
-            holder_state = await self.load(holder)
-            if holder_state.exists or not await self._phones.take_over(
-                command.phone, holder, volunteer_id
-            ):
-                raise ConflictError(
-                    "a volunteer with this phone number is already registered",
-                    code="duplicate_phone",
-                    field="phone",
+        await self._claim(self._phones, command.phone, volunteer_id, "phone", "phone number")
+        if command.id_number is not None:
+            try:
+                await self._claim(
+                    self._id_numbers, command.id_number, volunteer_id, "id_number", "ID number"
                 )
+            except ConflictError:
+                await self._phones.release(command.phone, volunteer_id)
+                raise
         # A new stream: append straight away; only a retry of the same request collides.
         state = Volunteer(volunteer_id)
         sealed = await self._vault.seal(volunteer_id, command.personal())
@@ -121,6 +121,21 @@ class VolunteerRegistry:
             registered_by=context.actor.subject,
             registered_at=envelopes[0].recorded_at,
         )
+
+    async def _claim(
+        self, claims: IdentityClaims, value: str, volunteer_id: str, field: str, what: str
+    ) -> None:
+        """One person, one record: refuse a value another registered volunteer holds."""
+        holder = await claims.claim(value, volunteer_id)
+        if holder is None:
+            return
+        holder_state = await self.load(holder)
+        if holder_state.exists or not await claims.take_over(value, holder, volunteer_id):
+            raise ConflictError(
+                f"a volunteer with this {what} is already registered",
+                code=f"duplicate_{field}",
+                field=field,
+            )
 
     async def _link_account(self, subject: str, volunteer_id: str) -> None:
         try:
@@ -172,6 +187,8 @@ class VolunteerRegistry:
         with contextlib.suppress(PersonalDataErasedError):
             personal = await self._vault.unseal(state.registered.personal)
             await self._phones.release(personal.phone, volunteer_id)
+            if personal.id_number is not None:
+                await self._id_numbers.release(personal.id_number, volunteer_id)
         await self._vault.shred(volunteer_id)
         registrant = stream.events[0].actor
         if registrant.role is Role.VOLUNTEER:
