@@ -28,6 +28,8 @@ PLACES = 5
 class FieldDay:
     drive_id: str
     activity_id: str
+    started_at: datetime  # before the first event of the day
+    decided_at: datetime  # every sign-up decided (7 signed up, 5 accepted), nothing later yet
     # signed up, accepted, assigned, checked in, hours approved
     funnel: tuple[int, int, int, int, int]
 
@@ -42,6 +44,7 @@ def run_field_day(system: RunningSystem) -> FieldDay:
     dispatch = httpx.Client(base_url=system.urls["dispatch"], timeout=30)
     organiser = auth(Role.ORGANISER, area=STREET)
     sample = SampleVolunteers(seed=5150)
+    started_at = datetime.now(UTC)
     people: list[tuple[dict[str, str], str]] = []
     for i in range(7):
         headers = auth(Role.VOLUNTEER, subject=f"day-{uuid.uuid4().hex[:8]}-{i}")
@@ -83,6 +86,7 @@ def run_field_day(system: RunningSystem) -> FieldDay:
         return rows if len(rows) == len(people) else None
 
     rows = _until(decided)
+    decided_at = datetime.now(UTC)
     by_sign_up = {r["sign_up_id"]: r["status"] for r in rows}
     assert [by_sign_up[s] for s in sign_ups].count("accepted") == PLACES
     # An accepted volunteer withdraws (the first waitlisted one is promoted), then a
@@ -176,4 +180,4 @@ def run_field_day(system: RunningSystem) -> FieldDay:
     assert approved, "the hours were not approved"
     # 7 signed up; 5 hold a place (one withdrew, one was promoted); 5 in teams; 4 present
     # (3 on site, 1 on paper); 4 with approved hours.
-    return FieldDay(drive_id, activity_id, (7, PLACES, PLACES, 4, 4))
+    return FieldDay(drive_id, activity_id, started_at, decided_at, (7, PLACES, PLACES, 4, 4))

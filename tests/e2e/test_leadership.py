@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import itertools
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,27 @@ def test_the_drive_funnel_counts_each_volunteer_once_per_stage(
     other = get(system, "/reports/funnel", area_id="130203002").json()
     assert funnel_counts(other) == (0, 0, 0, 0, 0)
     assert [s["rate"] for s in other["stages"]] == [None] * 5
+
+
+def test_the_funnel_as_it_stood_at_past_instants(
+    system: RunningSystem, field_day: FieldDay
+) -> None:
+    wait_for(
+        lambda: get(system, "/reports/funnel", drive_id=field_day.drive_id).json(),
+        lambda body: "stages" in body and funnel_counts(body) == field_day.funnel,
+        timeout=30,
+    )
+    moments = {
+        field_day.started_at: (0, 0, 0, 0, 0),
+        field_day.decided_at: (7, 5, 0, 0, 0),  # before the withdrawals and the team
+        datetime.now(UTC): field_day.funnel,
+    }
+    for at, expected in moments.items():
+        instant = at.isoformat()
+        by_drive = get(system, "/reports/funnel", as_of=instant, drive_id=field_day.drive_id)
+        in_street = get(system, "/reports/funnel", as_of=instant, area_id=STREET)
+        assert funnel_counts(by_drive.json()) == expected, (instant, by_drive.text)
+        assert funnel_counts(in_street.json()) == expected, (instant, in_street.text)
 
 
 def test_the_funnel_is_scoped_and_names_what_is_missing(

@@ -31,6 +31,8 @@ READ_MODELS = (
     "activity_facts",
     "drive_funnel",
     "drive_funnel_facts",
+    "drive_funnel_buckets",
+    "drive_funnel_journal",
     *INSIGHT_READ_MODELS,
 )
 

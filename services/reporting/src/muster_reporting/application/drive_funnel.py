@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -29,6 +30,7 @@ from pymongo.errors import DuplicateKeyError
 from muster_contracts.areas import AreaTree
 from muster_contracts.events.activities import ActivityScheduled
 from muster_contracts.events.drives import DriveLaunched, TeamFormed, TeamSplit
+from muster_reporting.application.as_of import CellHistory, Change
 from muster_reporting.domain.funnel import (
     MOVING_EVENT_TYPES,
     STAGES,
@@ -106,16 +108,30 @@ class DriveFunnel:
 
     def __init__(self, db: Database, areas: AreaTree) -> None:
         self.cells = CounterCells(db["drive_funnel"])
+        self.history = CellHistory(db, "drive_funnel")  # the cells as of any past instant
         self.facts = FunnelFacts(db["drive_funnel_facts"])
         self._areas = areas
 
+    async def create_indexes(self) -> None:
+        await self.history.create_indexes()
+
     def buffer(self) -> None:
         self.cells.buffer()
+        self.history.buffer()
         self.facts.buffer()
 
     async def flush(self) -> None:
         await self.cells.flush()
+        await self.history.flush()
         await self.facts.flush()
+
+    async def _count(
+        self, consumed: ConsumedEvent, by_cell: Mapping[str, Mapping[str, int]]
+    ) -> None:
+        """Add one event's counts to cells, and to their history at the event's instant."""
+        await self.cells.apply([(consumed, c, counts, {}) for c, counts in by_cell.items()])
+        at = consumed.envelope.recorded_at
+        await self.history.record(Change(consumed, c, counts, at) for c, counts in by_cell.items())
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
         # One event at a time: an event may need what an earlier one recorded.
@@ -150,8 +166,8 @@ class DriveFunnel:
         earlier = {s.value: int(counted[0].get(s.value, 0)) for s in STAGES} if counted else {}
         earlier = {k: v for k, v in earlier.items() if v}
         if earlier:
-            await self.cells.apply(
-                [(consumed, area_cell(a), earlier, {}) for a in self._areas.lineage_ids(area_id)]
+            await self._count(
+                consumed, {area_cell(a): earlier for a in self._areas.lineage_ids(area_id)}
             )
         await self.facts.set(f"drive:{drive_id}", {"area_id": area_id})
 
@@ -215,15 +231,24 @@ class DriveFunnel:
                 for stage, amount in counts.items():
                     summed[stage] = summed.get(stage, 0) + amount
         if by_cell:
-            await self.cells.apply([(consumed, c, counts, {}) for c, counts in by_cell.items()])
+            await self._count(consumed, by_cell)
         # After the cells: a redelivery recomputes the same change. One field per stage, so
         # writers of different stages (different streams) never overwrite each other.
         for key, stages in changed.items():
             await self.facts.set(key, {s.value: s in held[key] for s in stages})
 
-    async def counts(self, *, area_id: str | None = None, drive_id: str | None = None) -> Document:
-        """The stage counts of an area or of one drive (empty if nothing was counted)."""
+    async def counts(
+        self,
+        *,
+        area_id: str | None = None,
+        drive_id: str | None = None,
+        as_of: datetime | None = None,
+    ) -> Document:
+        """The stage counts of an area or of one drive (empty if nothing was counted), now
+        or as recorded by an instant."""
         cell = drive_cell(drive_id) if drive_id is not None else area_cell(str(area_id))
+        if as_of is not None:
+            return (await self.history.as_of([cell], as_of))[cell]
         found = await self.cells.read([cell], {"hwm": 0})
         return found[0] if found else {}
 

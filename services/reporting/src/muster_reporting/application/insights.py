@@ -67,6 +67,7 @@ class Insights:
     async def create_indexes(self) -> None:
         await self.volunteer_history.create_indexes()
         await self.service.create_indexes()
+        await self.drive_funnel.create_indexes()
         await self.standing.create_indexes()
 
     def buffer(self) -> None:

@@ -11,7 +11,7 @@ from muster_contracts.areas import AreaTree
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.domain.funnel import Stage, conversion
 from muster_reporting.entrypoints.exports import Format, table
-from muster_reporting.entrypoints.http import AreaQuery, Reader, readable_area
+from muster_reporting.entrypoints.http import AreaQuery, AsOf, Reader, readable_area
 from muster_runtime.errors import NotFoundError
 
 router = APIRouter(prefix="/reports", tags=["reports"])
@@ -37,22 +37,24 @@ async def drive_funnel(
     drive_id: Annotated[
         str | None, Query(min_length=1, max_length=64, description="One drive; default all.")
     ] = None,
+    as_of: AsOf = None,
     format: Format = "json",
 ) -> FunnelReport | Response:
     """How many volunteers reached each stage, with the rate from the stage before, for
     every drive of an area (its own and its descendants') or for one drive. A volunteer
-    counts once per stage per drive; a withdrawal leaves accepted and assigned."""
+    counts once per stage per drive; a withdrawal leaves accepted and assigned. With
+    `as_of`, the counts as recorded by that instant."""
     areas: AreaTree = request.app.state.areas
     funnel: DriveFunnel = request.app.state.drive_funnel
     area_id = readable_area(areas, principal, area_id)
     if drive_id is None:
-        counts = await funnel.counts(area_id=area_id)
+        counts = await funnel.counts(area_id=area_id, as_of=as_of)
     else:
         drive_area = await funnel.area_of_drive(drive_id)
         if drive_area is None or not areas.is_within(drive_area, area_id):
             raise NotFoundError(f"no drive {drive_id} in area {area_id}", field="drive_id")
         principal.require_scope(drive_area, areas)
-        counts = await funnel.counts(drive_id=drive_id)
+        counts = await funnel.counts(drive_id=drive_id, as_of=as_of)
     stages = [FunnelStage(stage=s.stage, count=s.count, rate=s.rate) for s in conversion(counts)]
     report = FunnelReport(area_id=area_id, drive_id=drive_id, stages=stages)
     if format != "json":
