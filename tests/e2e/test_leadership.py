@@ -231,6 +231,11 @@ def test_the_dashboard_drills_down_draws_its_charts_and_speaks_both_languages(
 
     token = issue_token("e2e-leader", Role.LEADER, DISTRICT)
     problems: list[str] = []
+    wait_for(  # reporting has counted the whole field day
+        lambda: get(system, "/reports/service", area_id=COMMUNITY).json()["area"]["turnouts"],
+        lambda turnouts: turnouts == 4,
+        timeout=30,
+    )
 
     def shown(page: Any, selector: str) -> dict[str, float]:
         cells = page.locator(f"{selector} [data-measure]")
@@ -261,6 +266,7 @@ def test_the_dashboard_drills_down_draws_its_charts_and_speaks_both_languages(
             headless=True,
             args=CHROMIUM_FLAGS,
             viewport={"width": 1280, "height": 1400},
+            accept_downloads=True,
         )
         try:
             page = browser.new_page()
@@ -283,6 +289,15 @@ def test_the_dashboard_drills_down_draws_its_charts_and_speaks_both_languages(
             community = shown(page, "#totals")
             assert community == from_api(COMMUNITY)
             assert community["turnouts"] == 4
+            with page.expect_download() as download:  # the table as the API exports it
+                page.click("#export-xlsx")
+            saved = tmp_path / download.value.suggested_filename
+            download.value.save_as(saved)
+            assert saved.name == f"muster-service-{COMMUNITY}.xlsx"
+            sheet = load_workbook(saved).active
+            assert sheet is not None
+            header, *rows = list(sheet.iter_rows(values_only=True))
+            assert rows[-1][header.index(COLUMN_LABELS["turnouts"])] == 4  # the area's total row
             crumbs = page.locator("#breadcrumb [data-area-id]")
             assert [crumbs.nth(i).get_attribute("data-area-id") for i in range(3)] == [
                 DISTRICT, STREET, COMMUNITY,
