@@ -193,6 +193,24 @@ def test_one_id_number_one_volunteer_until_erasure(
     assert again["volunteer_id"] != first["volunteer_id"]
 
 
+def test_a_refused_registration_leaves_the_account_free_to_try_again(
+    system: RunningSystem, http: httpx.Client
+) -> None:
+    taken = register(system, STREET_A)
+    me = auth(Role.VOLUNTEER, STREET_A, subject=f"resident-{uuid.uuid4().hex[:8]}")
+    form = SampleVolunteers(seed=uuid.uuid4().int % 10**9).draw(building_in(STREET_A))
+    volunteers = f"{system.urls['volunteer']}/volunteers"
+
+    def attempt(body: dict[str, Any]) -> httpx.Response:
+        return http.post(volunteers, json=body, headers=me | {"Idempotency-Key": str(uuid.uuid4())})
+
+    assert attempt(form | {"phone": taken["phone"]}).json()["error"]["code"] == "duplicate_phone"
+    assert attempt(form | {"home_area_id": STREET_A}).json()["error"]["rule"] == "home_level"
+    registered = attempt(form)
+    assert registered.status_code == 201, registered.text
+    assert attempt(form).json()["error"]["code"] == "already_registered"
+
+
 def test_the_audit_trail_says_who_registered_and_who_erased_a_volunteer(
     system: RunningSystem, http: httpx.Client
 ) -> None:

@@ -85,26 +85,33 @@ class VolunteerRegistry:
         """Register, or return the record a retry of the same request already stored.
 
         A volunteer registering themself links their account (the token's subject) to
-        the record: one account, one volunteer.
+        the record: one account, one volunteer. A registration refused by a rule or a
+        duplicate leaves the account, the phone and the ID number free for the next try.
         """
-        if context.actor.role is Role.VOLUNTEER:
-            await self._link_account(context.actor.subject, volunteer_id)
-        await self._claim(self._phones, command.phone, volunteer_id, "phone", "phone number")
-        if command.id_number is not None:
-            try:
-                await self._claim(
-                    self._id_numbers, command.id_number, volunteer_id, "id_number", "ID number"
-                )
-            except ConflictError:
-                await self._phones.release(command.phone, volunteer_id)
-                raise
-        # A new stream: append straight away; only a retry of the same request collides.
         state = Volunteer(volunteer_id)
         sealed = await self._vault.seal(volunteer_id, command.personal())
         try:
             events = register(state, command, sealed, self._areas)
         except VolunteerRuleError as exc:
             raise RuleViolationError(str(exc), field=exc.field, rule=exc.rule) from None
+        subject = context.actor.subject if context.actor.role is Role.VOLUNTEER else None
+        if subject is not None:
+            await self._link_account(subject, volunteer_id)
+        try:
+            await self._claim(self._phones, command.phone, volunteer_id, "phone", "phone number")
+            if command.id_number is not None:
+                try:
+                    await self._claim(
+                        self._id_numbers, command.id_number, volunteer_id, "id_number", "ID number"
+                    )
+                except ConflictError:
+                    await self._phones.release(command.phone, volunteer_id)
+                    raise
+        except ConflictError:
+            if subject is not None:
+                await self._accounts.delete_one({"_id": subject, "volunteer_id": volunteer_id})
+            raise
+        # A new stream: append straight away; only a retry of the same request collides.
         try:
             envelopes = await self._store.append(
                 stream_id(volunteer_id), VOLUNTEER_STREAM, 0, events, context
