@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from muster_runtime.mongo import Document
 
 from muster_runtime.metrics import (
-    RELAY_BACKLOG,
     RELAY_DELAY_SECONDS,
     RELAY_PUBLISH_SECONDS,
     RELAY_PUBLISHED,
@@ -89,6 +88,7 @@ class OutboxRelay:
         self.last_error: str | None = None
         self.stage = "starting"
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._lease_renewed_at = -LEASE_SECONDS
 
     async def run(self) -> None:
         backoff = 0.1
@@ -98,10 +98,11 @@ class OutboxRelay:
                 await asyncio.wait_for(self._store.appended.wait(), self._poll_seconds)
             self._store.appended.clear()
             try:
-                if not await self._store.hold_relay_lease(self.owner, LEASE_SECONDS):
+                if not await self._hold_lease():
                     self.stage = "standby (another replica relays)"
                     continue
-                while await self.publish_pending():
+                # A short batch took everything stored: later appends wake the relay again.
+                while await self.publish_pending() >= self._batch_size:
                     pass
             except asyncio.CancelledError:
                 raise
@@ -117,6 +118,16 @@ class OutboxRelay:
             else:
                 backoff = 0.1
                 self.last_error = None
+
+    async def _hold_lease(self) -> bool:
+        """Renew the lease at most every third of its length (each renewal is a store write)."""
+        now = time.monotonic()
+        if now - self._lease_renewed_at < LEASE_SECONDS / 3:
+            return True
+        if await self._store.hold_relay_lease(self.owner, LEASE_SECONDS):
+            self._lease_renewed_at = now
+            return True
+        return False
 
     async def flush(self) -> None:
         """Publish what is stored, if this relay holds the lease (at shutdown)."""
@@ -184,7 +195,6 @@ class OutboxRelay:
         self.stage = "idle"
         RELAY_PUBLISHED.inc(len(pending))
         RELAY_PUBLISH_SECONDS.observe(time.perf_counter() - started)
-        RELAY_BACKLOG.set(await self._store.count_unpublished())
         self.published_total += len(pending)
         log.debug(
             "relay: published",
