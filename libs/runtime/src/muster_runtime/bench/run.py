@@ -38,14 +38,14 @@ console = Console(width=None if Console().is_terminal else 140)
 
 @dataclass(frozen=True)
 class BenchOptions:
-    rate: float = 40.0  # operations per second offered in every open-loop phase
-    duration: float = 120.0  # seconds of the steady mix
+    rate: float = 20.0  # operations per second offered in every open-loop phase
+    duration: float = 60.0  # seconds of the steady mix
     volunteers: int = 0  # 0: enough for the check-ins of the steady mix
     capacity_seconds: float = 20.0
     capacity_workers: int = 16
     replay_events: tuple[int, ...] = (10_000, 1_000_000)
     baseline_records: int = 200_000
-    scale_out_events: int = 3_000
+    scale_out_events: int = 600
     kafka_bootstrap: str = "127.0.0.1:9092"
     mongo_url: str = "mongodb://127.0.0.1:27017/"
     output: Path = Path("docs/performance.md")

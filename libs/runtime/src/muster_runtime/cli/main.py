@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         "and writes docs/performance.md (and .json). With --registrations: only the "
         "register→report latency against the running services.",
     )
-    bench.add_argument("--rate", type=float, default=40.0, help="operations/s offered")
-    bench.add_argument("--duration", type=float, default=120.0, help="seconds of steady mix")
+    bench.add_argument("--rate", type=float, default=20.0, help="operations/s offered")
+    bench.add_argument("--duration", type=float, default=60.0, help="seconds of steady mix")
     bench.add_argument("--sustained", action="store_true", help="a 10-minute steady mix")
     bench.add_argument("--volunteers", type=int, default=0, help="0: enough for the mix")
     bench.add_argument(
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         "--replay-events", default="10000,1000000", help="log sizes for rebuild and queries"
     )
     bench.add_argument("--capacity-seconds", type=float, default=20.0)
-    bench.add_argument("--scale-out-events", type=int, default=3000)
+    bench.add_argument("--scale-out-events", type=int, default=600)
     bench.add_argument("--output", default="docs/performance.md")
     bench.add_argument("--registrations", type=int, default=0, help="register→report only")
     bench.add_argument("--concurrency", type=int, default=8)
