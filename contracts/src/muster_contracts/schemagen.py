@@ -12,9 +12,10 @@ from typing import Any
 
 import orjson
 
+from muster_contracts.access import TokenRevoked
 from muster_contracts.envelope import EventEnvelope
 from muster_contracts.events import event_types
-from muster_contracts.topology import CONTEXTS, context_of, event_topic
+from muster_contracts.topology import CONTEXTS, context_of, event_topic, revocation_topic
 
 CONTRACTS_DIR = Path(__file__).resolve().parents[2]
 
@@ -61,6 +62,23 @@ def render() -> dict[str, bytes]:
         }
         context = context_of(model.stream_type)
         channels[context]["messages"][message_id] = {"$ref": f"#/components/messages/{message_id}"}
+    # Not an event of a context: an admin's revocation, read by every service process.
+    revoked = TokenRevoked.model_json_schema()
+    files["schemas/access.token_revoked.json"] = orjson.dumps(revoked, option=options)
+    messages["access_token_revoked"] = {
+        "name": "access.token_revoked",
+        "title": "TokenRevoked",
+        "summary": (TokenRevoked.__doc__ or "").strip().splitlines()[0],
+        "contentType": "application/json",
+        "payload": revoked,
+        "bindings": {"kafka": {"key": {"type": "string", "description": "the token id"}}},
+    }
+    channels["access"] = {
+        "address": revocation_topic("muster"),
+        "messages": {
+            "access_token_revoked": {"$ref": "#/components/messages/access_token_revoked"}
+        },
+    }
     document = {
         "asyncapi": "3.0.0",
         "info": {
@@ -72,7 +90,7 @@ def render() -> dict[str, bytes]:
         "channels": channels,
         "operations": {
             f"publish_{c}": {"action": "send", "channel": {"$ref": f"#/channels/{c}"}}
-            for c in CONTEXTS
+            for c in (*CONTEXTS, "access")
         },
         "components": {
             "schemas": {"EventEnvelope": EventEnvelope.model_json_schema()},
