@@ -45,6 +45,8 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
     logs = tmp_path_factory.mktemp("service-logs")
     processes: list[subprocess.Popen[bytes]] = []
     urls: dict[str, str] = {}
+    # Verification keys by kid, beside the development secret: tests rotate them on disk.
+    (logs / "jwks.json").write_text('{"keys": []}')
     for name in SERVICES:
         port = _free_port()
         env = os.environ | {
@@ -59,6 +61,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
             "MUSTER_TRACE_FILE": str(logs / f"{name}.traces.jsonl"),
             # Started first, so reporting can ask it for display names.
             "MUSTER_VOLUNTEER_SERVICE_URL": urls.get("volunteer", ""),
+            "MUSTER_JWT_JWKS_FILE": str(logs / "jwks.json"),
         }
         log = (logs / f"{name}.log").open("wb")
         processes.append(

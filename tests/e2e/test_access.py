@@ -4,6 +4,7 @@ any script survive the round trip."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from muster_volunteer.domain.volunteer import id_number_check_digit
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.field_day import run_field_day
 from tests.e2e.test_register_to_report import wait_for
+from tests.signing_keys import ec_key, public_jwk, rsa_key, signed_token
 
 AREAS = load_area_tree()
 STREET_A, STREET_B = "130203001", "130203002"
@@ -101,6 +103,35 @@ def test_a_revoked_token_is_refused_by_every_service_within_seconds(
         assert http.get(system.urls[service] + path, headers=bearer(other)).status_code == 200
     listed = http.get(f"{system.urls['reporting']}/admin/token-revocations", headers=bearer(other))
     assert jti in [r["token_id"] for r in listed.json()["revoked"]]
+
+
+def test_signing_keys_rotate_in_the_jwks_file_without_a_restart(
+    system: RunningSystem, http: httpx.Client
+) -> None:
+    jwks = system.logs / "jwks.json"
+    old, new = rsa_key(), ec_key()
+    probes = {  # a reader's endpoint on each service, and who may read it
+        "volunteer": ("/volunteers/names", {"ids": "nobody"}),
+        "dispatch": ("/pool/volunteers/nobody", None),
+        "reporting": ("/reports/volunteers", {"area_id": STREET_A}),
+    }
+
+    def answers(kid: str, key: Any) -> dict[str, int]:
+        token = signed_token(kid, key, iss="muster", role="admin", area="130203")
+        return {
+            service: http.get(
+                system.urls[service] + path, params=params, headers=bearer(token)
+            ).status_code
+            for service, (path, params) in probes.items()
+        }
+
+    jwks.write_text(json.dumps({"keys": [public_jwk("2026-10", old)]}))
+    assert answers("2026-10", old) == {"volunteer": 200, "dispatch": 404, "reporting": 200}
+
+    # Rotation: the new key is published and the old one retired, no service restarted.
+    jwks.write_text(json.dumps({"keys": [public_jwk("2026-11", new)]}))
+    assert answers("2026-11", new) == {"volunteer": 200, "dispatch": 404, "reporting": 200}
+    assert answers("2026-10", old) == {"volunteer": 401, "dispatch": 401, "reporting": 401}
 
 
 @pytest.mark.parametrize("service", ["volunteer", "dispatch", "reporting"])

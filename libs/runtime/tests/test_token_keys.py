@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -16,55 +15,11 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from muster_contracts.envelope import Role
 from muster_runtime.auth import RevocationList, TokenVerifier
 from muster_runtime.errors import AuthenticationError, ServiceUnavailableError
-
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-
-
-def _rsa() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def _ec() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def public_jwk(kid: str, key: PrivateKey) -> dict[str, Any]:
-    if isinstance(key, rsa.RSAPrivateKey):
-        jwk: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
-        jwk["alg"] = "RS256"
-    else:
-        jwk = json.loads(ECAlgorithm.to_jwk(key.public_key()))
-        jwk["alg"] = "ES256"
-    return jwk | {"kid": kid, "use": "sig"}
-
-
-def sign(
-    kid: str,
-    key: PrivateKey,
-    *,
-    exp: timedelta = timedelta(minutes=10),
-    iss: str = "https://idp.example",
-    **extra: Any,
-) -> str:
-    now = datetime.now(UTC)
-    claims = {
-        "sub": "organiser-li",
-        "role": "organiser",
-        "area": "130203001",
-        "iss": iss,
-        "aud": "muster",
-        "iat": now,
-        "exp": now + exp,
-        "jti": f"jti-{kid}-{time.monotonic_ns()}",
-    } | extra
-    algorithm = "RS256" if isinstance(key, rsa.RSAPrivateKey) else "ES256"
-    return jwt.encode(claims, key, algorithm=algorithm, headers={"kid": kid})
+from tests.signing_keys import ec_key, public_jwk, rsa_key, signed_token
 
 
 class IdentityProvider:
@@ -122,12 +77,12 @@ def verifier(url: str = "", jwks_file: str = "", **options: Any) -> TokenVerifie
 async def test_tokens_signed_by_the_identity_provider_verify_through_its_jwks(
     idp: IdentityProvider,
 ) -> None:
-    rsa_key, ec_key = _rsa(), _ec()
-    idp.keys = [public_jwk("rsa-1", rsa_key), public_jwk("ec-1", ec_key)]
+    rsa_signer, ec_signer = rsa_key(), ec_key()
+    idp.keys = [public_jwk("rsa-1", rsa_signer), public_jwk("ec-1", ec_signer)]
     tokens = verifier(idp.url)
 
-    by_rsa = await tokens.verify(sign("rsa-1", rsa_key))
-    by_ec = await tokens.verify(sign("ec-1", ec_key, role="leader"))
+    by_rsa = await tokens.verify(signed_token("rsa-1", rsa_signer))
+    by_ec = await tokens.verify(signed_token("ec-1", ec_signer, role="leader"))
 
     assert (by_rsa.role, by_ec.role) == (Role.ORGANISER, Role.LEADER)
     assert idp.fetches == 1  # the second token used the cached key set
@@ -136,33 +91,33 @@ async def test_tokens_signed_by_the_identity_provider_verify_through_its_jwks(
 async def test_a_rotated_key_is_fetched_on_its_first_unknown_kid_and_a_retired_one_refused(
     idp: IdentityProvider,
 ) -> None:
-    old, new = _rsa(), _rsa()
+    old, new = rsa_key(), rsa_key()
     idp.keys = [public_jwk("2026-10", old)]
     tokens = verifier(idp.url, jwks_cache_seconds=3600)
-    await tokens.verify(sign("2026-10", old))
+    await tokens.verify(signed_token("2026-10", old))
 
     # The provider rotates: the new key is published, the old one retired.
     idp.keys = [public_jwk("2026-11", new)]
-    principal = await tokens.verify(sign("2026-11", new))
+    principal = await tokens.verify(signed_token("2026-11", new))
 
     assert principal.subject == "organiser-li"
     assert idp.fetches == 2
     # Keys are replaced on refresh, so the retired key no longer verifies anything.
     with pytest.raises(AuthenticationError, match="unknown signing key"):
-        await tokens.verify(sign("2026-10", old))
+        await tokens.verify(signed_token("2026-10", old))
 
 
 async def test_made_up_key_ids_do_not_hammer_the_identity_provider(
     idp: IdentityProvider,
 ) -> None:
-    key = _rsa()
+    key = rsa_key()
     idp.keys = [public_jwk("k1", key)]
     tokens = verifier(idp.url, jwks_min_refresh_seconds=60)
-    await tokens.verify(sign("k1", key))
+    await tokens.verify(signed_token("k1", key))
 
     for n in range(20):
         with pytest.raises(AuthenticationError):
-            await tokens.verify(sign(f"made-up-{n}", _ec()))
+            await tokens.verify(signed_token(f"made-up-{n}", ec_key()))
 
     assert idp.fetches == 1
 
@@ -170,58 +125,75 @@ async def test_made_up_key_ids_do_not_hammer_the_identity_provider(
 async def test_an_unreachable_provider_is_a_503_only_while_no_keys_are_cached(
     idp: IdentityProvider,
 ) -> None:
-    key = _rsa()
+    key = rsa_key()
     idp.keys = [public_jwk("k1", key)]
     idp.up = False
     tokens = verifier(idp.url, jwks_cache_seconds=0.01)
     with pytest.raises(ServiceUnavailableError):
-        await tokens.verify(sign("k1", key))
+        await tokens.verify(signed_token("k1", key))
 
     idp.up = True
-    await tokens.verify(sign("k1", key))
+    await tokens.verify(signed_token("k1", key))
     idp.up = False
     await asyncio.sleep(0.02)  # the cache is stale, the provider away: the cached keys still serve
-    assert (await tokens.verify(sign("k1", key))).subject == "organiser-li"
+    assert (await tokens.verify(signed_token("k1", key))).subject == "organiser-li"
 
 
 async def test_keys_from_a_jwks_file_rotate_without_a_restart(tmp_path: Path) -> None:
-    first, second = _ec(), _rsa()
+    first, second = ec_key(), rsa_key()
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps({"keys": [public_jwk("a", first)]}))
     tokens = verifier(jwks_file=str(path))
-    await tokens.verify(sign("a", first))
+    await tokens.verify(signed_token("a", first))
 
     path.write_text(json.dumps({"keys": [public_jwk("a", first), public_jwk("b", second)]}))
-    stat = path.stat()
-    os.utime(path, (stat.st_atime, stat.st_mtime + 1))  # a new modification time
 
-    assert (await tokens.verify(sign("b", second))).subject == "organiser-li"
-    assert (await tokens.verify(sign("a", first))).subject == "organiser-li"
+    assert (await tokens.verify(signed_token("b", second))).subject == "organiser-li"
+    assert (await tokens.verify(signed_token("a", first))).subject == "organiser-li"
+
+
+async def test_an_empty_jwks_file_is_no_key_and_a_garbled_one_keeps_the_keys_read(
+    tmp_path: Path,
+) -> None:
+    key = rsa_key()
+    path = tmp_path / "jwks.json"
+    path.write_text('{"keys": []}')
+    tokens = verifier(jwks_file=str(path))
+    with pytest.raises(AuthenticationError, match="unknown signing key"):
+        await tokens.verify(signed_token("k", key))
+
+    path.write_text(json.dumps({"keys": [public_jwk("k", key)]}))
+    await tokens.verify(signed_token("k", key))
+    path.write_text('{"keys": [{"kty"')  # an edit under way
+
+    assert (await tokens.verify(signed_token("k", key))).subject == "organiser-li"
+    with pytest.raises(AuthenticationError):
+        await tokens.verify(signed_token("other", key))
 
 
 async def test_expiry_is_checked_with_the_configured_leeway(idp: IdentityProvider) -> None:
-    key = _rsa()
+    key = rsa_key()
     idp.keys = [public_jwk("k", key)]
     tokens = verifier(idp.url, leeway_seconds=30)
 
-    await tokens.verify(sign("k", key, exp=timedelta(seconds=-10)))  # within the skew
+    await tokens.verify(signed_token("k", key, exp=timedelta(seconds=-10)))  # within the skew
     with pytest.raises(AuthenticationError) as refused:
-        await tokens.verify(sign("k", key, exp=timedelta(seconds=-45)))
+        await tokens.verify(signed_token("k", key, exp=timedelta(seconds=-45)))
     assert refused.value.details["reason"] == "expired"
 
 
 async def test_foreign_issuer_audience_and_missing_claims_are_refused(
     idp: IdentityProvider,
 ) -> None:
-    key = _rsa()
+    key = rsa_key()
     idp.keys = [public_jwk("k", key)]
     tokens = verifier(idp.url)
 
     for token in (
-        sign("k", key, iss="https://other.example"),
-        sign("k", key, aud="another-system"),
-        sign("k", key, role="system"),
-        sign("k", key, role="superuser"),
+        signed_token("k", key, iss="https://other.example"),
+        signed_token("k", key, aud="another-system"),
+        signed_token("k", key, role="system"),
+        signed_token("k", key, role="superuser"),
         jwt.encode({"sub": "x", "iss": "https://idp.example"}, key, "RS256", {"kid": "k"}),
     ):
         with pytest.raises(AuthenticationError):
@@ -231,7 +203,7 @@ async def test_foreign_issuer_audience_and_missing_claims_are_refused(
 async def test_a_token_cannot_choose_another_algorithm_than_its_key(
     idp: IdentityProvider,
 ) -> None:
-    key = _rsa()
+    key = rsa_key()
     idp.keys = [public_jwk("k", key)]
     tokens = verifier(idp.url)
     # The classic confusion: an HS256 token naming the RSA key's kid, hoping the
@@ -251,12 +223,12 @@ async def test_a_token_cannot_choose_another_algorithm_than_its_key(
 async def test_a_revoked_token_is_refused_until_it_would_have_expired(
     idp: IdentityProvider,
 ) -> None:
-    key = _rsa()
+    key = rsa_key()
     idp.keys = [public_jwk("k", key)]
     revocations = RevocationList()
     tokens = verifier(idp.url, revocations=revocations)
-    leaked = sign("k", key, jti="leaked-1")
-    other = sign("k", key, jti="other-1")
+    leaked = signed_token("k", key, jti="leaked-1")
+    other = signed_token("k", key, jti="other-1")
 
     revocations.revoke("leaked-1", datetime.now(UTC) + timedelta(minutes=10))
 

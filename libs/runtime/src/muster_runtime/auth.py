@@ -11,6 +11,7 @@ for clock skew) and is refused once its `jti` is revoked.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -172,21 +173,28 @@ class RemoteKeys:
 
 
 class LocalKeys:
-    """Verification keys from a JWKS file, re-read when it changes (rotation by `kid`)."""
+    """Verification keys from a JWKS file, re-read when a token names a key it lacks
+    (rotation by `kid`; a small local file, so no rate limit is needed).
+
+    A file that cannot be read at start stops the service; one that turns unreadable
+    later (an edit under way) keeps the keys read before.
+    """
 
     def __init__(self, path: str) -> None:
         self._path = Path(path)
-        self._mtime = 0.0
         self._keys: dict[str, jwt.PyJWK] = {}
-        self._load()
+        self._load(at_start=True)
 
-    def _load(self) -> None:
-        mtime = self._path.stat().st_mtime
-        if mtime == self._mtime:
+    def _load(self, *, at_start: bool = False) -> None:
+        try:
+            listed = json.loads(self._path.read_text()).get("keys", [])
+            keys = jwt.PyJWKSet(listed).keys if listed else []
+        except (OSError, ValueError, AttributeError, jwt.PyJWKSetError) as exc:
+            if at_start:
+                raise
+            log.warning("could not re-read the JWKS file", extra={"error": repr(exc)})
             return
-        jwks = jwt.PyJWKSet.from_json(self._path.read_text())
-        self._keys = {k.key_id: k for k in jwks.keys if k.key_id}
-        self._mtime = mtime
+        self._keys = {k.key_id: k for k in keys if k.key_id}
 
     def key(self, kid: str) -> jwt.PyJWK | None:
         if kid not in self._keys:
