@@ -1,10 +1,13 @@
 """The drive funnel, counted per drive and per area (the drive's area and its ancestors).
 
 Cells (`drive:<id>`, `area:<id>`) are `CounterCells`, so each event counts at most once
-per cell. What a volunteer holds in a drive is kept per (drive, volunteer) in a facts
-collection, read before and written after the cells: a redelivered event recomputes the
-same change, which the cells then skip; each stage is its own field, so writers of
-different stages never overwrite each other.
+per cell, and their history (`CellHistory`) answers `as_of`. What a volunteer holds in a
+drive is kept per (drive, volunteer) in a facts collection, read before and written after
+a batch's cells and history: a redelivered batch recomputes the same changes, which the
+cells and the history then skip; each stage is its own field, so writers of different
+stages never overwrite each other. (A drive's area is written at once, so a redelivered
+launch never adds its earlier counts twice; the one thing a crash just then could cost is
+the history of counts made before the launch was seen, which a rebuild restores.)
 
 Sign-ups, places and teams come from the drive's own stream, in order after its launch.
 Check-ins (volunteer topic) and approved hours (activity streams) may be read before the
@@ -45,11 +48,18 @@ from muster_runtime.projections import ConsumedEvent, CounterCells
 
 
 class FunnelFacts:
-    """Small per-key documents read and written by `_id` only (insert first, then update)."""
+    """Small per-key documents read and written by `_id` only (insert first, then update).
+
+    Between `begin` and `commit`, writes are held in memory (and read back from there), so
+    a batch's facts reach the store only after its counts and their history: a redelivered
+    batch then finds the facts as they were and recomputes the same changes.
+    """
 
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
         self._buffer: dict[str, Document] | None = None
+        self._held: dict[str, Document] | None = None
+        self._dirty: dict[str, set[str]] = {}
 
     def buffer(self) -> None:
         """Keep everything in memory from now on (a rebuild into an empty collection)."""
@@ -63,30 +73,72 @@ class FunnelFacts:
             await self.collection.insert_many(documents[start : start + 1000], ordered=False)
         self._buffer = None
 
+    def begin(self) -> None:
+        """Hold writes until `commit` (not while buffering: a rebuild has nothing to redo)."""
+        self._held = None if self._buffer is not None else {}
+        self._dirty = {}
+
+    async def commit(self) -> None:
+        held, self._held = self._held, None
+        for key, fields in self._dirty.items():
+            assert held is not None
+            await self._write(key, {f: held[key][f] for f in fields})
+        self._dirty = {}
+
     async def get(self, key: str) -> Document | None:
+        if self._held is not None and key in self._held:
+            return self._held[key]
         if self._buffer is not None:
             return self._buffer.get(key)
         return await self.collection.find_one({"_id": key})
 
-    async def set(self, key: str, fields: Mapping[str, Any]) -> None:
+    async def set(self, key: str, fields: Mapping[str, Any], *, now: bool = False) -> None:
+        """Set `fields`; `now` writes through at once even inside a batch."""
+        if self._held is not None:
+            document = await self._holding(key)
+            document.update(fields)
+            if now:
+                await self._write(key, fields)
+            else:
+                self._dirty.setdefault(key, set()).update(fields)
+            return
         if self._buffer is not None:
             self._buffer.setdefault(key, {"_id": key}).update(fields)
             return
+        await self._write(key, fields)
+
+    async def add_to_set(self, key: str, field: str, value: str) -> None:
+        document = (
+            await self._holding(key)
+            if self._held is not None
+            else self._buffer.setdefault(key, {"_id": key})
+            if self._buffer is not None
+            else None
+        )
+        if document is None:
+            with contextlib.suppress(DuplicateKeyError):
+                await self.collection.insert_one({"_id": key, field: [value]})
+                return
+            await self.collection.update_one({"_id": key}, {"$addToSet": {field: value}})
+            return
+        values = list(document.get(field, []))
+        if value not in values:
+            document[field] = [*values, value]
+            if self._held is not None:
+                self._dirty.setdefault(key, set()).add(field)
+
+    async def _holding(self, key: str) -> Document:
+        assert self._held is not None
+        if key not in self._held:
+            stored = await self.get(key)
+            self._held[key] = dict(stored) if stored else {"_id": key}
+        return self._held[key]
+
+    async def _write(self, key: str, fields: Mapping[str, Any]) -> None:
         try:
             await self.collection.insert_one({"_id": key, **fields})
         except DuplicateKeyError:
             await self.collection.update_one({"_id": key}, {"$set": dict(fields)})
-
-    async def add_to_set(self, key: str, field: str, value: str) -> None:
-        if self._buffer is not None:
-            values = self._buffer.setdefault(key, {"_id": key}).setdefault(field, [])
-            if value not in values:
-                values.append(value)
-            return
-        with contextlib.suppress(DuplicateKeyError):
-            await self.collection.insert_one({"_id": key, field: [value]})
-            return
-        await self.collection.update_one({"_id": key}, {"$addToSet": {field: value}})
 
 
 def drive_cell(drive_id: str) -> str:
@@ -111,6 +163,7 @@ class DriveFunnel:
         self.history = CellHistory(db, "drive_funnel")  # the cells as of any past instant
         self.facts = FunnelFacts(db["drive_funnel_facts"])
         self._areas = areas
+        self._changes: list[Change] = []
 
     async def create_indexes(self) -> None:
         await self.history.create_indexes()
@@ -131,12 +184,17 @@ class DriveFunnel:
         """Add one event's counts to cells, and to their history at the event's instant."""
         await self.cells.apply([(consumed, c, counts, {}) for c, counts in by_cell.items()])
         at = consumed.envelope.recorded_at
-        await self.history.record(Change(consumed, c, counts, at) for c, counts in by_cell.items())
+        self._changes.extend(Change(consumed, c, counts, at) for c, counts in by_cell.items())
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
-        # One event at a time: an event may need what an earlier one recorded.
+        # One event at a time: an event may need what an earlier one recorded. The history
+        # of the cells is kept once for the whole batch (it is read only by `as_of`).
+        self._changes = []
+        self.facts.begin()
         for consumed in events:
             await self._apply_one(consumed)
+        await self.history.record(self._changes)
+        await self.facts.commit()  # last: a redelivered batch recomputes the same changes
 
     async def _apply_one(self, consumed: ConsumedEvent) -> None:
         kind = consumed.envelope.type
@@ -169,7 +227,9 @@ class DriveFunnel:
             await self._count(
                 consumed, {area_cell(a): earlier for a in self._areas.lineage_ids(area_id)}
             )
-        await self.facts.set(f"drive:{drive_id}", {"area_id": area_id})
+        # At once: the events after the launch count in the areas, and a redelivered launch
+        # must not add the drive's earlier counts again.
+        await self.facts.set(f"drive:{drive_id}", {"area_id": area_id}, now=True)
 
     async def _scheduled(self, consumed: ConsumedEvent, payload: Mapping[str, Any]) -> None:
         """Record the activity's drive and count the check-ins that arrived before it."""
