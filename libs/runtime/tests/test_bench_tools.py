@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
 from muster_runtime.bench import report
 from muster_runtime.bench.loadgen import open_loop
@@ -103,3 +104,31 @@ def test_the_report_replaces_only_its_own_section(tmp_path: Path) -> None:
     assert "12,345 events/s" in text
     assert "muster bench --parts replay" in text
     assert path.with_suffix(".json").exists()
+
+
+def test_parts_run_separately_make_one_report(tmp_path: Path) -> None:
+    from muster_runtime.bench.run import _keep_earlier_parts
+
+    earlier = tmp_path / "performance.json"
+    earlier.write_bytes(
+        orjson.dumps(
+            {
+                "command": "muster bench --parts replay",
+                "replay": [{"events": 10}],
+                "steady": {"stale": True},
+            }
+        )
+    )
+    results: dict[str, Any] = {
+        "command": "muster bench --parts mixed",
+        "finished_at": "t1",
+        "load_average_at_start": "1 1 1",
+        "steady": {"fresh": True},
+    }
+
+    _keep_earlier_parts(results, {"mixed"}, earlier)
+
+    assert results["replay"] == [{"events": 10}]
+    assert results["steady"] == {"fresh": True}
+    assert results["part_runs"]["replay"]["command"] == "muster bench --parts replay"
+    assert results["part_runs"]["mixed"]["command"] == "muster bench --parts mixed"

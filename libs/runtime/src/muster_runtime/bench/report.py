@@ -200,6 +200,20 @@ def markdown(results: dict[str, Any]) -> str:
         )
         + ".",
         "",
+        *(
+            [
+                "Parts measured in separate runs: "
+                + "; ".join(
+                    f"{part}: `{run.get('command')}` (finished {run.get('finished_at', '?')}, "
+                    f"load average at start {run.get('load_average_at_start', '?')})"
+                    for part, run in results["part_runs"].items()
+                )
+                + ".",
+                "",
+            ]
+            if results.get("part_runs")
+            else []
+        ),
         "### Targets",
         "",
         _markdown_table(TARGET_COLUMNS, target_rows(results)),

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -304,12 +305,43 @@ async def run_all(options: BenchOptions, parts: set[str]) -> int:
         await run_scale_out(options, results)
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     results["ok"] = ok
+    _keep_earlier_parts(results, parts, options.output.with_suffix(".json"))
     console.print(report.tables(results))
     report.write(results, options.output)
     console.print(f"written: {options.output} and {options.output.with_suffix('.json')}")
     if not ok:
         console.print("[red]totals differ from the ground truth[/red]")
     return 0 if ok else 1
+
+
+PART_KEYS = {
+    "mixed": ("stack", "setup", "steady", "closing", "totals", "lags", "capacity"),
+    "baselines": ("kafka_producer_perf", "aiokafka_loop"),
+    "replay": ("replay",),
+    "scale": ("scale_out",),
+}
+
+
+def _keep_earlier_parts(results: dict[str, Any], parts: set[str], path: Path) -> None:
+    """Carry over the figures of parts this run skipped from the last written results, so
+    parts run one at a time still make one report (each says when and how it was run)."""
+    if not path.exists():
+        return
+    earlier = orjson.loads(path.read_bytes())
+    runs = earlier.get("part_runs", {})
+    results["part_runs"] = {}
+    for part, keys in PART_KEYS.items():
+        if part in parts:
+            results["part_runs"][part] = {
+                "command": results["command"],
+                "finished_at": results["finished_at"],
+                "load_average_at_start": results["load_average_at_start"],
+            }
+        elif any(k in earlier for k in keys):
+            for key in keys:
+                if key in earlier:
+                    results[key] = earlier[key]
+            results["part_runs"][part] = runs.get(part, {"command": earlier.get("command")})
 
 
 def _envelope_size() -> int:

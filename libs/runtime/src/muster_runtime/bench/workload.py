@@ -375,11 +375,15 @@ class DistrictWorkload:
     # --- phase 3: closing ---------------------------------------------------------------
 
     async def close_attendances(self) -> None:
-        """Everyone still checked in checks out (closed loop: the day is over)."""
-        while self.checked_in:
-            operation = self.check_out()
-            if operation is not None:
-                await operation[1]
+        """Everyone still checked in checks out (16 at a time: the day is over)."""
+
+        async def worker() -> None:
+            while self.checked_in:
+                operation = self.check_out()
+                if operation is not None:
+                    await operation[1]
+
+        await asyncio.gather(*(worker() for _ in range(16)))
 
     def corrections(self) -> tuple[Callable[[], Any], Callable[[], bool]]:
         """The paper sign-in sheet: each attendance's served time, known to the generator.
