@@ -255,6 +255,8 @@ class DistrictWorkload:
             )
             if response.status_code < 300:
                 self.attended.append((activity, person))
+            elif response.status_code >= 500 or response.status_code == 409:
+                self.checked_in.append((activity, person))  # still checked in: try again
             return response
 
         return "check_out", go()
