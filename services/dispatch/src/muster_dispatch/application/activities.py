@@ -70,6 +70,8 @@ class AttendanceLog:
         """Activities where someone checked in and never out (as far as volunteers did)."""
         open_ids: set[str] = set()
         async for doc in self.documents.collection.find({}):
+            if "activity_id" not in doc:
+                continue  # a stub inserted by a check-in being applied right now
             kinds = [e["type"] for e in doc.get("events", [])]
             if AttendanceCheckedOut.event_type not in kinds:
                 open_ids.add(str(doc["activity_id"]))
