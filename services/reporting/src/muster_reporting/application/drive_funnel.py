@@ -245,7 +245,8 @@ class DriveFunnel:
             ]
             if early:
                 await self._move(consumed, early)
-        await self.facts.set(key, {"drive_id": drive_id})
+        # Parked check-ins are counted now: the same facts whichever was read first.
+        await self.facts.set(key, {"drive_id": drive_id, "early": []})
 
     async def _drive_of(self, move: Move) -> str | None:
         if move.drive_id is not None:
