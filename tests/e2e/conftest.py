@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -37,19 +37,64 @@ class RunningSystem:
     logs: Path
     topic_prefix: str
     databases: list[str]
+    environments: dict[str, dict[str, str]] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self, name: str) -> None:
+        log = (self.logs / f"{name}.log").open("ab")
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", f"muster_{name}"],
+            env=self.environments[name],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self, name: str) -> None:
+        process = self.processes.pop(name)
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+    def wait_ready(self, names: list[str], timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        for name in names:
+            while True:
+                try:
+                    if httpx.get(f"{self.urls[name]}/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    log = (self.logs / f"{name}.log").read_text()[-2000:]
+                    raise RuntimeError(f"{name} not ready: {log}")
+                time.sleep(0.1)
+
+    def command(self, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run a service's command line (e.g. `rebuild`) with the service's settings."""
+        return subprocess.run(
+            [sys.executable, "-m", f"muster_{name}", *args],
+            env=self.environments[name],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
 
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
     run_id = f"e{os.getpid()}{int(time.time()) % 100000}"
     logs = tmp_path_factory.mktemp("service-logs")
-    processes: list[subprocess.Popen[bytes]] = []
-    urls: dict[str, str] = {}
+    running = RunningSystem(
+        {}, logs, f"muster-{run_id}", [f"muster_{run_id}_{n}" for n in SERVICES]
+    )
     # Verification keys by kid, beside the development secret: tests rotate them on disk.
     (logs / "jwks.json").write_text('{"keys": []}')
     for name in SERVICES:
         port = _free_port()
-        env = os.environ | {
+        running.environments[name] = os.environ | {
             "MUSTER_HTTP_PORT": str(port),
             "MUSTER_KAFKA_BOOTSTRAP": kafka_bootstrap(),
             "MUSTER_MONGO_URL": mongo_url(),
@@ -60,45 +105,20 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
             "MUSTER_TRACE_EXPORTER": "file",
             "MUSTER_TRACE_FILE": str(logs / f"{name}.traces.jsonl"),
             # Started first, so reporting can ask it for display names.
-            "MUSTER_VOLUNTEER_SERVICE_URL": urls.get("volunteer", ""),
+            "MUSTER_VOLUNTEER_SERVICE_URL": running.urls.get("volunteer", ""),
             "MUSTER_JWT_JWKS_FILE": str(logs / "jwks.json"),
         }
-        log = (logs / f"{name}.log").open("wb")
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, "-m", f"muster_{name}"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        )
-        urls[name] = f"http://127.0.0.1:{port}"
+        running.urls[name] = f"http://127.0.0.1:{port}"
+        running.start(name)
     try:
-        deadline = time.monotonic() + 60
-        for name, url in urls.items():
-            while True:
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"{name} not ready: {(logs / f'{name}.log').read_text()[-2000:]}"
-                    )
-                time.sleep(0.1)
-        yield RunningSystem(
-            urls, logs, f"muster-{run_id}", [f"muster_{run_id}_{n}" for n in SERVICES]
-        )
+        running.wait_ready(list(SERVICES))
+        yield running
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        _drop_databases([f"muster_{run_id}_{n}" for n in SERVICES])
+        for name in list(running.processes):
+            running.processes[name].terminate()
+        for name in list(running.processes):
+            running.stop(name)
+        _drop_databases(running.databases)
 
 
 def _drop_databases(names: list[str]) -> None:

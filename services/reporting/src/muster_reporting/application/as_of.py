@@ -2,7 +2,8 @@
 its event was recorded.
 
 Each change to a cell also goes to three bucket documents keyed by the UTC month, day and
-hour its event was recorded (`<cell>@M2026-11`, `@D2026-11-27`, `@H2026-11-27T10`), and
+hour its event was recorded (`<area>@M2026-11`, `@D2026-11-27`, `@H2026-11-27T10`; one
+document holds every period of the area), and
 to a journal entry per event holding its changes at their instant. A cell as of T is the
 sum of every month bucket before T's month, the day buckets of T's month before T's day,
 the hour buckets of T's day before T's hour, and the journal entries recorded in T's hour
@@ -47,6 +48,16 @@ def buckets_of(recorded_at: datetime) -> tuple[str, str, str]:
     at = recorded_at.astimezone(UTC)
     month = f"{at.year:04d}-{at.month:02d}"  # zero-padded: `%Y` is not, before year 1000
     return f"M{month}", f"D{month}-{at.day:02d}", f"H{month}-{at.day:02d}T{at.hour:02d}"
+
+
+def grouped(cell: str) -> tuple[str, str]:
+    """A cell's bucket group, its area, and its part in the group: its period, or `all`.
+
+    One bucket document holds every period of an area, so an event's changes to the
+    periods of its day cost one write per area and bucket, not one per cell.
+    """
+    area, _, period = cell.partition("|")
+    return area, period or "all"
 
 
 def instant(at: datetime) -> str:
@@ -136,10 +147,11 @@ class CellHistory:
         for change in changes:
             event = change.event
             events[(event.source, event.offset)] = event
+            group, part = grouped(change.cell)
             for bucket in buckets_of(change.recorded_at):
-                counts = by_bucket[(event.source, event.offset, f"{change.cell}@{bucket}")]
+                counts = by_bucket[(event.source, event.offset, f"{group}@{bucket}")]
                 for name, amount in change.counts.items():
-                    counts[name] += amount
+                    counts[f"{part}.{name}"] += amount
             entry_id = f"{change.event.envelope.event_id}@{change.recorded_at.isoformat()}"
             entry = entries.setdefault(
                 entry_id, {"_id": entry_id, "at": instant(change.recorded_at), "changes": []}
@@ -170,8 +182,14 @@ class CellHistory:
             {"bucket": {"$gte": f"H{day[1:]}T00", "$lt": hour}},
         ]
         totals: dict[str, dict[str, Any]] = {cell: {} for cell in cell_ids}
-        async for doc in self.buckets.collection.find({"cell": {"$in": cell_ids}, "$or": whole}):
-            add_counts(totals[doc["cell"]], doc)
+        parts: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for cell in cell_ids:
+            group, part = grouped(cell)
+            parts[group].append((cell, part))
+        query = {"cell": {"$in": list(parts)}, "$or": whole}
+        async for doc in self.buckets.collection.find(query):
+            for cell, part in parts[doc["cell"]]:
+                add_counts(totals[cell], doc.get(part, {}))
         hour_start = at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         wanted = set(cell_ids)
         recorded = {"at": {"$gte": instant(hour_start), "$lte": instant(at)}}

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from muster_contracts.areas import AreaTree
 from muster_contracts.events import VolunteerRegistered
 from muster_contracts.events.activities import ServiceRecordAdjusted, ServiceRecordIssued
 from muster_contracts.stars import star_rating
 from muster_reporting.application.as_of import instant, parse_instant
-from muster_runtime.mongo import Database, Document
+from muster_runtime.mongo import DUPLICATE_KEY, Database, Document
 from muster_runtime.projections import ConsumedEvent, Contribution, CounterCells
 
 
@@ -93,7 +93,41 @@ class FirstServices:
             await self.collection.insert_one(_membership_doc(key, candidate))
             return FirstService(cell, recorded_at, None)
         except DuplicateKeyError:
-            pass
+            return await self._settle(key, cell, candidate)
+
+    async def see_all(
+        self, cells: list[str], volunteer_id: str, event_id: str, recorded_at: datetime
+    ) -> list[FirstService]:
+        """`see` for many cells: one bulk insert, then the cells already held one by one."""
+        if self._buffer is not None:
+            seen = [await self.see(c, volunteer_id, event_id, recorded_at) for c in cells]
+            return [s for s in seen if s is not None]
+        candidate = Membership(recorded_at, event_id)
+        keys = [member_id(c, volunteer_id) for c in cells]
+        held: set[int] = set()
+        try:
+            await self.collection.insert_many(
+                [_membership_doc(k, candidate) for k in keys], ordered=False
+            )
+        except BulkWriteError as exc:
+            for error in exc.details.get("writeErrors", []):
+                if error.get("code") != DUPLICATE_KEY:
+                    raise
+                held.add(error["index"])
+        out: list[FirstService] = []
+        for i, cell in enumerate(cells):
+            settled = (
+                await self._settle(keys[i], cell, candidate)
+                if i in held
+                else FirstService(cell, recorded_at, None)
+            )
+            if settled is not None:
+                out.append(settled)
+        return out
+
+    async def _settle(self, key: str, cell: str, candidate: Membership) -> FirstService | None:
+        """Against a membership someone holds already: keep it, or take it if earlier."""
+        event_id = candidate.by
         while True:
             doc = await self.collection.find_one({"_id": key})
             assert doc is not None

@@ -42,8 +42,9 @@ from muster_runtime.projections import (
     VersionedDocuments,
 )
 
-# Measures also broken down by category, drive and team (unique volunteers are not).
-BREAKDOWN_MEASURES = ("activities", "turnouts", "minutes", "beneficiaries_total")
+# Measures also broken down by category, drive and team, with beneficiaries by group
+# (unique volunteers are not).
+BREAKDOWN_MEASURES = ("activities", "cancelled", "turnouts", "minutes", "beneficiaries_total")
 BREAKDOWNS = ("category", "drives", "teams")
 
 
@@ -75,9 +76,9 @@ class ServiceDelta:
         ):
             if value is None:
                 continue
-            for measure in BREAKDOWN_MEASURES:
-                if measure in self.counts:
-                    out[f"{dimension}.{field_key(value)}.{measure}"] = self.counts[measure]
+            for measure, amount in self.counts.items():
+                if measure in BREAKDOWN_MEASURES or measure.startswith("beneficiaries."):
+                    out[f"{dimension}.{field_key(value)}.{measure}"] = amount
         return out
 
 
@@ -184,10 +185,10 @@ class ServiceRollup:
             return
         parents = self._parents(spread_cells)
         event_id = str(consumed.envelope.event_id)
-        for area, cell, _ in spread_cells:
-            first = await self.firsts.see(cell, delta.volunteer_id, event_id, recorded_at)
-            if first is not None:
-                self._count_first(consumed, first, area, parents.get(cell), batch)
+        areas = {cell: area for area, cell, _ in spread_cells}
+        cells = list(areas)
+        for first in await self.firsts.see_all(cells, delta.volunteer_id, event_id, recorded_at):
+            self._count_first(consumed, first, areas[first.cell], parents.get(first.cell), batch)
 
     @staticmethod
     def _parents(spread_cells: list[tuple[str, str, dict[str, int]]]) -> dict[str, str]:

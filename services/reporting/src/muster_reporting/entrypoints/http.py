@@ -146,7 +146,9 @@ class AreaService(BaseModel):
         description="Teams with an activity held here in the period (null under a "
         "category or drive filter)."
     )
-    hours_by_category: dict[str, float]
+    hours_by_category: dict[str, float] | None = Field(
+        description="Approved hours per service category (null under a drive or team filter)."
+    )
 
     @classmethod
     def of(cls, area: Area, counts: Document, only: tuple[str, str] | None = None) -> AreaService:
@@ -167,10 +169,12 @@ class AreaService(BaseModel):
             },
             drives_active=_active(counts, "drives", only),
             teams_active=_active(counts, "teams", only),
-            hours_by_category={
+            hours_by_category=None
+            if only and only[0] != "category"
+            else {
                 k: int(v.get("minutes", 0)) / 60
                 for k, v in counts.get("category", {}).items()
-                if v.get("minutes") and (only is None or only == ("category", k))
+                if v.get("minutes") and (only is None or field_key(only[1]) == k)
             },
         )
 
