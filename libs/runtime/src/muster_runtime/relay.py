@@ -3,6 +3,10 @@
 Woken by every local append (no sleeping poll on the hot path); a short fallback poll
 picks up commits written by other processes or left over from a failed attempt. Kafka
 being down never fails a command: the relay backs off and catches up when it returns.
+
+The relay has a producer of its own and replaces it after a failed send: an idempotent
+producer whose batches died with the broker keeps sequence numbers the restarted broker
+refuses (`OutOfOrderSequenceNumber`), and aiokafka's sender then stops for good.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ import orjson
 from pymongo.errors import PyMongoError
 
 if TYPE_CHECKING:
-    from faststream.kafka import KafkaBroker
+    from collections.abc import Callable
+
+    from aiokafka import AIOKafkaProducer
 
     from muster_runtime.eventstore import EventStore
     from muster_runtime.mongo import Document
@@ -72,14 +78,15 @@ class OutboxRelay:
     def __init__(
         self,
         store: EventStore,
-        broker: KafkaBroker,
+        new_producer: Callable[[], AIOKafkaProducer],
         topic: str,
         *,
         batch_size: int = 500,
         poll_seconds: float = 0.5,
     ) -> None:
         self._store = store
-        self._broker = broker
+        self._new_producer = new_producer
+        self._producer: AIOKafkaProducer | None = None
         self._topic = topic
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
@@ -110,8 +117,10 @@ class OutboxRelay:
                 self.last_error = repr(exc)
                 log.warning(
                     "relay: publish failed, retrying",
-                    extra={"error": repr(exc), "backoff_s": backoff},
+                    extra={"error": repr(exc), "backoff_s": backoff, "stage": self.stage},
                 )
+                if self.stage in ("connecting", "sending", "awaiting acks"):
+                    await self.close()  # a fresh producer next round: see the module doc
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 self._store.appended.set()
@@ -129,6 +138,26 @@ class OutboxRelay:
             return True
         return False
 
+    async def close(self) -> None:
+        """Stop the producer (a new one starts when the relay publishes again)."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), STEP_TIMEOUT)
+
+    async def _started_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            self.stage = "connecting"
+            producer = self._new_producer()
+            try:
+                await asyncio.wait_for(producer.start(), STEP_TIMEOUT)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
     async def flush(self) -> None:
         """Publish what is stored, if this relay holds the lease (at shutdown)."""
         if await self._store.hold_relay_lease(self.owner, LEASE_SECONDS):
@@ -140,6 +169,7 @@ class OutboxRelay:
         commits = await asyncio.wait_for(self._store.unpublished(self._batch_size), STEP_TIMEOUT)
         if not commits:
             return 0
+        producer = await self._started_producer()
         started = time.perf_counter()
         pending = []
         self.stage = "sending"
@@ -159,12 +189,11 @@ class OutboxRelay:
                 headers.update(trace_headers)
                 # Sent without waiting: the idempotent producer keeps per-partition order.
                 pending.append(
-                    await self._broker.publish(
-                        body,
+                    await producer.send(
                         self._topic,
+                        body,
                         key=commit["stream_id"].encode(),
-                        headers=headers,
-                        no_confirm=True,
+                        headers=[(name, value.encode()) for name, value in headers.items()],
                     )
                 )
         self.stage = "awaiting acks"

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
@@ -95,21 +96,22 @@ class ServiceRuntime:
         configure_tracing(settings)
         self.client = connect(settings.mongo_url, settings.mongo_max_pool)
         self.db: Database = self.client[settings.database_name]
-        self.broker = KafkaBroker(
-            settings.kafka_bootstrap,
-            enable_idempotence=True,
-            acks="all",
-            linger_ms=2,
-            request_timeout_ms=15000,
-            client_id=f"muster-{settings.service_name}",
-            logger=None,
-        )
+        producer_options: dict[str, Any] = {
+            "enable_idempotence": True,
+            "acks": "all",
+            "linger_ms": 2,
+            "request_timeout_ms": 15000,
+            "client_id": f"muster-{settings.service_name}",
+        }
+        self.broker = KafkaBroker(settings.kafka_bootstrap, logger=None, **producer_options)
         self.topic = event_topic(settings.topic_prefix, produces) if produces else None
         self.store = EventStore(self.db) if produces else None
         self.relay = (
             OutboxRelay(
                 self.store,
-                self.broker,
+                lambda: AIOKafkaProducer(
+                    bootstrap_servers=settings.kafka_bootstrap, **producer_options
+                ),
                 self.topic,
                 batch_size=settings.relay_batch_size,
                 poll_seconds=settings.relay_poll_seconds,
@@ -275,6 +277,8 @@ class ServiceRuntime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.lag.close()
+        if self.relay:
+            await self.relay.close()
         if self.broker_ready.is_set():
             await self.broker.stop()
         await self.client.close()
