@@ -217,8 +217,11 @@ def create_app(
                 503,
                 headers={"Retry-After": "5"},
             )
+        # E.g. interrupted by the store shutting down: as temporary for the caller.
         return ORJSONResponse(
-            error_body("store_error", "the document store refused the request"), 503
+            error_body("store_error", "the document store refused the request; retry shortly"),
+            503,
+            headers={"Retry-After": "5"},
         )
 
     @app.exception_handler(Exception)
