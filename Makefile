@@ -5,7 +5,7 @@ UV ?= uv
 STACK := deploy/local/stack.sh
 PY := .venv/bin/python
 
-.PHONY: help install up demo test lint unit down status clean logs bench bench-registrations bench-teams docs schemas
+.PHONY: help install up demo test test-faults lint unit down status clean logs bench bench-registrations bench-teams docs schemas
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,7 +31,11 @@ lint: ## ruff, mypy (strict), import boundaries
 test: install ## lint, then every test against the real Kafka and FerretDB
 	bash $(STACK) up infra
 	$(MAKE) --no-print-directory lint
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not faults"
+
+test-faults: install ## faults under load: Kafka, the store, each service killed, a rebalance
+	bash $(STACK) up infra
+	$(PY) -m pytest -m faults tests/faults
 
 unit: ## fast tests of pure logic only
 	$(PY) -m pytest -m "not integration and not e2e"
