@@ -4,11 +4,17 @@ message can be re-driven once."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+import orjson
 from aiokafka import AIOKafkaProducer
 
 from muster_runtime.dead_letters import list_dead_letters, redrive_dead_letters
 from muster_runtime.mongo import Database
+from muster_runtime.projections import ConsumedEvent
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 from muster_runtime.topics import dead_letter_topic
@@ -62,3 +68,67 @@ async def test_poison_is_set_aside_and_a_fixed_letter_is_redriven_once(
 
     assert redriven == 2
     assert await counter.total() == 2
+
+
+async def test_an_event_that_cannot_be_applied_is_set_aside_and_its_partition_keeps_flowing(
+    settings: ServiceSettings, db: Database
+) -> None:
+    reporting = settings.model_copy(update={"service_name": "reporting"})
+    producer = ServiceRuntime(settings, produces="thing")
+    consumer = ServiceRuntime(reporting, consumes=("thing",))
+    counter = ThingCounter(db)
+    bug = {"fixed": False}
+
+    async def count_unless_thirteen(events: list[ConsumedEvent]) -> None:
+        if not bug["fixed"] and any(e.envelope.payload["n"] == 13 for e in events):
+            raise ValueError("thirteen is not a number this projection knows")
+        await counter.count(events)
+
+    consumer.consume_with(count_unless_thirteen)
+    async with producer.running(), consumer.running():
+        assert producer.store is not None
+        # One stream, so one partition: the events after the bad one wait behind it.
+        for n in range(10, 20):
+            await producer.store.append("thing-1", "thing", n - 10, [ThingHappened(n=n)], CONTEXT)
+        await eventually(lambda: counter.reached(9), timeout=60)
+
+        letters = await list_dead_letters(
+            settings.kafka_bootstrap, settings.topic_prefix, "reporting"
+        )
+        assert len(letters) == 1
+        assert "could not be applied" in letters[0].reason
+        assert "thirteen" in letters[0].reason
+        stored = await producer.store.read_stream("thing-1")
+        bad = next(e for e in stored.events if e.payload["n"] == 13)
+        assert orjson.loads(letters[0].value)["event_id"] == str(bad.event_id)
+        assert letters[0].key == b"thing-1"
+
+        # The operator's CLI lists it and, once the consumer is fixed, re-drives it.
+        env = os.environ | {
+            "MUSTER_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+            "MUSTER_TOPIC_PREFIX": settings.topic_prefix,
+            "COLUMNS": "200",
+        }
+        listed = _cli(env, "list")
+        assert "dead letters of reporting (1)" in listed
+        assert "could not be applied" in listed
+        bug["fixed"] = True
+        assert "re-drove 1 dead letter(s)" in _cli(env, "redrive")
+        await eventually(lambda: counter.reached(10), timeout=60)
+        assert "re-drove 0 dead letter(s)" in _cli(env, "redrive")
+        await asyncio.sleep(1)
+
+    assert await counter.total() == 10
+
+
+def _cli(env: dict[str, str], action: str) -> str:
+    muster = Path(sys.executable).with_name("muster")
+    done = subprocess.run(
+        [str(muster), "dead-letters", action, "--service", "reporting"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout
