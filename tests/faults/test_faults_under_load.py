@@ -4,17 +4,20 @@ rebalance. After each, every report equals what the API acknowledged."""
 from __future__ import annotations
 
 import asyncio
+import random
 import signal
 import socket
 import subprocess
 import sys
-import random
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from tests.conftest import kafka_bootstrap
 from tests.e2e.conftest import RunningSystem
 from tests.faults.ledger import (
     FaultMatrix,
@@ -148,16 +151,7 @@ def test_store_stopped_and_restarted(system: RunningSystem, fault_matrix: FaultM
 @pytest.mark.parametrize(
     ("service", "street"),
     [
-        pytest.param(
-            "volunteer",
-            "130203003",
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="open: in 1 of 3 full runs the street reported 2 more registrations "
-                "than were acknowledged after a SIGKILL of the volunteer service (not "
-                "reproduced alone); kept visible, not blocking, until explained",
-            ),
-        ),
+        ("volunteer", "130203003"),
         ("dispatch", "130203004"),
         ("reporting", "130203005"),
     ],
@@ -239,3 +233,52 @@ def _consumed(url: str) -> float:
         for line in metrics.splitlines()
         if line.startswith("muster_events_consumed_total{")
     )
+
+
+def test_repeated_and_reordered_delivery_changes_nothing(
+    system: RunningSystem, fault_matrix: FaultMatrix
+) -> None:
+    street = "130203008"
+    republished: list[int] = []
+
+    def republish_every_record_twice(_: RegistrationLoad) -> str:
+        # Each record again, in order and then in reverse (same keys, so same partitions):
+        # a relay resending after a crash, and repeats of a stream's events out of order.
+        republished.append(asyncio.run(_republish(system, street)))
+        return f"{republished[0]} records re-published as is, then reversed"
+
+    _, row = run_fault(system, fault_matrix, "duplicates", street, republish_every_record_twice)
+    assert republished[0] >= 2 * FLOWING
+    assert row.published - row.published_distinct == republished[0]
+
+
+async def _republish(system: RunningSystem, street: str) -> int:
+    topic = f"{system.topic_prefix}.volunteer.events"
+    records = await _records_of(topic, street)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap())
+    await producer.start()
+    try:
+        for record in [*records, *reversed(records)]:
+            await producer.send(topic, record.value, key=record.key, headers=record.headers)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return 2 * len(records)
+
+
+async def _records_of(topic: str, street: str) -> list[Any]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=kafka_bootstrap(), auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    found: list[Any] = []
+    try:
+        idle = 0
+        while idle < 5:
+            batch = await consumer.getmany(timeout_ms=300)
+            idle = 0 if batch else idle + 1
+            for records in batch.values():
+                found += [r for r in records if street.encode() in (r.value or b"")]
+    finally:
+        await consumer.stop()
+    return found

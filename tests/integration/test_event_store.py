@@ -124,3 +124,17 @@ async def test_an_append_that_died_before_its_commit_holds_its_stream_then_is_sw
     assert [c["_id"] for c in ready] == ["thing-1@1", "thing-2@1"]
     assert await db["events_outbox"].find_one({"_id": "thing-3@1"}) is not None  # in flight
     assert await db["events_outbox"].find_one({"_id": "thing-4@1"}) is None  # swept
+
+
+async def test_a_commit_whose_head_was_never_advanced_is_read_and_the_head_mended(
+    store: EventStore, db: Database
+) -> None:
+    await store.append("thing-9", "thing", 0, [ThingHappened(n=1)], CONTEXT)
+    # The writer died (the store went away) between its commit and the head.
+    await db["events_heads"].delete_one({"_id": "thing-9"})
+
+    stream = await store.read_stream("thing-9")
+
+    assert [e.payload["n"] for e in stream.events] == [1]
+    assert stream.version == 1
+    assert await store.stream_version("thing-9") == 1

@@ -240,16 +240,22 @@ class EventStore:
         return envelopes
 
     async def read_stream(self, stream_id: str) -> Stream:
-        """Every event of the stream up to its recorded head, in order."""
+        """Every event of the stream, in order: its commits up to the recorded head and any
+        after it (an append that died between its commit and the head: the commit is kept,
+        and published, so it is the stream's; the head is mended)."""
         head = await self.stream_version(stream_id)
         events: list[EventEnvelope] = []
         version = 0
-        while version < head:
+        while True:
             commit = await self._commits.find_one({"_id": commit_id(stream_id, version + 1)})
-            if commit is None:  # cannot happen: the head moves only after its commit
-                raise RuntimeError(f"stream {stream_id} lacks the commit after version {version}")
+            if commit is None:
+                if version < head:  # cannot happen: the head moves only after its commit
+                    raise RuntimeError(f"stream {stream_id} lacks the commit after {version}")
+                break
             events.extend(commit_envelopes(commit))
             version = int(commit["last_version"])
+        if version > head:
+            await self._advance_head(stream_id, version, new=head == 0)
         return Stream(stream_id, version, events)
 
     async def read_all(
