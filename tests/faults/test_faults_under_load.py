@@ -259,7 +259,7 @@ async def _republish(system: RunningSystem, street: str) -> int:
     await producer.start()
     try:
         for record in [*records, *reversed(records)]:
-            await producer.send(topic, record.value, key=record.key, headers=record.headers)
+            await producer.send(topic, record.value, key=record.key, headers=list(record.headers))
         await producer.flush()
     finally:
         await producer.stop()
@@ -273,8 +273,9 @@ async def _records_of(topic: str, street: str) -> list[Any]:
     await consumer.start()
     found: list[Any] = []
     try:
-        idle = 0
-        while idle < 5:
+        # What is there now (the load goes on meanwhile): read briefly, not to the end.
+        idle, deadline = 0, time.monotonic() + 3
+        while idle < 3 and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=300)
             idle = 0 if batch else idle + 1
             for records in batch.values():
