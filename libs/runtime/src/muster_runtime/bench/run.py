@@ -47,6 +47,7 @@ class BenchOptions:
     replay_events: tuple[int, ...] = (10_000, 1_000_000)
     baseline_records: int = 200_000
     scale_out_events: int = 600
+    queries: int = 1000
     kafka_bootstrap: str = "127.0.0.1:9092"
     mongo_url: str = "mongodb://127.0.0.1:27017/"
     output: Path = Path("docs/performance.md")
@@ -269,7 +270,10 @@ async def run_replays(options: BenchOptions, results: dict[str, Any]) -> bool:
     for events in options.replay_events:
         console.print(f"[bold]replay[/bold]: {events:,} generated events → rebuild → queries")
         figures = await replay.run_replay_bench(
-            events, bootstrap=options.kafka_bootstrap, mongo_url=options.mongo_url
+            events,
+            bootstrap=options.kafka_bootstrap,
+            mongo_url=options.mongo_url,
+            queries=options.queries,
         )
         ok = ok and figures.totals_match
         results["replay"].append(vars(figures) | {"load_average": load_average()})

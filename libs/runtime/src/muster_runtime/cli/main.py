@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument(
         "--replay-events", default="10000,1000000", help="log sizes for rebuild and queries"
     )
+    bench.add_argument("--queries", type=int, default=1000, help="report queries per log size")
     bench.add_argument("--capacity-seconds", type=float, default=20.0)
     bench.add_argument("--scale-out-events", type=int, default=600)
     bench.add_argument("--output", default="docs/performance.md")
@@ -215,6 +216,7 @@ def _bench(args: argparse.Namespace, argv: list[str] | None) -> int:
         capacity_seconds=args.capacity_seconds,
         replay_events=tuple(int(n) for n in args.replay_events.split(",") if n),
         scale_out_events=args.scale_out_events,
+        queries=args.queries,
         kafka_bootstrap=settings.kafka_bootstrap,
         mongo_url=settings.mongo_url,
         output=Path(args.output),
