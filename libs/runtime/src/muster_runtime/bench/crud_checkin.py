@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException
 
 from muster_contracts.envelope import Role
-from muster_runtime.auth import Principal, TokenIssuer, require_role
+from muster_runtime.auth import Principal, TokenVerifier, require_role
 from muster_runtime.http import serve
 from muster_runtime.mongo import connect
 from muster_runtime.settings import ServiceSettings
@@ -34,7 +34,8 @@ def build_app(settings: ServiceSettings) -> FastAPI:
         await client.close()
 
     app = FastAPI(title="plain CRUD check-in (benchmark baseline)", lifespan=lifespan)
-    app.state.tokens = TokenIssuer(settings.jwt_secret.get_secret_value(), settings.jwt_issuer)
+    # The same verification as the services' (keys, claims; no revocation feed here).
+    app.state.tokens = TokenVerifier.from_settings(settings)
 
     @app.post("/activities/{activity_id}/check-in")
     async def check_in(activity_id: str, principal: Volunteer) -> dict[str, Any]:

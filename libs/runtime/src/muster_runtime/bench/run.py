@@ -245,6 +245,19 @@ async def _capacity_activities(
     return coded
 
 
+async def run_capacity(options: BenchOptions, results: dict[str, Any]) -> None:
+    """Check-in capacity alone: a small district (100 volunteers), then `_capacity`."""
+    async with (
+        bench_stack(options.kafka_bootstrap, options.mongo_url) as stack,
+        DistrictWorkload(stack.urls, stack.topic_prefix, options.kafka_bootstrap) as w,
+    ):
+        await _phase(
+            "register", options.rate, w.registration, done=lambda: w.truth.registered >= 100
+        )
+        await w.launch_drives(1)
+        results["capacity"] = await _capacity(options, stack, w)
+
+
 async def run_baselines(options: BenchOptions, record_size: int, results: dict[str, Any]) -> None:
     prefix = f"bench-baseline-{int(time.time())}"
     console.print(
@@ -301,6 +314,8 @@ async def run_all(options: BenchOptions, parts: set[str]) -> int:
     ok = True
     if "mixed" in parts:
         ok = await run_workload(options, results) and ok
+    if "capacity" in parts and "mixed" not in parts:
+        await run_capacity(options, results)
     if "baselines" in parts:
         await run_baselines(options, _envelope_size(), results)
     if "replay" in parts:
@@ -319,7 +334,8 @@ async def run_all(options: BenchOptions, parts: set[str]) -> int:
 
 
 PART_KEYS = {
-    "mixed": ("stack", "setup", "steady", "closing", "totals", "lags", "capacity"),
+    "mixed": ("stack", "setup", "steady", "closing", "totals", "lags"),
+    "capacity": ("capacity",),
     "baselines": ("kafka_producer_perf", "aiokafka_loop"),
     "replay": ("replay",),
     "scale": ("scale_out",),

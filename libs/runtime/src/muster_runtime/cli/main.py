@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument(
         "--parts",
         default="mixed,baselines,replay,scale",
-        help="comma-separated: mixed, baselines, replay, scale",
+        help="comma-separated: mixed (includes capacity), capacity, baselines, replay, scale",
     )
     bench.add_argument(
         "--replay-events", default="10000,1000000", help="log sizes for rebuild and queries"
