@@ -135,6 +135,11 @@ class ServiceRollup:
         self.volunteer_hours = VolunteerHours(db)
         self._areas = areas
 
+    @property
+    def zone(self) -> ZoneInfo:
+        """The time zone the rollup counts days, weeks, months and years in."""
+        return self._zone
+
     async def create_indexes(self) -> None:
         await self.history.create_indexes()
         await self.volunteer_hours.create_indexes()

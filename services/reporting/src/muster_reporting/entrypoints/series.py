@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
@@ -22,7 +21,6 @@ from muster_runtime.errors import MusterError
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
-REPORTING_ZONE = ZoneInfo("Asia/Shanghai")  # the zone the rollup counts days in
 MAX_POINTS = 366
 Granularity = Literal["day", "month"]
 Bound = Annotated[
@@ -98,7 +96,7 @@ async def service_series(
     areas: AreaTree = request.app.state.areas
     rollup: ServiceRollup = request.app.state.service_rollup
     area_id = readable_area(areas, principal, area_id)
-    today = datetime.now(REPORTING_ZONE).date()
+    today = datetime.now(rollup.zone).date()  # in the zone the rollup counts days in
     area = areas.get(area_id)
     wanted = periods(granularity, first, last, today)
     cells = await asyncio.gather(*(rollup.cell(area_id, period) for period in wanted))
