@@ -28,10 +28,11 @@ lint: ## ruff, mypy (strict), import boundaries
 	.venv/bin/mypy
 	.venv/bin/lint-imports
 
-test: install ## lint, then every test against the real Kafka and FerretDB
+test: install ## lint, then every test against the real Kafka and FerretDB, the faults last
 	bash $(STACK) up infra
 	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest -m "not faults"
+	$(PY) -m pytest -m faults tests/faults
 
 test-faults: install ## faults under load: Kafka, the store, each service killed, a rebalance
 	bash $(STACK) up infra
