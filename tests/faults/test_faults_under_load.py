@@ -174,45 +174,6 @@ def test_a_service_killed_and_restarted(
     run_fault(system, fault_matrix, f"kill -9 {service}", street, kill_and_restart)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open: in 2 of 3 full runs the joining instance got no partition within 45 s "
-    "(the group's commits also stall after a rebalance; see the matrix's lag column)",
-)
-def test_a_second_reporting_consumer_joins_and_leaves(
-    system: RunningSystem, fault_matrix: FaultMatrix
-) -> None:
-    consumed_by_second: list[float] = []
-
-    def join_then_leave(load: RegistrationLoad) -> str:
-        # A second instance of reporting: another port; the same database, topics and group.
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        url = f"http://127.0.0.1:{port}"
-        with (system.logs / "reporting-2.log").open("ab") as log:
-            second = subprocess.Popen(
-                [sys.executable, "-m", "muster_reporting"],
-                env=system.environments["reporting"] | {"MUSTER_HTTP_PORT": str(port)},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            _wait_ready(url)
-            # Joining takes a rebalance: wait (bounded) until the newcomer applied events.
-            deadline = time.monotonic() + 45
-            while (consumed := _consumed(url)) == 0 and time.monotonic() < deadline:
-                time.sleep(0.5)
-            consumed_by_second.append(consumed)
-        finally:
-            second.terminate()  # SIGTERM: it leaves the group
-            second.wait(timeout=20)
-        return "reporting-2 joins the group, then leaves (SIGTERM)"
-
-    run_fault(system, fault_matrix, "rebalance", "130203006", join_then_leave)
-    assert consumed_by_second[0] > 0, "the second consumer never got a partition"
-
-
 def _wait_ready(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -283,3 +244,44 @@ async def _records_of(topic: str, street: str) -> list[Any]:
     finally:
         await consumer.stop()
     return found
+
+
+# Last: the flaky rebalance (xfail) may leave the group stalled, which must not fail the
+# phases that follow it.
+@pytest.mark.xfail(
+    strict=False,
+    reason="open: in 2 of 3 full runs the joining instance got no partition within 45 s "
+    "(the group's commits also stall after a rebalance; see the matrix's lag column)",
+)
+def test_a_second_reporting_consumer_joins_and_leaves(
+    system: RunningSystem, fault_matrix: FaultMatrix
+) -> None:
+    consumed_by_second: list[float] = []
+
+    def join_then_leave(load: RegistrationLoad) -> str:
+        # A second instance of reporting: another port; the same database, topics and group.
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        url = f"http://127.0.0.1:{port}"
+        with (system.logs / "reporting-2.log").open("ab") as log:
+            second = subprocess.Popen(
+                [sys.executable, "-m", "muster_reporting"],
+                env=system.environments["reporting"] | {"MUSTER_HTTP_PORT": str(port)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            _wait_ready(url)
+            # Joining takes a rebalance: wait (bounded) until the newcomer applied events.
+            deadline = time.monotonic() + 45
+            while (consumed := _consumed(url)) == 0 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            consumed_by_second.append(consumed)
+        finally:
+            second.terminate()  # SIGTERM: it leaves the group
+            second.wait(timeout=20)
+        return "reporting-2 joins the group, then leaves (SIGTERM)"
+
+    run_fault(system, fault_matrix, "rebalance", "130203006", join_then_leave)
+    assert consumed_by_second[0] > 0, "the second consumer never got a partition"
