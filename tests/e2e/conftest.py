@@ -25,10 +25,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def ready_by(url: str, deadline: float) -> bool:
+    """Whether the service at `url` answers `/readyz` with 200 before `deadline` (monotonic)."""
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
 
 
 @dataclass(frozen=True)
@@ -60,16 +73,9 @@ class RunningSystem:
     def wait_ready(self, names: list[str], timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         for name in names:
-            while True:
-                try:
-                    if httpx.get(f"{self.urls[name]}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    log = (self.logs / f"{name}.log").read_text()[-2000:]
-                    raise RuntimeError(f"{name} not ready: {log}")
-                time.sleep(0.1)
+            if not ready_by(self.urls[name], deadline):
+                log = (self.logs / f"{name}.log").read_text()[-2000:]
+                raise RuntimeError(f"{name} not ready: {log}")
 
     def command(self, name: str, *args: str) -> subprocess.CompletedProcess[str]:
         """Run a service's command line (e.g. `rebuild`) with the service's settings."""
@@ -93,7 +99,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
     # Verification keys by kid, beside the development secret: tests rotate them on disk.
     (logs / "jwks.json").write_text('{"keys": []}')
     for name in SERVICES:
-        port = _free_port()
+        port = free_port()
         running.environments[name] = os.environ | {
             "MUSTER_HTTP_PORT": str(port),
             "MUSTER_KAFKA_BOOTSTRAP": kafka_bootstrap(),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from tests.conftest import kafka_bootstrap
-from tests.e2e.conftest import RunningSystem
+from tests.e2e.conftest import RunningSystem, free_port, ready_by
 from tests.faults.ledger import (
     FaultMatrix,
     FaultRow,
@@ -178,16 +177,8 @@ def test_a_service_killed_and_restarted(
 
 
 def _wait_ready(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{url} not ready within {timeout:.0f} s")
-        time.sleep(0.1)
+    if not ready_by(url, time.monotonic() + timeout):
+        raise AssertionError(f"{url} not ready within {timeout:.0f} s")
 
 
 def _consumed(url: str) -> float:
@@ -263,9 +254,7 @@ def test_a_second_reporting_consumer_joins_and_leaves(
 
     def join_then_leave(load: RegistrationLoad) -> str:
         # A second instance of reporting: another port; the same database, topics and group.
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         with (system.logs / "reporting-2.log").open("ab") as log:
             second = subprocess.Popen(
