@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -23,6 +24,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/e2e/" in str(item.path) or "/faults/" in str(item.path):
             item.add_marker(pytest.mark.e2e)
+
+
+def next_minute() -> datetime:
+    """Wait for the next UTC minute to begin and return its start: figures as of it count
+    everything recorded before the wait and nothing recorded after (as-of is to the minute)."""
+    now = datetime.now(UTC)
+    start = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    time.sleep((start - now).total_seconds() + 0.1)
+    return start
 
 
 def free_port() -> int:

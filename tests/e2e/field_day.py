@@ -16,7 +16,7 @@ import httpx
 
 from muster_contracts.envelope import Role
 from muster_runtime.cli.sample import SampleVolunteers
-from tests.e2e.conftest import RunningSystem
+from tests.e2e.conftest import RunningSystem, next_minute
 from tests.e2e.test_register_to_report import auth, wait_for
 
 STREET = "130203001"
@@ -86,7 +86,7 @@ def run_field_day(system: RunningSystem) -> FieldDay:
         return rows if len(rows) == len(people) else None
 
     rows = _until(decided)
-    decided_at = datetime.now(UTC)
+    decided_at = next_minute()
     by_sign_up = {r["sign_up_id"]: r["status"] for r in rows}
     assert [by_sign_up[s] for s in sign_ups].count("accepted") == PLACES
     # An accepted volunteer withdraws (the first waitlisted one is promoted), then a
@@ -109,6 +109,7 @@ def run_field_day(system: RunningSystem) -> FieldDay:
     members = [m for t in teams for m in t["members"]]
     assert len(members) == PLACES
 
+    now = datetime.now(UTC)  # a minute may have passed (`decided_at`)
     starts_at = now - timedelta(hours=3)
     ends_at = now + timedelta(seconds=20)
     scheduled = dispatch.post(

@@ -26,7 +26,7 @@ import pytest
 from muster_contracts.areas import load_area_tree
 from muster_contracts.envelope import Role
 from muster_runtime.cli.sample import SampleVolunteers
-from tests.e2e.conftest import RunningSystem
+from tests.e2e.conftest import RunningSystem, next_minute
 from tests.e2e.test_register_to_report import auth
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -318,8 +318,7 @@ def test_every_report_equals_what_the_district_sent_and_a_rebuild_changes_nothin
     # Everything approved shows, exactly, at every level, period and breakdown.
     _no_problems(_eventually(district_total(corrected=False)))
     _no_problems(_eventually(lambda: service_problems(corrected=False), timeout=20))
-    before_corrections = datetime.now(UTC)
-    time.sleep(0.5)
+    before_corrections = next_minute()  # as-of figures count to the minute
 
     # Two approved records corrected (补签 after approval): each changes by its delta.
     for key, activity_key, minutes in (("v1", "a1", 60), ("v5", "a4", 90)):
@@ -337,11 +336,24 @@ def test_every_report_equals_what_the_district_sent_and_a_rebuild_changes_nothin
     _no_problems(_eventually(district_total(corrected=True)))
     _no_problems(_eventually(lambda: service_problems(corrected=True), timeout=20))
 
-    # As of an instant before the corrections, and before anything at all.
+    # As of the minute the corrections began, of the next one, and before anything at all;
+    # each answer says which minute it is as of.
     _no_problems(service_problems(corrected=False, as_of=before_corrections))
-    _no_problems(service_problems(corrected=True, as_of=datetime.now(UTC)))
+    _no_problems(service_problems(corrected=True, as_of=before_corrections + timedelta(minutes=1)))
+    asked = before_corrections + timedelta(seconds=59, microseconds=999_999)
+    within = service({"area_id": DISTRICT, "as_of": asked.isoformat()})
+    assert datetime.fromisoformat(within["as_of"]) == before_corrections
+    assert (
+        within["area"]
+        == service({"area_id": DISTRICT, "as_of": before_corrections.isoformat()})["area"]
+    )
     nothing = service({"area_id": DISTRICT, "as_of": before_everything.isoformat()})["area"]
     assert (nothing["activities"], nothing["turnouts"], nothing["hours"]) == (0, 0, 0)
+    too_early = reporting.get(
+        "/reports/service", params={"as_of": "2023-12-31T23:59:59Z"}, headers=leader
+    )
+    too_early_fields = [f["field"] for f in too_early.json()["error"]["fields"]]
+    assert (too_early.status_code, too_early_fields) == (422, ["as_of"])
 
     # Leaderboards, stars and registered volunteers.
     def ranked_volunteers(area: str, period: str | None) -> list[tuple[str, float, int]]:

@@ -402,7 +402,6 @@ async def _snapshot(funnel: DriveFunnel) -> dict[str, Any]:
         "cells": funnel.cells.collection,
         "facts": funnel.facts.collection,
         "history": funnel.history.buckets.collection,
-        "journal": funnel.history.journal,
     }
     return {
         name: {d["_id"]: d async for d in collection.find()}

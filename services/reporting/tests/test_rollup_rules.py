@@ -10,6 +10,7 @@ and tests/e2e run them on the real one.
 from __future__ import annotations
 
 import copy
+import random
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -36,6 +37,7 @@ from muster_contracts.events.activities import (
     ServiceRecordAdjusted,
     ServiceRecordIssued,
 )
+from muster_reporting.application.as_of import HISTORY_SINCE, bucket_reads, buckets_of
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.insights import Insights
 from muster_reporting.application.leaderboards import Membership, decide_first
@@ -465,44 +467,75 @@ async def test_unique_volunteers_as_of_follow_the_earliest_record_whatever_the_d
     async def as_of(at: datetime) -> dict[str, Any]:
         return await insights.service.cell(DISTRICT, "2026-11-27", at)
 
-    assert (await as_of(t1 - timedelta(microseconds=1))).get("volunteers", 0) == 0
-    assert (await as_of(t1))["volunteers"] == 1
-    assert (await as_of(t1))["minutes"] == 60
-    assert ((await as_of(t2))["volunteers"], (await as_of(t2))["minutes"]) == (1, 90)
+    # As of an instant: what was recorded before the start of its minute.
+    assert (await as_of(t1 + timedelta(seconds=59))).get("volunteers", 0) == 0
+    assert (await as_of(t1 + timedelta(minutes=1)))["volunteers"] == 1
+    assert (await as_of(t1 + timedelta(minutes=1)))["minutes"] == 60
+    assert (await as_of(t2)) == await as_of(t1 + timedelta(minutes=1))
+    after = await as_of(t2 + timedelta(minutes=1))
+    assert (after["volunteers"], after["minutes"]) == (1, 90)
     assert (await cell(insights, DISTRICT, "2026-11-27"))["volunteers"] == 1
 
 
-async def test_figures_as_of_any_instant_sum_what_was_recorded_by_then() -> None:
+async def test_figures_as_of_any_minute_sum_what_was_recorded_before_it() -> None:
     log = Log()
     insights, _ = projections()
     served = date(2026, 11, 27)
     recorded = [
-        datetime(2026, 10, 30, 23, 0, tzinfo=UTC),  # an earlier month
+        datetime(2023, 5, 1, 12, 0, tzinfo=UTC),  # before the history kept by year
+        datetime(2025, 12, 31, 23, 59, 30, tzinfo=UTC),  # the year before, its last minute
         datetime(2026, 11, 27, 8, 15, tzinfo=UTC),
-        datetime(2026, 11, 27, 8, 45, 30, tzinfo=UTC),  # the same hour
-        datetime(2026, 11, 27, 9, 5, tzinfo=UTC),
+        datetime(2026, 11, 27, 8, 15, 40, tzinfo=UTC),  # the same minute
+        datetime(2026, 11, 27, 8, 16, tzinfo=UTC),  # a correction, the next minute
+        datetime(2026, 11, 27, 9, 59, tzinfo=UTC),
         datetime(2026, 12, 1, 0, 0, tzinfo=UTC),  # a correction, next month
     ]
+    minutes = [0, 60, 120, 30, -60, 45, 15]
+    issued_records = {1, 2, 3, 5}
     events = [
         log.event("activity-a1", 1, scheduled("a1", T0), recorded[0]),
         log.event("activity-a1", 2, issued("a1", "v1", served, 60), recorded[1]),
         log.event("activity-a1", 3, issued("a1", "v2", served, 120), recorded[2]),
         log.event("activity-a1", 4, issued("a1", "v3", served, 30), recorded[3]),
         log.event("activity-a1", 5, adjusted("a1", "v2", served, -60), recorded[4]),
+        log.event("activity-a1", 6, issued("a1", "v4", served, 45), recorded[5]),
+        log.event("activity-a1", 7, adjusted("a1", "v3", served, 15), recorded[6]),
     ]
     for event in events:
         await insights.apply([event])
 
-    expected_minutes = {0: 0, 1: 60, 2: 180, 3: 210, 4: 150}
-    for i, at in enumerate(recorded):
-        for instant in (at - timedelta(microseconds=1), at):
-            seen = [j for j in range(len(recorded)) if recorded[j] <= instant]
-            figures = await insights.service.cell(STREET, "2026-11", instant)
-            want = expected_minutes[max(seen)] if seen else 0
-            assert figures.get("minutes", 0) == want, (i, instant)
-            assert figures.get("activities", 0) == (1 if seen else 0)
-    now = await insights.service.cell(STREET, "2026-11", datetime(2027, 1, 1, tzinfo=UTC))
-    assert now == {k: v for k, v in (await cell(insights, STREET, "2026-11")).items() if k != "_id"}
+    near = [r + timedelta(seconds=s) for r in recorded[1:] for s in (-1, 0, 59, 60, 3600)]
+    for at in near:
+        minute_start = at.replace(second=0, microsecond=0)
+        seen = [j for j in range(len(recorded)) if recorded[j] < minute_start]
+        figures = await insights.service.cell(STREET, None, at)
+        assert figures.get("minutes", 0) == sum(minutes[j] for j in seen), at
+        assert figures.get("turnouts", 0) == len(issued_records.intersection(seen)), at
+        assert figures.get("activities", 0) == 1, at  # scheduled in 2023
+    with pytest.raises(ValueError, match="history is kept from"):
+        await insights.service.cell(STREET, None, datetime(2023, 12, 31, 23, 59, tzinfo=UTC))
+    now = await insights.service.cell(STREET, None, datetime(2027, 1, 1, tzinfo=UTC))
+    assert now == {k: v for k, v in (await cell(insights, STREET)).items() if k != "_id"}
+
+
+def test_bucket_reads_add_up_to_every_change_recorded_before_the_minute() -> None:
+    """Whatever the minute asked for and whenever a change was recorded, the signed reads
+    count it exactly once if it was recorded before the minute's start, else not at all;
+    and they stay few."""
+    rng = random.Random(5)
+    since, until = HISTORY_SINCE, datetime(2028, 3, 1, tzinfo=UTC)
+    span = (until - since).total_seconds()
+    edges = [datetime(2024, 2, 29, 23, 59, tzinfo=UTC), datetime(2026, 12, 31, 23, 59, tzinfo=UTC)]
+    asked = edges + [since + timedelta(seconds=rng.uniform(0, span)) for _ in range(3000)]
+    for at in asked:
+        reads = dict(bucket_reads(at))
+        assert len(reads) <= 1 + (at.year - since.year) + 6 + 16 + 12 + 3 + 5
+        start = at.replace(second=0, microsecond=0)
+        changes = [start - timedelta(microseconds=1), start, at + timedelta(minutes=1)]
+        changes += [since + timedelta(seconds=rng.uniform(-span / 4, span)) for _ in range(5)]
+        for recorded_at in changes:
+            counted = sum(reads.get(bucket, 0) for bucket in buckets_of(recorded_at))
+            assert counted == (1 if recorded_at < start else 0), (at, recorded_at)
 
 
 async def test_stars_count_volunteers_by_home_area_whatever_order_the_topics_arrive_in() -> None:

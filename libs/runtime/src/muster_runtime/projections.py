@@ -150,6 +150,9 @@ class CounterCells:
     """Counters in shared cells (e.g. one per area), applied exactly once per event."""
 
     MAX_ATTEMPTS = 20
+    # Cells remembered to exist (a bucket per minute would grow it without end): forgetting
+    # one costs only a failed insert before its update.
+    MAX_KNOWN = 100_000
 
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
@@ -261,6 +264,8 @@ class CounterCells:
                 if error.get("code") != DUPLICATE_KEY:
                     raise
                 existing.add(ids[error["index"]])
+        if len(self._known) + len(ids) > self.MAX_KNOWN:
+            self._known.clear()
         self._known.update(ids)
         return [c for c in contributions if c[1] not in new or c[1] in existing]
 

@@ -32,8 +32,12 @@ READ_MODELS = (
     "drive_funnel",
     "drive_funnel_facts",
     "drive_funnel_buckets",
-    "drive_funnel_journal",
     *INSIGHT_READ_MODELS,
+    # Retired (the per-event journals of as-of figures before minute buckets): a rebuild
+    # drops what an older version left.
+    "drive_funnel_journal",
+    "service_by_area_journal",
+    "volunteers_by_area_journal",
 )
 
 

@@ -12,6 +12,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -21,7 +22,13 @@ from pymongo import AsyncMongoClient
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.envelope import Role
 from muster_contracts.topology import event_topic
-from muster_runtime.bench.eventlog import DistrictLog, GroundTruth, publish_district
+from muster_runtime.bench.eventlog import (
+    FIRST_DAY,
+    SERVICE_DAYS,
+    DistrictLog,
+    GroundTruth,
+    publish_district,
+)
 from muster_runtime.bench.measure import (
     ProcessCpu,
     children_cpu_seconds,
@@ -46,6 +53,7 @@ class ReplayFigures:
     totals_match: bool
     mismatches: list[str] = field(default_factory=list)
     query_latency_ms: dict[str, float] = field(default_factory=dict)
+    as_of_latency_ms: dict[str, float] = field(default_factory=dict)
 
 
 def _subprocess_env(prefix: str, database: str, bootstrap: str, mongo_url: str) -> dict[str, str]:
@@ -95,8 +103,17 @@ async def check_totals(db: Any, truth: GroundTruth) -> list[str]:
     ]
 
 
-async def _query_latency(env: dict[str, str], queries: int) -> dict[str, float]:
-    """p50/p95/p99 of report queries against a reporting process serving the rebuilt models."""
+def _as_of(n: int) -> str:
+    """An instant (to the second) somewhere in the month the generated log was recorded in."""
+    start = datetime(FIRST_DAY.year, FIRST_DAY.month, FIRST_DAY.day, tzinfo=UTC)
+    return (start + timedelta(seconds=(n * 7_919_993) % (SERVICE_DAYS * 86_400))).isoformat()
+
+
+async def _query_latency(
+    env: dict[str, str], queries: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """p50/p95/p99 of report queries against a reporting process serving the rebuilt models:
+    the current figures, then the same queries as of instants spread over the log's month."""
     port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "muster_reporting",
@@ -107,24 +124,27 @@ async def _query_latency(env: dict[str, str], queries: int) -> dict[str, float]:
     targets = [DISTRICT] + [a.id for a in areas.at_level(AreaLevel.STREET)]
     targets += [a.id for a in areas.at_level(AreaLevel.COMMUNITY)][:40]
     headers = {"Authorization": f"Bearer {issue_token('bench-leader', Role.LEADER, DISTRICT)}"}
-    samples: list[float] = []
+    samples: dict[bool, list[float]] = {False: [], True: []}
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             await wait_until_ready(client)
-            for n in range(queries + 50):
-                area = targets[n % len(targets)]
-                path = "/reports/service" if n % 2 else "/reports/volunteers"
-                params = {"area_id": area} | ({"period": "2026-11"} if n % 4 == 1 else {})
-                started = time.perf_counter()
-                response = await client.get(path, params=params, headers=headers)
-                elapsed = time.perf_counter() - started
-                response.raise_for_status()
-                if n >= 50:  # the first requests warm the connection pool and caches
-                    samples.append(elapsed)
+            for as_of in (False, True):
+                for n in range(queries + 50):
+                    area = targets[n % len(targets)]
+                    path = "/reports/service" if n % 2 else "/reports/volunteers"
+                    params = {"area_id": area} | ({"period": "2026-11"} if n % 4 == 1 else {})
+                    if as_of:
+                        params["as_of"] = _as_of(n)
+                    started = time.perf_counter()
+                    response = await client.get(path, params=params, headers=headers)
+                    elapsed = time.perf_counter() - started
+                    response.raise_for_status()
+                    if n >= 50:  # the first requests warm the connection pool and caches
+                        samples[as_of].append(elapsed)
     finally:
         process.terminate()
         await process.wait()
-    return latency_summary(samples)
+    return latency_summary(samples[False]), latency_summary(samples[True])
 
 
 async def run_replay_bench(
@@ -149,7 +169,7 @@ async def run_replay_bench(
     try:
         seconds, cpu, replayed, write_seconds = await _rebuild(env)
         mismatches = await check_totals(client[database], log.truth)
-        latency = await _query_latency(env, queries) if queries else {}
+        latency, as_of_latency = await _query_latency(env, queries) if queries else ({}, {})
         return ReplayFigures(
             events=replayed,
             partitions=partitions,
@@ -160,6 +180,7 @@ async def run_replay_bench(
             totals_match=not mismatches,
             mismatches=mismatches,
             query_latency_ms=latency,
+            as_of_latency_ms=as_of_latency,
         )
     finally:
         if not keep:

@@ -1,36 +1,41 @@
-"""Figures as they stood at a past instant: every change of a counter cell, kept by when
-its event was recorded.
+"""Figures as they stood at a past instant, to the minute, from calendar buckets.
 
-Each change to a cell also goes to three bucket documents keyed by the UTC month, day and
-hour its event was recorded (`<area>@M2026-11`, `@D2026-11-27`, `@H2026-11-27T10`; one
-document holds every period of the area), and
-to a journal entry per event holding its changes at their instant. A cell as of T is the
-sum of every month bucket before T's month, the day buckets of T's month before T's day,
-the hour buckets of T's day before T's hour, and the journal entries recorded in T's hour
-up to T. So a query reads at most 12 documents per year of history + 31 + 24 per cell,
-plus one hour of journal, however many events there are; and it is exact to the
-microsecond.
+Every change to a counter cell is also counted in one bucket document per calendar unit of
+the UTC instant its event was recorded: the year, month, day, hour, ten minutes and minute
+(`<area>@Y2026`, `@M2026-11`, `@D2026-11-27`, `@H2026-11-27T10`, `@10m2026-11-27T10:30`,
+`@1m2026-11-27T10:31`). One bucket document holds every period of its area (`<period>.…`,
+`all.…`), so a batch of events costs one write per (area, bucket), and the many events of a
+busy minute share their buckets. Changes recorded before `HISTORY_SINCE` go to one bucket
+of their own (`@Ybefore2024`).
+
+Precision is the minute: a figure as of T is the sum of every change recorded before the
+start of T's UTC minute (`effective_instant`); T before `HISTORY_SINCE` is not answered.
+It is read with point reads by `_id` only, all at once: the earlier-years bucket and the
+years since `HISTORY_SINCE` before T's year, then at each finer unit the buckets before T's
+within its parent — or, when fewer, the parent's bucket minus the buckets from T's on
+(`bucket_reads`). So at most years since 2024 + 1 + 6 + 16 + 12 + 3 + 5 small documents
+per area, whatever the number of events.
 
 Buckets are counter cells (`CounterCells`): a redelivered event is counted once per bucket.
 """
 
 from __future__ import annotations
 
+import calendar
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING
-from pymongo.errors import BulkWriteError
-
 from muster_runtime.mongo import Database, Document
 from muster_runtime.projections import ConsumedEvent, Contribution, CounterCells
 
-# Fields of a cell document that are not counts.
-NOT_COUNTS = frozenset({"_id", "hwm", "cell", "bucket"})
-DUPLICATE_KEY = 11000
+# History is kept by year from here; whatever was recorded before is in one bucket.
+HISTORY_SINCE = datetime(2024, 1, 1, tzinfo=UTC)
+EARLIER = f"Ybefore{HISTORY_SINCE.year}"
+# Fields of a bucket document that are not counts.
+NOT_COUNTS = frozenset({"_id", "hwm"})
 
 
 @dataclass(frozen=True)
@@ -43,11 +48,83 @@ class Change:
     recorded_at: datetime
 
 
-def buckets_of(recorded_at: datetime) -> tuple[str, str, str]:
-    """The month, day and hour buckets (UTC) an instant is counted in."""
+def effective_instant(at: datetime) -> datetime:
+    """What a figure as of `at` answers for: the start of its UTC minute (changes recorded
+    before it count)."""
+    return at.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def _year(y: int) -> str:
+    return f"Y{y:04d}"  # zero-padded: `%Y` is not, before year 1000
+
+
+def _month(y: int, m: int) -> str:
+    return f"M{y:04d}-{m:02d}"
+
+
+def _day(y: int, m: int, d: int) -> str:
+    return f"D{y:04d}-{m:02d}-{d:02d}"
+
+
+def _hour(y: int, m: int, d: int, h: int) -> str:
+    return f"H{y:04d}-{m:02d}-{d:02d}T{h:02d}"
+
+
+def _tens(y: int, m: int, d: int, h: int, ten: int) -> str:
+    return f"10m{y:04d}-{m:02d}-{d:02d}T{h:02d}:{ten * 10:02d}"
+
+
+def _minute(y: int, m: int, d: int, h: int, minute: int) -> str:
+    return f"1m{y:04d}-{m:02d}-{d:02d}T{h:02d}:{minute:02d}"
+
+
+def buckets_of(recorded_at: datetime) -> tuple[str, ...]:
+    """The buckets (UTC) a change recorded at an instant is counted in."""
     at = recorded_at.astimezone(UTC)
-    month = f"{at.year:04d}-{at.month:02d}"  # zero-padded: `%Y` is not, before year 1000
-    return f"M{month}", f"D{month}-{at.day:02d}", f"H{month}-{at.day:02d}T{at.hour:02d}"
+    if at < HISTORY_SINCE:
+        return (EARLIER,)
+    y, m, d, h, minute = at.year, at.month, at.day, at.hour, at.minute
+    return (
+        _year(y),
+        _month(y, m),
+        _day(y, m, d),
+        _hour(y, m, d, h),
+        _tens(y, m, d, h, minute // 10),
+        _minute(y, m, d, h, minute),
+    )
+
+
+def _before(parent: str, children: list[str], index: int) -> list[tuple[str, int]]:
+    """The children of `parent` before `children[index]`, as signed reads: the children
+    themselves, or the parent minus the children from `index` on, whichever reads fewer."""
+    if index <= 1 + len(children) - index:
+        return [(child, 1) for child in children[:index]]
+    return [(parent, 1), *((child, -1) for child in children[index:])]
+
+
+def bucket_reads(at: datetime) -> list[tuple[str, int]]:
+    """(bucket, sign) whose signed sum is every change recorded before `at`'s minute (pure).
+
+    `at` must not be before `HISTORY_SINCE`.
+    """
+    at = effective_instant(at)
+    if at < HISTORY_SINCE:
+        raise ValueError(f"history is kept from {HISTORY_SINCE.isoformat()}")
+    y, m, d, h, minute = at.year, at.month, at.day, at.hour, at.minute
+    reads = [(EARLIER, 1)] + [(_year(year), 1) for year in range(HISTORY_SINCE.year, y)]
+    days = calendar.monthrange(y, m)[1]
+    reads += _before(_year(y), [_month(y, i) for i in range(1, 13)], m - 1)
+    reads += _before(_month(y, m), [_day(y, m, i) for i in range(1, days + 1)], d - 1)
+    reads += _before(_day(y, m, d), [_hour(y, m, d, i) for i in range(24)], h)
+    tens = [_tens(y, m, d, h, i) for i in range(6)]
+    reads += _before(_hour(y, m, d, h), tens, minute // 10)
+    first = minute - minute % 10
+    minutes = [_minute(y, m, d, h, first + i) for i in range(10)]
+    reads += _before(tens[minute // 10], minutes, minute % 10)
+    net: dict[str, int] = defaultdict(int)  # a parent added back may cancel a subtraction
+    for bucket, sign in reads:
+        net[bucket] += sign
+    return [(bucket, sign) for bucket, sign in net.items() if sign]
 
 
 def grouped(cell: str) -> tuple[str, str]:
@@ -86,28 +163,27 @@ def merged(contributions: Iterable[Contribution]) -> list[Contribution]:
     return list(out.values())
 
 
-def nest(dotted: Mapping[str, int]) -> dict[str, Any]:
-    """`{"children.x.minutes": 5}` → `{"children": {"x": {"minutes": 5}}}`."""
-    out: dict[str, Any] = {}
-    for key, value in dotted.items():
-        *parents, leaf = key.split(".")
-        target = out
-        for part in parents:
-            target = target.setdefault(part, {})
-        target[leaf] = target.get(leaf, 0) + value
-    return out
-
-
-def add_counts(total: dict[str, Any], counts: Mapping[str, Any]) -> dict[str, Any]:
-    """Add nested counts into `total` (in place), skipping the bookkeeping fields."""
+def add_counts(total: dict[str, Any], counts: Mapping[str, Any], sign: int = 1) -> dict[str, Any]:
+    """Add nested counts (times `sign`) into `total` (in place), skipping bookkeeping fields."""
     for key, value in counts.items():
         if key in NOT_COUNTS:
             continue
         if isinstance(value, Mapping):
-            add_counts(total.setdefault(key, {}), value)
+            add_counts(total.setdefault(key, {}), value, sign)
         elif isinstance(value, int | float) and not isinstance(value, bool):
-            total[key] = total.get(key, 0) + value
+            total[key] = total.get(key, 0) + sign * value
     return total
+
+
+def without_zeros(counts: dict[str, Any]) -> dict[str, Any]:
+    """Counts without the zeros and the empty groups a subtraction leaves (in place)."""
+    for key in list(counts):
+        value = counts[key]
+        if isinstance(value, dict):
+            without_zeros(value)
+        if value == 0 or value == {}:
+            del counts[key]
+    return counts
 
 
 class CellHistory:
@@ -115,27 +191,13 @@ class CellHistory:
 
     def __init__(self, db: Database, name: str) -> None:
         self.buckets = CounterCells(db[f"{name}_buckets"])
-        self.journal = db[f"{name}_journal"]
-        self._journal_buffer: dict[str, Document] | None = None
-
-    async def create_indexes(self) -> None:
-        await self.buckets.collection.create_index(
-            [("cell", ASCENDING), ("bucket", ASCENDING)], name="cell_bucket"
-        )
-        await self.journal.create_index([("at", ASCENDING)], name="recorded_at")
 
     def buffer(self) -> None:
         """Count in memory (a rebuild into empty collections) until `flush`."""
         self.buckets.buffer()
-        self._journal_buffer = {}
 
     async def flush(self) -> None:
         await self.buckets.flush()
-        if self._journal_buffer is not None:
-            docs = list(self._journal_buffer.values())
-            self._journal_buffer = None
-            for start in range(0, len(docs), 1000):
-                await self.journal.insert_many(docs[start : start + 1000], ordered=False)
 
     async def record(self, changes: Iterable[Change]) -> None:
         """Keep `changes` (all of a batch's at once: a bucket counts an event only once)."""
@@ -143,7 +205,6 @@ class CellHistory:
             lambda: defaultdict(int)
         )
         events: dict[tuple[str, int], ConsumedEvent] = {}
-        entries: dict[str, Document] = {}
         for change in changes:
             event = change.event
             events[(event.source, event.offset)] = event
@@ -152,49 +213,25 @@ class CellHistory:
                 counts = by_bucket[(event.source, event.offset, f"{group}@{bucket}")]
                 for name, amount in change.counts.items():
                     counts[f"{part}.{name}"] += amount
-            entry_id = f"{change.event.envelope.event_id}@{change.recorded_at.isoformat()}"
-            entry = entries.setdefault(
-                entry_id, {"_id": entry_id, "at": instant(change.recorded_at), "changes": []}
-            )
-            entry["changes"].append({"cell": change.cell, "counts": nest(change.counts)})
-        contributions: list[Contribution] = []
-        for (source, offset, bucket_id), counts in by_bucket.items():
-            cell, bucket = bucket_id.rsplit("@", 1)
-            on_insert = {"cell": cell, "bucket": bucket}
-            contributions.append((events[(source, offset)], bucket_id, dict(counts), on_insert))
-        await self.buckets.apply(contributions)
-        if self._journal_buffer is not None:
-            self._journal_buffer.update(entries)
-        elif entries:
-            # Insert only: a redelivered event finds its entries already there.
-            try:
-                await self.journal.insert_many(list(entries.values()), ordered=False)
-            except BulkWriteError as exc:
-                if any(e.get("code") != DUPLICATE_KEY for e in exc.details["writeErrors"]):
-                    raise
+        await self.buckets.apply(
+            [
+                (events[(source, offset)], bucket_id, dict(counts), {})
+                for (source, offset, bucket_id), counts in by_bucket.items()
+            ]
+        )
 
     async def as_of(self, cell_ids: list[str], at: datetime) -> dict[str, Document]:
-        """The cells' counts from every change recorded up to and including `at`."""
-        month, day, hour = buckets_of(at)
-        whole = [
-            {"bucket": {"$gte": "M", "$lt": month}},
-            {"bucket": {"$gte": f"D{month[1:]}-01", "$lt": day}},
-            {"bucket": {"$gte": f"H{day[1:]}T00", "$lt": hour}},
-        ]
-        totals: dict[str, dict[str, Any]] = {cell: {} for cell in cell_ids}
+        """The cells' counts from every change recorded before the start of `at`'s minute
+        (zeros left out)."""
+        reads = bucket_reads(at)
         parts: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for cell in cell_ids:
             group, part = grouped(cell)
             parts[group].append((cell, part))
-        query = {"cell": {"$in": list(parts)}, "$or": whole}
-        async for doc in self.buckets.collection.find(query):
-            for cell, part in parts[doc["cell"]]:
-                add_counts(totals[cell], doc.get(part, {}))
-        hour_start = at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-        wanted = set(cell_ids)
-        recorded = {"at": {"$gte": instant(hour_start), "$lte": instant(at)}}
-        async for entry in self.journal.find(recorded, {"changes": 1}):
-            for change in entry["changes"]:
-                if change["cell"] in wanted:
-                    add_counts(totals[change["cell"]], change["counts"])
-        return totals
+        signs = {f"{group}@{bucket}": sign for group in parts for bucket, sign in reads}
+        projection = {part: 1 for cells in parts.values() for _, part in cells}
+        totals: dict[str, dict[str, Any]] = {cell: {} for cell in cell_ids}
+        for doc in await self.buckets.read(list(signs), projection):
+            for cell, part in parts[doc["_id"].rpartition("@")[0]]:
+                add_counts(totals[cell], doc.get(part, {}), signs[doc["_id"]])
+        return {cell: without_zeros(counts) for cell, counts in totals.items()}

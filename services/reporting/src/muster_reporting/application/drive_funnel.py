@@ -165,9 +165,6 @@ class DriveFunnel:
         self._areas = areas
         self._changes: list[Change] = []
 
-    async def create_indexes(self) -> None:
-        await self.history.create_indexes()
-
     def buffer(self) -> None:
         self.cells.buffer()
         self.history.buffer()

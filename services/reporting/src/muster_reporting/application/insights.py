@@ -16,9 +16,7 @@ from muster_runtime.service import EventHandler
 # Collections derived from the log besides the rollup cells themselves.
 INSIGHT_READ_MODELS = (
     "volunteers_by_area_buckets",
-    "volunteers_by_area_journal",
     "service_by_area_buckets",
-    "service_by_area_journal",
     "service_volunteer_firsts",
     "service_volunteer_hours",
     "volunteer_standing",
@@ -65,9 +63,7 @@ class Insights:
             await handler(events)
 
     async def create_indexes(self) -> None:
-        await self.volunteer_history.create_indexes()
         await self.service.create_indexes()
-        await self.drive_funnel.create_indexes()
         await self.standing.create_indexes()
 
     def buffer(self) -> None:

@@ -10,8 +10,8 @@ Cells are counted exactly once per event (partition high-water marks, see `Count
 Beneficiary amendments carry the full new counts, so the rollup adds the difference from
 the activity's previous counts; activity facts needed later (place, day, category, drive,
 team, counts) are kept per activity, written after the cells so a redelivery recomputes
-the same difference. Every change is also kept by when it was recorded (`CellHistory`),
-for figures as of a past instant.
+the same difference. Every change is also counted in calendar buckets of when it was
+recorded (`CellHistory`), for figures as of a past minute.
 """
 
 from __future__ import annotations
@@ -141,7 +141,6 @@ class ServiceRollup:
         return self._zone
 
     async def create_indexes(self) -> None:
-        await self.history.create_indexes()
         await self.volunteer_hours.create_indexes()
 
     def buffer(self) -> None:

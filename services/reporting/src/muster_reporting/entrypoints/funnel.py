@@ -11,7 +11,13 @@ from muster_contracts.areas import AreaTree
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.domain.funnel import Stage, conversion
 from muster_reporting.entrypoints.exports import Format, table
-from muster_reporting.entrypoints.http import AreaQuery, AsOf, Reader, readable_area
+from muster_reporting.entrypoints.http import (
+    AnsweredAsOf,
+    AreaQuery,
+    AsOf,
+    Reader,
+    readable_area,
+)
 from muster_runtime.errors import NotFoundError
 
 router = APIRouter(prefix="/reports", tags=["reports"])
@@ -27,6 +33,7 @@ class FunnelReport(BaseModel):
     area_id: str
     drive_id: str | None
     stages: list[FunnelStage]
+    as_of: AnsweredAsOf = None
 
 
 @router.get("/funnel", response_model=FunnelReport)
@@ -43,7 +50,7 @@ async def drive_funnel(
     """How many volunteers reached each stage, with the rate from the stage before, for
     every drive of an area (its own and its descendants') or for one drive. A volunteer
     counts once per stage per drive; a withdrawal leaves accepted and assigned. With
-    `as_of`, the counts as recorded by that instant."""
+    `as_of`, the counts as recorded by the start of that instant's minute."""
     areas: AreaTree = request.app.state.areas
     funnel: DriveFunnel = request.app.state.drive_funnel
     area_id = readable_area(areas, principal, area_id)
@@ -56,7 +63,7 @@ async def drive_funnel(
         principal.require_scope(drive_area, areas)
         counts = await funnel.counts(drive_id=drive_id, as_of=as_of)
     stages = [FunnelStage(stage=s.stage, count=s.count, rate=s.rate) for s in conversion(counts)]
-    report = FunnelReport(area_id=area_id, drive_id=drive_id, stages=stages)
+    report = FunnelReport(area_id=area_id, drive_id=drive_id, stages=stages, as_of=as_of)
     if format != "json":
         rows = [s.model_dump(mode="json") for s in stages]
         return table(format, f"funnel-{drive_id or area_id}", rows)

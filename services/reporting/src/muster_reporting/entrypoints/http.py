@@ -11,6 +11,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
 from muster_contracts.areas import Area, AreaLevel, AreaTree
 from muster_contracts.envelope import Role
+from muster_reporting.application.as_of import HISTORY_SINCE, effective_instant
 from muster_reporting.application.periods import (
     PERIOD_DESCRIPTION,
     PERIOD_PATTERN,
@@ -30,19 +31,34 @@ AreaQuery = Annotated[str | None, Query(description="Defaults to the caller's sc
 Period = Annotated[str | None, Query(pattern=PERIOD_PATTERN, description=PERIOD_DESCRIPTION)]
 
 
-def _in_utc(at: datetime | None) -> datetime | None:
+def _minute_in_utc(at: datetime | None) -> datetime | None:
+    """The instant an `as_of` answers for: the start of its minute, in UTC."""
+    if at is None:
+        return None
     try:
-        return None if at is None else at.astimezone(UTC)
+        at = at.astimezone(UTC)
     except OverflowError:
         raise ValueError("not an instant in UTC's range") from None
+    if at < HISTORY_SINCE:
+        raise ValueError(f"history is kept from {HISTORY_SINCE.isoformat()}")
+    return effective_instant(at)
 
 
 AsOf = Annotated[
-    Annotated[AwareDatetime, AfterValidator(_in_utc)] | None,
+    Annotated[AwareDatetime, AfterValidator(_minute_in_utc)] | None,
     Query(
-        description="The figures as recorded by this instant (ISO 8601 with an offset, e.g. "
-        "`2026-11-27T18:00:00+08:00`): every event recorded up to and including it, "
-        "corrections too; none recorded later."
+        description="The figures as recorded by this instant, to the minute (ISO 8601 with "
+        "an offset, e.g. `2026-11-27T18:00:00+08:00`): every event recorded before the "
+        "start of its minute (UTC), corrections too; none recorded later. The answer's "
+        f"`as_of` is that instant. Not before {HISTORY_SINCE.isoformat()}."
+    ),
+]
+AnsweredAsOf = Annotated[
+    datetime | None,
+    Field(
+        description="The instant the figures are as of: the `as_of` asked for, rounded down "
+        "to its minute in UTC (every event recorded before it counts); null for the "
+        "current figures."
     ),
 ]
 Row = TypeVar("Row", bound=BaseModel)
@@ -102,6 +118,7 @@ class AreaVolunteers(BaseModel):
 class VolunteerReport(BaseModel):
     area: AreaVolunteers
     children: list[AreaVolunteers]
+    as_of: AnsweredAsOf = None
 
 
 @router.get("/volunteers", response_model=VolunteerReport)
@@ -121,7 +138,7 @@ async def volunteers_by_area(
     )
     if format != "json":
         return area_table(format, "volunteers", area, children)
-    return VolunteerReport(area=area, children=children)
+    return VolunteerReport(area=area, children=children, as_of=as_of)
 
 
 class AreaService(BaseModel):
@@ -192,6 +209,7 @@ def _active(counts: Document, dimension: str, only: tuple[str, str] | None) -> i
 class ServiceReport(BaseModel):
     area: AreaService
     children: list[AreaService]
+    as_of: AnsweredAsOf = None
 
 
 @router.get("/service", response_model=ServiceReport)
@@ -210,8 +228,8 @@ async def service_by_area(
     drives and teams active, in an area and each of its children, for all time or a year,
     ISO week, month or day (by the day served, in the reporting time zone); optionally
     only one service category, drive or team (at most one filter). Corrections count in
-    the period of the service they correct. With `as_of`, the figures as recorded by that
-    instant."""
+    the period of the service they correct. With `as_of`, the figures as recorded by the
+    start of that instant's minute."""
     filters = [
         (d, v) for d, v in (("category", category), ("drives", drive_id), ("teams", team_id)) if v
     ]
@@ -231,7 +249,7 @@ async def service_by_area(
     rows = [AreaService.of(c, cells[i], only) for c, i in zip(children, ids[1:], strict=True)]
     if format != "json":
         return area_table(format, "service", area, rows)
-    return ServiceReport(area=area, children=rows)
+    return ServiceReport(area=area, children=rows, as_of=as_of)
 
 
 def valid_period(period: str | None) -> str | None:

@@ -14,6 +14,7 @@ from muster_reporting.application.insights import Insights
 from muster_reporting.application.service_rollup import cell_id
 from muster_reporting.entrypoints.exports import Exported, Format, table
 from muster_reporting.entrypoints.http import (
+    AnsweredAsOf,
     AreaQuery,
     AsOf,
     Period,
@@ -132,6 +133,7 @@ class TopTeams(BaseModel):
     area_id: str
     period: str | None
     teams: list[RankedTeam]
+    as_of: AnsweredAsOf = None
 
 
 @router.get("/top-teams", response_model=TopTeams)
@@ -143,7 +145,7 @@ async def top_teams(
     format: Format = "json",
 ) -> TopTeams | Response:
     """Teams with the most approved hours in an area and period (ties by team id), from
-    the area's one cell. With `as_of`, as recorded by that instant."""
+    the area's one cell. With `as_of`, as recorded by the start of that instant's minute."""
     area_id, period = where
     insights: Insights = request.app.state.insights
     cell = await insights.service.cell(area_id, period, as_of)
@@ -165,7 +167,7 @@ async def top_teams(
     ]
     if format != "json":
         return _export(format, "top-teams", area_id, period, ranked[:limit], RankedTeam)
-    return TopTeams(area_id=area_id, period=period, teams=ranked[:limit])
+    return TopTeams(area_id=area_id, period=period, teams=ranked[:limit], as_of=as_of)
 
 
 class StarVolunteer(NamedVolunteer):
