@@ -63,9 +63,9 @@ def test_level_order_and_depth() -> None:
     assert AreaLevel.BUILDING.child is None
 
 
-def test_packaged_file_loads_and_is_cached() -> None:
+def test_packaged_file_loads_once_into_a_tree_per_caller() -> None:
     tree = load_area_tree()
-    assert tree is load_area_tree()
+    assert tree is not load_area_tree()
     assert tree.root.id == "1302"
     assert tree.root.name == "唐山市"
     assert tree.get(DISTRICT).name == "路北区"
@@ -243,3 +243,98 @@ def test_generator_cli_ignores_hash_seed(tmp_path: Path) -> None:
         timeout=60,
     )
     assert output.read_bytes() == packaged_bytes()
+
+
+def test_an_added_area_is_found_like_a_loaded_one() -> None:
+    tree = AreaTree(small_tree_areas())
+    community = tree.add("130203001007", "新建社区")
+    assert community == Area(
+        id="130203001007", name="新建社区", level=AreaLevel.COMMUNITY, parent_id="130203001"
+    )
+    grid = tree.add("13020300100701", "第01网格")
+    earlier = tree.add("130203001003", "更早的社区")
+    assert tree.get(grid.id) is grid
+    assert grid.id in tree
+    assert len(tree) == 7
+    assert tree.lineage_ids(grid.id) == ("1302", "130203", "130203001", "130203001007", grid.id)
+    assert [a.id for a in tree.children("130203001")] == [earlier.id, community.id]
+    assert tree.children(grid.id) == []
+    assert tree.at_level(AreaLevel.COMMUNITY) == [earlier, community]
+    assert tree.is_within(grid.id, "130203001")
+    assert not tree.is_within(grid.id, "130203002")
+    assert tree.descendants_count_by_level("130203001")[AreaLevel.GRID] == 1
+    assert [a.id for a in tree][-1] == grid.id
+
+
+@pytest.mark.parametrize(
+    ("area_id", "rule"),
+    [
+        ("130203001", "duplicate_area_id"),  # already held
+        ("130203003001", "missing_parent"),  # street 130203003 does not exist
+        ("1303", "one_root"),  # a second city
+        ("1302030010", "malformed_area_id"),
+        ("13020300100a", "malformed_area_id"),
+    ],
+)
+def test_an_addition_that_breaks_the_tree_is_refused(area_id: str, rule: str) -> None:
+    tree = AreaTree(small_tree_areas())
+    with pytest.raises(AreaTreeError) as refused:
+        tree.new_area(area_id, "名字")
+    assert refused.value.rule == rule
+    with pytest.raises(AreaTreeError):
+        tree.add(area_id, "名字")
+    assert len(tree) == 4
+    assert [a.id for a in tree.children(DISTRICT)] == ["130203001", "130203002"]
+
+
+def test_new_area_leaves_the_tree_unchanged() -> None:
+    tree = AreaTree(small_tree_areas())
+    area = tree.new_area("130203002001", "社区")
+    assert area.parent_id == "130203002"
+    assert area.id not in tree
+
+
+def test_packaged_trees_grow_independently() -> None:
+    mine, theirs = load_area_tree(), load_area_tree()
+    building = first_building(mine)
+    new_id = building.parent_id + "99" if building.parent_id else ""
+    mine.add(new_id, "新楼")
+    assert new_id in mine
+    assert new_id not in theirs
+    assert new_id not in load_area_tree()
+    assert len(mine) == len(theirs) + 1
+
+
+def test_prefix_lineage_of_an_area_not_yet_known() -> None:
+    tree = AreaTree(small_tree_areas())
+    unknown_building = "1302030020050301"
+    assert unknown_building not in tree
+    assert tree.prefix_lineage_ids(unknown_building) == (
+        "1302",
+        "130203",
+        "130203002",
+        "130203002005",
+        "13020300200503",
+        unknown_building,
+    )
+    assert tree.prefix_lineage_ids("130203001") == tree.lineage_ids("130203001")
+    with pytest.raises(UnknownAreaError):
+        tree.prefix_lineage_ids("1303010010010101")  # below another city
+    with pytest.raises(InvalidAreaIdError):
+        tree.prefix_lineage_ids("13020300200")
+
+
+def test_prefix_lineage_starts_at_a_root_below_the_city() -> None:
+    district_tree = AreaTree(
+        [
+            Area(id="130203", name="路北区", level=AreaLevel.DISTRICT, parent_id=None),
+            Area(id="130203001", name="乔屯街道", level=AreaLevel.STREET, parent_id="130203"),
+        ]
+    )
+    assert district_tree.prefix_lineage_ids("130203009001") == (
+        "130203",
+        "130203009",
+        "130203009001",
+    )
+    with pytest.raises(UnknownAreaError):
+        district_tree.prefix_lineage_ids("1302")

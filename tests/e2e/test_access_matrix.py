@@ -8,7 +8,8 @@ a role not admitted or an area outside the caller's scope (404 where existence i
 concealed); all with machine-readable bodies.
 
 The rules: a volunteer acts only for themself; an organiser only inside their area; a
-leader reads only their subtree; an admin reads everything, erases, and manages tokens.
+leader reads only their subtree; an admin reads everything, erases, and manages tokens and
+reference data (the area tree).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ COMMUNITY_A = AREAS.children(STREET_A)[0].id
 BUILDING_A = next(a.id for a in AREAS.at_level(AreaLevel.BUILDING) if a.id.startswith(STREET_A))
 VOLUNTEER, ORGANISER, LEADER, ADMIN = Role.VOLUNTEER, Role.ORGANISER, Role.LEADER, Role.ADMIN
 READERS = frozenset({ORGANISER, LEADER, ADMIN})
+EVERY_ROLE = frozenset({VOLUNTEER, ORGANISER, LEADER, ADMIN})
+# A building the packaged file lacks (grids hold at most 5), under BUILDING_A's grid.
+NEW_BUILDING = f"{BUILDING_A[:-2]}99"
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ class World:
             drive_id=self.drive_id,
             sign_up_id=self.sign_up_id,
             activity_id=self.activity_id,
+            area_id=COMMUNITY_A,
         )
 
 
@@ -245,6 +250,11 @@ RULES: dict[str, dict[str, Rule]] = {
             frozenset({ORGANISER}), area=True, body=lambda _: {"reason": "下雨"}
         ),
         "POST /drives/{drive_id}/close": ORGANISE,
+        # Reference data: admins extend the tree (a retry answers 200); everyone reads it.
+        "POST /admin/areas": Rule(
+            frozenset({ADMIN}), body=lambda _: {"id": NEW_BUILDING, "name": "99号楼"}
+        ),
+        "GET /areas/{area_id}": Rule(EVERY_ROLE),
         "POST /drives/close": Rule(
             frozenset({ORGANISER}),
             area=True,

@@ -5,6 +5,7 @@ Area ids are hierarchical digit strings, so an id alone tells its level and its 
 
 from __future__ import annotations
 
+import bisect
 import functools
 from enum import StrEnum
 from importlib import resources
@@ -74,7 +75,15 @@ class UnknownAreaError(KeyError):
 
 
 class AreaTreeError(ValueError):
-    """A set of areas that does not form one consistent tree."""
+    """A set of areas that does not form one consistent tree.
+
+    `rule` names which rule, machine-readably: `malformed_area_id`, `duplicate_area_id`,
+    `missing_parent`, `level_mismatch`, `parent_mismatch`, `one_root`.
+    """
+
+    def __init__(self, message: str, rule: str = "inconsistent_tree") -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 def level_of(area_id: str) -> AreaLevel:
@@ -109,8 +118,18 @@ class Area(BaseModel):
 _AREA_LIST = TypeAdapter(list[Area])
 
 
+def _checked_level(area_id: str) -> AreaLevel:
+    try:
+        return level_of(area_id)
+    except InvalidAreaIdError as exc:
+        raise AreaTreeError(str(exc), "malformed_area_id") from exc
+
+
 class AreaTree:
-    """An immutable, validated tree of areas with a single root."""
+    """A validated tree of areas with a single root, which grows one area at a time.
+
+    Areas are never removed or re-parented, so every lookup stays a dictionary read.
+    """
 
     __slots__ = ("_by_id", "_by_level", "_children", "_lineage", "_root")
 
@@ -118,20 +137,18 @@ class AreaTree:
         by_id: dict[str, Area] = {}
         for area in areas:
             if area.id in by_id:
-                raise AreaTreeError(f"duplicate area id {area.id!r}")
+                raise AreaTreeError(f"duplicate area id {area.id!r}", "duplicate_area_id")
             by_id[area.id] = area
         if not by_id:
-            raise AreaTreeError("an area tree needs at least one area")
+            raise AreaTreeError("an area tree needs at least one area", "one_root")
 
         roots: list[Area] = []
         for area in by_id.values():
-            try:
-                level = level_of(area.id)
-            except InvalidAreaIdError as exc:
-                raise AreaTreeError(str(exc)) from exc
+            level = _checked_level(area.id)
             if area.level is not level:
                 raise AreaTreeError(
-                    f"area {area.id!r} is at level {area.level} but its id is of a {level}"
+                    f"area {area.id!r} is at level {area.level} but its id is of a {level}",
+                    "level_mismatch",
                 )
             if area.parent_id is None:
                 roots.append(area)
@@ -140,14 +157,18 @@ class AreaTree:
             if area.parent_id != expected_parent:
                 raise AreaTreeError(
                     f"area {area.id!r} names parent {area.parent_id!r}, "
-                    f"but its id makes its parent {expected_parent!r}"
+                    f"but its id makes its parent {expected_parent!r}",
+                    "parent_mismatch",
                 )
             if area.parent_id not in by_id:
-                raise AreaTreeError(f"area {area.id!r} names missing parent {area.parent_id!r}")
+                raise AreaTreeError(
+                    f"area {area.id!r} names missing parent {area.parent_id!r}", "missing_parent"
+                )
         if len(roots) != 1:
             raise AreaTreeError(
                 f"an area tree needs exactly one root, found {len(roots)}: "
-                f"{sorted(root.id for root in roots)}"
+                f"{sorted(root.id for root in roots)}",
+                "one_root",
             )
 
         # Shorter ids are higher up, so sorting by (length, id) visits every parent
@@ -169,6 +190,53 @@ class AreaTree:
         self._lineage = lineage
         self._children = {key: tuple(value) for key, value in children.items()}
         self._by_level = {key: tuple(value) for key, value in by_level.items()}
+
+    def copy(self) -> AreaTree:
+        """A tree of the same areas that grows independently of this one (O(n), no checks)."""
+        clone = object.__new__(AreaTree)
+        clone._by_id = dict(self._by_id)
+        clone._root = self._root
+        clone._lineage = dict(self._lineage)
+        clone._children = dict(self._children)
+        clone._by_level = dict(self._by_level)
+        return clone
+
+    def new_area(self, area_id: str, name: str) -> Area:
+        """The area `add` would add, checked against the tree, which is left unchanged.
+
+        Raises:
+            AreaTreeError: a malformed id (`malformed_area_id`), an id the tree already
+                holds (`duplicate_area_id`), a second root or a parent the tree does not
+                hold (`missing_parent`).
+        """
+        level = _checked_level(area_id)
+        parent_id = parent_id_of(area_id)
+        if area_id in self._by_id:
+            raise AreaTreeError(f"duplicate area id {area_id!r}", "duplicate_area_id")
+        if parent_id is None:
+            raise AreaTreeError(
+                f"area {area_id!r} would be a second root beside {self._root.id!r}", "one_root"
+            )
+        if parent_id not in self._by_id:
+            raise AreaTreeError(
+                f"area {area_id!r} names missing parent {parent_id!r}", "missing_parent"
+            )
+        return Area(id=area_id, name=name, level=level, parent_id=parent_id)
+
+    def add(self, area_id: str, name: str) -> Area:
+        """Add one area below its existing parent; raises AreaTreeError as `new_area` does.
+
+        Lookups stay O(1); the addition itself is O(siblings + areas at its level).
+        """
+        area = self.new_area(area_id, name)
+        parent_id = area.parent_id
+        assert parent_id is not None  # new_area refuses a second root
+        self._by_id[area.id] = area
+        self._lineage[area.id] = (*self._lineage[parent_id], area.id)
+        self._children[area.id] = ()
+        self._children[parent_id] = _inserted(self._children[parent_id], area)
+        self._by_level[area.level] = _inserted(self._by_level[area.level], area)
+        return area
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -197,6 +265,26 @@ class AreaTree:
             return self._lineage[area_id]
         except KeyError:
             raise UnknownAreaError(area_id) from None
+
+    def prefix_lineage_ids(self, area_id: str) -> tuple[str, ...]:
+        """Ids from the root down to `area_id`, read from its id's prefixes.
+
+        The same as `lineage_ids` for an area the tree holds; for a well-formed id below
+        the root that it does not hold yet (an area added elsewhere whose event has not
+        arrived here), the lineage the area will have, so figures can roll up before it.
+
+        Raises:
+            InvalidAreaIdError: a malformed id.
+            UnknownAreaError: an id that does not lie below this tree's root.
+        """
+        known = self._lineage.get(area_id)
+        if known is not None:
+            return known
+        levels = _LEVELS[self._root.level.depth : level_of(area_id).depth + 1]
+        lineage = tuple(area_id[: level.id_length] for level in levels)
+        if not lineage or lineage[0] != self._root.id:
+            raise UnknownAreaError(area_id)
+        return lineage
 
     def path(self, area_id: str) -> list[Area]:
         """Areas from the root down to `area_id` itself."""
@@ -237,15 +325,22 @@ class AreaTree:
         return list(self._by_level[level])
 
 
+def _inserted(areas: tuple[Area, ...], area: Area) -> tuple[Area, ...]:
+    """`areas` (in id order) with `area` in its place."""
+    at = bisect.bisect_left(areas, area.id, key=lambda a: a.id)
+    return (*areas[:at], area, *areas[at:])
+
+
 def parse_area_tree(data: bytes | str) -> AreaTree:
     """Build a tree from the JSON array format of the packaged data file."""
     return AreaTree(_AREA_LIST.validate_json(data))
 
 
 def load_area_tree(path: Path | None = None) -> AreaTree:
-    """Load an area tree from `path`, or the packaged 路北区 data (loaded once, then cached)."""
+    """Load an area tree from `path`, or the packaged 路北区 data (parsed once, then copied:
+    each caller's tree grows on its own)."""
     if path is None:
-        return _load_packaged_tree()
+        return _load_packaged_tree().copy()
     return parse_area_tree(path.read_bytes())
 
 

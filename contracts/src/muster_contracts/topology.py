@@ -10,6 +10,7 @@ STREAM_CONTEXTS: dict[str, str] = {
     "drive": "dispatch",
     "team": "dispatch",
     "activity": "dispatch",
+    "area-tree": "dispatch",
 }
 CONTEXTS = ("volunteer", "dispatch")
 

@@ -7,10 +7,11 @@ from pydantic import Field
 
 from muster_contracts.areas import load_area_tree
 from muster_dispatch.application.activities import ActivityBook, AttendanceLog, Ledgers
+from muster_dispatch.application.area_tree import AREA_TREE_REFRESH_SECONDS, AreaTreeBook
 from muster_dispatch.application.drives import DriveBook, SignUpDesk
 from muster_dispatch.application.volunteer_pool import VolunteerPool
 from muster_dispatch.domain.hours import HoursPolicy
-from muster_dispatch.entrypoints import activities_http, drives_http, http
+from muster_dispatch.entrypoints import activities_http, areas_http, drives_http, http
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
 from muster_runtime.service import ServiceRuntime
@@ -53,13 +54,22 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
         await activities.sweep_never_checked_out(settings.hours_policy)
 
     runtime.every(settings.sweep_seconds, sweep, "never-checked-out-sweep")
+    # The packaged tree plus the admins' additions; other replicas' additions every few seconds.
+    area_tree = AreaTreeBook(runtime.store, areas)
+    runtime.every(AREA_TREE_REFRESH_SECONDS, area_tree.catch_up, "area-tree-refresh")
+
+    async def on_start() -> None:
+        await area_tree.catch_up()
+        await pool.create_indexes()
+
     app = create_app(
         runtime,
         title="Muster dispatch service",
-        routers=[http.router, drives_http.router, activities_http.router],
-        on_start=pool.create_indexes,
+        routers=[http.router, drives_http.router, activities_http.router, areas_http.router],
+        on_start=on_start,
     )
     app.state.areas = areas
+    app.state.area_tree = area_tree
     app.state.pool = pool
     app.state.drives = drives
     app.state.activities = activities

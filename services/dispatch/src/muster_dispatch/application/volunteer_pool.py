@@ -33,7 +33,8 @@ class VolunteerPool:
                 {
                     "$set": {
                         "home_area_id": event.home_area_id,
-                        "lineage": list(self._areas.lineage_ids(event.home_area_id)),
+                        # By the id's prefixes: the area's own event may not be here yet.
+                        "lineage": list(self._areas.prefix_lineage_ids(event.home_area_id)),
                         "categories": [c.value for c in event.categories],
                         "skills": [s.value for s in event.skills],
                         "birth_year": event.birth_year,
