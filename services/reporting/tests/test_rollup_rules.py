@@ -512,6 +512,8 @@ async def test_figures_as_of_any_minute_sum_what_was_recorded_before_it() -> Non
         assert figures.get("minutes", 0) == sum(minutes[j] for j in seen), at
         assert figures.get("turnouts", 0) == len(issued_records.intersection(seen)), at
         assert figures.get("activities", 0) == 1, at  # scheduled in 2023
+        # The month served holds the same (a year's buckets keep months apart from all time).
+        assert await insights.service.cell(STREET, "2026-11", at) == figures, at
     with pytest.raises(ValueError, match="history is kept from"):
         await insights.service.cell(STREET, None, datetime(2023, 12, 31, 23, 59, tzinfo=UTC))
     now = await insights.service.cell(STREET, None, datetime(2027, 1, 1, tzinfo=UTC))

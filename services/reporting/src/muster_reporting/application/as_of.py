@@ -4,8 +4,8 @@ Every change to a counter cell is also counted in one bucket document per calend
 the UTC instant its event was recorded: the year, month, day, hour, ten minutes and minute
 (`<area>@Y2026`, `@M2026-11`, `@D2026-11-27`, `@H2026-11-27T10`, `@10m2026-11-27T10:30`,
 `@1m2026-11-27T10:31`). One bucket document holds every period of its area (`<period>.…`,
-`all.…`), so a batch of events costs one write per (area, bucket), and the many events of a
-busy minute share their buckets. Changes recorded before `HISTORY_SINCE` go to one bucket
+`all.…`; a year's split by the periods' month, see `bucket_document`), so a batch of events
+costs a few writes per (area, bucket), and the many events of a busy minute share them. Changes recorded before `HISTORY_SINCE` go to one bucket
 of their own (`@Ybefore2024`).
 
 Precision is the minute: a figure as of T is the sum of every change recorded before the
@@ -127,14 +127,19 @@ def bucket_reads(at: datetime) -> list[tuple[str, int]]:
     return [(bucket, sign) for bucket, sign in net.items() if sign]
 
 
-def grouped(cell: str) -> tuple[str, str]:
-    """A cell's bucket group, its area, and its part in the group: its period, or `all`.
+def bucket_document(cell: str, bucket: str) -> tuple[str, str]:
+    """The id of the document holding a cell's count in a bucket, and the cell's part in it:
+    its period, or `all`.
 
     One bucket document holds every period of an area, so an event's changes to the
-    periods of its day cost one write per area and bucket, not one per cell.
+    periods of its day cost one write per area and bucket, not one per cell. A year would
+    gather hundreds of days, so a year's months, weeks and days are split by month
+    (`2026-11`) or ten weeks (`2026-W4`): no document holds more than about 40 periods.
     """
     area, _, period = cell.partition("|")
-    return area, period or "all"
+    if bucket.startswith("Y") and len(period) > 4:
+        area = f"{area}|{period[:7]}"
+    return f"{area}@{bucket}", period or "all"
 
 
 def instant(at: datetime) -> str:
@@ -208,9 +213,9 @@ class CellHistory:
         for change in changes:
             event = change.event
             events[(event.source, event.offset)] = event
-            group, part = grouped(change.cell)
             for bucket in buckets_of(change.recorded_at):
-                counts = by_bucket[(event.source, event.offset, f"{group}@{bucket}")]
+                document, part = bucket_document(change.cell, bucket)
+                counts = by_bucket[(event.source, event.offset, document)]
                 for name, amount in change.counts.items():
                     counts[f"{part}.{name}"] += amount
         await self.buckets.apply(
@@ -223,15 +228,14 @@ class CellHistory:
     async def as_of(self, cell_ids: list[str], at: datetime) -> dict[str, Document]:
         """The cells' counts from every change recorded before the start of `at`'s minute
         (zeros left out)."""
-        reads = bucket_reads(at)
-        parts: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        for cell in cell_ids:
-            group, part = grouped(cell)
-            parts[group].append((cell, part))
-        signs = {f"{group}@{bucket}": sign for group in parts for bucket, sign in reads}
-        projection = {part: 1 for cells in parts.values() for _, part in cells}
+        wanted: dict[str, list[tuple[str, str, int]]] = defaultdict(list)  # by document
+        for bucket, sign in bucket_reads(at):
+            for cell in cell_ids:
+                document, part = bucket_document(cell, bucket)
+                wanted[document].append((cell, part, sign))
+        projection = {part: 1 for cells in wanted.values() for _, part, _ in cells}
         totals: dict[str, dict[str, Any]] = {cell: {} for cell in cell_ids}
-        for doc in await self.buckets.read(list(signs), projection):
-            for cell, part in parts[doc["_id"].rpartition("@")[0]]:
-                add_counts(totals[cell], doc.get(part, {}), signs[doc["_id"]])
+        for doc in await self.buckets.read(list(wanted), projection):
+            for cell, part, sign in wanted[doc["_id"]]:
+                add_counts(totals[cell], doc.get(part, {}), sign)
         return {cell: without_zeros(counts) for cell, counts in totals.items()}
