@@ -352,13 +352,21 @@ async def test_hours_turnouts_and_unique_volunteers_roll_up_with_children_and_br
     district = await cell(insights, DISTRICT, "2026-W48")
     assert (district["activities"], district["turnouts"], district["minutes"]) == (2, 3, 180)
     assert district["volunteers"] == 2  # v1 served twice in the district: one volunteer
+    street = {"activities": 1, "turnouts": 2, "minutes": 150}
     assert district["children"][STREET] == {
-        "activities": 1,
-        "turnouts": 2,
-        "minutes": 150,
+        **street,
         "volunteers": 2,
+        "category": {"elderly_care": street},
+        "drives": {"drive-1": street},
+        "teams": {"team-1": street},
     }
     assert district["children"]["130203002"]["volunteers"] == 1
+    # A child's figures in its parent's cell are the child's own cell, but for its children.
+    for area in (DISTRICT, STREET):
+        parent = await cell(insights, area, "2026-W48")
+        for child, figures in parent["children"].items():
+            own = await cell(insights, child, "2026-W48")
+            assert figures == {k: v for k, v in own.items() if k not in ("_id", "children")}
     assert district["category"]["elderly_care"]["minutes"] == 180
     assert district["drives"]["drive-1"] == {"activities": 2, "turnouts": 3, "minutes": 180}
     assert district["teams"]["team-1"]["minutes"] == 150

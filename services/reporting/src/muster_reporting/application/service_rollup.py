@@ -2,9 +2,10 @@
 beneficiaries, counted at every level of the area hierarchy from dispatch's events.
 
 One cell per (area, period): all time, the year, ISO week, month and day (in the reporting
-time zone) of the day a figure belongs to. A cell holds its totals, its children's
-(`children.<id>.…`, so a drill-down is one point read) and its breakdowns by service
-category, drive and team (`category.<c>.…`, `drives.<d>.…`, `teams.<t>.…`).
+time zone) of the day a figure belongs to. A cell holds its totals, its breakdowns by
+service category, drive and team (`category.<c>.…`, `drives.<d>.…`, `teams.<t>.…`) and its
+children's, breakdowns too (`children.<id>.…`), so a drill-down is one cell: one point
+read now, one area's buckets as of an instant.
 
 Cells are counted exactly once per event (partition high-water marks, see `CounterCells`).
 Beneficiary amendments carry the full new counts, so the rollup adds the difference from
@@ -101,7 +102,8 @@ def cell_id(area_id: str, period: str | None) -> str:
 
 
 def spread(areas: AreaTree, delta: ServiceDelta) -> list[tuple[str, str, dict[str, int]]]:
-    """(area, cell, increments) for every area up the tree and every period of the day (pure)."""
+    """(area, cell, increments) for every area up the tree and every period of the day (pure):
+    a cell's own, and under `children.<id>` the child's on the way down."""
     lineage = areas.lineage_ids(delta.place_area_id)
     own = dict(delta.counts) | delta.breakdowns()
     out: list[tuple[str, str, dict[str, int]]] = []
@@ -109,7 +111,7 @@ def spread(areas: AreaTree, delta: ServiceDelta) -> list[tuple[str, str, dict[st
         for area, child in zip(lineage, (*lineage[1:], None), strict=True):
             increments = dict(own)
             if child is not None:
-                increments |= {f"children.{child}.{k}": v for k, v in delta.counts.items()}
+                increments |= {f"children.{child}.{k}": v for k, v in own.items()}
             out.append((area, cell_id(area, period), increments))
     return out
 
@@ -317,3 +319,16 @@ class ServiceRollup:
     ) -> Document:
         """An area's totals for all time or a period, now or as of an instant."""
         return (await self.cells_of([cell_id(area_id, period)], as_of))[cell_id(area_id, period)]
+
+    async def drill_down(
+        self,
+        area_id: str,
+        child_ids: list[str],
+        period: str | None = None,
+        as_of: datetime | None = None,
+    ) -> tuple[Document, dict[str, Document]]:
+        """An area's cell and its children's figures (breakdowns too), all from the area's
+        one cell: one read now, one area's buckets as of an instant."""
+        cell = await self.cell(area_id, period, as_of)
+        children: dict[str, Document] = cell.get("children", {})
+        return cell, {child: children.get(child, {}) for child in child_ids}

@@ -17,7 +17,7 @@ from muster_reporting.application.periods import (
     PERIOD_PATTERN,
     check_period,
 )
-from muster_reporting.application.service_rollup import ServiceRollup, cell_id, field_key
+from muster_reporting.application.service_rollup import ServiceRollup, field_key
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
 from muster_reporting.entrypoints.exports import Format, area_table
 from muster_runtime.auth import Principal, require_role
@@ -243,10 +243,9 @@ async def service_by_area(
     area_id = readable_area(areas, principal, area_id)
     period = valid_period(period)
     children = areas.children(area_id)
-    ids = [cell_id(a, period) for a in (area_id, *(c.id for c in children))]
-    cells = await rollup.cells_of(ids, as_of)
-    area = AreaService.of(areas.get(area_id), cells[ids[0]], only)
-    rows = [AreaService.of(c, cells[i], only) for c, i in zip(children, ids[1:], strict=True)]
+    cell, by_child = await rollup.drill_down(area_id, [c.id for c in children], period, as_of)
+    area = AreaService.of(areas.get(area_id), cell, only)
+    rows = [AreaService.of(c, by_child[c.id], only) for c in children]
     if format != "json":
         return area_table(format, "service", area, rows)
     return ServiceReport(area=area, children=rows, as_of=as_of)
