@@ -58,6 +58,58 @@ async def test_counter_cells_count_each_offset_once_whatever_the_batch_boundarie
     assert docs["odd-1"]["things"] == 15
 
 
+async def test_two_consumers_with_remembered_marks_count_each_offset_once(db: Database) -> None:
+    """Each consumer remembers the marks it wrote and guards its next update with them; a
+    cell the other consumer moved meanwhile (a rebalance handing the partition over and
+    back) fails the guard and is read again, never counted twice or skipped."""
+    envelopes = await _events(db, 40)
+    first, second = CounterCells(db["cells"]), CounterCells(db["cells"])
+
+    await first.apply(_contributions(envelopes, range(0, 10)))  # first remembers marks at 9
+    await second.apply(_contributions(envelopes, range(5, 25)))  # second takes over up to 24
+    # The partition comes back to the first consumer, which replays from 10: its remembered
+    # marks (9) are stale, so its guarded updates miss and it must re-read (24).
+    await first.apply(_contributions(envelopes, range(10, 30)))
+    await second.apply(_contributions(envelopes, range(28, 35)))  # stale again for second
+    await first.apply(_contributions(envelopes, range(30, 40)))
+
+    docs = {d["_id"]: d async for d in db["cells"].find()}
+    assert docs["total"]["things"] == 40
+    assert docs["odd-0"]["things"] == 20
+    assert docs["odd-1"]["things"] == 20
+    assert docs["total"]["hwm"] == {"muster_thing_events:0": 39}
+
+
+class ReadCountingCells(CounterCells):
+    def __init__(self, db: Database) -> None:
+        super().__init__(db["cells"])
+        self.reads: list[list[str]] = []
+
+    async def read(
+        self, cell_ids: list[str], projection: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        if cell_ids:
+            self.reads.append(cell_ids)
+        return await super().read(cell_ids, projection)
+
+
+async def test_remembered_marks_save_the_reads_of_later_batches(db: Database) -> None:
+    envelopes = await _events(db, 20)
+    cells = ReadCountingCells(db)
+    await cells.apply(_contributions(envelopes, range(0, 10)))
+    await cells.apply(_contributions(envelopes, range(10, 20)))
+    assert cells.reads == []  # new cells inserted whole, then guarded by remembered marks
+
+    other = ReadCountingCells(db)  # a consumer that never wrote them reads their marks once
+    await other.apply(_contributions(envelopes, range(10, 20)))  # a redelivery
+    await other.apply(_contributions(envelopes, range(10, 20)))
+    assert sorted(map(sorted, other.reads)) == [["odd-0", "odd-1", "total"]]
+
+    doc = await db["cells"].find_one({"_id": "total"})
+    assert doc is not None
+    assert doc["things"] == 20
+
+
 async def test_versioned_documents_ignore_old_and_repeated_versions(db: Database) -> None:
     documents = VersionedDocuments(db["docs"])
 

@@ -6,7 +6,9 @@ Two ways, both safe under redelivery, restarts and replays:
   version is newer than the document's (`_v`), in the same atomic update.
 * `CounterCells` — counters shared by many streams (rollups). Each cell keeps a
   high-water mark per source topic-partition, advanced in the same update as the
-  counters, so an offset is counted at most once per cell.
+  counters, so an offset is counted at most once per cell. The update is guarded by the
+  marks the consumer expects (those it last wrote or read, kept in memory): a cell another
+  consumer moved meanwhile fails the guard and is read again and retried.
 """
 
 from __future__ import annotations
@@ -153,11 +155,19 @@ class CounterCells:
     # Cells remembered to exist (a bucket per minute would grow it without end): forgetting
     # one costs only a failed insert before its update.
     MAX_KNOWN = 100_000
+    # Cells whose marks are remembered; past it the memory starts again (reads return).
+    MAX_REMEMBERED = 100_000
+    # Cell updates in flight at once.
+    CONCURRENCY = 4
 
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
         self._known: set[str] = set()
         self._buffer: dict[str, _BufferedCell] | None = None
+        # Each cell's marks as this consumer last wrote or read them: the guard of its next
+        # update, so a batch needs no reads. Never ahead of the store (marks only rise), so
+        # a stale entry only fails the guard; the cell is then read and retried.
+        self._marks: dict[str, dict[str, int]] = {}
 
     def buffer(self) -> None:
         """Count in memory from now on (a rebuild into an empty collection); see `flush`."""
@@ -234,6 +244,8 @@ class CounterCells:
         if self._buffer is not None:
             self._count_in_buffer(contributions, self._buffer)
             return
+        if len(self._marks) > self.MAX_REMEMBERED:
+            self._marks.clear()
         remaining = await self._insert_new(contributions)
         for _ in range(self.MAX_ATTEMPTS):
             if not remaining:
@@ -267,37 +279,52 @@ class CounterCells:
         if len(self._known) + len(ids) > self.MAX_KNOWN:
             self._known.clear()
         self._known.update(ids)
+        for cell_id in ids:
+            if cell_id not in existing:
+                self._marks[cell_id] = dict(new[cell_id].hwm)
         return [c for c in contributions if c[1] not in new or c[1] in existing]
 
-    async def _attempt(
-        self, contributions: list[tuple[ConsumedEvent, str, Mapping[str, int], Mapping[str, Any]]]
-    ) -> list[tuple[ConsumedEvent, str, Mapping[str, int], Mapping[str, Any]]]:
+    async def _attempt(self, contributions: list[Contribution]) -> list[Contribution]:
+        """Count above the expected marks and write each cell guarded by them; returns the
+        contributions to cells whose guard missed (their marks are read again next time)."""
         await self._ensure({cell: on_insert for _, cell, _, on_insert in contributions})
-        cell_ids = list({cell for _, cell, _, _ in contributions})
-        marks: dict[str, dict[str, int]] = {cid: {} for cid in cell_ids}
-        for doc in await self.read(cell_ids, {"hwm": 1}):
-            marks[doc["_id"]] = doc.get("hwm", {})
+        unknown = list({cell for _, cell, _, _ in contributions if cell not in self._marks})
+        for cell in unknown:
+            self._marks[cell] = {}
+        for doc in await self.read(unknown, {"hwm": 1}):
+            self._marks[doc["_id"]] = doc.get("hwm", {})
 
         deltas: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         new_marks: dict[str, dict[str, int]] = defaultdict(dict)
         for event, cell, increments, _ in contributions:
-            if event.offset <= marks[cell].get(event.source, -1):
+            if event.offset <= self._marks[cell].get(event.source, -1):
                 continue  # already counted in this cell
             for name, amount in increments.items():
                 deltas[cell][name] += amount
             new_marks[cell][event.source] = max(new_marks[cell].get(event.source, -1), event.offset)
 
-        moved: set[str] = set()
-        for cell, delta in deltas.items():
+        limit = asyncio.Semaphore(self.CONCURRENCY)
+
+        async def write(cell: str) -> bool:
+            marks = self._marks[cell]
             guard: dict[str, Any] = {"_id": cell}
             for source in new_marks[cell]:
-                old = marks[cell].get(source)
+                old = marks.get(source)
                 guard[f"hwm.{source}"] = old if old is not None else {"$exists": False}
             update: dict[str, Any] = {
-                "$inc": dict(delta),
+                "$inc": dict(deltas[cell]),
                 "$set": {f"hwm.{s}": off for s, off in new_marks[cell].items()},
             }
-            result = await self.collection.update_one(guard, update)
+            async with limit:
+                result = await self.collection.update_one(guard, update)
             if result.matched_count == 0:
-                moved.add(cell)  # another consumer wrote it since we read: redo this cell
+                # Another consumer wrote it since: forget the marks, read them again.
+                self._marks.pop(cell, None)
+                return False
+            marks.update(new_marks[cell])
+            return True
+
+        cells = list(deltas)
+        written = await asyncio.gather(*(write(cell) for cell in cells))
+        moved = {cell for cell, ok in zip(cells, written, strict=True) if not ok}
         return [item for item in contributions if item[1] in moved]
