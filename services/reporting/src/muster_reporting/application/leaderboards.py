@@ -14,6 +14,7 @@ and star-rated volunteers per area.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,6 +37,16 @@ class Membership:
     first: datetime
     by: str
     moved_from: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """A new service record: its volunteer served in these cells."""
+
+    cells: list[str]
+    volunteer_id: str
+    event_id: str
+    recorded_at: datetime
 
 
 @dataclass(frozen=True)
@@ -63,9 +74,16 @@ def decide_first(held: Membership | None, candidate: Membership) -> Membership |
 
 
 class FirstServices:
+    # Memberships remembered; past it the memory starts again (the store answers).
+    MAX_REMEMBERED = 200_000
+
     def __init__(self, db: Database) -> None:
         self.collection = db["service_volunteer_firsts"]
         self._buffer: dict[str, Membership] | None = None
+        # Memberships as this consumer last wrote or read them. A holder only ever changes
+        # to an earlier-recorded event, so a remembered one is never earlier than the
+        # store's: an event recorded after it changes nothing and needs no store operation.
+        self._held: dict[str, Membership] = {}
 
     def buffer(self) -> None:
         self._buffer = {}
@@ -98,32 +116,69 @@ class FirstServices:
     async def see_all(
         self, cells: list[str], volunteer_id: str, event_id: str, recorded_at: datetime
     ) -> list[FirstService]:
-        """`see` for many cells: one bulk insert, then the cells already held one by one."""
+        """`see` for many cells."""
+        return (await self.see_batch([Sighting(cells, volunteer_id, event_id, recorded_at)]))[0]
+
+    async def see_batch(self, sightings: list[Sighting]) -> list[list[FirstService]]:
+        """`see_all` for each sighting, in order, as if one after the other.
+
+        Memberships not remembered are inserted in one bulk insert (for their first
+        sighting in the batch) or, held already, read once; then every sighting is decided
+        against the remembered holder, and only one recorded before it goes to the store.
+        """
         if self._buffer is not None:
-            seen = [await self.see(c, volunteer_id, event_id, recorded_at) for c in cells]
-            return [s for s in seen if s is not None]
-        candidate = Membership(recorded_at, event_id)
-        keys = [member_id(c, volunteer_id) for c in cells]
-        held: set[int] = set()
+            return [
+                [
+                    first
+                    for cell in s.cells
+                    if (first := await self.see(cell, s.volunteer_id, s.event_id, s.recorded_at))
+                ]
+                for s in sightings
+            ]
+        if len(self._held) > self.MAX_REMEMBERED:
+            self._held.clear()
+        unknown: dict[str, Membership] = {}
+        for s in sightings:
+            for cell in s.cells:
+                key = member_id(cell, s.volunteer_id)
+                if key not in self._held and key not in unknown:
+                    unknown[key] = Membership(s.recorded_at, s.event_id)
+        await self._insert_or_read(unknown)
+        out: list[list[FirstService]] = []
+        for s in sightings:
+            candidate = Membership(s.recorded_at, s.event_id)
+            seen: list[FirstService] = []
+            for cell in s.cells:
+                key = member_id(cell, s.volunteer_id)
+                held = self._held[key]
+                if held.by == s.event_id:  # the holder (perhaps just inserted, or redelivered)
+                    seen.append(FirstService(cell, held.first, held.moved_from))
+                elif (candidate.first, candidate.by) < (held.first, held.by):
+                    settled = await self._settle(key, cell, candidate)  # may take it over
+                    if settled is not None:
+                        seen.append(settled)
+            out.append(seen)
+        return out
+
+    async def _insert_or_read(self, memberships: dict[str, Membership]) -> None:
+        """Remember `memberships`: inserted where new, else as the store holds them."""
+        if not memberships:
+            return
+        keys = list(memberships)
+        held: list[str] = []
         try:
             await self.collection.insert_many(
-                [_membership_doc(k, candidate) for k in keys], ordered=False
+                [_membership_doc(key, memberships[key]) for key in keys], ordered=False
             )
         except BulkWriteError as exc:
             for error in exc.details.get("writeErrors", []):
                 if error.get("code") != DUPLICATE_KEY:
                     raise
-                held.add(error["index"])
-        out: list[FirstService] = []
-        for i, cell in enumerate(cells):
-            settled = (
-                await self._settle(keys[i], cell, candidate)
-                if i in held
-                else FirstService(cell, recorded_at, None)
-            )
-            if settled is not None:
-                out.append(settled)
-        return out
+                held.append(keys[error["index"]])
+        self._held.update(memberships)
+        for doc in await asyncio.gather(*(self.collection.find_one({"_id": k}) for k in held)):
+            assert doc is not None  # memberships are never deleted
+            self._held[doc["_id"]] = _membership_of(doc)
 
     async def _settle(self, key: str, cell: str, candidate: Membership) -> FirstService | None:
         """Against a membership someone holds already: keep it, or take it if earlier."""
@@ -131,19 +186,17 @@ class FirstServices:
         while True:
             doc = await self.collection.find_one({"_id": key})
             assert doc is not None
-            held = Membership(
-                parse_instant(doc["first"]),
-                doc["by"],
-                parse_instant(doc["moved_from"]) if doc.get("moved_from") else None,
-            )
+            held = _membership_of(doc)
             after = decide_first(held, candidate)
             if after is None or after is held:
+                self._held[key] = held
                 return _outcome(cell, after, event_id)
             taken = await self.collection.update_one(
                 {"_id": key, "by": held.by},
                 {"$set": {k: v for k, v in _membership_doc(key, after).items() if k != "_id"}},
             )
             if taken.matched_count == 1:
+                self._held[key] = after
                 return _outcome(cell, after, event_id)
 
 
@@ -151,6 +204,13 @@ def _outcome(cell: str, held: Membership | None, event_id: str) -> FirstService 
     if held is None or held.by != event_id:
         return None
     return FirstService(cell, held.first, held.moved_from)
+
+
+def _membership_of(doc: Document) -> Membership:
+    moved_from = doc.get("moved_from")
+    return Membership(
+        parse_instant(doc["first"]), doc["by"], parse_instant(moved_from) if moved_from else None
+    )
 
 
 def _membership_doc(key: str, held: Membership) -> Document:

@@ -33,7 +33,12 @@ from muster_contracts.events.activities import (
     ServiceRecordIssued,
 )
 from muster_reporting.application.as_of import CellHistory, Change, merged
-from muster_reporting.application.leaderboards import FirstService, FirstServices, VolunteerHours
+from muster_reporting.application.leaderboards import (
+    FirstService,
+    FirstServices,
+    Sighting,
+    VolunteerHours,
+)
 from muster_reporting.application.periods import local_day, periods_of
 from muster_runtime.mongo import Database, Document
 from muster_runtime.projections import (
@@ -90,6 +95,10 @@ class RollupBatch:
     cells: list[Contribution] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
     hours: list[Contribution] = field(default_factory=list)
+    # New service records, settled together against the unique-volunteer memberships.
+    sightings: list[tuple[ConsumedEvent, Sighting, dict[str, str], dict[str, str]]] = field(
+        default_factory=list
+    )
 
 
 def field_key(value: str) -> str:
@@ -164,7 +173,13 @@ class ServiceRollup:
         for consumed in events:
             delta = await self._delta(consumed, facts, fact_updates)
             if delta is not None:
-                await self._count(consumed, delta, batch)
+                self._count(consumed, delta, batch)
+        seen = await self.firsts.see_batch([sighting for _, sighting, _, _ in batch.sightings])
+        for (consumed, _, areas, parents), firsts in zip(batch.sightings, seen, strict=True):
+            for first in firsts:
+                self._count_first(
+                    consumed, first, areas[first.cell], parents.get(first.cell), batch
+                )
         await self.cells.apply(merged(batch.cells))
         await self.history.record(batch.changes)
         await self.volunteer_hours.cells.apply(merged(batch.hours))
@@ -172,9 +187,7 @@ class ServiceRollup:
         for activity_id, version, update, create in fact_updates:
             await self.activities.apply(activity_id, version, update, create=create)
 
-    async def _count(
-        self, consumed: ConsumedEvent, delta: ServiceDelta, batch: RollupBatch
-    ) -> None:
+    def _count(self, consumed: ConsumedEvent, delta: ServiceDelta, batch: RollupBatch) -> None:
         recorded_at = consumed.envelope.recorded_at
         spread_cells = spread(self._areas, delta)
         for _, cell, increments in spread_cells:
@@ -189,12 +202,10 @@ class ServiceRollup:
             )
         if not delta.new_record:
             return
-        parents = self._parents(spread_cells)
-        event_id = str(consumed.envelope.event_id)
         areas = {cell: area for area, cell, _ in spread_cells}
-        cells = list(areas)
-        for first in await self.firsts.see_all(cells, delta.volunteer_id, event_id, recorded_at):
-            self._count_first(consumed, first, areas[first.cell], parents.get(first.cell), batch)
+        event_id = str(consumed.envelope.event_id)
+        sighting = Sighting(list(areas), delta.volunteer_id, event_id, recorded_at)
+        batch.sightings.append((consumed, sighting, areas, self._parents(spread_cells)))
 
     @staticmethod
     def _parents(spread_cells: list[tuple[str, str, dict[str, int]]]) -> dict[str, str]:
