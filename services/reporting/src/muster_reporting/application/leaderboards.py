@@ -27,7 +27,12 @@ from muster_contracts.events.activities import ServiceRecordAdjusted, ServiceRec
 from muster_contracts.stars import star_rating
 from muster_reporting.application.as_of import instant, parse_instant
 from muster_runtime.mongo import DUPLICATE_KEY, Database, Document
-from muster_runtime.projections import ConsumedEvent, Contribution, CounterCells
+from muster_runtime.projections import (
+    ConsumedEvent,
+    Contribution,
+    CounterCells,
+    insert_in_chunks,
+)
 
 
 @dataclass(frozen=True)
@@ -93,8 +98,7 @@ class FirstServices:
             return
         docs = [_membership_doc(key, m) for key, m in self._buffer.items()]
         self._buffer = None
-        for start in range(0, len(docs), 1000):
-            await self.collection.insert_many(docs[start : start + 1000], ordered=False)
+        await insert_in_chunks(self.collection, docs)
 
     async def see(
         self, cell: str, volunteer_id: str, event_id: str, recorded_at: datetime
