@@ -240,8 +240,8 @@ class CounterCells:
     ) -> None:
         """Apply (event, cell id, increments, fields set on insert) contributions.
 
-        Reads the cells' marks, counts only offsets above them, and writes each cell
-        conditionally on the marks it read; a cell that moved meanwhile is retried.
+        Counts only offsets above the cells' marks (remembered, or read once), and writes
+        each cell conditionally on them; a cell that moved meanwhile is read and retried.
         """
         if self._buffer is not None:
             self._count_in_buffer(contributions, self._buffer)
