@@ -4,8 +4,9 @@ Every change to a counter cell is also counted in one bucket document per calend
 the UTC instant its event was recorded: the year, month, day, hour, ten minutes and minute
 (`<area>@Y2026`, `@M2026-11`, `@D2026-11-27`, `@H2026-11-27T10`, `@10m2026-11-27T10:30`,
 `@1m2026-11-27T10:31`). One bucket document holds every period of its area (`<period>.…`,
-`all.…`; a year's split by the periods' month, see `bucket_document`), so a batch of events
-costs a few writes per (area, bucket), and the many events of a busy minute share them. Changes recorded before `HISTORY_SINCE` go to one bucket
+`all.…`; a year's is split by the periods' month, see `bucket_document`), so a batch of
+events costs one write per (area, bucket) — three for a year —, and the many events of a
+busy minute share their buckets. Changes recorded before `HISTORY_SINCE` go to one bucket
 of their own (`@Ybefore2024`).
 
 Precision is the minute: a figure as of T is the sum of every change recorded before the
