@@ -15,6 +15,7 @@ from muster_runtime.eventstore import (
     CommandContext,
     ConcurrencyError,
     EventStore,
+    Stream,
 )
 from muster_runtime.mongo import Database
 
@@ -134,7 +135,63 @@ async def test_a_commit_whose_head_was_never_advanced_is_read_and_the_head_mende
     await db["events_heads"].delete_one({"_id": "thing-9"})
 
     stream = await store.read_stream("thing-9")
+    await store.append("thing-9", "thing", 1, [ThingHappened(n=2)], CONTEXT)
 
     assert [e.payload["n"] for e in stream.events] == [1]
     assert stream.version == 1
-    assert await store.stream_version("thing-9") == 1
+    assert await store.stream_version("thing-9") == 2
+    with pytest.raises(ConcurrencyError) as refused:
+        await store.append("thing-9", "thing", 1, [ThingHappened(n=99)], CONTEXT)
+    assert refused.value.actual == 2
+
+
+async def test_an_append_after_a_read_is_refused_once_the_stream_moved_on(
+    store: EventStore,
+) -> None:
+    await store.append("thing-1", "thing", 0, [ThingHappened(n=1)], CONTEXT)
+    read = await store.read_stream("thing-1")
+    await store.append_after(read, "thing", [ThingHappened(n=2)], CONTEXT)
+
+    with pytest.raises(ConcurrencyError):
+        await store.append_after(read, "thing", [ThingHappened(n=99)], CONTEXT)
+    with pytest.raises(ConcurrencyError):  # a new stream assumed, but it exists
+        await store.append_after(Stream("thing-1", 0, []), "thing", [ThingHappened(n=0)], CONTEXT)
+
+    stream = await store.read_stream("thing-1")
+    assert [e.payload["n"] for e in stream.events] == [1, 2]
+    # Every refused append took its outbox marker back: only the two commits are pending.
+    assert sorted(c["_id"] for c in await store.unpublished(10)) == ["thing-1@1", "thing-1@2"]
+    # The head is a hint that append_after leaves behind; a blind append walks past it.
+    await store.append("thing-1", "thing", 2, [ThingHappened(n=3)], CONTEXT)
+    assert await store.stream_version("thing-1") == 3
+
+
+async def test_positions_rise_within_every_stream_whichever_process_appends(
+    db: Database,
+) -> None:
+    # Two processes (stores) hand out positions from blocks of their own: the first
+    # holds the lower block, yet a stream the second wrote to last continues above it.
+    first, second = EventStore(db), EventStore(db)
+    await first.create_indexes()
+    await first.append("thing-a", "thing", 0, [ThingHappened(n=1)], CONTEXT)
+    await second.append("thing-b", "thing", 0, [ThingHappened(n=1)], CONTEXT)
+    await second.append_after(
+        await second.read_stream("thing-a"), "thing", [ThingHappened(n=2)], CONTEXT
+    )
+    await first.append_after(
+        await first.read_stream("thing-a"), "thing", [ThingHappened(n=3)], CONTEXT
+    )
+    await first.append("thing-b", "thing", 1, [ThingHappened(n=2)], CONTEXT)
+
+    for stream_id in ("thing-a", "thing-b"):
+        positions = [e.position for e in (await first.read_stream(stream_id)).events]
+        assert positions == sorted(set(positions)), (stream_id, positions)
+    replayed = [(e.stream_id, e.payload["n"]) async for e in first.read_all()]
+    assert [n for s, n in replayed if s == "thing-a"] == [1, 2, 3]
+    assert [n for s, n in replayed if s == "thing-b"] == [1, 2]
+    ready = await first.unpublished(10)
+    assert [c["_id"] for c in ready if c["stream_id"] == "thing-a"] == [
+        "thing-a@1",
+        "thing-a@2",
+        "thing-a@3",
+    ]

@@ -9,6 +9,19 @@ its primary index, MongoDB and FerretDB alike.
 The outbox is a small collection of markers, one per commit, written just before the
 commit and deleted once the relay has published it; a marker whose commit never
 appeared (the append died in between) is swept after `ORPHAN_MARKER_AGE`.
+
+A stream's head document records its version for appends that were not preceded by a
+read of the stream (`append`): a hint, never the truth — it may lag (a writer died after
+its commit, or the stream was appended to with `append_after`, which leaves it alone) and
+`append` walks the commits forward from it. Reads walk the commits and never consult it.
+
+Positions order the commits for the relay, replays and the audit trail. They are handed
+out from blocks of `POSITION_BLOCK` per process (one counter write per block, not one per
+append: the counter is a single document every append would otherwise queue on), so
+across processes they follow allocation, not time. Within a stream they always rise: an
+append takes a position above its stream's last commit's (known from the read, or, for a
+blind `append`, above every position handed out so far), which is the order the relay and
+replays need (Kafka orders per stream only).
 """
 
 from __future__ import annotations
@@ -37,6 +50,8 @@ log = logging.getLogger(__name__)
 
 # An append writes its marker, then its commit, within half of this.
 ORPHAN_MARKER_AGE = 60.0
+# Positions a process takes from the counter at a time.
+POSITION_BLOCK = 100
 
 
 class ConcurrencyError(Exception):
@@ -64,6 +79,11 @@ class Stream:
     version: int
     events: list[EventEnvelope]
 
+    @property
+    def last_position(self) -> int:
+        """The position of the stream's last commit (-1 for a new stream)."""
+        return self.events[-1].position if self.events else -1
+
 
 class EventStore:
     """Appends and reads event streams; wakes the relay after every append."""
@@ -74,6 +94,9 @@ class EventStore:
         self._outbox = db[f"{collection}_outbox"]
         self._counters = db["counters"]
         self._counter_id = f"{collection}.position"
+        # The block of positions this process hands out: [_next_free, _block_end).
+        self._next_free = 0
+        self._block_end = 0
         self.appended = asyncio.Event()
 
     @property
@@ -89,7 +112,9 @@ class EventStore:
             await self._counters.insert_one({"_id": self._counter_id, "value": 0})
 
     async def stream_version(self, stream_id: str) -> int:
-        """The stream's version as its head document records it (0 for a new stream)."""
+        """The stream's version as its head document records it (0 for a new stream).
+
+        A hint that may lag (see the module doc): `append` checks it, then walks on."""
         head = await self._heads.find_one({"_id": stream_id})
         return int(head["version"]) if head else 0
 
@@ -135,6 +160,42 @@ class EventStore:
         Raises:
             ConcurrencyError: the stream is not at `expected_version`.
         """
+        return await self._traced_append(
+            stream_id, stream_type, expected_version, events, context, occurred_at, None
+        )
+
+    async def append_after(
+        self,
+        read: Stream,
+        stream_type: str,
+        events: Sequence[DomainEvent],
+        context: CommandContext,
+        *,
+        occurred_at: datetime | None = None,
+    ) -> list[EventEnvelope]:
+        """Append all `events` or none right after `read`, the caller's read of the stream.
+
+        Cheaper than `append`: the head is neither read nor advanced. Whoever wrote to the
+        stream since `read` took the commit id `<stream>@<read.version + 1>`, so the
+        insert of that id is the whole optimistic-concurrency check.
+
+        Raises:
+            ConcurrencyError: the stream moved on since `read`.
+        """
+        return await self._traced_append(
+            read.stream_id, stream_type, read.version, events, context, occurred_at, read
+        )
+
+    async def _traced_append(
+        self,
+        stream_id: str,
+        stream_type: str,
+        expected_version: int,
+        events: Sequence[DomainEvent],
+        context: CommandContext,
+        occurred_at: datetime | None,
+        read: Stream | None,
+    ) -> list[EventEnvelope]:
         with tracer().start_as_current_span(
             f"append {stream_type}",
             attributes={
@@ -145,7 +206,7 @@ class EventStore:
             },
         ):
             envelopes = await self._append(
-                stream_id, stream_type, expected_version, events, context, occurred_at
+                stream_id, stream_type, expected_version, events, context, occurred_at, read
             )
         log.info(
             "events appended",
@@ -165,8 +226,10 @@ class EventStore:
         events: Sequence[DomainEvent],
         context: CommandContext,
         occurred_at: datetime | None,
+        read: Stream | None,
     ) -> list[EventEnvelope]:
-        """Append all `events` or none, after version `expected_version` of the stream.
+        """Append all `events` or none, after version `expected_version` of the stream
+        (which `read`, if given, is: then the head is left alone).
 
         Every step is a point write or a point read of a document that exists, which
         any store serves from its primary index (no query that may come back empty).
@@ -176,13 +239,15 @@ class EventStore:
         """
         if not events:
             return []
-        if expected_version > 0:
+        if read is None and expected_version > 0:
             actual = await self.stream_version(stream_id)
             if actual < expected_version:
                 actual = await self._repair_head(stream_id, actual)
             if actual != expected_version:
                 raise ConcurrencyError(stream_id, expected_version, actual)
-        position = await self._next_position()
+        position = await self._next_position(
+            read.last_position if read is not None else (-1 if expected_version == 0 else None)
+        )
         now = datetime.now(UTC)
         envelopes = [
             EventEnvelope(
@@ -232,30 +297,27 @@ class EventStore:
         except DuplicateKeyError:
             await self._outbox.delete_one({"_id": marker["_id"]})
             APPEND_CONFLICTS.inc()
+            if read is not None:
+                raise ConcurrencyError(stream_id, expected_version) from None
             actual = await self._repair_head(stream_id, expected_version)
             raise ConcurrencyError(stream_id, expected_version, actual) from None
         self.appended.set()
         EVENTS_APPENDED.labels(stream_type).inc(len(events))
-        await self._advance_head(stream_id, last_version, new=expected_version == 0)
+        if read is None:
+            await self._advance_head(stream_id, last_version, new=expected_version == 0)
         return envelopes
 
     async def read_stream(self, stream_id: str) -> Stream:
-        """Every event of the stream, in order: its commits up to the recorded head and any
-        after it (an append that died between its commit and the head: the commit is kept,
-        and published, so it is the stream's; the head is mended)."""
-        head = await self.stream_version(stream_id)
+        """Every event of the stream, in order: its commits, walked by `_id` from the first
+        until one is missing (the head is not consulted: it may lag, see the module doc)."""
         events: list[EventEnvelope] = []
         version = 0
         while True:
             commit = await self._commits.find_one({"_id": commit_id(stream_id, version + 1)})
             if commit is None:
-                if version < head:  # cannot happen: the head moves only after its commit
-                    raise RuntimeError(f"stream {stream_id} lacks the commit after {version}")
                 break
             events.extend(commit_envelopes(commit))
             version = int(commit["last_version"])
-        if version > head:
-            await self._advance_head(stream_id, version, new=head == 0)
         return Stream(stream_id, version, events)
 
     async def read_all(
@@ -328,12 +390,24 @@ class EventStore:
             return 0.0
         return max(0.0, float((datetime.now(UTC) - oldest["written_at"]).total_seconds()))
 
-    async def _next_position(self) -> int:
+    async def _next_position(self, above: int | None) -> int:
+        """A position above `above` (the stream's last commit's), or, when that is unknown
+        (None), above every position handed out so far, by any process: a new block."""
+        if above is None or not above < self._next_free < self._block_end:
+            top = await self._allocate_positions(POSITION_BLOCK)
+            # Any block another task took meanwhile is dropped: gaps are harmless.
+            self._next_free, self._block_end = top - POSITION_BLOCK + 1, top + 1
+        position = self._next_free
+        self._next_free += 1
+        return position
+
+    async def _allocate_positions(self, count: int) -> int:
+        """Takes `count` positions from the store's counter; returns the highest."""
         for _ in range(3):
             try:
                 counter = await self._counters.find_one_and_update(
                     {"_id": self._counter_id},
-                    {"$inc": {"value": 1}},
+                    {"$inc": {"value": count}},
                     upsert=True,
                     return_document=ReturnDocument.AFTER,
                 )

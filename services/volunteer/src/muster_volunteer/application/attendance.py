@@ -3,11 +3,20 @@
 Activities are known from dispatch's events (a folded view per activity, secret
 included, so the rotating code is checked here without asking dispatch); approved
 service records come back the same way.
+
+The hot path (one check-in: the open-attendance lookup, the marker and the commit, the
+open-attendance upsert) decides on in-process copies where a stale one cannot make a
+wrong decision stick: activity views are kept for `VIEW_CACHE_SECONDS` (and dropped as
+soon as this process applies a change to them), and a check-in assumes a new attendance
+stream, which the insert of its first commit proves. Every refusal is decided again on
+fresh reads, so no request is refused on a stale copy.
 """
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +33,7 @@ from muster_contracts.events.activities import (
 )
 from muster_contracts.stars import star_rating
 from muster_runtime.errors import NotFoundError, RuleViolationError
-from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore
+from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore, Stream
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent, VersionedDocuments
 from muster_runtime.tracing import traced_command
@@ -44,14 +53,25 @@ VIEW_TYPES = (
     ActivityVolunteersAssigned.event_type,
     ActivityCancelled.event_type,
 )
+# How long a process decides check-ins on its copy of an activity view. A view changes
+# only by dispatch's events, which reach this service seconds late anyway; the copy is
+# dropped when this process applies one, and a refusal is always decided on a fresh read.
+# What a stale copy can do: accept a check-in for up to this long after a cancellation
+# applied by another replica (the assigned set only grows; times and secret never change).
+VIEW_CACHE_SECONDS = 5.0
+VIEW_CACHE_SIZE = 10_000
 
 
 class ActivityBoard:
     """Dispatch's activities as the volunteer service needs them, and the service records."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, view_seconds: float = VIEW_CACHE_SECONDS) -> None:
         self.activities = VersionedDocuments(db["activity_board"])
         self.records = VersionedDocuments(db["service_records"])
+        self._view_seconds = view_seconds
+        self._views: dict[str, tuple[float, ActivityView]] = {}
+        # Bumped by every change applied here: a read that overlapped one is not kept.
+        self._changes = 0
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
         for consumed in events:
@@ -59,12 +79,17 @@ class ActivityBoard:
             payload = envelope.payload
             version = envelope.stream_version
             if envelope.type in VIEW_TYPES:
-                await self.activities.apply(
-                    payload["activity_id"],
-                    version,
-                    {"$push": {"events": {"type": envelope.type, "payload": payload}}},
-                    create=envelope.type == ActivityScheduled.event_type,
-                )
+                self._changes += 1
+                try:
+                    await self.activities.apply(
+                        payload["activity_id"],
+                        version,
+                        {"$push": {"events": {"type": envelope.type, "payload": payload}}},
+                        create=envelope.type == ActivityScheduled.event_type,
+                    )
+                finally:
+                    self._changes += 1
+                    self._views.pop(payload["activity_id"], None)
             elif envelope.type == ServiceRecordIssued.event_type:
                 fields = {k: v for k, v in payload.items() if k != "record_id"}
                 await self.records.apply(
@@ -75,13 +100,24 @@ class ActivityBoard:
                     payload["record_id"], version, {"$inc": {"minutes": payload["delta_minutes"]}}
                 )
 
-    async def view(self, activity_id: str) -> ActivityView:
+    async def view(self, activity_id: str, *, fresh: bool = False) -> ActivityView:
+        """The activity as dispatch's events describe it; a copy at most `view_seconds`
+        old unless `fresh`."""
+        now = time.monotonic()
+        kept = None if fresh else self._views.get(activity_id)
+        if kept is not None and now - kept[0] < self._view_seconds:
+            return kept[1]
+        changes = self._changes
         doc = await self.activities.collection.find_one({"_id": activity_id})
         view: ActivityView | None = None
         for entry in (doc or {}).get("events", []):
             view = evolve_view(view, decode_payload(entry["type"], 1, entry["payload"]))
         if view is None:
             raise NotFoundError(f"no activity {activity_id}", field="activity_id")
+        if changes == self._changes:
+            if len(self._views) >= VIEW_CACHE_SIZE:
+                self._views.clear()
+            self._views[activity_id] = (now, view)
         return view
 
     async def service_record(self, volunteer_id: str) -> dict[str, Any]:
@@ -121,28 +157,25 @@ class AttendanceDesk:
         self._open = db["open_attendances"]
         self._radius_m = radius_m
 
-    async def _attendance(self, activity_id: str, volunteer_id: str) -> Attendance:
+    async def _attendance(self, activity_id: str, volunteer_id: str) -> tuple[Attendance, Stream]:
         stream = await self._store.read_stream(attendance_stream_id(activity_id, volunteer_id))
         state = Attendance(activity_id, volunteer_id)
         for envelope in stream.events:
             state = evolve(
                 state, decode_payload(envelope.type, envelope.schema_version, envelope.payload)
             )
-        return state
+        return state, stream
 
     async def _open_elsewhere(
-        self, volunteer_id: str, activity_id: str, at: datetime
+        self, volunteer_id: str, activity_id: str, at: datetime, *, fresh: bool = False
     ) -> str | None:
         doc = await self._open.find_one({"_id": volunteer_id})
         if doc is None or doc["activity_id"] == activity_id:
             return None
         other = str(doc["activity_id"])
-        view = await self._board.view(other)
-        return (
-            other
-            if blocks_other_check_ins(view, await self._attendance(other, volunteer_id), at)
-            else None
-        )
+        view = await self._board.view(other, fresh=fresh)
+        attendance, _ = await self._attendance(other, volunteer_id)
+        return other if blocks_other_check_ins(view, attendance, at) else None
 
     @traced_command("check_in")
     async def check_in(
@@ -155,14 +188,29 @@ class AttendanceDesk:
         context: CommandContext,
     ) -> Attendance:
         view = await self._board.view(activity_id)
-        attendance = await self._attendance(activity_id, volunteer_id)
         elsewhere = await self._open_elsewhere(volunteer_id, activity_id, at)
-        events = self._decide(
-            lambda: check_in(
+        # Most check-ins open a new attendance stream: decided against an empty one, the
+        # insert of its first commit proves it is (and is refused if the stream exists).
+        new = Stream(attendance_stream_id(activity_id, volunteer_id), 0, [])
+        attendance = Attendance(activity_id, volunteer_id)
+        try:
+            events = check_in(
                 view, attendance, volunteer_id, code, at, location, elsewhere, self._radius_m
             )
-        )
-        attendance = await self._append(attendance, events, context)
+            await self._store.append_after(new, ATTENDANCE_STREAM, events, context)
+        except (AttendanceRuleError, ConcurrencyError):
+            # Decided again on fresh reads: the refusal, if any, is the one they give.
+            view = await self._board.view(activity_id, fresh=True)
+            attendance, stream = await self._attendance(activity_id, volunteer_id)
+            elsewhere = await self._open_elsewhere(volunteer_id, activity_id, at, fresh=True)
+            events = self._decide(
+                lambda: check_in(
+                    view, attendance, volunteer_id, code, at, location, elsewhere, self._radius_m
+                )
+            )
+            await self._append(stream, events, context)
+        for event in events:
+            attendance = evolve(attendance, event)
         await self._open.update_one(
             {"_id": volunteer_id}, {"$set": {"activity_id": activity_id}}, upsert=True
         )
@@ -173,35 +221,36 @@ class AttendanceDesk:
         self, activity_id: str, volunteer_id: str, at: datetime, context: CommandContext
     ) -> Attendance:
         view = await self._board.view(activity_id)
-        attendance = await self._attendance(activity_id, volunteer_id)
-        events = self._decide(lambda: check_out(view, attendance, volunteer_id, at))
-        attendance = await self._append(attendance, events, context)
+        attendance, stream = await self._attendance(activity_id, volunteer_id)
+        try:
+            events = check_out(view, attendance, volunteer_id, at)
+        except AttendanceRuleError:
+            view = await self._board.view(activity_id, fresh=True)
+            events = self._decide(lambda: check_out(view, attendance, volunteer_id, at))
+        await self._append(stream, events, context)
+        for event in events:
+            attendance = evolve(attendance, event)
         await self._open.delete_one({"_id": volunteer_id, "activity_id": activity_id})
         return attendance
 
     @staticmethod
-    def _decide(decide: Any) -> list[DomainEvent]:
+    def _decide(decide: Callable[[], list[DomainEvent]]) -> list[DomainEvent]:
         try:
-            events: list[DomainEvent] = decide()
+            return decide()
         except AttendanceRuleError as exc:
             raise RuleViolationError(str(exc), field=exc.field, rule=exc.rule) from None
-        return events
 
     async def _append(
-        self, attendance: Attendance, events: list[DomainEvent], context: CommandContext
-    ) -> Attendance:
-        stream = attendance_stream_id(attendance.activity_id, attendance.volunteer_id)
+        self, stream: Stream, events: list[DomainEvent], context: CommandContext
+    ) -> None:
         try:
-            await self._store.append(stream, ATTENDANCE_STREAM, attendance.version, events, context)
+            await self._store.append_after(stream, ATTENDANCE_STREAM, events, context)
         except ConcurrencyError:
             raise RuleViolationError(
                 "a check-in or check-out for this activity is in progress",
                 field="activity_id",
                 rule="concurrent_request",
             ) from None
-        for event in events:
-            attendance = evolve(attendance, event)
-        return attendance
 
 
 def attendance_view(attendance: Attendance) -> dict[str, Any]:

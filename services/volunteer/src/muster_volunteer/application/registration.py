@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +36,13 @@ from muster_volunteer.domain.volunteer import (
     evolve,
     register,
 )
+
+# How long a process answers "which volunteer is this account" from memory (every
+# volunteer request asks). The link is made once and only removed when the volunteer is
+# erased (or a registration is rolled back): this process forgets it then; another
+# replica may still act for the erased volunteer this long.
+ACCOUNT_CACHE_SECONDS = 30.0
+ACCOUNT_CACHE_SIZE = 100_000
 
 
 def stream_id(volunteer_id: str) -> str:
@@ -73,6 +81,8 @@ class VolunteerRegistry:
     ) -> None:
         self._id_numbers = id_numbers
         self._accounts = accounts
+        self._known_accounts: dict[str, tuple[float, str]] = {}
+        self._unlinks = 0  # bumped by every unlink: a lookup that overlapped one is not kept
         self._store = store
         self._vault = vault
         self._phones = phones
@@ -109,7 +119,7 @@ class VolunteerRegistry:
                     raise
         except ConflictError:
             if subject is not None:
-                await self._accounts.delete_one({"_id": subject, "volunteer_id": volunteer_id})
+                await self._unlink_account(subject, volunteer_id)
             raise
         # A new stream: append straight away; only a retry of the same request collides.
         try:
@@ -159,11 +169,30 @@ class VolunteerRegistry:
         return str(doc["volunteer_id"]) if doc else None
 
     async def own_volunteer_id(self, subject: str) -> str:
-        """The volunteer this account registered; a clear 404 if it registered none."""
+        """The volunteer this account registered; a clear 404 if it registered none.
+
+        Kept in memory for `ACCOUNT_CACHE_SECONDS` once found."""
+        now = time.monotonic()
+        kept = self._known_accounts.get(subject)
+        if kept is not None and now - kept[0] < ACCOUNT_CACHE_SECONDS:
+            return kept[1]
+        unlinks = self._unlinks
         volunteer_id = await self.account_of(subject)
         if volunteer_id is None:
             raise NotFoundError("register as a volunteer first", code="not_registered")
+        if unlinks == self._unlinks:
+            if len(self._known_accounts) >= ACCOUNT_CACHE_SIZE:
+                self._known_accounts.clear()
+            self._known_accounts[subject] = (now, volunteer_id)
         return volunteer_id
+
+    async def _unlink_account(self, subject: str, volunteer_id: str) -> None:
+        self._unlinks += 1
+        try:
+            await self._accounts.delete_one({"_id": subject, "volunteer_id": volunteer_id})
+        finally:
+            self._unlinks += 1
+            self._known_accounts.pop(subject, None)
 
     async def profile(self, volunteer_id: str) -> VolunteerRegistered:
         """What drives and rules need to know: the registration, personal data left sealed."""
@@ -199,9 +228,7 @@ class VolunteerRegistry:
         await self._vault.shred(volunteer_id)
         registrant = stream.events[0].actor
         if registrant.role is Role.VOLUNTEER:
-            await self._accounts.delete_one(
-                {"_id": registrant.subject, "volunteer_id": volunteer_id}
-            )
+            await self._unlink_account(registrant.subject, volunteer_id)
 
     async def display_names(
         self, volunteer_ids: list[str], in_scope: Callable[[str], bool]
