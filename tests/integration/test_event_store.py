@@ -195,3 +195,32 @@ async def test_positions_rise_within_every_stream_whichever_process_appends(
         "thing-a@2",
         "thing-a@3",
     ]
+
+
+async def test_concurrent_appends_written_together_each_learn_their_own_outcome(
+    store: EventStore,
+) -> None:
+    # Appends that arrive together share an insert_many (group commit); a duplicate in
+    # the batch refuses that append alone.
+    await asyncio.gather(
+        *(store.append(f"thing-{n}", "thing", 0, [ThingHappened(n=0)], CONTEXT) for n in range(5))
+    )
+
+    reads = [await store.read_stream(f"thing-{n}") for n in range(5)]
+
+    async def write(stream: int, n: int) -> bool:
+        try:
+            await store.append_after(reads[stream], "thing", [ThingHappened(n=n)], CONTEXT)
+        except ConcurrencyError:
+            return False
+        return True
+
+    outcomes = await asyncio.gather(*(write(n % 5, n) for n in range(40)))
+
+    for stream in range(5):
+        events = (await store.read_stream(f"thing-{stream}")).events
+        won = [n for n in range(40) if n % 5 == stream and outcomes[n]]
+        assert [e.payload["n"] for e in events][1:] == won
+        assert len(events) == 2
+    assert outcomes.count(True) == 5
+    assert len(await store.unpublished(100)) == 10

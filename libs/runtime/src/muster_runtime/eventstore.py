@@ -22,6 +22,12 @@ across processes they follow allocation, not time. Within a stream they always r
 append takes a position above its stream's last commit's (known from the read, or, for a
 blind `append`, above every position handed out so far), which is the order the relay and
 replays need (Kafka orders per stream only).
+
+Concurrent appends write together (group commit): the markers of appends that arrive
+while a batch of markers is being written go in the next batch, one `insert_many`, and
+so do their commits; each append still learns its own outcome (a duplicate `_id` refuses
+that append alone). The relay takes the commits this process appended from memory
+rather than reading them back.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,7 +43,7 @@ from uuid import UUID, uuid4
 
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
 from muster_contracts.envelope import Actor, EventEnvelope
 from muster_contracts.events import DomainEvent
@@ -52,6 +58,71 @@ log = logging.getLogger(__name__)
 ORPHAN_MARKER_AGE = 60.0
 # Positions a process takes from the counter at a time.
 POSITION_BLOCK = 100
+# Documents written by one `insert_many` of a group commit, at most.
+GROUP_COMMIT_LIMIT = 100
+# Commits appended here and not yet published, kept for the relay, at most.
+LOCAL_COMMITS_LIMIT = 10_000
+
+
+class GroupInserts:
+    """Inserts into one collection, written together: those that arrive while a batch
+    is being written form the next batch. No timer: a lone insert is written at once."""
+
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self._collection = collection
+        self._waiting: list[tuple[Document, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def insert(self, document: Document) -> None:
+        """Insert `document`; raises what its own insert would (DuplicateKeyError...)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((document, done))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_batches())
+        await done
+
+    async def _write_batches(self) -> None:
+        try:
+            while self._waiting:
+                batch = self._waiting[:GROUP_COMMIT_LIMIT]
+                del self._waiting[:GROUP_COMMIT_LIMIT]
+                await self._write(batch)
+        finally:
+            self._writer = None
+            for _, done in self._waiting:  # only if this task was cancelled
+                done.cancel()
+            self._waiting.clear()
+
+    async def _write(self, batch: list[tuple[Document, asyncio.Future[None]]]) -> None:
+        failures: dict[int, Mapping[str, Any]] = {}
+        try:
+            if len(batch) == 1:
+                await self._collection.insert_one(batch[0][0])
+            else:
+                await self._collection.insert_many([doc for doc, _ in batch], ordered=False)
+        except BulkWriteError as exc:
+            failures = {int(e["index"]): e for e in exc.details.get("writeErrors", [])}
+            if exc.details.get("writeConcernErrors"):
+                failures = {i: exc.details for i in range(len(batch))}
+        except Exception as exc:
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+            return
+        except BaseException:
+            for _, done in batch:
+                done.cancel()
+            raise
+        for index, (_, done) in enumerate(batch):
+            if done.done():
+                continue  # its caller gave up waiting
+            failure = failures.get(index)
+            if failure is None:
+                done.set_result(None)
+            elif failure.get("code") == 11000:
+                done.set_exception(DuplicateKeyError(failure.get("errmsg", ""), 11000, failure))
+            else:
+                done.set_exception(WriteError(failure.get("errmsg", ""), failure.get("code")))
 
 
 class ConcurrencyError(Exception):
@@ -92,6 +163,10 @@ class EventStore:
         self._commits = db[collection]
         self._heads = db[f"{collection}_heads"]
         self._outbox = db[f"{collection}_outbox"]
+        self._marker_inserts = GroupInserts(self._outbox)
+        self._commit_inserts = GroupInserts(self._commits)
+        # Commits appended by this process, by id, until published: the relay's copy.
+        self._local_commits: dict[str, Document] = {}
         self._counters = db["counters"]
         self._counter_id = f"{collection}.position"
         # The block of positions this process hands out: [_next_free, _block_end).
@@ -173,7 +248,8 @@ class EventStore:
         *,
         occurred_at: datetime | None = None,
     ) -> list[EventEnvelope]:
-        """Append all `events` or none right after `read`, the caller's read of the stream.
+        """Append all `events` or none right after `read`, the caller's read of the stream
+        (or of a prefix of it).
 
         Cheaper than `append`: the head is neither read nor advanced. Whoever wrote to the
         stream since `read` took the commit id `<stream>@<read.version + 1>`, so the
@@ -283,7 +359,7 @@ class EventStore:
             commit["trace"] = trace_context
         marker = {"_id": commit["_id"], "position": position, "written_at": now}
         try:
-            await self._outbox.insert_one(marker)
+            await self._marker_inserts.insert(marker)
         except DuplicateKeyError:
             # Another writer is appending after the same version right now.
             APPEND_CONFLICTS.inc()
@@ -293,7 +369,7 @@ class EventStore:
             await self._outbox.delete_one({"_id": marker["_id"]})
             raise TimeoutError("the event store is too slow to append safely")
         try:
-            await self._commits.insert_one(commit)
+            await self._commit_inserts.insert(commit)
         except DuplicateKeyError:
             await self._outbox.delete_one({"_id": marker["_id"]})
             APPEND_CONFLICTS.inc()
@@ -301,18 +377,25 @@ class EventStore:
                 raise ConcurrencyError(stream_id, expected_version) from None
             actual = await self._repair_head(stream_id, expected_version)
             raise ConcurrencyError(stream_id, expected_version, actual) from None
+        if len(self._local_commits) >= LOCAL_COMMITS_LIMIT:
+            self._local_commits.clear()  # another replica relays: theirs to publish
+        self._local_commits[commit["_id"]] = commit
         self.appended.set()
         EVENTS_APPENDED.labels(stream_type).inc(len(events))
         if read is None:
             await self._advance_head(stream_id, last_version, new=expected_version == 0)
         return envelopes
 
-    async def read_stream(self, stream_id: str) -> Stream:
+    async def read_stream(self, stream_id: str, up_to: int | None = None) -> Stream:
         """Every event of the stream, in order: its commits, walked by `_id` from the first
-        until one is missing (the head is not consulted: it may lag, see the module doc)."""
+        until one is missing (the head is not consulted: it may lag, see the module doc).
+
+        With `up_to`, only the commits that start at or below that version: a prefix of
+        the stream, for a command that expects no more (`append_after` it is refused if
+        there is more)."""
         events: list[EventEnvelope] = []
         version = 0
-        while True:
+        while up_to is None or version < up_to:
             commit = await self._commits.find_one({"_id": commit_id(stream_id, version + 1)})
             if commit is None:
                 break
@@ -339,9 +422,7 @@ class EventStore:
         markers = sorted(
             [m async for m in self._outbox.find({})], key=lambda m: int(m["position"])
         )[:limit]
-        commits = await asyncio.gather(
-            *(self._commits.find_one({"_id": m["_id"]}) for m in markers)
-        )
+        commits = await asyncio.gather(*(self._commit(m["_id"]) for m in markers))
         ready: list[Document] = []
         held: set[str] = set()
         now = datetime.now(UTC)
@@ -377,8 +458,14 @@ class EventStore:
             return False  # held by a live relay elsewhere
         return True
 
+    async def _commit(self, commit_id: str) -> Document | None:
+        local = self._local_commits.get(commit_id)
+        return local if local is not None else await self._commits.find_one({"_id": commit_id})
+
     async def mark_published(self, commit_ids: list[Any]) -> None:
         await self._outbox.delete_many({"_id": {"$in": commit_ids}})
+        for published in commit_ids:
+            self._local_commits.pop(published, None)
 
     async def count_unpublished(self) -> int:
         return await self._outbox.count_documents({})

@@ -105,6 +105,53 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+class RequestMetrics:
+    """Counts, times and logs every request by its route, and gives it its correlation id
+    (the caller's `X-Request-ID`, echoed in the response). A plain ASGI middleware: no
+    task or stream per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        header = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
+        correlation = request_id(header.decode("latin-1") if header else None)
+        echoed = (REQUEST_ID_HEADER.lower().encode(), str(correlation).encode())
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), echoed]
+            await send(message)
+
+        token = CORRELATION_ID.set(correlation)
+        try:
+            await self.app(scope, receive, send_with_id)
+            path = getattr(scope.get("route"), "path", "unmatched")
+            seconds = time.perf_counter() - started
+            HTTP_LATENCY.labels(path, scope["method"], str(status)).observe(seconds)
+            HTTP_REQUESTS.labels(path, scope["method"], str(status)).inc()
+            if path not in UNLOGGED_ROUTES:
+                # The route's template, never the path: no identifiers or personal data.
+                log.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "route": path,
+                        "status": status,
+                        "ms": round(seconds * 1000, 1),
+                    },
+                )
+        finally:
+            CORRELATION_ID.reset(token)
+
+
 def create_app(
     runtime: ServiceRuntime,
     *,
@@ -130,37 +177,7 @@ def create_app(
     app.state.tokens = TokenVerifier.from_settings(runtime.settings, runtime.revocations)
 
     app.add_middleware(BodySizeLimit, limit=runtime.settings.http_max_body_bytes)
-
-    @app.middleware("http")
-    async def measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        correlation = request_id(request.headers.get(REQUEST_ID_HEADER))
-        token = CORRELATION_ID.set(correlation)
-        try:
-            response = await call_next(request)
-            route = request.scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            status = str(response.status_code)
-            seconds = time.perf_counter() - started
-            HTTP_LATENCY.labels(path, request.method, status).observe(seconds)
-            HTTP_REQUESTS.labels(path, request.method, status).inc()
-            if path not in UNLOGGED_ROUTES:
-                # The route's template, never the path: no identifiers or personal data.
-                log.info(
-                    "request",
-                    extra={
-                        "method": request.method,
-                        "route": path,
-                        "status": response.status_code,
-                        "ms": round(seconds * 1000, 1),
-                    },
-                )
-        finally:
-            CORRELATION_ID.reset(token)
-        response.headers[REQUEST_ID_HEADER] = str(correlation)
-        return response
+    app.add_middleware(RequestMetrics)
 
     @app.get("/metrics", tags=["operations"], include_in_schema=False)
     async def metrics() -> Response:

@@ -4,19 +4,22 @@ Activities are known from dispatch's events (a folded view per activity, secret
 included, so the rotating code is checked here without asking dispatch); approved
 service records come back the same way.
 
-The hot path (one check-in: the open-attendance lookup, the marker and the commit, the
-open-attendance upsert) decides on in-process copies where a stale one cannot make a
-wrong decision stick: activity views are kept for `VIEW_CACHE_SECONDS` (and dropped as
-soon as this process applies a change to them), and a check-in assumes a new attendance
-stream, which the insert of its first commit proves. Every refusal is decided again on
-fresh reads, so no request is refused on a stale copy.
+The hot path decides on what the usual request finds, where the insert of the commit
+proves it or a stale copy cannot make a wrong decision stick: a check-in assumes a new
+attendance stream and a check-out one that holds just the check-in (the insert of the
+next commit is refused otherwise), and activity views are kept in memory for
+`VIEW_CACHE_SECONDS` (dropped as soon as this process applies a change to them). Every
+refusal and conflict is decided again on fresh reads, so nothing is refused on an
+assumption. A check-in then costs four store operations (the open-attendance lookup, the
+outbox marker, the commit, the open-attendance upsert), a check-out four (the check-in
+commit, the marker, the commit, the open-attendance delete).
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -157,8 +160,15 @@ class AttendanceDesk:
         self._open = db["open_attendances"]
         self._radius_m = radius_m
 
-    async def _attendance(self, activity_id: str, volunteer_id: str) -> tuple[Attendance, Stream]:
-        stream = await self._store.read_stream(attendance_stream_id(activity_id, volunteer_id))
+    async def _attendance(
+        self, activity_id: str, volunteer_id: str, up_to: int | None = None
+    ) -> tuple[Attendance, Stream]:
+        stream_id = attendance_stream_id(activity_id, volunteer_id)
+        stream = (
+            Stream(stream_id, 0, [])
+            if up_to == 0
+            else await self._store.read_stream(stream_id, up_to)
+        )
         state = Attendance(activity_id, volunteer_id)
         for envelope in stream.events:
             state = evolve(
@@ -187,30 +197,16 @@ class AttendanceDesk:
         at: datetime,
         context: CommandContext,
     ) -> Attendance:
-        view = await self._board.view(activity_id)
-        elsewhere = await self._open_elsewhere(volunteer_id, activity_id, at)
-        # Most check-ins open a new attendance stream: decided against an empty one, the
-        # insert of its first commit proves it is (and is refused if the stream exists).
-        new = Stream(attendance_stream_id(activity_id, volunteer_id), 0, [])
-        attendance = Attendance(activity_id, volunteer_id)
-        try:
-            events = check_in(
+        async def decide(
+            view: ActivityView, attendance: Attendance, fresh: bool
+        ) -> list[DomainEvent]:
+            elsewhere = await self._open_elsewhere(volunteer_id, activity_id, at, fresh=fresh)
+            return check_in(
                 view, attendance, volunteer_id, code, at, location, elsewhere, self._radius_m
             )
-            await self._store.append_after(new, ATTENDANCE_STREAM, events, context)
-        except (AttendanceRuleError, ConcurrencyError):
-            # Decided again on fresh reads: the refusal, if any, is the one they give.
-            view = await self._board.view(activity_id, fresh=True)
-            attendance, stream = await self._attendance(activity_id, volunteer_id)
-            elsewhere = await self._open_elsewhere(volunteer_id, activity_id, at, fresh=True)
-            events = self._decide(
-                lambda: check_in(
-                    view, attendance, volunteer_id, code, at, location, elsewhere, self._radius_m
-                )
-            )
-            await self._append(stream, events, context)
-        for event in events:
-            attendance = evolve(attendance, event)
+
+        # Usually a new attendance stream: nothing to read.
+        attendance = await self._record(activity_id, volunteer_id, 0, decide, context)
         await self._open.update_one(
             {"_id": volunteer_id}, {"$set": {"activity_id": activity_id}}, upsert=True
         )
@@ -220,37 +216,48 @@ class AttendanceDesk:
     async def check_out(
         self, activity_id: str, volunteer_id: str, at: datetime, context: CommandContext
     ) -> Attendance:
-        view = await self._board.view(activity_id)
-        attendance, stream = await self._attendance(activity_id, volunteer_id)
-        try:
-            events = check_out(view, attendance, volunteer_id, at)
-        except AttendanceRuleError:
-            view = await self._board.view(activity_id, fresh=True)
-            events = self._decide(lambda: check_out(view, attendance, volunteer_id, at))
-        await self._append(stream, events, context)
-        for event in events:
-            attendance = evolve(attendance, event)
+        async def decide(view: ActivityView, attendance: Attendance, _: bool) -> list[DomainEvent]:
+            return check_out(view, attendance, volunteer_id, at)
+
+        # Usually the stream holds just the check-in: its first commit.
+        attendance = await self._record(activity_id, volunteer_id, 1, decide, context)
         await self._open.delete_one({"_id": volunteer_id, "activity_id": activity_id})
         return attendance
 
-    @staticmethod
-    def _decide(decide: Callable[[], list[DomainEvent]]) -> list[DomainEvent]:
+    async def _record(
+        self,
+        activity_id: str,
+        volunteer_id: str,
+        assumed_commits: int,
+        decide: Callable[[ActivityView, Attendance, bool], Awaitable[list[DomainEvent]]],
+        context: CommandContext,
+    ) -> Attendance:
+        """Decide and append: first assuming the stream has `assumed_commits` commits (read
+        that far only) with the kept activity view; on a refusal or a conflict, again on
+        fresh reads of both, and that refusal or conflict is the answer."""
         try:
-            return decide()
-        except AttendanceRuleError as exc:
-            raise RuleViolationError(str(exc), field=exc.field, rule=exc.rule) from None
-
-    async def _append(
-        self, stream: Stream, events: list[DomainEvent], context: CommandContext
-    ) -> None:
-        try:
+            view = await self._board.view(activity_id)
+            attendance, stream = await self._attendance(activity_id, volunteer_id, assumed_commits)
+            events = await decide(view, attendance, False)
             await self._store.append_after(stream, ATTENDANCE_STREAM, events, context)
-        except ConcurrencyError:
-            raise RuleViolationError(
-                "a check-in or check-out for this activity is in progress",
-                field="activity_id",
-                rule="concurrent_request",
-            ) from None
+        except (AttendanceRuleError, ConcurrencyError):
+            view = await self._board.view(activity_id, fresh=True)
+            attendance, stream = await self._attendance(activity_id, volunteer_id)
+            try:
+                events = await decide(view, attendance, True)
+            except AttendanceRuleError as exc:
+                raise RuleViolationError(str(exc), field=exc.field, rule=exc.rule) from None
+            try:
+                await self._store.append_after(stream, ATTENDANCE_STREAM, events, context)
+            except ConcurrencyError:
+                raise RuleViolationError(
+                    "a check-in or check-out for this activity is in progress",
+                    field="activity_id",
+                    rule="concurrent_request",
+                ) from None
+        for event in events:
+            attendance = evolve(attendance, event)
+        return attendance
 
 
 def attendance_view(attendance: Attendance) -> dict[str, Any]:
