@@ -235,7 +235,7 @@ class EventStore:
         Raises:
             ConcurrencyError: the stream is not at `expected_version`.
         """
-        return await self._traced_append(
+        return await self._append(
             stream_id, stream_type, expected_version, events, context, occurred_at, None
         )
 
@@ -258,41 +258,9 @@ class EventStore:
         Raises:
             ConcurrencyError: the stream moved on since `read`.
         """
-        return await self._traced_append(
+        return await self._append(
             read.stream_id, stream_type, read.version, events, context, occurred_at, read
         )
-
-    async def _traced_append(
-        self,
-        stream_id: str,
-        stream_type: str,
-        expected_version: int,
-        events: Sequence[DomainEvent],
-        context: CommandContext,
-        occurred_at: datetime | None,
-        read: Stream | None,
-    ) -> list[EventEnvelope]:
-        with tracer().start_as_current_span(
-            f"append {stream_type}",
-            attributes={
-                "muster.stream_id": stream_id,
-                "muster.expected_version": expected_version,
-                "muster.event_types": [e.event_type for e in events],
-                "muster.correlation_id": str(context.correlation_id),
-            },
-        ):
-            envelopes = await self._append(
-                stream_id, stream_type, expected_version, events, context, occurred_at, read
-            )
-        log.info(
-            "events appended",
-            extra={
-                "stream_id": stream_id,
-                "event_types": [e.type for e in envelopes],
-                "version": expected_version + len(envelopes),
-            },
-        )
-        return envelopes
 
     async def _append(
         self,
@@ -313,78 +281,95 @@ class EventStore:
         Raises:
             ConcurrencyError: the stream is not at `expected_version`.
         """
-        if not events:
-            return []
-        if read is None and expected_version > 0:
-            actual = await self.stream_version(stream_id)
-            if actual < expected_version:
-                actual = await self._repair_head(stream_id, actual)
-            if actual != expected_version:
-                raise ConcurrencyError(stream_id, expected_version, actual)
-        position = await self._next_position(
-            read.last_position if read is not None else (-1 if expected_version == 0 else None)
-        )
-        now = datetime.now(UTC)
-        envelopes = [
-            EventEnvelope(
-                event_id=uuid4(),
-                type=event.event_type,
-                schema_version=event.schema_version,
-                stream_id=stream_id,
-                stream_type=stream_type,
-                stream_version=expected_version + i,
-                position=position,
-                occurred_at=occurred_at or now,
-                recorded_at=now,
-                correlation_id=context.correlation_id,
-                causation_id=context.causation_id,
-                actor=context.actor,
-                payload=event.model_dump(mode="json"),
+        with tracer().start_as_current_span(
+            f"append {stream_type}",
+            attributes={
+                "muster.stream_id": stream_id,
+                "muster.expected_version": expected_version,
+                "muster.event_types": [e.event_type for e in events],
+                "muster.correlation_id": str(context.correlation_id),
+            },
+        ):
+            if not events:
+                return []
+            if read is None and expected_version > 0:
+                actual = await self.stream_version(stream_id)
+                if actual < expected_version:
+                    actual = await self._repair_head(stream_id, actual)
+                if actual != expected_version:
+                    raise ConcurrencyError(stream_id, expected_version, actual)
+            position = await self._next_position(
+                read.last_position if read is not None else (-1 if expected_version == 0 else None)
             )
-            for i, event in enumerate(events, start=1)
-        ]
-        last_version = expected_version + len(events)
-        commit: Document = {
-            "_id": commit_id(stream_id, expected_version + 1),
-            "stream_id": stream_id,
-            "stream_type": stream_type,
-            "version": expected_version + 1,
-            "last_version": last_version,
-            "position": position,
-            "recorded_at": now,
-            "events": [e.model_dump(mode="json", exclude={"position"}) for e in envelopes],
-        }
-        trace_context = stored_context()
-        if trace_context:
-            commit["trace"] = trace_context
-        marker = {"_id": commit["_id"], "position": position, "written_at": now}
-        try:
-            await self._marker_inserts.insert(marker)
-        except DuplicateKeyError:
-            # Another writer is appending after the same version right now.
-            APPEND_CONFLICTS.inc()
-            raise ConcurrencyError(stream_id, expected_version) from None
-        if (datetime.now(UTC) - now).total_seconds() > ORPHAN_MARKER_AGE / 2:
-            # Too slow: the relay may already treat the marker as an orphan.
-            await self._outbox.delete_one({"_id": marker["_id"]})
-            raise TimeoutError("the event store is too slow to append safely")
-        try:
-            await self._commit_inserts.insert(commit)
-        except DuplicateKeyError:
-            await self._outbox.delete_one({"_id": marker["_id"]})
-            APPEND_CONFLICTS.inc()
-            if read is not None:
+            now = datetime.now(UTC)
+            envelopes = [
+                EventEnvelope(
+                    event_id=uuid4(),
+                    type=event.event_type,
+                    schema_version=event.schema_version,
+                    stream_id=stream_id,
+                    stream_type=stream_type,
+                    stream_version=expected_version + i,
+                    position=position,
+                    occurred_at=occurred_at or now,
+                    recorded_at=now,
+                    correlation_id=context.correlation_id,
+                    causation_id=context.causation_id,
+                    actor=context.actor,
+                    payload=event.model_dump(mode="json"),
+                )
+                for i, event in enumerate(events, start=1)
+            ]
+            last_version = expected_version + len(events)
+            commit: Document = {
+                "_id": commit_id(stream_id, expected_version + 1),
+                "stream_id": stream_id,
+                "stream_type": stream_type,
+                "version": expected_version + 1,
+                "last_version": last_version,
+                "position": position,
+                "recorded_at": now,
+                "events": [e.model_dump(mode="json", exclude={"position"}) for e in envelopes],
+            }
+            trace_context = stored_context()
+            if trace_context:
+                commit["trace"] = trace_context
+            marker = {"_id": commit["_id"], "position": position, "written_at": now}
+            try:
+                await self._marker_inserts.insert(marker)
+            except DuplicateKeyError:
+                # Another writer is appending after the same version right now.
+                APPEND_CONFLICTS.inc()
                 raise ConcurrencyError(stream_id, expected_version) from None
-            actual = await self._repair_head(stream_id, expected_version)
-            raise ConcurrencyError(stream_id, expected_version, actual) from None
-        if len(self._local_commits) >= LOCAL_COMMITS_LIMIT:
-            self._local_commits.clear()  # another replica relays: theirs to publish
-        self._local_commits[commit["_id"]] = commit
-        self.appended.set()
-        EVENTS_APPENDED.labels(stream_type).inc(len(events))
-        if read is None:
-            await self._advance_head(stream_id, last_version, new=expected_version == 0)
-        return envelopes
+            if (datetime.now(UTC) - now).total_seconds() > ORPHAN_MARKER_AGE / 2:
+                # Too slow: the relay may already treat the marker as an orphan.
+                await self._outbox.delete_one({"_id": marker["_id"]})
+                raise TimeoutError("the event store is too slow to append safely")
+            try:
+                await self._commit_inserts.insert(commit)
+            except DuplicateKeyError:
+                await self._outbox.delete_one({"_id": marker["_id"]})
+                APPEND_CONFLICTS.inc()
+                if read is not None:
+                    raise ConcurrencyError(stream_id, expected_version) from None
+                actual = await self._repair_head(stream_id, expected_version)
+                raise ConcurrencyError(stream_id, expected_version, actual) from None
+            if len(self._local_commits) >= LOCAL_COMMITS_LIMIT:
+                self._local_commits.clear()  # another replica relays: theirs to publish
+            self._local_commits[commit["_id"]] = commit
+            self.appended.set()
+            EVENTS_APPENDED.labels(stream_type).inc(len(events))
+            if read is None:
+                await self._advance_head(stream_id, last_version, new=expected_version == 0)
+            log.info(
+                "events appended",
+                extra={
+                    "stream_id": stream_id,
+                    "event_types": [e.type for e in envelopes],
+                    "version": last_version,
+                },
+            )
+            return envelopes
 
     async def read_stream(self, stream_id: str, up_to: int | None = None) -> Stream:
         """Every event of the stream, in order: its commits, walked by `_id` from the first
