@@ -110,6 +110,25 @@ async def test_remembered_marks_save_the_reads_of_later_batches(db: Database) ->
     assert doc["things"] == 20
 
 
+async def test_fields_are_set_on_new_and_existing_cells_alike(db: Database) -> None:
+    envelopes = await _events(db, 2)
+    counted = CounterCells(db["cells"])
+    await counted.apply(_contributions(envelopes, range(0, 2)))  # creates total, odd-0, odd-1
+    cells = CounterCells(db["cells"])  # knows none of them
+
+    await cells.set_fields({"total": {"label": "all"}, "fresh": {"label": "new"}})
+    await cells.set_fields({"fresh": {"label": "renamed"}, "odd-0": {"label": "even"}})
+
+    docs = {d["_id"]: d async for d in db["cells"].find()}
+    assert {k: d.get("label") for k, d in docs.items()} == {
+        "total": "all",
+        "fresh": "renamed",
+        "odd-0": "even",
+        "odd-1": None,
+    }
+    assert docs["total"]["things"] == 2  # counts untouched
+
+
 async def test_versioned_documents_ignore_old_and_repeated_versions(db: Database) -> None:
     documents = VersionedDocuments(db["docs"])
 

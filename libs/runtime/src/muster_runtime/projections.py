@@ -207,19 +207,28 @@ class CounterCells:
                 await self.collection.insert_one({"_id": cell, "hwm": {}, **on_insert})
             self._known.add(cell)
 
-    async def set_fields(self, cell_id: str, fields: Mapping[str, Any]) -> None:
-        """Set plain fields on a cell, whether or not it exists yet (idempotent, no counting)."""
+    async def set_fields(self, cells: Mapping[str, Mapping[str, Any]]) -> None:
+        """Set plain fields on cells, whether or not they exist yet (idempotent, no
+        counting): the cells not known to exist in one bulk insert, the others updated."""
         if self._buffer is not None:
-            self._buffer.setdefault(cell_id, _BufferedCell({})).on_insert.update(fields)
+            for cell_id, fields in cells.items():
+                self._buffer.setdefault(cell_id, _BufferedCell({})).on_insert.update(fields)
             return
-        if cell_id not in self._known:
-            self._known.add(cell_id)
+        existing = [c for c in cells if c in self._known]
+        new = [c for c in cells if c not in self._known]
+        if new:
             try:
-                await self.collection.insert_one({"_id": cell_id, "hwm": {}, **fields})
-                return
-            except DuplicateKeyError:
-                pass
-        await self.collection.update_one({"_id": cell_id}, {"$set": dict(fields)})
+                await self.collection.insert_many(
+                    [{"_id": c, "hwm": {}, **cells[c]} for c in new], ordered=False
+                )
+            except BulkWriteError as exc:
+                for error in exc.details.get("writeErrors", []):
+                    if error.get("code") != DUPLICATE_KEY:
+                        raise
+                    existing.append(new[error["index"]])
+            self._known.update(new)
+        for cell_id in existing:
+            await self.collection.update_one({"_id": cell_id}, {"$set": dict(cells[cell_id])})
 
     async def read(
         self, cell_ids: list[str], projection: Mapping[str, Any] | None = None

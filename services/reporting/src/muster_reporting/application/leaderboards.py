@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -275,12 +276,13 @@ class VolunteerStanding:
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
         minutes: list[Contribution] = []
+        lineages: dict[str, dict[str, Any]] = {}
         for consumed in events:
             envelope = consumed.envelope
             payload = envelope.payload
             if envelope.type == VolunteerRegistered.event_type:
                 lineage = list(self._areas.lineage_ids(payload["home_area_id"]))
-                await self.cells.set_fields(payload["volunteer_id"], {"areas": lineage})
+                lineages[payload["volunteer_id"]] = {"areas": lineage}
             elif envelope.type == ServiceRecordIssued.event_type:
                 minutes.append(
                     (consumed, payload["volunteer_id"], {"minutes": payload["minutes"]}, {})
@@ -288,6 +290,7 @@ class VolunteerStanding:
             elif envelope.type == ServiceRecordAdjusted.event_type:
                 delta = {"minutes": payload["delta_minutes"]}
                 minutes.append((consumed, payload["volunteer_id"], delta, {}))
+        await self.cells.set_fields(lineages)
         await self.cells.apply(minutes)
 
     async def star_rated(self, area_id: str, limit: int) -> tuple[dict[int, int], list[Document]]:
