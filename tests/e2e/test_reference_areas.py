@@ -3,18 +3,24 @@
 An admin adds a building under an existing grid; the addition is idempotent, refused for a
 conflicting name, an unknown parent or a malformed id, forbidden to every other role, and
 kept across a restart of dispatch (which loads the packaged file plus its `area-tree` stream).
+Volunteers then live there, activities happen there and the hours roll up through it, and
+volunteer and reporting keep it across their own restarts.
 """
 
 from __future__ import annotations
 
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.envelope import Role
+from muster_runtime.cli.sample import SampleVolunteers
 from tests.e2e.conftest import RunningSystem
-from tests.e2e.test_register_to_report import auth
+from tests.e2e.test_register_to_report import auth, wait_for
 
 AREAS = load_area_tree()
 # A grid of street 2 whose buildings leave slot 98 free (grids hold at most 5).
@@ -97,3 +103,123 @@ def test_only_an_admin_adds_areas(system: RunningSystem) -> None:
     assert missing.json()["error"]["reason"] == "missing"
     assert read_area(system, f"{GRID.id}96").status_code == 404
     assert httpx.get(f"{system.urls['dispatch']}/areas/{GRID.id}").status_code == 401
+
+
+def register_at(system: RunningSystem, area_id: str, seed: int) -> httpx.Response:
+    return httpx.post(
+        f"{system.urls['volunteer']}/volunteers",
+        json=SampleVolunteers(seed=seed).draw(area_id),
+        headers=auth(Role.VOLUNTEER, area_id, subject=f"area-{uuid.uuid4().hex[:8]}")
+        | {"Idempotency-Key": str(uuid.uuid4())},
+        timeout=30,
+    )
+
+
+def service_report(system: RunningSystem, area_id: str) -> dict[str, Any]:
+    response = httpx.get(
+        f"{system.urls['reporting']}/reports/service",
+        params={"area_id": area_id},
+        headers=auth(Role.LEADER),
+        timeout=30,
+    )
+    body: dict[str, Any] = response.json() if response.status_code == 200 else {}
+    return body
+
+
+def test_volunteers_serve_at_a_new_building_and_its_hours_roll_up(system: RunningSystem) -> None:
+    building = f"{GRID.id}95"
+    lineage = AREAS.lineage_ids(GRID.id)  # district ... grid
+    before = {a: service_report(system, a)["area"]["hours"] for a in lineage[1:]}
+    added = add_area(system, {"id": building, "name": "95号楼"}, ADMIN)
+    assert added.status_code == 201, added.text
+
+    # The volunteer service learns the building from dispatch's event.
+    registered = wait_for(
+        lambda: register_at(system, building, 95), lambda r: r.status_code == 201, timeout=60
+    )
+    assert registered.status_code == 201, registered.text
+    volunteer_id = registered.json()["volunteer_id"]
+
+    dispatch = httpx.Client(base_url=system.urls["dispatch"], timeout=30)
+    organiser = auth(Role.ORGANISER, GRID.id)
+    pooled = wait_for(
+        lambda: dispatch.get(f"/pool/volunteers/{volunteer_id}", headers=organiser),
+        lambda r: r.status_code == 200,
+        timeout=60,
+    )
+    assert pooled.json()["lineage"] == [*AREAS.lineage_ids(GRID.id), building]
+    now = datetime.now(UTC)
+    launched = dispatch.post(
+        "/drives",
+        json={
+            "title": "楼道清理",
+            "scope_area_id": building,
+            "category": "environment",
+            "roles": [{"role_id": "general", "skill": "general", "headcount": 5}],
+            "signup_closes_at": (now + timedelta(hours=2)).isoformat(),
+            "activity_starts_at": (now + timedelta(days=1)).isoformat(),
+            "activity_ends_at": (now + timedelta(days=1, hours=3)).isoformat(),
+        },
+        headers=organiser,
+    )
+    assert launched.status_code == 201, launched.text
+    starts_at, ends_at = now - timedelta(hours=3), now + timedelta(seconds=2)
+    scheduled = dispatch.post(
+        "/activities",
+        json={
+            "drive_id": launched.json()["drive_id"],
+            "title": "楼道清理",
+            "place_area_id": building,
+            "category": "environment",
+            "starts_at": starts_at.isoformat(),
+            "ends_at": ends_at.isoformat(),
+            "capacity": 5,
+            "assigned_volunteer_ids": [volunteer_id],
+        },
+        headers=organiser,
+    )
+    assert scheduled.status_code == 201, scheduled.text
+    activity_id = scheduled.json()["activity_id"]
+    corrected = dispatch.post(
+        f"/activities/{activity_id}/attendances/{volunteer_id}/correct",
+        json={
+            "check_in_at": starts_at.isoformat(),
+            "check_out_at": (starts_at + timedelta(minutes=90)).isoformat(),
+            "reason": "纸质签到表",
+        },
+        headers=organiser,
+    )
+    assert corrected.status_code == 200, corrected.text
+    time.sleep(max(0.0, (ends_at - datetime.now(UTC)).total_seconds() + 0.5))
+    approved = dispatch.post(f"/activities/{activity_id}/approve", headers=organiser)
+    assert approved.status_code == 200, approved.text
+
+    # 1.5 h at the building, in the grid, community, street and district.
+    def rolled_up() -> bool:
+        return all(
+            service_report(system, a).get("area", {}).get("hours") == before[a] + 1.5
+            for a in lineage[1:]
+        )
+
+    assert wait_for(rolled_up, bool, timeout=60), {
+        a: service_report(system, a)["area"]["hours"] for a in lineage[1:]
+    }
+    grid = service_report(system, GRID.id)
+    row = next(c for c in grid["children"] if c["area_id"] == building)
+    assert (row["name"], row["level"], row["hours"], row["activities"]) == (
+        "95号楼",
+        "building",
+        1.5,
+        1,
+    )
+    assert service_report(system, building)["area"]["hours"] == 1.5
+
+    # Volunteer and reporting keep the building across a restart.
+    for name in ("volunteer", "reporting"):
+        system.stop(name)
+        system.start(name)
+    system.wait_ready(["volunteer", "reporting"])
+    again = register_at(system, building, 96)
+    assert again.status_code == 201, again.text
+    kept = service_report(system, GRID.id)
+    assert [c["name"] for c in kept["children"] if c["area_id"] == building] == ["95号楼"]

@@ -570,3 +570,28 @@ async def test_stars_count_volunteers_by_home_area_whatever_order_the_topics_arr
     assert by_stars == {1: 2, 2: 0, 3: 0, 4: 0, 5: 0}  # v1 fell back to 299 h: one star
     assert [(d["_id"], d["stars"]) for d in top] == [("v1", 1), ("v2", 1)]
     assert (await insights.standing.star_rated("130203002", 10))[1] == []
+
+
+# --- areas added by admins ------------------------------------------------------------------
+
+
+async def test_an_area_not_yet_known_rolls_up_by_its_ids_prefixes() -> None:
+    # Its AreaAdded travels on another partition: the activity may come first.
+    log = Log()
+    insights, _ = projections()
+    new_building = "1302030010010199"
+    assert new_building not in AREAS
+    day = date(2026, 11, 27)
+    await insights.apply(
+        [
+            log.event("volunteer-v9", 1, registered("v9", new_building), T0),
+            log.event("activity-a9", 1, scheduled("a9", T0, place=new_building), T0),
+            log.event("activity-a9", 2, issued("a9", "v9", day, 90, new_building), T0),
+        ]
+    )
+    grid = new_building[:14]
+    for area in (DISTRICT, STREET, COMMUNITY, grid, new_building):
+        served = await cell(insights, area)
+        assert (served["activities"], served["minutes"], served["volunteers"]) == (1, 90, 1), area
+        assert (await insights.volunteers.cell(area))["registered"] == 1, area
+    assert (await cell(insights, grid))["children"][new_building]["minutes"] == 90

@@ -20,6 +20,7 @@ from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
 from muster_runtime.mongo import Database, connect
 from muster_runtime.rebuild import RebuildResult, rebuild
+from muster_runtime.reference_areas import ReferenceAreas
 from muster_runtime.service import EventHandler, ServiceRuntime, consumer_group
 from muster_runtime.settings import ServiceSettings
 
@@ -90,12 +91,20 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
     areas = load_area_tree()
     runtime = ServiceRuntime(settings, consumes=CONSUMES)
     insights = insights_of(runtime.db, areas, settings)
-    runtime.consume_with(*insights.handlers)
+    # Rollups follow an area's id prefixes, so they never wait for its AreaAdded; the tree
+    # (the packaged file, then the areas admins added) gives names and children to reports.
+    reference_areas = ReferenceAreas(runtime.db, areas)
+    runtime.consume_with(reference_areas.apply, *insights.handlers)
+
+    async def on_start() -> None:
+        await reference_areas.load()
+        await insights.create_indexes()
+
     app = create_app(
         runtime,
         title="Muster reporting service",
         routers=[http.router, funnel.router, series.router, insights_http.router],
-        on_start=insights.create_indexes,
+        on_start=on_start,
     )
     dashboard.mount(app)
     app.state.areas = areas

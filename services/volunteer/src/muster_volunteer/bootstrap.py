@@ -9,6 +9,7 @@ from muster_contracts.areas import load_area_tree
 from muster_runtime.http import create_app
 from muster_runtime.idempotency import IdempotencyStore
 from muster_runtime.logs import configure_logging
+from muster_runtime.reference_areas import ReferenceAreas
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 from muster_volunteer.adapters.personal_data import IdentityClaims, PersonalDataVault
@@ -49,11 +50,14 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     board = DriveBoard(db, areas)
     activity_board = ActivityBoard(db)
 
-    runtime.consume_with(board.apply, activity_board.apply)
+    # The tree first: the packaged file, then the areas admins added (dispatch's events).
+    reference_areas = ReferenceAreas(db, areas)
+    runtime.consume_with(reference_areas.apply, board.apply, activity_board.apply)
     app = create_app(
         runtime,
         title="Muster volunteer service",
         routers=[http.router, sign_ups_http.router, attendance_http.router],
+        on_start=reference_areas.load,
     )
     app.state.areas = areas
     app.state.idempotency = idempotency

@@ -222,7 +222,7 @@ class DriveFunnel:
         earlier = {k: v for k, v in earlier.items() if v}
         if earlier:
             await self._count(
-                consumed, {area_cell(a): earlier for a in self._areas.lineage_ids(area_id)}
+                consumed, {area_cell(a): earlier for a in self._areas.prefix_lineage_ids(area_id)}
             )
         # At once: the events after the launch count in the areas, and a redelivered launch
         # must not add the drive's earlier counts again.
@@ -283,7 +283,7 @@ class DriveFunnel:
             cells = [drive_cell(drive_id)]
             drive = await self.facts.get(f"drive:{drive_id}")
             if drive is not None and "area_id" in drive:
-                cells += [area_cell(a) for a in self._areas.lineage_ids(drive["area_id"])]
+                cells += [area_cell(a) for a in self._areas.prefix_lineage_ids(drive["area_id"])]
             for cell in cells:  # one contribution per cell and event: counted once
                 summed = by_cell.setdefault(cell, {})
                 for stage, amount in counts.items():

@@ -281,7 +281,7 @@ class VolunteerStanding:
             envelope = consumed.envelope
             payload = envelope.payload
             if envelope.type == VolunteerRegistered.event_type:
-                lineage = list(self._areas.lineage_ids(payload["home_area_id"]))
+                lineage = list(self._areas.prefix_lineage_ids(payload["home_area_id"]))
                 lineages[payload["volunteer_id"]] = {"areas": lineage}
             elif envelope.type == ServiceRecordIssued.event_type:
                 minutes.append(

@@ -113,7 +113,7 @@ def cell_id(area_id: str, period: str | None) -> str:
 def spread(areas: AreaTree, delta: ServiceDelta) -> list[tuple[str, str, dict[str, int]]]:
     """(area, cell, increments) for every area up the tree and every period of the day (pure):
     a cell's own, and under `children.<id>` the child's on the way down."""
-    lineage = areas.lineage_ids(delta.place_area_id)
+    lineage = areas.prefix_lineage_ids(delta.place_area_id)
     own = dict(delta.counts) | delta.breakdowns()
     out: list[tuple[str, str, dict[str, int]]] = []
     for period in periods_of(delta.day):

@@ -43,7 +43,7 @@ class VolunteerRollup:
         if cached is not None:
             return cached
         counts = {"registered": 1} | {f"category.{c}": 1 for c in key[1]}
-        lineage = self._areas.lineage_ids(event.home_area_id)
+        lineage = self._areas.prefix_lineage_ids(event.home_area_id)
         cells: list[tuple[str, dict[str, int]]] = []
         for area_id, child_id in zip(lineage, (*lineage[1:], None), strict=True):
             increments = dict(counts)
