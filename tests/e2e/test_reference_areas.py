@@ -20,6 +20,7 @@ from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.envelope import Role
 from muster_runtime.cli.sample import SampleVolunteers
 from tests.e2e.conftest import RunningSystem
+from tests.e2e.test_access_matrix import launch_form
 from tests.e2e.test_register_to_report import auth, wait_for
 
 AREAS = load_area_tree()
@@ -149,19 +150,7 @@ def test_volunteers_serve_at_a_new_building_and_its_hours_roll_up(system: Runnin
     )
     assert pooled.json()["lineage"] == [*AREAS.lineage_ids(GRID.id), building]
     now = datetime.now(UTC)
-    launched = dispatch.post(
-        "/drives",
-        json={
-            "title": "楼道清理",
-            "scope_area_id": building,
-            "category": "environment",
-            "roles": [{"role_id": "general", "skill": "general", "headcount": 5}],
-            "signup_closes_at": (now + timedelta(hours=2)).isoformat(),
-            "activity_starts_at": (now + timedelta(days=1)).isoformat(),
-            "activity_ends_at": (now + timedelta(days=1, hours=3)).isoformat(),
-        },
-        headers=organiser,
-    )
+    launched = dispatch.post("/drives", json=launch_form(building), headers=organiser)
     assert launched.status_code == 201, launched.text
     starts_at, ends_at = now - timedelta(hours=3), now + timedelta(seconds=2)
     scheduled = dispatch.post(
