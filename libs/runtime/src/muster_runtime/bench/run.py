@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from rich.console import Console
@@ -77,8 +78,10 @@ async def _phase(
         )
 
 
-def _infrastructure_pids() -> dict[str, int]:
-    return find_pids({"kafka": "kafka.Kafka", "ferretdb": "ferretdb"})
+def _infrastructure_pids(mongo_url: str) -> dict[str, int]:
+    # The FerretDB serving this run (several may run on one machine), as stack.sh starts it.
+    port = urlsplit(mongo_url).port or 27017
+    return find_pids({"kafka": "kafka.Kafka", "ferretdb": f"-listen-addr 127.0.0.1:{port}"})
 
 
 async def run_workload(options: BenchOptions, results: dict[str, Any]) -> bool:
@@ -118,7 +121,9 @@ async def run_workload(options: BenchOptions, results: dict[str, Any]) -> bool:
                 asyncio.create_task(w.keep_codes_fresh()),
             ]
             await asyncio.sleep(1)  # the topic watcher joins at the end of the log
-            cpu = ProcessCpu(dict(stack.pids) | _infrastructure_pids() | {"bench": os.getpid()})
+            cpu = ProcessCpu(
+                dict(stack.pids) | _infrastructure_pids(options.mongo_url) | {"bench": os.getpid()}
+            )
             cpu.start()
             events_before = w.lags.events
             steady = await _phase("steady mix", options.rate, w.mixed, duration=options.duration)
@@ -188,7 +193,7 @@ async def _capacity(
     people = w.volunteers[:200]
     activities = await _capacity_activities(w, people, count=60)
     load_before = load_average()
-    cpu = ProcessCpu(dict(stack.pids) | _infrastructure_pids())
+    cpu = ProcessCpu(dict(stack.pids) | _infrastructure_pids(options.mongo_url))
     cpu.start()
     muster = await baselines.muster_capacity(
         stack.urls["volunteer"],
@@ -199,7 +204,7 @@ async def _capacity(
     )
     muster_cpu = cpu.stop()
     async with baselines.CrudBaseline(options.mongo_url, stack.run_id) as crud:
-        cpu = ProcessCpu({"crud": crud.pid} | _infrastructure_pids())
+        cpu = ProcessCpu({"crud": crud.pid} | _infrastructure_pids(options.mongo_url))
         cpu.start()
         plain = await baselines.crud_capacity(
             crud, options.capacity_workers, options.capacity_seconds, len(people)
