@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,13 +43,13 @@ from uuid import UUID, uuid4
 
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
+from pymongo.errors import DuplicateKeyError
 
 from muster_contracts.envelope import Actor, EventEnvelope
 from muster_contracts.events import DomainEvent
 from muster_runtime.logs import correlation_id
 from muster_runtime.metrics import APPEND_CONFLICTS, EVENTS_APPENDED
-from muster_runtime.mongo import Database, Document
+from muster_runtime.mongo import Database, Document, GroupInserts
 from muster_runtime.tracing import stored_context, tracer
 
 log = logging.getLogger(__name__)
@@ -58,71 +58,8 @@ log = logging.getLogger(__name__)
 ORPHAN_MARKER_AGE = 60.0
 # Positions a process takes from the counter at a time.
 POSITION_BLOCK = 100
-# Documents written by one `insert_many` of a group commit, at most.
-GROUP_COMMIT_LIMIT = 100
 # Commits appended here and not yet published, kept for the relay, at most.
 LOCAL_COMMITS_LIMIT = 10_000
-
-
-class GroupInserts:
-    """Inserts into one collection, written together: those that arrive while a batch
-    is being written form the next batch. No timer: a lone insert is written at once."""
-
-    def __init__(self, collection: AsyncCollection[Document]) -> None:
-        self._collection = collection
-        self._waiting: list[tuple[Document, asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
-
-    async def insert(self, document: Document) -> None:
-        """Insert `document`; raises what its own insert would (DuplicateKeyError...)."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((document, done))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write_batches())
-        await done
-
-    async def _write_batches(self) -> None:
-        try:
-            while self._waiting:
-                batch = self._waiting[:GROUP_COMMIT_LIMIT]
-                del self._waiting[:GROUP_COMMIT_LIMIT]
-                await self._write(batch)
-        finally:
-            self._writer = None
-            for _, done in self._waiting:  # only if this task was cancelled
-                done.cancel()
-            self._waiting.clear()
-
-    async def _write(self, batch: list[tuple[Document, asyncio.Future[None]]]) -> None:
-        failures: dict[int, Mapping[str, Any]] = {}
-        try:
-            if len(batch) == 1:
-                await self._collection.insert_one(batch[0][0])
-            else:
-                await self._collection.insert_many([doc for doc, _ in batch], ordered=False)
-        except BulkWriteError as exc:
-            failures = {int(e["index"]): e for e in exc.details.get("writeErrors", [])}
-            if exc.details.get("writeConcernErrors"):
-                failures = {i: exc.details for i in range(len(batch))}
-        except Exception as exc:
-            for _, done in batch:
-                if not done.done():
-                    done.set_exception(exc)
-            return
-        except BaseException:
-            for _, done in batch:
-                done.cancel()
-            raise
-        for index, (_, done) in enumerate(batch):
-            if done.done():
-                continue  # its caller gave up waiting
-            failure = failures.get(index)
-            if failure is None:
-                done.set_result(None)
-            elif failure.get("code") == 11000:
-                done.set_exception(DuplicateKeyError(failure.get("errmsg", ""), 11000, failure))
-            else:
-                done.set_exception(WriteError(failure.get("errmsg", ""), failure.get("code")))
 
 
 class ConcurrencyError(Exception):

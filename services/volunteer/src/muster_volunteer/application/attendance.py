@@ -11,8 +11,9 @@ next commit is refused otherwise), and activity views are kept in memory for
 `VIEW_CACHE_SECONDS` (dropped as soon as this process applies a change to them). Every
 refusal and conflict is decided again on fresh reads, so nothing is refused on an
 assumption. A check-in then costs four store operations (the open-attendance lookup, the
-outbox marker, the commit, the open-attendance upsert), a check-out four (the check-in
-commit, the marker, the commit, the open-attendance delete).
+outbox marker, the commit, the open-attendance insert), a check-out four (the check-in
+commit, the marker, the commit, the open-attendance delete); the inserts of concurrent
+requests are written together (`GroupInserts`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
+
+from pymongo.errors import DuplicateKeyError
 
 from muster_contracts.checkin import Coordinates
 from muster_contracts.events import DomainEvent, decode_payload
@@ -37,7 +40,7 @@ from muster_contracts.events.activities import (
 from muster_contracts.stars import star_rating
 from muster_runtime.errors import NotFoundError, RuleViolationError
 from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore, Stream
-from muster_runtime.mongo import Database
+from muster_runtime.mongo import Database, GroupInserts
 from muster_runtime.projections import ConsumedEvent, VersionedDocuments
 from muster_runtime.tracing import traced_command
 from muster_volunteer.domain.attendance import (
@@ -158,6 +161,7 @@ class AttendanceDesk:
         self._store = store
         self._board = board
         self._open = db["open_attendances"]
+        self._open_inserts = GroupInserts(self._open)
         self._radius_m = radius_m
 
     async def _attendance(
@@ -207,9 +211,14 @@ class AttendanceDesk:
 
         # Usually a new attendance stream: nothing to read.
         attendance = await self._record(activity_id, volunteer_id, 0, decide, context)
-        await self._open.update_one(
-            {"_id": volunteer_id}, {"$set": {"activity_id": activity_id}}, upsert=True
-        )
+        try:
+            # Usually none: the check-out removed it (inserts of concurrent check-ins are
+            # written together; an update costs the store a read and a write).
+            await self._open_inserts.insert({"_id": volunteer_id, "activity_id": activity_id})
+        except DuplicateKeyError:
+            await self._open.update_one(
+                {"_id": volunteer_id}, {"$set": {"activity_id": activity_id}}, upsert=True
+            )
         return attendance
 
     @traced_command("check_out")
