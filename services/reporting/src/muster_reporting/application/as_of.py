@@ -1,28 +1,29 @@
 """Figures as they stood at a past instant, to the minute, from calendar buckets.
 
 Every change to a counter cell is also counted in one bucket document per calendar unit of
-the UTC instant its event was recorded: the year, month, day, hour, ten minutes and minute
-(`<area>@Y2026`, `@M2026-11`, `@D2026-11-27`, `@H2026-11-27T10`, `@10m2026-11-27T10:30`,
-`@1m2026-11-27T10:31`). One bucket document holds every period of its area (`<period>.…`,
+the UTC instant its event was recorded: the year, month, ten days (1–10, 11–20, 21 to the
+end), day, six hours, hour, ten minutes and minute (`<area>@Y2026`, `@M2026-11`,
+`@10d2026-11-21`, `@D2026-11-27`, `@6h2026-11-27T06`, `@H2026-11-27T10`,
+`@10m2026-11-27T10:30`, `@1m2026-11-27T10:31`). One bucket document holds every period of its area (`<period>.…`,
 `all.…`; a year's is split by the periods' month, see `bucket_document`), so a batch of
-events costs one write per (area, bucket) — three for a year —, and the many events of a
-busy minute share their buckets. Changes recorded before `HISTORY_SINCE` go to one bucket
+events costs one write per (area, bucket) — three for a year, ten in all —, and the many
+events of a busy minute share their buckets. Changes recorded before `HISTORY_SINCE` go to one bucket
 of their own (`@Ybefore2024`).
 
 Precision is the minute: a figure as of T is the sum of every change recorded before the
 start of T's UTC minute (`effective_instant`); T before `HISTORY_SINCE` is not answered.
-It is read with point reads by `_id` only, all at once: the earlier-years bucket and the
-years since `HISTORY_SINCE` before T's year, then at each finer unit the buckets before T's
-within its parent — or, when fewer, the parent's bucket minus the buckets from T's on
-(`bucket_reads`). So at most years since 2024 + 1 + 6 + 16 + 12 + 3 + 5 small documents
-per area, whatever the number of events.
+It is read with point reads by `_id` only, all at once (`bucket_reads`): the earlier-years
+bucket, the years since `HISTORY_SINCE` before T's year, then at each finer unit the
+buckets before T's within its parent — whole units recorded before T, so a change recorded
+after T never shows, not even while a batch is half written. At most years since 2024 +
+1 + 11 + 2 + 10 + 3 + 5 + 5 + 9 documents per area (about 25 on average), whatever the
+number of events.
 
 Buckets are counter cells (`CounterCells`): a redelivered event is counted once per bucket.
 """
 
 from __future__ import annotations
 
-import calendar
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -63,20 +64,33 @@ def _month(y: int, m: int) -> str:
     return f"M{y:04d}-{m:02d}"
 
 
+def _ten_days(y: int, m: int, first: int) -> str:
+    return f"10d{y:04d}-{m:02d}-{first:02d}"
+
+
 def _day(y: int, m: int, d: int) -> str:
     return f"D{y:04d}-{m:02d}-{d:02d}"
+
+
+def _six_hours(y: int, m: int, d: int, first: int) -> str:
+    return f"6h{y:04d}-{m:02d}-{d:02d}T{first:02d}"
 
 
 def _hour(y: int, m: int, d: int, h: int) -> str:
     return f"H{y:04d}-{m:02d}-{d:02d}T{h:02d}"
 
 
-def _tens(y: int, m: int, d: int, h: int, ten: int) -> str:
-    return f"10m{y:04d}-{m:02d}-{d:02d}T{h:02d}:{ten * 10:02d}"
+def _ten_minutes(y: int, m: int, d: int, h: int, first: int) -> str:
+    return f"10m{y:04d}-{m:02d}-{d:02d}T{h:02d}:{first:02d}"
 
 
 def _minute(y: int, m: int, d: int, h: int, minute: int) -> str:
     return f"1m{y:04d}-{m:02d}-{d:02d}T{h:02d}:{minute:02d}"
+
+
+def _first_of_ten_days(d: int) -> int:
+    """The first day of a day's part of its month: 1–10, 11–20, 21 to the end."""
+    return min(d - (d - 1) % 10, 21)
 
 
 def buckets_of(recorded_at: datetime) -> tuple[str, ...]:
@@ -88,23 +102,19 @@ def buckets_of(recorded_at: datetime) -> tuple[str, ...]:
     return (
         _year(y),
         _month(y, m),
+        _ten_days(y, m, _first_of_ten_days(d)),
         _day(y, m, d),
+        _six_hours(y, m, d, h - h % 6),
         _hour(y, m, d, h),
-        _tens(y, m, d, h, minute // 10),
+        _ten_minutes(y, m, d, h, minute - minute % 10),
         _minute(y, m, d, h, minute),
     )
 
 
-def _before(parent: str, children: list[str], index: int) -> list[tuple[str, int]]:
-    """The children of `parent` before `children[index]`, as signed reads: the children
-    themselves, or the parent minus the children from `index` on, whichever reads fewer."""
-    if index <= 1 + len(children) - index:
-        return [(child, 1) for child in children[:index]]
-    return [(parent, 1), *((child, -1) for child in children[index:])]
-
-
-def bucket_reads(at: datetime) -> list[tuple[str, int]]:
-    """(bucket, sign) whose signed sum is every change recorded before `at`'s minute (pure).
+def bucket_reads(at: datetime) -> list[str]:
+    """The buckets whose sum is every change recorded before `at`'s minute (pure): whole
+    units only, each before the instant's own within its parent, so a change recorded
+    later never shows, not even while a batch is being written.
 
     `at` must not be before `HISTORY_SINCE`.
     """
@@ -112,20 +122,18 @@ def bucket_reads(at: datetime) -> list[tuple[str, int]]:
     if at < HISTORY_SINCE:
         raise ValueError(f"history is kept from {HISTORY_SINCE.isoformat()}")
     y, m, d, h, minute = at.year, at.month, at.day, at.hour, at.minute
-    reads = [(EARLIER, 1)] + [(_year(year), 1) for year in range(HISTORY_SINCE.year, y)]
-    days = calendar.monthrange(y, m)[1]
-    reads += _before(_year(y), [_month(y, i) for i in range(1, 13)], m - 1)
-    reads += _before(_month(y, m), [_day(y, m, i) for i in range(1, days + 1)], d - 1)
-    reads += _before(_day(y, m, d), [_hour(y, m, d, i) for i in range(24)], h)
-    tens = [_tens(y, m, d, h, i) for i in range(6)]
-    reads += _before(_hour(y, m, d, h), tens, minute // 10)
-    first = minute - minute % 10
-    minutes = [_minute(y, m, d, h, first + i) for i in range(10)]
-    reads += _before(tens[minute // 10], minutes, minute % 10)
-    net: dict[str, int] = defaultdict(int)  # a parent added back may cancel a subtraction
-    for bucket, sign in reads:
-        net[bucket] += sign
-    return [(bucket, sign) for bucket, sign in net.items() if sign]
+    tens_of_days = _first_of_ten_days(d)
+    return [
+        EARLIER,
+        *(_year(year) for year in range(HISTORY_SINCE.year, y)),
+        *(_month(y, i) for i in range(1, m)),
+        *(_ten_days(y, m, first) for first in (1, 11) if first < tens_of_days),
+        *(_day(y, m, i) for i in range(tens_of_days, d)),
+        *(_six_hours(y, m, d, first) for first in range(0, h - h % 6, 6)),
+        *(_hour(y, m, d, i) for i in range(h - h % 6, h)),
+        *(_ten_minutes(y, m, d, h, first) for first in range(0, minute - minute % 10, 10)),
+        *(_minute(y, m, d, h, i) for i in range(minute - minute % 10, minute)),
+    ]
 
 
 def bucket_document(cell: str, bucket: str) -> tuple[str, str]:
@@ -169,27 +177,16 @@ def merged(contributions: Iterable[Contribution]) -> list[Contribution]:
     return list(out.values())
 
 
-def add_counts(total: dict[str, Any], counts: Mapping[str, Any], sign: int = 1) -> dict[str, Any]:
-    """Add nested counts (times `sign`) into `total` (in place), skipping bookkeeping fields."""
+def add_counts(total: dict[str, Any], counts: Mapping[str, Any]) -> dict[str, Any]:
+    """Add nested counts into `total` (in place), skipping the bookkeeping fields."""
     for key, value in counts.items():
         if key in NOT_COUNTS:
             continue
         if isinstance(value, Mapping):
-            add_counts(total.setdefault(key, {}), value, sign)
+            add_counts(total.setdefault(key, {}), value)
         elif isinstance(value, int | float) and not isinstance(value, bool):
-            total[key] = total.get(key, 0) + sign * value
+            total[key] = total.get(key, 0) + value
     return total
-
-
-def without_zeros(counts: dict[str, Any]) -> dict[str, Any]:
-    """Counts without the zeros and the empty groups a subtraction leaves (in place)."""
-    for key in list(counts):
-        value = counts[key]
-        if isinstance(value, dict):
-            without_zeros(value)
-        if value == 0 or value == {}:
-            del counts[key]
-    return counts
 
 
 class CellHistory:
@@ -227,16 +224,15 @@ class CellHistory:
         )
 
     async def as_of(self, cell_ids: list[str], at: datetime) -> dict[str, Document]:
-        """The cells' counts from every change recorded before the start of `at`'s minute
-        (zeros left out)."""
-        wanted: dict[str, list[tuple[str, str, int]]] = defaultdict(list)  # by document
-        for bucket, sign in bucket_reads(at):
+        """The cells' counts from every change recorded before the start of `at`'s minute."""
+        wanted: dict[str, list[tuple[str, str]]] = defaultdict(list)  # by document
+        for bucket in bucket_reads(at):
             for cell in cell_ids:
                 document, part = bucket_document(cell, bucket)
-                wanted[document].append((cell, part, sign))
-        projection = {part: 1 for cells in wanted.values() for _, part, _ in cells}
+                wanted[document].append((cell, part))
+        projection = {part: 1 for cells in wanted.values() for _, part in cells}
         totals: dict[str, dict[str, Any]] = {cell: {} for cell in cell_ids}
         for doc in await self.buckets.read(list(wanted), projection):
-            for cell, part, sign in wanted[doc["_id"]]:
-                add_counts(totals[cell], doc.get(part, {}), sign)
-        return {cell: without_zeros(counts) for cell, counts in totals.items()}
+            for cell, part in wanted[doc["_id"]]:
+                add_counts(totals[cell], doc.get(part, {}))
+        return totals
