@@ -19,7 +19,7 @@ DUPLICATE_KEY = 11000
 GROUP_COMMIT_LIMIT = 100
 
 
-def connect(url: str, max_pool_size: int = 100) -> AsyncMongoClient[Document]:
+def connect(url: str, max_pool_size: int = 32) -> AsyncMongoClient[Document]:
     """A client with short timeouts so an unreachable store fails fast, not after 30 s."""
     return AsyncMongoClient(
         url,

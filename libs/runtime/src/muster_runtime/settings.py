@@ -30,9 +30,13 @@ class ServiceSettings(BaseSettings):
     )
     mongo_db: str = Field(default="", description="Database name; default `muster_<service>`.")
     mongo_max_pool: int = Field(
-        default=100,
+        default=32,
         ge=1,
-        description="Connections per process; a store that serialises writes (FerretDB on SQLite) wants few.",
+        description=(
+            "Connections per process. Keep it well under 100 on FerretDB: its SQLite backend "
+            "opens at most 100 connections per database and deadlocks when they are all busy "
+            "while a collection is created or dropped."
+        ),
     )
     topic_prefix: str = Field(
         default="muster", description="Topics are `<prefix>.<context>.events`."
