@@ -48,7 +48,10 @@ class GroupInserts:
         """Insert `document`; raises what its own insert would (DuplicateKeyError...)."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append((document, done))
-        if self._writer is None:
+        writer = self._writer
+        if writer is None or writer.get_loop() is not done.get_loop():
+            # None running (or one left behind by a loop that is gone: tests run many).
+            self._waiting = [w for w in self._waiting if w[1].get_loop() is done.get_loop()]
             self._writer = asyncio.create_task(self._write_batches())
         await done
 
