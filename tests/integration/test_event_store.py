@@ -224,3 +224,24 @@ async def test_concurrent_appends_written_together_each_learn_their_own_outcome(
         assert len(events) == 2
     assert outcomes.count(True) == 5
     assert len(await store.unpublished(100)) == 10
+
+
+async def test_the_marker_of_an_append_that_lost_never_republishes_the_winners_commit(
+    store: EventStore, db: Database
+) -> None:
+    await store.append("thing-1", "thing", 0, [ThingHappened(n=1)], CONTEXT)
+    await store.mark_published([c["_id"] for c in await store.unpublished(10)])
+    # A writer that assumed a new stream has written its marker for thing-1@1 and is
+    # about to find its commit taken: the marker names its own append, not the winner's.
+    now = datetime.now(UTC)
+    loser = {"_id": "thing-1@1", "position": 10**6, "written_at": now, "event_id": "not-1"}
+    await db["events_outbox"].insert_one(loser)
+    await store.append("thing-2", "thing", 0, [ThingHappened(n=2)], CONTEXT)
+
+    assert [c["_id"] for c in await store.unpublished(10)] == ["thing-2@1"]
+    with pytest.raises(ConcurrencyError):
+        await store.append_after(Stream("thing-1", 0, []), "thing", [ThingHappened(n=9)], CONTEXT)
+    stale = {**loser, "written_at": now - timedelta(seconds=ORPHAN_MARKER_AGE + 1)}
+    await db["events_outbox"].replace_one({"_id": "thing-1@1"}, stale)
+    assert [c["_id"] for c in await store.unpublished(10)] == ["thing-2@1"]
+    assert await db["events_outbox"].find_one({"_id": "thing-1@1"}) is None  # swept

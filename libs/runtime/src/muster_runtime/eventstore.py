@@ -271,7 +271,13 @@ class EventStore:
             trace_context = stored_context()
             if trace_context:
                 commit["trace"] = trace_context
-            marker = {"_id": commit["_id"], "position": position, "written_at": now}
+            # Names its own append: a commit of that id by another writer is not its.
+            marker = {
+                "_id": commit["_id"],
+                "position": position,
+                "written_at": now,
+                "event_id": str(envelopes[0].event_id),
+            }
             try:
                 await self._marker_inserts.insert(marker)
             except DuplicateKeyError:
@@ -280,12 +286,12 @@ class EventStore:
                 raise ConcurrencyError(stream_id, expected_version) from None
             if (datetime.now(UTC) - now).total_seconds() > ORPHAN_MARKER_AGE / 2:
                 # Too slow: the relay may already treat the marker as an orphan.
-                await self._outbox.delete_one({"_id": marker["_id"]})
+                await self._outbox.delete_one(_own_marker(marker))
                 raise TimeoutError("the event store is too slow to append safely")
             try:
                 await self._commit_inserts.insert(commit)
             except DuplicateKeyError:
-                await self._outbox.delete_one({"_id": marker["_id"]})
+                await self._outbox.delete_one(_own_marker(marker))
                 APPEND_CONFLICTS.inc()
                 if read is not None:
                     raise ConcurrencyError(stream_id, expected_version) from None
@@ -337,9 +343,10 @@ class EventStore:
     async def unpublished(self, limit: int) -> list[Document]:
         """The oldest commits not yet published, in position order.
 
-        A marker whose commit is missing belongs to an append still in flight (its
-        stream is then held back, keeping per-stream order) or, once old, to one that
-        died before storing anything: that marker is removed.
+        A marker whose commit is missing — or is another writer's, published already:
+        the marker's append lost the race and is taking it back — belongs to an append
+        still in flight (its stream is then held back, keeping per-stream order) or,
+        once old, to one that died before storing anything: that marker is removed.
         """
         markers = sorted(
             [m async for m in self._outbox.find({})], key=lambda m: int(m["position"])
@@ -350,9 +357,9 @@ class EventStore:
         now = datetime.now(UTC)
         for marker, commit in zip(markers, commits, strict=True):
             stream = str(marker["_id"]).rsplit("@", 1)[0]
-            if commit is None:
+            if commit is None or marker.get("event_id") not in (None, _first_event_id(commit)):
                 if (now - marker["written_at"]).total_seconds() > ORPHAN_MARKER_AGE:
-                    await self._outbox.delete_one({"_id": marker["_id"]})
+                    await self._outbox.delete_one(_own_marker(marker))
                 else:
                     held.add(stream)
             elif stream not in held:
@@ -425,6 +432,17 @@ class EventStore:
             assert counter is not None  # upsert with AFTER always returns the document
             return int(counter["value"])
         raise RuntimeError("could not allocate an event position")
+
+
+def _first_event_id(commit: Document) -> str:
+    return str(commit["events"][0]["event_id"])
+
+
+def _own_marker(marker: Document) -> Document:
+    """The filter that removes this marker only, not another append's of the same id."""
+    if "event_id" in marker:
+        return {"_id": marker["_id"], "event_id": marker["event_id"]}
+    return {"_id": marker["_id"]}
 
 
 def commit_id(stream_id: str, first_version: int) -> str:
