@@ -121,16 +121,24 @@ def test_one_check_in_is_one_connected_trace_across_the_services(
             ("reporting", "project ServiceRollup"),
         } <= names
 
-    spans = _spans_of(system, check_in["trace_id"], complete)
+    def outside(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The spans whose parent is not in the trace."""
+        ids = {s["span_id"] for s in spans}
+        return [s for s in spans if s.get("parent_id") not in ids]
+
+    def exported(spans: list[dict[str, Any]]) -> bool:
+        # A parent span ends, and is exported, after its children: wait for the parents too.
+        return complete(spans) and len(outside(spans)) == 1
+
+    spans = _spans_of(system, check_in["trace_id"], exported)
 
     assert complete(spans), sorted({(s["service"], s["name"]) for s in spans})
     # Connected: every span's parent is in the trace, but the root's, which is the caller's.
-    ids = {s["span_id"] for s in spans}
-    outside = [s for s in spans if s.get("parent_id") not in ids]
-    assert [s["parent_id"] for s in outside] == [check_in["caller_span"]]
-    assert outside[0]["name"] == "POST /activities/{activity_id}/check-in"
-    assert outside[0]["attributes"]["http.route"] == "/activities/{activity_id}/check-in"
-    assert outside[0]["attributes"].get("net.peer.ip", "") == ""  # the caller's address is theirs
+    roots = outside(spans)
+    assert [s["parent_id"] for s in roots] == [check_in["caller_span"]], roots
+    assert roots[0]["name"] == "POST /activities/{activity_id}/check-in"
+    assert roots[0]["attributes"]["http.route"] == "/activities/{activity_id}/check-in"
+    assert roots[0]["attributes"].get("net.peer.ip", "") == ""  # the caller's address is theirs
     assert {s["trace_id"] for s in spans} == {check_in["trace_id"]}
     leaf = next(s for s in spans if s["name"] == "project AttendanceLog")
     assert _chain(spans, leaf) == [
