@@ -115,9 +115,9 @@ async def run_workload(options: BenchOptions, results: dict[str, Any]) -> bool:
                 f"(load average before: {load_average()})"
             )
             stop = asyncio.Event()
+            probe = asyncio.create_task(w.probe_append_to_report(stop))
             watchers = [
                 asyncio.create_task(w.watch_topics(stop)),
-                asyncio.create_task(w.probe_append_to_report(stop)),
                 asyncio.create_task(w.keep_codes_fresh()),
             ]
             await asyncio.sleep(1)  # the topic watcher joins at the end of the log
@@ -155,14 +155,12 @@ async def run_workload(options: BenchOptions, results: dict[str, Any]) -> bool:
             closing.merge(await _phase("correct", options.rate, corrections, done=corrected))
             approvals, approved = w.approvals()
             closing.merge(await _phase("approve", options.rate, approvals, done=approved))
-            report_state, drain = await w.settle()
-            stop.set()
+            report_state, expected, drain = await w.stop_and_settle(stop, [probe])
             for task in watchers:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             results["closing"] = closing.summary()
-            expected = w.truth.expected()
             mismatches = {
                 k: {"expected": v, "reported": report_state.get(k)}
                 for k, v in expected.items()

@@ -488,6 +488,20 @@ class DistrictWorkload:
             "beneficiaries": service["beneficiaries"],
         }
 
+    async def stop_and_settle(
+        self, stop: asyncio.Event, probes: list[asyncio.Task[None]], timeout: float = 300
+    ) -> tuple[dict[str, float], dict[str, float], float]:
+        """Stop the probes, wait for them (a record in flight is answered and counted in the
+        truth), then settle: (the report's last state, the truth, seconds to settle).
+
+        A probe still recording while the report is polled leaves the truth a record ahead
+        of the report it was compared with (beneficiaries one short); one cancelled mid-
+        request leaves a record dispatch accepted out of the truth."""
+        stop.set()
+        await asyncio.gather(*probes, return_exceptions=True)
+        report, drain = await self.settle(timeout)
+        return report, self.truth.expected(), drain
+
     async def settle(self, timeout: float = 300) -> tuple[dict[str, float], float]:
         """Poll the district report until it equals the truth (or time out); its last state."""
         started = time.perf_counter()
