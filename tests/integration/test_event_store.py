@@ -245,3 +245,14 @@ async def test_the_marker_of_an_append_that_lost_never_republishes_the_winners_c
     await db["events_outbox"].replace_one({"_id": "thing-1@1"}, stale)
     assert [c["_id"] for c in await store.unpublished(10)] == ["thing-2@1"]
     assert await db["events_outbox"].find_one({"_id": "thing-1@1"}) is None  # swept
+
+
+async def test_a_reader_catches_up_from_the_last_version_it_saw(store: EventStore) -> None:
+    await store.append("thing-1", "thing", 0, [ThingHappened(n=1), ThingHappened(n=2)], CONTEXT)
+    await store.append("thing-1", "thing", 2, [ThingHappened(n=3)], CONTEXT)
+
+    caught_up = await store.read_stream("thing-1", after=2)
+    nothing_new = await store.read_stream("thing-1", after=3)
+
+    assert (caught_up.version, [e.payload["n"] for e in caught_up.events]) == (3, [3])
+    assert (nothing_new.version, nothing_new.events) == (3, [])

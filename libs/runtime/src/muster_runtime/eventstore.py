@@ -314,15 +314,18 @@ class EventStore:
             )
             return envelopes
 
-    async def read_stream(self, stream_id: str, up_to: int | None = None) -> Stream:
+    async def read_stream(
+        self, stream_id: str, up_to: int | None = None, *, after: int = 0
+    ) -> Stream:
         """Every event of the stream, in order: its commits, walked by `_id` from the first
         until one is missing (the head is not consulted: it may lag, see the module doc).
 
         With `up_to`, only the commits that start at or below that version: a prefix of
         the stream, for a command that expects no more (`append_after` it is refused if
-        there is more)."""
+        there is more). With `after`, a version a commit of the stream ended at, only the
+        events after it (a reader catching up on what it has not seen yet)."""
         events: list[EventEnvelope] = []
-        version = 0
+        version = after
         while up_to is None or version < up_to:
             commit = await self._commits.find_one({"_id": commit_id(stream_id, version + 1)})
             if commit is None:

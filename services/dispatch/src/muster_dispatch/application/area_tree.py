@@ -1,8 +1,8 @@
 """The area tree's additions: dispatch appends them to one `area-tree` stream and keeps its
 in-memory tree (the packaged seed file plus that stream) up to date.
 
-The stream is read by `_id` only (its head, then its commits), once at start, before every
-addition and every few seconds, so replicas of dispatch learn each other's additions.
+The stream is read by `_id` only (its commits after the last one seen), once at start,
+before every addition and every few seconds, so replicas of dispatch learn each other's additions.
 """
 
 from __future__ import annotations
@@ -26,13 +26,11 @@ class AreaTreeBook:
         self.version = 0
 
     async def catch_up(self) -> None:
-        """Apply what the stream holds beyond what this tree has seen (one point read if nothing)."""
-        if await self._store.stream_version(AREA_TREE_STREAM_ID) == self.version:
-            return
-        stream = await self._store.read_stream(AREA_TREE_STREAM_ID)
+        """Apply what the stream holds beyond what this tree has seen (one point read if
+        nothing). The commits after the last one seen are read, not the stream's head
+        document, which lags an append that is still returning."""
+        stream = await self._store.read_stream(AREA_TREE_STREAM_ID, after=self.version)
         for envelope in stream.events:
-            if envelope.stream_version <= self.version:
-                continue
             event = decode_payload(envelope.type, envelope.schema_version, envelope.payload)
             assert isinstance(event, AreaAdded)
             self._apply(event, envelope.stream_version)
