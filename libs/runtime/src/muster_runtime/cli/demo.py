@@ -226,11 +226,14 @@ async def run_drive(
         launched.raise_for_status()
         drive_id = launched.json()["drive_id"]
         console.print(f"\n[bold]drive {drive_id}[/bold] launched: {form['title']}, {places} places")
-        for _ in range(100):  # until the volunteer service has seen the drive
+        # Until the volunteer service has seen this drive (its board may list earlier ones).
+        for _ in range(300):
             board = await volunteer.get("/drives", headers=volunteers[0]["headers"])
-            if board.json()["drives"]:
+            if any(d["drive_id"] == drive_id for d in board.json()["drives"]):
                 break
             await asyncio.sleep(0.1)
+        else:
+            raise SystemExit(f"the volunteer service has not seen drive {drive_id} in 30 s")
         limit = asyncio.Semaphore(concurrency)
         with _progress() as progress:
             task = progress.add_task("signing up", total=len(volunteers))
