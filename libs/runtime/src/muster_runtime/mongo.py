@@ -31,6 +31,22 @@ def connect(url: str, max_pool_size: int = 32) -> AsyncMongoClient[Document]:
     )
 
 
+async def insert_absent(
+    collection: AsyncCollection[Document], documents: list[Document]
+) -> set[int]:
+    """Insert, unordered, every document whose `_id` is not taken; returns the indexes of
+    those whose `_id` was (any other write error is raised)."""
+    taken: set[int] = set()
+    try:
+        await collection.insert_many(documents, ordered=False)
+    except BulkWriteError as exc:
+        for error in exc.details.get("writeErrors", []):
+            if error.get("code") != DUPLICATE_KEY:
+                raise
+            taken.add(error["index"])
+    return taken
+
+
 async def ping(db: Database) -> None:
     await db.command("ping")
 

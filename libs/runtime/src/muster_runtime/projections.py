@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from muster_contracts.envelope import EventEnvelope
-from muster_runtime.mongo import DUPLICATE_KEY, Document
+from muster_runtime.mongo import Document, insert_absent
 
 
 @dataclass(frozen=True)
@@ -217,15 +217,10 @@ class CounterCells:
         existing = [c for c in cells if c in self._known]
         new = [c for c in cells if c not in self._known]
         if new:
-            try:
-                await self.collection.insert_many(
-                    [{"_id": c, "hwm": {}, **cells[c]} for c in new], ordered=False
-                )
-            except BulkWriteError as exc:
-                for error in exc.details.get("writeErrors", []):
-                    if error.get("code") != DUPLICATE_KEY:
-                        raise
-                    existing.append(new[error["index"]])
+            taken = await insert_absent(
+                self.collection, [{"_id": c, "hwm": {}, **cells[c]} for c in new]
+            )
+            existing += [new[i] for i in sorted(taken)]
             self._known.update(new)
         for cell_id in existing:
             await self.collection.update_one({"_id": cell_id}, {"$set": dict(cells[cell_id])})
@@ -279,14 +274,8 @@ class CounterCells:
         if not new:
             return contributions
         ids = list(new)
-        existing: set[str] = set()
-        try:
-            await self.collection.insert_many([new[c].document(c) for c in ids], ordered=False)
-        except BulkWriteError as exc:
-            for error in exc.details.get("writeErrors", []):
-                if error.get("code") != DUPLICATE_KEY:
-                    raise
-                existing.add(ids[error["index"]])
+        taken = await insert_absent(self.collection, [new[c].document(c) for c in ids])
+        existing = {ids[i] for i in taken}
         if len(self._known) + len(ids) > self.MAX_KNOWN:
             self._known.clear()
         self._known.update(ids)

@@ -20,14 +20,14 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from muster_contracts.areas import AreaTree
 from muster_contracts.events import VolunteerRegistered
 from muster_contracts.events.activities import ServiceRecordAdjusted, ServiceRecordIssued
 from muster_contracts.stars import star_rating
 from muster_reporting.application.as_of import instant, parse_instant
-from muster_runtime.mongo import DUPLICATE_KEY, Database, Document
+from muster_runtime.mongo import Database, Document, insert_absent
 from muster_runtime.projections import (
     ConsumedEvent,
     Contribution,
@@ -170,16 +170,10 @@ class FirstServices:
         if not memberships:
             return
         keys = list(memberships)
-        held: list[str] = []
-        try:
-            await self.collection.insert_many(
-                [_membership_doc(key, memberships[key]) for key in keys], ordered=False
-            )
-        except BulkWriteError as exc:
-            for error in exc.details.get("writeErrors", []):
-                if error.get("code") != DUPLICATE_KEY:
-                    raise
-                held.append(keys[error["index"]])
+        taken = await insert_absent(
+            self.collection, [_membership_doc(key, memberships[key]) for key in keys]
+        )
+        held = [keys[i] for i in sorted(taken)]
         self._held.update(memberships)
         for doc in await asyncio.gather(*(self.collection.find_one({"_id": k}) for k in held)):
             assert doc is not None  # memberships are never deleted
