@@ -17,9 +17,14 @@ from muster_runtime.service import EventHandler
 INSIGHT_READ_MODELS = (
     "volunteers_by_area_buckets",
     "service_by_area_buckets",
+    "service_volunteers",
+    "service_volunteer_boards",
+    "volunteer_standing",
+    "volunteer_star_boards",
+    # Retired (one document per (area, period, volunteer) before `service_volunteers`
+    # folded the periods): a rebuild drops what an older version left.
     "service_volunteer_firsts",
     "service_volunteer_hours",
-    "volunteer_standing",
 )
 
 
@@ -64,7 +69,6 @@ class Insights:
 
     async def create_indexes(self) -> None:
         await self.service.create_indexes()
-        await self.standing.create_indexes()
 
     def buffer(self) -> None:
         """Count in memory (a rebuild into empty collections) until `flush`."""
@@ -72,11 +76,11 @@ class Insights:
         self.volunteer_history.buffer()
         self.service.buffer()
         self.drive_funnel.buffer()
-        self.standing.cells.buffer()
+        self.standing.buffer()
 
     async def flush(self) -> None:
         await self.volunteers.cells.flush()
         await self.volunteer_history.flush()
         await self.service.flush()
         await self.drive_funnel.flush()
-        await self.standing.cells.flush()
+        await self.standing.flush()

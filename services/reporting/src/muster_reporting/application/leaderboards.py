@@ -1,33 +1,54 @@
-"""Who served: unique volunteers per cell, volunteers and teams ranked by approved hours,
-and star-rated volunteers per area.
+"""Leaderboards kept ranked as figures change, each read with one point read by `_id`.
 
-* `FirstServices` — one membership document per (cell, volunteer), inserted first: the
-  event that creates it counts the volunteer once in the cell. The earliest-recorded
-  event holds it (ties by event id), so which event counts is the same in any replay; a
-  later-processed but earlier-recorded event takes it over and moves the count to its own
-  instant (for as-of figures). A redelivered holder finds itself and counts again, which
-  the cells' high-water marks make a no-op.
-* `VolunteerHours` — approved minutes and turn-outs per (cell, volunteer), ranked by an
-  index on (cell, minutes).
-* `VolunteerStanding` — a volunteer's cumulative minutes and home-area lineage, for stars.
+* Top volunteers per (area, period) cell (`service_volunteer_boards`, `_id` the cell id):
+  the best `CAPACITY` volunteers by approved minutes served there, from the (area,
+  volunteer) documents of `served_in_area`.
+* Star-rated volunteers per home area (`volunteer_star_boards`, `_id` the area): every
+  volunteer living there whose cumulative minutes earn a star, from `volunteer_standing`.
+
+A board holds its ranked entries (most minutes first, ties by volunteer id), a `floor`
+and a version `n`. The rule (`place`, pure):
+
+* Every volunteer of the cell who is not on the board ranks at or after the floor (no
+  floor: every volunteer off the board has nothing to show), and every entry ranks before
+  it: so the board's entries are exactly the cell's best, in order.
+* A volunteer whose figures change leaves the board and comes back if they now rank
+  before the floor. Past `CAPACITY` entries the last ones leave, and the floor becomes the
+  best of them. A correction can push a volunteer below the floor (demotion): they leave,
+  and nobody else can take their place, because nobody is known to rank next.
+* So the board holds `CAPACITY` entries, 50 more than a report shows (`SHOWN`), and loses
+  one per demotion. When fewer than `SHOWN` remain under a floor, the board is derived
+  again from every volunteer of the cell (`ranked`): the one query that is not by `_id`,
+  on the write path, at most once per 50 demotions in one cell.
+
+Exact with redelivery, replays and two consumers in one group writing in either order. A
+consumer counts the (area, volunteer) documents first, then reads the figures of the
+volunteers it changed, then writes each board conditionally on the version it knows; a
+board another consumer wrote meanwhile fails the condition, and it is read again, then the
+figures, and the board decided again. So every write decides from figures read after the
+last write before it. A change that leaves a volunteer off the board (only increases, and
+still ranking after the floor) writes nothing: it checks the board's version instead, and
+a re-derivation first bumps the version (`refilling`) and only then reads the figures, so
+such a check never misses one. A star board has no floor and no capacity; a volunteer
+below the first star whose minutes only rose needs no check at all (see `settle`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from datetime import datetime
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from muster_contracts.areas import AreaTree
 from muster_contracts.events import VolunteerRegistered
 from muster_contracts.events.activities import ServiceRecordAdjusted, ServiceRecordIssued
 from muster_contracts.stars import star_rating
-from muster_reporting.application.as_of import instant, parse_instant
-from muster_runtime.mongo import Database, Document, insert_absent
+from muster_reporting.application.served_in_area import Served
+from muster_runtime.mongo import Database, Document
 from muster_runtime.projections import (
     ConsumedEvent,
     Contribution,
@@ -35,219 +56,229 @@ from muster_runtime.projections import (
     insert_in_chunks,
 )
 
+RankKey = tuple[int, str]  # (-minutes, volunteer id): smaller ranks first
 
-@dataclass(frozen=True)
-class Membership:
-    """A volunteer counted in a cell: by which event, at which recorded instant."""
 
-    first: datetime
-    by: str
-    moved_from: datetime | None = None
+def rank_key(served: Served) -> RankKey:
+    return (-served.minutes, served.volunteer_id)
 
 
 @dataclass(frozen=True)
-class Sighting:
-    """A new service record: its volunteer served in these cells."""
+class Board:
+    """A cell's best volunteers (ranked) and what every volunteer off it ranks after."""
 
-    cells: list[str]
-    volunteer_id: str
-    event_id: str
-    recorded_at: datetime
+    entries: tuple[Served, ...] = ()
+    floor: RankKey | None = None
+    version: int = 0  # 0: never written
+    refilling: bool = False
 
+    def holds(self, volunteer_id: str) -> bool:
+        return any(e.volunteer_id == volunteer_id for e in self.entries)
 
-@dataclass(frozen=True)
-class FirstService:
-    """What a service record means for the unique count of one cell."""
+    def stays_off(self, served: Served, admit: int) -> bool:
+        """Whether these figures leave the volunteer off the board (they are not on it)."""
+        return served.minutes < admit or (self.floor is not None and rank_key(served) >= self.floor)
 
-    cell: str
-    recorded_at: datetime
-    moved_from: datetime | None  # None: a new volunteer in the cell; else the count moves
-
-
-def member_id(cell: str, volunteer_id: str) -> str:
-    return f"{cell}#{volunteer_id}"
+    def complete_for(self, shown: int) -> bool:
+        """Whether the first `shown` entries are the cell's first `shown` volunteers."""
+        return self.floor is None or len(self.entries) >= shown
 
 
-def decide_first(held: Membership | None, candidate: Membership) -> Membership | None:
-    """The membership after `candidate` is seen, or None when nothing changes (pure)."""
-    if held is None:
-        return candidate
-    if held.by == candidate.by:
-        return held  # a redelivery of the holder: count it again (a no-op in the cells)
-    if (candidate.first, candidate.by) < (held.first, held.by):
-        return Membership(candidate.first, candidate.by, moved_from=held.first)
-    return None
+def place(board: Board, changed: Iterable[Served], capacity: int | None, admit: int) -> Board:
+    """The board after these volunteers' figures changed to `changed` (pure)."""
+    entries = {e.volunteer_id: e for e in board.entries}
+    for served in changed:
+        entries.pop(served.volunteer_id, None)
+        if not board.stays_off(served, admit):
+            entries[served.volunteer_id] = served
+    ordered = sorted(entries.values(), key=rank_key)
+    floor = board.floor
+    if capacity is not None and len(ordered) > capacity:
+        best_left = rank_key(ordered[capacity])
+        floor = best_left if floor is None else min(floor, best_left)
+        ordered = ordered[:capacity]
+    return replace(board, entries=tuple(ordered), floor=floor)
 
 
-class FirstServices:
-    # Memberships remembered; past it the memory starts again (the store answers).
-    MAX_REMEMBERED = 200_000
-
-    def __init__(self, db: Database) -> None:
-        self.collection = db["service_volunteer_firsts"]
-        self._buffer: dict[str, Membership] | None = None
-        # Memberships as this consumer last wrote or read them. A holder only ever changes
-        # to an earlier-recorded event, so a remembered one is never earlier than the
-        # store's: an event recorded after it changes nothing and needs no store operation.
-        self._held: dict[str, Membership] = {}
-
-    def buffer(self) -> None:
-        self._buffer = {}
-
-    async def flush(self) -> None:
-        if self._buffer is None:
-            return
-        docs = [_membership_doc(key, m) for key, m in self._buffer.items()]
-        self._buffer = None
-        await insert_in_chunks(self.collection, docs)
-
-    async def see(
-        self, cell: str, volunteer_id: str, event_id: str, recorded_at: datetime
-    ) -> FirstService | None:
-        """Record that the volunteer served in the cell; what it changes in the count."""
-        key = member_id(cell, volunteer_id)
-        candidate = Membership(recorded_at, event_id)
-        if self._buffer is not None:
-            after = decide_first(self._buffer.get(key), candidate)
-            if after is not None:
-                self._buffer[key] = after
-            return _outcome(cell, after, event_id)
-        try:
-            await self.collection.insert_one(_membership_doc(key, candidate))
-            return FirstService(cell, recorded_at, None)
-        except DuplicateKeyError:
-            return await self._settle(key, cell, candidate)
-
-    async def see_all(
-        self, cells: list[str], volunteer_id: str, event_id: str, recorded_at: datetime
-    ) -> list[FirstService]:
-        """`see` for many cells."""
-        return (await self.see_batch([Sighting(cells, volunteer_id, event_id, recorded_at)]))[0]
-
-    async def see_batch(self, sightings: list[Sighting]) -> list[list[FirstService]]:
-        """`see_all` for each sighting, in order, as if one after the other.
-
-        Memberships not remembered are inserted in one bulk insert (for their first
-        sighting in the batch) or, held already, read once; then every sighting is decided
-        against the remembered holder, and only one recorded before it goes to the store.
-        """
-        if self._buffer is not None:
-            return [
-                [
-                    first
-                    for cell in s.cells
-                    if (first := await self.see(cell, s.volunteer_id, s.event_id, s.recorded_at))
-                ]
-                for s in sightings
-            ]
-        if len(self._held) > self.MAX_REMEMBERED:
-            self._held.clear()
-        unknown: dict[str, Membership] = {}
-        for s in sightings:
-            for cell in s.cells:
-                key = member_id(cell, s.volunteer_id)
-                if key not in self._held and key not in unknown:
-                    unknown[key] = Membership(s.recorded_at, s.event_id)
-        await self._insert_or_read(unknown)
-        out: list[list[FirstService]] = []
-        for s in sightings:
-            candidate = Membership(s.recorded_at, s.event_id)
-            seen: list[FirstService] = []
-            for cell in s.cells:
-                key = member_id(cell, s.volunteer_id)
-                held = self._held[key]
-                if held.by == s.event_id:  # the holder (perhaps just inserted, or redelivered)
-                    seen.append(FirstService(cell, held.first, held.moved_from))
-                elif (candidate.first, candidate.by) < (held.first, held.by):
-                    settled = await self._settle(key, cell, candidate)  # may take it over
-                    if settled is not None:
-                        seen.append(settled)
-            out.append(seen)
-        return out
-
-    async def _insert_or_read(self, memberships: dict[str, Membership]) -> None:
-        """Remember `memberships`: inserted where new, else as the store holds them."""
-        if not memberships:
-            return
-        keys = list(memberships)
-        taken = await insert_absent(
-            self.collection, [_membership_doc(key, memberships[key]) for key in keys]
-        )
-        held = [keys[i] for i in sorted(taken)]
-        self._held.update(memberships)
-        for doc in await asyncio.gather(*(self.collection.find_one({"_id": k}) for k in held)):
-            assert doc is not None  # memberships are never deleted
-            self._held[doc["_id"]] = _membership_of(doc)
-
-    async def _settle(self, key: str, cell: str, candidate: Membership) -> FirstService | None:
-        """Against a membership someone holds already: keep it, or take it if earlier."""
-        event_id = candidate.by
-        while True:
-            doc = await self.collection.find_one({"_id": key})
-            assert doc is not None
-            held = _membership_of(doc)
-            after = decide_first(held, candidate)
-            if after is None or after is held:
-                self._held[key] = held
-                return _outcome(cell, after, event_id)
-            taken = await self.collection.update_one(
-                {"_id": key, "by": held.by},
-                {"$set": {k: v for k, v in _membership_doc(key, after).items() if k != "_id"}},
-            )
-            if taken.matched_count == 1:
-                self._held[key] = after
-                return _outcome(cell, after, event_id)
+def ranked(everyone: Iterable[Served], capacity: int | None, admit: int) -> Board:
+    """The board derived from every volunteer of the cell (pure)."""
+    ordered = sorted((s for s in everyone if s.minutes >= admit), key=rank_key)
+    if capacity is None or len(ordered) <= capacity:
+        return Board(tuple(ordered))
+    return Board(tuple(ordered[:capacity]), rank_key(ordered[capacity]))
 
 
-def _outcome(cell: str, held: Membership | None, event_id: str) -> FirstService | None:
-    if held is None or held.by != event_id:
-        return None
-    return FirstService(cell, held.first, held.moved_from)
+def _document(cell: str, board: Board) -> Document:
+    return {
+        "_id": cell,
+        "n": board.version,
+        # Short names: a board is rewritten whole, up to `CAPACITY` entries at a time.
+        "entries": [{"v": e.volunteer_id, "m": e.minutes, "t": e.turnouts} for e in board.entries],
+        "floor": [-board.floor[0], board.floor[1]] if board.floor else None,
+        "refilling": board.refilling,
+    }
 
 
-def _membership_of(doc: Document) -> Membership:
-    moved_from = doc.get("moved_from")
-    return Membership(
-        parse_instant(doc["first"]), doc["by"], parse_instant(moved_from) if moved_from else None
+def _board_of(doc: Document | None) -> Board:
+    if doc is None:
+        return Board()
+    floor = doc.get("floor")
+    return Board(
+        tuple(Served(e["v"], int(e["m"]), int(e["t"])) for e in doc.get("entries", [])),
+        (-int(floor[0]), str(floor[1])) if floor else None,
+        int(doc["n"]),
+        bool(doc.get("refilling", False)),
     )
 
 
-def _membership_doc(key: str, held: Membership) -> Document:
-    # Instants as text: BSON dates would drop the microseconds the order depends on.
-    moved_from = instant(held.moved_from) if held.moved_from else None
-    return {"_id": key, "first": instant(held.first), "by": held.by, "moved_from": moved_from}
+# Cell → volunteer → whether their figures only rose in this batch (or stayed).
+Touched = dict[str, dict[str, bool]]
+FiguresReader = Callable[[dict[str, set[str]]], Awaitable[dict[str, dict[str, Served]]]]
 
 
-class VolunteerHours:
-    """Approved minutes and turn-outs of each volunteer in each cell (area and period)."""
+class Leaderboards:
+    """Ranked boards, one document per cell, kept exact as figures change (module doc)."""
 
-    def __init__(self, db: Database) -> None:
-        self.cells = CounterCells(db["service_volunteer_hours"])
+    MAX_ATTEMPTS = 20
+    MAX_REMEMBERED = 50_000
 
-    async def create_indexes(self) -> None:
-        await self.cells.collection.create_index(
-            [("cell", ASCENDING), ("minutes", DESCENDING)], name="cell_minutes"
-        )
+    def __init__(
+        self,
+        collection: Any,
+        figures: FiguresReader,
+        *,
+        capacity: int | None,
+        admit: int,
+        shown: int,
+        everyone: Callable[[str], Awaitable[list[Served]]] | None = None,
+    ) -> None:
+        self.collection = collection
+        self.capacity = capacity
+        self.admit = admit
+        self.shown = shown
+        self._figures = figures
+        self._everyone = everyone
+        self._boards: dict[str, Board] = {}  # as this consumer last wrote or read them
+        self._buffering = False
 
-    def contribution(
-        self, event: ConsumedEvent, cell: str, volunteer_id: str, counts: dict[str, int]
-    ) -> Contribution:
-        on_insert = {"cell": cell, "volunteer_id": volunteer_id}
-        return (event, member_id(cell, volunteer_id), counts, on_insert)
+    def buffer(self) -> None:
+        """A rebuild: boards are derived once at the end (`flush`), not kept as it goes."""
+        self._buffering = True
 
-    async def top(self, cell: str, limit: int) -> list[Document]:
-        """The cell's volunteers with the most minutes (ties by volunteer id)."""
-        query = self.cells.collection.find({"cell": cell, "minutes": {"$gt": 0}}, {"hwm": 0}).sort(
-            [("minutes", DESCENDING), ("volunteer_id", ASCENDING)]
-        )
-        return [doc async for doc in query.limit(limit)]
+    async def flush(self, cells: Mapping[str, Iterable[Served]]) -> None:
+        """Write every cell's board derived from all its volunteers' final figures."""
+        self._buffering = False
+        docs = []
+        for cell, everyone in cells.items():
+            board = ranked(everyone, self.capacity, self.admit)
+            if board.entries:
+                docs.append(_document(cell, replace(board, version=1)))
+        await insert_in_chunks(self.collection, docs)
+
+    async def board(self, cell: str) -> Board:
+        """The cell's board, read now (one point read)."""
+        return _board_of(await self.collection.find_one({"_id": cell}))
+
+    async def prepare(self, cells: Iterable[str]) -> set[str]:
+        """Know the cells' boards before any figure is read for them (see the module doc);
+        returns the cells whose board was read now."""
+        if self._buffering:
+            return set()
+        if len(self._boards) > self.MAX_REMEMBERED:
+            self._boards.clear()
+        unknown = [c for c in dict.fromkeys(cells) if c not in self._boards]
+        docs = await asyncio.gather(*(self.collection.find_one({"_id": c}) for c in unknown))
+        for cell, doc in zip(unknown, docs, strict=True):
+            self._boards[cell] = _board_of(doc)
+        return set(unknown)
+
+    async def settle(
+        self, touched: Touched, known: Mapping[str, Mapping[str, Served]] | None = None
+    ) -> None:
+        """Place the touched volunteers on their cells' boards.
+
+        `known`: figures observed after `prepare` (e.g. of documents just created), which
+        need no read; every other figure is read here.
+        """
+        if self._buffering or not touched:
+            return
+        pending = touched
+        for _ in range(self.MAX_ATTEMPTS):
+            for cell in await self.prepare(pending):  # figures known before it are stale
+                known = {c: f for c, f in (known or {}).items() if c != cell}
+            wanted = {
+                cell: {v for v in changed if v not in (known or {}).get(cell, {})}
+                for cell, changed in pending.items()
+            }
+            figures = await self._figures({c: w for c, w in wanted.items() if w})
+            missed: Touched = {}
+            for cell, changed in pending.items():
+                found = {**(known or {}).get(cell, {}), **figures.get(cell, {})}
+                served = [found.get(v, Served(v, 0)) for v in changed]
+                if not await self._settle_cell(cell, changed, served):
+                    self._boards.pop(cell, None)  # read again, then the figures
+                    missed[cell] = changed
+            pending, known = missed, None
+            if not pending:
+                return
+        raise RuntimeError(f"{self.collection.name}: boards kept changing under the consumer")
+
+    async def _settle_cell(self, cell: str, changed: dict[str, bool], served: list[Served]) -> bool:
+        board = self._boards[cell]
+        risen = [s for s in served if changed[s.volunteer_id]]
+        if len(risen) == len(served):
+            if self.capacity is None and all(s.minutes < self.admit for s in served):
+                # No floor, no capacity: figures that only rose and still earn nothing
+                # leave the volunteer off whatever the board holds.
+                return True
+            if not board.refilling and all(
+                not board.holds(s.volunteer_id) and board.stays_off(s, self.admit) for s in served
+            ):
+                # Off the board before and after: nothing to write, if the board is still
+                # the one these figures were weighed against.
+                doc = await self.collection.find_one({"_id": cell}, {"n": 1})
+                return (int(doc["n"]) if doc else 0) == board.version
+        after = place(board, served, self.capacity, self.admit)
+        if not after.complete_for(self.shown):
+            return await self._refill(cell, board)
+        return await self._write(cell, board, replace(after, refilling=False))
+
+    async def _refill(self, cell: str, board: Board) -> bool:
+        """Derive the board again from every volunteer of the cell: first mark it (a new
+        version, so a skipped change can never miss this), then read, then write."""
+        if self._everyone is None:
+            raise RuntimeError("this board cannot be derived again")
+        if not await self._write(cell, board, replace(board, refilling=True)):
+            return False
+        derived = ranked(await self._everyone(cell), self.capacity, self.admit)
+        return await self._write(cell, self._boards[cell], derived)
+
+    async def _write(self, cell: str, board: Board, after: Board) -> bool:
+        after = replace(after, version=board.version + 1)
+        doc = _document(cell, after)
+        if board.version == 0:
+            try:
+                await self.collection.insert_one(doc)
+            except DuplicateKeyError:
+                return False
+        else:
+            del doc["_id"]
+            result = await self.collection.update_one(
+                {"_id": cell, "n": board.version}, {"$set": doc}
+            )
+            if result.matched_count == 0:
+                return False
+        self._boards[cell] = after
+        return True
 
 
 class VolunteerStanding:
-    """Each volunteer's cumulative approved minutes and home-area lineage, for stars.
+    """Each volunteer's cumulative approved minutes and home-area lineage, and the star
+    boards of the areas they live in.
 
     Registrations and service records arrive on different topics, in either order: the
-    lineage is set whenever the registration comes, the minutes are counted as they come.
+    lineage is set whenever the registration comes, the minutes are counted as they come,
+    and whichever comes last puts the volunteer on the boards of their areas.
     """
 
     event_types = frozenset(
@@ -262,48 +293,90 @@ class VolunteerStanding:
         self.cells = CounterCells(db["volunteer_standing"])
         self.thresholds_hours = thresholds_hours
         self._areas = areas
-
-    async def create_indexes(self) -> None:
-        await self.cells.collection.create_index(
-            [("areas", ASCENDING), ("minutes", DESCENDING)], name="areas_minutes"
+        self.boards = Leaderboards(
+            db["volunteer_star_boards"],
+            self._figures,
+            capacity=None,
+            admit=thresholds_hours[0] * 60,
+            shown=0,
         )
+        self._buffered: set[str] | None = None  # volunteers seen while buffering
+
+    def buffer(self) -> None:
+        self.cells.buffer()
+        self.boards.buffer()
+        self._buffered = set()
+
+    async def flush(self) -> None:
+        if self._buffered is not None:
+            docs = await self.cells.read(list(self._buffered))
+            by_area: dict[str, list[Served]] = defaultdict(list)
+            for doc in docs:
+                for area in doc.get("areas", []):
+                    by_area[area].append(Served(doc["_id"], int(doc.get("minutes", 0))))
+            self._buffered = None
+            await self.boards.flush(by_area)
+        await self.cells.flush()
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
         minutes: list[Contribution] = []
         lineages: dict[str, dict[str, Any]] = {}
+        risen: dict[str, bool] = {}  # volunteer: only rose (or registered) in this batch
         for consumed in events:
             envelope = consumed.envelope
             payload = envelope.payload
+            if envelope.type not in self.event_types:
+                continue
+            volunteer_id: str = payload["volunteer_id"]
             if envelope.type == VolunteerRegistered.event_type:
                 lineage = list(self._areas.prefix_lineage_ids(payload["home_area_id"]))
-                lineages[payload["volunteer_id"]] = {"areas": lineage}
+                lineages[volunteer_id] = {"areas": lineage}
+                risen.setdefault(volunteer_id, True)
             elif envelope.type == ServiceRecordIssued.event_type:
-                minutes.append(
-                    (consumed, payload["volunteer_id"], {"minutes": payload["minutes"]}, {})
-                )
+                minutes.append((consumed, volunteer_id, {"minutes": payload["minutes"]}, {}))
+                risen[volunteer_id] = risen.get(volunteer_id, True) and payload["minutes"] >= 0
             elif envelope.type == ServiceRecordAdjusted.event_type:
-                delta = {"minutes": payload["delta_minutes"]}
-                minutes.append((consumed, payload["volunteer_id"], delta, {}))
+                delta = payload["delta_minutes"]
+                minutes.append((consumed, volunteer_id, {"minutes": delta}, {}))
+                risen[volunteer_id] = risen.get(volunteer_id, True) and delta >= 0
         await self.cells.set_fields(lineages)
         await self.cells.apply(minutes)
+        if self._buffered is not None:
+            self._buffered.update(risen)
+            return
+        if risen:
+            await self._place(risen)
 
-    async def star_rated(self, area_id: str, limit: int) -> tuple[dict[int, int], list[Document]]:
-        """How many volunteers living in the area hold each star count, and the top ones."""
-        collection = self.cells.collection
-        at_least: dict[int, int] = {}
-        for stars, hours in enumerate(self.thresholds_hours, start=1):
-            at_least[stars] = await collection.count_documents(
-                {"areas": area_id, "minutes": {"$gte": hours * 60}}
-            )
-        by_stars = {
-            stars: at_least[stars] - at_least.get(stars + 1, 0) for stars in sorted(at_least)
+    async def _place(self, risen: dict[str, bool]) -> None:
+        """Touch the boards of the volunteers' areas, unless their minutes only rose and
+        still earn no star (read after the counting above: see `Leaderboards`)."""
+        ids = list(risen)
+        docs = await self.cells.read(ids, {"areas": 1, "minutes": 1})
+        touched: Touched = defaultdict(dict)
+        for doc in docs:
+            volunteer_id = doc["_id"]
+            if risen[volunteer_id] and int(doc.get("minutes", 0)) < self.boards.admit:
+                continue
+            for area in doc.get("areas", []):
+                touched[area][volunteer_id] = risen[volunteer_id]
+        await self.boards.settle(touched)
+
+    async def _figures(self, wanted: dict[str, set[str]]) -> dict[str, dict[str, Served]]:
+        ids = list({v for volunteers in wanted.values() for v in volunteers})
+        docs = {d["_id"]: d for d in await self.cells.read(ids, {"minutes": 1})}
+        return {
+            area: {v: Served(v, int(docs.get(v, {}).get("minutes", 0))) for v in volunteers}
+            for area, volunteers in wanted.items()
         }
-        first = self.thresholds_hours[0] * 60
-        query = collection.find(
-            {"areas": area_id, "minutes": {"$gte": first}}, {"hwm": 0, "areas": 0}
-        ).sort([("minutes", DESCENDING), ("_id", ASCENDING)])
-        top = [doc | {"stars": self.stars(doc)} async for doc in query.limit(limit)]
-        return by_stars, top
 
-    def stars(self, doc: Document) -> int:
-        return star_rating(int(doc.get("minutes", 0)), self.thresholds_hours)
+    async def star_rated(self, area_id: str, limit: int) -> tuple[dict[int, int], list[Served]]:
+        """How many volunteers living in the area hold each star count, and the top ones
+        (one point read)."""
+        board = await self.boards.board(area_id)
+        by_stars = dict.fromkeys(range(1, len(self.thresholds_hours) + 1), 0)
+        for entry in board.entries:
+            by_stars[self.stars(entry.minutes)] += 1
+        return by_stars, list(board.entries[:limit])
+
+    def stars(self, minutes: int) -> int:
+        return star_rating(minutes, self.thresholds_hours)

@@ -30,6 +30,11 @@ def periods_of(day: date) -> tuple[str | None, ...]:
     )
 
 
+def cell_id(area_id: str, period: str | None) -> str:
+    """The id of an (area, period) cell: the area's for all time."""
+    return area_id if period is None else f"{area_id}|{period}"
+
+
 def check_period(period: str) -> str:
     """The period if it names a real one (`2026-02-30` and `2025-W53` do not), else ValueError."""
     problem = f"{period!r} is not a year, ISO week, month or day"

@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from itertools import pairwise
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -33,13 +32,15 @@ from muster_contracts.events.activities import (
     ServiceRecordIssued,
 )
 from muster_reporting.application.as_of import CellHistory, Change, merged
-from muster_reporting.application.leaderboards import (
-    FirstService,
-    FirstServices,
-    Sighting,
-    VolunteerHours,
+from muster_reporting.application.leaderboards import Leaderboards, Touched
+from muster_reporting.application.periods import cell_id, local_day, periods_of
+from muster_reporting.application.served_in_area import (
+    Firsts,
+    ServedInArea,
+    Service,
+    period_key,
+    period_of,
 )
-from muster_reporting.application.periods import local_day, periods_of
 from muster_runtime.mongo import Database, Document
 from muster_runtime.projections import (
     ConsumedEvent,
@@ -52,6 +53,10 @@ from muster_runtime.projections import (
 # (unique volunteers are not).
 BREAKDOWN_MEASURES = ("activities", "cancelled", "turnouts", "minutes", "beneficiaries_total")
 BREAKDOWNS = ("category", "drives", "teams")
+# A top-volunteers board keeps 150 volunteers, 50 more than a report shows (corrections
+# can push volunteers off it: see `leaderboards`).
+LEADERBOARD_SHOWN = 100
+LEADERBOARD_CAPACITY = 150
 
 
 class Buffered(Protocol):
@@ -88,26 +93,31 @@ class ServiceDelta:
         return out
 
 
+@dataclass(frozen=True)
+class FirstService:
+    """A volunteer counted once in a cell, at the instant of the record that counts them;
+    `moved_from`: the instant they were counted at before (an earlier record took over)."""
+
+    cell: str
+    recorded_at: datetime
+    moved_from: datetime | None
+
+
 @dataclass
 class RollupBatch:
     """Everything a batch of events changes, applied together."""
 
     cells: list[Contribution] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
-    hours: list[Contribution] = field(default_factory=list)
-    # New service records, settled together against the unique-volunteer memberships.
-    sightings: list[tuple[ConsumedEvent, Sighting, dict[str, str], dict[str, str]]] = field(
-        default_factory=list
-    )
+    # What each event changes per (area, volunteer), with the area's parent.
+    services: list[tuple[Service, str | None]] = field(default_factory=list)
+    # The leaderboards whose volunteers' figures changed.
+    touched: Touched = field(default_factory=dict)
 
 
 def field_key(value: str) -> str:
     """A value usable as a document field name (no dots, no leading `$`)."""
     return value.replace(".", "_").replace("$", "_")
-
-
-def cell_id(area_id: str, period: str | None) -> str:
-    return area_id if period is None else f"{area_id}|{period}"
 
 
 def spread(areas: AreaTree, delta: ServiceDelta) -> list[tuple[str, str, dict[str, int]]]:
@@ -142,8 +152,15 @@ class ServiceRollup:
         self.cells = CounterCells(db["service_by_area"])
         self.history = CellHistory(db, "service_by_area")
         self.activities = VersionedDocuments(db["activity_facts"])
-        self.firsts = FirstServices(db)
-        self.volunteer_hours = VolunteerHours(db)
+        self.served = ServedInArea(db)
+        self.leaderboards = Leaderboards(
+            db["service_volunteer_boards"],
+            self.served.figures,
+            capacity=LEADERBOARD_CAPACITY,
+            admit=1,
+            shown=LEADERBOARD_SHOWN,
+            everyone=self.served.everyone,
+        )
         self._areas = areas
 
     @property
@@ -152,19 +169,21 @@ class ServiceRollup:
         return self._zone
 
     async def create_indexes(self) -> None:
-        await self.volunteer_hours.create_indexes()
+        await self.served.create_indexes()
 
     def buffer(self) -> None:
         """Count in memory (a rebuild into empty collections) until `flush`."""
         for model in self._models():
             model.buffer()
+        self.leaderboards.buffer()
 
     async def flush(self) -> None:
+        await self.leaderboards.flush(self.served.buffered())
         for model in self._models():
             await model.flush()
 
     def _models(self) -> tuple[Buffered, ...]:
-        return (self.cells, self.activities, self.history, self.firsts, self.volunteer_hours.cells)
+        return (self.cells, self.activities, self.history, self.served)
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
         batch = RollupBatch()
@@ -174,15 +193,13 @@ class ServiceRollup:
             delta = await self._delta(consumed, facts, fact_updates)
             if delta is not None:
                 self._count(consumed, delta, batch)
-        seen = await self.firsts.see_batch([sighting for _, sighting, _, _ in batch.sightings])
-        for (consumed, _, areas, parents), firsts in zip(batch.sightings, seen, strict=True):
-            for first in firsts:
-                self._count_first(
-                    consumed, first, areas[first.cell], parents.get(first.cell), batch
-                )
+        await self.leaderboards.prepare(batch.touched)  # before the figures change
+        firsts, created = await self.served.apply([service for service, _ in batch.services])
+        for index, (service, parent) in enumerate(batch.services):
+            self._count_firsts(service, parent, firsts.get(index, []), batch)
         await self.cells.apply(merged(batch.cells))
         await self.history.record(batch.changes)
-        await self.volunteer_hours.cells.apply(merged(batch.hours))
+        await self.leaderboards.settle(batch.touched, created)
         # After the cells: a redelivered batch recomputes the same differences.
         for activity_id, version, update, create in fact_updates:
             await self.activities.apply(activity_id, version, update, create=create)
@@ -193,28 +210,36 @@ class ServiceRollup:
         for _, cell, increments in spread_cells:
             batch.cells.append((consumed, cell, increments, {}))
             batch.changes.append(Change(consumed, cell, increments, recorded_at))
-        if delta.volunteer_id is None:
+        volunteer_id = delta.volunteer_id
+        if volunteer_id is None:
             return
-        served = {k: v for k, v in delta.counts.items() if k in ("minutes", "turnouts")}
-        for _, cell, _ in spread_cells:
-            batch.hours.append(
-                self.volunteer_hours.contribution(consumed, cell, delta.volunteer_id, served)
+        periods = tuple(period_key(p) for p in periods_of(delta.day))
+        minutes = int(delta.counts.get("minutes", 0))
+        lineage = self._areas.prefix_lineage_ids(delta.place_area_id)
+        for parent, area in zip((None, *lineage), lineage, strict=False):
+            service = Service(
+                consumed,
+                area,
+                volunteer_id,
+                periods,
+                minutes,
+                int(delta.counts.get("turnouts", 0)),
+                delta.new_record,
             )
-        if not delta.new_record:
-            return
-        areas = {cell: area for area, cell, _ in spread_cells}
-        event_id = str(consumed.envelope.event_id)
-        sighting = Sighting(list(areas), delta.volunteer_id, event_id, recorded_at)
-        batch.sightings.append((consumed, sighting, areas, self._parents(spread_cells)))
+            batch.services.append((service, parent))
+            for key in periods:
+                risen = batch.touched.setdefault(cell_id(area, period_of(key)), {})
+                risen[volunteer_id] = risen.get(volunteer_id, True) and minutes >= 0
 
-    @staticmethod
-    def _parents(spread_cells: list[tuple[str, str, dict[str, int]]]) -> dict[str, str]:
-        """Each cell's parent cell (same period, the area one level up)."""
-        parents: dict[str, str] = {}
-        for (_, parent, _), (_, child, _) in pairwise(spread_cells):
-            if child.partition("|")[2] == parent.partition("|")[2]:
-                parents[child] = parent
-        return parents
+    def _count_firsts(
+        self, service: Service, parent: str | None, firsts: Firsts, batch: RollupBatch
+    ) -> None:
+        """A volunteer new to a cell counts once there and in the parent's drill-down."""
+        for key, held in firsts:
+            period = period_of(key)
+            first = FirstService(cell_id(service.area, period), held.first, held.moved_from)
+            parent_cell = cell_id(parent, period) if parent is not None else None
+            self._count_first(service.event, first, service.area, parent_cell, batch)
 
     @staticmethod
     def _count_first(
@@ -224,7 +249,6 @@ class ServiceRollup:
         parent: str | None,
         batch: RollupBatch,
     ) -> None:
-        """A volunteer new to a cell counts once there and in the parent's drill-down."""
         targets = [(first.cell, "volunteers")]
         if parent is not None:
             targets.append((parent, f"children.{area}.volunteers"))

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from muster_reporting.adapters.volunteer_names import NamesUnavailableError, VolunteerNames
 from muster_reporting.application.insights import Insights
-from muster_reporting.application.service_rollup import cell_id
+from muster_reporting.application.periods import cell_id
 from muster_reporting.entrypoints.exports import Exported, Format, table
 from muster_reporting.entrypoints.http import (
     AnsweredAsOf,
@@ -79,20 +79,21 @@ async def top_volunteers(
     format: Format = "json",
 ) -> TopVolunteers | Response:
     """Volunteers with the most approved hours served in an area (where the activities
-    took place) and period; ties by volunteer id. Corrections included. Current figures
-    only: `as_of` is refused (422 `as_of_unsupported`)."""
+    took place) and period; ties by volunteer id. Corrections included. From the cell's
+    leaderboard: one read, whatever the log's size. Current figures only: `as_of` is
+    refused (422 `as_of_unsupported`)."""
     _no_as_of(as_of)
     area_id, period = where
     insights: Insights = request.app.state.insights
-    top = await insights.service.volunteer_hours.top(cell_id(area_id, period), limit)
+    board = await insights.service.leaderboards.board(cell_id(area_id, period))
     rows = [
         RankedVolunteer(
             rank=rank,
-            volunteer_id=doc["volunteer_id"],
-            hours=int(doc.get("minutes", 0)) / 60,
-            turnouts=int(doc.get("turnouts", 0)),
+            volunteer_id=entry.volunteer_id,
+            hours=entry.minutes / 60,
+            turnouts=entry.turnouts,
         )
-        for rank, doc in enumerate(top, start=1)
+        for rank, entry in enumerate(board.entries[:limit], start=1)
     ]
     report = TopVolunteers(area_id=area_id, period=period, volunteers=await _named(request, rows))
     if format != "json":
@@ -193,7 +194,8 @@ async def star_rated_volunteers(
 ) -> StarRated | Response:
     """Star-rated volunteers living in an area (by home area): how many hold each star
     count, and the ones with the most cumulative approved hours (everywhere they served).
-    Current figures only: `as_of` is refused (422 `as_of_unsupported`)."""
+    From the area's star board: one read. Current figures only: `as_of` is refused (422
+    `as_of_unsupported`)."""
     _no_as_of(as_of)
     area_id = readable_area(request.app.state.areas, principal, area_id)
     insights: Insights = request.app.state.insights
@@ -206,9 +208,11 @@ async def star_rated_volunteers(
             request,
             [
                 StarVolunteer(
-                    volunteer_id=doc["_id"], hours=int(doc["minutes"]) / 60, stars=doc["stars"]
+                    volunteer_id=entry.volunteer_id,
+                    hours=entry.minutes / 60,
+                    stars=insights.standing.stars(entry.minutes),
                 )
-                for doc in top
+                for entry in top
             ],
         ),
     )
