@@ -4,6 +4,7 @@ these assumptions may decide an answer the stored facts would not give."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
@@ -22,7 +23,9 @@ from muster_runtime.errors import RuleViolationError
 from muster_runtime.eventstore import CommandContext, EventStore
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent
+from muster_runtime.settings import ServiceSettings
 from muster_volunteer.application.attendance import ActivityBoard, AttendanceDesk
+from tests.integration.helpers import StoreCommands, counted_client
 
 SECRET = new_checkin_secret()
 NOW = datetime.now(UTC)
@@ -66,11 +69,13 @@ async def desk(db: Database, board: ActivityBoard) -> AttendanceDesk:
     return AttendanceDesk(store, board, db, radius_m=200)
 
 
-async def check_in(desk: AttendanceDesk, activity_id: str, volunteer_id: str) -> str | None:
+async def check_in(
+    desk: AttendanceDesk, activity_id: str, volunteer_id: str, code: str | None = None
+) -> str | None:
     """None if checked in, else the rule that refused it."""
     at = datetime.now(UTC)
     context = CommandContext(Actor(subject=volunteer_id, role=Role.VOLUNTEER))
-    code = checkin_code(SECRET, activity_id, at)
+    code = code or checkin_code(SECRET, activity_id, at)
     try:
         await desk.check_in(activity_id, volunteer_id, code, None, at, context)
     except RuleViolationError as refused:
@@ -120,3 +125,91 @@ async def test_a_cancellation_applied_here_is_seen_at_once(
     await board.apply([consumed(ActivityCancelled(activity_id="a1", reason="storm"), 2)])
 
     assert await check_in(desk, "a1", "v3") == "activity_cancelled"
+
+
+async def test_a_check_in_and_its_check_out_each_cost_three_writes_and_no_read(
+    settings: ServiceSettings, board: ActivityBoard
+) -> None:
+    commands = StoreCommands()
+    client = counted_client(settings.mongo_url, commands)
+    try:
+        db = client[settings.database_name]
+        store = EventStore(db)
+        await store.create_indexes()
+        desk = AttendanceDesk(store, board, db, radius_m=200)
+        assert await check_in(desk, "a1", "v1") is None  # takes a block of positions
+        assert await check_out(desk, "a1", "v1") is None
+        commands.take()
+
+        assert await check_in(desk, "a2", "v1") is None
+        assert commands.take() == [
+            ("insert", "open_attendances"),  # the claim: open nowhere else
+            ("insert", "events_outbox"),
+            ("insert", "events"),
+        ]
+        assert await check_out(desk, "a2", "v1") is None  # its check-in read from memory
+        assert commands.take() == [
+            ("insert", "events_outbox"),
+            ("insert", "events"),
+            ("delete", "open_attendances"),
+        ]
+    finally:
+        await client.close()
+
+
+async def replica(db: Database) -> AttendanceDesk:
+    """A desk as another process of the volunteer service has it: its own memory."""
+    return AttendanceDesk(EventStore(db), ActivityBoard(db, view_seconds=3600), db, radius_m=200)
+
+
+async def attendance_events(db: Database, activity_id: str, volunteer_id: str) -> list[str]:
+    stream = await EventStore(db).read_stream(f"attendance-{activity_id}-{volunteer_id}")
+    return [e.type for e in stream.events]
+
+
+async def test_two_replicas_racing_check_ins_and_check_outs_record_each_once(
+    db: Database, desk: AttendanceDesk
+) -> None:
+    volunteers = [f"r{n}" for n in range(6)]
+    await ActivityBoard(db).apply([scheduled("b1", *volunteers), scheduled("b2", *volunteers)])
+    replicas = [desk, await replica(db)]
+
+    for volunteer in volunteers:
+        checked_in = await asyncio.gather(*(check_in(r, "b1", volunteer) for r in replicas))
+        assert checked_in.count(None) == 1, checked_in
+        assert set(checked_in) - {None} <= {"already_checked_in", "concurrent_request"}
+        assert await db["open_attendances"].find_one({"_id": volunteer}) == {
+            "_id": volunteer,
+            "activity_id": "b1",
+        }
+        for r in replicas:  # whichever replica asks, and whichever wrote the check-in
+            assert await check_in(r, "b2", volunteer) == "overlapping_check_in"
+
+        checked_out = await asyncio.gather(*(check_out(r, "b1", volunteer) for r in replicas))
+        assert checked_out.count(None) == 1, checked_out
+        assert set(checked_out) - {None} <= {"already_checked_out", "concurrent_request"}
+        assert await db["open_attendances"].find_one({"_id": volunteer}) is None
+
+        assert await check_in(replicas[1], "b2", volunteer) is None
+        assert await check_out(replicas[0], "b2", volunteer) is None
+        for activity in ("b1", "b2"):
+            assert await attendance_events(db, activity, volunteer) == [
+                "attendance.checked_in",
+                "attendance.checked_out",
+            ]
+
+
+async def test_a_refused_check_in_claims_nothing_and_a_stale_claim_blocks_nothing(
+    db: Database, desk: AttendanceDesk
+) -> None:
+    assert await check_in(desk, "a1", "v1", code="000000") == "wrong_code"
+    assert await db["open_attendances"].find_one({"_id": "v1"}) is None
+
+    # A replica claimed a1 for v1, then died before storing the check-in.
+    await db["open_attendances"].insert_one({"_id": "v1", "activity_id": "a1"})
+    assert await check_in(desk, "a2", "v1") is None
+    assert await db["open_attendances"].find_one({"_id": "v1"}) == {
+        "_id": "v1",
+        "activity_id": "a2",
+    }
+    assert await check_in(desk, "a1", "v1") == "overlapping_check_in"

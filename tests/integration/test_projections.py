@@ -15,7 +15,13 @@ from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent, CounterCells, VersionedDocuments
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
-from tests.integration.helpers import ThingCounter, counting_consumer, eventually
+from tests.integration.helpers import (
+    StoreCommands,
+    ThingCounter,
+    counted_client,
+    counting_consumer,
+    eventually,
+)
 from tests.integration.test_event_store import CONTEXT, ThingHappened
 
 Contribution = tuple[ConsumedEvent, str, Mapping[str, int], Mapping[str, Any]]
@@ -144,6 +150,43 @@ async def test_versioned_documents_ignore_old_and_repeated_versions(db: Database
     doc = await db["docs"].find_one({"_id": "v-1"})
     assert doc is not None
     assert (doc["name"], doc["edits"], doc["_v"]) == ("second", 2, 2)
+
+
+async def test_a_stream_s_first_event_writes_its_document_in_one_insert(
+    settings: ServiceSettings, db: Database
+) -> None:
+    commands = StoreCommands()
+    client = counted_client(settings.mongo_url, commands)
+    try:
+        documents = VersionedDocuments(client[settings.database_name]["docs"])
+        created = {
+            "$set": {"activity_id": "a1", "place.area": "130203"},
+            "$inc": {"edits": 1},
+            "$push": {"events": {"type": "checked_in"}},
+        }
+        assert await documents.apply("a1:v1", 1, created, create=True)
+        assert commands.take() == [("insert", "docs")]
+
+        assert not await documents.apply("a1:v1", 1, created, create=True)  # a redelivery
+        assert await documents.apply("a1:v1", 2, {"$push": {"events": {"type": "out"}}})
+        # One the update must finish: left as a stub by a process before this one.
+        await db["docs"].insert_one({"_id": "a2:v1", "_v": 0})
+        assert await documents.apply("a2:v1", 1, created, create=True)
+        # Not foldable in memory: a stub, then the update.
+        assert await documents.apply("a3:v1", 1, {"$addToSet": {"tags": "x"}}, create=True)
+    finally:
+        await client.close()
+
+    docs = {d.pop("_id"): d async for d in db["docs"].find()}
+    assert docs["a1:v1"] == {
+        "_v": 2,
+        "activity_id": "a1",
+        "place": {"area": "130203"},
+        "edits": 1,
+        "events": [{"type": "checked_in"}, {"type": "out"}],
+    }
+    assert docs["a2:v1"] == docs["a1:v1"] | {"_v": 1, "events": [{"type": "checked_in"}]}
+    assert docs["a3:v1"] == {"_v": 1, "tags": ["x"]}
 
 
 async def test_a_batch_that_fails_after_its_effects_is_redelivered_and_counted_once(

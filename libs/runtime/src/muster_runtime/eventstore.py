@@ -27,7 +27,10 @@ Concurrent appends write together (group commit): the markers of appends that ar
 while a batch of markers is being written go in the next batch, one `insert_many`, and
 so do their commits; each append still learns its own outcome (a duplicate `_id` refuses
 that append alone). The relay takes the commits this process appended from memory
-rather than reading them back.
+rather than reading them back, and holds back the markers of this process's appends still
+in flight without looking for their commits. A commit never changes once stored, so the
+ones this process wrote recently are also read from memory (`RECENT_COMMITS_LIMIT`): a
+check-out right after its check-in reads nothing.
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ ORPHAN_MARKER_AGE = 60.0
 POSITION_BLOCK = 100
 # Commits appended here and not yet published, kept for the relay, at most.
 LOCAL_COMMITS_LIMIT = 10_000
+# Commits appended here kept for reads of their streams (the oldest forgotten first).
+RECENT_COMMITS_LIMIT = 5_000
 
 
 class ConcurrencyError(Exception):
@@ -104,6 +109,11 @@ class EventStore:
         self._commit_inserts = GroupInserts(self._commits)
         # Commits appended by this process, by id, until published: the relay's copy.
         self._local_commits: dict[str, Document] = {}
+        # The last commits this process stored, by id, for reads (commits never change).
+        self._recent_commits: dict[str, Document] = {}
+        # Markers of this process's appends in flight (their commit not yet stored), by id:
+        # the first event's id, which tells this append's marker from another writer's.
+        self._in_flight: dict[str, str] = {}
         self._counters = db["counters"]
         self._counter_id = f"{collection}.position"
         # The block of positions this process hands out: [_next_free, _block_end).
@@ -278,28 +288,19 @@ class EventStore:
                 "written_at": now,
                 "event_id": str(envelopes[0].event_id),
             }
+            # Before the marker is stored: the relay may read it the moment it is.
+            self._in_flight[marker["_id"]] = marker["event_id"]
             try:
-                await self._marker_inserts.insert(marker)
+                await self._store_marker_and_commit(marker, commit, now)
             except DuplicateKeyError:
-                # Another writer is appending after the same version right now.
-                APPEND_CONFLICTS.inc()
-                raise ConcurrencyError(stream_id, expected_version) from None
-            if (datetime.now(UTC) - now).total_seconds() > ORPHAN_MARKER_AGE / 2:
-                # Too slow: the relay may already treat the marker as an orphan.
-                await self._outbox.delete_one(_own_marker(marker))
-                raise TimeoutError("the event store is too slow to append safely")
-            try:
-                await self._commit_inserts.insert(commit)
-            except DuplicateKeyError:
-                await self._outbox.delete_one(_own_marker(marker))
                 APPEND_CONFLICTS.inc()
                 if read is not None:
                     raise ConcurrencyError(stream_id, expected_version) from None
                 actual = await self._repair_head(stream_id, expected_version)
                 raise ConcurrencyError(stream_id, expected_version, actual) from None
-            if len(self._local_commits) >= LOCAL_COMMITS_LIMIT:
-                self._local_commits.clear()  # another replica relays: theirs to publish
-            self._local_commits[commit["_id"]] = commit
+            finally:
+                if self._in_flight.get(marker["_id"]) == marker["event_id"]:
+                    del self._in_flight[marker["_id"]]
             self.appended.set()
             EVENTS_APPENDED.labels(stream_type).inc(len(events))
             if read is None:
@@ -314,6 +315,33 @@ class EventStore:
             )
             return envelopes
 
+    async def _store_marker_and_commit(
+        self, marker: Document, commit: Document, started: datetime
+    ) -> None:
+        """The outbox marker, then the commit (each written with concurrent appends').
+
+        Raises:
+            DuplicateKeyError: another writer took the commit's id (its marker's or the
+                commit's own); nothing of this append is left in the store.
+        """
+        # A duplicate marker: another writer is appending after the same version right now.
+        await self._marker_inserts.insert(marker)
+        if (datetime.now(UTC) - started).total_seconds() > ORPHAN_MARKER_AGE / 2:
+            # Too slow: the relay may already treat the marker as an orphan.
+            await self._outbox.delete_one(_own_marker(marker))
+            raise TimeoutError("the event store is too slow to append safely")
+        try:
+            await self._commit_inserts.insert(commit)
+        except DuplicateKeyError:
+            await self._outbox.delete_one(_own_marker(marker))
+            raise
+        if len(self._local_commits) >= LOCAL_COMMITS_LIMIT:
+            self._local_commits.clear()  # another replica relays: theirs to publish
+        self._local_commits[commit["_id"]] = commit
+        if len(self._recent_commits) >= RECENT_COMMITS_LIMIT:
+            del self._recent_commits[next(iter(self._recent_commits))]
+        self._recent_commits[commit["_id"]] = commit
+
     async def read_stream(
         self, stream_id: str, up_to: int | None = None, *, after: int = 0
     ) -> Stream:
@@ -327,7 +355,10 @@ class EventStore:
         events: list[EventEnvelope] = []
         version = after
         while up_to is None or version < up_to:
-            commit = await self._commits.find_one({"_id": commit_id(stream_id, version + 1)})
+            wanted = commit_id(stream_id, version + 1)
+            commit = self._recent_commits.get(wanted) or await self._commits.find_one(
+                {"_id": wanted}
+            )
             if commit is None:
                 break
             events.extend(commit_envelopes(commit))
@@ -354,13 +385,15 @@ class EventStore:
         markers = sorted(
             [m async for m in self._outbox.find({})], key=lambda m: int(m["position"])
         )[:limit]
-        commits = await asyncio.gather(*(self._commit(m["_id"]) for m in markers))
+        commits = await asyncio.gather(*(self._commit(m) for m in markers))
         ready: list[Document] = []
         held: set[str] = set()
         now = datetime.now(UTC)
         for marker, commit in zip(markers, commits, strict=True):
             stream = str(marker["_id"]).rsplit("@", 1)[0]
-            if commit is None or marker.get("event_id") not in (None, _first_event_id(commit)):
+            if commit is None and self._is_in_flight(marker):
+                held.add(stream)  # this process is storing its commit right now
+            elif commit is None or marker.get("event_id") not in (None, _first_event_id(commit)):
                 if (now - marker["written_at"]).total_seconds() > ORPHAN_MARKER_AGE:
                     await self._outbox.delete_one(_own_marker(marker))
                 else:
@@ -390,9 +423,20 @@ class EventStore:
             return False  # held by a live relay elsewhere
         return True
 
-    async def _commit(self, commit_id: str) -> Document | None:
-        local = self._local_commits.get(commit_id)
-        return local if local is not None else await self._commits.find_one({"_id": commit_id})
+    async def _commit(self, marker: Document) -> Document | None:
+        """The commit a marker names (None if not stored yet); no read for this process's
+        own: stored ones are in memory and those in flight are not stored yet."""
+        local = self._local_commits.get(marker["_id"])
+        if local is not None:
+            return local
+        if self._is_in_flight(marker):
+            return None
+        return await self._commits.find_one({"_id": marker["_id"]})
+
+    def _is_in_flight(self, marker: Document) -> bool:
+        """Whether the marker is of an append of this process still storing its commit."""
+        appending = self._in_flight.get(marker["_id"])
+        return appending is not None and appending == marker.get("event_id")
 
     async def mark_published(self, commit_ids: list[Any]) -> None:
         await self._outbox.delete_many({"_id": {"$in": commit_ids}})

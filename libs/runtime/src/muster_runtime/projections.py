@@ -79,15 +79,7 @@ class VersionedDocuments:
         doc = buffer.get(doc_id)
         if doc is None or doc["_v"] >= version:
             return False
-        for operator, fields in update.items():
-            if operator not in ("$set", "$inc"):
-                raise ValueError(f"{operator} cannot be applied in memory")
-            for dotted, value in fields.items():
-                *parents, leaf = dotted.split(".")
-                target = doc
-                for part in parents:
-                    target = target.setdefault(part, {})
-                target[leaf] = value if operator == "$set" else target.get(leaf, 0) + value
+        apply_in_memory(doc, update)
         doc["_v"] = version
         return True
 
@@ -102,15 +94,51 @@ class VersionedDocuments:
         """
         if self._buffer is not None:
             return self._apply_in_buffer(self._buffer, doc_id, version, update, create)
+        if create:
+            # A stream's first event creates the document: inserted as the update leaves
+            # it (an upsert that matches nothing costs a collection scan on some stores).
+            try:
+                created = apply_in_memory({"_id": doc_id}, update) | {"_v": version}
+            except ValueError:
+                created = {"_id": doc_id, "_v": 0}  # a stub the update below fills
+            try:
+                await self.collection.insert_one(created)
+                if created["_v"] == version:
+                    return True
+            except DuplicateKeyError:
+                pass  # a redelivery, or a stub left by an earlier attempt
         update = dict(update)
         update["$set"] = {**update.get("$set", {}), "_v": version}
-        if create:
-            # A stream's first event creates the document: insert a stub first, because
-            # an upsert that matches nothing costs a collection scan on some stores.
-            with contextlib.suppress(DuplicateKeyError):
-                await self.collection.insert_one({"_id": doc_id, "_v": 0})
         result = await self.collection.update_one({"_id": doc_id, "_v": {"$lt": version}}, update)
         return result.modified_count == 1
+
+
+def apply_in_memory(doc: Document, update: Mapping[str, Any]) -> Document:
+    """`doc` as the store would leave it after `update` (`$set`, `$inc`, `$push` of one
+    value; dotted paths create what they pass through).
+
+    Raises:
+        ValueError: the update uses anything else.
+    """
+    for operator, fields in update.items():
+        if operator not in ("$set", "$inc", "$push"):
+            raise ValueError(f"{operator} cannot be applied in memory")
+        for dotted, value in fields.items():
+            *parents, leaf = dotted.split(".")
+            target = doc
+            for part in parents:
+                target = target.setdefault(part, {})
+                if not isinstance(target, dict):
+                    raise ValueError(f"{dotted} passes through a value that is not a document")
+            if operator == "$set":
+                target[leaf] = value
+            elif operator == "$inc":
+                target[leaf] = target.get(leaf, 0) + value
+            elif isinstance(value, Mapping) and any(str(k).startswith("$") for k in value):
+                raise ValueError(f"$push modifiers ({dotted}) cannot be applied in memory")
+            else:
+                target[leaf] = [*target.get(leaf, []), value]
+    return doc
 
 
 Contribution = tuple[ConsumedEvent, str, Mapping[str, int], Mapping[str, Any]]

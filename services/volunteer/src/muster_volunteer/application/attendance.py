@@ -10,10 +10,12 @@ attendance stream and a check-out one that holds just the check-in (the insert o
 next commit is refused otherwise), and activity views are kept in memory for
 `VIEW_CACHE_SECONDS` (dropped as soon as this process applies a change to them). Every
 refusal and conflict is decided again on fresh reads, so nothing is refused on an
-assumption. A check-in then costs four store operations (the open-attendance lookup, the
-outbox marker, the commit, the open-attendance insert), a check-out four (the check-in
-commit, the marker, the commit, the open-attendance delete); the inserts of concurrent
-requests are written together (`GroupInserts`).
+assumption. A check-in that passes every other rule claims the volunteer's one open
+attendance by inserting it (the insert proves none was recorded elsewhere; only if one
+was is it read), so it costs three store operations: the claim, the outbox marker and the
+commit. A check-out costs three: the marker, the commit and the open attendance's delete
+(the check-in commit, if this process wrote it, is read from memory). The inserts of
+concurrent requests are written together (`GroupInserts`).
 """
 
 from __future__ import annotations
@@ -180,6 +182,15 @@ class AttendanceDesk:
             )
         return state, stream
 
+    async def _claim_open_attendance(self, volunteer_id: str, activity_id: str) -> bool:
+        """Record the volunteer as checked in here, unless an open attendance is recorded
+        (then False: it may be stale, see `_open_elsewhere`)."""
+        try:
+            await self._open_inserts.insert({"_id": volunteer_id, "activity_id": activity_id})
+        except DuplicateKeyError:
+            return False
+        return True
+
     async def _open_elsewhere(
         self, volunteer_id: str, activity_id: str, at: datetime, *, fresh: bool = False
     ) -> str | None:
@@ -201,21 +212,34 @@ class AttendanceDesk:
         at: datetime,
         context: CommandContext,
     ) -> Attendance:
+        claimed = False
+
         async def decide(
             view: ActivityView, attendance: Attendance, fresh: bool
         ) -> list[DomainEvent]:
-            elsewhere = await self._open_elsewhere(volunteer_id, activity_id, at, fresh=fresh)
+            nonlocal claimed
+            if not claimed:
+                try:  # as if open nowhere else; then the claim proves it
+                    events = check_in(
+                        view, attendance, volunteer_id, code, at, location, None, self._radius_m
+                    )
+                except AttendanceRuleError:
+                    events = []  # refused: by which rule first, the reads below decide
+                if events and await self._claim_open_attendance(volunteer_id, activity_id):
+                    claimed = True
+                    return events
+            elsewhere = (
+                None
+                if claimed
+                else await self._open_elsewhere(volunteer_id, activity_id, at, fresh=fresh)
+            )
             return check_in(
                 view, attendance, volunteer_id, code, at, location, elsewhere, self._radius_m
             )
 
         # Usually a new attendance stream: nothing to read.
         attendance = await self._record(activity_id, volunteer_id, 0, decide, context)
-        try:
-            # Usually none: the check-out removed it (inserts of concurrent check-ins are
-            # written together; an update costs the store a read and a write).
-            await self._open_inserts.insert({"_id": volunteer_id, "activity_id": activity_id})
-        except DuplicateKeyError:
+        if not claimed:  # the recorded one was stale, or already this activity's
             await self._open.update_one(
                 {"_id": volunteer_id}, {"$set": {"activity_id": activity_id}}, upsert=True
             )
