@@ -33,13 +33,17 @@ async def test_a_probe_stopped_mid_record_leaves_truth_and_report_equal(
 
         w.clients["dispatch"].event_hooks["request"].append(on_request)
         stop = asyncio.Event()
-        probe = asyncio.create_task(w.probe_append_to_report(stop))
+        probe = await w.freshness_probe(activities=1, rate=5)
+        sending = asyncio.create_task(probe.run(stop))
+        watching = asyncio.create_task(probe.watch(stop))
         await asyncio.wait_for(second_sent.wait(), timeout=60)
 
-        report, expected, _ = await w.stop_and_settle(stop, [probe], timeout=60)
+        report, expected, _ = await w.stop_and_settle(stop, [sending], timeout=60)
 
-        assert probe.done()
+        assert sending.done()
         assert expected["beneficiaries"] == 2  # the record in flight was answered and counted
         assert report == expected
+        await asyncio.wait_for(watching, timeout=30)
+        assert [r.total for r, _ in probe.ledger.seen] == [1, 2]  # each timed until shown
         await asyncio.sleep(1.5)  # nothing recorded after the truth was taken shows up later
         assert await w.reported() == expected

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
+import pytest
 
 from muster_runtime.bench import report
 from muster_runtime.bench.loadgen import open_loop
@@ -106,19 +106,14 @@ def test_the_report_replaces_only_its_own_section(tmp_path: Path) -> None:
     assert path.with_suffix(".json").exists()
 
 
-def test_parts_run_separately_make_one_report(tmp_path: Path) -> None:
-    from muster_runtime.bench.run import _keep_earlier_parts
+def test_parts_run_separately_make_one_report() -> None:
+    from muster_runtime.bench.run import keep_earlier_parts
 
-    earlier = tmp_path / "performance.json"
-    earlier.write_bytes(
-        orjson.dumps(
-            {
-                "command": "muster bench --parts replay",
-                "replay": [{"events": 10}],
-                "steady": {"stale": True},
-            }
-        )
-    )
+    earlier = {
+        "command": "muster bench --parts replay",
+        "replay": [{"events": 10}],
+        "steady": {"stale": True},
+    }
     results: dict[str, Any] = {
         "command": "muster bench --parts mixed",
         "finished_at": "t1",
@@ -126,9 +121,78 @@ def test_parts_run_separately_make_one_report(tmp_path: Path) -> None:
         "steady": {"fresh": True},
     }
 
-    _keep_earlier_parts(results, {"mixed"}, earlier)
+    keep_earlier_parts(results, earlier)
 
     assert results["replay"] == [{"events": 10}]
     assert results["steady"] == {"fresh": True}
     assert results["part_runs"]["replay"]["command"] == "muster bench --parts replay"
     assert results["part_runs"]["mixed"]["command"] == "muster bench --parts mixed"
+
+
+def test_the_mixed_part_measures_capacity_and_keeps_it_over_an_earlier_run() -> None:
+    """A run of the default parts measured capacity inside the mixed run, then replaced it
+    with the figures of an earlier `--parts capacity` run (capacity was not in its list)."""
+    from muster_runtime.bench.run import DEFAULT_PARTS, keep_earlier_parts, select_parts
+
+    assert select_parts("mixed,baselines,replay,scale") >= {"mixed", "capacity"}
+    assert select_parts(DEFAULT_PARTS) == {"mixed", "capacity", "baselines", "replay", "scale"}
+    assert select_parts("capacity") == {"capacity"}
+    earlier = {
+        "command": "muster bench --parts capacity",
+        "capacity": {"muster": {"check_in": {"per_second": 77.0}}},
+        "part_runs": {"capacity": {"command": "muster bench --parts capacity"}},
+    }
+    results: dict[str, Any] = {
+        "command": "muster bench --parts mixed,baselines,replay,scale",
+        "finished_at": "t1",
+        "load_average_at_start": "1 1 1",
+        "steady": {"fresh": True},
+        "capacity": {"muster": {"check_in": {"per_second": 90.0}}},
+    }
+
+    keep_earlier_parts(results, earlier)
+
+    assert results["capacity"]["muster"]["check_in"]["per_second"] == 90.0
+    assert results["part_runs"]["capacity"]["command"] == results["command"]
+
+
+def test_an_unknown_part_is_an_error() -> None:
+    from muster_runtime.bench.run import select_parts
+
+    for text in ("mixed,capacty", ""):
+        with pytest.raises(ValueError, match="choose from"):
+            select_parts(text)
+
+
+def test_pipeline_figures_are_the_difference_between_two_scrapes() -> None:
+    from muster_runtime.bench.measure import pipeline_figures
+
+    before = {
+        "muster_projection_batch_seconds_count": 10.0,
+        "muster_projection_batch_seconds_sum": 1.0,
+        'muster_events_consumed_total{topic="t.dispatch.events"}': 100.0,
+        'muster_projection_apply_seconds_sum{projection="ServiceRollup"}': 0.5,
+        "muster_relay_publish_seconds_count": 4.0,
+        "muster_relay_publish_seconds_sum": 0.4,
+        "muster_relay_published_total": 40.0,
+    }
+    after = {
+        "muster_projection_batch_seconds_count": 30.0,
+        "muster_projection_batch_seconds_sum": 5.0,
+        'muster_events_consumed_total{topic="t.dispatch.events"}': 300.0,
+        'muster_events_consumed_total{topic="t.volunteer.events"}': 100.0,
+        'muster_projection_apply_seconds_sum{projection="ServiceRollup"}': 2.5,
+        "muster_relay_publish_seconds_count": 14.0,
+        "muster_relay_publish_seconds_sum": 1.4,
+        "muster_relay_published_total": 90.0,
+    }
+
+    figures = pipeline_figures(before, after)
+
+    assert figures["batches"] == 20
+    assert figures["events_per_batch"] == 15  # (200 + 100) / 20
+    assert figures["ms_per_batch"] == pytest.approx(200)
+    assert figures["ms_per_batch.ServiceRollup"] == pytest.approx(100)
+    assert figures["relay_events_per_round"] == 5
+    assert figures["relay_ms_per_round"] == pytest.approx(100)
+    assert pipeline_figures(before, before) == {}

@@ -133,3 +133,51 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "java": java[0] if java else "unknown",
     }
+
+
+async def scrape_metrics(client: httpx.AsyncClient) -> dict[str, float]:
+    """A service's `/metrics`, flattened: `name{label="v",…}` → value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = await client.get("/metrics")
+    response.raise_for_status()
+    flat: dict[str, float] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            flat[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return flat
+
+
+def pipeline_figures(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """What a service's consumer and relay did between two scrapes: batches, events per
+    batch, seconds per batch and per projection, relay rounds and their time."""
+
+    def delta(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    figures: dict[str, float] = {}
+    batches = delta("muster_projection_batch_seconds_count")
+    if batches:
+        events = sum(
+            after[k] - before.get(k, 0.0)
+            for k in after
+            if k.startswith("muster_events_consumed_total")
+        )
+        figures |= {
+            "batches": batches,
+            "events_per_batch": events / batches,
+            "ms_per_batch": delta("muster_projection_batch_seconds_sum") / batches * 1000,
+        }
+        for key in after:
+            if key.startswith("muster_projection_apply_seconds_sum{"):
+                name = key.split('projection="', 1)[1].split('"', 1)[0]
+                figures[f"ms_per_batch.{name}"] = delta(key) / batches * 1000
+    rounds = delta("muster_relay_publish_seconds_count")
+    if rounds:
+        figures |= {
+            "relay_rounds": rounds,
+            "relay_events_per_round": delta("muster_relay_published_total") / rounds,
+            "relay_ms_per_round": delta("muster_relay_publish_seconds_sum") / rounds * 1000,
+        }
+    return figures

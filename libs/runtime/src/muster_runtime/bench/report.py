@@ -60,9 +60,11 @@ def target_rows(results: dict[str, Any]) -> list[list[str]]:
                      f"{worst[0]:.0f} ms ({worst[1]}) at {results['steady']['rate_offered']:.0f} ops/s offered"])  # fmt: skip
     report_lag = _get(results, "lags", "append_to_report_ms")
     if report_lag:
+        probes = f", {report_lag['n']} probes" if "n" in report_lag else ""
         rows.append(["p99 append→report (live freshness)", "≤ 100 ms",
                      f"p50 {report_lag['p50']:.0f} ms, p99 {report_lag['p99']:.0f} ms "
-                     f"at {results['steady']['events_per_second']:.0f} events/s"])  # fmt: skip
+                     f"at {results['steady']['events_per_second']:.0f} events/s"
+                     f" (steady mix{probes})"])  # fmt: skip
     if muster and crud:
         rows.append(["check-in throughput vs plain CRUD", "≥ 70 %",
                      f"{muster['per_second'] / crud['per_second']:.0%} "
@@ -134,6 +136,25 @@ def cpu_rows(results: dict[str, Any]) -> list[list[str]]:
     ]
 
 
+def pipeline_rows(results: dict[str, Any]) -> list[list[str]]:
+    """Each service's consumer and relay in the steady mix (from its `/metrics`)."""
+    rows: list[list[str]] = []
+    for service, f in (_get(results, "steady", "pipeline") or {}).items():
+        if "batches" in f:
+            slowest = sorted(
+                ((v, k.split(".", 1)[1]) for k, v in f.items() if k.startswith("ms_per_batch.")),
+                reverse=True,
+            )[:2]
+            rows.append([service, "consumer batches", f"{f['batches']:.0f}",
+                         f"{f['events_per_batch']:.1f} events", f"{f['ms_per_batch']:.1f} ms",
+                         ", ".join(f"{n} {v:.1f} ms" for v, n in slowest)])  # fmt: skip
+        if "relay_rounds" in f:
+            rows.append([service, "relay rounds", f"{f['relay_rounds']:.0f}",
+                         f"{f['relay_events_per_round']:.1f} events",
+                         f"{f['relay_ms_per_round']:.1f} ms", ""])  # fmt: skip
+    return rows
+
+
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
     table = Table(title=title)
     for column in columns:
@@ -153,6 +174,7 @@ BASELINE_COLUMNS = [
     "load average",
 ]
 CPU_COLUMNS = ["process", "CPU s in the steady mix", "CPU s per 1,000 events"]
+PIPELINE_COLUMNS = ["service", "step", "count", "per step", "time per step", "slowest projections"]
 
 
 def tables(results: dict[str, Any]) -> Group:
@@ -180,6 +202,8 @@ def tables(results: dict[str, Any]) -> Group:
         )
     if cpu_rows(results):
         parts.append(_table("CPU per process", CPU_COLUMNS, cpu_rows(results)))
+    if pipeline_rows(results):
+        parts.append(_table("consumers and relays", PIPELINE_COLUMNS, pipeline_rows(results)))
     if baseline_rows(results):
         parts.append(_table("baselines", BASELINE_COLUMNS, baseline_rows(results)))
     parts.append(_table("targets", TARGET_COLUMNS, target_rows(results)))
@@ -237,6 +261,9 @@ def markdown(results: dict[str, Any]) -> str:
     if cpu_rows(results):
         parts += ["", "### CPU per process (steady mix)", "",
                   _markdown_table(CPU_COLUMNS, cpu_rows(results))]  # fmt: skip
+    if pipeline_rows(results):
+        parts += ["", "### Consumers and relays (steady mix, from each service's /metrics)", "",
+                  _markdown_table(PIPELINE_COLUMNS, pipeline_rows(results))]  # fmt: skip
     if baseline_rows(results):
         parts += ["", "### Baselines (same run, same machine)", "",
                   _markdown_table(BASELINE_COLUMNS, baseline_rows(results))]  # fmt: skip

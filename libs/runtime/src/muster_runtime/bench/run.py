@@ -13,6 +13,7 @@ import statistics
 import sys
 import time
 from collections import deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +32,8 @@ from muster_runtime.bench.measure import (
     latency_summary,
     load_average,
     machine,
+    pipeline_figures,
+    scrape_metrics,
 )
 from muster_runtime.bench.stack import BenchStack, bench_stack
 from muster_runtime.bench.workload import DistrictWorkload, ensure_ok
@@ -45,6 +48,7 @@ class BenchOptions:
     volunteers: int = 0  # 0: enough for the check-ins of the steady mix
     capacity_seconds: float = 20.0
     capacity_workers: int = 16
+    probe_rate: float = 2.0  # append→report probe records per second
     replay_events: tuple[int, ...] = (10_000, 1_000_000)
     baseline_records: int = 200_000
     scale_out_events: int = 600
@@ -60,6 +64,43 @@ def _progress() -> Progress:
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:>6.0f} done"),
         TimeElapsedColumn(), console=console,
     )  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def _working(
+    label: str, total: float | None = None
+) -> AsyncIterator[Callable[[float], None]]:
+    """Shows that a long step is alive: a live bar with the elapsed time on a terminal, a
+    line a minute otherwise (`make bench > log`). Yields a setter of the completed count."""
+    started = time.perf_counter()
+    done = 0.0
+
+    def advance(completed: float) -> None:
+        nonlocal done
+        done = completed
+
+    if console.is_terminal:
+        with _progress() as progress:
+            task = progress.add_task(label, total=total)
+
+            def show(completed: float) -> None:
+                progress.update(task, completed=completed)
+
+            yield show
+        return
+
+    async def heartbeat() -> None:
+        while True:
+            await asyncio.sleep(60)
+            count = f", {done:,.0f}" + (f" of {total:,.0f}" if total else "") if done else ""
+            console.print(f"  … {label}: {(time.perf_counter() - started) / 60:.0f} min{count}")
+
+    beat = asyncio.create_task(heartbeat())
+    try:
+        yield advance
+    finally:
+        beat.cancel()
+        console.print(f"  {label}: done in {time.perf_counter() - started:.0f} s")
 
 
 async def _phase(
@@ -109,14 +150,18 @@ async def run_workload(options: BenchOptions, results: dict[str, Any]) -> bool:
             ends_at = datetime.now(UTC) + timedelta(seconds=options.duration + 20)
             await w.schedule_activities(ends_at)
             results["setup"] = setup.summary()
+            caught_up = await w.wait_for_reporting()
+            console.print(f"reporting caught up with the setup after {caught_up:.0f} s")
 
             console.print(
                 f"[bold]steady mix[/bold]: {options.duration:.0f} s at {options.rate}/s "
                 f"(load average before: {load_average()})"
             )
             stop = asyncio.Event()
-            probe = asyncio.create_task(w.probe_append_to_report(stop))
+            probe = await w.freshness_probe(rate=options.probe_rate)
+            probing = asyncio.create_task(probe.run(stop))
             watchers = [
+                asyncio.create_task(probe.watch(stop)),
                 asyncio.create_task(w.watch_topics(stop)),
                 asyncio.create_task(w.keep_codes_fresh()),
             ]
@@ -126,8 +171,14 @@ async def run_workload(options: BenchOptions, results: dict[str, Any]) -> bool:
             )
             cpu.start()
             events_before = w.lags.events
+            scraped = await _scrape(w)
             steady = await _phase("steady mix", options.rate, w.mixed, duration=options.duration)
             used = cpu.stop()
+            pipeline = {
+                name: pipeline_figures(scraped[name], after)
+                for name, after in (await _scrape(w)).items()
+            }
+            probe.phase = "closing"
             await asyncio.sleep(2)  # the last events reach the topic watcher
             events = w.lags.events - events_before
             load = load_average()
@@ -143,6 +194,8 @@ async def run_workload(options: BenchOptions, results: dict[str, Any]) -> bool:
                     k: v / events * 1000 if events else 0.0 for k, v in used.items()
                 },
                 "load_average_after": load,
+                "pipeline": pipeline,
+                "reporting_caught_up_with_setup_after_seconds": caught_up,
             }
 
             console.print("[bold]closing[/bold]: check-outs, corrections (补签), approvals")
@@ -155,7 +208,9 @@ async def run_workload(options: BenchOptions, results: dict[str, Any]) -> bool:
             closing.merge(await _phase("correct", options.rate, corrections, done=corrected))
             approvals, approved = w.approvals()
             closing.merge(await _phase("approve", options.rate, approvals, done=approved))
-            report_state, expected, drain = await w.stop_and_settle(stop, [probe])
+            report_state, expected, drain = await w.stop_and_settle(stop, [probing])
+            with contextlib.suppress(TimeoutError):  # the probe watcher sees the last records
+                await asyncio.wait_for(asyncio.shield(watchers[0]), 30)
             for task in watchers:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -172,12 +227,27 @@ async def run_workload(options: BenchOptions, results: dict[str, Any]) -> bool:
                 "mismatches": mismatches,
                 "settled_after_seconds": drain,
             }
+            legs = w.probe_legs("steady")
             results["lags"] = {
                 "append_to_publish_ms": latency_summary(w.lags.publish),
-                "append_to_report_ms": latency_summary(w.lags.report),
+                "append_to_report_ms": latency_summary(probe.ledger.lags("steady")),
+                "append_to_report_closing_ms": latency_summary(probe.ledger.lags("closing")),
+                "probe_append_to_publish_ms": latency_summary(legs["append_to_publish"]),
+                "probe_publish_to_report_ms": latency_summary(legs["publish_to_report"]),
+            }
+            results["probes"] = {
+                "rate": options.probe_rate,
+                "sent": sum(probe.totals.values()),
+                "never_seen": sum(len(q) for q in probe.ledger.outstanding.values()),
             }
             results["capacity"] = await _capacity(options, stack, w)
     return not mismatches
+
+
+async def _scrape(w: DistrictWorkload) -> dict[str, dict[str, float]]:
+    names = ("volunteer", "dispatch", "reporting")
+    scraped = await asyncio.gather(*(scrape_metrics(w.clients[n]) for n in names))
+    return dict(zip(names, scraped, strict=True))
 
 
 async def _capacity(
@@ -284,13 +354,18 @@ async def run_replays(options: BenchOptions, results: dict[str, Any]) -> bool:
     ok = True
     results["replay"] = []
     for events in options.replay_events:
-        console.print(f"[bold]replay[/bold]: {events:,} generated events → rebuild → queries")
-        figures = await replay.run_replay_bench(
-            events,
-            bootstrap=options.kafka_bootstrap,
-            mongo_url=options.mongo_url,
-            queries=options.queries,
+        console.print(
+            f"[bold]replay[/bold]: {events:,} generated events → rebuild → {options.queries} "
+            "queries (the bar counts the events published; the rebuild and queries follow)"
         )
+        async with _working(f"replay of {events:,} events", total=events) as progress:
+            figures = await replay.run_replay_bench(
+                events,
+                bootstrap=options.kafka_bootstrap,
+                mongo_url=options.mongo_url,
+                queries=options.queries,
+                progress=progress,
+            )
         ok = ok and figures.totals_match
         results["replay"].append(vars(figures) | {"load_average": load_average()})
     return ok
@@ -301,9 +376,13 @@ async def run_scale_out(options: BenchOptions, results: dict[str, Any]) -> None:
         f"[bold]scale out[/bold]: {options.scale_out_events:,} events for reporting, "
         "one consumer process, then two in the same group"
     )
-    results["scale_out"] = await replay.run_scale_out(
-        options.scale_out_events, bootstrap=options.kafka_bootstrap, mongo_url=options.mongo_url
-    ) | {"load_average": load_average()}
+    async with _working("scale out"):
+        figures = await replay.run_scale_out(
+            options.scale_out_events,
+            bootstrap=options.kafka_bootstrap,
+            mongo_url=options.mongo_url,
+        )
+    results["scale_out"] = figures | {"load_average": load_average()}
 
 
 async def run_all(options: BenchOptions, parts: set[str]) -> int:
@@ -315,9 +394,9 @@ async def run_all(options: BenchOptions, parts: set[str]) -> int:
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(options).items()},
     }
     ok = True
-    if "mixed" in parts:
+    if "mixed" in parts:  # the mixed district also measures capacity, at its end
         ok = await run_workload(options, results) and ok
-    if "capacity" in parts and "mixed" not in parts:
+    elif "capacity" in parts:
         await run_capacity(options, results)
     if "baselines" in parts:
         await run_baselines(options, _envelope_size(), results)
@@ -327,7 +406,9 @@ async def run_all(options: BenchOptions, parts: set[str]) -> int:
         await run_scale_out(options, results)
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     results["ok"] = ok
-    _keep_earlier_parts(results, parts, options.output.with_suffix(".json"))
+    earlier = options.output.with_suffix(".json")
+    if earlier.exists():
+        keep_earlier_parts(results, orjson.loads(earlier.read_bytes()))
     console.print(report.tables(results))
     report.write(results, options.output)
     console.print(f"written: {options.output} and {options.output.with_suffix('.json')}")
@@ -336,25 +417,44 @@ async def run_all(options: BenchOptions, parts: set[str]) -> int:
     return 0 if ok else 1
 
 
+# What each part writes into the results; the CLI's default runs every part.
 PART_KEYS = {
-    "mixed": ("stack", "setup", "steady", "closing", "totals", "lags"),
+    "mixed": ("stack", "setup", "steady", "closing", "totals", "lags", "probes"),
     "capacity": ("capacity",),
     "baselines": ("kafka_producer_perf", "aiokafka_loop"),
     "replay": ("replay",),
     "scale": ("scale_out",),
 }
+DEFAULT_PARTS = ",".join(PART_KEYS)
 
 
-def _keep_earlier_parts(results: dict[str, Any], parts: set[str], path: Path) -> None:
-    """Carry over the figures of parts this run skipped from the last written results, so
-    parts run one at a time still make one report (each says when and how it was run)."""
-    if not path.exists():
-        return
-    earlier = orjson.loads(path.read_bytes())
+def select_parts(text: str) -> set[str]:
+    """The parts a `--parts` list asks for; `mixed` includes `capacity` (it is measured on the
+    mixed run's district, after its steady mix). An unknown name is an error, not a no-op."""
+    parts = {p.strip() for p in text.split(",") if p.strip()}
+    unknown = parts - PART_KEYS.keys()
+    if unknown or not parts:
+        raise ValueError(
+            f"unknown part(s) {', '.join(sorted(unknown)) or '(none given)'}; "
+            f"choose from {DEFAULT_PARTS}"
+        )
+    return parts | ({"capacity"} if "mixed" in parts else set())
+
+
+def measured_parts(results: dict[str, Any]) -> set[str]:
+    """The parts whose figures this run produced (whatever the selection said)."""
+    return {part for part, keys in PART_KEYS.items() if any(k in results for k in keys)}
+
+
+def keep_earlier_parts(results: dict[str, Any], earlier: dict[str, Any]) -> None:
+    """Carry over the figures of parts this run did not measure from the last written
+    results, so parts run one at a time still make one report (each says when and how it
+    was run). A figure this run measured is never replaced by an earlier one."""
     runs = earlier.get("part_runs", {})
+    measured = measured_parts(results)
     results["part_runs"] = {}
     for part, keys in PART_KEYS.items():
-        if part in parts:
+        if part in measured:
             results["part_runs"][part] = {
                 "command": results["command"],
                 "finished_at": results["finished_at"],

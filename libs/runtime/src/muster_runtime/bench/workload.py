@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import random
 import time
 import uuid
@@ -32,9 +31,11 @@ from aiokafka import AIOKafkaConsumer
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.envelope import Role
 from muster_contracts.topology import event_topic
+from muster_runtime.bench.freshness import FreshnessProbe
 from muster_runtime.bench.loadgen import OperationStats, open_loop
 from muster_runtime.cli.main import issue_token
 from muster_runtime.cli.sample import SampleVolunteers
+from muster_runtime.lag import ConsumerLag
 
 DISTRICT = "130203"
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -88,8 +89,9 @@ class Lags:
     """Append→publish (from the topics) and append→report (from probes), in seconds."""
 
     publish: list[float] = field(default_factory=list)
-    report: list[float] = field(default_factory=list)
     events: int = 0
+    # (probe activity, total) → (recorded_at, published at), wall clock
+    probe_published: dict[tuple[str, int], tuple[float, float]] = field(default_factory=dict)
 
 
 class DistrictWorkload:
@@ -115,6 +117,7 @@ class DistrictWorkload:
         self.checked_in: deque[tuple[Activity, dict[str, Any]]] = deque()
         self.attended: list[tuple[Activity, dict[str, Any]]] = []
         self._busy_activities: set[str] = set()
+        self.probe: FreshnessProbe | None = None
 
     async def __aenter__(self) -> DistrictWorkload:
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
@@ -307,48 +310,48 @@ class DistrictWorkload:
             choice = self.registration()
         return choice or self.report_query()
 
-    async def probe_append_to_report(self, stop: asyncio.Event) -> None:
-        """Every second: record beneficiaries at an activity of its own, then time until the
-        report of its grid shows them (the whole pipeline: append, relay, consume, read)."""
-        place = self.random.choice([g for g in self.grids if g not in self._places()])
+    async def freshness_probe(self, activities: int = 4, rate: float = 2.0) -> FreshnessProbe:
+        """Probes of append→report (the whole pipeline: append, relay, consume, read): each
+        of `activities` sits alone at a grid of its own, and a record at one goes out every
+        1/`rate` s, each timed until the grid's report shows it (`bench/freshness.py`)."""
+        free = [g for g in self.grids if g not in self._places()]
+        places = dict.fromkeys(self.random.sample(free, activities), "")
         starts_at = datetime.now(UTC) - timedelta(hours=1)
-        scheduled = await self.clients["dispatch"].post(
-            "/activities",
-            json={
-                "drive_id": self.drives[0], "title": "freshness probe", "place_area_id": place, "category": "environment",
-                "starts_at": starts_at.isoformat(),
-                "ends_at": (starts_at + timedelta(hours=2)).isoformat(), "capacity": 1,
-            },
-            headers=self.organiser,
-        )  # fmt: skip
-        scheduled.raise_for_status()
-        self.truth.activities += 1
-        activity_id = scheduled.json()["activity_id"]
-        reports = self.clients["reporting"]
-        for elderly in itertools.count(1):
-            if stop.is_set():
-                return
+        for place in places:
+            scheduled = await self.clients["dispatch"].post(
+                "/activities",
+                json={
+                    "drive_id": self.drives[0], "title": "freshness probe", "place_area_id": place,
+                    "category": "environment", "starts_at": starts_at.isoformat(),
+                    "ends_at": (starts_at + timedelta(hours=2)).isoformat(), "capacity": 1,
+                },
+                headers=self.organiser,
+            )  # fmt: skip
+            ensure_ok(scheduled)
+            self.truth.activities += 1
+            places[place] = scheduled.json()["activity_id"]
+        place_of = {activity: place for place, activity in places.items()}
+
+        async def record(activity_id: str, total: int) -> bool:
             response = await self.clients["dispatch"].post(
                 f"/activities/{activity_id}/beneficiaries",
-                json={"counts": {"elderly": elderly}, "reason": "probe"},
+                json={"counts": {"elderly": total}, "reason": "probe"},
                 headers=self.organiser,
             )
             if response.status_code >= 300:
-                await asyncio.sleep(1)
-                continue
-            appended = time.perf_counter()
-            self.truth.beneficiaries[activity_id] = elderly
-            while not stop.is_set():
-                body = (
-                    await reports.get(
-                        "/reports/service", params={"area_id": place}, headers=self.leader
-                    )
-                ).json()
-                if body["area"]["beneficiaries"] >= elderly:
-                    self.lags.report.append(time.perf_counter() - appended)
-                    break
-                await asyncio.sleep(0.005)
-            await asyncio.sleep(1)
+                return False
+            self.truth.beneficiaries[activity_id] = total
+            return True
+
+        async def shown(activity_id: str) -> int:
+            response = await self.clients["reporting"].get(
+                "/reports/service", params={"area_id": place_of[activity_id]}, headers=self.leader
+            )
+            ensure_ok(response)
+            return int(response.json()["area"]["beneficiaries"])
+
+        self.probe = FreshnessProbe(list(place_of), record, shown, rate=rate)
+        return self.probe
 
     def _places(self) -> set[str]:
         return {a.place for a in self.activities}
@@ -367,12 +370,60 @@ class DistrictWorkload:
                 batch = await consumer.getmany(timeout_ms=200)
                 for records in batch.values():
                     for record in records:
-                        recorded = orjson.loads(record.value)["recorded_at"]
-                        at = datetime.fromisoformat(recorded).timestamp()
+                        event = orjson.loads(record.value)
+                        at = datetime.fromisoformat(event["recorded_at"]).timestamp()
                         self.lags.publish.append(max(0.0, record.timestamp / 1000 - at))
                         self.lags.events += 1
+                        if event["type"] == "activity.beneficiaries_recorded":
+                            self._probe_published(event, at, record.timestamp / 1000)
         finally:
             await consumer.stop()
+
+    async def wait_for_reporting(self, timeout: float = 300) -> float:
+        """Until reporting has applied everything on its topics (its group's lag is 0, and the
+        district report shows every registration and activity so far): seconds waited. The
+        steady mix then starts from a caught-up consumer, so append→report times the mix,
+        not the setup's backlog."""
+        started = time.perf_counter()
+        lag = ConsumerLag(
+            self.bootstrap,
+            f"{self.topic_prefix}.reporting",
+            [event_topic(self.topic_prefix, c) for c in ("volunteer", "dispatch")],
+        )
+        try:
+            while time.perf_counter() - started < timeout:
+                report = await self.reported()
+                shown = (report["registered"], report["activities"])
+                if shown == (self.truth.registered, self.truth.activities) and not any(
+                    (await lag.measure()).values()
+                ):
+                    break
+                await asyncio.sleep(0.5)
+        finally:
+            await lag.close()
+        return time.perf_counter() - started
+
+    def _probe_published(self, event: dict[str, Any], recorded_at: float, at: float) -> None:
+        """Remember when a probe's record was stored and published (its lag's first legs)."""
+        activity_id = event["payload"].get("activity_id")
+        if self.probe is not None and activity_id in self.probe.totals:
+            total = int(event["payload"]["counts"].get("elderly", 0))
+            self.lags.probe_published[(activity_id, total)] = (recorded_at, at)
+
+    def probe_legs(self, phase: str) -> dict[str, list[float]]:
+        """For the probe records of `phase` seen in a report and on the topic: append→publish
+        (stored → on Kafka) and publish→report (on Kafka → shown), in seconds."""
+        legs: dict[str, list[float]] = {"append_to_publish": [], "publish_to_report": []}
+        if self.probe is None:
+            return legs
+        for record, lag in self.probe.ledger.seen:
+            published = self.lags.probe_published.get((record.activity_id, record.total))
+            if record.phase != phase or published is None:
+                continue
+            recorded_at, at = published
+            legs["append_to_publish"].append(max(0.0, at - recorded_at))
+            legs["publish_to_report"].append(max(0.0, record.acknowledged_at + lag - at))
+        return legs
 
     # --- phase 3: closing ---------------------------------------------------------------
 

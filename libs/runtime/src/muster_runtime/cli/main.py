@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--volunteers", type=int, default=0, help="0: enough for the mix")
     bench.add_argument(
         "--parts",
-        default="mixed,baselines,replay,scale",
+        default="mixed,capacity,baselines,replay,scale",
         help="comma-separated: mixed (includes capacity), capacity, baselines, replay, scale",
     )
     bench.add_argument(
@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     bench.add_argument("--queries", type=int, default=1000, help="report queries per log size")
     bench.add_argument("--capacity-seconds", type=float, default=20.0)
+    bench.add_argument(
+        "--probe-rate", type=float, default=2.0, help="append→report probe records per second"
+    )
     bench.add_argument("--scale-out-events", type=int, default=600)
     bench.add_argument("--output", default="docs/performance.md")
     bench.add_argument("--registrations", type=int, default=0, help="register→report only")
@@ -205,15 +208,21 @@ async def _topics(*, align: bool) -> int:
 def _bench(args: argparse.Namespace, argv: list[str] | None) -> int:
     from pathlib import Path
 
-    from muster_runtime.bench.run import BenchOptions
+    from muster_runtime.bench.run import BenchOptions, select_parts
     from muster_runtime.bench.run import main as run_bench
 
+    try:
+        parts = select_parts(args.parts)
+    except ValueError as exc:
+        print(f"muster bench: {exc}", file=sys.stderr)
+        return 2
     settings = ServiceSettings()
     options = BenchOptions(
         rate=args.rate,
         duration=600.0 if args.sustained else args.duration,
         volunteers=args.volunteers,
         capacity_seconds=args.capacity_seconds,
+        probe_rate=args.probe_rate,
         replay_events=tuple(int(n) for n in args.replay_events.split(",") if n),
         scale_out_events=args.scale_out_events,
         queries=args.queries,
@@ -222,7 +231,7 @@ def _bench(args: argparse.Namespace, argv: list[str] | None) -> int:
         output=Path(args.output),
         command=" ".join(["muster", *(sys.argv[1:] if argv is None else argv)]),
     )
-    return run_bench(options, {p.strip() for p in args.parts.split(",") if p.strip()})
+    return run_bench(options, parts)
 
 
 async def _audit(
