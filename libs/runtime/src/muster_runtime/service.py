@@ -168,7 +168,8 @@ class ServiceRuntime:
             group_id=consumer_group(self.settings),
             batch=True,
             max_records=self.settings.consumer_batch_size,
-            batch_timeout_ms=100,
+            # An empty poll is followed by a pause as long (faststream): keep both short.
+            batch_timeout_ms=self.settings.consumer_wait_ms,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=_no_body,

@@ -94,6 +94,13 @@ class ServiceSettings(BaseSettings):
     consumer_batch_size: int = Field(
         default=500, ge=1, description="Most events a projection applies per batch."
     )
+    consumer_wait_ms: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="How long a consumer waits for records in one poll; after an empty poll it "
+        "pauses as long, so this bounds the delay an idle consumer adds to a new event.",
+    )
     metrics_poll_seconds: float = Field(
         default=5.0,
         gt=0,
