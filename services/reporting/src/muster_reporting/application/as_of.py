@@ -31,7 +31,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from muster_runtime.mongo import Database, Document
-from muster_runtime.projections import ConsumedEvent, Contribution, CounterCells
+from muster_runtime.projections import (
+    ConsumedEvent,
+    Contribution,
+    CounterCells,
+    insert_in_chunks,
+)
 
 # History is kept by year from here; whatever was recorded before is in one bucket.
 HISTORY_SINCE = datetime(2024, 1, 1, tzinfo=UTC)
@@ -177,6 +182,16 @@ def merged(contributions: Iterable[Contribution]) -> list[Contribution]:
     return list(out.values())
 
 
+def add_dotted(total: dict[str, Any], counts: Mapping[str, int]) -> None:
+    """Add counts named by dotted paths (`children.a.minutes`) into nested `total`."""
+    for dotted, amount in counts.items():
+        *parents, leaf = dotted.split(".")
+        target = total
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = target.get(leaf, 0) + amount
+
+
 def add_counts(total: dict[str, Any], counts: Mapping[str, Any]) -> dict[str, Any]:
     """Add nested counts into `total` (in place), skipping the bookkeeping fields."""
     for key, value in counts.items():
@@ -189,21 +204,86 @@ def add_counts(total: dict[str, Any], counts: Mapping[str, Any]) -> dict[str, An
     return total
 
 
+def minute_of(recorded_at: datetime) -> datetime | None:
+    """The UTC minute whose buckets a change recorded at an instant is counted in (None:
+    before `HISTORY_SINCE`, the one earlier bucket)."""
+    at = recorded_at.astimezone(UTC)
+    return None if at < HISTORY_SINCE else at.replace(second=0, microsecond=0)
+
+
 class CellHistory:
-    """The recorded history of one collection of counter cells."""
+    """The recorded history of one collection of counter cells.
+
+    While buffering (a rebuild), changes are summed per (cell, UTC minute) and spread over
+    that minute's buckets only at `flush`: the same documents, without spreading each
+    event eight times. A rebuild applies each source's offsets in rising order and each
+    event in one `record`, so every change counts and a bucket's mark per source is the
+    highest offset counted in it, as live recording leaves them.
+    """
 
     def __init__(self, db: Database, name: str) -> None:
         self.buckets = CounterCells(db[f"{name}_buckets"])
+        # While buffering: (cell, minute) -> (summed counts, highest offset per source).
+        self._minutes: dict[tuple[str, datetime | None], tuple[dict[str, int], dict[str, int]]]
+        self._minutes = {}
+        self._buffering = False
 
     def buffer(self) -> None:
         """Count in memory (a rebuild into empty collections) until `flush`."""
-        self.buckets.buffer()
+        self._buffering = True
+        self._minutes = {}
 
     async def flush(self) -> None:
-        await self.buckets.flush()
+        if not self._buffering:
+            return
+        documents: dict[str, Document] = {}
+        buckets: dict[datetime | None, tuple[str, ...]] = {}
+        for (cell, minute), (counts, marks) in self._minutes.items():
+            if minute not in buckets:
+                buckets[minute] = buckets_of(minute) if minute is not None else (EARLIER,)
+            for bucket in buckets[minute]:
+                document_id, part = bucket_document(cell, bucket)
+                document = documents.get(document_id)
+                if document is None:
+                    document = documents[document_id] = {"_id": document_id, "hwm": {}}
+                hwm = document["hwm"]
+                for source, offset in marks.items():
+                    if offset > hwm.get(source, -1):
+                        hwm[source] = offset
+                if counts:
+                    add_dotted(document.setdefault(part, {}), counts)
+        self._minutes = {}
+        self._buffering = False
+        await insert_in_chunks(self.buckets.collection, list(documents.values()))
+
+    def _count_in_memory(self, changes: Iterable[Change]) -> None:
+        """Sum the changes per (cell, minute); an event counted there by an earlier call (a
+        batch applied again one event at a time) is not counted twice."""
+        minutes = self._minutes
+        raised: dict[tuple[str, datetime | None], dict[str, int]] = {}
+        for change in changes:
+            key = (change.cell, minute_of(change.recorded_at))
+            tally = minutes.get(key)
+            if tally is None:
+                tally = minutes[key] = ({}, {})
+            counts, marks = tally
+            event = change.event
+            source, offset = event.source, event.offset
+            if offset <= marks.get(source, -1):
+                continue
+            for name, amount in change.counts.items():
+                counts[name] = counts.get(name, 0) + amount
+            marks_after = raised.setdefault(key, {})
+            if offset > marks_after.get(source, -1):
+                marks_after[source] = offset
+        for key, marks_after in raised.items():
+            minutes[key][1].update(marks_after)
 
     async def record(self, changes: Iterable[Change]) -> None:
         """Keep `changes` (all of a batch's at once: a bucket counts an event only once)."""
+        if self._buffering:
+            self._count_in_memory(changes)
+            return
         by_bucket: dict[tuple[str, int, str], dict[str, int]] = defaultdict(
             lambda: defaultdict(int)
         )
