@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
+import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.events import SealedPersonalData, VolunteerCategory, VolunteerRegistered
@@ -15,6 +17,7 @@ from muster_contracts.topology import event_topic
 from muster_reporting.bootstrap import ReportingSettings, projections, rebuild_read_models
 from muster_runtime.bench.eventlog import DistrictLog, publish_district
 from muster_runtime.bench.replay import check_totals
+from muster_runtime.dead_letters import list_dead_letters
 from muster_runtime.mongo import Database
 from muster_runtime.rebuild import ConsumersStillRunningError
 from muster_runtime.service import ServiceRuntime
@@ -105,3 +108,53 @@ async def test_a_rebuild_reproduces_live_service_rollups_and_activity_facts(
     assert result.events == len(wire)
     assert {name: await _snapshot(db, name) for name in read_models} == before
     assert await check_totals(db, log.truth) == []
+
+
+async def test_a_rebuild_sets_aside_what_it_cannot_apply_once_and_counts_the_rest(
+    settings: ServiceSettings, db: Database
+) -> None:
+    """A record that is no event, and an event no projection can apply, go to the dead
+    letters as the live consumer sends them (once, however often the log is rebuilt);
+    everything else is counted."""
+    reporting_settings = ReportingSettings(
+        **settings.model_dump(exclude={"service_name", "http_port"})
+    )
+    log = DistrictLog(load_area_tree(), seed=13)
+    wire = [log.registration(datetime(2026, 11, 2, tzinfo=UTC)) for _ in range(5)]
+    wire += list(log.activity())
+    record = next(w for w in wire if dict(w.headers)["event-type"] == b"service.record_issued")
+    broken = orjson.loads(record.value)
+    del broken["payload"]["volunteer_id"]  # a producer bug: the envelope is fine, the payload not
+    broken["event_id"] = str(uuid4())
+    broken["stream_version"] = 99
+    topics = {c: event_topic(settings.topic_prefix, c) for c in ("volunteer", "dispatch")}
+    await ensure_topics(settings.kafka_bootstrap, list(topics.values()), settings.topic_partitions)
+    await publish_district(settings.kafka_bootstrap, settings.topic_prefix, iter(wire))
+    kafka = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await kafka.start()
+    try:
+        garbage = await kafka.send_and_wait(
+            topics["dispatch"], b"\x00 not an event", key=record.key, headers=record.headers
+        )
+        unappliable = await kafka.send_and_wait(
+            topics["dispatch"], orjson.dumps(broken), key=record.key, headers=record.headers
+        )
+    finally:
+        await kafka.stop()
+
+    first = await rebuild_read_models(reporting_settings, show_progress=False)
+    again = await rebuild_read_models(reporting_settings, show_progress=False)
+
+    assert first.events == again.events == len(wire) + 2
+    assert first.set_aside == again.set_aside == 2
+    assert await check_totals(db, log.truth) == []
+    letters = await list_dead_letters(settings.kafka_bootstrap, settings.topic_prefix, "reporting")
+    where = {(x.source_topic, x.source_partition, x.source_offset): x for x in letters}
+    assert len(letters) == 2  # the second rebuild found them there and sent neither again
+    not_an_event = where[(topics["dispatch"], garbage.partition, garbage.offset)]
+    assert not_an_event.value == b"\x00 not an event"
+    assert "not an event envelope" in not_an_event.reason
+    cannot_apply = where[(topics["dispatch"], unappliable.partition, unappliable.offset)]
+    assert orjson.loads(cannot_apply.value) == broken
+    assert "could not be applied" in cannot_apply.reason
+    assert "volunteer_id" in cannot_apply.reason

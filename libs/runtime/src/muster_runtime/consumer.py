@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
+from pymongo.errors import PyMongoError
 
 from muster_contracts.envelope import EventEnvelope
 from muster_runtime.projections import ConsumedEvent
 
 log = logging.getLogger(__name__)
+
+# Failures that say nothing about the event: the batch is redelivered after a pause.
+TRANSIENT = (PyMongoError, KafkaError, TimeoutError, OSError)
 
 
 @dataclass(frozen=True)
@@ -59,3 +64,39 @@ def decode_records(
             continue
         events.append(ConsumedEvent(envelope, record.topic, record.partition, record.offset))
     return events, poison
+
+
+async def apply_or_set_aside(
+    apply: Callable[[list[ConsumedEvent]], Awaitable[None]],
+    events: list[ConsumedEvent],
+    records: tuple[Any, ...],
+    set_aside: Callable[[PoisonMessage], Awaitable[None]],
+) -> set[str]:
+    """Apply a batch; if it fails for a reason other than the store or the broker being
+    away, apply its events one by one and set aside those that cannot be applied (an
+    event no code can apply must not stop its partition). Effects are idempotent, so
+    applying again what the failed batch already applied changes nothing.
+
+    Returns the ids of the events set aside.
+    """
+    try:
+        await apply(events)
+        return set()
+    except TRANSIENT:
+        raise
+    except Exception:
+        if not events:
+            raise
+        log.exception("a batch failed; applying its events one by one")
+    by_offset = {(r.topic, r.partition, r.offset): r for r in records}
+    set_aside_ids: set[str] = set()
+    for event in events:
+        try:
+            await apply([event])
+        except TRANSIENT:
+            raise
+        except Exception as exc:
+            record = by_offset[(event.topic, event.partition, event.offset)]
+            await set_aside(PoisonMessage(record, f"could not be applied: {exc!r}"))
+            set_aside_ids.add(str(event.envelope.event_id))
+    return set_aside_ids

@@ -7,18 +7,23 @@ the service resumes exactly where the rebuild stopped.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from muster_runtime.consumer import decode_records
+from muster_runtime.consumer import PoisonMessage, apply_or_set_aside, decode_records
+from muster_runtime.dead_letters import list_dead_letters
 from muster_runtime.dedupe import RepeatFilter
 from muster_runtime.mongo import Database
 from muster_runtime.service import EventHandler
+from muster_runtime.topics import DEAD_LETTER_SUFFIX, ensure_topics
+
+log = logging.getLogger(__name__)
 
 
 class ConsumersStillRunningError(RuntimeError):
@@ -30,10 +35,53 @@ class RebuildResult:
     events: int
     seconds: float
     write_seconds: float = 0.0  # of `seconds`: writing what was counted in memory
+    set_aside: int = 0  # records sent to the dead-letter topic (or found there already)
 
     @property
     def rate(self) -> float:
         return self.events / self.seconds if self.seconds else 0.0
+
+
+class DeadLetters:
+    """Where a rebuild sets aside what it cannot apply, as the live consumer does: the
+    service's dead-letter topic. A record the live consumer (or an earlier rebuild) set
+    aside already is not sent again, so a re-drive sends it back once."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int, replication: int = 1) -> None:
+        self._bootstrap = bootstrap
+        self._topic = topic
+        self._shape = (partitions, replication)
+        self._producer: AIOKafkaProducer | None = None
+        self._letters: set[tuple[str, int, int]] | None = None
+        self.count = 0
+
+    async def __call__(self, bad: PoisonMessage) -> None:
+        self.count += 1
+        log.error("setting aside a record the rebuild cannot apply", extra=bad.headers())
+        if self._letters is None:  # read once, at the first letter: rebuilds rarely meet one
+            prefix, _, service = self._topic.removesuffix(DEAD_LETTER_SUFFIX).rpartition(".")
+            await ensure_topics(self._bootstrap, [self._topic], *self._shape)
+            self._letters = {
+                (letter.source_topic, letter.source_partition, letter.source_offset)
+                for letter in await list_dead_letters(self._bootstrap, prefix, service)
+            }
+        record = bad.record
+        if (record.topic, record.partition, record.offset) in self._letters:
+            return
+        if self._producer is None:
+            self._producer = AIOKafkaProducer(
+                bootstrap_servers=self._bootstrap, enable_idempotence=True, acks="all"
+            )
+            await self._producer.start()
+        headers = [(name, value.encode()) for name, value in bad.headers().items()]
+        await self._producer.send_and_wait(
+            self._topic, record.value, key=record.key, headers=headers
+        )
+        self._letters.add((record.topic, record.partition, record.offset))
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
 
 
 async def _partitions(bootstrap: str, topics: Sequence[str]) -> list[TopicPartition]:
@@ -75,12 +123,17 @@ async def rebuild(
     group_id: str,
     apply: EventHandler,
     *,
+    dead_letters: DeadLetters,
     finish: Callable[[], Awaitable[None]] | None = None,
     event_types: Collection[str] | None = None,
     batch_size: int = 5000,
     show_progress: bool = True,
 ) -> RebuildResult:
-    """Replay `topics` into `apply`; with `event_types`, other events are skipped undecoded."""
+    """Replay `topics` into `apply`; with `event_types`, other events are skipped undecoded.
+
+    Records that are not events, or that `apply` cannot apply, go to the `dead_letters`
+    topic as the live consumer sends them; the rest of the log is applied.
+    """
     if not await group_is_empty(bootstrap, group_id):
         raise ConsumersStillRunningError(
             f"consumer group {group_id} is active: stop the service first"
@@ -101,6 +154,7 @@ async def rebuild(
     # stay in memory until the end.
     repeats = RepeatFilter(db, group_id, deferred=True)
     await repeats.forget()
+    set_aside = dead_letters
     try:
         partitions = await _partitions(bootstrap, topics)
         consumer.assign(partitions)
@@ -116,10 +170,15 @@ async def rebuild(
             while await _behind(consumer, partitions, end):
                 batch = await consumer.getmany(timeout_ms=500, max_records=batch_size)
                 records = tuple(r for tp, rs in batch.items() for r in rs if r.offset < end[tp])
-                events, _ = decode_records(records, event_types)
+                events, poison = decode_records(records, event_types)
+                for bad in poison:
+                    await set_aside(bad)
                 events, window = await repeats.fresh(events)
-                await apply(events)
-                await repeats.remember(window)
+                refused = await apply_or_set_aside(apply, events, records, set_aside)
+                # Not remembered as seen: a set-aside event is applied once re-driven.
+                await repeats.remember(
+                    {s: [i for i in ids if i not in refused] for s, ids in window.items()}
+                )
                 applied += len(records)
                 progress.update(task, completed=applied)
         writing = time.perf_counter()
@@ -130,7 +189,10 @@ async def rebuild(
         await consumer.commit({tp: end[tp] for tp in partitions})
     finally:
         await consumer.stop()
-    return RebuildResult(applied, time.perf_counter() - started, write_seconds)
+        await set_aside.close()
+    return RebuildResult(
+        applied, time.perf_counter() - started, write_seconds, set_aside=set_aside.count
+    )
 
 
 async def _behind(

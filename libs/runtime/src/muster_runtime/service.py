@@ -12,15 +12,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
-from pymongo.errors import PyMongoError
 
 from muster_contracts.topology import revocation_topic
 from muster_runtime.auth import RevocationList
-from muster_runtime.consumer import PoisonMessage, decode_records
+from muster_runtime.consumer import PoisonMessage, apply_or_set_aside, decode_records
 from muster_runtime.dedupe import RepeatFilter
 from muster_runtime.eventstore import EventStore
 from muster_runtime.lag import ConsumerLag
@@ -50,8 +48,6 @@ from muster_runtime.tracing import (
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[list[ConsumedEvent]], Awaitable[None]]
-# Failures that say nothing about the event: the batch is redelivered after a pause.
-TRANSIENT = (PyMongoError, KafkaError, TimeoutError, OSError)
 MAX_BACKOFF_SECONDS = 5.0
 
 
@@ -201,7 +197,7 @@ class ServiceRuntime:
 
             try:
                 events, window = await repeats.fresh(events)
-                set_aside = await self._apply(apply, events, records)
+                set_aside = await apply_or_set_aside(apply, events, records, self._set_aside)
                 # Not remembered as seen: a set-aside event is applied once re-driven.
                 await repeats.remember(
                     {s: [i for i in ids if i not in set_aside] for s, ids in window.items()}
@@ -229,38 +225,6 @@ class ServiceRuntime:
         await self.broker.publish(
             bad.record.value, self.dead_letters, key=bad.record.key, headers=bad.headers()
         )
-
-    async def _apply(
-        self, apply: EventHandler, events: list[ConsumedEvent], records: tuple[Any, ...]
-    ) -> set[str]:
-        """Apply a batch; if it fails for a reason other than the store or the broker being
-        away, apply its events one by one and set aside those that cannot be applied (an
-        event no code can apply must not stop its partition). Effects are idempotent, so
-        applying again what the failed batch already applied changes nothing.
-
-        Returns the ids of the events set aside.
-        """
-        try:
-            await apply(events)
-            return set()
-        except TRANSIENT:
-            raise
-        except Exception:
-            if not events:
-                raise
-            log.exception("a batch failed; applying its events one by one")
-        by_offset = {(r.topic, r.partition, r.offset): r for r in records}
-        set_aside: set[str] = set()
-        for event in events:
-            try:
-                await apply([event])
-            except TRANSIENT:
-                raise
-            except Exception as exc:
-                record = by_offset[(event.topic, event.partition, event.offset)]
-                await self._set_aside(PoisonMessage(record, f"could not be applied: {exc!r}"))
-                set_aside.add(str(event.envelope.event_id))
-        return set_aside
 
     async def _measure_backlog(self) -> None:
         assert self.store is not None

@@ -19,6 +19,8 @@ def main() -> None:
             f"replayed {result.events} events in {result.seconds:.2f} s ({result.rate:,.0f} events/s;"
             f" writing the read models took {result.write_seconds:.2f} s of it)"
         )
+        if result.set_aside:
+            print(f"set aside {result.set_aside} records it could not apply (muster dead-letters)")
         return
     serve(build_app(settings), settings.http_host, settings.http_port)
 

@@ -19,10 +19,11 @@ from muster_reporting.entrypoints import dashboard, funnel, http, insights_http,
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
 from muster_runtime.mongo import Database, connect
-from muster_runtime.rebuild import RebuildResult, rebuild
+from muster_runtime.rebuild import DeadLetters, RebuildResult, rebuild
 from muster_runtime.reference_areas import ReferenceAreas
 from muster_runtime.service import EventHandler, ServiceRuntime, consumer_group
 from muster_runtime.settings import ServiceSettings
+from muster_runtime.topics import dead_letter_topic
 
 CONSUMES = ("volunteer", "dispatch")
 # Every collection reporting derives from the log: what a rebuild drops and replays.
@@ -133,6 +134,12 @@ async def rebuild_read_models(
             [event_topic(settings.topic_prefix, c) for c in CONSUMES],
             consumer_group(settings),
             insights.apply,
+            dead_letters=DeadLetters(
+                settings.kafka_bootstrap,
+                dead_letter_topic(settings.topic_prefix, settings.service_name),
+                settings.topic_partitions,
+                settings.topic_replication,
+            ),
             event_types=insights.event_types,
             finish=insights.flush,
             show_progress=show_progress,
