@@ -26,9 +26,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from muster_runtime.mongo import Database, Document
 from muster_runtime.projections import (
@@ -45,9 +44,9 @@ EARLIER = f"Ybefore{HISTORY_SINCE.year}"
 NOT_COUNTS = frozenset({"_id", "hwm"})
 
 
-@dataclass(frozen=True)
-class Change:
-    """Counts an event added to a cell, at the instant the event was recorded."""
+class Change(NamedTuple):
+    """Counts an event added to a cell, at the instant the event was recorded (a tuple: a
+    rebuild makes millions)."""
 
     event: ConsumedEvent
     cell: str
@@ -170,15 +169,17 @@ def merged(contributions: Iterable[Contribution]) -> list[Contribution]:
     """One contribution per (event, cell): a cell counts each event once, so an event's
     increments to the same cell must travel together."""
     out: dict[tuple[str, int, str], Contribution] = {}
-    for event, cell, counts, on_insert in contributions:
+    for contribution in contributions:
+        event, cell, counts, _ = contribution
         key = (event.source, event.offset, cell)
-        if key in out:
-            total = dict(out[key][2])
-            for name, amount in counts.items():
-                total[name] = total.get(name, 0) + amount
-            out[key] = (event, cell, total, out[key][3])
-        else:
-            out[key] = (event, cell, counts, on_insert)
+        held = out.get(key)
+        if held is None:
+            out[key] = contribution
+            continue
+        total = dict(held[2])
+        for name, amount in counts.items():
+            total[name] = total.get(name, 0) + amount
+        out[key] = (event, cell, total, held[3])
     return list(out.values())
 
 
@@ -261,8 +262,13 @@ class CellHistory:
         batch applied again one event at a time) is not counted twice."""
         minutes = self._minutes
         raised: dict[tuple[str, datetime | None], dict[str, int]] = {}
+        at: datetime | None = None
+        minute: datetime | None = None
         for change in changes:
-            key = (change.cell, minute_of(change.recorded_at))
+            if change.recorded_at is not at:  # an event's changes share their instant
+                at = change.recorded_at
+                minute = minute_of(at)
+            key = (change.cell, minute)
             tally = minutes.get(key)
             if tally is None:
                 tally = minutes[key] = ({}, {})
