@@ -39,8 +39,13 @@ class ConsumedEvent:
 
     @functools.cached_property
     def source(self) -> str:
-        # Field names in MongoDB may not contain dots; topic names do.
-        return f"{self.topic}:{self.partition}".replace(".", "_")
+        return source_of(self.topic, self.partition)
+
+
+def source_of(topic: str, partition: int) -> str:
+    """A topic-partition as a name for stored marks and windows."""
+    # Field names in MongoDB may not contain dots; topic names do.
+    return f"{topic}:{partition}".replace(".", "_")
 
 
 class VersionedDocuments:

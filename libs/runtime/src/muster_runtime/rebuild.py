@@ -176,9 +176,7 @@ async def rebuild(
                 events, window = await repeats.fresh(events)
                 refused = await apply_or_set_aside(apply, events, records, set_aside)
                 # Not remembered as seen: a set-aside event is applied once re-driven.
-                await repeats.remember(
-                    {s: [i for i in ids if i not in refused] for s, ids in window.items()}
-                )
+                await repeats.remember(window.without(refused))
                 applied += len(records)
                 progress.update(task, completed=applied)
         writing = time.perf_counter()

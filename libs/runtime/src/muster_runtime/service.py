@@ -19,7 +19,7 @@ from faststream.middlewares import AckPolicy
 from muster_contracts.topology import revocation_topic
 from muster_runtime.auth import RevocationList
 from muster_runtime.consumer import PoisonMessage, apply_or_set_aside, decode_records
-from muster_runtime.dedupe import RepeatFilter
+from muster_runtime.dedupe import RepeatFilter, batch_offsets
 from muster_runtime.eventstore import EventStore
 from muster_runtime.lag import ConsumerLag
 from muster_runtime.logs import CORRELATION_ID
@@ -196,12 +196,10 @@ class ServiceRuntime:
                     PROJECTION_APPLY_SECONDS.labels(name).observe(time.perf_counter() - applying)
 
             try:
-                events, window = await repeats.fresh(events)
+                events, seen = await repeats.fresh(events, batch_offsets(records))
                 set_aside = await apply_or_set_aside(apply, events, records, self._set_aside)
                 # Not remembered as seen: a set-aside event is applied once re-driven.
-                await repeats.remember(
-                    {s: [i for i in ids if i not in set_aside] for s, ids in window.items()}
-                )
+                await repeats.remember(seen.without(set_aside))
             except Exception as exc:
                 spans.end(exc)
                 # Redelivered after a pause (nack seeks back): the store may be briefly away.
