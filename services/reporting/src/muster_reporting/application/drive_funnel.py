@@ -86,8 +86,8 @@ class FunnelFacts:
         self._dirty = {}
 
     async def get(self, key: str) -> Document | None:
-        if self._held is not None and key in self._held:
-            return self._held[key]
+        if self._held is not None:
+            return await self._holding(key)  # read once a batch, then from memory
         if self._buffer is not None:
             return self._buffer.get(key)
         return await self.collection.find_one({"_id": key})
@@ -128,9 +128,10 @@ class FunnelFacts:
                 self._dirty.setdefault(key, set()).add(field)
 
     async def _holding(self, key: str) -> Document:
+        """The fact as this batch holds it (`{"_id": key}` alone for one never stored)."""
         assert self._held is not None
         if key not in self._held:
-            stored = await self.get(key)
+            stored = await self.collection.find_one({"_id": key})
             self._held[key] = dict(stored) if stored else {"_id": key}
         return self._held[key]
 
@@ -139,6 +140,10 @@ class FunnelFacts:
             await self.collection.insert_one({"_id": key, **fields})
         except DuplicateKeyError:
             await self.collection.update_one({"_id": key}, {"$set": dict(fields)})
+
+
+# Settled facts (activities' drives, drives' areas) a funnel keeps in memory, at most.
+SETTLED_FACTS_KEPT = 100_000
 
 
 def drive_cell(drive_id: str) -> str:
@@ -164,6 +169,11 @@ class DriveFunnel:
         self.facts = FunnelFacts(db["drive_funnel_facts"])
         self._areas = areas
         self._changes: list[Change] = []
+        # Facts that never change once set: an activity's drive (set when it is scheduled)
+        # and a drive's area (set when it is launched), so later events read them once.
+        # Kept once the batch that read them is done (a failed batch's are not yet stored).
+        self._settled: dict[str, Document] = {}
+        self._settling: dict[str, Document] = {}
 
     def buffer(self) -> None:
         self.cells.buffer()
@@ -187,11 +197,25 @@ class DriveFunnel:
         # One event at a time: an event may need what an earlier one recorded. The history
         # of the cells is kept once for the whole batch (it is read only by `as_of`).
         self._changes = []
+        self._settling = {}
         self.facts.begin()
         for consumed in events:
             await self._apply_one(consumed)
         await self.history.record(self._changes)
         await self.facts.commit()  # last: a redelivered batch recomputes the same changes
+        if len(self._settled) + len(self._settling) > SETTLED_FACTS_KEPT:
+            self._settled.clear()
+        self._settled.update(self._settling)
+
+    async def _settled_fact(self, key: str, field: str) -> Document | None:
+        """A fact that never changes once it has `field`: read once, then kept."""
+        kept = self._settled.get(key)
+        if kept is not None:
+            return kept
+        fact = await self.facts.get(key)
+        if fact is not None and field in fact:
+            self._settling[key] = fact
+        return fact
 
     async def _apply_one(self, consumed: ConsumedEvent) -> None:
         kind = consumed.envelope.type
@@ -212,7 +236,7 @@ class DriveFunnel:
 
     async def _launched(self, consumed: ConsumedEvent, drive_id: str, area_id: str) -> None:
         """Record the drive's area and add what was counted before the launch was seen."""
-        drive = await self.facts.get(f"drive:{drive_id}")
+        drive = await self._settled_fact(f"drive:{drive_id}", "area_id")
         if drive is not None and "area_id" in drive:
             return  # a redelivery: the areas already have it
         if area_id not in self._areas:
@@ -244,12 +268,13 @@ class DriveFunnel:
                 await self._move(consumed, early)
         # Parked check-ins are counted now: the same facts whichever was read first.
         await self.facts.set(key, {"drive_id": drive_id, "early": []})
+        self._settled.pop(key, None)  # a redelivery may have found the team's drive since
 
     async def _drive_of(self, move: Move) -> str | None:
         if move.drive_id is not None:
             return move.drive_id
         assert move.activity_id is not None
-        activity = await self.facts.get(f"activity:{move.activity_id}")
+        activity = await self._settled_fact(f"activity:{move.activity_id}", "drive_id")
         if activity is None or "drive_id" not in activity:
             if move.reach is Stage.CHECKED_IN:  # counted when the activity is scheduled
                 await self.facts.add_to_set(
@@ -281,7 +306,7 @@ class DriveFunnel:
             if not counts:
                 continue
             cells = [drive_cell(drive_id)]
-            drive = await self.facts.get(f"drive:{drive_id}")
+            drive = await self._settled_fact(f"drive:{drive_id}", "area_id")
             if drive is not None and "area_id" in drive:
                 cells += [area_cell(a) for a in self._areas.prefix_lineage_ids(drive["area_id"])]
             for cell in cells:  # one contribution per cell and event: counted once
