@@ -635,6 +635,15 @@ async def test_stars_count_volunteers_by_home_area_whatever_order_the_topics_arr
         ("v2", 1),
     ]
     assert (await insights.standing.star_rated("130203002", 10))[1] == []
+    # Registered and served in one batch: on the board at once.
+    await insights.apply(
+        [
+            log.event("volunteer-v4", 1, registered("v4", OTHER_BUILDING), T0),
+            log.event("activity-a1", 6, issued("a1", "v4", day, 100 * 60), T0),
+        ]
+    )
+    by_stars, top = await insights.standing.star_rated("130203002", 10)
+    assert (by_stars[1], [e.volunteer_id for e in top]) == (1, ["v4"])
 
 
 # --- areas added by admins ------------------------------------------------------------------

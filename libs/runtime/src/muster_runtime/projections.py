@@ -240,23 +240,29 @@ class CounterCells:
                 await self.collection.insert_one({"_id": cell, "hwm": {}, **on_insert})
             self._known.add(cell)
 
-    async def set_fields(self, cells: Mapping[str, Mapping[str, Any]]) -> None:
+    async def set_fields(self, cells: Mapping[str, Mapping[str, Any]]) -> set[str]:
         """Set plain fields on cells, whether or not they exist yet (idempotent, no
-        counting): the cells not known to exist in one bulk insert, the others updated."""
+        counting): the cells not known to exist in one bulk insert, the others updated.
+
+        Returns the cells this call created (holding just these fields and no counts).
+        """
         if self._buffer is not None:
             for cell_id, fields in cells.items():
                 self._buffer.setdefault(cell_id, _BufferedCell({})).on_insert.update(fields)
-            return
+            return set()
         existing = [c for c in cells if c in self._known]
         new = [c for c in cells if c not in self._known]
+        created: set[str] = set()
         if new:
             taken = await insert_absent(
                 self.collection, [{"_id": c, "hwm": {}, **cells[c]} for c in new]
             )
             existing += [new[i] for i in sorted(taken)]
+            created = {new[i] for i in range(len(new)) if i not in taken}
             self._known.update(new)
         for cell_id in existing:
             await self.collection.update_one({"_id": cell_id}, {"$set": dict(cells[cell_id])})
+        return created
 
     async def read(
         self, cell_ids: list[str], projection: Mapping[str, Any] | None = None
@@ -274,25 +280,30 @@ class CounterCells:
 
     async def apply(
         self, contributions: list[tuple[ConsumedEvent, str, Mapping[str, int], Mapping[str, Any]]]
-    ) -> None:
+    ) -> dict[str, Document]:
         """Apply (event, cell id, increments, fields set on insert) contributions.
 
         Counts only offsets above the cells' marks (remembered, or read once), and writes
         each cell conditionally on them; a cell that moved meanwhile is read and retried.
+        Returns the cells this call created whole, as it created them (no read needed to
+        know what they held then).
         """
+        created: dict[str, Document] = {}
         if self._buffer is not None:
             self._count_in_buffer(contributions, self._buffer)
-            return
+            return created
         if len(self._marks) > self.MAX_REMEMBERED:
             self._marks.clear()
-        remaining = await self._insert_new(contributions)
+        remaining = await self._insert_new(contributions, created)
         for _ in range(self.MAX_ATTEMPTS):
             if not remaining:
-                return
+                return created
             remaining = await self._attempt(remaining)
         raise RuntimeError(f"{self.collection.name}: cells kept changing under the consumer")
 
-    async def _insert_new(self, contributions: list[Contribution]) -> list[Contribution]:
+    async def _insert_new(
+        self, contributions: list[Contribution], created: dict[str, Document]
+    ) -> list[Contribution]:
         """Insert the cells not known to exist whole, counts and marks included: one write,
         no read, no update. A cell that exists after all (another writer, an earlier run)
         is left to the usual read-and-update path."""
@@ -307,8 +318,10 @@ class CounterCells:
         if not new:
             return contributions
         ids = list(new)
-        taken = await insert_absent(self.collection, [new[c].document(c) for c in ids])
+        documents = [new[c].document(c) for c in ids]
+        taken = await insert_absent(self.collection, documents)
         existing = {ids[i] for i in taken}
+        created.update((ids[i], documents[i]) for i in range(len(ids)) if i not in taken)
         if len(self._known) + len(ids) > self.MAX_KNOWN:
             self._known.clear()
         self._known.update(ids)

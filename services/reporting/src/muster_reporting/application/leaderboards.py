@@ -339,19 +339,28 @@ class VolunteerStanding:
                 delta = payload["delta_minutes"]
                 minutes.append((consumed, volunteer_id, {"minutes": delta}, {}))
                 risen[volunteer_id] = risen.get(volunteer_id, True) and delta >= 0
-        await self.cells.set_fields(lineages)
-        await self.cells.apply(minutes)
+        registered = await self.cells.set_fields(lineages)
+        created = await self.cells.apply(minutes)
         if self._buffered is not None:
             self._buffered.update(risen)
             return
         if risen:
-            await self._place(risen)
+            await self._place(risen, registered, created, minutes)
 
-    async def _place(self, risen: dict[str, bool]) -> None:
+    async def _place(
+        self,
+        risen: dict[str, bool],
+        registered: set[str],
+        created: dict[str, Document],
+        minutes: list[Contribution],
+    ) -> None:
         """Touch the boards of the volunteers' areas, unless their minutes only rose and
-        still earn no star (read after the counting above: see `Leaderboards`)."""
-        ids = list(risen)
-        docs = await self.cells.read(ids, {"areas": 1, "minutes": 1})
+        still earn no star, as read after the counting above (see `Leaderboards`). A
+        standing this batch created needs no read: a registration's holds no minutes; one
+        counted first holds this batch's and no home yet."""
+        counted = {volunteer_id for _, volunteer_id, _, _ in minutes}
+        unknown = [v for v in risen if v not in created and (v not in registered or v in counted)]
+        docs = list(created.values()) + await self.cells.read(unknown, {"areas": 1, "minutes": 1})
         touched: Touched = defaultdict(dict)
         for doc in docs:
             volunteer_id = doc["_id"]
