@@ -48,7 +48,7 @@ from muster_contracts.events import VolunteerRegistered
 from muster_contracts.events.activities import ServiceRecordAdjusted, ServiceRecordIssued
 from muster_contracts.stars import star_rating
 from muster_reporting.application.served_in_area import Served
-from muster_runtime.mongo import Database, Document
+from muster_runtime.mongo import Database, Document, insert_absent
 from muster_runtime.projections import (
     ConsumedEvent,
     Contribution,
@@ -212,12 +212,27 @@ class Leaderboards:
             }
             figures = await self._figures({c: w for c, w in wanted.items() if w})
             missed: Touched = {}
+            new: dict[str, Board] = {}  # boards to create, in one bulk insert
             for cell, changed in pending.items():
                 found = {**(known or {}).get(cell, {}), **figures.get(cell, {})}
                 served = [found.get(v, Served(v, 0)) for v in changed]
+                if self._boards[cell].version == 0:
+                    first = place(Board(), served, self.capacity, self.admit)
+                    if first.entries and first.complete_for(self.shown):
+                        new[cell] = replace(first, version=1)
+                        continue
                 if not await self._settle_cell(cell, changed, served):
                     self._boards.pop(cell, None)  # read again, then the figures
                     missed[cell] = changed
+            if new:
+                cells = list(new)
+                taken = await insert_absent(self.collection, [_document(c, new[c]) for c in cells])
+                for i, cell in enumerate(cells):
+                    if i in taken:  # another consumer created it meanwhile
+                        self._boards.pop(cell, None)
+                        missed[cell] = pending[cell]
+                    else:
+                        self._boards[cell] = new[cell]
             pending, known = missed, None
             if not pending:
                 return
