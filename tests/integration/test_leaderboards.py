@@ -1,5 +1,5 @@
 """Leaderboards on the real store: exact through corrections with two consumers writing in
-either order, and read by `_id` only."""
+either order, and read by `_id` only (top volunteers, stars, and the cell top teams rank)."""
 
 from __future__ import annotations
 
@@ -136,10 +136,12 @@ async def test_leaderboard_and_stars_queries_are_point_reads_by_id(
         for period in (None, "2026", "2026-11")
     ]
     by_stars, starred = await insights.standing.star_rated(district, 50)
+    teams = await insights.service.cell(district, "2026-11")  # top teams rank its `teams`
 
     assert all(len(board.entries) == min(len(volunteers), 150) for board in boards)
     assert sum(by_stars.values()) == len(starred) == 12
-    assert [name for name, _ in commands.seen] == ["find"] * 4
+    assert teams["turnouts"] == len(volunteers)
+    assert [name for name, _ in commands.seen] == ["find"] * 5
     for _, command in commands.seen:
         assert set(command["filter"]) == {"_id"}
         assert isinstance(command["filter"]["_id"], str)
