@@ -4,7 +4,11 @@ written once), and how long the leaderboard queries take, on the bench's generat
 district. Runs in-process against a store of your choosing (a database of its own,
 dropped after); no Kafka.
 
-    python -m tools.reporting_store_cost mongodb://127.0.0.1:27617/ 10000
+    python -m tools.reporting_store_cost mongodb://127.0.0.1:27617/ 10000 [POOL]
+
+The generator gives every service record a volunteer of its own; with POOL, the records'
+volunteers are drawn from that many instead (by a hash of the generated id), so that
+volunteers serve again, as they do in a district.
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ class Counting(monitoring.CommandListener):
         pass
 
 
-def generated(total: int) -> list[ConsumedEvent]:
+def generated(total: int, pool: int) -> list[ConsumedEvent]:
     """About `total` events of a district, as consumed from 3 partitions per topic."""
     offsets: Counter[tuple[str, int]] = Counter()
     events = []
@@ -67,6 +71,9 @@ def generated(total: int) -> list[ConsumedEvent]:
         topic = f"bench.{wire.topic_context}.events"
         partition = zlib.crc32(wire.key) % PARTITIONS
         envelope = EventEnvelope.model_validate_json(wire.value)
+        payload = envelope.payload
+        if pool and envelope.type.startswith("service.") and "volunteer_id" in payload:
+            payload["volunteer_id"] = f"v{zlib.crc32(payload['volunteer_id'].encode()) % pool}"
         events.append(ConsumedEvent(envelope, topic, partition, offsets[(topic, partition)]))
         offsets[(topic, partition)] += 1
     return events
@@ -122,8 +129,8 @@ async def measure(db: Database, events: list[ConsumedEvent], counting: Counting,
     await latency(f"stars {DISTRICT}", lambda: insights.standing.star_rated(DISTRICT, 50))
 
 
-async def main(url: str, total: int) -> None:
-    events = generated(total)
+async def main(url: str, total: int, pool: int) -> None:
+    events = generated(total, pool)
     print(f"{len(events):,} events")
     counting = Counting()
     client: AsyncMongoClient[Document] = AsyncMongoClient(
@@ -141,4 +148,5 @@ async def main(url: str, total: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 10_000))
+    total = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
+    asyncio.run(main(sys.argv[1], total, int(sys.argv[3]) if len(sys.argv) > 3 else 0))
