@@ -17,7 +17,8 @@ import asyncio
 import contextlib
 import functools
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,8 +64,8 @@ class VersionedDocuments:
         """Write the buffered documents in bulk, as live applying would have left them."""
         if self._buffer is None:
             return
-        await insert_in_chunks(self.collection, list(self._buffer.values()))
-        self._buffer = None
+        buffer, self._buffer = self._buffer, None
+        await insert_in_chunks(self.collection, (doc for _, doc in drained(buffer)))
 
     async def get(self, doc_id: str) -> Document | None:
         if self._buffer is not None:
@@ -149,19 +150,58 @@ def apply_in_memory(doc: Document, update: Mapping[str, Any]) -> Document:
 Contribution = tuple[ConsumedEvent, str, Mapping[str, int], Mapping[str, Any]]
 
 
+# Told how many documents each bulk insert wrote (a rebuild's progress while it writes).
+DOCUMENTS_WRITTEN: ContextVar[Callable[[int], None] | None] = ContextVar(
+    "documents_written", default=None
+)
+
+
 async def insert_in_chunks(
-    collection: AsyncCollection[Document], documents: list[Document], chunk: int = 1000
+    collection: AsyncCollection[Document],
+    documents: Iterable[Document],
+    chunk: int = 1000,
+    in_flight: int = 4,
 ) -> None:
-    """Insert many new documents, a few chunks in flight at once (encoding overlaps I/O)."""
-    limit = asyncio.Semaphore(4)
+    """Insert many new documents, a few chunks in flight at once (encoding overlaps I/O).
+
+    `documents` is read as the chunks go out, so a generator that builds them (and drops
+    what it built them from) holds only the chunks in flight in memory.
+    """
+    written = DOCUMENTS_WRITTEN.get()
+    pending: set[asyncio.Task[Any]] = set()
 
     async def insert(part: list[Document]) -> None:
-        async with limit:
-            await collection.insert_many(part, ordered=False)
+        await collection.insert_many(part, ordered=False)
+        if written is not None:
+            written(len(part))
 
-    await asyncio.gather(
-        *(insert(documents[i : i + chunk]) for i in range(0, len(documents), chunk))
-    )
+    async def send(part: list[Document]) -> None:
+        while len(pending) >= in_flight:
+            done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            pending.difference_update(done)
+            for task in done:
+                task.result()  # raises what the insert raised
+        pending.add(asyncio.create_task(insert(part)))
+
+    try:
+        part: list[Document] = []
+        for document in documents:
+            part.append(document)
+            if len(part) == chunk:
+                await send(part)
+                part = []
+        if part:
+            await send(part)
+        await asyncio.gather(*pending)
+    finally:
+        for task in pending:
+            task.cancel()
+
+
+def drained(buffer: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """A buffer's items, each dropped from it as it is taken (a flush frees as it writes)."""
+    while buffer:
+        yield buffer.popitem()
 
 
 @dataclass
@@ -212,9 +252,10 @@ class CounterCells:
         """Write the buffered cells in bulk: the same documents live counting would hold."""
         if self._buffer is None:
             return
-        documents = [cell.document(cell_id) for cell_id, cell in self._buffer.items()]
-        await insert_in_chunks(self.collection, documents)
-        self._buffer = None
+        buffer, self._buffer = self._buffer, None
+        await insert_in_chunks(
+            self.collection, (cell.document(cell_id) for cell_id, cell in drained(buffer))
+        )
 
     def _count_in_buffer(
         self, contributions: list[Contribution], buffer: dict[str, _BufferedCell]

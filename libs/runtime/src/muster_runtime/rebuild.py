@@ -20,6 +20,7 @@ from muster_runtime.consumer import PoisonMessage, apply_or_set_aside, decode_re
 from muster_runtime.dead_letters import list_dead_letters
 from muster_runtime.dedupe import RepeatFilter
 from muster_runtime.mongo import Database
+from muster_runtime.projections import DOCUMENTS_WRITTEN
 from muster_runtime.service import EventHandler
 from muster_runtime.topics import DEAD_LETTER_SUFFIX, ensure_topics
 
@@ -179,9 +180,14 @@ async def rebuild(
                 await repeats.remember(window.without(refused))
                 applied += len(records)
                 progress.update(task, completed=applied)
-        writing = time.perf_counter()
-        if finish is not None:
-            await finish()  # e.g. write what was counted in memory
+            writing = time.perf_counter()
+            if finish is not None:  # e.g. write what was counted in memory
+                written = progress.add_task("writing read models", total=None)
+                token = DOCUMENTS_WRITTEN.set(lambda n: progress.advance(written, n))
+                try:
+                    await finish()
+                finally:
+                    DOCUMENTS_WRITTEN.reset(token)
         await repeats.save()
         write_seconds = time.perf_counter() - writing
         await consumer.commit({tp: end[tp] for tp in partitions})

@@ -25,7 +25,7 @@ Buckets are counter cells (`CounterCells`): a redelivered event is counted once 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -237,25 +237,39 @@ class CellHistory:
     async def flush(self) -> None:
         if not self._buffering:
             return
-        documents: dict[str, Document] = {}
-        buckets: dict[datetime | None, tuple[str, ...]] = {}
-        for (cell, minute), (counts, marks) in self._minutes.items():
-            if minute not in buckets:
-                buckets[minute] = buckets_of(minute) if minute is not None else (EARLIER,)
-            for bucket in buckets[minute]:
-                document_id, part = bucket_document(cell, bucket)
-                document = documents.get(document_id)
-                if document is None:
-                    document = documents[document_id] = {"_id": document_id, "hwm": {}}
-                hwm = document["hwm"]
-                for source, offset in marks.items():
-                    if offset > hwm.get(source, -1):
-                        hwm[source] = offset
-                if counts:
-                    add_dotted(document.setdefault(part, {}), counts)
-        self._minutes = {}
         self._buffering = False
-        await insert_in_chunks(self.buckets.collection, list(documents.values()))
+        minutes, self._minutes = self._minutes, {}
+        await insert_in_chunks(self.buckets.collection, self._bucket_documents(minutes))
+
+    @staticmethod
+    def _bucket_documents(
+        minutes: dict[tuple[str, datetime | None], tuple[dict[str, int], dict[str, int]]],
+    ) -> Iterator[Document]:
+        """The bucket documents of the sums per (cell, minute), an area at a time (an area's
+        buckets hold only its own cells), each area's sums dropped once its are built."""
+        by_area: dict[str, list[tuple[str, datetime | None]]] = defaultdict(list)
+        for key in minutes:
+            by_area[key[0].partition("|")[0]].append(key)
+        buckets: dict[datetime | None, tuple[str, ...]] = {}
+        for keys in by_area.values():
+            documents: dict[str, Document] = {}
+            for key in keys:
+                cell, minute = key
+                counts, marks = minutes.pop(key)
+                if minute not in buckets:
+                    buckets[minute] = buckets_of(minute) if minute is not None else (EARLIER,)
+                for bucket in buckets[minute]:
+                    document_id, part = bucket_document(cell, bucket)
+                    document = documents.get(document_id)
+                    if document is None:
+                        document = documents[document_id] = {"_id": document_id, "hwm": {}}
+                    hwm = document["hwm"]
+                    for source, offset in marks.items():
+                        if offset > hwm.get(source, -1):
+                            hwm[source] = offset
+                    if counts:
+                        add_dotted(document.setdefault(part, {}), counts)
+            yield from documents.values()
 
     def _count_in_memory(self, changes: Iterable[Change]) -> None:
         """Sum the changes per (cell, minute); an event counted there by an earlier call (a
