@@ -140,7 +140,8 @@ class Leaderboards:
     """Ranked boards, one document per cell, kept exact as figures change (module doc)."""
 
     MAX_ATTEMPTS = 20
-    MAX_REMEMBERED = 50_000
+    # Boards remembered (a busy cell's holds 150 entries); past it the memory starts again.
+    MAX_REMEMBERED = 20_000
 
     def __init__(
         self,
@@ -204,8 +205,9 @@ class Leaderboards:
             return
         pending = touched
         for _ in range(self.MAX_ATTEMPTS):
-            for cell in await self.prepare(pending):  # figures known before it are stale
-                known = {c: f for c, f in (known or {}).items() if c != cell}
+            read_now = await self.prepare(pending)
+            if known and read_now:  # figures observed before a board was read are stale
+                known = {c: f for c, f in known.items() if c not in read_now}
             wanted = {
                 cell: {v for v in changed if v not in (known or {}).get(cell, {})}
                 for cell, changed in pending.items()
