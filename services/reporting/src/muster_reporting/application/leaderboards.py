@@ -36,8 +36,9 @@ below the first star whose minutes only rose needs no check at all (see `settle`
 from __future__ import annotations
 
 import asyncio
+import heapq
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -102,8 +103,11 @@ def place(board: Board, changed: Iterable[Served], capacity: int | None, admit: 
 
 def ranked(everyone: Iterable[Served], capacity: int | None, admit: int) -> Board:
     """The board derived from every volunteer of the cell (pure)."""
-    ordered = sorted((s for s in everyone if s.minutes >= admit), key=rank_key)
-    if capacity is None or len(ordered) <= capacity:
+    admitted = (s for s in everyone if s.minutes >= admit)
+    if capacity is None:
+        return Board(tuple(sorted(admitted, key=rank_key)))
+    ordered = heapq.nsmallest(capacity + 1, admitted, key=rank_key)
+    if len(ordered) <= capacity:
         return Board(tuple(ordered))
     return Board(tuple(ordered[:capacity]), rank_key(ordered[capacity]))
 
@@ -166,15 +170,18 @@ class Leaderboards:
         """A rebuild: boards are derived once at the end (`flush`), not kept as it goes."""
         self._buffering = True
 
-    async def flush(self, cells: Mapping[str, Iterable[Served]]) -> None:
-        """Write every cell's board derived from all its volunteers' final figures."""
+    async def flush(self, cells: Iterable[tuple[str, Iterable[Served]]]) -> None:
+        """Write every cell's board derived from all its volunteers' final figures (built
+        as they are written)."""
         self._buffering = False
-        docs = []
-        for cell, everyone in cells.items():
-            board = ranked(everyone, self.capacity, self.admit)
-            if board.entries:
-                docs.append(_document(cell, replace(board, version=1)))
-        await insert_in_chunks(self.collection, docs)
+
+        def documents() -> Iterator[Document]:
+            for cell, everyone in cells:
+                board = ranked(everyone, self.capacity, self.admit)
+                if board.entries:
+                    yield _document(cell, replace(board, version=1))
+
+        await insert_in_chunks(self.collection, documents())
 
     async def board(self, cell: str) -> Board:
         """The cell's board, read now (one point read)."""
@@ -332,7 +339,7 @@ class VolunteerStanding:
                 for area in doc.get("areas", []):
                     by_area[area].append(Served(doc["_id"], int(doc.get("minutes", 0))))
             self._buffered = None
-            await self.boards.flush(by_area)
+            await self.boards.flush(by_area.items())
         await self.cells.flush()
 
     async def apply(self, events: list[ConsumedEvent]) -> None:

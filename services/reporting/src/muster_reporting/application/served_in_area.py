@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -246,22 +247,32 @@ class ServedInArea:
         """Count in memory (a rebuild into an empty collection) until `flush`."""
         self._buffer = {}
 
-    def buffered(self) -> dict[str, list[Served]]:
-        """While buffering: every cell's volunteers and their figures (for leaderboards)."""
-        cells: dict[str, list[Served]] = defaultdict(list)
+    def buffered(self) -> Iterator[tuple[str, list[Served]]]:
+        """While buffering: each cell's volunteers and their figures (for leaderboards),
+        a cell at a time (an area's documents grouped first, its periods' lists built one by
+        one)."""
+        by_area: dict[str, list[_Served]] = defaultdict(list)
         for state in (self._buffer or {}).values():
-            for key, counts in state.counts.items():
-                cells[_cell_id(state.area, key)].append(
-                    Served(state.volunteer_id, counts.get("minutes", 0), counts.get("turnouts", 0))
+            by_area[state.area].append(state)
+        for area, states in by_area.items():
+            keys = {key for state in states for key in state.counts}
+            for key in keys:
+                yield (
+                    _cell_id(area, key),
+                    [
+                        Served(
+                            state.volunteer_id, counts.get("minutes", 0), counts.get("turnouts", 0)
+                        )
+                        for state in states
+                        if (counts := state.counts.get(key)) is not None
+                    ],
                 )
-        return cells
 
     async def flush(self) -> None:
         if self._buffer is None:
             return
-        docs = [state.document(doc_id) for doc_id, state in self._buffer.items()]
-        self._buffer = None
-        await insert_in_chunks(self.collection, docs)
+        buffer, self._buffer = self._buffer, None
+        await insert_in_chunks(self.collection, (s.document(d) for d, s in buffer.items()))
 
     async def apply(
         self, services: list[Service]
