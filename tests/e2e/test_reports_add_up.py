@@ -354,6 +354,12 @@ def test_every_report_equals_what_the_district_sent_and_a_rebuild_changes_nothin
     )
     too_early_fields = [f["field"] for f in too_early.json()["error"]["fields"]]
     assert (too_early.status_code, too_early_fields) == (422, ["as_of"])
+    # Each year since the history began is one read: an instant centuries ahead is refused.
+    too_late = reporting.get(
+        "/reports/service", params={"as_of": "6705-09-20T15:43:00Z"}, headers=leader
+    )
+    too_late_fields = [f["field"] for f in too_late.json()["error"]["fields"]]
+    assert (too_late.status_code, too_late_fields) == (422, ["as_of"])
 
     # Leaderboards, stars and registered volunteers.
     def ranked_volunteers(area: str, period: str | None) -> list[tuple[str, float, int]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Protocol, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -31,6 +31,10 @@ AreaQuery = Annotated[str | None, Query(description="Defaults to the caller's sc
 Period = Annotated[str | None, Query(pattern=PERIOD_PATTERN, description=PERIOD_DESCRIPTION)]
 
 
+# How far ahead of this server's clock an `as_of` may be (a client's clock runs fast).
+CLOCK_SKEW = timedelta(minutes=5)
+
+
 def _minute_in_utc(at: datetime | None) -> datetime | None:
     """The instant an `as_of` answers for: the start of its minute, in UTC."""
     if at is None:
@@ -41,6 +45,10 @@ def _minute_in_utc(at: datetime | None) -> datetime | None:
         raise ValueError("not an instant in UTC's range") from None
     if at < HISTORY_SINCE:
         raise ValueError(f"history is kept from {HISTORY_SINCE.isoformat()}")
+    if at > datetime.now(UTC) + CLOCK_SKEW:
+        # Not recorded yet; and each year since HISTORY_SINCE is a read, so a far-future
+        # instant would cost thousands of them.
+        raise ValueError("that instant has not come yet")
     return effective_instant(at)
 
 
@@ -50,7 +58,8 @@ AsOf = Annotated[
         description="The figures as recorded by this instant, to the minute (ISO 8601 with "
         "an offset, e.g. `2026-11-27T18:00:00+08:00`): every event recorded before the "
         "start of its minute (UTC), corrections too; none recorded later. The answer's "
-        f"`as_of` is that instant. Not before {HISTORY_SINCE.isoformat()}."
+        f"`as_of` is that instant. Not before {HISTORY_SINCE.isoformat()}, nor more than "
+        f"{CLOCK_SKEW.seconds // 60} minutes after the server's clock."
     ),
 ]
 AnsweredAsOf = Annotated[
