@@ -64,6 +64,39 @@ async def test_counter_cells_count_each_offset_once_whatever_the_batch_boundarie
     assert docs["odd-1"]["things"] == 15
 
 
+async def test_an_event_s_several_contributions_to_a_cell_all_count_live_and_rebuilt(
+    db: Database,
+) -> None:
+    """Unmerged: one event adds to a cell twice in one call (the rollup's service counts and
+    its new volunteer); both count, live and in a rebuild's buffer alike, and the same
+    events applied again later (a failed batch retried one event at a time) count nothing."""
+    envelopes = await _events(db, 12)
+
+    def twice(offsets: range) -> list[Contribution]:
+        out: list[Contribution] = []
+        for offset in offsets:
+            consumed = ConsumedEvent(envelopes[offset], "muster.thing.events", 0, offset)
+            out += [
+                (consumed, "total", {"things": 1, "minutes": 30}, {"level": "all"}),
+                (consumed, "total", {"things": 1, "volunteers": 1}, {"level": "all"}),
+            ]
+        return out
+
+    live, rebuilt = CounterCells(db["live"]), CounterCells(db["rebuilt"])
+    rebuilt.buffer()
+    for cells in (live, rebuilt):
+        await cells.apply(twice(range(0, 6)))
+        await cells.apply(twice(range(6, 12)))
+        for offset in range(4, 12):  # applied again, one event at a time
+            await cells.apply(twice(range(offset, offset + 1)))
+    await rebuilt.flush()
+
+    counted = await db["live"].find_one({"_id": "total"})
+    assert counted is not None
+    assert (counted["things"], counted["minutes"], counted["volunteers"]) == (24, 360, 12)
+    assert counted == await db["rebuilt"].find_one({"_id": "total"})
+
+
 async def test_two_consumers_with_remembered_marks_count_each_offset_once(db: Database) -> None:
     """Each consumer remembers the marks it wrote and guards its next update with them; a
     cell the other consumer moved meanwhile (a rebalance handing the partition over and

@@ -260,17 +260,25 @@ class CounterCells:
     def _count_in_buffer(
         self, contributions: list[Contribution], buffer: dict[str, _BufferedCell]
     ) -> None:
+        """Count above each cell's marks as they were before this call, as a live `apply`
+        does: an event's several contributions to one cell all count (no need to merge
+        them first), an event applied again in a later call not at all."""
+        raised: dict[tuple[str, str], tuple[_BufferedCell, int]] = {}
         for event, cell_id, increments, on_insert in contributions:
             cell = buffer.get(cell_id)
             if cell is None:
                 cell = buffer[cell_id] = _BufferedCell(dict(on_insert))
-            source = event.source
-            if event.offset <= cell.hwm.get(source, -1):
+            source, offset = event.source, event.offset
+            if offset <= cell.hwm.get(source, -1):
                 continue
             counts = cell.counts
             for name, amount in increments.items():
                 counts[name] = counts.get(name, 0) + amount
-            cell.hwm[source] = event.offset
+            key = (cell_id, source)
+            if offset > raised.get(key, (cell, -1))[1]:
+                raised[key] = (cell, offset)
+        for (_, source), (cell, offset) in raised.items():
+            cell.hwm[source] = offset
 
     async def _ensure(self, cells: dict[str, Mapping[str, Any]]) -> None:
         """Create the cells not known to exist, as stubs (insert first: no empty queries)."""

@@ -32,7 +32,6 @@ from typing import Any, NamedTuple
 from muster_runtime.mongo import Database, Document
 from muster_runtime.projections import (
     ConsumedEvent,
-    Contribution,
     CounterCells,
     insert_in_chunks,
 )
@@ -163,24 +162,6 @@ def instant(at: datetime) -> str:
 
 def parse_instant(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-
-
-def merged(contributions: Iterable[Contribution]) -> list[Contribution]:
-    """One contribution per (event, cell): a cell counts each event once, so an event's
-    increments to the same cell must travel together."""
-    out: dict[tuple[str, int, str], Contribution] = {}
-    for contribution in contributions:
-        event, cell, counts, _ = contribution
-        key = (event.source, event.offset, cell)
-        held = out.get(key)
-        if held is None:
-            out[key] = contribution
-            continue
-        total = dict(held[2])
-        for name, amount in counts.items():
-            total[name] = total.get(name, 0) + amount
-        out[key] = (event, cell, total, held[3])
-    return list(out.values())
 
 
 def add_dotted(total: dict[str, Any], counts: Mapping[str, int]) -> None:

@@ -31,7 +31,7 @@ from muster_contracts.events.activities import (
     ServiceRecordAdjusted,
     ServiceRecordIssued,
 )
-from muster_reporting.application.as_of import CellHistory, Change, merged
+from muster_reporting.application.as_of import CellHistory, Change
 from muster_reporting.application.leaderboards import Leaderboards, Touched
 from muster_reporting.application.periods import cell_id, local_day, periods_of
 from muster_reporting.application.served_in_area import (
@@ -197,7 +197,7 @@ class ServiceRollup:
         firsts, created = await self.served.apply([service for service, _ in batch.services])
         for index, (service, parent) in enumerate(batch.services):
             self._count_firsts(service, parent, firsts.get(index, []), batch)
-        await self.cells.apply(merged(batch.cells))
+        await self.cells.apply(batch.cells)
         await self.history.record(batch.changes)
         await self.leaderboards.settle(batch.touched, created)
         # After the cells: a redelivered batch recomputes the same differences.
