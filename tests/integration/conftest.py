@@ -26,6 +26,12 @@ class Commands(monitoring.CommandListener):
         if event.command_name not in ("endSessions", "hello", "isMaster", "ping"):
             self.seen.append((event.command_name, dict(event.command)))
 
+    def take(self) -> list[tuple[str, str]]:
+        """The command and collection of each command sent since the last `take`."""
+        sent = [(name, str(command.get(name))) for name, command in self.seen]
+        self.seen.clear()
+        return sent
+
     def succeeded(self, event: Any) -> None:
         pass
 

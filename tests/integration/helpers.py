@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from pymongo import AsyncMongoClient, monitoring
 
-from muster_runtime.mongo import Database, Document
+from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent, CounterCells
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
@@ -78,38 +77,4 @@ def counting_consumer(settings: ServiceSettings) -> ServiceRuntime:
     """A service of its own that consumes the `thing` topic (register a handler before start)."""
     return ServiceRuntime(
         settings.model_copy(update={"service_name": "counter"}), consumes=("thing",)
-    )
-
-
-# Commands that read or write documents (not handshakes, pings or cursor housekeeping).
-DOCUMENT_COMMANDS = {"find", "insert", "update", "delete", "findAndModify", "aggregate", "count"}
-
-
-class StoreCommands(monitoring.CommandListener):
-    """The document commands a client sent, as (command, collection), in order."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name in DOCUMENT_COMMANDS:
-            self.sent.append((event.command_name, str(event.command.get(event.command_name))))
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-    def take(self) -> list[tuple[str, str]]:
-        """What was sent since the last `take`."""
-        sent, self.sent = self.sent, []
-        return sent
-
-
-def counted_client(url: str, commands: StoreCommands) -> AsyncMongoClient[Document]:
-    """A client of the store (as `muster_runtime.mongo.connect` makes) that reports to
-    `commands`."""
-    return AsyncMongoClient(
-        url, tz_aware=True, uuidRepresentation="standard", event_listeners=[commands]
     )

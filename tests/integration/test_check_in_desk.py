@@ -23,9 +23,8 @@ from muster_runtime.errors import RuleViolationError
 from muster_runtime.eventstore import CommandContext, EventStore
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent
-from muster_runtime.settings import ServiceSettings
 from muster_volunteer.application.attendance import ActivityBoard, AttendanceDesk
-from tests.integration.helpers import StoreCommands, counted_client
+from tests.integration.conftest import Commands
 
 SECRET = new_checkin_secret()
 NOW = datetime.now(UTC)
@@ -128,33 +127,28 @@ async def test_a_cancellation_applied_here_is_seen_at_once(
 
 
 async def test_a_check_in_and_its_check_out_each_cost_three_writes_and_no_read(
-    settings: ServiceSettings, board: ActivityBoard
+    listened: tuple[Database, Commands], board: ActivityBoard
 ) -> None:
-    commands = StoreCommands()
-    client = counted_client(settings.mongo_url, commands)
-    try:
-        db = client[settings.database_name]
-        store = EventStore(db)
-        await store.create_indexes()
-        desk = AttendanceDesk(store, board, db, radius_m=200)
-        assert await check_in(desk, "a1", "v1") is None  # takes a block of positions
-        assert await check_out(desk, "a1", "v1") is None
-        commands.take()
+    db, commands = listened
+    store = EventStore(db)
+    await store.create_indexes()
+    desk = AttendanceDesk(store, board, db, radius_m=200)
+    assert await check_in(desk, "a1", "v1") is None  # takes a block of positions
+    assert await check_out(desk, "a1", "v1") is None
+    commands.take()
 
-        assert await check_in(desk, "a2", "v1") is None
-        assert commands.take() == [
-            ("insert", "open_attendances"),  # the claim: open nowhere else
-            ("insert", "events_outbox"),
-            ("insert", "events"),
-        ]
-        assert await check_out(desk, "a2", "v1") is None  # its check-in read from memory
-        assert commands.take() == [
-            ("insert", "events_outbox"),
-            ("insert", "events"),
-            ("delete", "open_attendances"),
-        ]
-    finally:
-        await client.close()
+    assert await check_in(desk, "a2", "v1") is None
+    assert commands.take() == [
+        ("insert", "open_attendances"),  # the claim: open nowhere else
+        ("insert", "events_outbox"),
+        ("insert", "events"),
+    ]
+    assert await check_out(desk, "a2", "v1") is None  # its check-in read from memory
+    assert commands.take() == [
+        ("insert", "events_outbox"),
+        ("insert", "events"),
+        ("delete", "open_attendances"),
+    ]
 
 
 async def replica(db: Database) -> AttendanceDesk:

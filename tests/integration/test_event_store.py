@@ -18,8 +18,7 @@ from muster_runtime.eventstore import (
     Stream,
 )
 from muster_runtime.mongo import Database, Document
-from muster_runtime.settings import ServiceSettings
-from tests.integration.helpers import StoreCommands, counted_client
+from tests.integration.conftest import Commands
 
 
 class ThingHappened(DomainEvent):
@@ -261,62 +260,51 @@ async def test_a_reader_catches_up_from_the_last_version_it_saw(store: EventStor
 
 
 async def test_the_relay_holds_this_process_s_append_in_flight_without_reading_for_it(
-    settings: ServiceSettings,
-    db: Database,  # dropped afterwards
+    listened: tuple[Database, Commands],
 ) -> None:
-    commands = StoreCommands()
-    client = counted_client(settings.mongo_url, commands)
-    try:
-        store = EventStore(client[settings.database_name])
-        await store.create_indexes()
-        # The commit's insert waits, as under a busy store, until released.
-        release = asyncio.Event()
-        insert_commit = store._commit_inserts.insert
+    db, commands = listened
+    store = EventStore(db)
+    await store.create_indexes()
+    # The commit's insert waits, as under a busy store, until released.
+    release = asyncio.Event()
+    insert_commit = store._commit_inserts.insert
 
-        async def held(commit: Document) -> None:
-            await release.wait()
-            await insert_commit(commit)
+    async def held(commit: Document) -> None:
+        await release.wait()
+        await insert_commit(commit)
 
-        store._commit_inserts.insert = held  # type: ignore[method-assign, assignment]
-        appending = asyncio.create_task(
-            store.append("thing-1", "thing", 0, [ThingHappened(n=1)], CONTEXT)
-        )
-        while await store.count_unpublished() == 0:  # its marker is stored
-            await asyncio.sleep(0.01)
-        commands.take()
+    store._commit_inserts.insert = held  # type: ignore[method-assign, assignment]
+    appending = asyncio.create_task(
+        store.append("thing-1", "thing", 0, [ThingHappened(n=1)], CONTEXT)
+    )
+    while await store.count_unpublished() == 0:  # its marker is stored
+        await asyncio.sleep(0.01)
+    commands.take()
 
-        assert await store.unpublished(10) == []  # held: its commit is not stored yet
-        assert commands.take() == [("find", "events_outbox")]  # and not looked for
+    assert await store.unpublished(10) == []  # held: its commit is not stored yet
+    assert commands.take() == [("find", "events_outbox")]  # and not looked for
 
-        release.set()
-        await appending
-        commands.take()
-        assert [c["_id"] for c in await store.unpublished(10)] == ["thing-1@1"]
-        assert commands.take() == [("find", "events_outbox")]  # the commit from memory
-    finally:
-        await client.close()
+    release.set()
+    await appending
+    commands.take()
+    assert [c["_id"] for c in await store.unpublished(10)] == ["thing-1@1"]
+    assert commands.take() == [("find", "events_outbox")]  # the commit from memory
 
 
 async def test_a_stream_this_process_appended_to_is_read_from_memory_up_to_its_last_commit(
-    settings: ServiceSettings,
-    db: Database,  # dropped afterwards
+    listened: tuple[Database, Commands],
 ) -> None:
-    commands = StoreCommands()
-    client = counted_client(settings.mongo_url, commands)
-    try:
-        store = EventStore(client[settings.database_name])
-        await store.create_indexes()
-        await store.append("thing-1", "thing", 0, [ThingHappened(n=1)], CONTEXT)
-        await store.append("thing-1", "thing", 1, [ThingHappened(n=2)], CONTEXT)
-        commands.take()
+    db, commands = listened
+    store = EventStore(db)
+    await store.create_indexes()
+    await store.append("thing-1", "thing", 0, [ThingHappened(n=1)], CONTEXT)
+    await store.append("thing-1", "thing", 1, [ThingHappened(n=2)], CONTEXT)
+    commands.take()
 
-        prefix = await store.read_stream("thing-1", up_to=2)
-        assert commands.take() == []
-        whole = await store.read_stream("thing-1")  # the end is only known from the store
-        assert commands.take() == [("find", "events")]
-        elsewhere = await EventStore(client[settings.database_name]).read_stream("thing-1")
-    finally:
-        await client.close()
+    prefix = await store.read_stream("thing-1", up_to=2)
+    assert commands.take() == []
+    whole = await store.read_stream("thing-1")  # the end is only known from the store
+    assert commands.take() == [("find", "events")]
 
     assert [e.payload["n"] for e in prefix.events] == [1, 2]
-    assert whole == elsewhere
+    assert whole == await EventStore(db).read_stream("thing-1")  # as another process reads it

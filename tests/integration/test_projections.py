@@ -15,13 +15,8 @@ from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent, CounterCells, VersionedDocuments
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
-from tests.integration.helpers import (
-    StoreCommands,
-    ThingCounter,
-    counted_client,
-    counting_consumer,
-    eventually,
-)
+from tests.integration.conftest import Commands
+from tests.integration.helpers import ThingCounter, counting_consumer, eventually
 from tests.integration.test_event_store import CONTEXT, ThingHappened
 
 Contribution = tuple[ConsumedEvent, str, Mapping[str, int], Mapping[str, Any]]
@@ -186,29 +181,25 @@ async def test_versioned_documents_ignore_old_and_repeated_versions(db: Database
 
 
 async def test_a_stream_s_first_event_writes_its_document_in_one_insert(
-    settings: ServiceSettings, db: Database
+    listened: tuple[Database, Commands],
 ) -> None:
-    commands = StoreCommands()
-    client = counted_client(settings.mongo_url, commands)
-    try:
-        documents = VersionedDocuments(client[settings.database_name]["docs"])
-        created = {
-            "$set": {"activity_id": "a1", "place.area": "130203"},
-            "$inc": {"edits": 1},
-            "$push": {"events": {"type": "checked_in"}},
-        }
-        assert await documents.apply("a1:v1", 1, created, create=True)
-        assert commands.take() == [("insert", "docs")]
+    db, commands = listened
+    documents = VersionedDocuments(db["docs"])
+    created = {
+        "$set": {"activity_id": "a1", "place.area": "130203"},
+        "$inc": {"edits": 1},
+        "$push": {"events": {"type": "checked_in"}},
+    }
+    assert await documents.apply("a1:v1", 1, created, create=True)
+    assert commands.take() == [("insert", "docs")]
 
-        assert not await documents.apply("a1:v1", 1, created, create=True)  # a redelivery
-        assert await documents.apply("a1:v1", 2, {"$push": {"events": {"type": "out"}}})
-        # One the update must finish: left as a stub by a process before this one.
-        await db["docs"].insert_one({"_id": "a2:v1", "_v": 0})
-        assert await documents.apply("a2:v1", 1, created, create=True)
-        # Not foldable in memory: a stub, then the update.
-        assert await documents.apply("a3:v1", 1, {"$addToSet": {"tags": "x"}}, create=True)
-    finally:
-        await client.close()
+    assert not await documents.apply("a1:v1", 1, created, create=True)  # a redelivery
+    assert await documents.apply("a1:v1", 2, {"$push": {"events": {"type": "out"}}})
+    # One the update must finish: left as a stub by a process before this one.
+    await db["docs"].insert_one({"_id": "a2:v1", "_v": 0})
+    assert await documents.apply("a2:v1", 1, created, create=True)
+    # Not foldable in memory: a stub, then the update.
+    assert await documents.apply("a3:v1", 1, {"$addToSet": {"tags": "x"}}, create=True)
 
     docs = {d.pop("_id"): d async for d in db["docs"].find()}
     assert docs["a1:v1"] == {

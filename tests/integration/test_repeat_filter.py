@@ -10,8 +10,7 @@ from muster_contracts.envelope import Actor, EventEnvelope, Role
 from muster_runtime.dedupe import CHUNK, CHUNKS, WINDOW, RepeatFilter
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent
-from muster_runtime.settings import ServiceSettings
-from tests.integration.helpers import StoreCommands, counted_client
+from tests.integration.conftest import Commands
 
 TOPIC = "muster.thing.events"
 SOURCE = "muster_thing_events:0"
@@ -53,30 +52,25 @@ async def apply(
 
 
 async def test_a_consumer_reading_on_writes_one_small_chunk_a_batch_and_reads_nothing(
-    settings: ServiceSettings,
-    db: Database,  # dropped afterwards
+    listened: tuple[Database, Commands],
 ) -> None:
-    commands = StoreCommands()
-    client = counted_client(settings.mongo_url, commands)
+    db, commands = listened
     events = published(3 * CHUNK)
-    try:
-        repeats = RepeatFilter(client[settings.database_name], "reporting")
-        assert await apply(repeats, events[:10], 0) == events[:10]  # reads the window once
-        commands.take()
-        offset = 10
-        for start in range(10, len(events), 40):
-            batch = events[start : start + 40]
-            assert await apply(repeats, batch, offset) == batch
-            offset += len(batch)
-            sent = commands.take()
-            # The chunk being filled, and the next one when the batch reaches it.
-            assert 1 <= len(sent) <= 2
-            assert set(sent) <= {("update", "consumer_windows"), ("insert", "consumer_windows")}
-        # A relay's repeats, right after the originals: dropped, still without reading.
-        assert await apply(repeats, events[-30:], offset) == []
-        assert not any(command == "find" for command, _ in commands.take())
-    finally:
-        await client.close()
+    repeats = RepeatFilter(db, "reporting")
+    assert await apply(repeats, events[:10], 0) == events[:10]  # reads the window once
+    commands.take()
+    offset = 10
+    for start in range(10, len(events), 40):
+        batch = events[start : start + 40]
+        assert await apply(repeats, batch, offset) == batch
+        offset += len(batch)
+        sent = commands.take()
+        # The chunk being filled, and the next one when the batch reaches it.
+        assert 1 <= len(sent) <= 2
+        assert set(sent) <= {("update", "consumer_windows"), ("insert", "consumer_windows")}
+    # A relay's repeats, right after the originals: dropped, still without reading.
+    assert await apply(repeats, events[-30:], offset) == []
+    assert not any(command == "find" for command, _ in commands.take())
 
     chunks = [d async for d in db["consumer_windows"].find()]
     assert len(chunks) == 3
