@@ -12,7 +12,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 
 from muster_contracts.areas import load_area_tree
 from muster_contracts.envelope import Actor, EventEnvelope, Role
@@ -44,6 +44,7 @@ from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.domain.funnel import Move, Stage, conversion, moves_of, step
 from muster_runtime.projections import ConsumedEvent
 from tests.conftest import mongo_url
+from tests.integration.conftest import Commands
 
 AREAS = load_area_tree()
 COMMUNITY = "130203001001"  # 路北区 › 乔屯街道 › a community
@@ -450,29 +451,22 @@ async def test_live_counting_with_redeliveries_equals_a_rebuild() -> None:
         await client.close()
 
 
-class FactReads(monitoring.CommandListener):
-    """The `_id`s of the funnel facts a client reads."""
-
-    def __init__(self) -> None:
-        self.read: list[str] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name == "find" and event.command["find"] == "drive_funnel_facts":
-            self.read.append(str(event.command["filter"]["_id"]))
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
 @pytest.mark.integration
 async def test_an_activity_s_drive_and_a_drive_s_area_are_read_once_then_only_journeys() -> None:
-    reads = FactReads()
+    commands = Commands()
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        mongo_url(), event_listeners=[reads]
+        mongo_url(), event_listeners=[commands]
     )
+
+    def fact_reads() -> list[str]:
+        read = [
+            str(c["filter"]["_id"])
+            for name, c in commands.seen
+            if name == "find" and c["find"] == "drive_funnel_facts"
+        ]
+        commands.seen.clear()
+        return read
+
     name = f"funnel_{uuid4().hex[:10]}"
     try:
         log = Log()
@@ -481,18 +475,18 @@ async def test_an_activity_s_drive_and_a_drive_s_area_are_read_once_then_only_jo
         live = DriveFunnel(client[name], AREAS)
         await live.apply(log.events)
         for n, volunteer in enumerate(("v1", "v2", "v3")):
-            reads.read.clear()
+            fact_reads()
             check_in(log, "a1", volunteer)
             await live.apply(log.events[-1:])
             journey = f"journey:d1|{volunteer}"
             # The drive's area: for the areas' cells, which the first check-in moves.
-            assert reads.read == (["activity:a1", journey, "drive:d1"] if n == 0 else [journey])
+            assert fact_reads() == (["activity:a1", journey, "drive:d1"] if n == 0 else [journey])
         # Another consumer (a replica) knows nothing yet: it reads them once.
         replica = DriveFunnel(client[name], AREAS)
         check_in(log, "a1", "v4")
-        reads.read.clear()
+        fact_reads()
         await replica.apply(log.events[-1:])
-        assert reads.read == ["activity:a1", "journey:d1|v4", "drive:d1"]
+        assert fact_reads() == ["activity:a1", "journey:d1|v4", "drive:d1"]
         assert (await stages(live, drive_id="d1"))["checked_in"] == 4
     finally:
         await client.drop_database(name)
