@@ -5,12 +5,16 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 
 from muster_contracts.envelope import Role
 from muster_runtime.cli.sample import SampleVolunteers
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.test_register_to_report import auth, report, wait_for
 from tests.integration.helpers import stack
+
+# It stops the store the tests run on: with the faults, never among the tests that share it.
+pytestmark = pytest.mark.faults
 
 
 def test_while_the_store_is_down_the_api_answers_503_and_acknowledges_nothing(
