@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,10 @@ import httpx
 import pytest
 
 from muster_runtime.bench import report
+from muster_runtime.bench.eventlog import FIRST_DAY, SERVICE_DAYS
 from muster_runtime.bench.loadgen import open_loop
 from muster_runtime.bench.measure import cpu_seconds, latency_summary
+from muster_runtime.bench.replay import _as_of
 
 
 def test_latency_summary_gives_quantiles_in_milliseconds() -> None:
@@ -196,3 +199,15 @@ def test_pipeline_figures_are_the_difference_between_two_scrapes() -> None:
     assert figures["relay_events_per_round"] == 5
     assert figures["relay_ms_per_round"] == pytest.approx(100)
     assert pipeline_figures(before, before) == {}
+
+
+def test_the_replay_s_as_of_instants_lie_in_the_log_s_month_and_never_ahead_of_now() -> None:
+    """Reporting refuses an as_of ahead of its clock: a log dated this month is queried
+    only up to now, and a log of a past month over the whole of it."""
+    start = datetime(FIRST_DAY.year, FIRST_DAY.month, FIRST_DAY.day, tzinfo=UTC)
+    midway = start + timedelta(days=9, hours=5)
+    early = [datetime.fromisoformat(_as_of(n, midway)) for n in range(400)]
+    assert all(start <= at <= midway for at in early)
+    later = [datetime.fromisoformat(_as_of(n, start + timedelta(days=90))) for n in range(400)]
+    assert all(start <= at < start + timedelta(days=SERVICE_DAYS) for at in later)
+    assert max(later) > start + timedelta(days=SERVICE_DAYS - 3)  # spread over the month

@@ -103,10 +103,14 @@ async def check_totals(db: Any, truth: GroundTruth) -> list[str]:
     ]
 
 
-def _as_of(n: int) -> str:
-    """An instant (to the second) somewhere in the month the generated log was recorded in."""
+def _as_of(n: int, now: datetime | None = None) -> str:
+    """An instant (to the second) somewhere in the month the generated log was recorded in,
+    and not after `now` (reporting refuses an as_of ahead of its clock)."""
     start = datetime(FIRST_DAY.year, FIRST_DAY.month, FIRST_DAY.day, tzinfo=UTC)
-    return (start + timedelta(seconds=(n * 7_919_993) % (SERVICE_DAYS * 86_400))).isoformat()
+    span = SERVICE_DAYS * 86_400
+    elapsed = int(((now or datetime.now(UTC)) - start).total_seconds())
+    span = max(1, min(span, elapsed))
+    return (start + timedelta(seconds=(n * 7_919_993) % span)).isoformat()
 
 
 async def _query_latency(
