@@ -220,9 +220,9 @@ install_kafka() {
 # (an update by _id: 1.1 ms at 100 documents, 27.5 ms at 20,000), and it pushed `_id` down
 # only when it was the filter's one condition. MongoDB serves both from its primary index.
 # Patch 0002: update, findAndModify and delete read documents, then write them in another
-# step, so concurrent updates of one document lost writes; a per-collection lock held from
-# a statement's query to its last write makes each atomic, as MongoDB's single-document
-# writes are.
+# step, so concurrent updates of one document lost writes; a lock held from a statement's
+# query to its last write (the document's for an `_id` equality, else the collection's)
+# makes each atomic, as MongoDB's single-document writes are.
 patched_ferretdb_module() {
   local go="$1" module dir build="$STATE/build/ferretdb-module" p
   module="$(awk '$1 == "require" && $2 == "github.com/FerretDB/FerretDB" {print $2 "@" $3}' "$FERRET_SRC/go.mod")"

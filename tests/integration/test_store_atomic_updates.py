@@ -69,6 +69,26 @@ async def test_concurrent_increments_of_one_document_all_count(
     assert await db["cells"].find_one({"_id": "area-1"}) == {"_id": "area-1", "n": TOTAL}
 
 
+async def test_updates_by_id_and_by_another_field_of_one_document_all_count(
+    db: Database, writers_dbs: list[Database]
+) -> None:
+    # By `_id` a statement can touch one document only; by another field, any: both kinds
+    # of statements must still exclude each other on the document they share.
+    await db["cells"].insert_many([{"_id": f"area-{i}", "area": f"a{i}", "n": 0} for i in range(5)])
+
+    async def increment(writer: Database, task: int) -> None:
+        selector = {"_id": "area-3"} if task % 2 else {"area": "a3"}
+        await writer["cells"].update_one(selector, {"$inc": {"n": 1}})
+
+    await race(writers_dbs, increment)
+
+    assert await db["cells"].find_one({"_id": "area-3"}) == {
+        "_id": "area-3",
+        "area": "a3",
+        "n": TOTAL,
+    }
+
+
 async def test_concurrent_upserts_of_a_new_document_create_it_once_and_all_count(
     db: Database, writers_dbs: list[Database]
 ) -> None:
