@@ -107,6 +107,9 @@ def test_the_report_replaces_only_its_own_section(tmp_path: Path) -> None:
     assert "12,345 events/s" in text
     assert "muster bench --parts replay" in text
     assert path.with_suffix(".json").exists()
+    elsewhere = tmp_path / "new" / "folder" / "performance.md"
+    report.write(results, elsewhere)
+    assert "12,345 events/s" in elsewhere.read_text()
 
 
 def test_parts_run_separately_make_one_report() -> None:

@@ -271,7 +271,9 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def write(results: dict[str, Any], path: Path) -> None:
-    """JSON beside the Markdown; the Markdown section between the bench markers is replaced."""
+    """JSON beside the Markdown; the Markdown section between the bench markers is replaced.
+    A missing folder is made (an hour's figures must not be lost to a typo'd `--output`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.with_suffix(".json").write_bytes(
         orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
     )
