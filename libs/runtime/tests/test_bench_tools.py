@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from muster_runtime.bench import report
@@ -214,3 +215,34 @@ def test_the_replay_s_as_of_instants_lie_in_the_log_s_month_and_never_ahead_of_n
     later = [datetime.fromisoformat(_as_of(n, start + timedelta(days=90))) for n in range(400)]
     assert all(start <= at < start + timedelta(days=SERVICE_DAYS) for at in later)
     assert max(later) > start + timedelta(days=SERVICE_DAYS - 3)  # spread over the month
+
+
+async def test_a_failing_part_leaves_the_other_figures_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An hour-long run whose last step failed used to print and write nothing."""
+    from muster_runtime.bench import run
+
+    async def replays(options: run.BenchOptions, results: dict[str, Any]) -> bool:
+        results["replay"] = [
+            {"events": 10000, "rebuild_rate": 970.0, "rebuild_seconds": 10.4,
+             "rebuild_write_seconds": 8.1, "totals_match": True, "mismatches": [],
+             "query_latency_ms": {}},
+        ]  # fmt: skip
+        raise RuntimeError("as-of query refused")
+
+    async def scale_out(options: run.BenchOptions, results: dict[str, Any]) -> None:
+        results["scale_out"] = {"events": 0, "runs": {}}
+
+    monkeypatch.setattr(run, "run_replays", replays)
+    monkeypatch.setattr(run, "run_scale_out", scale_out)
+    output = tmp_path / "performance.md"
+    options = run.BenchOptions(output=output, command="muster bench --parts replay,scale")
+
+    assert await run.run_all(options, {"replay", "scale"}) == 1
+
+    written = orjson.loads(output.with_suffix(".json").read_bytes())
+    assert written["replay"][0]["rebuild_rate"] == 970.0
+    assert "scale_out" in written
+    assert "as-of query refused" in written["failed"]["replay"]
+    assert "Parts that failed: replay" in output.read_text()

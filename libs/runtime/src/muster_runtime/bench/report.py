@@ -244,6 +244,14 @@ def markdown(results: dict[str, Any]) -> str:
             if results.get("part_runs")
             else []
         ),
+        *(
+            [
+                f"Parts that failed: {'; '.join(f'{k}: {v}' for k, v in results['failed'].items())}.",
+                "",
+            ]
+            if results.get("failed")
+            else []
+        ),
         "### Targets",
         "",
         _markdown_table(TARGET_COLUMNS, target_rows(results)),

@@ -13,7 +13,7 @@ import statistics
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -393,17 +393,30 @@ async def run_all(options: BenchOptions, parts: set[str]) -> int:
         "load_average_at_start": load_average(),
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(options).items()},
     }
+    failed: dict[str, str] = {}
+
+    async def part(name: str, run: Awaitable[bool | None]) -> bool:
+        """A part that fails is reported; the others' figures are still written."""
+        try:
+            return await run is not False
+        except Exception as exc:
+            failed[name] = repr(exc)[:500]
+            console.print(f"[red]{name} failed[/red]: {failed[name]}")
+            return False
+
     ok = True
     if "mixed" in parts:  # the mixed district also measures capacity, at its end
-        ok = await run_workload(options, results) and ok
+        ok = await part("mixed", run_workload(options, results)) and ok
     elif "capacity" in parts:
-        await run_capacity(options, results)
+        ok = await part("capacity", run_capacity(options, results)) and ok
     if "baselines" in parts:
-        await run_baselines(options, _envelope_size(), results)
+        ok = await part("baselines", run_baselines(options, _envelope_size(), results)) and ok
     if "replay" in parts:
-        ok = await run_replays(options, results) and ok
+        ok = await part("replay", run_replays(options, results)) and ok
     if "scale" in parts:
-        await run_scale_out(options, results)
+        ok = await part("scale", run_scale_out(options, results)) and ok
+    if failed:
+        results["failed"] = failed
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     results["ok"] = ok
     earlier = options.output.with_suffix(".json")
@@ -413,7 +426,11 @@ async def run_all(options: BenchOptions, parts: set[str]) -> int:
     report.write(results, options.output)
     console.print(f"written: {options.output} and {options.output.with_suffix('.json')}")
     if not ok:
-        console.print("[red]totals differ from the ground truth[/red]")
+        console.print(
+            f"[red]failed: {', '.join(failed)}[/red]"
+            if failed
+            else "[red]totals differ from the ground truth[/red]"
+        )
     return 0 if ok else 1
 
 
