@@ -87,6 +87,8 @@ async def test_an_activity_with_a_record_in_flight_is_skipped_not_doubled() -> N
     await sending
 
     assert overlaps == 0
-    assert 5 <= calls <= 7  # ≈ 0.3 s / 0.05 s
+    # At most one record per 0.05 s (≈ 30 arrivals at 100/s were skipped, not doubled); a
+    # busy machine may run fewer (CI at load 19 ran 4), never more.
+    assert 2 <= calls <= 7
     totals = [r.total for r in probe.ledger.outstanding["a"]]
     assert totals == list(range(1, calls - calls // 3 + 1))
