@@ -241,7 +241,7 @@ def markdown(results: dict[str, Any]) -> str:
                 + ".",
                 "",
             ]
-            if results.get("part_runs")
+            if len({run.get("finished_at") for run in results.get("part_runs", {}).values()}) > 1
             else []
         ),
         *(
