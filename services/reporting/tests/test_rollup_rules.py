@@ -446,6 +446,37 @@ async def test_redelivered_batches_count_once_live_and_in_a_rebuild_alike() -> N
     assert versionless(live_store.contents()) == versionless(rebuilt_store.contents())
 
 
+async def test_current_figures_are_written_before_the_history_and_a_batch_stopped_between_is_whole_when_redelivered() -> (
+    None
+):
+    log = Log()
+    day = date(2026, 11, 27)
+    events = [
+        log.event("activity-a1", 1, scheduled("a1", T0), T0),
+        log.event("activity-a1", 2, issued("a1", "v1", day, 90), T0 + timedelta(minutes=5)),
+        log.event("activity-a1", 3, adjusted("a1", "v1", day, 30), T0 + timedelta(hours=2)),
+        log.event("volunteer-v1", 1, registered("v1", BUILDING), T0),
+    ]
+    once, once_store = projections()
+    await once.apply(events)
+
+    stopped, stopped_store = projections()
+    *current, last = stopped.handlers
+    assert last == stopped.history.apply
+    for handler in current:  # the process stops before the history is written
+        await handler(events)
+    district = await cell(stopped, DISTRICT, "2026-11-27")
+    assert district == await cell(once, DISTRICT, "2026-11-27")  # shown now
+    assert (district["turnouts"], district["minutes"]) == (1, 120)
+    as_of_later = T0 + timedelta(days=1)
+    assert (await stopped.service.cell(DISTRICT, "2026-11-27", as_of_later)) == {}
+    assert "activity_facts" not in stopped_store.contents()  # written after the history
+
+    await stopped.apply(events)  # redelivered
+    assert versionless(stopped_store.contents()) == versionless(once_store.contents())
+    assert (await stopped.service.cell(DISTRICT, "2026-11-27", as_of_later))["minutes"] == 120
+
+
 def versionless(contents: dict[str, dict[Any, Document]]) -> dict[str, dict[Any, Document]]:
     boards = ("service_volunteer_boards", "volunteer_star_boards")
     return {

@@ -162,6 +162,9 @@ class ServiceRollup:
             everyone=self.served.everyone,
         )
         self._areas = areas
+        # What the last `apply` counted and `record_history` has not written yet.
+        self._unrecorded: tuple[list[Change], list[tuple[str, int, dict[str, Any], bool]]]
+        self._unrecorded = ([], [])
 
     @property
     def zone(self) -> ZoneInfo:
@@ -198,9 +201,21 @@ class ServiceRollup:
         for index, (service, parent) in enumerate(batch.services):
             self._count_firsts(service, parent, firsts.get(index, []), batch)
         await self.cells.apply(batch.cells)
-        await self.history.record(batch.changes)
         await self.leaderboards.settle(batch.touched, created)
-        # After the cells: a redelivered batch recomputes the same differences.
+        # The history and the facts wait for `record_history`, after every projection's
+        # current figures: what a report shows now is written first.
+        self._unrecorded = (batch.changes, fact_updates)
+
+    async def record_history(self, events: list[ConsumedEvent]) -> None:
+        """Write the as-of history of the batch `apply` just counted, then its activity facts.
+
+        The facts go last: until they are stored, a redelivered batch recomputes the same
+        differences, so a batch stopped after its current figures (which count each event
+        once) still records its history when it comes again.
+        """
+        changes, fact_updates = self._unrecorded
+        self._unrecorded = ([], [])
+        await self.history.record(changes)
         for activity_id, version, update, create in fact_updates:
             await self.activities.apply(activity_id, version, update, create=create)
 

@@ -35,6 +35,8 @@ class VolunteerRollup:
         self.history = history
         self._areas = areas
         # Increments per (home area, categories): few distinct ones, read-only downstream.
+        # What the last `apply` counted and `record_history` has not written yet.
+        self._unrecorded: list[Change] = []
         self._increments: dict[tuple[str, tuple[str, ...]], list[tuple[str, dict[str, int]]]] = {}
 
     def _cells_of(self, event: VolunteerRegistered) -> list[tuple[str, dict[str, int]]]:
@@ -65,11 +67,18 @@ class VolunteerRollup:
                 contributions.append((consumed, area_id, increments, {}))
         if contributions:
             await self.cells.apply(contributions)
-            if self.history is not None:
-                await self.history.record(
-                    Change(event, cell, counts, event.envelope.recorded_at)
-                    for event, cell, counts, _ in contributions
-                )
+        # The history waits for `record_history`, after every projection's current figures.
+        self._unrecorded = [
+            Change(event, cell, counts, event.envelope.recorded_at)
+            for event, cell, counts, _ in contributions
+        ]
+
+    async def record_history(self, events: list[ConsumedEvent]) -> None:
+        """Write the as-of history of the batch `apply` just counted (a redelivered batch
+        counts the same changes again: buckets count each event once)."""
+        changes, self._unrecorded = self._unrecorded, []
+        if changes and self.history is not None:
+            await self.history.record(changes)
 
     async def cell(
         self, area_id: str, period: str | None = None, as_of: datetime | None = None
