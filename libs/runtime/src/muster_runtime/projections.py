@@ -20,12 +20,13 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from muster_contracts.envelope import EventEnvelope
+from muster_contracts.events import DomainEvent, decode_payload
 from muster_runtime.mongo import Document, insert_absent
 
 
@@ -47,6 +48,20 @@ def source_of(topic: str, partition: int) -> str:
     """A topic-partition as a name for stored marks and windows."""
     # Field names in MongoDB may not contain dots; topic names do.
     return f"{topic}:{partition}".replace(".", "_")
+
+
+E = TypeVar("E", bound=DomainEvent)
+
+
+def of_type(events: Iterable[ConsumedEvent], kind: type[E]) -> Iterator[tuple[ConsumedEvent, E]]:
+    """The consumed events of one type, each with its payload decoded (others undecoded)."""
+    for consumed in events:
+        envelope = consumed.envelope
+        if envelope.type != kind.event_type:
+            continue
+        event = decode_payload(envelope.type, envelope.schema_version, envelope.payload)
+        assert isinstance(event, kind)
+        yield consumed, event
 
 
 class VersionedDocuments:

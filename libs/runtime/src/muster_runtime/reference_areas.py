@@ -14,10 +14,9 @@ import logging
 from pymongo.errors import DuplicateKeyError
 
 from muster_contracts.areas import AreaTree, AreaTreeError
-from muster_contracts.events import decode_payload
 from muster_contracts.events.areas import AreaAdded
 from muster_runtime.mongo import Database
-from muster_runtime.projections import ConsumedEvent
+from muster_runtime.projections import ConsumedEvent, of_type
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +44,14 @@ class ReferenceAreas:
     async def apply(self, events: list[ConsumedEvent]) -> None:
         # Not before the stored areas: a child must not arrive before its stored parent.
         await self.loaded.wait()
-        for consumed in events:
-            envelope = consumed.envelope
-            if envelope.type != AreaAdded.event_type:
-                continue
-            event = decode_payload(envelope.type, envelope.schema_version, envelope.payload)
-            assert isinstance(event, AreaAdded)
+        for consumed, event in of_type(events, AreaAdded):
             with contextlib.suppress(DuplicateKeyError):
                 await self._collection.insert_one(
-                    {"_id": event.area_id, "name": event.name, "added_at": envelope.recorded_at}
+                    {
+                        "_id": event.area_id,
+                        "name": event.name,
+                        "added_at": consumed.envelope.recorded_at,
+                    }
                 )
             if event.area_id not in self.areas:
                 # One ordered stream: its parent came first. If not (another seed file),

@@ -7,9 +7,9 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from muster_contracts.areas import AreaTree
 from muster_contracts.eligibility import VolunteerProfile
-from muster_contracts.events import VolunteerRegistered, decode_payload
+from muster_contracts.events import VolunteerRegistered
 from muster_runtime.mongo import Document
-from muster_runtime.projections import ConsumedEvent, VersionedDocuments
+from muster_runtime.projections import ConsumedEvent, VersionedDocuments, of_type
 
 
 class VolunteerPool:
@@ -21,12 +21,8 @@ class VolunteerPool:
         await self.documents.collection.create_index([("lineage", ASCENDING)], name="lineage")
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
-        for consumed in events:
+        for consumed, event in of_type(events, VolunteerRegistered):
             envelope = consumed.envelope
-            if envelope.type != VolunteerRegistered.event_type:
-                continue
-            event = decode_payload(envelope.type, envelope.schema_version, envelope.payload)
-            assert isinstance(event, VolunteerRegistered)
             await self.documents.apply(
                 event.volunteer_id,
                 envelope.stream_version,

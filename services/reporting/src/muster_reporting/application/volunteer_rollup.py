@@ -9,10 +9,10 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 
 from muster_contracts.areas import AreaTree
-from muster_contracts.events import VolunteerRegistered, decode_payload
+from muster_contracts.events import VolunteerRegistered
 from muster_reporting.application.as_of import CellHistory, Change
 from muster_runtime.mongo import Document
-from muster_runtime.projections import ConsumedEvent, CounterCells
+from muster_runtime.projections import ConsumedEvent, CounterCells, of_type
 
 
 class VolunteerRollup:
@@ -57,12 +57,7 @@ class VolunteerRollup:
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
         contributions: list[tuple[ConsumedEvent, str, Mapping[str, int], Mapping[str, Any]]] = []
-        for consumed in events:
-            envelope = consumed.envelope
-            if envelope.type != VolunteerRegistered.event_type:
-                continue
-            event = decode_payload(envelope.type, envelope.schema_version, envelope.payload)
-            assert isinstance(event, VolunteerRegistered)
+        for consumed, event in of_type(events, VolunteerRegistered):
             for area_id, increments in self._cells_of(event):
                 contributions.append((consumed, area_id, increments, {}))
         if contributions:
