@@ -15,9 +15,10 @@ from muster_contracts.areas import load_area_tree
 from muster_contracts.envelope import EventEnvelope
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.insights import Insights
-from muster_reporting.application.leaderboards import Leaderboards, Touched, rank_key
+from muster_reporting.application.leaderboards import Touched, rank_key
 from muster_reporting.application.periods import cell_id
 from muster_reporting.application.served_in_area import Served, ServedInArea, Service, period_of
+from muster_reporting.application.service_rollup import volunteer_boards
 from muster_runtime.bench.eventlog import DistrictLog
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent
@@ -35,14 +36,7 @@ class Consumer:
 
     def __init__(self, db: Database) -> None:
         self.served = ServedInArea(db)
-        self.boards = Leaderboards(
-            db["service_volunteer_boards"],
-            self.served.figures,
-            capacity=CAPACITY,
-            admit=1,
-            shown=SHOWN,
-            everyone=self.served.everyone,
-        )
+        self.boards = volunteer_boards(db, self.served, capacity=CAPACITY, shown=SHOWN)
 
     async def apply(self, services: list[Service]) -> None:
         touched: Touched = defaultdict(dict)

@@ -38,8 +38,8 @@ class AsOfHistory:
         self._service = service
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
-        await self._volunteers.record_history(events)
-        await self._service.record_history(events)
+        await self._volunteers.record_history()
+        await self._service.record_history()
 
 
 class Insights:

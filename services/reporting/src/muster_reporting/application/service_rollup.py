@@ -135,6 +135,23 @@ def spread(areas: AreaTree, delta: ServiceDelta) -> list[tuple[str, str, dict[st
     return out
 
 
+def volunteer_boards(
+    db: Database,
+    served: ServedInArea,
+    capacity: int = LEADERBOARD_CAPACITY,
+    shown: int = LEADERBOARD_SHOWN,
+) -> Leaderboards:
+    """The top-volunteer boards of every (area, period) cell, ranked by `served`'s figures."""
+    return Leaderboards(
+        db["service_volunteer_boards"],
+        served.figures,
+        capacity=capacity,
+        admit=1,
+        shown=shown,
+        everyone=served.everyone,
+    )
+
+
 class ServiceRollup:
     # Every event type this projection reads; others are never decoded in a rebuild.
     event_types = frozenset(
@@ -153,14 +170,7 @@ class ServiceRollup:
         self.history = CellHistory(db, "service_by_area")
         self.activities = VersionedDocuments(db["activity_facts"])
         self.served = ServedInArea(db)
-        self.leaderboards = Leaderboards(
-            db["service_volunteer_boards"],
-            self.served.figures,
-            capacity=LEADERBOARD_CAPACITY,
-            admit=1,
-            shown=LEADERBOARD_SHOWN,
-            everyone=self.served.everyone,
-        )
+        self.leaderboards = volunteer_boards(db, self.served)
         self._areas = areas
         # What the last `apply` counted and `record_history` has not written yet.
         self._unrecorded: tuple[list[Change], list[tuple[str, int, dict[str, Any], bool]]]
@@ -206,7 +216,7 @@ class ServiceRollup:
         # current figures: what a report shows now is written first.
         self._unrecorded = (batch.changes, fact_updates)
 
-    async def record_history(self, events: list[ConsumedEvent]) -> None:
+    async def record_history(self) -> None:
         """Write the as-of history of the batch `apply` just counted, then its activity facts.
 
         The facts go last: until they are stored, a redelivered batch recomputes the same

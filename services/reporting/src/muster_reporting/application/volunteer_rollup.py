@@ -68,7 +68,7 @@ class VolunteerRollup:
             for event, cell, counts, _ in contributions
         ]
 
-    async def record_history(self, events: list[ConsumedEvent]) -> None:
+    async def record_history(self) -> None:
         """Write the as-of history of the batch `apply` just counted (a redelivered batch
         counts the same changes again: buckets count each event once)."""
         changes, self._unrecorded = self._unrecorded, []
