@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from muster_runtime.bench.measure import free_ports
 from tests.conftest import kafka_bootstrap, mongo_url
 
 SERVICES = ("volunteer", "dispatch", "reporting")
@@ -35,17 +35,19 @@ def next_minute() -> datetime:
     return start
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def ready_by(url: str, deadline: float, service: str) -> bool:
+    """Whether `service` answers `/readyz` at `url` with 200 before `deadline` (monotonic).
 
-
-def ready_by(url: str, deadline: float) -> bool:
-    """Whether the service at `url` answers `/readyz` with 200 before `deadline` (monotonic)."""
+    The name is checked: a process that could not bind its port must not pass as ready
+    because another service answers there.
+    """
     while True:
         try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+            response = httpx.get(f"{url}/readyz", timeout=2)
+            if response.status_code == 200:
+                answering = response.json().get("service")
+                if answering != service:
+                    raise RuntimeError(f"{url} is {answering}, not {service}")
                 return True
         except httpx.TransportError:
             pass
@@ -83,7 +85,7 @@ class RunningSystem:
     def wait_ready(self, names: list[str], timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         for name in names:
-            if not ready_by(self.urls[name], deadline):
+            if not ready_by(self.urls[name], deadline, name):
                 log = (self.logs / f"{name}.log").read_text()[-2000:]
                 raise RuntimeError(f"{name} not ready: {log}")
 
@@ -108,8 +110,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
     )
     # Verification keys by kid, beside the development secret: tests rotate them on disk.
     (logs / "jwks.json").write_text('{"keys": []}')
-    for name in SERVICES:
-        port = free_port()
+    for name, port in zip(SERVICES, free_ports(len(SERVICES)), strict=True):
         running.environments[name] = os.environ | {
             "MUSTER_HTTP_PORT": str(port),
             "MUSTER_KAFKA_BOOTSTRAP": kafka_bootstrap(),

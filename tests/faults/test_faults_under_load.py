@@ -16,8 +16,9 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from muster_runtime.bench.measure import free_port
 from tests.conftest import kafka_bootstrap
-from tests.e2e.conftest import RunningSystem, free_port, ready_by
+from tests.e2e.conftest import RunningSystem, ready_by
 from tests.faults.ledger import (
     FaultMatrix,
     FaultRow,
@@ -177,7 +178,7 @@ def test_a_service_killed_and_restarted(
 
 
 def _wait_ready(url: str, timeout: float = 60) -> None:
-    if not ready_by(url, time.monotonic() + timeout):
+    if not ready_by(url, time.monotonic() + timeout, "reporting"):
         raise AssertionError(f"{url} not ready within {timeout:.0f} s")
 
 

@@ -265,7 +265,8 @@ def create_app(
     async def readyz() -> ORJSONResponse:
         checks = await runtime.readiness()
         ready = all(checks.get(c) == "ok" for c in ("store", "broker", "revocations"))
-        return ORJSONResponse({"ready": ready, "checks": checks}, 200 if ready else 503)
+        body = {"ready": ready, "service": runtime.settings.service_name, "checks": checks}
+        return ORJSONResponse(body, 200 if ready else 503)
 
     @app.get("/debug/tasks", tags=["operations"])
     async def debug_tasks(
