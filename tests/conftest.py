@@ -5,14 +5,20 @@ Each test gets its own database and topic prefix, so tests never see each other'
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+import warnings
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from muster_runtime.mongo import Database, connect
 from muster_runtime.settings import ServiceSettings
+from muster_runtime.topics import delete_topics
+
+# Topic prefixes this session created topics under: removed when it ends.
+_TOPIC_PREFIXES: set[str] = set()
 
 
 def kafka_bootstrap() -> str:
@@ -25,6 +31,26 @@ def mongo_url() -> str:
     return os.environ.get(
         "MUSTER_MONGO_URL", f"mongodb://127.0.0.1:{os.environ.get('MUSTER_MONGO_PORT', '27017')}/"
     )
+
+
+def topic_prefix(name: str) -> str:
+    """`muster-<name>`, a prefix for a test's topics, removed when the session ends."""
+    prefix = f"muster-{name}"
+    _TOPIC_PREFIXES.add(prefix)
+    return prefix
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_test_topics() -> Iterator[None]:
+    """Tests make thousands of partitions: left behind, runs pile them up until the
+    broker takes minutes to start."""
+    yield
+    if not _TOPIC_PREFIXES:
+        return
+    try:
+        asyncio.run(asyncio.wait_for(delete_topics(kafka_bootstrap(), *_TOPIC_PREFIXES), 60))
+    except Exception as error:  # tidying only: never fail the run that made them
+        warnings.warn(f"test topics left on the broker: {error!r}", stacklevel=1)
 
 
 @pytest.fixture
@@ -40,7 +66,7 @@ def settings(isolation: str) -> ServiceSettings:
         kafka_bootstrap=kafka_bootstrap(),
         mongo_url=mongo_url(),
         mongo_db=f"muster_{isolation}",
-        topic_prefix=f"muster-{isolation}",
+        topic_prefix=topic_prefix(isolation),
         topic_partitions=3,
         relay_poll_seconds=0.2,
         log_json=False,

@@ -21,9 +21,8 @@ from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from muster_runtime.bench.replay import delete_topics
 from muster_runtime.settings import ServiceSettings
-from muster_runtime.topics import ensure_topics
+from muster_runtime.topics import delete_topics, ensure_topics
 
 
 async def _no_body(_: Any) -> None:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from muster_runtime.bench.measure import free_ports
-from tests.conftest import kafka_bootstrap, mongo_url
+from tests.conftest import kafka_bootstrap, mongo_url, topic_prefix
 
 SERVICES = ("volunteer", "dispatch", "reporting")
 
@@ -106,7 +106,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
     run_id = f"e{os.getpid()}{int(time.time()) % 100000}"
     logs = tmp_path_factory.mktemp("service-logs")
     running = RunningSystem(
-        {}, logs, f"muster-{run_id}", [f"muster_{run_id}_{n}" for n in SERVICES]
+        {}, logs, topic_prefix(run_id), [f"muster_{run_id}_{n}" for n in SERVICES]
     )
     # Verification keys by kid, beside the development secret: tests rotate them on disk.
     (logs / "jwks.json").write_text('{"keys": []}')
@@ -116,7 +116,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
             "MUSTER_KAFKA_BOOTSTRAP": kafka_bootstrap(),
             "MUSTER_MONGO_URL": mongo_url(),
             "MUSTER_MONGO_DB": f"muster_{run_id}_{name}",
-            "MUSTER_TOPIC_PREFIX": f"muster-{run_id}",
+            "MUSTER_TOPIC_PREFIX": running.topic_prefix,
             "MUSTER_TOPIC_PARTITIONS": "3",
             # Every service writes its spans beside its log: tests read traces back.
             "MUSTER_TRACE_EXPORTER": "file",

@@ -13,7 +13,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from muster_contracts.topology import CONTEXTS, event_topic, revocation_topic
 
-__all__ = ["dead_letter_topic", "ensure_topics", "event_topic"]
+__all__ = ["dead_letter_topic", "delete_topics", "ensure_topics", "event_topic"]
 
 log = logging.getLogger(__name__)
 
@@ -143,5 +143,22 @@ async def ensure_topics(
             if code not in (0, TopicAlreadyExistsError.errno):
                 raise RuntimeError(f"could not create topic {name}: error code {code}")
         log.info("created topics", extra={"topics": missing, "partitions": partitions})
+    finally:
+        await admin.close()
+
+
+async def delete_topics(bootstrap: str, *prefixes: str) -> None:
+    """Remove every topic under the prefixes (`<prefix>.*`): a benchmark's or a test
+    session's, which would otherwise pile up and slow the broker's every start."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        doomed = [
+            topic
+            for topic in await admin.list_topics()
+            if any(topic.startswith(f"{prefix}.") for prefix in prefixes)
+        ]
+        if doomed:
+            await admin.delete_topics(doomed)
     finally:
         await admin.close()

@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 
 from muster_contracts.areas import AreaLevel, load_area_tree
@@ -37,7 +36,7 @@ from muster_runtime.bench.measure import (
     wait_until_ready,
 )
 from muster_runtime.cli.main import issue_token
-from muster_runtime.topics import ensure_topics
+from muster_runtime.topics import delete_topics, ensure_topics
 
 DISTRICT = "130203"
 
@@ -244,15 +243,3 @@ async def run_scale_out(
             await delete_topics(bootstrap, prefix)
             await client.close()
     return figures
-
-
-async def delete_topics(bootstrap: str, prefix: str) -> None:
-    """Remove every topic of a benchmark run (`<prefix>.*`)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        doomed = [t for t in await admin.list_topics() if t.startswith(f"{prefix}.")]
-        if doomed:
-            await admin.delete_topics(doomed)
-    finally:
-        await admin.close()

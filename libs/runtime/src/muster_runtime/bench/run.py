@@ -37,6 +37,7 @@ from muster_runtime.bench.measure import (
 )
 from muster_runtime.bench.stack import BenchStack, bench_stack
 from muster_runtime.bench.workload import DistrictWorkload, ensure_ok
+from muster_runtime.topics import delete_topics
 
 console = Console(width=None if Console().is_terminal else 140)
 
@@ -347,7 +348,7 @@ async def run_baselines(options: BenchOptions, record_size: int, results: dict[s
             b"x" * record_size,
         ) | {"load_average": load_average()}
     finally:
-        await replay.delete_topics(options.kafka_bootstrap, prefix)
+        await delete_topics(options.kafka_bootstrap, prefix)
 
 
 async def run_replays(options: BenchOptions, results: dict[str, Any]) -> bool:

@@ -17,7 +17,7 @@ import httpx
 from pymongo import AsyncMongoClient
 
 from muster_runtime.bench.measure import free_port, wait_until_ready
-from muster_runtime.bench.replay import delete_topics
+from muster_runtime.topics import delete_topics
 
 SERVICES = ("volunteer", "dispatch", "reporting")
 
