@@ -571,6 +571,37 @@ async def test_figures_as_of_any_minute_sum_what_was_recorded_before_it() -> Non
     assert now == {k: v for k, v in (await cell(insights, STREET)).items() if k != "_id"}
 
 
+async def test_a_bucket_document_holds_one_cell_so_a_batch_rewrites_no_other_period() -> None:
+    """Services on two days recorded in one minute: each of a cell's eight buckets holds
+    exactly that cell's counts (a day's bucket nothing of the other day), so what a batch
+    rewrites and an as-of read decodes is never bigger than the cell."""
+    log = Log()
+    insights, memory = projections()
+    days = (date(2026, 11, 26), date(2026, 11, 27))
+    await insights.apply(
+        [
+            log.event("activity-a1", 1, scheduled("a1", T0), T0),
+            log.event("activity-a1", 2, issued("a1", "v1", days[0], 60), T0),
+            log.event("activity-a1", 3, issued("a1", "v2", days[1], 30), T0),
+        ]
+    )
+    buckets = memory.contents()["service_by_area_buckets"]
+    by_cell: dict[str, list[Document]] = {}
+    for document_id, document in buckets.items():
+        by_cell.setdefault(document_id.rpartition("@")[0], []).append(document)
+    day_cells = {cell_id(DISTRICT, d.isoformat()) for d in days}
+    assert day_cells | {DISTRICT, cell_id(DISTRICT, "2026-11")} <= set(by_cell)
+    for cell, documents in by_cell.items():
+        assert len(documents) == len(buckets_of(T0)), cell
+        area, _, period = cell.partition("|")
+        current = {k: v for k, v in (await insights.service.cell(area, period or None)).items()}
+        current.pop("_id")
+        for document in documents:
+            assert {k: v for k, v in document.items() if k not in ("_id", "hwm")} == current
+    assert by_cell[cell_id(DISTRICT, "2026-11-26")][0]["minutes"] == 60
+    assert by_cell[DISTRICT][0]["minutes"] == 90
+
+
 def test_bucket_reads_add_up_to_every_change_recorded_before_the_minute() -> None:
     """Whatever the minute asked for and whenever a change was recorded, the buckets read
     count it exactly once if it was recorded before the minute's start, else not at all;

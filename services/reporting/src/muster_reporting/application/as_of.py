@@ -4,11 +4,12 @@ Every change to a counter cell is also counted in one bucket document per calend
 the UTC instant its event was recorded: the year, month, ten days (1–10, 11–20, 21 to the
 end), day, six hours, hour, ten minutes and minute (`<area>@Y2026`, `@M2026-11`,
 `@10d2026-11-21`, `@D2026-11-27`, `@6h2026-11-27T06`, `@H2026-11-27T10`,
-`@10m2026-11-27T10:30`, `@1m2026-11-27T10:31`). One bucket document holds every period of its area (`<period>.…`,
-`all.…`; a year's is split by the periods' month, see `bucket_document`), so a batch of
-events costs one write per (area, bucket) — three for a year, ten in all —, and the many
-events of a busy minute share their buckets. Changes recorded before `HISTORY_SINCE` go to one bucket
-of their own (`@Ybefore2024`).
+`@10m2026-11-27T10:30`, `@1m2026-11-27T10:31`). A bucket document holds the counts of one
+cell (`<cell>@<bucket>`, see `bucket_document`): what a figure as of an instant reads is that
+cell's buckets and nothing else, and what a batch rewrites is never bigger than the cell
+itself, however many periods, days or children the area has seen. A batch costs one write
+per (cell, bucket) it changes; the many events of a busy minute share their buckets.
+Changes recorded before `HISTORY_SINCE` go to one bucket of their own (`@Ybefore2024`).
 
 Precision is the minute: a figure as of T is the sum of every change recorded before the
 start of T's UTC minute (`effective_instant`); T before `HISTORY_SINCE` is not answered.
@@ -16,8 +17,8 @@ It is read with point reads by `_id` only, all at once (`bucket_reads`): the ear
 bucket, the years since `HISTORY_SINCE` before T's year, then at each finer unit the
 buckets before T's within its parent — whole units recorded before T, so a change recorded
 after T never shows, not even while a batch is half written. At most years since 2024 +
-1 + 11 + 2 + 10 + 3 + 5 + 5 + 9 documents per area (about 25 on average), whatever the
-number of events.
+1 + 11 + 2 + 10 + 3 + 5 + 5 + 9 documents per cell (about 25 on average), whatever the
+number of events, each no bigger than the cell.
 
 Buckets are counter cells (`CounterCells`): a redelivered event is counted once per bucket.
 """
@@ -139,19 +140,16 @@ def bucket_reads(at: datetime) -> list[str]:
     ]
 
 
-def bucket_document(cell: str, bucket: str) -> tuple[str, str]:
-    """The id of the document holding a cell's count in a bucket, and the cell's part in it:
-    its period, or `all`.
+def bucket_document(cell: str, bucket: str) -> str:
+    """The id of the document holding a cell's counts in a bucket (its counts at the top,
+    beside `_id` and `hwm`).
 
-    One bucket document holds every period of an area, so an event's changes to the
-    periods of its day cost one write per area and bucket, not one per cell. A year would
-    gather hundreds of days, so a year's months, weeks and days are split by month
-    (`2026-11`) or ten weeks (`2026-W4`): no document holds more than about 40 periods.
+    One document per (cell, bucket), not one per area holding all its periods: a busy
+    area's month bucket held every day, week and month of it with their breakdowns (100 KB
+    for the district at 10,000 events), rewritten whole on every batch (FerretDB decodes
+    and encodes the whole document on each update) and read whole for any one period.
     """
-    area, _, period = cell.partition("|")
-    if bucket.startswith("Y") and len(period) > 4:
-        area = f"{area}|{period[:7]}"
-    return f"{area}@{bucket}", period or "all"
+    return f"{cell}@{bucket}"
 
 
 def instant(at: datetime) -> str:
@@ -226,21 +224,21 @@ class CellHistory:
     def _bucket_documents(
         minutes: dict[tuple[str, datetime | None], tuple[dict[str, int], dict[str, int]]],
     ) -> Iterator[Document]:
-        """The bucket documents of the sums per (cell, minute), an area at a time (an area's
-        buckets hold only its own cells), each area's sums dropped once its are built."""
-        by_area: dict[str, list[tuple[str, datetime | None]]] = defaultdict(list)
+        """The bucket documents of the sums per (cell, minute), a cell at a time (a bucket
+        document holds one cell), each cell's sums dropped once its are built."""
+        by_cell: dict[str, list[tuple[str, datetime | None]]] = defaultdict(list)
         for key in minutes:
-            by_area[key[0].partition("|")[0]].append(key)
+            by_cell[key[0]].append(key)
         buckets: dict[datetime | None, tuple[str, ...]] = {}
-        for keys in by_area.values():
+        for cell, keys in by_cell.items():
             documents: dict[str, Document] = {}
             for key in keys:
-                cell, minute = key
+                minute = key[1]
                 counts, marks = minutes.pop(key)
                 if minute not in buckets:
                     buckets[minute] = buckets_of(minute) if minute is not None else (EARLIER,)
                 for bucket in buckets[minute]:
-                    document_id, part = bucket_document(cell, bucket)
+                    document_id = bucket_document(cell, bucket)
                     document = documents.get(document_id)
                     if document is None:
                         document = documents[document_id] = {"_id": document_id, "hwm": {}}
@@ -248,8 +246,7 @@ class CellHistory:
                     for source, offset in marks.items():
                         if offset > hwm.get(source, -1):
                             hwm[source] = offset
-                    if counts:
-                        add_dotted(document.setdefault(part, {}), counts)
+                    add_dotted(document, counts)
             yield from documents.values()
 
     def _count_in_memory(self, changes: Iterable[Change]) -> None:
@@ -293,10 +290,11 @@ class CellHistory:
             event = change.event
             events[(event.source, event.offset)] = event
             for bucket in buckets_of(change.recorded_at):
-                document, part = bucket_document(change.cell, bucket)
-                counts = by_bucket[(event.source, event.offset, document)]
+                counts = by_bucket[
+                    (event.source, event.offset, bucket_document(change.cell, bucket))
+                ]
                 for name, amount in change.counts.items():
-                    counts[f"{part}.{name}"] += amount
+                    counts[name] += amount
         await self.buckets.apply(
             [
                 (events[(source, offset)], bucket_id, dict(counts), {})
@@ -306,14 +304,10 @@ class CellHistory:
 
     async def as_of(self, cell_ids: list[str], at: datetime) -> dict[str, Document]:
         """The cells' counts from every change recorded before the start of `at`'s minute."""
-        wanted: dict[str, list[tuple[str, str]]] = defaultdict(list)  # by document
-        for bucket in bucket_reads(at):
-            for cell in cell_ids:
-                document, part = bucket_document(cell, bucket)
-                wanted[document].append((cell, part))
-        projection = {part: 1 for cells in wanted.values() for _, part in cells}
+        wanted = {
+            bucket_document(cell, bucket): cell for bucket in bucket_reads(at) for cell in cell_ids
+        }
         totals: dict[str, dict[str, Any]] = {cell: {} for cell in cell_ids}
-        for doc in await self.buckets.read(list(wanted), projection):
-            for cell, part in wanted[doc["_id"]]:
-                add_counts(totals[cell], doc.get(part, {}))
+        for doc in await self.buckets.read(list(wanted), {"hwm": 0}):
+            add_counts(totals[wanted[doc["_id"]]], doc)
         return totals
