@@ -1,18 +1,88 @@
-"""Dispatch's attendance log, as the never-checked-out sweep reads it."""
+"""Dispatch's attendance log on the real store: one document per activity, read by `_id`,
+each event applied exactly once, and a log stored the old way folded in at start."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from uuid import uuid4
+
+from muster_contracts.envelope import Actor, EventEnvelope, Role
+from muster_contracts.events import DomainEvent
+from muster_contracts.events.activities import AttendanceCheckedIn, AttendanceCheckedOut
 from muster_dispatch.application.activities import AttendanceLog
 from muster_runtime.mongo import Database
+from muster_runtime.projections import ConsumedEvent
+
+AT = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
 
-async def test_the_sweep_skips_a_stub_of_a_check_in_still_being_applied(db: Database) -> None:
-    log = AttendanceLog(db)
-    # A check-in being applied inserts its document first, then fills it in.
-    await db["attendance_log"].insert_one({"_id": "a1:v1", "_v": 0})
-    await db["attendance_log"].insert_one(
-        {"_id": "a2:v2", "_v": 1, "activity_id": "a2",
-         "events": [{"type": "attendance.checked_in", "payload": {}}]}
+def consumed(event: DomainEvent, version: int, volunteer_id: str) -> ConsumedEvent:
+    envelope = EventEnvelope(
+        event_id=uuid4(), type=event.event_type, schema_version=1,
+        stream_id=f"attendance-a1-{volunteer_id}", stream_type="attendance",
+        stream_version=version, position=version, occurred_at=AT, recorded_at=AT,
+        correlation_id=uuid4(), actor=Actor(subject=volunteer_id, role=Role.VOLUNTEER),
+        payload=event.model_dump(mode="json"),
     )  # fmt: skip
+    return ConsumedEvent(envelope, "muster.volunteer.events", 0, version)
+
+
+def check_in(volunteer_id: str, activity_id: str = "a1") -> ConsumedEvent:
+    event = AttendanceCheckedIn(
+        activity_id=activity_id, volunteer_id=volunteer_id, at=AT, proof="code"
+    )
+    return consumed(event, 1, volunteer_id)
+
+
+def check_out(volunteer_id: str, activity_id: str = "a1") -> ConsumedEvent:
+    event = AttendanceCheckedOut(activity_id=activity_id, volunteer_id=volunteer_id, at=AT)
+    return consumed(event, 2, volunteer_id)
+
+
+async def test_each_event_is_kept_once_however_often_it_is_delivered(db: Database) -> None:
+    log = AttendanceLog(db)
+    await log.apply([check_in("v1"), check_in("v2")])
+    await log.apply([check_in("v1"), check_out("v1"), check_out("v1")])  # redelivered
+    # Another replica, which has not seen the activity's document yet, gets a redelivery.
+    await AttendanceLog(db).apply([check_in("v2"), check_out("v1")])
+
+    events = await log.events_of("a1")
+
+    assert [(type(e).__name__, e.volunteer_id) for e in events] == [  # type: ignore[attr-defined]
+        ("AttendanceCheckedIn", "v1"),
+        ("AttendanceCheckedOut", "v1"),
+        ("AttendanceCheckedIn", "v2"),
+    ]
+    assert await log.events_of("a2") == []
+    assert await db[AttendanceLog.COLLECTION].count_documents({}) == 1
+
+
+async def test_the_sweep_finds_the_activities_someone_never_checked_out_of(db: Database) -> None:
+    log = AttendanceLog(db)
+    await log.apply([check_in("v1", "a1"), check_out("v1", "a1"), check_in("v2", "a2")])
+    await log.apply([check_in("v3", "a2"), check_out("v3", "a2")])
 
     assert await log.activities_with_open_attendance() == {"a2"}
+
+
+async def test_a_log_stored_the_old_way_is_folded_in_once(db: Database) -> None:
+    legacy = db[AttendanceLog.LEGACY_COLLECTION]
+    checked_in, checked_out = check_in("v1").envelope, check_out("v1").envelope
+    await legacy.insert_one(
+        {"_id": "a1:v1", "_v": 2, "activity_id": "a1", "events": [
+            {"type": e.type, "payload": e.payload} for e in (checked_in, checked_out)
+        ]}
+    )  # fmt: skip
+    await legacy.insert_one({"_id": "a1:v2", "_v": 0})  # the stub of a check-in being applied
+    log = AttendanceLog(db)
+
+    folded = await log.migrate_legacy()
+    again = await log.migrate_legacy()
+    await log.apply([check_out("v1")])  # redelivered after the fold: already in it
+
+    assert (folded, again) == (1, 0)
+    assert AttendanceLog.LEGACY_COLLECTION not in await db.list_collection_names()
+    assert [type(e).__name__ for e in await log.events_of("a1")] == [
+        "AttendanceCheckedIn",
+        "AttendanceCheckedOut",
+    ]

@@ -61,6 +61,7 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     async def on_start() -> None:
         await area_tree.catch_up()
         await pool.create_indexes()
+        await attendance.migrate_legacy()
 
     app = create_app(
         runtime,

@@ -8,11 +8,12 @@ kept from the service records this service issues.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pymongo.errors import DuplicateKeyError
 
@@ -35,9 +36,9 @@ from muster_dispatch.domain.activity import (
 )
 from muster_dispatch.domain.hours import CreditLedger, HoursPolicy, Interval
 from muster_runtime.errors import NotFoundError, RuleViolationError
-from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore
-from muster_runtime.mongo import Database
-from muster_runtime.projections import ConsumedEvent, VersionedDocuments
+from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore, Stream
+from muster_runtime.mongo import Database, Document
+from muster_runtime.projections import ConsumedEvent
 from muster_runtime.tracing import traced_command
 
 DecideActivity = Callable[[Activity], list[DomainEvent]]
@@ -45,10 +46,26 @@ ATTENDANCE_TYPES = (AttendanceCheckedIn.event_type, AttendanceCheckedOut.event_t
 
 
 class AttendanceLog:
-    """Volunteers' check-ins and check-outs, per activity and volunteer, exactly once."""
+    """Volunteers' check-ins and check-outs, per activity and volunteer, exactly once.
+
+    One document per activity (`_id`: the activity id) holds each volunteer's events
+    and the version of their attendance stream last applied, so deciding on an activity
+    reads one document by `_id` — the one lookup every store serves from its primary
+    index (a query by an `activity_id` field scanned the whole log on the development
+    store, twice a command). An event is applied by one update guarded by the version
+    (a redelivery matches nothing); the first check-in of an activity inserts its document.
+    """
+
+    COLLECTION = "activity_attendance"
+    # The log as it was stored before: one document per (activity, volunteer).
+    LEGACY_COLLECTION = "attendance_log"
+    # Activities whose document this process knows exists (documents are never deleted).
+    KNOWN_LIMIT = 10_000
 
     def __init__(self, db: Database) -> None:
-        self.documents = VersionedDocuments(db["attendance_log"])
+        self._db = db
+        self.collection = db[self.COLLECTION]
+        self._known: dict[str, None] = {}
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
         for consumed in events:
@@ -56,34 +73,97 @@ class AttendanceLog:
             if envelope.type not in ATTENDANCE_TYPES:
                 continue
             payload = envelope.payload
-            await self.documents.apply(
-                f"{payload['activity_id']}:{payload['volunteer_id']}",
+            await self.record(
+                payload["activity_id"],
+                payload["volunteer_id"],
                 envelope.stream_version,
-                {
-                    "$set": {"activity_id": payload["activity_id"]},
-                    "$push": {"events": {"type": envelope.type, "payload": payload}},
-                },
+                [{"type": envelope.type, "payload": payload}],
                 create=envelope.type == AttendanceCheckedIn.event_type,
             )
+
+    async def record(
+        self,
+        activity_id: str,
+        volunteer_id: str,
+        version: int,
+        entries: list[Document],
+        *,
+        create: bool,
+    ) -> bool:
+        """Append `entries` to the volunteer's events in the activity if `version` is newer
+        than the last applied; `create`: the event that starts the volunteer's attendance.
+
+        Returns whether they were applied (False: a redelivery of an applied event)."""
+        seen = f"volunteers.{volunteer_id}._v"
+        newer: Document = {"$lt": version}
+        guard: Document = (
+            {"$or": [{seen: {"$exists": False}}, {seen: newer}]} if create else {seen: newer}
+        )
+        update = {
+            "$set": {seen: version},
+            "$push": {f"volunteers.{volunteer_id}.events": {"$each": entries}},
+        }
+        query = {"_id": activity_id, **guard}
+        if activity_id in self._known or not create:
+            if (await self.collection.update_one(query, update)).matched_count:
+                return True
+            if not create:
+                return False
+        try:
+            await self.collection.insert_one(
+                {
+                    "_id": activity_id,
+                    "volunteers": {volunteer_id: {"_v": version, "events": entries}},
+                }
+            )
+        except DuplicateKeyError:
+            self._remember(activity_id)
+            return bool((await self.collection.update_one(query, update)).matched_count)
+        self._remember(activity_id)
+        return True
+
+    def _remember(self, activity_id: str) -> None:
+        if len(self._known) >= self.KNOWN_LIMIT:
+            del self._known[next(iter(self._known))]
+        self._known[activity_id] = None
 
     async def activities_with_open_attendance(self) -> set[str]:
         """Activities where someone checked in and never out (as far as volunteers did)."""
         open_ids: set[str] = set()
-        async for doc in self.documents.collection.find({}):
-            if "activity_id" not in doc:
-                continue  # a stub inserted by a check-in being applied right now
-            kinds = [e["type"] for e in doc.get("events", [])]
-            if AttendanceCheckedOut.event_type not in kinds:
-                open_ids.add(str(doc["activity_id"]))
+        async for doc in self.collection.find({}):
+            for attendance in doc.get("volunteers", {}).values():
+                kinds = [e["type"] for e in attendance.get("events", [])]
+                if AttendanceCheckedOut.event_type not in kinds:
+                    open_ids.add(str(doc["_id"]))
         return open_ids
 
     async def events_of(self, activity_id: str) -> list[DomainEvent]:
-        cursor = self.documents.collection.find({"activity_id": activity_id})
+        doc = await self.collection.find_one({"_id": activity_id})
+        if doc is None:
+            return []
         return [
             decode_payload(e["type"], 1, e["payload"])
-            async for doc in cursor
-            for e in doc.get("events", [])
+            for attendance in doc.get("volunteers", {}).values()
+            for e in attendance.get("events", [])
         ]
+
+    async def migrate_legacy(self) -> int:
+        """Fold a log stored the old way (a document per activity and volunteer, found by
+        an `activity_id` field) into this one, then drop it; returns the documents folded.
+        Idempotent: a fold that stopped half-way is done again at the next start."""
+        if self.LEGACY_COLLECTION not in await self._db.list_collection_names():
+            return 0
+        folded = 0
+        async for doc in self._db[self.LEGACY_COLLECTION].find({}):
+            if "activity_id" not in doc:
+                continue  # a stub of a check-in never applied: its event is redelivered
+            volunteer_id = str(doc["_id"]).split(":", 1)[1]
+            await self.record(
+                str(doc["activity_id"]), volunteer_id, int(doc["_v"]), doc["events"], create=True
+            )
+            folded += 1
+        await self._db.drop_collection(self.LEGACY_COLLECTION)
+        return folded
 
 
 class Ledgers:
@@ -132,6 +212,13 @@ class Ledgers:
             await self._ledgers.update_one({"_id": event.volunteer_id}, update)
 
 
+class ActivityRead(NamedTuple):
+    """An activity as read, and the read of its stream (which an append follows)."""
+
+    state: Activity
+    stream: Stream
+
+
 class ActivityBook:
     def __init__(
         self, store: EventStore, log: AttendanceLog, ledgers: Ledgers, areas: AreaTree
@@ -153,29 +240,47 @@ class ActivityBook:
             closed += len(events)
         return closed
 
-    async def load(self, activity_id: str) -> Activity:
-        stream = await self._store.read_stream(activity_stream_id(activity_id))
+    async def read(self, activity_id: str) -> ActivityRead:
+        """The activity's stream and its attendance log (read together), folded."""
+        stream, attendance = await asyncio.gather(
+            self._store.read_stream(activity_stream_id(activity_id)),
+            self.log.events_of(activity_id),
+        )
         state = Activity(activity_id)
         for envelope in stream.events:
             state = evolve(
                 state, decode_payload(envelope.type, envelope.schema_version, envelope.payload)
             )
-        for event in await self.log.events_of(activity_id):
+        for event in attendance:
             state = evolve(state, event)
-        return state
+        return ActivityRead(state, stream)
+
+    async def load(self, activity_id: str) -> Activity:
+        return (await self.read(activity_id)).state
+
+    async def existing_read(self, activity_id: str) -> ActivityRead:
+        read = await self.read(activity_id)
+        if read.state.scheduled is None:
+            raise NotFoundError(f"no activity {activity_id}", field="activity_id")
+        return read
 
     async def existing(self, activity_id: str) -> Activity:
-        state = await self.load(activity_id)
-        if state.scheduled is None:
-            raise NotFoundError(f"no activity {activity_id}", field="activity_id")
-        return state
+        return (await self.existing_read(activity_id)).state
 
     @traced_command("activity")
     async def execute(
-        self, activity_id: str, decide: DecideActivity, context: CommandContext
+        self,
+        activity_id: str,
+        decide: DecideActivity,
+        context: CommandContext,
+        *,
+        loaded: ActivityRead | None = None,
     ) -> tuple[Activity, list[DomainEvent]]:
+        """Decide on the activity and append right after the read decided on (`loaded`,
+        the caller's, first); on a concurrent change, again on a fresh read."""
         for _ in range(5):
-            state = await self.load(activity_id)
+            state, stream = loaded if loaded is not None else await self.read(activity_id)
+            loaded = None
             try:
                 events = decide(state)
             except ActivityRuleError as exc:
@@ -183,9 +288,7 @@ class ActivityBook:
             if not events:
                 return state, []
             try:
-                await self._store.append(
-                    activity_stream_id(activity_id), ACTIVITY_STREAM, state.version, events, context
-                )
+                await self._store.append_after(stream, ACTIVITY_STREAM, events, context)
             except ConcurrencyError:
                 continue
             for event in events:

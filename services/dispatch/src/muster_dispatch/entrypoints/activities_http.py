@@ -13,7 +13,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from muster_contracts.checkin import checkin_code, decode_secret, new_checkin_secret
 from muster_contracts.envelope import Role
 from muster_contracts.events.activities import BeneficiaryGroup
-from muster_dispatch.application.activities import ActivityBook, DecideActivity
+from muster_dispatch.application.activities import ActivityBook, ActivityRead, DecideActivity
 from muster_dispatch.domain.activity import (
     Activity,
     ScheduleActivity,
@@ -96,13 +96,20 @@ def activity_view(state: Activity) -> dict[str, Any]:
 
 
 async def _change(
-    request: Request, principal: Principal, activity_id: str, decide: DecideActivity
+    request: Request,
+    principal: Principal,
+    activity_id: str,
+    decide: DecideActivity,
+    loaded: ActivityRead | None = None,
 ) -> dict[str, Any]:
+    """Decide on the activity and append (on `loaded`, the caller's read, if it has one)."""
     book = _book(request)
-    state = await book.existing(activity_id)
-    assert state.scheduled is not None
-    principal.require_scope(state.scheduled.place_area_id, book.areas)
-    state, events = await book.execute(activity_id, decide, CommandContext(principal.actor))
+    read = loaded or await book.existing_read(activity_id)
+    assert read.state.scheduled is not None
+    principal.require_scope(read.state.scheduled.place_area_id, book.areas)
+    state, events = await book.execute(
+        activity_id, decide, CommandContext(principal.actor), loaded=read
+    )
     return activity_view(state) | {"events": [e.event_type for e in events]}
 
 
@@ -230,12 +237,15 @@ async def close_open(request: Request, activity_id: str, principal: Organiser) -
 async def approve(request: Request, activity_id: str, principal: Organiser) -> dict[str, Any]:
     """Approve the hours: one authoritative service record per volunteer and day."""
     book = _book(request)
-    state = await book.existing(activity_id)
+    read = await book.existing_read(activity_id)
     now = datetime.now(UTC)
-    ledgers = await book.ledgers.for_volunteers(sorted(state.attendances), excluding=activity_id)
+    ledgers = await book.ledgers.for_volunteers(
+        sorted(read.state.attendances), excluding=activity_id
+    )
     return await _change(
         request,
         principal,
         activity_id,
         lambda s: approve_hours(s, principal.subject, now, _policy(request), ledgers),
+        read,
     )
