@@ -105,26 +105,11 @@ class VolunteerRegistry:
         except VolunteerRuleError as exc:
             raise RuleViolationError(str(exc), field=exc.field, rule=exc.rule) from None
         subject = context.actor.subject if context.actor.role is Role.VOLUNTEER else None
-        if subject is not None:
-            await self._link_account(subject, volunteer_id)
-        try:
-            await self._claim(self._phones, command.phone, volunteer_id, "phone", "phone number")
-            if command.id_number is not None:
-                try:
-                    await self._claim(
-                        self._id_numbers, command.id_number, volunteer_id, "id_number", "ID number"
-                    )
-                except ConflictError:
-                    await self._phones.release(command.phone, volunteer_id)
-                    raise
-        except ConflictError:
-            if subject is not None:
-                await self._unlink_account(subject, volunteer_id)
-            raise
+        await self._claim_all(command, volunteer_id, subject)
         # A new stream: append straight away; only a retry of the same request collides.
         try:
-            envelopes = await self._store.append(
-                stream_id(volunteer_id), VOLUNTEER_STREAM, 0, events, context
+            envelopes = await self._store.append_after(
+                Stream(stream_id(volunteer_id), 0, []), VOLUNTEER_STREAM, events, context
             )
         except ConcurrencyError:
             return await self.get(volunteer_id)
@@ -138,6 +123,34 @@ class VolunteerRegistry:
             registered_by=context.actor.subject,
             registered_at=envelopes[0].recorded_at,
         )
+
+    async def _claim_all(
+        self, command: RegisterVolunteer, volunteer_id: str, subject: str | None
+    ) -> None:
+        """The account link (a volunteer registering themself), the phone and the ID number,
+        claimed together; if one is refused, none is kept, and the first refusal in that
+        order is the answer (an account that registered already, then the phone)."""
+        claims = [] if subject is None else [self._link_account(subject, volunteer_id)]
+        claims.append(
+            self._claim(self._phones, command.phone, volunteer_id, "phone", "phone number")
+        )
+        if command.id_number is not None:
+            claims.append(
+                self._claim(
+                    self._id_numbers, command.id_number, volunteer_id, "id_number", "ID number"
+                )
+            )
+        outcomes = await asyncio.gather(*claims, return_exceptions=True)
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        if not failures:
+            return
+        # A release or unlink removes only what this volunteer holds: safe for the refused.
+        await self._phones.release(command.phone, volunteer_id)
+        if command.id_number is not None:
+            await self._id_numbers.release(command.id_number, volunteer_id)
+        if subject is not None:
+            await self._unlink_account(subject, volunteer_id)
+        raise next((f for f in failures if isinstance(f, ConflictError)), failures[0])
 
     async def _claim(
         self, claims: IdentityClaims, value: str, volunteer_id: str, field: str, what: str
@@ -216,9 +229,7 @@ class VolunteerRegistry:
         except VolunteerRuleError as exc:
             raise NotFoundError(str(exc)) from None
         if events:
-            await self._store.append(
-                stream_id(volunteer_id), VOLUNTEER_STREAM, state.version, events, context
-            )
+            await self._store.append_after(stream, VOLUNTEER_STREAM, events, context)
         assert state.registered is not None
         with contextlib.suppress(PersonalDataErasedError):
             personal = await self._vault.unseal(state.registered.personal)
