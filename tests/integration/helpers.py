@@ -7,11 +7,15 @@ import os
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 from aiokafka import AIOKafkaConsumer
 
+from muster_contracts.envelope import Actor, EventEnvelope, Role
+from muster_contracts.events.activities import AttendanceCheckedIn, AttendanceCheckedOut
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent, CounterCells
 from muster_runtime.service import ServiceRuntime
@@ -78,3 +82,26 @@ def counting_consumer(settings: ServiceSettings) -> ServiceRuntime:
     return ServiceRuntime(
         settings.model_copy(update={"service_name": "counter"}), consumes=("thing",)
     )
+
+
+def attendance_event(
+    activity_id: str, volunteer_id: str, at: datetime, *, out: bool = False
+) -> ConsumedEvent:
+    """A volunteer's check-in (version 1 of the attendance stream) or check-out (2) as
+    dispatch consumes it."""
+    event: AttendanceCheckedIn | AttendanceCheckedOut = (
+        AttendanceCheckedOut(activity_id=activity_id, volunteer_id=volunteer_id, at=at)
+        if out
+        else AttendanceCheckedIn(
+            activity_id=activity_id, volunteer_id=volunteer_id, at=at, proof="code"
+        )
+    )
+    version = 2 if out else 1
+    envelope = EventEnvelope(
+        event_id=uuid4(), type=event.event_type, schema_version=1,
+        stream_id=f"attendance-{activity_id}-{volunteer_id}", stream_type="attendance",
+        stream_version=version, position=version, occurred_at=at, recorded_at=at,
+        correlation_id=uuid4(), actor=Actor(subject=volunteer_id, role=Role.VOLUNTEER),
+        payload=event.model_dump(mode="json"),
+    )  # fmt: skip
+    return ConsumedEvent(envelope, "muster.volunteer.events", 0, version)

@@ -4,39 +4,21 @@ each event applied exactly once, and a log stored the old way folded in at start
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from uuid import uuid4
 
-from muster_contracts.envelope import Actor, EventEnvelope, Role
-from muster_contracts.events import DomainEvent
-from muster_contracts.events.activities import AttendanceCheckedIn, AttendanceCheckedOut
 from muster_dispatch.application.activities import AttendanceLog
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent
+from tests.integration.helpers import attendance_event
 
 AT = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
 
-def consumed(event: DomainEvent, version: int, volunteer_id: str) -> ConsumedEvent:
-    envelope = EventEnvelope(
-        event_id=uuid4(), type=event.event_type, schema_version=1,
-        stream_id=f"attendance-a1-{volunteer_id}", stream_type="attendance",
-        stream_version=version, position=version, occurred_at=AT, recorded_at=AT,
-        correlation_id=uuid4(), actor=Actor(subject=volunteer_id, role=Role.VOLUNTEER),
-        payload=event.model_dump(mode="json"),
-    )  # fmt: skip
-    return ConsumedEvent(envelope, "muster.volunteer.events", 0, version)
-
-
 def check_in(volunteer_id: str, activity_id: str = "a1") -> ConsumedEvent:
-    event = AttendanceCheckedIn(
-        activity_id=activity_id, volunteer_id=volunteer_id, at=AT, proof="code"
-    )
-    return consumed(event, 1, volunteer_id)
+    return attendance_event(activity_id, volunteer_id, AT)
 
 
 def check_out(volunteer_id: str, activity_id: str = "a1") -> ConsumedEvent:
-    event = AttendanceCheckedOut(activity_id=activity_id, volunteer_id=volunteer_id, at=AT)
-    return consumed(event, 2, volunteer_id)
+    return attendance_event(activity_id, volunteer_id, AT, out=True)
 
 
 async def test_each_event_is_kept_once_however_often_it_is_delivered(db: Database) -> None:

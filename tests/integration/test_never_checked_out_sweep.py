@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from uuid import uuid4
 
 from muster_contracts.areas import load_area_tree
 from muster_contracts.checkin import new_checkin_secret
-from muster_contracts.envelope import Actor, EventEnvelope, Role
-from muster_contracts.events.activities import AttendanceCheckedIn, NeverCheckedOutRule
+from muster_contracts.envelope import Actor, Role
+from muster_contracts.events.activities import NeverCheckedOutRule
 from muster_dispatch.application.activities import ActivityBook, AttendanceLog, Ledgers
 from muster_dispatch.domain.activity import ScheduleActivity, schedule_activity
 from muster_dispatch.domain.hours import HoursPolicy
 from muster_runtime.eventstore import CommandContext, EventStore
 from muster_runtime.mongo import Database
-from muster_runtime.projections import ConsumedEvent
+from tests.integration.helpers import attendance_event
 
 
 async def test_an_attendance_never_checked_out_is_credited_the_scheduled_end(db: Database) -> None:
@@ -32,14 +31,7 @@ async def test_an_attendance_never_checked_out_is_credited_the_scheduled_end(db:
     await book.execute(
         "a1", lambda s: schedule_activity(s, command, new_checkin_secret(), areas), context
     )
-    checked_in = AttendanceCheckedIn(activity_id="a1", volunteer_id="v1", at=starts, proof="code")
-    envelope = EventEnvelope(
-        event_id=uuid4(), type=checked_in.event_type, schema_version=1, stream_id="attendance-a1-v1",
-        stream_type="attendance", stream_version=1, position=1, occurred_at=starts, recorded_at=starts,
-        correlation_id=uuid4(), actor=Actor(subject="v1", role=Role.VOLUNTEER),
-        payload=checked_in.model_dump(mode="json"),
-    )  # fmt: skip
-    await book.log.apply([ConsumedEvent(envelope, "muster.volunteer.events", 0, 0)])
+    await book.log.apply([attendance_event("a1", "v1", starts)])
     policy = HoursPolicy(
         never_checked_out_rule=NeverCheckedOutRule.CREDIT_SCHEDULED_END, grace_minutes=60
     )

@@ -9,7 +9,6 @@ kept from the service records this service issues.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -38,7 +37,7 @@ from muster_dispatch.domain.hours import CreditLedger, HoursPolicy, Interval
 from muster_runtime.errors import NotFoundError, RuleViolationError
 from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore, Stream
 from muster_runtime.mongo import Database, Document
-from muster_runtime.projections import ConsumedEvent
+from muster_runtime.projections import ConsumedEvent, apply_in_memory
 from muster_runtime.tracing import traced_command
 
 DecideActivity = Callable[[Activity], list[DomainEvent]]
@@ -167,19 +166,35 @@ class AttendanceLog:
 
 
 class Ledgers:
-    """Per volunteer: approved minutes per local day and the spans already credited."""
+    """Per volunteer: approved minutes per local day and the spans already credited.
+
+    The volunteers of an approval are read and written concurrently (at most
+    `CONCURRENCY` at a time); a volunteer's first record inserts the ledger as the update
+    leaves it, later ones update it (the ledgers this process has seen are remembered:
+    a ledger is never deleted)."""
+
+    CONCURRENCY = 16
+    KNOWN_LIMIT = 100_000
 
     def __init__(self, db: Database) -> None:
         self._ledgers = db["hour_ledgers"]
+        self._known: dict[str, None] = {}
 
     async def for_volunteers(
         self, volunteer_ids: list[str], excluding: str
     ) -> dict[str, CreditLedger]:
+        slots = asyncio.Semaphore(self.CONCURRENCY)
+
+        async def read(volunteer_id: str) -> Document | None:
+            async with slots:
+                return await self._ledgers.find_one({"_id": volunteer_id})
+
+        docs = await asyncio.gather(*(read(v) for v in volunteer_ids))
         ledgers: dict[str, CreditLedger] = {}
-        for volunteer_id in volunteer_ids:
-            doc = await self._ledgers.find_one({"_id": volunteer_id})
+        for volunteer_id, doc in zip(volunteer_ids, docs, strict=True):
             if doc is None:
                 continue
+            self._remember(volunteer_id)
             minutes: dict[date, int] = defaultdict(int)
             spans: list[Interval] = []
             for activity_id, entry in doc.get("activities", {}).items():
@@ -194,6 +209,7 @@ class Ledgers:
 
     async def record(self, activity: Activity, events: list[DomainEvent]) -> None:
         """Fold this activity's issued and adjusted records into the volunteers' ledgers."""
+        updates: dict[str, list[Document]] = defaultdict(list)
         for event in events:
             if not isinstance(event, ServiceRecordIssued | ServiceRecordAdjusted):
                 continue
@@ -207,9 +223,32 @@ class Ledgers:
             }
             if interval is not None:
                 update["$set"] = {f"{key}.span": [interval.start, interval.end]}
-            with contextlib.suppress(DuplicateKeyError):
-                await self._ledgers.insert_one({"_id": event.volunteer_id, "activities": {}})
-            await self._ledgers.update_one({"_id": event.volunteer_id}, update)
+            updates[event.volunteer_id].append(update)
+        slots = asyncio.Semaphore(self.CONCURRENCY)
+
+        async def write(volunteer_id: str, changes: list[Document]) -> None:
+            async with slots:
+                for update in changes:
+                    await self._update(volunteer_id, update)
+
+        await asyncio.gather(*(write(v, changes) for v, changes in updates.items()))
+
+    async def _update(self, volunteer_id: str, update: Document) -> None:
+        known = volunteer_id in self._known
+        if known and (await self._ledgers.update_one({"_id": volunteer_id}, update)).matched_count:
+            return
+        try:
+            await self._ledgers.insert_one(
+                apply_in_memory({"_id": volunteer_id, "activities": {}}, update)
+            )
+        except DuplicateKeyError:
+            await self._ledgers.update_one({"_id": volunteer_id}, update)
+        self._remember(volunteer_id)
+
+    def _remember(self, volunteer_id: str) -> None:
+        if len(self._known) >= self.KNOWN_LIMIT:
+            del self._known[next(iter(self._known))]
+        self._known[volunteer_id] = None
 
 
 class ActivityRead(NamedTuple):
