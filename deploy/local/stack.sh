@@ -224,6 +224,9 @@ install_kafka() {
 # query to its last write (the document's for an `_id` equality, else the collection's)
 # makes each atomic, as MongoDB's single-document writes are; each update statement's query
 # is closed before the next (a bulk of ~100 updates no longer takes the whole pool).
+# Patch 0003: a database's write transactions queue on a Go mutex before they take a
+# connection, instead of colliding in SQLite, whose busy handler sleeps 1, 2, 5 ... 100 ms
+# between tries (16 concurrent inserts: p99 138-182 ms, max 0.3-0.4 s; patched 19-23 ms).
 patched_ferretdb_module() {
   local go="$1" module dir build="$STATE/build/ferretdb-module" p
   module="$(awk '$1 == "require" && $2 == "github.com/FerretDB/FerretDB" {print $2 "@" $3}' "$FERRET_SRC/go.mod")"
