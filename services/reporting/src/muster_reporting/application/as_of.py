@@ -2,7 +2,7 @@
 
 Every change to a counter cell is also counted in one bucket document per calendar unit of
 the UTC instant its event was recorded: the year, month, ten days (1–10, 11–20, 21 to the
-end), day, six hours, hour, ten minutes and minute (`<area>@Y2026`, `@M2026-11`,
+end), day, six hours, hour, ten minutes and minute (`<cell>@Y2026`, `@M2026-11`,
 `@10d2026-11-21`, `@D2026-11-27`, `@6h2026-11-27T06`, `@H2026-11-27T10`,
 `@10m2026-11-27T10:30`, `@1m2026-11-27T10:31`). A bucket document holds the counts of one
 cell (`<cell>@<bucket>`, see `bucket_document`): what a figure as of an instant reads is that
