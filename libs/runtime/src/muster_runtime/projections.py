@@ -30,6 +30,27 @@ from muster_contracts.events import DomainEvent, decode_payload
 from muster_runtime.mongo import Document, insert_absent
 
 
+class KnownIds:
+    """Ids of documents this process knows exist, the oldest forgotten past `limit`: for
+    documents that are never deleted, so a remembered id may skip the insert and go
+    straight to the update, and a forgotten one costs one more round trip, never a wrong
+    answer."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._ids: dict[str, None] = {}
+
+    def __contains__(self, document_id: object) -> bool:
+        return document_id in self._ids
+
+    def add(self, document_id: str) -> None:
+        if document_id in self._ids:
+            return
+        if len(self._ids) >= self._limit:
+            del self._ids[next(iter(self._ids))]
+        self._ids[document_id] = None
+
+
 @dataclass(frozen=True)
 class ConsumedEvent:
     """An event as read from Kafka, with where it came from."""

@@ -37,7 +37,7 @@ from muster_dispatch.domain.hours import CreditLedger, HoursPolicy, Interval
 from muster_runtime.errors import NotFoundError, RuleViolationError
 from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore, Stream
 from muster_runtime.mongo import Database, Document
-from muster_runtime.projections import ConsumedEvent, apply_in_memory
+from muster_runtime.projections import ConsumedEvent, KnownIds, apply_in_memory
 from muster_runtime.tracing import traced_command
 
 DecideActivity = Callable[[Activity], list[DomainEvent]]
@@ -64,7 +64,7 @@ class AttendanceLog:
     def __init__(self, db: Database) -> None:
         self._db = db
         self.collection = db[self.COLLECTION]
-        self._known: dict[str, None] = {}
+        self._known = KnownIds(self.KNOWN_LIMIT)
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
         for consumed in events:
@@ -116,15 +116,10 @@ class AttendanceLog:
                 }
             )
         except DuplicateKeyError:
-            self._remember(activity_id)
+            self._known.add(activity_id)
             return bool((await self.collection.update_one(query, update)).matched_count)
-        self._remember(activity_id)
+        self._known.add(activity_id)
         return True
-
-    def _remember(self, activity_id: str) -> None:
-        if len(self._known) >= self.KNOWN_LIMIT:
-            del self._known[next(iter(self._known))]
-        self._known[activity_id] = None
 
     async def activities_with_open_attendance(self) -> set[str]:
         """Activities where someone checked in and never out (as far as volunteers did)."""
@@ -178,7 +173,7 @@ class Ledgers:
 
     def __init__(self, db: Database) -> None:
         self._ledgers = db["hour_ledgers"]
-        self._known: dict[str, None] = {}
+        self._known = KnownIds(self.KNOWN_LIMIT)
 
     async def for_volunteers(
         self, volunteer_ids: list[str], excluding: str
@@ -194,7 +189,7 @@ class Ledgers:
         for volunteer_id, doc in zip(volunteer_ids, docs, strict=True):
             if doc is None:
                 continue
-            self._remember(volunteer_id)
+            self._known.add(volunteer_id)
             minutes: dict[date, int] = defaultdict(int)
             spans: list[Interval] = []
             for activity_id, entry in doc.get("activities", {}).items():
@@ -243,12 +238,7 @@ class Ledgers:
             )
         except DuplicateKeyError:
             await self._ledgers.update_one({"_id": volunteer_id}, update)
-        self._remember(volunteer_id)
-
-    def _remember(self, volunteer_id: str) -> None:
-        if len(self._known) >= self.KNOWN_LIMIT:
-            del self._known[next(iter(self._known))]
-        self._known[volunteer_id] = None
+        self._known.add(volunteer_id)
 
 
 class ActivityRead(NamedTuple):
