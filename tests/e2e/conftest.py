@@ -9,7 +9,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -33,6 +35,19 @@ def next_minute() -> datetime:
     start = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
     time.sleep((start - now).total_seconds() + 0.1)
     return start
+
+
+def served_from(earliest: datetime, minutes: int) -> datetime:
+    """When to start `minutes` of service, from `earliest` on, so that they stay inside one
+    local day of the hours time zone (Asia/Shanghai): hours are rounded per local day, so
+    a span over midnight would credit less than `minutes` (an activity three hours back
+    crosses it between about 16:00 and 19:00 UTC)."""
+    zone = ZoneInfo("Asia/Shanghai")
+    local = earliest.astimezone(zone)
+    midnight = datetime.combine(local.date() + timedelta(days=1), dtime(0), tzinfo=zone)
+    if earliest + timedelta(minutes=minutes) <= midnight:
+        return earliest
+    return midnight.astimezone(UTC)
 
 
 def ready_by(url: str, deadline: float, service: str) -> bool:

@@ -19,7 +19,7 @@ import httpx
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.envelope import Role
 from muster_runtime.cli.sample import SampleVolunteers
-from tests.e2e.conftest import RunningSystem
+from tests.e2e.conftest import RunningSystem, served_from
 from tests.e2e.test_access_matrix import launch_form
 from tests.e2e.test_register_to_report import auth, wait_for
 
@@ -173,11 +173,12 @@ def test_volunteers_serve_at_a_new_building_and_its_hours_roll_up(system: Runnin
     )
     assert scheduled.status_code == 201, scheduled.text
     activity_id = scheduled.json()["activity_id"]
+    served_at = served_from(starts_at, 90)
     corrected = dispatch.post(
         f"/activities/{activity_id}/attendances/{volunteer_id}/correct",
         json={
-            "check_in_at": starts_at.isoformat(),
-            "check_out_at": (starts_at + timedelta(minutes=90)).isoformat(),
+            "check_in_at": served_at.isoformat(),
+            "check_out_at": (served_at + timedelta(minutes=90)).isoformat(),
             "reason": "纸质签到表",
         },
         headers=organiser,

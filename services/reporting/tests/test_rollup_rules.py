@@ -375,6 +375,28 @@ async def test_hours_turnouts_and_unique_volunteers_roll_up_with_children_and_br
     assert (community["turnouts"], community["volunteers"]) == (2, 2)
 
 
+async def test_an_attendance_over_midnight_is_one_turnout_on_its_first_day() -> None:
+    log = Log()
+    insights, _ = projections()
+    first, second = date(2026, 11, 27), date(2026, 11, 28)
+    await insights.apply(
+        [
+            log.event("activity-a1", 1, scheduled("a1", T0), T0),
+            # 23:00-01:30 local: a record for each local day served
+            log.event("activity-a1", 2, issued("a1", "v1", first, 60), T0),
+            log.event("activity-a1", 3, issued("a1", "v1", second, 90), T0),
+        ]
+    )
+    # A record issued later for the same attendance (a correction) is no new turn-out.
+    await insights.apply([log.event("activity-a1", 4, issued("a1", "v1", second, 0), T0)])
+
+    district = await cell(insights, DISTRICT)
+    assert (district["turnouts"], district["minutes"], district["volunteers"]) == (1, 150, 1)
+    assert (await cell(insights, DISTRICT, "2026-11-27"))["turnouts"] == 1
+    assert "turnouts" not in await cell(insights, DISTRICT, "2026-11-28")
+    assert (await cell(insights, DISTRICT, "2026-11-28"))["minutes"] == 90
+
+
 async def test_a_correction_changes_every_figure_by_its_delta_in_the_period_served() -> None:
     log = Log()
     insights, _ = projections()

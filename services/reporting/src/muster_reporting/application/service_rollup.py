@@ -340,7 +340,21 @@ class ServiceRollup:
             return self._from_facts(fact, day, counts)
         volunteer_id = payload["volunteer_id"]
         if kind == ServiceRecordIssued.event_type:
-            counts = {"turnouts": 1, "minutes": int(payload["minutes"])}
+            counts = {"minutes": int(payload["minutes"])}
+            # A record per local day served: an attendance over midnight is one turn-out
+            # (人次), counted on its first day, not one a day.
+            turned_out: dict[str, bool] = fact.get("turned_out", {})
+            if volunteer_id not in turned_out:
+                counts["turnouts"] = 1
+                facts[activity_id] = fact | {"turned_out": {**turned_out, volunteer_id: True}}
+                fact_updates.append(
+                    (
+                        activity_id,
+                        envelope.stream_version,
+                        {"$set": {f"turned_out.{volunteer_id}": True}},
+                        False,
+                    )
+                )
             return self._from_facts(fact, day, counts, volunteer_id, new_record=True)
         counts = {"minutes": int(payload["delta_minutes"])}
         return self._from_facts(fact, day, counts, volunteer_id)
