@@ -17,12 +17,13 @@ import sys
 import time
 import uuid
 
+from muster_runtime.bench.measure import latency_summary
 from muster_runtime.mongo import Database, connect
 
 
 async def _run(db: Database, tasks: int, writes: int, queued: bool) -> tuple[float, list[float]]:
-    """Writes/s and sorted latencies (ms) of `tasks` tasks inserting `writes` documents each
-    into two collections (`queued`: one insert in flight at a time)."""
+    """Writes/s and latencies (s) of `tasks` tasks inserting `writes` documents each into
+    two collections (`queued`: one insert in flight at a time)."""
     gate = asyncio.Semaphore(1 if queued else tasks)
     latencies: list[float] = []
 
@@ -31,11 +32,11 @@ async def _run(db: Database, tasks: int, writes: int, queued: bool) -> tuple[flo
             started = time.perf_counter()
             async with gate:
                 await db[f"c{i % 2}"].insert_one({"_id": f"{n}-{i}-{uuid.uuid4().hex}", "i": i})
-            latencies.append((time.perf_counter() - started) * 1000)
+            latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()
     await asyncio.gather(*(task(n) for n in range(tasks)))
-    return tasks * writes / (time.perf_counter() - started), sorted(latencies)
+    return tasks * writes / (time.perf_counter() - started), latencies
 
 
 async def main(url: str, writes: int) -> None:
@@ -47,13 +48,10 @@ async def main(url: str, writes: int) -> None:
             await db[collection].insert_one({"_id": "seed"})
         for tasks, queued in ((1, False), (4, False), (4, True), (16, False), (16, True)):
             rate, latencies = await _run(db, tasks, writes, queued)
-
-            def at(q: float, latencies: list[float] = latencies) -> float:
-                return latencies[min(len(latencies) - 1, int(q * len(latencies)))]
-
+            ms = latency_summary(latencies)
             print(
                 f"{tasks:2d} tasks, {'queued' if queued else 'at once'}: {rate:6.0f} inserts/s, "
-                f"p50 {at(0.5):6.1f} ms, p99 {at(0.99):6.1f} ms, max {latencies[-1]:6.1f} ms"
+                f"p50 {ms['p50']:6.1f} ms, p99 {ms['p99']:6.1f} ms, max {ms['max']:6.1f} ms"
             )
     finally:
         await client.drop_database(name)
