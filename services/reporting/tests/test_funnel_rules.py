@@ -40,6 +40,7 @@ from muster_contracts.events.drives import (
 from muster_contracts.events.drives import (
     Role as DriveRole,
 )
+from muster_reporting.application.as_of import HistoryWriter
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.domain.funnel import Move, Stage, conversion, moves_of, step
 from muster_runtime.projections import ConsumedEvent
@@ -417,12 +418,16 @@ async def test_live_counting_with_redeliveries_equals_a_rebuild() -> None:
     try:
         events = a_drive_day().events
         live = DriveFunnel(client[names[0]], AREAS)
+        history_writer = HistoryWriter([live.history])
         rng = random.Random(3)
         for start in range(0, len(events), 4):  # batches, some delivered twice
             batch = events[start : start + 4]
             await live.apply(batch)
             if rng.random() < 0.5:
                 await live.apply(batch)
+            if rng.random() < 0.3:  # the history writer takes the journal now and then
+                await history_writer.write()
+        await history_writer.drain()
         rebuilt = DriveFunnel(client[names[1]], AREAS)
         rebuilt.buffer()
         await rebuilt.apply(events)

@@ -163,6 +163,10 @@ class MemoryCollection:
         found = [d for d in self.docs.values() if matches(d, query or {})]
         return Cursor([_project(d, projection) for d in found])
 
+    async def delete_many(self, query: Mapping[str, Any]) -> None:
+        for key in [k for k, d in self.docs.items() if matches(d, query)]:
+            del self.docs[key]
+
     async def count_documents(self, query: Mapping[str, Any]) -> int:
         return sum(1 for d in self.docs.values() if matches(d, query))
 
@@ -453,19 +457,27 @@ async def test_redelivered_batches_count_once_live_and_in_a_rebuild_alike() -> N
         log.event("activity-a1", 4, adjusted("a1", "v2", day, 30), T0 + timedelta(hours=2)),
         log.event("volunteer-v1", 1, registered("v1", BUILDING), T0),
     ]
-    live, live_store = projections()
-    await live.apply(events)
-    await live.apply(events)  # redelivered
-    await live.apply(events[2:4])  # and again, in part
     rebuilt, rebuilt_store = projections(buffered=True)
     await rebuilt.apply(events)
     await rebuilt.apply(events)
     await rebuilt.flush()
+    as_of = T0 + timedelta(days=1)
+    rebuilt_as_of = await rebuilt.service.cell(DISTRICT, "2026-11-27", as_of)
+    # The history writer takes the journal before the redeliveries, or after them all.
+    for written_between in (True, False):
+        live, live_store = projections()
+        await live.apply(events)
+        if written_between:
+            await live.history_writer.drain()
+        await live.apply(events)  # redelivered
+        await live.apply(events[2:4])  # and again, in part
+        assert await live.service.cell(DISTRICT, "2026-11-27", as_of) == rebuilt_as_of
+        await live.history_writer.drain()
 
-    district = await cell(live, DISTRICT, "2026-11-27")
-    assert (district["turnouts"], district["volunteers"], district["minutes"]) == (2, 2, 180)
-    # Documents alike, but for the boards' versions: they count writes (a rebuild: one).
-    assert versionless(live_store.contents()) == versionless(rebuilt_store.contents())
+        district = await cell(live, DISTRICT, "2026-11-27")
+        assert (district["turnouts"], district["volunteers"], district["minutes"]) == (2, 2, 180)
+        # Documents alike, but for the boards' versions: they count writes (a rebuild: one).
+        assert versionless(live_store.contents()) == versionless(rebuilt_store.contents())
 
 
 async def test_current_figures_are_written_before_the_history_and_a_batch_stopped_between_is_whole_when_redelivered() -> (
@@ -495,6 +507,9 @@ async def test_current_figures_are_written_before_the_history_and_a_batch_stoppe
     assert "activity_facts" not in stopped_store.contents()  # written after the history
 
     await stopped.apply(events)  # redelivered
+    assert (await stopped.service.cell(DISTRICT, "2026-11-27", as_of_later))["minutes"] == 120
+    for insights in (once, stopped):
+        await insights.history_writer.drain()
     assert versionless(stopped_store.contents()) == versionless(once_store.contents())
     assert (await stopped.service.cell(DISTRICT, "2026-11-27", as_of_later))["minutes"] == 120
 
@@ -607,6 +622,7 @@ async def test_a_bucket_document_holds_one_cell_so_a_batch_rewrites_no_other_per
             log.event("activity-a1", 3, issued("a1", "v2", days[1], 30), T0),
         ]
     )
+    await insights.history_writer.drain()
     buckets = memory.contents()["service_by_area_buckets"]
     by_cell: dict[str, list[Document]] = {}
     for document_id, document in buckets.items():
@@ -753,3 +769,37 @@ async def test_an_area_not_yet_known_rolls_up_by_its_ids_prefixes() -> None:
         assert (served["activities"], served["minutes"], served["volunteers"]) == (1, 90, 1), area
         assert (await insights.volunteers.cell(area))["registered"] == 1, area
     assert (await cell(insights, grid))["children"][new_building]["minutes"] == 90
+
+
+async def test_as_of_counts_a_journalled_batch_once_before_during_and_after_its_writing() -> None:
+    """The consumer journals a batch's history and goes on; figures as of an instant add
+    what the buckets do not hold yet, whether the writer has not started, has written the
+    buckets but not yet removed the journal, or is done."""
+    log = Log()
+    insights, memory = projections()
+    day = date(2026, 11, 27)
+    await insights.apply(
+        [
+            log.event("activity-a1", 1, scheduled("a1", T0), T0),
+            log.event("activity-a1", 2, issued("a1", "v1", day, 60), T0 + timedelta(minutes=1)),
+            log.event("volunteer-v1", 1, registered("v1", BUILDING), T0),
+        ]
+    )
+    later = T0 + timedelta(hours=1)
+
+    async def figures() -> tuple[Any, ...]:
+        district = await insights.service.cell(DISTRICT, "2026-11-27", later)
+        registered = await insights.volunteers.cell(DISTRICT, as_of=later)
+        return district.get("activities"), district.get("minutes"), registered.get("registered")
+
+    journalled = copy.deepcopy(memory.contents()["as_of_pending"])
+    assert "service_by_area_buckets" not in memory.contents()  # nothing written yet
+    assert await figures() == (1, 60, 1)
+    await insights.history_writer.drain()
+    assert "as_of_pending" not in memory.contents()
+    assert await figures() == (1, 60, 1)
+    memory["as_of_pending"].docs.update(journalled)  # written, not yet removed
+    assert await figures() == (1, 60, 1)
+    await insights.history_writer.drain()  # taken again: counted once
+    assert await figures() == (1, 60, 1)
+    assert await insights.service.cell(DISTRICT, "2026-11-27", T0) == {}

@@ -45,3 +45,10 @@ CONSUMER_LAG = Gauge(
     "muster_consumer_lag", "Events on a partition not yet committed by this service's group",
     ["topic", "partition"],
 )  # fmt: skip
+AS_OF_JOURNAL = Gauge(
+    "muster_as_of_journal_documents", "Reporting batches' as-of changes not yet in their buckets"
+)
+AS_OF_WRITE_SECONDS = Histogram(
+    "muster_as_of_write_seconds", "Time to write journalled batches into the as-of buckets",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)  # fmt: skip

@@ -17,10 +17,10 @@ import asyncio
 import contextlib
 import functools
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
@@ -183,7 +183,18 @@ def apply_in_memory(doc: Document, update: Mapping[str, Any]) -> Document:
     return doc
 
 
-Contribution = tuple[ConsumedEvent, str, Mapping[str, int], Mapping[str, Any]]
+class Position(Protocol):
+    """Where a counted event was read: all a counter cell needs to count it once."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def offset(self) -> int: ...
+
+
+# (event, cell id, increments, fields set on insert)
+Contribution = tuple[Position, str, Mapping[str, int], Mapping[str, Any]]
 
 
 # Told how many documents each bulk insert wrote (a rebuild's progress while it writes).
@@ -273,8 +284,11 @@ class CounterCells:
     # eight; with one it was the faster before that patch). MongoDB gains from more.
     CONCURRENCY = 4
 
-    def __init__(self, collection: AsyncCollection[Document]) -> None:
+    def __init__(
+        self, collection: AsyncCollection[Document], concurrency: int | None = None
+    ) -> None:
         self.collection = collection
+        self.concurrency = concurrency or self.CONCURRENCY
         self._known: set[str] = set()
         self._buffer: dict[str, _BufferedCell] | None = None
         # Each cell's marks as this consumer last wrote or read them: the guard of its next
@@ -296,7 +310,7 @@ class CounterCells:
         )
 
     def _count_in_buffer(
-        self, contributions: list[Contribution], buffer: dict[str, _BufferedCell]
+        self, contributions: Sequence[Contribution], buffer: dict[str, _BufferedCell]
     ) -> None:
         """Count above each cell's marks as they were before this call, as a live `apply`
         does: an event's several contributions to one cell all count (no need to merge
@@ -365,9 +379,7 @@ class CounterCells:
         )
         return [d for d in docs if d is not None]
 
-    async def apply(
-        self, contributions: list[tuple[ConsumedEvent, str, Mapping[str, int], Mapping[str, Any]]]
-    ) -> dict[str, Document]:
+    async def apply(self, contributions: Sequence[Contribution]) -> dict[str, Document]:
         """Apply (event, cell id, increments, fields set on insert) contributions.
 
         Counts only offsets above the cells' marks (remembered, or read once), and writes
@@ -389,8 +401,8 @@ class CounterCells:
         raise RuntimeError(f"{self.collection.name}: cells kept changing under the consumer")
 
     async def _insert_new(
-        self, contributions: list[Contribution], created: dict[str, Document]
-    ) -> list[Contribution]:
+        self, contributions: Sequence[Contribution], created: dict[str, Document]
+    ) -> Sequence[Contribution]:
         """Insert the cells not known to exist whole, counts and marks included: one write,
         no read, no update. A cell that exists after all (another writer, an earlier run)
         is left to the usual read-and-update path."""
@@ -417,7 +429,7 @@ class CounterCells:
                 self._marks[cell_id] = dict(new[cell_id].hwm)
         return [c for c in contributions if c[1] not in new or c[1] in existing]
 
-    async def _attempt(self, contributions: list[Contribution]) -> list[Contribution]:
+    async def _attempt(self, contributions: Sequence[Contribution]) -> list[Contribution]:
         """Count above the expected marks and write each cell guarded by them; returns the
         contributions to cells whose guard missed (their marks are read again next time)."""
         await self._ensure({cell: on_insert for _, cell, _, on_insert in contributions})
@@ -436,7 +448,7 @@ class CounterCells:
                 deltas[cell][name] += amount
             new_marks[cell][event.source] = max(new_marks[cell].get(event.source, -1), event.offset)
 
-        limit = asyncio.Semaphore(self.CONCURRENCY)
+        limit = asyncio.Semaphore(self.concurrency)
 
         async def write(cell: str) -> bool:
             marks = self._marks[cell]

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -130,6 +130,7 @@ class ServiceRuntime:
         self.consumed_total = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._periodic: list[tuple[float, Callable[[], Awaitable[None]], str]] = []
+        self._alongside: list[tuple[Callable[[], Coroutine[Any, Any, None]], str]] = []
         self.lag = ConsumerLag(
             settings.kafka_bootstrap, consumer_group(settings), self.consumed_topics
         )
@@ -141,6 +142,11 @@ class ServiceRuntime:
     def every(self, seconds: float, job: Callable[[], Awaitable[None]], name: str) -> None:
         """Run `job` periodically while the service runs (register before start)."""
         self._periodic.append((seconds, job, name))
+
+    def alongside(self, job: Callable[[], Coroutine[Any, Any, None]], name: str) -> None:
+        """Run `job` while the service runs, cancelled when it stops (register before
+        start); it must handle its own failures."""
+        self._alongside.append((job, name))
 
     async def _run_periodic(
         self, seconds: float, job: Callable[[], Awaitable[None]], name: str
@@ -244,6 +250,8 @@ class ServiceRuntime:
             self._tasks.append(
                 asyncio.create_task(self._run_periodic(seconds, job, name), name=name)
             )
+        for job, name in self._alongside:
+            self._tasks.append(asyncio.create_task(job(), name=name))
 
     async def _connect_broker(self) -> None:
         topics = [t for t in [self.topic, *self.consumed_topics] if t]

@@ -96,6 +96,10 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
     # (the packaged file, then the areas admins added) gives names and children to reports.
     reference_areas = ReferenceAreas(runtime.db, areas)
     runtime.consume_with(reference_areas.apply, *insights.handlers)
+    runtime.alongside(insights.history_writer.run, "as-of-history")
+    runtime.every(
+        settings.metrics_poll_seconds, insights.history_writer.measure_backlog, "as-of-journal"
+    )
 
     async def on_start() -> None:
         await reference_areas.load()

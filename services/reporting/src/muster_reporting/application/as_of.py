@@ -21,27 +21,53 @@ after T never shows, not even while a batch is half written. At most years since
 number of events, each no bigger than the cell.
 
 Buckets are counter cells (`CounterCells`): a redelivered event is counted once per bucket.
+
+Writing a batch's buckets costs a write per (cell, bucket): most of what applying a batch
+costs. So the consumer does not wait for it: it stores the batch's changes whole in the
+history journal (`as_of_pending`, one document per batch part, see `CellHistory.record`)
+and goes on; `HistoryWriter` writes the journal into the buckets beside it, many batches
+at a time (their busy buckets shared), and removes what it wrote. A figure as of an
+instant adds the journal's changes its buckets do not hold yet (`unwritten`), so it never
+waits for the writer either.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
+import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from pymongo.asynchronous.collection import AsyncCollection
+
+from muster_runtime.metrics import AS_OF_JOURNAL, AS_OF_WRITE_SECONDS
 from muster_runtime.mongo import Database, Document
 from muster_runtime.projections import (
     ConsumedEvent,
+    Contribution,
     CounterCells,
     insert_in_chunks,
 )
+
+log = logging.getLogger(__name__)
 
 # History is kept by year from here; whatever was recorded before is in one bucket.
 HISTORY_SINCE = datetime(2024, 1, 1, tzinfo=UTC)
 EARLIER = f"Ybefore{HISTORY_SINCE.year}"
 # Fields of a bucket document that are not counts.
 NOT_COUNTS = frozenset({"_id", "hwm"})
+# The history journal: batches' changes not yet written into their buckets.
+JOURNAL = "as_of_pending"
+# Changes per journal document, at most (an event's are never split): about 600 bytes
+# each, well inside a document's 16 MB.
+JOURNAL_CHANGES_PER_DOCUMENT = 2000
+# Journal documents the writer takes at once (oldest first).
+JOURNAL_DOCUMENTS_PER_WRITE = 200
 
 
 class Change(NamedTuple):
@@ -202,7 +228,11 @@ class CellHistory:
     """
 
     def __init__(self, db: Database, name: str) -> None:
+        self.name = name
         self.buckets = CounterCells(db[f"{name}_buckets"])
+        self.journal: AsyncCollection[Document] = db[JOURNAL]
+        # Told when `record` journalled a batch (the writer wakes).
+        self.on_record: Callable[[], None] | None = None
         # While buffering: (cell, minute) -> (summed counts, highest offset per source).
         self._minutes: dict[tuple[str, datetime | None], tuple[dict[str, int], dict[str, int]]]
         self._minutes = {}
@@ -278,36 +308,223 @@ class CellHistory:
             minutes[key][1].update(marks_after)
 
     async def record(self, changes: Iterable[Change]) -> None:
-        """Keep `changes` (all of a batch's at once: a bucket counts an event only once)."""
+        """Keep `changes` (all of a batch's at once: a bucket counts an event only once):
+        stored in the journal, whole, for `HistoryWriter` to write into the buckets."""
         if self._buffering:
             self._count_in_memory(changes)
             return
-        by_bucket: dict[tuple[str, int, str], dict[str, int]] = defaultdict(
-            lambda: defaultdict(int)
-        )
-        events: dict[tuple[str, int], ConsumedEvent] = {}
-        for change in changes:
-            event = change.event
-            events[(event.source, event.offset)] = event
-            for bucket in buckets_of(change.recorded_at):
-                counts = by_bucket[
-                    (event.source, event.offset, bucket_document(change.cell, bucket))
-                ]
-                for name, amount in change.counts.items():
-                    counts[name] += amount
-        await self.buckets.apply(
-            [
-                (events[(source, offset)], bucket_id, dict(counts), {})
-                for (source, offset, bucket_id), counts in by_bucket.items()
-            ]
-        )
+        documents = journal_documents(self.name, changes)
+        if documents:
+            await self.journal.insert_many(documents)
+            if self.on_record is not None:
+                self.on_record()
 
     async def as_of(self, cell_ids: list[str], at: datetime) -> dict[str, Document]:
-        """The cells' counts from every change recorded before the start of `at`'s minute."""
-        wanted = {
-            bucket_document(cell, bucket): cell for bucket in bucket_reads(at) for cell in cell_ids
-        }
+        """The cells' counts from every change recorded before the start of `at`'s minute:
+        the buckets, and the journal's changes not yet written into them.
+
+        The journal is read first: a change the writer takes meanwhile is then in its
+        bucket (whose mark says so), and one it has not taken is still in what was read.
+        """
+        reads = bucket_reads(at)
+        pending = [
+            document
+            async for document in self.journal.find({"history": self.name}).sort([("_id", 1)])
+        ]
+        wanted = {bucket_document(cell, bucket): cell for bucket in reads for cell in cell_ids}
         totals: dict[str, dict[str, Any]] = {cell: {} for cell in cell_ids}
-        for doc in await self.buckets.read(list(wanted), {"hwm": 0}):
+        marks: dict[str, dict[str, int]] = {}
+        for doc in await self.buckets.read(list(wanted)):
             add_counts(totals[wanted[doc["_id"]]], doc)
+            marks[doc["_id"]] = doc.get("hwm", {})
+        for cell, counts in unwritten(pending, frozenset(reads), marks, totals.keys()):
+            add_dotted(totals[cell], counts)
         return totals
+
+
+class JournalPosition(NamedTuple):
+    """Where a journalled change's event was read (`Position`)."""
+
+    source: str
+    offset: int
+
+
+def _minute_text(recorded_at: datetime) -> str | None:
+    minute = minute_of(recorded_at)
+    return None if minute is None else instant(minute)[:16]
+
+
+class _MinuteBuckets(dict[str | None, tuple[str, ...]]):
+    """The buckets of a journalled minute (`_minute_text`), worked out once each."""
+
+    def __missing__(self, minute: str | None) -> tuple[str, ...]:
+        at = None if minute is None else datetime.fromisoformat(minute).replace(tzinfo=UTC)
+        buckets = self[minute] = (EARLIER,) if at is None else buckets_of(at)
+        return buckets
+
+
+class _JournalKeys:
+    """Journal document ids in the order they were made: nanoseconds since the epoch,
+    never repeated nor going back within a process, then the process."""
+
+    def __init__(self) -> None:
+        self._last = 0
+        self._process = f"{os.getpid()}-{os.urandom(4).hex()}"
+
+    def next(self) -> str:
+        self._last = max(time.time_ns(), self._last + 1)
+        return f"{self._last:020d}-{self._process}"
+
+
+_KEYS = _JournalKeys()
+
+
+def journal_documents(name: str, changes: Iterable[Change]) -> list[Document]:
+    """A batch's changes as journal documents (pure but for their ids): each change as
+    `{c: cell, m: UTC minute, s: source, o: offset, k: [count names], v: [amounts]}` (a
+    document, and names apart: stores take neither arrays in arrays nor dotted field
+    names), an event's all in one journal document."""
+    by_event: dict[tuple[str, int], list[Document]] = defaultdict(list)
+    for change in changes:
+        source, offset = change.event.source, change.event.offset
+        minute = _minute_text(change.recorded_at)
+        by_event[(source, offset)].append(
+            {
+                "c": change.cell,
+                "m": minute,
+                "s": source,
+                "o": offset,
+                "k": list(change.counts),
+                "v": list(change.counts.values()),
+            }
+        )
+    documents: list[Document] = []
+    part: list[Document] = []
+    for event_changes in by_event.values():
+        if part and len(part) + len(event_changes) > JOURNAL_CHANGES_PER_DOCUMENT:
+            documents.append({"_id": _KEYS.next(), "history": name, "changes": part})
+            part = []
+        part += event_changes
+    if part:
+        documents.append({"_id": _KEYS.next(), "history": name, "changes": part})
+    return documents
+
+
+def counts_of(change: Document) -> dict[str, int]:
+    """A journalled change's counts by name."""
+    return dict(zip(change["k"], change["v"], strict=True))
+
+
+def first_recorded(documents: Iterable[Document]) -> Iterator[tuple[str, Document]]:
+    """(history, change) of journal documents in their order, each event's changes as
+    first recorded (pure): a batch redelivered before the writer took it is journalled
+    again, and may then be computed otherwise (a later projection of it stored facts the
+    first time), so the first stands."""
+    seen: set[tuple[str, str, int]] = set()
+    for document in documents:
+        name = document["history"]
+        here: set[tuple[str, str, int]] = set()
+        for change in document["changes"]:
+            key = (name, change["s"], change["o"])
+            if key not in seen:
+                here.add(key)
+                yield name, change
+        seen |= here
+
+
+def unwritten(
+    pending: Sequence[Document],
+    reads: frozenset[str],
+    marks: Mapping[str, Mapping[str, int]],
+    cells: Iterable[str],
+) -> Iterator[tuple[str, Mapping[str, int]]]:
+    """(cell, counts) of the journal's changes to `cells` that belong to one of the bucket
+    `reads` and that bucket has not counted yet (its mark for the change's source is below
+    the change's offset: a bucket counts each source's offsets in order), pure."""
+    wanted = frozenset(cells)
+    buckets = _MinuteBuckets()
+    for _, change in first_recorded(pending):
+        cell = change["c"]
+        if cell not in wanted:
+            continue
+        for bucket in buckets[change["m"]]:
+            if bucket in reads:
+                mark = marks.get(bucket_document(cell, bucket), {}).get(change["s"], -1)
+                if change["o"] > mark:
+                    yield cell, counts_of(change)
+                break
+
+
+class HistoryWriter:
+    """Writes the history journal into the histories' buckets, oldest first, many batches
+    at a time, and removes what it wrote: off the consumer's path.
+
+    Safe beside other writers (other reporting processes): buckets count each event once,
+    whoever writes it, and a document is removed only once its changes are counted. A
+    bucket counts a source's offsets in order, so the journal is taken oldest first: a
+    partition's later batches are journalled after its earlier ones (a partition moves to
+    another process only after its batches are done, and so journalled).
+    """
+
+    def __init__(self, histories: Sequence[CellHistory], concurrency: int = 2) -> None:
+        self._histories = {history.name: history for history in histories}
+        self._journal: AsyncCollection[Document] = histories[0].journal
+        self._woken = asyncio.Event()
+        for history in histories:
+            history.on_record = self._woken.set
+            # Fewer bucket updates in flight than the consumer's: it writes current figures.
+            history.buckets.concurrency = concurrency
+        self.written_total = 0
+
+    async def measure_backlog(self) -> None:
+        """Set how many journal documents are not yet written, on `/metrics`."""
+        AS_OF_JOURNAL.set(await self._journal.count_documents({}))
+
+    async def write(self) -> int:
+        """Write the oldest journal documents into their buckets and remove them; returns
+        how many it took."""
+        cursor = self._journal.find({"history": {"$in": list(self._histories)}})
+        cursor = cursor.sort([("_id", 1)]).limit(JOURNAL_DOCUMENTS_PER_WRITE)
+        documents = [document async for document in cursor]
+        if not documents:
+            return 0
+        started = time.perf_counter()
+        by_bucket: dict[str, dict[tuple[str, int, str], dict[str, int]]] = defaultdict(
+            lambda: defaultdict(lambda: defaultdict(int))
+        )
+        buckets = _MinuteBuckets()
+        for name, change in first_recorded(documents):
+            event = (change["s"], change["o"])
+            for bucket in buckets[change["m"]]:
+                summed = by_bucket[name][(*event, bucket_document(change["c"], bucket))]
+                for field, amount in counts_of(change).items():
+                    summed[field] += amount
+        for name, sums in by_bucket.items():
+            contributions: list[Contribution] = [
+                (JournalPosition(source, offset), bucket_id, dict(counts), {})
+                for (source, offset, bucket_id), counts in sums.items()
+            ]
+            await self._histories[name].buckets.apply(contributions)
+        await self._journal.delete_many({"_id": {"$in": [d["_id"] for d in documents]}})
+        self.written_total += len(documents)
+        AS_OF_WRITE_SECONDS.observe(time.perf_counter() - started)
+        return len(documents)
+
+    async def drain(self) -> None:
+        """Write until the journal is empty."""
+        while await self.write():
+            pass
+
+    async def run(self, poll_seconds: float = 1.0) -> None:
+        """Write the journal as it fills, until cancelled: woken by this process's batches,
+        polling for what other processes (or an earlier run) left."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), poll_seconds)
+            self._woken.clear()
+            try:
+                while await self.write() == JOURNAL_DOCUMENTS_PER_WRITE:
+                    pass
+            except Exception:
+                log.exception("writing the as-of history failed; trying again")
+                await asyncio.sleep(poll_seconds)

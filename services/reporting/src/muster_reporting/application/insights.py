@@ -4,7 +4,7 @@ the service indexes at start."""
 from __future__ import annotations
 
 from muster_contracts.areas import AreaTree
-from muster_reporting.application.as_of import CellHistory
+from muster_reporting.application.as_of import JOURNAL, CellHistory, HistoryWriter
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.leaderboards import VolunteerStanding
 from muster_reporting.application.service_rollup import ServiceRollup
@@ -15,6 +15,7 @@ from muster_runtime.service import EventHandler
 
 # Collections derived from the log besides the rollup cells themselves.
 INSIGHT_READ_MODELS = (
+    JOURNAL,
     "volunteers_by_area_buckets",
     "service_by_area_buckets",
     "service_volunteers",
@@ -29,9 +30,9 @@ INSIGHT_READ_MODELS = (
 
 
 class AsOfHistory:
-    """Writes the as-of history of the batch the rollups just counted: after every
+    """Journals the as-of history of the batch the rollups just counted: after every
     projection's current figures, so what a report shows now is not kept waiting for it
-    (traced and timed as `AsOfHistory`)."""
+    (traced and timed as `AsOfHistory`; `HistoryWriter` writes it into the buckets)."""
 
     def __init__(self, volunteers: VolunteerRollup, service: ServiceRollup) -> None:
         self._volunteers = volunteers
@@ -57,6 +58,9 @@ class Insights:
         self.drive_funnel = drive_funnel
         self.standing = VolunteerStanding(db, areas, star_thresholds_hours)
         self.history = AsOfHistory(self.volunteers, self.service)
+        self.history_writer = HistoryWriter(
+            [self.volunteer_history, self.service.history, self.drive_funnel.history]
+        )
 
     @property
     def event_types(self) -> frozenset[str]:
