@@ -52,6 +52,13 @@ class ReportingSettings(ServiceSettings):
         description="Most events reporting applies per batch: a batch writes each counter "
         "cell it touches once, so larger batches catch up faster.",
     )
+    as_of_write_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often the as-of history journal is written into its buckets: the "
+        "batches of that time share their busy buckets (figures as of an instant include "
+        "what is not written yet).",
+    )
     timezone: str = Field(
         default="Asia/Shanghai",
         description="Time zone (IANA name) of report periods: days, ISO weeks, months, years.",
@@ -96,7 +103,9 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
     # (the packaged file, then the areas admins added) gives names and children to reports.
     reference_areas = ReferenceAreas(runtime.db, areas)
     runtime.consume_with(reference_areas.apply, *insights.handlers)
-    runtime.alongside(insights.history_writer.run, "as-of-history")
+    runtime.alongside(
+        lambda: insights.history_writer.run(settings.as_of_write_seconds), "as-of-history"
+    )
     runtime.every(
         settings.metrics_poll_seconds, insights.history_writer.measure_backlog, "as-of-journal"
     )

@@ -515,16 +515,18 @@ class HistoryWriter:
         while await self.write():
             pass
 
-    async def run(self, poll_seconds: float = 1.0) -> None:
-        """Write the journal as it fills, until cancelled: woken by this process's batches,
-        polling for what other processes (or an earlier run) left."""
+    async def run(self, every_seconds: float = 1.0) -> None:
+        """Write the journal as it fills, until cancelled: at most once every
+        `every_seconds` (the batches of that time share their busy buckets, and figures as
+        of an instant never wait for it), woken by this process's batches, polling for what
+        other processes (or an earlier run) left."""
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), poll_seconds)
+                await asyncio.wait_for(self._woken.wait(), 5 * every_seconds)
             self._woken.clear()
             try:
                 while await self.write() == JOURNAL_DOCUMENTS_PER_WRITE:
                     pass
             except Exception:
                 log.exception("writing the as-of history failed; trying again")
-                await asyncio.sleep(poll_seconds)
+            await asyncio.sleep(every_seconds)
