@@ -37,7 +37,15 @@ from muster_contracts.events.activities import (
     ServiceRecordAdjusted,
     ServiceRecordIssued,
 )
-from muster_reporting.application.as_of import HISTORY_SINCE, bucket_reads, buckets_of
+from muster_reporting.application import as_of
+from muster_reporting.application.as_of import (
+    HISTORY_SINCE,
+    Change,
+    bucket_reads,
+    buckets_of,
+    counts_of,
+    journal_documents,
+)
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.insights import Insights
 from muster_reporting.application.periods import cell_id, check_period, local_day, periods_of
@@ -663,6 +671,33 @@ def test_bucket_reads_add_up_to_every_change_recorded_before_the_minute() -> Non
         for recorded_at in changes:
             counted = len(set(reads).intersection(buckets_of(recorded_at)))
             assert counted == (1 if recorded_at < start else 0), (at, recorded_at)
+
+
+def test_a_batch_is_journalled_in_documents_of_bounded_size_an_event_never_split(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(as_of, "JOURNAL_CHANGES_PER_DOCUMENT", 20)
+    log = Log()
+    events = [log.event(f"s{n % 3}", n + 1, registered(f"v{n}", BUILDING), T0) for n in range(50)]
+    changes = [
+        Change(event, f"cell{c}", {"registered": 1, "category.resident": c}, T0)
+        for c in range(7)
+        for event in events  # an event's changes are not next to each other
+    ]
+    documents = journal_documents("volunteers_by_area", changes)
+
+    assert len(documents) > 1
+    assert [d["_id"] for d in documents] == sorted(d["_id"] for d in documents)
+    holding: dict[tuple[str, int], set[str]] = {}
+    for document in documents:
+        assert len(document["changes"]) <= 20
+        for change in document["changes"]:
+            holding.setdefault((change["s"], change["o"]), set()).add(document["_id"])
+            assert counts_of(change) == {"registered": 1, "category.resident": int(change["c"][4:])}
+            assert change["m"] == "2026-11-27T02:00"
+    assert len(holding) == len(events)
+    assert all(len(held) == 1 for held in holding.values())
+    assert sum(len(d["changes"]) for d in documents) == len(changes)
 
 
 async def ranking(insights: Insights, area: str, period: str | None) -> list[tuple[str, int]]:
