@@ -368,16 +368,21 @@ class CounterCells:
     async def read(
         self, cell_ids: list[str], projection: Mapping[str, Any] | None = None
     ) -> list[Document]:
-        """The existing cells among `cell_ids` (point reads: served by `_id` on any store).
+        """The existing cells among `cell_ids`, in no particular order: one query by `_id`
+        (`$in`, served by the `_id` index; on the development store since FerretDB patch
+        0001). One query, not a point read per cell: 25 bucket documents of 50,000 took p50
+        4.5 ms, p99 9 ms, against 8.5 and 15 ms for 25 concurrent point reads.
 
         While buffering, what was counted in memory so far (whole cells).
         """
         if self._buffer is not None:
             return [self._buffer[c].document(c) for c in cell_ids if c in self._buffer]
-        docs = await asyncio.gather(
-            *(self.collection.find_one({"_id": c}, projection) for c in cell_ids)
-        )
-        return [d for d in docs if d is not None]
+        if not cell_ids:
+            return []
+        if len(cell_ids) == 1:
+            found = await self.collection.find_one({"_id": cell_ids[0]}, projection)
+            return [found] if found is not None else []
+        return [d async for d in self.collection.find({"_id": {"$in": cell_ids}}, projection)]
 
     async def apply(self, contributions: Sequence[Contribution]) -> dict[str, Document]:
         """Apply (event, cell id, increments, fields set on insert) contributions.
