@@ -463,7 +463,9 @@ class HistoryWriter:
     whoever writes it, and a document is removed only once its changes are counted. A
     bucket counts a source's offsets in order, so the journal is taken oldest first: a
     partition's later batches are journalled after its earlier ones (a partition moves to
-    another process only after its batches are done, and so journalled).
+    another process only after its batches are done, and so journalled; journal ids sort
+    by wall-clock time, so reporting hosts' clocks must agree to well within the seconds a
+    rebalance takes).
     """
 
     def __init__(self, histories: Sequence[CellHistory], concurrency: int = 2) -> None:
