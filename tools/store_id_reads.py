@@ -16,12 +16,11 @@ import asyncio
 import random
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from muster_runtime.bench.measure import latency_summary
-from muster_runtime.mongo import Document, connect
+from muster_runtime.bench.measure import latency_line
+from muster_runtime.mongo import Document, scratch_database
 
 DOCUMENTS = 50_000
 PER_READ = 25
@@ -41,10 +40,8 @@ def _document(n: int) -> Document:
 
 
 async def main(url: str, reads: int) -> None:
-    client = connect(url)
-    name = f"id_reads_{uuid.uuid4().hex[:8]}"
-    collection = client[name]["buckets"]
-    try:
+    async with scratch_database(url, "id_reads") as db:
+        collection = db["buckets"]
         for start in range(0, DOCUMENTS, 1000):
             await collection.insert_many([_document(n) for n in range(start, start + 1000)])
         pick = random.Random(5)
@@ -72,14 +69,7 @@ async def main(url: str, reads: int) -> None:
                     found = await read(ids)
                     latencies.append(time.perf_counter() - started)
                     assert len(found) == PER_READ
-                ms = latency_summary(latencies)
-                print(
-                    f"{PER_READ} of {DOCUMENTS:,} by _id, {label:13s}: p50 {ms['p50']:5.1f} ms, "
-                    f"p99 {ms['p99']:5.1f} ms, max {ms['max']:5.1f} ms"
-                )
-    finally:
-        await client.drop_database(name)
-        await client.close()
+                print(f"{PER_READ} of {DOCUMENTS:,} by _id, {label:13s}: {latency_line(latencies)}")
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ import sys
 import time
 import uuid
 
-from muster_runtime.bench.measure import latency_summary
-from muster_runtime.mongo import Database, connect
+from muster_runtime.bench.measure import latency_line
+from muster_runtime.mongo import Database, scratch_database
 
 
 async def _run(db: Database, tasks: int, writes: int, queued: bool) -> tuple[float, list[float]]:
@@ -40,22 +40,13 @@ async def _run(db: Database, tasks: int, writes: int, queued: bool) -> tuple[flo
 
 
 async def main(url: str, writes: int) -> None:
-    client = connect(url)
-    name = f"write_contention_{uuid.uuid4().hex[:8]}"
-    db = client[name]
-    try:
+    async with scratch_database(url, "write_contention") as db:
         for collection in ("c0", "c1"):  # created first: creation is not what is measured
             await db[collection].insert_one({"_id": "seed"})
         for tasks, queued in ((1, False), (4, False), (4, True), (16, False), (16, True)):
             rate, latencies = await _run(db, tasks, writes, queued)
-            ms = latency_summary(latencies)
-            print(
-                f"{tasks:2d} tasks, {'queued' if queued else 'at once'}: {rate:6.0f} inserts/s, "
-                f"p50 {ms['p50']:6.1f} ms, p99 {ms['p99']:6.1f} ms, max {ms['max']:6.1f} ms"
-            )
-    finally:
-        await client.drop_database(name)
-        await client.close()
+            way = "queued" if queued else "at once"
+            print(f"{tasks:2d} tasks, {way}: {rate:6.0f} inserts/s, {latency_line(latencies)}")
 
 
 if __name__ == "__main__":

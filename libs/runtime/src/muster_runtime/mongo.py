@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 from pymongo import AsyncMongoClient
@@ -29,6 +31,19 @@ def connect(url: str, max_pool_size: int = 32) -> AsyncMongoClient[Document]:
         tz_aware=True,
         uuidRepresentation="standard",
     )
+
+
+@asynccontextmanager
+async def scratch_database(url: str, prefix: str) -> AsyncIterator[Database]:
+    """A database of its own on the store at `url` (`<prefix>_<random>`), dropped after: for
+    tools that measure the store."""
+    client = connect(url)
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    try:
+        yield client[name]
+    finally:
+        await client.drop_database(name)
+        await client.close()
 
 
 async def insert_absent(

@@ -36,6 +36,12 @@ def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
     }
 
 
+def latency_line(seconds: Sequence[float]) -> str:
+    """`p50 … ms, p99 … ms, max … ms` of latencies in seconds, for a tool's printed line."""
+    ms = latency_summary(seconds)
+    return f"p50 {ms['p50']:6.1f} ms, p99 {ms['p99']:6.1f} ms, max {ms['max']:6.1f} ms"
+
+
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU seconds of a live process (None if it is gone)."""
     try:
