@@ -284,11 +284,9 @@ class CounterCells:
     # eight; with one it was the faster before that patch). MongoDB gains from more.
     CONCURRENCY = 4
 
-    def __init__(
-        self, collection: AsyncCollection[Document], concurrency: int | None = None
-    ) -> None:
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
-        self.concurrency = concurrency or self.CONCURRENCY
+        self.concurrency = self.CONCURRENCY
         self._known: set[str] = set()
         self._buffer: dict[str, _BufferedCell] | None = None
         # Each cell's marks as this consumer last wrote or read them: the guard of its next

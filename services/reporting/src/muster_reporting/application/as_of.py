@@ -527,8 +527,7 @@ class HistoryWriter:
                 await asyncio.wait_for(self._woken.wait(), 5 * every_seconds)
             self._woken.clear()
             try:
-                while await self.write() == JOURNAL_DOCUMENTS_PER_WRITE:
-                    pass
+                await self.drain()
             except Exception:
                 log.exception("writing the as-of history failed; trying again")
             await asyncio.sleep(every_seconds)
