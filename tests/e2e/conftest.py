@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
+from muster_dispatch.domain.hours import HoursPolicy
 from muster_runtime.bench.measure import free_ports
 from tests.conftest import kafka_bootstrap, mongo_url, topic_prefix
 
@@ -39,10 +39,10 @@ def next_minute() -> datetime:
 
 def served_from(earliest: datetime, minutes: int) -> datetime:
     """When to start `minutes` of service, from `earliest` on, so that they stay inside one
-    local day of the hours time zone (Asia/Shanghai): hours are rounded per local day, so
-    a span over midnight would credit less than `minutes` (an activity three hours back
-    crosses it between about 16:00 and 19:00 UTC)."""
-    zone = ZoneInfo("Asia/Shanghai")
+    local day of the hours policy's time zone: hours are rounded per local day, so a span
+    over midnight would credit less than `minutes` (an activity three hours back crosses
+    it between about 16:00 and 19:00 UTC in Asia/Shanghai)."""
+    zone = HoursPolicy().zone
     local = earliest.astimezone(zone)
     midnight = datetime.combine(local.date() + timedelta(days=1), dtime(0), tzinfo=zone)
     if earliest + timedelta(minutes=minutes) <= midnight:

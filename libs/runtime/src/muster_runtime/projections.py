@@ -377,7 +377,7 @@ class CounterCells:
             return [self._buffer[c].document(c) for c in cell_ids if c in self._buffer]
         if not cell_ids:
             return []
-        if len(cell_ids) == 1:
+        if len(cell_ids) == 1:  # a report's one cell: a plain point read by `_id`
             found = await self.collection.find_one({"_id": cell_ids[0]}, projection)
             return [found] if found is not None else []
         return [d async for d in self.collection.find({"_id": {"$in": cell_ids}}, projection)]
