@@ -227,6 +227,11 @@ install_kafka() {
 # Patch 0003: a database's write transactions queue on a Go mutex before they take a
 # connection, instead of colliding in SQLite, whose busy handler sleeps 1, 2, 5 ... 100 ms
 # between tries (16 concurrent inserts: p99 138-182 ms, max 0.3-0.4 s; patched 19-23 ms).
+# Patch 0004: every document iterator, cursor and connection was tracked for leak checks (a
+# pprof profile entry with its stack, and a finalizer), in release builds too, and every
+# stored integer was parsed by a JSON decoder of its own: a tenth and another tenth of the
+# CPU of reading a document. Tracking stays in debug builds; plain decimals are parsed
+# directly (reading a bucket document of 259 counters: p50 5.5 -> 3.4 ms).
 patched_ferretdb_module() {
   local go="$1" module dir build="$STATE/build/ferretdb-module" p
   module="$(awk '$1 == "require" && $2 == "github.com/FerretDB/FerretDB" {print $2 "@" $3}' "$FERRET_SRC/go.mod")"

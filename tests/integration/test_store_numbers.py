@@ -1,0 +1,48 @@
+"""The document store keeps every number exactly as written, and counts on it exactly.
+
+Read models are counters: `$inc` on stored 32- and 64-bit integers, read back and summed.
+The local FerretDB is built with a patch (deploy/local/ferretdb/patches/0004) that parses
+the plain decimals it stores directly instead of through a JSON decoder each; this checks
+that every integer, at and around the edges of its type, and the values the fast path must
+leave to the decoder (doubles), come back as they went in, of the same BSON type.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bson import Int64
+
+from muster_runtime.mongo import Database
+
+INT32_EDGES = [0, 1, -1, 9, 10, -10, 2**31 - 1, -(2**31), 1_000_000, -999_999]
+INT64_EDGES = [2**31, -(2**31) - 1, 2**53 + 1, 2**63 - 1, -(2**63), 10**18, -(10**18)]
+DOUBLES = [0.5, -0.25, 1e300, -1e-300, 3.0, 2.0**63]
+
+
+async def test_integers_and_doubles_round_trip_with_their_types(db: Database) -> None:
+    numbers: dict[str, Any] = {f"i32_{n}": v for n, v in enumerate(INT32_EDGES)}
+    numbers |= {f"i64_{n}": Int64(v) for n, v in enumerate(INT64_EDGES)}
+    numbers |= {f"d_{n}": v for n, v in enumerate(DOUBLES)}
+    nested = {"children": {"a": dict(numbers), "b": {"deeper": dict(numbers)}}}
+    await db["numbers"].insert_one({"_id": "n", **numbers, **nested})
+
+    stored = await db["numbers"].find_one({"_id": "n"})
+
+    assert stored is not None
+    for document in (stored, stored["children"]["a"], stored["children"]["b"]["deeper"]):
+        for name, value in numbers.items():
+            assert document[name] == value, name
+            assert type(document[name]) is type(value), name
+
+
+async def test_increments_cross_the_int32_edge_exactly(db: Database) -> None:
+    await db["numbers"].insert_one({"_id": "c", "count": 2**31 - 2, "down": -(2**31) + 1})
+
+    for _ in range(3):
+        await db["numbers"].update_one({"_id": "c"}, {"$inc": {"count": 1, "down": -1}})
+
+    stored = await db["numbers"].find_one({"_id": "c"})
+    assert stored is not None
+    assert stored["count"] == 2**31 + 1
+    assert stored["down"] == -(2**31) - 2
