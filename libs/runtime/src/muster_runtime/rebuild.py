@@ -7,6 +7,7 @@ the service resumes exactly where the rebuild stopped.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from muster_runtime.consumer import PoisonMessage, apply_or_set_aside, decode_records
@@ -101,11 +103,24 @@ async def _partitions(bootstrap: str, topics: Sequence[str]) -> list[TopicPartit
     ]
 
 
-async def group_is_empty(bootstrap: str, group_id: str) -> bool:
+async def group_is_empty(
+    bootstrap: str, group_id: str, coordinator_wait_seconds: float = 30.0
+) -> bool:
+    """Whether no consumer is a member of the group. A broker that has never had a group
+    answers that there is no coordinator until it has made its offsets topic, for some
+    seconds after its first group request: that is waited out, up to the limit."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        described = await admin.describe_consumer_groups([group_id])
+        deadline = asyncio.get_running_loop().time() + coordinator_wait_seconds
+        while True:
+            try:
+                described = await admin.describe_consumer_groups([group_id])
+                break
+            except GroupCoordinatorNotAvailableError:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
         for response in described:
             for group in getattr(response, "groups", []):
                 members = group[5] if len(group) > 5 else []
