@@ -103,6 +103,10 @@ async def _partitions(bootstrap: str, topics: Sequence[str]) -> list[TopicPartit
     ]
 
 
+# How long to wait between asking a broker that has no group coordinator yet.
+COORDINATOR_RETRY_SECONDS = 0.5
+
+
 async def group_is_empty(
     bootstrap: str, group_id: str, coordinator_wait_seconds: float = 30.0
 ) -> bool:
@@ -120,7 +124,7 @@ async def group_is_empty(
             except GroupCoordinatorNotAvailableError:
                 if asyncio.get_running_loop().time() > deadline:
                     raise
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(COORDINATOR_RETRY_SECONDS)
         for response in described:
             for group in getattr(response, "groups", []):
                 members = group[5] if len(group) > 5 else []
