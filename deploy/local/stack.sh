@@ -230,8 +230,13 @@ install_kafka() {
 # Patch 0004: every document iterator, cursor and connection was tracked for leak checks (a
 # pprof profile entry with its stack, and a finalizer), in release builds too, and every
 # stored integer was parsed by a JSON decoder of its own: a tenth and another tenth of the
-# CPU of reading a document. Tracking stays in debug builds; plain decimals are parsed
-# directly (reading a bucket document of 259 counters: p50 5.5 -> 3.4 ms).
+# CPU of reading a document, and every nested document was copied into a decoder's buffer
+# before it was parsed. Tracking stays in debug builds; plain decimals are parsed directly,
+# nested values unmarshalled in place (reading a document of 259 counters: p50 5.5 -> 3.4 ms).
+# Patch 0005: every SQL statement built its debug log lines, the inserted documents' JSON
+# among the arguments, whatever the log level (a tenth of an insert's CPU); now only when
+# debug logging is on. With 0004, a rebuild of 30,054 events: 554 -> 706 events/s, its
+# writing 41.5 -> 30.1 s; report p99 17.3 -> 10.7 ms, as-of p99 25.2 -> 15.8 ms.
 patched_ferretdb_module() {
   local go="$1" module dir build="$STATE/build/ferretdb-module" p
   module="$(awk '$1 == "require" && $2 == "github.com/FerretDB/FerretDB" {print $2 "@" $3}' "$FERRET_SRC/go.mod")"
