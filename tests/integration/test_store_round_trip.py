@@ -1,10 +1,12 @@
-"""The document store keeps every number exactly as written, and counts on it exactly.
+"""The document store gives back every number and string exactly as written.
 
-Read models are counters: `$inc` on stored 32- and 64-bit integers, read back and summed.
-The local FerretDB is built with a patch (deploy/local/ferretdb/patches/0004) that parses
-the plain decimals it stores directly instead of through a JSON decoder each; this checks
-that every integer, at and around the edges of its type, and the values the fast path must
-leave to the decoder (doubles), come back as they went in, of the same BSON type.
+Read models are counters (`$inc` on stored 32- and 64-bit integers, read back and summed)
+keyed and labelled by text in any script. The local FerretDB is built with a patch
+(deploy/local/ferretdb/patches/0004) that takes the plain decimals and unescaped strings it
+stores directly instead of through a JSON decoder each; this checks that integers at and
+around the edges of their types, and the values the fast path must leave to the decoder
+(doubles, strings with escapes or control characters), come back as they went in, of the
+same BSON type.
 """
 
 from __future__ import annotations
@@ -18,12 +20,25 @@ from muster_runtime.mongo import Database
 INT32_EDGES = [0, 1, -1, 9, 10, -10, 2**31 - 1, -(2**31), 1_000_000, -999_999]
 INT64_EDGES = [2**31, -(2**31) - 1, 2**53 + 1, 2**63 - 1, -(2**63), 10**18, -(10**18)]
 DOUBLES = [0.5, -0.25, 1e300, -1e-300, 3.0, 2.0**63]
+STRINGS = [
+    "",
+    "plain",
+    "东城区 和平里街道",
+    'a "quoted" word',
+    "back\\slash",
+    "tab\tand\nnewline",
+    "<b>&amp;</b>",
+    "emoji 🙂",
+    "line\u2028separator",
+    "nul\x00byte",
+]
 
 
-async def test_integers_and_doubles_round_trip_with_their_types(db: Database) -> None:
+async def test_numbers_and_strings_round_trip_with_their_types(db: Database) -> None:
     numbers: dict[str, Any] = {f"i32_{n}": v for n, v in enumerate(INT32_EDGES)}
     numbers |= {f"i64_{n}": Int64(v) for n, v in enumerate(INT64_EDGES)}
     numbers |= {f"d_{n}": v for n, v in enumerate(DOUBLES)}
+    numbers |= {f"s_{n}": v for n, v in enumerate(STRINGS)}
     nested = {"children": {"a": dict(numbers), "b": {"deeper": dict(numbers)}}}
     await db["numbers"].insert_one({"_id": "n", **numbers, **nested})
 
