@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+import orjson
 from pymongo.asynchronous.collection import AsyncCollection
 
 from muster_runtime.metrics import AS_OF_JOURNAL, AS_OF_WRITE_SECONDS
@@ -63,7 +64,7 @@ EARLIER = f"Ybefore{HISTORY_SINCE.year}"
 NOT_COUNTS = frozenset({"_id", "hwm"})
 # The history journal: batches' changes not yet written into their buckets.
 JOURNAL = "as_of_pending"
-# Changes per journal document, at most (an event's are never split): about 600 bytes
+# Changes per journal document, at most (an event's are never split): a few hundred bytes
 # each, well inside a document's 16 MB.
 JOURNAL_CHANGES_PER_DOCUMENT = 2000
 # Journal documents the writer takes at once (oldest first).
@@ -381,9 +382,14 @@ _KEYS = _JournalKeys()
 
 def journal_documents(name: str, changes: Iterable[Change]) -> list[Document]:
     """A batch's changes as journal documents (pure but for their ids): each change as
-    `{c: cell, m: UTC minute, s: source, o: offset, k: [count names], v: [amounts]}` (a
-    document, and names apart: stores take neither arrays in arrays nor dotted field
-    names), an event's all in one journal document."""
+    `{c: cell, m: UTC minute, s: source, o: offset, k: [count names], v: [amounts]}`, an
+    event's all in one journal document, the document's changes as one JSON value in
+    bytes (`journal_changes` reads them).
+
+    Bytes, not a list of documents: the journal is read whole by the writer and by every
+    figure as of an instant, and a store decodes a value of bytes at once where it decodes
+    a list of changes field by field (FerretDB: 20 journal documents of 60 changes, 61 ms
+    to count); nothing looks inside the changes but this module."""
     by_event: dict[tuple[str, int], list[Document]] = defaultdict(list)
     for change in changes:
         source, offset = change.event.source, change.event.offset
@@ -402,12 +408,23 @@ def journal_documents(name: str, changes: Iterable[Change]) -> list[Document]:
     part: list[Document] = []
     for event_changes in by_event.values():
         if part and len(part) + len(event_changes) > JOURNAL_CHANGES_PER_DOCUMENT:
-            documents.append({"_id": _KEYS.next(), "history": name, "changes": part})
+            documents.append(_journal_document(name, part))
             part = []
         part += event_changes
     if part:
-        documents.append({"_id": _KEYS.next(), "history": name, "changes": part})
+        documents.append(_journal_document(name, part))
     return documents
+
+
+def _journal_document(name: str, changes: list[Document]) -> Document:
+    return {"_id": _KEYS.next(), "history": name, "changes": orjson.dumps(changes)}
+
+
+def journal_changes(document: Document) -> list[Document]:
+    """A journal document's changes (a list of documents in journals written before they
+    were stored as bytes)."""
+    changes = document["changes"]
+    return changes if isinstance(changes, list) else orjson.loads(changes)
 
 
 def counts_of(change: Document) -> dict[str, int]:
@@ -424,7 +441,7 @@ def first_recorded(documents: Iterable[Document]) -> Iterator[tuple[str, Documen
     for document in documents:
         name = document["history"]
         here: set[tuple[str, str, int]] = set()
-        for change in document["changes"]:
+        for change in journal_changes(document):
             key = (name, change["s"], change["o"])
             if key not in seen:
                 here.add(key)
