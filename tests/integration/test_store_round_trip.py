@@ -35,29 +35,29 @@ STRINGS = [
 
 
 async def test_numbers_and_strings_round_trip_with_their_types(db: Database) -> None:
-    numbers: dict[str, Any] = {f"i32_{n}": v for n, v in enumerate(INT32_EDGES)}
-    numbers |= {f"i64_{n}": Int64(v) for n, v in enumerate(INT64_EDGES)}
-    numbers |= {f"d_{n}": v for n, v in enumerate(DOUBLES)}
-    numbers |= {f"s_{n}": v for n, v in enumerate(STRINGS)}
-    nested = {"children": {"a": dict(numbers), "b": {"deeper": dict(numbers)}}}
-    await db["numbers"].insert_one({"_id": "n", **numbers, **nested})
+    values: dict[str, Any] = {f"i32_{n}": v for n, v in enumerate(INT32_EDGES)}
+    values |= {f"i64_{n}": Int64(v) for n, v in enumerate(INT64_EDGES)}
+    values |= {f"d_{n}": v for n, v in enumerate(DOUBLES)}
+    values |= {f"s_{n}": v for n, v in enumerate(STRINGS)}
+    nested = {"children": {"a": dict(values), "b": {"deeper": dict(values)}}}
+    await db["round_trip"].insert_one({"_id": "n", **values, **nested})
 
-    stored = await db["numbers"].find_one({"_id": "n"})
+    stored = await db["round_trip"].find_one({"_id": "n"})
 
     assert stored is not None
     for document in (stored, stored["children"]["a"], stored["children"]["b"]["deeper"]):
-        for name, value in numbers.items():
+        for name, value in values.items():
             assert document[name] == value, name
             assert type(document[name]) is type(value), name
 
 
 async def test_increments_cross_the_int32_edge_exactly(db: Database) -> None:
-    await db["numbers"].insert_one({"_id": "c", "count": 2**31 - 2, "down": -(2**31) + 1})
+    await db["round_trip"].insert_one({"_id": "c", "count": 2**31 - 2, "down": -(2**31) + 1})
 
     for _ in range(3):
-        await db["numbers"].update_one({"_id": "c"}, {"$inc": {"count": 1, "down": -1}})
+        await db["round_trip"].update_one({"_id": "c"}, {"$inc": {"count": 1, "down": -1}})
 
-    stored = await db["numbers"].find_one({"_id": "c"})
+    stored = await db["round_trip"].find_one({"_id": "c"})
     assert stored is not None
     assert stored["count"] == 2**31 + 1
     assert stored["down"] == -(2**31) - 2
