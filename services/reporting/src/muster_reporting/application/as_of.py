@@ -493,7 +493,6 @@ class HistoryWriter:
             history.on_record = self._woken.set
             # Fewer bucket updates in flight than the consumer's: it writes current figures.
             history.buckets.concurrency = concurrency
-        self.written_total = 0
 
     async def measure_backlog(self) -> None:
         """Set how many journal documents are not yet written, on `/metrics`."""
@@ -514,9 +513,10 @@ class HistoryWriter:
         buckets = _MinuteBuckets()
         for name, change in first_recorded(documents):
             event = (change["s"], change["o"])
+            counts = counts_of(change)  # the same in each of the change's buckets
             for bucket in buckets[change["m"]]:
                 summed = by_bucket[name][(*event, bucket_document(change["c"], bucket))]
-                for field, amount in counts_of(change).items():
+                for field, amount in counts.items():
                     summed[field] += amount
         for name, sums in by_bucket.items():
             contributions: list[Contribution] = [
@@ -525,7 +525,6 @@ class HistoryWriter:
             ]
             await self._histories[name].buckets.apply(contributions)
         await self._journal.delete_many({"_id": {"$in": [d["_id"] for d in documents]}})
-        self.written_total += len(documents)
         AS_OF_WRITE_SECONDS.observe(time.perf_counter() - started)
         return len(documents)
 
