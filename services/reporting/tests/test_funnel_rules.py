@@ -43,7 +43,7 @@ from muster_contracts.events.drives import (
 from muster_reporting.application.as_of import HistoryWriter
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.domain.funnel import Move, Stage, conversion, moves_of, step
-from muster_runtime.projections import ConsumedEvent
+from muster_runtime.projections import ConsumedEvent, unpack
 from tests.conftest import mongo_url
 from tests.integration.conftest import Commands
 
@@ -400,15 +400,18 @@ def test_conversion_rates_are_from_the_stage_before_and_none_after_a_zero() -> N
 
 
 async def _snapshot(funnel: DriveFunnel) -> dict[str, Any]:
-    collections = {
-        "cells": funnel.cells.collection,
-        "facts": funnel.facts.collection,
-        "history": funnel.history.buckets.collection,
-    }
-    return {
+    """The funnel's collections; its history's buckets as their counts and marks (how
+    many times a bucket was rewritten is not what it holds)."""
+    collections = {"cells": funnel.cells.collection, "facts": funnel.facts.collection}
+    snapshot: dict[str, dict[str, Any]] = {
         name: {d["_id"]: d async for d in collection.find()}
         for name, collection in collections.items()
     }
+    snapshot["history"] = {
+        d["_id"]: (unpack(d).counts, unpack(d).hwm)
+        async for d in funnel.history.buckets.collection.find()
+    }
+    return snapshot
 
 
 @pytest.mark.integration

@@ -1,6 +1,6 @@
 """Idempotent consumers: every effect is stored together with what was already applied.
 
-Two ways, both safe under redelivery, restarts and replays:
+Three ways, all safe under redelivery, restarts and replays:
 
 * `VersionedDocuments` — one document per stream, written only if the event's stream
   version is newer than the document's (`_v`), in the same atomic update.
@@ -9,6 +9,8 @@ Two ways, both safe under redelivery, restarts and replays:
   counters, so an offset is counted at most once per cell. The update is guarded by the
   marks the consumer expects (those it last wrote or read, kept in memory): a cell another
   consumer moved meanwhile fails the guard and is read again and retried.
+* `PackedCounters` — counter cells read only whole, their counts packed in one value: the
+  same marks, written by replacing the document guarded by its version.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import random
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+import orjson
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -245,6 +249,30 @@ async def insert_in_chunks(
             task.cancel()
 
 
+def count_above_marks(
+    contributions: Iterable[Contribution], cells: Mapping[str, _BufferedCell]
+) -> set[str]:
+    """Count each contribution into its cell (all in `cells`) above the cell's marks as they
+    were before this call, as a live `apply` does: an event's several contributions to one
+    cell all count (no need to merge them first), an event counted by an earlier call not
+    at all. Returns the cells whose counts changed."""
+    raised: dict[tuple[str, str], tuple[_BufferedCell, int]] = {}
+    for event, cell_id, increments, _ in contributions:
+        cell = cells[cell_id]
+        source, offset = event.source, event.offset
+        if offset <= cell.hwm.get(source, -1):
+            continue
+        counts = cell.counts
+        for name, amount in increments.items():
+            counts[name] = counts.get(name, 0) + amount
+        key = (cell_id, source)
+        if offset > raised.get(key, (cell, -1))[1]:
+            raised[key] = (cell, offset)
+    for (_, source), (cell, offset) in raised.items():
+        cell.hwm[source] = offset
+    return {cell_id for cell_id, _ in raised}
+
+
 def drained(buffer: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     """A buffer's items, each dropped from it as it is taken (a flush frees as it writes)."""
     while buffer:
@@ -310,25 +338,10 @@ class CounterCells:
     def _count_in_buffer(
         self, contributions: Sequence[Contribution], buffer: dict[str, _BufferedCell]
     ) -> None:
-        """Count above each cell's marks as they were before this call, as a live `apply`
-        does: an event's several contributions to one cell all count (no need to merge
-        them first), an event applied again in a later call not at all."""
-        raised: dict[tuple[str, str], tuple[_BufferedCell, int]] = {}
-        for event, cell_id, increments, on_insert in contributions:
-            cell = buffer.get(cell_id)
-            if cell is None:
-                cell = buffer[cell_id] = _BufferedCell(dict(on_insert))
-            source, offset = event.source, event.offset
-            if offset <= cell.hwm.get(source, -1):
-                continue
-            counts = cell.counts
-            for name, amount in increments.items():
-                counts[name] = counts.get(name, 0) + amount
-            key = (cell_id, source)
-            if offset > raised.get(key, (cell, -1))[1]:
-                raised[key] = (cell, offset)
-        for (_, source), (cell, offset) in raised.items():
-            cell.hwm[source] = offset
+        for _, cell_id, _, on_insert in contributions:
+            if cell_id not in buffer:
+                buffer[cell_id] = _BufferedCell(dict(on_insert))
+        count_above_marks(contributions, buffer)
 
     async def _ensure(self, cells: dict[str, Mapping[str, Any]]) -> None:
         """Create the cells not known to exist, as stubs (insert first: no empty queries)."""
@@ -476,3 +489,134 @@ class CounterCells:
         written = await asyncio.gather(*(write(cell) for cell in cells))
         moved = {cell for cell, ok in zip(cells, written, strict=True) if not ok}
         return [item for item in contributions if item[1] in moved]
+
+
+@dataclass
+class PackedCell:
+    """A packed cell as read: counts by dotted name, marks, and the version its next write
+    is guarded by (None: a document in the unpacked form, see `unpack`)."""
+
+    counts: dict[str, int]
+    hwm: dict[str, int]
+    version: int | None
+
+
+class PackedCounters:
+    """Counter cells whose counts are stored packed: one JSON value in bytes per document
+    (`{_id, hwm, v, counts}`; BSON binary on MongoDB), applied exactly once per event as
+    `CounterCells` are, for cells that are only ever read whole by `_id`, never queried or
+    projected inside (the as-of history's buckets).
+
+    Why: a store decodes a value of bytes at once where it decodes a document's counts
+    field by field, and rewrites it whole either way (FerretDB decodes and encodes the
+    whole document on every `$inc`): 25 documents of 130 counts by `_id`, p50 48–52 ms
+    unpacked, 7 ms packed; counting into one, 3.7–4.5 ms as `$inc`, 3.5–3.8 ms as a read
+    and a guarded write (`tools.store_packed_cells`).
+
+    A write is a read, the counts above the cell's marks (`count_above_marks`), and the
+    document replaced only if its version `v` is still the one read; a cell another writer
+    moved meanwhile is read and counted again. So several writers (processes) are safe, and
+    a redelivered event counts once per cell.
+
+    Documents in the unpacked form (counts as nested fields, written by versions before
+    this class) are read as they are and packed by their next write; no writer of that
+    earlier version may run beside this one.
+    """
+
+    MAX_ATTEMPTS = 20
+    # Before attempt n (from 1), a wait of up to this × 2ⁿ seconds (at most 0.5 s), drawn
+    # at random: writers whose guards keep missing on the same cells draw apart.
+    BACKOFF_SECONDS = 0.002
+    # Ids per read: one `$in` query each (served by the `_id` index).
+    READ_CHUNK = 500
+    CONCURRENCY = 4
+
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self.collection = collection
+        self.concurrency = self.CONCURRENCY
+
+    @staticmethod
+    def document(cell_id: str, counts: Mapping[str, int], hwm: Mapping[str, int]) -> Document:
+        """A packed cell's document (a new one: version 0)."""
+        return {"_id": cell_id, "hwm": dict(hwm), "v": 0, "counts": orjson.dumps(counts)}
+
+    async def read(self, cell_ids: Sequence[str]) -> dict[str, PackedCell]:
+        """The existing cells among `cell_ids`, unpacked."""
+        cells: dict[str, PackedCell] = {}
+        for start in range(0, len(cell_ids), self.READ_CHUNK):
+            chunk = list(cell_ids[start : start + self.READ_CHUNK])
+            if len(chunk) == 1:
+                found = await self.collection.find_one({"_id": chunk[0]})
+                documents = [found] if found is not None else []
+            else:
+                documents = [d async for d in self.collection.find({"_id": {"$in": chunk}})]
+            cells.update((d["_id"], unpack(d)) for d in documents)
+        return cells
+
+    async def apply(self, contributions: Sequence[Contribution]) -> None:
+        """Apply (event, cell id, increments, -) contributions (no fields are set on
+        insert: a packed cell holds counts only)."""
+        if any(on_insert for *_, on_insert in contributions):
+            raise ValueError("packed cells hold counts only: nothing can be set on insert")
+        remaining = contributions
+        for attempt in range(self.MAX_ATTEMPTS):
+            if not remaining:
+                return
+            if attempt:  # writers that keep meeting on a cell draw apart
+                await asyncio.sleep(random.uniform(0, min(self.BACKOFF_SECONDS * 2**attempt, 0.5)))
+            remaining = await self._attempt(remaining)
+        raise RuntimeError(f"{self.collection.name}: cells kept changing under the writer")
+
+    async def _attempt(self, contributions: Sequence[Contribution]) -> list[Contribution]:
+        """Read the cells, count, write each guarded by its version; returns the
+        contributions to cells another writer took or moved meanwhile."""
+        ids = list(dict.fromkeys(cell_id for _, cell_id, _, _ in contributions))
+        found = await self.read(ids)
+        cells = {
+            cell_id: _BufferedCell({}, dict(cell.counts), dict(cell.hwm))
+            if (cell := found.get(cell_id)) is not None
+            else _BufferedCell({})
+            for cell_id in ids
+        }
+        changed = count_above_marks(contributions, cells)
+        new = [c for c in ids if c in changed and c not in found]
+        missed: set[str] = set()
+        if new:
+            documents = [self.document(c, cells[c].counts, cells[c].hwm) for c in new]
+            missed.update(new[i] for i in await insert_absent(self.collection, documents))
+        limit = asyncio.Semaphore(self.concurrency)
+
+        async def write(cell_id: str) -> None:
+            version = found[cell_id].version
+            guard: dict[str, Any] = {"_id": cell_id}
+            guard["v"] = version if version is not None else {"$exists": False}
+            cell = cells[cell_id]
+            document = self.document(cell_id, cell.counts, cell.hwm)
+            document["v"] = (version or 0) + 1
+            async with limit:
+                result = await self.collection.replace_one(guard, document)
+            if result.matched_count == 0:
+                missed.add(cell_id)
+
+        await asyncio.gather(*(write(c) for c in ids if c in changed and c in found))
+        return [item for item in contributions if item[1] in missed]
+
+
+def unpack(document: Document) -> PackedCell:
+    """A packed cell's document as counts by dotted name; a document in the unpacked form
+    (its counts nested beside `_id` and `hwm`) as the same."""
+    hwm = dict(document.get("hwm", {}))
+    packed = document.get("counts")
+    if isinstance(packed, bytes):
+        return PackedCell(orjson.loads(packed), hwm, int(document.get("v", 0)))
+    counts: dict[str, int] = {}
+
+    def flatten(fields: Mapping[str, Any], prefix: str) -> None:
+        for key, value in fields.items():
+            if isinstance(value, Mapping):
+                flatten(value, f"{prefix}{key}.")
+            elif isinstance(value, int) and not isinstance(value, bool):  # counts are whole
+                counts[f"{prefix}{key}"] = value
+
+    flatten({k: v for k, v in document.items() if k not in ("_id", "hwm")}, "")
+    return PackedCell(counts, hwm, None)

@@ -20,7 +20,9 @@ after T never shows, not even while a batch is half written. At most years since
 1 + 11 + 2 + 10 + 3 + 5 + 5 + 9 documents per cell (about 25 on average), whatever the
 number of events, each no bigger than the cell.
 
-Buckets are counter cells (`CounterCells`): a redelivered event is counted once per bucket.
+Buckets are packed counter cells (`PackedCounters`): a bucket's counts are one value in
+bytes, so a store reads and rewrites it at once instead of count by count (nothing queries
+inside a bucket), and a redelivered event is counted once per bucket.
 
 Writing a batch's buckets costs a write per (cell, bucket): most of what applying a batch
 costs. So the consumer does not wait for it: it stores the batch's changes whole in the
@@ -51,7 +53,7 @@ from muster_runtime.mongo import Database, Document
 from muster_runtime.projections import (
     ConsumedEvent,
     Contribution,
-    CounterCells,
+    PackedCounters,
     insert_in_chunks,
 )
 
@@ -60,8 +62,6 @@ log = logging.getLogger(__name__)
 # History is kept by year from here; whatever was recorded before is in one bucket.
 HISTORY_SINCE = datetime(2024, 1, 1, tzinfo=UTC)
 EARLIER = f"Ybefore{HISTORY_SINCE.year}"
-# Fields of a bucket document that are not counts.
-NOT_COUNTS = frozenset({"_id", "hwm"})
 # The history journal: batches' changes not yet written into their buckets.
 JOURNAL = "as_of_pending"
 # Changes per journal document, at most (an event's are never split): a few hundred bytes
@@ -168,8 +168,8 @@ def bucket_reads(at: datetime) -> list[str]:
 
 
 def bucket_document(cell: str, bucket: str) -> str:
-    """The id of the document holding a cell's counts in a bucket (its counts at the top,
-    beside `_id` and `hwm`).
+    """The id of the document holding a cell's counts in a bucket (packed, see
+    `PackedCounters`).
 
     One document per (cell, bucket), not one per area holding all its periods: a busy
     area's month bucket held every day, week and month of it with their breakdowns (100 KB
@@ -199,16 +199,10 @@ def add_dotted(total: dict[str, Any], counts: Mapping[str, int]) -> None:
         target[leaf] = target.get(leaf, 0) + amount
 
 
-def add_counts(total: dict[str, Any], counts: Mapping[str, Any]) -> dict[str, Any]:
-    """Add nested counts into `total` (in place), skipping the bookkeeping fields."""
-    for key, value in counts.items():
-        if key in NOT_COUNTS:
-            continue
-        if isinstance(value, Mapping):
-            add_counts(total.setdefault(key, {}), value)
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            total[key] = total.get(key, 0) + value
-    return total
+def add_flat(total: dict[str, int], counts: Mapping[str, int]) -> None:
+    """Add counts named by dotted paths into `total` (in place), by the same names."""
+    for name, amount in counts.items():
+        total[name] = total.get(name, 0) + amount
 
 
 def minute_of(recorded_at: datetime) -> datetime | None:
@@ -230,7 +224,7 @@ class CellHistory:
 
     def __init__(self, db: Database, name: str) -> None:
         self.name = name
-        self.buckets = CounterCells(db[f"{name}_buckets"])
+        self.buckets = PackedCounters(db[f"{name}_buckets"])
         self.journal: AsyncCollection[Document] = db[JOURNAL]
         # Told when `record` journalled a batch (the writer wakes).
         self.on_record: Callable[[], None] | None = None
@@ -262,23 +256,21 @@ class CellHistory:
             by_cell[key[0]].append(key)
         buckets: dict[datetime | None, tuple[str, ...]] = {}
         for cell, keys in by_cell.items():
-            documents: dict[str, Document] = {}
+            documents: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
             for key in keys:
                 minute = key[1]
                 counts, marks = minutes.pop(key)
                 if minute not in buckets:
                     buckets[minute] = buckets_of(minute) if minute is not None else (EARLIER,)
                 for bucket in buckets[minute]:
-                    document_id = bucket_document(cell, bucket)
-                    document = documents.get(document_id)
-                    if document is None:
-                        document = documents[document_id] = {"_id": document_id, "hwm": {}}
-                    hwm = document["hwm"]
+                    summed, hwm = documents.setdefault(bucket_document(cell, bucket), ({}, {}))
                     for source, offset in marks.items():
                         if offset > hwm.get(source, -1):
                             hwm[source] = offset
-                    add_dotted(document, counts)
-            yield from documents.values()
+                    for name, amount in counts.items():
+                        summed[name] = summed.get(name, 0) + amount
+            for document_id, (summed, hwm) in documents.items():
+                yield PackedCounters.document(document_id, summed, hwm)
 
     def _count_in_memory(self, changes: Iterable[Change]) -> None:
         """Sum the changes per (cell, minute); an event counted there by an earlier call (a
@@ -333,13 +325,16 @@ class CellHistory:
             async for document in self.journal.find({"history": self.name}).sort([("_id", 1)])
         ]
         wanted = {bucket_document(cell, bucket): cell for bucket in reads for cell in cell_ids}
-        totals: dict[str, dict[str, Any]] = {cell: {} for cell in cell_ids}
+        sums: dict[str, dict[str, int]] = {cell: {} for cell in cell_ids}
         marks: dict[str, dict[str, int]] = {}
-        for doc in await self.buckets.read(list(wanted)):
-            add_counts(totals[wanted[doc["_id"]]], doc)
-            marks[doc["_id"]] = doc.get("hwm", {})
-        for cell, counts in unwritten(pending, frozenset(reads), marks, totals.keys()):
-            add_dotted(totals[cell], counts)
+        for document_id, bucket in (await self.buckets.read(list(wanted))).items():
+            add_flat(sums[wanted[document_id]], bucket.counts)
+            marks[document_id] = bucket.hwm
+        for cell, counts in unwritten(pending, frozenset(reads), marks, sums.keys()):
+            add_flat(sums[cell], counts)
+        totals: dict[str, dict[str, Any]] = {cell: {} for cell in cell_ids}
+        for cell, summed in sums.items():
+            add_dotted(totals[cell], summed)
         return totals
 
 

@@ -1,0 +1,124 @@
+"""What packing a counter cell's counts into one value saves the store: 25 of 20,000
+bucket-like documents of 130 counts read by `_id` (what an as-of figure reads), and one
+counted into, unpacked (nested fields, `$inc`) against packed (`PackedCounters`: one value
+in bytes, a read and a guarded write), alternated. Runs against a store of your choosing
+(a database of its own, dropped after); no Kafka.
+
+    python -m tools.store_packed_cells mongodb://127.0.0.1:27617/ [READS]
+
+FerretDB decodes and encodes a document field by field, so it pays per count on every
+read and every `$inc`; a packed document costs it one value. MongoDB pays less per field,
+and packed documents cost it no more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, NamedTuple
+
+from muster_runtime.bench.measure import latency_line
+from muster_runtime.mongo import Database, Document, scratch_database
+from muster_runtime.projections import Contribution, PackedCounters, unpack
+
+DOCUMENTS = 20_000
+PER_READ = 25
+PER_CELL = 50  # buckets per cell: ids `cell<n>@b<k>`
+
+
+class At(NamedTuple):
+    source: str
+    offset: int
+
+
+def _counts(n: int) -> dict[str, int]:
+    """A district-like cell's counts by dotted name: totals, 8 categories, 6 groups and 12
+    children with their own categories (130 counts)."""
+    counts = {"minutes": n, "turnouts": 3, "activities": 2, "beneficiaries": 9}
+    for k in range(8):
+        counts |= {f"category.c{k}.minutes": k, f"category.c{k}.turnouts": 1}
+        counts[f"category.c{k}.beneficiaries"] = 2
+    counts |= {f"group.g{k}": k for k in range(6)}
+    for j in range(12):
+        child = f"children.s{j:02d}"
+        counts |= {f"{child}.minutes": n + j, f"{child}.turnouts": j, f"{child}.activities": 1}
+        counts |= {f"{child}.beneficiaries": 3}
+        counts |= {f"{child}.category.c{k}.minutes": k + n for k in range(4)}
+    return counts
+
+
+def _nested(document_id: str, counts: dict[str, int]) -> Document:
+    document: Document = {"_id": document_id, "hwm": {"t:0": 0}}
+    for dotted, value in counts.items():
+        *parents, leaf = dotted.split(".")
+        target = document
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = value
+    return document
+
+
+async def _fill(db: Database) -> None:
+    for start in range(0, DOCUMENTS, 1000):
+        ids = [(n, f"cell{n // PER_CELL}@b{n % PER_CELL}") for n in range(start, start + 1000)]
+        await db["unpacked"].insert_many([_nested(i, _counts(n)) for n, i in ids])
+        await db["packed"].insert_many(
+            [PackedCounters.document(i, _counts(n), {"t:0": 0}) for n, i in ids]
+        )
+
+
+async def main(url: str, reads: int) -> None:
+    async with scratch_database(url, "packed_cells") as db:
+        await _fill(db)
+        print(f"{DOCUMENTS:,} documents of {len(_counts(0))} counts each, unpacked and packed")
+        pick = random.Random(5)
+        asked = [
+            [f"cell{cell}@b{b}" for b in pick.sample(range(PER_CELL), PER_READ)]
+            for cell in pick.choices(range(DOCUMENTS // PER_CELL), k=reads)
+        ]
+        packed = PackedCounters(db["packed"])
+
+        async def read_unpacked(ids: list[str]) -> list[Any]:
+            found = db["unpacked"].find({"_id": {"$in": ids}})
+            return [unpack(d) async for d in found]
+
+        async def read_packed(ids: list[str]) -> list[Any]:
+            return list((await packed.read(ids)).values())
+
+        offsets = iter(range(1, 10**9))
+
+        async def count_unpacked(ids: list[str]) -> list[Any]:
+            increments = {f"children.s{j:02d}.minutes": 1 for j in range(12)} | {"minutes": 12}
+            offset = next(offsets)
+            update = {"$inc": increments, "$set": {"hwm.t:0": offset}}
+            await db["unpacked"].update_one({"_id": ids[0], "hwm.t:0": {"$lt": offset}}, update)
+            return ids[:1]
+
+        async def count_packed(ids: list[str]) -> list[Any]:
+            increments = {f"children.s{j:02d}.minutes": 1 for j in range(12)} | {"minutes": 12}
+            contribution: Contribution = (At("t:0", next(offsets)), ids[0], increments, {})
+            await packed.apply([contribution])
+            return ids[:1]
+
+        ways: dict[str, tuple[Callable[[list[str]], Awaitable[list[Any]]], int]] = {
+            f"read {PER_READ} by _id, unpacked": (read_unpacked, PER_READ),
+            f"read {PER_READ} by _id, packed  ": (read_packed, PER_READ),
+            "count into one, unpacked ($inc) ": (count_unpacked, 1),
+            "count into one, packed          ": (count_packed, 1),
+        }
+        for _ in range(2):  # alternated: the machine's load drifts
+            for label, (way, expected) in ways.items():
+                latencies = []
+                for ids in asked:
+                    started = time.perf_counter()
+                    found = await way(ids)
+                    latencies.append(time.perf_counter() - started)
+                    assert len(found) == expected
+                print(f"{label}: {latency_line(latencies)}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 300))
