@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 from types import SimpleNamespace
 
 import orjson
@@ -60,3 +61,22 @@ def test_decoding_skips_unwanted_types_by_header_but_still_catches_poison() -> N
     assert len(poison) == 1
     everything, _ = decode_records(tuple(records))
     assert len(everything) == len(wire)
+
+
+def test_the_log_is_recorded_continuously_and_each_activity_in_its_order() -> None:
+    """Events recorded at many minutes, as a live log is (not at a few instants a day),
+    and an activity scheduled before its check-ins, approved after its check-outs."""
+    log = DistrictLog(load_area_tree(), seed=6)
+    envelopes = [EventEnvelope.from_json(e.value) for e in log.events(3000)]
+    minutes = {e.recorded_at.replace(second=0, microsecond=0) for e in envelopes}
+    assert len(minutes) > len(envelopes) / 2
+    by_activity: dict[str, dict[str, list[datetime]]] = {}
+    for e in envelopes:
+        if e.stream_type in ("activity", "attendance"):
+            by_activity.setdefault(e.payload["activity_id"], {}).setdefault(e.type, []).append(
+                e.recorded_at
+            )
+    for kinds in by_activity.values():
+        assert max(kinds["activity.scheduled"]) < min(kinds["attendance.checked_in"])
+        assert max(kinds["attendance.checked_out"]) < min(kinds["activity.hours_approved"])
+        assert max(kinds["activity.hours_approved"]) <= min(kinds["service.record_issued"])

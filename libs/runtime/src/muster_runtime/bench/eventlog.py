@@ -5,6 +5,12 @@ events): the envelopes are the ones the relay publishes (same JSON, key and head
 the proportions of a district's year (DESIGN.md: ~140,000 volunteers, ~10,000 activities,
 volunteer turn-outs checked in and out, beneficiaries, approved records), but produced
 directly rather than through the services.
+
+Recorded continuously, as a live district's log is: registrations at any second of the
+month, each activity at its own minute of a day, its check-ins and check-outs spread
+around its start and end, its beneficiaries and approval minutes to hours after it. (Each
+minute with changes is one more as-of bucket of its cells to write and to read: a log
+recorded at a few instants would flatter the as-of figures and the rebuild.)
 """
 
 from __future__ import annotations
@@ -135,9 +141,13 @@ class DistrictLog:
         r = self._random
         activity_id = f"act-{uuid.UUID(int=r.getrandbits(128), version=4).hex[:16]}"
         day = FIRST_DAY + timedelta(days=r.randrange(SERVICE_DAYS))
-        # 09:00 local (UTC+8) is 01:00 UTC: a morning's service never crosses local midnight.
-        starts = datetime(day.year, day.month, day.day, 1, tzinfo=UTC)
+        # Starting 08:00-16:59 local (UTC+8), 00:00-08:59 UTC: never crossing local midnight.
+        starts = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        starts += timedelta(minutes=r.randrange(9 * 60))
         ends = starts + timedelta(hours=3)
+        scheduled_at = starts - timedelta(minutes=r.randrange(30, 24 * 60))
+        beneficiaries_at = ends + timedelta(minutes=r.randrange(5, 60))
+        approved_at = ends + timedelta(minutes=r.randrange(60, 180))
         place = r.choice(self._grids)
         volunteers = [
             str(uuid.UUID(int=r.getrandbits(128), version=4)) for _ in range(r.randint(*TURNOUTS))
@@ -154,13 +164,16 @@ class DistrictLog:
                 "checkin_policy": "assigned_only", "assigned_volunteer_ids": volunteers,
                 "checkin_secret": "c2VjcmV0", "checkin_tolerance_minutes": 15,
             },
-            starts,
+            scheduled_at,
         )  # fmt: skip
         self.truth.activities += 1
         for volunteer_id in volunteers:
             attendance = f"attendance-{activity_id}-{volunteer_id}"
+            checked_in = starts + timedelta(seconds=r.randrange(-600, 900))
+            checked_out = ends + timedelta(seconds=r.randrange(0, 1200))
             for n, (kind, at) in enumerate(
-                (("attendance.checked_in", starts), ("attendance.checked_out", ends)), start=1
+                (("attendance.checked_in", checked_in), ("attendance.checked_out", checked_out)),
+                start=1,
             ):
                 yield self._envelope(
                     "volunteer", attendance, "attendance", n, kind,
@@ -173,16 +186,19 @@ class DistrictLog:
         yield self._envelope(
             "dispatch", stream, "activity", version, "activity.beneficiaries_recorded",
             {"activity_id": activity_id, "counts": counts, "reason": None},
-            ends,
+            beneficiaries_at,
         )  # fmt: skip
         self.truth.beneficiaries += sum(counts.values())
         version += 1
         yield self._envelope(
             "dispatch", stream, "activity", version, "activity.hours_approved",
-            {"activity_id": activity_id, "approved_by": "bench-organiser", "at": ends.isoformat()},
-            ends,
+            {
+                "activity_id": activity_id, "approved_by": "bench-organiser",
+                "at": approved_at.isoformat(),
+            },
+            approved_at,
         )  # fmt: skip
-        for volunteer_id in volunteers:
+        for n, volunteer_id in enumerate(volunteers):
             minutes = 30 * r.randint(2, 6)
             version += 1
             yield self._envelope(
@@ -194,16 +210,17 @@ class DistrictLog:
                     "service_date": day.isoformat(), "minutes": minutes,
                     "approved_by": "bench-organiser",
                 },
-                ends,
+                approved_at + timedelta(seconds=n),
             )  # fmt: skip
             self.truth.turnouts += 1
             self.truth.minutes += minutes
 
     def events(self, approximate_total: int) -> Iterator[WireEvent]:
         """About `approximate_total` events: whole activities, registrations between them."""
-        at = datetime(2026, 11, 1, tzinfo=UTC)
+        month = datetime(FIRST_DAY.year, FIRST_DAY.month, FIRST_DAY.day, tzinfo=UTC)
         while self.truth.total_events < approximate_total:
             for _ in range(REGISTRATIONS_PER_ACTIVITY):
+                at = month + timedelta(seconds=self._random.randrange(SERVICE_DAYS * 86_400))
                 yield self.registration(at)
             yield from self.activity()
 
