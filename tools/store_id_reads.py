@@ -15,11 +15,8 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
-import time
-from collections.abc import Awaitable, Callable
-from typing import Any
 
-from muster_runtime.bench.measure import latency_line
+from muster_runtime.bench.measure import print_alternated
 from muster_runtime.mongo import Document, scratch_database
 
 DOCUMENTS = 50_000
@@ -50,26 +47,20 @@ async def main(url: str, reads: int) -> None:
             for cell in pick.choices(range(DOCUMENTS // 50), k=reads)
         ]
 
-        async def points(ids: list[str]) -> list[Any]:
+        async def points(ids: list[str]) -> None:
             found = await asyncio.gather(*(collection.find_one({"_id": i}) for i in ids))
-            return [d for d in found if d is not None]
+            assert sum(d is not None for d in found) == PER_READ
 
-        async def one_query(ids: list[str]) -> list[Any]:
-            return [d async for d in collection.find({"_id": {"$in": ids}})]
+        async def one_query(ids: list[str]) -> None:
+            assert len([d async for d in collection.find({"_id": {"$in": ids}})]) == PER_READ
 
-        ways: dict[str, Callable[[list[str]], Awaitable[list[Any]]]] = {
-            "point reads": points,
-            "one $in query": one_query,
-        }
-        for _ in range(2):  # alternated: the machine's load drifts
-            for label, read in ways.items():
-                latencies = []
-                for ids in asked:
-                    started = time.perf_counter()
-                    found = await read(ids)
-                    latencies.append(time.perf_counter() - started)
-                    assert len(found) == PER_READ
-                print(f"{PER_READ} of {DOCUMENTS:,} by _id, {label:13s}: {latency_line(latencies)}")
+        await print_alternated(
+            {
+                f"{PER_READ} of {DOCUMENTS:,} by _id, point reads": points,
+                f"{PER_READ} of {DOCUMENTS:,} by _id, one $in query": one_query,
+            },
+            asked,
+        )
 
 
 if __name__ == "__main__":

@@ -16,11 +16,9 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
-import time
-from collections.abc import Awaitable, Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from muster_runtime.bench.measure import latency_line
+from muster_runtime.bench.measure import print_alternated
 from muster_runtime.mongo import Database, Document, scratch_database
 from muster_runtime.projections import Contribution, PackedCounters, unpack
 
@@ -81,43 +79,37 @@ async def main(url: str, reads: int) -> None:
         ]
         packed = PackedCounters(db["packed"])
 
-        async def read_unpacked(ids: list[str]) -> list[Any]:
+        async def read_unpacked(ids: list[str]) -> None:
             found = db["unpacked"].find({"_id": {"$in": ids}})
-            return [unpack(d) async for d in found]
+            assert len([unpack(d) async for d in found]) == PER_READ
 
-        async def read_packed(ids: list[str]) -> list[Any]:
-            return list((await packed.read(ids)).values())
+        async def read_packed(ids: list[str]) -> None:
+            assert len(await packed.read(ids)) == PER_READ
 
         offsets = iter(range(1, 10**9))
+        increments = {f"children.s{j:02d}.minutes": 1 for j in range(12)} | {"minutes": 12}
 
-        async def count_unpacked(ids: list[str]) -> list[Any]:
-            increments = {f"children.s{j:02d}.minutes": 1 for j in range(12)} | {"minutes": 12}
+        async def count_unpacked(ids: list[str]) -> None:
             offset = next(offsets)
             update = {"$inc": increments, "$set": {"hwm.t:0": offset}}
-            await db["unpacked"].update_one({"_id": ids[0], "hwm.t:0": {"$lt": offset}}, update)
-            return ids[:1]
+            result = await db["unpacked"].update_one(
+                {"_id": ids[0], "hwm.t:0": {"$lt": offset}}, update
+            )
+            assert result.modified_count == 1
 
-        async def count_packed(ids: list[str]) -> list[Any]:
-            increments = {f"children.s{j:02d}.minutes": 1 for j in range(12)} | {"minutes": 12}
+        async def count_packed(ids: list[str]) -> None:
             contribution: Contribution = (At("t:0", next(offsets)), ids[0], increments, {})
             await packed.apply([contribution])
-            return ids[:1]
 
-        ways: dict[str, tuple[Callable[[list[str]], Awaitable[list[Any]]], int]] = {
-            f"read {PER_READ} by _id, unpacked": (read_unpacked, PER_READ),
-            f"read {PER_READ} by _id, packed  ": (read_packed, PER_READ),
-            "count into one, unpacked ($inc) ": (count_unpacked, 1),
-            "count into one, packed          ": (count_packed, 1),
-        }
-        for _ in range(2):  # alternated: the machine's load drifts
-            for label, (way, expected) in ways.items():
-                latencies = []
-                for ids in asked:
-                    started = time.perf_counter()
-                    found = await way(ids)
-                    latencies.append(time.perf_counter() - started)
-                    assert len(found) == expected
-                print(f"{label}: {latency_line(latencies)}")
+        await print_alternated(
+            {
+                f"read {PER_READ} by _id, unpacked": read_unpacked,
+                f"read {PER_READ} by _id, packed": read_packed,
+                "count into one, unpacked ($inc)": count_unpacked,
+                "count into one, packed": count_packed,
+            },
+            asked,
+        )
 
 
 if __name__ == "__main__":

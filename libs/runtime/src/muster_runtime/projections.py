@@ -523,13 +523,13 @@ class PackedCounters:
     earlier version may run beside this one.
     """
 
-    MAX_ATTEMPTS = 20
+    MAX_ATTEMPTS = CounterCells.MAX_ATTEMPTS
+    CONCURRENCY = CounterCells.CONCURRENCY  # writes in flight, for the same reasons
     # Before attempt n (from 1), a wait of up to this × 2ⁿ seconds (at most 0.5 s), drawn
     # at random: writers whose guards keep missing on the same cells draw apart.
     BACKOFF_SECONDS = 0.002
     # Ids per read: one `$in` query each (served by the `_id` index).
     READ_CHUNK = 500
-    CONCURRENCY = 4
 
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection

@@ -10,8 +10,10 @@ import resource
 import socket
 import statistics
 import subprocess
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -36,10 +38,29 @@ def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
     }
 
 
+T = TypeVar("T")
+
+
 def latency_line(seconds: Sequence[float]) -> str:
     """`p50 … ms, p99 … ms, max … ms` of latencies in seconds, for a tool's printed line."""
     ms = latency_summary(seconds)
     return f"p50 {ms['p50']:6.1f} ms, p99 {ms['p99']:6.1f} ms, max {ms['max']:6.1f} ms"
+
+
+async def print_alternated(
+    ways: Mapping[str, Callable[[T], Awaitable[None]]], inputs: Sequence[T], rounds: int = 2
+) -> None:
+    """Time each way over every input, the ways in turn for `rounds` (the machine's load
+    drifts), and print a `latency_line` per way and round."""
+    width = max(len(label) for label in ways)
+    for _ in range(rounds):
+        for label, way in ways.items():
+            latencies = []
+            for given in inputs:
+                started = time.perf_counter()
+                await way(given)
+                latencies.append(time.perf_counter() - started)
+            print(f"{label:{width}s}: {latency_line(latencies)}")
 
 
 def cpu_seconds(pid: int) -> float | None:
