@@ -267,8 +267,7 @@ class CellHistory:
                     for source, offset in marks.items():
                         if offset > hwm.get(source, -1):
                             hwm[source] = offset
-                    for name, amount in counts.items():
-                        summed[name] = summed.get(name, 0) + amount
+                    add_flat(summed, counts)
             for document_id, (summed, hwm) in documents.items():
                 yield PackedCounters.document(document_id, summed, hwm)
 
