@@ -18,6 +18,7 @@ from typing import TypeVar
 import httpx
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+T = TypeVar("T")  # what a timed way is given
 
 
 def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
@@ -36,9 +37,6 @@ def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
         "max": ms[-1],
         "mean": statistics.fmean(ms),
     }
-
-
-T = TypeVar("T")
 
 
 def latency_line(seconds: Sequence[float]) -> str:
