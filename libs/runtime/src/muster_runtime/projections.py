@@ -249,14 +249,24 @@ async def insert_in_chunks(
             task.cancel()
 
 
+class Tally(Protocol):
+    """A cell being counted: its counts by dotted name and its marks per source."""
+
+    @property
+    def counts(self) -> dict[str, int]: ...
+
+    @property
+    def hwm(self) -> dict[str, int]: ...
+
+
 def count_above_marks(
-    contributions: Iterable[Contribution], cells: Mapping[str, _BufferedCell]
+    contributions: Iterable[Contribution], cells: Mapping[str, Tally]
 ) -> set[str]:
     """Count each contribution into its cell (all in `cells`) above the cell's marks as they
     were before this call, as a live `apply` does: an event's several contributions to one
     cell all count (no need to merge them first), an event counted by an earlier call not
     at all. Returns the cells whose counts changed."""
-    raised: dict[tuple[str, str], tuple[_BufferedCell, int]] = {}
+    raised: dict[tuple[str, str], tuple[Tally, int]] = {}
     for event, cell_id, increments, _ in contributions:
         cell = cells[cell_id]
         source, offset = event.source, event.offset
@@ -536,21 +546,19 @@ class PackedCounters:
         self.concurrency = self.CONCURRENCY
 
     @staticmethod
-    def document(cell_id: str, counts: Mapping[str, int], hwm: Mapping[str, int]) -> Document:
+    def document(
+        cell_id: str, counts: Mapping[str, int], hwm: Mapping[str, int], version: int = 0
+    ) -> Document:
         """A packed cell's document (a new one: version 0)."""
-        return {"_id": cell_id, "hwm": dict(hwm), "v": 0, "counts": orjson.dumps(counts)}
+        return {"_id": cell_id, "hwm": dict(hwm), "v": version, "counts": orjson.dumps(counts)}
 
     async def read(self, cell_ids: Sequence[str]) -> dict[str, PackedCell]:
         """The existing cells among `cell_ids`, unpacked."""
         cells: dict[str, PackedCell] = {}
         for start in range(0, len(cell_ids), self.READ_CHUNK):
             chunk = list(cell_ids[start : start + self.READ_CHUNK])
-            if len(chunk) == 1:
-                found = await self.collection.find_one({"_id": chunk[0]})
-                documents = [found] if found is not None else []
-            else:
-                documents = [d async for d in self.collection.find({"_id": {"$in": chunk}})]
-            cells.update((d["_id"], unpack(d)) for d in documents)
+            found = self.collection.find({"_id": {"$in": chunk}})
+            cells.update([(d["_id"], unpack(d)) async for d in found])
         return cells
 
     async def apply(self, contributions: Sequence[Contribution]) -> None:
@@ -572,33 +580,27 @@ class PackedCounters:
         contributions to cells another writer took or moved meanwhile."""
         ids = list(dict.fromkeys(cell_id for _, cell_id, _, _ in contributions))
         found = await self.read(ids)
-        cells = {
-            cell_id: _BufferedCell({}, dict(cell.counts), dict(cell.hwm))
-            if (cell := found.get(cell_id)) is not None
-            else _BufferedCell({})
-            for cell_id in ids
-        }
+        new = {c: PackedCell({}, {}, None) for c in ids if c not in found}
+        cells = found | new  # counted in place
         changed = count_above_marks(contributions, cells)
-        new = [c for c in ids if c in changed and c not in found]
         missed: set[str] = set()
         if new:
-            documents = [self.document(c, cells[c].counts, cells[c].hwm) for c in new]
-            missed.update(new[i] for i in await insert_absent(self.collection, documents))
+            documents = [self.document(c, cell.counts, cell.hwm) for c, cell in new.items()]
+            taken = await insert_absent(self.collection, documents)
+            missed.update(documents[i]["_id"] for i in taken)
         limit = asyncio.Semaphore(self.concurrency)
 
         async def write(cell_id: str) -> None:
-            version = found[cell_id].version
+            cell = found[cell_id]
             guard: dict[str, Any] = {"_id": cell_id}
-            guard["v"] = version if version is not None else {"$exists": False}
-            cell = cells[cell_id]
-            document = self.document(cell_id, cell.counts, cell.hwm)
-            document["v"] = (version or 0) + 1
+            guard["v"] = cell.version if cell.version is not None else {"$exists": False}
+            document = self.document(cell_id, cell.counts, cell.hwm, (cell.version or 0) + 1)
             async with limit:
                 result = await self.collection.replace_one(guard, document)
             if result.matched_count == 0:
                 missed.add(cell_id)
 
-        await asyncio.gather(*(write(c) for c in ids if c in changed and c in found))
+        await asyncio.gather(*(write(c) for c in found if c in changed))
         return [item for item in contributions if item[1] in missed]
 
 
