@@ -1,13 +1,15 @@
 """What packing a counter cell's counts into one value saves the store: 25 of 20,000
 bucket-like documents of 130 counts read by `_id` (what an as-of figure reads), and one
-counted into, unpacked (nested fields, `$inc`) against packed (`PackedCounters`: one value
-in bytes, a read and a guarded write), alternated. Runs against a store of your choosing
+counted into, unpacked (nested fields, `$inc`) against packed (`PackedCounters`: one
+compressed value in bytes, a read and a guarded write), alternated; reads of the same
+documents packed as plain JSON (as before compression) beside them. Runs against a store of your choosing
 (a database of its own, dropped after); no Kafka.
 
     python -m tools.store_packed_cells mongodb://127.0.0.1:27617/ [READS]
 
 FerretDB decodes and encodes a document field by field, so it pays per count on every
-read and every `$inc`; a packed document costs it one value. MongoDB pays less per field,
+read and every `$inc`; a packed document costs it one value, whose price grows with its
+bytes (it keeps bytes as base64 text). MongoDB pays less per field,
 and packed documents cost it no more.
 """
 
@@ -18,9 +20,11 @@ import random
 import sys
 from typing import NamedTuple
 
+import orjson
+
 from muster_runtime.bench.measure import print_alternated
 from muster_runtime.mongo import Database, Document, scratch_database
-from muster_runtime.projections import Contribution, PackedCounters, unpack
+from muster_runtime.projections import Contribution, PackedCounters, pack_json, unpack
 
 DOCUMENTS = 20_000
 PER_READ = 25
@@ -66,18 +70,28 @@ async def _fill(db: Database) -> None:
         await db["packed"].insert_many(
             [PackedCounters.document(i, _counts(n), {"t:0": 0}) for n, i in ids]
         )
+        await db["plain"].insert_many(
+            [
+                {"_id": i, "hwm": {"t:0": 0}, "v": 0, "counts": orjson.dumps(_counts(n))}
+                for n, i in ids
+            ]
+        )
 
 
 async def main(url: str, reads: int) -> None:
     async with scratch_database(url, "packed_cells") as db:
         await _fill(db)
         print(f"{DOCUMENTS:,} documents of {len(_counts(0))} counts each, unpacked and packed")
+        print(
+            f"packed: {len(pack_json(_counts(0))):,} bytes; as plain JSON {len(orjson.dumps(_counts(0))):,}"
+        )
         pick = random.Random(5)
         asked = [
             [f"cell{cell}@b{b}" for b in pick.sample(range(PER_CELL), PER_READ)]
             for cell in pick.choices(range(DOCUMENTS // PER_CELL), k=reads)
         ]
         packed = PackedCounters(db["packed"])
+        plain = PackedCounters(db["plain"])
 
         async def read_unpacked(ids: list[str]) -> None:
             found = db["unpacked"].find({"_id": {"$in": ids}})
@@ -85,6 +99,9 @@ async def main(url: str, reads: int) -> None:
 
         async def read_packed(ids: list[str]) -> None:
             assert len(await packed.read(ids)) == PER_READ
+
+        async def read_plain(ids: list[str]) -> None:
+            assert len(await plain.read(ids)) == PER_READ
 
         offsets = iter(range(1, 10**9))
         increments = {f"children.s{j:02d}.minutes": 1 for j in range(12)} | {"minutes": 12}
@@ -105,6 +122,7 @@ async def main(url: str, reads: int) -> None:
             {
                 f"read {PER_READ} by _id, unpacked": read_unpacked,
                 f"read {PER_READ} by _id, packed": read_packed,
+                f"read {PER_READ} by _id, packed as plain JSON": read_plain,
                 "count into one, unpacked ($inc)": count_unpacked,
                 "count into one, packed": count_packed,
             },

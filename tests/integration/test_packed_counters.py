@@ -9,6 +9,7 @@ import random
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import orjson
 import pytest
 
 from muster_runtime.mongo import Database
@@ -119,6 +120,25 @@ async def test_an_unpacked_document_is_read_as_it_is_and_packed_by_its_next_writ
     after = unpack(stored)
     assert after.counts == {"visits": 7, "children.a.minutes": 10 + 5 + 6}
     assert after.hwm == {"t:0": 6}
+
+
+async def test_a_document_packed_uncompressed_is_read_and_compressed_by_its_next_write(
+    db: Database,
+) -> None:
+    """Packed documents written before compression hold their counts as plain JSON."""
+    counts = {"visits": 3, "children.a.minutes": 3}
+    await db["plain"].insert_one(
+        {"_id": "c", "hwm": {"t:0": 2}, "v": 4, "counts": orjson.dumps(counts)}
+    )
+    cells = PackedCounters(db["plain"])
+    assert (await cells.read(["c"]))["c"] == PackedCell(counts, {"t:0": 2}, 4)
+
+    await cells.apply(contributions("t:0", range(5), ["c"]))
+
+    stored = await db["plain"].find_one({"_id": "c"})
+    assert stored is not None
+    assert not stored["counts"].startswith(b"{")
+    assert unpack(stored) == PackedCell({"visits": 5, "children.a.minutes": 10}, {"t:0": 4}, 5)
 
 
 async def test_a_rebuilt_document_takes_live_counting_on(db: Database) -> None:

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import functools
 import random
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
@@ -501,6 +502,27 @@ class CounterCells:
         return [item for item in contributions if item[1] in moved]
 
 
+def pack_json(value: Any) -> bytes:
+    """A value as JSON compressed (zlib, fastest level): what a store keeps as one value of
+    bytes and nothing queries inside.
+
+    Compressed because a store's cost of such a value grows with its bytes (FerretDB keeps
+    bytes as base64 text): 25 documents of 130 counts (3,869 bytes of JSON, 582
+    compressed) read by `_id`, p50 8.6–8.7 ms as JSON, 4.4–4.5 ms compressed
+    (`tools.store_packed_cells`). Compressing and expanding cost tens of microseconds.
+    """
+    return zlib.compress(orjson.dumps(value), 1)
+
+
+def unpack_json(data: bytes) -> Any:
+    """A value packed by `pack_json`, or stored as plain JSON bytes (as versions before
+    compression did: an object or a list, its first byte `{` or `[`, never a zlib
+    stream's)."""
+    if data[:1] in (b"{", b"["):
+        return orjson.loads(data)
+    return orjson.loads(zlib.decompress(data))
+
+
 @dataclass
 class PackedCell:
     """A packed cell as read: counts by dotted name, marks, and the version its next write
@@ -512,8 +534,8 @@ class PackedCell:
 
 
 class PackedCounters:
-    """Counter cells whose counts are stored packed: one JSON value in bytes per document
-    (`{_id, hwm, v, counts}`; BSON binary on MongoDB), applied exactly once per event as
+    """Counter cells whose counts are stored packed: one compressed JSON value in bytes per
+    document (`{_id, hwm, v, counts}`, see `pack_json`; BSON binary on MongoDB), applied exactly once per event as
     `CounterCells` are, for cells that are only ever read whole by `_id`, never queried or
     projected inside (the as-of history's buckets).
 
@@ -550,7 +572,7 @@ class PackedCounters:
         cell_id: str, counts: Mapping[str, int], hwm: Mapping[str, int], version: int = 0
     ) -> Document:
         """A packed cell's document (a new one: version 0)."""
-        return {"_id": cell_id, "hwm": dict(hwm), "v": version, "counts": orjson.dumps(counts)}
+        return {"_id": cell_id, "hwm": dict(hwm), "v": version, "counts": pack_json(counts)}
 
     async def read(self, cell_ids: Sequence[str]) -> dict[str, PackedCell]:
         """The existing cells among `cell_ids`, unpacked."""
@@ -610,7 +632,7 @@ def unpack(document: Document) -> PackedCell:
     hwm = dict(document.get("hwm", {}))
     packed = document.get("counts")
     if isinstance(packed, bytes):
-        return PackedCell(orjson.loads(packed), hwm, int(document.get("v", 0)))
+        return PackedCell(unpack_json(packed), hwm, int(document.get("v", 0)))
     counts: dict[str, int] = {}
 
     def flatten(fields: Mapping[str, Any], prefix: str) -> None:

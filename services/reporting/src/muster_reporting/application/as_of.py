@@ -20,9 +20,9 @@ after T never shows, not even while a batch is half written. At most years since
 1 + 11 + 2 + 10 + 3 + 5 + 5 + 9 documents per cell (about 25 on average), whatever the
 number of events, each no bigger than the cell.
 
-Buckets are packed counter cells (`PackedCounters`): a bucket's counts are one value in
-bytes, so a store reads and rewrites it at once instead of count by count (nothing queries
-inside a bucket), and a redelivered event is counted once per bucket.
+Buckets are packed counter cells (`PackedCounters`): a bucket's counts are one compressed
+value in bytes, so a store reads and rewrites it at once instead of count by count
+(nothing queries inside a bucket), and a redelivered event is counted once per bucket.
 
 Writing a batch's buckets costs a write per (cell, bucket): most of what applying a batch
 costs. So the consumer does not wait for it: it stores the batch's changes whole in the
@@ -45,7 +45,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-import orjson
 from pymongo.asynchronous.collection import AsyncCollection
 
 from muster_runtime.metrics import AS_OF_JOURNAL, AS_OF_WRITE_SECONDS
@@ -55,6 +54,8 @@ from muster_runtime.projections import (
     Contribution,
     PackedCounters,
     insert_in_chunks,
+    pack_json,
+    unpack_json,
 )
 
 log = logging.getLogger(__name__)
@@ -378,7 +379,7 @@ def journal_documents(name: str, changes: Iterable[Change]) -> list[Document]:
     """A batch's changes as journal documents (pure but for their ids): each change as
     `{c: cell, m: UTC minute, s: source, o: offset, k: [count names], v: [amounts]}`, an
     event's all in one journal document, the document's changes as one JSON value in
-    bytes (`journal_changes` reads them).
+    bytes, compressed (`pack_json`; `journal_changes` reads them).
 
     Bytes, not a list of documents: the journal is read whole by the writer and by every
     figure as of an instant, and a store decodes a value of bytes at once where it decodes
@@ -411,14 +412,14 @@ def journal_documents(name: str, changes: Iterable[Change]) -> list[Document]:
 
 
 def _journal_document(name: str, changes: list[Document]) -> Document:
-    return {"_id": _KEYS.next(), "history": name, "changes": orjson.dumps(changes)}
+    return {"_id": _KEYS.next(), "history": name, "changes": pack_json(changes)}
 
 
 def journal_changes(document: Document) -> list[Document]:
     """A journal document's changes (a list of documents in journals written before they
     were stored as bytes)."""
     changes = document["changes"]
-    return changes if isinstance(changes, list) else orjson.loads(changes)
+    return changes if isinstance(changes, list) else unpack_json(changes)
 
 
 def counts_of(change: Document) -> dict[str, int]:
