@@ -151,3 +151,26 @@ async def test_a_rebuilt_document_takes_live_counting_on(db: Database) -> None:
     cell = (await cells.read(["c"]))["c"]
     assert cell.counts == {"visits": 5, "children.a.minutes": 3 + 3 + 4}
     assert (cell.hwm, cell.version) == ({"t:0": 4}, 1)
+
+
+async def test_counting_in_memory_writes_what_live_counting_leaves(db: Database) -> None:
+    """A rebuild counts in memory, redeliveries included, and writes each cell once."""
+    events = contributions("t:0", range(10), ["c1", "c2"]) + contributions("t:1", range(4), ["c2"])
+    live = PackedCounters(db["live"])
+    rebuilt = PackedCounters(db["rebuilt"])
+    rebuilt.buffer()
+    for cells in (live, rebuilt):
+        await cells.apply(events[:12])
+        await cells.apply(events)
+
+    assert await db["rebuilt"].count_documents({}) == 0
+    assert (await rebuilt.read(["c1"]))["c1"].counts["visits"] == 10  # from memory
+    await rebuilt.flush()
+
+    ids = ["c1", "c2"]
+    written = await rebuilt.read(ids)
+    assert {c: (cell.counts, cell.hwm) for c, cell in written.items()} == {
+        c: (cell.counts, cell.hwm) for c, cell in (await live.read(ids)).items()
+    }
+    assert written["c2"].counts == {"visits": 14, "children.a.minutes": 45 + 6}
+    assert {cell.version for cell in written.values()} == {0}

@@ -297,14 +297,19 @@ class _BufferedCell:
     hwm: dict[str, int] = field(default_factory=dict)
 
     def document(self, cell_id: str) -> Document:
-        doc: Document = {"_id": cell_id, "hwm": dict(self.hwm), **self.on_insert}
-        for dotted, value in self.counts.items():
-            *parents, leaf = dotted.split(".")
-            target = doc
-            for part in parents:
-                target = target.setdefault(part, {})
-            target[leaf] = value
-        return doc
+        document: Document = {"_id": cell_id, "hwm": dict(self.hwm), **self.on_insert}
+        add_nested(document, self.counts)
+        return document
+
+
+def add_nested(total: dict[str, Any], counts: Mapping[str, int]) -> None:
+    """Add counts named by dotted paths (`children.a.minutes`) into nested `total`."""
+    for dotted, amount in counts.items():
+        *parents, leaf = dotted.split(".")
+        target = total
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = target.get(leaf, 0) + amount
 
 
 class CounterCells:
@@ -532,6 +537,12 @@ class PackedCell:
     hwm: dict[str, int]
     version: int | None
 
+    def nested(self) -> dict[str, Any]:
+        """The counts as nested documents, as a cell in the unpacked form holds them."""
+        nested: dict[str, Any] = {}
+        add_nested(nested, self.counts)
+        return nested
+
 
 class PackedCounters:
     """Counter cells whose counts are stored packed: one compressed JSON value in bytes per
@@ -566,6 +577,22 @@ class PackedCounters:
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
         self.concurrency = self.CONCURRENCY
+        self._buffer: dict[str, PackedCell] | None = None
+
+    def buffer(self) -> None:
+        """Count in memory from now on (a rebuild into an empty collection); see `flush`."""
+        self._buffer = {}
+
+    async def flush(self) -> None:
+        """Write the buffered cells in bulk (version 0): the counts and marks live counting
+        would have left."""
+        if self._buffer is None:
+            return
+        buffer, self._buffer = self._buffer, None
+        await insert_in_chunks(
+            self.collection,
+            (self.document(c, cell.counts, cell.hwm) for c, cell in drained(buffer)),
+        )
 
     @staticmethod
     def document(
@@ -575,7 +602,10 @@ class PackedCounters:
         return {"_id": cell_id, "hwm": dict(hwm), "v": version, "counts": pack_json(counts)}
 
     async def read(self, cell_ids: Sequence[str]) -> dict[str, PackedCell]:
-        """The existing cells among `cell_ids`, unpacked."""
+        """The existing cells among `cell_ids`, unpacked (while buffering, what was
+        counted in memory so far)."""
+        if self._buffer is not None:
+            return {c: self._buffer[c] for c in cell_ids if c in self._buffer}
         cells: dict[str, PackedCell] = {}
         for start in range(0, len(cell_ids), self.READ_CHUNK):
             chunk = list(cell_ids[start : start + self.READ_CHUNK])
@@ -588,6 +618,12 @@ class PackedCounters:
         insert: a packed cell holds counts only)."""
         if any(on_insert for *_, on_insert in contributions):
             raise ValueError("packed cells hold counts only: nothing can be set on insert")
+        if self._buffer is not None:
+            for _, cell_id, _, _ in contributions:
+                if cell_id not in self._buffer:
+                    self._buffer[cell_id] = PackedCell({}, {}, None)
+            count_above_marks(contributions, self._buffer)
+            return
         remaining = contributions
         for attempt in range(self.MAX_ATTEMPTS):
             if not remaining:

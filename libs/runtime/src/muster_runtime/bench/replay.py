@@ -36,6 +36,7 @@ from muster_runtime.bench.measure import (
     wait_until_ready,
 )
 from muster_runtime.cli.main import issue_token
+from muster_runtime.projections import unpack
 from muster_runtime.topics import delete_topics, ensure_topics
 
 DISTRICT = "130203"
@@ -86,7 +87,8 @@ async def _rebuild(env: dict[str, str]) -> tuple[float, float, int, float]:
 async def check_totals(db: Any, truth: GroundTruth) -> list[str]:
     """Differences between the district's cells and the generator's ground truth."""
     volunteers = await db["volunteers_by_area"].find_one({"_id": DISTRICT}) or {}
-    service = await db["service_by_area"].find_one({"_id": DISTRICT}) or {}
+    service_cell = await db["service_by_area"].find_one({"_id": DISTRICT})
+    service = unpack(service_cell).nested() if service_cell is not None else {}
     expected: dict[str, tuple[int, int]] = {
         "registered": (truth.registered, int(volunteers.get("registered", 0))),
         "activities": (truth.activities, int(service.get("activities", 0))),

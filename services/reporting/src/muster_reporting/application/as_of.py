@@ -53,6 +53,7 @@ from muster_runtime.projections import (
     ConsumedEvent,
     Contribution,
     PackedCounters,
+    add_nested,
     insert_in_chunks,
     pack_json,
     unpack_json,
@@ -190,16 +191,6 @@ def parse_instant(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
-def add_dotted(total: dict[str, Any], counts: Mapping[str, int]) -> None:
-    """Add counts named by dotted paths (`children.a.minutes`) into nested `total`."""
-    for dotted, amount in counts.items():
-        *parents, leaf = dotted.split(".")
-        target = total
-        for part in parents:
-            target = target.setdefault(part, {})
-        target[leaf] = target.get(leaf, 0) + amount
-
-
 def add_flat(total: dict[str, int], counts: Mapping[str, int]) -> None:
     """Add counts named by dotted paths into `total` (in place), by the same names."""
     for name, amount in counts.items():
@@ -334,7 +325,7 @@ class CellHistory:
             add_flat(sums[cell], counts)
         totals: dict[str, dict[str, Any]] = {cell: {} for cell in cell_ids}
         for cell, summed in sums.items():
-            add_dotted(totals[cell], summed)
+            add_nested(totals[cell], summed)
         return totals
 
 

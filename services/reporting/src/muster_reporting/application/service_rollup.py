@@ -7,7 +7,10 @@ service category, drive and team (`category.<c>.…`, `drives.<d>.…`, `teams.<
 children's, breakdowns too (`children.<id>.…`), so a drill-down is one cell: one point
 read now, one area's buckets as of an instant.
 
-Cells are counted exactly once per event (partition high-water marks, see `CounterCells`).
+Cells are counted exactly once per event (partition high-water marks) and stored packed,
+their counts one compressed value (`PackedCounters`): a cell is only ever read whole by
+`_id`, and a store rewrites a packed cell at a fraction of the price of `$inc` on its
+nested counts.
 Beneficiary amendments carry the full new counts, so the rollup adds the difference from
 the activity's previous counts; activity facts needed later (place, day, category, drive,
 team, counts) are kept per activity, written after the cells so a redelivery recomputes
@@ -45,7 +48,7 @@ from muster_runtime.mongo import Database, Document
 from muster_runtime.projections import (
     ConsumedEvent,
     Contribution,
-    CounterCells,
+    PackedCounters,
     VersionedDocuments,
 )
 
@@ -166,7 +169,7 @@ class ServiceRollup:
 
     def __init__(self, db: Database, areas: AreaTree, timezone: str = "Asia/Shanghai") -> None:
         self._zone = ZoneInfo(timezone)
-        self.cells = CounterCells(db["service_by_area"])
+        self.cells = PackedCounters(db["service_by_area"])
         self.history = CellHistory(db, "service_by_area")
         self.activities = VersionedDocuments(db["activity_facts"])
         self.served = ServedInArea(db)
@@ -385,8 +388,8 @@ class ServiceRollup:
         """Cells by id (empty for those with nothing counted), now or as of an instant."""
         if as_of is not None:
             return await self.history.as_of(cell_ids, as_of)
-        found = {d["_id"]: d for d in await self.cells.read(cell_ids, {"hwm": 0})}
-        return {c: found.get(c, {}) for c in cell_ids}
+        found = await self.cells.read(cell_ids)
+        return {c: found[c].nested() if c in found else {} for c in cell_ids}
 
     async def cell(
         self, area_id: str, period: str | None = None, as_of: datetime | None = None
