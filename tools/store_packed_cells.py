@@ -1,16 +1,17 @@
 """What packing a counter cell's counts into one value saves the store: 25 of 20,000
 bucket-like documents of 130 counts read by `_id` (what an as-of figure reads), and one
-counted into, unpacked (nested fields, `$inc`) against packed (`PackedCounters`: one
-compressed value in bytes, a read and a guarded write), alternated; reads of the same
-documents packed as plain JSON (as before compression) beside them. Runs against a store of your choosing
-(a database of its own, dropped after); no Kafka.
+counted into, and one event counted into 25 at once (a live batch's cells), unpacked
+(nested fields, `$inc`, `CounterCells`) against packed (`PackedCounters`: one compressed
+value in bytes, a read and a guarded write), alternated; reads of the same documents
+packed as plain JSON (as before compression) beside them. Runs against a store of your
+choosing (a database of its own, dropped after); no Kafka.
 
     python -m tools.store_packed_cells mongodb://127.0.0.1:27617/ [READS]
 
 FerretDB decodes and encodes a document field by field, so it pays per count on every
 read and every `$inc`; a packed document costs it one value, whose price grows with its
-bytes (it keeps bytes as base64 text). MongoDB pays less per field,
-and packed documents cost it no more.
+bytes (it keeps bytes as base64 text). MongoDB pays less per field, and packed documents
+cost it no more.
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ import orjson
 
 from muster_runtime.bench.measure import print_alternated
 from muster_runtime.mongo import Database, Document, scratch_database
-from muster_runtime.projections import Contribution, PackedCounters, pack_json, unpack
+from muster_runtime.projections import (
+    Contribution,
+    CounterCells,
+    PackedCounters,
+    pack_json,
+    unpack,
+)
 
 DOCUMENTS = 20_000
 PER_READ = 25
@@ -118,6 +125,18 @@ async def main(url: str, reads: int) -> None:
             contribution: Contribution = (At("t:0", next(offsets)), ids[0], increments, {})
             await packed.apply([contribution])
 
+        # A live batch's cells: the same hot ones each time (their marks remembered).
+        batch = [f"cell0@b{b}" for b in range(PER_READ)]
+        unpacked_cells = CounterCells(db["unpacked"])
+
+        async def count_batch_unpacked(_: list[str]) -> None:
+            event = At("t:0", next(offsets))
+            await unpacked_cells.apply([(event, cell, increments, {}) for cell in batch])
+
+        async def count_batch_packed(_: list[str]) -> None:
+            event = At("t:0", next(offsets))
+            await packed.apply([(event, cell, increments, {}) for cell in batch])
+
         await print_alternated(
             {
                 f"read {PER_READ} by _id, unpacked": read_unpacked,
@@ -125,6 +144,8 @@ async def main(url: str, reads: int) -> None:
                 f"read {PER_READ} by _id, packed as plain JSON": read_plain,
                 "count into one, unpacked ($inc)": count_unpacked,
                 "count into one, packed": count_packed,
+                f"count one event into {PER_READ}, unpacked ($inc)": count_batch_unpacked,
+                f"count one event into {PER_READ}, packed": count_batch_packed,
             },
             asked,
         )

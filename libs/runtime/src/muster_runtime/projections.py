@@ -546,15 +546,18 @@ class PackedCell:
 
 class PackedCounters:
     """Counter cells whose counts are stored packed: one compressed JSON value in bytes per
-    document (`{_id, hwm, v, counts}`, see `pack_json`; BSON binary on MongoDB), applied exactly once per event as
-    `CounterCells` are, for cells that are only ever read whole by `_id`, never queried or
-    projected inside (the as-of history's buckets).
+    document (`{_id, hwm, v, counts}`, see `pack_json`; BSON binary on MongoDB), applied
+    exactly once per event as `CounterCells` are, for cells that are only ever read whole
+    by `_id`, never queried or projected inside (the service rollup's cells, the as-of
+    history's buckets).
 
     Why: a store decodes a value of bytes at once where it decodes a document's counts
     field by field, and rewrites it whole either way (FerretDB decodes and encodes the
-    whole document on every `$inc`): 25 documents of 130 counts by `_id`, p50 48–52 ms
-    unpacked, 7 ms packed; counting into one, 3.7–4.5 ms as `$inc`, 3.5–3.8 ms as a read
-    and a guarded write (`tools.store_packed_cells`).
+    whole document on every `$inc`): 25 documents of 130 counts by `_id`, p50 50–52 ms
+    unpacked, 4.4–4.5 ms packed; counting into one, 4.3–4.8 ms as `$inc`, 3.5 ms as a
+    read and a guarded write (`tools.store_packed_cells`); one event into each of 30 such
+    cells, p50 91 ms as `$inc` (marks remembered), 36 ms packed (docs/performance.md,
+    item 14).
 
     A write is a read, the counts above the cell's marks (`count_above_marks`), and the
     document replaced only if its version `v` is still the one read; a cell another writer
