@@ -612,7 +612,8 @@ class PackedCounters:
         cells: dict[str, PackedCell] = {}
         for start in range(0, len(cell_ids), self.READ_CHUNK):
             chunk = list(cell_ids[start : start + self.READ_CHUNK])
-            found = self.collection.find({"_id": {"$in": chunk}})
+            # one cell (a report's read) by equality: a point read on any store
+            found = self.collection.find({"_id": chunk[0] if len(chunk) == 1 else {"$in": chunk}})
             cells.update([(d["_id"], unpack(d)) async for d in found])
         return cells
 
