@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,34 @@ log = logging.getLogger(__name__)
 
 # Failures that say nothing about the event: the batch is redelivered after a pause.
 TRANSIENT = (PyMongoError, KafkaError, TimeoutError, OSError)
+
+EventHandler = Callable[[list[ConsumedEvent]], Awaitable[None]]
+# What applies a batch: a handler, or handlers of independent read models (none reads
+# what another writes) applied together.
+Stage = EventHandler | tuple[EventHandler, ...]
+
+
+async def apply_stages(
+    stages: Sequence[Stage],
+    events: list[ConsumedEvent],
+    apply: Callable[[EventHandler, list[ConsumedEvent]], Awaitable[None]] | None = None,
+) -> None:
+    """Apply `events` with each stage in order, a stage's handlers concurrently (through
+    `apply(handler, events)` if given): their round trips to the store overlap.
+
+    Every handler of a stage finishes before a failure is raised (no write is left in
+    flight when the batch is redelivered), and the failure is raised as it is, a transient
+    one first (the store or the broker away: the batch is redelivered, never set aside).
+    """
+    run = apply or (lambda handler, batch: handler(batch))
+    for stage in stages:
+        if not isinstance(stage, tuple):
+            await run(stage, events)
+            continue
+        outcomes = await asyncio.gather(*(run(h, events) for h in stage), return_exceptions=True)
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        if failures:
+            raise next((f for f in failures if isinstance(f, TRANSIENT)), failures[0])
 
 
 @dataclass(frozen=True)

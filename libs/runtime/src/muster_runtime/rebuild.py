@@ -18,12 +18,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from muster_runtime.consumer import PoisonMessage, apply_or_set_aside, decode_records
+from muster_runtime.consumer import EventHandler, PoisonMessage, apply_or_set_aside, decode_records
 from muster_runtime.dead_letters import list_dead_letters
 from muster_runtime.dedupe import RepeatFilter
 from muster_runtime.mongo import Database
 from muster_runtime.projections import DOCUMENTS_WRITTEN
-from muster_runtime.service import EventHandler
 from muster_runtime.topics import DEAD_LETTER_SUFFIX, ensure_topics
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,14 @@ from faststream.middlewares import AckPolicy
 
 from muster_contracts.topology import revocation_topic
 from muster_runtime.auth import RevocationList
-from muster_runtime.consumer import PoisonMessage, apply_or_set_aside, decode_records
+from muster_runtime.consumer import (
+    EventHandler,
+    PoisonMessage,
+    Stage,
+    apply_or_set_aside,
+    apply_stages,
+    decode_records,
+)
 from muster_runtime.dedupe import RepeatFilter, batch_offsets
 from muster_runtime.eventstore import EventStore
 from muster_runtime.lag import ConsumerLag
@@ -47,7 +54,6 @@ from muster_runtime.tracing import (
 
 log = logging.getLogger(__name__)
 
-EventHandler = Callable[[list[ConsumedEvent]], Awaitable[None]]
 MAX_BACKOFF_SECONDS = 5.0
 
 
@@ -158,8 +164,9 @@ class ServiceRuntime:
             except Exception:
                 log.exception("periodic job failed", extra={"job": name})
 
-    def consume_with(self, *projections: EventHandler) -> None:
-        """Apply each consumed batch with `projections`, in order (register before start).
+    def consume_with(self, *projections: Stage) -> None:
+        """Apply each consumed batch with `projections`, in order (register before start); a
+        tuple of projections of independent read models is applied concurrently.
 
         Each is traced as `project <its class>` under every consumed message's span.
         """
@@ -193,13 +200,15 @@ class ServiceRuntime:
                 events[0].envelope.correlation_id if len(events) == 1 else None
             )
 
+            async def project(projection: EventHandler, events: list[ConsumedEvent]) -> None:
+                name = _projection_name(projection)
+                applying = time.perf_counter()
+                with spans.projection(name):
+                    await projection(events)
+                PROJECTION_APPLY_SECONDS.labels(name).observe(time.perf_counter() - applying)
+
             async def apply(events: list[ConsumedEvent]) -> None:
-                for projection in projections:
-                    name = _projection_name(projection)
-                    applying = time.perf_counter()
-                    with spans.projection(name):
-                        await projection(events)
-                    PROJECTION_APPLY_SECONDS.labels(name).observe(time.perf_counter() - applying)
+                await apply_stages(projections, events, project)
 
             try:
                 events, seen = await repeats.fresh(events, batch_offsets(records))

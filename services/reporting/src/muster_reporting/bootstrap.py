@@ -16,12 +16,13 @@ from muster_reporting.application.insights import INSIGHT_READ_MODELS, Insights
 from muster_reporting.application.service_rollup import ServiceRollup
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
 from muster_reporting.entrypoints import dashboard, funnel, http, insights_http, series
+from muster_runtime.consumer import Stage
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
 from muster_runtime.mongo import Database, connect
 from muster_runtime.rebuild import DeadLetters, RebuildResult, rebuild
 from muster_runtime.reference_areas import ReferenceAreas
-from muster_runtime.service import EventHandler, ServiceRuntime, consumer_group
+from muster_runtime.service import ServiceRuntime, consumer_group
 from muster_runtime.settings import ServiceSettings
 from muster_runtime.topics import dead_letter_topic
 
@@ -87,7 +88,7 @@ def insights_of(db: Database, areas: AreaTree, settings: ReportingSettings) -> I
 
 def projections(
     db: Database, areas: AreaTree, settings: ReportingSettings | None = None
-) -> tuple[VolunteerRollup, ServiceRollup, DriveFunnel, list[EventHandler]]:
+) -> tuple[VolunteerRollup, ServiceRollup, DriveFunnel, list[Stage]]:
     """The read models and the handlers that apply consumed events to them, in order."""
     insights = insights_of(db, areas, settings or ReportingSettings())
     return insights.volunteers, insights.service, insights.drive_funnel, insights.handlers

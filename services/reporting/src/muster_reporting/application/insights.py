@@ -9,9 +9,9 @@ from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.leaderboards import VolunteerStanding
 from muster_reporting.application.service_rollup import ServiceRollup
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
+from muster_runtime.consumer import Stage, apply_stages
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent
-from muster_runtime.service import EventHandler
 
 # Collections derived from the log besides the rollup cells themselves.
 INSIGHT_READ_MODELS = (
@@ -73,20 +73,22 @@ class Insights:
         )
 
     @property
-    def handlers(self) -> list[EventHandler]:
-        """What applies a consumed batch, in order (each traced on its own)."""
+    def handlers(self) -> list[Stage]:
+        """What applies a consumed batch, in order (each traced on its own): the current
+        figures (what reports show now), their independent read models together, then the
+        as-of history of what they counted."""
         return [
-            self.volunteers.apply,
-            self.service.apply,
-            self.drive_funnel.apply,
-            self.standing.apply,
-            # Current figures first (what reports show now), then the as-of history.
+            (
+                self.volunteers.apply,
+                self.service.apply,
+                self.drive_funnel.apply,
+                self.standing.apply,
+            ),
             self.history.apply,
         ]
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
-        for handler in self.handlers:
-            await handler(events)
+        await apply_stages(self.handlers, events)
 
     async def create_indexes(self) -> None:
         await self.service.create_indexes()
