@@ -284,6 +284,12 @@ def count_above_marks(
     return {cell_id for cell_id, _ in raised}
 
 
+def by_ids(ids: Sequence[str]) -> Document:
+    """The filter for the documents of `ids`: one query served by the `_id` index, a
+    plain point read when there is one (a report's one cell)."""
+    return {"_id": ids[0]} if len(ids) == 1 else {"_id": {"$in": list(ids)}}
+
+
 def drained(buffer: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     """A buffer's items, each dropped from it as it is taken (a flush frees as it writes)."""
     while buffer:
@@ -406,10 +412,7 @@ class CounterCells:
             return [self._buffer[c].document(c) for c in cell_ids if c in self._buffer]
         if not cell_ids:
             return []
-        if len(cell_ids) == 1:  # a report's one cell: a plain point read by `_id`
-            found = await self.collection.find_one({"_id": cell_ids[0]}, projection)
-            return [found] if found is not None else []
-        return [d async for d in self.collection.find({"_id": {"$in": cell_ids}}, projection)]
+        return [d async for d in self.collection.find(by_ids(cell_ids), projection)]
 
     async def apply(self, contributions: Sequence[Contribution]) -> dict[str, Document]:
         """Apply (event, cell id, increments, fields set on insert) contributions.
@@ -611,9 +614,7 @@ class PackedCounters:
             return {c: self._buffer[c] for c in cell_ids if c in self._buffer}
         cells: dict[str, PackedCell] = {}
         for start in range(0, len(cell_ids), self.READ_CHUNK):
-            chunk = list(cell_ids[start : start + self.READ_CHUNK])
-            # one cell (a report's read) by equality: a point read on any store
-            found = self.collection.find({"_id": chunk[0] if len(chunk) == 1 else {"$in": chunk}})
+            found = self.collection.find(by_ids(cell_ids[start : start + self.READ_CHUNK]))
             cells.update([(d["_id"], unpack(d)) async for d in found])
         return cells
 

@@ -89,7 +89,8 @@ def insights_of(db: Database, areas: AreaTree, settings: ReportingSettings) -> I
 def projections(
     db: Database, areas: AreaTree, settings: ReportingSettings | None = None
 ) -> tuple[VolunteerRollup, ServiceRollup, DriveFunnel, list[Stage]]:
-    """The read models and the handlers that apply consumed events to them, in order."""
+    """The read models and the stages of handlers that apply consumed events to them, in
+    order."""
     insights = insights_of(db, areas, settings or ReportingSettings())
     return insights.volunteers, insights.service, insights.drive_funnel, insights.handlers
 
