@@ -71,10 +71,7 @@ class ServiceDays:
             reads = await asyncio.gather(*(bounded(self.read(*days[i])) for i in pending))
             activity = await load_activity(activity_id)
             done = await asyncio.gather(
-                *(
-                    bounded(self._count(activity, state, stream, context))
-                    for state, stream in reads
-                )
+                *(bounded(self._count(activity, state, stream, context)) for state, stream in reads)
             )
             for index, state in zip(pending, done, strict=True):
                 if state is not None:
