@@ -1,0 +1,1 @@
+"""Notify: tells volunteers what concerns them, exactly once, in an inbox and a live stream."""

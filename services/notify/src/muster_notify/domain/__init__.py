@@ -1,0 +1,1 @@
+"""Pure rules: which event tells whom what, and how it reads."""
