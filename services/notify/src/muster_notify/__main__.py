@@ -1,0 +1,13 @@
+"""Run the notify service: `python -m muster_notify`."""
+
+from muster_notify.bootstrap import NotifySettings, build_app
+from muster_runtime.http import serve
+
+
+def main() -> None:
+    settings = NotifySettings()
+    serve(build_app(settings), settings.http_host, settings.http_port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Projections, deliveries, broadcasts and timers, behind small ports."""

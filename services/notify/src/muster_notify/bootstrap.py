@@ -1,0 +1,115 @@
+"""Composition root of the notify service."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import FastAPI
+from pydantic import Field
+
+from muster_contracts.areas import load_area_tree
+from muster_contracts.stars import DEFAULT_STAR_THRESHOLDS_HOURS, StarThresholds
+from muster_notify.adapters.store import (
+    MongoBroadcasts,
+    MongoFacts,
+    MongoInboxes,
+    MongoTallies,
+    MongoTimers,
+)
+from muster_notify.application.broadcasts import Broadcaster
+from muster_notify.application.delivery import Delivery, LiveFeed
+from muster_notify.application.inbox import InboxDesk
+from muster_notify.application.notifier import Notifier
+from muster_notify.application.reminders import TimerWalk
+from muster_notify.entrypoints import http
+from muster_runtime.http import create_app
+from muster_runtime.logs import configure_logging
+from muster_runtime.reference_areas import ReferenceAreas
+from muster_runtime.service import ServiceRuntime
+from muster_runtime.settings import ServiceSettings
+
+CONTEXT = "notify"
+CONSUMES = ("volunteer", "dispatch")
+
+
+class NotifySettings(ServiceSettings):
+    service_name: str = CONTEXT
+    http_port: int = 8004
+    reminder_lead_minutes: tuple[int, ...] = Field(
+        default=(24 * 60, 60),
+        description="How long before an activity starts its volunteers are reminded (JSON list of minutes).",
+    )
+    late_after_seconds: float = Field(
+        default=60.0,
+        description="A timer message sent later than this past its moment says it is late.",
+    )
+    timer_tick_seconds: float = Field(
+        default=1.0, description="How often due reminders and check-in openings are looked for."
+    )
+    stream_poll_seconds: float = Field(
+        default=5.0,
+        description="How often an open live stream looks for messages another replica delivered.",
+    )
+    broadcast_areas_per_page: int = Field(
+        default=20, description="Areas of a drive's scope read and told per broadcast page."
+    )
+    star_thresholds_hours: StarThresholds = Field(
+        default=DEFAULT_STAR_THRESHOLDS_HOURS,
+        description="Cumulative approved hours for one to five stars (JSON list).",
+    )
+
+
+def build_app(settings: NotifySettings | None = None) -> FastAPI:
+    settings = settings or NotifySettings()
+    configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
+    runtime = ServiceRuntime(settings, consumes=CONSUMES)
+    db = runtime.db
+    areas = load_area_tree()
+    reference_areas = ReferenceAreas(db, areas)
+
+    facts = MongoFacts(db)
+    inboxes = MongoInboxes(db)
+    tallies = MongoTallies(db)
+    broadcasts = MongoBroadcasts(db)
+    timers = MongoTimers(db)
+    live = LiveFeed()
+    delivery = Delivery(inboxes, tallies, live)
+    broadcaster = Broadcaster(
+        broadcasts, facts, delivery, areas, areas_per_page=settings.broadcast_areas_per_page
+    )
+    notifier = Notifier(
+        facts,
+        timers,
+        delivery,
+        broadcaster,
+        lead_times=tuple(timedelta(minutes=m) for m in settings.reminder_lead_minutes),
+        star_thresholds=settings.star_thresholds_hours,
+    )
+    walk = TimerWalk(
+        timers, facts, delivery, late_after=timedelta(seconds=settings.late_after_seconds)
+    )
+
+    # The tree first (admins' additions), then facts and messages.
+    runtime.consume_with(reference_areas.apply, notifier.apply)
+
+    async def walk_timers() -> None:
+        await walk.run(settings.timer_tick_seconds)
+
+    runtime.alongside(broadcaster.run, "broadcasts")
+    runtime.alongside(walk_timers, "timer-walk")
+
+    async def on_start() -> None:
+        await reference_areas.load()
+        await walk.begin()
+
+    app = create_app(
+        runtime, title="Muster notify service", routers=[http.router], on_start=on_start
+    )
+    app.state.areas = areas
+    app.state.facts = facts
+    app.state.inbox = InboxDesk(inboxes, facts)
+    app.state.live = live
+    app.state.tallies = tallies
+    app.state.broadcasts = broadcasts
+    app.state.stream_poll_seconds = settings.stream_poll_seconds
+    return app

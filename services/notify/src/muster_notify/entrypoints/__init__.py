@@ -1,0 +1,1 @@
+"""HTTP: the inbox, its live stream and the organisers' counts."""
