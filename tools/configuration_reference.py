@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic_settings import BaseSettings
 
 from muster_dispatch.bootstrap import DispatchSettings
+from muster_notify.bootstrap import NotifySettings
 from muster_reporting.bootstrap import ReportingSettings
 from muster_runtime.settings import ServiceSettings
 from muster_volunteer.bootstrap import VolunteerSettings
@@ -20,6 +21,7 @@ SERVICES: dict[str, type[BaseSettings]] = {
     "volunteer": VolunteerSettings,
     "dispatch": DispatchSettings,
     "reporting": ReportingSettings,
+    "notify": NotifySettings,
 }
 
 

@@ -12,12 +12,13 @@
 #                                                  console-consumer, consumer-groups,
 #                                                  producer-perf, consumer-perf, or a class name)
 #
-# Components: kafka ferretdb volunteer dispatch reporting
+# Components: kafka ferretdb volunteer dispatch reporting notify
 #
 # Environment (defaults):
 #   MUSTER_STATE_DIR ($ROOT/.state)   MUSTER_START_TIMEOUT (60)
 #   MUSTER_KAFKA_PORT (9092)  MUSTER_KAFKA_CONTROLLER_PORT (9093)  MUSTER_MONGO_PORT (27017)
 #   MUSTER_VOLUNTEER_PORT (8001)  MUSTER_DISPATCH_PORT (8002)  MUSTER_REPORTING_PORT (8003)
+#   MUSTER_NOTIFY_PORT (8004)
 #   MUSTER_PYTHON ($ROOT/.venv/bin/python)   JAVA_HOME, MVN, GO (tool overrides)
 #   MUSTER_KAFKA_BOOTSTRAP / MUSTER_MONGO_URL are passed to the services as set, else
 #   derived from the ports above.
@@ -35,6 +36,7 @@ MONGO_PORT="${MUSTER_MONGO_PORT:-27017}"
 VOLUNTEER_PORT="${MUSTER_VOLUNTEER_PORT:-8001}"
 DISPATCH_PORT="${MUSTER_DISPATCH_PORT:-8002}"
 REPORTING_PORT="${MUSTER_REPORTING_PORT:-8003}"
+NOTIFY_PORT="${MUSTER_NOTIFY_PORT:-8004}"
 START_TIMEOUT="${MUSTER_START_TIMEOUT:-60}"
 STOP_TIMEOUT=20
 PYTHON="${MUSTER_PYTHON:-$ROOT/.venv/bin/python}"
@@ -50,7 +52,7 @@ FERRET_DATA="$STATE/ferretdb"
 LOG_DIR="$STATE/logs"
 RUN_DIR="$STATE/run"
 
-ALL_COMPONENTS=(kafka ferretdb volunteer dispatch reporting)
+ALL_COMPONENTS=(kafka ferretdb volunteer dispatch reporting notify)
 
 # ---------------------------------------------------------------- helpers
 
@@ -80,6 +82,7 @@ port_of() {
     volunteer) echo "$VOLUNTEER_PORT" ;;
     dispatch) echo "$DISPATCH_PORT" ;;
     reporting) echo "$REPORTING_PORT" ;;
+    notify) echo "$NOTIFY_PORT" ;;
     *) die "unknown component '$1'" ;;
   esac
 }
@@ -421,10 +424,10 @@ expand_components() {
   for a in "$@"; do
     case "$a" in
       infra) want+=(kafka ferretdb) ;;
-      services) want+=(volunteer dispatch reporting) ;;
+      services) want+=(volunteer dispatch reporting notify) ;;
       all) want+=("${ALL_COMPONENTS[@]}") ;;
-      kafka|ferretdb|volunteer|dispatch|reporting) want+=("$a") ;;
-      *) die "unknown component '$a' (kafka ferretdb volunteer dispatch reporting infra services all)" ;;
+      kafka|ferretdb|volunteer|dispatch|reporting|notify) want+=("$a") ;;
+      *) die "unknown component '$a' (kafka ferretdb volunteer dispatch reporting notify infra services all)" ;;
     esac
   done
   for c in "${ALL_COMPONENTS[@]}"; do

@@ -1,4 +1,4 @@
-"""End-to-end: the three services run as real processes on fresh ports, databases and topics."""
+"""End-to-end: the four services run as real processes on fresh ports, databases and topics."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from muster_dispatch.domain.hours import HoursPolicy
 from muster_runtime.bench.measure import free_ports
 from tests.conftest import kafka_bootstrap, mongo_url, topic_prefix
 
-SERVICES = ("volunteer", "dispatch", "reporting")
+SERVICES = ("volunteer", "dispatch", "reporting", "notify")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

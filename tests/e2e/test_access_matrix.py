@@ -276,6 +276,21 @@ RULES: dict[str, dict[str, Rule]] = {
         "GET /reports/top-teams": Rule(READERS, area=True, params=lambda _: {"area_id": STREET_A}),
         "GET /reports/stars": Rule(READERS, area=True, params=lambda _: {"area_id": STREET_A}),
     },
+    "notify": COMMON
+    | {
+        "GET /me/notifications": OWN,
+        "GET /me/notifications/unread-count": OWN,
+        "POST /me/notifications/read": Rule(frozenset({VOLUNTEER}), body=lambda _: {"all": True}),
+        "PUT /me/notification-preferences": Rule(
+            frozenset({VOLUNTEER}), body=lambda _: {"language": "en"}
+        ),
+        # A short stream, so that a granted call ends.
+        "GET /me/notifications/stream": Rule(
+            frozenset({VOLUNTEER}), params=lambda _: {"max_seconds": "1"}
+        ),
+        "GET /drives/{drive_id}/notifications": READ,
+        "GET /activities/{activity_id}/notifications": READ,
+    },
 }
 
 
@@ -324,6 +339,11 @@ def world(system: RunningSystem) -> World:
     pooled = f"{dispatch_url}/pool/volunteers/{w.volunteer_id}"
     known = wait_for(lambda: httpx.get(pooled, headers=organiser), lambda r: r.is_success, 60)
     assert known.status_code == 200, known.text
+    # Notify has seen the drive and the activity (their areas decide who may read them).
+    for told in (f"drives/{w.drive_id}", f"activities/{w.activity_id}"):
+        url = f"{system.urls['notify']}/{told}/notifications"
+        seen = wait_for(lambda u=url: httpx.get(u, headers=organiser), lambda r: r.is_success, 60)
+        assert seen.status_code == 200, seen.text
 
     # One revoked token per role, refused by every service before the matrix runs.
     admin = bearer(w.tokens["admin"])
@@ -388,7 +408,7 @@ def error_of(response: httpx.Response) -> dict[str, Any]:
     return error
 
 
-@pytest.mark.parametrize("service", ["reporting", "dispatch", "volunteer"])
+@pytest.mark.parametrize("service", ["notify", "reporting", "dispatch", "volunteer"])
 def test_role_scope_endpoint_matrix(system: RunningSystem, world: World, service: str) -> None:
     rules = RULES[service]
     served = operations(system, service)

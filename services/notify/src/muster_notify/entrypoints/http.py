@@ -144,11 +144,15 @@ async def my_notification_stream(
     desk: Desk,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     after: Annotated[int | None, Query(ge=0, description="A position, as Last-Event-ID.")] = None,
+    max_seconds: Annotated[
+        int, Query(ge=1, le=3600, description="The stream ends after this long (reconnect).")
+    ] = 600,
 ) -> StreamingResponse:
     """My messages as Server-Sent Events (`event: notification`, `id:` the message's
     position). Reconnecting with `Last-Event-ID` (or `?after=`) resumes after it; without
     either, only messages delivered from now on are sent. A comment every 15 s keeps
-    the connection open; the stream ends when the token expires or is revoked."""
+    the connection open; the stream ends after `max_seconds` (the client reconnects with
+    `Last-Event-ID`), or when the token expires or is revoked."""
     live: LiveFeed = request.app.state.live
     revocations: RevocationList = request.app.state.runtime.revocations
     poll_seconds: float = request.app.state.stream_poll_seconds
@@ -162,6 +166,7 @@ async def my_notification_stream(
         nonlocal position
         woken = live.subscribe(me.volunteer_id)
         quiet = 0.0
+        ends = asyncio.get_running_loop().time() + max_seconds
         try:
             yield b"retry: 3000\n\n"
             while True:
@@ -171,11 +176,12 @@ async def my_notification_stream(
                     data = orjson.dumps(message).decode()
                     yield f"id: {position}\nevent: notification\ndata: {data}\n\n".encode()
                     quiet = 0.0
-                if _ended(principal, revocations) or await request.is_disconnected():
+                left = ends - asyncio.get_running_loop().time()
+                if left <= 0 or _ended(principal, revocations) or await request.is_disconnected():
                     return
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(woken.wait(), poll_seconds)
-                quiet += poll_seconds
+                    await asyncio.wait_for(woken.wait(), min(poll_seconds, left))
+                quiet += min(poll_seconds, left)
                 if quiet >= 15:
                     yield b": keep-alive\n\n"
                     quiet = 0.0
