@@ -4,10 +4,12 @@ invitation's code binds one exactly once."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
 import pytest
 
 from muster_contracts.areas import AreaLevel, load_area_tree
+from muster_contracts.envelope import Actor, EventEnvelope, Role
 from muster_contracts.events import (
     DomainEvent,
     LoginBinding,
@@ -17,7 +19,11 @@ from muster_contracts.events import (
     VolunteerLoginBound,
     VolunteerLoginUnbound,
     VolunteerRegistered,
+    decode_payload,
 )
+from muster_contracts.logins import login_change
+from muster_runtime.eventstore import Stream
+from muster_volunteer.application.registration import fold
 from muster_volunteer.domain.claim_codes import (
     ALPHABET,
     ClaimCodeFormatError,
@@ -251,3 +257,83 @@ def test_a_codes_digest_depends_on_the_key() -> None:
     assert claim_code_digest(b"one", "7KQ2M9XD4HRTPV3A") != claim_code_digest(
         b"two", "7KQ2M9XD4HRTPV3A"
     )
+
+
+# What the service folds and what any consumer of the topic derives agree
+
+
+def envelopes(*steps: tuple[Actor, DomainEvent]) -> Stream:
+    at = datetime(2026, 12, 7, tzinfo=UTC)
+    return Stream(
+        "volunteer-v-1",
+        len(steps),
+        [
+            EventEnvelope(
+                event_id=uuid4(),
+                type=event.event_type,
+                schema_version=1,
+                stream_id="volunteer-v-1",
+                stream_type="volunteer",
+                stream_version=n,
+                position=n,
+                occurred_at=at,
+                recorded_at=at,
+                correlation_id=uuid4(),
+                actor=actor,
+                payload=event.model_dump(mode="json"),
+            )
+            for n, (actor, event) in enumerate(steps, start=1)
+        ],
+    )
+
+
+def consumer_view(stream: Stream) -> str | None:
+    """The login a consumer of the topic finds speaking for v-1, by `login_change` alone."""
+    login = None
+    for envelope in stream.events:
+        event = decode_payload(envelope.type, envelope.schema_version, envelope.payload)
+        change = login_change(envelope, event)
+        if change is not None:
+            login = change.subject if change.bound else None
+    return login
+
+
+ORGANISER = Actor(subject="organiser-li", role=Role.ORGANISER)
+ALICE = Actor(subject="idp|alice", role=Role.VOLUNTEER)
+ADMIN = Actor(subject="admin-zhao", role=Role.ADMIN)
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [(ORGANISER, e) for e in registered_by_organiser()],
+        [
+            (ORGANISER, registered_by_organiser()[0]),
+            (ORGANISER, invited()),
+            (ALICE, bound("idp|alice")),
+        ],
+        [(ALICE, e) for e in register(Volunteer("v-1"), FORM, SEALED, AREAS, login="idp|alice")],
+        # Registered by the volunteer before bindings were events; erased then, or now.
+        [(ALICE, registered_by_organiser()[0])],
+        [
+            (ALICE, registered_by_organiser()[0]),
+            (ADMIN, VolunteerErased(volunteer_id="v-1", requested_by="admin")),
+        ],
+        [
+            (ALICE, registered_by_organiser()[0]),
+            *[
+                (ADMIN, e)
+                for e in erase(
+                    fold("v-1", envelopes((ALICE, registered_by_organiser()[0]))), "admin"
+                )
+            ],
+        ],
+    ],
+    ids=["organiser", "claimed", "self-registered", "older", "older-erased", "erased"],
+)
+def test_the_service_and_the_topics_consumers_agree_on_the_login(
+    steps: list[tuple[Actor, DomainEvent]],
+) -> None:
+    stream = envelopes(*steps)
+
+    assert fold("v-1", stream).login == consumer_view(stream)
