@@ -31,6 +31,11 @@ from muster_contracts.events.drives import (
 )
 from muster_contracts.events.drives import Role as DriveRole
 from muster_contracts.events.registry import DomainEvent
+from muster_contracts.events.volunteer import (
+    LoginBinding,
+    VolunteerLoginBound,
+    VolunteerLoginUnbound,
+)
 from muster_notify.adapters.store import (
     MongoBroadcasts,
     MongoFacts,
@@ -380,3 +385,22 @@ async def test_inbox_deliveries_of_a_page_write_each_message_once(db: Database, 
     assert [o.value for o in first].count("delivered") == page * 2
     assert first[-1].value == "duplicate"  # the same message twice in one call
     assert {o.value for o in again} == {"duplicate"}
+
+
+async def test_a_claimed_invitation_binds_the_login_and_an_unbinding_ends_it(db: Database) -> None:
+    clock = Clock()
+    log = Log(clock)
+    n = notify(db, clock)
+    claimed = VolunteerLoginBound(
+        volunteer_id="v-9", subject="claimer", binding=LoginBinding.INVITATION, invitation_id="i-1"
+    )
+    # Registered by an organiser: no login speaks for the volunteer until they claim.
+    await n.notifier.apply([log("volunteer-v-9", registered("v-9", BUILDINGS[0]))])
+    assert await n.facts.volunteer_of("organiser-li") is None
+
+    await n.notifier.apply([log("volunteer-v-9", claimed, VOLUNTEER)])
+    assert await n.facts.volunteer_of("claimer") == "v-9"
+
+    unbound = VolunteerLoginUnbound(volunteer_id="v-9", subject="claimer", reason="erased")
+    await n.notifier.apply([log("volunteer-v-9", unbound)])
+    assert await n.facts.volunteer_of("claimer") is None

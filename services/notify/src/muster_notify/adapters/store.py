@@ -269,21 +269,18 @@ class MongoFacts(Facts):
         self._teams = db["teams"]
         self._activities = db["activities"]
 
-    async def enrol(
-        self, volunteer_id: str, profile: VolunteerProfile, subject: str | None
-    ) -> None:
+    async def enrol(self, volunteer_id: str, profile: VolunteerProfile) -> None:
         facts = profile.model_dump(mode="json")
         area = profile.home_area_id
         await update_or_insert(
             self._volunteers,
             volunteer_id,
-            {"$set": {"home_area_id": area, "subject": subject}},
-            {"home_area_id": area, "subject": subject, "minutes": 0, "counted": {}},
+            {"$set": {"home_area_id": area}},
+            {"home_area_id": area, "minutes": 0, "counted": {}},
             guard={"erased": {"$ne": True}},
         )
-        if (await self._volunteers.find_one({"_id": volunteer_id}, {"erased": 1}) or {}).get(
-            "erased"
-        ):
+        known = await self._volunteers.find_one({"_id": volunteer_id}, {"erased": 1})
+        if (known or {}).get("erased"):
             return
         await update_or_insert(
             self._residents,
@@ -291,13 +288,6 @@ class MongoFacts(Facts):
             {"$set": {f"members.{volunteer_id}": facts}},
             {"members": {volunteer_id: facts}},
         )
-        if subject is not None:
-            try:
-                await self._logins.insert_one({"_id": subject, "volunteer_id": volunteer_id})
-            except DuplicateKeyError:
-                await self._logins.update_one(
-                    {"_id": subject}, {"$set": {"volunteer_id": volunteer_id}}
-                )
 
     async def forget(self, volunteer_id: str) -> None:
         doc = await self._volunteers.find_one({"_id": volunteer_id})
@@ -307,14 +297,39 @@ class MongoFacts(Facts):
             {"$set": {"erased": True}},
             {"erased": True, "minutes": 0, "counted": {}},
         )
-        if doc is None:
-            return
-        if doc.get("home_area_id"):
+        if doc is not None and doc.get("home_area_id"):
             await self._residents.update_one(
                 {"_id": doc["home_area_id"]}, {"$unset": {f"members.{volunteer_id}": ""}}
             )
-        if doc.get("subject"):
-            await self._logins.delete_one({"_id": doc["subject"], "volunteer_id": volunteer_id})
+
+    async def bind_login(self, volunteer_id: str, subject: str) -> None:
+        doc = await self._volunteers.find_one({"_id": volunteer_id}, {"subject": 1})
+        earlier = (doc or {}).get("subject")
+        if earlier and earlier != subject:  # one login per volunteer
+            await self._logins.delete_one({"_id": earlier, "volunteer_id": volunteer_id})
+        await update_or_insert(
+            self._volunteers,
+            volunteer_id,
+            {"$set": {"subject": subject}},
+            {"subject": subject, "minutes": 0, "counted": {}},
+        )
+        await update_or_insert(
+            self._logins,
+            subject,
+            {"$set": {"volunteer_id": volunteer_id}},
+            {"volunteer_id": volunteer_id},
+        )
+
+    async def unbind_login(self, volunteer_id: str, subject: str | None) -> None:
+        if subject is None:
+            doc = await self._volunteers.find_one({"_id": volunteer_id}, {"subject": 1})
+            subject = (doc or {}).get("subject")
+        if subject is None:
+            return
+        await self._logins.delete_one({"_id": subject, "volunteer_id": volunteer_id})
+        await self._volunteers.update_one(
+            {"_id": volunteer_id, "subject": subject}, {"$set": {"subject": None}}
+        )
 
     async def residents(self, area_ids: Sequence[str]) -> list[tuple[str, VolunteerProfile]]:
         found: list[tuple[str, VolunteerProfile]] = []

@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from muster_contracts.eligibility import VolunteerProfile
-from muster_contracts.envelope import EventEnvelope, Role
+from muster_contracts.envelope import EventEnvelope
 from muster_contracts.events import VolunteerErased, VolunteerRegistered, decode_payload
 from muster_contracts.events.activities import (
     ActivityCancelled,
@@ -34,6 +34,8 @@ from muster_contracts.events.drives import (
     TeamSplit,
 )
 from muster_contracts.events.registry import DomainEvent
+from muster_contracts.events.volunteer import VolunteerLoginBound, VolunteerLoginUnbound
+from muster_contracts.logins import login_change
 from muster_notify.application.broadcasts import Broadcaster
 from muster_notify.application.delivery import Delivery, utc_now
 from muster_notify.application.ports import Facts, Timers
@@ -64,6 +66,8 @@ WANTED = frozenset(
     kind.event_type
     for kind in (
         VolunteerRegistered,
+        VolunteerLoginBound,
+        VolunteerLoginUnbound,
         VolunteerErased,
         DriveLaunched,
         *SIGN_UP_DECISIONS,
@@ -76,12 +80,6 @@ WANTED = frozenset(
         ServiceRecordAdjusted,
     )
 )
-
-
-def login_of(envelope: EventEnvelope, event: VolunteerRegistered) -> str | None:
-    """The login that speaks for a volunteer: the one that registered them, if it was the
-    volunteer's own (an organiser registering someone binds no login)."""
-    return envelope.actor.subject if envelope.actor.role is Role.VOLUNTEER else None
 
 
 class Notifier:
@@ -117,6 +115,12 @@ class Notifier:
     async def _apply_one(self, envelope: EventEnvelope, event: DomainEvent) -> None:
         cause = Cause(str(envelope.event_id), envelope.occurred_at)
         version = envelope.stream_version
+        # Which login speaks for which volunteer: the contracts' rule, as every reader has it.
+        change = login_change(envelope, event)
+        if change is not None and change.bound and change.subject is not None:
+            await self._facts.bind_login(change.volunteer_id, change.subject)
+        elif change is not None and not change.bound:
+            await self._facts.unbind_login(change.volunteer_id, change.subject)
         match event:
             case VolunteerRegistered():
                 profile = VolunteerProfile(
@@ -125,7 +129,7 @@ class Notifier:
                     skills=event.skills,
                     birth_year=event.birth_year,
                 )
-                await self._facts.enrol(event.volunteer_id, profile, login_of(envelope, event))
+                await self._facts.enrol(event.volunteer_id, profile)
             case VolunteerErased():
                 await self._facts.forget(event.volunteer_id)
                 await self._delivery.close(event.volunteer_id)

@@ -75,12 +75,18 @@ class Facts(ABC):
     # Volunteers: their eligibility facts by home area (a broadcast reads areas, not
     # volunteers), which login speaks for them, and their approved minutes.
     @abstractmethod
-    async def enrol(
-        self, volunteer_id: str, profile: VolunteerProfile, subject: str | None
-    ) -> None: ...
+    async def enrol(self, volunteer_id: str, profile: VolunteerProfile) -> None: ...
 
     @abstractmethod
     async def forget(self, volunteer_id: str) -> None: ...
+
+    @abstractmethod
+    async def bind_login(self, volunteer_id: str, subject: str) -> None:
+        """The login `subject` now speaks for the volunteer."""
+
+    @abstractmethod
+    async def unbind_login(self, volunteer_id: str, subject: str | None) -> None:
+        """The login (None: whichever) no longer speaks for the volunteer."""
 
     @abstractmethod
     async def residents(self, area_ids: Sequence[str]) -> list[tuple[str, VolunteerProfile]]:
