@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
 
     dead = commands.add_parser("dead-letters", help="list or re-drive a service's dead letters")
     dead.add_argument("action", choices=["list", "redrive"])
-    dead.add_argument("--service", required=True, choices=["volunteer", "dispatch", "reporting", "notify"])
+    dead.add_argument(
+        "--service", required=True, choices=["volunteer", "dispatch", "reporting", "notify"]
+    )
 
     trace = commands.add_parser("trace", help="print one trace's span tree (file exporter)")
     trace.add_argument("trace_id", help="a trace id, or its first characters")
