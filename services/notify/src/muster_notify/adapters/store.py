@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo import ReturnDocument, UpdateOne
+from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -31,6 +31,8 @@ from muster_runtime.mongo import Database, Document
 
 # Reads by `$in` take at most this many ids at once.
 IN_CHUNK = 200
+# Inbox updates sent at once by one delivery.
+WRITES_IN_FLIGHT = 8
 
 
 async def update_or_insert(
@@ -78,8 +80,7 @@ class MongoInboxes(Inboxes):
 
     async def deliver(self, messages: Sequence[Message], at: datetime) -> list[Outcome]:
         results: dict[int, Outcome] = {}
-        # One write per inbox per round: two updates of one document in a bulk write are
-        # not guarded against each other on every store.
+        # One write per inbox per round: a volunteer's messages go one after another.
         pending = list(enumerate(messages))
         while pending:
             seen: set[str] = set()
@@ -95,8 +96,8 @@ class MongoInboxes(Inboxes):
     async def _deliver_round(
         self, round_: list[tuple[int, Message]], at: datetime, results: dict[int, Outcome]
     ) -> None:
-        """Read which inboxes hold their message already, then write the others together,
-        each write guarded by the message's absence (another writer may have been first)."""
+        """Read which inboxes hold their message already (one read by `_id`s), then write the
+        others, each write guarded by the message's absence (another writer may be first)."""
         found = await self._find({m.volunteer_id for _, m in round_})
         writes: list[tuple[int, Message]] = []
         for index, message in round_:
@@ -111,20 +112,20 @@ class MongoInboxes(Inboxes):
                 writes.append((index, message))
         if not writes:
             return
-        updates = [_guarded_push(message, at) for _, message in writes]
-        if len(updates) == 1:
-            written = (await self._inboxes.update_one(*updates[0])).modified_count
-        else:
-            bulk = [UpdateOne(filter_, update) for filter_, update in updates]
-            written = (await self._inboxes.bulk_write(bulk, ordered=False)).modified_count
-        if written == len(writes):
-            for index, _ in writes:
-                results[index] = Outcome.DELIVERED
-            return
-        # Someone else wrote some of them meanwhile (or the inbox was closed): each is
-        # looked at again; the inbox is right either way, only the outcomes may blur.
-        for index, message in writes:
-            results[index] = await self._deliver_missed(message, at)
+        # One update per message (no bulk of updates: see the README's store limits),
+        # a few at a time.
+        limit = asyncio.Semaphore(WRITES_IN_FLIGHT)
+
+        async def write(index: int, message: Message) -> None:
+            async with limit:
+                written = await self._inboxes.update_one(*_guarded_push(message, at))
+            results[index] = (
+                Outcome.DELIVERED
+                if written.modified_count
+                else await self._deliver_missed(message, at)
+            )
+
+        await asyncio.gather(*(write(index, message) for index, message in writes))
 
     async def _find(self, volunteer_ids: set[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
@@ -523,7 +524,7 @@ class MongoBroadcasts(Broadcasts):
 
     def __init__(self, db: Database) -> None:
         self._broadcasts = db["broadcasts"]
-        self._lock = asyncio.Lock()
+        self._drives = db["drives"]
 
     async def start(self, broadcast_id: str, drive: dict[str, Any]) -> None:
         with contextlib.suppress(DuplicateKeyError):
@@ -553,7 +554,7 @@ class MongoBroadcasts(Broadcasts):
         return result is not None
 
     async def of_drive(self, drive_id: str) -> dict[str, Any] | None:
-        drive = await self._broadcasts.database["drives"].find_one({"_id": drive_id})
+        drive = await self._drives.find_one({"_id": drive_id})
         if drive is None or "broadcast_id" not in drive:
             return None
         return await self._broadcasts.find_one({"_id": drive["broadcast_id"]})
