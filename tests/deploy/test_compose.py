@@ -22,7 +22,7 @@ DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
 DOCKERFILE_REL = "deploy/docker/Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
-PYTHON_SERVICES = {"volunteer": 8001, "dispatch": 8002, "reporting": 8003}
+PYTHON_SERVICES = {"volunteer": 8001, "dispatch": 8002, "reporting": 8003, "notify": 8004}
 INFRA_SERVICES = {"kafka", "mongo"}
 JWT_SECRET_DEFAULT = "${MUSTER_JWT_SECRET:-change-me-in-production}"
 
