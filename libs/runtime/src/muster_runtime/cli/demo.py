@@ -138,10 +138,16 @@ async def run_demo(count: int, concurrency: int) -> int:
     await run_field_day(registered, teams)
     if teams:
         await print_funnel(teams[0]["drive_id"])
+        await print_notifications(teams[0]["drive_id"], registered[0])
     console.print("\n[bold]where to look[/bold]")
     leader_token = issue_token("demo-leader", Role.LEADER, DISTRICT)
     console.print(f"  dashboard  {service_url('reporting', 8003)}/dashboard/?token={leader_token}")
-    for name, port in (("volunteer", 8001), ("dispatch", 8002), ("reporting", 8003)):
+    for name, port in (
+        ("volunteer", 8001),
+        ("dispatch", 8002),
+        ("reporting", 8003),
+        ("notify", 8004),
+    ):
         url = service_url(name, port)
         console.print(f"  {name:<10} API {url}/docs   metrics {url}/metrics   ready {url}/readyz")
     console.print("  tokens: .venv/bin/muster token --subject <you> --role leader --area 130203")
@@ -195,6 +201,30 @@ async def print_funnel(drive_id: str) -> None:
     for stage in funnel.get("stages", []):
         rate = "" if stage["rate"] is None else f"{stage['rate']:.0%}"
         table.add_row(stage["stage"].replace("_", " "), str(stage["count"]), rate)
+    console.print(table)
+
+
+async def print_notifications(drive_id: str, person: dict[str, Any]) -> None:
+    """The drive's broadcast as notify counts it, and one volunteer's inbox."""
+    organiser = _auth("demo-organiser", Role.ORGANISER)
+    async with httpx.AsyncClient(base_url=service_url("notify", 8004), timeout=30) as notify:
+        told: dict[str, Any] = {}
+        for _ in range(300):  # until the broadcast has walked the whole district
+            answer = await notify.get(f"/drives/{drive_id}/notifications", headers=organiser)
+            told = answer.json() if answer.status_code == 200 else {}
+            if (told.get("broadcast") or {}).get("finished"):
+                break
+            await asyncio.sleep(0.2)
+        console.print(f"\n[bold]notifications of drive {drive_id}[/bold]: {told.get('told', {})}")
+        inbox = await notify.get("/me/notifications", headers=person["headers"])
+    if inbox.status_code != 200:
+        console.print(f"  inbox of {person['name']}: {inbox.status_code} {inbox.text[:200]}")
+        return
+    table = Table(title=f"inbox of {person['name']} ({inbox.json()['unread']} unread)")
+    for column in ("#", "kind", "title", "body"):
+        table.add_column(column)
+    for message in inbox.json()["messages"]:
+        table.add_row(str(message["position"]), message["kind"], message["title"], message["body"])
     console.print(table)
 
 
