@@ -21,6 +21,7 @@ from muster_contracts.events import (
 )
 from muster_contracts.events.activities import ActivityCancelled, ActivityScheduled, CheckinPolicy
 from muster_contracts.events.drives import (
+    DriveClosed,
     DriveLaunched,
     Eligibility,
     PromotionReason,
@@ -115,7 +116,9 @@ def notify(db: Database, clock: Clock, areas_per_page: int = 20) -> Notify:
     facts, inboxes, tallies = MongoFacts(db), MongoInboxes(db), MongoTallies(db)
     broadcasts, timers = MongoBroadcasts(db), MongoTimers(db)
     delivery = Delivery(inboxes, tallies, LiveFeed(), clock)
-    broadcaster = Broadcaster(broadcasts, facts, delivery, AREAS, areas_per_page=areas_per_page)
+    broadcaster = Broadcaster(
+        broadcasts, facts, delivery, AREAS, areas_per_page=areas_per_page, clock=clock
+    )
     notifier = Notifier(
         facts,
         timers,
@@ -404,3 +407,28 @@ async def test_a_claimed_invitation_binds_the_login_and_an_unbinding_ends_it(db:
     unbound = VolunteerLoginUnbound(volunteer_id="v-9", subject="claimer", reason="erased")
     await n.notifier.apply([log("volunteer-v-9", unbound)])
     assert await n.facts.volunteer_of("claimer") is None
+
+
+async def test_a_drive_closed_or_past_its_sign_up_window_is_broadcast_to_no_one(
+    db: Database,
+) -> None:
+    clock = Clock()
+    log = Log(clock)
+    n = notify(db, clock)
+    await n.notifier.apply(
+        [
+            log("volunteer-v-1", registered("v-1", BUILDINGS[0])),
+            log("drive-d-1", launched("d-1")),
+            log("drive-d-1", DriveClosed(drive_id="d-1", reason="filled")),
+            log("drive-d-2", launched("d-2")),
+        ]
+    )
+    clock.now = START + timedelta(days=1)  # d-2's sign-up window has just closed
+
+    await n.broadcaster.work()
+
+    assert await kinds_of(n, "v-1") == []
+    for drive_id in ("d-1", "d-2"):
+        job = await n.broadcasts.of_drive(drive_id)
+        assert job is not None
+        assert (job["told"], job["done"]) == (0, True)

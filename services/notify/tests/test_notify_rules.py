@@ -45,6 +45,7 @@ from muster_notify.domain.rules import (
     team_messages,
     timer_messages,
     timers_for,
+    worth_broadcasting,
 )
 from muster_notify.domain.texts import language_of, render
 
@@ -149,6 +150,14 @@ def test_a_drive_of_skill_roles_is_told_to_those_with_one_of_the_skills() -> Non
 
     assert not drive_fits(drive, volunteer(), AREAS)
     assert drive_fits(drive, volunteer(skills=(Skill.FIRST_AID,)), AREAS)
+
+
+def test_a_drive_is_broadcast_only_while_its_sign_up_window_is_open() -> None:
+    drive = launched()
+
+    assert worth_broadcasting(drive, False, NOW)
+    assert not worth_broadcasting(drive, True, NOW)
+    assert not worth_broadcasting(drive, False, drive.signup_closes_at)
 
 
 def test_the_drive_launched_message_carries_the_drive() -> None:

@@ -27,7 +27,7 @@ from muster_notify.application.ports import (
 )
 from muster_notify.domain.messages import Language, Message, MessageKind
 from muster_notify.domain.rules import Activity, Team, Timer
-from muster_runtime.mongo import Database, Document
+from muster_runtime.mongo import Database, Document, insert_absent
 
 # Reads by `$in` take at most this many ids at once.
 IN_CHUNK = 200
@@ -100,16 +100,26 @@ class MongoInboxes(Inboxes):
         others, each write guarded by the message's absence (another writer may be first)."""
         found = await self._find({m.volunteer_id for _, m in round_})
         writes: list[tuple[int, Message]] = []
+        first: list[tuple[int, Message]] = []
         for index, message in round_:
             doc = found.get(message.volunteer_id)
             if doc is None:
-                results[index] = await self._deliver_missed(message, at)
+                first.append((index, message))
             elif doc["erased"]:
                 results[index] = Outcome.NO_INBOX
             elif message.message_id in doc["ids"]:
                 results[index] = Outcome.DUPLICATE
             else:
                 writes.append((index, message))
+        if first:
+            # Inboxes that do not exist yet are created with their first message, together.
+            taken = await insert_absent(self._inboxes, [_new_inbox(m, at) for _, m in first])
+            for position, (index, message) in enumerate(first):
+                results[index] = (
+                    await self._deliver_missed(message, at)
+                    if position in taken
+                    else Outcome.DELIVERED
+                )
         if not writes:
             return
         # One update per message (no bulk of updates: see the README's store limits),
@@ -164,13 +174,7 @@ class MongoInboxes(Inboxes):
                 )
                 return Outcome.DELIVERED if written.modified_count else Outcome.DUPLICATE
             try:
-                await self._inboxes.insert_one(
-                    {
-                        "_id": message.volunteer_id,
-                        "messages": [_message_doc(message, at)],
-                        "unread": [message.message_id],
-                    }
-                )
+                await self._inboxes.insert_one(_new_inbox(message, at))
                 return Outcome.DELIVERED
             except DuplicateKeyError:
                 continue
@@ -226,6 +230,14 @@ class MongoInboxes(Inboxes):
             {"$set": {"erased": True, "messages": [], "unread": []}},
             {"erased": True, "messages": [], "unread": []},
         )
+
+
+def _new_inbox(message: Message, at: datetime) -> Document:
+    return {
+        "_id": message.volunteer_id,
+        "messages": [_message_doc(message, at)],
+        "unread": [message.message_id],
+    }
 
 
 def _guarded_push(message: Message, at: datetime) -> tuple[Document, Document]:
@@ -357,8 +369,10 @@ class MongoFacts(Facts):
         return int((doc or {}).get("minutes", 0))
 
     async def keep_drive(self, drive_id: str, fields: dict[str, Any]) -> None:
-        with contextlib.suppress(DuplicateKeyError):
-            await self._drives.insert_one({"_id": drive_id, **fields})
+        await update_or_insert(self._drives, drive_id, {"$set": fields}, fields)
+
+    async def close_drive(self, drive_id: str) -> None:
+        await update_or_insert(self._drives, drive_id, {"$set": {"closed": True}}, {"closed": True})
 
     async def drive(self, drive_id: str) -> dict[str, Any] | None:
         return await self._drives.find_one({"_id": drive_id})

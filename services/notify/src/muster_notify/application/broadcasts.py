@@ -12,14 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from muster_contracts.areas import AreaTree
 from muster_contracts.events.drives import DriveLaunched
-from muster_notify.application.delivery import Delivery
+from muster_notify.application.delivery import Delivery, utc_now
 from muster_notify.application.ports import Broadcasts, Facts, Outcome
 from muster_notify.domain.messages import Cause
-from muster_notify.domain.rules import drive_fits, drive_launched_message
+from muster_notify.domain.rules import drive_fits, drive_launched_message, worth_broadcasting
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +51,14 @@ class Broadcaster:
         areas: AreaTree,
         *,
         areas_per_page: int = 20,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._broadcasts = broadcasts
         self._facts = facts
         self._delivery = delivery
         self._areas = areas
         self._areas_per_page = areas_per_page
+        self._clock = clock
         self._due = asyncio.Event()
 
     async def start(self, cause: Cause, launched: DriveLaunched) -> None:
@@ -95,9 +98,13 @@ class Broadcaster:
             {k: v for k, v in drive.items() if k in DriveLaunched.model_fields}
         )
         cause = Cause(str(drive["cause_id"]), datetime.fromisoformat(str(drive["cause_at"])))
-        area_ids = areas_within(self._areas, launched.scope_area_id)
         cursor = int(str(job["cursor"]))
         broadcast_id = str(job["_id"])
+        known = await self._facts.drive(launched.drive_id) or {}
+        if not worth_broadcasting(launched, bool(known.get("closed")), self._clock()):
+            await self._broadcasts.advance(broadcast_id, cursor, cursor, 0, done=True)
+            return 0
+        area_ids = areas_within(self._areas, launched.scope_area_id)
         pages = 0
         while True:
             page = area_ids[cursor : cursor + self._areas_per_page]

@@ -21,6 +21,7 @@ from muster_contracts.events.activities import (
     ServiceRecordIssued,
 )
 from muster_contracts.events.drives import (
+    DriveClosed,
     DriveLaunched,
     SignUpAccepted,
     SignUpDeclined,
@@ -70,6 +71,7 @@ WANTED = frozenset(
         VolunteerLoginUnbound,
         VolunteerErased,
         DriveLaunched,
+        DriveClosed,
         *SIGN_UP_DECISIONS,
         *TEAM_CHANGES,
         ActivityScheduled,
@@ -143,6 +145,8 @@ class Notifier:
                     },
                 )
                 await self._broadcaster.start(cause, event)
+            case DriveClosed():
+                await self._facts.close_drive(event.drive_id)
             case (
                 SignUpAccepted()
                 | SignUpWaitlisted()

@@ -104,6 +104,9 @@ class Facts(ABC):
     async def keep_drive(self, drive_id: str, fields: dict[str, Any]) -> None: ...
 
     @abstractmethod
+    async def close_drive(self, drive_id: str) -> None: ...
+
+    @abstractmethod
     async def drive(self, drive_id: str) -> dict[str, Any] | None: ...
 
     @abstractmethod

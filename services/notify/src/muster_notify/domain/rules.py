@@ -55,6 +55,13 @@ def drive_fits(launched: DriveLaunched, volunteer: VolunteerProfile, areas: Area
     return not failed and any(fits_role(role, volunteer.skills) for role in launched.roles)
 
 
+def worth_broadcasting(launched: DriveLaunched, closed: bool, now: datetime) -> bool:
+    """A drive is broadcast while volunteers can still sign up: not once it is closed or
+    its sign-up window has passed (a drive launched long ago and replayed from the log
+    tells no one)."""
+    return not closed and now < launched.signup_closes_at
+
+
 def drive_launched_message(volunteer_id: str, launched: DriveLaunched, cause: Cause) -> Message:
     return Message(
         volunteer_id,
