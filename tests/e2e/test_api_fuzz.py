@@ -21,6 +21,8 @@ CALLERS = [
     # Reaches what only an admin may call: the area tree's additions, the audit trail.
     ("dispatch", Role.ADMIN),
     ("reporting", Role.LEADER),
+    ("notify", Role.VOLUNTEER),
+    ("notify", Role.ORGANISER),
 ]
 
 

@@ -319,7 +319,7 @@ LEADS = (timedelta(hours=24), timedelta(hours=1))
 def test_an_activity_gets_a_reminder_per_lead_time_and_its_check_in_opening() -> None:
     later = NOW + timedelta(days=2)
     timers = timers_for(
-        activity(starts_at=later, checkin_opens_at=later - timedelta(minutes=15)), LEADS, NOW
+        activity(starts_at=later, checkin_opens_at=later - timedelta(minutes=15)), LEADS, NOW, NOW
     )
 
     assert [(t.kind, t.lead_minutes) for t in timers] == [
@@ -330,19 +330,43 @@ def test_an_activity_gets_a_reminder_per_lead_time_and_its_check_in_opening() ->
     assert timers[0].due_at == NOW + timedelta(days=1)
 
 
-def test_a_reminder_whose_moment_passed_before_the_activity_was_known_is_not_set() -> None:
+def test_a_reminder_whose_moment_passed_before_the_activity_was_scheduled_is_not_set() -> None:
     soon = activity(
         starts_at=NOW + timedelta(minutes=30),
         checkin_opens_at=NOW + timedelta(minutes=15),
         ends_at=NOW + timedelta(hours=2),
     )
 
-    assert [t.kind for t in timers_for(soon, LEADS, NOW)] == [MessageKind.CHECK_IN_OPEN]
-    assert timers_for(soon, LEADS, NOW + timedelta(hours=1)) == []
+    assert [t.kind for t in timers_for(soon, LEADS, NOW, NOW)] == [MessageKind.CHECK_IN_OPEN]
+    assert timers_for(soon, LEADS, NOW, NOW + timedelta(hours=1)) == []
+
+
+def test_a_scheduling_read_late_still_sets_the_reminders_whose_moment_passed_since() -> None:
+    scheduled_at = NOW - timedelta(days=1)  # notify was down; the event is read a day late
+
+    timers = timers_for(activity(), LEADS, scheduled_at, NOW)
+
+    assert [(t.kind, t.lead_minutes, t.due_at) for t in timers] == [
+        (MessageKind.ACTIVITY_REMINDER, 1440, NOW),
+        (MessageKind.ACTIVITY_REMINDER, 60, NOW + timedelta(hours=23)),
+        (MessageKind.CHECK_IN_OPEN, 15, NOW + timedelta(hours=23, minutes=45)),
+    ]
+
+
+def test_a_check_in_window_open_at_scheduling_opens_then() -> None:
+    open_now = activity(
+        checkin_opens_at=NOW - timedelta(minutes=5), starts_at=NOW + timedelta(minutes=10)
+    )
+
+    [opening] = timers_for(open_now, LEADS, NOW, NOW)
+
+    assert opening.due_at == NOW
 
 
 def test_a_due_reminder_tells_everyone_assigned() -> None:
-    [day_ahead, *_] = timers_for(activity(), LEADS, NOW - timedelta(days=1))
+    [day_ahead, *_] = timers_for(
+        activity(), LEADS, NOW - timedelta(days=1), NOW - timedelta(days=1)
+    )
 
     messages = timer_messages(day_ahead, activity(), day_ahead.due_at, LATE_AFTER)
 
@@ -352,7 +376,9 @@ def test_a_due_reminder_tells_everyone_assigned() -> None:
 
 
 def test_a_reminder_sent_late_says_so() -> None:
-    [day_ahead, *_] = timers_for(activity(), LEADS, NOW - timedelta(days=1))
+    [day_ahead, *_] = timers_for(
+        activity(), LEADS, NOW - timedelta(days=1), NOW - timedelta(days=1)
+    )
 
     [first, _] = timer_messages(
         day_ahead, activity(), day_ahead.due_at + timedelta(minutes=42), LATE_AFTER
@@ -364,7 +390,9 @@ def test_a_reminder_sent_late_says_so() -> None:
 
 
 def test_no_reminder_for_a_cancelled_activity_a_moved_start_or_one_over() -> None:
-    [day_ahead, *_] = timers_for(activity(), LEADS, NOW - timedelta(days=1))
+    [day_ahead, *_] = timers_for(
+        activity(), LEADS, NOW - timedelta(days=1), NOW - timedelta(days=1)
+    )
     moved = activity(starts_at=NOW + timedelta(days=1, hours=2))
 
     assert timer_messages(day_ahead, activity(cancelled=True), NOW, LATE_AFTER) == []
@@ -373,7 +401,7 @@ def test_no_reminder_for_a_cancelled_activity_a_moved_start_or_one_over() -> Non
 
 
 def test_the_check_in_opening_is_told_to_those_not_checked_in() -> None:
-    timers = timers_for(activity(), LEADS, NOW)
+    timers = timers_for(activity(), LEADS, NOW, NOW)
     opening = next(t for t in timers if t.kind is MessageKind.CHECK_IN_OPEN)
 
     messages = timer_messages(

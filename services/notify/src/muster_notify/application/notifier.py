@@ -182,7 +182,7 @@ class Notifier:
                     assigned=frozenset(event.assigned_volunteer_ids),
                 )
                 await self._facts.keep_activity(activity, version)
-                await self._set_timers(activity)
+                await self._set_timers(activity, envelope.occurred_at)
             case ActivityVolunteersAssigned():
                 known = await self._facts.activity(event.activity_id)
                 if known is not None:
@@ -203,10 +203,10 @@ class Notifier:
             case ServiceRecordAdjusted():
                 await self._count(event.volunteer_id, cause, event.delta_minutes)
 
-    async def _set_timers(self, activity: Activity) -> None:
+    async def _set_timers(self, activity: Activity, scheduled_at: datetime) -> None:
         now = self._clock()
         by_bucket = defaultdict(list)
-        for timer in timers_for(activity, self._lead_times, now):
+        for timer in timers_for(activity, self._lead_times, scheduled_at, now):
             # A moment already passed goes in the current bucket, which the timer walk
             # has not passed yet (it stays a settling time behind the clock).
             by_bucket[bucket_of(max(timer.due_at, now))].append(timer)

@@ -286,10 +286,17 @@ class Timer:
         )
 
 
-def timers_for(activity: Activity, lead_times: tuple[timedelta, ...], now: datetime) -> list[Timer]:
+def timers_for(
+    activity: Activity, lead_times: tuple[timedelta, ...], scheduled_at: datetime, now: datetime
+) -> list[Timer]:
     """The reminders (one per lead time) and the check-in window's opening of an activity
-    that has not started yet. A reminder whose moment passed before the activity was known
-    here is not set (an activity scheduled 30 minutes ahead gets no 1-hour reminder)."""
+    scheduled at `scheduled_at`, if it has not started by `now`.
+
+    A reminder whose moment had passed when the activity was scheduled is not set (an
+    activity scheduled 30 minutes ahead gets no 1-hour reminder); one whose moment passed
+    only because the event is read late is set, and goes out late, saying so. A window
+    already open when the activity was scheduled opens, for its message, at scheduling.
+    """
     if activity.cancelled or now >= activity.starts_at:
         return []
     timers = [
@@ -301,18 +308,17 @@ def timers_for(activity: Activity, lead_times: tuple[timedelta, ...], now: datet
             activity.starts_at - lead,
         )
         for lead in sorted(lead_times, reverse=True)
-        if activity.starts_at - lead > now
+        if activity.starts_at - lead > scheduled_at
     ]
     opens = activity.checkin_opens_at
     lead_minutes = int((activity.starts_at - opens).total_seconds() // 60)
-    # A window already open when the activity became known opens, for its message, now.
     timers.append(
         Timer(
             activity.activity_id,
             MessageKind.CHECK_IN_OPEN,
             lead_minutes,
             activity.starts_at,
-            max(opens, now),
+            max(opens, scheduled_at),
         )
     )
     return timers
