@@ -276,3 +276,64 @@ def _duplicates_or_zero(system: RunningSystem) -> float:
         return _duplicates(system)
     except httpx.TransportError:
         return 0.0
+
+
+def _notify_ready(system: RunningSystem) -> bool:
+    try:
+        return httpx.get(f"{system.urls['notify']}/readyz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _restart_notify(system: RunningSystem, **settings: str) -> None:
+    system.stop("notify")
+    system.environments["notify"] = system.environments["notify"] | settings
+    system.start("notify")
+    assert _wait(lambda: _notify_ready(system), timeout=60)
+
+
+def test_notify_killed_mid_broadcast_finishes_it_with_no_message_lost_or_sent_twice(
+    system: RunningSystem,
+) -> None:
+    # Pages of one area: a street's broadcast takes hundreds of pages, long enough to kill.
+    _restart_notify(system, MUSTER_BROADCAST_AREAS_PER_PAGE="1")
+    street = "130203003"
+    homes = [a.id for a in AREAS.at_level(AreaLevel.BUILDING) if a.id.startswith(street)]
+    people = [_register(system, f"k{i}", homes[(i * 7) % len(homes)]) for i in range(120)]
+    organiser = auth(Role.ORGANISER, street)
+    now = datetime.now(UTC)
+    form = {
+        "title": "冬季扫雪",
+        "scope_area_id": street,
+        "category": "environment",
+        "roles": [{"role_id": "general", "skill": "general", "headcount": 5}],
+        "signup_closes_at": (now + timedelta(hours=2)).isoformat(),
+        "activity_starts_at": (now + timedelta(days=1)).isoformat(),
+        "activity_ends_at": (now + timedelta(days=1, hours=2)).isoformat(),
+    }
+    # Every volunteer is known to notify before the launch (their logins read the inbox).
+    assert _wait(lambda: all(httpx.get(
+        f"{system.urls['notify']}/me/notifications/unread-count", headers=h
+    ).status_code == 200 for _, h in people), timeout=120)  # fmt: skip
+    launched = httpx.post(f"{system.urls['dispatch']}/drives", json=form, headers=organiser)
+    assert launched.status_code == 201, launched.text
+    told_url = f"{system.urls['notify']}/drives/{launched.json()['drive_id']}/notifications"
+
+    def broadcast() -> dict[str, Any]:
+        try:
+            answer = httpx.get(told_url, headers=organiser)
+        except httpx.TransportError:  # restarting
+            return {}
+        return dict(answer.json().get("broadcast") or {}) if answer.status_code == 200 else {}
+
+    mid_way = _wait(lambda: 0 < broadcast().get("told", 0) < len(people) and broadcast())
+    assert mid_way, broadcast()
+    system.processes["notify"].kill()  # SIGKILL: no shutdown, no last flush
+    system.processes.pop("notify").wait(timeout=15)
+    system.start("notify")
+    assert _wait(lambda: _notify_ready(system), timeout=60)
+
+    assert _wait(lambda: broadcast().get("finished"), timeout=180), broadcast()
+    assert broadcast()["told"] == len(people)
+    for _, headers in people:
+        assert _kinds(system, headers) == ["drive_launched"]

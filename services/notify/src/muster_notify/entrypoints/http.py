@@ -20,7 +20,7 @@ from muster_notify.application.inbox import InboxDesk, Reader
 from muster_notify.application.ports import Broadcasts, Facts, Tallies
 from muster_notify.domain.messages import Language
 from muster_runtime.auth import Principal, RevocationList, require_role
-from muster_runtime.errors import NotFoundError
+from muster_runtime.errors import NotFoundError, RuleViolationError
 
 router = APIRouter(tags=["notifications"])
 
@@ -47,7 +47,9 @@ WRONG_ROLE: Responses = {403: _error("The token's role may not do this (`reason`
 NOT_REGISTERED: Responses = {
     404: _error("No volunteer is registered with this login (`not_registered`).")
 }
-INVALID: Responses = {422: _error("The request is not valid (`validation_failed`).")}
+INVALID: Responses = {
+    422: _error("The request is not valid (`validation_failed`, `nothing_to_mark`).")
+}
 VOLUNTEER_ERRORS: Responses = {
     **UNAUTHENTICATED,
     **WRONG_ROLE,
@@ -112,9 +114,10 @@ async def my_unread_count(me: Me, desk: Desk) -> dict[str, int]:
 @router.post("/me/notifications/read", responses=VOLUNTEER_ERRORS)
 async def mark_read(me: Me, desk: Desk, marks: ReadMarks) -> dict[str, int]:
     """Mark messages read (idempotent: marking a read message again changes nothing, so no
-    `Idempotency-Key` is needed). 404 `unknown_message` for an id not in my inbox."""
+    `Idempotency-Key` is needed). 404 `unknown_message` for an id not in my inbox; 422
+    `nothing_to_mark` without ids or `all`."""
     if marks.message_ids is None and not marks.all:
-        raise NotFoundError(
+        raise RuleViolationError(
             "name the messages to mark read, or send all: true",
             code="nothing_to_mark",
             field="message_ids",
