@@ -239,3 +239,22 @@ def test_a_day_in_the_field_ends_in_exactly_the_hours_the_rules_give(system: Run
     assert page.headers["content-type"].startswith("text/html")
     assert "志愿服务证明" in page.text
     assert "2.5" in page.text
+    # Names, not codes: the activity, its category, where it took place (no drive of that
+    # id was launched, so the organising unit is the place too).
+    assert "为老服务：助餐送餐" in page.text
+    assert "乔屯街道 天元公寓社区" in page.text
+    assert "elderly_care" not in page.text
+    assert ">130203001001<" not in page.text
+    english = httpx.get(
+        f"{volunteer_url}/me/hours-statement",
+        params={"format": "html", "lang": "en"},
+        headers=headers,
+    )
+    assert "Volunteer service statement" in english.text
+    assert "Elderly care" in english.text
+    assert statement["records"][0]["category_name"] == "为老服务"
+    assert statement["records"][0]["activity_title"] == "为老服务：助餐送餐"
+    unknown = httpx.get(
+        f"{volunteer_url}/me/hours-statement", params={"lang": "fr"}, headers=headers
+    )
+    assert (unknown.status_code, unknown.json()["error"]["fields"][0]["field"]) == (422, "lang")

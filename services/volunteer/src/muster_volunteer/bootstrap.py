@@ -17,6 +17,7 @@ from muster_runtime.settings import ServiceSettings
 from muster_volunteer.adapters.logins import ClaimAttempts, InvitationCodes, LoginLinks
 from muster_volunteer.adapters.personal_data import IdentityClaims, PersonalDataVault
 from muster_volunteer.application.attendance import ActivityBoard, AttendanceDesk
+from muster_volunteer.application.hours_statement import HoursStatements
 from muster_volunteer.application.logins import LoginDesk
 from muster_volunteer.application.registration import VolunteerRegistry
 from muster_volunteer.application.sign_ups import DriveBoard, SignUpDesk
@@ -91,7 +92,9 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     app.state.board = board
     app.state.sign_ups = SignUpDesk(runtime.store, board)
     app.state.activity_board = activity_board
-    app.state.statement_issuer = settings.statement_issuer
+    app.state.hours_statements = HoursStatements(
+        activity_board, board, areas, settings.statement_issuer
+    )
     app.state.attendance = AttendanceDesk(
         runtime.store, activity_board, db, settings.check_in_radius_metres
     )

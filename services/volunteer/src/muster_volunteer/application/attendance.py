@@ -128,6 +128,13 @@ class ActivityBoard:
             self._views[activity_id] = (now, view)
         return view
 
+    async def events_by_id(self, activity_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
+        """The events kept of each activity (those known), read by `_id`."""
+        if not activity_ids:
+            return {}
+        cursor = self.activities.collection.find({"_id": {"$in": sorted(activity_ids)}})
+        return {str(doc["_id"]): list(doc.get("events", [])) async for doc in cursor}
+
     async def service_record(self, volunteer_id: str) -> dict[str, Any]:
         records = sorted(
             [r async for r in self.records.collection.find({"volunteer_id": volunteer_id})],

@@ -100,6 +100,13 @@ class DriveBoard:
             raise NotFoundError(f"no drive {drive_id}", field="drive_id")
         return doc
 
+    async def drives_by_id(self, drive_ids: set[str]) -> dict[str, Document]:
+        """The drives known of `drive_ids` (title, scope, …), read by `_id`."""
+        if not drive_ids:
+            return {}
+        cursor = self.drives.collection.find({"_id": {"$in": sorted(drive_ids)}})
+        return {str(doc["_id"]): doc async for doc in cursor if "title" in doc}
+
     async def open_drives_for(
         self, volunteer: VolunteerRegistered, now: datetime
     ) -> list[dict[str, Any]]:
