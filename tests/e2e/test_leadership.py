@@ -391,10 +391,20 @@ SCENE = """(id) => {
     .filter((axis) => axis.axis.type === "value")
     .map((axis) => ({ name: axis.get("name"), values: axis.axis.scale.getTicks().map((t) => t.value) })));
   const option = chart.getOption();
-  const axisOf = (s) => (option.yAxis[s.yAxisIndex ?? 0] ?? {}).name;
+  const axisOf = (s) => ((option.yAxis ?? [])[s.yAxisIndex ?? 0] ?? {}).name;
   return { width: chart.getWidth(), texts, ticks,
            series: option.series.map((s) => ({ name: s.name, axis: axisOf(s), index: s.yAxisIndex ?? 0 })) };
 }"""
+
+
+def _every_label_fits(page: Any) -> None:
+    """No chart cuts a label off: each lies inside its canvas, none ends in an ellipsis."""
+    for chart in ("chart-series", "chart-beneficiaries", "chart-categories", "chart-funnel"):
+        scene = page.evaluate(SCENE, chart)
+        for text in scene["texts"]:
+            assert not text["text"].endswith(("...", "…")), (chart, text)
+            assert text["left"] >= 0, (chart, text)
+            assert text["right"] <= scene["width"], (chart, text, scene["width"])
 
 
 def _coloured_share(png: bytes) -> float:
@@ -467,6 +477,7 @@ def test_the_dashboard_opened_at_a_street_leads_back_up_and_draws_what_it_counts
                 assert name in drawn, (name, sorted(drawn))
                 assert drawn[name]["left"] >= 0, (name, drawn[name])
                 assert drawn[name]["right"] <= scene["width"], (name, drawn[name], scene["width"])
+            _every_label_fits(page)
 
             # Up to the district through the breadcrumb, then down to the street whose
             # drive it is: its funnel draws, as wide as its largest stage.
@@ -477,6 +488,7 @@ def test_the_dashboard_opened_at_a_street_leads_back_up_and_draws_what_it_counts
             page.wait_for_selector(f'body[data-ready="{STREET}"]', timeout=15000)
             assert "empty" not in (page.locator("#funnel-note").text_content() or "")
             assert _coloured_share(page.locator("#chart-funnel").screenshot()) > 0.02
+            _every_label_fits(page)  # in English, with slices and bars drawn
         finally:
             browser.close()
     assert problems == [], problems

@@ -43,7 +43,7 @@ from muster_contracts.stars import star_rating
 from muster_runtime.errors import NotFoundError, RuleViolationError
 from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore, Stream
 from muster_runtime.mongo import Database, GroupInserts
-from muster_runtime.projections import ConsumedEvent, VersionedDocuments
+from muster_runtime.projections import ConsumedEvent, VersionedDocuments, by_ids
 from muster_runtime.tracing import traced_command
 from muster_volunteer.domain.attendance import (
     ActivityView,
@@ -132,7 +132,7 @@ class ActivityBoard:
         """The events kept of each activity (those known), read by `_id`."""
         if not activity_ids:
             return {}
-        cursor = self.activities.collection.find({"_id": {"$in": sorted(activity_ids)}})
+        cursor = self.activities.collection.find(by_ids(sorted(activity_ids)))
         return {str(doc["_id"]): list(doc.get("events", [])) async for doc in cursor}
 
     async def service_record(self, volunteer_id: str) -> dict[str, Any]:

@@ -58,7 +58,8 @@ STYLE = """
 * { box-sizing: border-box; }
 body { font-family: "Noto Serif CJK SC", "Songti SC", "SimSun", serif; color: #111;
        max-width: 182mm; margin: 2em auto; font-size: 11pt; line-height: 1.45; }
-h1 { text-align: center; font-size: 20pt; letter-spacing: 0.2em; margin: 0 0 0.2em; }
+h1 { text-align: center; font-size: 20pt; margin: 0 0 0.2em; }
+h1:lang(zh-CN) { letter-spacing: 0.2em; }
 .number { text-align: center; color: #444; margin: 0 0 1.2em; font-size: 9.5pt; }
 table { width: 100%; border-collapse: collapse; font-size: 9.5pt; margin: 1em 0; }
 th, td { border: 1px solid #444; padding: 0.25em 0.4em; vertical-align: top; text-align: left; }

@@ -20,6 +20,7 @@ const LABELS = {
     funnel_empty: "这些招募尚无人报名，漏斗为空。",
     funnel_elsewhere: "本区域的 {n} 人次按服务地点统计；其招募的报名计入招募发起区域的漏斗。",
     funnel_no_sign_ups: "暂无报名",
+    no_beneficiaries: "暂无受益人次",
   },
   en: {
     title: "Volunteer service dashboard", lang: "中文", token_prompt: "Access token", token_use: "Open",
@@ -39,6 +40,7 @@ const LABELS = {
     funnel_empty: "No one has signed up for such a drive yet, so the funnel is empty.",
     funnel_elsewhere: "The {n} turn-outs here count where volunteers served; their drives' sign-ups count in the funnel of the area each drive was launched for.",
     funnel_no_sign_ups: "No sign-ups",
+    no_beneficiaries: "No beneficiaries recorded",
   },
 };
 const MEASURES = ["registered", "activities", "turnouts", "hours", "beneficiaries"];
@@ -182,6 +184,10 @@ function renderChildren() {
   }));
 }
 
+const emptyTitle = (text) => ({
+  text, left: "center", top: "middle", textStyle: { color: "#616e7c", fontSize: 14, fontWeight: "normal" },
+});
+
 function chart(id) {
   state.charts[id] ??= echarts.init(document.getElementById(id));
   return state.charts[id];
@@ -217,10 +223,17 @@ function renderCharts() {
       data: series.points.map((p) => p[measure]),
     })),
   }, true);
+  // Only the groups served: zero slices would pile their labels up, and with none served
+  // the chart says so instead of drawing equal slices of nothing.
   const byGroup = service.area.beneficiaries_by_group;
+  const served = GROUPS.filter((g) => byGroup[g]).map((g) => ({ name: t(g), value: byGroup[g] }));
   chart("chart-beneficiaries").setOption({
     ...base,
-    series: [{ type: "pie", radius: ["35%", "65%"], data: GROUPS.map((g) => ({ name: t(g), value: byGroup[g] ?? 0 })) }],
+    title: served.length ? undefined : emptyTitle(t("no_beneficiaries")),
+    series: served.length ? [{
+      type: "pie", radius: ["30%", "55%"], data: served,
+      label: { width: 96, overflow: "break" }, // long English names wrap, never cut
+    }] : [],
   }, true);
   const byCategory = volunteers.area.by_category;
   chart("chart-categories").setOption({
@@ -248,12 +261,9 @@ function renderFunnel(funnel, area) {
   $("#chart-funnel").dataset.empty = largest ? "false" : "true";
   chart("chart-funnel").setOption({
     animation: false, tooltip: { trigger: "item" },
-    title: largest ? undefined : {
-      text: t("funnel_no_sign_ups"), left: "center", top: "middle",
-      textStyle: { color: "#616e7c", fontSize: 14, fontWeight: "normal" },
-    },
+    title: largest ? undefined : emptyTitle(t("funnel_no_sign_ups")),
     series: largest ? [{
-      type: "funnel", sort: "none", left: "10%", width: "80%", min: 0, max: largest, minSize: "0%",
+      type: "funnel", sort: "none", left: 8, width: "55%", min: 0, max: largest, minSize: "0%", // labels on the right
       label: { formatter: (p) => `${p.name} ${p.value}` },
       data: funnel.stages.map((s) => ({ name: t(s.stage), value: s.count })),
     }] : [],
