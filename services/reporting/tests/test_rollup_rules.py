@@ -54,7 +54,7 @@ from muster_reporting.application.as_of import (
 )
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.insights import Insights
-from muster_reporting.application.pending_activities import PendingActivity, split
+from muster_reporting.application.pending_activities import PendingActivity, in_period, split
 from muster_reporting.application.periods import cell_id, check_period, local_day, periods_of
 from muster_reporting.application.served_in_area import Membership, decide_first
 from muster_runtime.consumer import apply_stages
@@ -1014,7 +1014,7 @@ async def test_counts_recorded_before_approval_are_counted_once_under_redelivery
 
 
 def pending(starts: datetime, child: str | None = STREET, **kinds: str) -> PendingActivity:
-    return PendingActivity(starts, starts + 3 * HOUR, DAY, child, **kinds)
+    return PendingActivity.at(starts, starts + 3 * HOUR, DAY, child, **kinds)
 
 
 def test_a_pending_activity_is_upcoming_in_progress_then_awaiting_approval_by_the_clock() -> None:
@@ -1025,13 +1025,21 @@ def test_a_pending_activity_is_upcoming_in_progress_then_awaiting_approval_by_th
     assert activity.stage(T0 + 3 * HOUR) == "awaiting_approval"
 
 
+def test_a_day_is_in_a_period_exactly_when_the_period_is_one_of_the_days() -> None:
+    days = [date(2025, 12, 20) + timedelta(days=n) for n in range(400)]
+    periods = {p for d in days for p in periods_of(d)}
+    for day in days:
+        for period in periods:
+            assert in_period(period)(day.isoformat()) == (period in periods_of(day)), (day, period)
+
+
 def test_pending_activities_split_by_period_child_and_filter() -> None:
     listed = [
         pending(T0 - 4 * HOUR, STREET, category="elderly_care"),  # ended
         pending(T0 - HOUR, STREET, drive_id="drive-1"),  # under way
         pending(T0 + HOUR, "130203002", team_id="team-1"),  # to come
         pending(T0 + HOUR, None),  # placed at the area itself
-        PendingActivity(T0 + 48 * HOUR, T0 + 50 * HOUR, DAY + timedelta(days=2), STREET),
+        PendingActivity.at(T0 + 48 * HOUR, T0 + 50 * HOUR, DAY + timedelta(days=2), STREET),
     ]
     children = [STREET, "130203002", "130203003"]
 

@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
-from muster_reporting.application.periods import periods_of
 from muster_runtime.mongo import Database, Document, insert_absent
 from muster_runtime.projections import (
     ConsumedEvent,
@@ -46,23 +45,56 @@ COLLECTION = "pending_activities"
 STAGES = ("upcoming", "in_progress", "awaiting_approval")
 
 
-@dataclass(frozen=True)
-class PendingActivity:
-    """An activity scheduled and not yet approved or cancelled, as one area lists it."""
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 
-    starts_at: datetime
-    ends_at: datetime
-    day: date  # its local start day: the periods it belongs to
+
+def microseconds(at: datetime) -> int:
+    """An instant as whole microseconds since the epoch (exact, unlike a float)."""
+    return (at - EPOCH) // MICROSECOND
+
+
+class PendingActivity(NamedTuple):
+    """An activity scheduled and not yet approved or cancelled, as one area lists it: plain
+    values, as stored, so a report sorts thousands without parsing a date."""
+
+    starts: int  # microseconds since the epoch
+    ends: int
+    day: str  # its local start day (ISO): the periods it belongs to
     child: str | None  # the child area it lies under (None: placed at the area itself)
     category: str | None = None
     drive_id: str | None = None
     team_id: str | None = None
 
+    @classmethod
+    def at(
+        cls,
+        starts_at: datetime,
+        ends_at: datetime,
+        day: date,
+        child: str | None,
+        category: str | None = None,
+        drive_id: str | None = None,
+        team_id: str | None = None,
+    ) -> PendingActivity:
+        return cls(
+            microseconds(starts_at),
+            microseconds(ends_at),
+            day.isoformat(),
+            child,
+            category,
+            drive_id,
+            team_id,
+        )
+
     def stage(self, now: datetime) -> str:
         """Where it stands at `now`: upcoming, in progress or awaiting approval."""
-        if now < self.starts_at:
+        return self.stage_at(microseconds(now))
+
+    def stage_at(self, now: int) -> str:
+        if now < self.starts:
             return "upcoming"
-        if now < self.ends_at:
+        if now < self.ends:
             return "in_progress"
         return "awaiting_approval"
 
@@ -74,29 +106,17 @@ class PendingActivity:
         own = {"category": self.category, "drives": self.drive_id, "teams": self.team_id}
         return own.get(dimension) == value
 
-    def stored(self) -> list[Any]:
-        return [
-            self.starts_at.isoformat(),
-            self.ends_at.isoformat(),
-            self.day.isoformat(),
-            self.child,
-            self.category,
-            self.drive_id,
-            self.team_id,
-        ]
 
-    @classmethod
-    def of(cls, stored: Sequence[Any]) -> PendingActivity:
-        starts_at, ends_at, day, child, category, drive_id, team_id = stored
-        return cls(
-            datetime.fromisoformat(starts_at),
-            datetime.fromisoformat(ends_at),
-            date.fromisoformat(day),
-            child,
-            category,
-            drive_id,
-            team_id,
-        )
+def in_period(period: str | None) -> Callable[[str], bool]:
+    """Whether a local day (ISO) is in `period` (all time, a year, ISO week, month or day),
+    without parsing the day (pure)."""
+    if period is None:
+        return lambda day: True
+    if "-W" in period:
+        monday = date.fromisocalendar(int(period[:4]), int(period[6:]), 1)
+        first, last = monday.isoformat(), (monday + timedelta(days=6)).isoformat()
+        return lambda day: first <= day <= last
+    return lambda day: day[: len(period)] == period
 
 
 class PendingChange(NamedTuple):
@@ -119,10 +139,11 @@ def split(
     each child's (`upcoming`, `in_progress`, `awaiting_approval`)."""
     area = dict.fromkeys(STAGES, 0)
     children = {child: dict.fromkeys(STAGES, 0) for child in child_ids}
+    now_us, wanted = microseconds(now), in_period(period)
     for activity in pending:
-        if period not in periods_of(activity.day) or not activity.matches(only):
+        if not wanted(activity.day) or not activity.matches(only):
             continue
-        stage = activity.stage(now)
+        stage = activity.stage_at(now_us)
         area[stage] += 1
         if activity.child in children:
             children[activity.child][stage] += 1
@@ -148,7 +169,7 @@ def _apply_above_marks(changes: Sequence[PendingChange], lists: Mapping[str, _Li
         if change.activity is None:
             listed.activities.pop(change.activity_id, None)
         else:
-            listed.activities[change.activity_id] = change.activity.stored()
+            listed.activities[change.activity_id] = list(change.activity)
         key = (change.area_id, source)
         raised[key] = max(raised.get(key, -1), offset)
     for (area_id, source), offset in raised.items():
@@ -202,7 +223,7 @@ class PendingActivities:
     async def of_area(self, area_id: str) -> list[PendingActivity]:
         """The activities pending in an area and beneath it: one read by `_id`."""
         listed = (await self._read([area_id])).get(area_id)
-        return [] if listed is None else [PendingActivity.of(a) for a in listed.activities.values()]
+        return [] if listed is None else [PendingActivity(*a) for a in listed.activities.values()]
 
     async def apply(self, changes: Sequence[PendingChange]) -> None:
         if not changes:

@@ -431,7 +431,7 @@ class ServiceRollup:
                 consumed,
                 area,
                 fact["_id"],
-                PendingActivity(
+                PendingActivity.at(
                     starts_at,
                     ends_at,
                     date.fromisoformat(fact["day"]),
