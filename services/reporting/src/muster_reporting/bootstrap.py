@@ -32,6 +32,7 @@ READ_MODELS = (
     "volunteers_by_area",
     "service_by_area",
     "activity_facts",
+    "pending_activities",
     "drive_funnel",
     "drive_funnel_facts",
     "drive_funnel_buckets",
