@@ -173,6 +173,9 @@ def turnouts(attendances: Iterable[Attendance]) -> list[tuple[str, Activity, dat
     ]
 
 
+PENDING_STAGES = ("upcoming", "in_progress", "awaiting_approval")
+
+
 def pending_status(activity: Activity, now: datetime) -> str:
     """Where a scheduled, not cancelled, not approved activity stands at `now`."""
     if now < activity.starts_at:
@@ -274,8 +277,10 @@ class Expected:
         }
 
     def pending_row(self, area: str, period: str | None, only: Filter) -> dict[str, int]:
+        """Activities not held yet (scheduled, neither approved nor cancelled), by stage."""
         cell = self._cells.get((area, period, only)) or Cell()
-        return {s: cell.pending.get(s, 0) for s in ("upcoming", "in_progress", "awaiting_approval")}
+        stages = {f"activities_{s}": cell.pending.get(s, 0) for s in PENDING_STAGES}
+        return {"activities_scheduled": sum(stages.values())} | stages
 
     def volunteers_row(self, area: str) -> dict[str, Any]:
         living = self.registered.get(area, [])
