@@ -1,10 +1,7 @@
 """Every report at every level of the area hierarchy with data, against `rules.Expected`.
 
-`/reports/service` for all time and every period with data at every area above an
-activity's place (each answer's children rows too), and with each category, drive and team
-filter at the district and its streets; `/reports/volunteers` at every area above a home.
-Each field of each row is a figure (each key of a breakdown too); a figure the rules give
-that the answer lacks is a mismatch.
+Each field of each row (the area's and its children's) is a figure, each key of a
+breakdown too; a figure the rules give that the answer lacks is a mismatch.
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.ground_truth.rules import Expected, Filter, lineage, periods_of
+from tests.e2e.ground_truth.rules import Expected, Filter, lineage
 
 CITY, DISTRICT = "1302", "130203"
 
@@ -68,27 +65,39 @@ class Query:
         return self.path + "?" + "&".join(f"{k}={v}" for k, v in self.pairs)
 
 
-def service_queries(expected: Expected) -> list[tuple[Query, str | None, Filter]]:
-    queries: list[tuple[Query, str | None, Filter]] = []
+@dataclass(frozen=True)
+class Ask:
+    """A report asked for, and how its figures are filtered."""
+
+    query: Query
+    period: str | None = None
+    only: Filter = None
+
+
+def asks(expected: Expected) -> list[Ask]:
+    """`/reports/service` at every area above an activity's place: all time and every day
+    with data, and every year, week and month too down to the streets; each filter at the
+    district (all time and each day) and its streets (all time). `/reports/volunteers` at
+    every area above a home."""
+    found: list[Ask] = []
     for area, periods in sorted(expected.service_periods.items()):
         for period in sorted(periods, key=lambda p: p or ""):
+            if len(area) > 9 and period is not None and len(period) != 10:
+                continue
             params = {"area_id": area} | ({"period": period} if period else {})
-            queries.append((Query.of("/reports/service", params), period, None))
+            found.append(Ask(Query.of("/reports/service", params), period))
     streets = sorted(a for a in expected.service_periods if len(a) == 9)
     days = sorted(p for p in expected.service_periods[DISTRICT] if p and len(p) == 10)
-    for area in [DISTRICT, *streets]:
-        for only in sorted(expected.filters):
-            for period in [None, *days]:
-                params = {"area_id": area, only[0]: only[1]}
-                if period:
-                    params["period"] = period
-                queries.append((Query.of("/reports/service", params), period, only))
-    return queries
-
-
-def volunteer_queries(expected: Expected) -> list[Query]:
-    areas = sorted({a for v in expected.volunteers for a in lineage(v.home)})
-    return [Query.of("/reports/volunteers", {"area_id": area}) for area in areas]
+    for only in sorted(expected.filters):
+        for area, period in [(DISTRICT, None), *((DISTRICT, d) for d in days),
+                             *((s, None) for s in streets)]:  # fmt: skip
+            params = {"area_id": area, only[0]: only[1]}
+            if period:
+                params["period"] = period
+            found.append(Ask(Query.of("/reports/service", params), period, only))
+    homes = sorted({a for v in expected.volunteers for a in lineage(v.home)})
+    found += [Ask(Query.of("/reports/volunteers", {"area_id": area})) for area in homes]
+    return found
 
 
 async def fetch_all(
@@ -107,47 +116,13 @@ async def fetch_all(
         return dict(await asyncio.gather(*(one(q) for q in queries)))
 
 
-def compare(expected: Expected, answers: dict[Query, dict[str, Any]]) -> tuple[Tally, Tally]:
-    """All figures, and those built only from volunteer-days with one approved activity
-    (no attribution across activities, no zero-minute records) and registrations."""
-    everything, simple = Tally(), Tally()
-    simple_days = expected.single_activity_days()
-    zero_or_shared = {
-        (r.activity.key, r.day)
-        for r in expected.records
-        if (r.volunteer_id, r.day) not in simple_days or r.minutes == 0
-    }
-    for query, service, only in service_queries(expected):
-        answer = answers[query]
-        for row in [answer["area"], *answer["children"]]:
-            area = row["area_id"]
-            where = f"{query.label} row {area}"
-            want = expected.service_row(area, service, only)
-            pending = expected.pending_row(area, service, only)
-            everything.check(where, want | pending, row)
-            if not _shares_attribution(expected, area, service, zero_or_shared):
-                simple.check(where, {k: want[k] for k in ("turnouts", "volunteers", "hours")}, row)
-    for query in volunteer_queries(expected):
-        answer = answers[query]
-        for row in [answer["area"], *answer["children"]]:
-            want = expected.volunteers_row(row["area_id"])
-            everything.check(f"{query.label} row {row['area_id']}", want, row)
-            simple.check(f"{query.label} row {row['area_id']}", want, row)
-    return everything, simple
-
-
-def _place(expected: Expected, key: str) -> str:
-    return next(a.place for a in expected.activities if a.key == key)
-
-
-def _shares_attribution(
-    expected: Expected, area: str, period: str | None, zero_or_shared: set[tuple[str, Any]]
-) -> bool:
-    for key, day in zero_or_shared:
-        if area in lineage(_place(expected, key)) and period in (None, *periods_of(day)):
-            return True
-    return False
-
-
-def all_queries(expected: Expected) -> list[Query]:
-    return [q for q, _, _ in service_queries(expected)] + volunteer_queries(expected)
+def check(expected: Expected, ask: Ask, answer: dict[str, Any], tally: Tally) -> None:
+    """Every figure of the answer's rows (the area's and its children's)."""
+    for row in [answer["area"], *answer["children"]]:
+        area = row["area_id"]
+        if ask.query.path == "/reports/volunteers":
+            want = expected.volunteers_row(area)
+        else:
+            want = expected.service_row(area, ask.period, ask.only)
+            want |= expected.pending_row(area, ask.period, ask.only)
+        tally.check(f"{ask.query.label} row {area}", want, row)

@@ -289,11 +289,3 @@ class Expected:
             for category in volunteer.categories:
                 by_category[category] += 1
         return {"registered": len(living), "by_category": dict(by_category)}
-
-    def single_activity_days(self) -> set[tuple[str, date]]:
-        """(volunteer, day) with one approved activity that day and whole credited minutes:
-        figures built only from these need no attribution across activities."""
-        count: dict[tuple[str, date], int] = defaultdict(int)
-        for record in self.records:
-            count[(record.volunteer_id, record.day)] += 1
-        return {k for k, n in count.items() if n == 1}
