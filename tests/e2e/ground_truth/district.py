@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
+from functools import partial
 from typing import Any
 
 import httpx
@@ -106,13 +107,6 @@ class District:
         self._run = f"{seed}-{time.time_ns()}"
         self.assigned: dict[str, list[str]] = {}
 
-    # --- the API, one call each ----------------------------------------------------------
-
-    async def _post(
-        self, client: httpx.AsyncClient, path: str, body: Any, headers: dict[str, str]
-    ) -> httpx.Response:
-        return await client.post(path, json=body, headers=headers)
-
     async def run(self) -> Ledger:
         async with (
             httpx.AsyncClient(base_url=self.urls["volunteer"], timeout=60) as volunteer,
@@ -184,23 +178,27 @@ class District:
         assert (
             await self.volunteer.post("/volunteers", json=refused, headers=self.organiser)
         ).status_code == 422
-        for i, form in enumerate(forms):
+
+        async def register(i: int, form: dict[str, Any]) -> Person:
             own = i < 10
             headers = (
                 self.tokens("volunteer", DISTRICT, f"gt-{self._run}-{i}")
                 if own
                 else self.organiser | {"Idempotency-Key": f"gt-{self._run}-{i}"}
             )
-            body = _ok(await self.volunteer.post("/volunteers", json=form, headers=headers), 201)
-            self.ledger.people.append(
-                Person(
-                    Volunteer(
-                        body["volunteer_id"], form["home_area_id"], tuple(form["categories"])
-                    ),
-                    headers if own else None,
-                )
-            )
+            async with slots:
+                response = await self.volunteer.post("/volunteers", json=form, headers=headers)
+            body = _ok(response, 201)
             self.ledger.count("registrations")
+            volunteer = Volunteer(
+                body["volunteer_id"], form["home_area_id"], tuple(form["categories"])
+            )
+            return Person(volunteer, headers if own else None)
+
+        slots = asyncio.Semaphore(6)
+        self.ledger.people = list(
+            await asyncio.gather(*(register(i, f) for i, f in enumerate(forms)))
+        )
         duplicate = self._form(set()) | {"phone": forms[1]["phone"]}
         assert (
             await self.volunteer.post("/volunteers", json=duplicate, headers=self.organiser)
@@ -433,12 +431,15 @@ class District:
         )
 
     async def _schedule_all(self, planned: list[Activity]) -> None:
+        """Scheduled side by side; each has two volunteers assigned who never attend."""
         people = self.ledger.people
+        jobs: list[Callable[[], Awaitable[None]]] = []
         for activity in planned:
             who = list(dict.fromkeys(i for i, _, _ in self.attending[activity.key]))
-            extra = self.rng.sample(range(len(people)), 2)  # assigned, never attend
+            extra = self.rng.sample(range(len(people)), 2)
             ids = [people[i].volunteer.volunteer_id for i in dict.fromkeys(who + extra)]
-            await self._schedule(activity, ids)
+            jobs.append(partial(self._schedule, activity, ids))
+        await self._gather(jobs)
 
     async def _gather(self, jobs: list[Callable[[], Awaitable[None]]], at_once: int = 6) -> None:
         slots = asyncio.Semaphore(at_once)
