@@ -190,6 +190,14 @@ RULES: dict[str, dict[str, Rule]] = {
         "POST /activities/{activity_id}/check-out": OWN,
         "GET /me/service-record": OWN,
         "GET /me/hours-statement": OWN,
+        # Logins: an organiser invites a volunteer of their area; a login claims for itself.
+        "POST /volunteers/{volunteer_id}/invitations": Rule(
+            frozenset({ORGANISER}), area=True, concealed=True
+        ),
+        "POST /me/claim": Rule(
+            frozenset({VOLUNTEER}), body=lambda _: {"code": "0000-0000-0000-0000"}
+        ),
+        "GET /me": OWN,
         # Last: erasure ends the volunteer the other operations are tried on.
         "DELETE /volunteers/{volunteer_id}": Rule(
             frozenset({VOLUNTEER, ADMIN}), own=True, concealed=True

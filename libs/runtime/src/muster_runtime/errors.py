@@ -44,6 +44,19 @@ class ConflictError(MusterError):
     code = "conflict"
 
 
+class TooManyRequestsError(MusterError):
+    """Too many attempts for now; the answer says when to try again (`Retry-After`)."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(
+        self, message: str, *, retry_after_seconds: int, code: str | None = None, **details: Any
+    ) -> None:
+        super().__init__(message, code=code, retry_after_seconds=retry_after_seconds, **details)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class ServiceUnavailableError(MusterError):
     """A dependency is away (the broker, the identity provider): nothing was done; retry."""
 

@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from muster_contracts.envelope import Role
 from muster_runtime import audit, revocations
 from muster_runtime.auth import Principal, TokenVerifier, require_role
-from muster_runtime.errors import MusterError
+from muster_runtime.errors import MusterError, TooManyRequestsError
 from muster_runtime.eventstore import ConcurrencyError
 from muster_runtime.logs import CORRELATION_ID
 from muster_runtime.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -186,6 +186,8 @@ def create_app(
     @app.exception_handler(MusterError)
     async def muster_error(_: Request, exc: MusterError) -> ORJSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if isinstance(exc, TooManyRequestsError):
+            headers = {"Retry-After": str(exc.retry_after_seconds)}
         return ORJSONResponse(
             error_body(exc.code, exc.message, **exc.details), exc.status, headers=headers
         )

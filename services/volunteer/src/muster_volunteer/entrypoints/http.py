@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from uuid import uuid4
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from muster_contracts.envelope import Role
 from muster_contracts.events import Skill, VolunteerCategory
@@ -45,9 +45,12 @@ class VolunteerView(BaseModel):
     employer_unit: str | None
     registered_at: datetime
     version: int
+    has_login: bool = Field(
+        description="Whether a login speaks for this volunteer (else an organiser may invite them)."
+    )
 
 
-def _view(request: Request, record: VolunteerRecord) -> VolunteerView:
+def volunteer_view(request: Request, record: VolunteerRecord) -> VolunteerView:
     event = record.registered
     areas = request.app.state.areas
     return VolunteerView(
@@ -62,6 +65,7 @@ def _view(request: Request, record: VolunteerRecord) -> VolunteerView:
         employer_unit=event.employer_unit,
         registered_at=record.registered_at,
         version=record.volunteer.version,
+        has_login=record.volunteer.login is not None,
     )
 
 
@@ -95,10 +99,10 @@ async def register_volunteer(
             # Only the id is kept with the key (no personal data at rest in clear).
             response.status_code = slot.replay.status
             response.headers["Idempotent-Replayed"] = "true"
-            return _view(request, await registry.get(slot.replay.body["volunteer_id"]))
+            return volunteer_view(request, await registry.get(slot.replay.body["volunteer_id"]))
         volunteer_id = str(slot.derived_id("volunteer"))
     record = await registry.register(volunteer_id, form, CommandContext(principal.actor))
-    body = _view(request, record).model_dump(mode="json")
+    body = volunteer_view(request, record).model_dump(mode="json")
     if slot is not None:
         await keys.complete(slot, 201, {"volunteer_id": volunteer_id})
     response.headers["Location"] = f"/volunteers/{volunteer_id}"
@@ -152,7 +156,7 @@ async def get_volunteer(request: Request, volunteer_id: str, principal: Reader) 
     if not allowed:
         # Not 403: whether a volunteer exists outside your scope is itself personal data.
         raise NotFoundError(f"no volunteer {volunteer_id}")
-    return _view(request, record)
+    return volunteer_view(request, record)
 
 
 @router.delete("/{volunteer_id}", status_code=204)
