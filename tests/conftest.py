@@ -14,8 +14,14 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from muster_runtime.mongo import Database, connect
-from muster_runtime.settings import ServiceSettings
+from muster_runtime.settings import DEV_JWT_SECRET, ServiceSettings
 from muster_runtime.topics import delete_topics
+
+# Tests run in development mode with the development JWT secret, set here explicitly so that
+# the tokens they issue in-process and the service processes they start (which inherit this
+# environment) agree, whatever secrets a local stack keeps under .state/.
+os.environ["MUSTER_DEV_MODE"] = "1"
+os.environ.setdefault("MUSTER_JWT_SECRET", DEV_JWT_SECRET)
 
 # Topic prefixes this session created topics under: removed when it ends.
 _TOPIC_PREFIXES: set[str] = set()

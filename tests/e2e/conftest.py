@@ -17,6 +17,7 @@ import pytest
 
 from muster_dispatch.domain.hours import HoursPolicy
 from muster_runtime.bench.measure import free_ports
+from muster_runtime.keys import LocalKeyFile
 from tests.conftest import kafka_bootstrap, mongo_url, topic_prefix
 
 SERVICES = ("volunteer", "dispatch", "reporting")
@@ -125,6 +126,8 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
     )
     # Verification keys by kid, beside the development secret: tests rotate them on disk.
     (logs / "jwks.json").write_text('{"keys": []}')
+    # The key-encryption key of the volunteers' data keys: outside the store, as in production.
+    LocalKeyFile.create(logs / "kek.json")
     for name, port in zip(SERVICES, free_ports(len(SERVICES)), strict=True):
         running.environments[name] = os.environ | {
             "MUSTER_HTTP_PORT": str(port),
@@ -139,6 +142,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
             # Started first, so reporting can ask it for display names.
             "MUSTER_VOLUNTEER_SERVICE_URL": running.urls.get("volunteer", ""),
             "MUSTER_JWT_JWKS_FILE": str(logs / "jwks.json"),
+            "MUSTER_KEK_FILE": str(logs / "kek.json"),
         }
         running.urls[name] = f"http://127.0.0.1:{port}"
         running.start(name)

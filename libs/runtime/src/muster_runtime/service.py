@@ -98,6 +98,7 @@ class ServiceRuntime:
         produces: str | None = None,
         consumes: tuple[str, ...] = (),
     ) -> None:
+        settings.refuse_insecure_secrets()
         self.settings = settings
         configure_tracing(settings)
         self.client = connect(settings.mongo_url, settings.mongo_max_pool)
