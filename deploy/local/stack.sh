@@ -21,6 +21,9 @@
 #   MUSTER_PYTHON ($ROOT/.venv/bin/python)   JAVA_HOME, MVN, GO (tool overrides)
 #   MUSTER_KAFKA_BOOTSTRAP / MUSTER_MONGO_URL are passed to the services as set, else
 #   derived from the ports above.
+#   MUSTER_JWT_SECRET / MUSTER_PII_PEPPER / MUSTER_KEK_FILE are passed as set, else the
+#   random ones generated once under $MUSTER_STATE_DIR/secrets/ (mode 0600; `muster token`
+#   reads the JWT secret there too).
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -389,6 +392,29 @@ ferret_ready_logged() {
   awk '/^===== /{ready=0} /FerretDB ready/{ready=1} END{exit !ready}' "$(log_of ferretdb)"
 }
 
+# ---------------------------------------------------------------- secrets
+
+SECRETS_DIR="$STATE/secrets"
+
+# A random secret generated once (kept across restarts), readable by its owner only.
+ensure_secret() {
+  local f="$SECRETS_DIR/$1"
+  [[ -s "$f" ]] && return 0
+  (umask 077 && head -c 48 /dev/urandom | base64 | tr -d '\n' >"$f.tmp" && mv "$f.tmp" "$f")
+  say "secrets: generated $f"
+}
+
+ensure_secrets() {
+  (umask 077 && mkdir -p "$SECRETS_DIR")
+  ensure_secret jwt-secret
+  ensure_secret pii-pepper
+  # The key-encryption key of the volunteers' data keys (envelope encryption).
+  if [[ ! -s "$SECRETS_DIR/volunteer-kek.json" ]]; then
+    (cd "$ROOT" && "$PYTHON" -m muster_volunteer create-key-file "$SECRETS_DIR/volunteer-kek.json") \
+      || die "could not create the key file $SECRETS_DIR/volunteer-kek.json"
+  fi
+}
+
 # ---------------------------------------------------------------- services
 
 up_service() {
@@ -396,8 +422,12 @@ up_service() {
   port="$(port_of "$c")"
   [[ -x "$PYTHON" ]] || die "$c: $PYTHON not found; create the venv first (e.g. 'uv sync')"
   need curl "used for the /healthz check"
+  ensure_secrets
   (
     cd "$ROOT"
+    export MUSTER_JWT_SECRET="${MUSTER_JWT_SECRET:-$(cat "$SECRETS_DIR/jwt-secret")}"
+    export MUSTER_PII_PEPPER="${MUSTER_PII_PEPPER:-$(cat "$SECRETS_DIR/pii-pepper")}"
+    export MUSTER_KEK_FILE="${MUSTER_KEK_FILE:-$SECRETS_DIR/volunteer-kek.json}"
     export MUSTER_HTTP_PORT="$port"
     export MUSTER_KAFKA_BOOTSTRAP="${MUSTER_KAFKA_BOOTSTRAP:-127.0.0.1:$KAFKA_PORT}"
     export MUSTER_MONGO_URL="${MUSTER_MONGO_URL:-mongodb://127.0.0.1:$MONGO_PORT/}"
