@@ -36,6 +36,12 @@ SECRETS_FOR_CONFIG = {
 Mapping = dict[str, Any]
 
 
+def _required_variable(value: str) -> str | None:
+    """The variable a `${VAR:?message}` value requires, or None."""
+    match = REQUIRED.match(value)
+    return match.group(1) if match else None
+
+
 @pytest.fixture(scope="module")
 def compose() -> Mapping:
     # PyYAML is typed as Any here, so no stubs are needed; it is skipped only if absent.
@@ -146,12 +152,6 @@ def test_python_service_waits_for_healthy_kafka_and_mongo(services: Mapping, nam
 
 
 @pytest.mark.parametrize(("name", "port"), sorted(PYTHON_SERVICES.items()))
-def _required_variable(value: str) -> str | None:
-    """The variable a `${VAR:?message}` value requires, or None."""
-    match = REQUIRED.match(value)
-    return match.group(1) if match else None
-
-
 def test_python_service_environment(services: Mapping, name: str, port: int) -> None:
     service = services[name]
     env = _env(service)
