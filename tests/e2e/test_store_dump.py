@@ -55,6 +55,7 @@ class Loot:
     candidate keys."""
 
     sealed: list[tuple[bytes, bytes | None]] = field(default_factory=list)
+    personal: list[tuple[bytes, bytes]] = field(default_factory=list)  # the sealed personal data
     keys: set[bytes] = field(default_factory=set)
 
     def take_key_material(self, value: bytes) -> None:
@@ -80,6 +81,7 @@ class Loot:
             if {"key_id", "ciphertext"} <= value.keys():
                 raw = base64.urlsafe_b64decode(str(value["ciphertext"]))
                 self.sealed.append((raw, str(value["key_id"]).encode()))
+                self.personal.append((str(value["key_id"]).encode(), raw))
             for item in value.values():
                 self.take(item, owner)
         elif isinstance(value, list | tuple):
@@ -215,3 +217,77 @@ def test_a_dump_of_every_database_and_topic_recovers_no_name_or_phone(
         assert shown.status_code == 200, shown.text
         assert shown.json()["name"] == form["name"]
         assert shown.json()["phone"] == form["phone"]
+
+
+def _register(system: RunningSystem, tag: str) -> tuple[str, dict[str, Any]]:
+    form = SampleVolunteers(seed=len(tag)).draw() | {"name": f"轮换{tag}"}
+    response = httpx.post(
+        f"{system.urls['volunteer']}/volunteers",
+        json=form,
+        headers=auth(Role.VOLUNTEER, subject=f"{tag}-{time.time_ns()}"),
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["volunteer_id"], form
+
+
+def _name_shown(system: RunningSystem, volunteer_id: str) -> str:
+    shown = httpx.get(
+        f"{system.urls['volunteer']}/volunteers/{volunteer_id}", headers=auth(Role.ORGANISER)
+    )
+    assert shown.status_code == 200, shown.text
+    return str(shown.json()["name"])
+
+
+def _key_documents(system: RunningSystem) -> dict[str, dict[str, Any]]:
+    client: MongoClient[dict[str, Any]] = MongoClient(mongo_url())
+    with client:
+        keys = client[system.environments["volunteer"]["MUSTER_MONGO_DB"]]["volunteer_keys"]
+        return {str(d["_id"]): d for d in keys.find()}
+
+
+def test_rotation_rewraps_every_data_key_and_leaves_the_sealed_data_as_it_is(
+    system: RunningSystem,
+) -> None:
+    volunteer_id, form = _register(system, "rotation")
+    before = _key_documents(system)
+    dump_before = _dump(system)
+    sealed_before = sorted(p for p in _loot(dump_before).personal if p[0] == volunteer_id.encode())
+    assert sealed_before
+
+    result = system.command("volunteer", "rotate-keys")
+    assert result.returncode == 0, result.stderr
+    assert f"re-wrapped {len(before)}/{len(before)} data keys" in result.stdout
+    after = _key_documents(system)
+    (new_kek,) = {d["kek_id"] for d in after.values()}
+    assert new_kek not in {d["kek_id"] for d in before.values()}
+    assert all(after[k]["wrapped_key"] != before[k]["wrapped_key"] for k in before)
+    sealed_after = sorted(p for p in _loot(_dump(system)).personal if p[0] == volunteer_id.encode())
+    assert sealed_after == sealed_before  # the sealed data was not touched
+    assert _name_shown(system, volunteer_id) == form["name"]
+
+    again = system.command("volunteer", "rotate-keys")
+    assert again.returncode == 0, again.stderr
+    assert _name_shown(system, volunteer_id) == form["name"]
+
+
+def test_data_keys_stored_in_clear_by_earlier_versions_are_wrapped_at_start(
+    system: RunningSystem,
+) -> None:
+    volunteer_id, form = _register(system, "legacy")
+    doc = _key_documents(system)[volunteer_id]
+    kek = LocalKeyFile(Path(system.environments["volunteer"]["MUSTER_KEK_FILE"]))
+    clear = asyncio.run(kek.unwrap(doc["kek_id"], bytes(doc["wrapped_key"]), volunteer_id.encode()))
+    system.stop("volunteer")
+    # The key document as versions before envelope encryption wrote it.
+    client: MongoClient[dict[str, Any]] = MongoClient(mongo_url())
+    with client:
+        keys = client[system.environments["volunteer"]["MUSTER_MONGO_DB"]]["volunteer_keys"]
+        keys.replace_one({"_id": volunteer_id}, {"_id": volunteer_id, "key": clear})
+    system.start("volunteer")
+    system.wait_ready(["volunteer"])
+
+    migrated = _key_documents(system)[volunteer_id]
+    assert "key" not in migrated
+    assert migrated["kek_id"] == asyncio.run(kek.current_key_id())
+    assert clear not in bytes(migrated["wrapped_key"])
+    assert _name_shown(system, volunteer_id) == form["name"]
