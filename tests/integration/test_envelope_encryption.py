@@ -13,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from muster_contracts.events import SealedPersonalData
+from muster_runtime.bench.measure import free_ports
 from muster_runtime.keys import KeyEncryptionKeys, KeyUnavailableError, LocalKeyFile
 from muster_runtime.kmip_keys import KmipKeys
 from muster_runtime.mongo import Database
@@ -164,3 +165,19 @@ async def test_keys_stored_in_clear_by_earlier_versions_still_open_and_get_wrapp
     assert doc["kek_id"] == await key_file.current_key_id()
     assert await vault.unseal(sealed) == ALICE
     assert (await vault.rewrap(clear_only=True)).found == 0
+
+
+async def test_an_unreachable_kmip_server_is_a_503_not_a_crash(kmip_server: KmipServer) -> None:
+    (closed,) = free_ports(1)
+    keys = KmipKeys(
+        "127.0.0.1",
+        closed,
+        certificate=str(kmip_server.client_certificate),
+        private_key=str(kmip_server.client_key),
+        ca=str(kmip_server.ca),
+        key_name="kek-nowhere",
+    )
+    with pytest.raises(KeyUnavailableError, match="unreachable") as refused:
+        await keys.current_key_id()
+    assert refused.value.status == 503
+    assert refused.value.code == "keys_unavailable"

@@ -24,12 +24,17 @@ from typing import Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from muster_runtime.errors import ServiceUnavailableError
+
 NONCE_BYTES = 12
 
 
-class KeyUnavailableError(LookupError):
-    """The KEK named by a wrapped key is unknown to the key-management system, or the
-    wrapped key does not open under it (altered, or wrapped for another context)."""
+class KeyUnavailableError(ServiceUnavailableError):
+    """The key-management system is unreachable, does not know the KEK a wrapped key names,
+    or the wrapped key does not open under it (altered, or wrapped for another context):
+    503 at the edge, nothing done."""
+
+    code = "keys_unavailable"
 
 
 class KeyEncryptionKeys(Protocol):
@@ -121,10 +126,14 @@ class LocalKeyFile:
         try:
             return self._keys[key_id]
         except KeyError:
-            raise KeyUnavailableError(f"no key {key_id!r} in {self._path}") from None
+            raise KeyUnavailableError(f"no key-encryption key {key_id!r}") from None
 
     def _reload_if_changed(self) -> None:
-        if os.stat(self._path).st_mtime_ns != self._stamp:
+        try:
+            stamp = os.stat(self._path).st_mtime_ns
+        except OSError:
+            raise KeyUnavailableError("the key file is unreadable") from None
+        if stamp != self._stamp:
             self._load()
 
     def _load(self) -> None:

@@ -21,9 +21,11 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from kmip.core import enums
     from kmip.core.attributes import CryptographicParameters
+    from kmip.core.exceptions import OperationFailure
     from kmip.core.factories.attributes import AttributeFactory
     from kmip.core.messages import payloads
     from kmip.pie.client import ProxyKmipClient
+    from kmip.pie.exceptions import KmipOperationFailure
 
 from muster_runtime.keys import KeyUnavailableError
 
@@ -150,27 +152,37 @@ class KmipKeys:
                 client = self._connected()
                 try:
                     return operation(client)
-                except (OSError, EOFError):  # a dropped connection: reconnect once
+                except (OSError, EOFError) as error:  # a dropped connection: reconnect once
                     self._client = None
                     with contextlib.suppress(Exception):
                         client.close()
                     if attempt == 2:
-                        raise
-                except Exception as error:
+                        raise KeyUnavailableError("the KMIP server is unreachable") from error
+                except Exception as error:  # refused, or an answer not understood
+                    if not isinstance(error, OperationFailure | KmipOperationFailure):
+                        self._client = None
+                        with contextlib.suppress(Exception):
+                            client.close()
                     raise KeyUnavailableError(f"KMIP server refused: {error}") from error
             raise AssertionError("unreachable")
 
     def _connected(self) -> ProxyKmipClient:
         if self._client is None:
-            client = ProxyKmipClient(
-                hostname=self._settings["hostname"],
-                port=self._settings["port"],
-                cert=self._settings["cert"],
-                key=self._settings["key"],
-                ca=self._settings["ca"],
-                config_file=os.devnull,
-                kmip_version=enums.KMIPVersion.KMIP_1_4,
-            )
-            client.open()
-            self._client = client
+            try:
+                self._client = self._open()
+            except Exception as error:
+                raise KeyUnavailableError("the KMIP server is unreachable") from error
         return self._client
+
+    def _open(self) -> ProxyKmipClient:
+        client = ProxyKmipClient(
+            hostname=self._settings["hostname"],
+            port=self._settings["port"],
+            cert=self._settings["cert"],
+            key=self._settings["key"],
+            ca=self._settings["ca"],
+            config_file=os.devnull,
+            kmip_version=enums.KMIPVersion.KMIP_1_4,
+        )
+        client.open()
+        return client
