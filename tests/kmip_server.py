@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -128,6 +129,8 @@ def running_kmip_server(directory: Path) -> Iterator[KmipServer]:
         stdout=log,
         stderr=subprocess.STDOUT,
         env=os.environ | {"PYTHONWARNINGS": "ignore"},
+        # Its own process group: the server forks a policy-file monitor, stopped with it.
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 30
@@ -148,9 +151,11 @@ def running_kmip_server(directory: Path) -> Iterator[KmipServer]:
             directory,
         )
     finally:
-        process.terminate()
-        try:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
         log.close()
