@@ -14,7 +14,15 @@ install: ## Python packages (uv), the dashboard's ECharts (npm), Kafka jars and 
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
 	$(UV) sync --frozen --python python3
 	$(PY) tools/vendor_echarts.py
+	@$(MAKE) --no-print-directory tools/asyncapi/node_modules/.installed
 	bash $(STACK) install
+
+# The official AsyncAPI validator, pinned by tools/asyncapi/package-lock.json (4.1.1: the
+# last @asyncapi/cli that runs on Node 20); without npm the contract test says it skipped.
+tools/asyncapi/node_modules/.installed: tools/asyncapi/package.json tools/asyncapi/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  cd tools/asyncapi && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error && touch node_modules/.installed; \
+	else echo "install: npm not found; the AsyncAPI document will not be validated by @asyncapi/cli"; fi
 
 up: install ## start Kafka, FerretDB and the three services (idempotent)
 	bash $(STACK) up all
