@@ -11,4 +11,3 @@ def test_a_comma_separated_bootstrap_is_a_list_of_brokers() -> None:
         service_name="t", kafka_bootstrap="kafka-1:9092, kafka-2:9092,kafka-3:9092"
     )
     assert settings.kafka_brokers == ["kafka-1:9092", "kafka-2:9092", "kafka-3:9092"]
-
