@@ -560,9 +560,15 @@ cmd_up() {
   local comps c
   expand_components "$@"; comps=("${COMPS[@]}")
   mkdir -p "$LOG_DIR" "$RUN_DIR"
-  local need_install=0
-  for c in "${comps[@]}"; do { is_kafka "$c" || [[ "$c" == ferretdb ]]; } && need_install=1; done
-  ((need_install)) && cmd_install
+  # Installs only what it starts (a Kafka of a test's own needs no FerretDB build).
+  local kafka_wanted=0 ferretdb_wanted=0
+  for c in "${comps[@]}"; do
+    is_kafka "$c" && kafka_wanted=1
+    [[ "$c" == ferretdb ]] && ferretdb_wanted=1
+  done
+  if ((kafka_wanted || ferretdb_wanted)); then mark_state; fi
+  ((kafka_wanted)) && install_kafka
+  ((ferretdb_wanted)) && install_ferretdb
   # Every Kafka node starts before any is waited for (a quorum needs a majority running).
   local t0=$SECONDS
   for c in "${comps[@]}"; do
