@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
@@ -119,6 +120,16 @@ class RunningSystem:
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
+    with running_system(tmp_path_factory) as running:
+        yield running
+
+
+@contextmanager
+def running_system(
+    tmp_path_factory: pytest.TempPathFactory, settings: dict[str, str] | None = None
+) -> Iterator[RunningSystem]:
+    """The three services on fresh ports, databases and topics (`settings`: more of the
+    services' environment, e.g. a topic replication factor), stopped on exit."""
     run_id = f"e{os.getpid()}{int(time.time()) % 100000}"
     logs = tmp_path_factory.mktemp("service-logs")
     running = RunningSystem(
@@ -143,6 +154,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
             "MUSTER_VOLUNTEER_SERVICE_URL": running.urls.get("volunteer", ""),
             "MUSTER_JWT_JWKS_FILE": str(logs / "jwks.json"),
             "MUSTER_KEK_FILE": str(logs / "kek.json"),
+            **(settings or {}),
         }
         running.urls[name] = f"http://127.0.0.1:{port}"
         running.start(name)

@@ -192,5 +192,10 @@ class ServiceSettings(BaseSettings):
             )
 
     @property
+    def kafka_brokers(self) -> list[str]:
+        """The bootstrap servers one by one: FastStream takes a string as one address."""
+        return [b.strip() for b in self.kafka_bootstrap.split(",") if b.strip()]
+
+    @property
     def database_name(self) -> str:
         return self.mongo_db or f"muster_{self.service_name}"
