@@ -278,6 +278,7 @@ RULES: dict[str, dict[str, Rule]] = {
             READERS, area=True, params=lambda _: {"area_id": STREET_A}
         ),
         "GET /reports/funnel": Rule(READERS, area=True, params=lambda _: {"area_id": STREET_A}),
+        "GET /reports/areas/{area_id}": READ,
         "GET /reports/top-volunteers": Rule(
             READERS, area=True, params=lambda _: {"area_id": STREET_A}
         ),

@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
 
 from muster_contracts.envelope import Role
 from muster_runtime.auth import TokenIssuer
-from muster_runtime.settings import ServiceSettings
+from muster_runtime.settings import ServiceSettings, local_stack_secret
+
+
+def development_jwt_secret() -> str:
+    """The HS256 secret development tokens are signed with: `MUSTER_JWT_SECRET` when set,
+    else the one the local stack generated (`.state/secrets/jwt-secret`), else the default."""
+    settings = ServiceSettings()
+    if "MUSTER_JWT_SECRET" in os.environ:
+        return settings.jwt_secret.get_secret_value()
+    return local_stack_secret("jwt-secret") or settings.jwt_secret.get_secret_value()
 
 
 def issue_token(
     subject: str, role: Role, area_id: str, hours: float = 12, *, token_id: str | None = None
 ) -> str:
     settings = ServiceSettings()
-    issuer = TokenIssuer(
-        settings.jwt_secret.get_secret_value(), settings.jwt_issuer, settings.jwt_audience
-    )
+    issuer = TokenIssuer(development_jwt_secret(), settings.jwt_issuer, settings.jwt_audience)
     return issuer.issue(subject, role, area_id, ttl=timedelta(hours=hours), token_id=token_id)
 
 
