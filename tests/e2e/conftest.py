@@ -128,7 +128,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
 def running_system(
     tmp_path_factory: pytest.TempPathFactory, settings: dict[str, str] | None = None
 ) -> Iterator[RunningSystem]:
-    """The three services on fresh ports, databases and topics (`settings`: more of the
+    """The services on fresh ports, databases and topics (`settings`: more of the
     services' environment, e.g. a topic replication factor), stopped on exit."""
     run_id = f"e{os.getpid()}{int(time.time()) % 100000}"
     logs = tmp_path_factory.mktemp("service-logs")
