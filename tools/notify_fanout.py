@@ -3,6 +3,7 @@ of its own, dropped after; no Kafka): notify's broadcaster, inboxes, timer walk 
 feed as the service wires them, in one process.
 
     python -m tools.notify_fanout [VOLUNTEERS] [--url mongodb://127.0.0.1:27017/] [--clients 1000]
+                                  [--new-only]
 
 It seeds VOLUNTEERS (default 140,000) over the district's buildings, then
 
@@ -210,12 +211,13 @@ async def one_broadcast(
     }
 
 
-async def main(volunteers: int, url: str, clients: int) -> None:
+async def main(volunteers: int, url: str, clients: int, new_only: bool) -> None:
     async with scratch_database(url, "fanout") as db:
         seeding = time.perf_counter()
         ids = await seed(db, volunteers)
         print(f"seeded {volunteers:,} volunteers in {time.perf_counter() - seeding:.1f} s")
-        for title, label in (("first", "new inboxes"), ("second", "existing inboxes")):
+        phases = (("first", "new inboxes"), ("second", "existing inboxes"))[: 1 if new_only else 2]
+        for title, label in phases:
             figures = await one_broadcast(db, ids, clients, title, volunteers)
             print(
                 f"{label:>16}: {figures['told']:,} told, last inbox at {figures['last_inbox_s']:.1f} s "
@@ -236,5 +238,6 @@ if __name__ == "__main__":
     parser.add_argument("volunteers", type=int, nargs="?", default=140_000)
     parser.add_argument("--url", default="mongodb://127.0.0.1:27017/")
     parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--new-only", action="store_true", help="only the first broadcast")
     options = parser.parse_args()
-    asyncio.run(main(options.volunteers, options.url, options.clients))
+    asyncio.run(main(options.volunteers, options.url, options.clients, options.new_only))
