@@ -51,7 +51,7 @@ class NotifySettings(ServiceSettings):
         description="How often an open live stream looks for messages another replica delivered.",
     )
     broadcast_areas_per_page: int = Field(
-        default=20, description="Areas of a drive's scope read and told per broadcast page."
+        default=100, description="Areas of a drive's scope read and told per broadcast page."
     )
     star_thresholds_hours: StarThresholds = Field(
         default=DEFAULT_STAR_THRESHOLDS_HOURS,

@@ -25,6 +25,8 @@ from muster_notify.domain.rules import drive_fits, drive_launched_message, worth
 log = logging.getLogger(__name__)
 
 IDLE_SECONDS = 5.0
+# Messages of a page written (and their streams woken) together.
+DELIVERY_CHUNK = 200
 
 
 def areas_within(areas: AreaTree, scope_area_id: str) -> list[str]:
@@ -50,7 +52,7 @@ class Broadcaster:
         delivery: Delivery,
         areas: AreaTree,
         *,
-        areas_per_page: int = 20,
+        areas_per_page: int = 100,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._broadcasts = broadcasts
@@ -113,8 +115,11 @@ class Broadcaster:
                 for volunteer_id, profile in await self._facts.residents(page)
                 if drive_fits(launched, profile, self._areas)
             ]
-            outcomes = await self._delivery.send(messages)
-            told = sum(1 for o in outcomes if o is not Outcome.NO_INBOX)
+            told = 0
+            # In chunks: each chunk's streams are woken as soon as it is written.
+            for start in range(0, len(messages), DELIVERY_CHUNK):
+                outcomes = await self._delivery.send(messages[start : start + DELIVERY_CHUNK])
+                told += sum(1 for o in outcomes if o is not Outcome.NO_INBOX)
             next_cursor = cursor + len(page)
             done = next_cursor >= len(area_ids)
             if not await self._broadcasts.advance(broadcast_id, cursor, next_cursor, told, done):
