@@ -27,7 +27,7 @@ PRODUCTION = K8S / "overlays" / "production"
 CONFIG_DOC = ROOT / "docs" / "configuration.md"
 
 K8S_VERSION = "1.30"
-SERVICES = {"volunteer": 8001, "dispatch": 8002, "reporting": 8003}
+SERVICES = {"volunteer": 8001, "dispatch": 8002, "reporting": 8003, "notify": 8004}
 SETTINGS = "muster-settings"
 SECRETS = "muster-secrets"
 PLACEHOLDER = "REPLACE_ME"
