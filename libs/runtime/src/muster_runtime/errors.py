@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 
 class MusterError(Exception):
     """Base of errors the edge turns into a 4xx answer: `{"error": {"code", "message", ...}}`."""
@@ -56,3 +58,22 @@ class RuleViolationError(MusterError):
 
     status = 422
     code = "rule_violated"
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable `code` to branch on, a message for people, and where."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    message: str
+    field: str | None = None
+    rule: str | None = None
+    reason: str | None = None
+    fields: list[dict[str, Any]] | None = None
+
+
+class ErrorAnswer(BaseModel):
+    """The body of every 4xx and 5xx answer (documented in the OpenAPI)."""
+
+    error: ErrorDetail

@@ -22,6 +22,7 @@ from muster_contracts.access import TokenRevoked
 from muster_contracts.envelope import Role
 from muster_runtime.auth import Principal, RevocationList, require_role
 from muster_runtime.errors import ServiceUnavailableError
+from muster_runtime.idempotency import RetrySafeRoute
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class RevokeToken(BaseModel):
     reason: str = Field(default="", max_length=200)
 
 
-router = APIRouter(prefix="/admin/token-revocations", tags=["access"])
+router = APIRouter(prefix="/admin/token-revocations", tags=["access"], route_class=RetrySafeRoute)
 Admin = Annotated[Principal, Depends(require_role(Role.ADMIN))]
 
 

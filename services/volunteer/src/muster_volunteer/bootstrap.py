@@ -7,7 +7,6 @@ from pydantic import Field, SecretStr
 
 from muster_contracts.areas import load_area_tree
 from muster_runtime.http import create_app
-from muster_runtime.idempotency import IdempotencyStore
 from muster_runtime.logs import configure_logging
 from muster_runtime.reference_areas import ReferenceAreas
 from muster_runtime.service import ServiceRuntime
@@ -46,7 +45,6 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     pepper = settings.pii_pepper.get_secret_value().encode()
     phones = IdentityClaims(db, pepper, "phone_claims")
     id_numbers = IdentityClaims(db, pepper, "id_number_claims")
-    idempotency = IdempotencyStore(db)
     board = DriveBoard(db, areas)
     activity_board = ActivityBoard(db)
 
@@ -60,7 +58,6 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
         on_start=reference_areas.load,
     )
     app.state.areas = areas
-    app.state.idempotency = idempotency
     app.state.registry = VolunteerRegistry(
         runtime.store, PersonalDataVault(db), phones, areas, db["accounts"], id_numbers
     )

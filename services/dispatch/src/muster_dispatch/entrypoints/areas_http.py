@@ -13,8 +13,9 @@ from muster_dispatch.application.area_tree import AreaTreeBook
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError
 from muster_runtime.eventstore import CommandContext
+from muster_runtime.idempotency import RetrySafeRoute
 
-router = APIRouter(tags=["areas"])
+router = APIRouter(tags=["areas"], route_class=RetrySafeRoute)
 
 Admin = Annotated[Principal, Depends(require_role(Role.ADMIN))]
 Anyone = Annotated[
