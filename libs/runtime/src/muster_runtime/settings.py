@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_JWT_SECRET = "muster-dev-secret-change-me-in-production-0123456789"
+from muster_runtime.dev_tokens import DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEV_JWT_SECRET
 
 
 class ServiceSettings(BaseSettings):
@@ -53,8 +53,10 @@ class ServiceSettings(BaseSettings):
         default=SecretStr(DEV_JWT_SECRET),
         description="HS256 key of development tokens (those without a `kid`); empty refuses them.",
     )
-    jwt_issuer: str = Field(default="muster", description="The `iss` every token must carry.")
-    jwt_audience: str = Field(default="muster", description="The `aud` every token must carry.")
+    jwt_issuer: str = Field(default=DEFAULT_ISSUER, description="The `iss` every token must carry.")
+    jwt_audience: str = Field(
+        default=DEFAULT_AUDIENCE, description="The `aud` every token must carry."
+    )
     jwt_jwks_file: str = Field(
         default="",
         description="A JWKS document of verification keys by `kid` (RS256, ES256 or HS256); "
