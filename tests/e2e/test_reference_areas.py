@@ -120,7 +120,7 @@ def test_an_activity_in_an_unknown_area_is_refused_naming_the_area(system: Runni
     # Inside the organiser's grid, but no such building (yet): 422, not 403.
     unknown = httpx.post(
         f"{system.urls['dispatch']}/activities",
-        json=activity | {"place_area_id": f"{GRID.id}97"},
+        json=activity | {"place_area_id": f"{GRID.id}94"},
         headers=organiser,
     )
     elsewhere = httpx.post(
@@ -132,7 +132,7 @@ def test_an_activity_in_an_unknown_area_is_refused_naming_the_area(system: Runni
     assert unknown.status_code == 422, unknown.text
     error = unknown.json()["error"]
     assert (error["code"], error["field"]) == ("unknown_area", "place_area_id")
-    assert f"{GRID.id}97" in error["message"]
+    assert f"{GRID.id}94" in error["message"]
     assert elsewhere.status_code == 403, elsewhere.text
     assert elsewhere.json()["error"]["reason"] == "outside_scope"
 

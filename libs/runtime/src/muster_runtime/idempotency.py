@@ -360,12 +360,11 @@ class RetrySafeRoute(APIRoute):
             extra = dict(kwargs.get("openapi_extra") or {})
             extra["parameters"] = [*extra.get("parameters", []), KEY_PARAMETER]
             kwargs["openapi_extra"] = extra
-            success = kwargs.get("status_code") or 200
             answers = {**ERROR_ANSWERS, **(kwargs.get("responses") or {})}
-            answers[success] = {
-                **answers.get(success, {}),
-                "headers": REPLAYED_HEADER_DOC,
-            }
+            successes = {kwargs.get("status_code") or 200}
+            successes |= {s for s in answers if str(s).startswith("2")}
+            for status in successes:
+                answers[status] = {**answers.get(status, {}), "headers": REPLAYED_HEADER_DOC}
             kwargs["responses"] = answers
         super().__init__(path, endpoint, **kwargs)
 
@@ -394,7 +393,8 @@ class RetrySafeRoute(APIRoute):
             except BaseException:
                 await keys.release(claim)
                 raise
-            if 200 <= response.status_code < 300:
+            # A streamed answer has no body to keep: it is not replayed, the command runs again.
+            if 200 <= response.status_code < 300 and hasattr(response, "body"):
                 body = bytes(response.body)
                 if kept is not None:
                     body = orjson.dumps(kept.keep(orjson.loads(body)))

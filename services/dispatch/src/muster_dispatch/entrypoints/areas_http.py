@@ -42,7 +42,11 @@ def _view(area: Area, areas: AreaTree) -> dict[str, Any]:
     }
 
 
-@router.post("/admin/areas", status_code=201)
+@router.post(
+    "/admin/areas",
+    status_code=201,
+    responses={200: {"description": "The area was there already, with this name."}},
+)
 async def add_area(
     request: Request, response: Response, form: AddArea, principal: Admin
 ) -> dict[str, Any]:
