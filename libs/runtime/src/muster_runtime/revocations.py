@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import APIRouter, Depends, Request
-from pydantic import AwareDatetime, BaseModel, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError, field_validator
 
 from muster_contracts.access import TokenRevoked
 from muster_contracts.envelope import Role
@@ -92,6 +92,15 @@ class RevokeToken(BaseModel):
         default=None,
         description="The token's expiry (`exp`); by default the configured retention from now.",
     )
+
+    @field_validator("until", mode="before")
+    @classmethod
+    def _date_time_text(cls, value: object) -> object:
+        # As the schema says: RFC 3339 text (pydantic alone would also take a Unix time).
+        if value is not None and not isinstance(value, str):
+            raise ValueError("until must be an RFC 3339 date-time with a time zone")
+        return value
+
     reason: str = Field(default="", max_length=200)
 
 
