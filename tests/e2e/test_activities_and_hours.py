@@ -147,6 +147,25 @@ def test_a_day_in_the_field_ends_in_exactly_the_hours_the_rules_give(system: Run
 
     assert _eventually(dispatch_saw_every_check_out)
     time.sleep(max(0.0, (ends_at - datetime.now(UTC)).total_seconds() + 0.5))
+    # Ended, not approved: not held yet; its beneficiaries wait for the approval.
+    leader = auth(Role.LEADER)
+
+    def district() -> dict[str, Any]:
+        response = httpx.get(
+            f"{system.urls['reporting']}/reports/service",
+            params={"area_id": "130203"},
+            headers=leader,
+        )
+        body: dict[str, Any] = response.json()
+        return body
+
+    waiting = _eventually(
+        lambda: (r := district()["area"])["activities_awaiting_approval"] == 1 and r, timeout=30
+    )
+    assert waiting, district()
+    assert (waiting["activities"], waiting["activities_scheduled"]) == (0, 1)
+    assert (waiting["activities_upcoming"], waiting["activities_in_progress"]) == (0, 0)
+    assert (waiting["beneficiaries"], waiting["turnouts"]) == (0, 0)
     approved = httpx.post(f"{dispatch_url}/activities/{activity_id}/approve", headers=organiser)
     assert approved.status_code == 200, approved.text
 
@@ -168,22 +187,13 @@ def test_a_day_in_the_field_ends_in_exactly_the_hours_the_rules_give(system: Run
         assert record["stars"] == 0
         assert all(r["activity_id"] == activity_id for r in record["records"])
 
-    # Leadership sees the day rolled up the hierarchy, exactly.
-    leader = auth(Role.LEADER)
-
-    def district() -> dict[str, Any]:
-        response = httpx.get(
-            f"{system.urls['reporting']}/reports/service",
-            params={"area_id": "130203"},
-            headers=leader,
-        )
-        body: dict[str, Any] = response.json()
-        return body
-
+    # Leadership sees the day rolled up the hierarchy, exactly: held once approved, with
+    # the beneficiaries recorded before the approval.
     total_minutes = sum(m - m % 30 for m in minutes_served)
-    report = _eventually(lambda: (r := district())["area"]["turnouts"] == 4 and r, timeout=30)
+    # Five approved attendances, five turn-outs: the one of 29 minutes is credited 0 h.
+    report = _eventually(lambda: (r := district())["area"]["turnouts"] == 5 and r, timeout=30)
     assert report, district()
-    assert report["area"]["activities"] == 1
+    assert (report["area"]["activities"], report["area"]["activities_scheduled"]) == (1, 0)
     assert report["area"]["hours"] == total_minutes / 60
     assert report["area"]["beneficiaries"] == 19
     assert report["area"]["beneficiaries_by_group"] == {
@@ -204,7 +214,7 @@ def test_a_day_in_the_field_ends_in_exactly_the_hours_the_rules_give(system: Run
                         headers=leader,
                     ).json()
                 )["area"]["turnouts"]
-                == 4
+                == 5
                 and r
             ),
             timeout=30,
@@ -226,7 +236,7 @@ def test_a_day_in_the_field_ends_in_exactly_the_hours_the_rules_give(system: Run
     assert len(lines) == 1 + 11 + 1  # header, the 11 streets, the district's total
     assert lines[-1].split(",")[:5] == ["130203", "路北区", "district", "1", "0"]
     street = next(c for c in report["children"] if c["area_id"] == "130203001")
-    assert (street["turnouts"], street["hours"]) == (4, total_minutes / 60)
+    assert (street["turnouts"], street["hours"]) == (5, total_minutes / 60)
 
     headers = assigned[2][0]
     statement = httpx.get(f"{volunteer_url}/me/hours-statement", headers=headers).json()
@@ -238,3 +248,22 @@ def test_a_day_in_the_field_ends_in_exactly_the_hours_the_rules_give(system: Run
     assert page.headers["content-type"].startswith("text/html")
     assert "志愿服务证明" in page.text
     assert "2.5" in page.text
+    # Names, not codes: the activity, its category, where it took place (no drive of that
+    # id was launched, so the organising unit is the place too).
+    assert "为老服务：助餐送餐" in page.text
+    assert "乔屯街道 天元公寓社区" in page.text
+    assert "elderly_care" not in page.text
+    assert ">130203001001<" not in page.text
+    english = httpx.get(
+        f"{volunteer_url}/me/hours-statement",
+        params={"format": "html", "lang": "en"},
+        headers=headers,
+    )
+    assert "Volunteer service statement" in english.text
+    assert "Elderly care" in english.text
+    assert statement["records"][0]["category_name"] == "为老服务"
+    assert statement["records"][0]["activity_title"] == "为老服务：助餐送餐"
+    unknown = httpx.get(
+        f"{volunteer_url}/me/hours-statement", params={"lang": "fr"}, headers=headers
+    )
+    assert (unknown.status_code, unknown.json()["error"]["fields"][0]["field"]) == (422, "lang")

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from openpyxl import load_workbook
-from PIL import Image, ImageStat
+from PIL import Image, ImageChops, ImageStat
 
 from muster_contracts.envelope import Role
 from muster_reporting.entrypoints.exports import COLUMN_LABELS, XLSX_TYPE, flatten
@@ -120,6 +120,21 @@ def test_the_funnel_is_scoped_and_names_what_is_missing(
     assert get(system, "/reports/funnel", role=Role.VOLUNTEER).status_code == 403
     assert get(system, "/reports/funnel", area_id="99").status_code == 404
     assert get(system, "/reports/funnel", format="pdf").status_code == 422
+
+
+def test_an_area_comes_with_the_path_from_the_callers_scope(system: RunningSystem) -> None:
+    def path(role: Role, scope: str, area_id: str) -> list[str]:
+        body = get(system, f"/reports/areas/{area_id}", role=role, area=scope).json()
+        assert body["area"] == body["path"][-1], body
+        return [step["area_id"] for step in body["path"]]
+
+    assert path(Role.LEADER, DISTRICT, COMMUNITY) == [DISTRICT, STREET, COMMUNITY]
+    assert path(Role.LEADER, STREET, COMMUNITY) == [STREET, COMMUNITY]
+    assert path(Role.ADMIN, DISTRICT, STREET) == ["1302", DISTRICT, STREET]  # from the root
+    outside = get(system, f"/reports/areas/{COMMUNITY}", area="130203002")
+    assert (outside.status_code, outside.json()["error"]["reason"]) == (403, "outside_scope")
+    unknown = get(system, "/reports/areas/1302039", area=DISTRICT)
+    assert (unknown.status_code, unknown.json()["error"]["field"]) == (404, "area_id")
 
 
 def _read_xlsx(response: httpx.Response) -> list[dict[str, Any]]:
@@ -233,10 +248,32 @@ def _pixel_spread(png: bytes) -> float:
     return float(ImageStat.Stat(grey).stddev[0])
 
 
-@pytest.mark.skipif(
+needs_chromium = pytest.mark.skipif(
     not CHROMIUM.exists(),
     reason="no /usr/bin/chromium: Debian's chromium package is not installed (.ci/run installs it)",
 )
+
+
+def _browser(playwright: Any, tmp_path: Path) -> Any:
+    return playwright.chromium.launch_persistent_context(
+        str(tmp_path / "profile"),
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=CHROMIUM_FLAGS,
+        viewport={"width": 1280, "height": 1400},
+        accept_downloads=True,
+    )
+
+
+def _page(browser: Any, problems: list[str]) -> Any:
+    """A new page whose console errors and uncaught exceptions land in `problems`."""
+    page = browser.new_page()
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    return page
+
+
+@needs_chromium
 def test_the_dashboard_drills_down_draws_its_charts_and_speaks_both_languages(
     system: RunningSystem, field_day: FieldDay, tmp_path: Path
 ) -> None:
@@ -273,18 +310,9 @@ def test_the_dashboard_drills_down_draws_its_charts_and_speaks_both_languages(
         }  # fmt: skip
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1280, "height": 1400},
-            accept_downloads=True,
-        )
+        browser = _browser(playwright, tmp_path)
         try:
-            page = browser.new_page()
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(str(e)))
+            page = _page(browser, problems)
             page.goto(f"{system.urls['reporting']}/dashboard/?token={token}")
             page.wait_for_selector(f'body[data-ready="{DISTRICT}"]', timeout=15000)
             assert "token=" not in page.url  # taken out of the address bar
@@ -317,10 +345,13 @@ def test_the_dashboard_drills_down_draws_its_charts_and_speaks_both_languages(
             ]  # fmt: skip
 
             # Every chart drew something: a flat, blank canvas has no spread of grey levels.
-            for chart in ("series", "beneficiaries", "categories", "funnel"):
+            # (Not the funnel: the drive was launched for the street, so the community's is
+            # empty; the next test checks it draws at the street.)
+            for chart in ("series", "beneficiaries", "categories"):
                 element = page.locator(f"#chart-{chart}")
                 assert element.locator("canvas").count() == 1, chart
                 assert _pixel_spread(element.screenshot()) > 10, f"{chart} chart is blank"
+            assert page.locator("#chart-funnel").get_attribute("data-empty") == "true"
 
             page.click("#lang-toggle")
             assert page.locator("h1").text_content() == "Volunteer service dashboard"
@@ -336,6 +367,128 @@ def test_the_dashboard_drills_down_draws_its_charts_and_speaks_both_languages(
             page.click(f'#breadcrumb a[data-area-id="{DISTRICT}"]')
             page.wait_for_selector(f'body[data-ready="{DISTRICT}"]', timeout=15000)
             assert page.locator("#breadcrumb [data-area-id]").count() == 1
+        finally:
+            browser.close()
+    assert problems == [], problems
+
+
+# A street where no drive was launched: its funnel is empty.
+STREET_WITHOUT_DRIVES = "130203002"
+# What the page draws, read from ECharts' scene: each text with its box on the canvas, and
+# each value axis's ticks.
+SCENE = """(id) => {
+  const chart = echarts.getInstanceByDom(document.getElementById(id));
+  const texts = chart.getZr().storage.getDisplayList(true)
+    .filter((el) => el.style && typeof el.style.text === "string" && el.style.text !== "")
+    .map((el) => {
+      const box = el.getBoundingRect().clone();
+      el.updateTransform();
+      if (el.transform) box.applyTransform(el.transform);
+      return { text: el.style.text, left: box.x, right: box.x + box.width };
+    });
+  const model = chart.getModel();
+  const ticks = ["xAxis", "yAxis"].flatMap((kind) => model.findComponents({ mainType: kind })
+    .filter((axis) => axis.axis.type === "value")
+    .map((axis) => ({ name: axis.get("name"), values: axis.axis.scale.getTicks().map((t) => t.value) })));
+  const option = chart.getOption();
+  const axisOf = (s) => ((option.yAxis ?? [])[s.yAxisIndex ?? 0] ?? {}).name;
+  return { width: chart.getWidth(), texts, ticks,
+           series: option.series.map((s) => ({ name: s.name, axis: axisOf(s), index: s.yAxisIndex ?? 0 })) };
+}"""
+
+
+def _every_label_fits(page: Any) -> None:
+    """No chart cuts a label off: each lies inside its canvas, none ends in an ellipsis."""
+    for chart in ("chart-series", "chart-beneficiaries", "chart-categories", "chart-funnel"):
+        scene = page.evaluate(SCENE, chart)
+        for text in scene["texts"]:
+            assert not text["text"].endswith(("...", "…")), (chart, text)
+            assert text["left"] >= 0, (chart, text)
+            assert text["right"] <= scene["width"], (chart, text, scene["width"])
+
+
+def _coloured_share(png: bytes) -> float:
+    """The share of strongly coloured pixels: bars and slices, not text, grid or ground."""
+    _, saturation, value = Image.open(io.BytesIO(png)).convert("RGB").convert("HSV").split()
+    strong = ImageChops.multiply(
+        saturation.point(lambda s: 255 if s > 80 else 0),
+        value.point(lambda v: 255 if v > 80 else 0),
+    )
+    return strong.histogram()[255] / (strong.width * strong.height)
+
+
+@needs_chromium
+def test_the_dashboard_opened_at_a_street_leads_back_up_and_draws_what_it_counts(
+    system: RunningSystem, field_day: FieldDay, tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    token = issue_token("e2e-leader", Role.LEADER, DISTRICT)
+    problems: list[str] = []
+    wait_for(  # the field day's drive shows in its street's funnel
+        lambda: get(system, "/reports/funnel", area_id=STREET).json(),
+        lambda body: funnel_counts(body) == field_day.funnel,
+        timeout=30,
+    )
+    street = get(system, "/reports/service", area_id=STREET_WITHOUT_DRIVES).json()["area"]
+    district = get(system, "/reports/service", area_id=DISTRICT).json()["area"]
+    with sync_playwright() as playwright:
+        browser = _browser(playwright, tmp_path)
+        try:
+            page = _page(browser, problems)
+            # A deep link, in English: the breadcrumb holds the whole path from the
+            # leader's district down.
+            page.goto(
+                f"{system.urls['reporting']}/dashboard/?token={token}&lang=en"
+                f"#{STREET_WITHOUT_DRIVES}"
+            )
+            page.wait_for_selector(f'body[data-ready="{STREET_WITHOUT_DRIVES}"]', timeout=15000)
+            crumbs = page.locator("#breadcrumb [data-area-id]")
+            assert [
+                (crumbs.nth(i).get_attribute("data-area-id"), crumbs.nth(i).text_content())
+                for i in range(crumbs.count())
+            ] == [(DISTRICT, district["name"]), (STREET_WITHOUT_DRIVES, street["name"])]
+
+            # Its funnel: whose it is and why it is empty, in words; and no bars.
+            note = page.locator("#funnel-note").text_content() or ""
+            assert street["name"] in note, note
+            assert "empty" in note, note
+            funnel = page.locator("#chart-funnel").screenshot()
+            assert _coloured_share(funnel) < 0.001, "an empty funnel draws bars"
+
+            # Counts of people tick in whole numbers; each series of the time chart has
+            # an axis named for it.
+            for chart in ("chart-categories", "chart-series"):
+                scene = page.evaluate(SCENE, chart)
+                for axis in scene["ticks"]:
+                    if axis["name"] in ("Service hours",):
+                        continue
+                    assert all(float(v).is_integer() for v in axis["values"]), (chart, axis)
+            series = page.evaluate(SCENE, "chart-series")["series"]
+            assert [s["axis"] for s in series] == [s["name"] for s in series], series
+            assert len({s["index"] for s in series}) == len(series), series
+
+            # The English category names are drawn whole, inside the chart.
+            scene = page.evaluate(SCENE, "chart-categories")
+            names = ["Party members", "In-service party members", "Residents", "Students",
+                     "Company staff"]  # fmt: skip
+            drawn = {t["text"]: t for t in scene["texts"]}
+            for name in names:
+                assert name in drawn, (name, sorted(drawn))
+                assert drawn[name]["left"] >= 0, (name, drawn[name])
+                assert drawn[name]["right"] <= scene["width"], (name, drawn[name], scene["width"])
+            _every_label_fits(page)
+
+            # Up to the district through the breadcrumb, then down to the street whose
+            # drive it is: its funnel draws, as wide as its largest stage.
+            page.click(f'#breadcrumb a[data-area-id="{DISTRICT}"]')
+            page.wait_for_selector(f'body[data-ready="{DISTRICT}"]', timeout=15000)
+            assert page.locator("#breadcrumb [data-area-id]").count() == 1
+            page.click(f'#children tr[data-area-id="{STREET}"] a.drill')
+            page.wait_for_selector(f'body[data-ready="{STREET}"]', timeout=15000)
+            assert "empty" not in (page.locator("#funnel-note").text_content() or "")
+            assert _coloured_share(page.locator("#chart-funnel").screenshot()) > 0.02
+            _every_label_fits(page)  # in English, with slices and bars drawn
         finally:
             browser.close()
     assert problems == [], problems

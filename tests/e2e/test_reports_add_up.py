@@ -2,8 +2,10 @@
 
 Volunteers register; activities in two streets over two local days (one of them just after
 local midnight, the day before in UTC) are scheduled, attended (补签 times), counted for
-beneficiaries, one is cancelled, the rest approved; then two approved records are
-corrected. The test keeps its own ledger of what it sent and checks every report — by
+beneficiaries (before approval, and amended after it), one is cancelled, most approved;
+one that ended is never approved, one is under way and one is still to come (activities
+not held yet: none of their attendances or beneficiaries count); then two approved records
+are corrected. The test keeps its own ledger of what it sent and checks every report — by
 area level, period, category, drive and team, the leaderboards, stars, registered
 volunteers, and figures as of an instant before the corrections — against it. Then the
 reporting read models are rebuilt from the log and every answer must be the same.
@@ -65,7 +67,30 @@ class Planned:
     served: dict[str, int]  # volunteer key → minutes (whole half hours: credited as is)
     beneficiaries: list[dict[str, int]] = field(default_factory=list)
     cancelled: bool = False
+    approved: bool = True  # False: not held yet (its hours are never approved here)
+    amended: dict[str, int] | None = None  # beneficiaries amended after approval
     activity_id: str = ""
+
+    @property
+    def held(self) -> bool:
+        return self.approved and not self.cancelled
+
+    @property
+    def pending(self) -> bool:
+        return not self.approved and not self.cancelled
+
+    @property
+    def last_beneficiaries(self) -> dict[str, int]:
+        if self.amended is not None:
+            return self.amended
+        return self.beneficiaries[-1] if self.beneficiaries else {}
+
+    def stage(self, now: datetime) -> str:
+        if now < self.starts_at:
+            return "activities_upcoming"
+        if now < self.ends_at:
+            return "activities_in_progress"
+        return "activities_awaiting_approval"
 
     @property
     def starts_at(self) -> datetime:
@@ -93,8 +118,8 @@ class Ledger:
     def records(self, corrected: bool) -> list[tuple[Planned, str, int]]:
         out = []
         for activity in self.activities:
-            if activity.cancelled:
-                continue
+            if not activity.held:
+                continue  # no approved attendance: no record
             for key, minutes in activity.served.items():
                 if corrected:
                     minutes = self.corrections.get((activity.key, key), minutes)
@@ -114,8 +139,16 @@ def in_period(day: date, period: str | None) -> bool:
 
 
 def expected_service(
-    ledger: Ledger, area: str, period: str | None, only: tuple[str, str] | None, corrected: bool
+    ledger: Ledger,
+    area: str,
+    period: str | None,
+    only: tuple[str, str] | None,
+    corrected: bool,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
+    """What a row must show, by the README's rules (`now`: the split of activities not held
+    yet at that moment; None as of a past instant, where it is null)."""
+
     def counts(a: Planned) -> bool:
         if area not in AREAS.lineage_ids(a.place) or not in_period(a.day, period):
             return False
@@ -124,20 +157,27 @@ def expected_service(
         dimension, value = only
         return {"category": a.category, "drive_id": a.drive, "team_id": a.team}[dimension] == value
 
-    held = [a for a in ledger.activities if counts(a)]
+    here = [a for a in ledger.activities if counts(a)]
     records = [(a, v, m) for a, v, m in ledger.records(corrected) if counts(a)]
     beneficiaries: dict[str, int] = {}
-    for a in held:
-        for group, n in (a.beneficiaries[-1] if a.beneficiaries else {}).items():
+    running = [a for a in here if a.held]
+    for a in running:  # beneficiaries of activities held only
+        for group, n in a.last_beneficiaries.items():
             if n:
                 beneficiaries[group] = beneficiaries.get(group, 0) + n
-    running = [a for a in held if not a.cancelled]
+    pending = [a for a in here if a.pending]
+    stages = ("activities_upcoming", "activities_in_progress", "activities_awaiting_approval")
     hours_by_category: dict[str, float] = {}
     for a, _, m in records:
         hours_by_category[a.category] = hours_by_category.get(a.category, 0) + m / 60
     return {
         "activities": len(running),
-        "cancelled": len(held) - len(running),
+        "activities_scheduled": len(pending),
+        **{
+            stage: None if now is None else sum(1 for a in pending if a.stage(now) == stage)
+            for stage in stages
+        },
+        "cancelled": sum(1 for a in here if a.cancelled),
         "turnouts": len(records),
         "volunteers": None if only else len({v for _, v, _ in records}),
         "hours": sum(m for _, _, m in records) / 60,
@@ -157,6 +197,7 @@ def expected_service(
 
 def _plan(today: date) -> tuple[list[Planned], dict[str, str]]:
     d1, d2 = today - timedelta(days=2), today - timedelta(days=1)
+    under_way = (datetime.now(UTC) - timedelta(hours=1)).astimezone(SHANGHAI)
     am, pm, night = (9, 0, 180), (14, 0, 180), (0, 30, 120)  # night: 16:30 UTC the day before
     homes = {"v1": B1, "v2": B1, "v3": B1, "v4": B1, "v5": B2, "v6": B2, "v7": B2}
     activities = [
@@ -167,12 +208,21 @@ def _plan(today: date) -> tuple[list[Planned], dict[str, str]]:
         Planned("a3", d2, night, B2, "elderly_care", "drive-b", "team-3", {"v5": 60, "v6": 90},
                 beneficiaries=[{"elderly": 7}]),
         Planned("a4", d2, am, B2, "education", "drive-b", None, {"v1": 180, "v5": 30},
-                beneficiaries=[{"children": 8}]),
+                beneficiaries=[{"children": 8}], amended={"children": 9, "residents": 4}),
         Planned("a5", d2, pm, C1, "elderly_care", "drive-a", "team-1",
                 {"v2": 120, "v3": 120, "v7": 60}),
         # Called off before it was held (an activity that has ended cannot be cancelled).
         Planned("a6", today + timedelta(days=1), pm, B1, "environment", "drive-a", "team-2",
                 {"v4": 60}, cancelled=True),
+        # Not held yet: over and never approved (its attendance and beneficiaries do not
+        # count), under way, and to come.
+        Planned("a7", d2, pm, B2, "environment", "drive-b", "team-3", {"v6": 60},
+                beneficiaries=[{"residents": 20}], approved=False),
+        Planned("a8", under_way.date(),
+                (under_way.hour, under_way.minute, 180), G1, "elderly_care", "drive-b",
+                "team-3", {}, beneficiaries=[{"children": 5}], approved=False),
+        Planned("a9", today + timedelta(days=2), am, B1, "education", "drive-a", None, {},
+                approved=False),
     ]  # fmt: skip
     return activities, homes
 
@@ -253,8 +303,13 @@ def test_every_report_equals_what_the_district_sent_and_a_rebuild_changes_nothin
                 headers=organiser,
             )
             assert corrected.status_code == 200, corrected.text
+        if not planned.approved:
+            continue
         approved = dispatch.post(f"{path}/approve", headers=organiser)
         assert approved.status_code == 200, approved.text
+        if planned.amended is not None:
+            body = {"counts": planned.amended, "reason": "审核后更正"}
+            assert dispatch.post(f"{path}/beneficiaries", json=body, headers=organiser).is_success
 
     d1, d2 = activities[0].day, activities[2].day
     periods: list[str | None] = [None, str(d1.year), str(d2.year), d1.isoformat()[:7],
@@ -297,9 +352,10 @@ def test_every_report_equals_what_the_district_sent_and_a_rebuild_changes_nothin
                 params[only[0]] = only[1]
             if as_of:
                 params["as_of"] = as_of.isoformat()
+            now = None if as_of else datetime.now(UTC)
             report = service(params)
             for row in [report["area"], *report["children"]]:
-                want = expected_service(ledger, row["area_id"], period, only, corrected)
+                want = expected_service(ledger, row["area_id"], period, only, corrected, now)
                 got = {k: row[k] for k in want}
                 if got != want:
                     problems.append(f"{row['area_id']} {period} {only} {as_of}: {got} != {want}")
@@ -309,7 +365,7 @@ def test_every_report_equals_what_the_district_sent_and_a_rebuild_changes_nothin
         """A cheap first check, polled: the district's all-time row."""
 
         def check() -> list[str]:
-            want = expected_service(ledger, DISTRICT, None, None, corrected)
+            want = expected_service(ledger, DISTRICT, None, None, corrected, datetime.now(UTC))
             row = service({"area_id": DISTRICT})["area"]
             return [] if {k: row[k] for k in want} == want else [f"district: {row}"]
 

@@ -8,7 +8,8 @@ from muster_contracts.areas import load_area_tree
 from muster_contracts.checkin import new_checkin_secret
 from muster_contracts.envelope import Actor, Role
 from muster_contracts.events.activities import NeverCheckedOutRule
-from muster_dispatch.application.activities import ActivityBook, AttendanceLog, Ledgers
+from muster_dispatch.application.activities import ActivityBook, AttendanceLog
+from muster_dispatch.application.service_days import ServiceDays
 from muster_dispatch.domain.activity import ScheduleActivity, schedule_activity
 from muster_dispatch.domain.hours import HoursPolicy
 from muster_runtime.eventstore import CommandContext, EventStore
@@ -20,7 +21,7 @@ async def test_an_attendance_never_checked_out_is_credited_the_scheduled_end(db:
     store = EventStore(db)
     await store.create_indexes()
     areas = load_area_tree()
-    book = ActivityBook(store, AttendanceLog(db), Ledgers(db), areas)
+    book = ActivityBook(store, AttendanceLog(db), ServiceDays(store, HoursPolicy()), areas)
     starts = datetime.now(UTC) - timedelta(hours=6)
     ends = starts + timedelta(hours=2)
     command = ScheduleActivity(

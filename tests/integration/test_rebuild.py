@@ -14,12 +14,13 @@ from aiokafka import AIOKafkaProducer
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.events import SealedPersonalData, VolunteerCategory, VolunteerRegistered
 from muster_contracts.topology import event_topic
+from muster_reporting.application.as_of import CellHistory, HistoryWriter
 from muster_reporting.bootstrap import ReportingSettings, projections, rebuild_read_models
 from muster_runtime.bench.eventlog import DistrictLog, publish_district
 from muster_runtime.bench.replay import check_totals
 from muster_runtime.dead_letters import list_dead_letters
 from muster_runtime.mongo import Database
-from muster_runtime.projections import unpack
+from muster_runtime.projections import unpack, unpack_json
 from muster_runtime.rebuild import ConsumersStillRunningError
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
@@ -31,11 +32,14 @@ REGISTRATIONS = 120
 
 
 async def _snapshot(db: Database, collection: str) -> dict[str, Any]:
-    """A collection's documents by `_id`; a packed cell as its counts and marks (its
-    version counts its writes, which a rebuild makes once)."""
+    """A collection's documents by `_id`; a packed cell as its counts and marks, a list of
+    pending activities as its activities and marks (their versions count writes, which a
+    rebuild makes once)."""
     return {
         doc["_id"]: (unpack(doc).counts, unpack(doc).hwm)
         if isinstance(doc.get("counts"), bytes)
+        else (unpack_json(doc["activities"]), doc["hwm"])
+        if isinstance(doc.get("activities"), bytes)
         else doc
         async for doc in db[collection].find()
     }
@@ -89,13 +93,15 @@ async def test_a_rebuild_reproduces_the_live_read_models_exactly(
 async def test_a_rebuild_reproduces_live_service_rollups_and_activity_facts(
     settings: ServiceSettings, db: Database
 ) -> None:
-    """Activities, turn-outs, hours and beneficiaries, counted in memory in the rebuild."""
+    """Activities held and not held yet, turn-outs, hours and beneficiaries, counted in
+    memory in the rebuild; the lists of pending activities too."""
     reporting_settings = ReportingSettings(
         **settings.model_dump(exclude={"service_name", "http_port"})
     )
     log = DistrictLog(load_area_tree(), seed=9)
     wire = [log.registration(datetime(2026, 11, 2, tzinfo=UTC)) for _ in range(5)]
-    wire += list(log.activity()) + list(log.activity())
+    wire += list(log.activity(approved=True)) + list(log.activity(approved=False))
+    wire += list(log.activity(approved=True))
     topics = [event_topic(settings.topic_prefix, c) for c in ("volunteer", "dispatch")]
     await ensure_topics(settings.kafka_bootstrap, topics, settings.topic_partitions)
     await publish_district(settings.kafka_bootstrap, settings.topic_prefix, iter(wire))
@@ -108,8 +114,17 @@ async def test_a_rebuild_reproduces_live_service_rollups_and_activity_facts(
             return not await check_totals(db, log.truth)
 
         await eventually(all_counted, timeout=120)
-    read_models = ("volunteers_by_area", "service_by_area", "activity_facts")
+    read_models = (
+        "volunteers_by_area",
+        "service_by_area",
+        "activity_facts",
+        "pending_activities",
+        "service_by_area_buckets",
+    )
+    await HistoryWriter([CellHistory(db, "service_by_area")]).drain()
     before = {name: await _snapshot(db, name) for name in read_models}
+    assert log.truth.activities_scheduled == 1
+    assert len(before["pending_activities"]["130203"][0]) == 1  # the one never approved
 
     result = await rebuild_read_models(reporting_settings, show_progress=False)
 

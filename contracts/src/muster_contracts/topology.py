@@ -11,6 +11,7 @@ STREAM_CONTEXTS: dict[str, str] = {
     "team": "dispatch",
     "activity": "dispatch",
     "area-tree": "dispatch",
+    "service-day": "dispatch",
 }
 CONTEXTS = ("volunteer", "dispatch")
 

@@ -31,16 +31,26 @@ def test_every_generated_event_is_a_valid_envelope_and_payload_of_the_contracts(
 
 def test_the_ground_truth_is_the_sum_of_the_generated_events() -> None:
     log = DistrictLog(load_area_tree(), seed=4)
-    payloads = [orjson.loads(e.value) for e in log.events(400)]
+    payloads = [orjson.loads(e.value) for e in log.events(4000)]
     records = [p["payload"] for p in payloads if p["type"] == "service.record_issued"]
+    approved = {
+        p["payload"]["activity_id"] for p in payloads if p["type"] == "activity.hours_approved"
+    }
+    scheduled = {p["payload"]["activity_id"] for p in payloads if p["type"] == "activity.scheduled"}
     beneficiaries = [
-        p["payload"]["counts"] for p in payloads if p["type"] == "activity.beneficiaries_recorded"
+        p["payload"]["counts"]
+        for p in payloads
+        if p["type"] == "activity.beneficiaries_recorded"
+        and p["payload"]["activity_id"] in approved
     ]
     assert log.truth.turnouts == len(records)
     assert log.truth.minutes == sum(r["minutes"] for r in records)
+    # Held: the approved activities, and their beneficiaries only.
     assert log.truth.beneficiaries == sum(sum(c.values()) for c in beneficiaries)
     assert log.truth.registered == sum(p["type"] == "volunteer.registered" for p in payloads)
-    assert log.truth.activities == sum(p["type"] == "activity.scheduled" for p in payloads)
+    assert log.truth.activities == len(approved)
+    assert log.truth.activities_scheduled == len(scheduled - approved) > 0
+    assert approved < scheduled
 
 
 def _record(value: bytes, headers: list[tuple[str, bytes]], offset: int) -> SimpleNamespace:
@@ -78,5 +88,8 @@ def test_the_log_is_recorded_continuously_and_each_activity_in_its_order() -> No
             )
     for kinds in by_activity.values():
         assert max(kinds["activity.scheduled"]) < min(kinds["attendance.checked_in"])
+        if "activity.hours_approved" not in kinds:  # never approved: no records either
+            assert "service.record_issued" not in kinds
+            continue
         assert max(kinds["attendance.checked_out"]) < min(kinds["activity.hours_approved"])
         assert max(kinds["activity.hours_approved"]) <= min(kinds["service.record_issued"])

@@ -23,6 +23,7 @@ from muster_runtime.idempotency import (
     IdempotencyKeys,
     InMemoryIdempotencyRecords,
     RetrySafeRoute,
+    never_replayed,
     replays_by,
     stable_id,
 )
@@ -73,6 +74,12 @@ def build(world: World) -> tuple[TestClient, InMemoryIdempotencyRecords]:
     async def register(_: Principal = Organiser) -> dict[str, Any]:
         world.launched.append("person")
         return {"person_id": "p-1", "name": "王芳"}
+
+    @router.post("/secrets", status_code=201)
+    @never_replayed("the secret is shown once")
+    async def secret(_: Principal = Organiser) -> dict[str, Any]:
+        world.launched.append("secret")
+        return {"secret": f"s-{len(world.launched)}"}
 
     settings = ServiceSettings(
         service_name="idem", jwt_secret=SECRET, mongo_url="mongodb://127.0.0.1:1/"
@@ -237,7 +244,7 @@ def test_openapi_documents_the_key_the_replay_header_and_the_errors_on_every_pos
     document = client.get("/openapi.json").json()
     posts = [(path, item["post"]) for path, item in document["paths"].items() if "post" in item]
 
-    assert len(posts) == 4  # the test's three and token revocations
+    assert len(posts) == 5  # the test's four and token revocations
     for path, operation in posts:
         keys = [p for p in operation["parameters"] if p["name"] == "Idempotency-Key"]
         assert [(k["in"], k["required"]) for k in keys] == [("header", False)], path
@@ -257,3 +264,16 @@ def test_a_router_with_a_plain_post_route_is_refused() -> None:
 
     with pytest.raises(TypeError, match="POST /plain is not retry-safe"):
         require_retry_safe_posts(router)
+
+
+def test_an_answer_never_replayed_is_not_kept_and_a_retry_runs_again(world: World) -> None:
+    client, records = build(world)
+    first = client.post("/secrets", headers=organiser())
+    again = client.post("/secrets", headers=organiser())
+
+    assert (first.json(), again.json()) == ({"secret": "s-1"}, {"secret": "s-2"})
+    assert "Idempotent-Replayed" not in again.headers
+    assert records.records == {}
+    document = client.get("/openapi.json").json()
+    (key,) = document["paths"]["/secrets"]["post"]["parameters"]
+    assert "never replayed: the secret is shown once" in key["description"]

@@ -26,6 +26,7 @@ from muster_contracts.events.activities import (
     HoursApproved,
     NeverCheckedOutRule,
     PresenceProof,
+    ServiceDayRecounted,
     ServiceRecordAdjusted,
     ServiceRecordIssued,
 )
@@ -38,13 +39,16 @@ from muster_dispatch.domain.activity import (
     cancel_activity,
     close_never_checked_out,
     correct_attendance,
+    days_to_count,
     evolve,
     fold,
     never_checked_out,
     record_beneficiaries,
     schedule_activity,
+    settle_records,
 )
-from muster_dispatch.domain.hours import CreditLedger, HoursPolicy, Interval
+from muster_dispatch.domain.hours import HoursPolicy, Interval
+from muster_dispatch.domain.service_day import ServiceDay, recount
 
 AREAS = load_area_tree()
 PLACE = AREAS.at_level(AreaLevel.BUILDING)[0].id
@@ -298,9 +302,7 @@ def test_beneficiaries_are_refused_when(
 def test_a_missing_check_out_is_corrected_with_reason_and_actor() -> None:
     state = given(checked_in("v-1"))
 
-    events = correct_attendance(
-        state, "v-1", None, ENDS, "phone battery died", "org-1", AFTER, POLICY
-    )
+    events = correct_attendance(state, "v-1", None, ENDS, "phone battery died", "org-1", AFTER)
 
     assert events == [
         AttendanceCorrected(
@@ -320,7 +322,7 @@ def test_a_correction_overrides_what_the_volunteer_recorded() -> None:
 
     state = then(
         state,
-        correct_attendance(state, "v-1", None, ENDS, "tapped too early", "org-1", AFTER, POLICY),
+        correct_attendance(state, "v-1", None, ENDS, "tapped too early", "org-1", AFTER),
     )
     # A late duplicate of the volunteer's own check-out does not undo the correction.
     state = evolve(state, checked_out("v-1", STARTS + timedelta(minutes=5)))
@@ -329,7 +331,7 @@ def test_a_correction_overrides_what_the_volunteer_recorded() -> None:
 
 
 def test_a_missing_check_in_of_an_assigned_volunteer_is_corrected_with_both_times() -> None:
-    events = correct_attendance(given(), "v-2", STARTS, ENDS, "no phone", "org-1", AFTER, POLICY)
+    events = correct_attendance(given(), "v-2", STARTS, ENDS, "no phone", "org-1", AFTER)
 
     state = then(given(), events)
     assert state.attendances["v-2"].interval == Interval(STARTS, ENDS)
@@ -338,18 +340,16 @@ def test_a_missing_check_in_of_an_assigned_volunteer_is_corrected_with_both_time
 def test_a_walk_in_can_be_corrected_in_when_walk_ins_are_allowed() -> None:
     state = given(checkin_policy=CheckinPolicy.WALK_INS_ALLOWED)
 
-    events = correct_attendance(state, "v-9", STARTS, ENDS, "walked in", "org-1", AFTER, POLICY)
+    events = correct_attendance(state, "v-9", STARTS, ENDS, "walked in", "org-1", AFTER)
 
     assert len(events) == 1
 
 
 def test_the_same_correction_twice_changes_nothing() -> None:
     state = given(checked_in("v-1"))
-    state = then(
-        state, correct_attendance(state, "v-1", None, ENDS, "forgot", "org-1", AFTER, POLICY)
-    )
+    state = then(state, correct_attendance(state, "v-1", None, ENDS, "forgot", "org-1", AFTER))
 
-    assert correct_attendance(state, "v-1", None, ENDS, "forgot", "org-1", AFTER, POLICY) == []
+    assert correct_attendance(state, "v-1", None, ENDS, "forgot", "org-1", AFTER) == []
 
 
 @pytest.mark.parametrize(
@@ -382,9 +382,7 @@ def test_corrections_are_refused_when(
     state = given(checked_in("v-1"))
 
     with pytest.raises(ActivityRuleError) as excinfo:
-        correct_attendance(
-            state, volunteer_id, check_in_at, check_out_at, reason, "org-1", AFTER, POLICY
-        )
+        correct_attendance(state, volunteer_id, check_in_at, check_out_at, reason, "org-1", AFTER)
 
     assert rule_of(excinfo) == (field, rule)
 
@@ -393,7 +391,7 @@ def test_a_cancelled_activity_takes_no_corrections() -> None:
     state = given(checked_in("v-1"), ActivityCancelled(activity_id="act-1", reason="rain"))
 
     with pytest.raises(ActivityRuleError) as excinfo:
-        correct_attendance(state, "v-1", None, ENDS, "why", "org-1", AFTER, POLICY)
+        correct_attendance(state, "v-1", None, ENDS, "why", "org-1", AFTER)
 
     assert excinfo.value.rule == "activity_cancelled"
 
@@ -414,9 +412,7 @@ def test_flagged_attendances_stay_listed_until_corrected() -> None:
     assert [a.volunteer_id for a in never_checked_out(state)] == ["v-1"]
     assert close_never_checked_out(state, AFTER, POLICY) == []
 
-    state = then(
-        state, correct_attendance(state, "v-1", None, ENDS, "left at end", "org-1", AFTER, POLICY)
-    )
+    state = then(state, correct_attendance(state, "v-1", None, ENDS, "left at end", "org-1", AFTER))
     assert never_checked_out(state) == ()
 
 
@@ -441,18 +437,23 @@ def test_a_cancelled_activity_closes_nothing() -> None:
 # --- approval ------------------------------------------------------------------------------
 
 
-def test_approval_issues_one_record_per_volunteer_with_credited_minutes() -> None:
-    state = given(
-        checked_in("v-1"),
-        checked_out("v-1"),
-        checked_in("v-2", STARTS + timedelta(minutes=50)),
-        checked_out("v-2", STARTS + timedelta(minutes=70)),
-    )
+def test_approval_certifies_and_the_days_decide_the_records() -> None:
+    state = given(checked_in("v-1"), checked_out("v-1"))
 
-    events = approve_hours(state, "org-1", AFTER, POLICY, {})
+    events = approve_hours(state, "org-1", AFTER)
 
-    assert events[0] == HoursApproved(activity_id="act-1", approved_by="org-1", at=AFTER)
-    assert events[1:] == [
+    assert events == [HoursApproved(activity_id="act-1", approved_by="org-1", at=AFTER)]
+    assert days_to_count(then(state, events), "v-1", POLICY) == [DAY]
+
+
+def test_a_records_first_count_issues_it_even_at_zero_minutes() -> None:
+    state = given(checked_in("v-1"), checked_out("v-1"))
+    state = then(state, approve_hours(state, "org-1", AFTER))
+
+    events = settle_records(state, "v-1", DAY, 180, "org-2", "recounted")
+    zero = settle_records(state, "v-2", DAY, 0, "org-2", "recounted")
+
+    assert events == [
         ServiceRecordIssued(
             activity_id="act-1",
             record_id="act-1-v-1-20250305",
@@ -464,26 +465,31 @@ def test_approval_issues_one_record_per_volunteer_with_credited_minutes() -> Non
             minutes=180,
             approved_by="org-1",
         )
-    ]  # v-2's 20 minutes round down to nothing: no record
-    record = events[1]
+    ]
+    record = events[0]
     assert isinstance(record, ServiceRecordIssued)
     assert str(record.hours) == "3"
+    assert [(e.volunteer_id, e.minutes) for e in zero if isinstance(e, ServiceRecordIssued)] == [
+        ("v-2", 0)
+    ]
 
 
-def test_approval_uses_what_other_activities_already_credited() -> None:
+def test_records_are_settled_only_once_approved_and_only_when_they_differ() -> None:
     state = given(checked_in("v-1"), checked_out("v-1"))
-    ledger = CreditLedger({DAY: 420}, (Interval(ENDS, ENDS + timedelta(hours=7)),))
+    assert settle_records(state, "v-1", DAY, 180, "org-1", "recounted") == []
 
-    events = approve_hours(state, "org-1", AFTER, POLICY, {"v-1": ledger})
+    state = then(state, approve_hours(state, "org-1", AFTER))
+    state = then(state, settle_records(state, "v-1", DAY, 180, "org-1", "recounted"))
 
-    assert [e.minutes for e in events if isinstance(e, ServiceRecordIssued)] == [60]
+    assert settle_records(state, "v-1", DAY, 180, "org-1", "recounted") == []
+    assert settle_records(state, "v-9", DAY, None, "org-1", "recounted") == []
 
 
 def test_approval_is_refused_while_an_attendance_is_open() -> None:
     state = given(checked_in("v-1"), checked_in("v-2"))
 
     with pytest.raises(ActivityRuleError) as excinfo:
-        approve_hours(state, "org-1", AFTER, POLICY, {})
+        approve_hours(state, "org-1", AFTER)
 
     assert rule_of(excinfo) == ("attendances", "open_attendances")
     assert "v-1, v-2" in str(excinfo.value)
@@ -503,14 +509,14 @@ def test_approval_is_refused_while_an_attendance_is_open() -> None:
 )
 def test_approval_is_refused_when(state: Activity, now: datetime, rule: str) -> None:
     with pytest.raises(ActivityRuleError) as excinfo:
-        approve_hours(state, "org-1", now, POLICY, {})
+        approve_hours(state, "org-1", now)
 
     assert excinfo.value.rule == rule
 
 
 def test_after_approval_the_activity_takes_no_cancellation_or_assignment() -> None:
     state = given(checked_in("v-1"), checked_out("v-1"))
-    state = then(state, approve_hours(state, "org-1", ENDS, POLICY, {}))
+    state = then(state, approve_hours(state, "org-1", ENDS))
 
     with pytest.raises(ActivityRuleError) as excinfo:
         cancel_activity(state, "too late", ENDS)
@@ -518,15 +524,14 @@ def test_after_approval_the_activity_takes_no_cancellation_or_assignment() -> No
     assert excinfo.value.rule == "already_approved"
 
 
-def test_a_correction_after_approval_to_zero_adjusts_the_record_down_to_zero() -> None:
+def test_a_record_counted_down_to_zero_is_adjusted_not_removed() -> None:
     state = given(checked_in("v-1"), checked_out("v-1"))
-    state = then(state, approve_hours(state, "org-1", AFTER, POLICY, {}))
+    state = then(state, approve_hours(state, "org-1", AFTER))
+    state = then(state, settle_records(state, "v-1", DAY, 180, "org-1", "recounted"))
 
-    events = correct_attendance(
-        state, "v-1", ENDS - timedelta(minutes=10), None, "left early", "org-2", AFTER, POLICY
-    )
+    events = settle_records(state, "v-1", DAY, None, "org-2", "left early")
 
-    assert events[1:] == [
+    assert events == [
         ServiceRecordAdjusted(
             activity_id="act-1",
             record_id="act-1-v-1-20250305",
@@ -540,16 +545,16 @@ def test_a_correction_after_approval_to_zero_adjusts_the_record_down_to_zero() -
     assert then(state, events).records[("v-1", DAY)].minutes == 0
 
 
-def test_a_walk_in_corrected_in_after_approval_gets_a_new_record() -> None:
-    state = given(checkin_policy=CheckinPolicy.WALK_INS_ALLOWED)
-    state = then(state, approve_hours(state, "org-1", AFTER, POLICY, {}))
+def test_a_correction_after_approval_only_records_the_new_times() -> None:
+    state = given(checked_in("v-1"), checked_out("v-1"))
+    state = then(state, approve_hours(state, "org-1", AFTER))
 
     events = correct_attendance(
-        state, "v-9", STARTS, ENDS, "paper sign-in sheet", "org-1", AFTER, POLICY
+        state, "v-1", None, ENDS - timedelta(hours=1), "left", "org-1", AFTER
     )
 
-    issued = [e for e in events if isinstance(e, ServiceRecordIssued)]
-    assert [(e.volunteer_id, e.minutes, e.approved_by) for e in issued] == [("v-9", 180, "org-1")]
+    assert [type(e) for e in events] == [AttendanceCorrected]
+    assert days_to_count(then(state, events), "v-1", POLICY) == [DAY]
 
 
 # --- the fold ------------------------------------------------------------------------------
@@ -582,17 +587,20 @@ def test_every_event_of_a_full_story_round_trips_through_its_stored_json() -> No
         checked_in("v-1"),
         checked_out("v-1"),
     ]
-    state = then(
-        state, correct_attendance(state, "v-1", None, ENDS, "forgot", "org-1", AFTER, POLICY)
-    )
-    approval = approve_hours(state, "org-1", AFTER, POLICY, {})
+    state = then(state, correct_attendance(state, "v-1", None, ENDS, "forgot", "org-1", AFTER))
+    approval = approve_hours(state, "org-1", AFTER)
     state = then(state, approval)
     story += approval
+    issued = settle_records(state, "v-1", DAY, 180, "org-1", "recounted")
+    story += issued
     story += correct_attendance(
-        state, "v-1", None, ENDS - timedelta(hours=1), "left", "org-1", AFTER, POLICY
+        state, "v-1", None, ENDS - timedelta(hours=1), "left", "org-1", AFTER
     )
+    story += settle_records(then(state, issued), "v-1", DAY, 120, "org-1", "recounted")
+    story += recount(ServiceDay("v-1", DAY), "act-1", Interval(STARTS, ENDS), POLICY)
 
     assert {type(e) for e in story} >= {
+        ServiceDayRecounted,
         ServiceRecordIssued,
         ServiceRecordAdjusted,
         BeneficiariesRecorded,

@@ -14,27 +14,32 @@ from muster_contracts.events.activities import (
     AttendanceCheckedIn,
     AttendanceCheckedOut,
     AttendanceClosedByRule,
+    AttendanceCorrected,
     NeverCheckedOutRule,
     PresenceProof,
     ServiceRecordAdjusted,
     ServiceRecordIssued,
 )
+from muster_dispatch.domain import service_day
 from muster_dispatch.domain.activity import (
     Activity,
     ScheduleActivity,
     approve_hours,
     close_never_checked_out,
     correct_attendance,
+    days_to_count,
     evolve,
     schedule_activity,
+    settle_records,
 )
 from muster_dispatch.domain.hours import (
-    CreditLedger,
     HoursPolicy,
     Interval,
+    credit_day,
     credited_minutes,
     star_rating,
 )
+from muster_dispatch.domain.service_day import ServiceDay
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 POLICY = HoursPolicy()
@@ -53,10 +58,13 @@ def span(start: datetime, end: datetime) -> Interval:
     return Interval(start, end)
 
 
-def credit(
-    *spans: Interval, policy: HoursPolicy = POLICY, ledger: CreditLedger | None = None
-) -> dict[date, int]:
-    return dict(credited_minutes(spans, policy, ledger).minutes_by_day)
+def credit(*spans: Interval, policy: HoursPolicy = POLICY) -> dict[date, int]:
+    return dict(credited_minutes(spans, policy).minutes_by_day)
+
+
+def day_of(attendances: dict[str, Interval], day: date = DAY) -> dict[str, int]:
+    """The day's attribution to activities from its approved attendances."""
+    return credit_day(attendances, day, POLICY)
 
 
 # --- actual time, rounded down -------------------------------------------------------------
@@ -141,38 +149,52 @@ def test_the_daily_cap_is_configurable() -> None:
     assert credit(span(at(7), at(19)), policy=HoursPolicy(daily_cap_minutes=600)) == {DAY: 600}
 
 
-def test_the_daily_cap_is_spread_over_two_activities_earlier_records_first() -> None:
+def test_the_daily_cap_applies_to_the_day_and_the_earlier_activity_is_credited_first() -> None:
     morning = span(at(8), at(14))
     evening = span(at(15), at(19))
 
-    first = credit(morning)
-    second = credit(evening, ledger=CreditLedger({DAY: first[DAY]}, (morning,)))
-
-    assert first == {DAY: 360}
-    assert second == {DAY: 120}
+    assert day_of({"evening": evening, "morning": morning}) == {"morning": 360, "evening": 120}
 
 
-def test_the_activity_approved_first_consumes_the_cap_whatever_its_hour() -> None:
-    morning = span(at(8), at(14))
-    evening = span(at(15), at(19))
-
-    first = credit(evening)
-    second = credit(morning, ledger=CreditLedger({DAY: first[DAY]}, (evening,)))
-
-    assert (first, second) == ({DAY: 240}, {DAY: 240})
+def test_two_six_hour_activities_on_a_day_credit_eight_hours() -> None:
+    assert day_of({"a": span(at(7), at(13)), "b": span(at(13), at(19))}) == {"a": 360, "b": 120}
 
 
 def test_the_cap_only_consumes_the_same_local_day() -> None:
-    ledger = CreditLedger({DAY: 480})
+    full_day = span(at(8), at(17))
+    late = span(at(23), at(1, day=NEXT_DAY))
 
-    assert credit(span(at(9, day=NEXT_DAY), at(11, day=NEXT_DAY)), ledger=ledger) == {NEXT_DAY: 120}
-    assert credit(span(at(23), at(1, day=NEXT_DAY)), ledger=ledger) == {DAY: 0, NEXT_DAY: 60}
+    assert day_of({"full": full_day, "late": late}) == {"full": 480, "late": 0}
+    assert day_of({"full": full_day, "late": late}, NEXT_DAY) == {"late": 60}
 
 
 def test_the_cap_is_applied_before_rounding_down() -> None:
-    # 470 minutes already credited (an earlier policy): 10 minutes of room round down to 0.
-    assert credit(span(at(9), at(11)), ledger=CreditLedger({DAY: 470})) == {DAY: 0}
-    assert credit(span(at(9), at(11)), ledger=CreditLedger({DAY: 430})) == {DAY: 30}
+    # 7 h 50 min, then 2 h more: the cap leaves 10 minutes, which round down to nothing.
+    assert day_of({"a": span(at(7), at(14, 50)), "b": span(at(15), at(17))}) == {
+        "a": 450,
+        "b": 30,
+    }
+
+
+def test_the_worked_example_rounds_the_day_once() -> None:
+    # README: 08:58-12:26 and 11:05-15:20 on one day. The union, 6 h 22 min, is 6.0 h; the
+    # earlier activity is credited its 3 h 28 min rounded down (3.0 h), the later one what
+    # it adds to the day (6.0 - 3.0 h). Rounding each record alone would give 3.0 + 2.5 h.
+    a = span(at(8, 58), at(12, 26))
+    b = span(at(11, 5), at(15, 20))
+
+    assert day_of({"A": a, "B": b}) == {"A": 180, "B": 180}
+    assert sum(day_of({"A": a, "B": b}).values()) == credit(a, b)[DAY] == 360
+
+
+def test_activities_starting_together_are_ordered_by_id() -> None:
+    assert day_of({"b": span(at(9), at(11)), "a": span(at(9), at(10))}) == {"a": 60, "b": 60}
+
+
+def test_an_activity_with_no_time_on_the_day_is_left_out() -> None:
+    assert day_of(
+        {"a": span(at(9), at(11)), "tomorrow": span(at(9, day=NEXT_DAY), at(10, day=NEXT_DAY))}
+    ) == {"a": 120}
 
 
 # --- overlapping time counts once ----------------------------------------------------------
@@ -183,25 +205,24 @@ def test_overlapping_spans_of_one_activity_count_once() -> None:
 
 
 def test_overlapping_activities_count_the_common_time_once() -> None:
-    first = span(at(9), at(12))
-    second = span(at(11), at(13))
-
-    assert credit(first) == {DAY: 180}
-    assert credit(second, ledger=CreditLedger({DAY: 180}, (first,))) == {DAY: 60}
-
-
-def test_an_activity_inside_one_already_approved_earns_nothing() -> None:
-    outer = span(at(9), at(12))
-
-    assert credit(span(at(10), at(11)), ledger=CreditLedger({DAY: 180}, (outer,))) == {}
+    assert day_of({"first": span(at(9), at(12)), "second": span(at(11), at(13))}) == {
+        "first": 180,
+        "second": 60,
+    }
 
 
-def test_time_around_an_approved_activity_is_credited_in_one_sum() -> None:
-    # 08:45-12:15 around 09:00-12:00: 15 + 15 min, rounded together to 30, not 0 + 0.
-    inner = span(at(9), at(12))
+def test_an_activity_inside_an_earlier_one_is_credited_nothing() -> None:
+    assert day_of({"outer": span(at(9), at(12)), "inner": span(at(10), at(11))}) == {
+        "outer": 180,
+        "inner": 0,
+    }
 
-    assert credit(span(at(8, 45), at(12, 15)), ledger=CreditLedger({DAY: 180}, (inner,))) == {
-        DAY: 30
+
+def test_time_around_a_later_activity_is_counted_with_it() -> None:
+    # 08:45-12:15 around 09:00-12:00: 3 h 30 min served in all, the first activity's.
+    assert day_of({"around": span(at(8, 45), at(12, 15)), "inside": span(at(9), at(12))}) == {
+        "around": 210,
+        "inside": 0,
     }
 
 
@@ -242,60 +263,92 @@ def attended(state: Activity, check_in: datetime, check_out: datetime | None) ->
     return apply(state, events)
 
 
+Days = dict[tuple[str, date], ServiceDay]
+
+
+def settled(state: Activity, days: Days | None = None) -> tuple[Activity, Days, list[DomainEvent]]:
+    """What dispatch does after an approval or a correction, in memory: count the
+    activity's attendance into the volunteer's days, then settle its records to them."""
+    days = dict(days or {})
+    events: list[DomainEvent] = []
+    for day in days_to_count(state, "v-1", POLICY):
+        current = days.get(("v-1", day)) or ServiceDay("v-1", day)
+        for event in service_day.recount(
+            current, "act-1", state.attendance("v-1").interval, POLICY
+        ):
+            current = service_day.evolve(current, event)
+        days[("v-1", day)] = current
+        events += settle_records(
+            state, "v-1", day, current.credited.get("act-1"), "org-1", "recounted"
+        )
+    return apply(state, events), days, events
+
+
+def approved(state: Activity, days: Days | None = None, at_: datetime | None = None) -> Activity:
+    ends_at = state.scheduled.ends_at if state.scheduled else at(23)
+    state = apply(state, approve_hours(state, "org-1", at_ or ends_at + timedelta(hours=1)))
+    return settled(state, days)[0]
+
+
+def corrected(state: Activity, *events: DomainEvent) -> list[DomainEvent]:
+    return settled(apply(state, list(events)))[2]
+
+
 def test_a_correction_after_approval_emits_the_delta_not_an_edit() -> None:
-    state = attended(scheduled(at(9), at(12)), at(9), at(11))
-    state = apply(state, approve_hours(state, "org-1", at(13), POLICY, {}))
+    state = approved(attended(scheduled(at(9), at(12)), at(9), at(11)))
     assert state.records[("v-1", DAY)].minutes == 120
 
-    events = correct_attendance(
-        state, "v-1", None, at(12), "forgot to check out", "org-1", at(14), POLICY
+    correction = correct_attendance(
+        state, "v-1", None, at(12), "forgot to check out", "org-1", at(14)
     )
+    events = corrected(state, *correction)
 
+    assert [type(e) for e in correction] == [AttendanceCorrected]
     adjustment = events[-1]
     assert isinstance(adjustment, ServiceRecordAdjusted)
     assert adjustment.delta_minutes == 60
     assert adjustment.record_id == state.records[("v-1", DAY)].record_id
-    assert apply(state, events).records[("v-1", DAY)].minutes == 180
 
 
 def test_a_correction_after_approval_can_lower_the_hours() -> None:
-    state = attended(scheduled(at(9), at(12)), at(9), at(12))
-    state = apply(state, approve_hours(state, "org-1", at(13), POLICY, {}))
+    state = approved(attended(scheduled(at(9), at(12)), at(9), at(12)))
 
-    events = correct_attendance(
-        state, "v-1", at(10, 30), None, "arrived late", "org-1", at(14), POLICY
+    events = corrected(
+        state, *correct_attendance(state, "v-1", at(10, 30), None, "arrived late", "org-1", at(14))
     )
 
     assert [e.delta_minutes for e in events if isinstance(e, ServiceRecordAdjusted)] == [-90]
 
 
-def test_a_correction_after_approval_respects_the_cap_other_records_consumed() -> None:
+def test_a_correction_after_approval_respects_the_cap_of_the_day() -> None:
+    # Another activity approved the same day: 13:00-19:00, 6 hours.
+    other = ServiceDay("v-1", DAY)
+    for event in service_day.recount(other, "other", span(at(13), at(19)), POLICY):
+        other = service_day.evolve(other, event)
     state = attended(scheduled(at(9), at(12)), at(9), at(11))
-    state = apply(state, approve_hours(state, "org-1", at(13), POLICY, {}))
-    # Another activity approved since took 6 hours of the day.
-    ledger = CreditLedger({DAY: 360}, (span(at(13), at(19)),))
+    state = apply(state, approve_hours(state, "org-1", at(20)))
+    state, days, _ = settled(state, {("v-1", DAY): other})
+    assert state.records[("v-1", DAY)].minutes == 120
+    assert days[("v-1", DAY)].credited == {"act-1": 120, "other": 360}
 
-    events = correct_attendance(
-        state, "v-1", None, at(12), "late check-out", "org-1", at(20), POLICY, ledger
+    state = apply(
+        state, correct_attendance(state, "v-1", None, at(12), "late check-out", "org-1", at(20))
     )
+    state, days, events = settled(state, days)
 
-    # 3 hours now earned, but only 2 left under the cap: nothing changes.
-    assert not [e for e in events if isinstance(e, ServiceRecordAdjusted)]
+    # 3 hours now, started first: act-1 is credited 3 h, the other activity the 5 h left.
+    assert [e.delta_minutes for e in events if isinstance(e, ServiceRecordAdjusted)] == [60]
+    assert days[("v-1", DAY)].credited == {"act-1": 180, "other": 300}
 
 
 def test_a_correction_after_approval_into_a_new_day_issues_a_record_for_it() -> None:
-    state = attended(scheduled(at(20), at(23, 30)), at(20), at(23, 30))
-    state = apply(state, approve_hours(state, "org-1", at(23, 45), POLICY, {}))
+    state = approved(attended(scheduled(at(20), at(23, 30)), at(20), at(23, 30)), at_=at(23, 45))
 
-    events = correct_attendance(
+    events = corrected(
         state,
-        "v-1",
-        None,
-        at(1, day=NEXT_DAY),
-        "stayed to help",
-        "org-1",
-        at(2, day=NEXT_DAY),
-        POLICY,
+        *correct_attendance(
+            state, "v-1", None, at(1, day=NEXT_DAY), "stayed to help", "org-1", at(2, day=NEXT_DAY)
+        ),
     )
 
     adjusted = [e for e in events if isinstance(e, ServiceRecordAdjusted)]
@@ -304,13 +357,43 @@ def test_a_correction_after_approval_into_a_new_day_issues_a_record_for_it() -> 
     assert [(e.service_date, e.minutes) for e in issued] == [(NEXT_DAY, 60)]
 
 
+def test_a_correction_off_a_day_adjusts_its_record_to_zero() -> None:
+    state = approved(
+        attended(scheduled(at(20), at(23, 30)), at(23), at(1, day=NEXT_DAY)),
+        at_=at(2, day=NEXT_DAY),
+    )
+    assert state.records[("v-1", NEXT_DAY)].minutes == 60
+
+    events = corrected(
+        state,
+        *correct_attendance(
+            state,
+            "v-1",
+            None,
+            at(0, day=NEXT_DAY),
+            "left at midnight",
+            "org-1",
+            at(3, day=NEXT_DAY),
+        ),
+    )
+
+    assert [
+        (e.service_date, e.delta_minutes) for e in events if isinstance(e, ServiceRecordAdjusted)
+    ] == [(NEXT_DAY, -60)]
+
+
+def test_an_approved_attendance_that_rounds_to_zero_still_has_a_record() -> None:
+    state = approved(attended(scheduled(at(9), at(12)), at(9), at(9, 20)))
+
+    assert state.records[("v-1", DAY)].minutes == 0
+
+
 def test_never_checked_out_is_credited_the_scheduled_end_when_so_configured() -> None:
     policy = HoursPolicy(never_checked_out_rule=NeverCheckedOutRule.CREDIT_SCHEDULED_END)
     state = attended(scheduled(at(9), at(12)), at(9, 10), None)
 
     closed = close_never_checked_out(state, at(14), policy)
-    state = apply(state, closed)
-    events = approve_hours(state, "org-1", at(14), policy, {})
+    state = approved(apply(state, closed), at_=at(14))
 
     assert closed == [
         AttendanceClosedByRule(
@@ -320,17 +403,17 @@ def test_never_checked_out_is_credited_the_scheduled_end_when_so_configured() ->
             check_out_at=at(12),
         )
     ]
-    assert [e.minutes for e in events if isinstance(e, ServiceRecordIssued)] == [150]
+    assert [r.minutes for r in state.records.values()] == [150]
 
 
 def test_never_checked_out_is_flagged_and_credits_nothing_by_default() -> None:
     state = attended(scheduled(at(9), at(12)), at(9), None)
 
     state = apply(state, close_never_checked_out(state, at(14), POLICY))
-    events = approve_hours(state, "org-1", at(14), POLICY, {})
+    state = approved(state, at_=at(14))
 
     assert state.attendances["v-1"].closed_by_rule is NeverCheckedOutRule.FLAG_FOR_REVIEW
-    assert not [e for e in events if isinstance(e, ServiceRecordIssued)]
+    assert state.records == {}
 
 
 def test_never_checked_out_waits_for_the_grace_period() -> None:

@@ -2,7 +2,10 @@
 
 Periods in the reporting time zone, corrections in the period served, unique volunteers
 under redelivery and out-of-order delivery, breakdowns by category, drive and team,
-leaderboards, stars, and figures as of past instants. The projections run on an in-memory
+leaderboards, stars, figures as of past instants, and what each figure counts: activities
+held (场次) at approval, beneficiaries (受益人次) of approved activities only, activities not
+held yet by where they stand on the clock, and turn-outs and unique volunteers of records
+of zero minutes. The projections run on an in-memory
 store here (live counting and the rebuild's in-memory counting both); tests/integration
 and tests/e2e run them on the real one.
 """
@@ -34,6 +37,7 @@ from muster_contracts.events.activities import (
     BeneficiariesRecorded,
     BeneficiaryGroup,
     CheckinPolicy,
+    HoursApproved,
     ServiceRecordAdjusted,
     ServiceRecordIssued,
 )
@@ -50,6 +54,7 @@ from muster_reporting.application.as_of import (
 )
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.insights import Insights
+from muster_reporting.application.pending_activities import PendingActivity, in_period, split
 from muster_reporting.application.periods import cell_id, check_period, local_day, periods_of
 from muster_reporting.application.served_in_area import Membership, decide_first
 from muster_runtime.consumer import apply_stages
@@ -272,6 +277,10 @@ def scheduled(
     )  # fmt: skip
 
 
+def approved(activity_id: str, at: datetime = T0) -> HoursApproved:
+    return HoursApproved(activity_id=activity_id, approved_by="organiser", at=at)
+
+
 def issued(
     activity_id: str, volunteer_id: str, day: date, minutes: int, place: str = BUILDING
 ) -> ServiceRecordIssued:
@@ -350,7 +359,12 @@ async def test_an_activity_late_in_the_utc_evening_counts_on_the_next_shanghai_d
     log = Log()
     insights, _ = projections()
     starts = datetime(2026, 12, 31, 23, 30, tzinfo=UTC)  # 07:30 on 1 January in Shanghai
-    await insights.apply([log.event("activity-a1", 1, scheduled("a1", starts), T0)])
+    await insights.apply(
+        [
+            log.event("activity-a1", 1, scheduled("a1", starts), T0),
+            log.event("activity-a1", 2, approved("a1"), T0),
+        ]
+    )
 
     for period in (None, "2027", "2026-W53", "2027-01", "2027-01-01"):
         assert (await cell(insights, DISTRICT, period)).get("activities") == 1, period
@@ -364,17 +378,19 @@ async def test_hours_turnouts_and_unique_volunteers_roll_up_with_children_and_br
     day = date(2026, 11, 27)
     events = [
         log.event("activity-a1", 1, scheduled("a1", T0), T0),
-        log.event("activity-a1", 2, issued("a1", "v1", day, 90), T0),
-        log.event("activity-a1", 3, issued("a1", "v2", day, 60), T0),
+        log.event("activity-a1", 2, approved("a1"), T0),
+        log.event("activity-a1", 3, issued("a1", "v1", day, 90), T0),
+        log.event("activity-a1", 4, issued("a1", "v2", day, 60), T0),
         log.event("activity-a2", 1, scheduled("a2", T0, place=OTHER_BUILDING, team_id="t2"), T0),
-        log.event("activity-a2", 2, issued("a2", "v1", day, 30, OTHER_BUILDING), T0),
+        log.event("activity-a2", 2, approved("a2"), T0),
+        log.event("activity-a2", 3, issued("a2", "v1", day, 30, OTHER_BUILDING), T0),
     ]
     await insights.apply(events)
 
     district = await cell(insights, DISTRICT, "2026-W48")
     assert (district["activities"], district["turnouts"], district["minutes"]) == (2, 3, 180)
     assert district["volunteers"] == 2  # v1 served twice in the district: one volunteer
-    street = {"activities": 1, "turnouts": 2, "minutes": 150}
+    street = {"activities": 1, "activities_scheduled": 0, "turnouts": 2, "minutes": 150}
     assert district["children"][STREET] == {
         **street,
         "volunteers": 2,
@@ -390,7 +406,12 @@ async def test_hours_turnouts_and_unique_volunteers_roll_up_with_children_and_br
             own = await cell(insights, child, "2026-W48")
             assert figures == {k: v for k, v in own.items() if k not in ("_id", "children")}
     assert district["category"]["elderly_care"]["minutes"] == 180
-    assert district["drives"]["drive-1"] == {"activities": 2, "turnouts": 3, "minutes": 180}
+    assert district["drives"]["drive-1"] == {
+        "activities": 2,
+        "activities_scheduled": 0,
+        "turnouts": 3,
+        "minutes": 180,
+    }
     assert district["teams"]["team-1"]["minutes"] == 150
     assert district["teams"]["t2"]["minutes"] == 30
     community = await cell(insights, COMMUNITY, "2026-11-27")
@@ -452,7 +473,8 @@ async def test_beneficiary_amendments_and_cancellations_count_their_difference()
         [
             log.event("activity-a1", 1, scheduled("a1", T0), T0),
             log.event("activity-a1", 2, BeneficiariesRecorded(activity_id="a1", counts={BeneficiaryGroup.ELDERLY: 12}), T0),
-            log.event("activity-a1", 3, BeneficiariesRecorded(activity_id="a1", counts={BeneficiaryGroup.ELDERLY: 10, BeneficiaryGroup.CHILDREN: 3}, reason="recount"), T0),
+            log.event("activity-a1", 3, approved("a1"), T0),
+            log.event("activity-a1", 4, BeneficiariesRecorded(activity_id="a1", counts={BeneficiaryGroup.ELDERLY: 10, BeneficiaryGroup.CHILDREN: 3}, reason="recount"), T0),
             log.event("activity-a2", 1, scheduled("a2", T0, drive_id="drive-2", team_id=None), T0),
             log.event("activity-a2", 2, ActivityCancelled(activity_id="a2", reason="rain"), T0),
         ]
@@ -462,7 +484,8 @@ async def test_beneficiary_amendments_and_cancellations_count_their_difference()
     assert district["beneficiaries"] == {"elderly": 10, "children": 3}
     assert district["beneficiaries_total"] == 13
     assert (district["activities"], district["cancelled"]) == (1, 1)
-    assert district["drives"]["drive-2"]["activities"] == 0  # held none: not active
+    assert district["drives"]["drive-2"].get("activities", 0) == 0  # held none: not active
+    assert district["drives"]["drive-2"]["activities_scheduled"] == 0  # nor pending
 
 
 async def test_redelivered_batches_count_once_live_and_in_a_rebuild_alike() -> None:
@@ -599,12 +622,13 @@ async def test_figures_as_of_any_minute_sum_what_was_recorded_before_it() -> Non
     issued_records = {1, 2, 3, 5}
     events = [
         log.event("activity-a1", 1, scheduled("a1", T0), recorded[0]),
-        log.event("activity-a1", 2, issued("a1", "v1", served, 60), recorded[1]),
-        log.event("activity-a1", 3, issued("a1", "v2", served, 120), recorded[2]),
-        log.event("activity-a1", 4, issued("a1", "v3", served, 30), recorded[3]),
-        log.event("activity-a1", 5, adjusted("a1", "v2", served, -60), recorded[4]),
-        log.event("activity-a1", 6, issued("a1", "v4", served, 45), recorded[5]),
-        log.event("activity-a1", 7, adjusted("a1", "v3", served, 15), recorded[6]),
+        log.event("activity-a1", 2, approved("a1"), recorded[0]),
+        log.event("activity-a1", 3, issued("a1", "v1", served, 60), recorded[1]),
+        log.event("activity-a1", 4, issued("a1", "v2", served, 120), recorded[2]),
+        log.event("activity-a1", 5, issued("a1", "v3", served, 30), recorded[3]),
+        log.event("activity-a1", 6, adjusted("a1", "v2", served, -60), recorded[4]),
+        log.event("activity-a1", 7, issued("a1", "v4", served, 45), recorded[5]),
+        log.event("activity-a1", 8, adjusted("a1", "v3", served, 15), recorded[6]),
     ]
     for event in events:
         await insights.apply([event])
@@ -616,7 +640,7 @@ async def test_figures_as_of_any_minute_sum_what_was_recorded_before_it() -> Non
         figures = await insights.service.cell(STREET, None, at)
         assert figures.get("minutes", 0) == sum(minutes[j] for j in seen), at
         assert figures.get("turnouts", 0) == len(issued_records.intersection(seen)), at
-        assert figures.get("activities", 0) == 1, at  # scheduled in 2023
+        assert figures.get("activities", 0) == 1, at  # approved in 2023
         # The month served holds the same (a year's buckets keep months apart from all time).
         assert await insights.service.cell(STREET, "2026-11", at) == figures, at
     with pytest.raises(ValueError, match="history is kept from"):
@@ -816,7 +840,8 @@ async def test_an_area_not_yet_known_rolls_up_by_its_ids_prefixes() -> None:
         [
             log.event("volunteer-v9", 1, registered("v9", new_building), T0),
             log.event("activity-a9", 1, scheduled("a9", T0, place=new_building), T0),
-            log.event("activity-a9", 2, issued("a9", "v9", day, 90, new_building), T0),
+            log.event("activity-a9", 2, approved("a9"), T0),
+            log.event("activity-a9", 3, issued("a9", "v9", day, 90, new_building), T0),
         ]
     )
     grid = new_building[:14]
@@ -837,7 +862,8 @@ async def test_as_of_counts_a_journalled_batch_once_before_during_and_after_its_
     await insights.apply(
         [
             log.event("activity-a1", 1, scheduled("a1", T0), T0),
-            log.event("activity-a1", 2, issued("a1", "v1", day, 60), T0 + timedelta(minutes=1)),
+            log.event("activity-a1", 2, approved("a1"), T0),
+            log.event("activity-a1", 3, issued("a1", "v1", day, 60), T0 + timedelta(minutes=1)),
             log.event("volunteer-v1", 1, registered("v1", BUILDING), T0),
         ]
     )
@@ -859,3 +885,252 @@ async def test_as_of_counts_a_journalled_batch_once_before_during_and_after_its_
     await insights.history_writer.drain()  # taken again: counted once
     assert await figures() == (1, 60, 1)
     assert await insights.service.cell(DISTRICT, "2026-11-27", T0) == {}
+
+
+# --- what each figure counts ---------------------------------------------------------------
+
+DAY = date(2026, 11, 27)  # T0 (02:00 UTC) is 10:00 in Shanghai on this day
+HOUR = timedelta(hours=1)
+
+
+def beneficiaries(activity_id: str, **counts: int) -> BeneficiariesRecorded:
+    return BeneficiariesRecorded(
+        activity_id=activity_id, counts={BeneficiaryGroup(g): n for g, n in counts.items()}
+    )
+
+
+# --- activities held ----------------------------------------------------------------------
+
+
+async def test_an_activity_counts_as_held_at_its_approval_on_its_start_day_not_at_scheduling() -> (
+    None
+):
+    log = Log()
+    insights, _ = projections()
+    starts = datetime(2026, 11, 30, 16, 30, tzinfo=UTC)  # 00:30 on 1 December in Shanghai
+    await insights.apply([log.event("activity-a1", 1, scheduled("a1", starts), T0)])
+
+    district = await cell(insights, DISTRICT)
+    assert district.get("activities", 0) == 0  # scheduled is not held
+    assert district["activities_scheduled"] == 1
+    assert district["drives"]["drive-1"]["activities_scheduled"] == 1
+    assert district["children"][STREET]["activities_scheduled"] == 1
+
+    approval_recorded = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    await insights.apply([log.event("activity-a1", 2, approved("a1"), approval_recorded)])
+    for period in (None, "2026", "2026-W49", "2026-12", "2026-12-01"):
+        held = await cell(insights, DISTRICT, period)
+        assert (held["activities"], held["activities_scheduled"]) == (1, 0), period
+        assert held["children"][STREET]["activities"] == 1, period
+        assert held["category"]["elderly_care"]["activities"] == 1, period
+    assert await cell(insights, DISTRICT, "2026-12-02") == {}  # the start day, not approval's
+    # As of an instant: held from the minute of the approval, pending before it.
+    before = await insights.service.cell(DISTRICT, None, approval_recorded)
+    after = await insights.service.cell(DISTRICT, None, approval_recorded + HOUR)
+    assert (before.get("activities", 0), before["activities_scheduled"]) == (0, 1)
+    assert (after["activities"], after["activities_scheduled"]) == (1, 0)
+
+
+async def test_a_cancelled_activity_never_counts_as_held_and_leaves_the_pending_figures() -> None:
+    log = Log()
+    insights, _ = projections()
+    await insights.apply(
+        [
+            log.event("activity-a1", 1, scheduled("a1", T0), T0),
+            log.event("activity-a1", 2, beneficiaries("a1", elderly=5), T0),
+            log.event("activity-a1", 3, ActivityCancelled(activity_id="a1", reason="雨"), T0),
+        ]
+    )
+    district = await cell(insights, DISTRICT)
+    assert district.get("activities", 0) == 0
+    assert (district["activities_scheduled"], district["cancelled"]) == (0, 1)
+    assert district.get("beneficiaries_total", 0) == 0
+    pending, _ = await insights.service.not_held(DISTRICT, [], None, None, T0 - HOUR)
+    assert sum(pending.values()) == 0
+
+
+# --- beneficiaries ------------------------------------------------------------------------
+
+
+async def test_beneficiaries_count_with_the_approval_and_amendments_after_it_by_difference() -> (
+    None
+):
+    log = Log()
+    insights, _ = projections()
+    await insights.apply(
+        [
+            log.event("activity-a1", 1, scheduled("a1", T0), T0),
+            log.event("activity-a1", 2, beneficiaries("a1", elderly=12), T0),
+            log.event("activity-a1", 3, beneficiaries("a1", elderly=10, children=3), T0),
+            # Never approved: its beneficiaries never count.
+            log.event("activity-a2", 1, scheduled("a2", T0, place=OTHER_BUILDING), T0),
+            log.event("activity-a2", 2, beneficiaries("a2", residents=40), T0),
+        ]
+    )
+    assert (await cell(insights, DISTRICT)).get("beneficiaries_total", 0) == 0  # typed in only
+
+    await insights.apply([log.event("activity-a1", 4, approved("a1"), T0 + HOUR)])
+    district = await cell(insights, DISTRICT, "2026-11-27")
+    assert district["beneficiaries_total"] == 13  # the counts as they stood at approval
+    assert district["beneficiaries"] == {"elderly": 10, "children": 3}
+    assert district["drives"]["drive-1"]["beneficiaries"] == {"elderly": 10, "children": 3}
+    assert district["children"][STREET]["beneficiaries_total"] == 13
+    assert district["children"].get("130203002", {}).get("beneficiaries_total", 0) == 0
+
+    amended = T0 + 5 * HOUR
+    await insights.apply(
+        [log.event("activity-a1", 5, beneficiaries("a1", elderly=11, disabled=2), amended)]
+    )
+    district = await cell(insights, DISTRICT, "2026-11-27")
+    assert district["beneficiaries_total"] == 13
+    assert district["beneficiaries"] == {"elderly": 11, "children": 0, "disabled": 2}
+    as_of = await insights.service.cell(DISTRICT, "2026-11-27", amended)
+    assert as_of["beneficiaries"] == {"elderly": 10, "children": 3}  # before the amendment
+
+
+async def test_counts_recorded_before_approval_are_counted_once_under_redelivery() -> None:
+    log = Log()
+    events = [
+        log.event("activity-a1", 1, scheduled("a1", T0), T0),
+        log.event("activity-a1", 2, beneficiaries("a1", elderly=7), T0),
+        log.event("activity-a1", 3, approved("a1"), T0 + HOUR),
+        log.event("activity-a1", 4, beneficiaries("a1", elderly=9), T0 + 2 * HOUR),
+    ]
+    rebuilt, rebuilt_store = projections(buffered=True)
+    await rebuilt.apply(events)
+    await rebuilt.flush()
+    live, live_store = projections()
+    await live.apply(events)
+    await live.apply(events)  # redelivered whole
+    await live.apply(events[1:3])  # and in part
+    await live.history_writer.drain()
+
+    district = await cell(live, DISTRICT)
+    assert (district["activities"], district["beneficiaries_total"]) == (1, 9)
+    assert versionless(live_store.contents()) == versionless(rebuilt_store.contents())
+
+
+# --- activities not held yet --------------------------------------------------------------
+
+
+def pending(starts: datetime, child: str | None = STREET, **kinds: str) -> PendingActivity:
+    return PendingActivity.at(starts, starts + 3 * HOUR, DAY, child, **kinds)
+
+
+def test_a_pending_activity_is_upcoming_in_progress_then_awaiting_approval_by_the_clock() -> None:
+    activity = pending(T0)
+    assert activity.stage(T0 - timedelta(seconds=1)) == "upcoming"
+    assert activity.stage(T0) == "in_progress"
+    assert activity.stage(T0 + 3 * HOUR - timedelta(seconds=1)) == "in_progress"
+    assert activity.stage(T0 + 3 * HOUR) == "awaiting_approval"
+
+
+def test_a_day_is_in_a_period_exactly_when_the_period_is_one_of_the_days() -> None:
+    days = [date(2025, 12, 20) + timedelta(days=n) for n in range(400)]
+    periods = {p for d in days for p in periods_of(d)}
+    for day in days:
+        for period in periods:
+            assert in_period(period)(day.isoformat()) == (period in periods_of(day)), (day, period)
+
+
+def test_pending_activities_split_by_period_child_and_filter() -> None:
+    listed = [
+        pending(T0 - 4 * HOUR, STREET, category="elderly_care"),  # ended
+        pending(T0 - HOUR, STREET, drive_id="drive-1"),  # under way
+        pending(T0 + HOUR, "130203002", team_id="team-1"),  # to come
+        pending(T0 + HOUR, None),  # placed at the area itself
+        PendingActivity.at(T0 + 48 * HOUR, T0 + 50 * HOUR, DAY + timedelta(days=2), STREET),
+    ]
+    children = [STREET, "130203002", "130203003"]
+
+    area, by_child = split(listed, T0, "2026-11-27", children)
+    assert area == {"upcoming": 2, "in_progress": 1, "awaiting_approval": 1}
+    assert by_child == {
+        STREET: {"upcoming": 0, "in_progress": 1, "awaiting_approval": 1},
+        "130203002": {"upcoming": 1, "in_progress": 0, "awaiting_approval": 0},
+        "130203003": {"upcoming": 0, "in_progress": 0, "awaiting_approval": 0},
+    }
+    assert split(listed, T0, None, children)[0]["upcoming"] == 3  # all time: the later day too
+    assert split(listed, T0, "2026-W48", children)[0]["upcoming"] == 3
+    assert split(listed, T0, "2026-11-28", children)[0] == dict.fromkeys(area, 0)
+    only_team = split(listed, T0, None, children, ("teams", "team-1"))[0]
+    assert only_team == {"upcoming": 1, "in_progress": 0, "awaiting_approval": 0}
+    only_category = split(listed, T0, None, children, ("category", "elderly_care"))[0]
+    assert only_category == {"upcoming": 0, "in_progress": 0, "awaiting_approval": 1}
+    assert split(listed, T0, None, children, ("drives", "drive-1"))[0]["in_progress"] == 1
+
+
+async def test_each_area_lists_its_pending_activities_until_approved_or_cancelled() -> None:
+    log = Log()
+    insights, memory = projections()
+    events = [
+        log.event("activity-a1", 1, scheduled("a1", T0), T0 - 24 * HOUR),
+        log.event("activity-a2", 1, scheduled("a2", T0 + HOUR, place=OTHER_BUILDING), T0),
+        log.event("activity-a3", 1, scheduled("a3", T0 + 2 * HOUR), T0),
+    ]
+    await insights.apply(events)
+    now = T0 + 90 * timedelta(minutes=1)  # a1 under way, a2 just started, a3 to come
+    district, by_street = await insights.service.not_held(
+        DISTRICT, [STREET, "130203002"], "2026-11", None, now
+    )
+    assert district == {"upcoming": 1, "in_progress": 2, "awaiting_approval": 0}
+    assert by_street[STREET] == {"upcoming": 1, "in_progress": 1, "awaiting_approval": 0}
+    building, _ = await insights.service.not_held(BUILDING, [], None, None, now)
+    assert building == {"upcoming": 1, "in_progress": 1, "awaiting_approval": 0}
+    assert (await cell(insights, DISTRICT))["activities_scheduled"] == 3
+
+    later = T0 + 4 * HOUR  # a1 over and awaiting approval
+    assert (await insights.service.not_held(COMMUNITY, [], None, None, later))[0] == {
+        "upcoming": 0,
+        "in_progress": 1,
+        "awaiting_approval": 1,
+    }
+    settled = [
+        log.event("activity-a1", 2, approved("a1"), later),
+        log.event("activity-a3", 2, ActivityCancelled(activity_id="a3", reason="雨"), later),
+    ]
+    await insights.apply(settled)
+    await insights.apply(events + settled)  # redelivered: nothing comes back
+    assert (await insights.service.not_held(DISTRICT, [], None, None, later))[0] == {
+        "upcoming": 0,
+        "in_progress": 0,
+        "awaiting_approval": 1,  # a2, ended at this instant
+    }
+    lists = memory.contents()["pending_activities"]
+    assert set(lists) == {DISTRICT[:4], DISTRICT, STREET, COMMUNITY, BUILDING[:14], BUILDING} | {
+        OTHER_BUILDING[:n] for n in (9, 12, 14, 16)
+    }
+    assert await insights.service.pending.of_area(BUILDING) == []
+    district_cell = await cell(insights, DISTRICT)
+    assert (district_cell["activities_scheduled"], district_cell["activities"]) == (1, 1)
+
+
+# --- turn-outs and unique volunteers of records of zero minutes ----------------------------
+
+
+async def test_a_record_of_zero_minutes_is_a_turnout_and_a_volunteer_but_no_one_on_the_board() -> (
+    None
+):
+    log = Log()
+    insights, _ = projections()
+    await insights.apply(
+        [
+            log.event("activity-a1", 1, scheduled("a1", T0), T0),
+            log.event("activity-a1", 2, approved("a1"), T0),
+            log.event("activity-a1", 3, issued("a1", "v0", DAY, 0), T0),  # rounds to nothing
+            log.event("activity-a1", 4, issued("a1", "v1", DAY, 60), T0),
+            log.event("activity-a1", 5, issued("a1", "v2", DAY, 30), T0),
+        ]
+    )
+    await insights.apply([log.event("activity-a1", 6, adjusted("a1", "v2", DAY, -30), T0)])
+
+    for area in (DISTRICT, COMMUNITY, BUILDING):
+        figures = await cell(insights, area, "2026-11-27")
+        assert (figures["turnouts"], figures["volunteers"], figures["minutes"]) == (3, 3, 60)
+    board = await insights.service.leaderboards.board(cell_id(DISTRICT, "2026-11"))
+    assert [(e.volunteer_id, e.minutes) for e in board.entries] == [("v1", 60)]
+    served = (await insights.service.served.figures({DISTRICT: {"v0", "v2"}}))[DISTRICT]
+    assert {v: (s.minutes, s.turnouts) for v, s in served.items()} == {
+        "v0": (0, 1),
+        "v2": (0, 1),
+    }

@@ -11,21 +11,29 @@ from muster_contracts.events.registry import (
 )
 from muster_contracts.events.volunteer import (
     VOLUNTEER_STREAM,
+    LoginBinding,
     SealedPersonalData,
     Skill,
     VolunteerCategory,
     VolunteerErased,
+    VolunteerInvited,
+    VolunteerLoginBound,
+    VolunteerLoginUnbound,
     VolunteerRegistered,
 )
 
 __all__ = [
     "VOLUNTEER_STREAM",
     "DomainEvent",
+    "LoginBinding",
     "SealedPersonalData",
     "Skill",
     "UnknownEventTypeError",
     "VolunteerCategory",
     "VolunteerErased",
+    "VolunteerInvited",
+    "VolunteerLoginBound",
+    "VolunteerLoginUnbound",
     "VolunteerRegistered",
     "activities",
     "areas",

@@ -1,6 +1,7 @@
 """Events of activities: schedule, attendance, beneficiaries, approved hours and service records.
 
-Streams: `activity-{activity_id}` (dispatch), `attendance-{activity_id}-{volunteer_id}` (volunteer).
+Streams: `activity-{activity_id}` (dispatch), `attendance-{activity_id}-{volunteer_id}` (volunteer),
+`service-day-{volunteer_id}-{yyyymmdd}` (dispatch: a volunteer's approved service on one local day).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from muster_contracts.events.registry import DomainEvent
 
 ACTIVITY_STREAM = "activity"
 ATTENDANCE_STREAM = "attendance"
+SERVICE_DAY_STREAM = "service-day"
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -34,6 +36,10 @@ def activity_stream_id(activity_id: str) -> str:
 
 def attendance_stream_id(activity_id: str, volunteer_id: str) -> str:
     return f"{ATTENDANCE_STREAM}-{activity_id}-{volunteer_id}"
+
+
+def service_day_stream_id(volunteer_id: str, service_date: date) -> str:
+    return f"{SERVICE_DAY_STREAM}-{volunteer_id}-{service_date:%Y%m%d}"
 
 
 class CheckinPolicy(StrEnum):
@@ -247,3 +253,34 @@ class ServiceRecordAdjusted(_ActivityEvent):
     @property
     def delta_hours(self) -> Decimal:
         return Decimal(self.delta_minutes) / 60
+
+
+class ServiceDayRecounted(DomainEvent):
+    """A volunteer's local day was counted again from its set of approved attendances,
+    because one of them was approved or corrected.
+
+    `activity_id`'s attendance now spans `check_in_at` to `check_out_at` (None: it no
+    longer touches this day). `credited_minutes` is the day's whole attribution after it:
+    minutes per approved activity, which the activities' service records follow.
+    """
+
+    stream_type: ClassVar[str] = SERVICE_DAY_STREAM
+    event_type: ClassVar[str] = "service.day_recounted"
+    schema_version: ClassVar[int] = 1
+
+    volunteer_id: str = Field(min_length=1)
+    service_date: date = Field(description="The local day, in the hours time zone.")
+    activity_id: str = Field(min_length=1)
+    check_in_at: UtcDatetime | None = None
+    check_out_at: UtcDatetime | None = None
+    credited_minutes: dict[str, Annotated[int, Field(ge=0)]] = Field(
+        description="Minutes credited per approved activity of the day; they add up to the day."
+    )
+
+    @model_validator(mode="after")
+    def _span_whole_or_absent(self) -> ServiceDayRecounted:
+        if (self.check_in_at is None) != (self.check_out_at is None):
+            raise ValueError("give both check_in_at and check_out_at, or neither")
+        if self.check_in_at and self.check_out_at and self.check_out_at <= self.check_in_at:
+            raise ValueError("check_out_at must follow check_in_at")
+        return self

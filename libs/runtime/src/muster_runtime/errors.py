@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class MusterError(Exception):
@@ -46,6 +46,19 @@ class ConflictError(MusterError):
     code = "conflict"
 
 
+class TooManyRequestsError(MusterError):
+    """Too many attempts for now; the answer says when to try again (`Retry-After`)."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(
+        self, message: str, *, retry_after_seconds: int, code: str | None = None, **details: Any
+    ) -> None:
+        super().__init__(message, code=code, retry_after_seconds=retry_after_seconds, **details)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class ServiceUnavailableError(MusterError):
     """A dependency is away (the broker, the identity provider): nothing was done; retry."""
 
@@ -65,11 +78,13 @@ class ErrorDetail(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    code: str
+    code: str = Field(description="Machine-readable, e.g. `invitation_expired`.")
     message: str
     field: str | None = None
     rule: str | None = None
-    reason: str | None = None
+    reason: str | None = Field(
+        default=None, description="401: missing, invalid, expired, revoked; 403: wrong_role."
+    )
     fields: list[dict[str, Any]] | None = None
 
 

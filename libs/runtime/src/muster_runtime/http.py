@@ -193,6 +193,7 @@ def create_app(
     @app.exception_handler(MusterError)
     async def muster_error(_: Request, exc: MusterError) -> ORJSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        # TooManyRequestsError, request_in_progress: when to try again.
         if "retry_after_seconds" in exc.details:
             headers["Retry-After"] = str(exc.details["retry_after_seconds"])
         return ORJSONResponse(

@@ -312,6 +312,18 @@ def replays_by(
     return mark
 
 
+def never_replayed(why: str) -> Callable[[Endpoint], Endpoint]:
+    """Mark an endpoint whose answer must not be kept at all (a secret shown once): the key
+    still refuses a concurrent duplicate, but a retry after an answer runs the command
+    again. `why` is added to the header's description in the OpenAPI."""
+
+    def mark(endpoint: Endpoint) -> Endpoint:
+        endpoint.__dict__["never_replayed"] = why
+        return endpoint
+
+    return mark
+
+
 # --- The route ---------------------------------------------------------------------------
 
 KEY_PARAMETER: dict[str, Any] = {
@@ -333,6 +345,11 @@ REPLAYED_HEADER_DOC = {
         "description": "`true` when this is the first answer to the same key, replayed.",
         "schema": {"type": "string", "enum": ["true"]},
     }
+}
+KEY_ERRORS = {
+    409: f"`request_in_progress`: a request with this `{HEADER}` is still being answered.",
+    422: f"`idempotency_key_reused`: this `{HEADER}` came with another request; "
+    "`idempotency_key_invalid`: the key is empty or too long.",
 }
 ERROR_ANSWERS: dict[int | str, dict[str, Any]] = {
     409: {
@@ -358,9 +375,22 @@ class RetrySafeRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         if "POST" in {m.upper() for m in kwargs.get("methods") or ()}:
             extra = dict(kwargs.get("openapi_extra") or {})
-            extra["parameters"] = [*extra.get("parameters", []), KEY_PARAMETER]
+            parameter = KEY_PARAMETER
+            if why := getattr(endpoint, "never_replayed", None):
+                parameter = parameter | {
+                    "description": (
+                        "Optional. A unique key per intended request: while it is being "
+                        "answered, a request with the same key gets 409 "
+                        f"`request_in_progress`. This answer is never replayed: {why}."
+                    )
+                }
+            extra["parameters"] = [*extra.get("parameters", []), parameter]
             kwargs["openapi_extra"] = extra
             answers = {**ERROR_ANSWERS, **(kwargs.get("responses") or {})}
+            for status, note in KEY_ERRORS.items():  # the route's own errors, and the key's
+                if answers[status] is not ERROR_ANSWERS[status]:
+                    described = answers[status].get("description", "")
+                    answers[status] = answers[status] | {"description": f"{described} {note}"}
             successes = {kwargs.get("status_code") or 200}
             successes |= {s for s in answers if str(s).startswith("2")}
             for status in successes:
@@ -374,6 +404,7 @@ class RetrySafeRoute(APIRoute):
             return handler
         route = f"POST {self.path}"
         kept: KeptAnswer | None = getattr(self.endpoint, "kept_answer", None)
+        replayed = getattr(self.endpoint, "never_replayed", None) is None
 
         async def retry_safe(request: Request) -> Response:
             key = request.headers.get(HEADER)
@@ -394,7 +425,7 @@ class RetrySafeRoute(APIRoute):
                 await keys.release(claim)
                 raise
             # A streamed answer has no body to keep: it is not replayed, the command runs again.
-            if 200 <= response.status_code < 300 and hasattr(response, "body"):
+            if replayed and 200 <= response.status_code < 300 and hasattr(response, "body"):
                 body = bytes(response.body)
                 if kept is not None:
                     body = orjson.dumps(kept.keep(orjson.loads(body)))

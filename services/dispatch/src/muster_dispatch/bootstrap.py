@@ -6,9 +6,10 @@ from fastapi import FastAPI
 from pydantic import Field
 
 from muster_contracts.areas import load_area_tree
-from muster_dispatch.application.activities import ActivityBook, AttendanceLog, Ledgers
+from muster_dispatch.application.activities import ActivityBook, AttendanceLog, HoursSettlement
 from muster_dispatch.application.area_tree import AREA_TREE_REFRESH_SECONDS, AreaTreeBook
 from muster_dispatch.application.drives import DriveBook, SignUpDesk
+from muster_dispatch.application.service_days import ServiceDays
 from muster_dispatch.application.volunteer_pool import VolunteerPool
 from muster_dispatch.domain.hours import HoursPolicy
 from muster_dispatch.entrypoints import activities_http, areas_http, drives_http, http
@@ -18,7 +19,8 @@ from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 
 CONTEXT = "dispatch"
-CONSUMES = ("volunteer",)
+# Its own events too: approvals and corrections are settled again from them (`HoursSettlement`).
+CONSUMES = ("volunteer", "dispatch")
 
 
 class DispatchSettings(ServiceSettings):
@@ -45,10 +47,13 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     desk = SignUpDesk(drives, pool)
 
     attendance = AttendanceLog(runtime.db)
-    activities = ActivityBook(runtime.store, attendance, Ledgers(runtime.db), areas)
+    days = ServiceDays(runtime.store, settings.hours_policy)
+    activities = ActivityBook(runtime.store, attendance, days, areas)
 
     # The pool first: a sign-up in the same batch as the registration needs the profile.
-    runtime.consume_with(pool.apply, desk.apply, attendance.apply)
+    runtime.consume_with(
+        pool.apply, desk.apply, attendance.apply, HoursSettlement(activities).apply
+    )
 
     async def sweep() -> None:
         await activities.sweep_never_checked_out(settings.hours_policy)

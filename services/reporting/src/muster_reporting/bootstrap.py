@@ -15,7 +15,7 @@ from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.insights import INSIGHT_READ_MODELS, Insights
 from muster_reporting.application.service_rollup import ServiceRollup
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
-from muster_reporting.entrypoints import dashboard, funnel, http, insights_http, series
+from muster_reporting.entrypoints import areas_http, dashboard, funnel, http, insights_http, series
 from muster_runtime.consumer import Stage
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
@@ -32,6 +32,7 @@ READ_MODELS = (
     "volunteers_by_area",
     "service_by_area",
     "activity_facts",
+    "pending_activities",
     "drive_funnel",
     "drive_funnel_facts",
     "drive_funnel_buckets",
@@ -119,7 +120,13 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
     app = create_app(
         runtime,
         title="Muster reporting service",
-        routers=[http.router, funnel.router, series.router, insights_http.router],
+        routers=[
+            http.router,
+            areas_http.router,
+            funnel.router,
+            series.router,
+            insights_http.router,
+        ],
         on_start=on_start,
     )
     dashboard.mount(app)

@@ -35,17 +35,23 @@ REGISTRATIONS_PER_ACTIVITY = 14
 TURNOUTS = (8, 32)  # volunteers per activity, uniform
 # Events of one activity besides its registrations: scheduled, beneficiaries, approved,
 # and per turn-out a check-in, a check-out and a service record.
+# Activities whose hours are never approved (not held: no records; their beneficiaries
+# never count), one in this many, left at random.
+UNAPPROVED_ONE_IN = 10
 SERVICE_DAYS = 30
 FIRST_DAY = date(2026, 11, 1)
 
 
 @dataclass
 class GroundTruth:
-    """What every district report must show once all events are counted."""
+    """What every district report must show once all events are counted, by the README's
+    rules: activities held are the approved ones, beneficiaries those of approved
+    activities; activities scheduled and never approved are not held yet."""
 
     registered: int = 0
     categories: dict[str, int] = field(default_factory=dict)
     activities: int = 0
+    activities_scheduled: int = 0  # not held yet: scheduled, never approved
     turnouts: int = 0
     minutes: int = 0
     beneficiaries: int = 0
@@ -136,9 +142,13 @@ class DistrictLog:
             at,
         )
 
-    def activity(self) -> Iterator[WireEvent]:
-        """One activity: scheduled, turn-outs checked in and out, beneficiaries, approval."""
+    def activity(self, approved: bool | None = None) -> Iterator[WireEvent]:
+        """One activity: scheduled, turn-outs checked in and out, beneficiaries, approval
+        and records; or, unapproved (`approved` False, or by chance when None), the same
+        without approval and records."""
         r = self._random
+        if approved is None:
+            approved = r.randrange(UNAPPROVED_ONE_IN) != 0
         activity_id = f"act-{uuid.UUID(int=r.getrandbits(128), version=4).hex[:16]}"
         day = FIRST_DAY + timedelta(days=r.randrange(SERVICE_DAYS))
         # Starting 08:00-16:59 local (UTC+8), 00:00-08:59 UTC: never crossing local midnight.
@@ -166,7 +176,6 @@ class DistrictLog:
             },
             scheduled_at,
         )  # fmt: skip
-        self.truth.activities += 1
         for volunteer_id in volunteers:
             attendance = f"attendance-{activity_id}-{volunteer_id}"
             checked_in = starts + timedelta(seconds=r.randrange(-600, 900))
@@ -188,6 +197,10 @@ class DistrictLog:
             {"activity_id": activity_id, "counts": counts, "reason": None},
             beneficiaries_at,
         )  # fmt: skip
+        if not approved:
+            self.truth.activities_scheduled += 1
+            return
+        self.truth.activities += 1
         self.truth.beneficiaries += sum(counts.values())
         version += 1
         yield self._envelope(

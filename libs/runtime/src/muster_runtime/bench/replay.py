@@ -92,6 +92,10 @@ async def check_totals(db: Any, truth: GroundTruth) -> list[str]:
     expected: dict[str, tuple[int, int]] = {
         "registered": (truth.registered, int(volunteers.get("registered", 0))),
         "activities": (truth.activities, int(service.get("activities", 0))),
+        "activities_scheduled": (
+            truth.activities_scheduled,
+            int(service.get("activities_scheduled", 0)),
+        ),
         "turnouts": (truth.turnouts, int(service.get("turnouts", 0))),
         "minutes": (truth.minutes, int(service.get("minutes", 0))),
         "beneficiaries": (truth.beneficiaries, int(service.get("beneficiaries_total", 0))),

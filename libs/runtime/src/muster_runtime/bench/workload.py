@@ -57,21 +57,38 @@ def auth(subject: str, role: Role, area: str = DISTRICT) -> dict[str, str]:
 
 @dataclass
 class Truth:
-    """What the district's reports must show at the end (counted from 2xx answers)."""
+    """What the district's reports must show at the end (counted from 2xx answers), by the
+    README's rules: activities held are those approved, beneficiaries those of approved
+    activities (recorded before or after the approval), and activities scheduled and not
+    approved are not held yet."""
 
     registered: int = 0
-    activities: int = 0
+    scheduled: set[str] = field(default_factory=set)
+    approved: set[str] = field(default_factory=set)
     turnouts: int = 0
     minutes: int = 0
     beneficiaries: dict[str, int] = field(default_factory=dict)  # activity → last total
+
+    @property
+    def activities(self) -> int:
+        """Activities held: approved."""
+        return len(self.approved)
+
+    @property
+    def activities_scheduled(self) -> int:
+        """Activities not held yet: scheduled, not approved (none is cancelled here)."""
+        return len(self.scheduled - self.approved)
 
     def expected(self) -> dict[str, float]:
         return {
             "registered": self.registered,
             "activities": self.activities,
+            "activities_scheduled": self.activities_scheduled,
             "turnouts": self.turnouts,
             "hours": self.minutes / 60,
-            "beneficiaries": sum(self.beneficiaries.values()),
+            "beneficiaries": sum(
+                total for a, total in self.beneficiaries.items() if a in self.approved
+            ),
         }
 
 
@@ -206,8 +223,8 @@ class DistrictWorkload:
                 "/activities", json=form, headers=self.organiser
             )
             ensure_ok(response)
-            self.truth.activities += 1
             activity = Activity(response.json()["activity_id"], place, starts_at, group)
+            self.truth.scheduled.add(activity.activity_id)
             self.activities.append(activity)
             self.to_check_in.extend((activity, p) for p in group)
         await self.refresh_codes()
@@ -313,23 +330,33 @@ class DistrictWorkload:
     async def freshness_probe(self, activities: int = 4, rate: float = 2.0) -> FreshnessProbe:
         """Probes of append→report (the whole pipeline: append, relay, consume, read): each
         of `activities` sits alone at a grid of its own, and a record at one goes out every
-        1/`rate` s, each timed until the grid's report shows it (`bench/freshness.py`)."""
+        1/`rate` s, each timed until the grid's report shows it (`bench/freshness.py`).
+
+        The probes' activities are held (over and approved, with no attendance) before
+        their first record: beneficiaries count for activities held only, and after the
+        approval each amendment counts at once."""
         free = [g for g in self.grids if g not in self._places()]
         places = dict.fromkeys(self.random.sample(free, activities), "")
-        starts_at = datetime.now(UTC) - timedelta(hours=1)
+        starts_at = datetime.now(UTC) - timedelta(hours=2)
         for place in places:
             scheduled = await self.clients["dispatch"].post(
                 "/activities",
                 json={
                     "drive_id": self.drives[0], "title": "freshness probe", "place_area_id": place,
                     "category": "environment", "starts_at": starts_at.isoformat(),
-                    "ends_at": (starts_at + timedelta(hours=2)).isoformat(), "capacity": 1,
+                    "ends_at": (starts_at + timedelta(hours=1)).isoformat(), "capacity": 1,
                 },
                 headers=self.organiser,
             )  # fmt: skip
             ensure_ok(scheduled)
-            self.truth.activities += 1
-            places[place] = scheduled.json()["activity_id"]
+            activity_id = scheduled.json()["activity_id"]
+            self.truth.scheduled.add(activity_id)
+            approved = await self.clients["dispatch"].post(
+                f"/activities/{activity_id}/approve", headers=self.organiser
+            )
+            ensure_ok(approved)
+            self.truth.approved.add(activity_id)
+            places[place] = activity_id
         place_of = {activity: place for place, activity in places.items()}
 
         async def record(activity_id: str, total: int) -> bool:
@@ -381,7 +408,8 @@ class DistrictWorkload:
 
     async def wait_for_reporting(self, timeout: float = 300) -> float:
         """Until reporting has applied everything on its topics (its group's lag is 0, and the
-        district report shows every registration and activity so far): seconds waited. The
+        district report shows every registration and activity scheduled so far): seconds
+        waited. The
         steady mix then starts from a caught-up consumer, so append→report times the mix,
         not the setup's backlog."""
         started = time.perf_counter()
@@ -393,10 +421,9 @@ class DistrictWorkload:
         try:
             while time.perf_counter() - started < timeout:
                 report = await self.reported()
-                shown = (report["registered"], report["activities"])
-                if shown == (self.truth.registered, self.truth.activities) and not any(
-                    (await lag.measure()).values()
-                ):
+                shown = (report["registered"], report["activities_scheduled"])
+                truth = (self.truth.registered, self.truth.activities_scheduled)
+                if shown == truth and not any((await lag.measure()).values()):
                     break
                 await asyncio.sleep(0.5)
         finally:
@@ -514,9 +541,16 @@ class DistrictWorkload:
             if not pending:
                 return None
             activity = pending.popleft()
-            return "approve", self.clients["dispatch"].post(
-                f"/activities/{activity.activity_id}/approve", headers=self.organiser
-            )
+
+            async def go() -> httpx.Response:
+                response = await self.clients["dispatch"].post(
+                    f"/activities/{activity.activity_id}/approve", headers=self.organiser
+                )
+                if response.status_code < 300:
+                    self.truth.approved.add(activity.activity_id)
+                return response
+
+            return "approve", go()
 
         return next_approval, lambda: not pending
 
@@ -534,6 +568,7 @@ class DistrictWorkload:
         return {
             "registered": volunteers["registered"],
             "activities": service["activities"],
+            "activities_scheduled": service["activities_scheduled"],
             "turnouts": service["turnouts"],
             "hours": service["hours"],
             "beneficiaries": service["beneficiaries"],

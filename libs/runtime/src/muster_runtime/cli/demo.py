@@ -387,27 +387,23 @@ async def run_field_day(volunteers: list[dict[str, Any]], teams: list[dict[str, 
                 break
             await asyncio.sleep(0.1)
     table = Table(
-        title="Service by street — activities, turn-outs (人次), approved hours, beneficiaries"
+        title="Service by street — activities held (approved) and not held yet, turn-outs "
+        "(人次), approved hours, beneficiaries of activities held"
     )
-    for column in ("street", "activities", "turn-outs", "hours", "beneficiaries"):
+    for column in ("street", "held", "not held yet", "turn-outs", "hours", "beneficiaries"):
         table.add_column(column, justify="right")
-    for row in report["children"]:
-        if row["activities"] or row["turnouts"]:
+    area = report["area"]
+    rows = [(row["name"], row) for row in report["children"]]
+    for name, row in [*rows, ("[bold]路北区[/bold]", area)]:
+        if row is area or row["activities"] or row["activities_scheduled"] or row["turnouts"]:
             table.add_row(
-                row["name"],
+                name,
                 str(row["activities"]),
+                str(row["activities_scheduled"]),
                 str(row["turnouts"]),
                 f"{row['hours']:.1f}",
                 str(row["beneficiaries"]),
             )
-    area = report["area"]
-    table.add_row(
-        "[bold]路北区[/bold]",
-        str(area["activities"]),
-        str(area["turnouts"]),
-        f"{area['hours']:.1f}",
-        str(area["beneficiaries"]),
-    )
     console.print(table)
     console.print(
         f"hours statement of {by_id[member]['name']}: {service_url('volunteer', 8001)}/me/hours-statement?format=html (with their token)"

@@ -1,9 +1,9 @@
 """Activities: scheduling, beneficiaries, attendance corrections and approved hours.
 
 Dispatch keeps the volunteers' check-ins and check-outs (volunteer events) in its own
-attendance log and folds them into the activity when deciding. Each volunteer's ledger of
-approved minutes per local day (which consume the daily cap) and of attendance spans is
-kept from the service records this service issues.
+attendance log and folds them into the activity when deciding. Approved hours are counted
+per volunteer and local day (`ServiceDays`), and each activity's service records follow
+the days' counts (`ActivityBook.settle_hours`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from pymongo.errors import DuplicateKeyError
 
@@ -23,21 +23,25 @@ from muster_contracts.events.activities import (
     ACTIVITY_STREAM,
     AttendanceCheckedIn,
     AttendanceCheckedOut,
-    ServiceRecordAdjusted,
-    ServiceRecordIssued,
+    AttendanceCorrected,
+    HoursApproved,
+    ServiceDayRecounted,
     activity_stream_id,
 )
+from muster_dispatch.application.service_days import ServiceDays
 from muster_dispatch.domain.activity import (
     Activity,
     ActivityRuleError,
     close_never_checked_out,
+    days_to_count,
     evolve,
+    settle_records,
 )
-from muster_dispatch.domain.hours import CreditLedger, HoursPolicy, Interval
+from muster_dispatch.domain.hours import HoursPolicy
 from muster_runtime.errors import NotFoundError, RuleViolationError
 from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore, Stream
 from muster_runtime.mongo import Database, Document
-from muster_runtime.projections import ConsumedEvent, KnownIds, apply_in_memory
+from muster_runtime.projections import ConsumedEvent, KnownIds
 from muster_runtime.tracing import traced_command
 
 DecideActivity = Callable[[Activity], list[DomainEvent]]
@@ -160,87 +164,6 @@ class AttendanceLog:
         return folded
 
 
-class Ledgers:
-    """Per volunteer: approved minutes per local day and the spans already credited.
-
-    The volunteers of an approval are read and written concurrently (at most
-    `CONCURRENCY` at a time); a volunteer's first record inserts the ledger as the update
-    leaves it, later ones update it (the ledgers this process has seen are remembered:
-    a ledger is never deleted)."""
-
-    CONCURRENCY = 16
-    KNOWN_LIMIT = 100_000
-
-    def __init__(self, db: Database) -> None:
-        self._ledgers = db["hour_ledgers"]
-        self._known = KnownIds(self.KNOWN_LIMIT)
-
-    async def for_volunteers(
-        self, volunteer_ids: list[str], excluding: str
-    ) -> dict[str, CreditLedger]:
-        slots = asyncio.Semaphore(self.CONCURRENCY)
-
-        async def read(volunteer_id: str) -> Document | None:
-            async with slots:
-                return await self._ledgers.find_one({"_id": volunteer_id})
-
-        docs = await asyncio.gather(*(read(v) for v in volunteer_ids))
-        ledgers: dict[str, CreditLedger] = {}
-        for volunteer_id, doc in zip(volunteer_ids, docs, strict=True):
-            if doc is None:
-                continue
-            self._known.add(volunteer_id)
-            minutes: dict[date, int] = defaultdict(int)
-            spans: list[Interval] = []
-            for activity_id, entry in doc.get("activities", {}).items():
-                if activity_id == excluding:
-                    continue
-                for day, value in entry.get("minutes", {}).items():
-                    minutes[date.fromisoformat(day)] += int(value)
-                if entry.get("span"):
-                    spans.append(Interval(entry["span"][0], entry["span"][1]))
-            ledgers[volunteer_id] = CreditLedger(dict(minutes), tuple(spans))
-        return ledgers
-
-    async def record(self, activity: Activity, events: list[DomainEvent]) -> None:
-        """Fold this activity's issued and adjusted records into the volunteers' ledgers."""
-        updates: dict[str, list[Document]] = defaultdict(list)
-        for event in events:
-            if not isinstance(event, ServiceRecordIssued | ServiceRecordAdjusted):
-                continue
-            key = f"activities.{activity.activity_id}"
-            minutes = (
-                event.minutes if isinstance(event, ServiceRecordIssued) else event.delta_minutes
-            )
-            interval = activity.attendance(event.volunteer_id).interval
-            update: dict[str, Any] = {
-                "$inc": {f"{key}.minutes.{event.service_date.isoformat()}": minutes}
-            }
-            if interval is not None:
-                update["$set"] = {f"{key}.span": [interval.start, interval.end]}
-            updates[event.volunteer_id].append(update)
-        slots = asyncio.Semaphore(self.CONCURRENCY)
-
-        async def write(volunteer_id: str, changes: list[Document]) -> None:
-            async with slots:
-                for update in changes:
-                    await self._update(volunteer_id, update)
-
-        await asyncio.gather(*(write(v, changes) for v, changes in updates.items()))
-
-    async def _update(self, volunteer_id: str, update: Document) -> None:
-        known = volunteer_id in self._known
-        if known and (await self._ledgers.update_one({"_id": volunteer_id}, update)).matched_count:
-            return
-        try:
-            await self._ledgers.insert_one(
-                apply_in_memory({"_id": volunteer_id, "activities": {}}, update)
-            )
-        except DuplicateKeyError:
-            await self._ledgers.update_one({"_id": volunteer_id}, update)
-        self._known.add(volunteer_id)
-
-
 class ActivityRead(NamedTuple):
     """An activity as read, and the read of its stream (which an append follows)."""
 
@@ -249,12 +172,17 @@ class ActivityRead(NamedTuple):
 
 
 class ActivityBook:
+    # Days counted, and activities settled, at once (at most).
+    CONCURRENCY = 16
+    # Attempts at settling an activity's records before giving up (others keep moving it).
+    SETTLE_ATTEMPTS = 20
+
     def __init__(
-        self, store: EventStore, log: AttendanceLog, ledgers: Ledgers, areas: AreaTree
+        self, store: EventStore, log: AttendanceLog, days: ServiceDays, areas: AreaTree
     ) -> None:
         self._store = store
         self.log = log
-        self.ledgers = ledgers
+        self.days = days
         self.areas = areas
 
     async def sweep_never_checked_out(self, policy: HoursPolicy) -> int:
@@ -322,6 +250,104 @@ class ActivityBook:
                 continue
             for event in events:
                 state = evolve(state, event)
-            await self.ledgers.record(state, events)
             return state, events
         raise ConcurrencyError(activity_stream_id(activity_id), -1)
+
+    async def settle_hours(
+        self, activity_id: str, context: CommandContext, volunteer_ids: list[str] | None = None
+    ) -> Activity:
+        """Count an approved activity's attendances into the volunteers' days, then bring
+        the service records of every activity on those days to the days' counts.
+
+        Idempotent: what is counted already changes nothing, so it runs after an approval
+        or a correction and again, as a safety net, when dispatch consumes those events.
+        Returns the activity as settled."""
+        read = await self.read(activity_id)
+        if read.state.approval is None or read.state.cancelled:
+            return read.state
+        state = read.state
+        volunteers = volunteer_ids or sorted(set(state.attendances) | {v for v, _ in state.records})
+        pairs = [(v, d) for v in volunteers for d in days_to_count(state, v, self.days.policy)]
+        counted = await self.days.recount(activity_id, pairs, self.load, context)
+        on_days: dict[str, set[tuple[str, date]]] = defaultdict(set)
+        for (volunteer_id, day), service_day in zip(pairs, counted, strict=True):
+            for other in {activity_id, *service_day.credited}:
+                on_days[other].add((volunteer_id, day))
+        slots = asyncio.Semaphore(self.CONCURRENCY)
+
+        async def settle(other: str, days: set[tuple[str, date]]) -> None:
+            async with slots:
+                await self.settle_records(other, sorted(days), context)
+
+        await asyncio.gather(*(settle(a, days) for a, days in on_days.items()))
+        return await self.load(activity_id)
+
+    async def settle_records(
+        self, activity_id: str, days: list[tuple[str, date]], context: CommandContext
+    ) -> None:
+        """Bring the activity's records of these (volunteer, day)s to the days' counts.
+
+        The activity is read before the days: its records were settled from counts no newer
+        than the days read after it, so an append on that read never moves a record back to
+        an older count."""
+        for _ in range(self.SETTLE_ATTEMPTS):
+            read = await self.read(activity_id)
+            service_days = await asyncio.gather(*(self.days.load(v, d) for v, d in days))
+            events = [
+                event
+                for (volunteer_id, day), service_day in zip(days, service_days, strict=True)
+                for event in settle_records(
+                    read.state,
+                    volunteer_id,
+                    day,
+                    service_day.credited.get(activity_id),
+                    context.actor.subject,
+                    f"recounted with the approved attendances of {day.isoformat()}",
+                )
+            ]
+            if not events:
+                return
+            try:
+                await self._store.append_after(read.stream, ACTIVITY_STREAM, events, context)
+            except ConcurrencyError:
+                continue
+            return
+        raise ConcurrencyError(activity_stream_id(activity_id), -1)
+
+
+class HoursSettlement:
+    """The safety net behind approvals and corrections: dispatch consumes its own events
+    and settles what they changed again, so hours a process stopped settling half-way
+    (after an approval's append, before its days or records) are settled all the same."""
+
+    ACTOR = Actor(subject="hours-settlement", role=Role.SYSTEM)
+
+    def __init__(self, book: ActivityBook) -> None:
+        self._book = book
+
+    async def apply(self, events: list[ConsumedEvent]) -> None:
+        activities: dict[str, set[str] | None] = {}
+        days: dict[tuple[str, date], set[str]] = defaultdict(set)
+        for consumed in events:
+            envelope = consumed.envelope
+            payload = envelope.payload
+            if envelope.type == HoursApproved.event_type:
+                activities[payload["activity_id"]] = None  # every volunteer
+            elif envelope.type == AttendanceCorrected.event_type:
+                volunteers = activities.setdefault(payload["activity_id"], set())
+                if volunteers is not None:
+                    volunteers.add(payload["volunteer_id"])
+            elif envelope.type == ServiceDayRecounted.event_type:
+                day = (payload["volunteer_id"], date.fromisoformat(payload["service_date"]))
+                days[day] |= {payload["activity_id"], *payload["credited_minutes"]}
+        context = CommandContext(self.ACTOR)
+        for activity_id, volunteers in activities.items():
+            await self._book.settle_hours(
+                activity_id, context, sorted(volunteers) if volunteers is not None else None
+            )
+        by_activity: dict[str, list[tuple[str, date]]] = defaultdict(list)
+        for day, activity_ids in days.items():
+            for activity_id in activity_ids:
+                by_activity[activity_id].append(day)
+        for activity_id, activity_days in by_activity.items():
+            await self._book.settle_records(activity_id, sorted(activity_days), context)

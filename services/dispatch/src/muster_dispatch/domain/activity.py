@@ -30,7 +30,7 @@ from muster_contracts.events.activities import (
     ServiceRecordAdjusted,
     ServiceRecordIssued,
 )
-from muster_dispatch.domain.hours import CreditLedger, HoursPolicy, Interval, credited_minutes
+from muster_dispatch.domain.hours import HoursPolicy, Interval, local_days
 
 
 class ActivityRuleError(ValueError):
@@ -316,16 +316,12 @@ def correct_attendance(
     reason: str,
     corrected_by: str,
     now: datetime,
-    policy: HoursPolicy,
-    ledger: CreditLedger | None = None,
 ) -> list[DomainEvent]:
     """Correct an attendance (补签): a missing or wrong check-in or check-out time.
 
     Overrides a failed proof of presence. A time left None keeps the recorded one. Once the
-    hours are approved, the volunteer's credit is recomputed and each changed day gets a
-    `service.record_adjusted` delta (or a new record for a day without one) — records are
-    never edited. `ledger` is what *other* activities' approved records credited the
-    volunteer (see `credited_minutes`); it matters only after approval.
+    hours are approved, the volunteer's days are recounted (`service_day.recount`) and the
+    records follow them (`settle_records`): records are never edited, only adjusted.
     """
     scheduled = _scheduled(state)
     _not_cancelled(state)
@@ -366,7 +362,7 @@ def correct_attendance(
         current.check_out_at,
     ):
         return []
-    events: list[DomainEvent] = [
+    return [
         AttendanceCorrected(
             activity_id=state.activity_id,
             volunteer_id=volunteer_id,
@@ -376,45 +372,57 @@ def correct_attendance(
             corrected_by=corrected_by,
         )
     ]
-    if state.approved:
-        events += _recredit(state, scheduled, corrected, policy, ledger, reason, corrected_by)
-    return events
 
 
-def _recredit(
+def days_to_count(state: Activity, volunteer_id: str, policy: HoursPolicy) -> list[date]:
+    """The local days an approved attendance must be counted on: those it has time on now,
+    and those it has a record for (a correction may have moved it off a day)."""
+    interval = state.attendance(volunteer_id).interval
+    days = set(local_days(interval, policy.zone)) if interval is not None else set()
+    days |= {day for (v, day) in state.records if v == volunteer_id}
+    return sorted(days)
+
+
+def settle_records(
     state: Activity,
-    scheduled: ActivityScheduled,
-    attendance: AttendanceRecord,
-    policy: HoursPolicy,
-    ledger: CreditLedger | None,
-    reason: str,
+    volunteer_id: str,
+    service_date: date,
+    credited: int | None,
     actor: str,
+    reason: str,
 ) -> list[DomainEvent]:
-    """Deltas between the records issued so far and what the attendance now earns."""
-    volunteer_id = attendance.volunteer_id
-    spans = [attendance.interval] if attendance.interval else []
-    credit = credited_minutes(spans, policy, ledger).minutes_by_day
-    issued = {day: r for (v, day), r in state.records.items() if v == volunteer_id}
-    events: list[DomainEvent] = []
-    for day in sorted(issued.keys() | credit.keys()):
-        minutes = credit.get(day, 0)
-        if day in issued:
-            delta = minutes - issued[day].minutes
-            if delta:
-                events.append(
-                    ServiceRecordAdjusted(
-                        activity_id=state.activity_id,
-                        record_id=issued[day].record_id,
-                        volunteer_id=volunteer_id,
-                        service_date=day,
-                        delta_minutes=delta,
-                        reason=reason.strip(),
-                        adjusted_by=actor,
-                    )
-                )
-        elif minutes > 0:
-            events.append(_record(state, scheduled, volunteer_id, day, minutes, actor))
-    return events
+    """Bring the volunteer's record of this activity on `service_date` to what the day's
+    count credits it (`credited`; None: the attendance no longer counts on that day).
+
+    A first count issues the record, even at 0 minutes: an approved attendance is a
+    turn-out whatever its rounded minutes. A changed count adjusts it by the difference
+    (`reason` says why). Nothing when the record already says so, or before approval."""
+    scheduled = _scheduled(state)
+    if state.approval is None:
+        return []
+    record = state.records.get((volunteer_id, service_date))
+    if record is None:
+        if credited is None:
+            return []
+        return [
+            _record(
+                state, scheduled, volunteer_id, service_date, credited, state.approval.approved_by
+            )
+        ]
+    delta = (credited or 0) - record.minutes
+    if not delta:
+        return []
+    return [
+        ServiceRecordAdjusted(
+            activity_id=state.activity_id,
+            record_id=record.record_id,
+            volunteer_id=volunteer_id,
+            service_date=service_date,
+            delta_minutes=delta,
+            reason=reason,
+            adjusted_by=actor,
+        )
+    ]
 
 
 def _record(
@@ -478,19 +486,13 @@ def close_never_checked_out(
     ]
 
 
-def approve_hours(
-    state: Activity,
-    approved_by: str,
-    now: datetime,
-    policy: HoursPolicy,
-    ledgers: Mapping[str, CreditLedger],
-) -> list[DomainEvent]:
-    """Approve the hours of an ended activity: one service record per volunteer and local
-    day with credited minutes above zero.
+def approve_hours(state: Activity, approved_by: str, now: datetime) -> list[DomainEvent]:
+    """Approve (certify) the hours of an ended activity.
 
-    `ledgers` holds, per volunteer, what other activities' approved records already
-    credited (a volunteer missing from it has none). Attendances flagged for review earn
-    nothing until corrected. Refused while an attendance is still open.
+    The service records follow from the volunteers' days, counted with every other approved
+    attendance of the same days (`service_day.recount`, then `settle_records`). Attendances
+    flagged for review earn nothing until corrected. Refused while an attendance is still
+    open.
     """
     scheduled = _scheduled(state)
     _not_cancelled(state)
@@ -507,18 +509,7 @@ def approve_hours(
             "open_attendances",
             f"never checked out: {', '.join(still_open)}; correct or close them first",
         )
-    events: list[DomainEvent] = [
-        HoursApproved(activity_id=state.activity_id, approved_by=approved_by, at=now)
-    ]
-    for volunteer_id in sorted(state.attendances):
-        interval = state.attendances[volunteer_id].interval
-        if interval is None:
-            continue
-        credit = credited_minutes([interval], policy, ledgers.get(volunteer_id))
-        for day, minutes in credit.minutes_by_day.items():
-            if minutes > 0:
-                events.append(_record(state, scheduled, volunteer_id, day, minutes, approved_by))
-    return events
+    return [HoursApproved(activity_id=state.activity_id, approved_by=approved_by, at=now)]
 
 
 # --- evolve ---------------------------------------------------------------------------------

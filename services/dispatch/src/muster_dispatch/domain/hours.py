@@ -6,7 +6,7 @@ Pure and configurable through `HoursPolicy`; minutes are whole integers so sums 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -67,19 +67,6 @@ class Interval(NamedTuple):
 
     start: datetime
     end: datetime
-
-
-@dataclass(frozen=True)
-class CreditLedger:
-    """What one volunteer has already been credited by *other* activities' approved records.
-
-    `minutes_by_day`: approved minutes per local day (records plus adjustments) — they consume
-    the daily cap first. `intervals`: the attendance spans of those activities — time
-    overlapping them was already counted and is not counted again.
-    """
-
-    minutes_by_day: Mapping[date, int] = field(default_factory=dict)
-    intervals: tuple[Interval, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -148,38 +135,68 @@ def split_by_local_day(spans: Iterable[Interval], zone: ZoneInfo) -> dict[date, 
     return dict(sorted(by_day.items()))
 
 
-def credited_minutes(
-    intervals: Iterable[Interval],
-    policy: HoursPolicy,
-    ledger: CreditLedger | None = None,
-) -> Credit:
-    """Minutes to credit one volunteer for one activity, per local day.
+def day_bounds(day: date, zone: ZoneInfo) -> Interval:
+    """A local calendar day as an interval of instants (23 or 25 hours where clocks change)."""
+    start = datetime.combine(day, time(0), tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    return Interval(start.astimezone(UTC), end.astimezone(UTC))
 
-    Args:
-        intervals: the volunteer's attendance spans at the activity being approved (check-in
-            to check-out; travel is never part of them).
-        policy: rounding unit, daily cap and time zone.
-        ledger: what other activities' approved records already credited this volunteer.
 
-    The order of operations, always this one:
+def local_days(interval: Interval, zone: ZoneInfo) -> list[date]:
+    """The local days an attendance has time on, in order."""
+    return list(split_by_local_day([interval], zone))
 
-    1. Merge: the spans are joined into disjoint ones, so overlapping time counts once.
-    2. Subtract: time covered by `ledger.intervals` is removed — overlapping activities
-       count their common time once, for the activity approved first.
-    3. Split: what remains is cut at local midnights of `policy.timezone`.
-    4. Cap, per local day: at most `daily_cap_minutes - ledger.minutes_by_day[day]`
-       (never below zero), so earlier approved records consume the cap first.
-    5. Round down, per local day: whole minutes, then down to a multiple of
-       `rounding_minutes` (a check-out exactly on a boundary keeps that boundary).
 
-    Capping before rounding keeps every credited figure a multiple of the unit even when
-    the cap's remainder is not.
+def clip(interval: Interval, bounds: Interval) -> Interval | None:
+    """The part of `interval` inside `bounds`, or None if they share no time."""
+    start, end = max(_utc(interval.start), bounds.start), min(_utc(interval.end), bounds.end)
+    return Interval(start, end) if end > start else None
+
+
+def credit_day(
+    attendances: Mapping[str, Interval], day: date, policy: HoursPolicy
+) -> dict[str, int]:
+    """Minutes credited to each activity of one volunteer's local `day`, from the set of
+    that day's approved attendances (activity id -> span), whatever order they came in.
+
+    The day is counted once: the union of the attendances' time on that day (overlapping
+    time counts once), in whole minutes, capped at `daily_cap_minutes`, rounded down to a
+    multiple of `rounding_minutes` (`policy.day_total`). It is attributed to activities in
+    the order they start (ties by activity id): each activity adds its time not covered by
+    earlier-starting ones, and is credited what that addition adds to the rounded, capped
+    total. So every activity's minutes are a multiple of the unit, and they add up to the
+    day's total exactly. Activities with no time on the day are left out; activities whose
+    time adds nothing (inside another's, past the cap, or under a unit) get 0.
     """
-    ledger = ledger or CreditLedger()
-    served = subtract_intervals(intervals, ledger.intervals)
-    minutes_by_day: dict[date, int] = {}
-    for day, duration in split_by_local_day(served, policy.zone).items():
-        room = max(0, policy.daily_cap_minutes - ledger.minutes_by_day.get(day, 0))
-        capped = min(duration // _MINUTE, room)
-        minutes_by_day[day] = capped - capped % policy.rounding_minutes
-    return Credit(minutes_by_day)
+    bounds = day_bounds(day, policy.zone)
+    on_day = {a: c for a, i in attendances.items() if (c := clip(i, bounds)) is not None}
+    credited: dict[str, int] = {}
+    covered: list[Interval] = []
+    served = timedelta(0)
+    total_before = 0
+    for activity_id in sorted(on_day, key=lambda a: (on_day[a].start, a)):
+        span = on_day[activity_id]
+        served += sum((i.end - i.start for i in subtract_intervals([span], covered)), timedelta(0))
+        covered.append(span)
+        total = day_total(served, policy)
+        credited[activity_id] = total - total_before
+        total_before = total
+    return credited
+
+
+def day_total(served: timedelta, policy: HoursPolicy) -> int:
+    """A day's credited minutes from its time served: whole minutes, capped, rounded down."""
+    capped = min(served // _MINUTE, policy.daily_cap_minutes)
+    return capped - capped % policy.rounding_minutes
+
+
+def credited_minutes(intervals: Iterable[Interval], policy: HoursPolicy) -> Credit:
+    """Minutes one activity's attendance earns per local day when no other approved
+    activity shares its days (`credit_day` with one activity): time served on each day,
+    overlaps counted once, capped and rounded down (every day touched, zeros included)."""
+    return Credit(
+        {
+            day: day_total(duration, policy)
+            for day, duration in split_by_local_day(intervals, policy.zone).items()
+        }
+    )

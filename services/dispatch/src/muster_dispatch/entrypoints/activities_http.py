@@ -222,18 +222,20 @@ async def correct(
     form: CorrectionForm,
     principal: Organiser,
 ) -> dict[str, Any]:
-    """Correct an attendance (补签); after approval the change becomes an adjustment."""
-    book = _book(request)
+    """Correct an attendance (补签); after approval the volunteer's days are recounted and
+    the records adjusted."""
     now = datetime.now(UTC)
-    ledgers = await book.ledgers.for_volunteers([volunteer_id], excluding=activity_id)
 
     def decide(state: Activity) -> list[Any]:
         return correct_attendance(
             state, volunteer_id, form.check_in_at, form.check_out_at, form.reason,
-            principal.subject, now, _policy(request), ledgers.get(volunteer_id),
+            principal.subject, now,
         )  # fmt: skip
 
-    return await _change(request, principal, activity_id, decide)
+    view = await _change(request, principal, activity_id, decide)
+    if not view["approved"] or not view["events"]:
+        return view
+    return await _settled(request, principal, activity_id, view, [volunteer_id])
 
 
 @router.get("/{activity_id}/never-checked-out")
@@ -261,17 +263,27 @@ async def close_open(request: Request, activity_id: str, principal: Organiser) -
 
 @router.post("/{activity_id}/approve")
 async def approve(request: Request, activity_id: str, principal: Organiser) -> dict[str, Any]:
-    """Approve the hours: one authoritative service record per volunteer and day."""
+    """Approve the hours. Each volunteer's days are counted with their other approved
+    attendances, and the service records of this activity (and of activities sharing
+    those days) follow: one per volunteer and local day."""
     book = _book(request)
     read = await book.existing_read(activity_id)
     now = datetime.now(UTC)
-    ledgers = await book.ledgers.for_volunteers(
-        sorted(read.state.attendances), excluding=activity_id
+    view = await _change(
+        request, principal, activity_id, lambda s: approve_hours(s, principal.subject, now), read
     )
-    return await _change(
-        request,
-        principal,
-        activity_id,
-        lambda s: approve_hours(s, principal.subject, now, _policy(request), ledgers),
-        read,
+    return await _settled(request, principal, activity_id, view)
+
+
+async def _settled(
+    request: Request,
+    principal: Principal,
+    activity_id: str,
+    view: dict[str, Any],
+    volunteer_ids: list[str] | None = None,
+) -> dict[str, Any]:
+    """`view` once the activity's hours are settled (`ActivityBook.settle_hours`)."""
+    state = await _book(request).settle_hours(
+        activity_id, CommandContext(principal.actor), volunteer_ids
     )
+    return activity_view(state) | {"events": view["events"]}

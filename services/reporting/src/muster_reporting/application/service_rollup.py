@@ -1,6 +1,21 @@
 """Activities held, volunteer turn-outs, unique volunteers, approved service hours and
 beneficiaries, counted at every level of the area hierarchy from dispatch's events.
 
+What counts (the README states the same):
+
+* Activities held (场次, `activities`): an activity counts once its hours are approved
+  (`activity.hours_approved`), on its local start day; never at scheduling, never when
+  cancelled (an approved activity cannot be cancelled).
+* Beneficiaries (受益人次): the counts of approved activities only. Counts recorded
+  before the approval are kept in the activity's facts and counted at the approval; an
+  amendment after it counts its difference; an activity never approved adds none.
+* Activities not held yet (`activities_scheduled`): +1 at scheduling, -1 at approval or
+  cancellation; `cancelled` +1 at cancellation. Their split by the clock (upcoming, in
+  progress, awaiting approval) is read from `PendingActivities`.
+* Turn-outs (人次) and unique volunteers: from service records, one turn-out per
+  (volunteer, activity) on the first local day of its records, whatever their minutes (a
+  record of 0 minutes too); such a volunteer counts among the unique volunteers.
+
 One cell per (area, period): all time, the year, ISO week, month and day (in the reporting
 time zone) of the day a figure belongs to. A cell holds its totals, its breakdowns by
 service category, drive and team (`category.<c>.…`, `drives.<d>.…`, `teams.<t>.…`) and its
@@ -31,11 +46,18 @@ from muster_contracts.events.activities import (
     ActivityCancelled,
     ActivityScheduled,
     BeneficiariesRecorded,
+    HoursApproved,
     ServiceRecordAdjusted,
     ServiceRecordIssued,
 )
 from muster_reporting.application.as_of import CellHistory, Change
 from muster_reporting.application.leaderboards import Leaderboards, Touched
+from muster_reporting.application.pending_activities import (
+    PendingActivities,
+    PendingActivity,
+    PendingChange,
+    split,
+)
 from muster_reporting.application.periods import cell_id, local_day, periods_of
 from muster_reporting.application.served_in_area import (
     Firsts,
@@ -54,7 +76,14 @@ from muster_runtime.projections import (
 
 # Measures also broken down by category, drive and team, with beneficiaries by group
 # (unique volunteers are not).
-BREAKDOWN_MEASURES = ("activities", "cancelled", "turnouts", "minutes", "beneficiaries_total")
+BREAKDOWN_MEASURES = (
+    "activities",
+    "activities_scheduled",
+    "cancelled",
+    "turnouts",
+    "minutes",
+    "beneficiaries_total",
+)
 BREAKDOWNS = ("category", "drives", "teams")
 # A top-volunteers board keeps 150 volunteers, 50 more than a report shows (corrections
 # can push volunteers off it: see `leaderboards`).
@@ -116,11 +145,25 @@ class RollupBatch:
     services: list[tuple[Service, str | None]] = field(default_factory=list)
     # The leaderboards whose volunteers' figures changed.
     touched: Touched = field(default_factory=dict)
+    # Activities entering or leaving the areas' lists of pending activities.
+    pending: list[PendingChange] = field(default_factory=list)
 
 
 def field_key(value: str) -> str:
     """A value usable as a document field name (no dots, no leading `$`)."""
     return value.replace(".", "_").replace("$", "_")
+
+
+def beneficiary_changes(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:
+    """What replacing an activity's beneficiary counts `before` by `after` adds (pure): per
+    group (`beneficiaries.<group>`, changed groups only) and in total."""
+    counts: dict[str, int] = {}
+    for group in sorted(set(before) | set(after)):
+        change = int(after.get(group, 0)) - int(before.get(group, 0))
+        if change:
+            counts[f"beneficiaries.{group}"] = change
+    counts["beneficiaries_total"] = sum(map(int, after.values())) - sum(map(int, before.values()))
+    return counts
 
 
 def spread(areas: AreaTree, delta: ServiceDelta) -> list[tuple[str, str, dict[str, int]]]:
@@ -162,6 +205,7 @@ class ServiceRollup:
             ActivityScheduled.event_type,
             ActivityCancelled.event_type,
             BeneficiariesRecorded.event_type,
+            HoursApproved.event_type,
             ServiceRecordIssued.event_type,
             ServiceRecordAdjusted.event_type,
         }
@@ -172,6 +216,7 @@ class ServiceRollup:
         self.cells = PackedCounters(db["service_by_area"])
         self.history = CellHistory(db, "service_by_area")
         self.activities = VersionedDocuments(db["activity_facts"])
+        self.pending = PendingActivities(db)
         self.served = ServedInArea(db)
         self.leaderboards = volunteer_boards(db, self.served)
         self._areas = areas
@@ -199,20 +244,21 @@ class ServiceRollup:
             await model.flush()
 
     def _models(self) -> tuple[Buffered, ...]:
-        return (self.cells, self.activities, self.history, self.served)
+        return (self.cells, self.activities, self.history, self.served, self.pending)
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
         batch = RollupBatch()
         facts: dict[str, Document] = {}  # activity facts as of the event being applied
         fact_updates: list[tuple[str, int, dict[str, Any], bool]] = []
         for consumed in events:
-            delta = await self._delta(consumed, facts, fact_updates)
+            delta = await self._delta(consumed, facts, fact_updates, batch.pending)
             if delta is not None:
                 self._count(consumed, delta, batch)
         await self.leaderboards.prepare(batch.touched)  # before the figures change
         firsts, created = await self.served.apply([service for service, _ in batch.services])
         for index, (service, parent) in enumerate(batch.services):
             self._count_firsts(service, parent, firsts.get(index, []), batch)
+        await self.pending.apply(batch.pending)
         await self.cells.apply(batch.cells)
         await self.leaderboards.settle(batch.touched, created)
         # The history and the facts wait for `record_history`, after every projection's
@@ -293,6 +339,7 @@ class ServiceRollup:
         consumed: ConsumedEvent,
         facts: dict[str, Document],
         fact_updates: list[tuple[str, int, dict[str, Any], bool]],
+        pending: list[PendingChange],
     ) -> ServiceDelta | None:
         envelope = consumed.envelope
         payload = envelope.payload
@@ -305,11 +352,11 @@ class ServiceRollup:
                 "team_id": payload.get("team_id"),
                 "day": local_day(payload["starts_at"], self._zone).isoformat(),
             }
-            facts[payload["activity_id"]] = {"_id": payload["activity_id"], **fact}
-            fact_updates.append(
-                (payload["activity_id"], envelope.stream_version, {"$set": fact}, True)
-            )
-            return self._from_facts(facts[payload["activity_id"]], fact["day"], {"activities": 1})
+            activity_id = payload["activity_id"]
+            facts[activity_id] = {"_id": activity_id, **fact}
+            fact_updates.append((activity_id, envelope.stream_version, {"$set": fact}, True))
+            pending.extend(self._listed(consumed, facts[activity_id], payload))
+            return self._from_facts(facts[activity_id], fact["day"], {"activities_scheduled": 1})
         if kind not in self.event_types:
             return None
         activity_id = payload["activity_id"]
@@ -323,24 +370,34 @@ class ServiceRollup:
             or fact.get("day")  # activities scheduled before periods were counted lack it
             or local_day(envelope.occurred_at, self._zone).isoformat()
         )
-        if kind == ActivityCancelled.event_type:
-            return self._from_facts(fact, day, {"activities": -1, "cancelled": 1})
+        if kind in (ActivityCancelled.event_type, HoursApproved.event_type):
+            if fact.get("approved") or fact.get("cancelled"):
+                return None  # settled already (each happens once, and never both)
+            approved = kind == HoursApproved.event_type
+            settled = {"approved" if approved else "cancelled": True}
+            facts[activity_id] = fact | settled
+            fact_updates.append((activity_id, envelope.stream_version, {"$set": settled}, False))
+            pending.extend(self._unlisted(consumed, fact, activity_id))
+            if not approved:
+                return self._from_facts(fact, day, {"activities_scheduled": -1, "cancelled": 1})
+            # Held: the activity counts, and with it the beneficiaries recorded so far.
+            counts = {"activities": 1, "activities_scheduled": -1}
+            if fact.get("beneficiaries"):
+                counts |= beneficiary_changes({}, fact["beneficiaries"])
+            return self._from_facts(fact, day, counts)
         if kind == BeneficiariesRecorded.event_type:
             before: dict[str, int] = fact.get("beneficiaries", {})
             after: dict[str, int] = payload["counts"]
-            counts: dict[str, int] = {}
-            for group in set(before) | set(after):
-                change = int(after.get(group, 0)) - int(before.get(group, 0))
-                if change:
-                    counts[f"beneficiaries.{group}"] = change
-            counts["beneficiaries_total"] = sum(map(int, after.values())) - sum(
-                map(int, before.values())
-            )
             facts[activity_id] = fact | {"beneficiaries": after}
             fact_updates.append(
                 (activity_id, envelope.stream_version, {"$set": {"beneficiaries": after}}, False)
             )
-            return self._from_facts(fact, day, counts)
+            if not fact.get("approved"):
+                # Kept in the facts, counted when the activity is approved. The event still
+                # counts nothing in the cells, so its history records it as first computed
+                # (a redelivery computed against later facts must not stand instead).
+                return self._from_facts(fact, day, {})
+            return self._from_facts(fact, day, beneficiary_changes(before, after))
         volunteer_id = payload["volunteer_id"]
         if kind == ServiceRecordIssued.event_type:
             counts = {"minutes": int(payload["minutes"])}
@@ -361,6 +418,38 @@ class ServiceRollup:
             return self._from_facts(fact, day, counts, volunteer_id, new_record=True)
         counts = {"minutes": int(payload["delta_minutes"])}
         return self._from_facts(fact, day, counts, volunteer_id)
+
+    def _listed(
+        self, consumed: ConsumedEvent, fact: Document, scheduled: Document
+    ) -> list[PendingChange]:
+        """A scheduled activity entering the pending lists of its place's areas."""
+        lineage = self._areas.prefix_lineage_ids(fact["place_area_id"])
+        starts_at = datetime.fromisoformat(scheduled["starts_at"])
+        ends_at = datetime.fromisoformat(scheduled["ends_at"])
+        return [
+            PendingChange(
+                consumed,
+                area,
+                fact["_id"],
+                PendingActivity.at(
+                    starts_at,
+                    ends_at,
+                    date.fromisoformat(fact["day"]),
+                    child,
+                    fact.get("category"),
+                    fact.get("drive_id"),
+                    fact.get("team_id"),
+                ),
+            )
+            for area, child in zip(lineage, (*lineage[1:], None), strict=True)
+        ]
+
+    def _unlisted(
+        self, consumed: ConsumedEvent, fact: Document, activity_id: str
+    ) -> list[PendingChange]:
+        """An approved or cancelled activity leaving the pending lists."""
+        lineage = self._areas.prefix_lineage_ids(fact["place_area_id"])
+        return [PendingChange(consumed, area, activity_id, None) for area in lineage]
 
     @staticmethod
     def _from_facts(
@@ -396,6 +485,19 @@ class ServiceRollup:
     ) -> Document:
         """An area's totals for all time or a period, now or as of an instant."""
         return (await self.cells_of([cell_id(area_id, period)], as_of))[cell_id(area_id, period)]
+
+    async def not_held(
+        self,
+        area_id: str,
+        child_ids: list[str],
+        period: str | None,
+        only: tuple[str, str] | None,
+        now: datetime,
+    ) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+        """The activities of an area's period not held yet, by where they stand at `now`
+        (upcoming, in progress, awaiting approval), the area's and each child's: one read
+        of the area's pending list by `_id`."""
+        return split(await self.pending.of_area(area_id), now, period, child_ids, only)
 
     async def drill_down(
         self,

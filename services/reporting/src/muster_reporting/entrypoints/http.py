@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Protocol, TypeVar
 
@@ -154,16 +154,49 @@ class AreaService(BaseModel):
     area_id: str
     name: str
     level: AreaLevel
-    activities: int
-    cancelled: int
-    turnouts: int
-    volunteers: int | None = Field(
-        description="Unique volunteers with a service record; null when filtered by "
-        "category, drive or team (not counted per breakdown)."
+    activities: int = Field(
+        description="Activities held (场次): activities whose hours were approved, each "
+        "counted once, in the period of its local start day, from the moment of its "
+        "approval (never at scheduling). A cancelled activity never counts."
     )
-    hours: float
-    beneficiaries: int
-    beneficiaries_by_group: dict[str, int]
+    activities_scheduled: int = Field(
+        description="Activities not held yet: scheduled, neither approved nor cancelled "
+        "(in the period of their local start day), = activities_upcoming + "
+        "activities_in_progress + activities_awaiting_approval. Not part of `activities`."
+    )
+    activities_upcoming: int | None = Field(
+        description="Of `activities_scheduled`, those not started at the moment of the "
+        "query; null with `as_of` (the split by the clock is for the present only)."
+    )
+    activities_in_progress: int | None = Field(
+        description="Of `activities_scheduled`, those started and not ended at the moment "
+        "of the query; null with `as_of`."
+    )
+    activities_awaiting_approval: int | None = Field(
+        description="Of `activities_scheduled`, those ended and not approved at the moment "
+        "of the query; null with `as_of`."
+    )
+    cancelled: int = Field(description="Activities cancelled (never held).")
+    turnouts: int = Field(
+        description="Turn-outs (人次): one per volunteer and activity with an approved "
+        "attendance, counted on the first local day of its service records, whatever its "
+        "credited minutes (a record of 0 minutes counts)."
+    )
+    volunteers: int | None = Field(
+        description="Unique volunteers with a service record here in the period (a record "
+        "of 0 minutes counts); null when filtered by category, drive or team (not counted "
+        "per breakdown)."
+    )
+    hours: float = Field(description="Approved service hours, on the local day served.")
+    beneficiaries: int = Field(
+        description="Beneficiaries (受益人次) of activities held: an approved activity's "
+        "counts, including those recorded before its approval, counted at the approval in "
+        "the period of its start day; an amendment after approval counts its difference. "
+        "Counts of activities never approved never count."
+    )
+    beneficiaries_by_group: dict[str, int] = Field(
+        description="`beneficiaries` by group (groups with none are left out)."
+    )
     drives_active: int | None = Field(
         description="Drives with an activity held here in the period (null under a "
         "category or team filter)."
@@ -177,14 +210,32 @@ class AreaService(BaseModel):
     )
 
     @classmethod
-    def of(cls, area: Area, counts: Document, only: tuple[str, str] | None = None) -> AreaService:
-        """A row from a cell, or from one of its breakdowns (`("drives", id)`)."""
+    def of(
+        cls,
+        area: Area,
+        counts: Document,
+        only: tuple[str, str] | None = None,
+        not_held: Mapping[str, int] | None = None,
+    ) -> AreaService:
+        """A row from a cell, or from one of its breakdowns (`("drives", id)`), with the
+        activities not held yet by stage (`not_held`; None as of a past instant)."""
         figures = counts.get(only[0], {}).get(field_key(only[1]), {}) if only else counts
+        scheduled = (
+            int(figures.get("activities_scheduled", 0))
+            if not_held is None
+            else sum(not_held.values())
+        )
         return cls(
             area_id=area.id,
             name=area.name,
             level=area.level,
             activities=int(figures.get("activities", 0)),
+            activities_scheduled=scheduled,
+            activities_upcoming=None if not_held is None else not_held["upcoming"],
+            activities_in_progress=None if not_held is None else not_held["in_progress"],
+            activities_awaiting_approval=None
+            if not_held is None
+            else not_held["awaiting_approval"],
             cancelled=int(figures.get("cancelled", 0)),
             turnouts=int(figures.get("turnouts", 0)),
             volunteers=None if only else int(counts.get("volunteers", 0)),
@@ -233,12 +284,14 @@ async def service_by_area(
     as_of: AsOf = None,
     format: Format = "json",
 ) -> ServiceReport | Response:
-    """Activities held, turn-outs (人次), unique volunteers, approved hours, beneficiaries,
-    drives and teams active, in an area and each of its children, for all time or a year,
-    ISO week, month or day (by the day served, in the reporting time zone); optionally
-    only one service category, drive or team (at most one filter). Corrections count in
-    the period of the service they correct. With `as_of`, the figures as recorded by the
-    start of that instant's minute."""
+    """Activities held (approved), activities not held yet (upcoming, in progress,
+    awaiting approval), turn-outs (人次), unique volunteers, approved hours, beneficiaries
+    of activities held, drives and teams active, in an area and each of its children, for
+    all time or a year, ISO week, month or day (activities by their local start day, hours
+    by the day served, in the reporting time zone); optionally only one service category,
+    drive or team (at most one filter). Corrections count in the period of the service
+    they correct. With `as_of`, the figures as recorded by the start of that instant's
+    minute (the split of activities not held yet by the clock is then null)."""
     filters = [
         (d, v) for d, v in (("category", category), ("drives", drive_id), ("teams", team_id)) if v
     ]
@@ -252,9 +305,14 @@ async def service_by_area(
     area_id = readable_area(areas, principal, area_id)
     period = valid_period(period)
     children = areas.children(area_id)
-    cell, by_child = await rollup.drill_down(area_id, [c.id for c in children], period, as_of)
-    area = AreaService.of(areas.get(area_id), cell, only)
-    rows = [AreaService.of(c, by_child[c.id], only) for c in children]
+    child_ids = [c.id for c in children]
+    cell, by_child = await rollup.drill_down(area_id, child_ids, period, as_of)
+    not_held: tuple[dict[str, int] | None, Mapping[str, dict[str, int] | None]] = (None, {})
+    if as_of is None:
+        now = datetime.now(UTC)
+        not_held = await rollup.not_held(area_id, child_ids, period, only, now)
+    area = AreaService.of(areas.get(area_id), cell, only, not_held[0])
+    rows = [AreaService.of(c, by_child[c.id], only, not_held[1].get(c.id)) for c in children]
     if format != "json":
         return area_table(format, "service", area, rows)
     return ServiceReport(area=area, children=rows, as_of=as_of)

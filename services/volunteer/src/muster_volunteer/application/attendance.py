@@ -43,7 +43,7 @@ from muster_contracts.stars import star_rating
 from muster_runtime.errors import NotFoundError, RuleViolationError
 from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore, Stream
 from muster_runtime.mongo import Database, GroupInserts
-from muster_runtime.projections import ConsumedEvent, VersionedDocuments
+from muster_runtime.projections import ConsumedEvent, VersionedDocuments, by_ids
 from muster_runtime.tracing import traced_command
 from muster_volunteer.domain.attendance import (
     ActivityView,
@@ -127,6 +127,13 @@ class ActivityBoard:
                 self._views.clear()
             self._views[activity_id] = (now, view)
         return view
+
+    async def events_by_id(self, activity_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
+        """The events kept of each activity (those known), read by `_id`."""
+        if not activity_ids:
+            return {}
+        cursor = self.activities.collection.find(by_ids(sorted(activity_ids)))
+        return {str(doc["_id"]): list(doc.get("events", [])) async for doc in cursor}
 
     async def service_record(self, volunteer_id: str) -> dict[str, Any]:
         records = sorted(

@@ -4,24 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel
-from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
 from muster_contracts.areas import AreaTree
 from muster_contracts.envelope import Role
-from muster_contracts.events import VOLUNTEER_STREAM, VolunteerRegistered
+from muster_contracts.events import VOLUNTEER_STREAM, VolunteerLoginBound, VolunteerRegistered
 from muster_contracts.events.registry import decode_payload
 from muster_runtime.errors import ConflictError, GoneError, NotFoundError, RuleViolationError
 from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore, Stream
-from muster_runtime.mongo import Document
 from muster_runtime.tracing import traced_command
+from muster_volunteer.adapters.logins import InvitationCodes, LoginLinks, LoginTakenError
 from muster_volunteer.adapters.personal_data import (
     IdentityClaims,
     PersonalDataErasedError,
@@ -36,13 +33,6 @@ from muster_volunteer.domain.volunteer import (
     evolve,
     register,
 )
-
-# How long a process answers "which volunteer is this account" from memory (every
-# volunteer request asks). The link is made once and only removed when the volunteer is
-# erased (or a registration is rolled back): this process forgets it then; another
-# replica may still act for the erased volunteer this long.
-ACCOUNT_CACHE_SECONDS = 30.0
-ACCOUNT_CACHE_SIZE = 100_000
 
 
 def stream_id(volunteer_id: str) -> str:
@@ -76,13 +66,13 @@ class VolunteerRegistry:
         vault: PersonalDataVault,
         phones: IdentityClaims,
         areas: AreaTree,
-        accounts: AsyncCollection[Document],
+        logins: LoginLinks,
         id_numbers: IdentityClaims,
+        invitation_codes: InvitationCodes,
     ) -> None:
         self._id_numbers = id_numbers
-        self._accounts = accounts
-        self._known_accounts: dict[str, tuple[float, str]] = {}
-        self._unlinks = 0  # bumped by every unlink: a lookup that overlapped one is not kept
+        self.logins = logins
+        self._invitation_codes = invitation_codes
         self._store = store
         self._vault = vault
         self._phones = phones
@@ -94,17 +84,18 @@ class VolunteerRegistry:
     ) -> VolunteerRecord:
         """Register, or return the record a retry of the same request already stored.
 
-        A volunteer registering themself links their account (the token's subject) to
-        the record: one account, one volunteer. A registration refused by a rule or a
-        duplicate leaves the account, the phone and the ID number free for the next try.
+        A volunteer registering themself binds their login (the token's subject) to the
+        record (`volunteer.login_bound`): one login, one volunteer. A registration refused
+        by a rule or a duplicate leaves the login, the phone and the ID number free for the
+        next try.
         """
         state = Volunteer(volunteer_id)
         sealed = await self._vault.seal(volunteer_id, command.personal())
+        subject = context.actor.subject if context.actor.role is Role.VOLUNTEER else None
         try:
-            events = register(state, command, sealed, self._areas)
+            events = register(state, command, sealed, self._areas, login=subject)
         except VolunteerRuleError as exc:
             raise RuleViolationError(str(exc), field=exc.field, rule=exc.rule) from None
-        subject = context.actor.subject if context.actor.role is Role.VOLUNTEER else None
         await self._claim_all(command, volunteer_id, subject)
         # A new stream: append straight away; only a retry of the same request collides.
         try:
@@ -127,9 +118,9 @@ class VolunteerRegistry:
     async def _claim_all(
         self, command: RegisterVolunteer, volunteer_id: str, subject: str | None
     ) -> None:
-        """The account link (a volunteer registering themself), the phone and the ID number,
+        """The login link (a volunteer registering themself), the phone and the ID number,
         claimed together; if one is refused, none is kept, and the first refusal in that
-        order is the answer (an account that registered already, then the phone)."""
+        order is the answer (a login bound already, then the phone)."""
         claims = [] if subject is None else [self._link_account(subject, volunteer_id)]
         claims.append(
             self._claim(self._phones, command.phone, volunteer_id, "phone", "phone number")
@@ -149,7 +140,7 @@ class VolunteerRegistry:
         if command.id_number is not None:
             await self._id_numbers.release(command.id_number, volunteer_id)
         if subject is not None:
-            await self._unlink_account(subject, volunteer_id)
+            await self.logins.unlink(subject, volunteer_id)
         raise next((f for f in failures if isinstance(f, ConflictError)), failures[0])
 
     async def _claim(
@@ -169,43 +160,28 @@ class VolunteerRegistry:
 
     async def _link_account(self, subject: str, volunteer_id: str) -> None:
         try:
-            await self._accounts.insert_one({"_id": subject, "volunteer_id": volunteer_id})
-        except DuplicateKeyError:
-            if await self.account_of(subject) != volunteer_id:
-                raise ConflictError(
-                    "this account has registered a volunteer already", code="already_registered"
-                ) from None
+            await self.logins.link(subject, volunteer_id)
+        except LoginTakenError:
+            raise ConflictError(
+                "this login speaks for a volunteer already", code="already_registered"
+            ) from None
 
     async def account_of(self, subject: str) -> str | None:
-        """The volunteer registered by this account, if any."""
-        doc = await self._accounts.find_one({"_id": subject})
-        return str(doc["volunteer_id"]) if doc else None
+        """The volunteer this login speaks for, if any."""
+        return await self.logins.volunteer_of(subject)
 
     async def own_volunteer_id(self, subject: str) -> str:
-        """The volunteer this account registered; a clear 404 if it registered none.
+        """The volunteer this login speaks for; a clear 404 if none.
 
-        Kept in memory for `ACCOUNT_CACHE_SECONDS` once found."""
-        now = time.monotonic()
-        kept = self._known_accounts.get(subject)
-        if kept is not None and now - kept[0] < ACCOUNT_CACHE_SECONDS:
-            return kept[1]
-        unlinks = self._unlinks
-        volunteer_id = await self.account_of(subject)
+        Kept in memory for a short while once found (every volunteer request asks)."""
+        volunteer_id = await self.logins.cached_volunteer_of(subject)
         if volunteer_id is None:
-            raise NotFoundError("register as a volunteer first", code="not_registered")
-        if unlinks == self._unlinks:
-            if len(self._known_accounts) >= ACCOUNT_CACHE_SIZE:
-                self._known_accounts.clear()
-            self._known_accounts[subject] = (now, volunteer_id)
+            raise NotFoundError(
+                "this login speaks for no volunteer: register (POST /volunteers), or claim "
+                "the invitation an organiser gave you (POST /me/claim)",
+                code="not_registered",
+            )
         return volunteer_id
-
-    async def _unlink_account(self, subject: str, volunteer_id: str) -> None:
-        self._unlinks += 1
-        try:
-            await self._accounts.delete_one({"_id": subject, "volunteer_id": volunteer_id})
-        finally:
-            self._unlinks += 1
-            self._known_accounts.pop(subject, None)
 
     async def profile(self, volunteer_id: str) -> VolunteerRegistered:
         """What drives and rules need to know: the registration, personal data left sealed."""
@@ -223,7 +199,7 @@ class VolunteerRegistry:
         The event is stored first; a retry after a crash finishes the shredding.
         """
         stream = await self._store.read_stream(stream_id(volunteer_id))
-        state = _fold(volunteer_id, stream)
+        state = fold(volunteer_id, stream)
         try:
             events = erase(state, context.actor.role.value)
         except VolunteerRuleError as exc:
@@ -237,9 +213,9 @@ class VolunteerRegistry:
             if personal.id_number is not None:
                 await self._id_numbers.release(personal.id_number, volunteer_id)
         await self._vault.shred(volunteer_id)
-        registrant = stream.events[0].actor
-        if registrant.role is Role.VOLUNTEER:
-            await self._unlink_account(registrant.subject, volunteer_id)
+        await self._invitation_codes.forget_volunteer(volunteer_id)
+        for subject in logins_ever(stream):
+            await self.logins.unlink(subject, volunteer_id)
 
     async def display_names(
         self, volunteer_ids: list[str], in_scope: Callable[[str], bool]
@@ -263,11 +239,11 @@ class VolunteerRegistry:
         return list(await asyncio.gather(*(one(v) for v in volunteer_ids)))
 
     async def load(self, volunteer_id: str) -> Volunteer:
-        return _fold(volunteer_id, await self._store.read_stream(stream_id(volunteer_id)))
+        return fold(volunteer_id, await self._store.read_stream(stream_id(volunteer_id)))
 
     async def get(self, volunteer_id: str) -> VolunteerRecord:
         stream = await self._store.read_stream(stream_id(volunteer_id))
-        state = _fold(volunteer_id, stream)
+        state = fold(volunteer_id, stream)
         if state.registered is None:
             raise NotFoundError(f"no volunteer {volunteer_id}")
         if state.erased:
@@ -282,10 +258,27 @@ class VolunteerRegistry:
         )
 
 
-def _fold(volunteer_id: str, stream: Stream) -> Volunteer:
+def logins_ever(stream: Stream) -> set[str]:
+    """Every login that was bound to the volunteer: the ones erasure must unlink."""
+    subjects = {
+        str(e.payload["subject"]) for e in stream.events if e.type == VolunteerLoginBound.event_type
+    }
+    if stream.events and stream.events[0].actor.role is Role.VOLUNTEER:
+        subjects.add(stream.events[0].actor.subject)  # registered before logins were events
+    return subjects
+
+
+def fold(volunteer_id: str, stream: Stream) -> Volunteer:
     state = Volunteer(volunteer_id)
     for envelope in stream.events:
-        state = evolve(
-            state, decode_payload(envelope.type, envelope.schema_version, envelope.payload)
-        )
+        event = decode_payload(envelope.type, envelope.schema_version, envelope.payload)
+        state = evolve(state, event)
+        if (
+            isinstance(event, VolunteerRegistered)
+            and envelope.actor.role is Role.VOLUNTEER
+            and state.login is None
+        ):
+            # Registered by the volunteer before bindings were events: the registering
+            # login speaks for them (their `volunteer.login_bound` follows it today).
+            state = replace(state, login=envelope.actor.subject)
     return state

@@ -29,7 +29,7 @@ from muster_contracts.events.drives import (
 from muster_runtime.errors import ConflictError, NotFoundError, RuleViolationError
 from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore
 from muster_runtime.mongo import Database, Document
-from muster_runtime.projections import ConsumedEvent, VersionedDocuments
+from muster_runtime.projections import ConsumedEvent, VersionedDocuments, by_ids
 from muster_runtime.tracing import traced_command
 
 # What each dispatch decision means for the volunteer's view of the sign-up.
@@ -99,6 +99,13 @@ class DriveBoard:
         if doc is None or "title" not in doc:
             raise NotFoundError(f"no drive {drive_id}", field="drive_id")
         return doc
+
+    async def drives_by_id(self, drive_ids: set[str]) -> dict[str, Document]:
+        """The drives known of `drive_ids` (title, scope, …), read by `_id`."""
+        if not drive_ids:
+            return {}
+        cursor = self.drives.collection.find(by_ids(sorted(drive_ids)))
+        return {str(doc["_id"]): doc async for doc in cursor if "title" in doc}
 
     async def open_drives_for(
         self, volunteer: VolunteerRegistered, now: datetime

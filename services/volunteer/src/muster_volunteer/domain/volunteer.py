@@ -1,4 +1,4 @@
-"""A volunteer's record: registration rules and the fold of its events."""
+"""A volunteer's record: registration, login and erasure rules, and the fold of its events."""
 
 from __future__ import annotations
 
@@ -6,16 +6,21 @@ import re
 import unicodedata
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from muster_contracts.areas import AreaLevel, AreaTree
 from muster_contracts.events import (
     DomainEvent,
+    LoginBinding,
     SealedPersonalData,
     Skill,
     VolunteerCategory,
     VolunteerErased,
+    VolunteerInvited,
+    VolunteerLoginBound,
+    VolunteerLoginUnbound,
     VolunteerRegistered,
 )
 
@@ -128,6 +133,25 @@ class RegisterVolunteer(PersonalData):
         return PersonalData(name=self.name, phone=self.phone, id_number=self.id_number)
 
 
+class LoginRefusal(StrEnum):
+    """Why an invitation or a claim of one is refused (the machine-readable error code)."""
+
+    ERASED = "erased"
+    VOLUNTEER_ALREADY_BOUND = "volunteer_already_bound"
+    LOGIN_ALREADY_BOUND = "login_already_bound"
+    INVITATION_USED = "invitation_used"
+    INVITATION_SUPERSEDED = "invitation_superseded"
+    INVITATION_EXPIRED = "invitation_expired"
+
+
+class LoginRefusedError(ValueError):
+    """An invitation or claim that breaks a login rule; `refusal` says which."""
+
+    def __init__(self, refusal: LoginRefusal, message: str) -> None:
+        super().__init__(message)
+        self.refusal = refusal
+
+
 @dataclass(frozen=True)
 class Volunteer:
     """The folded state of one volunteer stream."""
@@ -136,6 +160,12 @@ class Volunteer:
     version: int = 0
     registered: VolunteerRegistered | None = None
     erased: bool = False
+    # The login (identity provider subject) that speaks for this volunteer, if any.
+    login: str | None = None
+    # The invitation whose code may still be claimed (the latest one issued), until when.
+    invitation_id: str | None = None
+    invitation_expires_at: datetime | None = None
+    claimed_invitation_id: str | None = None
 
     @property
     def exists(self) -> bool:
@@ -143,8 +173,14 @@ class Volunteer:
 
 
 def register(
-    state: Volunteer, command: RegisterVolunteer, personal: SealedPersonalData, areas: AreaTree
+    state: Volunteer,
+    command: RegisterVolunteer,
+    personal: SealedPersonalData,
+    areas: AreaTree,
+    login: str | None = None,
 ) -> list[DomainEvent]:
+    """Register; `login` is the registering volunteer's own subject (not an organiser's),
+    bound to the new record in the same step."""
     if state.exists:
         raise VolunteerRuleError("volunteer_id", "unique", "this volunteer is already registered")
     if command.home_area_id not in areas:
@@ -173,6 +209,86 @@ def register(
             birth_year=command.birth_year,
             employer_unit=command.employer_unit,
             personal=personal,
+        ),
+        *(
+            []
+            if login is None
+            else [
+                VolunteerLoginBound(
+                    volunteer_id=state.volunteer_id,
+                    subject=login,
+                    binding=LoginBinding.REGISTRATION,
+                )
+            ]
+        ),
+    ]
+
+
+def invite(state: Volunteer, invitation_id: str, expires_at: datetime) -> list[DomainEvent]:
+    """Invite a registered volunteer without a login to claim their record; the new
+    invitation supersedes any earlier one."""
+    if not state.exists:
+        raise VolunteerRuleError("volunteer_id", "registered", "no such volunteer")
+    if state.erased:
+        raise LoginRefusedError(LoginRefusal.ERASED, "this volunteer was erased")
+    if state.login is not None:
+        raise LoginRefusedError(
+            LoginRefusal.VOLUNTEER_ALREADY_BOUND,
+            "this volunteer has a login already; an invitation would have nothing to bind",
+        )
+    return [
+        VolunteerInvited(
+            volunteer_id=state.volunteer_id, invitation_id=invitation_id, expires_at=expires_at
+        )
+    ]
+
+
+def claim(
+    state: Volunteer,
+    invitation_id: str,
+    login: str,
+    now: datetime,
+    login_speaks_for: str | None,
+) -> list[DomainEvent]:
+    """Bind `login` to the volunteer whose invitation `invitation_id` it presents.
+
+    Args:
+        login_speaks_for: the volunteer `login` is bound to already, if any.
+    """
+    if not state.exists:
+        raise VolunteerRuleError("volunteer_id", "registered", "no such volunteer")
+    if state.erased:
+        raise LoginRefusedError(LoginRefusal.ERASED, "this volunteer was erased")
+    if invitation_id == state.claimed_invitation_id:
+        raise LoginRefusedError(
+            LoginRefusal.INVITATION_USED, "this invitation has been claimed already"
+        )
+    if invitation_id != state.invitation_id:
+        raise LoginRefusedError(
+            LoginRefusal.INVITATION_SUPERSEDED,
+            "a newer invitation replaced this one; ask the organiser for the latest code",
+        )
+    assert state.invitation_expires_at is not None
+    if now >= state.invitation_expires_at:
+        raise LoginRefusedError(
+            LoginRefusal.INVITATION_EXPIRED,
+            "this invitation has expired; ask the organiser for a new one",
+        )
+    if state.login is not None:
+        raise LoginRefusedError(
+            LoginRefusal.VOLUNTEER_ALREADY_BOUND, "this volunteer has another login already"
+        )
+    if login_speaks_for is not None:
+        raise LoginRefusedError(
+            LoginRefusal.LOGIN_ALREADY_BOUND,
+            "your login speaks for another volunteer already; one login, one volunteer",
+        )
+    return [
+        VolunteerLoginBound(
+            volunteer_id=state.volunteer_id,
+            subject=login,
+            binding=LoginBinding.INVITATION,
+            invitation_id=invitation_id,
         )
     ]
 
@@ -182,12 +298,40 @@ def erase(state: Volunteer, requested_by: str) -> list[DomainEvent]:
         raise VolunteerRuleError("volunteer_id", "registered", "no such volunteer")
     if state.erased:
         return []
-    return [VolunteerErased(volunteer_id=state.volunteer_id, requested_by=requested_by)]
+    unbound: list[DomainEvent] = (
+        []
+        if state.login is None
+        else [
+            VolunteerLoginUnbound(
+                volunteer_id=state.volunteer_id, subject=state.login, reason="erased"
+            )
+        ]
+    )
+    return [
+        *unbound,
+        VolunteerErased(volunteer_id=state.volunteer_id, requested_by=requested_by),
+    ]
 
 
 def evolve(state: Volunteer, event: DomainEvent) -> Volunteer:
     if isinstance(event, VolunteerRegistered):
         return replace(state, version=state.version + 1, registered=event)
     if isinstance(event, VolunteerErased):
-        return replace(state, version=state.version + 1, erased=True)
+        return replace(
+            state, version=state.version + 1, erased=True, invitation_id=None, login=None
+        )
+    if isinstance(event, VolunteerInvited):
+        return replace(
+            state,
+            version=state.version + 1,
+            invitation_id=event.invitation_id,
+            invitation_expires_at=event.expires_at,
+        )
+    if isinstance(event, VolunteerLoginBound):
+        claimed = event.invitation_id or state.claimed_invitation_id
+        return replace(
+            state, version=state.version + 1, login=event.subject, claimed_invitation_id=claimed
+        )
+    if isinstance(event, VolunteerLoginUnbound):
+        return replace(state, version=state.version + 1, login=None)
     return replace(state, version=state.version + 1)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from muster_contracts.envelope import Role
 from muster_contracts.events import Skill, VolunteerCategory
@@ -44,9 +44,12 @@ class VolunteerView(BaseModel):
     employer_unit: str | None
     registered_at: datetime
     version: int
+    has_login: bool = Field(
+        description="Whether a login speaks for this volunteer (else an organiser may invite them)."
+    )
 
 
-def _view(request: Request, record: VolunteerRecord) -> VolunteerView:
+def volunteer_view(request: Request, record: VolunteerRecord) -> VolunteerView:
     event = record.registered
     areas = request.app.state.areas
     return VolunteerView(
@@ -61,12 +64,13 @@ def _view(request: Request, record: VolunteerRecord) -> VolunteerView:
         employer_unit=event.employer_unit,
         registered_at=record.registered_at,
         version=record.volunteer.version,
+        has_login=record.volunteer.login is not None,
     )
 
 
 async def _registered_again(request: Request, kept: Any) -> Any:
     registry: VolunteerRegistry = request.app.state.registry
-    return _view(request, await registry.get(kept["volunteer_id"])).model_dump(mode="json")
+    return volunteer_view(request, await registry.get(kept["volunteer_id"])).model_dump(mode="json")
 
 
 @router.post("", status_code=201, response_model=VolunteerView)
@@ -86,7 +90,7 @@ async def register_volunteer(
     volunteer_id = str(stable_id(request, "volunteer"))
     record = await registry.register(volunteer_id, form, CommandContext(principal.actor))
     response.headers["Location"] = f"/volunteers/{volunteer_id}"
-    return _view(request, record)
+    return volunteer_view(request, record)
 
 
 class DisplayNames(BaseModel):
@@ -136,7 +140,7 @@ async def get_volunteer(request: Request, volunteer_id: str, principal: Reader) 
     if not allowed:
         # Not 403: whether a volunteer exists outside your scope is itself personal data.
         raise NotFoundError(f"no volunteer {volunteer_id}")
-    return _view(request, record)
+    return volunteer_view(request, record)
 
 
 @router.delete("/{volunteer_id}", status_code=204)

@@ -16,6 +16,11 @@ const LABELS = {
     party_member: "党员", in_service_party_member: "在职党员（双报到）", resident: "居民",
     student: "学生", company_staff: "企业职工",
     signed_up: "报名", accepted: "录用", assigned: "编入队伍", checked_in: "签到", hours_approved: "时长认定",
+    funnel_scope: "在「{area}」及其下级区域发起的招募。",
+    funnel_empty: "这些招募尚无人报名，漏斗为空。",
+    funnel_elsewhere: "本区域的 {n} 人次按服务地点统计；其招募的报名计入招募发起区域的漏斗。",
+    funnel_no_sign_ups: "暂无报名",
+    no_beneficiaries: "暂无受益人次",
   },
   en: {
     title: "Volunteer service dashboard", lang: "中文", token_prompt: "Access token", token_use: "Open",
@@ -31,21 +36,29 @@ const LABELS = {
     student: "Students", company_staff: "Company staff",
     signed_up: "Signed up", accepted: "Accepted", assigned: "Assigned", checked_in: "Checked in",
     hours_approved: "Hours approved",
+    funnel_scope: "Drives launched for {area} and the areas within it.",
+    funnel_empty: "No one has signed up for such a drive yet, so the funnel is empty.",
+    funnel_elsewhere: "The {n} turn-outs here count where volunteers served; their drives' sign-ups count in the funnel of the area each drive was launched for.",
+    funnel_no_sign_ups: "No sign-ups",
+    no_beneficiaries: "No beneficiaries recorded",
   },
 };
 const MEASURES = ["registered", "activities", "turnouts", "hours", "beneficiaries"];
 const GROUPS = ["elderly", "children", "disabled", "low_income", "outdoor_workers", "residents"];
 const CATEGORIES = ["party_member", "in_service_party_member", "resident", "student", "company_staff"];
+const SERIES_AXES = ["hours", "turnouts", "beneficiaries"]; // the time chart: one axis each
+const SERIES_COLOURS = ["#5470c6", "#c62828", "#2e7d32"];
 
 const state = {
   lang: new URLSearchParams(location.search).get("lang") === "en" ? "en" : "zh-CN",
   token: null,
-  trail: [], // [{id, name}] from the first area shown down to the current one
+  trail: [], // [{id, name}] from the caller's scope down to the area shown
   data: null,
   charts: {},
 };
 
-const t = (key) => LABELS[state.lang][key] ?? key;
+const t = (key, values = {}) =>
+  (LABELS[state.lang][key] ?? key).replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
 const $ = (selector) => document.querySelector(selector);
 const formatNumber = (value) => String(Math.round(value * 100) / 100);
 
@@ -75,16 +88,18 @@ async function load(areaId) {
   $("#status").textContent = t("loading");
   document.body.dataset.ready = "";
   try {
-    const [service, volunteers, series, funnel] = await Promise.all([
+    const [service, volunteers, series, funnel, where] = await Promise.all([
       api("service", { area_id: areaId }),
       api("volunteers", { area_id: areaId }),
       api("service/series", { area_id: areaId, granularity: "day" }),
       api("funnel", { area_id: areaId }),
+      areaId ? api(`areas/${encodeURIComponent(areaId)}`, {}) : null, // none: the caller's scope
     ]);
     state.data = { service, volunteers, series, funnel };
-    const here = { id: service.area.area_id, name: service.area.name };
-    const at = state.trail.findIndex((step) => step.id === here.id);
-    state.trail = at >= 0 ? state.trail.slice(0, at + 1) : [...state.trail, here];
+    // The whole path from the caller's scope, also when the page opens deep in the tree.
+    const path = where ? where.path : [service.area];
+    state.trail = path.map((step) => ({ id: step.area_id, name: step.name }));
+    history.replaceState(null, "", location.pathname + location.search + `#${service.area.area_id}`);
     $("#status").textContent = "";
     $("#report").hidden = false;
     render();
@@ -169,6 +184,10 @@ function renderChildren() {
   }));
 }
 
+const emptyTitle = (text) => ({
+  text, left: "center", top: "middle", textStyle: { color: "#616e7c", fontSize: 14, fontWeight: "normal" },
+});
+
 function chart(id) {
   state.charts[id] ??= echarts.init(document.getElementById(id));
   return state.charts[id];
@@ -182,35 +201,72 @@ function renderCharts() {
     ...base,
     tooltip: { trigger: "axis" },
     legend: { top: 0 },
-    grid: { left: 48, right: 48, top: 36, bottom: 28 },
+    grid: { left: 56, right: 112, top: 36, bottom: 28 },
     xAxis: { type: "category", data: days },
-    yAxis: [{ type: "value", name: t("hours") }, { type: "value", name: t("turnouts") }],
-    series: [
-      { name: t("hours"), type: "bar", data: series.points.map((p) => p.hours) },
-      { name: t("turnouts"), type: "line", yAxisIndex: 1, data: series.points.map((p) => p.turnouts) },
-      { name: t("beneficiaries"), type: "line", yAxisIndex: 1, data: series.points.map((p) => p.beneficiaries) },
-    ],
+    // One axis per series, named and coloured as its series: hours on the left, the two
+    // counts of people (whole numbers) on the right.
+    yAxis: SERIES_AXES.map((measure, index) => ({
+      type: "value",
+      name: t(measure),
+      nameLocation: "middle",
+      nameGap: index ? 36 : 40,
+      nameTextStyle: { color: SERIES_COLOURS[index] },
+      position: index ? "right" : "left",
+      offset: index === 2 ? 56 : 0,
+      minInterval: measure === "hours" ? 0 : 1,
+      axisLine: { show: true, lineStyle: { color: SERIES_COLOURS[index] } },
+      splitLine: { show: index === 0 },
+    })),
+    series: SERIES_AXES.map((measure, index) => ({
+      name: t(measure), type: index ? "line" : "bar", yAxisIndex: index,
+      itemStyle: { color: SERIES_COLOURS[index] }, lineStyle: index ? { color: SERIES_COLOURS[index] } : undefined,
+      data: series.points.map((p) => p[measure]),
+    })),
   }, true);
+  // Only the groups served: zero slices would pile their labels up, and with none served
+  // the chart says so instead of drawing equal slices of nothing.
   const byGroup = service.area.beneficiaries_by_group;
+  const served = GROUPS.filter((g) => byGroup[g]).map((g) => ({ name: t(g), value: byGroup[g] }));
   chart("chart-beneficiaries").setOption({
     ...base,
-    series: [{ type: "pie", radius: ["35%", "65%"], data: GROUPS.map((g) => ({ name: t(g), value: byGroup[g] ?? 0 })) }],
+    title: served.length ? undefined : emptyTitle(t("no_beneficiaries")),
+    series: served.length ? [{
+      type: "pie", radius: ["30%", "55%"], data: served,
+      label: { width: 96, overflow: "break" }, // long English names wrap, never cut
+    }] : [],
   }, true);
   const byCategory = volunteers.area.by_category;
   chart("chart-categories").setOption({
     ...base,
-    grid: { left: 140, right: 24, top: 8, bottom: 24 },
-    xAxis: { type: "value" },
+    // containLabel: the grid makes room for the longest category name in either language.
+    grid: { left: 8, right: 24, top: 8, bottom: 24, containLabel: true },
+    xAxis: { type: "value", minInterval: 1 }, // counts of people: whole numbers
     yAxis: { type: "category", data: CATEGORIES.map(t) },
     series: [{ type: "bar", data: CATEGORIES.map((c) => byCategory[c] ?? 0) }],
   }, true);
+  renderFunnel(funnel, service.area);
+}
+
+// The funnel of the drives launched for this area and below: said in words above the chart,
+// with why it is empty when it is. Widths are in proportion to the largest stage, so an
+// empty funnel draws no bars at all.
+function renderFunnel(funnel, area) {
+  const largest = Math.max(0, ...funnel.stages.map((s) => s.count));
+  const note = [t("funnel_scope", { area: area.name })];
+  if (!largest) {
+    note.push(t("funnel_empty"));
+    if (area.turnouts) note.push(t("funnel_elsewhere", { n: area.turnouts }));
+  }
+  $("#funnel-note").textContent = note.join(" ");
+  $("#chart-funnel").dataset.empty = largest ? "false" : "true";
   chart("chart-funnel").setOption({
-    ...base,
-    series: [{
-      type: "funnel", sort: "none", left: "10%", width: "80%", minSize: "10%",
+    animation: false, tooltip: { trigger: "item" },
+    title: largest ? undefined : emptyTitle(t("funnel_no_sign_ups")),
+    series: largest ? [{
+      type: "funnel", sort: "none", left: 8, width: "55%", min: 0, max: largest, minSize: "0%", // labels on the right
       label: { formatter: (p) => `${p.name} ${p.value}` },
       data: funnel.stages.map((s) => ({ name: t(s.stage), value: s.count })),
-    }],
+    }] : [],
   }, true);
 }
 
