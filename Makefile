@@ -3,9 +3,14 @@ SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 UV ?= uv
 STACK := deploy/local/stack.sh
+# `make up CLUSTER=3`: Kafka as a KRaft cluster of three nodes (deploy/local/stack.sh, which
+# remembers it: later `make down`, `status` and `up` act on the cluster; CLUSTER=1 goes back).
+ifdef CLUSTER
+export MUSTER_KAFKA_NODES := $(CLUSTER)
+endif
 PY := .venv/bin/python
 
-.PHONY: help install up demo test test-faults lint unit down status clean logs bench bench-registrations bench-teams docs schemas
+.PHONY: help install up demo test test-faults test-cluster lint unit down status clean logs bench bench-registrations bench-teams docs schemas
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -14,9 +19,17 @@ install: ## Python packages (uv), the dashboard's ECharts (npm), Kafka jars and 
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
 	$(UV) sync --frozen --python python3
 	$(PY) tools/vendor_echarts.py
+	@$(MAKE) --no-print-directory tools/asyncapi/node_modules/.installed
 	bash $(STACK) install
 
-up: install ## start Kafka, FerretDB and the three services (idempotent)
+# The official AsyncAPI validator, pinned by tools/asyncapi/package-lock.json (4.1.1: the
+# last @asyncapi/cli that runs on Node 20); without npm the contract test says it skipped.
+tools/asyncapi/node_modules/.installed: tools/asyncapi/package.json tools/asyncapi/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  cd tools/asyncapi && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error && touch node_modules/.installed; \
+	else echo "install: npm not found; the AsyncAPI document will not be validated by @asyncapi/cli"; fi
+
+up: install ## start Kafka, FerretDB and the three services (idempotent; CLUSTER=3: a 3-broker Kafka)
 	bash $(STACK) up all
 
 demo: up ## bring everything up, register a realistic batch, print the report
@@ -31,7 +44,7 @@ lint: ## ruff, mypy (strict), import boundaries
 test: install ## lint, then every test against the real Kafka and FerretDB, the faults last
 	bash $(STACK) up infra
 	$(MAKE) --no-print-directory lint
-	$(PY) -m pytest -m "not faults"
+	$(PY) -m pytest -m "not faults and not cluster"
 	$(PY) -m pytest -m faults tests/faults
 
 test-faults: install ## faults under load: Kafka, the store, each service killed, a rebalance
@@ -40,6 +53,10 @@ test-faults: install ## faults under load: Kafka, the store, each service killed
 
 unit: ## fast tests of pure logic only
 	$(PY) -m pytest -m "not integration and not e2e"
+
+test-cluster: install ## faults on a 3-broker cluster it starts itself: a leader and the controller killed, a clean stop
+	bash $(STACK) up ferretdb
+	$(PY) -m pytest -m cluster tests/cluster
 
 bench: install ## the performance benchmark (docs/performance.md): mixed district workload, baselines, replays, scale-out
 	bash $(STACK) up infra

@@ -7,15 +7,53 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+from _pytest.terminal import TerminalReporter
 
 from muster_runtime.mongo import Database, connect
-from muster_runtime.settings import ServiceSettings
+from muster_runtime.settings import DEV_JWT_SECRET, ServiceSettings
 from muster_runtime.topics import delete_topics
+
+# Tests run in development mode with the development JWT secret, set here explicitly so that
+# the tokens they issue in-process and the service processes they start (which inherit this
+# environment) agree, whatever secrets a local stack keeps under .state/.
+os.environ["MUSTER_DEV_MODE"] = "1"
+os.environ.setdefault("MUSTER_JWT_SECRET", DEV_JWT_SECRET)
+
+if TYPE_CHECKING:
+    from tests.faults.ledger import FaultMatrix
+
+# The fault suites' matrix, and the seed their randomness derives from: printed in the
+# header and under the matrix; `MUSTER_FAULT_SEED=<seed>` replays a run.
+MATRIX: pytest.StashKey[FaultMatrix] = pytest.StashKey()
+SEED = pytest.StashKey[int]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    given = os.environ.get("MUSTER_FAULT_SEED", "")
+    config.stash[SEED] = int(given) if given else random.SystemRandom().randrange(10**9)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"fault seed: {config.stash[SEED]} (replay: MUSTER_FAULT_SEED={config.stash[SEED]})"
+
+
+def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.Config) -> None:
+    matrix = config.stash.get(MATRIX, None)
+    if matrix is None or not (matrix.rows or matrix.notes):
+        return
+    terminalreporter.write_sep("=", "fault matrix")
+    terminalreporter.write(matrix.render())
+    terminalreporter.write_line(
+        f"(written to {matrix.path}; seed {matrix.seed}, replay: MUSTER_FAULT_SEED={matrix.seed})"
+    )
+
 
 # Topic prefixes this session created topics under: removed when it ends.
 _TOPIC_PREFIXES: set[str] = set()

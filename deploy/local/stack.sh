@@ -8,19 +8,28 @@
 #   deploy/local/stack.sh status                   table of components
 #   deploy/local/stack.sh logs <component>         follow a log
 #   deploy/local/stack.sh clean [--all]            down + remove data and logs (--all: everything)
+#   deploy/local/stack.sh bootstrap                print the brokers' addresses (host:port,...)
 #   deploy/local/stack.sh kafka-tool <tool> [args] run a Kafka CLI tool (topics, console-producer,
 #                                                  console-consumer, consumer-groups,
 #                                                  producer-perf, consumer-perf, or a class name)
 #
 # Components: kafka ferretdb volunteer dispatch reporting
+#   With MUSTER_KAFKA_NODES=3 (`make up CLUSTER=3`) "kafka" is a KRaft cluster of three
+#   nodes, kafka-1 kafka-2 kafka-3, each a broker and a voter of the controller quorum
+#   (combined mode); each node can be stopped and started on its own (down kafka-2).
 #
 # Environment (defaults):
 #   MUSTER_STATE_DIR ($ROOT/.state)   MUSTER_START_TIMEOUT (60)
 #   MUSTER_KAFKA_PORT (9092)  MUSTER_KAFKA_CONTROLLER_PORT (9093)  MUSTER_MONGO_PORT (27017)
+#   MUSTER_KAFKA_NODES (1, or 3: a cluster; node n listens on the two Kafka ports + 100*(n-1);
+#     unset: as the state directory's last 'up' of Kafka chose)
 #   MUSTER_VOLUNTEER_PORT (8001)  MUSTER_DISPATCH_PORT (8002)  MUSTER_REPORTING_PORT (8003)
 #   MUSTER_PYTHON ($ROOT/.venv/bin/python)   JAVA_HOME, MVN, GO (tool overrides)
 #   MUSTER_KAFKA_BOOTSTRAP / MUSTER_MONGO_URL are passed to the services as set, else
 #   derived from the ports above.
+#   MUSTER_JWT_SECRET / MUSTER_PII_PEPPER / MUSTER_KEK_FILE are passed as set, else the
+#   random ones generated once under $MUSTER_STATE_DIR/secrets/ (mode 0600; `muster token`
+#   reads the JWT secret there too).
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -31,6 +40,10 @@ STATE="$(cd "$STATE" && pwd)"
 
 KAFKA_PORT="${MUSTER_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${MUSTER_KAFKA_CONTROLLER_PORT:-9093}"
+# The number of Kafka nodes: as set, else as the state directory's last `up` chose.
+KAFKA_NODES="${MUSTER_KAFKA_NODES:-$(cat "$STATE/kafka/nodes" 2>/dev/null || echo 1)}"
+[[ "$KAFKA_NODES" =~ ^[13]$ ]] || { echo "stack.sh: MUSTER_KAFKA_NODES is 1 or 3, not '$KAFKA_NODES'" >&2; exit 1; }
+KAFKA_NODE_PORT_STEP=100
 MONGO_PORT="${MUSTER_MONGO_PORT:-27017}"
 VOLUNTEER_PORT="${MUSTER_VOLUNTEER_PORT:-8001}"
 DISPATCH_PORT="${MUSTER_DISPATCH_PORT:-8002}"
@@ -44,13 +57,18 @@ FERRET_SRC="$SCRIPT_DIR/ferretdb"
 KAFKA_HOME="$STATE/kafka"
 KAFKA_LIBS="$KAFKA_HOME/libs"
 KAFKA_DATA="$KAFKA_HOME/data"
-KAFKA_PROPS="$KAFKA_HOME/server.properties"
 FERRET_BIN="$STATE/bin/ferretdb"
 FERRET_DATA="$STATE/ferretdb"
 LOG_DIR="$STATE/logs"
 RUN_DIR="$STATE/run"
 
-ALL_COMPONENTS=(kafka ferretdb volunteer dispatch reporting)
+# In a cluster, the Kafka components are its nodes: kafka-1 ... kafka-N.
+KAFKA_COMPONENTS=(kafka)
+if ((KAFKA_NODES > 1)); then
+  KAFKA_COMPONENTS=()
+  for ((n = 1; n <= KAFKA_NODES; n++)); do KAFKA_COMPONENTS+=("kafka-$n"); done
+fi
+ALL_COMPONENTS=("${KAFKA_COMPONENTS[@]}" ferretdb volunteer dispatch reporting)
 
 # ---------------------------------------------------------------- helpers
 
@@ -73,9 +91,20 @@ sha() { cat "$@" | sha256sum | cut -d' ' -f1; }
 # Ensure the state dir carries a marker so "clean --all" never wipes a foreign directory.
 mark_state() { [[ -e "$STATE/.muster-state" ]] || echo "muster local stack state" >"$STATE/.muster-state"; }
 
+# node_of kafka-2 -> 2; kafka (one node) -> 1.
+node_of() { if [[ "$1" == kafka-* ]]; then echo "${1#kafka-}"; else echo 1; fi; }
+kafka_port_of() { echo $((KAFKA_PORT + ($(node_of "$1") - 1) * KAFKA_NODE_PORT_STEP)); }
+controller_port_of() { echo $((KAFKA_CONTROLLER_PORT + ($(node_of "$1") - 1) * KAFKA_NODE_PORT_STEP)); }
+# Every broker's address, comma-separated: what clients bootstrap from.
+kafka_bootstrap() {
+  local c out=()
+  for c in "${KAFKA_COMPONENTS[@]}"; do out+=("127.0.0.1:$(kafka_port_of "$c")"); done
+  (IFS=,; echo "${out[*]}")
+}
+
 port_of() {
   case "$1" in
-    kafka) echo "$KAFKA_PORT" ;;
+    kafka|kafka-[0-9]) kafka_port_of "$1" ;;
     ferretdb) echo "$MONGO_PORT" ;;
     volunteer) echo "$VOLUNTEER_PORT" ;;
     dispatch) echo "$DISPATCH_PORT" ;;
@@ -86,7 +115,7 @@ port_of() {
 
 address_of() {
   case "$1" in
-    kafka) echo "127.0.0.1:$KAFKA_PORT" ;;
+    kafka|kafka-[0-9]) echo "127.0.0.1:$(kafka_port_of "$1")" ;;
     ferretdb) echo "mongodb://127.0.0.1:$MONGO_PORT/" ;;
     *) echo "http://127.0.0.1:$(port_of "$1")" ;;
   esac
@@ -99,6 +128,7 @@ pidfile_of() { echo "$RUN_DIR/$1.pid"; }
 cmd_pattern() {
   case "$1" in
     kafka) echo "kafka.Kafka" ;;
+    kafka-[0-9]) echo "$(node_home "$1")/server.properties" ;;
     ferretdb) echo "$FERRET_BIN" ;;
     *) echo "muster_$1" ;;
   esac
@@ -136,7 +166,7 @@ healthy() {
   local port
   port="$(port_of "$1")"
   case "$1" in
-    kafka) kafka_probe "$port" ;;
+    kafka|kafka-[0-9]) kafka_probe "$port" ;;
     ferretdb) port_open "$port" ;;
     *) curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null ;;
   esac
@@ -287,29 +317,49 @@ cmd_install() {
 
 # ---------------------------------------------------------------- kafka
 
+# Where a Kafka component keeps its data and configuration: the single node in
+# $KAFKA_HOME, a cluster's node n in $KAFKA_HOME/cluster/node-n.
+node_home() { if [[ "$1" == kafka-* ]]; then echo "$KAFKA_HOME/cluster/node-$(node_of "$1")"; else echo "$KAFKA_HOME"; fi; }
+node_log_dir() { if [[ "$1" == kafka-* ]]; then echo "$LOG_DIR/$1"; else echo "$LOG_DIR/kafka"; fi; }
+
 write_kafka_props() {
-  mkdir -p "$KAFKA_DATA"
-  cat >"$KAFKA_PROPS" <<EOF
+  local c="$1" home node port cport voters="" quorum n
+  home="$(node_home "$c")"; node="$(node_of "$c")"
+  port="$(kafka_port_of "$c")"; cport="$(controller_port_of "$c")"
+  mkdir -p "$home/data"
+  if ((KAFKA_NODES > 1)); then
+    for ((n = 1; n <= KAFKA_NODES; n++)); do
+      voters+="${voters:+,}$n@127.0.0.1:$(controller_port_of "kafka-$n")"
+    done
+    # A static quorum of three voters: a majority (two) elects the active controller.
+    quorum="controller.quorum.voters=$voters"
+  else
+    quorum="controller.quorum.bootstrap.servers=127.0.0.1:$cport"
+  fi
+  local rf=1 isr=1
+  ((KAFKA_NODES > 1)) && rf=3 isr=2
+  cat >"$home/server.properties" <<EOF
 # Generated by deploy/local/stack.sh - edits are overwritten on every 'up'.
 process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+node.id=$node
+$quorum
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs=$KAFKA_DATA
+log.dirs=$home/data
 num.partitions=6
-default.replication.factor=1
-min.insync.replicas=1
+default.replication.factor=$rf
+min.insync.replicas=$isr
+unclean.leader.election.enable=false
 auto.create.topics.enable=false
-offsets.topic.replication.factor=1
+offsets.topic.replication.factor=$rf
 offsets.topic.num.partitions=6
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$isr
+share.coordinator.state.topic.replication.factor=$rf
+share.coordinator.state.topic.min.isr=$isr
 group.initial.rebalance.delay.ms=0
 num.network.threads=2
 num.io.threads=4
@@ -317,26 +367,39 @@ num.recovery.threads.per.data.dir=1
 log.retention.hours=168
 log.segment.bytes=104857600
 EOF
+  if ((KAFKA_NODES > 1)); then
+    # A broker that stops heartbeating is fenced (its partitions move) after 6 s, not 9.
+    cat >>"$home/server.properties" <<EOF
+broker.heartbeat.interval.ms=1000
+broker.session.timeout.ms=6000
+EOF
+  fi
 }
 
-kafka_server_log() { echo "$LOG_DIR/kafka/server.log"; }
+kafka_server_log() { echo "$(node_log_dir "$1")/server.log"; }
 
-KAFKA_LOG_OFFSET=0
+# The server log's size when each node was last started: only lines after it count.
+declare -A KAFKA_LOG_OFFSET=()
 kafka_started_logged() {
-  local f; f="$(kafka_server_log)"
+  local c="$1" f; f="$(kafka_server_log "$c")"
   [[ -f "$f" ]] || return 1
   local size; size="$(stat -c %s "$f")"
-  local from=$((KAFKA_LOG_OFFSET + 1))
-  ((size >= KAFKA_LOG_OFFSET)) || from=1   # rolled over
+  local offset="${KAFKA_LOG_OFFSET[$c]:-0}"
+  local from=$((offset + 1))
+  ((size >= offset)) || from=1   # rolled over
   tail -c "+$from" "$f" | grep -qE 'Kafka Server started|started \(kafka\.server\.KafkaRaftServer\)'
 }
 
-KAFKA_JVM_OPTS=(
-  -Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20
-  -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent
-  -Djava.awt.headless=true
-  -Dlog4j2.configurationFile="$KAFKA_SRC/log4j2.xml" -Dkafka.logs.dir="$LOG_DIR/kafka"
-)
+kafka_jvm_opts() {
+  local heap=(-Xms256m -Xmx512m)
+  ((KAFKA_NODES > 1)) && heap=(-Xms128m -Xmx384m)   # three JVMs on one machine
+  KAFKA_JVM_OPTS=(
+    "${heap[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+    -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent
+    -Djava.awt.headless=true
+    -Dlog4j2.configurationFile="$KAFKA_SRC/log4j2.xml" -Dkafka.logs.dir="$(node_log_dir "$1")"
+  )
+}
 # One-shot tools (StorageTool): small heap, quick start, WARN+ logs on the console.
 # KAFKA_TOOL_FULL_JIT=1 drops the C1-only flag (used for the perf tools).
 kafka_java() {
@@ -346,33 +409,51 @@ kafka_java() {
     -Dlog4j2.configurationFile="$KAFKA_SRC/log4j2-tools.xml" -cp "$KAFKA_LIBS/*" "$@"
 }
 
-up_kafka() {
-  need "$(java_bin)" "Java 17+ is required"
-  mkdir -p "$LOG_DIR/kafka"
-  write_kafka_props
-  local ports_file="$KAFKA_HOME/formatted-ports"
-  if [[ ! -f "$KAFKA_DATA/meta.properties" ]]; then
+# The cluster id, generated once per state directory (every node of a cluster shares it).
+kafka_cluster_id() {
+  if [[ ! -s "$KAFKA_HOME/cluster.id" ]]; then
     local cid
-    if [[ -s "$KAFKA_HOME/cluster.id" ]]; then
-      cid="$(cat "$KAFKA_HOME/cluster.id")"
-    else
-      cid="$(kafka_java kafka.tools.StorageTool random-uuid 2>>"$(log_of kafka)" | tail -n 1)"
-      [[ -n "$cid" ]] || die "kafka: could not generate a cluster id (see $(log_of kafka))"
-      echo "$cid" >"$KAFKA_HOME/cluster.id"
-    fi
-    say "kafka: formatting storage (cluster id $cid)"
-    if ! kafka_java kafka.tools.StorageTool format --standalone -t "$cid" -c "$KAFKA_PROPS" \
-        --ignore-formatted >>"$(log_of kafka)" 2>&1; then
-      show_failure kafka; die "kafka: storage format failed"
-    fi
-    echo "$KAFKA_CONTROLLER_PORT" >"$ports_file"
-  elif [[ -f "$ports_file" && "$(cat "$ports_file")" != "$KAFKA_CONTROLLER_PORT" ]]; then
-    die "kafka: data was formatted with controller port $(cat "$ports_file"), now $KAFKA_CONTROLLER_PORT; run 'stack.sh clean' first"
+    cid="$(kafka_java kafka.tools.StorageTool random-uuid 2>>"$LOG_DIR/kafka-format.log" | tail -n 1)"
+    [[ -n "$cid" ]] || die "kafka: could not generate a cluster id (see $LOG_DIR/kafka-format.log)"
+    echo "$cid" >"$KAFKA_HOME/cluster.id"
   fi
-  local f; f="$(kafka_server_log)"
-  KAFKA_LOG_OFFSET=0; [[ -f "$f" ]] && KAFKA_LOG_OFFSET="$(stat -c %s "$f")"
-  start_bg kafka "$(java_bin)" "${KAFKA_JVM_OPTS[@]}" -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_PROPS"
-  wait_healthy kafka "$f" kafka_started_logged
+  cat "$KAFKA_HOME/cluster.id"
+}
+
+# Writes the node's configuration, formats its storage the first time, then starts it
+# without waiting: a cluster's first node cannot finish starting before a majority of the
+# quorum runs, so `up` starts every node before it waits for any.
+start_kafka_node() {
+  local c="$1" home cport ports_file cid
+  need "$(java_bin)" "Java 17+ is required"
+  home="$(node_home "$c")"; cport="$(controller_port_of "$c")"
+  mkdir -p "$(node_log_dir "$c")"
+  write_kafka_props "$c"
+  ports_file="$home/formatted-ports"
+  if [[ ! -f "$home/data/meta.properties" ]]; then
+    cid="$(kafka_cluster_id)"
+    say "$c: formatting storage (cluster id $cid)"
+    local mode=(--standalone)
+    ((KAFKA_NODES > 1)) && mode=()   # the voters are static (controller.quorum.voters)
+    if ! kafka_java kafka.tools.StorageTool format "${mode[@]}" -t "$cid" -c "$home/server.properties" \
+        --ignore-formatted >>"$(log_of "$c")" 2>&1; then
+      show_failure "$c"; die "$c: storage format failed"
+    fi
+    echo "$cport" >"$ports_file"
+  elif [[ -f "$ports_file" && "$(cat "$ports_file")" != "$cport" ]]; then
+    die "$c: data was formatted with controller port $(cat "$ports_file"), now $cport; run 'stack.sh clean' first"
+  fi
+  local f; f="$(kafka_server_log "$c")"
+  KAFKA_LOG_OFFSET[$c]=0; [[ -f "$f" ]] && KAFKA_LOG_OFFSET[$c]="$(stat -c %s "$f")"
+  kafka_jvm_opts "$c"
+  start_bg "$c" "$(java_bin)" "${KAFKA_JVM_OPTS[@]}" -cp "$KAFKA_LIBS/*" kafka.Kafka "$home/server.properties"
+}
+
+WAITING_FOR=""
+kafka_node_started() { kafka_started_logged "$WAITING_FOR"; }
+wait_kafka_node() {
+  WAITING_FOR="$1"
+  wait_healthy "$1" "$(kafka_server_log "$1")" kafka_node_started
 }
 
 # ---------------------------------------------------------------- ferretdb
@@ -389,6 +470,29 @@ ferret_ready_logged() {
   awk '/^===== /{ready=0} /FerretDB ready/{ready=1} END{exit !ready}' "$(log_of ferretdb)"
 }
 
+# ---------------------------------------------------------------- secrets
+
+SECRETS_DIR="$STATE/secrets"
+
+# A random secret generated once (kept across restarts), readable by its owner only.
+ensure_secret() {
+  local f="$SECRETS_DIR/$1"
+  [[ -s "$f" ]] && return 0
+  (umask 077 && head -c 48 /dev/urandom | base64 | tr -d '\n' >"$f.tmp" && mv "$f.tmp" "$f")
+  say "secrets: generated $f"
+}
+
+ensure_secrets() {
+  (umask 077 && mkdir -p "$SECRETS_DIR")
+  ensure_secret jwt-secret
+  ensure_secret pii-pepper
+  # The key-encryption key of the volunteers' data keys (envelope encryption).
+  if [[ ! -s "$SECRETS_DIR/volunteer-kek.json" ]]; then
+    (cd "$ROOT" && "$PYTHON" -m muster_volunteer create-key-file "$SECRETS_DIR/volunteer-kek.json") \
+      || die "could not create the key file $SECRETS_DIR/volunteer-kek.json"
+  fi
+}
+
 # ---------------------------------------------------------------- services
 
 up_service() {
@@ -396,10 +500,16 @@ up_service() {
   port="$(port_of "$c")"
   [[ -x "$PYTHON" ]] || die "$c: $PYTHON not found; create the venv first (e.g. 'uv sync')"
   need curl "used for the /healthz check"
+  ensure_secrets
   (
     cd "$ROOT"
+    export MUSTER_JWT_SECRET="${MUSTER_JWT_SECRET:-$(cat "$SECRETS_DIR/jwt-secret")}"
+    export MUSTER_PII_PEPPER="${MUSTER_PII_PEPPER:-$(cat "$SECRETS_DIR/pii-pepper")}"
+    export MUSTER_KEK_FILE="${MUSTER_KEK_FILE:-$SECRETS_DIR/volunteer-kek.json}"
     export MUSTER_HTTP_PORT="$port"
-    export MUSTER_KAFKA_BOOTSTRAP="${MUSTER_KAFKA_BOOTSTRAP:-127.0.0.1:$KAFKA_PORT}"
+    export MUSTER_KAFKA_BOOTSTRAP="${MUSTER_KAFKA_BOOTSTRAP:-$(kafka_bootstrap)}"
+    # On a cluster, every topic a service creates has a replica on each of the 3 nodes.
+    ((KAFKA_NODES == 1)) || export MUSTER_TOPIC_REPLICATION="${MUSTER_TOPIC_REPLICATION:-3}"
     export MUSTER_MONGO_URL="${MUSTER_MONGO_URL:-mongodb://127.0.0.1:$MONGO_PORT/}"
     export PYTHONUNBUFFERED=1
     # Spans as JSON lines, one file per service: `muster traces`, `muster trace <id>`.
@@ -420,11 +530,15 @@ expand_components() {
   if (($# == 0)); then want=("${ALL_COMPONENTS[@]}"); fi
   for a in "$@"; do
     case "$a" in
-      infra) want+=(kafka ferretdb) ;;
+      infra) want+=("${KAFKA_COMPONENTS[@]}" ferretdb) ;;
       services) want+=(volunteer dispatch reporting) ;;
       all) want+=("${ALL_COMPONENTS[@]}") ;;
-      kafka|ferretdb|volunteer|dispatch|reporting) want+=("$a") ;;
-      *) die "unknown component '$a' (kafka ferretdb volunteer dispatch reporting infra services all)" ;;
+      kafka) want+=("${KAFKA_COMPONENTS[@]}") ;;
+      ferretdb|volunteer|dispatch|reporting) want+=("$a") ;;
+      kafka-[0-9])
+        ((KAFKA_NODES > 1)) || die "'$a' names a node of a cluster: set MUSTER_KAFKA_NODES=3"
+        want+=("$a") ;;
+      *) die "unknown component '$a' (kafka kafka-N ferretdb volunteer dispatch reporting infra services all)" ;;
     esac
   done
   for c in "${ALL_COMPONENTS[@]}"; do
@@ -434,6 +548,11 @@ expand_components() {
   done
   return 0
 }
+
+is_kafka() { [[ "$1" == kafka || "$1" == kafka-[0-9] ]]; }
+
+# Kafka nodes this `up` started and has not yet seen healthy.
+STARTING_KAFKA=()
 
 up_one() {
   local c="$1" pid port
@@ -454,13 +573,13 @@ up_one() {
   if port_open "$port"; then
     die "$c: port $port is already in use by another process (not started by this script)"
   fi
-  if [[ "$c" == kafka ]] && port_open "$KAFKA_CONTROLLER_PORT"; then
-    die "kafka: controller port $KAFKA_CONTROLLER_PORT is already in use by another process"
+  if is_kafka "$c" && port_open "$(controller_port_of "$c")"; then
+    die "$c: controller port $(controller_port_of "$c") is already in use by another process"
   fi
   local t0=$SECONDS
   say "$c: starting ..."
   case "$c" in
-    kafka) up_kafka ;;
+    kafka|kafka-[0-9]) start_kafka_node "$c"; STARTING_KAFKA+=("$c"); return ;;
     ferretdb) up_ferretdb ;;
     *) up_service "$c" ;;
   esac
@@ -471,10 +590,26 @@ cmd_up() {
   local comps c
   expand_components "$@"; comps=("${COMPS[@]}")
   mkdir -p "$LOG_DIR" "$RUN_DIR"
-  local need_install=0
-  for c in "${comps[@]}"; do [[ "$c" == kafka || "$c" == ferretdb ]] && need_install=1; done
-  ((need_install)) && cmd_install
-  for c in "${comps[@]}"; do up_one "$c"; done
+  # Installs only what it starts (a Kafka of a test's own needs no FerretDB build).
+  local kafka_wanted=0 ferretdb_wanted=0
+  for c in "${comps[@]}"; do
+    is_kafka "$c" && kafka_wanted=1
+    [[ "$c" == ferretdb ]] && ferretdb_wanted=1
+  done
+  if ((kafka_wanted || ferretdb_wanted)); then mark_state; fi
+  ((kafka_wanted)) && install_kafka
+  ((ferretdb_wanted)) && install_ferretdb
+  # Every Kafka node starts before any is waited for (a quorum needs a majority running).
+  local t0=$SECONDS
+  for c in "${comps[@]}"; do
+    is_kafka "$c" && { mkdir -p "$KAFKA_HOME"; echo "$KAFKA_NODES" >"$KAFKA_HOME/nodes"; break; }
+  done
+  for c in "${comps[@]}"; do is_kafka "$c" && up_one "$c"; done
+  for c in "${STARTING_KAFKA[@]}"; do
+    wait_kafka_node "$c"
+    say "$c: running (pid $(live_pid "$c"), $(address_of "$c"), $((SECONDS - t0))s)"
+  done
+  for c in "${comps[@]}"; do is_kafka "$c" || up_one "$c"; done
 }
 
 stop_one() {
@@ -506,9 +641,20 @@ stop_one() {
 }
 
 cmd_down() {
-  local comps i
+  local comps i c kafka=()
   expand_components "$@"; comps=("${COMPS[@]}")
-  for ((i = ${#comps[@]} - 1; i >= 0; i--)); do stop_one "${comps[$i]}"; done
+  for ((i = ${#comps[@]} - 1; i >= 0; i--)); do
+    c="${comps[$i]}"
+    if is_kafka "$c"; then kafka+=("$c"); else stop_one "$c"; fi
+  done
+  # A cluster's nodes stop together: one by one, the last would wait for a quorum that
+  # is gone to shut down in a controlled way.
+  if ((${#kafka[@]} > 1)); then
+    for c in "${kafka[@]}"; do stop_one "$c" & done
+    wait
+  elif ((${#kafka[@]} == 1)); then
+    stop_one "${kafka[0]}"
+  fi
 }
 
 # ---------------------------------------------------------------- status / logs / clean
@@ -530,7 +676,7 @@ cmd_logs() {
   local c="$1" files=()
   port_of "$c" >/dev/null
   [[ -f "$(log_of "$c")" ]] && files+=("$(log_of "$c")")
-  [[ "$c" == kafka && -f "$(kafka_server_log)" ]] && files+=("$(kafka_server_log)")
+  is_kafka "$c" && [[ -f "$(kafka_server_log "$c")" ]] && files+=("$(kafka_server_log "$c")")
   ((${#files[@]})) || die "no log yet for $c"
   if [[ -t 1 ]]; then exec tail -n 100 -F "${files[@]}"; else exec tail -n 100 "${files[@]}"; fi
 }
@@ -547,8 +693,8 @@ cmd_clean() {
       die "clean --all: $STATE has no .muster-state marker; refusing to delete it"
     fi
   else
-    rm -rf "$KAFKA_DATA" "$KAFKA_HOME/cluster.id" "$KAFKA_HOME/formatted-ports" \
-      "$KAFKA_PROPS" "$FERRET_DATA" "$LOG_DIR" "$RUN_DIR"
+    rm -rf "$KAFKA_DATA" "$KAFKA_HOME/cluster" "$KAFKA_HOME/cluster.id" "$KAFKA_HOME/formatted-ports" \
+      "$KAFKA_HOME/server.properties" "$FERRET_DATA" "$LOG_DIR" "$RUN_DIR"
     say "clean: removed kafka data, ferretdb data and logs (kept jars and binary; --all removes them too)"
   fi
 }
@@ -571,7 +717,7 @@ cmd_kafka_tool() {
   kafka_java "$cls" "$@"
 }
 
-usage() { sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "${BASH_SOURCE[0]}"; }
 
 main() {
   local cmd="${1:-}"
@@ -584,6 +730,7 @@ main() {
     logs) cmd_logs "$@" ;;
     clean) cmd_clean "$@" ;;
     kafka-tool) cmd_kafka_tool "$@" ;;
+    bootstrap) kafka_bootstrap ;;
     -h|--help|help|"") usage ;;
     *) usage >&2; die "unknown command '$cmd'" ;;
   esac

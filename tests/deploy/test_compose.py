@@ -7,9 +7,11 @@ part is skipped.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any, cast
@@ -24,9 +26,20 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 
 PYTHON_SERVICES = {"volunteer": 8001, "dispatch": 8002, "reporting": 8003}
 INFRA_SERVICES = {"kafka", "mongo"}
-JWT_SECRET_DEFAULT = "${MUSTER_JWT_SECRET:-change-me-in-production}"
+# Secrets have no defaults: `${VAR:?message}` makes compose refuse to start without them.
+REQUIRED = re.compile(r"^\$\{(MUSTER_[A-Z_]+):\?[^}]+\}$")
+SECRETS_FOR_CONFIG = {
+    "MUSTER_JWT_SECRET": "a-test-secret-0123456789",
+    "MUSTER_PII_PEPPER": "a-test-pepper-0123456789",
+}
 
 Mapping = dict[str, Any]
+
+
+def _required_variable(value: str) -> str | None:
+    """The variable a `${VAR:?message}` value requires, or None."""
+    match = REQUIRED.match(value)
+    return match.group(1) if match else None
 
 
 @pytest.fixture(scope="module")
@@ -147,10 +160,23 @@ def test_python_service_environment(services: Mapping, name: str, port: int) -> 
     assert env["MUSTER_KAFKA_BOOTSTRAP"] == "kafka:9092"
     assert env["MUSTER_MONGO_URL"].startswith("mongodb://mongo:27017")
     assert env["MUSTER_MONGO_DB"] == f"muster_{name}"
-    assert env["MUSTER_JWT_SECRET"] == JWT_SECRET_DEFAULT
+    assert _required_variable(env["MUSTER_JWT_SECRET"]) == "MUSTER_JWT_SECRET"
     assert env["MUSTER_TOPIC_PREFIX"] == "${MUSTER_TOPIC_PREFIX:-muster}"
     assert _host_ports(service) == [port]
     assert service.get("restart") in {"always", "unless-stopped", "on-failure"}
+
+
+def test_the_volunteer_service_requires_its_pepper_and_key_file(
+    compose: Mapping, services: Mapping
+) -> None:
+    env = _env(services["volunteer"])
+    assert _required_variable(env["MUSTER_PII_PEPPER"]) == "MUSTER_PII_PEPPER"
+    assert env["MUSTER_KEK_FILE"] == "/run/secrets/volunteer-kek"
+    assert services["volunteer"]["secrets"] == ["volunteer-kek"]
+    key_file = compose["secrets"]["volunteer-kek"]["file"]
+    assert _required_variable(key_file) == "MUSTER_VOLUNTEER_KEK_FILE"
+    for name in ("dispatch", "reporting"):
+        assert "MUSTER_PII_PEPPER" not in _env(services[name]), name
 
 
 def test_every_service_has_a_healthcheck(services: Mapping) -> None:
@@ -294,12 +320,24 @@ def test_docker_compose_plugin_accepts_the_file() -> None:
 
 
 def _run_config(command: list[str]) -> None:
-    result = subprocess.run(
-        [*command, "-f", str(COMPOSE_FILE), "config", "-q"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, f"{command} config failed:\n{result.stdout}\n{result.stderr}"
+    def config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command, "-f", str(COMPOSE_FILE), "config", "-q"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=env,
+        )
+
+    bare = {k: v for k, v in os.environ.items() if k not in SECRETS_FOR_CONFIG}
+    bare.pop("MUSTER_VOLUNTEER_KEK_FILE", None)
+    with tempfile.NamedTemporaryFile() as key_file:
+        given = bare | SECRETS_FOR_CONFIG | {"MUSTER_VOLUNTEER_KEK_FILE": key_file.name}
+        result = config(given)
+        assert result.returncode == 0, f"{command} config failed:\n{result.stdout}\n{result.stderr}"
+        for missing in [*SECRETS_FOR_CONFIG, "MUSTER_VOLUNTEER_KEK_FILE"]:
+            refused = config({k: v for k, v in given.items() if k != missing})
+            assert refused.returncode != 0, f"{command} started without {missing}"
+            assert missing in refused.stderr + refused.stdout, missing

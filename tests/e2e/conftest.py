@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
@@ -17,6 +18,7 @@ import pytest
 
 from muster_dispatch.domain.hours import HoursPolicy
 from muster_runtime.bench.measure import free_ports
+from muster_runtime.keys import LocalKeyFile
 from tests.conftest import kafka_bootstrap, mongo_url, topic_prefix
 
 SERVICES = ("volunteer", "dispatch", "reporting")
@@ -118,6 +120,16 @@ class RunningSystem:
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
+    with running_system(tmp_path_factory) as running:
+        yield running
+
+
+@contextmanager
+def running_system(
+    tmp_path_factory: pytest.TempPathFactory, settings: dict[str, str] | None = None
+) -> Iterator[RunningSystem]:
+    """The three services on fresh ports, databases and topics (`settings`: more of the
+    services' environment, e.g. a topic replication factor), stopped on exit."""
     run_id = f"e{os.getpid()}{int(time.time()) % 100000}"
     logs = tmp_path_factory.mktemp("service-logs")
     running = RunningSystem(
@@ -125,6 +137,8 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
     )
     # Verification keys by kid, beside the development secret: tests rotate them on disk.
     (logs / "jwks.json").write_text('{"keys": []}')
+    # The key-encryption key of the volunteers' data keys: outside the store, as in production.
+    LocalKeyFile.create(logs / "kek.json")
     for name, port in zip(SERVICES, free_ports(len(SERVICES)), strict=True):
         running.environments[name] = os.environ | {
             "MUSTER_HTTP_PORT": str(port),
@@ -139,6 +153,8 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
             # Started first, so reporting can ask it for display names.
             "MUSTER_VOLUNTEER_SERVICE_URL": running.urls.get("volunteer", ""),
             "MUSTER_JWT_JWKS_FILE": str(logs / "jwks.json"),
+            "MUSTER_KEK_FILE": str(logs / "kek.json"),
+            **(settings or {}),
         }
         running.urls[name] = f"http://127.0.0.1:{port}"
         running.start(name)

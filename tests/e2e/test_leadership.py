@@ -3,20 +3,28 @@ exports equal to the JSON, and service over time."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import itertools
+import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from openpyxl import load_workbook
 from PIL import Image, ImageChops, ImageStat
 
 from muster_contracts.envelope import Role
+from muster_contracts.topology import event_topic, revocation_topic
 from muster_reporting.entrypoints.exports import COLUMN_LABELS, XLSX_TYPE, flatten
 from muster_runtime.cli.main import issue_token
+from tests.asyncapi import validator as contract_validator
+from tests.conftest import kafka_bootstrap
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.field_day import COMMUNITY, STREET, FieldDay, run_field_day
 from tests.e2e.test_register_to_report import DISTRICT, auth, wait_for
@@ -492,3 +500,57 @@ def test_the_dashboard_opened_at_a_street_leads_back_up_and_draws_what_it_counts
         finally:
             browser.close()
     assert problems == [], problems
+
+
+def test_every_message_the_services_wrote_matches_the_asyncapi_document(
+    system: RunningSystem, field_day: FieldDay
+) -> None:
+    """Each record read back from the system's topics (the field day's events, relayed by
+    the services, and a revocation) validates against the AsyncAPI document's message for
+    its `event-type` header: headers and payload."""
+    admin = {"Authorization": f"Bearer {issue_token('admin-contract', Role.ADMIN, DISTRICT)}"}
+    revoked = httpx.post(
+        f"{system.urls['volunteer']}/admin/token-revocations",
+        json={"token_id": f"contract-{field_day.drive_id}"},
+        headers=admin,
+        timeout=10,
+    )
+    assert revoked.status_code == 201, revoked.text
+    topics = [event_topic(system.topic_prefix, c) for c in ("volunteer", "dispatch")]
+    records = asyncio.run(_read_to_the_end([*topics, revocation_topic(system.topic_prefix)]))
+
+    seen: Counter[str] = Counter()
+    for record in records:
+        headers = {name: value.decode() for name, value in record.headers}
+        event_type = headers.get("event-type", "")
+        assert event_type, f"a record on {record.topic} without an event-type header: {headers}"
+        contract_validator(event_type, "headers").validate(headers)
+        contract_validator(event_type, "payload").validate(orjson.loads(record.value))
+        seen[event_type] += 1
+    assert seen["access.token_revoked"] >= 1
+    assert {"volunteer.registered", "drive.launched", "attendance.checked_in"} <= set(seen)
+    # Traced like every other record: the revocation continues the admin request's trace.
+    revocation = next(r for r in records if r.topic.endswith(".access.revocations"))
+    assert "traceparent" in dict(revocation.headers)
+
+
+async def _read_to_the_end(topics: list[str]) -> list[Any]:
+    consumer = AIOKafkaConsumer(
+        *topics, bootstrap_servers=kafka_bootstrap(), auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        ends: dict[TopicPartition, int] = {}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=300)).values():
+                records.extend(batch)
+            assignment = consumer.assignment()
+            if len(assignment) and not ends:
+                ends = await consumer.end_offsets(list(assignment))
+            if ends and all([await consumer.position(tp) >= end for tp, end in ends.items()]):
+                return records
+        raise AssertionError(f"could not read {topics} to their end within 60 s")
+    finally:
+        await consumer.stop()

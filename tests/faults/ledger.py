@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import zlib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -58,9 +59,19 @@ class FaultRow:
 
 
 class FaultMatrix:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, seed: int) -> None:
         self.path = path
+        self.seed = seed  # every fault's randomness derives from it (seed_for)
         self.rows: list[FaultRow] = []
+        self.notes: list[str] = []  # findings printed under the table
+
+    def note(self, line: str) -> None:
+        self.notes.append(line)
+        self.path.write_text(self.render())
+
+    def seed_for(self, fault: str) -> int:
+        """A fault's own seed: the same run seed gives each fault the same draws."""
+        return zlib.crc32(f"{self.seed}:{fault}".encode())
 
     def add(self, row: FaultRow) -> None:
         self.rows.append(row)
@@ -78,7 +89,7 @@ class FaultMatrix:
                 )
                 + " |"
             )
-        return "\n".join(lines) + "\n"
+        return "\n".join([*lines, *(f"- {n}" for n in self.notes)]) + "\n"
 
 
 def database(system: RunningSystem, service: str) -> str:

@@ -36,6 +36,7 @@ class LoadRecord:
     acknowledged: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> form
     refused: Counter[int] = field(default_factory=Counter)  # definite 4xx answers
     unavailable: Counter[str] = field(default_factory=Counter)  # 503 error codes
+    unavailable_at: list[float] = field(default_factory=list)  # when each 503 came (monotonic)
     unavailable_without_body: int = 0
     unavailable_without_retry_after: int = 0
     server_errors: list[str] = field(default_factory=list)  # 5xx other than 503
@@ -71,6 +72,12 @@ class RegistrationLoad:
 
     def __exit__(self, *_: object) -> None:
         self.finish(resolve_within=5)
+
+    @property
+    def unavailable_window(self) -> float:
+        """Seconds from the first 503 to the last (0 without any)."""
+        at = self.record.unavailable_at
+        return max(at) - min(at) if at else 0.0
 
     @property
     def acknowledged(self) -> int:
@@ -142,6 +149,7 @@ class RegistrationLoad:
         if status == 201:
             record.acknowledged[response.json()["volunteer_id"]] = form
         elif status == 503:
+            record.unavailable_at.append(time.monotonic())
             try:
                 record.unavailable[response.json()["error"]["code"]] += 1
             except (ValueError, KeyError, TypeError):

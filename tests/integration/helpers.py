@@ -20,6 +20,7 @@ from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent, CounterCells
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
+from tests.conftest import kafka_bootstrap, mongo_url
 
 STACK = Path(__file__).resolve().parents[2] / "deploy" / "local" / "stack.sh"
 
@@ -52,11 +53,47 @@ async def eventually(
         await asyncio.sleep(interval)
 
 
-def stack(*args: str) -> None:
-    """Run the project's stack script (e.g. stop and start Kafka) with the test's env."""
-    subprocess.run(
-        ["bash", str(STACK), *args], check=True, env=os.environ.copy(), capture_output=True
-    )
+def stack(action: str, component: str) -> None:
+    """Stop or start the broker or the store the tests were given, through the project's
+    stack script (with the test's environment).
+
+    Refuses, before touching anything, unless the stack script manages exactly what the
+    tests talk to and started it itself: with `MUSTER_KAFKA_BOOTSTRAP` or `MUSTER_MONGO_URL`
+    pointing elsewhere, `stack.sh down` would stop a component the tests were not given.
+    """
+    assert action in ("down", "up"), action
+    assert component in ("kafka", "ferretdb"), component
+    given = kafka_bootstrap() if component == "kafka" else mongo_url()
+    managed = _stack("bootstrap").strip() if component == "kafka" else _stack_mongo_url()
+    if given.rstrip("/") != managed.rstrip("/"):
+        raise RuntimeError(
+            f"refusing to {action} {component}: the tests were given {given}, while "
+            f"{STACK.name} (MUSTER_STATE_DIR={os.environ.get('MUSTER_STATE_DIR', '.state')}) "
+            f"manages {managed}"
+        )
+    if action == "down" and f"{component} " not in _running_in_stack():
+        raise RuntimeError(f"refusing to stop {component}: {STACK.name} did not start it")
+    _stack(action, component)
+
+
+def _stack(*args: str) -> str:
+    return subprocess.run(
+        ["bash", str(STACK), *args],
+        check=True,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def _stack_mongo_url() -> str:
+    return f"mongodb://127.0.0.1:{os.environ.get('MUSTER_MONGO_PORT', '27017')}/"
+
+
+def _running_in_stack() -> str:
+    """The components `stack.sh status` shows running (started from its state directory)."""
+    lines = _stack("status").splitlines()[1:]
+    return "".join(f"{line.split()[0]} " for line in lines if line.split()[2] == "running")
 
 
 class ThingCounter:

@@ -1,16 +1,35 @@
-"""The outbox relay against the real broker: ordering, keys, and Kafka outages."""
+"""The outbox relay against the real broker: ordering, keys, and Kafka outages.
+
+The outage stops a Kafka this module starts itself (stack.sh, a temporary state directory,
+free ports), never the broker the tests were given.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
+import pytest
 
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
-from tests.integration.helpers import eventually, read_topic, stack
+from tests.integration.helpers import eventually, read_topic
 from tests.integration.test_event_store import CONTEXT, ThingHappened
+from tests.local_kafka import LocalKafka
+
+
+@pytest.fixture(scope="module")
+def own_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
+    """A single-node Kafka of this module's own, to stop and start."""
+    kafka = LocalKafka(Path(tmp_path_factory.mktemp("own-kafka")))
+    kafka.up()
+    try:
+        yield kafka
+    finally:
+        kafka.close()
 
 
 async def _append_round_robin(
@@ -49,21 +68,22 @@ async def test_every_event_reaches_kafka_keyed_by_stream_in_stream_order(
 
 
 async def test_commands_succeed_while_kafka_is_down_and_the_relay_catches_up(
-    settings: ServiceSettings,
+    settings: ServiceSettings, own_kafka: LocalKafka
 ) -> None:
+    settings = settings.model_copy(update={"kafka_bootstrap": own_kafka.bootstrap})
     runtime = ServiceRuntime(settings, produces="thing")
     async with runtime.running():
         await _append_round_robin(runtime, streams=2, per_stream=1)
         await eventually(lambda: _drained(runtime))
 
-        stack("down", "kafka")
+        own_kafka.down()
         try:
             await _append_round_robin(runtime, streams=2, per_stream=3, start=1)
             await asyncio.sleep(1)
             assert runtime.store is not None
             assert await runtime.store.count_unpublished() == 6
         finally:
-            stack("up", "kafka")
+            own_kafka.up()
 
         await eventually(lambda: _drained(runtime), timeout=90)
     assert runtime.topic is not None

@@ -4,7 +4,9 @@ claims, expiry and erasure hold, and a login's attempts are counted across reque
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +14,7 @@ from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.envelope import Actor, Role
 from muster_runtime.errors import ConflictError, GoneError, MusterError, NotFoundError
 from muster_runtime.eventstore import CommandContext, EventStore
+from muster_runtime.keys import LocalKeyFile
 from muster_runtime.mongo import Database
 from muster_volunteer.adapters.logins import (
     ClaimAttempts,
@@ -40,9 +43,11 @@ class Desk:
         self.store = EventStore(db)
         self.logins = LoginLinks(db)
         codes = InvitationCodes(db, PEPPER)
+        key_file = Path(tempfile.mkdtemp(prefix="muster-kek-")) / "kek.json"
+        LocalKeyFile.create(key_file)
         self.registry = VolunteerRegistry(
             self.store,
-            PersonalDataVault(db),
+            PersonalDataVault(db, LocalKeyFile(key_file)),
             IdentityClaims(db, PEPPER, "phone_claims"),
             AREAS,
             self.logins,

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
-from muster_contracts.access import TokenRevoked
+from muster_contracts.access import TOKEN_REVOKED, TOKEN_REVOKED_VERSION, TokenRevoked
 from muster_contracts.envelope import EventEnvelope
 from muster_contracts.events import event_types
 from muster_contracts.topology import CONTEXTS, context_of, event_topic, revocation_topic
@@ -20,8 +22,71 @@ from muster_contracts.topology import CONTEXTS, context_of, event_topic, revocat
 CONTRACTS_DIR = Path(__file__).resolve().parents[2]
 
 
+COMPONENT_REF = "#/components/schemas/{model}"
+
+
 def _schema_name(event_type: str, version: int) -> str:
     return f"{event_type}.v{version}"
+
+
+def _components(models: list[type[BaseModel]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The models' schemas and every definition they use, as `components/schemas` of the
+    AsyncAPI document (every `$ref` points at `#/components/schemas/<name>`, which resolves
+    from the document's root), and a `$ref` to each model's schema by model name. Two
+    shapes with one name (a drive's `Role`, an actor's `Role`) get names that differ."""
+    refs, schemas = models_json_schema(
+        [(model, "validation") for model in models], ref_template=COMPONENT_REF
+    )
+    by_model = {model.__name__: refs[(model, "validation")] for model in models}
+    return schemas.get("$defs", {}), by_model
+
+
+def _message_headers(event_type: str, version: int) -> dict[str, Any]:
+    """The Kafka headers every Muster message carries (traceparent when traced)."""
+    return {
+        "type": "object",
+        "required": ["content-type", "event-type", "schema-version"],
+        "properties": {
+            "content-type": {"const": "application/json"},
+            "event-type": {"const": event_type},
+            "schema-version": {"const": str(version)},
+            "stream-version": {"type": "string", "pattern": "^[1-9][0-9]*$"},
+            "traceparent": {
+                "type": "string",
+                "description": "W3C trace context of the request that recorded the event",
+            },
+        },
+    }
+
+
+def _message(
+    event_type: str,
+    model: type[BaseModel],
+    version: int,
+    payload: dict[str, Any],
+    key: str,
+    envelope: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "name": event_type,
+        "title": model.__name__,
+        "summary": (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else "",
+        "contentType": "application/json",
+        "headers": _message_headers(event_type, version),
+        "payload": {
+            "allOf": [
+                envelope,
+                {
+                    "properties": {
+                        "type": {"const": event_type},
+                        "schema_version": {"const": version},
+                        "payload": payload,
+                    }
+                },
+            ]
+        },
+        "bindings": {"kafka": {"key": {"type": "string", "description": key}}},
+    }
 
 
 def render() -> dict[str, bytes]:
@@ -30,49 +95,40 @@ def render() -> dict[str, bytes]:
     options = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
     files["schemas/envelope.json"] = orjson.dumps(EventEnvelope.model_json_schema(), option=options)
     messages: dict[str, Any] = {}
+    events = {n: m for n, m in sorted(event_types().items()) if not n.startswith("test.")}
+    components, ref_to = _components([EventEnvelope, *events.values(), TokenRevoked])
     channels: dict[str, Any] = {
         c: {"address": event_topic("muster", c), "messages": {}} for c in CONTEXTS
     }
-    for name, model in sorted(event_types().items()):
-        if name.startswith("test."):
-            continue
+    for name, model in events.items():
         schema_name = _schema_name(name, model.schema_version)
-        schema = model.model_json_schema()
-        files[f"schemas/{schema_name}.json"] = orjson.dumps(schema, option=options)
+        files[f"schemas/{schema_name}.json"] = orjson.dumps(
+            model.model_json_schema(), option=options
+        )
         message_id = schema_name.replace(".", "_")
-        messages[message_id] = {
-            "name": name,
-            "title": model.__name__,
-            "summary": (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else "",
-            "contentType": "application/json",
-            "headers": {
-                "type": "object",
-                "properties": {
-                    "event-type": {"const": name},
-                    "schema-version": {"const": str(model.schema_version)},
-                },
-            },
-            "payload": {
-                "allOf": [
-                    {"$ref": "#/components/schemas/EventEnvelope"},
-                    {"properties": {"type": {"const": name}, "payload": schema}},
-                ]
-            },
-            "bindings": {"kafka": {"key": {"type": "string", "description": "the stream id"}}},
-        }
+        messages[message_id] = _message(
+            name,
+            model,
+            model.schema_version,
+            ref_to[model.__name__],
+            "the stream id",
+            ref_to["EventEnvelope"],
+        )
         context = context_of(model.stream_type)
         channels[context]["messages"][message_id] = {"$ref": f"#/components/messages/{message_id}"}
-    # Not an event of a context: an admin's revocation, read by every service process.
-    revoked = TokenRevoked.model_json_schema()
-    files["schemas/access.token_revoked.json"] = orjson.dumps(revoked, option=options)
-    messages["access_token_revoked"] = {
-        "name": "access.token_revoked",
-        "title": "TokenRevoked",
-        "summary": (TokenRevoked.__doc__ or "").strip().splitlines()[0],
-        "contentType": "application/json",
-        "payload": revoked,
-        "bindings": {"kafka": {"key": {"type": "string", "description": "the token id"}}},
-    }
+    # Not an event of a context: an admin's revocation, read by every service process, in
+    # the same envelope (stream `token-<jti>`) and with the same headers as every event.
+    files["schemas/access.token_revoked.json"] = orjson.dumps(
+        TokenRevoked.model_json_schema(), option=options
+    )
+    messages["access_token_revoked"] = _message(
+        TOKEN_REVOKED,
+        TokenRevoked,
+        TOKEN_REVOKED_VERSION,
+        ref_to[TokenRevoked.__name__],
+        "the token id",
+        ref_to["EventEnvelope"],
+    )
     channels["access"] = {
         "address": revocation_topic("muster"),
         "messages": {
@@ -93,7 +149,7 @@ def render() -> dict[str, bytes]:
             for c in (*CONTEXTS, "access")
         },
         "components": {
-            "schemas": {"EventEnvelope": EventEnvelope.model_json_schema()},
+            "schemas": dict(sorted(components.items())),
             "messages": messages,
         },
     }

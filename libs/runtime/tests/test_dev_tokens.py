@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,8 +23,9 @@ from muster_runtime.settings import ServiceSettings
     ],
 )
 async def test_a_token_from_the_environment_verifies_with_the_services_settings(
-    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str]
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, environment: dict[str, str]
 ) -> None:
+    monkeypatch.setenv("MUSTER_STATE_DIR", str(tmp_path))  # no local stack secret
     for name in ("MUSTER_JWT_SECRET", "MUSTER_JWT_ISSUER", "MUSTER_JWT_AUDIENCE"):
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():
@@ -39,6 +41,21 @@ async def test_a_token_from_the_environment_verifies_with_the_services_settings(
         "130203001",
         "t-1",
     )
+
+
+async def test_without_a_configured_secret_tokens_use_the_local_stacks(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("MUSTER_JWT_SECRET", raising=False)
+    monkeypatch.setenv("MUSTER_STATE_DIR", str(tmp_path))
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "jwt-secret").write_text("a-generated-secret-0123456789abcdef\n")
+    token = issuer_from_environment().issue("li", Role.LEADER, "130203")
+
+    verifier = TokenVerifier(
+        issuer="muster", audience="muster", hs256_secret="a-generated-secret-0123456789abcdef"
+    )
+    assert (await verifier.verify(token)).subject == "li"
 
 
 def test_muster_token_imports_neither_pydantic_nor_pyjwt_nor_the_web_framework() -> None:

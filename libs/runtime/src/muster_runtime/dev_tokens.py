@@ -12,6 +12,7 @@ import hmac
 import json
 import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from uuid import uuid4
 
 from muster_contracts.roles import Role
@@ -73,13 +74,37 @@ class TokenIssuer:
         return (signed + b"." + _segment(signature)).decode()
 
 
+def local_stack_secret(name: str) -> str | None:
+    """A secret the local stack generated once under `$MUSTER_STATE_DIR/secrets/` (default
+    `.state/`), or None; `deploy/local/stack.sh` passes the same ones to the services."""
+    path = Path(os.environ.get("MUSTER_STATE_DIR", ".state")) / "secrets" / name
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def _environment() -> dict[str, str]:
+    # Names in any case, as `ServiceSettings` reads them.
+    return {name.lower(): value for name, value in os.environ.items()}
+
+
+def development_jwt_secret() -> str:
+    """The HS256 secret development tokens are signed with: `MUSTER_JWT_SECRET` when set,
+    else the one the local stack generated (`.state/secrets/jwt-secret`), else the default."""
+    secret = _environment().get("muster_jwt_secret")
+    if secret is not None:
+        return secret
+    return local_stack_secret("jwt-secret") or DEV_JWT_SECRET
+
+
 def issuer_from_environment() -> TokenIssuer:
-    """The issuer the services' settings describe: `MUSTER_JWT_SECRET`, `MUSTER_JWT_ISSUER`
-    and `MUSTER_JWT_AUDIENCE` (any case, as `ServiceSettings` reads them), else their
-    defaults; read without pydantic-settings, which alone takes longer than a token."""
-    environment = {name.lower(): value for name, value in os.environ.items()}
+    """The issuer the services' settings describe: `development_jwt_secret()`,
+    `MUSTER_JWT_ISSUER` and `MUSTER_JWT_AUDIENCE` (else their defaults); read without
+    pydantic-settings, which alone takes longer than a token."""
+    environment = _environment()
     return TokenIssuer(
-        environment.get("muster_jwt_secret", DEV_JWT_SECRET),
+        development_jwt_secret(),
         environment.get("muster_jwt_issuer", DEFAULT_ISSUER),
         environment.get("muster_jwt_audience", DEFAULT_AUDIENCE),
     )

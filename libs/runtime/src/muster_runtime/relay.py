@@ -48,15 +48,21 @@ LEASE_SECONDS = 10.0
 STEP_TIMEOUT = 30.0
 
 
+def wire_headers(event_type: str, schema_version: int, stream_version: int) -> dict[str, str]:
+    """The Kafka headers of every Muster message, whatever its topic (with `traceparent`
+    added when the message is traced)."""
+    return {
+        "event-type": event_type,
+        "schema-version": str(schema_version),
+        "stream-version": str(stream_version),
+        "content-type": "application/json",
+    }
+
+
 def wire_message(commit: Document, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
     """The Kafka value and headers of one stored event (the envelope as JSON)."""
     body = orjson.dumps({**event, "position": commit["position"]})
-    headers = {
-        "event-type": event["type"],
-        "schema-version": str(event["schema_version"]),
-        "stream-version": str(event["stream_version"]),
-        "content-type": "application/json",
-    }
+    headers = wire_headers(event["type"], event["schema_version"], event["stream_version"])
     return body, headers
 
 

@@ -16,13 +16,16 @@ from typing import Annotated, Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import APIRouter, Depends, Request
-from pydantic import AwareDatetime, BaseModel, Field, ValidationError, field_validator
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
-from muster_contracts.access import TokenRevoked
+from muster_contracts.access import TokenRevoked, UnreadableRevocationError, read_revocation
 from muster_contracts.envelope import Role
 from muster_runtime.auth import Principal, RevocationList, require_role
 from muster_runtime.errors import ServiceUnavailableError
 from muster_runtime.idempotency import RetrySafeRoute
+from muster_runtime.logs import correlation_id
+from muster_runtime.relay import wire_headers
+from muster_runtime.tracing import end_spans, kafka_headers, start_publish_span, stored_context
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +81,31 @@ class RevocationFeed:
 
     def _apply(self, raw: bytes | None) -> None:
         try:
-            revoked = TokenRevoked.model_validate_json(raw or b"")
-        except ValidationError:
+            # Enveloped like every event; a bare `TokenRevoked` (the older format) too.
+            revoked = read_revocation(raw or b"")
+        except UnreadableRevocationError:
             log.error("skipping an unreadable revocation", extra={"bytes": (raw or b"")[:200]})
             return
         self._revocations.revoke(revoked.token_id, revoked.until)
         self.applied_total += 1
+
+
+async def publish_revocation(broker: Any, topic: str, revoked: TokenRevoked) -> None:
+    """Publish the revocation in its envelope, with the headers every topic's messages
+    carry (and the request's trace context, when traced)."""
+    envelope = revoked.envelope(correlation_id())
+    headers = wire_headers(envelope.type, envelope.schema_version, envelope.stream_version)
+    span = start_publish_span(topic, stored_context(), {"muster.stream_id": envelope.stream_id})
+    if span:
+        headers.update(kafka_headers(span))
+    try:
+        await broker.publish(
+            envelope.to_json(), topic, key=revoked.token_id.encode(), headers=headers
+        )
+    except BaseException as exc:
+        end_spans([span] if span else [], exc)
+        raise
+    end_spans([span] if span else [])
 
 
 class RevokeToken(BaseModel):
@@ -127,9 +149,7 @@ async def revoke_token(request: Request, form: RevokeToken, principal: Admin) ->
     if not runtime.broker_ready.is_set():
         raise ServiceUnavailableError("the broker is not reachable; retry shortly")
     try:
-        await runtime.broker.publish(
-            message.model_dump_json().encode(), runtime.revocation_topic, key=form.token_id.encode()
-        )
+        await publish_revocation(runtime.broker, runtime.revocation_topic, message)
     except Exception as exc:
         log.warning("could not publish a revocation", extra={"error": repr(exc)})
         raise ServiceUnavailableError("the broker is not reachable; retry shortly") from None

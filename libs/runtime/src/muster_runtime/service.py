@@ -98,6 +98,7 @@ class ServiceRuntime:
         produces: str | None = None,
         consumes: tuple[str, ...] = (),
     ) -> None:
+        settings.refuse_insecure_secrets()
         self.settings = settings
         configure_tracing(settings)
         self.client = connect(settings.mongo_url, settings.mongo_max_pool)
@@ -109,7 +110,8 @@ class ServiceRuntime:
             "request_timeout_ms": 15000,
             "client_id": f"muster-{settings.service_name}",
         }
-        self.broker = KafkaBroker(settings.kafka_bootstrap, logger=None, **producer_options)
+        # A list: given "a:9092,b:9092" as one string, FastStream would try it as one host.
+        self.broker = KafkaBroker(settings.kafka_brokers, logger=None, **producer_options)
         self.topic = event_topic(settings.topic_prefix, produces) if produces else None
         self.store = EventStore(self.db) if produces else None
         self.relay = (

@@ -7,7 +7,34 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from muster_runtime.dev_tokens import DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEV_JWT_SECRET
+# Defined beside the development token issuer (standard library only), exported here too.
+from muster_runtime.dev_tokens import DEFAULT_AUDIENCE, DEFAULT_ISSUER
+from muster_runtime.dev_tokens import DEV_JWT_SECRET as DEV_JWT_SECRET
+
+# Values published in this repository (defaults, templates, examples): never real secrets.
+KNOWN_DEFAULT_SECRETS = frozenset(
+    {
+        DEV_JWT_SECRET,
+        "change-me-in-production",
+        "REPLACE_ME-jwt-signing-secret",
+        "muster-dev-pepper-change-me",
+        "REPLACE_ME-pii-pepper",
+    }
+)
+
+
+class InsecureSecretsError(SystemExit):
+    """A service refuses to start: a secret is missing or is a published default."""
+
+
+def published_or_missing(value: str) -> bool:
+    lowered = value.strip().lower()
+    return (
+        not lowered
+        or value in KNOWN_DEFAULT_SECRETS
+        or "change-me" in lowered
+        or "replace_me" in lowered
+    )
 
 
 class ServiceSettings(BaseSettings):
@@ -17,6 +44,11 @@ class ServiceSettings(BaseSettings):
 
     service_name: str = Field(
         default="muster", description="Names the database, consumer group and logs."
+    )
+    dev_mode: bool = Field(
+        default=False,
+        description="Development mode: the published default secrets are accepted. Outside it "
+        "a service refuses to start when a secret is missing or a published default.",
     )
     http_host: str = Field(
         default="127.0.0.1", description="Address to listen on (`0.0.0.0` in a container)."
@@ -128,6 +160,34 @@ class ServiceSettings(BaseSettings):
         le=1,
         description="Share of new traces recorded; a trace started upstream keeps its caller's decision.",
     )
+
+    def secret_problems(self) -> list[str]:
+        """What makes the secrets unfit outside development mode (empty: none)."""
+        secret = self.jwt_secret.get_secret_value()
+        if not secret and (self.jwt_jwks_url or self.jwt_jwks_file):
+            return []  # only the identity provider's keys verify tokens
+        if published_or_missing(secret):
+            return [
+                "MUSTER_JWT_SECRET is missing or a published default: set a random secret "
+                "(e.g. `openssl rand -base64 48`), or leave it empty with MUSTER_JWT_JWKS_URL "
+                "set / MUSTER_JWT_SECRET 缺失或为公开的默认值：请设置随机密钥，"
+                "或在设置 MUSTER_JWT_JWKS_URL 时留空"
+            ]
+        return []
+
+    def refuse_insecure_secrets(self) -> None:
+        """Stop the process with the reasons, unless in development mode."""
+        problems = [] if self.dev_mode else self.secret_problems()
+        if problems:
+            raise InsecureSecretsError(
+                f"{self.service_name}: refusing to start (MUSTER_DEV_MODE=1 allows the "
+                "development defaults):\n" + "\n".join(f"  - {p}" for p in problems)
+            )
+
+    @property
+    def kafka_brokers(self) -> list[str]:
+        """The bootstrap servers one by one: FastStream takes a string as one address."""
+        return [b.strip() for b in self.kafka_bootstrap.split(",") if b.strip()]
 
     @property
     def database_name(self) -> str:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
+from pathlib import Path
+from typing import Literal
 
 from fastapi import FastAPI
 from pydantic import Field, SecretStr
 
 from muster_contracts.areas import load_area_tree
 from muster_runtime.http import create_app
+from muster_runtime.keys import KeyEncryptionKeys, KeyUnavailableError, LocalKeyFile
 from muster_runtime.logs import configure_logging
 from muster_runtime.reference_areas import ReferenceAreas
 from muster_runtime.service import ServiceRuntime
-from muster_runtime.settings import ServiceSettings
+from muster_runtime.settings import ServiceSettings, published_or_missing
 from muster_volunteer.adapters.logins import ClaimAttempts, InvitationCodes, LoginLinks
 from muster_volunteer.adapters.personal_data import IdentityClaims, PersonalDataVault
 from muster_volunteer.application.attendance import ActivityBoard, AttendanceDesk
@@ -23,6 +27,7 @@ from muster_volunteer.application.sign_ups import DriveBoard, SignUpDesk
 from muster_volunteer.entrypoints import attendance_http, http, logins_http, sign_ups_http
 
 CONTEXT = "volunteer"
+log = logging.getLogger(__name__)
 
 
 class VolunteerSettings(ServiceSettings):
@@ -43,6 +48,35 @@ class VolunteerSettings(ServiceSettings):
         ge=1,
         description="Claim codes one login may try an hour (`POST /me/claim`; then 429).",
     )
+    kek_provider: Literal["file", "kmip"] = Field(
+        default="file",
+        description="Where the key-encryption keys that wrap each volunteer's data key live: "
+        "`file` (a local key file, `kek_file`) or `kmip` (a KMIP server, `kmip_*`).",
+    )
+    kek_file: str = Field(
+        default="",
+        description="The local key file (JSON, mode 0600), outside the database; "
+        "`python -m muster_volunteer create-key-file PATH` writes one.",
+    )
+    kmip_host: str = Field(default="", description="KMIP server host (`kek_provider=kmip`).")
+    kmip_port: int = Field(default=5696, ge=1, le=65535, description="KMIP server port.")
+    kmip_certificate: str = Field(
+        default="", description="Client certificate (PEM) for the KMIP server's mutual TLS."
+    )
+    kmip_private_key: str = Field(default="", description="The client certificate's key (PEM).")
+    kmip_ca: str = Field(
+        default="", description="CA certificate (PEM) the KMIP server's is checked against."
+    )
+    kmip_key_name: str = Field(
+        default="muster-volunteer-kek",
+        description="KMIP Name of the key-encryption keys; the most recent one is current, "
+        "and the first is created on the server if none exists.",
+    )
+    data_key_cache_seconds: float = Field(
+        default=60,
+        ge=0,
+        description="How long an unwrapped data key stays in memory (0: not at all).",
+    )
     check_in_radius_metres: float = Field(
         default=200.0, description="How far from an activity's coordinates a phone may check in."
     )
@@ -50,12 +84,67 @@ class VolunteerSettings(ServiceSettings):
         default="路北区志愿服务联合会", description="The issuing unit printed on hours statements."
     )
 
+    def secret_problems(self) -> list[str]:
+        problems = super().secret_problems()
+        if published_or_missing(self.pii_pepper.get_secret_value()):
+            problems.append(
+                "MUSTER_PII_PEPPER is missing or a published default: set a random secret "
+                "and keep it stable / MUSTER_PII_PEPPER 缺失或为公开的默认值：请设置随机值并保持不变"
+            )
+        return problems + self.key_encryption_problems()
+
+    def key_encryption_problems(self) -> list[str]:
+        """Missing key-encryption settings: refused in development mode too."""
+        if self.kek_provider == "file" and not self.kek_file:
+            return [
+                "MUSTER_KEK_FILE is not set: the key file that wraps the volunteers' data keys "
+                "(create one with `python -m muster_volunteer create-key-file PATH`) / "
+                "未设置 MUSTER_KEK_FILE：用于包装志愿者数据密钥的密钥文件"
+            ]
+        if self.kek_provider == "kmip" and not (
+            self.kmip_host and self.kmip_certificate and self.kmip_private_key and self.kmip_ca
+        ):
+            return [
+                "MUSTER_KMIP_HOST, MUSTER_KMIP_CERTIFICATE, MUSTER_KMIP_PRIVATE_KEY and "
+                "MUSTER_KMIP_CA are all needed with MUSTER_KEK_PROVIDER=kmip / "
+                "使用 KMIP 时需设置服务器地址、客户端证书、私钥与 CA 证书"
+            ]
+        return []
+
+    def refuse_insecure_secrets(self) -> None:
+        super().refuse_insecure_secrets()
+        problems = self.key_encryption_problems()
+        if self.dev_mode and problems:  # outside development mode, reported above already
+            raise SystemExit(f"{self.service_name}: refusing to start:\n  - {problems[0]}")
+
+
+def key_encryption_keys(settings: VolunteerSettings) -> KeyEncryptionKeys:
+    """The configured key-management adapter."""
+    if settings.kek_provider == "kmip":
+        from muster_runtime.kmip_keys import KmipKeys
+
+        return KmipKeys(
+            settings.kmip_host,
+            settings.kmip_port,
+            certificate=settings.kmip_certificate,
+            private_key=settings.kmip_private_key,
+            ca=settings.kmip_ca,
+            key_name=settings.kmip_key_name,
+        )
+    try:
+        return LocalKeyFile(Path(settings.kek_file))
+    except KeyUnavailableError as error:
+        raise SystemExit(f"{settings.service_name}: refusing to start: {error}") from None
+
 
 def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     settings = settings or VolunteerSettings()
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
     runtime = ServiceRuntime(settings, produces=CONTEXT, consumes=("dispatch",))
     assert runtime.store is not None
+    vault = PersonalDataVault(
+        runtime.db, key_encryption_keys(settings), cache_seconds=settings.data_key_cache_seconds
+    )
     areas = load_area_tree()
     db = runtime.db
     pepper = settings.pii_pepper.get_secret_value().encode()
@@ -69,15 +158,26 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     # The tree first: the packaged file, then the areas admins added (dispatch's events).
     reference_areas = ReferenceAreas(db, areas)
     runtime.consume_with(reference_areas.apply, board.apply, activity_board.apply)
+
+    async def on_start() -> None:
+        await reference_areas.load()
+        # Data keys stored in clear by versions before envelope encryption get wrapped.
+        migrated = await vault.rewrap(clear_only=True)
+        if migrated.rewrapped:
+            log.info(
+                "data keys wrapped",
+                extra={"rewrapped": migrated.rewrapped, "kek_id": migrated.key_id},
+            )
+
     app = create_app(
         runtime,
         title="Muster volunteer service",
         routers=[http.router, sign_ups_http.router, attendance_http.router, logins_http.router],
-        on_start=reference_areas.load,
+        on_start=on_start,
     )
     app.state.areas = areas
     app.state.registry = VolunteerRegistry(
-        runtime.store, PersonalDataVault(db), phones, areas, logins, id_numbers, invitation_codes
+        runtime.store, vault, phones, areas, logins, id_numbers, invitation_codes
     )
     app.state.logins = LoginDesk(
         runtime.store,

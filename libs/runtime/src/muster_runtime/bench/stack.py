@@ -17,6 +17,8 @@ import httpx
 from pymongo import AsyncMongoClient
 
 from muster_runtime.bench.measure import free_port, wait_until_ready
+from muster_runtime.dev_tokens import development_jwt_secret
+from muster_runtime.keys import LocalKeyFile
 from muster_runtime.topics import delete_topics
 
 SERVICES = ("volunteer", "dispatch", "reporting")
@@ -40,7 +42,12 @@ class BenchStack:
         return f"bench_{self.run_id}_{service}"
 
     def env(self, service: str, port: int) -> dict[str, str]:
+        LocalKeyFile.create(self.logs / "kek.json")
         return os.environ | {
+            # Throwaway services: development defaults allowed, tokens as the bench issues them.
+            "MUSTER_DEV_MODE": "1",
+            "MUSTER_JWT_SECRET": development_jwt_secret(),
+            "MUSTER_KEK_FILE": str(self.logs / "kek.json"),
             "MUSTER_HTTP_PORT": str(port),
             "MUSTER_KAFKA_BOOTSTRAP": self.bootstrap,
             "MUSTER_MONGO_URL": self.mongo_url,

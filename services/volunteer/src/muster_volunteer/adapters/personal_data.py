@@ -1,6 +1,12 @@
-"""Personal data sealed with a per-volunteer key (deleting the key erases the data
+"""Personal data sealed with a per-volunteer data key (deleting the key erases the data
 everywhere, stored events included), and phone and ID number claims that keep one person
-one record."""
+one record.
+
+Envelope encryption: a volunteer's data key is stored only wrapped by a key-encryption key
+(KEK) held outside the store, in a key file or a key-management server
+(`muster_runtime.keys`). A dump of the database and the topics holds sealed data and wrapped
+keys, and neither opens without the KEK.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,18 @@ import base64
 import hashlib
 import hmac
 import os
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pymongo.errors import DuplicateKeyError
 
 from muster_contracts.events import SealedPersonalData
+from muster_runtime.keys import KeyEncryptionKeys
 from muster_runtime.mongo import Database
 from muster_volunteer.domain.volunteer import PersonalData
 
@@ -21,15 +33,58 @@ NONCE_BYTES = 12
 # A claim whose registration never got stored (crash between claim and append) may be
 # taken over after this long.
 ORPHAN_CLAIM_AGE = timedelta(seconds=30)
+REWRAP_BATCH = 200
 
 
 class PersonalDataErasedError(LookupError):
     """The volunteer's key is gone: their personal data can no longer be read."""
 
 
+@dataclass(frozen=True)
+class Rewrapped:
+    """What a re-wrap did: data keys moved under the current KEK, of how many found."""
+
+    key_id: str
+    rewrapped: int
+    found: int
+
+
+class DataKeyCache:
+    """Unwrapped data keys kept in memory for a short while, so that reading a page of
+    volunteers does not cost a key-management round trip each."""
+
+    def __init__(self, seconds: float, size: int = 10_000) -> None:
+        self._seconds = seconds
+        self._size = size
+        self._keys: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+
+    def get(self, volunteer_id: str) -> bytes | None:
+        entry = self._keys.get(volunteer_id)
+        if entry is None or entry[0] < time.monotonic():
+            self._keys.pop(volunteer_id, None)
+            return None
+        return entry[1]
+
+    def put(self, volunteer_id: str, key: bytes) -> None:
+        if self._seconds <= 0:
+            return
+        self._keys[volunteer_id] = (time.monotonic() + self._seconds, key)
+        self._keys.move_to_end(volunteer_id)
+        while len(self._keys) > self._size:
+            self._keys.popitem(last=False)
+
+    def forget(self, volunteer_id: str) -> None:
+        self._keys.pop(volunteer_id, None)
+
+
 class PersonalDataVault:
-    def __init__(self, db: Database) -> None:
+    """Seals and unseals personal data; `volunteer_keys` holds each volunteer's data key
+    wrapped: `{_id, kek_id, wrapped_key, created_at}`."""
+
+    def __init__(self, db: Database, keks: KeyEncryptionKeys, *, cache_seconds: float = 60) -> None:
         self._keys = db["volunteer_keys"]
+        self._keks = keks
+        self._cache = DataKeyCache(cache_seconds)
 
     async def seal(self, volunteer_id: str, data: PersonalData) -> SealedPersonalData:
         key = await self._key_for(volunteer_id)
@@ -42,31 +97,89 @@ class PersonalDataVault:
         )
 
     async def unseal(self, sealed: SealedPersonalData) -> PersonalData:
-        doc = await self._keys.find_one({"_id": sealed.key_id})
-        if doc is None:
-            raise PersonalDataErasedError(sealed.key_id)
+        key = self._cache.get(sealed.key_id)
+        if key is None:
+            doc = await self._keys.find_one({"_id": sealed.key_id})
+            if doc is None:
+                raise PersonalDataErasedError(sealed.key_id)
+            key = await self._open(doc)
+            self._cache.put(sealed.key_id, key)
         raw = base64.urlsafe_b64decode(sealed.ciphertext)
-        plain = AESGCM(bytes(doc["key"])).decrypt(
-            raw[:NONCE_BYTES], raw[NONCE_BYTES:], sealed.key_id.encode()
-        )
+        plain = AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], sealed.key_id.encode())
         return PersonalData.model_validate_json(plain)
 
     async def shred(self, volunteer_id: str) -> None:
         """Destroy the key: every copy of the sealed data, in any store or topic, is noise."""
+        self._cache.forget(volunteer_id)
         await self._keys.delete_one({"_id": volunteer_id})
+
+    async def rewrap(
+        self, progress: Callable[[int, int], None] | None = None, *, clear_only: bool = False
+    ) -> Rewrapped:
+        """Wrap every data key under the current KEK: those under an earlier KEK, and those
+        stored in clear by versions before envelope encryption (`clear_only`: just these).
+        The sealed data is not touched. A key shredded meanwhile stays shredded."""
+        current = await self._keks.current_key_id()
+        pending: dict[str, Any] = (
+            {"key": {"$exists": True}} if clear_only else {"kek_id": {"$ne": current}}
+        )
+        found = await self._keys.count_documents(pending)
+        done = 0
+        last = ""
+        while True:
+            batch = [
+                doc
+                async for doc in self._keys.find(pending | {"_id": {"$gt": last}})
+                .sort("_id", 1)
+                .limit(REWRAP_BATCH)
+            ]
+            if not batch:
+                break
+            for doc in batch:
+                last = str(doc["_id"])
+                key = await self._open(doc)
+                wrapped = await self._keks.wrap(current, key, last.encode())
+                was = (
+                    {"key": {"$exists": True}}
+                    if "key" in doc
+                    else {"kek_id": doc["kek_id"], "wrapped_key": doc["wrapped_key"]}
+                )
+                result = await self._keys.update_one(
+                    {"_id": last} | was,
+                    {"$set": {"kek_id": current, "wrapped_key": wrapped}, "$unset": {"key": ""}},
+                )
+                done += result.modified_count
+            if progress is not None:
+                progress(done, found)
+        return Rewrapped(key_id=current, rewrapped=done, found=found)
+
+    async def _open(self, doc: dict[str, Any]) -> bytes:
+        if "key" in doc:  # stored in clear before envelope encryption: read, then wrapped
+            return bytes(doc["key"])
+        return await self._keks.unwrap(
+            str(doc["kek_id"]), bytes(doc["wrapped_key"]), str(doc["_id"]).encode()
+        )
 
     async def _key_for(self, volunteer_id: str) -> bytes:
         # Insert-or-read: a retried registration reuses the key of its first attempt.
+        key = AESGCM.generate_key(bit_length=256)
+        kek_id = await self._keks.current_key_id()
+        wrapped = await self._keks.wrap(kek_id, key, volunteer_id.encode())
         try:
-            key = AESGCM.generate_key(bit_length=256)
             await self._keys.insert_one(
-                {"_id": volunteer_id, "key": key, "created_at": datetime.now(UTC)}
+                {
+                    "_id": volunteer_id,
+                    "kek_id": kek_id,
+                    "wrapped_key": wrapped,
+                    "created_at": datetime.now(UTC),
+                }
             )
-            return key
         except DuplicateKeyError:
             doc = await self._keys.find_one({"_id": volunteer_id})
             assert doc is not None
-            return bytes(doc["key"])
+            key = await self._open(doc)
+        self._cache.put(volunteer_id, key)
+        return key
 
 
 class IdentityClaims:
