@@ -5,7 +5,9 @@ fails: a new endpoint cannot ship without saying who may call it. For every oper
 checks each grant (the caller gets past authentication and authorisation) and each
 denial: 401 without a token, with a bad signature, an expired or a revoked token; 403 for
 a role not admitted or an area outside the caller's scope (404 where existence itself is
-concealed); all with machine-readable bodies.
+concealed); all with machine-readable bodies. Every POST is sent with an `Idempotency-Key`:
+a granted one that succeeds is sent again (the first answer comes back, replayed) and
+then with another body (422 `idempotency_key_reused`).
 
 The rules: a volunteer acts only for themself; an organiser only inside their area; a
 leader reads only their subtree; an admin reads everything, erases, and manages tokens and
@@ -76,6 +78,8 @@ class Rule:
         denied_in_body: for operations that answer per item (200 with each item's
             outcome), how a denial shows in the body.
         body / params: what to send (a function of the world's ids).
+        replayed: a retry with the same `Idempotency-Key` gets the first answer (False:
+            the answer holds a secret shown once, so a retry runs the command again).
     """
 
     roles: frozenset[Role] = frozenset()
@@ -86,6 +90,7 @@ class Rule:
     denied_in_body: Callable[[dict[str, Any], World], bool] | None = None
     body: Callable[[World], Any] | None = None
     params: Callable[[World], dict[str, str]] | None = None
+    replayed: bool = True
 
 
 @dataclass
@@ -192,7 +197,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "GET /me/hours-statement": OWN,
         # Logins: an organiser invites a volunteer of their area; a login claims for itself.
         "POST /volunteers/{volunteer_id}/invitations": Rule(
-            frozenset({ORGANISER}), area=True, concealed=True
+            frozenset({ORGANISER}), area=True, concealed=True, replayed=False
         ),
         "POST /me/claim": Rule(
             frozenset({VOLUNTEER}), body=lambda _: {"code": "0000-0000-0000-0000"}
@@ -394,6 +399,27 @@ def test_every_operation_has_a_declared_rule_and_every_rule_an_operation(
         assert set(rules) - served == set(), f"{service}: rules for operations that do not exist"
 
 
+def test_every_post_documents_its_idempotency_key_and_answers(system: RunningSystem) -> None:
+    posts = 0
+    for service in RULES:
+        document = httpx.get(f"{system.urls[service]}/openapi.json").json()
+        for path, item in document["paths"].items():
+            if "post" not in item:
+                continue
+            posts += 1
+            operation = item["post"]
+            keys = [p for p in operation.get("parameters", []) if p["name"] == "Idempotency-Key"]
+            assert [(k["in"], k["required"]) for k in keys] == [("header", False)], path
+            for status in ("409", "422"):
+                answer = operation["responses"][status]["content"]["application/json"]
+                assert answer["schema"] == {"$ref": "#/components/schemas/ErrorAnswer"}, path
+            successes = [s for s in operation["responses"] if s.startswith("2")]
+            assert successes, path
+            for status in successes:
+                assert "Idempotent-Replayed" in operation["responses"][status]["headers"], path
+    assert posts >= 25
+
+
 def expected(rule: Rule, caller: Caller) -> str:
     """`grant`, or the denial: `wrong_role`, `outside_scope`, `concealed`, `in_body`."""
     if caller.role not in rule.roles:
@@ -427,18 +453,50 @@ def test_role_scope_endpoint_matrix(system: RunningSystem, world: World, service
         "forger", ADMIN, "13"
     )
     failures: list[str] = []
-    checked = {"grant": 0, "denial": 0, "401": 0}
+    checked = {"grant": 0, "denial": 0, "401": 0, "replayed": 0, "reused": 0}
     with httpx.Client(base_url=system.urls[service], timeout=30) as client:
 
-        def call(operation: str, rule: Rule, headers: dict[str, str]) -> httpx.Response:
+        def call(
+            operation: str, rule: Rule, headers: dict[str, str], body: Any = None
+        ) -> httpx.Response:
             method, template = operation.split(" ", 1)
+            if method == "POST" and "Idempotency-Key" not in headers:
+                headers = headers | {"Idempotency-Key": str(uuid.uuid4())}
             return client.request(
                 method,
                 world.path(template),
-                json=rule.body(world) if rule.body else None,
+                json=body if body is not None else rule.body(world) if rule.body else None,
                 params=rule.params(world) if rule.params else None,
                 headers=headers,
             )
+
+        def retried(operation: str, rule: Rule, caller: Caller) -> list[str]:
+            """A granted POST that succeeds: the same key and body again get its first
+            answer, replayed; the same key with another body gets 422."""
+            body = rule.body(world) if rule.body else None
+            headers = bearer(world.tokens[caller.name]) | {"Idempotency-Key": str(uuid.uuid4())}
+            first = call(operation, rule, headers, body)
+            if not first.is_success:
+                return []
+            again = call(operation, rule, headers, body)
+            checked["replayed"] += 1
+            label = f"{operation} as {caller.name} retried"
+            problems = []
+            if not rule.replayed:
+                if not again.is_success or "Idempotent-Replayed" in again.headers:
+                    problems.append(f"{label}: {again.status_code}, not run again")
+                return problems
+            if (again.status_code, again.content) != (first.status_code, first.content):
+                problems.append(f"{label}: {again.status_code} {again.text[:200]}")
+            if again.headers.get("Idempotent-Replayed") != "true":
+                problems.append(f"{label}: not marked Idempotent-Replayed")
+            other = (body if isinstance(body, dict) else {}) | {"another": "request"}
+            reused = call(operation, rule, headers, other)
+            checked["reused"] += 1
+            code = error_of(reused)["code"] if reused.status_code >= 400 else None
+            if (reused.status_code, code) != (422, "idempotency_key_reused"):
+                problems.append(f"{label} with another body: {reused.status_code} {code}")
+            return problems
 
         for operation in served:
             rule = rules.get(operation)
@@ -481,6 +539,8 @@ def test_role_scope_endpoint_matrix(system: RunningSystem, world: World, service
                         failures.append(f"{label}: {status} {response.text[:200]}")
                     elif rule.denied_in_body and rule.denied_in_body(response.json(), world):
                         failures.append(f"{label}: denied in the body {response.text[:200]}")
+                    elif operation.startswith("POST"):
+                        failures.extend(retried(operation, rule, caller))
                     continue
                 checked["denial"] += 1
                 if outcome == "in_body":
@@ -498,6 +558,7 @@ def test_role_scope_endpoint_matrix(system: RunningSystem, world: World, service
                     failures.append(f"{label}: {got} {response.text[:200]}")
     print(
         f"\n{service}: {len(served)} operations, {checked['grant']} grants, "
-        f"{checked['denial']} denials (403/404), {checked['401']} refusals (401) checked"
+        f"{checked['denial']} denials (403/404), {checked['401']} refusals (401), "
+        f"{checked['replayed']} replayed POSTs and {checked['reused']} reused keys checked"
     )
     assert not failures, "\n".join(failures)

@@ -7,16 +7,15 @@ import time
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import MongoClient
 
 from muster_contracts.envelope import Role
 from muster_runtime.cli.sample import SampleVolunteers
 from muster_volunteer.domain.volunteer import id_number_check_digit
-from tests.conftest import kafka_bootstrap, mongo_url
+from tests.conftest import mongo_url
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.test_register_to_report import auth
+from tests.topic_dump import topic_records
 
 
 def _id_number(serial: int) -> str:
@@ -25,28 +24,11 @@ def _id_number(serial: int) -> str:
 
 
 async def _all_topic_bytes(prefix: str) -> list[bytes]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap())
-    await admin.start()
-    topics = [t for t in await admin.list_topics() if t.startswith(prefix)]
-    await admin.close()
-    consumer = AIOKafkaConsumer(
-        *topics, bootstrap_servers=kafka_bootstrap(), auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    values: list[bytes] = []
-    try:
-        idle = 0
-        while idle < 5:
-            batch = await consumer.getmany(timeout_ms=300)
-            idle = 0 if batch else idle + 1
-            for records in batch.values():
-                values += [
-                    (r.key or b"") + (r.value or b"") + b"".join(v for _, v in r.headers)
-                    for r in records
-                ]
-    finally:
-        await consumer.stop()
-    return values
+    """Each record's key, value and header values, joined."""
+    return [
+        (r.key or b"") + (r.value or b"") + b"".join(v for _, v in r.headers)
+        for r in await topic_records(prefix)
+    ]
 
 
 def _all_documents(databases: list[str]) -> list[str]:

@@ -106,6 +106,37 @@ def test_only_an_admin_adds_areas(system: RunningSystem) -> None:
     assert httpx.get(f"{system.urls['dispatch']}/areas/{GRID.id}").status_code == 401
 
 
+def test_an_activity_in_an_unknown_area_is_refused_naming_the_area(system: RunningSystem) -> None:
+    organiser = auth(Role.ORGANISER, GRID.id)
+    now = datetime.now(UTC)
+    activity = {
+        "drive_id": "drive-unknown-area",
+        "title": "楼道清理",
+        "category": "environment",
+        "starts_at": (now + timedelta(hours=1)).isoformat(),
+        "ends_at": (now + timedelta(hours=2)).isoformat(),
+        "capacity": 5,
+    }
+    # Inside the organiser's grid, but no such building (yet): 422, not 403.
+    unknown = httpx.post(
+        f"{system.urls['dispatch']}/activities",
+        json=activity | {"place_area_id": f"{GRID.id}94"},
+        headers=organiser,
+    )
+    elsewhere = httpx.post(
+        f"{system.urls['dispatch']}/activities",
+        json=activity | {"place_area_id": AREAS.children("130203003")[0].id},
+        headers=organiser,
+    )
+
+    assert unknown.status_code == 422, unknown.text
+    error = unknown.json()["error"]
+    assert (error["code"], error["field"]) == ("unknown_area", "place_area_id")
+    assert f"{GRID.id}94" in error["message"]
+    assert elsewhere.status_code == 403, elsewhere.text
+    assert elsewhere.json()["error"]["reason"] == "outside_scope"
+
+
 def register_at(system: RunningSystem, area_id: str, seed: int) -> httpx.Response:
     return httpx.post(
         f"{system.urls['volunteer']}/volunteers",

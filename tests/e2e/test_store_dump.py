@@ -22,8 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pymongo import MongoClient
@@ -31,9 +29,10 @@ from pymongo import MongoClient
 from muster_contracts.envelope import Role
 from muster_runtime.cli.sample import SampleVolunteers
 from muster_runtime.keys import LocalKeyFile
-from tests.conftest import kafka_bootstrap, mongo_url
+from tests.conftest import mongo_url
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.test_register_to_report import auth
+from tests.topic_dump import topic_records
 
 NONCE = 12
 TAG = 16
@@ -99,27 +98,12 @@ class Loot:
 
 
 async def _dump_topics(prefix: str) -> list[bytes]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap())
-    await admin.start()
-    topics = [t for t in await admin.list_topics() if t.startswith(prefix)]
-    await admin.close()
-    consumer = AIOKafkaConsumer(
-        *topics, bootstrap_servers=kafka_bootstrap(), auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    records: list[bytes] = []
-    try:
-        idle = 0
-        while idle < 5:
-            batch = await consumer.getmany(timeout_ms=300)
-            idle = 0 if batch else idle + 1
-            for partition in batch.values():
-                for r in partition:
-                    records += [r.key or b"", r.value or b""]
-                    records += [v for _, v in r.headers]
-    finally:
-        await consumer.stop()
-    return records
+    """Each record's key, value and header values."""
+    return [
+        part
+        for r in await topic_records(prefix)
+        for part in (r.key or b"", r.value or b"", *(v for _, v in r.headers))
+    ]
 
 
 def _dump(system: RunningSystem) -> Dump:

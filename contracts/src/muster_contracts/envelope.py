@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-
-class Role(StrEnum):
-    """Who is acting: the roles a bearer token can carry."""
-
-    VOLUNTEER = "volunteer"
-    ORGANISER = "organiser"
-    LEADER = "leader"
-    ADMIN = "admin"
-    SYSTEM = "system"
+from muster_contracts.roles import Role as Role  # where it has always been imported from
 
 
 class Actor(BaseModel):

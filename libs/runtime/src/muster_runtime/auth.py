@@ -15,10 +15,9 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
-from uuid import uuid4
 
 import jwt
 from fastapi import Depends, Request
@@ -27,6 +26,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from muster_contracts.areas import AreaTree
 from muster_contracts.envelope import Actor, Role
+from muster_runtime.dev_tokens import ALGORITHM
+from muster_runtime.dev_tokens import TokenIssuer as TokenIssuer  # the development issuer
 from muster_runtime.errors import (
     AuthenticationError,
     PermissionDeniedError,
@@ -34,7 +35,6 @@ from muster_runtime.errors import (
 )
 from muster_runtime.settings import ServiceSettings
 
-ALGORITHM = "HS256"
 # Asymmetric keys for an identity provider, HMAC for local development; never "none".
 ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "HS256")
 
@@ -93,41 +93,6 @@ class RevocationList:
     def entries(self) -> dict[str, datetime]:
         now = datetime.now(UTC)
         return {jti: until for jti, until in self._until.items() if until >= now}
-
-
-class TokenIssuer:
-    """Issues HS256 development tokens (`muster token`); production tokens come from the IdP."""
-
-    def __init__(
-        self, secret: str, issuer: str = "muster", audience: str = "muster", kid: str = ""
-    ) -> None:
-        self._secret = secret
-        self._issuer = issuer
-        self._audience = audience
-        self._kid = kid
-
-    def issue(
-        self,
-        subject: str,
-        role: Role,
-        area_id: str,
-        ttl: timedelta = timedelta(hours=12),
-        *,
-        token_id: str | None = None,
-    ) -> str:
-        now = datetime.now(UTC)
-        claims = {
-            "sub": subject,
-            "role": role.value,
-            "area": area_id,
-            "iss": self._issuer,
-            "aud": self._audience,
-            "iat": now,
-            "exp": now + ttl,
-            "jti": token_id or uuid4().hex,
-        }
-        headers = {"kid": self._kid} if self._kid else None
-        return jwt.encode(claims, self._secret, algorithm=ALGORITHM, headers=headers)
 
 
 class RemoteKeys:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 
 class MusterError(Exception):
     """Base of errors the edge turns into a 4xx answer: `{"error": {"code", "message", ...}}`."""
@@ -69,3 +71,24 @@ class RuleViolationError(MusterError):
 
     status = 422
     code = "rule_violated"
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable `code` to branch on, a message for people, and where."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str = Field(description="Machine-readable, e.g. `invitation_expired`.")
+    message: str
+    field: str | None = None
+    rule: str | None = None
+    reason: str | None = Field(
+        default=None, description="401: missing, invalid, expired, revoked; 403: wrong_role."
+    )
+    fields: list[dict[str, Any]] | None = None
+
+
+class ErrorAnswer(BaseModel):
+    """The body of every 4xx and 5xx answer (documented in the OpenAPI)."""
+
+    error: ErrorDetail

@@ -15,6 +15,7 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import ORJSONResponse, Response
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 from pymongo.errors import (
@@ -29,8 +30,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from muster_contracts.envelope import Role
 from muster_runtime import audit, revocations
 from muster_runtime.auth import Principal, TokenVerifier, require_role
-from muster_runtime.errors import MusterError, TooManyRequestsError
+from muster_runtime.errors import MusterError
 from muster_runtime.eventstore import ConcurrencyError
+from muster_runtime.idempotency import IdempotencyKeys, RetrySafeRoute, StoredIdempotencyRecords
 from muster_runtime.logs import CORRELATION_ID
 from muster_runtime.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from muster_runtime.service import ServiceRuntime
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 REQUEST_ID_HEADER = "X-Request-ID"
 # Polled by probes and scrapers: counted in the metrics but not logged.
 UNLOGGED_ROUTES = {"/healthz", "/readyz", "/metrics"}
+IDEMPOTENCY_SWEEP_SECONDS = 3600.0
 
 
 def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
@@ -166,6 +169,7 @@ def create_app(
         async with runtime.running():
             if runtime.store:
                 await app.state.audit.create_indexes()
+            await idempotency.records.create_indexes()
             if on_start:
                 await on_start()
             log.info("service started", extra={"port": runtime.settings.http_port})
@@ -175,6 +179,9 @@ def create_app(
     app = FastAPI(title=title, lifespan=lifespan, default_response_class=ORJSONResponse)
     app.state.runtime = runtime
     app.state.tokens = TokenVerifier.from_settings(runtime.settings, runtime.revocations)
+    idempotency = IdempotencyKeys(StoredIdempotencyRecords(runtime.db))
+    app.state.idempotency = idempotency
+    runtime.every(IDEMPOTENCY_SWEEP_SECONDS, idempotency.forget_expired, "expired-idempotency-keys")
 
     app.add_middleware(BodySizeLimit, limit=runtime.settings.http_max_body_bytes)
     app.add_middleware(RequestMetrics)
@@ -185,9 +192,10 @@ def create_app(
 
     @app.exception_handler(MusterError)
     async def muster_error(_: Request, exc: MusterError) -> ORJSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        if isinstance(exc, TooManyRequestsError):
-            headers = {"Retry-After": str(exc.retry_after_seconds)}
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        # TooManyRequestsError, request_in_progress: when to try again.
+        if "retry_after_seconds" in exc.details:
+            headers["Retry-After"] = str(exc.details["retry_after_seconds"])
         return ORJSONResponse(
             error_body(exc.code, exc.message, **exc.details), exc.status, headers=headers
         )
@@ -287,9 +295,21 @@ def create_app(
         app.state.audit = audit.AuditTrail(runtime.store)
         routers = [audit.router, *routers]
     for router in [revocations.router, *routers]:
+        require_retry_safe_posts(router)
         app.include_router(router)
     instrument_app(app)
     return app
+
+
+def require_retry_safe_posts(router: APIRouter) -> None:
+    """Every POST takes an `Idempotency-Key`: refuse a router whose POST routes do not."""
+    for route in router.routes:
+        posts = isinstance(route, APIRoute) and "POST" in (route.methods or ())
+        if posts and not isinstance(route, RetrySafeRoute):
+            raise TypeError(
+                f"POST {getattr(route, 'path', route)} is not retry-safe: declare its router "
+                "with APIRouter(route_class=RetrySafeRoute) (muster_runtime.idempotency)"
+            )
 
 
 def request_id(header: str | None) -> UUID:

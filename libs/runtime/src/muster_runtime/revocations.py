@@ -16,12 +16,13 @@ from typing import Annotated, Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import APIRouter, Depends, Request
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 from muster_contracts.access import TokenRevoked, UnreadableRevocationError, read_revocation
 from muster_contracts.envelope import Role
 from muster_runtime.auth import Principal, RevocationList, require_role
 from muster_runtime.errors import ServiceUnavailableError
+from muster_runtime.idempotency import RetrySafeRoute
 from muster_runtime.logs import correlation_id
 from muster_runtime.relay import wire_headers
 from muster_runtime.tracing import end_spans, kafka_headers, start_publish_span, stored_context
@@ -113,10 +114,19 @@ class RevokeToken(BaseModel):
         default=None,
         description="The token's expiry (`exp`); by default the configured retention from now.",
     )
+
+    @field_validator("until", mode="before")
+    @classmethod
+    def _date_time_text(cls, value: object) -> object:
+        # As the schema says: RFC 3339 text (pydantic alone would also take a Unix time).
+        if value is not None and not isinstance(value, str):
+            raise ValueError("until must be an RFC 3339 date-time with a time zone")
+        return value
+
     reason: str = Field(default="", max_length=200)
 
 
-router = APIRouter(prefix="/admin/token-revocations", tags=["access"])
+router = APIRouter(prefix="/admin/token-revocations", tags=["access"], route_class=RetrySafeRoute)
 Admin = Annotated[Principal, Depends(require_role(Role.ADMIN))]
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_JWT_SECRET = "muster-dev-secret-change-me-in-production-0123456789"
+# Defined beside the development token issuer (standard library only), exported here too.
+from muster_runtime.dev_tokens import DEFAULT_AUDIENCE, DEFAULT_ISSUER
+from muster_runtime.dev_tokens import DEV_JWT_SECRET as DEV_JWT_SECRET
+
 # Values published in this repository (defaults, templates, examples): never real secrets.
 KNOWN_DEFAULT_SECRETS = frozenset(
     {
@@ -20,16 +21,6 @@ KNOWN_DEFAULT_SECRETS = frozenset(
         "REPLACE_ME-pii-pepper",
     }
 )
-
-
-def local_stack_secret(name: str) -> str | None:
-    """A secret the local stack generated once under `$MUSTER_STATE_DIR/secrets/` (default
-    `.state/`), or None; `deploy/local/stack.sh` passes the same ones to the services."""
-    path = Path(os.environ.get("MUSTER_STATE_DIR", ".state")) / "secrets" / name
-    try:
-        return path.read_text(encoding="utf-8").strip() or None
-    except OSError:
-        return None
 
 
 class InsecureSecretsError(SystemExit):
@@ -94,8 +85,10 @@ class ServiceSettings(BaseSettings):
         default=SecretStr(DEV_JWT_SECRET),
         description="HS256 key of development tokens (those without a `kid`); empty refuses them.",
     )
-    jwt_issuer: str = Field(default="muster", description="The `iss` every token must carry.")
-    jwt_audience: str = Field(default="muster", description="The `aud` every token must carry.")
+    jwt_issuer: str = Field(default=DEFAULT_ISSUER, description="The `iss` every token must carry.")
+    jwt_audience: str = Field(
+        default=DEFAULT_AUDIENCE, description="The `aud` every token must carry."
+    )
     jwt_jwks_file: str = Field(
         default="",
         description="A JWKS document of verification keys by `kid` (RS256, ES256 or HS256); "

@@ -12,7 +12,6 @@ from pydantic import Field, SecretStr
 
 from muster_contracts.areas import load_area_tree
 from muster_runtime.http import create_app
-from muster_runtime.idempotency import IdempotencyStore
 from muster_runtime.keys import KeyEncryptionKeys, KeyUnavailableError, LocalKeyFile
 from muster_runtime.logs import configure_logging
 from muster_runtime.reference_areas import ReferenceAreas
@@ -153,7 +152,6 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     logins = LoginLinks(db)
     invitation_codes = InvitationCodes(db, pepper)
     id_numbers = IdentityClaims(db, pepper, "id_number_claims")
-    idempotency = IdempotencyStore(db)
     board = DriveBoard(db, areas)
     activity_board = ActivityBoard(db)
 
@@ -178,7 +176,6 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
         on_start=on_start,
     )
     app.state.areas = areas
-    app.state.idempotency = idempotency
     app.state.registry = VolunteerRegistry(
         runtime.store, vault, phones, areas, logins, id_numbers, invitation_codes
     )

@@ -1,33 +1,24 @@
-"""Command-line entry point."""
+"""Command-line entry point.
+
+Only the standard library and `dev_tokens` are imported here: each command imports what
+it needs, so `muster token` (called many times by scripts) starts in tens of milliseconds.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
 import sys
 from datetime import timedelta
 from pathlib import Path
 
-from muster_contracts.envelope import Role
-from muster_runtime.auth import TokenIssuer
-from muster_runtime.settings import ServiceSettings, local_stack_secret
-
-
-def development_jwt_secret() -> str:
-    """The HS256 secret development tokens are signed with: `MUSTER_JWT_SECRET` when set,
-    else the one the local stack generated (`.state/secrets/jwt-secret`), else the default."""
-    settings = ServiceSettings()
-    if "MUSTER_JWT_SECRET" in os.environ:
-        return settings.jwt_secret.get_secret_value()
-    return local_stack_secret("jwt-secret") or settings.jwt_secret.get_secret_value()
+from muster_contracts.roles import Role
+from muster_runtime.dev_tokens import issuer_from_environment
 
 
 def issue_token(
     subject: str, role: Role, area_id: str, hours: float = 12, *, token_id: str | None = None
 ) -> str:
-    settings = ServiceSettings()
-    issuer = TokenIssuer(development_jwt_secret(), settings.jwt_issuer, settings.jwt_audience)
+    issuer = issuer_from_environment()
     return issuer.issue(subject, role, area_id, ttl=timedelta(hours=hours), token_id=token_id)
 
 
@@ -112,6 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     audit.add_argument("--limit", type=int, default=50)
 
     args = parser.parse_args(argv)
+    if args.command == "token":
+        print(issue_token(args.subject, Role(args.role), args.area, args.hours))
+        return 0
+
+    import asyncio
+
     if args.command == "topics":
         return asyncio.run(_topics(align=args.align))
     if args.command in ("trace", "traces"):
@@ -120,10 +117,6 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_audit(args.actor, args.volunteer, args.activity, args.limit))
     if args.command == "dead-letters":
         return asyncio.run(_dead_letters(args.action, args.service))
-    if args.command == "token":
-        print(issue_token(args.subject, Role(args.role), args.area, args.hours))
-        return 0
-
     from muster_runtime.cli import demo as demo_module
 
     if args.command == "demo":
@@ -146,6 +139,7 @@ async def _dead_letters(action: str, service: str) -> int:
     from rich.table import Table
 
     from muster_runtime.dead_letters import list_dead_letters, redrive_dead_letters
+    from muster_runtime.settings import ServiceSettings
 
     settings = ServiceSettings()
     console = Console()
@@ -187,6 +181,7 @@ async def _topics(*, align: bool) -> int:
     from rich.table import Table
 
     from muster_runtime import topics
+    from muster_runtime.settings import ServiceSettings
 
     settings = ServiceSettings()
     console = Console()
@@ -226,6 +221,8 @@ def _bench(args: argparse.Namespace, argv: list[str] | None) -> int:
     except ValueError as exc:
         print(f"muster bench: {exc}", file=sys.stderr)
         return 2
+    from muster_runtime.settings import ServiceSettings
+
     settings = ServiceSettings()
     options = BenchOptions(
         rate=args.rate,
@@ -255,6 +252,7 @@ async def _audit(
     from muster_runtime.errors import RuleViolationError
     from muster_runtime.eventstore import EventStore
     from muster_runtime.mongo import connect
+    from muster_runtime.settings import ServiceSettings
 
     settings = ServiceSettings()
     client = connect(settings.mongo_url)

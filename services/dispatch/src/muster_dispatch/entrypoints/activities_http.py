@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from uuid import uuid4
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from muster_contracts.checkin import checkin_code, decode_secret, new_checkin_secret
 from muster_contracts.envelope import Role
@@ -27,9 +26,11 @@ from muster_dispatch.domain.activity import (
 )
 from muster_dispatch.domain.hours import HoursPolicy
 from muster_runtime.auth import Principal, require_role
+from muster_runtime.errors import RuleViolationError
 from muster_runtime.eventstore import CommandContext
+from muster_runtime.idempotency import RetrySafeRoute, stable_id
 
-router = APIRouter(prefix="/activities", tags=["activities"])
+router = APIRouter(prefix="/activities", tags=["activities"], route_class=RetrySafeRoute)
 
 Organiser = Annotated[Principal, Depends(require_role(Role.ORGANISER))]
 Reader = Annotated[Principal, Depends(require_role(Role.ORGANISER, Role.LEADER, Role.ADMIN))]
@@ -113,19 +114,44 @@ async def _change(
     return activity_view(state) | {"events": [e.event_type for e in events]}
 
 
+class ActivityForm(ScheduleActivity):
+    """An activity as the organiser schedules it: of a drive or a team (or both)."""
+
+    # What the server requires, said in the schema too (pydantic cannot express it itself).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["drive_id"], "properties": {"drive_id": {"type": "string"}}},
+                {"required": ["team_id"], "properties": {"team_id": {"type": "string"}}},
+            ]
+        }
+    )
+
+
 @router.post("", status_code=201)
 async def schedule(
-    request: Request, response: Response, form: ScheduleActivity, principal: Organiser
+    request: Request, response: Response, form: ActivityForm, principal: Organiser
 ) -> dict[str, Any]:
-    """Schedule an activity of a drive or team; its check-in secret is generated here."""
+    """Schedule an activity of a drive or team; its check-in secret is generated here.
+
+    422 `unknown_area` (field `place_area_id`) for an area the tree does not hold, 403
+    `outside_scope` for a known area outside the organiser's.
+    """
     book = _book(request)
+    if form.place_area_id not in book.areas:
+        raise RuleViolationError(
+            f"unknown area {form.place_area_id}",
+            code="unknown_area",
+            field="place_area_id",
+            rule="known_area",
+        )
     principal.require_scope(form.place_area_id, book.areas)
     if form.drive_id is not None:
         # An activity of another area's drive is not this organiser's to schedule.
         drive = await request.app.state.drives.load(form.drive_id)
         if drive.launched is not None:
             principal.require_scope(drive.launched.scope_area_id, book.areas)
-    activity_id = uuid4().hex[:12]
+    activity_id = stable_id(request, "activity").hex[:12]
     secret = new_checkin_secret()
     state, _ = await book.execute(
         activity_id,

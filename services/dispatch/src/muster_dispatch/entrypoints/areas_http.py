@@ -13,8 +13,9 @@ from muster_dispatch.application.area_tree import AreaTreeBook
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError
 from muster_runtime.eventstore import CommandContext
+from muster_runtime.idempotency import RetrySafeRoute
 
-router = APIRouter(tags=["areas"])
+router = APIRouter(tags=["areas"], route_class=RetrySafeRoute)
 
 Admin = Annotated[Principal, Depends(require_role(Role.ADMIN))]
 Anyone = Annotated[
@@ -41,7 +42,11 @@ def _view(area: Area, areas: AreaTree) -> dict[str, Any]:
     }
 
 
-@router.post("/admin/areas", status_code=201)
+@router.post(
+    "/admin/areas",
+    status_code=201,
+    responses={200: {"description": "The area was there already, with this name."}},
+)
 async def add_area(
     request: Request, response: Response, form: AddArea, principal: Admin
 ) -> dict[str, Any]:

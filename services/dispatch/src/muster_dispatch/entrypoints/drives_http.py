@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from uuid import uuid4
 
 from fastapi import APIRouter, Body, Depends, Header, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
@@ -38,8 +37,9 @@ from muster_dispatch.domain.drive import (
 )
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.eventstore import CommandContext
+from muster_runtime.idempotency import RetrySafeRoute, stable_id
 
-router = APIRouter(prefix="/drives", tags=["recruitment drives"])
+router = APIRouter(prefix="/drives", tags=["recruitment drives"], route_class=RetrySafeRoute)
 
 Organiser = Annotated[Principal, Depends(require_role(Role.ORGANISER))]
 Reader = Annotated[Principal, Depends(require_role(Role.ORGANISER, Role.LEADER, Role.ADMIN))]
@@ -135,7 +135,7 @@ async def launch(
         dict(form)
         | {"organiser": principal.subject, "signup_opens_at": form.signup_opens_at or now}
     )
-    drive_id = uuid4().hex[:12]
+    drive_id = stable_id(request, "drive").hex[:12]
     drive, _ = await book.execute(
         drive_id,
         lambda d: launch_drive(d, command, book.areas, now),

@@ -105,6 +105,24 @@ class PersonalData(BaseModel):
 class RegisterVolunteer(PersonalData):
     """The registration form."""
 
+    # What `register` requires, said in the schema too (pydantic cannot express it itself).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {
+                "required": ["categories"],
+                "properties": {
+                    "categories": {
+                        "contains": {"const": VolunteerCategory.IN_SERVICE_PARTY_MEMBER.value}
+                    }
+                },
+            },
+            "then": {
+                "required": ["employer_unit"],
+                "properties": {"employer_unit": {"type": "string", "minLength": 1}},
+            },
+        }
+    )
+
     home_area_id: str = Field(min_length=4, max_length=16)
     categories: tuple[VolunteerCategory, ...] = Field(min_length=1, max_length=5)
     skills: tuple[Skill, ...] = Field(default=(Skill.GENERAL,), max_length=20)

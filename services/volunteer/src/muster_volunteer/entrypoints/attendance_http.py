@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from fastapi.encoders import jsonable_encoder
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
@@ -14,14 +13,14 @@ from muster_contracts.checkin import Coordinates
 from muster_contracts.envelope import Role
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.eventstore import CommandContext
-from muster_runtime.idempotency import IdempotencyStore, request_fingerprint
+from muster_runtime.idempotency import RetrySafeRoute
 from muster_volunteer.application.attendance import ActivityBoard, AttendanceDesk, attendance_view
 from muster_volunteer.application.hours_statement import HoursStatements
 from muster_volunteer.application.registration import VolunteerRegistry
 from muster_volunteer.domain.service_categories import Language
 from muster_volunteer.entrypoints.hours_statement_page import render_statement
 
-router = APIRouter(tags=["attendance"])
+router = APIRouter(tags=["attendance"], route_class=RetrySafeRoute)
 
 Volunteer = Annotated[Principal, Depends(require_role(Role.VOLUNTEER))]
 
@@ -42,11 +41,9 @@ async def _volunteer_id(request: Request, principal: Principal) -> str:
 @router.post("/activities/{activity_id}/check-in")
 async def check_in(
     request: Request,
-    response: Response,
     activity_id: str,
     form: CheckInForm,
     principal: Volunteer,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Any:
     """Check in (签到): one request, with the code and, where the place has one, your location.
 
@@ -54,14 +51,6 @@ async def check_in(
     """
     desk: AttendanceDesk = request.app.state.attendance
     volunteer_id = await _volunteer_id(request, principal)
-    keys: IdempotencyStore = request.app.state.idempotency
-    slot = None
-    if idempotency_key is not None:
-        fingerprint = request_fingerprint({"activity_id": activity_id, **form.model_dump()})
-        slot = await keys.claim(principal.subject, "check_in", idempotency_key, fingerprint)
-        if slot.replay:
-            response.headers["Idempotent-Replayed"] = "true"
-            return slot.replay.body
     location = (
         Coordinates(form.latitude, form.longitude)
         if form.latitude is not None and form.longitude is not None
@@ -75,10 +64,7 @@ async def check_in(
         datetime.now(UTC),
         CommandContext(principal.actor),
     )
-    body = jsonable_encoder(attendance_view(attendance))
-    if slot is not None:
-        await keys.complete(slot, 200, body)
-    return body
+    return attendance_view(attendance)
 
 
 @router.post("/activities/{activity_id}/check-out")

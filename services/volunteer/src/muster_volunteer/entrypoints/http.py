@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
-from uuid import uuid4
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from muster_contracts.envelope import Role
@@ -14,7 +13,7 @@ from muster_contracts.events import Skill, VolunteerCategory
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError, RuleViolationError
 from muster_runtime.eventstore import CommandContext
-from muster_runtime.idempotency import IdempotencyStore, request_fingerprint
+from muster_runtime.idempotency import RetrySafeRoute, replays_by, stable_id
 from muster_volunteer.application.registration import (
     DisplayName,
     VolunteerRecord,
@@ -22,7 +21,7 @@ from muster_volunteer.application.registration import (
 )
 from muster_volunteer.domain.volunteer import RegisterVolunteer
 
-router = APIRouter(prefix="/volunteers", tags=["volunteers"])
+router = APIRouter(prefix="/volunteers", tags=["volunteers"], route_class=RetrySafeRoute)
 
 Registrant = Annotated[Principal, Depends(require_role(Role.VOLUNTEER, Role.ORGANISER))]
 Eraser = Annotated[Principal, Depends(require_role(Role.VOLUNTEER, Role.ADMIN))]
@@ -69,13 +68,16 @@ def volunteer_view(request: Request, record: VolunteerRecord) -> VolunteerView:
     )
 
 
+async def _registered_again(request: Request, kept: Any) -> Any:
+    registry: VolunteerRegistry = request.app.state.registry
+    return volunteer_view(request, await registry.get(kept["volunteer_id"])).model_dump(mode="json")
+
+
 @router.post("", status_code=201, response_model=VolunteerView)
+# Only the id is kept with the key: no personal data at rest in clear, none left by erasure.
+@replays_by(keep=lambda body: {"volunteer_id": body["volunteer_id"]}, restore=_registered_again)
 async def register_volunteer(
-    request: Request,
-    response: Response,
-    form: RegisterVolunteer,
-    principal: Registrant,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    request: Request, response: Response, form: RegisterVolunteer, principal: Registrant
 ) -> Any:
     """Register a volunteer. Send an `Idempotency-Key`: a retry returns the first answer."""
     registry: VolunteerRegistry = request.app.state.registry
@@ -85,28 +87,10 @@ async def register_volunteer(
         )
     if principal.role is not Role.VOLUNTEER:
         principal.require_scope(form.home_area_id, request.app.state.areas)
-    volunteer_id = str(uuid4())
-    slot = None
-    if idempotency_key is not None:
-        keys: IdempotencyStore = request.app.state.idempotency
-        slot = await keys.claim(
-            principal.subject,
-            "register_volunteer",
-            idempotency_key,
-            request_fingerprint(form.model_dump(mode="json")),
-        )
-        if slot.replay:
-            # Only the id is kept with the key (no personal data at rest in clear).
-            response.status_code = slot.replay.status
-            response.headers["Idempotent-Replayed"] = "true"
-            return volunteer_view(request, await registry.get(slot.replay.body["volunteer_id"]))
-        volunteer_id = str(slot.derived_id("volunteer"))
+    volunteer_id = str(stable_id(request, "volunteer"))
     record = await registry.register(volunteer_id, form, CommandContext(principal.actor))
-    body = volunteer_view(request, record).model_dump(mode="json")
-    if slot is not None:
-        await keys.complete(slot, 201, {"volunteer_id": volunteer_id})
     response.headers["Location"] = f"/volunteers/{volunteer_id}"
-    return body
+    return volunteer_view(request, record)
 
 
 class DisplayNames(BaseModel):

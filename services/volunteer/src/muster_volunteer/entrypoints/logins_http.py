@@ -6,12 +6,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from muster_contracts.envelope import Role
 from muster_runtime.auth import Principal, require_role
-from muster_runtime.errors import TooManyRequestsError
+from muster_runtime.errors import ErrorAnswer, TooManyRequestsError
 from muster_runtime.eventstore import CommandContext
+from muster_runtime.idempotency import RetrySafeRoute, never_replayed
 from muster_volunteer.adapters.logins import TooManyClaimAttemptsError
 from muster_volunteer.application.logins import LoginDesk
 from muster_volunteer.application.registration import VolunteerRegistry
@@ -19,25 +20,10 @@ from muster_volunteer.domain.claim_codes import normalise_claim_code
 from muster_volunteer.domain.volunteer import Volunteer
 from muster_volunteer.entrypoints.http import VolunteerView, volunteer_view
 
-router = APIRouter(tags=["logins"])
+router = APIRouter(tags=["logins"], route_class=RetrySafeRoute)
 
 Organiser = Annotated[Principal, Depends(require_role(Role.ORGANISER))]
 OwnLogin = Annotated[Principal, Depends(require_role(Role.VOLUNTEER))]
-
-
-class ErrorDetail(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    code: str = Field(description="Machine-readable, e.g. `invitation_expired`.")
-    message: str
-    field: str | None = None
-    reason: str | None = Field(
-        default=None, description="401: missing, invalid, expired, revoked; 403: wrong_role."
-    )
-
-
-class ErrorAnswer(BaseModel):
-    error: ErrorDetail
 
 
 def answers(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
@@ -78,6 +64,10 @@ class Invitation(BaseModel):
             410: "`erased`: the volunteer was erased.",
         }
     ),
+)
+@never_replayed(
+    "its answer holds the claim code, which is shown once and kept nowhere; a retry with "
+    "the same key issues a new code, and the new invitation supersedes the first"
 )
 async def invite_volunteer(
     request: Request, response: Response, volunteer_id: str, principal: Organiser

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from uuid import uuid4
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from muster_contracts.envelope import Role
@@ -14,12 +13,12 @@ from muster_contracts.events import VolunteerRegistered
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError
 from muster_runtime.eventstore import CommandContext
-from muster_runtime.idempotency import IdempotencyStore, request_fingerprint
+from muster_runtime.idempotency import RetrySafeRoute, stable_id
 from muster_runtime.mongo import Document
 from muster_volunteer.application.registration import VolunteerRegistry
 from muster_volunteer.application.sign_ups import DriveBoard, SignUpDesk
 
-router = APIRouter(tags=["sign-ups"])
+router = APIRouter(tags=["sign-ups"], route_class=RetrySafeRoute)
 
 Volunteer = Annotated[Principal, Depends(require_role(Role.VOLUNTEER))]
 
@@ -56,17 +55,11 @@ async def sign_up(
     drive_id: str,
     form: SignUpForm,
     principal: Volunteer,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> dict[str, Any]:
     """Sign up for a role. Accepted for decision (202): the status follows within a second."""
     desk: SignUpDesk = request.app.state.sign_ups
     me = await _me(request, principal)
-    sign_up_id = uuid4().hex
-    if idempotency_key is not None:
-        keys: IdempotencyStore = request.app.state.idempotency
-        fingerprint = request_fingerprint({"drive_id": drive_id, **form.model_dump()})
-        slot = await keys.claim(principal.subject, "sign_up", idempotency_key, fingerprint)
-        sign_up_id = slot.derived_id("sign-up").hex
+    sign_up_id = stable_id(request, "sign-up").hex
     doc = await desk.submit(sign_up_id, me, drive_id, form.role_id, CommandContext(principal.actor))
     return _sign_up_view(doc)
 

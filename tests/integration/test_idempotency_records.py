@@ -1,0 +1,90 @@
+"""One contract for where `Idempotency-Key`s are kept: the document store and memory alike."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from muster_runtime.errors import RuleViolationError
+from muster_runtime.idempotency import (
+    IdempotencyKeys,
+    IdempotencyRecords,
+    InMemoryIdempotencyRecords,
+    KeyRecord,
+    StoredIdempotencyRecords,
+)
+from muster_runtime.mongo import Database
+
+NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["store", "memory"])
+async def records(request: pytest.FixtureRequest, db: Database) -> IdempotencyRecords:
+    kept: IdempotencyRecords = (
+        StoredIdempotencyRecords(db) if request.param == "store" else InMemoryIdempotencyRecords()
+    )
+    await kept.create_indexes()
+    return kept
+
+
+def pending(
+    record_id: str, claim: str = "c1", expires_in: timedelta = timedelta(hours=24)
+) -> KeyRecord:
+    return KeyRecord(record_id, "f1", claim, NOW, NOW + expires_in)
+
+
+async def test_a_record_is_inserted_once_and_read_back_whole(records: IdempotencyRecords) -> None:
+    assert await records.insert(pending("li|POST /drives|k"))
+    assert not await records.insert(pending("li|POST /drives|k", claim="c2"))
+    answered = replace(
+        pending("li|POST /drives|k"),
+        status=201,
+        body=b'{"drive_id":"d1","title":"\xe6\xa5\xbc"}',
+        headers={"location": "/drives/d1", "content-type": "application/json"},
+    )
+    assert await records.replace("c1", answered)
+
+    assert await records.get("li|POST /drives|k") == answered
+    assert await records.get("li|POST /drives|other") is None
+
+
+async def test_replace_and_delete_hold_only_for_the_current_claim(
+    records: IdempotencyRecords,
+) -> None:
+    await records.insert(pending("k"))
+    assert not await records.replace("someone-else", replace(pending("k"), claim="c2"))
+    assert await records.replace("c1", replace(pending("k"), claim="c2"))
+    await records.delete("k", "c1")
+    assert (await records.get("k")) is not None
+    await records.delete("k", "c2")
+    assert await records.get("k") is None
+
+
+async def test_expired_records_are_deleted_and_no_others(records: IdempotencyRecords) -> None:
+    await records.insert(pending("old", expires_in=timedelta(hours=-1)))
+    await records.insert(pending("new"))
+
+    assert await records.delete_expired(NOW) == 1
+    assert await records.get("old") is None
+    assert await records.get("new") is not None
+
+
+async def test_concurrent_claims_of_one_key_let_exactly_one_run(
+    records: IdempotencyRecords,
+) -> None:
+    keys = IdempotencyKeys(records, clock=lambda: NOW)
+
+    async def claim() -> str:
+        try:
+            await keys.claim("li", "POST /drives", "k", "f1")
+        except Exception as refused:
+            return getattr(refused, "code", repr(refused))
+        return "claimed"
+
+    outcomes = await asyncio.gather(*(claim() for _ in range(8)))
+    assert sorted(outcomes) == ["claimed"] + ["request_in_progress"] * 7
+    with pytest.raises(RuleViolationError):
+        await keys.claim("li", "POST /drives", "k", "another body")
