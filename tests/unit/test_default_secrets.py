@@ -68,7 +68,7 @@ def test_the_volunteer_service_needs_its_key_encryption_key_in_development_too()
         VolunteerSettings(dev_mode=True, kek_provider="kmip").refuse_insecure_secrets()
 
 
-@pytest.mark.parametrize("service", ["volunteer", "dispatch", "reporting"])
+@pytest.mark.parametrize("service", ["volunteer", "dispatch", "reporting", "notify"])
 def test_each_service_process_stops_with_the_reason(service: str, tmp_path: Path) -> None:
     LocalKeyFile.create(tmp_path / "kek.json")
     environment = {

@@ -20,46 +20,47 @@ from muster_notify.application.inbox import InboxDesk, Reader
 from muster_notify.application.ports import Broadcasts, Facts, Tallies
 from muster_notify.domain.messages import Language
 from muster_runtime.auth import Principal, RevocationList, require_role
-from muster_runtime.errors import NotFoundError, RuleViolationError
+from muster_runtime.errors import ErrorAnswer, NotFoundError, RuleViolationError
+from muster_runtime.idempotency import RetrySafeRoute
 
-router = APIRouter(tags=["notifications"])
+router = APIRouter(tags=["notifications"], route_class=RetrySafeRoute)
 
 Volunteer = Annotated[Principal, Depends(require_role(Role.VOLUNTEER))]
 Reader_ = Annotated[Principal, Depends(require_role(Role.ORGANISER, Role.LEADER, Role.ADMIN))]
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {
-            "application/json": {
-                "example": {"error": {"code": "...", "message": "...", "field": None}}
-            }
-        },
-    }
-
-
 Responses = dict[int | str, dict[str, Any]]
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorAnswer, "description": description}
+
+
 UNAUTHENTICATED: Responses = {
     401: _error("No valid token (`reason`: missing, invalid, expired, revoked).")
 }
-WRONG_ROLE: Responses = {403: _error("The token's role may not do this (`reason`: wrong_role).")}
-NOT_REGISTERED: Responses = {
-    404: _error("No volunteer is registered with this login (`not_registered`).")
-}
-INVALID: Responses = {
-    422: _error("The request is not valid (`validation_failed`, `nothing_to_mark`).")
-}
 VOLUNTEER_ERRORS: Responses = {
     **UNAUTHENTICATED,
-    **WRONG_ROLE,
-    **NOT_REGISTERED,
-    **INVALID,
+    403: _error("The token's role may not do this (`reason`: wrong_role)."),
+    404: _error("No volunteer is registered with this login (`not_registered`)."),
+    422: _error("The request is not valid (`validation_failed`)."),
+}
+READ_ERRORS: Responses = {
+    **VOLUNTEER_ERRORS,
+    404: _error(
+        "No volunteer is registered with this login (`not_registered`), or a message "
+        "named is not in my inbox (`unknown_message`)."
+    ),
+    422: _error(
+        "The request is not valid (`validation_failed`), or names no message and "
+        "not `all` (`nothing_to_mark`)."
+    ),
 }
 ORGANISER_ERRORS: Responses = {
     **UNAUTHENTICATED,
     403: _error("Wrong role, or outside the caller's area (`reason`: wrong_role, outside_scope)."),
-    404: _error("No such drive or activity has been seen here."),
+    404: _error("No such drive or activity has been seen here (`not_found`)."),
+    422: _error("The request is not valid (`validation_failed`)."),
 }
 
 
@@ -111,11 +112,10 @@ async def my_unread_count(me: Me, desk: Desk) -> dict[str, int]:
     return {"unread": await desk.unread(me)}
 
 
-@router.post("/me/notifications/read", responses=VOLUNTEER_ERRORS)
+@router.post("/me/notifications/read", responses=READ_ERRORS)
 async def mark_read(me: Me, desk: Desk, marks: ReadMarks) -> dict[str, int]:
-    """Mark messages read (idempotent: marking a read message again changes nothing, so no
-    `Idempotency-Key` is needed). 404 `unknown_message` for an id not in my inbox; 422
-    `nothing_to_mark` without ids or `all`."""
+    """Mark messages read; answers the unread count after. Marking a read message again
+    changes nothing; with an `Idempotency-Key`, a retry gets the first answer."""
     if marks.message_ids is None and not marks.all:
         raise RuleViolationError(
             "name the messages to mark read, or send all: true",
