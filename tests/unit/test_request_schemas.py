@@ -14,6 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
 from muster_dispatch.bootstrap import build_app as build_dispatch
+from muster_runtime.keys import LocalKeyFile
+from muster_volunteer.bootstrap import VolunteerSettings
 from muster_volunteer.bootstrap import build_app as build_volunteer
 
 IN_SERVICE = "in_service_party_member"
@@ -38,8 +40,10 @@ def dispatch_document() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def volunteer_document() -> dict[str, Any]:
-    return build_volunteer().openapi()
+def volunteer_document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    key_file = tmp_path_factory.mktemp("keys") / "kek.json"
+    LocalKeyFile.create(key_file)
+    return build_volunteer(VolunteerSettings(kek_file=str(key_file))).openapi()
 
 
 def test_every_conforming_activity_belongs_to_a_drive_or_a_team(

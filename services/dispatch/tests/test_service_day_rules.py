@@ -3,7 +3,8 @@
 Property-based (hypothesis): activities of one volunteer over two local days, some
 overlapping, some over midnight or over the cap, approved in any order, with the activities'
 records settled at arbitrary moments in between (as concurrent approvals and the settlement
-safety net do), always end with the same days and records as counting the whole set once.
+safety net do), always end with the same days and records as counting the whole set once,
+and each attendance's first record is its first local day's.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from muster_contracts.events.activities import (
     AttendanceCheckedOut,
     HoursApproved,
     PresenceProof,
+    ServiceRecordIssued,
 )
 from muster_dispatch.domain import service_day
 from muster_dispatch.domain.activity import (
@@ -29,7 +31,7 @@ from muster_dispatch.domain.activity import (
     days_to_count,
     evolve,
     schedule_activity,
-    settle_records,
+    settle_attendance,
 )
 from muster_dispatch.domain.hours import (
     HoursPolicy,
@@ -38,6 +40,7 @@ from muster_dispatch.domain.hours import (
     credit_day,
     day_bounds,
     day_total,
+    local_days,
     merge_intervals,
 )
 from muster_dispatch.domain.service_day import ServiceDay
@@ -104,25 +107,34 @@ def test_any_order_of_approvals_and_settlements_ends_with_the_set_count(
     order = data.draw(st.permutations(sorted(attendances)), label="approval order")
     days: dict[date, ServiceDay] = {}
 
+    first_records: dict[str, date] = {}
+
     def settle(activity_id: str) -> None:
         state = activities[activity_id]
-        for day in days_to_count(state, "v-1", POLICY):
-            counted = days.get(day) or ServiceDay("v-1", day)
-            credited = counted.credited.get(activity_id)
-            events = settle_records(state, "v-1", day, credited, "org-1", "recounted")
-            activities[activity_id] = state = apply(state, events)
+        credited = {
+            day: (days.get(day) or ServiceDay("v-1", day)).credited.get(activity_id)
+            for day in days_to_count(state, "v-1", POLICY)
+        }
+        events = settle_attendance(state, "v-1", credited, "org-1", "recounted", POLICY)
+        for event in events:
+            if isinstance(event, ServiceRecordIssued):
+                first_records.setdefault(activity_id, event.service_date)
+        activities[activity_id] = apply(state, events)
 
     for activity_id in order:
         state = activities[activity_id]
-        for day in days_to_count(state, "v-1", POLICY):
+        to_count = days_to_count(state, "v-1", POLICY)
+        # An approval counts its days concurrently: in any order.
+        for day in data.draw(st.permutations(to_count), label=f"days of {activity_id}"):
             counted = days.get(day) or ServiceDay("v-1", day)
             span = state.attendance("v-1").interval
             for event in service_day.recount(counted, activity_id, span, POLICY):
                 counted = service_day.evolve(counted, event)
             days[day] = counted
-        # Some activities' records are settled now, from the days as they stand.
-        for settled in data.draw(st.sets(st.sampled_from(order)), label="settled now"):
-            settle(settled)
+            # Some activities' records are settled now, from the days as they stand (the
+            # approval's other days may not be counted yet).
+            for settled in data.draw(st.sets(st.sampled_from(order)), label="settled now"):
+                settle(settled)
     for activity_id in order:
         settle(activity_id)
 
@@ -135,6 +147,9 @@ def test_any_order_of_approvals_and_settlements_ends_with_the_set_count(
         assert sum(expected.values()) == day_total(served, POLICY)
         for activity_id, minutes in expected.items():
             assert activities[activity_id].records[("v-1", day)].minutes == minutes
+    # Each attendance's first record, where its turn-out counts, is its first local day's.
+    for activity_id, span in attendances.items():
+        assert first_records[activity_id] == local_days(span, POLICY.zone)[0]
 
 
 @given(raw=spans)

@@ -35,7 +35,7 @@ from muster_dispatch.domain.activity import (
     close_never_checked_out,
     days_to_count,
     evolve,
-    settle_records,
+    settle_attendance,
 )
 from muster_dispatch.domain.hours import HoursPolicy
 from muster_runtime.errors import NotFoundError, RuleViolationError
@@ -285,24 +285,38 @@ class ActivityBook:
     async def settle_records(
         self, activity_id: str, days: list[tuple[str, date]], context: CommandContext
     ) -> None:
-        """Bring the activity's records of these (volunteer, day)s to the days' counts.
+        """Bring the activity's records of these volunteers to their days' counts: these
+        (volunteer, day)s and every other day their attendances have records or time on.
 
         The activity is read before the days: its records were settled from counts no newer
         than the days read after it, so an append on that read never moves a record back to
         an older count."""
+        volunteers = sorted({volunteer_id for volunteer_id, _ in days})
+        policy = self.days.policy
         for _ in range(self.SETTLE_ATTEMPTS):
             read = await self.read(activity_id)
-            service_days = await asyncio.gather(*(self.days.load(v, d) for v, d in days))
+            wanted = [
+                (volunteer_id, day)
+                for volunteer_id in volunteers
+                for day in sorted(
+                    {d for v, d in days if v == volunteer_id}
+                    | set(days_to_count(read.state, volunteer_id, policy))
+                )
+            ]
+            service_days = await asyncio.gather(*(self.days.load(v, d) for v, d in wanted))
+            credited: dict[str, dict[date, int | None]] = defaultdict(dict)
+            for (volunteer_id, day), service_day in zip(wanted, service_days, strict=True):
+                credited[volunteer_id][day] = service_day.credited.get(activity_id)
             events = [
                 event
-                for (volunteer_id, day), service_day in zip(days, service_days, strict=True)
-                for event in settle_records(
+                for volunteer_id in volunteers
+                for event in settle_attendance(
                     read.state,
                     volunteer_id,
-                    day,
-                    service_day.credited.get(activity_id),
+                    credited[volunteer_id],
                     context.actor.subject,
-                    f"recounted with the approved attendances of {day.isoformat()}",
+                    "recounted with the approved attendances of its day",
+                    policy,
                 )
             ]
             if not events:

@@ -425,6 +425,34 @@ def settle_records(
     ]
 
 
+def settle_attendance(
+    state: Activity,
+    volunteer_id: str,
+    credited: Mapping[date, int | None],
+    actor: str,
+    reason: str,
+    policy: HoursPolicy,
+) -> list[DomainEvent]:
+    """Settle the volunteer's records of this activity on each of these days, in day order
+    (`settle_records`; `credited`: what each day's count credits the activity, None where
+    the day does not count it).
+
+    An attendance's first record is always its first local day's, which is where its
+    turn-out counts: while that day has not counted the attendance yet (its recount is
+    still on its way), no later day's record is issued before it."""
+    interval = state.attendance(volunteer_id).interval
+    touched = set(local_days(interval, policy.zone)) if interval is not None else set()
+    recorded = any(v == volunteer_id for v, _ in state.records)
+    events: list[DomainEvent] = []
+    for day in sorted(credited):
+        if not recorded and credited[day] is None and day in touched:
+            break
+        settled = settle_records(state, volunteer_id, day, credited[day], actor, reason)
+        recorded = recorded or any(isinstance(e, ServiceRecordIssued) for e in settled)
+        events += settled
+    return events
+
+
 def _record(
     state: Activity,
     scheduled: ActivityScheduled,
