@@ -273,6 +273,12 @@ def test_the_audit_trail_says_who_registered_and_who_erased_a_volunteer(
         ),
     ]
     assert "personal" not in about.json()["entries"][1]["payload"]
+    # A position beyond what the store holds is refused, not a 500 (OverflowError).
+    for service in ("volunteer", "dispatch"):
+        beyond = http.get(
+            f"{system.urls[service]}/audit/events", params={"before": 2**63}, headers=admin
+        )
+        assert beyond.status_code == 422, (service, beyond.text)
     assert [e["stream_id"] for e in by_admin.json()["entries"]] == [
         f"volunteer-{created['volunteer_id']}"
     ]

@@ -20,7 +20,7 @@ from muster_contracts.envelope import Actor, EventEnvelope, Role
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import RuleViolationError
 from muster_runtime.eventstore import EventStore, commit_envelopes
-from muster_runtime.mongo import Document
+from muster_runtime.mongo import INT64_MAX, Document
 
 # Payload fields that name the volunteers an event is about.
 VOLUNTEER_FIELDS = ("volunteer_id", "volunteer_ids", "assigned_volunteer_ids")
@@ -192,7 +192,7 @@ async def audit_events(
     volunteer_id: Filter = None,
     activity_id: Filter = None,
     before: Annotated[
-        int | None, Query(ge=0, description="Only events older than this position.")
+        int | None, Query(ge=0, le=INT64_MAX, description="Only events older than this position.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Commits per page.")] = 100,
 ) -> AuditPage:

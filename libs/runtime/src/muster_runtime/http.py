@@ -136,6 +136,12 @@ class RequestMetrics:
         token = CORRELATION_ID.set(correlation)
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Unhandled: Starlette's error middleware, outside this one, answers 500.
+            status = 500
+            log.exception("request failed", extra={"method": scope["method"], "status": 500})
+            raise
+        finally:
             path = getattr(scope.get("route"), "path", "unmatched")
             seconds = time.perf_counter() - started
             HTTP_LATENCY.labels(path, scope["method"], str(status)).observe(seconds)
@@ -151,7 +157,6 @@ class RequestMetrics:
                         "ms": round(seconds * 1000, 1),
                     },
                 )
-        finally:
             CORRELATION_ID.reset(token)
 
 

@@ -17,6 +17,8 @@ Document = dict[str, Any]
 Database = AsyncDatabase[Document]
 
 DUPLICATE_KEY = 11000
+# The largest integer a document holds (BSON int64): integers an API takes are bounded by it.
+INT64_MAX = 2**63 - 1
 # Documents written by one `insert_many` of a group commit, at most.
 GROUP_COMMIT_LIMIT = 100
 

@@ -42,7 +42,7 @@ class CancelForm(BaseModel):
 
 
 class BeneficiariesForm(BaseModel):
-    counts: dict[BeneficiaryGroup, int]
+    counts: dict[BeneficiaryGroup, Annotated[int, Field(le=1_000_000)]]
     reason: str | None = Field(default=None, max_length=200)
 
 

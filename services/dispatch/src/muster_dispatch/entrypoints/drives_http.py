@@ -38,12 +38,16 @@ from muster_dispatch.domain.drive import (
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.eventstore import CommandContext
 from muster_runtime.idempotency import RetrySafeRoute, stable_id
+from muster_runtime.mongo import INT64_MAX
 
 router = APIRouter(prefix="/drives", tags=["recruitment drives"], route_class=RetrySafeRoute)
 
 Organiser = Annotated[Principal, Depends(require_role(Role.ORGANISER))]
 Reader = Annotated[Principal, Depends(require_role(Role.ORGANISER, Role.LEADER, Role.ADMIN))]
-IfMatch = Annotated[int | None, Header(alias="If-Match", description="The drive version you read.")]
+IfMatch = Annotated[
+    int | None,
+    Header(alias="If-Match", ge=0, le=INT64_MAX, description="The drive version you read."),
+]
 
 
 class LaunchForm(BaseModel):

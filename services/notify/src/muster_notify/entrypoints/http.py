@@ -22,6 +22,7 @@ from muster_notify.domain.messages import Language
 from muster_runtime.auth import Principal, RevocationList, require_role
 from muster_runtime.errors import ErrorAnswer, NotFoundError, RuleViolationError
 from muster_runtime.idempotency import RetrySafeRoute
+from muster_runtime.mongo import INT64_MAX
 
 router = APIRouter(tags=["notifications"], route_class=RetrySafeRoute)
 
@@ -98,7 +99,9 @@ Me = Annotated[Reader, Depends(_reader)]
 async def my_notifications(
     me: Me,
     desk: Desk,
-    before: Annotated[int | None, Query(ge=1, description="A position: older than it.")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=INT64_MAX, description="A position: older than it.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     unread_only: bool = False,
 ) -> dict[str, Any]:
@@ -146,7 +149,9 @@ async def my_notification_stream(
     me: Me,
     desk: Desk,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-    after: Annotated[int | None, Query(ge=0, description="A position, as Last-Event-ID.")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=INT64_MAX, description="A position, as Last-Event-ID.")
+    ] = None,
     max_seconds: Annotated[
         int, Query(ge=1, le=3600, description="The stream ends after this long (reconnect).")
     ] = 600,
