@@ -56,23 +56,25 @@ def periods(
         if granularity == "day":
             end = date.fromisoformat(last) if last else today
             start = date.fromisoformat(first) if first else end - timedelta(days=29)
-            days = (end - start).days + 1
-            out = [(start + timedelta(days=n)).isoformat() for n in range(max(days, 0))]
+            count = (end - start).days + 1
         else:
             end_m = _month_index(last) if last else today.year * 12 + today.month - 1
             start_m = _month_index(first) if first else end_m - 11
-            out = [f"{m // 12:04d}-{m % 12 + 1:02d}" for m in range(start_m, end_m + 1)]
+            count = end_m - start_m + 1
     except (ValueError, OverflowError) as error:
         raise MusterError(
             f"not a {granularity}: {error}", code="invalid_period", field="from"
         ) from None
-    if not out:
+    # The range is checked before a single period is built: a wide one costs nothing.
+    if count <= 0:
         raise MusterError("`from` is after `to`", code="invalid_range", field="from")
-    if len(out) > MAX_POINTS:
+    if count > MAX_POINTS:
         raise MusterError(
             f"at most {MAX_POINTS} points a series", code="range_too_long", field="from"
         )
-    return out
+    if granularity == "day":
+        return [(start + timedelta(days=n)).isoformat() for n in range(count)]
+    return [f"{m // 12:04d}-{m % 12 + 1:02d}" for m in range(start_m, start_m + count)]
 
 
 def _month_index(month: str) -> int:
