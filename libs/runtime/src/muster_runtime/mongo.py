@@ -1,4 +1,9 @@
-"""The document store connection (MongoDB in production, FerretDB in development)."""
+"""The document store connection (MongoDB in production, FerretDB in development).
+
+The one module that speaks the driver's names: services' domain and application code take
+the store's vocabulary from here (`Collection`, `DuplicateKeyError`, `ASCENDING`) and never
+import pymongo (an import-linter contract holds them to it).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,16 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+from pymongo import ASCENDING as ASCENDING
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
+from pymongo.errors import BulkWriteError, WriteError
+from pymongo.errors import DuplicateKeyError as DuplicateKeyError
 
 Document = dict[str, Any]
 Database = AsyncDatabase[Document]
+Collection = AsyncCollection[Document]
 
 DUPLICATE_KEY = 11000
 # The largest integer a document holds (BSON int64): integers an API takes are bounded by it.

@@ -14,8 +14,6 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import NamedTuple
 
-from pymongo.errors import DuplicateKeyError
-
 from muster_contracts.areas import AreaTree
 from muster_contracts.envelope import Actor, Role
 from muster_contracts.events import DomainEvent, decode_payload
@@ -40,7 +38,7 @@ from muster_dispatch.domain.activity import (
 from muster_dispatch.domain.hours import HoursPolicy
 from muster_runtime.errors import NotFoundError, RuleViolationError
 from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore, Stream
-from muster_runtime.mongo import Database, Document
+from muster_runtime.mongo import Database, Document, DuplicateKeyError
 from muster_runtime.projections import ConsumedEvent, KnownIds
 from muster_runtime.tracing import traced_command
 

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from pymongo import ASCENDING
-from pymongo.asynchronous.collection import AsyncCollection
-
 from muster_contracts.areas import AreaTree
 from muster_contracts.eligibility import VolunteerProfile
 from muster_contracts.events import VolunteerRegistered
-from muster_runtime.mongo import Document
+from muster_runtime.mongo import ASCENDING, Collection, Document
 from muster_runtime.projections import ConsumedEvent, VersionedDocuments, of_type
 
 
 class VolunteerPool:
-    def __init__(self, collection: AsyncCollection[Document], areas: AreaTree) -> None:
+    def __init__(self, collection: Collection, areas: AreaTree) -> None:
         self.documents = VersionedDocuments(collection)
         self._areas = areas
 

@@ -45,10 +45,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from pymongo.asynchronous.collection import AsyncCollection
-
 from muster_runtime.metrics import AS_OF_JOURNAL, AS_OF_WRITE_SECONDS
-from muster_runtime.mongo import Database, Document
+from muster_runtime.mongo import Collection, Database, Document
 from muster_runtime.projections import (
     ConsumedEvent,
     Contribution,
@@ -217,7 +215,7 @@ class CellHistory:
     def __init__(self, db: Database, name: str) -> None:
         self.name = name
         self.buckets = PackedCounters(db[f"{name}_buckets"])
-        self.journal: AsyncCollection[Document] = db[JOURNAL]
+        self.journal: Collection = db[JOURNAL]
         # Told when `record` journalled a batch (the writer wakes).
         self.on_record: Callable[[], None] | None = None
         # While buffering: (cell, minute) -> (summed counts, highest offset per source).
@@ -473,7 +471,7 @@ class HistoryWriter:
 
     def __init__(self, histories: Sequence[CellHistory], concurrency: int = 2) -> None:
         self._histories = {history.name: history for history in histories}
-        self._journal: AsyncCollection[Document] = histories[0].journal
+        self._journal: Collection = histories[0].journal
         self._woken = asyncio.Event()
         for history in histories:
             history.on_record = self._woken.set

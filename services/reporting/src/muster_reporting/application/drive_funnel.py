@@ -27,9 +27,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
-
 from muster_contracts.areas import AreaTree
 from muster_contracts.events.activities import ActivityScheduled
 from muster_contracts.events.drives import DriveLaunched, TeamFormed, TeamSplit
@@ -43,7 +40,7 @@ from muster_reporting.domain.funnel import (
     step,
     total,
 )
-from muster_runtime.mongo import Database, Document
+from muster_runtime.mongo import Collection, Database, Document, DuplicateKeyError
 from muster_runtime.projections import ConsumedEvent, CounterCells
 
 
@@ -55,7 +52,7 @@ class FunnelFacts:
     batch then finds the facts as they were and recomputes the same changes.
     """
 
-    def __init__(self, collection: AsyncCollection[Document]) -> None:
+    def __init__(self, collection: Collection) -> None:
         self.collection = collection
         self._buffer: dict[str, Document] | None = None
         self._held: dict[str, Document] | None = None

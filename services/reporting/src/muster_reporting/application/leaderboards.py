@@ -42,14 +42,12 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
-
 from muster_contracts.areas import AreaTree
 from muster_contracts.events import VolunteerRegistered
 from muster_contracts.events.activities import ServiceRecordAdjusted, ServiceRecordIssued
 from muster_contracts.stars import star_rating
 from muster_reporting.application.served_in_area import Served
-from muster_runtime.mongo import Database, Document, insert_absent
+from muster_runtime.mongo import Database, Document, DuplicateKeyError, insert_absent
 from muster_runtime.projections import (
     ConsumedEvent,
     Contribution,

@@ -38,12 +38,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError
-
 from muster_reporting.application.as_of import instant, parse_instant
 from muster_reporting.application.periods import cell_id
-from muster_runtime.mongo import Database, Document, insert_absent
+from muster_runtime.mongo import ASCENDING, Database, Document, DuplicateKeyError, insert_absent
 from muster_runtime.projections import ConsumedEvent, insert_in_chunks
 
 ALL_TIME = "all"  # the period key of all time

@@ -6,12 +6,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pymongo.asynchronous.collection import AsyncCollection
-
 from muster_contracts.areas import AreaTree
 from muster_contracts.events import VolunteerRegistered
 from muster_reporting.application.as_of import CellHistory, Change
-from muster_runtime.mongo import Document
+from muster_runtime.mongo import Collection, Document
 from muster_runtime.projections import ConsumedEvent, CounterCells, of_type
 
 
@@ -27,7 +25,7 @@ class VolunteerRollup:
 
     def __init__(
         self,
-        collection: AsyncCollection[Document],
+        collection: Collection,
         areas: AreaTree,
         history: CellHistory | None = None,
     ) -> None:

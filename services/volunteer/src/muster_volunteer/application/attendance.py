@@ -26,8 +26,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
-
 from muster_contracts.checkin import Coordinates
 from muster_contracts.events import DomainEvent, decode_payload
 from muster_contracts.events.activities import (
@@ -42,7 +40,7 @@ from muster_contracts.events.activities import (
 from muster_contracts.stars import star_rating
 from muster_runtime.errors import NotFoundError, RuleViolationError
 from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore, Stream
-from muster_runtime.mongo import Database, GroupInserts
+from muster_runtime.mongo import Database, DuplicateKeyError, GroupInserts
 from muster_runtime.projections import ConsumedEvent, VersionedDocuments, by_ids
 from muster_runtime.tracing import traced_command
 from muster_volunteer.domain.attendance import (

@@ -7,8 +7,6 @@ import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
-
 from muster_contracts.areas import AreaTree
 from muster_contracts.eligibility import check_eligibility, fits_role
 from muster_contracts.events import VolunteerRegistered, decode_payload
@@ -28,7 +26,7 @@ from muster_contracts.events.drives import (
 )
 from muster_runtime.errors import ConflictError, NotFoundError, RuleViolationError
 from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore
-from muster_runtime.mongo import Database, Document
+from muster_runtime.mongo import Database, Document, DuplicateKeyError
 from muster_runtime.projections import ConsumedEvent, VersionedDocuments, by_ids
 from muster_runtime.tracing import traced_command
 
