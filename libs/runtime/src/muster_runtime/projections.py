@@ -559,8 +559,7 @@ class PackedCounters:
     whole document on every `$inc`): 25 documents of 130 counts by `_id`, p50 50–52 ms
     unpacked, 3.0–4.5 ms packed; counting into one, 4.0–4.8 ms as `$inc`, 3.1–3.5 ms as a
     read and a guarded write; one event into each of 25 such cells (a batch's service
-    record), p50 69–76 ms as `$inc`, 30–31 ms packed (`tools.store_packed_cells`;
-    docs/performance.md, item 14).
+    record), p50 69–76 ms as `$inc`, 30–31 ms packed (`tools.store_packed_cells`).
 
     A write is a read, the counts above the cell's marks (`count_above_marks`), and the
     document replaced only if its version `v` is still the one read; a cell another writer
