@@ -49,7 +49,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from muster_contracts.envelope import Actor, EventEnvelope
-from muster_contracts.events import DomainEvent
+from muster_contracts.events import DomainEvent, decode_payload
 from muster_runtime.logs import correlation_id
 from muster_runtime.metrics import APPEND_CONFLICTS, EVENTS_APPENDED
 from muster_runtime.mongo import Database, Document, GroupInserts
@@ -91,6 +91,10 @@ class Stream:
     stream_id: str
     version: int
     events: list[EventEnvelope]
+
+    def decoded(self) -> list[DomainEvent]:
+        """The stream's events as their current versions (upcast), for a fold."""
+        return [decode_payload(e.type, e.schema_version, e.payload) for e in self.events]
 
     @property
     def last_position(self) -> int:

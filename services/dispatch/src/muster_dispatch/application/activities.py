@@ -202,11 +202,7 @@ class ActivityBook:
             self.log.events_of(activity_id),
         )
         state = Activity(activity_id)
-        for envelope in stream.events:
-            state = evolve(
-                state, decode_payload(envelope.type, envelope.schema_version, envelope.payload)
-            )
-        for event in attendance:
+        for event in [*stream.decoded(), *attendance]:
             state = evolve(state, event)
         return ActivityRead(state, stream)
 

@@ -60,8 +60,8 @@ class DriveBook:
             return cached
         stream = await self._store.read_stream(drive_stream(drive_id))
         drive = Drive(drive_id)
-        for envelope in stream.events:
-            evolve(drive, decode_payload(envelope.type, envelope.schema_version, envelope.payload))
+        for event in stream.decoded():
+            evolve(drive, event)
         self._cache[drive_id] = drive
         return drive
 

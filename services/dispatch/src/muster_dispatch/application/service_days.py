@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import TypeVar
 
-from muster_contracts.events import decode_payload
 from muster_contracts.events.activities import SERVICE_DAY_STREAM, service_day_stream_id
 from muster_dispatch.domain.activity import Activity
 from muster_dispatch.domain.hours import HoursPolicy
@@ -35,10 +34,8 @@ class ServiceDays:
     async def read(self, volunteer_id: str, service_date: date) -> tuple[ServiceDay, Stream]:
         stream = await self._store.read_stream(service_day_stream_id(volunteer_id, service_date))
         state = ServiceDay(volunteer_id, service_date)
-        for envelope in stream.events:
-            state = evolve(
-                state, decode_payload(envelope.type, envelope.schema_version, envelope.payload)
-            )
+        for event in stream.decoded():
+            state = evolve(state, event)
         return state, stream
 
     async def load(self, volunteer_id: str, service_date: date) -> ServiceDay:

@@ -181,10 +181,8 @@ class AttendanceDesk:
             else await self._store.read_stream(stream_id, up_to)
         )
         state = Attendance(activity_id, volunteer_id)
-        for envelope in stream.events:
-            state = evolve(
-                state, decode_payload(envelope.type, envelope.schema_version, envelope.payload)
-            )
+        for event in stream.decoded():
+            state = evolve(state, event)
         return state, stream
 
     async def _claim_open_attendance(self, volunteer_id: str, activity_id: str) -> bool:
