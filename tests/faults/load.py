@@ -3,7 +3,8 @@
 Every registration carries an `Idempotency-Key` and is retried with the same key, as a
 client following `Retry-After` would, until the API gives a definite answer: 201 (then it
 is acknowledged and must be counted exactly once) or a 4xx (then it must not count). A 503
-or a lost connection is not an answer; a request that takes longer than the request
+or a lost connection is not an answer, nor is a 409 `request_in_progress` (the key's first
+request is still pending: the client waits `Retry-After` and asks again); a request that takes longer than the request
 timeout is a hang and is recorded as such.
 """
 
@@ -42,6 +43,7 @@ class LoadRecord:
     server_errors: list[str] = field(default_factory=list)  # 5xx other than 503
     transport_errors: int = 0  # connection refused or reset (a process was killed)
     hangs: int = 0  # no answer within REQUEST_TIMEOUT
+    in_progress: int = 0  # 409 `request_in_progress`: asked again after Retry-After
     slowest_answer: float = 0.0
     unresolved: int = 0  # still no definite answer when the run ended
 
@@ -136,6 +138,9 @@ class RegistrationLoad:
                 continue
             with self._lock:
                 self._note(response, form, time.monotonic() - started)
+            if _in_progress(response):
+                time.sleep(float(response.headers.get("Retry-After", RETRY_PAUSE)))
+                continue
             if response.status_code < 500:
                 return
             time.sleep(RETRY_PAUSE)
@@ -158,8 +163,19 @@ class RegistrationLoad:
                 record.unavailable_without_retry_after += 1
         elif status >= 500:
             record.server_errors.append(f"{status} {response.text[:200]}")
+        elif _in_progress(response):
+            record.in_progress += 1
         else:
             record.refused[status] += 1
+
+
+def _in_progress(response: httpx.Response) -> bool:
+    if response.status_code != 409:
+        return False
+    try:
+        return bool(response.json()["error"]["code"] == "request_in_progress")
+    except (ValueError, KeyError, TypeError):
+        return False
 
 
 def expected_report(acknowledged: dict[str, dict[str, Any]], street: str) -> dict[str, Any]:

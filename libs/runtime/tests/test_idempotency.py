@@ -277,3 +277,38 @@ def test_an_answer_never_replayed_is_not_kept_and_a_retry_runs_again(world: Worl
     document = client.get("/openapi.json").json()
     (key,) = document["paths"]["/secrets"]["post"]["parameters"]
     assert "never replayed: the secret is shown once" in key["description"]
+
+
+class OutcomeLost(InMemoryIdempotencyRecords):
+    """Keys whose store takes the claim, then fails to record the outcome."""
+
+    async def replace(self, claim: str, record: Any) -> bool:
+        if record.complete:
+            raise ConnectionError("the store went away")
+        return await super().replace(claim, record)
+
+    async def delete(self, record_id: str, claim: str) -> None:
+        raise ConnectionError("the store went away")
+
+
+@pytest.mark.parametrize("title", ["楼道清理", "taken"])
+def test_an_outcome_the_store_cannot_record_leaves_the_answer_and_the_key_pending(
+    world: World, title: str
+) -> None:
+    client, _ = build(world)
+    lost = OutcomeLost()
+    client.app.state.idempotency = IdempotencyKeys(lost, clock=lambda: world.now)  # type: ignore[attr-defined]
+
+    answer = client.post("/drives", json={"title": title}, headers=organiser())
+    retry = client.post("/drives", json={"title": title}, headers=organiser())
+    world.now += IN_FLIGHT + timedelta(seconds=1)
+    later = client.post("/drives", json={"title": title}, headers=organiser())
+
+    # The command's own answer, not a store error: 201 when it ran, 409 when it broke a rule.
+    assert answer.status_code == (201 if title != "taken" else 409)
+    assert answer.json().get("error", {}).get("code") != "request_in_progress"
+    # The key stays pending, so a retry waits; after IN_FLIGHT it is taken over.
+    assert retry.status_code == 409
+    assert retry.json()["error"]["code"] == "request_in_progress"
+    assert later.status_code == answer.status_code
+    assert later.json().get("drive_id") == answer.json().get("drive_id")

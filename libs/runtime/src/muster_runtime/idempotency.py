@@ -5,8 +5,11 @@ route without it). A key is claimed for (caller's subject, route, key) before th
 runs and completed with the answer after it; a retry finding the answer gets it back with
 `Idempotent-Replayed: true`, one with another body gets 422 `idempotency_key_reused`, one
 arriving while the first still runs gets 409 `request_in_progress`. Only 2xx answers are
-kept: after an error the key is released and a retry runs the command again. A claim left
-pending longer than `IN_FLIGHT` (the process died) is taken over; commands that create
+kept: after an error the key is released and a retry runs the command again. Recording the
+outcome (completing or releasing the key) is bounded by `OUTCOME_WRITE` and never changes
+the answer: when the store cannot take it, the command's own answer still goes back and
+the key stays pending. A claim left pending longer than `IN_FLIGHT` (the process died, or
+its outcome could not be written) is taken over; commands that create
 something derive its id from the key (`stable_id`), so running one again makes no second
 drive, activity or volunteer. Keys are kept for `RETENTION`: an older key counts as new,
 and each service deletes expired keys every hour.
@@ -15,6 +18,7 @@ and each service deletes expired keys every hour.
 from __future__ import annotations
 
 import hashlib
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
@@ -25,6 +29,7 @@ from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 import orjson
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from pymongo import timeout as store_timeout
 from pymongo.errors import DuplicateKeyError
 
 from muster_runtime.errors import (
@@ -41,6 +46,11 @@ MAX_KEY_LENGTH = 200
 RETENTION = timedelta(hours=24)
 # A claim younger than this is a request still running; an older one was abandoned.
 IN_FLIGHT = timedelta(seconds=30)
+# The longest a request waits to record its outcome (seconds): an unreachable store must not
+# hold an answer that is already decided.
+OUTCOME_WRITE = 1.0
+
+log = logging.getLogger(__name__)
 # Headers of a kept answer that a replay repeats (the body's type and where it points).
 KEPT_HEADERS = ("content-type", "location", "etag")
 
@@ -114,13 +124,15 @@ class StoredIdempotencyRecords(IdempotencyRecords):
         return None if doc is None else _record(doc)
 
     async def replace(self, claim: str, record: KeyRecord) -> bool:
-        done = await self._records.replace_one(
-            {"_id": record.record_id, "claim": claim}, _document(record)
-        )
+        with store_timeout(OUTCOME_WRITE):
+            done = await self._records.replace_one(
+                {"_id": record.record_id, "claim": claim}, _document(record)
+            )
         return done.matched_count == 1
 
     async def delete(self, record_id: str, claim: str) -> None:
-        await self._records.delete_one({"_id": record_id, "claim": claim})
+        with store_timeout(OUTCOME_WRITE):
+            await self._records.delete_one({"_id": record_id, "claim": claim})
 
     async def delete_expired(self, now: datetime) -> int:
         done = await self._records.delete_many({"expires_at": {"$lt": now}})
@@ -249,11 +261,24 @@ class IdempotencyKeys:
     async def complete(
         self, claim: Claim, status: int, body: bytes, headers: dict[str, str]
     ) -> None:
+        """Keep the answer for retries; best effort (see the module docstring)."""
         done = replace(claim.record, status=status, body=body, headers=headers)
-        await self.records.replace(claim.record.claim, done)
+        await self._record_outcome(self.records.replace(claim.record.claim, done), "complete")
 
     async def release(self, claim: Claim) -> None:
-        await self.records.delete(claim.record.record_id, claim.record.claim)
+        """Free the key for a retry; best effort (see the module docstring)."""
+        await self._record_outcome(
+            self.records.delete(claim.record.record_id, claim.record.claim), "release"
+        )
+
+    @staticmethod
+    async def _record_outcome(write: Awaitable[object], what: str) -> None:
+        try:
+            await write
+        except Exception as exc:  # the answer is decided; the key stays pending until IN_FLIGHT
+            log.warning(
+                "idempotency key outcome not recorded", extra={"what": what, "error": repr(exc)}
+            )
 
     async def forget_expired(self) -> None:
         await self.records.delete_expired(self._clock())
