@@ -203,6 +203,13 @@ RULES: dict[str, dict[str, Rule]] = {
             frozenset({VOLUNTEER}), body=lambda _: {"code": "0000-0000-0000-0000"}
         ),
         "GET /me": OWN,
+        # Rosters: an organiser imports into their area (the area is the query's).
+        "POST /rosters/preview": Rule(
+            frozenset({ORGANISER, ADMIN}), area=True, params=lambda _: {"area_id": COMMUNITY_A}
+        ),
+        "POST /rosters/import": Rule(
+            frozenset({ORGANISER, ADMIN}), area=True, params=lambda _: {"area_id": COMMUNITY_A}
+        ),
         # Last: erasure ends the volunteer the other operations are tried on.
         "DELETE /volunteers/{volunteer_id}": Rule(
             frozenset({VOLUNTEER, ADMIN}), own=True, concealed=True
