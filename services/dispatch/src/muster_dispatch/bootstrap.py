@@ -12,7 +12,13 @@ from muster_dispatch.application.drives import DriveBook, SignUpDesk
 from muster_dispatch.application.service_days import ServiceDays
 from muster_dispatch.application.volunteer_pool import VolunteerPool
 from muster_dispatch.domain.hours import HoursPolicy
-from muster_dispatch.entrypoints import activities_http, areas_http, drives_http, http
+from muster_dispatch.entrypoints import (
+    activities_http,
+    activity_series_http,
+    areas_http,
+    drives_http,
+    http,
+)
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
 from muster_runtime.service import ServiceRuntime
@@ -71,7 +77,13 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     app = create_app(
         runtime,
         title="Muster dispatch service",
-        routers=[http.router, drives_http.router, activities_http.router, areas_http.router],
+        routers=[
+            http.router,
+            drives_http.router,
+            activities_http.router,
+            activity_series_http.router,
+            areas_http.router,
+        ],
         on_start=on_start,
     )
     app.state.areas = areas
