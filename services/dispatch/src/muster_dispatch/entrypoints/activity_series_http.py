@@ -51,7 +51,7 @@ class Series(BaseModel):
             "description": "Besides the activity's own rules (`unknown_area`, "
             "`ends_after_start`, …): `first_on_a_weekday` (the first occurrence is on a "
             "weekday the series does not repeat on), `until_after_first`, "
-            f"`max_occurrences` (more than {MAX_OCCURRENCES})."
+            f"`max_occurrences` (more than {MAX_OCCURRENCES}).",
         }
     },
 )
