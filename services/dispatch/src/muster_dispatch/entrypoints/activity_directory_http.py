@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from muster_dispatch.application.activity_directory import ActivityDirectory, ActivityQuery
 from muster_dispatch.entrypoints.activities_http import Reader
@@ -15,6 +15,8 @@ from muster_runtime.errors import ErrorAnswer, RuleViolationError
 router = APIRouter(prefix="/activities", tags=["activities"])
 
 MAX_LIMIT = 500
+# An ISO 8601 instant with its offset (`2026-12-12T08:00:00+08:00`, `…Z`); not a number.
+INSTANT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})$"
 
 
 class ActivityListing(BaseModel):
@@ -55,8 +57,8 @@ async def list_activities(
     request: Request,
     principal: Reader,
     area_id: Annotated[str | None, Query(pattern=r"^[0-9]{4,16}$")] = None,
-    starts_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    starts_before: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    starts_from: Annotated[str | None, Query(alias="from", pattern=INSTANT)] = None,
+    starts_before: Annotated[str | None, Query(alias="to", pattern=INSTANT)] = None,
     drive_id: Annotated[str | None, Query(max_length=64)] = None,
     team_id: Annotated[str | None, Query(max_length=64)] = None,
     series_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -79,8 +81,8 @@ async def list_activities(
     principal.require_scope(area, request.app.state.areas)
     query = ActivityQuery(
         area_id=area,
-        starts_from=starts_from,
-        starts_before=starts_before,
+        starts_from=_instant(starts_from, "from"),
+        starts_before=_instant(starts_before, "to"),
         drive_id=drive_id,
         team_id=team_id,
         series_id=series_id,
@@ -93,6 +95,17 @@ async def list_activities(
         activities=listed,
         next_after=f"{last.starts_at.isoformat()}|{last.activity_id}" if last else None,
     )
+
+
+def _instant(text: str | None, name: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise RuleViolationError(
+            f"{name} is not a valid instant: {text}", field=name, rule="instant"
+        ) from None
 
 
 def _cursor(after: str | None) -> tuple[datetime, str] | None:

@@ -25,6 +25,7 @@ from muster_volunteer.domain.roster import (
     RowProblem,
     check_roster,
 )
+from muster_volunteer.domain.volunteer import Volunteer
 
 REGISTRATIONS_IN_FLIGHT = 8
 PROGRESS_EVERY = 50  # rows between two progress reports
@@ -60,10 +61,17 @@ class RosterImport:
         check = check_roster(table, self._areas, scope)
         phones = [row.form.phone for row in check.valid if row.form is not None]
         holders = await self._phones.holders(phones)
+        slots = asyncio.Semaphore(REGISTRATIONS_IN_FLIGHT)
+
+        async def load(volunteer_id: str) -> tuple[str, Volunteer]:
+            async with slots:
+                return volunteer_id, await self._registry.load(volunteer_id)
+
+        states = dict(await asyncio.gather(*(load(v) for v in set(holders.values()))))
         rows = []
         for row in check.rows:
             holder = holders.get(row.form.phone) if row.form is not None else None
-            state = None if holder is None else await self._registry.load(holder)
+            state = None if holder is None else states[holder]
             if state is not None and state.registered is not None:
                 error = RowError(
                     "phone",
@@ -111,8 +119,6 @@ class RosterImport:
     async def _register_row(self, row: RosterRow, context: CommandContext) -> RowOutcome:
         assert row.form is not None
         volunteer_id = self.volunteer_id(row.form.phone)
-        if (await self._registry.load(volunteer_id)).exists:  # an earlier upload's row
-            return RowOutcome(row.number, volunteer_id, "already_registered")
         try:
             await self._registry.register(volunteer_id, row.form, context)
         except ConflictError as exc:
