@@ -25,8 +25,9 @@ from muster_dispatch.application.activities import ActivityBook, AttendanceLog
 from muster_dispatch.application.service_days import ServiceDays
 from muster_dispatch.domain.activity import ScheduleActivity, approve_hours, schedule_activity
 from muster_dispatch.domain.hours import HoursPolicy, Interval, credit_day, local_days
-from muster_runtime.eventstore import CommandContext, EventStore
+from muster_runtime.adapters.mongodb.event_store import MongoEventStore
 from muster_runtime.mongo import Database, connect
+from muster_runtime.ports.event_store import CommandContext
 from muster_runtime.settings import ServiceSettings
 from tests.integration.helpers import attendance_event
 
@@ -60,7 +61,7 @@ async def replicas(db: Database, settings: ServiceSettings) -> AsyncIterator[lis
     clients = [connect(settings.mongo_url) for _ in range(2)]
     books = []
     for client in clients:
-        store = EventStore(client[settings.database_name])
+        store = MongoEventStore(client[settings.database_name])
         await store.create_indexes()
         replica_db = client[settings.database_name]
         books.append(

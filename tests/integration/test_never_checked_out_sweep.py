@@ -12,13 +12,14 @@ from muster_dispatch.application.activities import ActivityBook, AttendanceLog
 from muster_dispatch.application.service_days import ServiceDays
 from muster_dispatch.domain.activity import ScheduleActivity, schedule_activity
 from muster_dispatch.domain.hours import HoursPolicy
-from muster_runtime.eventstore import CommandContext, EventStore
+from muster_runtime.adapters.mongodb.event_store import MongoEventStore
 from muster_runtime.mongo import Database
+from muster_runtime.ports.event_store import CommandContext
 from tests.integration.helpers import attendance_event
 
 
 async def test_an_attendance_never_checked_out_is_credited_the_scheduled_end(db: Database) -> None:
-    store = EventStore(db)
+    store = MongoEventStore(db)
     await store.create_indexes()
     areas = load_area_tree()
     book = ActivityBook(store, AttendanceLog(db), ServiceDays(store, HoursPolicy()), areas)

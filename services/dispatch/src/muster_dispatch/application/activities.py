@@ -37,8 +37,8 @@ from muster_dispatch.domain.activity import (
 )
 from muster_dispatch.domain.hours import HoursPolicy
 from muster_runtime.errors import NotFoundError, RuleViolationError
-from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore, Stream
 from muster_runtime.mongo import Database, Document, DuplicateKeyError
+from muster_runtime.ports.event_store import CommandContext, ConcurrencyError, EventStore, Stream
 from muster_runtime.projections import ConsumedEvent, KnownIds
 from muster_runtime.tracing import traced_command
 

@@ -27,7 +27,7 @@ from muster_dispatch.domain.drive import (
     record_withdrawal,
 )
 from muster_runtime.errors import NotFoundError, RuleViolationError
-from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore
+from muster_runtime.ports.event_store import CommandContext, ConcurrencyError, EventStore
 from muster_runtime.projections import ConsumedEvent
 from muster_runtime.tracing import traced_command
 

@@ -39,8 +39,8 @@ from muster_contracts.events.activities import (
 )
 from muster_contracts.stars import star_rating
 from muster_runtime.errors import NotFoundError, RuleViolationError
-from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore, Stream
 from muster_runtime.mongo import Database, DuplicateKeyError, GroupInserts
+from muster_runtime.ports.event_store import CommandContext, ConcurrencyError, EventStore, Stream
 from muster_runtime.projections import ConsumedEvent, VersionedDocuments, by_ids
 from muster_runtime.tracing import traced_command
 from muster_volunteer.domain.attendance import (

@@ -21,7 +21,7 @@ from muster_runtime.errors import (
     MusterError,
     NotFoundError,
 )
-from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore
+from muster_runtime.ports.event_store import CommandContext, ConcurrencyError, EventStore
 from muster_runtime.tracing import traced_command
 from muster_volunteer.adapters.logins import (
     ClaimAttempts,

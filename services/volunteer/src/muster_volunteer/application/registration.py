@@ -16,7 +16,7 @@ from muster_contracts.envelope import Role
 from muster_contracts.events import VOLUNTEER_STREAM, VolunteerLoginBound, VolunteerRegistered
 from muster_contracts.events.registry import decode_payload
 from muster_runtime.errors import ConflictError, GoneError, NotFoundError, RuleViolationError
-from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore, Stream
+from muster_runtime.ports.event_store import CommandContext, ConcurrencyError, EventStore, Stream
 from muster_runtime.tracing import traced_command
 from muster_volunteer.adapters.logins import InvitationCodes, LoginLinks, LoginTakenError
 from muster_volunteer.adapters.personal_data import (

@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field, field_validator
 from muster_contracts.envelope import Role
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import ErrorAnswer, TooManyRequestsError
-from muster_runtime.eventstore import CommandContext
 from muster_runtime.idempotency import RetrySafeRoute, never_replayed
+from muster_runtime.ports.event_store import CommandContext
 from muster_volunteer.adapters.logins import TooManyClaimAttemptsError
 from muster_volunteer.application.logins import LoginDesk
 from muster_volunteer.application.registration import VolunteerRegistry
