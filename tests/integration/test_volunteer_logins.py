@@ -21,10 +21,10 @@ from muster_volunteer.adapters.logins import (
     ClaimAttempts,
     InvitationCodes,
     LoginLinks,
-    TooManyClaimAttemptsError,
 )
 from muster_volunteer.adapters.personal_data import IdentityClaims, PersonalDataVault
 from muster_volunteer.application.logins import LoginDesk
+from muster_volunteer.application.ports import TooManyClaimAttemptsError
 from muster_volunteer.application.registration import VolunteerRegistry, stream_id
 from muster_volunteer.domain.volunteer import RegisterVolunteer
 
