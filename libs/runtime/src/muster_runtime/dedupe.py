@@ -22,42 +22,28 @@ import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import UUID
 
 from bson import Binary
 from pymongo.errors import DuplicateKeyError
 
 from muster_runtime.mongo import Database, Document
-from muster_runtime.projections import ConsumedEvent, source_of
+from muster_runtime.ports.seen_events import (
+    SEEN_WINDOW,
+    D,
+    Seen,
+    SeenEvents,
+    unseen,
+)
+from muster_runtime.ports.seen_events import event_id_bytes as _id_bytes
+from muster_runtime.projections import source_of
 
 # Ids remembered per partition, at least: far more than one relay batch, which is what repeats.
-WINDOW = 5000
+WINDOW = SEEN_WINDOW
 # Ids per stored chunk, and chunks in a partition's ring (one more than the window needs:
 # the chunk being filled may hold few).
 CHUNK = 250
 CHUNKS = WINDOW // CHUNK + 1
 ID_BYTES = 16
-
-
-def _id_bytes(event_id: str | UUID) -> bytes:
-    return (event_id if isinstance(event_id, UUID) else UUID(event_id)).bytes
-
-
-@dataclass(frozen=True)
-class Seen:
-    """The fresh events of a batch, by source, to remember once the batch is applied."""
-
-    ids: dict[str, list[bytes]]
-    # Per source, the offset after the batch's last record: where a batch continuing it starts.
-    next_offsets: dict[str, int] = field(default_factory=dict)
-
-    def without(self, event_ids: Iterable[str]) -> Seen:
-        """Not these events (set aside: applied when re-driven, so not seen yet)."""
-        dropped = {_id_bytes(i) for i in event_ids}
-        return Seen(
-            {s: [i for i in ids if i not in dropped] for s, ids in self.ids.items()},
-            self.next_offsets,
-        )
 
 
 def batch_offsets(records: Iterable[Any]) -> dict[str, range]:
@@ -139,7 +125,7 @@ def _window_of(chunks: list[Document], legacy: Document | None) -> _Window:
     return _Window(ids, base, set())
 
 
-class RepeatFilter:
+class RepeatFilter(SeenEvents):
     """Args:
     deferred: keep the windows in memory after their first read and write them only on
         `save` — for a single reader of every partition (a rebuild), never for a live
@@ -167,8 +153,8 @@ class RepeatFilter:
         return window
 
     async def fresh(
-        self, events: list[ConsumedEvent], batch: Mapping[str, range] | None = None
-    ) -> tuple[list[ConsumedEvent], Seen]:
+        self, events: list[D], batch: Mapping[str, range] | None = None
+    ) -> tuple[list[D], Seen]:
         """The events not applied before, and what to `remember` once they are applied.
 
         `batch`: per source, the offsets the batch's records span (`batch_offsets`); a
@@ -184,18 +170,8 @@ class RepeatFilter:
             if window is None or not continues:
                 window = self._windows[source] = await self._load(source)
             windows[source] = window
-        fresh: list[ConsumedEvent] = []
-        added: dict[str, list[bytes]] = {s: [] for s in windows}
-        in_batch: set[bytes] = set()
-        for event in events:
-            event_id = event.envelope.event_id.bytes
-            if event_id in windows[event.source].known or event_id in in_batch:
-                continue
-            in_batch.add(event_id)
-            added[event.source].append(event_id)
-            fresh.append(event)
         ends = {s: span.stop for s, span in (batch or {}).items()}
-        return fresh, Seen(added, ends)
+        return unseen(events, {s: w.known for s, w in windows.items()}, ends)
 
     async def remember(self, seen: Seen) -> None:
         for source, ids in seen.ids.items():

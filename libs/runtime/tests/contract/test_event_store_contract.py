@@ -4,9 +4,6 @@ one and the document store (FerretDB in development, in a database of the test's
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
-from collections.abc import AsyncIterator
 from typing import ClassVar
 
 import pytest
@@ -15,7 +12,7 @@ from muster_contracts.envelope import Actor, Role
 from muster_contracts.events import DomainEvent
 from muster_runtime.adapters.memory.event_store import InMemoryEventStore
 from muster_runtime.adapters.mongodb.event_store import MongoEventStore
-from muster_runtime.mongo import connect
+from muster_runtime.mongo import Database
 from muster_runtime.ports.event_store import (
     CommandContext,
     ConcurrencyError,
@@ -36,31 +33,13 @@ Store = InMemoryEventStore | MongoEventStore
 CONTEXT = CommandContext(Actor(subject="tester", role=Role.ORGANISER))
 
 
-def mongo_url() -> str:
-    return os.environ.get(
-        "MUSTER_MONGO_URL", f"mongodb://127.0.0.1:{os.environ.get('MUSTER_MONGO_PORT', '27017')}/"
-    )
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("memory"),
-        pytest.param("mongodb", marks=pytest.mark.integration),
-    ]
-)
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        yield InMemoryEventStore()
-        return
-    client = connect(mongo_url())
-    name = f"muster_contract_{uuid.uuid4().hex[:10]}"
-    try:
-        mongo = MongoEventStore(client[name])
-        await mongo.create_indexes()
-        yield mongo
-    finally:
-        await client.drop_database(name)
-        await client.close()
+@pytest.fixture
+async def store(scratch_db: Database | None) -> Store:
+    if scratch_db is None:
+        return InMemoryEventStore()
+    mongo = MongoEventStore(scratch_db)
+    await mongo.create_indexes()
+    return mongo
 
 
 def things(*numbers: int) -> list[DomainEvent]:
