@@ -1,6 +1,6 @@
-"""The event store port's names at the module path services imported them from before
-ports and adapters were split; new code imports `muster_runtime.ports.event_store` (the
-port) or `muster_runtime.adapters.mongodb.event_store` (the document-store adapter)."""
+"""The event store port's vocabulary under a shorter path (`CommandContext`,
+`ConcurrencyError`, `EventStore`, `Stream`). The port is `muster_runtime.ports.event_store`
+and the document-store adapter `muster_runtime.adapters.mongodb.event_store`."""
 
 from muster_runtime.ports.event_store import (
     CommandContext as CommandContext,
