@@ -24,6 +24,7 @@ from muster_runtime.errors import RuleViolationError
 from muster_runtime.mongo import Database
 from muster_runtime.ports.event_store import CommandContext
 from muster_runtime.projections import ConsumedEvent
+from muster_volunteer.adapters.open_attendances import StoredOpenAttendances
 from muster_volunteer.application.attendance import ActivityBoard, AttendanceDesk
 from tests.integration.conftest import Commands
 
@@ -66,7 +67,7 @@ async def board(db: Database) -> ActivityBoard:
 async def desk(db: Database, board: ActivityBoard) -> AttendanceDesk:
     store = MongoEventStore(db)
     await store.create_indexes()
-    return AttendanceDesk(store, board, db, radius_m=200)
+    return AttendanceDesk(store, board, StoredOpenAttendances(db), radius_m=200)
 
 
 async def check_in(
@@ -133,7 +134,7 @@ async def test_a_check_in_and_its_check_out_each_cost_three_writes_and_no_read(
     db, commands = listened
     store = MongoEventStore(db)
     await store.create_indexes()
-    desk = AttendanceDesk(store, board, db, radius_m=200)
+    desk = AttendanceDesk(store, board, StoredOpenAttendances(db), radius_m=200)
     assert await check_in(desk, "a1", "v1") is None  # takes a block of positions
     assert await check_out(desk, "a1", "v1") is None
     commands.take()
@@ -155,7 +156,10 @@ async def test_a_check_in_and_its_check_out_each_cost_three_writes_and_no_read(
 async def replica(db: Database) -> AttendanceDesk:
     """A desk as another process of the volunteer service has it: its own memory."""
     return AttendanceDesk(
-        MongoEventStore(db), ActivityBoard(db, view_seconds=3600), db, radius_m=200
+        MongoEventStore(db),
+        ActivityBoard(db, view_seconds=3600),
+        StoredOpenAttendances(db),
+        radius_m=200,
     )
 
 

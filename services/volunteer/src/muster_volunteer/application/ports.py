@@ -1,6 +1,6 @@
 """What the volunteer service's application code needs besides the event store: personal
-data sealed per volunteer, one-person-one-record claims, login links, invitation codes and
-a limit on claim attempts. `muster_volunteer.adapters` implements them on the document
+data sealed per volunteer, one-person-one-record claims, login links, invitation codes, a
+limit on claim attempts, activity views and each volunteer's one open attendance. `muster_volunteer.adapters` implements them on the document
 store; unit tests implement them in memory."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Protocol
 
 from muster_contracts.events import SealedPersonalData
+from muster_volunteer.domain.attendance import ActivityView
 from muster_volunteer.domain.volunteer import PersonalData
 
 
@@ -92,4 +93,30 @@ class InvitationRegister(Protocol):
 class ClaimAttemptLimit(Protocol):
     async def admit(self, subject: str, now: datetime) -> None:
         """Count one attempt. Raises: TooManyClaimAttemptsError: none left this window."""
+        ...
+
+
+class ActivityViews(Protocol):
+    async def view(self, activity_id: str, *, fresh: bool = False) -> ActivityView:
+        """The activity as dispatch's events describe it; a copy kept a few seconds unless
+        `fresh`. Raises: NotFoundError: no such activity is known here."""
+        ...
+
+
+class OpenAttendances(Protocol):
+    """Which activity each volunteer is checked in at (at most one)."""
+
+    async def claim(self, volunteer_id: str, activity_id: str) -> bool:
+        """Record the volunteer as checked in here unless an open attendance is recorded
+        (then False: it may be stale)."""
+        ...
+
+    async def activity_of(self, volunteer_id: str) -> str | None: ...
+
+    async def record(self, volunteer_id: str, activity_id: str) -> None:
+        """Record it, over whatever was recorded."""
+        ...
+
+    async def release(self, volunteer_id: str, activity_id: str) -> None:
+        """Forget it if it is still this activity's."""
         ...
