@@ -18,6 +18,7 @@ from faststream.middlewares import AckPolicy
 
 from muster_contracts.topology import revocation_topic
 from muster_runtime.adapters.mongodb.event_store import MongoEventStore
+from muster_runtime.adapters.mongodb.seen_events import RepeatFilter
 from muster_runtime.auth import RevocationList
 from muster_runtime.consumer import (
     EventHandler,
@@ -27,7 +28,7 @@ from muster_runtime.consumer import (
     apply_stages,
     decode_records,
 )
-from muster_runtime.dedupe import RepeatFilter, batch_offsets
+from muster_runtime.dedupe import batch_offsets
 from muster_runtime.lag import ConsumerLag
 from muster_runtime.logs import CORRELATION_ID
 from muster_runtime.metrics import (

@@ -11,7 +11,7 @@ from muster_contracts.envelope import Actor, Role
 from muster_contracts.events import DomainEvent
 from muster_runtime.adapters.memory.event_store import InMemoryEventStore
 from muster_runtime.adapters.memory.seen_events import InMemorySeenEvents
-from muster_runtime.dedupe import RepeatFilter
+from muster_runtime.adapters.mongodb.seen_events import RepeatFilter
 from muster_runtime.mongo import Database
 from muster_runtime.ports.event_store import CommandContext
 from muster_runtime.ports.seen_events import SEEN_WINDOW, SeenEvents
