@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from muster_contracts.envelope import Role
-from muster_runtime.adapters.memory.idempotency_records import InMemoryIdempotencyRecords
 from muster_runtime.auth import Principal, TokenIssuer, require_role
 from muster_runtime.errors import ConflictError
 from muster_runtime.http import create_app, require_retry_safe_posts
@@ -22,6 +21,7 @@ from muster_runtime.idempotency import (
     IN_FLIGHT,
     RETENTION,
     IdempotencyKeys,
+    InMemoryIdempotencyRecords,
     RetrySafeRoute,
     never_replayed,
     replays_by,

@@ -6,7 +6,7 @@ runs and completed with the answer after it; a retry finding the answer gets it 
 `Idempotent-Replayed: true`, one with another body gets 422 `idempotency_key_reused`, one
 arriving while the first still runs gets 409 `request_in_progress`. Only 2xx answers are
 kept: after an error the key is released and a retry runs the command again. Recording the
-outcome (completing or releasing the key) is bounded (`ports.idempotency_records.OUTCOME_WRITE`) and never changes
+outcome (completing or releasing the key) is bounded by `OUTCOME_WRITE` and never changes
 the answer: when the store cannot take it, the command's own answer still goes back and
 the key stays pending. A claim left pending longer than `IN_FLIGHT` (the process died, or
 its outcome could not be written) is taken over; commands that create
@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
@@ -28,6 +29,8 @@ from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 import orjson
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from pymongo import timeout as store_timeout
+from pymongo.errors import DuplicateKeyError
 
 from muster_runtime.errors import (
     AuthenticationError,
@@ -35,7 +38,7 @@ from muster_runtime.errors import (
     ErrorAnswer,
     RuleViolationError,
 )
-from muster_runtime.ports.idempotency_records import IdempotencyRecords, KeyRecord
+from muster_runtime.mongo import Database, Document
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -43,10 +46,157 @@ MAX_KEY_LENGTH = 200
 RETENTION = timedelta(hours=24)
 # A claim younger than this is a request still running; an older one was abandoned.
 IN_FLIGHT = timedelta(seconds=30)
+# The longest a request waits to record its outcome (seconds): an unreachable store must not
+# hold an answer that is already decided.
+OUTCOME_WRITE = 1.0
 
 log = logging.getLogger(__name__)
 # Headers of a kept answer that a replay repeats (the body's type and where it points).
 KEPT_HEADERS = ("content-type", "location", "etag")
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """One claimed key: pending while its command runs, then holding the answer."""
+
+    record_id: str
+    fingerprint: str
+    claim: str
+    claimed_at: datetime
+    expires_at: datetime
+    status: int | None = None
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return self.status is not None
+
+
+class IdempotencyRecords(ABC):
+    """Where keys are kept: insert, read, compare-and-set on the claim, delete."""
+
+    @abstractmethod
+    async def insert(self, record: KeyRecord) -> bool:
+        """Store `record` unless its id is taken; whether it was stored."""
+
+    @abstractmethod
+    async def get(self, record_id: str) -> KeyRecord | None: ...
+
+    @abstractmethod
+    async def replace(self, claim: str, record: KeyRecord) -> bool:
+        """Store `record` over the one of its id if that still holds `claim`."""
+
+    @abstractmethod
+    async def delete(self, record_id: str, claim: str) -> None:
+        """Delete the record if it still holds `claim`."""
+
+    @abstractmethod
+    async def delete_expired(self, now: datetime) -> int:
+        """Delete records that expired before `now`; how many."""
+
+    async def create_indexes(self) -> None:
+        return None
+
+
+class StoredIdempotencyRecords(IdempotencyRecords):
+    """Keys in the service's document store, one document by `_id`.
+
+    The store's TTL index would do `delete_expired`'s work, but FerretDB has none; an
+    index on `expires_at` lets MongoDB find expired keys without a scan.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._records = db["idempotency_keys"]
+
+    async def create_indexes(self) -> None:
+        await self._records.create_index("expires_at")
+
+    async def insert(self, record: KeyRecord) -> bool:
+        try:
+            await self._records.insert_one(_document(record))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def get(self, record_id: str) -> KeyRecord | None:
+        doc = await self._records.find_one({"_id": record_id})
+        return None if doc is None else _record(doc)
+
+    async def replace(self, claim: str, record: KeyRecord) -> bool:
+        with store_timeout(OUTCOME_WRITE):
+            done = await self._records.replace_one(
+                {"_id": record.record_id, "claim": claim}, _document(record)
+            )
+        return done.matched_count == 1
+
+    async def delete(self, record_id: str, claim: str) -> None:
+        with store_timeout(OUTCOME_WRITE):
+            await self._records.delete_one({"_id": record_id, "claim": claim})
+
+    async def delete_expired(self, now: datetime) -> int:
+        done = await self._records.delete_many({"expires_at": {"$lt": now}})
+        return done.deleted_count
+
+
+def _document(record: KeyRecord) -> Document:
+    return {
+        "_id": record.record_id,
+        "fingerprint": record.fingerprint,
+        "claim": record.claim,
+        "claimed_at": record.claimed_at,
+        "expires_at": record.expires_at,
+        "status": record.status,
+        "body": record.body,
+        "headers": record.headers,
+    }
+
+
+def _record(doc: Document) -> KeyRecord:
+    return KeyRecord(
+        record_id=doc["_id"],
+        fingerprint=doc["fingerprint"],
+        claim=doc["claim"],
+        claimed_at=doc["claimed_at"],
+        expires_at=doc["expires_at"],
+        status=doc.get("status"),
+        body=bytes(doc.get("body") or b""),
+        headers=dict(doc.get("headers") or {}),
+    )
+
+
+class InMemoryIdempotencyRecords(IdempotencyRecords):
+    """Keys in a dict, for tests of code that claims keys."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, KeyRecord] = {}
+
+    async def insert(self, record: KeyRecord) -> bool:
+        if record.record_id in self.records:
+            return False
+        self.records[record.record_id] = record
+        return True
+
+    async def get(self, record_id: str) -> KeyRecord | None:
+        return self.records.get(record_id)
+
+    async def replace(self, claim: str, record: KeyRecord) -> bool:
+        held = self.records.get(record.record_id)
+        if held is None or held.claim != claim:
+            return False
+        self.records[record.record_id] = record
+        return True
+
+    async def delete(self, record_id: str, claim: str) -> None:
+        held = self.records.get(record_id)
+        if held is not None and held.claim == claim:
+            del self.records[record_id]
+
+    async def delete_expired(self, now: datetime) -> int:
+        expired = [k for k, r in self.records.items() if r.expires_at < now]
+        for record_id in expired:
+            del self.records[record_id]
+        return len(expired)
 
 
 @dataclass(frozen=True)

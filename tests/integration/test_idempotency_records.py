@@ -1,4 +1,4 @@
-"""The idempotency-records port's contract on every adapter: the document store and memory."""
+"""One contract for where `Idempotency-Key`s are kept: the document store and memory alike."""
 
 from __future__ import annotations
 
@@ -8,20 +8,23 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from muster_runtime.adapters.memory.idempotency_records import InMemoryIdempotencyRecords
-from muster_runtime.adapters.mongodb.idempotency_records import StoredIdempotencyRecords
 from muster_runtime.errors import RuleViolationError
-from muster_runtime.idempotency import IdempotencyKeys
+from muster_runtime.idempotency import (
+    IdempotencyKeys,
+    IdempotencyRecords,
+    InMemoryIdempotencyRecords,
+    KeyRecord,
+    StoredIdempotencyRecords,
+)
 from muster_runtime.mongo import Database
-from muster_runtime.ports.idempotency_records import IdempotencyRecords, KeyRecord
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-async def records(scratch_db: Database | None) -> IdempotencyRecords:
+@pytest.fixture(params=["store", "memory"])
+async def records(request: pytest.FixtureRequest, db: Database) -> IdempotencyRecords:
     kept: IdempotencyRecords = (
-        InMemoryIdempotencyRecords() if scratch_db is None else StoredIdempotencyRecords(scratch_db)
+        StoredIdempotencyRecords(db) if request.param == "store" else InMemoryIdempotencyRecords()
     )
     await kept.create_indexes()
     return kept
