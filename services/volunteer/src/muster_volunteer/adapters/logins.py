@@ -12,10 +12,12 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from muster_runtime.mongo import Database
+
+# Raised and returned here, defined with the ports (importable from here too).
+from muster_volunteer.application.ports import InvitationCode as InvitationCode
+from muster_volunteer.application.ports import LoginTakenError as LoginTakenError
 from muster_volunteer.application.ports import (
-    InvitationCode,
-    LoginTakenError,
-    TooManyClaimAttemptsError,
+    TooManyClaimAttemptsError as TooManyClaimAttemptsError,
 )
 from muster_volunteer.domain.claim_codes import claim_code_digest
 

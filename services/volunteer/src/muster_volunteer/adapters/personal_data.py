@@ -27,7 +27,9 @@ from pymongo.errors import DuplicateKeyError
 from muster_contracts.events import SealedPersonalData
 from muster_runtime.keys import KeyEncryptionKeys
 from muster_runtime.mongo import Database
-from muster_volunteer.application.ports import PersonalDataErasedError
+
+# Raised here, defined with the port (importable from here too).
+from muster_volunteer.application.ports import PersonalDataErasedError as PersonalDataErasedError
 from muster_volunteer.domain.volunteer import PersonalData
 
 NONCE_BYTES = 12
