@@ -64,6 +64,16 @@ class IdentityClaimRegister(Protocol):
         ...
 
 
+class IdentityClaimIndex(IdentityClaimRegister, Protocol):
+    """The claims read many at a time, and the keyed fingerprint they are kept under."""
+
+    def fingerprint(self, value: str) -> str: ...
+
+    async def holders(self, values: list[str]) -> dict[str, str]:
+        """Who holds each of `values` that is claimed (value -> volunteer id)."""
+        ...
+
+
 class LoginRegister(Protocol):
     """Which volunteer a login speaks for: one login, one volunteer."""
 
