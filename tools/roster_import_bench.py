@@ -25,10 +25,11 @@ from rich.table import Table
 
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.envelope import Actor, Role
+from muster_runtime.adapters.mongodb.event_store import MongoEventStore
 from muster_runtime.cli.sample import SampleVolunteers
-from muster_runtime.eventstore import CommandContext, EventStore
 from muster_runtime.keys import LocalKeyFile
 from muster_runtime.mongo import scratch_database
+from muster_runtime.ports.event_store import CommandContext
 from muster_volunteer.adapters.logins import InvitationCodes, LoginLinks
 from muster_volunteer.adapters.personal_data import IdentityClaims, PersonalDataVault
 from muster_volunteer.adapters.roster_files import CSV, read_table
@@ -66,7 +67,7 @@ async def bench(rows: int, url: str) -> None:
     content = roster_csv(rows)
     context = CommandContext(Actor(subject="bench-organiser", role=Role.ORGANISER))
     async with scratch_database(url, "roster_bench") as db:
-        store = EventStore(db)
+        store = MongoEventStore(db)
         await store.create_indexes()
         key_file = Path(tempfile.mkdtemp(prefix="muster-kek-")) / "kek.json"
         LocalKeyFile.create(key_file)

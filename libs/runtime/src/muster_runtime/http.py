@@ -31,10 +31,10 @@ from muster_contracts.envelope import Role
 from muster_runtime import audit, revocations
 from muster_runtime.auth import Principal, TokenVerifier, require_role
 from muster_runtime.errors import MusterError
-from muster_runtime.eventstore import ConcurrencyError
 from muster_runtime.idempotency import IdempotencyKeys, RetrySafeRoute, StoredIdempotencyRecords
 from muster_runtime.logs import CORRELATION_ID
 from muster_runtime.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from muster_runtime.ports.event_store import ConcurrencyError
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.tracing import instrument_app
 

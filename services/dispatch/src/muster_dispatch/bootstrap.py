@@ -6,7 +6,8 @@ from fastapi import FastAPI
 from pydantic import Field
 
 from muster_contracts.areas import load_area_tree
-from muster_dispatch.application.activities import ActivityBook, AttendanceLog, HoursSettlement
+from muster_dispatch.adapters.attendance_log import AttendanceLog
+from muster_dispatch.application.activities import ActivityBook, HoursSettlement
 from muster_dispatch.application.activity_directory import ActivityDirectory
 from muster_dispatch.application.area_tree import AREA_TREE_REFRESH_SECONDS, AreaTreeBook
 from muster_dispatch.application.drives import DriveBook, SignUpDesk

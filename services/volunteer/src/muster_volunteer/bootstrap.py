@@ -18,6 +18,7 @@ from muster_runtime.reference_areas import ReferenceAreas
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings, published_or_missing
 from muster_volunteer.adapters.logins import ClaimAttempts, InvitationCodes, LoginLinks
+from muster_volunteer.adapters.open_attendances import StoredOpenAttendances
 from muster_volunteer.adapters.personal_data import IdentityClaims, PersonalDataVault
 from muster_volunteer.application.attendance import ActivityBoard, AttendanceDesk
 from muster_volunteer.application.hours_statement import HoursStatements
@@ -208,6 +209,6 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
         activity_board, board, areas, settings.statement_issuer
     )
     app.state.attendance = AttendanceDesk(
-        runtime.store, activity_board, db, settings.check_in_radius_metres
+        runtime.store, activity_board, StoredOpenAttendances(db), settings.check_in_radius_metres
     )
     return app

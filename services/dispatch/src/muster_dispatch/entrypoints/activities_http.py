@@ -27,8 +27,8 @@ from muster_dispatch.domain.activity import (
 from muster_dispatch.domain.hours import HoursPolicy
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import RuleViolationError
-from muster_runtime.eventstore import CommandContext
 from muster_runtime.idempotency import RetrySafeRoute, stable_id
+from muster_runtime.ports.event_store import CommandContext
 
 router = APIRouter(prefix="/activities", tags=["activities"], route_class=RetrySafeRoute)
 

@@ -27,6 +27,9 @@ from pymongo.errors import DuplicateKeyError
 from muster_contracts.events import SealedPersonalData
 from muster_runtime.keys import KeyEncryptionKeys
 from muster_runtime.mongo import Database
+
+# Raised here, defined with the port (importable from here too).
+from muster_volunteer.application.ports import PersonalDataErasedError as PersonalDataErasedError
 from muster_volunteer.domain.volunteer import PersonalData
 
 NONCE_BYTES = 12
@@ -34,10 +37,6 @@ NONCE_BYTES = 12
 # taken over after this long.
 ORPHAN_CLAIM_AGE = timedelta(seconds=30)
 REWRAP_BATCH = 200
-
-
-class PersonalDataErasedError(LookupError):
-    """The volunteer's key is gone: their personal data can no longer be read."""
 
 
 @dataclass(frozen=True)

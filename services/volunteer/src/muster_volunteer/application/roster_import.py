@@ -15,8 +15,8 @@ from uuid import NAMESPACE_URL, uuid5
 
 from muster_contracts.areas import AreaTree
 from muster_runtime.errors import ConflictError, RuleViolationError
-from muster_runtime.eventstore import CommandContext
-from muster_volunteer.adapters.personal_data import IdentityClaims
+from muster_runtime.ports.event_store import CommandContext
+from muster_volunteer.application.ports import IdentityClaimIndex
 from muster_volunteer.application.registration import VolunteerRegistry
 from muster_volunteer.domain.roster import (
     RosterCheck,
@@ -47,7 +47,7 @@ class ImportProgress:
 
 
 class RosterImport:
-    def __init__(self, registry: VolunteerRegistry, phones: IdentityClaims, areas: AreaTree):
+    def __init__(self, registry: VolunteerRegistry, phones: IdentityClaimIndex, areas: AreaTree):
         self._registry = registry
         self._phones = phones
         self._areas = areas

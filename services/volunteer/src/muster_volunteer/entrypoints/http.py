@@ -12,8 +12,8 @@ from muster_contracts.envelope import Role
 from muster_contracts.events import Skill, VolunteerCategory
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError, RuleViolationError
-from muster_runtime.eventstore import CommandContext
 from muster_runtime.idempotency import RetrySafeRoute, replays_by, stable_id
+from muster_runtime.ports.event_store import CommandContext
 from muster_volunteer.application.registration import (
     DisplayName,
     VolunteerRecord,
