@@ -84,6 +84,7 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
         broadcaster,
         lead_times=tuple(timedelta(minutes=m) for m in settings.reminder_lead_minutes),
         star_thresholds=settings.star_thresholds_hours,
+        areas=areas,
     )
     walk = TimerWalk(
         timers, facts, delivery, late_after=timedelta(seconds=settings.late_after_seconds)

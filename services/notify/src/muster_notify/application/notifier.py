@@ -9,10 +9,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from muster_contracts.areas import AreaTree
 from muster_contracts.eligibility import VolunteerProfile
 from muster_contracts.envelope import EventEnvelope
 from muster_contracts.events import VolunteerErased, VolunteerRegistered, decode_payload
 from muster_contracts.events.activities import (
+    ActivityAmended,
     ActivityCancelled,
     ActivityScheduled,
     ActivityVolunteersAssigned,
@@ -43,6 +45,8 @@ from muster_notify.application.ports import Facts, Timers
 from muster_notify.domain.messages import Cause
 from muster_notify.domain.rules import (
     Activity,
+    amended,
+    amendment_messages,
     bucket_of,
     cancellation_messages,
     evolve_teams,
@@ -76,6 +80,7 @@ WANTED = frozenset(
         *TEAM_CHANGES,
         ActivityScheduled,
         ActivityVolunteersAssigned,
+        ActivityAmended,
         ActivityCancelled,
         AttendanceCheckedIn,
         ServiceRecordIssued,
@@ -96,8 +101,10 @@ class Notifier:
         *,
         lead_times: tuple[timedelta, ...],
         star_thresholds: tuple[int, ...],
+        areas: AreaTree | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        self._areas = areas
         self._facts = facts
         self._timers = timers
         self._delivery = delivery
@@ -188,6 +195,17 @@ class Notifier:
                 if known is not None:
                     assigned = known.assigned | set(event.volunteer_ids)
                     await self._facts.keep_activity(replace(known, assigned=assigned), version)
+            case ActivityAmended():
+                known = await self._facts.activity(event.activity_id)
+                place = event.place_area_id
+                name = self._areas.get(place).name if self._areas and place in self._areas else None
+                await self._delivery.send(amendment_messages(event, cause, known, name))
+                if known is not None:
+                    moved = amended(known, event)
+                    await self._facts.keep_activity(moved, version)
+                    if moved.starts_at != known.starts_at:
+                        # Timers for the new start; those set for the old one send nothing.
+                        await self._set_timers(moved, envelope.occurred_at)
             case ActivityCancelled():
                 known = await self._facts.activity(event.activity_id)
                 await self._delivery.send(cancellation_messages(event, cause, known))

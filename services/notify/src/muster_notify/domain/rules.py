@@ -13,7 +13,11 @@ from datetime import UTC, datetime, timedelta
 from muster_contracts.areas import AreaTree
 from muster_contracts.eligibility import VolunteerProfile, check_eligibility, fits_role
 from muster_contracts.envelope import Role
-from muster_contracts.events.activities import ActivityCancelled, ServiceRecordIssued
+from muster_contracts.events.activities import (
+    ActivityAmended,
+    ActivityCancelled,
+    ServiceRecordIssued,
+)
 from muster_contracts.events.drives import (
     DriveLaunched,
     SignUpAccepted,
@@ -226,7 +230,7 @@ def teams_named(event: TeamChange) -> tuple[str, ...]:
             return (event.team_id,)
 
 
-# --- activities: cancellation, reminders, check-in window ----------------------------------------
+# --- activities: amendment, cancellation, reminders, check-in window ------------------------------
 
 
 @dataclass(frozen=True)
@@ -261,6 +265,45 @@ def cancellation_messages(
         params,
         drive_id=activity.drive_id if activity else None,
         activity_id=event.activity_id,
+    )
+
+
+def amendment_messages(
+    event: ActivityAmended, cause: Cause, activity: Activity | None, place_name: str | None
+) -> list[Message]:
+    """Everyone the amendment affects (the event names them: assigned or checked in) is
+    told what changed, with the new values: the time, the place (`place_name`: the area's
+    name, not personal data), the capacity; and the organiser's reason, if given."""
+    params = {
+        "activity_title": activity.title if activity else None,
+        "changed": [aspect.value for aspect in event.changed],
+        "starts_at": event.starts_at.isoformat(),
+        "ends_at": event.ends_at.isoformat(),
+        "was_starts_at": activity.starts_at.isoformat() if activity else None,
+        "place": place_name or event.place_area_id,
+        "capacity": event.capacity,
+        "reason": event.reason,
+    }
+    return addressed(
+        event.affected_volunteer_ids,
+        MessageKind.ACTIVITY_AMENDED,
+        cause,
+        params,
+        drive_id=activity.drive_id if activity else None,
+        activity_id=event.activity_id,
+    )
+
+
+def amended(activity: Activity, event: ActivityAmended) -> Activity:
+    """The activity with the amendment's times and place (the check-in window opens as
+    long before the new start as before the old one)."""
+    lead = activity.starts_at - activity.checkin_opens_at
+    return replace(
+        activity,
+        starts_at=event.starts_at,
+        ends_at=event.ends_at,
+        checkin_opens_at=event.starts_at - lead,
+        place_area_id=event.place_area_id,
     )
 
 
