@@ -1,0 +1,213 @@
+"""An activity amended while volunteers are checked in, over HTTP and real Kafka: the
+amendment's preconditions and rules, check-in by the new place, approval by the new end,
+hours and reports by the amended activity, and the volunteers told what changed."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from muster_contracts.areas import load_area_tree
+from muster_contracts.envelope import Role
+from muster_dispatch.domain.hours import HoursPolicy, Interval, credited_minutes
+from tests.e2e.conftest import RunningSystem
+from tests.e2e.test_notifications import _inbox, _register, _wait
+from tests.e2e.test_register_to_report import auth
+
+AREAS = load_area_tree()
+STREET, NEW_STREET = "130203001", "130203002"
+COMMUNITY = AREAS.children(STREET)[0].id
+NEW_COMMUNITY = AREAS.children(NEW_STREET)[0].id
+BUILDING = AREAS.children(AREAS.children(COMMUNITY)[0].id)[0].id
+PLACE = (39.6300, 118.1800)
+NEW_PLACE = (39.6600, 118.2200)  # several kilometres away
+
+
+def _at(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def test_an_activity_moved_while_volunteers_are_checked_in_is_counted_and_told_as_amended(
+    system: RunningSystem,
+) -> None:
+    volunteer_url, dispatch_url = system.urls["volunteer"], system.urls["dispatch"]
+    reporting_url = system.urls["reporting"]
+    organiser, leader = auth(Role.ORGANISER), auth(Role.LEADER)
+    people = [_register(system, name, BUILDING) for name in ("a", "b", "c")]
+    (a, a_auth), (b, b_auth), (c, c_auth) = people
+
+    now = datetime.now(UTC)
+    starts_at, ends_at = now - timedelta(hours=1), now + timedelta(hours=2)
+    scheduled = httpx.post(
+        f"{dispatch_url}/activities",
+        json={
+            "drive_id": "drive-amend",
+            "title": "社区助老",
+            "place_area_id": COMMUNITY,
+            "latitude": PLACE[0],
+            "longitude": PLACE[1],
+            "category": "elderly_care",
+            "starts_at": _at(starts_at),
+            "ends_at": _at(ends_at),
+            "capacity": 5,
+            "assigned_volunteer_ids": [a, b, c],
+        },
+        headers=organiser,
+    )
+    assert scheduled.status_code == 201, scheduled.text
+    activity_id = scheduled.json()["activity_id"]
+    activity_url = f"{dispatch_url}/activities/{activity_id}"
+    code_url = f"{activity_url}/check-in-code"
+
+    def check_in(headers: dict[str, str], where: tuple[float, float]) -> httpx.Response:
+        code = httpx.get(code_url, headers=organiser).json()["code"]
+        body = {"code": code, "latitude": where[0], "longitude": where[1]}
+        return httpx.post(
+            f"{volunteer_url}/activities/{activity_id}/check-in", json=body, headers=headers
+        )
+
+    assert _wait(lambda: check_in(a_auth, PLACE).status_code == 200, timeout=60)
+    assert check_in(b_auth, PLACE).status_code == 200
+
+    read = httpx.get(activity_url, headers=organiser)
+    version = read.headers["ETag"]
+    assert version == str(read.json()["version"])
+
+    def amend(body: dict[str, Any], if_match: str | None) -> httpx.Response:
+        headers = organiser | ({"If-Match": if_match} if if_match is not None else {})
+        return httpx.post(f"{activity_url}/amend", json=body, headers=headers)
+
+    # The preconditions and the rules, each refused by name.
+    new_end = datetime.now(UTC) + timedelta(seconds=90)
+    missing = amend({"capacity": 4}, None)
+    assert (missing.status_code, missing.json()["error"]["code"]) == (428, "precondition_required")
+    stale = amend({"capacity": 4}, str(int(version) + 7))
+    assert (stale.status_code, stale.json()["error"]["code"]) == (412, "precondition_failed")
+    assert stale.json()["error"]["current_version"] == int(version)
+    for body, rule in (
+        ({"capacity": 2}, "capacity_below_assigned"),
+        ({"ends_at": _at(starts_at - timedelta(minutes=1))}, "ends_after_start"),
+        ({"starts_at": _at(datetime.now(UTC) + timedelta(hours=1))}, "recorded_attendance_outside"),
+    ):
+        refused = amend(body, version)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["rule"] == rule
+
+    # Moved: half an hour earlier, ending in 90 s, to another street's community.
+    new_start = starts_at - timedelta(minutes=30)
+    moved = amend(
+        {
+            "starts_at": _at(new_start),
+            "ends_at": _at(new_end),
+            "place_area_id": NEW_COMMUNITY,
+            "latitude": NEW_PLACE[0],
+            "longitude": NEW_PLACE[1],
+            "capacity": 3,
+            "reason": "场地调整",
+        },
+        version,
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["events"] == ["activity.amended"]
+    assert moved.headers["ETag"] == str(int(version) + 1)
+    assert moved.json()["place_area_id"] == NEW_COMMUNITY
+    assert amend({"capacity": 4}, version).status_code == 412  # the version read is gone
+
+    # Check-in follows the new place: the old site is now too far.
+    def refused_at_old_site() -> bool:
+        answer = check_in(c_auth, PLACE)
+        return answer.status_code == 422 and answer.json()["error"]["rule"] == "too_far"
+
+    assert _wait(refused_at_old_site, timeout=60)
+    assert check_in(c_auth, NEW_PLACE).status_code == 200
+
+    # Leadership sees it pending in the new street, not the old one.
+    def service(area_id: str, period: str | None = None) -> dict[str, Any]:
+        params = {"area_id": area_id} | ({"period": period} if period else {})
+        answer = httpx.get(f"{reporting_url}/reports/service", params=params, headers=leader)
+        figures: dict[str, Any] = answer.json()["area"]
+        return figures
+
+    assert _wait(lambda: service(NEW_STREET)["activities_scheduled"] == 1, timeout=60)
+    assert service(NEW_STREET)["activities_in_progress"] == 1
+    assert service(STREET)["activities_scheduled"] == 0
+
+    # Approval waits for the new end (the old one is two hours away), then a checks out
+    # and the organiser closes b and c at the new end (补签).
+    time.sleep(max(0.0, (new_end - datetime.now(UTC)).total_seconds() + 1))
+    out = httpx.post(f"{volunteer_url}/activities/{activity_id}/check-out", headers=a_auth)
+    assert out.status_code == 200, out.text
+    for volunteer_id in (b, c):
+        corrected = httpx.post(
+            f"{activity_url}/attendances/{volunteer_id}/correct",
+            json={"check_out_at": _at(new_end), "reason": "活动提前结束"},
+            headers=organiser,
+        )
+        assert corrected.status_code == 200, corrected.text
+
+    def attendances() -> dict[str, Interval]:
+        view = httpx.get(activity_url, headers=organiser).json()
+        return {
+            row["volunteer_id"]: Interval(
+                datetime.fromisoformat(row["check_in_at"]),
+                datetime.fromisoformat(row["check_out_at"]),
+            )
+            for row in view["attendances"]
+            if row["check_in_at"] and row["check_out_at"]
+        }
+
+    assert _wait(lambda: len(attendances()) == 3, timeout=60)
+    approved = httpx.post(f"{activity_url}/approve", headers=organiser)
+    assert approved.status_code == 200, approved.text
+
+    # Hours: each attendance as recorded and corrected, b and c to the amended end.
+    spans = attendances()
+    assert spans[b].end == spans[c].end == new_end
+    policy = HoursPolicy()
+    expected = {v: credited_minutes([spans[v]], policy).total_minutes for v in (a, b, c)}
+    for volunteer_id, headers in people:
+        record = _wait(
+            lambda h=headers, v=volunteer_id: (
+                (r := httpx.get(f"{volunteer_url}/me/service-record", headers=h).json())[
+                    "total_minutes"
+                ]
+                == expected[v]
+                and len(r["records"]) >= 1
+                and r
+            ),
+            timeout=60,
+        )
+        assert record, f"{volunteer_id} never got {expected[volunteer_id]} minutes"
+        assert {r["place_area_id"] for r in record["records"]} == {NEW_COMMUNITY}
+
+    # Reports: held in the new street on the amended start day, nothing in the old one.
+    held = _wait(lambda: (f := service(NEW_STREET))["turnouts"] == 3 and f, timeout=60)
+    assert held, service(NEW_STREET)
+    assert (held["activities"], held["activities_scheduled"]) == (1, 0)
+    assert held["hours"] == sum(expected.values()) / 60
+    day = new_start.astimezone(policy.zone).date().isoformat()
+    assert service(NEW_STREET, day)["activities"] == 1
+    old = service(STREET)
+    assert (old["activities"], old["activities_scheduled"], old["turnouts"]) == (0, 0, 0)
+
+    # Everyone assigned is told what changed, in their language.
+    place_name = AREAS.get(NEW_COMMUNITY).name
+    for _, headers in people:
+        told = _wait(
+            lambda h=headers: [m for m in _inbox(system, h) if m["kind"] == "activity_amended"],
+            timeout=60,
+        )
+        assert len(told) == 1, _inbox(system, headers)
+        assert told[0]["title"] == "活动变更：社区助老"
+        assert f"地点改为 {place_name}" in told[0]["body"]
+        assert "原因：场地调整" in told[0]["body"]
+    english = httpx.get(
+        f"{system.urls['notify']}/me/notifications",
+        headers=a_auth | {"Accept-Language": "en"},
+    ).json()["messages"]
+    amended = next(m for m in english if m["kind"] == "activity_amended")
+    assert amended["title"] == "Changed: 社区助老"
+    assert f"Now at {place_name}." in amended["body"]
