@@ -194,7 +194,7 @@ def test_an_activity_moved_while_volunteers_are_checked_in_is_counted_and_told_a
     assert (old["activities"], old["activities_scheduled"], old["turnouts"]) == (0, 0, 0)
 
     # Everyone assigned is told what changed, in their language.
-    place_name = AREAS.get(NEW_COMMUNITY).name
+    place_name = " ".join(a.name for a in AREAS.path(NEW_COMMUNITY)[2:])  # street, community
     for _, headers in people:
         told = _wait(
             lambda h=headers: [m for m in _inbox(system, h) if m["kind"] == "activity_amended"],

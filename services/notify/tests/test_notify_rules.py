@@ -34,10 +34,10 @@ from muster_contracts.events.drives import (
     TeamSplit,
 )
 from muster_contracts.events.drives import Role as DriveRole
+from muster_contracts.teams import Team, evolve_teams
 from muster_notify.domain.messages import Cause, Language, MessageKind, message_id
 from muster_notify.domain.rules import (
     Activity,
-    Team,
     amended,
     amendment_messages,
     bucket_of,
@@ -45,8 +45,8 @@ from muster_notify.domain.rules import (
     cancellation_messages,
     drive_fits,
     drive_launched_message,
-    evolve_teams,
     hours_approved_message,
+    place_name,
     sign_up_messages,
     stars_reached,
     team_messages,
@@ -336,7 +336,9 @@ def amendment(*changed: AmendedAspect, reason: str | None = None) -> ActivityAme
 
 def test_an_amendment_tells_everyone_it_affects_once_what_changed_in_both_languages() -> None:
     event = amendment(AmendedAspect.TIME, AmendedAspect.PLACE, reason="场地维修")
-    place = AREAS.get(OTHER_COMMUNITY).name
+    place = place_name(AREAS, OTHER_COMMUNITY)
+    assert place == " ".join(a.name for a in AREAS.path(OTHER_COMMUNITY)[2:])
+    assert place_name(AREAS, "13020399") is None
 
     messages = amendment_messages(event, CAUSE, activity(), place)
 

@@ -39,6 +39,7 @@ from muster_contracts.events.drives import (
 from muster_contracts.events.registry import DomainEvent
 from muster_contracts.events.volunteer import VolunteerLoginBound, VolunteerLoginUnbound
 from muster_contracts.logins import login_change
+from muster_contracts.teams import TEAM_CHANGES, evolve_teams, teams_named
 from muster_notify.application.broadcasts import Broadcaster
 from muster_notify.application.delivery import Delivery, utc_now
 from muster_notify.application.ports import Facts, Timers
@@ -49,12 +50,11 @@ from muster_notify.domain.rules import (
     amendment_messages,
     bucket_of,
     cancellation_messages,
-    evolve_teams,
     hours_approved_message,
+    place_name,
     sign_up_messages,
     stars_reached,
     team_messages,
-    teams_named,
     timers_for,
 )
 from muster_runtime.projections import ConsumedEvent
@@ -66,7 +66,6 @@ SIGN_UP_DECISIONS = (
     SignUpDeclined,
     SignUpWithdrawalRecorded,
 )
-TEAM_CHANGES = (TeamFormed, TeamMemberMoved, TeamLeaderChanged, TeamSplit, TeamsMerged)
 WANTED = frozenset(
     kind.event_type
     for kind in (
@@ -197,8 +196,7 @@ class Notifier:
                     await self._facts.keep_activity(replace(known, assigned=assigned), version)
             case ActivityAmended():
                 known = await self._facts.activity(event.activity_id)
-                place = event.place_area_id
-                name = self._areas.get(place).name if self._areas and place in self._areas else None
+                name = place_name(self._areas, event.place_area_id) if self._areas else None
                 await self._delivery.send(amendment_messages(event, cause, known, name))
                 if known is not None:
                     moved = amended(known, event)

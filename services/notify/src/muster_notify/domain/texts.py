@@ -116,15 +116,26 @@ TEMPLATES: dict[MessageKind, dict[Language, tuple[str, str]]] = {
 
 UNKNOWN = {Language.ZH_CN: "（未知）", Language.EN: "(unknown)"}
 LEADER_IS_YOU = {Language.ZH_CN: "您本人", Language.EN: "you"}
+LEADER_ERASED = {Language.ZH_CN: "（已注销的志愿者）", Language.EN: "(an erased volunteer)"}
+
+
+def _leader(params: dict[str, Any], values: dict[str, str], language: Language) -> str:
+    """Who leads a team: "you", the leader's name as the reader may read it when they
+    read (`leader_name`, never stored), an erased volunteer, or else the id stored."""
+    if params.get("is_leader"):
+        return LEADER_IS_YOU[language]
+    if params.get("leader_name"):
+        return str(params["leader_name"])
+    if params.get("leader_status") == "erased":
+        return LEADER_ERASED[language]
+    return values.get("leader_id", "")
 
 
 def render(kind: MessageKind, params: dict[str, Any], language: Language) -> tuple[str, str]:
     """The title and body of a message in `language`."""
     title, body = TEMPLATES[kind][language]
     values = {k: _shown(k, v, language) for k, v in params.items()}
-    values["leader"] = (
-        LEADER_IS_YOU[language] if params.get("is_leader") else values.get("leader_id", "")
-    )
+    values["leader"] = _leader(params, values, language)
     values["lead"] = _lead(int(params.get("lead_minutes") or 0), language)
     values["late"] = _late(int(params.get("late_minutes") or 0), language)
     if kind is MessageKind.ACTIVITY_AMENDED:
