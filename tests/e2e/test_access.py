@@ -361,7 +361,22 @@ async def test_names_are_served_only_inside_the_callers_scope(system: RunningSys
         ("active", "陈静"),
         ("unknown", None),
     ]
-    with pytest.raises(NamesUnavailableError, match="403"):
+    # A volunteer is named themself (and the leaders of their teams), nobody else.
+    self_registered = auth(Role.VOLUNTEER, STREET_A, subject=f"names-{uuid.uuid4().hex[:8]}")
+    mine = await http.post(
+        f"{system.urls['volunteer']}/volunteers",
+        json=SampleVolunteers(seed=uuid.uuid4().int % 10**9).draw(building_in(STREET_A))
+        | {"name": "赵敏"},
+        headers=self_registered,
+    )
+    assert mine.status_code == 201, mine.text
+    as_volunteer = await client.names(
+        [*ids, mine.json()["volunteer_id"]], self_registered["Authorization"]
+    )
+    assert [(n.status, n.name) for n in as_volunteer.values()] == [("unknown", None)] * 4 + [
+        ("active", "赵敏")
+    ]
+    with pytest.raises(NamesUnavailableError, match="404"):  # a login bound to nobody
         await client.names(ids, auth(Role.VOLUNTEER, STREET_A)["Authorization"])
     with pytest.raises(NamesUnavailableError, match="401"):
         await client.names(ids, "Bearer not-a-token")

@@ -207,7 +207,7 @@ AMEND_ANSWERS: dict[int | str, dict[str, Any]] = {
         "outside the organiser's area (`outside_scope`)."
     ),
     404: _error("No such activity (`not_found`)."),
-    409: _error("Changed by another command while this one was decided; read it again."),
+    409: _error("The activity kept changing under the command; read it again."),
     412: _error(
         "`precondition_failed`: the activity's version is no longer the `If-Match` sent "
         "(`current_version` says which it is); read it again."
