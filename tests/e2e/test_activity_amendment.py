@@ -1,6 +1,7 @@
 """An activity amended while volunteers are checked in, over HTTP and real Kafka: the
 amendment's preconditions and rules, check-in by the new place, approval by the new end,
-hours and reports by the amended activity, and the volunteers told what changed."""
+hours and reports by the amended activity, and the volunteers told what changed (and
+their team's leader by name)."""
 
 from __future__ import annotations
 
@@ -39,12 +40,57 @@ def test_an_activity_moved_while_volunteers_are_checked_in_is_counted_and_told_a
     people = [_register(system, name, BUILDING) for name in ("a", "b", "c")]
     (a, a_auth), (b, b_auth), (c, c_auth) = people
 
+    # A drive in the street: all three sign up and are formed into one team.
     now = datetime.now(UTC)
+    launched = httpx.post(
+        f"{dispatch_url}/drives",
+        json={
+            "title": "社区助老",
+            "scope_area_id": STREET,
+            "category": "elderly_care",
+            "roles": [{"role_id": "general", "skill": "general", "headcount": 10}],
+            "signup_closes_at": _at(now + timedelta(hours=2)),
+            "activity_starts_at": _at(now + timedelta(hours=2)),
+            "activity_ends_at": _at(now + timedelta(hours=5)),
+            "team_size_min": 2,
+            "team_size_max": 8,
+        },
+        headers=organiser,
+    )
+    assert launched.status_code == 201, launched.text
+    drive_id = launched.json()["drive_id"]
+    for _, headers in people:
+        assert _wait(
+            lambda h=headers: any(
+                d["drive_id"] == drive_id
+                for d in httpx.get(f"{volunteer_url}/drives", headers=h).json()["drives"]
+            )
+        )
+        signed = httpx.post(
+            f"{volunteer_url}/drives/{drive_id}/sign-ups",
+            json={"role_id": "general"},
+            headers=headers,
+        )
+        assert signed.status_code == 202, signed.text
+
+    def accepted() -> bool:
+        rows = httpx.get(f"{dispatch_url}/drives/{drive_id}/sign-ups", headers=organiser)
+        return [r["status"] for r in rows.json()["sign_ups"]] == ["accepted"] * 3
+
+    assert _wait(accepted)
+    formed = httpx.post(f"{dispatch_url}/drives/{drive_id}/teams", headers=organiser)
+    assert formed.status_code == 200, formed.text
+    (team,) = httpx.get(f"{dispatch_url}/drives/{drive_id}/teams", headers=organiser).json()[
+        "teams"
+    ]
+    assert set(team["members"]) == {a, b, c}
+
     starts_at, ends_at = now - timedelta(hours=1), now + timedelta(hours=2)
     scheduled = httpx.post(
         f"{dispatch_url}/activities",
         json={
-            "drive_id": "drive-amend",
+            "drive_id": drive_id,
+            "team_id": team["team_id"],
             "title": "社区助老",
             "place_area_id": COMMUNITY,
             "latitude": PLACE[0],
@@ -204,6 +250,18 @@ def test_an_activity_moved_while_volunteers_are_checked_in_is_counted_and_told_a
         assert told[0]["title"] == "活动变更：社区助老"
         assert f"地点改为 {place_name}" in told[0]["body"]
         assert "原因：场地调整" in told[0]["body"]
+    # The team message names the leader by name: to the members, not the leader themself.
+    leader = team["leader_id"]
+    leader_name = httpx.get(f"{volunteer_url}/volunteers/{leader}", headers=organiser).json()[
+        "name"
+    ]
+    for volunteer_id, headers in people:
+        (assigned,) = _wait(
+            lambda h=headers: [m for m in _inbox(system, h) if m["kind"] == "team_assigned"]
+        )
+        shown = "您本人" if volunteer_id == leader else leader_name
+        assert assigned["body"] == f"您已编入服务队 {team['team_id']}，队长：{shown}。"
+        assert assigned["params"]["leader_id"] == leader  # the id is what is stored
     english = httpx.get(
         f"{system.urls['notify']}/me/notifications",
         headers=a_auth | {"Accept-Language": "en"},

@@ -630,29 +630,26 @@ def test_an_amendment_carries_the_new_time_place_and_capacity_and_whom_to_tell()
     walk_in = checked_in("v-9", STARTS)
     state = given(walk_in, checkin_policy=CheckinPolicy.WALK_INS_ALLOWED)
 
-    events = amend(
-        state,
-        starts_at=STARTS - timedelta(hours=1),
-        ends_at=ENDS + timedelta(hours=1),
-        place_area_id=OTHER_PLACE,
-        latitude=39.6,
-        longitude=118.2,
-        capacity=5,
-        reason=" 场地调整 ",
-    )
+    moved: dict[str, object] = {
+        "starts_at": STARTS - timedelta(hours=1),
+        "ends_at": ENDS + timedelta(hours=1),
+        "place_area_id": OTHER_PLACE,
+        "latitude": 39.6,
+        "longitude": 118.2,
+        "capacity": 5,
+    }
+
+    events = amend(state, **moved, reason=" 场地调整 ")
 
     assert events == [
-        ActivityAmended(
-            activity_id="act-1",
-            starts_at=STARTS - timedelta(hours=1),
-            ends_at=ENDS + timedelta(hours=1),
-            place_area_id=OTHER_PLACE,
-            latitude=39.6,
-            longitude=118.2,
-            capacity=5,
-            changed=(AmendedAspect.TIME, AmendedAspect.PLACE, AmendedAspect.CAPACITY),
-            reason="场地调整",
-            affected_volunteer_ids=("v-1", "v-2", "v-9"),
+        ActivityAmended.model_validate(
+            moved
+            | {
+                "activity_id": "act-1",
+                "changed": (AmendedAspect.TIME, AmendedAspect.PLACE, AmendedAspect.CAPACITY),
+                "reason": "场地调整",
+                "affected_volunteer_ids": ("v-1", "v-2", "v-9"),
+            }
         )
     ]
     amended = then(state, events)

@@ -131,6 +131,15 @@ async def _change(
     return activity_view(state) | {"events": [e.event_type for e in events]}
 
 
+def _require_place(principal: Principal, book: ActivityBook, area_id: str) -> None:
+    """A place the area tree holds (422 `unknown_area`) inside the organiser's area (403)."""
+    if area_id not in book.areas:
+        raise RuleViolationError(
+            f"unknown area {area_id}", code="unknown_area", field="place_area_id", rule="known_area"
+        )
+    principal.require_scope(area_id, book.areas)
+
+
 class ActivityForm(ScheduleActivity):
     """An activity as the organiser schedules it: of a drive or a team (or both)."""
 
@@ -155,14 +164,7 @@ async def schedule(
     `outside_scope` for a known area outside the organiser's.
     """
     book = _book(request)
-    if form.place_area_id not in book.areas:
-        raise RuleViolationError(
-            f"unknown area {form.place_area_id}",
-            code="unknown_area",
-            field="place_area_id",
-            rule="known_area",
-        )
-    principal.require_scope(form.place_area_id, book.areas)
+    _require_place(principal, book, form.place_area_id)
     if form.drive_id is not None:
         # An activity of another area's drive is not this organiser's to schedule.
         drive = await request.app.state.drives.load(form.drive_id)
@@ -243,14 +245,7 @@ async def amend(
     assert read.state.scheduled is not None
     principal.require_scope(read.state.scheduled.place_area_id, book.areas)
     if form.place_area_id is not None:
-        if form.place_area_id not in book.areas:
-            raise RuleViolationError(
-                f"unknown area {form.place_area_id}",
-                code="unknown_area",
-                field="place_area_id",
-                rule="known_area",
-            )
-        principal.require_scope(form.place_area_id, book.areas)
+        _require_place(principal, book, form.place_area_id)
     if if_match is None:
         raise PreconditionRequiredError(
             "send If-Match with the activity's version", field="If-Match"
