@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from muster_contracts.areas import AreaLevel, AreaTree
-from muster_contracts.events.activities import ActivityAmended, ActivityScheduled
+from muster_contracts.events.activities import ActivityScheduled
 from muster_volunteer.application.attendance import ActivityBoard
 from muster_volunteer.application.sign_ups import DriveBoard
 from muster_volunteer.domain.service_categories import Language, category_name
@@ -119,18 +119,10 @@ class HoursStatements:
         )
 
     async def _activities(self, activity_ids: set[str]) -> dict[str, dict[str, Any]]:
-        """Each activity's scheduling (title, drive, place), as dispatch announced it and
-        its amendments changed it (time, place, capacity)."""
+        """Each activity's scheduling (title, drive, place), as dispatch announced it."""
         scheduled: dict[str, dict[str, Any]] = {}
         for activity_id, events in (await self._board.events_by_id(activity_ids)).items():
-            for event in events:
-                if event["type"] == ActivityScheduled.event_type:
-                    scheduled[activity_id] = dict(event["payload"])
-                elif event["type"] == ActivityAmended.event_type and activity_id in scheduled:
-                    amended = {k: v for k, v in event["payload"].items() if k in AMENDED}
-                    scheduled[activity_id] |= amended
+            first = next((e for e in events if e["type"] == ActivityScheduled.event_type), None)
+            if first is not None:
+                scheduled[activity_id] = first["payload"]
         return scheduled
-
-
-# What an amendment replaces of an activity's scheduling.
-AMENDED = frozenset({"starts_at", "ends_at", "place_area_id", "latitude", "longitude", "capacity"})
