@@ -764,6 +764,25 @@ def test_a_moved_activity_is_approved_closed_and_recorded_by_its_amended_times_a
     ]
 
 
+def test_an_attendance_credited_the_scheduled_end_by_the_rule_is_credited_the_amended_end() -> None:
+    closed = AttendanceClosedByRule(
+        activity_id="act-1",
+        volunteer_id="v-1",
+        rule=NeverCheckedOutRule.CREDIT_SCHEDULED_END,
+        check_out_at=ENDS,
+    )
+    flagged = AttendanceClosedByRule(
+        activity_id="act-1", volunteer_id="v-2", rule=NeverCheckedOutRule.FLAG_FOR_REVIEW
+    )
+    state = given(checked_in("v-1"), checked_in("v-2"), closed, flagged)
+    earlier = ENDS - timedelta(hours=1)
+
+    amended = then(state, amend(state, ends_at=earlier))
+
+    assert amended.attendance("v-1").interval == Interval(STARTS, earlier)
+    assert amended.attendance("v-2").interval is None  # flagged: still for review
+
+
 def test_an_amendment_round_trips_through_its_schema() -> None:
     event = amend(given(), starts_at=STARTS - timedelta(hours=1), capacity=9)[0]
     payload = orjson.loads(orjson.dumps(event.model_dump(mode="json")))

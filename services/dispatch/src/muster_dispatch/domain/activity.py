@@ -304,7 +304,9 @@ def amend_activity(state: Activity, command: AmendActivity, areas: AreaTree) -> 
     its assigned volunteers (`capacity_below_assigned`), and keeps every attendance
     recorded valid: each check-in inside the new check-in window (start - tolerance to
     end) and each check-out no later than the end + tolerance
-    (`recorded_attendance_outside`). Nothing changed: no event (a retry changes nothing).
+    (`recorded_attendance_outside`). An attendance closed by the rule that credits the
+    scheduled end is credited the amended end. Nothing changed: no event (a retry changes
+    nothing).
     """
     scheduled = _scheduled(state)
     _not_cancelled(state)
@@ -671,7 +673,14 @@ def evolve(state: Activity, event: DomainEvent) -> Activity:
                     "capacity": event.capacity,
                 }
             )
-            return replace(state, scheduled=amended)
+            # An attendance the never-checked-out rule credited the scheduled end to is
+            # credited the scheduled end still: the amended one.
+            credited = {
+                v: replace(a, rule_check_out_at=event.ends_at)
+                for v, a in state.attendances.items()
+                if a.closed_by_rule is NeverCheckedOutRule.CREDIT_SCHEDULED_END
+            }
+            return replace(state, scheduled=amended, attendances={**state.attendances, **credited})
         case ActivityCancelled():
             return replace(state, cancellation=event)
         case BeneficiariesRecorded():
