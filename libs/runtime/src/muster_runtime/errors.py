@@ -46,6 +46,14 @@ class ConflictError(MusterError):
     code = "conflict"
 
 
+class PayloadTooLargeError(MusterError):
+    status = 413
+
+
+class UnsupportedMediaTypeError(MusterError):
+    status = 415
+
+
 class PreconditionFailedError(MusterError):
     """The resource moved on from the version the caller's `If-Match` names."""
 
