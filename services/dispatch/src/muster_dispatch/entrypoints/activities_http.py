@@ -17,7 +17,6 @@ from muster_dispatch.domain.activity import (
     Activity,
     AmendActivity,
     ScheduleActivity,
-    amend_activity,
     approve_hours,
     cancel_activity,
     close_never_checked_out,
@@ -30,7 +29,6 @@ from muster_dispatch.domain.hours import HoursPolicy
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import (
     ErrorAnswer,
-    PreconditionFailedError,
     PreconditionRequiredError,
     RuleViolationError,
 )
@@ -260,17 +258,8 @@ async def amend(
             "send If-Match with the activity's version", field="If-Match"
         )
 
-    def decide(state: Activity) -> list[Any]:
-        if state.version != if_match:
-            raise PreconditionFailedError(
-                f"the activity is at version {state.version}, not {if_match}",
-                field="If-Match",
-                current_version=state.version,
-            )
-        return amend_activity(state, form, book.areas)
-
-    state, events = await book.execute(
-        activity_id, decide, CommandContext(principal.actor), loaded=read
+    state, events = await book.amend(
+        activity_id, form, if_match, CommandContext(principal.actor), loaded=read
     )
     response.headers["ETag"] = str(state.version)
     return activity_view(state) | {"events": [e.event_type for e in events]}
