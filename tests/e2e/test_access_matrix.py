@@ -173,9 +173,11 @@ RULES: dict[str, dict[str, Rule]] = {
     | AUDIT
     | {
         "POST /volunteers": Rule(frozenset({VOLUNTEER, ORGANISER}), area=True, body=volunteer_form),
+        # A volunteer is named themself and their team leaders; others show as unknown.
         "GET /volunteers/names": Rule(
-            READERS,
+            EVERY_ROLE,
             area=True,
+            own=True,
             params=lambda w: {"ids": w.volunteer_id},
             denied_in_body=lambda b, _: (
                 b["volunteers"][0]
@@ -277,6 +279,10 @@ RULES: dict[str, dict[str, Rule]] = {
         ),
         "POST /activities/{activity_id}/close-never-checked-out": ORGANISE,
         "POST /activities/{activity_id}/approve": ORGANISE,
+        # Without If-Match the amendment is refused (428) after the access checks.
+        "POST /activities/{activity_id}/amend": Rule(
+            frozenset({ORGANISER}), area=True, body=lambda _: {"capacity": 10}
+        ),
         "POST /activities/{activity_id}/cancel": Rule(
             frozenset({ORGANISER}), area=True, body=lambda _: {"reason": "下雨"}
         ),

@@ -6,9 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 from muster_contracts.areas import load_area_tree
 from muster_contracts.events.activities import (
+    ActivityAmended,
     ActivityCancelled,
     ActivityScheduled,
     ActivityVolunteersAssigned,
+    AmendedAspect,
     AttendanceCheckedIn,
     CheckinPolicy,
     HoursApproved,
@@ -66,3 +68,26 @@ def test_assignment_cancelling_and_approval_change_the_listing_and_others_do_not
         proof=PresenceProof.CODE,
     )
     assert listing_change(checked_in, AREAS) is None
+
+
+def test_an_amendment_lists_the_activity_at_its_new_time_and_place() -> None:
+    event = ActivityAmended(
+        activity_id="a-1",
+        starts_at=STARTS + timedelta(days=1),
+        ends_at=STARTS + timedelta(days=1, hours=2),
+        place_area_id="130203002001",
+        capacity=8,
+        changed=(AmendedAspect.TIME, AmendedAspect.PLACE, AmendedAspect.CAPACITY),
+    )
+
+    change = listing_change(event, AREAS)
+
+    assert change is not None
+    assert not change.creates
+    assert change.fields == {
+        "place_area_id": "130203002001",
+        "lineage": ["1302", "130203", "130203002", "130203002001"],
+        "starts_at": STARTS + timedelta(days=1),
+        "ends_at": STARTS + timedelta(days=1, hours=2),
+        "capacity": 8,
+    }

@@ -26,6 +26,7 @@ from muster_volunteer.application.logins import LoginDesk
 from muster_volunteer.application.registration import VolunteerRegistry
 from muster_volunteer.application.roster_import import RosterImport
 from muster_volunteer.application.sign_ups import DriveBoard, SignUpDesk
+from muster_volunteer.application.team_leaders import TeamLeaders
 from muster_volunteer.entrypoints import (
     attendance_http,
     http,
@@ -162,10 +163,13 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     id_numbers = IdentityClaims(db, pepper, "id_number_claims")
     board = DriveBoard(db, areas)
     activity_board = ActivityBoard(db)
+    team_leaders = TeamLeaders(db)
 
     # The tree first: the packaged file, then the areas admins added (dispatch's events).
     reference_areas = ReferenceAreas(db, areas)
-    runtime.consume_with(reference_areas.apply, board.apply, activity_board.apply)
+    runtime.consume_with(
+        reference_areas.apply, board.apply, activity_board.apply, team_leaders.apply
+    )
 
     async def on_start() -> None:
         await reference_areas.load()
@@ -205,6 +209,7 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     app.state.board = board
     app.state.sign_ups = SignUpDesk(runtime.store, board)
     app.state.activity_board = activity_board
+    app.state.team_leaders = team_leaders
     app.state.hours_statements = HoursStatements(
         activity_board, board, areas, settings.statement_issuer
     )

@@ -29,13 +29,15 @@ from muster_dispatch.application.service_days import ServiceDays
 from muster_dispatch.domain.activity import (
     Activity,
     ActivityRuleError,
+    AmendActivity,
+    amend_activity,
     close_never_checked_out,
     days_to_count,
     evolve,
     settle_attendance,
 )
 from muster_dispatch.domain.hours import HoursPolicy
-from muster_runtime.errors import NotFoundError, RuleViolationError
+from muster_runtime.errors import NotFoundError, PreconditionFailedError, RuleViolationError
 from muster_runtime.ports.event_store import CommandContext, ConcurrencyError, EventStore, Stream
 from muster_runtime.projections import ConsumedEvent
 from muster_runtime.tracing import traced_command
@@ -127,6 +129,30 @@ class ActivityBook:
                 state = evolve(state, event)
             return state, events
         raise ConcurrencyError(activity_stream_id(activity_id), -1)
+
+    async def amend(
+        self,
+        activity_id: str,
+        command: AmendActivity,
+        expected_version: int,
+        context: CommandContext,
+        *,
+        loaded: ActivityRead | None = None,
+    ) -> tuple[Activity, list[DomainEvent]]:
+        """Amend the activity if it is still at `expected_version` (the organiser's
+        `If-Match`), checked on every read the decision is made on, so of two amendments
+        decided on the same version one is appended and the other refused."""
+
+        def decide(state: Activity) -> list[DomainEvent]:
+            if state.version != expected_version:
+                raise PreconditionFailedError(
+                    f"the activity is at version {state.version}, not {expected_version}",
+                    field="If-Match",
+                    current_version=state.version,
+                )
+            return amend_activity(state, command, self.areas)
+
+        return await self.execute(activity_id, decide, context, loaded=loaded)
 
     async def settle_hours(
         self, activity_id: str, context: CommandContext, volunteer_ids: list[str] | None = None

@@ -13,6 +13,7 @@ from typing import Any
 
 from muster_contracts.areas import AreaTree
 from muster_contracts.events.activities import (
+    ActivityAmended,
     ActivityCancelled,
     ActivityScheduled,
     ActivityVolunteersAssigned,
@@ -24,7 +25,13 @@ from muster_runtime.projections import ConsumedEvent, VersionedDocuments
 
 LISTED = frozenset(
     kind.event_type
-    for kind in (ActivityScheduled, ActivityVolunteersAssigned, ActivityCancelled, HoursApproved)
+    for kind in (
+        ActivityScheduled,
+        ActivityVolunteersAssigned,
+        ActivityAmended,
+        ActivityCancelled,
+        HoursApproved,
+    )
 )
 
 
@@ -63,6 +70,16 @@ def listing_change(event: DomainEvent, areas: AreaTree) -> ListingChange | None:
         )
     if isinstance(event, ActivityVolunteersAssigned):
         return ListingChange(fields={}, assigned=len(event.volunteer_ids))
+    if isinstance(event, ActivityAmended):
+        return ListingChange(
+            fields={
+                "place_area_id": event.place_area_id,
+                "lineage": list(areas.prefix_lineage_ids(event.place_area_id)),
+                "starts_at": event.starts_at,
+                "ends_at": event.ends_at,
+                "capacity": event.capacity,
+            }
+        )
     if isinstance(event, ActivityCancelled):
         return ListingChange(fields={"cancelled": True})
     if isinstance(event, HoursApproved):

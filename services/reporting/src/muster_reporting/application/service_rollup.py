@@ -10,7 +10,9 @@ What counts (the README states the same):
   before the approval are kept in the activity's facts and counted at the approval; an
   amendment after it counts its difference; an activity never approved adds none.
 * Activities not held yet (`activities_scheduled`): +1 at scheduling, -1 at approval or
-  cancellation; `cancelled` +1 at cancellation. Their split by the clock (upcoming, in
+  cancellation; `cancelled` +1 at cancellation. An amendment (`activity.amended`) that
+  moves an activity to another local day or place moves its count there, and what it
+  counts later (held, cancelled, hours) follows it. Their split by the clock (upcoming, in
   progress, awaiting approval) is read from `PendingActivities`.
 * Turn-outs (人次) and unique volunteers: from service records, one turn-out per
   (volunteer, activity) on the first local day of its records, whatever their minutes (a
@@ -43,6 +45,7 @@ from zoneinfo import ZoneInfo
 
 from muster_contracts.areas import AreaTree
 from muster_contracts.events.activities import (
+    ActivityAmended,
     ActivityCancelled,
     ActivityScheduled,
     BeneficiariesRecorded,
@@ -203,6 +206,7 @@ class ServiceRollup:
     event_types = frozenset(
         {
             ActivityScheduled.event_type,
+            ActivityAmended.event_type,
             ActivityCancelled.event_type,
             BeneficiariesRecorded.event_type,
             HoursApproved.event_type,
@@ -251,6 +255,9 @@ class ServiceRollup:
         facts: dict[str, Document] = {}  # activity facts as of the event being applied
         fact_updates: list[tuple[str, int, dict[str, Any], bool]] = []
         for consumed in events:
+            if consumed.envelope.type == ActivityAmended.event_type:
+                await self._amended(consumed, facts, fact_updates, batch)
+                continue
             delta = await self._delta(consumed, facts, fact_updates, batch.pending)
             if delta is not None:
                 self._count(consumed, delta, batch)
@@ -418,6 +425,53 @@ class ServiceRollup:
             return self._from_facts(fact, day, counts, volunteer_id, new_record=True)
         counts = {"minutes": int(payload["delta_minutes"])}
         return self._from_facts(fact, day, counts, volunteer_id)
+
+    async def _amended(
+        self,
+        consumed: ConsumedEvent,
+        facts: dict[str, Document],
+        fact_updates: list[tuple[str, int, dict[str, Any], bool]],
+        batch: RollupBatch,
+    ) -> None:
+        """An activity moved in time or place before its approval: its facts take the new
+        place and local start day, its pending entry the new times (in the lists of the new
+        place's areas, out of the old place's others), and its `activities_scheduled`
+        count moves from the old (place, day) to the new one, in one change per cell."""
+        envelope = consumed.envelope
+        payload = envelope.payload
+        activity_id = payload["activity_id"]
+        known = facts.get(activity_id) or await self.activities.get(activity_id)
+        if known is None or known.get("approved") or known.get("cancelled"):
+            return  # scheduled before this projection's history began, or settled
+        moved = {
+            "place_area_id": payload["place_area_id"],
+            "day": local_day(payload["starts_at"], self._zone).isoformat(),
+        }
+        amended = facts[activity_id] = known | moved
+        fact_updates.append((activity_id, envelope.stream_version, {"$set": moved}, False))
+        still = set(self._areas.prefix_lineage_ids(moved["place_area_id"]))
+        batch.pending.extend(
+            c for c in self._unlisted(consumed, known, activity_id) if c.area_id not in still
+        )
+        batch.pending.extend(self._listed(consumed, amended, payload))
+        if not known.get("day") or (known["place_area_id"], known["day"]) == (
+            moved["place_area_id"],
+            moved["day"],
+        ):
+            return
+        merged: dict[str, dict[str, int]] = {}
+        for fact, count in ((known, -1), (amended, 1)):
+            delta = self._from_facts(fact, fact["day"], {"activities_scheduled": count})
+            for _, cell, increments in spread(self._areas, delta):
+                into = merged.setdefault(cell, {})
+                for name, amount in increments.items():
+                    into[name] = into.get(name, 0) + amount
+        recorded_at = envelope.recorded_at
+        for cell, increments in merged.items():
+            kept = {name: amount for name, amount in increments.items() if amount}
+            if kept:
+                batch.cells.append((consumed, cell, kept, {}))
+                batch.changes.append(Change(consumed, cell, kept, recorded_at))
 
     def _listed(
         self, consumed: ConsumedEvent, fact: Document, scheduled: Document

@@ -9,7 +9,6 @@ from typing import Annotated, Literal, TypeVar
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from muster_reporting.adapters.volunteer_names import NamesUnavailableError, VolunteerNames
 from muster_reporting.application.insights import Insights
 from muster_reporting.application.periods import cell_id
 from muster_reporting.entrypoints.exports import Exported, Format, table
@@ -23,6 +22,7 @@ from muster_reporting.entrypoints.http import (
     valid_period,
 )
 from muster_runtime.errors import RuleViolationError
+from muster_runtime.volunteer_names import NamesUnavailableError, VolunteerNames
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 

@@ -31,6 +31,7 @@ from muster_contracts.checkin import Coordinates
 from muster_contracts.events import DomainEvent, decode_payload
 from muster_contracts.events.activities import (
     ATTENDANCE_STREAM,
+    ActivityAmended,
     ActivityCancelled,
     ActivityScheduled,
     ActivityVolunteersAssigned,
@@ -59,13 +60,15 @@ from muster_volunteer.domain.attendance import (
 VIEW_TYPES = (
     ActivityScheduled.event_type,
     ActivityVolunteersAssigned.event_type,
+    ActivityAmended.event_type,
     ActivityCancelled.event_type,
 )
 # How long a process decides check-ins on its copy of an activity view. A view changes
 # only by dispatch's events, which reach this service seconds late anyway; the copy is
 # dropped when this process applies one, and a refusal is always decided on a fresh read.
-# What a stale copy can do: accept a check-in for up to this long after a cancellation
-# applied by another replica (the assigned set only grows; times and secret never change).
+# What a stale copy can do: accept a check-in for up to this long after a cancellation or
+# an amendment applied by another replica, by the activity's earlier times and place (the
+# assigned set only grows; the secret never changes).
 VIEW_CACHE_SECONDS = 5.0
 VIEW_CACHE_SIZE = 10_000
 

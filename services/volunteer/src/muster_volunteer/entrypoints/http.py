@@ -28,7 +28,10 @@ Eraser = Annotated[Principal, Depends(require_role(Role.VOLUNTEER, Role.ADMIN))]
 Reader = Annotated[
     Principal, Depends(require_role(Role.VOLUNTEER, Role.ORGANISER, Role.LEADER, Role.ADMIN))
 ]
-NameReader = Annotated[Principal, Depends(require_role(Role.ORGANISER, Role.LEADER, Role.ADMIN))]
+NameReader = Annotated[
+    Principal,
+    Depends(require_role(Role.VOLUNTEER, Role.ORGANISER, Role.LEADER, Role.ADMIN)),
+]
 MAX_NAMES = 200
 
 
@@ -111,10 +114,14 @@ async def display_names(
         ),
     ],
 ) -> DisplayNames:
-    """Display names for other services' pages (a leaderboard, a roster), in the order asked.
+    """Display names for other services' pages (a leaderboard, a roster, a message naming
+    a team's leader), in the order asked.
 
-    Only volunteers whose home is inside the caller's scope are named; others answer
-    `unknown` exactly like ids that do not exist, and erased volunteers `erased`, with no name.
+    An organiser, leader or admin is told the names of volunteers whose home is inside
+    their scope; a volunteer their own name and those of the leaders of the teams they
+    were put in (notify shows them in team messages, asking with the volunteer's token).
+    Others answer `unknown` exactly like ids that do not exist, and erased volunteers
+    `erased`, with no name.
     """
     wanted = list(dict.fromkeys(ids.split(",")))
     if len(wanted) > MAX_NAMES:
@@ -123,8 +130,20 @@ async def display_names(
         )
     registry: VolunteerRegistry = request.app.state.registry
     areas = request.app.state.areas
-    names = await registry.display_names(wanted, lambda area: principal.covers(area, areas))
-    return DisplayNames(volunteers=names)
+    if principal.role is not Role.VOLUNTEER:
+        names = await registry.display_names(wanted, lambda area: principal.covers(area, areas))
+        return DisplayNames(volunteers=names)
+    me = await registry.own_volunteer_id(principal.subject)
+    nameable = await request.app.state.team_leaders.nameable_by(me)
+    told = {
+        shown.volunteer_id: shown
+        for shown in await registry.display_names(
+            [v for v in wanted if v in nameable], lambda _: True
+        )
+    }
+    return DisplayNames(
+        volunteers=[told.get(v) or DisplayName(volunteer_id=v, status="unknown") for v in wanted]
+    )
 
 
 @router.get("/{volunteer_id}", response_model=VolunteerView)
