@@ -31,6 +31,7 @@ from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 
 SECRET = "a-test-secret-of-sufficient-length-0123456789"
+PEPPER = b"a-test-pepper-0123456789"
 ISSUER = TokenIssuer(SECRET)
 Organiser = Depends(require_role(Role.ORGANISER))
 
@@ -86,7 +87,7 @@ def build(world: World) -> tuple[TestClient, InMemoryIdempotencyRecords]:
     )
     app = create_app(ServiceRuntime(settings), title="test", routers=[router])
     records = InMemoryIdempotencyRecords()
-    app.state.idempotency = IdempotencyKeys(records, clock=lambda: world.now)
+    app.state.idempotency = IdempotencyKeys(records, PEPPER, clock=lambda: world.now)
     return TestClient(app, raise_server_exceptions=False), records
 
 
@@ -297,7 +298,7 @@ def test_an_outcome_the_store_cannot_record_leaves_the_answer_and_the_key_pendin
 ) -> None:
     client, _ = build(world)
     lost = OutcomeLost()
-    client.app.state.idempotency = IdempotencyKeys(lost, clock=lambda: world.now)  # type: ignore[attr-defined]
+    client.app.state.idempotency = IdempotencyKeys(lost, PEPPER, clock=lambda: world.now)  # type: ignore[attr-defined]
 
     answer = client.post("/drives", json={"title": title}, headers=organiser())
     retry = client.post("/drives", json={"title": title}, headers=organiser())

@@ -184,7 +184,10 @@ def create_app(
     app = FastAPI(title=title, lifespan=lifespan, default_response_class=ORJSONResponse)
     app.state.runtime = runtime
     app.state.tokens = TokenVerifier.from_settings(runtime.settings, runtime.revocations)
-    idempotency = IdempotencyKeys(StoredIdempotencyRecords(runtime.db))
+    idempotency = IdempotencyKeys(
+        StoredIdempotencyRecords(runtime.db),
+        runtime.settings.pii_pepper.get_secret_value().encode(),
+    )
     app.state.idempotency = idempotency
     runtime.every(IDEMPOTENCY_SWEEP_SECONDS, idempotency.forget_expired, "expired-idempotency-keys")
 

@@ -13,11 +13,16 @@ its outcome could not be written) is taken over; commands that create
 something derive its id from the key (`stable_id`), so running one again makes no second
 drive, activity or volunteer. Keys are kept for `RETENTION`: an older key counts as new,
 and each service deletes expired keys every hour.
+
+A key is stored only as a keyed hash (HMAC-SHA-256 with the deployment's `MUSTER_PII_PEPPER`)
+of caller, route and key: clients put phone numbers and names in their keys, and a dump of
+the store must not show them, nor let them be guessed without the pepper.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine
@@ -214,10 +219,20 @@ class IdempotencyKeys:
     """The rules of claiming, completing and releasing keys, over any `IdempotencyRecords`."""
 
     def __init__(
-        self, records: IdempotencyRecords, clock: Callable[[], datetime] | None = None
+        self,
+        records: IdempotencyRecords,
+        pepper: bytes,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.records = records
+        self._pepper = pepper
         self._clock = clock or (lambda: datetime.now(UTC))
+
+    def record_id(self, subject: str, route: str, key: str) -> str:
+        """What a key is stored under: a keyed hash, the same for the same caller, route and
+        key (so `Claim.stable_id` is too), revealing none of them."""
+        claimed = "\x1f".join((subject, route, key)).encode()
+        return hmac.new(self._pepper, claimed, hashlib.sha256).hexdigest()
 
     async def claim(self, subject: str, route: str, key: str, fingerprint: str) -> Claim:
         if not key or len(key) > MAX_KEY_LENGTH:
@@ -229,7 +244,7 @@ class IdempotencyKeys:
             )
         now = self._clock()
         fresh = KeyRecord(
-            record_id=f"{subject}|{route}|{key}",
+            record_id=self.record_id(subject, route, key),
             fingerprint=fingerprint,
             claim=uuid4().hex,
             claimed_at=now,
