@@ -10,7 +10,7 @@ export MUSTER_KAFKA_NODES := $(CLUSTER)
 endif
 PY := .venv/bin/python
 
-.PHONY: help install up demo test test-faults test-cluster lint unit down status clean logs bench bench-registrations bench-teams docs schemas
+.PHONY: help install up demo test test-faults test-cluster test-conformance lint unit down status clean logs bench bench-registrations bench-teams docs schemas
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,7 +44,7 @@ lint: ## ruff, mypy (strict), import boundaries
 test: install ## lint, then every test against the real Kafka and FerretDB, the faults last
 	bash $(STACK) up infra
 	$(MAKE) --no-print-directory lint
-	$(PY) -m pytest -m "not faults and not cluster"
+	$(PY) -m pytest -m "not faults and not cluster and not conformance"
 	$(PY) -m pytest -m faults tests/faults
 
 test-faults: install ## faults under load: Kafka, the store, each service killed, a rebalance
@@ -53,6 +53,10 @@ test-faults: install ## faults under load: Kafka, the store, each service killed
 
 unit: ## fast tests of pure logic only
 	$(PY) -m pytest -m "not integration and not e2e"
+
+test-conformance: install ## schemathesis: every answer of each service, as each role, conforms to its OpenAPI
+	bash $(STACK) up infra
+	$(PY) -m pytest -m conformance tests/conformance -s
 
 test-cluster: install ## faults on a 3-broker cluster it starts itself: a leader and the controller killed, a clean stop
 	bash $(STACK) up ferretdb

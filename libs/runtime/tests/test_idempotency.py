@@ -83,7 +83,10 @@ def build(world: World) -> tuple[TestClient, InMemoryIdempotencyRecords]:
         return {"secret": f"s-{len(world.launched)}"}
 
     settings = ServiceSettings(
-        service_name="idem", jwt_secret=SECRET, mongo_url="mongodb://127.0.0.1:1/"
+        service_name="idem",
+        jwt_secret=SECRET,
+        pii_pepper=PEPPER.decode(),
+        mongo_url="mongodb://127.0.0.1:1/",
     )
     app = create_app(ServiceRuntime(settings), title="test", routers=[router])
     records = InMemoryIdempotencyRecords()

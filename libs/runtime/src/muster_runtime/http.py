@@ -35,6 +35,7 @@ from muster_runtime.eventstore import ConcurrencyError
 from muster_runtime.idempotency import IdempotencyKeys, RetrySafeRoute, StoredIdempotencyRecords
 from muster_runtime.logs import CORRELATION_ID
 from muster_runtime.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from muster_runtime.openapi_errors import document_error_answers
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.tracing import instrument_app
 
@@ -182,6 +183,14 @@ def create_app(
             log.info("service stopping")
 
     app = FastAPI(title=title, lifespan=lifespan, default_response_class=ORJSONResponse)
+    build_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_error_answers(build_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.state.runtime = runtime
     app.state.tokens = TokenVerifier.from_settings(runtime.settings, runtime.revocations)
     idempotency = IdempotencyKeys(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Query, Response
 from openpyxl import Workbook
@@ -20,6 +20,16 @@ Format = Annotated[
 ]
 Exported = Literal["csv", "xlsx"]
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# The OpenAPI of a report that exports: its 200 is JSON, or a spreadsheet with `format=`.
+EXPORTED_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The report (JSON), or with `format=csv|xlsx` a spreadsheet to download.",
+        "content": {
+            "text/csv; charset=utf-8": {"schema": {"type": "string"}},
+            XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
 
 # zh-CN column headers of the exported tables (columns not listed keep their key).
 COLUMN_LABELS: dict[str, str] = {

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from muster_reporting.adapters.volunteer_names import NamesUnavailableError, VolunteerNames
 from muster_reporting.application.insights import Insights
 from muster_reporting.application.periods import cell_id
-from muster_reporting.entrypoints.exports import Exported, Format, table
+from muster_reporting.entrypoints.exports import EXPORTED_ANSWERS, Exported, Format, table
 from muster_reporting.entrypoints.http import (
     AnsweredAsOf,
     AreaQuery,
@@ -70,7 +70,7 @@ class TopVolunteers(BaseModel):
     volunteers: list[RankedVolunteer]
 
 
-@router.get("/top-volunteers", response_model=TopVolunteers)
+@router.get("/top-volunteers", response_model=TopVolunteers, responses=EXPORTED_ANSWERS)
 async def top_volunteers(
     request: Request,
     where: Where,
@@ -137,7 +137,7 @@ class TopTeams(BaseModel):
     as_of: AnsweredAsOf = None
 
 
-@router.get("/top-teams", response_model=TopTeams)
+@router.get("/top-teams", response_model=TopTeams, responses=EXPORTED_ANSWERS)
 async def top_teams(
     request: Request,
     where: Where,
@@ -183,7 +183,7 @@ class StarRated(BaseModel):
     volunteers: list[StarVolunteer]
 
 
-@router.get("/stars", response_model=StarRated)
+@router.get("/stars", response_model=StarRated, responses=EXPORTED_ANSWERS)
 async def star_rated_volunteers(
     request: Request,
     principal: Reader,
