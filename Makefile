@@ -15,10 +15,10 @@ PY := .venv/bin/python
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-install: ## Python packages (uv), the dashboard's ECharts (npm), Kafka jars and FerretDB, once
+install: ## Python packages (uv), the browser assets (npm: ECharts, Swagger UI, ReDoc), Kafka jars and FerretDB, once
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
 	$(UV) sync --frozen --python python3
-	$(PY) tools/vendor_echarts.py
+	$(PY) tools/vendor_npm.py
 	@$(MAKE) --no-print-directory tools/asyncapi/node_modules/.installed
 	bash $(STACK) install
 

@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from muster_contracts.envelope import Role
 from muster_runtime import audit, revocations
 from muster_runtime.auth import Principal, TokenVerifier, require_role
+from muster_runtime.docs_pages import serve_api_docs
 from muster_runtime.errors import MusterError
 from muster_runtime.eventstore import ConcurrencyError
 from muster_runtime.idempotency import IdempotencyKeys, RetrySafeRoute, StoredIdempotencyRecords
@@ -182,7 +183,14 @@ def create_app(
             yield
             log.info("service stopping")
 
-    app = FastAPI(title=title, lifespan=lifespan, default_response_class=ORJSONResponse)
+    app = FastAPI(
+        title=title,
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+        docs_url=None,
+        redoc_url=None,
+    )
+    serve_api_docs(app)
     build_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
