@@ -94,10 +94,10 @@ def vendor(pin: Pin, into: Path | None = None, url: str | None = None) -> Path:
     unpacked: dict[str, bytes] = {}
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
         for member, name in pin.files.items():
-            content = archive.extractfile(member)
-            if content is None:
+            packed = archive.extractfile(member)
+            if packed is None:
                 raise SystemExit(f"{pin.name} {pin.version}: {member} missing from the tarball")
-            unpacked[name] = content.read()
+            unpacked[name] = packed.read()
     into.mkdir(parents=True, exist_ok=True)
     for name, content in unpacked.items():
         partial = (into / name).with_suffix(".partial")
