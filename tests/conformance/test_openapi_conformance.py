@@ -11,42 +11,30 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from muster_contracts.envelope import Role
 from muster_runtime.cli.main import issue_token
 from tests.e2e.conftest import RunningSystem
+from tests.e2e.test_api_fuzz import CALLERS, SCHEMATHESIS
 
-SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 CHECKS = (
     "not_a_server_error,status_code_conformance,content_type_conformance,"
     "response_headers_conformance,response_schema_conformance"
 )
 MIN_CASES = 300
 SEED = 20261207
-CALLERS = [
-    ("volunteer", Role.VOLUNTEER),
-    ("volunteer", Role.ORGANISER),
-    ("dispatch", Role.ORGANISER),
-    ("dispatch", Role.ADMIN),
-    ("reporting", Role.LEADER),
-    ("notify", Role.VOLUNTEER),
-    ("notify", Role.ORGANISER),
-]
 # Cases per operation, enough for MIN_CASES on the service with the fewest operations.
 EXAMPLES_PER_OPERATION = {"volunteer": 5, "dispatch": 3, "reporting": 8, "notify": 20}
 
 
-@pytest.mark.parametrize(
-    ("service", "role"), CALLERS, ids=[f"{s}-as-{r.value}" for s, r in CALLERS]
-)
+@pytest.mark.parametrize("caller", CALLERS, ids=[f"{s}-as-{r.value}" for s, r in CALLERS])
 def test_every_answer_conforms_to_the_openapi_document(
-    system: RunningSystem, service: str, role: Role
+    system: RunningSystem, caller: tuple[str, Role]
 ) -> None:
+    service, role = caller
     token = issue_token(f"conformance-{role.value}", role, "130203")
     started = time.monotonic()
     for seed in (SEED, SEED + 1):

@@ -9,6 +9,7 @@ image does not load."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -33,33 +34,26 @@ def serve_api_docs(app: FastAPI) -> None:
     """Add `/docs` and `/redoc` to `app` (built with `docs_url=None, redoc_url=None`)."""
     app.mount(ASSETS_PATH, StaticFiles(directory=ASSETS, check_dir=False), name="api-docs")
     favicon = f"{ASSETS_PATH}/favicon-32x32.png"
-    openapi_url = app.openapi_url or "/openapi.json"
-
-    @app.get("/docs", include_in_schema=False)
-    async def swagger_ui() -> HTMLResponse:
-        return _same_origin_only(
-            get_swagger_ui_html(
-                openapi_url=openapi_url,
-                title=f"{app.title} — API",
-                swagger_js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
-                swagger_css_url=f"{ASSETS_PATH}/swagger-ui.css",
-                swagger_favicon_url=favicon,
-                # Swagger UI would send the document to its public validator otherwise.
-                swagger_ui_parameters={"validatorUrl": None},
-            )
-        )
-
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc() -> HTMLResponse:
-        return _same_origin_only(
-            get_redoc_html(
-                openapi_url=openapi_url,
-                title=f"{app.title} — API",
-                redoc_js_url=f"{ASSETS_PATH}/redoc.standalone.js",
-                redoc_favicon_url=favicon,
-                with_google_fonts=False,
-            )
-        )
+    openapi_url, title = app.openapi_url or "/openapi.json", f"{app.title} — API"
+    swagger_ui = get_swagger_ui_html(
+        openapi_url=openapi_url,
+        title=title,
+        swagger_js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
+        swagger_css_url=f"{ASSETS_PATH}/swagger-ui.css",
+        swagger_favicon_url=favicon,
+        # Swagger UI would send the document to its public validator otherwise.
+        swagger_ui_parameters={"validatorUrl": None},
+    )
+    redoc = get_redoc_html(
+        openapi_url=openapi_url,
+        title=title,
+        redoc_js_url=f"{ASSETS_PATH}/redoc.standalone.js",
+        redoc_favicon_url=favicon,
+        with_google_fonts=False,
+    )
+    for path, page in (("/docs", swagger_ui), ("/redoc", redoc)):
+        page.headers["Content-Security-Policy"] = SAME_ORIGIN_ONLY
+        app.add_api_route(path, _serving(page), methods=["GET"], include_in_schema=False)
 
     missing = [name for name in NEEDED if not (ASSETS / name).exists()]
     if missing:
@@ -70,6 +64,8 @@ def serve_api_docs(app: FastAPI) -> None:
         )
 
 
-def _same_origin_only(page: HTMLResponse) -> HTMLResponse:
-    page.headers["Content-Security-Policy"] = SAME_ORIGIN_ONLY
-    return page
+def _serving(page: HTMLResponse) -> Callable[[], Awaitable[HTMLResponse]]:
+    async def serve() -> HTMLResponse:
+        return page
+
+    return serve
