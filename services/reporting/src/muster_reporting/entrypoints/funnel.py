@@ -66,5 +66,5 @@ async def drive_funnel(
     report = FunnelReport(area_id=area_id, drive_id=drive_id, stages=stages, as_of=as_of)
     if format != "json":
         rows = [s.model_dump(mode="json") for s in stages]
-        return table(format, f"funnel-{drive_id or area_id}", rows)
+        return await table(format, f"funnel-{drive_id or area_id}", rows)
     return report

@@ -146,7 +146,7 @@ async def volunteers_by_area(
         request, principal, area_id, rollup, AreaVolunteers.of, as_of=as_of
     )
     if format != "json":
-        return area_table(format, "volunteers", area, children)
+        return await area_table(format, "volunteers", area, children)
     return VolunteerReport(area=area, children=children, as_of=as_of)
 
 
@@ -314,7 +314,7 @@ async def service_by_area(
     area = AreaService.of(areas.get(area_id), cell, only, not_held[0])
     rows = [AreaService.of(c, by_child[c.id], only, not_held[1].get(c.id)) for c in children]
     if format != "json":
-        return area_table(format, "service", area, rows)
+        return await area_table(format, "service", area, rows)
     return ServiceReport(area=area, children=rows, as_of=as_of)
 
 

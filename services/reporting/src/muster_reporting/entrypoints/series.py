@@ -109,7 +109,7 @@ async def service_series(
     series = ServiceSeries(area_id=area_id, granularity=granularity, points=points)
     if format != "json":
         rows = [p.model_dump(mode="json") for p in points]
-        return table(format, f"service-series-{area_id}", rows)
+        return await table(format, f"service-series-{area_id}", rows)
     return series
 
 
