@@ -114,3 +114,14 @@ async def test_a_key_is_kept_only_as_a_keyed_hash_and_derives_the_same_ids(db: D
     assert retry.stable_id("volunteer") == first.stable_id("volunteer")
     assert other_pepper.record_id("organiser-li", "POST /volunteers", phone_key) != same
     assert keys.record_id("organiser-li", "POST /volunteers", "register-13912345679") != same
+
+
+async def test_the_store_s_expiry_index_is_made_and_made_again(db: Database) -> None:
+    """MongoDB gets a TTL index; FerretDB, which refuses one, a plain index the sweep uses."""
+    records = StoredIdempotencyRecords(db)
+    await records.create_indexes()
+    await records.create_indexes()  # every start makes it again
+
+    indexes = await db["idempotency_keys"].index_information()
+    (expiry,) = [i for i in indexes.values() if i["key"] == [("expires_at", 1)]]
+    assert expiry.get("expireAfterSeconds") in {None, 0}

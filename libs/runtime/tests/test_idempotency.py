@@ -230,6 +230,22 @@ def test_keys_expire_after_the_retention(world: World) -> None:
     assert records.records == {}
 
 
+def test_the_retention_is_the_service_s_own(world: World) -> None:
+    client, records = build(world)
+    client.app.state.idempotency = IdempotencyKeys(  # type: ignore[attr-defined]
+        records, PEPPER, clock=lambda: world.now, retention=timedelta(hours=1)
+    )
+    client.post("/drives", json={"title": "a"}, headers=organiser())
+    world.now += timedelta(minutes=59)
+    replayed = client.post("/drives", json={"title": "a"}, headers=organiser())
+    world.now += timedelta(minutes=2)
+    reused = client.post("/drives", json={"title": "b"}, headers=organiser())
+
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert reused.status_code == 201
+    assert "Idempotent-Replayed" not in reused.headers
+
+
 def test_an_answer_kept_in_part_is_restored_on_replay(world: World) -> None:
     client, records = build(world)
     first = client.post("/people", headers=organiser())

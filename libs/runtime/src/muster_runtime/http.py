@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
@@ -204,6 +205,7 @@ def create_app(
     idempotency = IdempotencyKeys(
         StoredIdempotencyRecords(runtime.db),
         runtime.settings.pii_pepper.get_secret_value().encode(),
+        retention=timedelta(hours=runtime.settings.idempotency_retention_hours),
     )
     app.state.idempotency = idempotency
     runtime.every(IDEMPOTENCY_SWEEP_SECONDS, idempotency.forget_expired, "expired-idempotency-keys")

@@ -95,6 +95,14 @@ class ServiceSettings(BaseSettings):
             "invitations stop working, and a retry with a key from before counts as new)."
         ),
     )
+    idempotency_retention_hours: float = Field(
+        default=24,
+        gt=0,
+        le=720,
+        description="How long an `Idempotency-Key` is kept: a retry within it gets the first "
+        "answer, a later one runs as new. MongoDB deletes expired keys itself (a TTL index); "
+        "on FerretDB each service deletes them every hour.",
+    )
     jwt_issuer: str = Field(default=DEFAULT_ISSUER, description="The `iss` every token must carry.")
     jwt_audience: str = Field(
         default=DEFAULT_AUDIENCE, description="The `aud` every token must carry."
