@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
@@ -30,10 +31,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from muster_contracts.envelope import Role
 from muster_runtime import audit, revocations
 from muster_runtime.auth import Principal, TokenVerifier, require_role
+from muster_runtime.docs_pages import serve_api_docs
 from muster_runtime.errors import MusterError
 from muster_runtime.idempotency import IdempotencyKeys, RetrySafeRoute, StoredIdempotencyRecords
 from muster_runtime.logs import CORRELATION_ID
 from muster_runtime.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from muster_runtime.openapi_errors import document_error_answers
 from muster_runtime.ports.event_store import ConcurrencyError
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.tracing import instrument_app
@@ -190,10 +193,29 @@ def create_app(
             yield
             log.info("service stopping")
 
-    app = FastAPI(title=title, lifespan=lifespan, default_response_class=ORJSONResponse)
+    app = FastAPI(
+        title=title,
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+        docs_url=None,
+        redoc_url=None,
+    )
+    serve_api_docs(app)
+    build_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_error_answers(build_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.state.runtime = runtime
     app.state.tokens = TokenVerifier.from_settings(runtime.settings, runtime.revocations)
-    idempotency = IdempotencyKeys(StoredIdempotencyRecords(runtime.db))
+    idempotency = IdempotencyKeys(
+        StoredIdempotencyRecords(runtime.db),
+        runtime.settings.pii_pepper.get_secret_value().encode(),
+        retention=timedelta(hours=runtime.settings.idempotency_retention_hours),
+    )
     app.state.idempotency = idempotency
     runtime.every(IDEMPOTENCY_SWEEP_SECONDS, idempotency.forget_expired, "expired-idempotency-keys")
 

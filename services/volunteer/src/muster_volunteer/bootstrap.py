@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi import FastAPI
-from pydantic import Field, SecretStr
+from pydantic import Field
 
 from muster_contracts.areas import load_area_tree
 from muster_runtime.http import create_app
@@ -16,7 +16,7 @@ from muster_runtime.keys import KeyEncryptionKeys, KeyUnavailableError, LocalKey
 from muster_runtime.logs import configure_logging
 from muster_runtime.reference_areas import ReferenceAreas
 from muster_runtime.service import ServiceRuntime
-from muster_runtime.settings import ServiceSettings, published_or_missing
+from muster_runtime.settings import ServiceSettings
 from muster_volunteer.adapters.logins import ClaimAttempts, InvitationCodes, LoginLinks
 from muster_volunteer.adapters.open_attendances import StoredOpenAttendances
 from muster_volunteer.adapters.personal_data import IdentityClaims, PersonalDataVault
@@ -42,13 +42,6 @@ log = logging.getLogger(__name__)
 class VolunteerSettings(ServiceSettings):
     service_name: str = CONTEXT
     http_port: int = 8001
-    pii_pepper: SecretStr = Field(
-        default=SecretStr("muster-dev-pepper-change-me"),
-        description=(
-            "Keys the phone fingerprints and the hashes of invitation codes; rotating it "
-            "means re-fingerprinting the claims (and open invitations stop working)."
-        ),
-    )
     invitation_valid_hours: float = Field(
         default=168.0, gt=0, description="How long an invitation's claim code works (7 days)."
     )
@@ -94,13 +87,7 @@ class VolunteerSettings(ServiceSettings):
     )
 
     def secret_problems(self) -> list[str]:
-        problems = super().secret_problems()
-        if published_or_missing(self.pii_pepper.get_secret_value()):
-            problems.append(
-                "MUSTER_PII_PEPPER is missing or a published default: set a random secret "
-                "and keep it stable / MUSTER_PII_PEPPER 缺失或为公开的默认值：请设置随机值并保持不变"
-            )
-        return problems + self.key_encryption_problems()
+        return super().secret_problems() + self.key_encryption_problems()
 
     def key_encryption_problems(self) -> list[str]:
         """Missing key-encryption settings: refused in development mode too."""

@@ -66,6 +66,9 @@ class PersonalData(BaseModel):
     name: str = Field(min_length=1, max_length=50)
     phone: str
     id_number: str | None = None
+    # Where an in-service party member works: no other context reads it, and with the
+    # building and birth year it would single a person out (docs/operations.md).
+    employer_unit: str | None = Field(default=None, max_length=100)
 
     @field_validator("name")
     @classmethod
@@ -127,10 +130,14 @@ class RegisterVolunteer(PersonalData):
     categories: tuple[VolunteerCategory, ...] = Field(min_length=1, max_length=5)
     skills: tuple[Skill, ...] = Field(default=(Skill.GENERAL,), max_length=20)
     birth_year: int | None = Field(default=None, ge=1900, le=2100)
-    employer_unit: str | None = Field(default=None, max_length=100)
 
     def personal(self) -> PersonalData:
-        return PersonalData(name=self.name, phone=self.phone, id_number=self.id_number)
+        return PersonalData(
+            name=self.name,
+            phone=self.phone,
+            id_number=self.id_number,
+            employer_unit=self.employer_unit,
+        )
 
 
 class LoginRefusal(StrEnum):
@@ -191,8 +198,7 @@ def register(
             categories=tuple(dict.fromkeys(command.categories)),
             skills=tuple(dict.fromkeys(command.skills)),
             birth_year=command.birth_year,
-            employer_unit=command.employer_unit,
-            personal=personal,
+            personal=personal,  # the employer unit too: never in clear
         ),
         *(
             []

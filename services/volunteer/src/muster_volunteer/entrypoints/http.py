@@ -64,7 +64,8 @@ def volunteer_view(request: Request, record: VolunteerRecord) -> VolunteerView:
         categories=list(event.categories),
         skills=list(event.skills),
         birth_year=event.birth_year,
-        employer_unit=event.employer_unit,
+        # Sealed since it left the event; registrations from before carry it in clear.
+        employer_unit=record.personal.employer_unit or event.employer_unit,
         registered_at=record.registered_at,
         version=record.volunteer.version,
         has_login=record.volunteer.login is not None,
