@@ -1,0 +1,330 @@
+"""The volunteer's phone page in a real browser (Debian's Chromium, 360 × 740) against the
+running services: sign in, register, sign up and be accepted, open the organiser's QR link
+with the phone's location set, check in and out, see the hours once approved; a wrong
+place and an expired code say why; no console error, and no request leaves the stack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from muster_contracts.checkin import checkin_code, decode_secret
+from muster_contracts.envelope import Role
+from tests.e2e.conftest import RunningSystem, served_from
+from tests.e2e.field_day import COMMUNITY, STREET
+from tests.e2e.test_activities_and_hours import FAR, NEAR, PLACE
+from tests.e2e.test_leadership import CHROMIUM, CHROMIUM_FLAGS, needs_chromium
+from tests.e2e.test_register_to_report import DISTRICT, auth, wait_for
+from tests.topic_dump import topic_records
+
+PHONE = {"width": 360, "height": 740}
+# Where the screens are saved: a temporary folder, or docs/screens to refresh the README's.
+SCREENS = os.environ.get("MUSTER_SCREENS_DIR")
+ORGANISER = auth(Role.ORGANISER, area=STREET, subject="page-organiser")
+
+
+class Watched:
+    """A phone's browser whose console errors, page errors and requests to anywhere but
+    the pages service are written down (the latter also refused)."""
+
+    def __init__(self, playwright: Any, tmp_path: Path, pages_url: str) -> None:
+        self.problems: list[str] = []
+        self.elsewhere: list[str] = []
+        self.screens = Path(SCREENS) if SCREENS else tmp_path / "screens"
+        self.screens.mkdir(parents=True, exist_ok=True)
+        self.context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport=PHONE,
+            device_scale_factor=2,
+            is_mobile=True,
+            has_touch=True,
+            locale="zh-CN",
+            geolocation={"latitude": NEAR[0], "longitude": NEAR[1]},
+            permissions=["geolocation"],
+        )
+        own = urlsplit(pages_url).netloc
+
+        def guard(route: Any) -> None:
+            if urlsplit(route.request.url).netloc == own:
+                route.continue_()
+            else:
+                self.elsewhere.append(route.request.url)
+                route.abort()
+
+        self.context.route("**/*", guard)
+        self.page = self.context.pages[0] if self.context.pages else self.context.new_page()
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda e: self.problems.append(str(e)))
+
+    def _console(self, message: Any) -> None:
+        # A refusal the page explains (a 4xx answer) is logged by Chromium as a failed
+        # resource; any other error is a fault of the page.
+        expected = message.text.startswith(
+            "Failed to load resource: the server responded with a status of 4"
+        )
+        if message.type == "error" and not expected:
+            self.problems.append(message.text)
+
+    def screen(self, name: str) -> None:
+        self.page.screenshot(path=str(self.screens / f"{name}.png"), full_page=False)
+
+    def drawn(self, path: str) -> None:
+        self.page.wait_for_selector(f'body[data-ready="{path}"]', timeout=30000)
+
+    def redrawn(self, path: str, selector: str) -> int:
+        """Load the screen again and count what `selector` finds on it."""
+        self.page.reload()
+        self.drawn(path)
+        return int(self.page.locator(selector).count())
+
+
+@pytest.fixture(scope="module")
+def pages_url(system: RunningSystem) -> str:
+    return system.start_pages()
+
+
+def sign_in_for_development(phone: Watched, pages_url: str, login: str) -> None:
+    page = phone.page
+    page.goto(f"{pages_url}/")
+    phone.drawn("/")
+    page.click("#sign-in-link")
+    page.wait_for_selector("#subject")
+    page.fill("#subject", login)
+    page.click("button[type=submit]")
+
+
+def register_on_the_page(phone: Watched) -> None:
+    page = phone.page
+    phone.drawn("/")
+    page.wait_for_selector("#register-form")
+    assert page.locator("#register-form h2").text_content() == "志愿者注册"
+    page.fill("#name", "李小梅")
+    page.fill("#phone", "12345")
+    for level, area in enumerate((DISTRICT, STREET, COMMUNITY)):
+        page.wait_for_selector(f"#area-{level} option[value='{area}']", state="attached")
+        page.select_option(f"#area-{level}", area)
+    page.check("input[name=categories][value=in_service_party_member]")
+    page.check("input[name=skills][value=first_aid]")
+    page.click("#register-form button[type=submit]")
+    # Each message stands next to its field, in the page's language.
+    assert "11 位大陆手机号" in (page.text_content("#error-phone") or "")
+    assert page.get_attribute("#phone", "aria-invalid") == "true"
+    assert "工作单位" in (page.text_content("#error-employer_unit") or "")
+    page.click("#lang-toggle")
+    assert page.locator("#register-form h2").text_content() == "Register as a volunteer"
+    page.click("#register-form button[type=submit]")
+    assert "mainland mobile number" in (page.text_content("#error-phone") or "")
+    phone.screen("register")
+    page.click("#lang-toggle")
+    page.fill("#phone", "139 0013 8066")
+    page.fill("#employer_unit", "路北区人民医院")
+    page.click("#register-form button[type=submit]")
+    phone.drawn("/")
+    page.wait_for_selector("#greeting")
+    assert page.text_content("#greeting") == "李小梅，您好"
+
+
+def launch_drive(dispatch: httpx.Client) -> str:
+    now = datetime.now(UTC)
+    launched = dispatch.post(
+        "/drives",
+        json={
+            "title": "社区应急救护培训",
+            "scope_area_id": STREET,
+            "category": "elderly_care",
+            "roles": [{"role_id": "first-aid", "skill": "first_aid", "headcount": 3}],
+            "signup_closes_at": (now + timedelta(hours=2)).isoformat(),
+            "activity_starts_at": (now + timedelta(days=1)).isoformat(),
+            "activity_ends_at": (now + timedelta(days=1, hours=3)).isoformat(),
+        },
+        headers=ORGANISER,
+    )
+    assert launched.status_code == 201, launched.text
+    return str(launched.json()["drive_id"])
+
+
+def schedule(dispatch: httpx.Client, drive_id: str, volunteer_id: str, ends_in: float) -> str:
+    now = datetime.now(UTC)
+    starts_at = served_from(now - timedelta(minutes=90), 95)
+    scheduled = dispatch.post(
+        "/activities",
+        json={
+            "drive_id": drive_id,
+            "title": "应急救护演练",
+            "place_area_id": COMMUNITY,
+            "latitude": PLACE[0],
+            "longitude": PLACE[1],
+            "category": "elderly_care",
+            "starts_at": starts_at.isoformat(),
+            "ends_at": (max(now, starts_at) + timedelta(seconds=ends_in)).isoformat(),
+            "capacity": 5,
+            "assigned_volunteer_ids": [volunteer_id],
+        },
+        headers=ORGANISER,
+    )
+    assert scheduled.status_code == 201, scheduled.text
+    return str(scheduled.json()["activity_id"])
+
+
+def code_shown_minutes_ago(system: RunningSystem, activity_id: str, minutes: int) -> str:
+    """The code the organiser's device showed `minutes` ago, from the activity's secret as
+    dispatch published it (`activity.scheduled`)."""
+    # Playwright's own event loop runs in this thread: read the topics in another.
+    with ThreadPoolExecutor(1) as reader:
+        records = reader.submit(asyncio.run, topic_records(system.topic_prefix)).result()
+    for record in records:
+        envelope = json.loads(record.value or b"{}")
+        payload = envelope.get("payload", {})
+        if (
+            envelope.get("type") == "activity.scheduled"
+            and payload.get("activity_id") == activity_id
+        ):
+            secret = decode_secret(payload["checkin_secret"])
+            return checkin_code(secret, activity_id, datetime.now(UTC) - timedelta(minutes=minutes))
+    raise AssertionError(f"no activity.scheduled for {activity_id}")
+
+
+def tap_check_in(phone: Watched) -> str:
+    page = phone.page
+    page.click("#check-in-button")
+    page.wait_for_selector("#check-in-result.ok, #check-in-result.bad", timeout=30000)
+    return page.text_content("#check-in-result") or ""
+
+
+def until(check: Callable[[], Any], timeout: float = 60) -> Any:
+    return wait_for(check, bool, timeout=timeout)
+
+
+@pytest.fixture
+def phone(playwright_module: Any, tmp_path: Path, pages_url: str) -> Iterator[Watched]:
+    watched = Watched(playwright_module, tmp_path, pages_url)
+    try:
+        yield watched
+    finally:
+        watched.context.close()
+    assert watched.problems == [], watched.problems
+    assert watched.elsewhere == [], watched.elsewhere
+
+
+@pytest.fixture(scope="module")
+def playwright_module() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@needs_chromium
+def test_a_volunteer_signs_up_checks_in_by_scanning_and_sees_the_hours(
+    system: RunningSystem, pages_url: str, phone: Watched
+) -> None:
+    page = phone.page
+    dispatch = httpx.Client(base_url=system.urls["dispatch"], timeout=30)
+    login = f"page-{int(time.time() * 1000) % 10**9}"
+    sign_in_for_development(phone, pages_url, login)
+    register_on_the_page(phone)
+
+    drive_id = launch_drive(dispatch)
+    page.click("a[data-screen-link=drives]")
+    phone.drawn("/drives")
+    until(lambda: phone.redrawn("/drives", f"li[data-drive-id='{drive_id}'] button[data-role-id]"))
+    page.click(f"li[data-drive-id='{drive_id}'] button[data-role-id='first-aid']")
+    page.wait_for_selector("#status.ok")
+    accepted = until(lambda: phone.redrawn("/drives", "#sign-up-list .badge.accepted"))
+    assert accepted == 1
+    assert page.text_content("#sign-up-list .badge") == "已录用"
+    phone.screen("drives")
+    volunteer_id = next(
+        r["volunteer_id"]
+        for r in dispatch.get(f"/drives/{drive_id}/sign-ups", headers=ORGANISER).json()["sign_ups"]
+    )
+
+    # The organiser shows the QR code; the phone's camera opens its link.
+    activity_id = schedule(dispatch, drive_id, volunteer_id, ends_in=45)
+    shown = dispatch.get(f"/activities/{activity_id}/check-in-code", headers=ORGANISER).json()
+    link = shown["qr_payload"]
+    assert link == f"{pages_url}/check-in/{activity_id}?code={shown['code']}"
+
+    # An expired code says so (the volunteer service may not know the activity yet: retry).
+    page.goto(link.replace(shown["code"], code_shown_minutes_ago(system, activity_id, 5)))
+    phone.drawn(f"/check-in/{activity_id}")
+    message = until(lambda: (m := tap_check_in(phone)) and "404" not in m and m, timeout=30)
+    assert "二维码已过期" in message, message
+
+    # Too far away: the distance in words.
+    phone.context.set_geolocation({"latitude": FAR[0], "longitude": FAR[1]})
+    page.goto(link)
+    phone.drawn(f"/check-in/{activity_id}")
+    message = tap_check_in(phone)
+    assert "距离活动地点约" in message, message
+    assert "200 米以内" in message, message
+    phone.screen("check-in-too-far")
+
+    # On site: checked in, then out with one tap.
+    phone.context.set_geolocation({"latitude": NEAR[0], "longitude": NEAR[1]})
+    page.goto(link)
+    phone.drawn(f"/check-in/{activity_id}")
+    assert page.is_hidden("#check-out-button")
+    assert "签到成功" in tap_check_in(phone)
+    phone.screen("check-in")
+    page.click("#check-out-button")
+    page.wait_for_selector("#check-in-result:has-text('签退成功')")
+    assert page.is_hidden("#check-out-button")
+
+    # The organiser approves once the activity has ended (the paper sheet corrects the
+    # times to 90 minutes, as an organiser does): the volunteer sees the hours.
+    corrected = dispatch.post(
+        f"/activities/{activity_id}/attendances/{volunteer_id}/correct",
+        json={
+            "check_in_at": (datetime.now(UTC) - timedelta(minutes=92)).isoformat(),
+            "check_out_at": (datetime.now(UTC) - timedelta(minutes=2)).isoformat(),
+            "reason": "纸质签到表",
+        },
+        headers=ORGANISER,
+    )
+    assert corrected.status_code == 200, corrected.text
+    approved = until(
+        lambda: (
+            dispatch.post(f"/activities/{activity_id}/approve", headers=ORGANISER).status_code
+            == 200
+        ),
+        timeout=90,
+    )
+    assert approved
+    page.goto(f"{pages_url}/record")
+    until(lambda: phone.redrawn("/record", "#record-list li[data-record-id]"))
+    assert page.text_content("#total-hours") == "1.5"
+    assert page.locator("#record-list li[data-record-id]").count() == 1
+    assert page.get_attribute("#statement-link", "href") == (
+        "/api/volunteer/me/hours-statement?format=html&lang=zh-CN"
+    )
+    phone.screen("record")
+    page.click("#lang-toggle")
+    page.wait_for_selector("#statement-link:has-text('Print my hours statement')")
+    statement = phone.context.request.get(
+        f"{pages_url}/api/volunteer/me/hours-statement?format=html&lang=en"
+    )
+    assert statement.status == 200
+    assert "1.5" in statement.text()
+
+    page.goto(f"{pages_url}/inbox")
+    phone.drawn("/inbox")
+    page.wait_for_selector("#message-list li[data-message-id]", timeout=30000)
+    phone.screen("inbox")
+    page.goto(f"{pages_url}/")
+    phone.drawn("/")
+    phone.screen("home")
