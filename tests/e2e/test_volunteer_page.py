@@ -1,13 +1,16 @@
 """The volunteer's phone page in a real browser (Debian's Chromium, 360 × 740) against the
-running services: sign in, register, sign up and be accepted, open the organiser's QR link
-with the phone's location set, check in and out, see the hours once approved; a wrong
-place and an expired code say why; no console error, and no request leaves the stack."""
+running services and a real OpenID provider (tools/oidc: oidc-provider): sign in, register,
+sign up and be accepted, open the organiser's QR link with the phone's location set, check
+in and out, see the hours once approved; a wrong place and an expired code say why; no
+console error, and no request leaves the stack (the pages service and the provider)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,24 +24,41 @@ import pytest
 
 from muster_contracts.checkin import checkin_code, decode_secret
 from muster_contracts.envelope import Role
-from tests.e2e.conftest import RunningSystem, served_from
+from muster_runtime.bench.measure import free_ports
+from muster_runtime.dev_tokens import TokenIssuer, development_jwt_secret
+from tests.e2e.conftest import RunningSystem, running_system, served_from
 from tests.e2e.field_day import COMMUNITY, STREET
 from tests.e2e.test_activities_and_hours import FAR, NEAR, PLACE
 from tests.e2e.test_leadership import CHROMIUM, CHROMIUM_FLAGS, needs_chromium
-from tests.e2e.test_register_to_report import DISTRICT, auth, wait_for
+from tests.e2e.test_register_to_report import DISTRICT, wait_for
 from tests.topic_dump import topic_records
 
 PHONE = {"width": 360, "height": 740}
 # Where the screens are saved: a temporary folder, or docs/screens to refresh the README's.
 SCREENS = os.environ.get("MUSTER_SCREENS_DIR")
-ORGANISER = auth(Role.ORGANISER, area=STREET, subject="page-organiser")
+ROOT = Path(__file__).resolve().parents[2]
+PROVIDER = ROOT / "tools" / "oidc"
+# What the services accept: tokens for this audience (a URI: OAuth resource indicators are).
+AUDIENCE = "urn:muster:api"
+IDP_PORT = free_ports(1)[0]
+ISSUER = f"http://127.0.0.1:{IDP_PORT}"
+ORGANISER = {
+    "Authorization": "Bearer "
+    + TokenIssuer(development_jwt_secret(), ISSUER, AUDIENCE).issue(
+        "page-organiser", Role.ORGANISER, STREET
+    )
+}
+needs_identity_provider = pytest.mark.skipif(
+    shutil.which("node") is None or not (PROVIDER / "node_modules" / "oidc-provider").exists(),
+    reason="no Node or no tools/oidc/node_modules: `make install` installs oidc-provider",
+)
 
 
 class Watched:
     """A phone's browser whose console errors, page errors and requests to anywhere but
     the pages service are written down (the latter also refused)."""
 
-    def __init__(self, playwright: Any, tmp_path: Path, pages_url: str) -> None:
+    def __init__(self, playwright: Any, tmp_path: Path, stack: list[str]) -> None:
         self.problems: list[str] = []
         self.elsewhere: list[str] = []
         self.screens = Path(SCREENS) if SCREENS else tmp_path / "screens"
@@ -56,10 +76,10 @@ class Watched:
             geolocation={"latitude": NEAR[0], "longitude": NEAR[1]},
             permissions=["geolocation"],
         )
-        own = urlsplit(pages_url).netloc
+        own = {urlsplit(url).netloc for url in stack}
 
         def guard(route: Any) -> None:
-            if urlsplit(route.request.url).netloc == own:
+            if urlsplit(route.request.url).netloc in own:
                 route.continue_()
             else:
                 self.elsewhere.append(route.request.url)
@@ -77,7 +97,7 @@ class Watched:
             "Failed to load resource: the server responded with a status of 4"
         )
         if message.type == "error" and not expected:
-            self.problems.append(message.text)
+            self.problems.append(f"{message.text} ({message.location.get('url')}, on {self.page.url})")
 
     def screen(self, name: str) -> None:
         self.page.screenshot(path=str(self.screens / f"{name}.png"), full_page=False)
@@ -93,18 +113,65 @@ class Watched:
 
 
 @pytest.fixture(scope="module")
-def pages_url(system: RunningSystem) -> str:
-    return system.start_pages()
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
+    """The services, accepting the provider's tokens (its keys by `kid` from its JWKS) and
+    development tokens with its issuer and audience (the organiser's, in these tests)."""
+    verify = {
+        "MUSTER_JWT_ISSUER": ISSUER,
+        "MUSTER_JWT_AUDIENCE": AUDIENCE,
+        "MUSTER_JWT_JWKS_URL": f"{ISSUER}/jwks",
+    }
+    with running_system(tmp_path_factory, settings=verify) as running:
+        yield running
 
 
-def sign_in_for_development(phone: Watched, pages_url: str, login: str) -> None:
+@pytest.fixture(scope="module")
+def identity_provider(system: RunningSystem) -> Iterator[str]:
+    log = (system.logs / "oidc-provider.log").open("ab")
+    process = subprocess.Popen(
+        ["node", str(PROVIDER / "provider.mjs"), str(IDP_PORT),
+         f"{system.urls['pages']}/sign-in/callback", AUDIENCE],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        until(lambda: _answers(f"{ISSUER}/.well-known/openid-configuration"), timeout=30)
+        yield ISSUER
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def pages_url(system: RunningSystem, identity_provider: str) -> str:
+    return system.start_pages(
+        {
+            "MUSTER_OIDC_ISSUER": identity_provider,
+            "MUSTER_OIDC_CLIENT_ID": "muster-pages",
+            "MUSTER_OIDC_RESOURCE": AUDIENCE,
+        }
+    )
+
+
+def sign_in_with_the_identity_provider(phone: Watched, pages_url: str, login: str) -> None:
+    """From the page to the provider's login screen and back, signed in (authorization
+    code with PKCE; the provider's development screens take any login)."""
     page = phone.page
     page.goto(f"{pages_url}/")
     phone.drawn("/")
     page.click("#sign-in-link")
-    page.wait_for_selector("#subject")
-    page.fill("#subject", login)
-    page.click("button[type=submit]")
+    page.wait_for_url(f"{ISSUER}/**")
+    page.fill("input[name=login]", login)
+    if page.locator("input[name=password]").count():
+        page.fill("input[name=password]", "any")
+    page.click("button.login-submit")
+    page.wait_for_url(f"{pages_url}/**")
 
 
 def register_on_the_page(phone: Watched) -> None:
@@ -211,7 +278,7 @@ def until(check: Callable[[], Any], timeout: float = 60) -> Any:
 
 @pytest.fixture
 def phone(playwright_module: Any, tmp_path: Path, pages_url: str) -> Iterator[Watched]:
-    watched = Watched(playwright_module, tmp_path, pages_url)
+    watched = Watched(playwright_module, tmp_path, [pages_url, ISSUER])
     try:
         yield watched
     finally:
@@ -229,13 +296,14 @@ def playwright_module() -> Iterator[Any]:
 
 
 @needs_chromium
+@needs_identity_provider
 def test_a_volunteer_signs_up_checks_in_by_scanning_and_sees_the_hours(
     system: RunningSystem, pages_url: str, phone: Watched
 ) -> None:
     page = phone.page
     dispatch = httpx.Client(base_url=system.urls["dispatch"], timeout=30)
     login = f"page-{int(time.time() * 1000) % 10**9}"
-    sign_in_for_development(phone, pages_url, login)
+    sign_in_with_the_identity_provider(phone, pages_url, login)
     register_on_the_page(phone)
 
     drive_id = launch_drive(dispatch)
@@ -328,3 +396,20 @@ def test_a_volunteer_signs_up_checks_in_by_scanning_and_sees_the_hours(
     page.goto(f"{pages_url}/")
     phone.drawn("/")
     phone.screen("home")
+
+
+@needs_chromium
+@needs_identity_provider
+def test_the_development_sign_in_speaks_for_a_login_of_its_own(
+    system: RunningSystem, pages_url: str, phone: Watched
+) -> None:
+    page = phone.page
+    page.goto(f"{pages_url}/sign-in/dev?next=/drives")
+    page.wait_for_selector("#subject")
+    assert page.locator("h1").text_content() == "开发环境登录"
+    page.fill("#subject", "page-development-login")
+    page.click("button[type=submit]")
+    phone.drawn("/drives")
+    # Not registered yet: the page asks to register first, whatever the screen asked for.
+    page.wait_for_selector("#register-form")
+    assert page.locator("#register-form h2").text_content() == "志愿者注册"

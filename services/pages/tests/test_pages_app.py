@@ -109,3 +109,18 @@ def test_every_asset_is_served_here_and_names_no_other_host(development: TestCli
         assert "http://" not in text.replace("http://www.w3.org/2000/svg", ""), asset.name
         assert "https://" not in text, asset.name
         assert development.get(f"/assets/{asset.name}").status_code == 200
+
+
+def test_a_callback_this_browser_did_not_start_is_refused(production: TestClient) -> None:
+    answer = production.get("/sign-in/callback", params={"code": "c", "state": "s"})
+    assert answer.status_code == 401
+    assert answer.json()["error"]["code"] == "sign_in_mismatch"
+    assert "muster_session" not in answer.cookies
+
+
+def test_without_a_reachable_provider_the_sign_in_says_it_is_unavailable(
+    production: TestClient,
+) -> None:
+    answer = production.get("/sign-in", follow_redirects=False)
+    assert answer.status_code == 503
+    assert answer.json()["error"]["code"] == "idp_unavailable"
