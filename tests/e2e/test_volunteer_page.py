@@ -97,7 +97,9 @@ class Watched:
             "Failed to load resource: the server responded with a status of 4"
         )
         if message.type == "error" and not expected:
-            self.problems.append(f"{message.text} ({message.location.get('url')}, on {self.page.url})")
+            self.problems.append(
+                f"{message.text} ({message.location.get('url')}, on {self.page.url})"
+            )
 
     def screen(self, name: str) -> None:
         self.page.screenshot(path=str(self.screens / f"{name}.png"), full_page=False)
