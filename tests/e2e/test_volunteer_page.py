@@ -25,6 +25,7 @@ import pytest
 from muster_contracts.checkin import checkin_code, decode_secret
 from muster_contracts.envelope import Role
 from muster_runtime.bench.measure import free_ports
+from muster_runtime.cli.sample import SampleVolunteers
 from muster_runtime.dev_tokens import TokenIssuer, development_jwt_secret
 from tests.e2e.conftest import RunningSystem, running_system, served_from
 from tests.e2e.field_day import COMMUNITY, STREET
@@ -402,16 +403,33 @@ def test_a_volunteer_signs_up_checks_in_by_scanning_and_sees_the_hours(
 
 @needs_chromium
 @needs_identity_provider
-def test_the_development_sign_in_speaks_for_a_login_of_its_own(
+def test_a_volunteer_an_organiser_registered_claims_the_record_with_the_invitation(
     system: RunningSystem, pages_url: str, phone: Watched
 ) -> None:
+    volunteer = httpx.Client(base_url=system.urls["volunteer"], timeout=30)
+    form = SampleVolunteers(seed=2727).draw(COMMUNITY)
+    registered = volunteer.post("/volunteers", json=form, headers=ORGANISER)
+    assert registered.status_code == 201, registered.text
+    invited = volunteer.post(
+        f"/volunteers/{registered.json()['volunteer_id']}/invitations", headers=ORGANISER
+    )
+    assert invited.status_code == 201, invited.text
+
+    # The development sign-in: a login of its own, registered to nobody yet.
     page = phone.page
     page.goto(f"{pages_url}/sign-in/dev?next=/drives")
     page.wait_for_selector("#subject")
     assert page.locator("h1").text_content() == "开发环境登录"
-    page.fill("#subject", "page-development-login")
+    page.fill("#subject", f"page-claim-{int(time.time())}")
     page.click("button[type=submit]")
     phone.drawn("/drives")
-    # Not registered yet: the page asks to register first, whatever the screen asked for.
-    page.wait_for_selector("#register-form")
-    assert page.locator("#register-form h2").text_content() == "志愿者注册"
+    page.wait_for_selector("#claim-form")
+    page.fill("#claim-code", "0000-0000-0000-0000")
+    page.click("#claim-form button[type=submit]")
+    page.wait_for_selector("#error-code:has-text('邀请码不正确')")
+    assert page.get_attribute("#claim-code", "aria-invalid") == "true"
+    page.fill("#claim-code", invited.json()["code"].lower())  # case does not matter
+    page.click("#claim-form button[type=submit]")
+    phone.drawn("/")
+    page.wait_for_selector("#greeting")
+    assert page.text_content("#greeting") == f"{form['name']}，您好"

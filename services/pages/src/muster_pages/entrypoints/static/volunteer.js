@@ -12,6 +12,12 @@ const LABELS = {
     welcome_title: "欢迎参加志愿服务", welcome_text: "登录后即可报名招募、扫码签到、查看服务时长。", sign_in: "登录",
     greeting: "{name}，您好", home_area: "居住地：{area}", my_sign_ups: "我的报名", find_drives: "查看招募",
     my_teams_and_activities: "我的队伍与活动", nothing_yet: "暂无",
+    claim_title: "已有邀请码？", claim_text: "社区已为您登记的，请输入组织者给您的邀请码，关联到您的志愿者档案。",
+    field_claim_code: "邀请码", claim_submit: "关联我的档案", error_code: "请输入邀请码，如 7KQ2-M9XD-4HRT-PV3A。",
+    invitation_not_found: "邀请码不正确，请核对后重试。", invitation_used: "该邀请码已被使用。",
+    invitation_expired: "该邀请码已过期，请联系组织者重新邀请。", invitation_superseded: "该邀请码已被新的邀请码取代，请使用最新的邀请码。",
+    login_already_bound: "您的账号已关联其他志愿者。", volunteer_already_bound: "该志愿者已有登录账号。",
+    too_many_claim_attempts: "尝试次数过多，请一小时后再试。", erased: "该志愿者档案已注销。",
     register_title: "志愿者注册", register_text: "请填写以下信息。带 * 的为必填项。",
     field_name: "姓名 *", field_phone: "手机号 *", field_id_number: "身份证号（选填）", field_home_area: "居住地 *",
     field_categories: "身份类别 *", field_employer_unit: "工作单位 *", field_skills: "技能特长", register_submit: "提交注册",
@@ -57,6 +63,13 @@ const LABELS = {
     sign_in: "Sign in",
     greeting: "Hello, {name}", home_area: "Home: {area}", my_sign_ups: "My sign-ups", find_drives: "Find drives",
     my_teams_and_activities: "My teams and activities", nothing_yet: "Nothing yet",
+    claim_title: "Have an invitation code?", claim_text: "If your community registered you, enter the code the organiser gave you to link your record.",
+    field_claim_code: "Invitation code", claim_submit: "Link my record", error_code: "Enter the invitation code, e.g. 7KQ2-M9XD-4HRT-PV3A.",
+    invitation_not_found: "This invitation code is not right: check it and try again.", invitation_used: "This invitation code has been used.",
+    invitation_expired: "This invitation code has expired: ask the organiser for a new one.",
+    invitation_superseded: "A newer invitation replaced this code: use the latest one.",
+    login_already_bound: "Your login already speaks for another volunteer.", volunteer_already_bound: "This volunteer already has a login.",
+    too_many_claim_attempts: "Too many tries: try again in an hour.", erased: "This volunteer's record was erased.",
     register_title: "Register as a volunteer", register_text: "Fill in the form. Fields marked * are required.",
     field_name: "Name *", field_phone: "Mobile phone *", field_id_number: "ID number (optional)", field_home_area: "Where you live *",
     field_categories: "Who you are *", field_employer_unit: "Employer *", field_skills: "Skills", register_submit: "Register",
@@ -239,8 +252,30 @@ function readForm() {
   return form;
 }
 
+function claimInvitation() {
+  const input = $("#claim-code");
+  const refuse = (message) => {
+    $("#error-code").textContent = message;
+    input.setAttribute("aria-invalid", message ? "true" : "false");
+  };
+  $("#claim-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const code = input.value.trim();
+    refuse(code ? "" : t("error_code"));
+    if (!code) return;
+    const button = event.submitter; button.disabled = true;
+    try {
+      await act("volunteer", "me/claim", { code });
+      location.assign("/");
+    } catch (failure) {
+      refuse(words(failure));
+    } finally { button.disabled = false; }
+  });
+}
+
 async function renderRegister() {
   show("register");
+  claimInvitation();
   choices($("#category-choices"), "categories", CATEGORIES);
   choices($("#skill-choices"), "skills", SKILLS);
   $("#category-choices").addEventListener("change", () => {
