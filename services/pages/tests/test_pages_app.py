@@ -28,7 +28,7 @@ def development() -> Iterator[TestClient]:
 
 @pytest.fixture
 def production() -> Iterator[TestClient]:
-    yield from client(oidc_issuer="http://127.0.0.1:9/unreachable")
+    yield from client(dev_mode=False, oidc_issuer="http://127.0.0.1:9/unreachable")
 
 
 def test_outside_development_mode_there_is_no_local_sign_in(production: TestClient) -> None:
@@ -38,7 +38,7 @@ def test_outside_development_mode_there_is_no_local_sign_in(production: TestClie
 
 def test_without_an_identity_provider_only_development_mode_may_start() -> None:
     with pytest.raises(InsecureSecretsError):
-        build_app(PagesSettings(jwt_secret=SECRET, log_json=False))
+        build_app(PagesSettings(jwt_secret=SECRET, log_json=False, dev_mode=False))
 
 
 def test_the_development_sign_in_holds_a_volunteer_token_in_an_httponly_cookie(
