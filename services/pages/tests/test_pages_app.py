@@ -124,3 +124,18 @@ def test_without_a_reachable_provider_the_sign_in_says_it_is_unavailable(
     answer = production.get("/sign-in", follow_redirects=False)
     assert answer.status_code == 503
     assert answer.json()["error"]["code"] == "idp_unavailable"
+
+
+def test_every_refusal_is_documented_with_the_error_body(development: TestClient) -> None:
+    document = development.get("/openapi.json").json()
+    documented = {
+        (path, method): set(operation["responses"])
+        for path, methods in document["paths"].items()
+        for method, operation in methods.items()
+    }
+    assert {"401", "503"} <= documented[("/sign-in/callback", "get")]
+    assert {"403"} <= documented[("/sign-out", "post")]
+    assert {"422"} <= documented[("/sign-in/dev", "get")]
+    assert {"401", "403", "404", "503"} <= documented[("/api/{service}/{path}", "post")]
+    refusal = document["paths"]["/sign-in/callback"]["get"]["responses"]["401"]
+    assert refusal["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorAnswer")

@@ -4,7 +4,7 @@ origin, so no CORS is needed and the token never reaches a script."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import httpx
 from fastapi import APIRouter, Path, Request
@@ -13,6 +13,7 @@ from starlette.background import BackgroundTask
 
 from muster_pages.domain.cross_site import same_site_request
 from muster_pages.domain.sign_in import SESSION_COOKIE
+from muster_pages.entrypoints.answers import refusals
 from muster_runtime.errors import (
     AuthenticationError,
     NotFoundError,
@@ -31,12 +32,14 @@ ANSWER_HEADERS = (
     "content-disposition", "www-authenticate",
 )  # fmt: skip
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Not signed in (`reason`: `missing`), or the service refused the token."},
-    403: {"description": "A change sent by another site (`cross_site_request`)."},
-    404: {"description": "No such service."},
-    503: {"description": "The service does not answer."},
-}
+ERRORS = refusals(
+    {
+        401: "Not signed in (`reason`: `missing`), or the service refused the token.",
+        403: "A change sent by another site (`cross_site_request`), or the service refused it.",
+        404: "No such service, or the service found nothing there.",
+        503: "The service does not answer.",
+    }
+)
 
 
 @router.api_route(

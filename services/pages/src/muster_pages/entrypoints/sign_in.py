@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
@@ -22,6 +22,7 @@ from muster_pages.domain.sign_in import (
     code_challenge,
     safe_return_path,
 )
+from muster_pages.entrypoints.answers import refusals
 from muster_pages.entrypoints.pages import SECURITY_HEADERS, STATIC
 from muster_runtime.dev_tokens import TokenIssuer
 from muster_runtime.errors import (
@@ -38,10 +39,12 @@ DEVELOPMENT_SESSION = timedelta(hours=12)
 # A development login: what an identity provider's opaque subject looks like.
 DEVELOPMENT_SUBJECT = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "The provider refused the sign-in, or it was not this browser's."},
-    503: {"description": "No identity provider is configured, or it does not answer."},
-}
+ERRORS = refusals(
+    {
+        401: "The provider refused the sign-in, or it was not this browser's.",
+        503: "No identity provider is configured, or it does not answer.",
+    }
+)
 
 
 def _secure(request: Request) -> bool:
@@ -147,7 +150,9 @@ async def callback(
 
 
 @router.post(
-    "/sign-out", status_code=303, responses={403: {"description": "Sent by another site."}}
+    "/sign-out",
+    status_code=303,
+    responses=refusals({403: "Sent by another site (`cross_site_request`)."}),
 )
 async def sign_out(request: Request) -> Response:
     """Forget the session in this browser."""
@@ -159,7 +164,9 @@ async def sign_out(request: Request) -> Response:
 
 
 @development_router.get(
-    "/sign-in/dev", response_model=None, responses={422: {"description": "Not a login name."}}
+    "/sign-in/dev",
+    response_model=None,
+    responses=refusals({422: "Not a login name (`invalid_login`)."}),
 )
 async def development_sign_in(
     request: Request,
