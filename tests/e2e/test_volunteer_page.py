@@ -368,6 +368,10 @@ def test_a_volunteer_signs_up_checks_in_by_scanning_and_sees_the_hours(
         headers=ORGANISER,
     )
     assert corrected.status_code == 200, corrected.text
+    # The messages screen is open when the hours are approved: the message arrives live.
+    page.goto(f"{pages_url}/inbox")
+    phone.drawn("/inbox")
+    before = page.locator("#message-list li[data-message-id]").count()
     approved = until(
         lambda: (
             dispatch.post(f"/activities/{activity_id}/approve", headers=ORGANISER).status_code
@@ -376,6 +380,9 @@ def test_a_volunteer_signs_up_checks_in_by_scanning_and_sees_the_hours(
         timeout=90,
     )
     assert approved
+    page.locator("#message-list li[data-message-id]").nth(before).wait_for(timeout=60000)
+    assert "1.5" in (page.text_content("#message-list li[data-message-id]") or "")
+    phone.screen("inbox")
     page.goto(f"{pages_url}/record")
     until(lambda: phone.redrawn("/record", "#record-list li[data-record-id]"))
     assert page.text_content("#total-hours") == "1.5"
@@ -392,10 +399,6 @@ def test_a_volunteer_signs_up_checks_in_by_scanning_and_sees_the_hours(
     assert statement.status == 200
     assert "1.5" in statement.text()
 
-    page.goto(f"{pages_url}/inbox")
-    phone.drawn("/inbox")
-    page.wait_for_selector("#message-list li[data-message-id]", timeout=30000)
-    phone.screen("inbox")
     page.goto(f"{pages_url}/")
     phone.drawn("/")
     phone.screen("home")

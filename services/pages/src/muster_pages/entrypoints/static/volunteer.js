@@ -383,11 +383,12 @@ async function renderInbox() {
   page.stream?.close();
   const stream = new EventSource("/api/notify/me/notifications/stream");
   page.stream = stream;
-  stream.onmessage = (event) => {
+  stream.addEventListener("notification", (event) => {
     const message = JSON.parse(event.data);
+    if (list.querySelector(`[data-message-id="${message.message_id}"]`)) return;
     list.querySelector(".muted")?.remove();
     list.prepend(messageItem(message));
-  };
+  });
   stream.onerror = () => { if (stream.readyState === EventSource.CLOSED) stream.close(); };
 }
 
