@@ -52,7 +52,7 @@ const LABELS = {
     already_checked_in: "您已签到过此活动。", overlapping_check_in: "您在另一个活动中尚未签退，请先签退。",
     activity_cancelled: "此活动已取消。", already_checked_out: "您已签退。", check_out_without_check_in: "您尚未签到此活动。",
     location_denied: "无法获取位置：{reason}。请在浏览器设置中允许获取位置后重试。",
-    no_code: "链接中没有签到码，请重新扫描二维码。",
+    no_code: "链接中没有签到码，请重新扫描二维码。", activity_not_known: "此活动信息尚未送达，请稍后再试。",
     not_registered: "请先注册成为志愿者。", unauthenticated: "登录已失效，请重新登录。",
     network: "网络不通，请稍后重试（不会重复提交）。", failed: "操作失败：{message}",
   },
@@ -109,6 +109,7 @@ const LABELS = {
     check_out_without_check_in: "You have not checked in here.",
     location_denied: "Your location is not available: {reason}. Allow it in the browser's settings and try again.",
     no_code: "The link has no check-in code: scan the QR code again.",
+    activity_not_known: "This activity has not reached us yet: try again in a moment.",
     not_registered: "Register as a volunteer first.", unauthenticated: "Your sign-in has expired: sign in again.",
     network: "No network: try again (nothing is sent twice).", failed: "That did not work: {message}",
   },
@@ -148,6 +149,7 @@ function say(message, kind = "info", target = $("#status")) {
 function words(failure) {
   if (!(failure instanceof ApiError)) return t("failed", { message: String(failure) });
   const { code, rule, message } = failure.error;
+  if (code === "not_found" && failure.error.field === "activity_id") return t("activity_not_known");
   if (rule === "too_far") {
     return t("too_far", { distance: Math.round(failure.error.distance_m ?? NaN), radius: Math.round(failure.error.radius_m ?? NaN) });
   }
