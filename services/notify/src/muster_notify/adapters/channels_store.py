@@ -1,0 +1,287 @@
+"""The channels' ports on the document store: preferences by volunteer, webhook
+subscriptions, and planned pushes (one document each, `_id` the delivery id) with a
+counter document per drive and activity for organisers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from pymongo import ASCENDING
+
+from muster_notify.adapters.store import IN_CHUNK, update_or_insert
+from muster_notify.application.channels import (
+    PreferenceBook,
+    Push,
+    Pushes,
+    PushState,
+    Subscription,
+    Subscriptions,
+    message_doc,
+    message_of,
+)
+from muster_notify.domain.messages import Language, MessageKind
+from muster_notify.domain.preferences import Channel, Preferences, QuietHours
+from muster_runtime.mongo import Database, Document, insert_absent
+
+
+def preferences_doc(preferences: Preferences) -> Document:
+    return {
+        "language": preferences.language.value if preferences.language else None,
+        "quiet_start": preferences.quiet.start.strftime("%H:%M"),
+        "quiet_end": preferences.quiet.end.strftime("%H:%M"),
+        "time_zone": preferences.quiet.time_zone,
+        "off": sorted(f"{kind.value}:{channel.value}" for kind, channel in preferences.off),
+    }
+
+
+def preferences_of(doc: Document) -> Preferences:
+    off = set()
+    for pair in doc.get("off", []):
+        kind, channel = str(pair).rsplit(":", 1)
+        off.add((MessageKind(kind), Channel(channel)))
+    return Preferences(
+        language=Language(doc["language"]) if doc.get("language") else None,
+        quiet=QuietHours(
+            start=time.fromisoformat(doc["quiet_start"]),
+            end=time.fromisoformat(doc["quiet_end"]),
+            time_zone=doc["time_zone"],
+        ),
+        off=frozenset(off),
+    )
+
+
+class MongoPreferenceBook(PreferenceBook):
+    def __init__(self, db: Database) -> None:
+        self._preferences = db["notification_preferences"]
+
+    async def of(self, volunteer_ids: Sequence[str]) -> dict[str, Preferences]:
+        found: dict[str, Preferences] = {}
+        for start in range(0, len(volunteer_ids), IN_CHUNK):
+            chunk = list(volunteer_ids[start : start + IN_CHUNK])
+            async for doc in self._preferences.find({"_id": {"$in": chunk}}):
+                found[str(doc["_id"])] = preferences_of(doc)
+        return found
+
+    async def keep(self, volunteer_id: str, preferences: Preferences) -> None:
+        doc = preferences_doc(preferences)
+        await update_or_insert(self._preferences, volunteer_id, {"$set": doc}, doc)
+
+    async def forget(self, volunteer_id: str) -> None:
+        await self._preferences.delete_one({"_id": volunteer_id})
+
+
+class MongoSubscriptions(Subscriptions):
+    def __init__(self, db: Database) -> None:
+        self._subscriptions = db["webhook_subscriptions"]
+
+    async def add(self, subscription: Subscription) -> None:
+        await self._subscriptions.insert_one(
+            {
+                "_id": subscription.subscription_id,
+                "area_id": subscription.area_id,
+                "url": subscription.url,
+                "secret": subscription.secret,
+                "created_by": subscription.created_by,
+                "kinds": sorted(k.value for k in subscription.kinds),
+            }
+        )
+
+    async def remove(self, subscription_id: str) -> bool:
+        result = await self._subscriptions.delete_one({"_id": subscription_id})
+        return bool(result.deleted_count)
+
+    async def get(self, subscription_id: str) -> Subscription | None:
+        doc = await self._subscriptions.find_one({"_id": subscription_id})
+        return _subscription(doc) if doc else None
+
+    async def active(self) -> list[Subscription]:
+        # Few (organisations' systems, not volunteers): read whole.
+        return [_subscription(doc) async for doc in self._subscriptions.find({})]
+
+
+def _subscription(doc: Document) -> Subscription:
+    return Subscription(
+        subscription_id=str(doc["_id"]),
+        area_id=str(doc["area_id"]),
+        url=str(doc["url"]),
+        secret=str(doc["secret"]),
+        created_by=str(doc["created_by"]),
+        kinds=frozenset(MessageKind(k) for k in doc.get("kinds", [])),
+    )
+
+
+def _scopes(push: Push) -> list[str]:
+    message = push.message
+    if message.activity_id:
+        return [f"activity:{message.activity_id}"]
+    if message.drive_id:
+        return [f"drive:{message.drive_id}"]
+    return []
+
+
+class MongoPushes(Pushes):
+    """`pushes`: one document per delivery, found for sending by (channel, state,
+    not_before); `push_counts`: per drive or activity, `<channel>.<outcome>` counters,
+    moved only by the write that changed a push's state."""
+
+    def __init__(self, db: Database) -> None:
+        self._pushes = db["pushes"]
+        self._counts = db["push_counts"]
+
+    async def create_indexes(self) -> None:
+        await self._pushes.create_index(
+            [("channel", ASCENDING), ("state", ASCENDING), ("not_before", ASCENDING)]
+        )
+        await self._pushes.create_index([("volunteer_id", ASCENDING), ("state", ASCENDING)])
+
+    async def plan(self, pushes: Sequence[Push]) -> int:
+        docs: list[Document] = [
+            {
+                "_id": push.delivery_id,
+                "channel": push.channel.value,
+                "target": push.target,
+                "volunteer_id": push.message.volunteer_id,
+                "area_id": push.area_id,
+                "message": message_doc(push.message),
+                "state": PushState.PENDING.value,
+                "not_before": push.not_before,
+                "leased_until": None,
+                "attempts": 0,
+                "errors": [],
+            }
+            for push in pushes
+        ]
+        new = 0
+        for start in range(0, len(docs), IN_CHUNK):
+            chunk = docs[start : start + IN_CHUNK]
+            taken = await insert_absent(self._pushes, chunk)
+            fresh = [pushes[start + i] for i in range(len(chunk)) if i not in taken]
+            new += len(fresh)
+            await self._count(fresh, "planned")
+        return new
+
+    async def _count(self, pushes: Sequence[Push], outcome: str) -> None:
+        by_scope: dict[str, dict[str, int]] = {}
+        for push in pushes:
+            for scope in _scopes(push):
+                key = f"{push.channel.value}.{outcome}"
+                by_scope.setdefault(scope, {}).setdefault(key, 0)
+                by_scope[scope][key] += 1
+        for scope, increments in by_scope.items():
+            created: dict[str, Any] = {}
+            for key, n in increments.items():
+                channel, name = key.split(".")
+                created.setdefault(channel, {})[name] = n
+            await update_or_insert(self._counts, scope, {"$inc": increments}, created)
+
+    async def claim_due(
+        self, channel: Channel, now: datetime, lease: timedelta, limit: int
+    ) -> list[Push]:
+        found = self._pushes.find(
+            {
+                "channel": channel.value,
+                "state": PushState.PENDING.value,
+                "not_before": {"$lte": now},
+            },
+            sort=[("not_before", ASCENDING)],
+            limit=limit * 2,
+        )
+        claimed: list[Push] = []
+        async for doc in found:
+            if len(claimed) >= limit:
+                break
+            leased = doc.get("leased_until")
+            if leased is not None and leased > now:
+                continue  # another courier (or this one, before a restart) has it
+            result = await self._pushes.update_one(
+                {"_id": doc["_id"], "state": PushState.PENDING.value, "leased_until": leased},
+                {"$set": {"leased_until": now + lease}},
+            )
+            if result.modified_count:
+                claimed.append(_push(doc))
+        return claimed
+
+    async def settle(
+        self, push: Push, state: PushState, at: datetime, *, error: str = "", retry: datetime | None
+    ) -> bool:
+        update: dict[str, Any] = {
+            "$set": {"state": state.value, "leased_until": None, "settled_at": at},
+            "$inc": {"attempts": 1 if state is not PushState.WITHDRAWN else 0},
+        }
+        if retry is not None:
+            update["$set"]["not_before"] = retry
+        if error:
+            update["$push"] = {"errors": f"{at.isoformat()} {error}"[:500]}
+        result = await self._pushes.update_one(
+            {"_id": push.delivery_id, "state": PushState.PENDING.value, "attempts": push.attempts},
+            update,
+        )
+        if not result.modified_count:
+            return False
+        outcomes = {
+            PushState.SENT: "sent",
+            PushState.DEAD: "dead",
+            PushState.WITHDRAWN: "withdrawn",
+            PushState.PENDING: "failed",
+        }
+        await self._count([push], outcomes[state])
+        if state is PushState.DEAD and error:
+            await self._count([push], "failed")
+        return True
+
+    async def withdraw_volunteer(self, volunteer_id: str) -> dict[Channel, int]:
+        withdrawn: dict[Channel, int] = {}
+        async for doc in self._pushes.find(
+            {"volunteer_id": volunteer_id, "state": PushState.PENDING.value}
+        ):
+            push = _push(doc)
+            result = await self._pushes.update_one(
+                {"_id": doc["_id"], "state": PushState.PENDING.value},
+                {"$set": {"state": PushState.WITHDRAWN.value, "leased_until": None}},
+            )
+            if result.modified_count:
+                withdrawn[push.channel] = withdrawn.get(push.channel, 0) + 1
+                await self._count([push], "withdrawn")
+        return withdrawn
+
+    async def counts(self, scope: str) -> dict[str, dict[str, int]]:
+        doc = await self._counts.find_one({"_id": scope}) or {}
+        return {
+            channel.value: {
+                name: int((doc.get(channel.value) or {}).get(name, 0))
+                for name in ("planned", "sent", "failed", "dead", "withdrawn", "redriven")
+            }
+            for channel in Channel
+        }
+
+    async def dead(self, channel: Channel, limit: int) -> list[Push]:
+        found = self._pushes.find(
+            {"channel": channel.value, "state": PushState.DEAD.value}, limit=limit
+        )
+        return [_push(doc) async for doc in found]
+
+    async def redrive(self, delivery_ids: Sequence[str], at: datetime) -> int:
+        redriven = 0
+        for delivery_id in delivery_ids:
+            doc = await self._pushes.find_one_and_update(
+                {"_id": delivery_id, "state": PushState.DEAD.value},
+                {"$set": {"state": PushState.PENDING.value, "not_before": at, "attempts": 0}},
+            )
+            if doc is not None:
+                redriven += 1
+                await self._count([_push(doc)], "redriven")
+        return redriven
+
+
+def _push(doc: Document) -> Push:
+    return Push(
+        channel=Channel(doc["channel"]),
+        target=str(doc["target"]),
+        message=message_of(doc["message"]),
+        area_id=doc.get("area_id"),
+        not_before=doc["not_before"],
+        attempts=int(doc.get("attempts", 0)),
+        errors=tuple(doc.get("errors", [])),
+    )
