@@ -179,6 +179,7 @@ def plan_pushes(
     subscriptions: Sequence[Subscription],
     areas: AreaTree,
     planned_at: datetime,
+    enabled: frozenset[Channel] = frozenset(Channel),
 ) -> list[Push]:
     """The pushes one inbox message makes: email if the volunteer leaves it on (whether
     they have an address is the volunteer service's business), and one per subscription
@@ -186,9 +187,10 @@ def plan_pushes(
     pushes: list[Push] = []
     moment = message.cause.at
     not_before = send_at(preferences, message.kind, moment, planned_at)
-    if preferences.wants(message.kind, Channel.EMAIL):
+    if Channel.EMAIL in enabled and preferences.wants(message.kind, Channel.EMAIL):
         pushes.append(Push(Channel.EMAIL, message.volunteer_id, message, area_id, not_before))
-    if preferences.wants(message.kind, Channel.WEBHOOK) and area_id and area_id in areas:
+    webhooks = Channel.WEBHOOK in enabled and preferences.wants(message.kind, Channel.WEBHOOK)
+    if webhooks and area_id and area_id in areas:
         for subscription in subscriptions:
             if (
                 subscription.wants(message.kind)
@@ -222,9 +224,12 @@ class ChannelDelivery(Delivery):
         subscriptions: Subscriptions,
         pushes: Pushes,
         areas: AreaTree,
+        enabled: frozenset[Channel] = frozenset({Channel.WEBHOOK}),
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         super().__init__(inboxes, tallies, live, clock)
+        # Only channels with a courier: email waits for its sender (see docs/architecture.md).
+        self._enabled = enabled
         self._facts = facts
         self._preferences = preferences
         self._subscriptions = subscriptions
@@ -255,6 +260,7 @@ class ChannelDelivery(Delivery):
                 subscriptions,
                 self._areas,
                 now,
+                self._enabled,
             )
         ]
         planned = await self._pushes.plan(pushes) if pushes else 0
