@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 import uvicorn
 from starlette.applications import Starlette
@@ -33,9 +34,15 @@ from muster_notify.adapters.store import (
 )
 from muster_notify.adapters.webhook_sender import WebhookSender, check_destination
 from muster_notify.application.broadcasts import Broadcaster
-from muster_notify.application.channels import ChannelDelivery, Courier, Subscription
+from muster_notify.application.channels import (
+    ChannelDelivery,
+    Courier,
+    ReminderPlanner,
+    Subscription,
+)
 from muster_notify.application.delivery import LiveFeed
 from muster_notify.application.notifier import Notifier
+from muster_notify.application.reminders import TimerWalk
 from muster_notify.domain.messages import MessageKind
 from muster_notify.domain.preferences import Channel, Preferences, QuietHours
 from muster_notify.domain.webhooks import (
@@ -59,6 +66,7 @@ from tests.integration.test_notify import (
     Log,
     launched,
     registered,
+    scheduled,
 )
 
 
@@ -119,6 +127,8 @@ class Channels:
     pushes: MongoPushes
     preferences: MongoPreferenceBook
     subscriptions: MongoSubscriptions
+    notifier_facts: MongoFacts
+    walk: TimerWalk
 
 
 def channels(db: Database, clock: Clock, max_attempts: int = 3) -> Channels:
@@ -157,7 +167,10 @@ def channels(db: Database, clock: Clock, max_attempts: int = 3) -> Channels:
         star_thresholds=(100,),
         clock=clock,
     )
-    return Channels(delivery, courier, notifier, broadcaster, pushes, preferences, subscriptions)
+    walk = TimerWalk(MongoTimers(db), facts, delivery, late_after=timedelta(minutes=1), clock=clock)
+    return Channels(
+        delivery, courier, notifier, broadcaster, pushes, preferences, subscriptions, facts, walk
+    )
 
 
 async def drain(c: Channels) -> int:
@@ -311,3 +324,39 @@ async def test_development_mode_lets_webhooks_reach_this_machine_but_not_the_sta
     await check_destination(allow, "http://127.0.0.1:18080/hook")
     with pytest.raises(DestinationRefusedError):
         await check_destination(allow, "http://127.0.0.1:9092/")
+
+
+async def test_a_reminder_falling_in_quiet_hours_goes_out_before_they_begin(db: Database) -> None:
+    # Scheduled at 16:00 Shanghai for 07:30 the next morning: the 1-hour reminder (06:30)
+    # falls in quiet hours, so it goes at 21:59 the evening before, planned when the
+    # activity is scheduled; the check-in window (07:15, after 07:00) goes at its moment;
+    # the timers' own messages add nothing.
+    clock = Clock()
+    log = Log(clock)
+    c = channels(db, clock)
+    receiver = Receiver(clock=clock, secret="s")
+    planner = ReminderPlanner(c.notifier_facts, c.delivery, lead_times=(timedelta(hours=1),))
+    async with serving(receiver) as url:
+        await c.subscriptions.add(Subscription("s-1", STREET, url, "s", "organiser-li"))
+        await c.notifier.apply([log("volunteer-v-1", registered("v-1", BUILDINGS[0]), VOLUNTEER)])
+        schedule = [
+            log("activity-a-1", scheduled("a-1", timedelta(hours=15, minutes=30), ("v-1",)))
+        ]
+        await c.notifier.apply(schedule)
+        await planner.apply(schedule)
+
+        clock.now = START.replace(hour=13, minute=58)  # 21:58 in Shanghai
+        await drain(c)
+        assert receiver.accepted == Counter()
+        clock.now = START.replace(hour=13, minute=59)
+        await drain(c)
+        kinds = sorted(orjson.loads(b)["kind"] for b in receiver.bodies.values())
+        assert kinds == ["activity_reminder"]
+
+        # The timers fire at their moments: the check-in window's delivery goes; the
+        # reminder's is not sent again.
+        clock.now = START + timedelta(hours=15, minutes=30)
+        await c.walk.tick()
+        await drain(c)
+        assert len(receiver.accepted) == 2
+        assert max(receiver.accepted.values()) == 1
