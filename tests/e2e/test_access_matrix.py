@@ -304,6 +304,18 @@ RULES: dict[str, dict[str, Rule]] = {
         ),
         "GET /drives/{drive_id}/notifications": READ,
         "GET /activities/{activity_id}/notifications": READ,
+        "GET /me/notification-preferences": OWN,
+        "PATCH /me/notification-preferences": Rule(
+            frozenset({VOLUNTEER}), body=lambda _: {"quiet_start": "22:30"}
+        ),
+        "POST /webhook-subscriptions": Rule(
+            frozenset({ORGANISER, ADMIN}),
+            area=True,
+            body=lambda _: {"area_id": COMMUNITY_A, "url": "https://8.8.8.8/hook"},
+        ),
+        "GET /webhook-subscriptions": Rule(frozenset({ORGANISER, ADMIN})),
+        "GET /drives/{drive_id}/deliveries": READ,
+        "GET /activities/{activity_id}/deliveries": READ,
     },
 }
 

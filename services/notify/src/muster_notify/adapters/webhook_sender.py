@@ -43,7 +43,7 @@ async def check_destination(allow: AllowList, url: str) -> None:
     host, port = allow.check_url(url)
     try:
         addresses = await resolve(host, port)
-    except OSError as exc:
+    except (OSError, UnicodeError, ValueError) as exc:
         raise DestinationRefusedError(f"{host} does not resolve", "unresolvable") from exc
     for address in addresses:
         allow.check_address(address)

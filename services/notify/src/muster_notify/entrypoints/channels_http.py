@@ -56,11 +56,6 @@ SUBSCRIPTION_ERRORS: Responses = {
         "unresolvable)."
     ),
 }
-REMOVE_ERRORS: Responses = {
-    **UNAUTHENTICATED,
-    403: _error("Wrong role, or the subscription's area is outside the caller's."),
-    404: _error("No such subscription (`not_found`)."),
-}
 
 
 class PreferenceChange(BaseModel):
@@ -156,18 +151,6 @@ async def list_webhooks(request: Request, principal: Organiser) -> dict[str, Any
     areas: AreaTree = request.app.state.areas
     mine = [s for s in await subscriptions.active() if principal.covers(s.area_id, areas)]
     return {"subscriptions": [_subscription_view(s) for s in mine]}
-
-
-@router.delete("/webhook-subscriptions/{subscription_id}", status_code=204, responses=REMOVE_ERRORS)
-async def remove_webhook(request: Request, subscription_id: str, principal: Organiser) -> Response:
-    """Stop deliveries to a subscription (those planned are dead-lettered on their next try)."""
-    subscriptions: Subscriptions = request.app.state.subscriptions
-    subscription = await subscriptions.get(subscription_id)
-    if subscription is None:
-        raise NotFoundError(f"no subscription {subscription_id}", field="subscription_id")
-    principal.require_scope(subscription.area_id, request.app.state.areas)
-    await subscriptions.remove(subscription_id)
-    return Response(status_code=204)
 
 
 def _subscription_view(subscription: Any) -> dict[str, Any]:
