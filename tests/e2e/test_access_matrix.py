@@ -203,6 +203,11 @@ RULES: dict[str, dict[str, Rule]] = {
             frozenset({VOLUNTEER}), body=lambda _: {"code": "0000-0000-0000-0000"}
         ),
         "GET /me": OWN,
+        "GET /me/email": OWN,
+        "PUT /me/email": Rule(
+            frozenset({VOLUNTEER}), body=lambda _: {"email": "matrix@example.com", "consent": True}
+        ),
+        "DELETE /me/email": OWN,
         # Last: erasure ends the volunteer the other operations are tried on.
         "DELETE /volunteers/{volunteer_id}": Rule(
             frozenset({VOLUNTEER, ADMIN}), own=True, concealed=True

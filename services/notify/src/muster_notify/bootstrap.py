@@ -62,7 +62,9 @@ class NotifySettings(ChannelSettings):
 def build_app(settings: NotifySettings | None = None) -> FastAPI:
     settings = settings or NotifySettings()
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
-    runtime = ServiceRuntime(settings, consumes=CONSUMES)
+    # Produces its email requests (to the volunteer service, which holds the addresses).
+    runtime = ServiceRuntime(settings, produces=CONTEXT, consumes=CONSUMES)
+    assert runtime.store is not None
     db = runtime.db
     areas = load_area_tree()
     reference_areas = ReferenceAreas(db, areas)
@@ -74,7 +76,7 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
     timers = MongoTimers(db)
     live = LiveFeed()
     lead_times = tuple(timedelta(minutes=m) for m in settings.reminder_lead_minutes)
-    channels = Channels(db, settings, facts, areas, lead_times)
+    channels = Channels(db, settings, facts, areas, lead_times, runtime.store)
     delivery = channels.delivery(inboxes, tallies, live)
     broadcaster = Broadcaster(
         broadcasts, facts, delivery, areas, areas_per_page=settings.broadcast_areas_per_page
@@ -92,7 +94,9 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
     )
 
     # The tree first (admins' additions), then facts and messages.
-    runtime.consume_with(reference_areas.apply, notifier.apply, channels.planner.apply)
+    runtime.consume_with(
+        reference_areas.apply, notifier.apply, channels.planner.apply, channels.outcomes.apply
+    )
 
     async def walk_timers() -> None:
         await walk.run(settings.timer_tick_seconds)

@@ -15,10 +15,12 @@ from muster_notify.adapters.channels_store import (
     MongoPushes,
     MongoSubscriptions,
 )
+from muster_notify.adapters.email_requests import EmailRequester
 from muster_notify.adapters.webhook_sender import WebhookSender, check_destination
 from muster_notify.application.channels import (
     ChannelDelivery,
     Courier,
+    EmailOutcomes,
     Push,
     ReminderPlanner,
     still_worth_sending,
@@ -26,7 +28,9 @@ from muster_notify.application.channels import (
 from muster_notify.application.delivery import LiveFeed
 from muster_notify.application.ports import Facts, Inboxes, Tallies
 from muster_notify.application.preferences import PreferenceDesk, WebhookDesk
+from muster_notify.domain.preferences import Channel
 from muster_notify.domain.webhooks import AllowList
+from muster_runtime.eventstore import EventStore
 from muster_runtime.mongo import Database
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
@@ -37,6 +41,11 @@ STACK_PORTS = (8001, 8002, 8003, 8004, 9092, 9093, 27017, 9090, 3000, 4317, 4318
 
 
 class ChannelSettings(ServiceSettings):
+    email_enabled: bool = Field(
+        default=False,
+        description="Plan email deliveries: requests to the volunteer service, which holds "
+        "the addresses and sends through its SMTP server (MUSTER_SMTP_HOST there).",
+    )
     webhook_allow_internal: bool = Field(
         default=False,
         description="Let webhooks reach loopback, private and link-local addresses "
@@ -82,6 +91,7 @@ class Channels:
         facts: Facts,
         areas: AreaTree,
         lead_times: tuple[timedelta, ...],
+        store: EventStore,
     ) -> None:
         if settings.webhook_allow_internal and not settings.dev_mode:
             raise ValueError("MUSTER_WEBHOOK_ALLOW_INTERNAL needs MUSTER_DEV_MODE")
@@ -96,6 +106,8 @@ class Channels:
         self.webhook_sender = WebhookSender(
             self.subscriptions, self.allow, timeout_seconds=settings.webhook_timeout_seconds
         )
+        self.store = store
+        self.outcomes = EmailOutcomes(self.pushes)
         self._delivery: ChannelDelivery | None = None
 
     def delivery(self, inboxes: Inboxes, tallies: Tallies, live: LiveFeed) -> ChannelDelivery:
@@ -108,8 +120,18 @@ class Channels:
             subscriptions=self.subscriptions,
             pushes=self.pushes,
             areas=self.areas,
+            enabled=frozenset(
+                {Channel.WEBHOOK, *([Channel.EMAIL] if self.settings.email_enabled else [])}
+            ),
         )
+        email = EmailRequester(self.store, self.preferences, inboxes)
         self._delivery.couriers = [
+            Courier(
+                self.pushes,
+                email,
+                lease=timedelta(seconds=self.settings.push_lease_seconds),
+                worth_sending=self._worth_sending,
+            ),
             Courier(
                 self.pushes,
                 self.webhook_sender,
@@ -117,7 +139,7 @@ class Channels:
                 first_retry=timedelta(seconds=self.settings.webhook_first_retry_seconds),
                 lease=timedelta(seconds=self.settings.push_lease_seconds),
                 worth_sending=self._worth_sending,
-            )
+            ),
         ]
         return self._delivery
 

@@ -19,12 +19,27 @@ from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings, published_or_missing
 from muster_volunteer.adapters.logins import ClaimAttempts, InvitationCodes, LoginLinks
 from muster_volunteer.adapters.personal_data import IdentityClaims, PersonalDataVault
+from muster_volunteer.adapters.smtp import SmtpMailer
 from muster_volunteer.application.attendance import ActivityBoard, AttendanceDesk
+from muster_volunteer.application.email import (
+    Courier,
+    EmailAddresses,
+    EmailOutbox,
+    Mailer,
+    MailError,
+)
 from muster_volunteer.application.hours_statement import HoursStatements
 from muster_volunteer.application.logins import LoginDesk
 from muster_volunteer.application.registration import VolunteerRegistry
 from muster_volunteer.application.sign_ups import DriveBoard, SignUpDesk
-from muster_volunteer.entrypoints import attendance_http, http, logins_http, sign_ups_http
+from muster_volunteer.domain.email import Email
+from muster_volunteer.entrypoints import (
+    attendance_http,
+    email_http,
+    http,
+    logins_http,
+    sign_ups_http,
+)
 
 CONTEXT = "volunteer"
 log = logging.getLogger(__name__)
@@ -83,6 +98,24 @@ class VolunteerSettings(ServiceSettings):
     statement_issuer: str = Field(
         default="路北区志愿服务联合会", description="The issuing unit printed on hours statements."
     )
+    smtp_host: str = Field(
+        default="", description="The SMTP server notifications are emailed through (empty: none)."
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="The SMTP server's port.")
+    smtp_sender: str = Field(
+        default="Muster <noreply@muster.local>", description="The emails' From address."
+    )
+    smtp_username: str = Field(default="", description="SMTP login (empty: none).")
+    smtp_password: SecretStr = Field(default=SecretStr(""), description="SMTP password.")
+    smtp_start_tls: bool | None = Field(
+        default=None, description="STARTTLS: true, false, or unset (when the server offers it)."
+    )
+    email_max_attempts: int = Field(
+        default=5, ge=1, description="Tries of an email before it is recorded as failed."
+    )
+    email_first_retry_seconds: float = Field(
+        default=5.0, gt=0, description="Wait before an email's first retry; it doubles."
+    )
 
     def secret_problems(self) -> list[str]:
         problems = super().secret_problems()
@@ -137,10 +170,29 @@ def key_encryption_keys(settings: VolunteerSettings) -> KeyEncryptionKeys:
         raise SystemExit(f"{settings.service_name}: refusing to start: {error}") from None
 
 
+class NoMailServer(Mailer):
+    async def send(self, to: str, email: Email, message_id: str) -> None:
+        raise MailError("no SMTP server is configured (MUSTER_SMTP_HOST)", permanent=True)
+
+
+def mailer_of(settings: VolunteerSettings) -> Mailer:
+    if not settings.smtp_host:
+        return NoMailServer()
+    return SmtpMailer(
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.smtp_sender,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value(),
+        start_tls=settings.smtp_start_tls,
+    )
+
+
 def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     settings = settings or VolunteerSettings()
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
-    runtime = ServiceRuntime(settings, produces=CONTEXT, consumes=("dispatch",))
+    # notify: its email requests, fulfilled here where the addresses are.
+    runtime = ServiceRuntime(settings, produces=CONTEXT, consumes=("dispatch", "notify"))
     assert runtime.store is not None
     vault = PersonalDataVault(
         runtime.db, key_encryption_keys(settings), cache_seconds=settings.data_key_cache_seconds
@@ -157,10 +209,24 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
 
     # The tree first: the packaged file, then the areas admins added (dispatch's events).
     reference_areas = ReferenceAreas(db, areas)
-    runtime.consume_with(reference_areas.apply, board.apply, activity_board.apply)
+    email_outbox = EmailOutbox(
+        db,
+        runtime.store,
+        vault,
+        mailer_of(settings),
+        Courier(
+            max_attempts=settings.email_max_attempts,
+            first_retry=timedelta(seconds=settings.email_first_retry_seconds),
+        ),
+    )
+    runtime.consume_with(
+        reference_areas.apply, board.apply, activity_board.apply, email_outbox.apply
+    )
+    runtime.alongside(email_outbox.run, "email-courier")
 
     async def on_start() -> None:
         await reference_areas.load()
+        await email_outbox.create_indexes()
         # Data keys stored in clear by versions before envelope encryption get wrapped.
         migrated = await vault.rewrap(clear_only=True)
         if migrated.rewrapped:
@@ -172,7 +238,13 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     app = create_app(
         runtime,
         title="Muster volunteer service",
-        routers=[http.router, sign_ups_http.router, attendance_http.router, logins_http.router],
+        routers=[
+            http.router,
+            sign_ups_http.router,
+            attendance_http.router,
+            logins_http.router,
+            email_http.router,
+        ],
         on_start=on_start,
     )
     app.state.areas = areas
@@ -186,6 +258,7 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
         ClaimAttempts(db, settings.claim_attempts_per_hour, window_seconds=3600),
         timedelta(hours=settings.invitation_valid_hours),
     )
+    app.state.email_addresses = EmailAddresses(runtime.store, vault)
     app.state.board = board
     app.state.sign_ups = SignUpDesk(runtime.store, board)
     app.state.activity_board = activity_board

@@ -121,6 +121,19 @@ def _scopes(push: Push) -> list[str]:
     return []
 
 
+COUNTED = (
+    "planned",
+    "sent",
+    "failed",
+    "dead",
+    "withdrawn",
+    "redriven",
+    "delivered",
+    "no_address",
+    "erased",
+)
+
+
 class MongoPushes(Pushes):
     """`pushes`: one document per delivery, found for sending by (channel, state,
     not_before); `push_counts`: per drive or activity, `<channel>.<outcome>` counters,
@@ -250,11 +263,22 @@ class MongoPushes(Pushes):
         doc = await self._counts.find_one({"_id": scope}) or {}
         return {
             channel.value: {
-                name: int((doc.get(channel.value) or {}).get(name, 0))
-                for name in ("planned", "sent", "failed", "dead", "withdrawn", "redriven")
+                name: int((doc.get(channel.value) or {}).get(name, 0)) for name in COUNTED
             }
             for channel in Channel
         }
+
+    async def count_outcome(
+        self, channel: Channel, drive_id: str | None, activity_id: str | None, outcome: str
+    ) -> None:
+        scope = (
+            f"activity:{activity_id}" if activity_id else f"drive:{drive_id}" if drive_id else None
+        )
+        if scope is not None:
+            key = f"{channel.value}.{outcome}"
+            await update_or_insert(
+                self._counts, scope, {"$inc": {key: 1}}, {channel.value: {outcome: 1}}
+            )
 
     async def dead(self, channel: Channel, limit: int) -> list[Push]:
         found = self._pushes.find(

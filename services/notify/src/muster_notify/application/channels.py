@@ -20,6 +20,7 @@ from prometheus_client import Counter
 
 from muster_contracts.areas import AreaTree
 from muster_contracts.events.activities import ActivityScheduled, ActivityVolunteersAssigned
+from muster_contracts.events.contacts import EmailDeliveryRecorded, EmailOutcome
 from muster_notify.application.delivery import Delivery, LiveFeed, utc_now
 from muster_notify.application.ports import Facts, Inboxes, Outcome, Tallies
 from muster_notify.domain.messages import Cause, Message, MessageKind
@@ -29,6 +30,13 @@ from muster_notify.domain.webhooks import retry_at
 from muster_runtime.projections import ConsumedEvent
 
 log = logging.getLogger(__name__)
+
+EMAIL_OUTCOMES = {
+    EmailOutcome.SENT: "delivered",
+    EmailOutcome.NO_ADDRESS: "no_address",
+    EmailOutcome.ERASED: "erased",
+    EmailOutcome.FAILED: "failed",
+}
 
 PLANNED_AHEAD = frozenset({ActivityScheduled.event_type, ActivityVolunteersAssigned.event_type})
 
@@ -158,6 +166,12 @@ class Pushes(ABC):
 
     @abstractmethod
     async def dead(self, channel: Channel, limit: int) -> list[Push]: ...
+
+    @abstractmethod
+    async def count_outcome(
+        self, channel: Channel, drive_id: str | None, activity_id: str | None, outcome: str
+    ) -> None:
+        """Count what the counterpart reported of a delivery (an email's final outcome)."""
 
     @abstractmethod
     async def redrive(self, delivery_ids: Sequence[str], at: datetime) -> int:
@@ -457,3 +471,22 @@ async def still_worth_sending(facts: Facts, push: Push) -> bool:
         and activity.starts_at.isoformat() == message.params.get("starts_at")
         and message.volunteer_id in activity.assigned
     )
+
+
+class EmailOutcomes:
+    """Counts, per drive and activity, what the volunteer service reports of each email."""
+
+    def __init__(self, pushes: Pushes) -> None:
+        self._pushes = pushes
+
+    async def apply(self, events: list[ConsumedEvent]) -> None:
+        for consumed in events:
+            envelope = consumed.envelope
+            if envelope.type != EmailDeliveryRecorded.event_type:
+                continue
+            recorded = EmailDeliveryRecorded.model_validate(envelope.payload)
+            outcome = EMAIL_OUTCOMES[recorded.outcome]
+            DELIVERIES.labels(Channel.EMAIL.value, outcome).inc()
+            await self._pushes.count_outcome(
+                Channel.EMAIL, recorded.drive_id, recorded.activity_id, outcome
+            )
