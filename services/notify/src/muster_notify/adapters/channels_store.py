@@ -4,6 +4,8 @@ counter document per drive and activity for organisers."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -16,6 +18,7 @@ from muster_notify.application.channels import (
     Push,
     Pushes,
     PushState,
+    Settlement,
     Subscription,
     Subscriptions,
     message_doc,
@@ -201,48 +204,67 @@ class MongoPushes(Pushes):
             sort=[("not_before", ASCENDING)],
             limit=limit * 2,
         )
-        claimed: list[Push] = []
-        async for doc in found:
-            if len(claimed) >= limit:
-                break
-            leased = doc.get("leased_until")
-            if leased is not None and leased > now:
-                continue  # another courier (or this one, before a restart) has it
-            result = await self._pushes.update_one(
-                {"_id": doc["_id"], "state": PushState.PENDING.value, "leased_until": leased},
-                {"$set": {"leased_until": now + lease}},
-            )
-            if result.modified_count:
-                claimed.append(_push(doc))
-        return claimed
-
-    async def settle(
-        self, push: Push, state: PushState, at: datetime, *, error: str = "", retry: datetime | None
-    ) -> bool:
-        update: dict[str, Any] = {
-            "$set": {"state": state.value, "leased_until": None, "settled_at": at},
-            "$inc": {"attempts": 1 if state is not PushState.WITHDRAWN else 0},
-        }
-        if retry is not None:
-            update["$set"]["not_before"] = retry
-        if error:
-            update["$push"] = {"errors": f"{at.isoformat()} {error}"[:500]}
-        result = await self._pushes.update_one(
-            {"_id": push.delivery_id, "state": PushState.PENDING.value, "attempts": push.attempts},
-            update,
+        free = [
+            doc
+            async for doc in found
+            if doc.get("leased_until") is None or doc["leased_until"] <= now
+        ][:limit]
+        if not free:
+            return []
+        # One write leases them all, for this claim's token; a push another courier
+        # leased meanwhile does not match (its lease is in the future).
+        token = uuid.uuid4().hex
+        await self._pushes.update_many(
+            {
+                "_id": {"$in": [doc["_id"] for doc in free]},
+                "state": PushState.PENDING.value,
+                "$or": [{"leased_until": None}, {"leased_until": {"$lte": now}}],
+            },
+            {"$set": {"leased_until": now + lease, "lease_token": token}},
         )
-        if not result.modified_count:
-            return False
-        outcomes = {
-            PushState.SENT: "sent",
-            PushState.DEAD: "dead",
-            PushState.WITHDRAWN: "withdrawn",
-            PushState.PENDING: "failed",
-        }
-        await self._count([push], outcomes[state])
-        if state is PushState.DEAD and error:
-            await self._count([push], "failed")
-        return True
+        leased = self._pushes.find(
+            {"_id": {"$in": [doc["_id"] for doc in free]}, "lease_token": token}
+        )
+        return [_push(doc) async for doc in leased]
+
+    async def settle(self, settlements: Sequence[Settlement], at: datetime) -> list[bool]:
+        async def one(settlement: Settlement) -> bool:
+            push, state = settlement.push, settlement.state
+            update: dict[str, Any] = {
+                "$set": {"state": state.value, "leased_until": None, "settled_at": at},
+                "$inc": {"attempts": 0 if state is PushState.WITHDRAWN else 1},
+            }
+            if settlement.retry is not None:
+                update["$set"]["not_before"] = settlement.retry
+            if settlement.error:
+                update["$push"] = {"errors": f"{at.isoformat()} {settlement.error}"[:500]}
+            result = await self._pushes.update_one(
+                {
+                    "_id": push.delivery_id,
+                    "state": PushState.PENDING.value,
+                    "attempts": push.attempts,
+                },
+                update,
+            )
+            return bool(result.modified_count)
+
+        changed = list(await asyncio.gather(*(one(s) for s in settlements)))
+        counted: dict[str, list[Push]] = {}
+        for settlement, done in zip(settlements, changed, strict=True):
+            if not done:
+                continue
+            name = {
+                PushState.SENT: "sent",
+                PushState.DEAD: "dead",
+                PushState.WITHDRAWN: "withdrawn",
+                PushState.PENDING: "failed",
+            }[settlement.state]
+            counted.setdefault(name, []).append(settlement.push)
+            if settlement.state is PushState.DEAD and settlement.error:
+                counted.setdefault("failed", []).append(settlement.push)
+        for name, pushes in counted.items():
+            await self._count(pushes, name)
+        return changed
 
     async def withdraw_volunteer(self, volunteer_id: str) -> dict[Channel, int]:
         withdrawn: dict[Channel, int] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -16,6 +17,7 @@ from muster_notify.application.channels import (
     ChannelSender,
     Push,
     Sent,
+    Subscription,
     Subscriptions,
 )
 from muster_notify.application.delivery import utc_now
@@ -29,6 +31,8 @@ from muster_notify.domain.webhooks import (
     signature,
     webhook_body,
 )
+
+RECHECK_SECONDS = 5.0
 
 
 async def resolve(host: str, port: int) -> list[str]:
@@ -63,6 +67,10 @@ class WebhookSender(ChannelSender):
         self._subscriptions = subscriptions
         self._allow = allow
         self._clock = clock
+        # Read again every few seconds, not once per delivery: a removed subscription
+        # or a host that now resolves elsewhere is noticed within that time.
+        self._known: dict[str, tuple[float, Subscription | None]] = {}
+        self._checked: dict[str, float] = {}
         # Redirects are not followed: a redirect could lead past the allow-list.
         self._client = httpx.AsyncClient(
             timeout=timeout_seconds,
@@ -71,11 +79,11 @@ class WebhookSender(ChannelSender):
         )
 
     async def send(self, push: Push) -> Attempt:
-        subscription = await self._subscriptions.get(push.target)
+        subscription = await self._subscription(push.target)
         if subscription is None:
             return Attempt(Sent.REFUSED, "subscription removed")
         try:
-            await check_destination(self._allow, subscription.url)
+            await self._check(subscription.url)
         except DestinationRefusedError as refused:
             return Attempt(Sent.REFUSED, f"destination refused: {refused.reason}")
         body = orjson.dumps(webhook_body(push.delivery_id, push.message, push.area_id))
@@ -93,6 +101,20 @@ class WebhookSender(ChannelSender):
         if 200 <= answer.status_code < 300:
             return Attempt(Sent.ACCEPTED)
         return Attempt(Sent.FAILED, f"HTTP {answer.status_code}")
+
+    async def _subscription(self, subscription_id: str) -> Subscription | None:
+        now = time.monotonic()
+        known = self._known.get(subscription_id)
+        if known is None or known[0] < now:
+            known = (now + RECHECK_SECONDS, await self._subscriptions.get(subscription_id))
+            self._known[subscription_id] = known
+        return known[1]
+
+    async def _check(self, url: str) -> None:
+        now = time.monotonic()
+        if self._checked.get(url, 0.0) < now:
+            await check_destination(self._allow, url)
+            self._checked[url] = now + RECHECK_SECONDS
 
     async def close(self) -> None:
         await self._client.aclose()

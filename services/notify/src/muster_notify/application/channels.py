@@ -87,6 +87,17 @@ class Push:
         return f"{self.message.message_id}:{self.channel.value}:{self.target}"
 
 
+@dataclass(frozen=True)
+class Settlement:
+    """What became of one try: the push's new state, and the outcome counted."""
+
+    push: Push
+    state: PushState
+    outcome: str  # sent, retrying, dead, withdrawn
+    error: str = ""
+    retry: datetime | None = None
+
+
 class Sent(StrEnum):
     ACCEPTED = "accepted"
     FAILED = "failed"  # worth trying again
@@ -149,11 +160,9 @@ class Pushes(ABC):
         runs out and another takes them)."""
 
     @abstractmethod
-    async def settle(
-        self, push: Push, state: PushState, at: datetime, *, error: str = "", retry: datetime | None
-    ) -> bool:
-        """Record a try's outcome (`retry`: pending again from then); False if the push
-        had been settled meanwhile."""
+    async def settle(self, settlements: Sequence[Settlement], at: datetime) -> list[bool]:
+        """Record tries' outcomes (a `retry`: pending again from then); for each, False
+        if the push had been settled meanwhile."""
 
     @abstractmethod
     async def withdraw_volunteer(self, volunteer_id: str) -> dict[Channel, int]:
@@ -363,16 +372,18 @@ class Courier:
         claimed = await self._pushes.claim_due(
             self.channel, self._clock(), self._lease, self._batch
         )
-        await asyncio.gather(*(self._try(push) for push in claimed))
+        if not claimed:
+            return 0
+        settlements = await asyncio.gather(*(self._try(push) for push in claimed))
+        recorded = await self._pushes.settle(settlements, self._clock())
+        for settlement, changed in zip(settlements, recorded, strict=True):
+            if changed:
+                DELIVERIES.labels(self.channel.value, settlement.outcome).inc()
         return len(claimed)
 
-    async def _try(self, push: Push) -> None:
+    async def _try(self, push: Push) -> Settlement:
         if self._worth_sending is not None and not await self._worth_sending(push):
-            if await self._pushes.settle(
-                push, PushState.WITHDRAWN, self._clock(), error="no longer relevant", retry=None
-            ):
-                DELIVERIES.labels(self.channel.value, "withdrawn").inc()
-            return
+            return Settlement(push, PushState.WITHDRAWN, "withdrawn", "no longer relevant")
         async with self._in_flight:
             try:
                 attempt = await self._sender.send(push)
@@ -388,8 +399,7 @@ class Courier:
         else:
             state, retry = PushState.PENDING, retry_at(tries, now, self._first_retry)
             outcome = "retrying"
-        if await self._pushes.settle(push, state, now, error=attempt.detail, retry=retry):
-            DELIVERIES.labels(self.channel.value, outcome).inc()
+        return Settlement(push, state, outcome, attempt.detail, retry)
 
 
 def message_of(doc: dict[str, Any]) -> Message:
