@@ -126,6 +126,7 @@ async def run(volunteers: int, receivers: int, url: str) -> None:
 
 async def bench(db: Database, volunteers: int, receiver_count: int) -> None:
     ids = await seed(db, volunteers)
+    seeding = time.perf_counter()
     areas = load_area_tree()
     facts, inboxes = MongoFacts(db), MongoInboxes(db)
     preferences, subscriptions, pushes = (
@@ -165,6 +166,9 @@ async def bench(db: Database, volunteers: int, receiver_count: int) -> None:
         )
         await addresses.give(volunteer_id, f"{volunteer_id}@example.com", True, context)
 
+    print(
+        f"seeded {volunteers:,} volunteers with addresses in {time.perf_counter() - seeding:.1f} s"
+    )
     hooks = Receivers()
     servers = []
     for n in range(receiver_count):
@@ -221,6 +225,8 @@ async def bench(db: Database, volunteers: int, receiver_count: int) -> None:
     await broadcaster.work()
     planned_s = time.perf_counter() - started
     expected_hooks = volunteers * receiver_count
+    print(f"broadcast: inboxes written and deliveries planned in {planned_s:.1f} s")
+    report_at = [time.perf_counter() + 10]
 
     # The couriers and the volunteer service's outbox run side by side, as in the stack.
     async def webhooks_done() -> float:
@@ -230,6 +236,11 @@ async def bench(db: Database, volunteers: int, receiver_count: int) -> None:
                 return time.perf_counter() - started
             if not await webhook_courier.work():
                 await asyncio.sleep(0.1)
+            if time.perf_counter() > report_at[0]:
+                report_at[0] += 10
+                print(
+                    f"  {time.perf_counter() - started:.0f} s: webhooks {counts}, emails sent {mailbox.received}"
+                )
 
     async def emails_done() -> tuple[float, float]:
         requested_at = 0.0

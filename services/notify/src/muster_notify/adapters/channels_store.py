@@ -26,6 +26,7 @@ from muster_notify.application.channels import (
 )
 from muster_notify.domain.messages import Language, MessageKind
 from muster_notify.domain.preferences import Channel, Preferences, QuietHours
+from muster_notify.domain.rules import BUCKET_SECONDS, bucket_of, bucket_start, buckets_from
 from muster_runtime.mongo import Database, Document, insert_absent
 
 
@@ -124,6 +125,11 @@ def _scopes(push: Push) -> list[str]:
     return []
 
 
+# Buckets read per claim at most (an hour): a long outage is caught up over a few claims.
+BUCKETS_PER_CLAIM = 360
+WINDOWS_PER_CLAIM = 24
+SETTLE = timedelta(seconds=30)
+
 COUNTED = (
     "planned",
     "sent",
@@ -145,11 +151,9 @@ class MongoPushes(Pushes):
     def __init__(self, db: Database) -> None:
         self._pushes = db["pushes"]
         self._counts = db["push_counts"]
+        self._due = db["push_due"]
 
     async def create_indexes(self) -> None:
-        await self._pushes.create_index(
-            [("channel", ASCENDING), ("state", ASCENDING), ("not_before", ASCENDING)]
-        )
         await self._pushes.create_index([("volunteer_id", ASCENDING), ("state", ASCENDING)])
 
     async def plan(self, pushes: Sequence[Push]) -> int:
@@ -163,6 +167,7 @@ class MongoPushes(Pushes):
                 "message": message_doc(push.message),
                 "state": PushState.PENDING.value,
                 "not_before": push.not_before,
+                "bucket": bucket_of(push.not_before),
                 "leased_until": None,
                 "attempts": 0,
                 "errors": [],
@@ -175,8 +180,51 @@ class MongoPushes(Pushes):
             taken = await insert_absent(self._pushes, chunk)
             fresh = [pushes[start + i] for i in range(len(chunk)) if i not in taken]
             new += len(fresh)
+            # A restart between the insert and the filing files nothing: the push is
+            # planned again by the redelivered message, found taken, and filed then.
+            await self._file(
+                [
+                    (p.channel, p.delivery_id, bucket_of(p.not_before))
+                    for p in pushes[start : start + len(chunk)]
+                ]
+            )
             await self._count(fresh, "planned")
         return new
+
+    async def _file(self, entries: Sequence[tuple[Channel, str, str]]) -> None:
+        """Put delivery ids in their channel's time buckets, and take the channel's cursor
+        back to the earliest bucket filed."""
+        by_bucket: dict[tuple[Channel, str], list[str]] = {}
+        for channel, delivery_id, bucket in entries:
+            by_bucket.setdefault((channel, bucket), []).append(delivery_id)
+        earliest: dict[Channel, str] = {}
+        for (channel, bucket), ids in by_bucket.items():
+            await update_or_insert(
+                self._due,
+                f"{channel.value}:{bucket}",
+                {"$addToSet": {"ids": {"$each": ids}}},
+                {"ids": sorted(set(ids))},
+            )
+            earliest[channel] = min(bucket, earliest.get(channel, bucket))
+        for channel, bucket in earliest.items():
+            await update_or_insert(
+                self._due,
+                f"cursor:{channel.value}",
+                {"$min": {"bucket": bucket}},
+                {"bucket": bucket},
+            )
+
+    async def _unfile(self, entries: Sequence[tuple[str, str, str]]) -> None:
+        """Take delivery ids (channel value, id, bucket) out of their buckets."""
+        by_bucket: dict[str, list[str]] = {}
+        for channel, delivery_id, bucket in entries:
+            by_bucket.setdefault(f"{channel}:{bucket}", []).append(delivery_id)
+        await asyncio.gather(
+            *(
+                self._due.update_one({"_id": key}, {"$pull": {"ids": {"$in": ids}}})
+                for key, ids in by_bucket.items()
+            )
+        )
 
     async def _count(self, pushes: Sequence[Push], outcome: str) -> None:
         by_scope: dict[str, dict[str, int]] = {}
@@ -195,37 +243,84 @@ class MongoPushes(Pushes):
     async def claim_due(
         self, channel: Channel, now: datetime, lease: timedelta, limit: int
     ) -> list[Push]:
-        found = self._pushes.find(
-            {
-                "channel": channel.value,
-                "state": PushState.PENDING.value,
-                "not_before": {"$lte": now},
-            },
-            sort=[("not_before", ASCENDING)],
-            limit=limit * 2,
-        )
-        free = [
-            doc
-            async for doc in found
-            if doc.get("leased_until") is None or doc["leased_until"] <= now
-        ][:limit]
+        free: list[Document] = []
+        # An hour of buckets at a time; a stretch of empty ones (a quiet night) is
+        # walked past, up to a day per claim.
+        for _ in range(WINDOWS_PER_CLAIM):
+            moved = await self._walk(channel, now, limit, free)
+            if free or not moved:
+                break
+        free = free[:limit]
         if not free:
             return []
         # One write leases them all, for this claim's token; a push another courier
         # leased meanwhile does not match (its lease is in the future).
         token = uuid.uuid4().hex
+        claimed_ids = [doc["_id"] for doc in free]
         await self._pushes.update_many(
             {
-                "_id": {"$in": [doc["_id"] for doc in free]},
+                "_id": {"$in": claimed_ids},
                 "state": PushState.PENDING.value,
                 "$or": [{"leased_until": None}, {"leased_until": {"$lte": now}}],
             },
             {"$set": {"leased_until": now + lease, "lease_token": token}},
         )
-        leased = self._pushes.find(
-            {"_id": {"$in": [doc["_id"] for doc in free]}, "lease_token": token}
+        leased = self._pushes.find({"_id": {"$in": claimed_ids}, "lease_token": token})
+        return sorted([_push(doc) async for doc in leased], key=lambda p: p.not_before)
+
+    async def _walk(
+        self, channel: Channel, now: datetime, limit: int, free: list[Document]
+    ) -> bool:
+        """Collect due, unleased pushes from the channel's buckets into `free`; moves the
+        cursor past buckets done. True if it moved past every bucket it read."""
+        cursor_doc = await self._due.find_one({"_id": f"cursor:{channel.value}"})
+        if cursor_doc is None:
+            return False  # nothing was ever filed
+        cursor = str(cursor_doc["bucket"])
+        keys = buckets_from(cursor, now, BUCKETS_PER_CLAIM)
+        found = {
+            str(doc["_id"]).split(":", 1)[1]: list(doc.get("ids", []))
+            async for doc in self._due.find(
+                {"_id": {"$in": [f"{channel.value}:{k}" for k in keys]}}
+            )
+        }
+        stale: list[tuple[str, str, str]] = []
+        next_cursor: str | None = None
+        settled = True
+        for key in keys:
+            ids = found.get(key, [])
+            gone: set[str] = set()  # settled, moved to another bucket, or missing
+            for start in range(0, len(ids), IN_CHUNK):
+                if len(free) >= limit:
+                    break
+                chunk = ids[start : start + IN_CHUNK]
+                gone.update(chunk)
+                async for doc in self._pushes.find({"_id": {"$in": chunk}}):
+                    if doc.get("state") == PushState.PENDING.value and doc.get("bucket") == key:
+                        gone.discard(str(doc["_id"]))
+                        if doc["not_before"] <= now and (
+                            doc.get("leased_until") is None or doc["leased_until"] <= now
+                        ):
+                            free.append(doc)
+            stale.extend((channel.value, delivery_id, key) for delivery_id in gone)
+            ends = bucket_start(key) + timedelta(seconds=BUCKET_SECONDS)
+            emptied = gone == set(ids)
+            # Past a bucket only once it is empty and older than the settling time (a
+            # replica's clock a little behind may still file into it).
+            if settled and emptied and ends <= now - SETTLE:
+                next_cursor = bucket_of(ends)
+            else:
+                settled = False
+        if stale:
+            await self._unfile(stale)
+        if next_cursor is None:
+            return False
+        moved = await self._due.update_one(
+            {"_id": f"cursor:{channel.value}", "bucket": cursor}, {"$set": {"bucket": next_cursor}}
         )
-        return [_push(doc) async for doc in leased]
+        return bool(moved.modified_count) and next_cursor == bucket_of(
+            bucket_start(keys[-1]) + timedelta(seconds=BUCKET_SECONDS)
+        )
 
     async def settle(self, settlements: Sequence[Settlement], at: datetime) -> list[bool]:
         async def one(settlement: Settlement) -> bool:
@@ -236,6 +331,7 @@ class MongoPushes(Pushes):
             }
             if settlement.retry is not None:
                 update["$set"]["not_before"] = settlement.retry
+                update["$set"]["bucket"] = bucket_of(settlement.retry)
             if settlement.error:
                 update["$push"] = {"errors": f"{at.isoformat()} {settlement.error}"[:500]}
             result = await self._pushes.update_one(
@@ -249,10 +345,20 @@ class MongoPushes(Pushes):
             return bool(result.modified_count)
 
         changed = list(await asyncio.gather(*(one(s) for s in settlements)))
+        recorded = [s for s, c in zip(settlements, changed, strict=True) if c]
+        # Out of the bucket it was due in; a retry into the bucket of its next try.
+        await self._file(
+            [(s.push.channel, s.push.delivery_id, bucket_of(s.retry)) for s in recorded if s.retry]
+        )
+        await self._unfile(
+            [
+                (s.push.channel.value, s.push.delivery_id, bucket_of(s.push.not_before))
+                for s in recorded
+                if s.retry is None or bucket_of(s.retry) != bucket_of(s.push.not_before)
+            ]
+        )
         counted: dict[str, list[Push]] = {}
-        for settlement, done in zip(settlements, changed, strict=True):
-            if not done:
-                continue
+        for settlement in recorded:
             name = {
                 PushState.SENT: "sent",
                 PushState.DEAD: "dead",
@@ -278,6 +384,7 @@ class MongoPushes(Pushes):
             )
             if result.modified_count:
                 withdrawn[push.channel] = withdrawn.get(push.channel, 0) + 1
+                await self._unfile([(push.channel.value, push.delivery_id, str(doc["bucket"]))])
                 await self._count([push], "withdrawn")
         return withdrawn
 
@@ -313,11 +420,21 @@ class MongoPushes(Pushes):
         for delivery_id in delivery_ids:
             doc = await self._pushes.find_one_and_update(
                 {"_id": delivery_id, "state": PushState.DEAD.value},
-                {"$set": {"state": PushState.PENDING.value, "not_before": at, "attempts": 0}},
+                {
+                    "$set": {
+                        "state": PushState.PENDING.value,
+                        "not_before": at,
+                        "bucket": bucket_of(at),
+                        "attempts": 0,
+                        "leased_until": None,
+                    }
+                },
             )
             if doc is not None:
                 redriven += 1
-                await self._count([_push(doc)], "redriven")
+                push = _push(doc)
+                await self._file([(push.channel, delivery_id, bucket_of(at))])
+                await self._count([push], "redriven")
         return redriven
 
 
