@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 import threading
 import uuid
 from collections import Counter
@@ -19,7 +18,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from muster_contracts.areas import AreaLevel, load_area_tree
@@ -33,6 +31,7 @@ from muster_notify.domain.webhooks import (
 from tests.e2e.conftest import RunningSystem, running_system
 from tests.e2e.test_notifications import _kinds, _notify_ready, _register, _wait
 from tests.e2e.test_register_to_report import auth
+from tests.smtp_server import smtp_server
 
 AREAS = load_area_tree()
 STREET = "130203004"
@@ -114,16 +113,9 @@ def serve(receiver: Receiver) -> tuple[ThreadingHTTPServer, str]:
 
 @pytest.fixture(scope="module")
 def mailbox() -> Iterator[tuple[MailBox, int]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     box = MailBox()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_server(box) as port:
         yield box, port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture(scope="module")

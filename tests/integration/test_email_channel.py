@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -16,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from muster_contracts.envelope import Actor, Role
@@ -31,6 +29,7 @@ from muster_volunteer.application.email import Courier, EmailAddresses, EmailOut
 from muster_volunteer.application.registration import stream_id
 from muster_volunteer.domain.volunteer import PersonalData
 from tests.integration.test_notify import BUILDINGS, Clock, Log, registered
+from tests.smtp_server import smtp_server
 
 VOLUNTEER = Actor(subject="v-login", role=Role.VOLUNTEER)
 
@@ -55,16 +54,53 @@ class MailServer:
 
 @pytest.fixture
 def mail_server() -> Iterator[tuple[MailServer, int]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     handler = MailServer()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_server(handler) as port:
         yield handler, port
-    finally:
-        controller.stop()
+
+
+@dataclass
+class Volunteers:
+    """The volunteer service's store, vault and addresses, with a clock and a log."""
+
+    store: EventStore
+    vault: PersonalDataVault
+    addresses: EmailAddresses
+    clock: Clock
+    log: Log
+    context: CommandContext
+
+    async def register(self, volunteer_id: str, name: str = "李明") -> None:
+        personal = await self.vault.seal(volunteer_id, PersonalData(name=name, phone="13800138000"))
+        await self.store.append(
+            stream_id(volunteer_id),
+            VOLUNTEER_STREAM,
+            0,
+            [registered(volunteer_id, BUILDINGS[0], personal=personal)],
+            self.context,
+        )
+
+    def outbox(self, db: Database, port: int) -> EmailOutbox:
+        return EmailOutbox(
+            db,
+            self.store,
+            self.vault,
+            SmtpMailer("127.0.0.1", port, "Muster <noreply@muster.local>", start_tls=False),
+            Courier(max_attempts=3, first_retry=timedelta(seconds=10)),
+            clock=self.clock,
+        )
+
+
+@pytest.fixture
+async def volunteers(db: Database, tmp_path: Path) -> Volunteers:
+    assert LocalKeyFile.create(tmp_path / "kek.json")
+    vault = PersonalDataVault(db, LocalKeyFile(tmp_path / "kek.json"), cache_seconds=0)
+    store = EventStore(db)
+    await store.create_indexes()
+    clock = Clock()
+    return Volunteers(
+        store, vault, EmailAddresses(store, vault), clock, Log(clock), CommandContext(VOLUNTEER)
+    )
 
 
 def request(delivery_id: str, volunteer_id: str, language: str, **changes: Any) -> EmailRequested:
@@ -81,26 +117,13 @@ def request(delivery_id: str, volunteer_id: str, language: str, **changes: Any) 
 
 
 async def test_requests_are_emailed_from_the_sealed_address_once_whatever_the_retries(
-    db: Database, tmp_path: Path, mail_server: tuple[MailServer, int]
+    db: Database, volunteers: Volunteers, mail_server: tuple[MailServer, int]
 ) -> None:
     server, port = mail_server
-    assert LocalKeyFile.create(tmp_path / "kek.json")
-    vault = PersonalDataVault(db, LocalKeyFile(tmp_path / "kek.json"), cache_seconds=0)
-    store = EventStore(db)
-    await store.create_indexes()
-    clock = Clock()
-    log = Log(clock)
-    addresses = EmailAddresses(store, vault)
-    context = CommandContext(VOLUNTEER)
+    store, vault, addresses = volunteers.store, volunteers.vault, volunteers.addresses
+    clock, log, context = volunteers.clock, volunteers.log, volunteers.context
     for volunteer_id in ("v-zh", "v-en", "v-none", "v-withdrawn"):
-        personal = await vault.seal(volunteer_id, PersonalData(name="李明", phone="13800138000"))
-        await store.append(
-            stream_id(volunteer_id),
-            VOLUNTEER_STREAM,
-            0,
-            [registered(volunteer_id, BUILDINGS[0], personal=personal)],
-            context,
-        )
+        await volunteers.register(volunteer_id)
     await addresses.give("v-zh", "li.ming@example.com", True, context)
     await addresses.give("v-en", "Ming.Li@Example.COM", True, context)
     await addresses.give("v-withdrawn", "gone@example.com", True, context)
@@ -110,14 +133,7 @@ async def test_requests_are_emailed_from_the_sealed_address_once_whatever_the_re
     raw = str(await db["events"].find({}).to_list())
     assert "li.ming@example.com" not in raw
 
-    outbox = EmailOutbox(
-        db,
-        store,
-        vault,
-        SmtpMailer("127.0.0.1", port, "Muster <noreply@muster.local>", start_tls=False),
-        Courier(max_attempts=3, first_retry=timedelta(seconds=10)),
-        clock=clock,
-    )
+    outbox = volunteers.outbox(db, port)
     await outbox.create_indexes()
     requests = [
         request("r-zh", "v-zh", "zh-CN"),
@@ -169,40 +185,20 @@ async def test_requests_are_emailed_from_the_sealed_address_once_whatever_the_re
 
 
 async def test_a_server_that_keeps_refusing_ends_in_a_recorded_failure(
-    db: Database, tmp_path: Path, mail_server: tuple[MailServer, int]
+    db: Database, volunteers: Volunteers, mail_server: tuple[MailServer, int]
 ) -> None:
     server, port = mail_server
-    assert LocalKeyFile.create(tmp_path / "kek.json")
-    vault = PersonalDataVault(db, LocalKeyFile(tmp_path / "kek.json"), cache_seconds=0)
-    store = EventStore(db)
-    await store.create_indexes()
-    clock = Clock()
-    log = Log(clock)
-    context = CommandContext(VOLUNTEER)
-    personal = await vault.seal("v-1", PersonalData(name="王芳", phone="13900139000"))
-    await store.append(
-        stream_id("v-1"),
-        VOLUNTEER_STREAM,
-        0,
-        [registered("v-1", BUILDINGS[0], personal=personal)],
-        context,
-    )
-    await EmailAddresses(store, vault).give("v-1", "wang.fang@example.com", True, context)
-    outbox = EmailOutbox(
-        db,
-        store,
-        vault,
-        SmtpMailer("127.0.0.1", port, "noreply@muster.local", start_tls=False),
-        Courier(max_attempts=3, first_retry=timedelta(seconds=10)),
-        clock=clock,
-    )
+    clock, log = volunteers.clock, volunteers.log
+    await volunteers.register("v-1", "王芳")
+    await volunteers.addresses.give("v-1", "wang.fang@example.com", True, volunteers.context)
+    outbox = volunteers.outbox(db, port)
     await outbox.apply([log("email-request-r-1", request("r-1", "v-1", "zh-CN"))])
     server.refusing = 100
     for _ in range(5):
         await outbox.work()
         clock.now += timedelta(minutes=5)
     assert server.received == []
-    assert (await _outcomes(store, ["r-1"]))["r-1"] == (EmailOutcome.FAILED, 3)
+    assert (await _outcomes(volunteers.store, ["r-1"]))["r-1"] == (EmailOutcome.FAILED, 3)
     assert await outbox.pending() == []
 
 
