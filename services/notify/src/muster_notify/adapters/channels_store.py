@@ -180,14 +180,19 @@ class MongoPushes(Pushes):
             taken = await insert_absent(self._pushes, chunk)
             fresh = [pushes[start + i] for i in range(len(chunk)) if i not in taken]
             new += len(fresh)
-            # A restart between the insert and the filing files nothing: the push is
-            # planned again by the redelivered message, found taken, and filed then.
-            await self._file(
-                [
-                    (p.channel, p.delivery_id, bucket_of(p.not_before))
-                    for p in pushes[start : start + len(chunk)]
-                ]
-            )
+            await self._file([(p.channel, p.delivery_id, bucket_of(p.not_before)) for p in fresh])
+            # Planned before (a redelivered message): a restart between its insert and its
+            # filing left it unfiled, so those still pending are filed again where they are.
+            taken_ids = [str(chunk[i]["_id"]) for i in taken]
+            if taken_ids:
+                await self._file(
+                    [
+                        (Channel(doc["channel"]), str(doc["_id"]), str(doc["bucket"]))
+                        async for doc in self._pushes.find(
+                            {"_id": {"$in": taken_ids}, "state": PushState.PENDING.value}
+                        )
+                    ]
+                )
             await self._count(fresh, "planned")
         return new
 

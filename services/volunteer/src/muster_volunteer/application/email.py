@@ -113,7 +113,9 @@ class Courier:
 
 class EmailOutbox:
     """`email_outbox`: one document per request (`_id` its delivery id) until its outcome
-    is recorded."""
+    is recorded (then removed: the outcome's stream remembers it, so a request read again
+    from Kafka later is recognised and not sent twice). The outbox holds only what is
+    pending, so finding what is due stays cheap on a store that scans."""
 
     def __init__(
         self,
@@ -198,6 +200,9 @@ class EmailOutbox:
 
     async def _fulfil(self, doc: Document) -> None:
         request = EmailRequested.model_validate(doc["request"])
+        if (await self._store.read_stream(_outcome_stream(request.delivery_id))).version:
+            await self._outbox.delete_one({"_id": request.delivery_id})  # fulfilled before
+            return
         attempts = int(doc.get("attempts", 0)) + 1
         async with self._slots:
             outcome, detail = await self._try(request)
@@ -218,9 +223,7 @@ class EmailOutbox:
             EMAILS.labels("retrying").inc()
             return
         await self._record(request, outcome, attempts, detail)
-        await self._outbox.update_one(
-            {"_id": request.delivery_id}, {"$set": {"done": True, "leased_until": None}}
-        )
+        await self._outbox.delete_one({"_id": request.delivery_id})
 
     async def _try(self, request: EmailRequested) -> tuple[EmailOutcome, str]:
         stream = await self._store.read_stream(stream_id(request.volunteer_id))
@@ -254,7 +257,7 @@ class EmailOutbox:
         )
         with contextlib.suppress(ConcurrencyError):  # recorded before a restart
             await self._store.append(
-                f"{EMAIL_DELIVERY_STREAM}-{request.delivery_id}",
+                _outcome_stream(request.delivery_id),
                 EMAIL_DELIVERY_STREAM,
                 0,
                 [event],
@@ -263,4 +266,8 @@ class EmailOutbox:
             EMAILS.labels(outcome.value).inc()
 
     async def pending(self) -> list[dict[str, Any]]:
-        return [doc async for doc in self._outbox.find({"done": False})]
+        return [doc async for doc in self._outbox.find({})]
+
+
+def _outcome_stream(delivery_id: str) -> str:
+    return f"{EMAIL_DELIVERY_STREAM}-{delivery_id}"
