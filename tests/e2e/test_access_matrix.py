@@ -295,7 +295,9 @@ RULES: dict[str, dict[str, Rule]] = {
         "GET /reports/top-teams": Rule(READERS, area=True, params=lambda _: {"area_id": STREET_A}),
         "GET /reports/stars": Rule(READERS, area=True, params=lambda _: {"area_id": STREET_A}),
     },
+    # Notify keeps an event log too (its email requests), with the audit trail over it.
     "notify": COMMON
+    | AUDIT
     | {
         "GET /me/notifications": OWN,
         "GET /me/notifications/unread-count": OWN,
