@@ -270,8 +270,10 @@ class ChannelDelivery(Delivery):
 
     async def plan(self, messages: Sequence[Message]) -> int:
         now = self._clock_of_plans()
-        chosen = await self._preferences.of(sorted({m.volunteer_id for m in messages}))
         subscriptions = await self._subscriptions.active()
+        if Channel.EMAIL not in self._enabled and not subscriptions:
+            return 0  # no channel beyond the inbox: nothing to read or plan
+        chosen = await self._preferences.of(sorted({m.volunteer_id for m in messages}))
         places = await self._places(messages)
         pushes = [
             push
