@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from muster_notify.domain.messages import MessageKind
+from muster_contracts.areas import AreaLevel, load_area_tree
+from muster_notify.application.channels import Subscription, plan_pushes
+from muster_notify.domain.messages import Cause, Message, MessageKind
 from muster_notify.domain.preferences import (
     Channel,
     PreferenceError,
@@ -119,3 +121,47 @@ def test_quiet_hours_that_cannot_be_kept_are_refused(quiet: dict[str, object], f
     with pytest.raises(PreferenceError) as refused:
         QuietHours(**quiet)  # type: ignore[arg-type]
     assert refused.value.field == field
+
+
+# --- which channels a message is planned on --------------------------------------------------
+
+AREAS = load_area_tree()
+STREET, OTHER_STREET = "130203001", "130203002"
+BUILDING = next(a.id for a in AREAS.at_level(AreaLevel.BUILDING) if a.id.startswith(STREET))
+HOOKS = [
+    Subscription("street", STREET, "https://hooks.example/a", "s", "organiser"),
+    Subscription("other", OTHER_STREET, "https://hooks.example/b", "s", "organiser"),
+    Subscription(
+        "reminders-only",
+        STREET,
+        "https://hooks.example/c",
+        "s",
+        "organiser",
+        frozenset({MessageKind.ACTIVITY_REMINDER}),
+    ),
+]
+
+
+def planned(preferences: Preferences, **options: object) -> list[tuple[str, str]]:
+    message = Message("v-1", BROADCAST, Cause("e-1", local(7, 15)), drive_id="d-1")
+    pushes = plan_pushes(message, preferences, BUILDING, HOOKS, AREAS, local(7, 15), **options)  # type: ignore[arg-type]
+    return [(p.channel.value, p.target) for p in pushes]
+
+
+def test_a_message_is_planned_on_email_and_the_subscriptions_covering_its_area() -> None:
+    assert planned(DEFAULT) == [("email", "v-1"), ("webhook", "street")]
+
+
+def test_a_channel_turned_off_for_the_kind_is_not_planned() -> None:
+    no_email = Preferences(off=frozenset({(BROADCAST, Channel.EMAIL)}))
+    no_hooks = Preferences(off=frozenset({(BROADCAST, Channel.WEBHOOK)}))
+    assert planned(no_email) == [("webhook", "street")]
+    assert planned(no_hooks) == [("email", "v-1")]
+    assert planned(DEFAULT, enabled=frozenset({Channel.WEBHOOK})) == [("webhook", "street")]
+
+
+def test_a_delivery_planned_twice_is_the_same_delivery() -> None:
+    message = Message("v-1", BROADCAST, Cause("e-1", local(7, 15)), drive_id="d-1")
+    first = plan_pushes(message, DEFAULT, BUILDING, HOOKS, AREAS, local(7, 15))
+    again = plan_pushes(message, DEFAULT, BUILDING, HOOKS, AREAS, local(7, 16))
+    assert [p.delivery_id for p in first] == [p.delivery_id for p in again]
