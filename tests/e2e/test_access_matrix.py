@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -141,6 +142,14 @@ def activity_form(w: World) -> dict[str, Any]:
     }
 
 
+def series_form(w: World) -> dict[str, Any]:
+    """The activity of `activity_form`, weekly for three weeks."""
+    form = activity_form(w)
+    first = datetime.fromisoformat(form["starts_at"]).astimezone(ZoneInfo("Asia/Shanghai"))
+    until = first.date() + timedelta(weeks=2)
+    return form | {"repeat": {"weekdays": [first.isoweekday()], "until": until.isoformat()}}
+
+
 def volunteer_form(_: World) -> dict[str, Any]:
     return SampleVolunteers(seed=uuid.uuid4().int % 10**9).draw(BUILDING_A)
 
@@ -208,6 +217,13 @@ RULES: dict[str, dict[str, Rule]] = {
             frozenset({VOLUNTEER}), body=lambda _: {"email": "matrix@example.com", "consent": True}
         ),
         "DELETE /me/email": OWN,
+        # Rosters: an organiser imports into their area (the area is the query's).
+        "POST /rosters/preview": Rule(
+            frozenset({ORGANISER, ADMIN}), area=True, params=lambda _: {"area_id": COMMUNITY_A}
+        ),
+        "POST /rosters/import": Rule(
+            frozenset({ORGANISER, ADMIN}), area=True, params=lambda _: {"area_id": COMMUNITY_A}
+        ),
         # Last: erasure ends the volunteer the other operations are tried on.
         "DELETE /volunteers/{volunteer_id}": Rule(
             frozenset({VOLUNTEER, ADMIN}), own=True, concealed=True
@@ -253,7 +269,9 @@ RULES: dict[str, dict[str, Rule]] = {
             body=lambda _: {"team_id": "t-1", "absorbed_team_id": "t-2"},
         ),
         "POST /activities": Rule(frozenset({ORGANISER}), area=True, body=activity_form),
+        "POST /activity-series": Rule(frozenset({ORGANISER}), area=True, body=series_form),
         "GET /activities/{activity_id}": READ,
+        "GET /activities": Rule(READERS, area=True, params=lambda _: {"area_id": COMMUNITY_A}),
         "GET /activities/{activity_id}/check-in-code": ORGANISE,
         "GET /activities/{activity_id}/never-checked-out": READ,
         "POST /activities/{activity_id}/beneficiaries": Rule(

@@ -112,6 +112,12 @@ class ActivityScheduled(_ActivityEvent):
     assigned_volunteer_ids: tuple[str, ...] = ()
     checkin_secret: str = Field(min_length=1, description="Standard base64 of the HMAC key.")
     checkin_tolerance_minutes: int = Field(ge=0)
+    series_id: str | None = Field(
+        default=None, description="The recurring series this activity is an occurrence of."
+    )
+    occurrence: int | None = Field(
+        default=None, ge=1, description="Which occurrence of its series (1 the first)."
+    )
 
     @property
     def has_coordinates(self) -> bool:

@@ -46,6 +46,14 @@ class ConflictError(MusterError):
     code = "conflict"
 
 
+class PayloadTooLargeError(MusterError):
+    status = 413
+
+
+class UnsupportedMediaTypeError(MusterError):
+    status = 415
+
+
 class TooManyRequestsError(MusterError):
     """Too many attempts for now; the answer says when to try again (`Retry-After`)."""
 

@@ -31,6 +31,7 @@ from muster_volunteer.application.email import (
 from muster_volunteer.application.hours_statement import HoursStatements
 from muster_volunteer.application.logins import LoginDesk
 from muster_volunteer.application.registration import VolunteerRegistry
+from muster_volunteer.application.roster_import import RosterImport
 from muster_volunteer.application.sign_ups import DriveBoard, SignUpDesk
 from muster_volunteer.domain.email import Email
 from muster_volunteer.entrypoints import (
@@ -38,6 +39,7 @@ from muster_volunteer.entrypoints import (
     email_http,
     http,
     logins_http,
+    rosters_http,
     sign_ups_http,
 )
 
@@ -243,14 +245,17 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
             sign_ups_http.router,
             attendance_http.router,
             logins_http.router,
+            rosters_http.router,
             email_http.router,
         ],
         on_start=on_start,
+        larger_bodies={"/rosters/": rosters_http.MAX_ROSTER_BYTES},
     )
     app.state.areas = areas
     app.state.registry = VolunteerRegistry(
         runtime.store, vault, phones, areas, logins, id_numbers, invitation_codes
     )
+    app.state.rosters = RosterImport(app.state.registry, phones, areas)
     app.state.logins = LoginDesk(
         runtime.store,
         logins,

@@ -197,9 +197,14 @@ def _aware(name: str, at: datetime) -> None:
 
 
 def schedule_activity(
-    state: Activity, command: ScheduleActivity, checkin_secret: bytes, areas: AreaTree
+    state: Activity,
+    command: ScheduleActivity,
+    checkin_secret: bytes,
+    areas: AreaTree,
+    series: tuple[str, int] | None = None,
 ) -> list[DomainEvent]:
-    """Schedule an activity; `checkin_secret` is freshly random (see `new_checkin_secret`)."""
+    """Schedule an activity; `checkin_secret` is freshly random (see `new_checkin_secret`);
+    `series` is (series id, occurrence number) for an occurrence of a recurring series."""
     if state.exists:
         raise ActivityRuleError("activity_id", "unique", "this activity is already scheduled")
     if not checkin_secret:
@@ -242,6 +247,8 @@ def schedule_activity(
             assigned_volunteer_ids=assigned,
             checkin_secret=encode_secret(checkin_secret),
             checkin_tolerance_minutes=command.checkin_tolerance_minutes,
+            series_id=series[0] if series else None,
+            occurrence=series[1] if series else None,
         )
     ]
 

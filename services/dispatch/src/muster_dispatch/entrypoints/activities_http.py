@@ -128,15 +128,11 @@ class ActivityForm(ScheduleActivity):
     )
 
 
-@router.post("", status_code=201)
-async def schedule(
-    request: Request, response: Response, form: ActivityForm, principal: Organiser
-) -> dict[str, Any]:
-    """Schedule an activity of a drive or team; its check-in secret is generated here.
-
-    422 `unknown_area` (field `place_area_id`) for an area the tree does not hold, 403
-    `outside_scope` for a known area outside the organiser's.
-    """
+async def may_schedule(
+    request: Request, form: ScheduleActivity, principal: Principal
+) -> ActivityBook:
+    """Refuse an activity in an unknown area (422 `unknown_area`), outside the organiser's
+    scope, or of another area's drive (403 `outside_scope`)."""
     book = _book(request)
     if form.place_area_id not in book.areas:
         raise RuleViolationError(
@@ -151,6 +147,19 @@ async def schedule(
         drive = await request.app.state.drives.load(form.drive_id)
         if drive.launched is not None:
             principal.require_scope(drive.launched.scope_area_id, book.areas)
+    return book
+
+
+@router.post("", status_code=201)
+async def schedule(
+    request: Request, response: Response, form: ActivityForm, principal: Organiser
+) -> dict[str, Any]:
+    """Schedule an activity of a drive or team; its check-in secret is generated here.
+
+    422 `unknown_area` (field `place_area_id`) for an area the tree does not hold, 403
+    `outside_scope` for a known area outside the organiser's.
+    """
+    book = await may_schedule(request, form, principal)
     activity_id = stable_id(request, "activity").hex[:12]
     secret = new_checkin_secret()
     state, _ = await book.execute(

@@ -189,6 +189,9 @@ class PersonalDataVault:
         return key
 
 
+HOLDERS_PER_QUERY = 500
+
+
 class IdentityClaims:
     """Unique claims on an identifying value (a phone number, a resident ID number), keyed
     by a keyed hash so no value is stored in clear; one collection per kind of value."""
@@ -216,6 +219,16 @@ class IdentityClaims:
             return await self.claim(value, volunteer_id)
         holder = str(existing["volunteer_id"])
         return None if holder == volunteer_id else holder
+
+    async def holders(self, values: list[str]) -> dict[str, str]:
+        """Who holds each of `values` that is claimed (value -> volunteer id)."""
+        by_fingerprint = {self.fingerprint(v): v for v in values}
+        found: dict[str, str] = {}
+        for start in range(0, len(values), HOLDERS_PER_QUERY):
+            chunk = list(by_fingerprint)[start : start + HOLDERS_PER_QUERY]
+            async for doc in self._claims.find({"_id": {"$in": chunk}}):
+                found[by_fingerprint[doc["_id"]]] = str(doc["volunteer_id"])
+        return found
 
     async def release(self, value: str, volunteer_id: str) -> None:
         await self._claims.delete_one(

@@ -186,23 +186,7 @@ def register(
     bound to the new record in the same step."""
     if state.exists:
         raise VolunteerRuleError("volunteer_id", "unique", "this volunteer is already registered")
-    if command.home_area_id not in areas:
-        raise VolunteerRuleError(
-            "home_area_id", "known_area", f"unknown area {command.home_area_id}"
-        )
-    if areas.get(command.home_area_id).level not in HOME_LEVELS:
-        raise VolunteerRuleError(
-            "home_area_id", "home_level", "the home area must be a community, grid or building"
-        )
-    if (
-        VolunteerCategory.IN_SERVICE_PARTY_MEMBER in command.categories
-        and not command.employer_unit
-    ):
-        raise VolunteerRuleError(
-            "employer_unit",
-            "required_for_in_service_party_member",
-            "an in-service party member reports with an employer unit",
-        )
+    check_registration(command, areas)
     return [
         VolunteerRegistered(
             volunteer_id=state.volunteer_id,
@@ -225,6 +209,28 @@ def register(
             ]
         ),
     ]
+
+
+def check_registration(command: RegisterVolunteer, areas: AreaTree) -> None:
+    """The form's rules that pydantic cannot say: a home where volunteers live, and an
+    employer unit for an in-service party member."""
+    if command.home_area_id not in areas:
+        raise VolunteerRuleError(
+            "home_area_id", "known_area", f"unknown area {command.home_area_id}"
+        )
+    if areas.get(command.home_area_id).level not in HOME_LEVELS:
+        raise VolunteerRuleError(
+            "home_area_id", "home_level", "the home area must be a community, grid or building"
+        )
+    if (
+        VolunteerCategory.IN_SERVICE_PARTY_MEMBER in command.categories
+        and not command.employer_unit
+    ):
+        raise VolunteerRuleError(
+            "employer_unit",
+            "required_for_in_service_party_member",
+            "an in-service party member reports with an employer unit",
+        )
 
 
 def invite(state: Volunteer, invitation_id: str, expires_at: datetime) -> list[DomainEvent]:
