@@ -10,7 +10,7 @@ export MUSTER_KAFKA_NODES := $(CLUSTER)
 endif
 PY := .venv/bin/python
 
-.PHONY: help install up demo test test-faults test-cluster test-conformance lint unit down status clean logs bench bench-registrations bench-roster bench-teams bench-healthz bench-pages docs schemas
+.PHONY: help install up demo test test-faults test-cluster test-conformance lint unit down status clean logs bench bench-registrations bench-roster bench-teams bench-healthz bench-pages bench-notify-channels docs schemas
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -86,6 +86,10 @@ bench-roster: ## roster import of 10,000 rows: read, preview, import, import aga
 
 bench-pages: up ## Lighthouse (mobile) on the volunteer page's home and check-in screens: accessibility, best practices, performance
 	$(PY) -m tools.lighthouse_pages
+
+bench-notify-channels: ## email to 1,000 volunteers and webhooks to 10 receivers, one failing
+	bash $(STACK) up infra
+	$(PY) -m tools.notify_channel_fanout 1000 --receivers 10
 
 bench-teams: ## team formation quality and speed: 10,000 sign-ups, against a naive baseline
 	$(PY) -m muster_dispatch.domain.formation_bench

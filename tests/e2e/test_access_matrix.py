@@ -214,6 +214,11 @@ RULES: dict[str, dict[str, Rule]] = {
             frozenset({VOLUNTEER}), body=lambda _: {"code": "0000-0000-0000-0000"}
         ),
         "GET /me": OWN,
+        "GET /me/email": OWN,
+        "PUT /me/email": Rule(
+            frozenset({VOLUNTEER}), body=lambda _: {"email": "matrix@example.com", "consent": True}
+        ),
+        "DELETE /me/email": OWN,
         # Rosters: an organiser imports into their area (the area is the query's).
         "POST /rosters/preview": Rule(
             frozenset({ORGANISER, ADMIN}), area=True, params=lambda _: {"area_id": COMMUNITY_A}
@@ -314,7 +319,9 @@ RULES: dict[str, dict[str, Rule]] = {
         "GET /reports/top-teams": Rule(READERS, area=True, params=lambda _: {"area_id": STREET_A}),
         "GET /reports/stars": Rule(READERS, area=True, params=lambda _: {"area_id": STREET_A}),
     },
+    # Notify keeps an event log too (its email requests), with the audit trail over it.
     "notify": COMMON
+    | AUDIT
     | {
         "GET /me/notifications": OWN,
         "GET /me/notifications/unread-count": OWN,
@@ -328,6 +335,18 @@ RULES: dict[str, dict[str, Rule]] = {
         ),
         "GET /drives/{drive_id}/notifications": READ,
         "GET /activities/{activity_id}/notifications": READ,
+        "GET /me/notification-preferences": OWN,
+        "PATCH /me/notification-preferences": Rule(
+            frozenset({VOLUNTEER}), body=lambda _: {"quiet_start": "22:30"}
+        ),
+        "POST /webhook-subscriptions": Rule(
+            frozenset({ORGANISER, ADMIN}),
+            area=True,
+            body=lambda _: {"area_id": COMMUNITY_A, "url": "https://8.8.8.8/hook"},
+        ),
+        "GET /webhook-subscriptions": Rule(frozenset({ORGANISER, ADMIN})),
+        "GET /drives/{drive_id}/deliveries": READ,
+        "GET /activities/{activity_id}/deliveries": READ,
     },
 }
 

@@ -12,8 +12,10 @@ STREAM_CONTEXTS: dict[str, str] = {
     "activity": "dispatch",
     "area-tree": "dispatch",
     "service-day": "dispatch",
+    "email-delivery": "volunteer",
+    "email-request": "notify",
 }
-CONTEXTS = ("volunteer", "dispatch")
+CONTEXTS = ("volunteer", "dispatch", "notify")
 
 
 def context_of(stream_type: str) -> str:

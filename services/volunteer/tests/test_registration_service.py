@@ -7,6 +7,7 @@ import base64
 from datetime import datetime
 
 import pytest
+from pydantic import BaseModel
 
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.envelope import Actor, Role
@@ -18,6 +19,7 @@ from muster_volunteer.application.ports import (
     InvitationCode,
     LoginTakenError,
     PersonalDataErasedError,
+    Sealable,
 )
 from muster_volunteer.application.registration import VolunteerRegistry, stream_id
 from muster_volunteer.domain.volunteer import PersonalData, RegisterVolunteer
@@ -34,15 +36,18 @@ class MemorySafe:
     def __init__(self) -> None:
         self.keys: set[str] = set()
 
-    async def seal(self, volunteer_id: str, data: PersonalData) -> SealedPersonalData:
+    async def seal(self, volunteer_id: str, data: BaseModel) -> SealedPersonalData:
         self.keys.add(volunteer_id)
         text = base64.urlsafe_b64encode(data.model_dump_json().encode()).decode()
         return SealedPersonalData(key_id=volunteer_id, ciphertext=text)
 
     async def unseal(self, sealed: SealedPersonalData) -> PersonalData:
+        return await self.unseal_as(sealed, PersonalData)
+
+    async def unseal_as(self, sealed: SealedPersonalData, model: type[Sealable]) -> Sealable:
         if sealed.key_id not in self.keys:
             raise PersonalDataErasedError(sealed.key_id)
-        return PersonalData.model_validate_json(base64.urlsafe_b64decode(sealed.ciphertext))
+        return model.model_validate_json(base64.urlsafe_b64decode(sealed.ciphertext))
 
     async def shred(self, volunteer_id: str) -> None:
         self.keys.discard(volunteer_id)

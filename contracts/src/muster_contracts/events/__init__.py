@@ -1,7 +1,7 @@
 """Domain event payloads shared by the services, with their stable names and versions."""
 
 # Importing the modules registers every event type by its stable name.
-from muster_contracts.events import activities, areas, drives
+from muster_contracts.events import activities, areas, contacts, drives
 from muster_contracts.events.registry import (
     DomainEvent,
     UnknownEventTypeError,
@@ -37,6 +37,7 @@ __all__ = [
     "VolunteerRegistered",
     "activities",
     "areas",
+    "contacts",
     "decode_payload",
     "drives",
     "event_types",

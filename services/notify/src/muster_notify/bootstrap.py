@@ -17,23 +17,23 @@ from muster_notify.adapters.store import (
     MongoTimers,
 )
 from muster_notify.application.broadcasts import Broadcaster
-from muster_notify.application.delivery import Delivery, LiveFeed
+from muster_notify.application.delivery import LiveFeed
 from muster_notify.application.inbox import InboxDesk
 from muster_notify.application.notifier import Notifier
 from muster_notify.application.reminders import TimerWalk
-from muster_notify.entrypoints import http
+from muster_notify.channels_root import Channels, ChannelSettings
+from muster_notify.entrypoints import channels_http, http
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
 from muster_runtime.reference_areas import ReferenceAreas
 from muster_runtime.service import ServiceRuntime
-from muster_runtime.settings import ServiceSettings
 from muster_runtime.volunteer_names import VolunteerNames
 
 CONTEXT = "notify"
 CONSUMES = ("volunteer", "dispatch")
 
 
-class NotifySettings(ServiceSettings):
+class NotifySettings(ChannelSettings):
     service_name: str = CONTEXT
     http_port: int = 8004
     reminder_lead_minutes: tuple[int, ...] = Field(
@@ -67,7 +67,9 @@ class NotifySettings(ServiceSettings):
 def build_app(settings: NotifySettings | None = None) -> FastAPI:
     settings = settings or NotifySettings()
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
-    runtime = ServiceRuntime(settings, consumes=CONSUMES)
+    # Produces its email requests (to the volunteer service, which holds the addresses).
+    runtime = ServiceRuntime(settings, produces=CONTEXT, consumes=CONSUMES)
+    assert runtime.store is not None
     db = runtime.db
     areas = load_area_tree()
     reference_areas = ReferenceAreas(db, areas)
@@ -78,7 +80,9 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
     broadcasts = MongoBroadcasts(db)
     timers = MongoTimers(db)
     live = LiveFeed()
-    delivery = Delivery(inboxes, tallies, live)
+    lead_times = tuple(timedelta(minutes=m) for m in settings.reminder_lead_minutes)
+    channels = Channels(db, settings, facts, areas, lead_times, runtime.store)
+    delivery = channels.delivery(inboxes, tallies, live)
     broadcaster = Broadcaster(
         broadcasts, facts, delivery, areas, areas_per_page=settings.broadcast_areas_per_page
     )
@@ -87,7 +91,7 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
         timers,
         delivery,
         broadcaster,
-        lead_times=tuple(timedelta(minutes=m) for m in settings.reminder_lead_minutes),
+        lead_times=lead_times,
         star_thresholds=settings.star_thresholds_hours,
         areas=areas,
     )
@@ -96,20 +100,27 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
     )
 
     # The tree first (admins' additions), then facts and messages.
-    runtime.consume_with(reference_areas.apply, notifier.apply)
+    runtime.consume_with(
+        reference_areas.apply, notifier.apply, channels.planner.apply, channels.outcomes.apply
+    )
 
     async def walk_timers() -> None:
         await walk.run(settings.timer_tick_seconds)
 
     runtime.alongside(broadcaster.run, "broadcasts")
     runtime.alongside(walk_timers, "timer-walk")
+    channels.run_alongside(runtime)
 
     async def on_start() -> None:
         await reference_areas.load()
+        await channels.begin()
         await walk.begin()
 
     app = create_app(
-        runtime, title="Muster notify service", routers=[http.router], on_start=on_start
+        runtime,
+        title="Muster notify service",
+        routers=[http.router, channels_http.router],
+        on_start=on_start,
     )
     app.state.areas = areas
     app.state.facts = facts
@@ -118,4 +129,5 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
     app.state.tallies = tallies
     app.state.broadcasts = broadcasts
     app.state.stream_poll_seconds = settings.stream_poll_seconds
+    channels.serve(app, inboxes)
     return app

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi import FastAPI
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from muster_contracts.areas import load_area_tree
 from muster_runtime.http import create_app
@@ -20,15 +20,25 @@ from muster_runtime.settings import ServiceSettings
 from muster_volunteer.adapters.logins import ClaimAttempts, InvitationCodes, LoginLinks
 from muster_volunteer.adapters.open_attendances import StoredOpenAttendances
 from muster_volunteer.adapters.personal_data import IdentityClaims, PersonalDataVault
+from muster_volunteer.adapters.smtp import SmtpMailer
 from muster_volunteer.application.attendance import ActivityBoard, AttendanceDesk
+from muster_volunteer.application.email import (
+    Courier,
+    EmailAddresses,
+    EmailOutbox,
+    Mailer,
+    MailError,
+)
 from muster_volunteer.application.hours_statement import HoursStatements
 from muster_volunteer.application.logins import LoginDesk
 from muster_volunteer.application.registration import VolunteerRegistry
 from muster_volunteer.application.roster_import import RosterImport
 from muster_volunteer.application.sign_ups import DriveBoard, SignUpDesk
 from muster_volunteer.application.team_leaders import TeamLeaders
+from muster_volunteer.domain.email import Email
 from muster_volunteer.entrypoints import (
     attendance_http,
+    email_http,
     http,
     logins_http,
     rosters_http,
@@ -85,6 +95,24 @@ class VolunteerSettings(ServiceSettings):
     statement_issuer: str = Field(
         default="路北区志愿服务联合会", description="The issuing unit printed on hours statements."
     )
+    smtp_host: str = Field(
+        default="", description="The SMTP server notifications are emailed through (empty: none)."
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="The SMTP server's port.")
+    smtp_sender: str = Field(
+        default="Muster <noreply@muster.local>", description="The emails' From address."
+    )
+    smtp_username: str = Field(default="", description="SMTP login (empty: none).")
+    smtp_password: SecretStr = Field(default=SecretStr(""), description="SMTP password.")
+    smtp_start_tls: bool | None = Field(
+        default=None, description="STARTTLS: true, false, or unset (when the server offers it)."
+    )
+    email_max_attempts: int = Field(
+        default=5, ge=1, description="Tries of an email before it is recorded as failed."
+    )
+    email_first_retry_seconds: float = Field(
+        default=5.0, gt=0, description="Wait before an email's first retry; it doubles."
+    )
 
     def secret_problems(self) -> list[str]:
         return super().secret_problems() + self.key_encryption_problems()
@@ -133,10 +161,29 @@ def key_encryption_keys(settings: VolunteerSettings) -> KeyEncryptionKeys:
         raise SystemExit(f"{settings.service_name}: refusing to start: {error}") from None
 
 
+class NoMailServer(Mailer):
+    async def send(self, to: str, email: Email, message_id: str) -> None:
+        raise MailError("no SMTP server is configured (MUSTER_SMTP_HOST)", permanent=True)
+
+
+def mailer_of(settings: VolunteerSettings) -> Mailer:
+    if not settings.smtp_host:
+        return NoMailServer()
+    return SmtpMailer(
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.smtp_sender,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value(),
+        start_tls=settings.smtp_start_tls,
+    )
+
+
 def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     settings = settings or VolunteerSettings()
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
-    runtime = ServiceRuntime(settings, produces=CONTEXT, consumes=("dispatch",))
+    # notify: its email requests, fulfilled here where the addresses are.
+    runtime = ServiceRuntime(settings, produces=CONTEXT, consumes=("dispatch", "notify"))
     assert runtime.store is not None
     vault = PersonalDataVault(
         runtime.db, key_encryption_keys(settings), cache_seconds=settings.data_key_cache_seconds
@@ -154,12 +201,28 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
 
     # The tree first: the packaged file, then the areas admins added (dispatch's events).
     reference_areas = ReferenceAreas(db, areas)
-    runtime.consume_with(
-        reference_areas.apply, board.apply, activity_board.apply, team_leaders.apply
+    email_outbox = EmailOutbox(
+        db,
+        runtime.store,
+        vault,
+        mailer_of(settings),
+        Courier(
+            max_attempts=settings.email_max_attempts,
+            first_retry=timedelta(seconds=settings.email_first_retry_seconds),
+        ),
     )
+    runtime.consume_with(
+        reference_areas.apply,
+        board.apply,
+        activity_board.apply,
+        team_leaders.apply,
+        email_outbox.apply,
+    )
+    runtime.alongside(email_outbox.run, "email-courier")
 
     async def on_start() -> None:
         await reference_areas.load()
+        await email_outbox.create_indexes()
         # Data keys stored in clear by versions before envelope encryption get wrapped.
         migrated = await vault.rewrap(clear_only=True)
         if migrated.rewrapped:
@@ -177,6 +240,7 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
             attendance_http.router,
             logins_http.router,
             rosters_http.router,
+            email_http.router,
         ],
         on_start=on_start,
         larger_bodies={"/rosters/": rosters_http.MAX_ROSTER_BYTES},
@@ -193,6 +257,7 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
         ClaimAttempts(db, settings.claim_attempts_per_hour, window_seconds=3600),
         timedelta(hours=settings.invitation_valid_hours),
     )
+    app.state.email_addresses = EmailAddresses(runtime.store, vault)
     app.state.board = board
     app.state.sign_ups = SignUpDesk(runtime.store, board)
     app.state.activity_board = activity_board

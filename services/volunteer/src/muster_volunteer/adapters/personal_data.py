@@ -19,9 +19,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import BaseModel
 from pymongo.errors import DuplicateKeyError
 
 from muster_contracts.events import SealedPersonalData
@@ -33,6 +34,7 @@ from muster_volunteer.application.ports import PersonalDataErasedError as Person
 from muster_volunteer.domain.volunteer import PersonalData
 
 NONCE_BYTES = 12
+Sealable = TypeVar("Sealable", bound=BaseModel)
 # A claim whose registration never got stored (crash between claim and append) may be
 # taken over after this long.
 ORPHAN_CLAIM_AGE = timedelta(seconds=30)
@@ -85,7 +87,8 @@ class PersonalDataVault:
         self._keks = keks
         self._cache = DataKeyCache(cache_seconds)
 
-    async def seal(self, volunteer_id: str, data: PersonalData) -> SealedPersonalData:
+    async def seal(self, volunteer_id: str, data: BaseModel) -> SealedPersonalData:
+        """Seal `data` (personal data, an email contact) with the volunteer's key."""
         key = await self._key_for(volunteer_id)
         nonce = os.urandom(NONCE_BYTES)
         ciphertext = AESGCM(key).encrypt(
@@ -96,6 +99,10 @@ class PersonalDataVault:
         )
 
     async def unseal(self, sealed: SealedPersonalData) -> PersonalData:
+        return await self.unseal_as(sealed, PersonalData)
+
+    async def unseal_as(self, sealed: SealedPersonalData, model: type[Sealable]) -> Sealable:
+        """Open sealed data as `model`; PersonalDataErasedError once the key is gone."""
         key = self._cache.get(sealed.key_id)
         if key is None:
             doc = await self._keys.find_one({"_id": sealed.key_id})
@@ -105,7 +112,7 @@ class PersonalDataVault:
             self._cache.put(sealed.key_id, key)
         raw = base64.urlsafe_b64decode(sealed.ciphertext)
         plain = AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], sealed.key_id.encode())
-        return PersonalData.model_validate_json(plain)
+        return model.model_validate_json(plain)
 
     async def shred(self, volunteer_id: str) -> None:
         """Destroy the key: every copy of the sealed data, in any store or topic, is noise."""

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+from pydantic import BaseModel
 
 from muster_contracts.events import SealedPersonalData
 from muster_volunteer.domain.attendance import ActivityView
@@ -38,13 +40,21 @@ class InvitationCode:
     invitation_id: str
 
 
-class PersonalDataSafe(Protocol):
-    """Seals a volunteer's personal data with their own key; shredding the key erases it."""
+Sealable = TypeVar("Sealable", bound=BaseModel)
 
-    async def seal(self, volunteer_id: str, data: PersonalData) -> SealedPersonalData: ...
+
+class PersonalDataSafe(Protocol):
+    """Seals a volunteer's personal data (name, phone, ID number; an email contact) with
+    their own key; shredding the key erases it."""
+
+    async def seal(self, volunteer_id: str, data: BaseModel) -> SealedPersonalData: ...
 
     async def unseal(self, sealed: SealedPersonalData) -> PersonalData:
         """Raises: PersonalDataErasedError: the volunteer's key was shredded."""
+        ...
+
+    async def unseal_as(self, sealed: SealedPersonalData, model: type[Sealable]) -> Sealable:
+        """Open sealed data as `model`; raises PersonalDataErasedError as `unseal` does."""
         ...
 
     async def shred(self, volunteer_id: str) -> None: ...

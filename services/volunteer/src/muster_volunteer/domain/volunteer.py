@@ -23,6 +23,7 @@ from muster_contracts.events import (
     VolunteerLoginUnbound,
     VolunteerRegistered,
 )
+from muster_contracts.events.contacts import VolunteerEmailRemoved, VolunteerEmailSet
 
 _PHONE_SEPARATORS = re.compile(r"[\s\-()]")
 _MAINLAND_MOBILE = re.compile(r"1[3-9]\d{9}")
@@ -173,6 +174,8 @@ class Volunteer:
     invitation_id: str | None = None
     invitation_expires_at: datetime | None = None
     claimed_invitation_id: str | None = None
+    # The email address given with consent, sealed; None when none (or withdrawn).
+    email: SealedPersonalData | None = None
 
     @property
     def exists(self) -> bool:
@@ -330,7 +333,12 @@ def evolve(state: Volunteer, event: DomainEvent) -> Volunteer:
         return replace(state, version=state.version + 1, registered=event)
     if isinstance(event, VolunteerErased):
         return replace(
-            state, version=state.version + 1, erased=True, invitation_id=None, login=None
+            state,
+            version=state.version + 1,
+            erased=True,
+            invitation_id=None,
+            login=None,
+            email=None,
         )
     if isinstance(event, VolunteerInvited):
         return replace(
@@ -346,4 +354,8 @@ def evolve(state: Volunteer, event: DomainEvent) -> Volunteer:
         )
     if isinstance(event, VolunteerLoginUnbound):
         return replace(state, version=state.version + 1, login=None)
+    if isinstance(event, VolunteerEmailSet):
+        return replace(state, version=state.version + 1, email=event.email)
+    if isinstance(event, VolunteerEmailRemoved):
+        return replace(state, version=state.version + 1, email=None)
     return replace(state, version=state.version + 1)
