@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -18,7 +18,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from muster_runtime.consumer import EventHandler, PoisonMessage, apply_or_set_aside, decode_records
+from muster_runtime.consumer import (
+    EventHandler,
+    PoisonMessage,
+    apply_or_set_aside,
+    decode_records,
+)
 from muster_runtime.dead_letters import list_dead_letters
 from muster_runtime.dedupe import RepeatFilter
 from muster_runtime.mongo import Database
@@ -86,7 +91,7 @@ class DeadLetters:
             await self._producer.stop()
 
 
-async def _partitions(bootstrap: str, topics: Sequence[str]) -> list[TopicPartition]:
+async def partitions_of(bootstrap: str, topics: Sequence[str]) -> list[TopicPartition]:
     """Every partition of the topics that exist (a context may not have published yet)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -168,36 +173,25 @@ async def rebuild(
     )
     await consumer.start()
     started = time.perf_counter()
-    applied = 0
     # A replay meets the log's repeats too; it alone reads every partition, so the windows
     # stay in memory until the end.
     repeats = RepeatFilter(db, group_id, deferred=True)
     await repeats.forget()
     set_aside = dead_letters
     try:
-        partitions = await _partitions(bootstrap, topics)
+        partitions = await partitions_of(bootstrap, topics)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         start = await consumer.beginning_offsets(partitions)
         end = await consumer.end_offsets(partitions)
         total = sum(end[tp] - start[tp] for tp in partitions)
-        with Progress(
-            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            disable=not show_progress,
-        ) as progress:  # fmt: skip
+        with rebuild_progress(show_progress) as progress:
             task = progress.add_task("replaying events", total=total)
-            while await _behind(consumer, partitions, end):
-                batch = await consumer.getmany(timeout_ms=500, max_records=batch_size)
-                records = tuple(r for tp, rs in batch.items() for r in rs if r.offset < end[tp])
-                events, poison = decode_records(records, event_types)
-                for bad in poison:
-                    await set_aside(bad)
-                events, window = await repeats.fresh(events)
-                refused = await apply_or_set_aside(apply, events, records, set_aside)
-                # Not remembered as seen: a set-aside event is applied once re-driven.
-                await repeats.remember(window.without(refused))
-                applied += len(records)
-                progress.update(task, completed=applied)
+            applied = await replay(
+                consumer, dict(start), end, apply,
+                event_types=event_types, repeats=repeats, set_aside=set_aside,
+                batch_size=batch_size, progress=lambda n: progress.advance(task, n),
+            )  # fmt: skip
             writing = time.perf_counter()
             if finish is not None:  # e.g. write what was counted in memory
                 written = progress.add_task("writing read models", total=None)
@@ -217,10 +211,49 @@ async def rebuild(
     )
 
 
-async def _behind(
-    consumer: AIOKafkaConsumer, partitions: list[TopicPartition], end: dict[TopicPartition, int]
-) -> bool:
-    for tp in partitions:
-        if await consumer.position(tp) < end[tp]:
-            return True
-    return False
+def rebuild_progress(show: bool = True) -> Progress:
+    """The progress bars of a rebuild's phases (none with `show` False)."""
+    return Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        disable=not show,
+    )  # fmt: skip
+
+
+async def replay(
+    consumer: AIOKafkaConsumer,
+    start: Mapping[TopicPartition, int],
+    end: Mapping[TopicPartition, int],
+    apply: EventHandler,
+    *,
+    event_types: Collection[str] | None,
+    repeats: RepeatFilter,
+    set_aside: Callable[[PoisonMessage], Awaitable[None]],
+    batch_size: int = 5000,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Apply the records of each assigned partition from `start` up to, not including,
+    `end`; returns how many records were read. Other events than `event_types` are skipped
+    undecoded; what cannot be decoded or applied goes to `set_aside`, once."""
+    reading = [tp for tp in end if start[tp] < end[tp]]
+    for tp in reading:
+        consumer.seek(tp, start[tp])
+    consumer.pause(*(tp for tp in end if tp not in reading))
+    consumer.resume(*reading)
+    read = 0
+    while reading:
+        batch = await consumer.getmany(*reading, timeout_ms=500, max_records=batch_size)
+        records = tuple(r for tp, rs in batch.items() for r in rs if r.offset < end[tp])
+        events, poison = decode_records(records, event_types)
+        for bad in poison:
+            await set_aside(bad)
+        events, window = await repeats.fresh(events)
+        refused = await apply_or_set_aside(apply, events, records, set_aside)
+        # Not remembered as seen: a set-aside event is applied once re-driven.
+        await repeats.remember(window.without(refused))
+        read += len(records)
+        if progress is not None:
+            progress(len(records))
+        done = [tp for tp in reading if await consumer.position(tp) >= end[tp]]
+        consumer.pause(*done)
+        reading = [tp for tp in reading if tp not in done]
+    return read

@@ -93,6 +93,11 @@ class Insights:
     async def create_indexes(self) -> None:
         await self.service.create_indexes()
 
+    async def settle(self) -> None:
+        """Ready to serve: indexed, the as-of journal written into its buckets."""
+        await self.create_indexes()
+        await self.history_writer.drain()
+
     def buffer(self) -> None:
         """Count in memory (a rebuild into empty collections) until `flush`."""
         self.volunteers.cells.buffer()
