@@ -3,15 +3,18 @@
 1. Fold the whole log in memory into the next version of the read models and write its
    documents in bulk (`insert_many`), beside the live version.
 2. Catch up from the end of that replay to the live head, through the live path.
-3. Switch reads and writes to the new version: one update of the pointer document.
-4. Apply again what follows the positions of step 2 up to the head after the switch: a
-   live batch begun before the switch wrote the old version only (effects are idempotent,
-   so what the live consumer also applies counts once).
-5. After a grace period (readers look at the pointer every second), drop the old version.
+3. Switch to the new version: one update of the pointer document, which says the version
+   is still being completed. Consumers wait from here; reports still read the old version.
+4. Apply what follows the positions of step 2 up to the head after the switch (a live
+   batch begun before the switch wrote the old version only, and holds offsets below that
+   head), then mark the version complete: consumers go on into it, in each partition's
+   order, and reports read it.
+5. After a grace period (reports look at the pointer every second), drop the old version.
 
-Killed at any step, the live version is whole: before step 3 the pointer still names the
-old version, after it the pointer says what is left to catch up, and the next run does it
-first, then drops every version that is not live.
+Killed at any step, the versions reports read are whole: before step 3 the pointer names
+the old version; between 3 and 4 reports read the old version, and the next run finishes
+step 4, or, past the deadline, a consumer puts the pointer back on the old version (nothing
+wrote it since the switch). The next run drops every version that does not serve.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import hashlib
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import orjson
@@ -29,10 +33,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from muster_runtime.dedupe import RepeatFilter
 from muster_runtime.mongo import Database, Document
 from muster_runtime.projections import DOCUMENTS_WRITTEN, ConsumedEvent, source_of, unpack_json
-from muster_runtime.read_model_versions import ReadModelVersions
+from muster_runtime.read_model_versions import Pointer, ReadModelVersions
 from muster_runtime.rebuild import (
     DeadLetters,
-    group_is_empty,
     partitions_of,
     rebuild_progress,
     replay,
@@ -42,6 +45,9 @@ from muster_runtime.rebuild import (
 WRITE_COUNTS = ("v", "n")
 # How long readers may keep reading the old version after a switch.
 GRACE_SECONDS = 5.0
+# How long consumers wait for a switched version to be completed before they go back to the
+# previous one (the catch-up after a switch takes seconds).
+SWITCH_WITHIN = timedelta(minutes=2)
 
 
 class ReadModels(Protocol):
@@ -190,17 +196,13 @@ async def rebuild_online(
     await reader.start()
     write_seconds = 0.0
     try:
-        live = await versions.live()
-        if live.catch_up_from is not None:  # an earlier run stopped after its switch
-            models = build(versions.database(live.version))
-            await _catch_up(reader, models, _from_sources(reader.partitions, live.catch_up_from),
-                            await reader.head(), dead_letters, versions.database(live.version),
-                            group_id, "finishing the last switch", show_progress)  # fmt: skip
-            await models.settle()
-            await versions.completed(live.version)
-        for stale in [v for v in await versions.built() if v != live.version]:
+        live = await _finish_last_switch(versions, build, reader, dead_letters, group_id)
+        built = await versions.built()
+        version = max([live.version, *built]) + 1  # never a number used before
+        for stale in [v for v in built if v != live.version]:
             await versions.drop(stale, collections)  # left by a run stopped before its switch
-        version = max([live.version, *await versions.built()]) + 1
+        if live.version != 0:
+            await versions.drop(0, collections)  # left by a run stopped after its switch
         target = versions.database(version)
         models = build(target)
         models.buffer()
@@ -252,29 +254,51 @@ async def rebuild_online(
             waited = before_switch()
             if asyncio.iscoroutine(waited):
                 await waited
-        if not await versions.switch(live.version, version, _by_source(position)):
+        if not await versions.switch(live.version, version, _by_source(position), SWITCH_WITHIN):
             raise RuntimeError("another rebuild switched the read models meanwhile")
-        # A live batch begun before the switch holds offsets below today's head: apply
-        # again up to it, then the new version is whole.
-        head = await reader.head()
+        # Consumers wait now; a batch begun before the switch holds offsets below this head.
         caught_up += await _catch_up(
-            reader, models, position, head, dead_letters, target, group_id,
+            reader, models, position, await reader.head(), dead_letters, target, group_id,
             "catching up after the switch", show_progress,
         )  # fmt: skip
         await models.settle()
-        await versions.completed(version)
+        if not await versions.completed(version):
+            await versions.drop(version, collections)
+            raise RuntimeError("the consumers stopped waiting for the switch; nothing changed")
         seconds = time.perf_counter() - started  # the new version serves whole from here
         await asyncio.sleep(grace_seconds)
         await versions.drop(live.version, collections)
-        if await group_is_empty(bootstrap, group_id):
-            # The service is stopped: it resumes where the rebuild stopped.
-            await _commit(bootstrap, group_id, head, reader.partitions)
         return OnlineRebuildResult(
-            version, events, caught_up, seconds, write_seconds, dead_letters.count, switched=True,
-        )  # fmt: skip
+            version, events, caught_up, seconds, write_seconds, dead_letters.count, switched=True
+        )
     finally:
         await reader.consumer.stop()
         await dead_letters.close()
+
+
+async def _finish_last_switch(
+    versions: ReadModelVersions,
+    build: Callable[[Database], ReadModels],
+    reader: _Reader,
+    dead_letters: DeadLetters,
+    group_id: str,
+) -> Pointer:
+    """The pointer, complete: an earlier run stopped between its switch and the end of its
+    catch-up is finished now (consumers are waiting for it), or past its deadline undone."""
+    live = await versions.live()
+    if live.catch_up_from is None:
+        return live
+    if live.deadline is not None and live.deadline > datetime.now(UTC):
+        target = versions.database(live.version)
+        models = build(target)
+        start = _from_sources(reader.partitions, live.catch_up_from)
+        await _catch_up(reader, models, start, await reader.head(), dead_letters, target,
+                        group_id, "finishing the last switch", False)  # fmt: skip
+        await models.settle()
+        await versions.completed(live.version)
+    else:
+        await versions.revert(live)
+    return await versions.live()
 
 
 async def _catch_up(
@@ -298,20 +322,3 @@ async def _catch_up(
             event_types=models.event_types, repeats=repeats, set_aside=dead_letters,
             batch_size=reader.batch_size, progress=lambda n: progress.advance(task, n),
         )  # fmt: skip
-
-
-async def _commit(
-    bootstrap: str,
-    group_id: str,
-    positions: Mapping[TopicPartition, int],
-    partitions: Sequence[TopicPartition],
-) -> None:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        consumer.assign(list(partitions))
-        await consumer.commit({tp: positions[tp] for tp in partitions})
-    finally:
-        await consumer.stop()
