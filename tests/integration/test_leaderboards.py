@@ -13,6 +13,7 @@ import pytest
 
 from muster_contracts.areas import load_area_tree
 from muster_contracts.envelope import EventEnvelope
+from muster_reporting.adapters.counter_store import DocumentReadModelStore
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.insights import Insights
 from muster_reporting.application.leaderboards import Touched, rank_key
@@ -119,7 +120,14 @@ async def test_leaderboard_and_stars_queries_are_point_reads_by_id(
 ) -> None:
     db, commands = listened
     areas = load_area_tree()
-    insights = Insights(db, areas, DriveFunnel(db, areas), "Asia/Shanghai", (1, 2, 3, 4, 5))
+    insights = Insights(
+        db,
+        areas,
+        DriveFunnel(db, areas),
+        "Asia/Shanghai",
+        (1, 2, 3, 4, 5),
+        DocumentReadModelStore(db),
+    )
     log = DistrictLog(areas, seed=3)
     wire = [e for _ in range(4) for e in log.activity(approved=True)]
     served_by = [orjson.loads(e.value)["payload"] for e in wire]

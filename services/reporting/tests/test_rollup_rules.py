@@ -41,6 +41,7 @@ from muster_contracts.events.activities import (
     ServiceRecordAdjusted,
     ServiceRecordIssued,
 )
+from muster_reporting.adapters.counter_store import DocumentReadModelStore
 from muster_reporting.application import as_of
 from muster_reporting.application.as_of import (
     HISTORY_SINCE,
@@ -187,9 +188,9 @@ def registered(volunteer_id: str, home: str) -> VolunteerRegistered:
 
 def projections(buffered: bool = False) -> tuple[Insights, Database]:
     db = STORE.get().database()
-    insights = Insights(
-        db, AREAS, DriveFunnel(db, AREAS), "Asia/Shanghai", (100, 300, 600, 1000, 1500)
-    )
+    stars = (100, 300, 600, 1000, 1500)
+    store = DocumentReadModelStore(db)
+    insights = Insights(db, AREAS, DriveFunnel(db, AREAS), "Asia/Shanghai", stars, store)
     if buffered:
         insights.buffer()
     return insights, db

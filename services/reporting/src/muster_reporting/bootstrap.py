@@ -12,6 +12,7 @@ from pydantic import Field, field_validator
 from muster_contracts.areas import AreaTree, load_area_tree
 from muster_contracts.stars import DEFAULT_STAR_THRESHOLDS_HOURS, StarThresholds
 from muster_contracts.topology import event_topic
+from muster_reporting.adapters.counter_store import DocumentReadModelStore
 from muster_reporting.adapters.live_version import LiveInsights
 from muster_reporting.adapters.volunteer_names import VolunteerNames
 from muster_reporting.application.drive_funnel import DriveFunnel
@@ -91,7 +92,12 @@ class ReportingSettings(ServiceSettings):
 
 def insights_of(db: Database, areas: AreaTree, settings: ReportingSettings) -> Insights:
     return Insights(
-        db, areas, DriveFunnel(db, areas), settings.timezone, settings.star_thresholds_hours
+        db,
+        areas,
+        DriveFunnel(db, areas),
+        settings.timezone,
+        settings.star_thresholds_hours,
+        DocumentReadModelStore(db),
     )
 
 

@@ -59,6 +59,7 @@ from muster_reporting.application.pending_activities import (
     split,
 )
 from muster_reporting.application.periods import cell_id, local_day, periods_of
+from muster_reporting.application.ports import CellChange, ReadModelStore
 from muster_reporting.application.served_in_area import (
     Firsts,
     ServedInArea,
@@ -67,12 +68,7 @@ from muster_reporting.application.served_in_area import (
     period_of,
 )
 from muster_runtime.mongo import Database, Document
-from muster_runtime.projections import (
-    ConsumedEvent,
-    Contribution,
-    PackedCounters,
-    VersionedDocuments,
-)
+from muster_runtime.projections import ConsumedEvent, VersionedDocuments
 
 # Measures also broken down by category, drive and team, with beneficiaries by group
 # (unique volunteers are not).
@@ -139,7 +135,7 @@ class FirstService:
 class RollupBatch:
     """Everything a batch of events changes, applied together."""
 
-    cells: list[Contribution] = field(default_factory=list)
+    cells: list[CellChange] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
     # What each event changes per (area, volunteer), with the area's parent.
     services: list[tuple[Service, str | None]] = field(default_factory=list)
@@ -211,9 +207,11 @@ class ServiceRollup:
         }
     )
 
-    def __init__(self, db: Database, areas: AreaTree, timezone: str = "Asia/Shanghai") -> None:
+    def __init__(
+        self, db: Database, store: ReadModelStore, areas: AreaTree, timezone: str = "Asia/Shanghai"
+    ) -> None:
         self._zone = ZoneInfo(timezone)
-        self.cells = PackedCounters(db["service_by_area"])
+        self.cells = store.counters("service_by_area", read_whole=True)
         self.history = CellHistory(db, "service_by_area")
         self.activities = VersionedDocuments(db["activity_facts"])
         self.pending = PendingActivities(db)
@@ -244,7 +242,7 @@ class ServiceRollup:
             await model.flush()
 
     def _models(self) -> tuple[Buffered, ...]:
-        return (self.cells, self.activities, self.history, self.served, self.pending)
+        return (self.activities, self.history, self.served, self.pending)
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
         batch = RollupBatch()
@@ -259,7 +257,7 @@ class ServiceRollup:
         for index, (service, parent) in enumerate(batch.services):
             self._count_firsts(service, parent, firsts.get(index, []), batch)
         await self.pending.apply(batch.pending)
-        await self.cells.apply(batch.cells)
+        await self.cells.add(batch.cells)
         await self.leaderboards.settle(batch.touched, created)
         # The history and the facts wait for `record_history`, after every projection's
         # current figures: what a report shows now is written first.
@@ -282,7 +280,7 @@ class ServiceRollup:
         recorded_at = consumed.envelope.recorded_at
         spread_cells = spread(self._areas, delta)
         for _, cell, increments in spread_cells:
-            batch.cells.append((consumed, cell, increments, {}))
+            batch.cells.append((consumed, cell, increments))
             batch.changes.append(Change(consumed, cell, increments, recorded_at))
         volunteer_id = delta.volunteer_id
         if volunteer_id is None:
@@ -328,7 +326,7 @@ class ServiceRollup:
             targets.append((parent, f"children.{area}.volunteers"))
         for cell, name in targets:
             if first.moved_from is None:
-                batch.cells.append((consumed, cell, {name: 1}, {}))
+                batch.cells.append((consumed, cell, {name: 1}))
                 batch.changes.append(Change(consumed, cell, {name: 1}, first.recorded_at))
             else:  # counted already; only when it was recorded moves earlier
                 batch.changes.append(Change(consumed, cell, {name: -1}, first.moved_from))
@@ -478,7 +476,7 @@ class ServiceRollup:
         if as_of is not None:
             return await self.history.as_of(cell_ids, as_of)
         found = await self.cells.read(cell_ids)
-        return {c: found[c].nested() if c in found else {} for c in cell_ids}
+        return {c: found.get(c, {}) for c in cell_ids}
 
     async def cell(
         self, area_id: str, period: str | None = None, as_of: datetime | None = None
