@@ -25,7 +25,7 @@ from muster_contracts.events.activities import (
 from muster_reporting.adapters.counter_store import DocumentReadModelStore
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.insights import Insights
-from muster_reporting.application.periods import cell_id
+from muster_reporting.domain.periods import cell_id
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent
 

@@ -56,8 +56,8 @@ from muster_reporting.application.as_of import (
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.insights import Insights
 from muster_reporting.application.pending_activities import PendingActivity, in_period, split
-from muster_reporting.application.periods import cell_id, check_period, local_day, periods_of
 from muster_reporting.application.served_in_area import Membership, decide_first
+from muster_reporting.domain.periods import cell_id, check_period, local_day, periods_of
 from muster_runtime.consumer import apply_stages
 from muster_runtime.mongo import Database, Document, connect
 from muster_runtime.projections import ConsumedEvent, unpack

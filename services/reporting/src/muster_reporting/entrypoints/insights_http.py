@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from muster_reporting.adapters.volunteer_names import NamesUnavailableError, VolunteerNames
 from muster_reporting.application.insights import Insights
-from muster_reporting.application.periods import cell_id
+from muster_reporting.domain.periods import cell_id
 from muster_reporting.entrypoints.exports import Exported, Format, table
 from muster_reporting.entrypoints.http import (
     AnsweredAsOf,
