@@ -57,8 +57,8 @@ async def raw_read(bootstrap: str, topics: list[str]) -> tuple[int, float]:
         await consumer.stop()
 
 
-async def rebuild(env: dict[str, str]) -> tuple[int, float, float, float]:
-    """Events, seconds, writing seconds and peak resident MB of a rebuild process."""
+async def rebuild(env: dict[str, str]) -> tuple[int, float, float, float, float]:
+    """Events, seconds, writing and folding seconds and peak resident MB of a rebuild."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "muster_reporting", "rebuild", "--no-progress",
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -66,12 +66,15 @@ async def rebuild(env: dict[str, str]) -> tuple[int, float, float, float]:
     out, err = await process.communicate()
     if process.returncode != 0:
         raise RuntimeError(f"rebuild failed: {err.decode()[-2000:]}")
-    found = re.search(r"replayed (\d+) events in ([\d.]+) s.*?took ([\d.]+) s", out.decode(), re.S)
-    if found is None:
-        raise RuntimeError(f"unexpected rebuild output: {out.decode()[-500:]}")
+    text = out.decode()
+    found = re.search(r"replayed (\d+) events in ([\d.]+) s.*?took ([\d.]+) s", text, re.S)
+    folded = re.search(r"folding\s+the log ([\d.]+) s", text)
+    if found is None or folded is None:
+        raise RuntimeError(f"unexpected rebuild output: {text[-500:]}")
     # The largest resident set of any waited-for child: the rebuild is the only one.
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return int(found.group(1)), float(found.group(2)), float(found.group(3)), peak_mb
+    events, seconds, writing = int(found.group(1)), float(found.group(2)), float(found.group(3))
+    return events, seconds, writing, float(folded.group(1)), peak_mb
 
 
 async def run(events: int) -> None:
@@ -95,7 +98,7 @@ async def run(events: int) -> None:
             "MUSTER_TOPIC_PARTITIONS": str(PARTITIONS),
             "MUSTER_LOG_LEVEL": "WARNING",
         }
-        replayed, seconds, write_seconds, peak_mb = await rebuild(env)
+        replayed, seconds, write_seconds, fold_seconds, peak_mb = await rebuild(env)
         rebuilt = versions.database((await versions.live()).version)
         scratch = client[f"{database}_insert"]
         documents = 0
@@ -113,6 +116,8 @@ async def run(events: int) -> None:
         print(f"  raw aiokafka read loop    {raw_rate:>10,.0f} records/s ({read_seconds:.2f} s)")
         print(f"  rebuild, whole            {rate:>10,.0f} events/s  ({seconds:.2f} s)")
         print(f"    rate / raw read         {rate / raw_rate:>10.2f}x   (target: >= 0.4x)")
+        print(f"    reading and folding     {fold_seconds:>10.2f} s")
+        print(f"    catching up, switching  {seconds - fold_seconds - write_seconds:>10.2f} s")
         print(f"  writing {documents:,} documents")
         print(f"    by the rebuild          {write_seconds:>10.2f} s")
         print(f"    raw insert_many         {insert_seconds:>10.2f} s")

@@ -85,6 +85,7 @@ class OnlineRebuildResult:
     seconds: float  # until the new version serves whole (the grace before the drop aside)
     write_seconds: float  # of `seconds`: writing what was folded in memory
     set_aside: int = 0
+    fold_seconds: float = 0.0  # of `seconds`: reading the log and folding it in memory
     changes: list[CollectionChange] = field(default_factory=list)  # a dry run's
     switched: bool = False
 
@@ -208,6 +209,7 @@ async def rebuild_online(
         models.buffer()
         repeats = RepeatFilter(target, f"{group_id}.rebuild", deferred=True)
         start, end = await reader.beginning(), await reader.head()
+        folding = time.perf_counter()
         with rebuild_progress(show_progress) as progress:
             task = progress.add_task(
                 "replaying events", total=sum(end[tp] - start[tp] for tp in reader.partitions)
@@ -218,6 +220,7 @@ async def rebuild_online(
                 batch_size=batch_size, progress=lambda n: progress.advance(task, n),
             )  # fmt: skip
             writing = time.perf_counter()
+            fold_seconds = writing - folding
             written = progress.add_task("writing read models", total=None)
             token = DOCUMENTS_WRITTEN.set(lambda n: progress.advance(written, n))
             try:
@@ -248,7 +251,7 @@ async def rebuild_online(
             await versions.drop(version, collections)
             return OnlineRebuildResult(
                 version, events, caught_up, time.perf_counter() - started, write_seconds,
-                dead_letters.count, changes,
+                dead_letters.count, fold_seconds, changes,
             )  # fmt: skip
         if before_switch is not None:
             waited = before_switch()
@@ -269,7 +272,14 @@ async def rebuild_online(
         await asyncio.sleep(grace_seconds)
         await versions.drop(live.version, collections)
         return OnlineRebuildResult(
-            version, events, caught_up, seconds, write_seconds, dead_letters.count, switched=True
+            version,
+            events,
+            caught_up,
+            seconds,
+            write_seconds,
+            dead_letters.count,
+            fold_seconds,
+            switched=True,
         )
     finally:
         await reader.consumer.stop()

@@ -21,8 +21,8 @@ async def _hold() -> None:
 def report(result: OnlineRebuildResult, dry_run: bool) -> None:
     print(
         f"replayed {result.events} events in {result.seconds:.2f} s ({result.rate:,.0f} events/s;"
-        f" writing the read models took {result.write_seconds:.2f} s of it),"
-        f" then caught up {result.caught_up} more"
+        f" writing the read models took {result.write_seconds:.2f} s of it, reading and folding"
+        f" the log {result.fold_seconds:.2f} s), then caught up {result.caught_up} more"
     )
     if dry_run:
         if not result.changes:
