@@ -29,7 +29,7 @@ from muster_reporting.bootstrap import (
 )
 from muster_runtime.bench.eventlog import DistrictLog, WireEvent, publish_district
 from muster_runtime.bench.replay import check_totals
-from muster_runtime.mongo import Database, connect
+from muster_runtime.mongo import Database, scratch_database
 from muster_runtime.online_rebuild import comparable
 from muster_runtime.projections import source_of
 from muster_runtime.read_model_versions import ReadModelVersions
@@ -82,13 +82,8 @@ def live_reporting(settings: ReportingSettings) -> tuple[ServiceRuntime, LiveIns
 @pytest.fixture
 async def reference(settings: ServiceSettings) -> AsyncIterator[Database]:
     """A database for a reporting consumer that is never rebuilt: the live result."""
-    client = connect(settings.mongo_url)
-    name = f"{settings.database_name}_reference"
-    try:
-        yield client[name]
-    finally:
-        await client.drop_database(name)
-        await client.close()
+    async with scratch_database(settings.mongo_url, f"{settings.database_name}_ref") as made:
+        yield made
 
 
 async def test_a_rebuild_under_live_load_equals_live_consumption_field_by_field(

@@ -1,21 +1,13 @@
-"""Rebuild read models from the event log: drop them, replay every topic from the start.
-
-Run with the service's consumers stopped (the command refuses while its consumer group
-has members). When done, the group's offsets point at the end of what was replayed, so
-the service resumes exactly where the rebuild stopped.
-"""
+"""Replaying the event log into read models: a range of each partition applied in order,
+what cannot be applied set aside as the live consumer does (`online_rebuild` runs it)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import GroupCoordinatorNotAvailableError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from muster_runtime.consumer import (
@@ -26,27 +18,9 @@ from muster_runtime.consumer import (
 )
 from muster_runtime.dead_letters import list_dead_letters
 from muster_runtime.dedupe import RepeatFilter
-from muster_runtime.mongo import Database
-from muster_runtime.projections import DOCUMENTS_WRITTEN
 from muster_runtime.topics import DEAD_LETTER_SUFFIX, ensure_topics
 
 log = logging.getLogger(__name__)
-
-
-class ConsumersStillRunningError(RuntimeError):
-    """The service's consumer group has live members: stop the service first."""
-
-
-@dataclass(frozen=True)
-class RebuildResult:
-    events: int
-    seconds: float
-    write_seconds: float = 0.0  # of `seconds`: writing what was counted in memory
-    set_aside: int = 0  # records sent to the dead-letter topic (or found there already)
-
-    @property
-    def rate(self) -> float:
-        return self.events / self.seconds if self.seconds else 0.0
 
 
 class DeadLetters:
@@ -105,110 +79,6 @@ async def partitions_of(bootstrap: str, topics: Sequence[str]) -> list[TopicPart
         for topic in described
         for partition in topic["partitions"]
     ]
-
-
-# How long to wait between asking a broker that has no group coordinator yet.
-COORDINATOR_RETRY_SECONDS = 0.5
-
-
-async def group_is_empty(
-    bootstrap: str, group_id: str, coordinator_wait_seconds: float = 30.0
-) -> bool:
-    """Whether no consumer is a member of the group. A broker that has never had a group
-    answers that there is no coordinator until it has made its offsets topic, for some
-    seconds after its first group request: that is waited out, up to the limit."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        deadline = asyncio.get_running_loop().time() + coordinator_wait_seconds
-        while True:
-            try:
-                described = await admin.describe_consumer_groups([group_id])
-                break
-            except GroupCoordinatorNotAvailableError:
-                if asyncio.get_running_loop().time() > deadline:
-                    raise
-                await asyncio.sleep(COORDINATOR_RETRY_SECONDS)
-        for response in described:
-            for group in getattr(response, "groups", []):
-                members = group[5] if len(group) > 5 else []
-                if members:
-                    return False
-        return True
-    finally:
-        await admin.close()
-
-
-async def rebuild(
-    db: Database,
-    collections: Sequence[str],
-    bootstrap: str,
-    topics: Sequence[str],
-    group_id: str,
-    apply: EventHandler,
-    *,
-    dead_letters: DeadLetters,
-    finish: Callable[[], Awaitable[None]] | None = None,
-    event_types: Collection[str] | None = None,
-    batch_size: int = 5000,
-    show_progress: bool = True,
-) -> RebuildResult:
-    """Replay `topics` into `apply`; with `event_types`, other events are skipped undecoded.
-
-    Records that are not events, or that `apply` cannot apply, go to the `dead_letters`
-    topic as the live consumer sends them; the rest of the log is applied.
-    """
-    if not await group_is_empty(bootstrap, group_id):
-        raise ConsumersStillRunningError(
-            f"consumer group {group_id} is active: stop the service first"
-        )
-    for name in collections:
-        await db.drop_collection(name)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=group_id,
-        enable_auto_commit=False,
-        # Large fetches: a replay reads whole partitions, and each fetch costs a round trip.
-        max_partition_fetch_bytes=8 * 1024 * 1024,
-    )
-    await consumer.start()
-    started = time.perf_counter()
-    # A replay meets the log's repeats too; it alone reads every partition, so the windows
-    # stay in memory until the end.
-    repeats = RepeatFilter(db, group_id, deferred=True)
-    await repeats.forget()
-    set_aside = dead_letters
-    try:
-        partitions = await partitions_of(bootstrap, topics)
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        start = await consumer.beginning_offsets(partitions)
-        end = await consumer.end_offsets(partitions)
-        total = sum(end[tp] - start[tp] for tp in partitions)
-        with rebuild_progress(show_progress) as progress:
-            task = progress.add_task("replaying events", total=total)
-            applied = await replay(
-                consumer, dict(start), end, apply,
-                event_types=event_types, repeats=repeats, set_aside=set_aside,
-                batch_size=batch_size, progress=lambda n: progress.advance(task, n),
-            )  # fmt: skip
-            writing = time.perf_counter()
-            if finish is not None:  # e.g. write what was counted in memory
-                written = progress.add_task("writing read models", total=None)
-                token = DOCUMENTS_WRITTEN.set(lambda n: progress.advance(written, n))
-                try:
-                    await finish()
-                finally:
-                    DOCUMENTS_WRITTEN.reset(token)
-        await repeats.save()
-        write_seconds = time.perf_counter() - writing
-        await consumer.commit({tp: end[tp] for tp in partitions})
-    finally:
-        await consumer.stop()
-        await set_aside.close()
-    return RebuildResult(
-        applied, time.perf_counter() - started, write_seconds, set_aside=set_aside.count
-    )
 
 
 def rebuild_progress(show: bool = True) -> Progress:
