@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from typing import Any, Protocol
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from muster_runtime.dedupe import RepeatFilter
 from muster_runtime.mongo import Database, Document
@@ -36,10 +38,13 @@ from muster_runtime.projections import DOCUMENTS_WRITTEN, ConsumedEvent, source_
 from muster_runtime.read_model_versions import Pointer, ReadModelVersions
 from muster_runtime.rebuild import (
     DeadLetters,
+    group_is_empty,
     partitions_of,
     rebuild_progress,
     replay,
 )
+
+log = logging.getLogger(__name__)
 
 # Fields that count a document's writes, which a rebuild makes once: not what it holds.
 WRITE_COUNTS = ("v", "n")
@@ -260,8 +265,9 @@ async def rebuild_online(
         if not await versions.switch(live.version, version, _by_source(position), SWITCH_WITHIN):
             raise RuntimeError("another rebuild switched the read models meanwhile")
         # Consumers wait now; a batch begun before the switch holds offsets below this head.
+        head = await reader.head()
         caught_up += await _catch_up(
-            reader, models, position, await reader.head(), dead_letters, target, group_id,
+            reader, models, position, head, dead_letters, target, group_id,
             "catching up after the switch", show_progress,
         )  # fmt: skip
         await models.settle()
@@ -271,6 +277,11 @@ async def rebuild_online(
         seconds = time.perf_counter() - started  # the new version serves whole from here
         await asyncio.sleep(grace_seconds)
         await versions.drop(live.version, collections)
+        if await group_is_empty(bootstrap, group_id):
+            # The service is stopped: it starts from where the new version is whole, not
+            # from its own offsets (what it would find counted already costs time, not
+            # figures).
+            await _commit(bootstrap, group_id, head)
         return OnlineRebuildResult(
             version,
             events,
@@ -332,3 +343,19 @@ async def _catch_up(
             event_types=models.event_types, repeats=repeats, set_aside=dead_letters,
             batch_size=reader.batch_size, progress=lambda n: progress.advance(task, n),
         )  # fmt: skip
+
+
+async def _commit(bootstrap: str, group_id: str, positions: Mapping[TopicPartition, int]) -> None:
+    """Hand a stopped service's consumer group the positions (a member that joined
+    meanwhile makes the commit fail: it then goes on from its own offsets, as correct)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(list(positions))
+        await consumer.commit(dict(positions))
+    except KafkaError:
+        log.warning("the consumer group %s has a member again; offsets not handed", group_id)
+    finally:
+        await consumer.stop()

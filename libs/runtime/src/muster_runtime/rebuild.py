@@ -3,11 +3,13 @@ what cannot be applied set aside as the live consumer does (`online_rebuild` run
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from muster_runtime.consumer import (
@@ -79,6 +81,38 @@ async def partitions_of(bootstrap: str, topics: Sequence[str]) -> list[TopicPart
         for topic in described
         for partition in topic["partitions"]
     ]
+
+
+# How long to wait between asking a broker that has no group coordinator yet.
+COORDINATOR_RETRY_SECONDS = 0.5
+
+
+async def group_is_empty(
+    bootstrap: str, group_id: str, coordinator_wait_seconds: float = 30.0
+) -> bool:
+    """Whether no consumer is a member of the group. A broker that has never had a group
+    answers that there is no coordinator until it has made its offsets topic, for some
+    seconds after its first group request: that is waited out, up to the limit."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        deadline = asyncio.get_running_loop().time() + coordinator_wait_seconds
+        while True:
+            try:
+                described = await admin.describe_consumer_groups([group_id])
+                break
+            except GroupCoordinatorNotAvailableError:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(COORDINATOR_RETRY_SECONDS)
+        for response in described:
+            for group in getattr(response, "groups", []):
+                members = group[5] if len(group) > 5 else []
+                if members:
+                    return False
+        return True
+    finally:
+        await admin.close()
 
 
 def rebuild_progress(show: bool = True) -> Progress:
