@@ -16,6 +16,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from muster_contracts.areas import load_area_tree
+from muster_contracts.envelope import EventEnvelope
 from muster_contracts.topology import event_topic
 from muster_reporting.__main__ import HOLD_BEFORE_SWITCH
 from muster_reporting.adapters.live_version import LiveInsights
@@ -31,7 +32,7 @@ from muster_runtime.bench.eventlog import DistrictLog, WireEvent, publish_distri
 from muster_runtime.bench.replay import check_totals
 from muster_runtime.mongo import Database, scratch_database
 from muster_runtime.online_rebuild import comparable
-from muster_runtime.projections import source_of
+from muster_runtime.projections import ConsumedEvent, source_of
 from muster_runtime.read_model_versions import ReadModelVersions
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
@@ -39,6 +40,9 @@ from muster_runtime.topics import ensure_topics
 from tests.integration.helpers import eventually
 
 AREAS = load_area_tree()
+# Reports look at the pointer every second; none runs here but the consumers, which read it
+# before every batch.
+GRACE = 0.5
 
 
 def reporting(settings: ServiceSettings, **changes: Any) -> ReportingSettings:
@@ -73,7 +77,7 @@ def live_reporting(settings: ReportingSettings) -> tuple[ServiceRuntime, LiveIns
     live = LiveInsights(
         read_model_versions(runtime.client, settings),
         lambda db: insights_of(db, AREAS, settings),
-        lambda _: None,
+        ignore,
     )
     runtime.consume_with(live.apply)
     return runtime, live
@@ -92,7 +96,7 @@ async def test_a_rebuild_under_live_load_equals_live_consumption_field_by_field(
     """Two reporting consumers read the same topics: one only consumes, the other is
     rebuilt online while events keep arriving; in the end every read model of the two is
     the same, document by document and field by field (marks of what was counted too)."""
-    log, wire = district_log(seed=31, events=1200)
+    log, wire = district_log(seed=31, events=700)
     half = len(wire) // 2
     await publish(settings, wire[:half])
     rebuilt_settings = reporting(settings)
@@ -121,7 +125,9 @@ async def test_a_rebuild_under_live_load_equals_live_consumption_field_by_field(
     async with rebuilt.running(), only_live.running():
         await eventually(lambda: _at_least(rebuilt, half), timeout=120)
         load = asyncio.create_task(trickle())
-        result = await rebuild_read_models(rebuilt_settings, show_progress=False)
+        result = await rebuild_read_models(
+            rebuilt_settings, show_progress=False, grace_seconds=GRACE
+        )
         switched.set()
         await load
         await eventually(lambda: _at_least(rebuilt, len(wire)), timeout=120)
@@ -147,7 +153,7 @@ async def _at_least(runtime: ServiceRuntime, events: int) -> bool:
 async def test_a_rebuild_killed_before_its_switch_leaves_the_live_models_whole_and_a_second_run_completes(
     settings: ServiceSettings, db: Database
 ) -> None:
-    log, wire = district_log(seed=37, events=600)
+    log, wire = district_log(seed=37, events=300)
     await publish(settings, wire)
     reporting_settings = reporting(settings)
     runtime, _ = live_reporting(reporting_settings)
@@ -180,7 +186,7 @@ async def test_a_rebuild_killed_before_its_switch_leaves_the_live_models_whole_a
     assert await versions.built() == [1]  # built whole, never served
     assert await contents(db) == live_before
 
-    result = await rebuild_read_models(reporting_settings, show_progress=False)
+    result = await rebuild_read_models(reporting_settings, show_progress=False, grace_seconds=GRACE)
 
     assert (result.version, result.switched) == (2, True)
     assert await versions.built() == [2]  # the killed run's version dropped
@@ -194,11 +200,11 @@ async def test_a_rebuild_stopped_after_its_switch_is_finished_by_the_next(
 ) -> None:
     """The pointer says from where the switched version may lack events: the next run
     applies them first, so its dry run then finds nothing to change."""
-    log, wire = district_log(seed=41, events=400)
+    log, wire = district_log(seed=41, events=200)
     cut = len(wire) // 2
     reporting_settings = reporting(settings)
     await publish(settings, wire[:cut])
-    first = await rebuild_read_models(reporting_settings, show_progress=False, dry_run=False)
+    first = await rebuild_read_models(reporting_settings, show_progress=False, grace_seconds=GRACE)
     assert first.version == 1
     stopped_at = await _heads(settings)
     await publish(settings, wire[cut:])  # nothing consumes them: the service is stopped
@@ -230,3 +236,50 @@ async def _heads(settings: ServiceSettings) -> dict[str, int]:
     finally:
         await consumer.stop()
     return {source_of(tp.topic, tp.partition): offset for tp, offset in heads.items()}
+
+
+def ignore(_: object) -> None:
+    """Reports are not served here."""
+
+
+def one_registration(offset: int) -> list[ConsumedEvent]:
+    wire = DistrictLog(AREAS, seed=offset).registration(datetime(2026, 11, 2, tzinfo=UTC))
+    envelope = EventEnvelope.model_validate_json(wire.value)
+    return [ConsumedEvent(envelope, "muster.volunteer.events", 0, offset)]
+
+
+async def test_a_batch_waits_while_a_switched_version_is_completed_and_then_goes_into_it(
+    settings: ServiceSettings, db: Database
+) -> None:
+    reporting_settings = reporting(settings)
+    versions = read_model_versions(db.client, reporting_settings)
+    live = LiveInsights(versions, lambda d: insights_of(d, AREAS, reporting_settings), ignore)
+    assert await versions.switch(0, 1, {}, timedelta(minutes=2))
+    assert (await live.follow()) is live.current
+    assert live.version == 0  # reports read the previous version until it is complete
+
+    batch = asyncio.create_task(live.apply(one_registration(0)))
+    await asyncio.sleep(0.5)
+    assert not batch.done()  # waits: the rebuild is still applying what came before
+    assert await versions.completed(1)
+    await asyncio.wait_for(batch, 30)
+
+    assert live.version == 1
+    assert (await live.current.volunteers.cell("130203"))["registered"] == 1
+    assert await insights_of(db, AREAS, reporting_settings).volunteers.cell("130203") == {}
+
+
+async def test_a_batch_puts_back_the_previous_version_when_the_switch_is_never_completed(
+    settings: ServiceSettings, db: Database
+) -> None:
+    reporting_settings = reporting(settings)
+    versions = read_model_versions(db.client, reporting_settings)
+    live = LiveInsights(versions, lambda d: insights_of(d, AREAS, reporting_settings), ignore)
+    assert await versions.switch(0, 1, {}, timedelta(0))  # the rebuild died at once
+
+    await asyncio.wait_for(live.apply(one_registration(0)), 30)
+
+    assert (await versions.live()).version == 0
+    assert live.version == 0
+    assert (await live.current.volunteers.cell("130203"))["registered"] == 1
+    assert not await versions.completed(1)  # too late for the rebuild

@@ -24,7 +24,7 @@ from muster_runtime.consumer import Stage
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
 from muster_runtime.mongo import Database, MongoClient, connect
-from muster_runtime.online_rebuild import OnlineRebuildResult, rebuild_online
+from muster_runtime.online_rebuild import GRACE_SECONDS, OnlineRebuildResult, rebuild_online
 from muster_runtime.read_model_versions import ReadModelVersions
 from muster_runtime.rebuild import DeadLetters
 from muster_runtime.reference_areas import ReferenceAreas
@@ -175,6 +175,7 @@ async def rebuild_read_models(
     dry_run: bool = False,
     show_progress: bool = True,
     before_switch: Callable[[], Any] | None = None,
+    grace_seconds: float = GRACE_SECONDS,
 ) -> OnlineRebuildResult:
     """Build the next version of every reporting read model from the log beside the live
     one and switch to it, while the service may keep serving and consuming (with
@@ -198,6 +199,7 @@ async def rebuild_read_models(
             dry_run=dry_run,
             show_progress=show_progress,
             before_switch=before_switch,
+            grace_seconds=grace_seconds,
         )
     finally:
         await client.close()
