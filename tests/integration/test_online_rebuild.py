@@ -248,12 +248,20 @@ def one_registration(offset: int) -> list[ConsumedEvent]:
     return [ConsumedEvent(envelope, "muster.volunteer.events", 0, offset)]
 
 
-async def test_a_batch_waits_while_a_switched_version_is_completed_and_then_goes_into_it(
+def following(
     settings: ServiceSettings, db: Database
-) -> None:
+) -> tuple[ReportingSettings, ReadModelVersions, LiveInsights]:
+    """Reporting's read models that follow the pointer, as a consumer's batches do."""
     reporting_settings = reporting(settings)
     versions = read_model_versions(db.client, reporting_settings)
     live = LiveInsights(versions, lambda d: insights_of(d, AREAS, reporting_settings), ignore)
+    return reporting_settings, versions, live
+
+
+async def test_a_batch_waits_while_a_switched_version_is_completed_and_then_goes_into_it(
+    settings: ServiceSettings, db: Database
+) -> None:
+    reporting_settings, versions, live = following(settings, db)
     assert await versions.switch(0, 1, {}, timedelta(minutes=2))
     assert (await live.follow()) is live.current
     assert live.version == 0  # reports read the previous version until it is complete
@@ -272,9 +280,7 @@ async def test_a_batch_waits_while_a_switched_version_is_completed_and_then_goes
 async def test_a_batch_puts_back_the_previous_version_when_the_switch_is_never_completed(
     settings: ServiceSettings, db: Database
 ) -> None:
-    reporting_settings = reporting(settings)
-    versions = read_model_versions(db.client, reporting_settings)
-    live = LiveInsights(versions, lambda d: insights_of(d, AREAS, reporting_settings), ignore)
+    _, versions, live = following(settings, db)
     assert await versions.switch(0, 1, {}, timedelta(0))  # the rebuild died at once
 
     await asyncio.wait_for(live.apply(one_registration(0)), 30)
