@@ -10,15 +10,15 @@ export MUSTER_KAFKA_NODES := $(CLUSTER)
 endif
 PY := .venv/bin/python
 
-.PHONY: help install up demo test test-faults test-cluster lint unit down status clean logs bench bench-rebuild bench-registrations bench-teams docs schemas
+.PHONY: help install up demo test test-faults test-cluster test-conformance lint unit down status clean logs bench bench-rebuild bench-registrations bench-roster bench-teams bench-healthz docs schemas
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-install: ## Python packages (uv), the dashboard's ECharts (npm), Kafka jars and FerretDB, once
+install: ## Python packages (uv), the browser assets (npm: ECharts, Swagger UI, ReDoc), Kafka jars and FerretDB, once
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
 	$(UV) sync --frozen --python python3
-	$(PY) tools/vendor_echarts.py
+	$(PY) tools/vendor_npm.py
 	@$(MAKE) --no-print-directory tools/asyncapi/node_modules/.installed
 	bash $(STACK) install
 
@@ -44,7 +44,7 @@ lint: ## ruff, mypy (strict), import boundaries
 test: install ## lint, then every test against the real Kafka and FerretDB, the faults last
 	bash $(STACK) up infra
 	$(MAKE) --no-print-directory lint
-	$(PY) -m pytest -m "not faults and not cluster"
+	$(PY) -m pytest -m "not faults and not cluster and not conformance"
 	$(PY) -m pytest -m faults tests/faults
 
 test-faults: install ## faults under load: Kafka, the store, each service killed, a rebalance
@@ -53,6 +53,10 @@ test-faults: install ## faults under load: Kafka, the store, each service killed
 
 unit: ## fast tests of pure logic only
 	$(PY) -m pytest -m "not integration and not e2e"
+
+test-conformance: install ## schemathesis: every answer of each service, as each role, conforms to its OpenAPI
+	bash $(STACK) up infra
+	$(PY) -m pytest -m conformance tests/conformance -s
 
 test-cluster: install ## faults on a 3-broker cluster it starts itself: a leader and the controller killed, a clean stop
 	bash $(STACK) up ferretdb
@@ -68,6 +72,14 @@ bench-rebuild: ## reporting's rebuild of 10,000 events beside a raw aiokafka rea
 
 bench-registrations: up ## register→report latency over 1,000 registrations (the running services)
 	.venv/bin/muster bench --registrations 1000
+
+bench-healthz: install ## /healthz latency of reporting while 8 of the heaviest report queries run at once
+	bash $(STACK) up infra
+	$(PY) -m tools.healthz_under_load $(BENCH_ARGS)
+
+bench-roster: ## roster import of 10,000 rows: read, preview, import, import again (rows/s)
+	bash $(STACK) up infra
+	$(PY) -m tools.roster_import_bench 10000
 
 bench-teams: ## team formation quality and speed: 10,000 sign-ups, against a naive baseline
 	$(PY) -m muster_dispatch.domain.formation_bench

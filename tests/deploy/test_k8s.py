@@ -277,8 +277,7 @@ def test_deployment(svc: str, base: dict[Key, Mapping]) -> None:
         for name, e in env.items()
         if "secretKeyRef" in e.get("valueFrom", {})
     }
-    expected = {"MUSTER_JWT_SECRET"} | ({"MUSTER_PII_PEPPER"} if svc == "volunteer" else set())
-    assert set(refs) == expected
+    assert set(refs) == {"MUSTER_JWT_SECRET", "MUSTER_PII_PEPPER"}
     secret_keys = set(_secret_values(base[("Secret", SECRETS)]))
     for name, ref in refs.items():
         assert ref["name"] == SECRETS, name

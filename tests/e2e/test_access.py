@@ -15,9 +15,9 @@ import pytest
 
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.envelope import Role
-from muster_reporting.adapters.volunteer_names import NamesUnavailableError, VolunteerNames
 from muster_runtime.cli.main import issue_token
 from muster_runtime.cli.sample import SampleVolunteers
+from muster_runtime.volunteer_names import NamesUnavailableError, VolunteerNames
 from muster_volunteer.domain.volunteer import id_number_check_digit
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.field_day import run_field_day
@@ -361,7 +361,22 @@ async def test_names_are_served_only_inside_the_callers_scope(system: RunningSys
         ("active", "陈静"),
         ("unknown", None),
     ]
-    with pytest.raises(NamesUnavailableError, match="403"):
+    # A volunteer is named themself (and the leaders of their teams), nobody else.
+    self_registered = auth(Role.VOLUNTEER, STREET_A, subject=f"names-{uuid.uuid4().hex[:8]}")
+    mine = await http.post(
+        f"{system.urls['volunteer']}/volunteers",
+        json=SampleVolunteers(seed=uuid.uuid4().int % 10**9).draw(building_in(STREET_A))
+        | {"name": "赵敏"},
+        headers=self_registered,
+    )
+    assert mine.status_code == 201, mine.text
+    as_volunteer = await client.names(
+        [*ids, mine.json()["volunteer_id"]], self_registered["Authorization"]
+    )
+    assert [(n.status, n.name) for n in as_volunteer.values()] == [("unknown", None)] * 4 + [
+        ("active", "赵敏")
+    ]
+    with pytest.raises(NamesUnavailableError, match="404"):  # a login bound to nobody
         await client.names(ids, auth(Role.VOLUNTEER, STREET_A)["Authorization"])
     with pytest.raises(NamesUnavailableError, match="401"):
         await client.names(ids, "Bearer not-a-token")

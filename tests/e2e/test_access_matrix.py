@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -141,6 +142,14 @@ def activity_form(w: World) -> dict[str, Any]:
     }
 
 
+def series_form(w: World) -> dict[str, Any]:
+    """The activity of `activity_form`, weekly for three weeks."""
+    form = activity_form(w)
+    first = datetime.fromisoformat(form["starts_at"]).astimezone(ZoneInfo("Asia/Shanghai"))
+    until = first.date() + timedelta(weeks=2)
+    return form | {"repeat": {"weekdays": [first.isoweekday()], "until": until.isoformat()}}
+
+
 def volunteer_form(_: World) -> dict[str, Any]:
     return SampleVolunteers(seed=uuid.uuid4().int % 10**9).draw(BUILDING_A)
 
@@ -164,9 +173,11 @@ RULES: dict[str, dict[str, Rule]] = {
     | AUDIT
     | {
         "POST /volunteers": Rule(frozenset({VOLUNTEER, ORGANISER}), area=True, body=volunteer_form),
+        # A volunteer is named themself and their team leaders; others show as unknown.
         "GET /volunteers/names": Rule(
-            READERS,
+            EVERY_ROLE,
             area=True,
+            own=True,
             params=lambda w: {"ids": w.volunteer_id},
             denied_in_body=lambda b, _: (
                 b["volunteers"][0]
@@ -203,6 +214,13 @@ RULES: dict[str, dict[str, Rule]] = {
             frozenset({VOLUNTEER}), body=lambda _: {"code": "0000-0000-0000-0000"}
         ),
         "GET /me": OWN,
+        # Rosters: an organiser imports into their area (the area is the query's).
+        "POST /rosters/preview": Rule(
+            frozenset({ORGANISER, ADMIN}), area=True, params=lambda _: {"area_id": COMMUNITY_A}
+        ),
+        "POST /rosters/import": Rule(
+            frozenset({ORGANISER, ADMIN}), area=True, params=lambda _: {"area_id": COMMUNITY_A}
+        ),
         # Last: erasure ends the volunteer the other operations are tried on.
         "DELETE /volunteers/{volunteer_id}": Rule(
             frozenset({VOLUNTEER, ADMIN}), own=True, concealed=True
@@ -248,7 +266,9 @@ RULES: dict[str, dict[str, Rule]] = {
             body=lambda _: {"team_id": "t-1", "absorbed_team_id": "t-2"},
         ),
         "POST /activities": Rule(frozenset({ORGANISER}), area=True, body=activity_form),
+        "POST /activity-series": Rule(frozenset({ORGANISER}), area=True, body=series_form),
         "GET /activities/{activity_id}": READ,
+        "GET /activities": Rule(READERS, area=True, params=lambda _: {"area_id": COMMUNITY_A}),
         "GET /activities/{activity_id}/check-in-code": ORGANISE,
         "GET /activities/{activity_id}/never-checked-out": READ,
         "POST /activities/{activity_id}/beneficiaries": Rule(
@@ -259,6 +279,10 @@ RULES: dict[str, dict[str, Rule]] = {
         ),
         "POST /activities/{activity_id}/close-never-checked-out": ORGANISE,
         "POST /activities/{activity_id}/approve": ORGANISE,
+        # Without If-Match the amendment is refused (428) after the access checks.
+        "POST /activities/{activity_id}/amend": Rule(
+            frozenset({ORGANISER}), area=True, body=lambda _: {"capacity": 10}
+        ),
         "POST /activities/{activity_id}/cancel": Rule(
             frozenset({ORGANISER}), area=True, body=lambda _: {"reason": "下雨"}
         ),

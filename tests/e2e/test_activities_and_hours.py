@@ -267,3 +267,90 @@ def test_a_day_in_the_field_ends_in_exactly_the_hours_the_rules_give(system: Run
         f"{volunteer_url}/me/hours-statement", params={"lang": "fr"}, headers=headers
     )
     assert (unknown.status_code, unknown.json()["error"]["fields"][0]["field"]) == (422, "lang")
+
+
+def test_the_organisers_list_of_activities_follows_scheduling_and_cancelling(
+    system: RunningSystem,
+) -> None:
+    dispatch = system.urls["dispatch"]
+    street, other_street = "130203001", "130203002"
+    organiser = auth(Role.ORGANISER, street, subject=f"lister-{uuid.uuid4().hex[:6]}")
+    first = datetime.now(SHANGHAI).replace(microsecond=0) + timedelta(days=3)
+    form = {
+        "drive_id": f"drive-{uuid.uuid4().hex[:6]}",
+        "title": "周末巡逻",
+        "place_area_id": f"{street}001",
+        "category": "patrol",
+        "starts_at": first.isoformat(),
+        "ends_at": (first + timedelta(hours=2)).isoformat(),
+        "capacity": 6,
+        "repeat": {
+            "weekdays": [first.isoweekday()],
+            "until": (first.date() + timedelta(weeks=2)).isoformat(),
+        },
+    }
+    series = httpx.post(f"{dispatch}/activity-series", json=form, headers=organiser)
+    assert series.status_code == 201, series.text
+    series_id = series.json()["series_id"]
+    ids = [o["activity_id"] for o in series.json()["occurrences"]]
+
+    def listed(**params: Any) -> dict[str, Any]:
+        answer = httpx.get(
+            f"{dispatch}/activities",
+            params={"series_id": series_id, **params},
+            headers=organiser,
+        )
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+    assert _eventually(lambda: len(listed()["activities"]) == 3)
+    page = listed(limit=2)
+    rest = listed(limit=2, after=page["next_after"])
+    assert [a["activity_id"] for a in page["activities"] + rest["activities"]] == ids
+    assert rest["next_after"] is None
+    assert page["activities"][0] | {"activity_id": "", "series_id": ""} == {
+        "activity_id": "",
+        "title": "周末巡逻",
+        "category": "patrol",
+        "drive_id": form["drive_id"],
+        "team_id": None,
+        "series_id": "",
+        "occurrence": 1,
+        "place_area_id": f"{street}001",
+        "starts_at": first.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "ends_at": (first + timedelta(hours=2)).astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "capacity": 6,
+        "assigned": 0,
+        "cancelled": False,
+        "approved": False,
+    }
+    window = listed(
+        **{
+            "from": (first + timedelta(days=1)).isoformat(),
+            "to": (first + timedelta(days=8)).isoformat(),
+        }
+    )
+    assert [a["activity_id"] for a in window["activities"]] == ids[1:2]
+
+    cancelled = httpx.post(
+        f"{dispatch}/activities/{ids[0]}/cancel", json={"reason": "大风"}, headers=organiser
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    assert _eventually(
+        lambda: [a["activity_id"] for a in listed(include_cancelled=False)["activities"]] == ids[1:]
+    )
+
+    outsider = auth(Role.ORGANISER, other_street)
+    refused = httpx.get(f"{dispatch}/activities", params={"area_id": street}, headers=outsider)
+    assert refused.status_code == 403
+    theirs = httpx.get(
+        f"{dispatch}/activities", params={"series_id": series_id}, headers=outsider
+    ).json()
+    assert theirs["activities"] == []
+    assert (
+        httpx.get(
+            f"{dispatch}/activities", params={"after": "yesterday"}, headers=organiser
+        ).json()["error"]["code"]
+        == "invalid_cursor"
+    )

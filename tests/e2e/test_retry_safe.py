@@ -4,8 +4,9 @@ retried approval credits the hours once and answers as the first did."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -108,3 +109,55 @@ def test_a_retried_approval_credits_once_and_replays_the_first_answer(
     assert unkeyed.json()["error"]["rule"] == "already_approved"
     records = httpx.get(f"{dispatch}/activities/{activity_id}", headers=organiser).json()
     assert [(r["volunteer_id"], r["minutes"]) for r in records["records"]] == [(volunteer_id, 90)]
+
+
+def test_a_recurring_activity_is_one_activity_per_occurrence_each_changed_alone(
+    system: RunningSystem,
+) -> None:
+    dispatch = system.urls["dispatch"]
+    organiser = auth(Role.ORGANISER, STREET_A, subject=f"series-{uuid.uuid4().hex[:6]}")
+    shanghai = ZoneInfo("Asia/Shanghai")
+    first = datetime.combine(
+        datetime.now(shanghai).date() + timedelta(days=1), time(8, 0), tzinfo=shanghai
+    )
+    until = first.date() + timedelta(weeks=2)
+    series = {
+        "drive_id": "drive-series",
+        "title": "周六治安巡逻",
+        "place_area_id": f"{STREET_A}001",
+        "category": "patrol",
+        "starts_at": first.isoformat(),
+        "ends_at": (first + timedelta(hours=2)).isoformat(),
+        "capacity": 8,
+        "repeat": {"weekdays": [first.isoweekday()], "until": until.isoformat()},
+    }
+    key = str(uuid.uuid4())
+
+    scheduled = httpx.post(
+        f"{dispatch}/activity-series", json=series, headers=keyed(organiser, key)
+    )
+    again = httpx.post(f"{dispatch}/activity-series", json=series, headers=keyed(organiser, key))
+    wrong_day = httpx.post(
+        f"{dispatch}/activity-series",
+        json=series | {"repeat": {"weekdays": [first.isoweekday() % 7 + 1], "until": str(until)}},
+        headers=organiser,
+    )
+
+    assert scheduled.status_code == 201, scheduled.text
+    assert again.json() == scheduled.json()
+    occurrences = scheduled.json()["occurrences"]
+    assert [o["occurrence"] for o in occurrences] == [1, 2, 3]
+    assert [datetime.fromisoformat(o["starts_at"]).astimezone(shanghai) for o in occurrences] == [
+        first + timedelta(weeks=n) for n in range(3)
+    ]
+    assert wrong_day.status_code == 422
+    assert wrong_day.json()["error"]["rule"] == "first_on_a_weekday"
+    ids = [o["activity_id"] for o in occurrences]
+    cancelled = httpx.post(
+        f"{dispatch}/activities/{ids[1]}/cancel", json={"reason": "暴雨"}, headers=organiser
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    views = [httpx.get(f"{dispatch}/activities/{i}", headers=organiser).json() for i in ids]
+    assert [(v["series_id"], v["occurrence"], v["cancelled"]) for v in views] == [
+        (scheduled.json()["series_id"], n, n == 2) for n in (1, 2, 3)
+    ]

@@ -151,17 +151,23 @@ def test_a_dump_of_every_database_and_topic_recovers_no_name_or_phone(
     people: list[tuple[str, dict[str, Any]]] = []
     for i in range(6):
         form = sample.draw() | {"name": f"{['张', '李', '王'][i % 3]}测试{i}号"}
+        if i == 0:  # an in-service party member: the employer unit is sealed too
+            form |= {"categories": ["in_service_party_member"], "employer_unit": "测试转储单位"}
         response = httpx.post(
             url,
             json=form,
             headers=auth(Role.VOLUNTEER, subject=f"dump-{time.time_ns()}-{i}")
-            | {"Idempotency-Key": f"dump-{i}"},
+            # As clients do: the phone number in the key (kept only as a keyed hash).
+            | {"Idempotency-Key": f"register-{form['phone']}"},
         )
         assert response.status_code == 201, response.text
         people.append((response.json()["volunteer_id"], form))
     time.sleep(2)  # let the relay publish everything
 
     dump = _dump(system)
+    in_clear = repr(dump.documents).encode() + b"\n".join(dump.records)
+    assert [f["phone"] for _, f in people if f["phone"].encode() in in_clear] == []
+    assert "测试转储单位".encode() not in in_clear
     loot = _loot(dump)
     ours = {vid.encode() for vid, _ in people}
     sealed_with_ids = {own for _, own in loot.sealed if own is not None}
@@ -201,6 +207,7 @@ def test_a_dump_of_every_database_and_topic_recovers_no_name_or_phone(
         assert shown.status_code == 200, shown.text
         assert shown.json()["name"] == form["name"]
         assert shown.json()["phone"] == form["phone"]
+        assert shown.json()["employer_unit"] == form["employer_unit"]
 
 
 def _register(system: RunningSystem, tag: str) -> tuple[str, dict[str, Any]]:

@@ -19,7 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from muster_contracts.envelope import Role
 from muster_contracts.events import VolunteerRegistered
-from muster_runtime.eventstore import EventStore
+from muster_runtime.adapters.mongodb.event_store import MongoEventStore
 from muster_runtime.mongo import connect
 from tests.conftest import kafka_bootstrap, mongo_url
 from tests.e2e.conftest import RunningSystem
@@ -139,7 +139,7 @@ async def count_stages(system: RunningSystem, street: str) -> Ledger:
         volunteer_db = client[database(system, "volunteer")]
         ids = {
             str(e.event_id)
-            async for e in EventStore(volunteer_db).read_all()
+            async for e in MongoEventStore(volunteer_db).read_all()
             if e.type == VolunteerRegistered.event_type
             and str(e.payload["home_area_id"]).startswith(street)
         }

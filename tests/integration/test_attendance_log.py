@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from muster_dispatch.application.activities import AttendanceLog
+from muster_dispatch.adapters.attendance_log import AttendanceLog
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent
 from tests.integration.helpers import attendance_event

@@ -8,10 +8,11 @@ import pytest
 
 from muster_contracts.envelope import Actor, Role
 from muster_contracts.events import DomainEvent
+from muster_runtime.adapters.mongodb.event_store import MongoEventStore
 from muster_runtime.audit import AuditEntry, AuditTrail, audit_across
 from muster_runtime.errors import RuleViolationError
-from muster_runtime.eventstore import CommandContext, EventStore
 from muster_runtime.mongo import Database
+from muster_runtime.ports.event_store import CommandContext
 
 
 class SignedUp(DomainEvent):
@@ -40,7 +41,7 @@ def by(subject: str, role: Role = Role.VOLUNTEER) -> CommandContext:
 
 @pytest.fixture
 async def trail(db: Database) -> AuditTrail:
-    store = EventStore(db)
+    store = MongoEventStore(db)
     await store.create_indexes()
     trail = AuditTrail(store)
     await trail.create_indexes()
@@ -124,7 +125,7 @@ async def test_an_unfiltered_query_is_refused(trail: AuditTrail) -> None:
 async def test_several_services_logs_are_merged_newest_first(
     trail: AuditTrail, db: Database
 ) -> None:
-    other_store = EventStore(db, collection="other_events")
+    other_store = MongoEventStore(db, collection="other_events")
     await other_store.create_indexes()
     other = AuditTrail(other_store)
     await other.create_indexes()

@@ -19,10 +19,12 @@ from muster_contracts.events.activities import (
     ActivityVolunteersAssigned,
     CheckinPolicy,
 )
+from muster_runtime.adapters.mongodb.event_store import MongoEventStore
 from muster_runtime.errors import RuleViolationError
-from muster_runtime.eventstore import CommandContext, EventStore
 from muster_runtime.mongo import Database
+from muster_runtime.ports.event_store import CommandContext
 from muster_runtime.projections import ConsumedEvent
+from muster_volunteer.adapters.open_attendances import StoredOpenAttendances
 from muster_volunteer.application.attendance import ActivityBoard, AttendanceDesk
 from tests.integration.conftest import Commands
 
@@ -63,9 +65,9 @@ async def board(db: Database) -> ActivityBoard:
 
 @pytest.fixture
 async def desk(db: Database, board: ActivityBoard) -> AttendanceDesk:
-    store = EventStore(db)
+    store = MongoEventStore(db)
     await store.create_indexes()
-    return AttendanceDesk(store, board, db, radius_m=200)
+    return AttendanceDesk(store, board, StoredOpenAttendances(db), radius_m=200)
 
 
 async def check_in(
@@ -130,9 +132,9 @@ async def test_a_check_in_and_its_check_out_each_cost_three_writes_and_no_read(
     listened: tuple[Database, Commands], board: ActivityBoard
 ) -> None:
     db, commands = listened
-    store = EventStore(db)
+    store = MongoEventStore(db)
     await store.create_indexes()
-    desk = AttendanceDesk(store, board, db, radius_m=200)
+    desk = AttendanceDesk(store, board, StoredOpenAttendances(db), radius_m=200)
     assert await check_in(desk, "a1", "v1") is None  # takes a block of positions
     assert await check_out(desk, "a1", "v1") is None
     commands.take()
@@ -153,11 +155,16 @@ async def test_a_check_in_and_its_check_out_each_cost_three_writes_and_no_read(
 
 async def replica(db: Database) -> AttendanceDesk:
     """A desk as another process of the volunteer service has it: its own memory."""
-    return AttendanceDesk(EventStore(db), ActivityBoard(db, view_seconds=3600), db, radius_m=200)
+    return AttendanceDesk(
+        MongoEventStore(db),
+        ActivityBoard(db, view_seconds=3600),
+        StoredOpenAttendances(db),
+        radius_m=200,
+    )
 
 
 async def attendance_events(db: Database, activity_id: str, volunteer_id: str) -> list[str]:
-    stream = await EventStore(db).read_stream(f"attendance-{activity_id}-{volunteer_id}")
+    stream = await MongoEventStore(db).read_stream(f"attendance-{activity_id}-{volunteer_id}")
     return [e.type for e in stream.events]
 
 

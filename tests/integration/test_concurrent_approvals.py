@@ -21,12 +21,14 @@ import pytest
 from muster_contracts.areas import load_area_tree
 from muster_contracts.checkin import new_checkin_secret
 from muster_contracts.envelope import Actor, Role
-from muster_dispatch.application.activities import ActivityBook, AttendanceLog
+from muster_dispatch.adapters.attendance_log import AttendanceLog
+from muster_dispatch.application.activities import ActivityBook
 from muster_dispatch.application.service_days import ServiceDays
 from muster_dispatch.domain.activity import ScheduleActivity, approve_hours, schedule_activity
 from muster_dispatch.domain.hours import HoursPolicy, Interval, credit_day, local_days
-from muster_runtime.eventstore import CommandContext, EventStore
+from muster_runtime.adapters.mongodb.event_store import MongoEventStore
 from muster_runtime.mongo import Database, connect
+from muster_runtime.ports.event_store import CommandContext
 from muster_runtime.settings import ServiceSettings
 from tests.integration.helpers import attendance_event
 
@@ -53,6 +55,12 @@ SCHEDULE = {
 }
 
 
+def log_of(book: ActivityBook) -> AttendanceLog:
+    """The replica's attendance log, to feed it the volunteers' events as consumed."""
+    assert isinstance(book.log, AttendanceLog)
+    return book.log
+
+
 @pytest.fixture
 async def replicas(db: Database, settings: ServiceSettings) -> AsyncIterator[list[ActivityBook]]:
     """Two dispatch replicas on one database, sharing nothing in memory."""
@@ -60,7 +68,7 @@ async def replicas(db: Database, settings: ServiceSettings) -> AsyncIterator[lis
     clients = [connect(settings.mongo_url) for _ in range(2)]
     books = []
     for client in clients:
-        store = EventStore(client[settings.database_name])
+        store = MongoEventStore(client[settings.database_name])
         await store.create_indexes()
         replica_db = client[settings.database_name]
         books.append(
@@ -110,7 +118,7 @@ async def test_concurrent_approvals_on_two_replicas_credit_the_set(
                 attendance_event(activity_id, volunteer_id, start),
                 attendance_event(activity_id, volunteer_id, end, out=True),
             ]
-        await one.log.apply(events)
+        await log_of(one).apply(events)
 
     # Every activity approved at once, each by a replica drawn at random.
     await asyncio.gather(*(approve(rng.choice(replicas), a) for a in SCHEDULE))
@@ -146,7 +154,7 @@ async def test_the_worked_example_credits_six_hours_in_either_order_or_at_once(
         for activity_id in ("F", "G"):
             span = SCHEDULE[activity_id]
             await schedule(one, activity_id + suffix, span)
-            await one.log.apply(
+            await log_of(one).apply(
                 [
                     attendance_event(activity_id + suffix, f"w{round_}", span.start),
                     attendance_event(activity_id + suffix, f"w{round_}", span.end, out=True),

@@ -17,7 +17,8 @@ from muster_runtime.bench.measure import free_ports
 from muster_runtime.keys import KeyEncryptionKeys, KeyUnavailableError, LocalKeyFile
 from muster_runtime.kmip_keys import KmipKeys
 from muster_runtime.mongo import Database
-from muster_volunteer.adapters.personal_data import PersonalDataErasedError, PersonalDataVault
+from muster_volunteer.adapters.personal_data import PersonalDataVault
+from muster_volunteer.application.ports import PersonalDataErasedError
 from muster_volunteer.domain.volunteer import PersonalData
 from tests.kmip_server import KmipServer, running_kmip_server
 

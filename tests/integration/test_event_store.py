@@ -1,4 +1,6 @@
-"""The event store on the real document store: atomic, concurrency-checked appends."""
+"""The document-store event store's own mechanics: outbox markers, the stream head, group
+commit, position blocks and the caches. What every adapter promises is in the contract
+suite (libs/runtime/tests/contract/test_event_store_contract.py)."""
 
 from __future__ import annotations
 
@@ -10,14 +12,9 @@ import pytest
 
 from muster_contracts.envelope import Actor, Role
 from muster_contracts.events import DomainEvent
-from muster_runtime.eventstore import (
-    ORPHAN_MARKER_AGE,
-    CommandContext,
-    ConcurrencyError,
-    EventStore,
-    Stream,
-)
+from muster_runtime.adapters.mongodb.event_store import ORPHAN_MARKER_AGE, MongoEventStore
 from muster_runtime.mongo import Database, Document
+from muster_runtime.ports.event_store import CommandContext, ConcurrencyError, Stream
 from tests.integration.conftest import Commands
 
 
@@ -31,82 +28,14 @@ CONTEXT = CommandContext(Actor(subject="tester", role=Role.ORGANISER))
 
 
 @pytest.fixture
-async def store(db: Database) -> EventStore:
-    store = EventStore(db)
+async def store(db: Database) -> MongoEventStore:
+    store = MongoEventStore(db)
     await store.create_indexes()
     return store
 
 
-async def test_append_then_read_returns_events_in_stream_order(store: EventStore) -> None:
-    await store.append("thing-1", "thing", 0, [ThingHappened(n=1), ThingHappened(n=2)], CONTEXT)
-    await store.append("thing-1", "thing", 2, [ThingHappened(n=3)], CONTEXT)
-
-    stream = await store.read_stream("thing-1")
-
-    assert stream.version == 3
-    assert [e.payload["n"] for e in stream.events] == [1, 2, 3]
-    assert [e.stream_version for e in stream.events] == [1, 2, 3]
-    assert {e.correlation_id for e in stream.events} == {CONTEXT.correlation_id}
-
-
-async def test_stale_expected_version_is_refused(store: EventStore) -> None:
-    await store.append("thing-1", "thing", 0, [ThingHappened(n=1), ThingHappened(n=2)], CONTEXT)
-
-    with pytest.raises(ConcurrencyError) as refused:
-        await store.append("thing-1", "thing", 1, [ThingHappened(n=99)], CONTEXT)
-
-    assert refused.value.actual == 2
-    assert [e.payload["n"] for e in (await store.read_stream("thing-1")).events] == [1, 2]
-
-
-async def test_of_many_racing_writers_exactly_one_wins(store: EventStore) -> None:
-    await store.append("thing-1", "thing", 0, [ThingHappened(n=0)], CONTEXT)
-
-    async def write(n: int) -> bool:
-        try:
-            await store.append(
-                "thing-1", "thing", 1, [ThingHappened(n=n), ThingHappened(n=n)], CONTEXT
-            )
-        except ConcurrencyError:
-            return False
-        return True
-
-    outcomes = await asyncio.gather(*(write(n) for n in range(1, 21)))
-
-    assert outcomes.count(True) == 1
-    stream = await store.read_stream("thing-1")
-    assert stream.version == 3
-    winner = outcomes.index(True) + 1
-    assert [e.payload["n"] for e in stream.events] == [0, winner, winner]
-
-
-async def test_read_all_replays_every_stream_in_commit_order(store: EventStore) -> None:
-    for i in range(5):
-        await store.append(f"thing-{i % 2}", "thing", i // 2, [ThingHappened(n=i)], CONTEXT)
-
-    replayed = [e async for e in store.read_all()]
-
-    assert [e.payload["n"] for e in replayed] == [0, 1, 2, 3, 4]
-    positions = [e.position for e in replayed]
-    assert positions == sorted(positions)
-    assert [
-        e.payload["n"] for e in [e async for e in store.read_all(after_position=positions[2])]
-    ] == [3, 4]
-
-
-async def test_new_appends_are_unpublished_until_marked(store: EventStore) -> None:
-    await store.append("thing-1", "thing", 0, [ThingHappened(n=1)], CONTEXT)
-    assert store.appended.is_set()
-
-    pending = await store.unpublished(10)
-    await store.mark_published([c["_id"] for c in pending])
-
-    assert len(pending) == 1
-    assert await store.count_unpublished() == 0
-
-
 async def test_an_append_that_died_before_its_commit_holds_its_stream_then_is_swept(
-    store: EventStore, db: Database
+    store: MongoEventStore, db: Database
 ) -> None:
     await store.append("thing-1", "thing", 0, [ThingHappened(n=1)], CONTEXT)
     await store.append("thing-2", "thing", 0, [ThingHappened(n=2)], CONTEXT)
@@ -129,7 +58,7 @@ async def test_an_append_that_died_before_its_commit_holds_its_stream_then_is_sw
 
 
 async def test_a_commit_whose_head_was_never_advanced_is_read_and_the_head_mended(
-    store: EventStore, db: Database
+    store: MongoEventStore, db: Database
 ) -> None:
     await store.append("thing-9", "thing", 0, [ThingHappened(n=1)], CONTEXT)
     # The writer died (the store went away) between its commit and the head.
@@ -147,7 +76,7 @@ async def test_a_commit_whose_head_was_never_advanced_is_read_and_the_head_mende
 
 
 async def test_an_append_after_a_read_is_refused_once_the_stream_moved_on(
-    store: EventStore,
+    store: MongoEventStore,
 ) -> None:
     await store.append("thing-1", "thing", 0, [ThingHappened(n=1)], CONTEXT)
     read = await store.read_stream("thing-1")
@@ -172,7 +101,7 @@ async def test_positions_rise_within_every_stream_whichever_process_appends(
 ) -> None:
     # Two processes (stores) hand out positions from blocks of their own: the first
     # holds the lower block, yet a stream the second wrote to last continues above it.
-    first, second = EventStore(db), EventStore(db)
+    first, second = MongoEventStore(db), MongoEventStore(db)
     await first.create_indexes()
     await first.append("thing-a", "thing", 0, [ThingHappened(n=1)], CONTEXT)
     await second.append("thing-b", "thing", 0, [ThingHappened(n=1)], CONTEXT)
@@ -199,7 +128,7 @@ async def test_positions_rise_within_every_stream_whichever_process_appends(
 
 
 async def test_concurrent_appends_written_together_each_learn_their_own_outcome(
-    store: EventStore,
+    store: MongoEventStore,
 ) -> None:
     # Appends that arrive together share an insert_many (group commit); a duplicate in
     # the batch refuses that append alone.
@@ -228,7 +157,7 @@ async def test_concurrent_appends_written_together_each_learn_their_own_outcome(
 
 
 async def test_the_marker_of_an_append_that_lost_never_republishes_the_winners_commit(
-    store: EventStore, db: Database
+    store: MongoEventStore, db: Database
 ) -> None:
     await store.append("thing-1", "thing", 0, [ThingHappened(n=1)], CONTEXT)
     await store.mark_published([c["_id"] for c in await store.unpublished(10)])
@@ -248,22 +177,11 @@ async def test_the_marker_of_an_append_that_lost_never_republishes_the_winners_c
     assert await db["events_outbox"].find_one({"_id": "thing-1@1"}) is None  # swept
 
 
-async def test_a_reader_catches_up_from_the_last_version_it_saw(store: EventStore) -> None:
-    await store.append("thing-1", "thing", 0, [ThingHappened(n=1), ThingHappened(n=2)], CONTEXT)
-    await store.append("thing-1", "thing", 2, [ThingHappened(n=3)], CONTEXT)
-
-    caught_up = await store.read_stream("thing-1", after=2)
-    nothing_new = await store.read_stream("thing-1", after=3)
-
-    assert (caught_up.version, [e.payload["n"] for e in caught_up.events]) == (3, [3])
-    assert (nothing_new.version, nothing_new.events) == (3, [])
-
-
 async def test_the_relay_holds_this_process_s_append_in_flight_without_reading_for_it(
     listened: tuple[Database, Commands],
 ) -> None:
     db, commands = listened
-    store = EventStore(db)
+    store = MongoEventStore(db)
     await store.create_indexes()
     # The commit's insert waits, as under a busy store, until released.
     release = asyncio.Event()
@@ -295,7 +213,7 @@ async def test_a_stream_this_process_appended_to_is_read_from_memory_up_to_its_l
     listened: tuple[Database, Commands],
 ) -> None:
     db, commands = listened
-    store = EventStore(db)
+    store = MongoEventStore(db)
     await store.create_indexes()
     await store.append("thing-1", "thing", 0, [ThingHappened(n=1)], CONTEXT)
     await store.append("thing-1", "thing", 1, [ThingHappened(n=2)], CONTEXT)
@@ -307,4 +225,4 @@ async def test_a_stream_this_process_appended_to_is_read_from_memory_up_to_its_l
     assert commands.take() == [("find", "events")]
 
     assert [e.payload["n"] for e in prefix.events] == [1, 2]
-    assert whole == await EventStore(db).read_stream("thing-1")  # as another process reads it
+    assert whole == await MongoEventStore(db).read_stream("thing-1")  # as another process reads it

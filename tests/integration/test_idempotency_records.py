@@ -19,6 +19,7 @@ from muster_runtime.idempotency import (
 from muster_runtime.mongo import Database
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+PEPPER = b"a-test-pepper-0123456789"
 
 
 @pytest.fixture(params=["store", "memory"])
@@ -75,7 +76,7 @@ async def test_expired_records_are_deleted_and_no_others(records: IdempotencyRec
 async def test_concurrent_claims_of_one_key_let_exactly_one_run(
     records: IdempotencyRecords,
 ) -> None:
-    keys = IdempotencyKeys(records, clock=lambda: NOW)
+    keys = IdempotencyKeys(records, PEPPER, clock=lambda: NOW)
 
     async def claim() -> str:
         try:
@@ -88,3 +89,39 @@ async def test_concurrent_claims_of_one_key_let_exactly_one_run(
     assert sorted(outcomes) == ["claimed"] + ["request_in_progress"] * 7
     with pytest.raises(RuleViolationError):
         await keys.claim("li", "POST /drives", "k", "another body")
+
+
+async def test_a_key_is_kept_only_as_a_keyed_hash_and_derives_the_same_ids(db: Database) -> None:
+    """Clients put phone numbers in their keys: the store holds neither the key nor the
+    caller, and only the pepper turns a guessed key into a record id."""
+    keys = IdempotencyKeys(StoredIdempotencyRecords(db), PEPPER, clock=lambda: NOW)
+    phone_key = "register-13912345678"
+
+    first = await keys.claim("organiser-li", "POST /volunteers", phone_key, "f1")
+    await keys.complete(first, 201, b"{}", {})
+    # Another process of the service, with the same pepper: the retry finds the first answer.
+    again = IdempotencyKeys(StoredIdempotencyRecords(db), PEPPER, clock=lambda: NOW)
+    retry = await again.claim("organiser-li", "POST /volunteers", phone_key, "f1")
+    same = again.record_id("organiser-li", "POST /volunteers", phone_key)
+    other_pepper = IdempotencyKeys(StoredIdempotencyRecords(db), b"another-pepper-9876543210")
+
+    dump = repr(await db["idempotency_keys"].find({}).to_list(None))
+    assert "13912345678" not in dump
+    assert "organiser-li" not in dump
+    assert "POST /volunteers" not in dump
+    assert first.record.record_id == same
+    assert retry.answer is not None
+    assert retry.stable_id("volunteer") == first.stable_id("volunteer")
+    assert other_pepper.record_id("organiser-li", "POST /volunteers", phone_key) != same
+    assert keys.record_id("organiser-li", "POST /volunteers", "register-13912345679") != same
+
+
+async def test_the_store_s_expiry_index_is_made_and_made_again(db: Database) -> None:
+    """MongoDB gets a TTL index; FerretDB, which refuses one, a plain index the sweep uses."""
+    records = StoredIdempotencyRecords(db)
+    await records.create_indexes()
+    await records.create_indexes()  # every start makes it again
+
+    indexes = await db["idempotency_keys"].index_information()
+    (expiry,) = [i for i in indexes.values() if i["key"] == [("expires_at", 1)]]
+    assert expiry.get("expireAfterSeconds") in {None, 0}

@@ -8,20 +8,23 @@ from muster_contracts.areas import load_area_tree
 from muster_contracts.checkin import new_checkin_secret
 from muster_contracts.envelope import Actor, Role
 from muster_contracts.events.activities import NeverCheckedOutRule
-from muster_dispatch.application.activities import ActivityBook, AttendanceLog
+from muster_dispatch.adapters.attendance_log import AttendanceLog
+from muster_dispatch.application.activities import ActivityBook
 from muster_dispatch.application.service_days import ServiceDays
 from muster_dispatch.domain.activity import ScheduleActivity, schedule_activity
 from muster_dispatch.domain.hours import HoursPolicy
-from muster_runtime.eventstore import CommandContext, EventStore
+from muster_runtime.adapters.mongodb.event_store import MongoEventStore
 from muster_runtime.mongo import Database
+from muster_runtime.ports.event_store import CommandContext
 from tests.integration.helpers import attendance_event
 
 
 async def test_an_attendance_never_checked_out_is_credited_the_scheduled_end(db: Database) -> None:
-    store = EventStore(db)
+    store = MongoEventStore(db)
     await store.create_indexes()
     areas = load_area_tree()
-    book = ActivityBook(store, AttendanceLog(db), ServiceDays(store, HoursPolicy()), areas)
+    log = AttendanceLog(db)
+    book = ActivityBook(store, log, ServiceDays(store, HoursPolicy()), areas)
     starts = datetime.now(UTC) - timedelta(hours=6)
     ends = starts + timedelta(hours=2)
     command = ScheduleActivity(
@@ -32,7 +35,7 @@ async def test_an_attendance_never_checked_out_is_credited_the_scheduled_end(db:
     await book.execute(
         "a1", lambda s: schedule_activity(s, command, new_checkin_secret(), areas), context
     )
-    await book.log.apply([attendance_event("a1", "v1", starts)])
+    await log.apply([attendance_event("a1", "v1", starts)])
     policy = HoursPolicy(
         never_checked_out_rule=NeverCheckedOutRule.CREDIT_SCHEDULED_END, grace_minutes=60
     )

@@ -19,7 +19,13 @@ from muster_contracts.events import (
     VolunteerErased,
     VolunteerRegistered,
 )
-from muster_contracts.events.activities import ActivityCancelled, ActivityScheduled, CheckinPolicy
+from muster_contracts.events.activities import (
+    ActivityAmended,
+    ActivityCancelled,
+    ActivityScheduled,
+    AmendedAspect,
+    CheckinPolicy,
+)
 from muster_contracts.events.drives import (
     DriveClosed,
     DriveLaunched,
@@ -29,6 +35,8 @@ from muster_contracts.events.drives import (
     SignUpAccepted,
     SignUpPromoted,
     SignUpWaitlisted,
+    TeamFormed,
+    TeamLeaderChanged,
 )
 from muster_contracts.events.drives import Role as DriveRole
 from muster_contracts.events.registry import DomainEvent
@@ -46,12 +54,14 @@ from muster_notify.adapters.store import (
 )
 from muster_notify.application.broadcasts import Broadcaster, areas_within
 from muster_notify.application.delivery import Delivery, LiveFeed
+from muster_notify.application.inbox import InboxDesk
 from muster_notify.application.notifier import Notifier
 from muster_notify.application.reminders import TimerWalk
 from muster_notify.domain.messages import Cause, Message, MessageKind
 from muster_notify.domain.rules import drive_launched_message
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent
+from muster_runtime.volunteer_names import DisplayName, NamesUnavailableError
 
 AREAS = load_area_tree()
 STREET, OTHER_STREET = "130203001", "130203002"
@@ -126,6 +136,7 @@ def notify(db: Database, clock: Clock, areas_per_page: int = 20) -> Notify:
         broadcaster,
         lead_times=(timedelta(hours=24), timedelta(hours=1)),
         star_thresholds=(100, 300),
+        areas=AREAS,
         clock=clock,
     )
     walk = TimerWalk(timers, facts, delivery, late_after=timedelta(minutes=1), clock=clock)
@@ -432,3 +443,131 @@ async def test_a_drive_closed_or_past_its_sign_up_window_is_broadcast_to_no_one(
         job = await n.broadcasts.of_drive(drive_id)
         assert job is not None
         assert (job["told"], job["done"]) == (0, True)
+
+
+async def test_an_amended_activity_is_told_once_and_its_reminders_follow_the_new_start(
+    db: Database,
+) -> None:
+    clock = Clock()
+    log = Log(clock)
+    n = notify(db, clock)
+    await n.walk.begin()
+    await n.notifier.apply([log("activity-a-1", scheduled("a-1", timedelta(hours=2), ("v-1",)))])
+    moved = ActivityAmended(
+        activity_id="a-1",
+        starts_at=START + timedelta(hours=3),
+        ends_at=START + timedelta(hours=5),
+        place_area_id=BUILDINGS[1],
+        capacity=10,
+        changed=(AmendedAspect.TIME, AmendedAspect.PLACE),
+        affected_volunteer_ids=("v-1",),
+    )
+    amended = log("activity-a-1", moved)
+    await n.notifier.apply([amended])
+    await n.notifier.apply([amended])  # redelivered: told once, timers filed once
+    assert await kinds_of(n, "v-1") == ["activity_amended"]
+    inbox = await n.inboxes.read("v-1")
+    assert inbox is not None
+    assert inbox.messages[0].params["was_starts_at"] == (START + timedelta(hours=2)).isoformat()
+    assert inbox.messages[0].params["place"] == " ".join(
+        a.name for a in AREAS.path(BUILDINGS[1])[2:]
+    )
+
+    clock.now = START + timedelta(hours=1)  # the old start's 1-hour reminder: nothing
+    await n.walk.tick()
+    assert await kinds_of(n, "v-1") == ["activity_amended"]
+    clock.now = START + timedelta(hours=2)  # the new start's (an hour of buckets later)
+    await n.walk.tick()
+    await n.walk.tick()
+    assert await kinds_of(n, "v-1") == ["activity_amended", "activity_reminder"]
+    known = await n.facts.activity("a-1")
+    assert known is not None
+    assert (known.starts_at, known.place_area_id) == (START + timedelta(hours=3), BUILDINGS[1])
+    assert known.checkin_opens_at == START + timedelta(hours=3) - timedelta(minutes=15)
+
+
+@dataclass
+class Names:
+    """The volunteer service as the inbox asks it: names by the token that asks."""
+
+    shown: dict[str, dict[str, DisplayName]]
+    down: bool = False
+    asked: list[str] = field(default_factory=list)
+
+    async def names(self, volunteer_ids: list[str], authorization: str) -> dict[str, DisplayName]:
+        self.asked.append(authorization)
+        if self.down:
+            raise NamesUnavailableError("volunteer service unreachable")
+        known = self.shown.get(authorization, {})
+        return {
+            v: known.get(v) or DisplayName(volunteer_id=v, status="unknown", name=None)
+            for v in volunteer_ids
+        }
+
+
+async def test_a_team_message_shows_the_leaders_name_as_the_reader_may_read_it_never_storing_it(
+    db: Database,
+) -> None:
+    clock = Clock()
+    log = Log(clock)
+    n = notify(db, clock)
+    await n.notifier.apply(
+        [
+            log("volunteer-v-1", registered("v-1", BUILDINGS[0]), VOLUNTEER),
+            log(
+                "volunteer-v-1",
+                VolunteerLoginBound(
+                    volunteer_id="v-1", subject="login-1", binding=LoginBinding.REGISTRATION
+                ),
+                VOLUNTEER,
+            ),
+            log(
+                "drive-d-1",
+                TeamFormed(
+                    drive_id="d-1",
+                    team_id="t-1",
+                    formation=1,
+                    leader_id="v-9",
+                    members=("v-1", "v-9"),
+                ),
+            ),
+            log(
+                "drive-d-1",
+                TeamLeaderChanged(
+                    drive_id="d-1", team_id="t-1", leader_id="v-8", previous_leader_id="v-9"
+                ),
+            ),
+        ]
+    )
+    names = Names(
+        {
+            "Bearer one": {
+                "v-9": DisplayName(volunteer_id="v-9", status="active", name="王芳"),
+                "v-8": DisplayName(volunteer_id="v-8", status="erased", name=None),
+            }
+        }
+    )
+    desk = InboxDesk(n.inboxes, n.facts, names)
+
+    reader = await desk.reader("login-1", None, "Bearer one")
+    page = await desk.page(reader, before=None, limit=10, unread_only=False)
+    bodies = [m["body"] for m in reversed(page["messages"])]
+    assert bodies == [
+        "您已编入服务队 t-1，队长：王芳。",
+        "您已编入服务队 t-1，队长：（已注销的志愿者）。",
+    ]
+    assert names.asked == ["Bearer one"]  # one question per page, with the reader's token
+    english = await desk.after(await desk.reader("login-1", "en", "Bearer one"), 0)
+    assert english[0]["body"] == "You are in team t-1; its leader: 王芳."
+    # Another token may not read the name: the id, as stored. So without an answer.
+    other = await desk.page(
+        await desk.reader("login-1", None, "Bearer other"), before=None, limit=10, unread_only=False
+    )
+    assert other["messages"][-1]["body"] == "您已编入服务队 t-1，队长：v-9。"
+    names.down = True
+    assert (await desk.after(reader, 0))[0]["body"] == "您已编入服务队 t-1，队长：v-9。"
+    # The name is shown, never kept.
+    inbox = await n.inboxes.read("v-1")
+    assert inbox is not None
+    assert "王芳" not in repr(inbox)
+    assert all("leader_name" not in m.params for m in inbox.messages)

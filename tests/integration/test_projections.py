@@ -10,7 +10,7 @@ from uuid import uuid4
 from aiokafka import AIOKafkaProducer
 
 from muster_contracts.envelope import EventEnvelope
-from muster_runtime.eventstore import EventStore
+from muster_runtime.adapters.mongodb.event_store import MongoEventStore
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent, CounterCells, VersionedDocuments
 from muster_runtime.service import ServiceRuntime
@@ -23,7 +23,7 @@ Contribution = tuple[ConsumedEvent, str, Mapping[str, int], Mapping[str, Any]]
 
 
 async def _events(db: Database, count: int) -> list[EventEnvelope]:
-    store = EventStore(db, collection="source_events")
+    store = MongoEventStore(db, collection="source_events")
     await store.create_indexes()
     for n in range(count):
         await store.append(f"thing-{n}", "thing", 0, [ThingHappened(n=n)], CONTEXT)

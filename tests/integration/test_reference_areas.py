@@ -10,9 +10,10 @@ import pytest
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.envelope import Actor, Role
 from muster_dispatch.application.area_tree import AreaTreeBook
+from muster_runtime.adapters.mongodb.event_store import MongoEventStore
 from muster_runtime.errors import ConflictError, RuleViolationError
-from muster_runtime.eventstore import CommandContext, EventStore
 from muster_runtime.mongo import Database
+from muster_runtime.ports.event_store import CommandContext
 from muster_runtime.projections import ConsumedEvent
 from muster_runtime.reference_areas import ReferenceAreas
 
@@ -24,7 +25,7 @@ COMMUNITY = GRID[:12]
 async def test_two_replicas_add_areas_concurrently_and_a_restart_reads_them_back(
     db: Database,
 ) -> None:
-    store = EventStore(db)
+    store = MongoEventStore(db)
     await store.create_indexes()
     first, second = AreaTreeBook(store, load_area_tree()), AreaTreeBook(store, load_area_tree())
     new_grid = f"{COMMUNITY}99"
@@ -58,7 +59,7 @@ async def test_two_replicas_add_areas_concurrently_and_a_restart_reads_them_back
 
 
 async def test_a_consumer_keeps_added_areas_once_and_loads_them_at_start(db: Database) -> None:
-    store = EventStore(db)
+    store = MongoEventStore(db)
     await store.create_indexes()
     dispatch = AreaTreeBook(store, load_area_tree())
     new_grid = f"{COMMUNITY}98"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from uuid import uuid4
 
 from muster_contracts.envelope import Actor, EventEnvelope, Role
-from muster_runtime.dedupe import CHUNK, CHUNKS, WINDOW, RepeatFilter
+from muster_runtime.adapters.mongodb.seen_events import CHUNK, CHUNKS, WINDOW, RepeatFilter
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent
 from tests.integration.conftest import Commands

@@ -12,18 +12,19 @@ import pytest
 
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.envelope import Actor, Role
+from muster_runtime.adapters.mongodb.event_store import MongoEventStore
 from muster_runtime.errors import ConflictError, GoneError, MusterError, NotFoundError
-from muster_runtime.eventstore import CommandContext, EventStore
 from muster_runtime.keys import LocalKeyFile
 from muster_runtime.mongo import Database
+from muster_runtime.ports.event_store import CommandContext
 from muster_volunteer.adapters.logins import (
     ClaimAttempts,
     InvitationCodes,
     LoginLinks,
-    TooManyClaimAttemptsError,
 )
 from muster_volunteer.adapters.personal_data import IdentityClaims, PersonalDataVault
 from muster_volunteer.application.logins import LoginDesk
+from muster_volunteer.application.ports import TooManyClaimAttemptsError
 from muster_volunteer.application.registration import VolunteerRegistry, stream_id
 from muster_volunteer.domain.volunteer import RegisterVolunteer
 
@@ -40,7 +41,7 @@ def as_login(subject: str) -> CommandContext:
 
 class Desk:
     def __init__(self, db: Database) -> None:
-        self.store = EventStore(db)
+        self.store = MongoEventStore(db)
         self.logins = LoginLinks(db)
         codes = InvitationCodes(db, PEPPER)
         key_file = Path(tempfile.mkdtemp(prefix="muster-kek-")) / "kek.json"

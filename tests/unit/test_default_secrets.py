@@ -37,13 +37,27 @@ def test_the_settings_default_is_refused_and_development_mode_accepts_it() -> No
     ServiceSettings(dev_mode=True).refuse_insecure_secrets()
 
 
-def test_a_random_secret_passes_and_an_empty_one_with_an_identity_provider() -> None:
-    ServiceSettings(dev_mode=False, jwt_secret=SecretStr(RANDOM)).refuse_insecure_secrets()
+def test_random_secrets_pass_and_an_empty_jwt_secret_with_an_identity_provider() -> None:
+    pepper = SecretStr(RANDOM + "-pepper")
+    ServiceSettings(
+        dev_mode=False, jwt_secret=SecretStr(RANDOM), pii_pepper=pepper
+    ).refuse_insecure_secrets()
     ServiceSettings(
         dev_mode=False,
         jwt_secret=SecretStr(""),
         jwt_jwks_url="https://id.example.org/.well-known/jwks.json",
+        pii_pepper=pepper,
     ).refuse_insecure_secrets()
+
+
+@pytest.mark.parametrize("pepper", PUBLISHED_PEPPERS)
+def test_every_service_refuses_a_published_pepper(pepper: str) -> None:
+    """It keys the stored Idempotency-Keys of every service."""
+    settings = ServiceSettings(
+        dev_mode=False, jwt_secret=SecretStr(RANDOM), pii_pepper=SecretStr(pepper)
+    )
+    with pytest.raises(InsecureSecretsError, match="MUSTER_PII_PEPPER"):
+        settings.refuse_insecure_secrets()
 
 
 @pytest.mark.parametrize("pepper", PUBLISHED_PEPPERS)
@@ -85,5 +99,5 @@ def test_each_service_process_stops_with_the_reason(service: str, tmp_path: Path
     assert result.returncode == 1
     assert "refusing to start" in result.stderr
     assert "MUSTER_JWT_SECRET" in result.stderr
-    assert ("MUSTER_PII_PEPPER" in result.stderr) is (service == "volunteer")
+    assert "MUSTER_PII_PEPPER" in result.stderr
     assert "Traceback" not in result.stderr

@@ -31,6 +31,7 @@ from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 
 SECRET = "a-test-secret-of-sufficient-length-0123456789"
+PEPPER = b"a-test-pepper-0123456789"
 ISSUER = TokenIssuer(SECRET)
 Organiser = Depends(require_role(Role.ORGANISER))
 
@@ -82,11 +83,14 @@ def build(world: World) -> tuple[TestClient, InMemoryIdempotencyRecords]:
         return {"secret": f"s-{len(world.launched)}"}
 
     settings = ServiceSettings(
-        service_name="idem", jwt_secret=SECRET, mongo_url="mongodb://127.0.0.1:1/"
+        service_name="idem",
+        jwt_secret=SECRET,
+        pii_pepper=PEPPER.decode(),
+        mongo_url="mongodb://127.0.0.1:1/",
     )
     app = create_app(ServiceRuntime(settings), title="test", routers=[router])
     records = InMemoryIdempotencyRecords()
-    app.state.idempotency = IdempotencyKeys(records, clock=lambda: world.now)
+    app.state.idempotency = IdempotencyKeys(records, PEPPER, clock=lambda: world.now)
     return TestClient(app, raise_server_exceptions=False), records
 
 
@@ -226,6 +230,22 @@ def test_keys_expire_after_the_retention(world: World) -> None:
     assert records.records == {}
 
 
+def test_the_retention_is_the_service_s_own(world: World) -> None:
+    client, records = build(world)
+    client.app.state.idempotency = IdempotencyKeys(  # type: ignore[attr-defined]
+        records, PEPPER, clock=lambda: world.now, retention=timedelta(hours=1)
+    )
+    client.post("/drives", json={"title": "a"}, headers=organiser())
+    world.now += timedelta(minutes=59)
+    replayed = client.post("/drives", json={"title": "a"}, headers=organiser())
+    world.now += timedelta(minutes=2)
+    reused = client.post("/drives", json={"title": "b"}, headers=organiser())
+
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert reused.status_code == 201
+    assert "Idempotent-Replayed" not in reused.headers
+
+
 def test_an_answer_kept_in_part_is_restored_on_replay(world: World) -> None:
     client, records = build(world)
     first = client.post("/people", headers=organiser())
@@ -297,7 +317,7 @@ def test_an_outcome_the_store_cannot_record_leaves_the_answer_and_the_key_pendin
 ) -> None:
     client, _ = build(world)
     lost = OutcomeLost()
-    client.app.state.idempotency = IdempotencyKeys(lost, clock=lambda: world.now)  # type: ignore[attr-defined]
+    client.app.state.idempotency = IdempotencyKeys(lost, PEPPER, clock=lambda: world.now)  # type: ignore[attr-defined]
 
     answer = client.post("/drives", json={"title": title}, headers=organiser())
     retry = client.post("/drives", json={"title": title}, headers=organiser())

@@ -9,13 +9,18 @@ from datetime import UTC, date, datetime, timedelta
 
 import orjson
 import pytest
+from hypothesis import given as for_all
+from hypothesis import settings
+from hypothesis import strategies as st
 
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.events import DomainEvent, decode_payload
 from muster_contracts.events.activities import (
+    ActivityAmended,
     ActivityCancelled,
     ActivityScheduled,
     ActivityVolunteersAssigned,
+    AmendedAspect,
     AttendanceCheckedIn,
     AttendanceCheckedOut,
     AttendanceClosedByRule,
@@ -33,7 +38,9 @@ from muster_contracts.events.activities import (
 from muster_dispatch.domain.activity import (
     Activity,
     ActivityRuleError,
+    AmendActivity,
     ScheduleActivity,
+    amend_activity,
     approve_hours,
     assign_volunteers,
     cancel_activity,
@@ -47,7 +54,7 @@ from muster_dispatch.domain.activity import (
     schedule_activity,
     settle_records,
 )
-from muster_dispatch.domain.hours import HoursPolicy, Interval
+from muster_dispatch.domain.hours import HoursPolicy, Interval, credited_minutes
 from muster_dispatch.domain.service_day import ServiceDay, recount
 
 AREAS = load_area_tree()
@@ -608,3 +615,217 @@ def test_every_event_of_a_full_story_round_trips_through_its_stored_json() -> No
     for event in story:
         stored = orjson.loads(orjson.dumps(event.model_dump(mode="json")))
         assert decode_payload(event.event_type, event.schema_version, stored) == event
+
+
+# --- amendment ------------------------------------------------------------------------------
+
+OTHER_PLACE = AREAS.at_level(AreaLevel.BUILDING)[1].id
+
+
+def amend(state: Activity, **fields: object) -> list[DomainEvent]:
+    return amend_activity(state, AmendActivity.model_validate(fields), AREAS)
+
+
+def test_an_amendment_carries_the_new_time_place_and_capacity_and_whom_to_tell() -> None:
+    walk_in = checked_in("v-9", STARTS)
+    state = given(walk_in, checkin_policy=CheckinPolicy.WALK_INS_ALLOWED)
+
+    moved: dict[str, object] = {
+        "starts_at": STARTS - timedelta(hours=1),
+        "ends_at": ENDS + timedelta(hours=1),
+        "place_area_id": OTHER_PLACE,
+        "latitude": 39.6,
+        "longitude": 118.2,
+        "capacity": 5,
+    }
+
+    events = amend(state, **moved, reason=" 场地调整 ")
+
+    assert events == [
+        ActivityAmended.model_validate(
+            moved
+            | {
+                "activity_id": "act-1",
+                "changed": (AmendedAspect.TIME, AmendedAspect.PLACE, AmendedAspect.CAPACITY),
+                "reason": "场地调整",
+                "affected_volunteer_ids": ("v-1", "v-2", "v-9"),
+            }
+        )
+    ]
+    amended = then(state, events)
+    assert amended.scheduled is not None
+    assert (amended.scheduled.starts_at, amended.scheduled.ends_at) == (
+        STARTS - timedelta(hours=1),
+        ENDS + timedelta(hours=1),
+    )
+    assert (amended.scheduled.place_area_id, amended.scheduled.capacity) == (OTHER_PLACE, 5)
+    assert amended.scheduled.title == "Visit elderly residents"  # the rest stays
+    assert amended.version == state.version + 1
+    assert amend(amended, starts_at=STARTS - timedelta(hours=1)) == []  # as it is already
+
+
+def test_an_amendment_names_only_what_changed_and_a_retry_changes_nothing() -> None:
+    state = given()
+    events = amend(state, capacity=4)
+    assert [e.changed for e in events if isinstance(e, ActivityAmended)] == [
+        (AmendedAspect.CAPACITY,)
+    ]
+    assert amend(then(state, events), capacity=4) == []
+    assert amend(state, place_area_id=PLACE, ends_at=ENDS) == []
+
+
+def test_coordinates_are_amended_together_and_both_null_remove_them() -> None:
+    state = given(latitude=39.6, longitude=118.2)
+    with pytest.raises(ActivityRuleError) as excinfo:
+        amend(state, latitude=40.0)
+    assert rule_of(excinfo) == ("latitude", "coordinates_pair")
+    removed = then(state, amend(state, latitude=None, longitude=None))
+    assert removed.scheduled is not None
+    assert removed.scheduled.latitude is None
+    assert removed.scheduled.longitude is None
+
+
+@pytest.mark.parametrize(
+    ("history", "fields", "broken"),
+    [
+        (
+            [ActivityCancelled(activity_id="act-1", reason="rain")],
+            {"capacity": 4},
+            ("activity_id", "activity_cancelled"),
+        ),
+        (
+            [HoursApproved(activity_id="act-1", approved_by="org", at=AFTER)],
+            {"capacity": 4},
+            ("activity_id", "already_approved"),
+        ),
+        ([], {"ends_at": STARTS}, ("ends_at", "ends_after_start")),
+        ([], {"starts_at": ENDS + timedelta(minutes=1)}, ("ends_at", "ends_after_start")),
+        ([], {"capacity": 1}, ("capacity", "capacity_below_assigned")),
+        ([], {"place_area_id": "13020399"}, ("place_area_id", "known_area")),
+        # A check-in at the start must stay inside start - 15 min .. end.
+        (
+            [checked_in("v-1", STARTS)],
+            {"starts_at": STARTS + timedelta(minutes=16)},
+            ("starts_at", "recorded_attendance_outside"),
+        ),
+        (
+            [checked_in("v-1", STARTS + timedelta(hours=2))],
+            {"ends_at": STARTS + timedelta(hours=1)},
+            ("starts_at", "recorded_attendance_outside"),
+        ),
+        # A check-out may come until the end + 15 min.
+        (
+            [checked_in("v-1", STARTS), checked_out("v-1", ENDS)],
+            {"ends_at": ENDS - timedelta(minutes=16)},
+            ("starts_at", "recorded_attendance_outside"),
+        ),
+    ],
+)
+def test_amendments_that_break_a_rule_are_refused_by_name(
+    history: list[DomainEvent], fields: dict[str, object], broken: tuple[str, str]
+) -> None:
+    with pytest.raises(ActivityRuleError) as excinfo:
+        amend(given(*history), **fields)
+    assert rule_of(excinfo) == broken
+
+
+def test_capacity_may_come_down_to_the_volunteers_assigned() -> None:
+    state = given()
+    assert [e.capacity for e in amend(state, capacity=2) if isinstance(e, ActivityAmended)] == [2]
+    amended = then(state, amend(state, capacity=2))
+    with pytest.raises(ActivityRuleError) as excinfo:
+        assign_volunteers(amended, ["v-3"], DURING)
+    assert rule_of(excinfo) == ("volunteer_ids", "capacity")
+
+
+def test_a_moved_activity_is_approved_closed_and_recorded_by_its_amended_times_and_place() -> None:
+    moved_end = ENDS + timedelta(hours=2)
+    state = given(checked_in("v-1", STARTS))
+    state = then(state, amend(state, ends_at=moved_end, place_area_id=OTHER_PLACE))
+    credit = POLICY.model_copy(
+        update={"never_checked_out_rule": NeverCheckedOutRule.CREDIT_SCHEDULED_END}
+    )
+
+    with pytest.raises(ActivityRuleError) as excinfo:
+        approve_hours(state, "org", ENDS + timedelta(hours=1))  # the old end passed, not the new
+    assert rule_of(excinfo) == ("now", "activity_not_ended")
+    assert close_never_checked_out(state, ENDS + timedelta(hours=3), credit) == []
+    closed = close_never_checked_out(state, moved_end + timedelta(hours=2), credit)
+    assert [e.check_out_at for e in closed if isinstance(e, AttendanceClosedByRule)] == [moved_end]
+
+    state = then(state, closed)
+    state = then(state, approve_hours(state, "org", moved_end + timedelta(hours=2)))
+    interval = state.attendance("v-1").interval
+    assert interval == Interval(STARTS, moved_end)
+    minutes = credited_minutes([interval], POLICY).minutes_by_day[DAY]
+    issued = settle_records(state, "v-1", DAY, minutes, "org", "approved")
+    assert [(e.place_area_id, e.minutes) for e in issued if isinstance(e, ServiceRecordIssued)] == [
+        (OTHER_PLACE, 5 * 60)
+    ]
+
+
+def test_an_attendance_credited_the_scheduled_end_by_the_rule_is_credited_the_amended_end() -> None:
+    closed = AttendanceClosedByRule(
+        activity_id="act-1",
+        volunteer_id="v-1",
+        rule=NeverCheckedOutRule.CREDIT_SCHEDULED_END,
+        check_out_at=ENDS,
+    )
+    flagged = AttendanceClosedByRule(
+        activity_id="act-1", volunteer_id="v-2", rule=NeverCheckedOutRule.FLAG_FOR_REVIEW
+    )
+    state = given(checked_in("v-1"), checked_in("v-2"), closed, flagged)
+    earlier = ENDS - timedelta(hours=1)
+
+    amended = then(state, amend(state, ends_at=earlier))
+
+    assert amended.attendance("v-1").interval == Interval(STARTS, earlier)
+    assert amended.attendance("v-2").interval is None  # flagged: still for review
+
+
+def test_an_amendment_round_trips_through_its_schema() -> None:
+    event = amend(given(), starts_at=STARTS - timedelta(hours=1), capacity=9)[0]
+    payload = orjson.loads(orjson.dumps(event.model_dump(mode="json")))
+    assert decode_payload("activity.amended", 1, payload) == event
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@for_all(
+    check_in_minutes=st.integers(min_value=-15, max_value=180),
+    start_shift=st.integers(min_value=-600, max_value=600),
+    end_shift=st.integers(min_value=-600, max_value=600),
+    capacity=st.integers(min_value=1, max_value=6),
+)
+def test_any_amendment_is_refused_by_name_or_keeps_every_recorded_attendance_valid(
+    check_in_minutes: int, start_shift: int, end_shift: int, capacity: int
+) -> None:
+    """Whatever the organiser asks, either a named rule refuses it, or the amended activity
+    is well formed, holds its assigned volunteers and every recorded check-in lies in the
+    amended check-in window (so check-ins, corrections and hours stay consistent)."""
+    at = STARTS + timedelta(minutes=check_in_minutes)
+    state = given(checked_in("v-1", at))
+    starts_at = STARTS + timedelta(minutes=start_shift)
+    ends_at = ENDS + timedelta(minutes=end_shift)
+    broken = [
+        rule
+        for rule, breaks in (
+            ("ends_after_start", ends_at <= starts_at),
+            ("capacity_below_assigned", capacity < 2),
+            (
+                "recorded_attendance_outside",
+                not starts_at - timedelta(minutes=15) <= at <= ends_at,
+            ),
+        )
+        if breaks
+    ]
+    if broken:
+        with pytest.raises(ActivityRuleError) as excinfo:
+            amend(state, starts_at=starts_at, ends_at=ends_at, capacity=capacity)
+        assert excinfo.value.rule == broken[0]  # checked in this order
+        return
+    events = amend(state, starts_at=starts_at, ends_at=ends_at, capacity=capacity)
+    amended = then(state, events).scheduled
+    assert amended is not None
+    assert amended.starts_at < amended.ends_at
+    assert amended.capacity >= len(state.assigned)
+    assert amended.starts_at - timedelta(minutes=15) <= at <= amended.ends_at

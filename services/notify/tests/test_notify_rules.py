@@ -10,7 +10,12 @@ from muster_contracts.areas import load_area_tree
 from muster_contracts.eligibility import VolunteerProfile
 from muster_contracts.envelope import Role
 from muster_contracts.events import Skill, VolunteerCategory
-from muster_contracts.events.activities import ActivityCancelled, ServiceRecordIssued
+from muster_contracts.events.activities import (
+    ActivityAmended,
+    ActivityCancelled,
+    AmendedAspect,
+    ServiceRecordIssued,
+)
 from muster_contracts.events.drives import (
     DriveLaunched,
     Eligibility,
@@ -29,17 +34,19 @@ from muster_contracts.events.drives import (
     TeamSplit,
 )
 from muster_contracts.events.drives import Role as DriveRole
+from muster_contracts.teams import Team, evolve_teams
 from muster_notify.domain.messages import Cause, Language, MessageKind, message_id
 from muster_notify.domain.rules import (
     Activity,
-    Team,
+    amended,
+    amendment_messages,
     bucket_of,
     buckets_from,
     cancellation_messages,
     drive_fits,
     drive_launched_message,
-    evolve_teams,
     hours_approved_message,
+    place_name,
     sign_up_messages,
     stars_reached,
     team_messages,
@@ -299,6 +306,9 @@ def test_a_merge_tells_the_absorbed_members_and_a_leader_change_everyone() -> No
 # --- cancellation ----------------------------------------------------------------------------
 
 
+LEADS = (timedelta(hours=24), timedelta(hours=1))
+
+
 def test_a_cancellation_tells_everyone_it_affects_once() -> None:
     event = ActivityCancelled(
         activity_id="a-1", reason="暴雨", affected_volunteer_ids=("v-1", "v-2", "v-1")
@@ -311,9 +321,75 @@ def test_a_cancellation_tells_everyone_it_affects_once() -> None:
     assert "暴雨" in render(messages[0].kind, messages[0].params, Language.ZH_CN)[1]
 
 
-# --- timers -------------------------------------------------------------------------------------
+def amendment(*changed: AmendedAspect, reason: str | None = None) -> ActivityAmended:
+    return ActivityAmended(
+        activity_id="a-1",
+        starts_at=NOW + timedelta(days=2),  # 18:00 Shanghai time
+        ends_at=NOW + timedelta(days=2, hours=2),
+        place_area_id=OTHER_COMMUNITY,
+        capacity=12,
+        changed=changed,
+        reason=reason,
+        affected_volunteer_ids=("v-2", "v-1", "v-2"),
+    )
 
-LEADS = (timedelta(hours=24), timedelta(hours=1))
+
+def test_an_amendment_tells_everyone_it_affects_once_what_changed_in_both_languages() -> None:
+    event = amendment(AmendedAspect.TIME, AmendedAspect.PLACE, reason="场地维修")
+    place = place_name(AREAS, OTHER_COMMUNITY)
+    assert place == " ".join(a.name for a in AREAS.path(OTHER_COMMUNITY)[2:])
+    assert place_name(AREAS, "13020399") is None
+
+    messages = amendment_messages(event, CAUSE, activity(), place)
+
+    assert [m.volunteer_id for m in messages] == ["v-2", "v-1"]
+    assert {(m.kind, m.activity_id, m.drive_id) for m in messages} == {
+        (MessageKind.ACTIVITY_AMENDED, "a-1", "d-1")
+    }
+    title, body = render(messages[0].kind, messages[0].params, Language.ZH_CN)
+    assert title == "活动变更：为老服务"
+    assert body == (
+        f"活动安排有变。时间改为 2026-12-09 18:00 至 2026-12-09 20:00"
+        f"（原定 2026-12-08 18:00 开始）。地点改为 {place}。原因：场地维修"
+    )
+    title, body = render(messages[0].kind, messages[0].params, Language.EN)
+    assert title == "Changed: 为老服务"
+    assert "Now 2026-12-09 18:00 to 2026-12-09 20:00 (it was to start 2026-12-08 18:00)." in body
+    assert f"Now at {place}." in body
+    assert "places" not in body  # the capacity did not change
+    assert body.endswith("Reason: 场地维修")
+
+
+def test_an_amendment_of_the_capacity_alone_says_only_that() -> None:
+    messages = amendment_messages(amendment(AmendedAspect.CAPACITY), CAUSE, activity(), None)
+
+    assert render(messages[0].kind, messages[0].params, Language.ZH_CN)[1] == (
+        "活动安排有变。名额改为 12 人。"
+    )
+    assert render(messages[0].kind, messages[0].params, Language.EN)[1] == (
+        "The activity has changed. Now 12 places. "
+    )
+
+
+def test_an_amended_activity_moves_its_check_in_window_and_its_timers_follow() -> None:
+    before = activity()
+    moved = amended(before, amendment(AmendedAspect.TIME))
+
+    assert (moved.starts_at, moved.ends_at) == (
+        NOW + timedelta(days=2),
+        NOW + timedelta(days=2, hours=2),
+    )
+    assert moved.checkin_opens_at == moved.starts_at - timedelta(minutes=15)
+    assert moved.place_area_id == OTHER_COMMUNITY
+    old = timers_for(before, LEADS, NOW, NOW)
+    new = timers_for(moved, LEADS, NOW, NOW)
+    assert {t.timer_id for t in old}.isdisjoint({t.timer_id for t in new})
+    # The old start's timers send nothing once the activity has moved; the new ones do.
+    assert all(timer_messages(t, moved, t.due_at, LATE_AFTER) == [] for t in old)
+    assert all(timer_messages(t, moved, t.due_at, LATE_AFTER) for t in new)
+
+
+# --- timers -------------------------------------------------------------------------------------
 
 
 def test_an_activity_gets_a_reminder_per_lead_time_and_its_check_in_opening() -> None:

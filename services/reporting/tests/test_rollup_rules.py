@@ -32,8 +32,10 @@ from muster_contracts.events import (
     VolunteerRegistered,
 )
 from muster_contracts.events.activities import (
+    ActivityAmended,
     ActivityCancelled,
     ActivityScheduled,
+    AmendedAspect,
     BeneficiariesRecorded,
     BeneficiaryGroup,
     CheckinPolicy,
@@ -982,6 +984,55 @@ async def test_each_area_lists_its_pending_activities_until_approved_or_cancelle
     assert await insights.service.pending.of_area(BUILDING) == []
     district_cell = await cell(insights, DISTRICT)
     assert (district_cell["activities_scheduled"], district_cell["activities"]) == (1, 1)
+
+
+def moved(activity_id: str, starts_at: datetime, place: str) -> ActivityAmended:
+    return ActivityAmended(
+        activity_id=activity_id, starts_at=starts_at, ends_at=starts_at + timedelta(hours=2),
+        place_area_id=place, capacity=10, changed=(AmendedAspect.TIME, AmendedAspect.PLACE),
+    )  # fmt: skip
+
+
+async def test_an_amended_activity_is_pending_held_and_served_where_and_when_it_moved_to() -> None:
+    log = Log()
+    insights, _ = projections()
+    next_day = T0 + 24 * HOUR
+    events = [
+        log.event("activity-a1", 1, scheduled("a1", T0), T0 - 48 * HOUR),
+        log.event("activity-a1", 2, moved("a1", next_day, OTHER_BUILDING), T0 - 24 * HOUR),
+    ]
+    await insights.apply(events)
+    await insights.apply(events)  # redelivered: counted once
+
+    district = await cell(insights, DISTRICT)
+    assert district["activities_scheduled"] == 1
+    assert district["children"][STREET]["activities_scheduled"] == 0
+    assert district["children"]["130203002"]["activities_scheduled"] == 1
+    assert district["drives"]["drive-1"]["activities_scheduled"] == 1
+    assert (await cell(insights, DISTRICT, "2026-11-27"))["activities_scheduled"] == 0
+    assert (await cell(insights, DISTRICT, "2026-11-28"))["activities_scheduled"] == 1
+    assert await insights.service.pending.of_area(BUILDING) == []
+    assert await insights.service.pending.of_area(STREET) == []
+    pending, _ = await insights.service.not_held(DISTRICT, [], None, None, next_day + HOUR)
+    assert pending == {"upcoming": 0, "in_progress": 1, "awaiting_approval": 0}  # 2 h, not 3
+    later, _ = await insights.service.not_held(DISTRICT, [], None, None, next_day + 2 * HOUR)
+    assert later == {"upcoming": 0, "in_progress": 0, "awaiting_approval": 1}
+    # As of before the amendment it was pending on its first day.
+    before = await insights.service.cell(DISTRICT, "2026-11-27", T0 - 30 * HOUR)
+    assert before["activities_scheduled"] == 1
+
+    served = next_day.date()
+    await insights.apply(
+        [
+            log.event("activity-a1", 3, approved("a1"), next_day + 3 * HOUR),
+            log.event("activity-a1", 4, issued("a1", "v1", served, 120), next_day + 3 * HOUR),
+        ]
+    )
+    district = await cell(insights, DISTRICT, "2026-11-28")
+    assert (district["activities"], district["activities_scheduled"]) == (1, 0)
+    assert district["children"]["130203002"]["activities"] == 1
+    assert district["children"]["130203002"]["minutes"] == 120
+    assert STREET not in district.get("children", {})
 
 
 # --- turn-outs and unique volunteers of records of zero minutes ----------------------------

@@ -11,9 +11,11 @@ import pytest
 from muster_contracts.checkin import Coordinates, checkin_code, encode_secret
 from muster_contracts.events import DomainEvent
 from muster_contracts.events.activities import (
+    ActivityAmended,
     ActivityCancelled,
     ActivityScheduled,
     ActivityVolunteersAssigned,
+    AmendedAspect,
     AttendanceCheckedIn,
     AttendanceCheckedOut,
     BeneficiariesRecorded,
@@ -318,3 +320,55 @@ def test_a_closed_or_cancelled_attendance_blocks_nothing() -> None:
 
     assert not blocks_other_check_ins(activity(), attendance(CHECKED_IN, checked_out), ON_TIME)
     assert not blocks_other_check_ins(cancelled, attendance(CHECKED_IN), ON_TIME)
+
+
+# --- an amended activity --------------------------------------------------------------------
+
+MOVED_SITE = Coordinates(39.6400, 118.1800)  # where FAR is
+
+
+def moved(hours: int = 2, site: Coordinates | None = MOVED_SITE) -> ActivityAmended:
+    return ActivityAmended(
+        activity_id="act-1",
+        starts_at=STARTS + timedelta(hours=hours),
+        ends_at=ENDS + timedelta(hours=hours),
+        place_area_id="130203001002",
+        latitude=site.latitude if site else None,
+        longitude=site.longitude if site else None,
+        capacity=5,
+        changed=(AmendedAspect.TIME, AmendedAspect.PLACE),
+        affected_volunteer_ids=("v-1",),
+    )
+
+
+def test_check_in_follows_the_amended_time_window_and_place() -> None:
+    view = activity(moved())
+    new_start = STARTS + timedelta(hours=2)
+
+    assert (view.starts_at, view.ends_at) == (new_start, ENDS + timedelta(hours=2))
+    assert view.place_area_id == "130203001002"
+    # The old window and the old site no longer admit; the new ones do.
+    assert refused(view=view, at=ON_TIME, location=NEARBY) == "outside_time_tolerance"
+    assert refused(view=view, at=new_start, location=NEARBY) == "too_far"
+    events = checking_in(view, at=new_start, location=FAR)
+    assert [e.event_type for e in events] == ["attendance.checked_in"]
+
+
+def test_check_out_closes_at_the_amended_end_and_removed_coordinates_need_no_location() -> None:
+    view = activity(moved(site=None))
+    state = attendance(
+        AttendanceCheckedIn(
+            activity_id="act-1",
+            volunteer_id="v-1",
+            at=STARTS + timedelta(hours=2),
+            proof=PresenceProof.CODE,
+        )
+    )
+
+    assert view.coordinates is None
+    assert checking_in(view, at=STARTS + timedelta(hours=2), location=None)
+    late = ENDS + timedelta(hours=2, minutes=15)
+    assert check_out(view, state, "v-1", late)
+    with pytest.raises(AttendanceRuleError) as excinfo:
+        check_out(view, state, "v-1", late + timedelta(seconds=1))
+    assert excinfo.value.rule == "outside_time_tolerance"

@@ -22,7 +22,7 @@ from muster_contracts.events import (
     decode_payload,
 )
 from muster_contracts.logins import login_change
-from muster_runtime.eventstore import Stream
+from muster_runtime.ports.event_store import Stream
 from muster_volunteer.application.registration import fold
 from muster_volunteer.domain.claim_codes import (
     ALPHABET,

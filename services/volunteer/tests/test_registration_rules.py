@@ -134,3 +134,14 @@ def test_resident_id_numbers_are_checked(raw: str, problem: str) -> None:
 def test_malformed_forms_do_not_validate(changes: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         form(**changes)
+
+
+def test_an_employer_unit_travels_only_sealed() -> None:
+    command = form(categories=["in_service_party_member"], employer_unit="路北区人民医院")
+
+    (event, *_) = register(Volunteer("v-1"), command, SEALED, AREAS)
+
+    assert isinstance(event, VolunteerRegistered)
+    assert event.employer_unit is None
+    assert "路北区人民医院" not in event.model_dump_json()
+    assert command.personal().employer_unit == "路北区人民医院"

@@ -112,6 +112,12 @@ class ActivityScheduled(_ActivityEvent):
     assigned_volunteer_ids: tuple[str, ...] = ()
     checkin_secret: str = Field(min_length=1, description="Standard base64 of the HMAC key.")
     checkin_tolerance_minutes: int = Field(ge=0)
+    series_id: str | None = Field(
+        default=None, description="The recurring series this activity is an occurrence of."
+    )
+    occurrence: int | None = Field(
+        default=None, ge=1, description="Which occurrence of its series (1 the first)."
+    )
 
     @property
     def has_coordinates(self) -> bool:
@@ -135,6 +141,44 @@ class ActivityCancelled(_ActivityEvent):
 
     reason: str = Field(min_length=1)
     affected_volunteer_ids: tuple[str, ...] = ()
+
+
+class AmendedAspect(StrEnum):
+    """What an amendment changed of an activity."""
+
+    TIME = "time"
+    PLACE = "place"
+    CAPACITY = "capacity"
+
+
+class ActivityAmended(_ActivityEvent):
+    """An organiser changed an activity's time, place or capacity before its approval.
+
+    Carries the activity's time, place and capacity in full as they stand after it (the
+    fields `ActivityScheduled` set, which readers replace), what changed (`changed`,
+    never empty) and who is to be told (assigned or checked-in volunteers).
+    """
+
+    event_type: ClassVar[str] = "activity.amended"
+    schema_version: ClassVar[int] = 1
+
+    starts_at: UtcDatetime
+    ends_at: UtcDatetime
+    place_area_id: str = Field(min_length=4, max_length=16)
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    capacity: int = Field(ge=1)
+    changed: tuple[AmendedAspect, ...] = Field(min_length=1)
+    reason: str | None = Field(default=None, description="Why, as the organiser said it.")
+    affected_volunteer_ids: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> ActivityAmended:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must follow starts_at")
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("give both latitude and longitude, or neither")
+        return self
 
 
 class BeneficiariesRecorded(_ActivityEvent):

@@ -72,7 +72,11 @@ class VolunteerRegistered(DomainEvent):
     categories: tuple[VolunteerCategory, ...]
     skills: tuple[Skill, ...]
     birth_year: int | None = None
-    employer_unit: str | None = None
+    employer_unit: str | None = Field(
+        default=None,
+        description="Set only by registrations before the employer unit was sealed with the "
+        "personal data; now always null (it travels in `personal`).",
+    )
     personal: SealedPersonalData
 
 

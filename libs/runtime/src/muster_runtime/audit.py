@@ -17,10 +17,11 @@ from pydantic import BaseModel
 from pymongo import ASCENDING, DESCENDING
 
 from muster_contracts.envelope import Actor, EventEnvelope, Role
+from muster_runtime.adapters.mongodb.event_store import MongoEventStore
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import RuleViolationError
-from muster_runtime.eventstore import EventStore, commit_envelopes
 from muster_runtime.mongo import INT64_MAX, Document
+from muster_runtime.ports.event_store import commit_envelopes
 
 # Payload fields that name the volunteers an event is about.
 VOLUNTEER_FIELDS = ("volunteer_id", "volunteer_ids", "assigned_volunteer_ids")
@@ -62,7 +63,7 @@ def _names_volunteer(payload: dict[str, Any], volunteer_id: str) -> bool:
 class AuditTrail:
     """Answers audit queries from one service's event store."""
 
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: MongoEventStore) -> None:
         self._commits = store.commits
 
     async def create_indexes(self) -> None:

@@ -46,6 +46,28 @@ class ConflictError(MusterError):
     code = "conflict"
 
 
+class PayloadTooLargeError(MusterError):
+    status = 413
+
+
+class UnsupportedMediaTypeError(MusterError):
+    status = 415
+
+
+class PreconditionFailedError(MusterError):
+    """The resource moved on from the version the caller's `If-Match` names."""
+
+    status = 412
+    code = "precondition_failed"
+
+
+class PreconditionRequiredError(MusterError):
+    """A change that must name the version it was decided on (`If-Match`) came without it."""
+
+    status = 428
+    code = "precondition_required"
+
+
 class TooManyRequestsError(MusterError):
     """Too many attempts for now; the answer says when to try again (`Retry-After`)."""
 

@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
@@ -30,11 +31,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from muster_contracts.envelope import Role
 from muster_runtime import audit, revocations
 from muster_runtime.auth import Principal, TokenVerifier, require_role
+from muster_runtime.docs_pages import serve_api_docs
 from muster_runtime.errors import MusterError
-from muster_runtime.eventstore import ConcurrencyError
 from muster_runtime.idempotency import IdempotencyKeys, RetrySafeRoute, StoredIdempotencyRecords
 from muster_runtime.logs import CORRELATION_ID
 from muster_runtime.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from muster_runtime.openapi_errors import document_error_answers
+from muster_runtime.ports.event_store import ConcurrencyError
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.tracing import instrument_app
 
@@ -54,20 +57,26 @@ class BodySizeLimit:
     """Refuses a request body over `limit` bytes with 413 and a machine-readable body.
 
     A declared `Content-Length` is refused before anything is read; a chunked body is
-    counted as it arrives and refused once it passes the limit.
+    counted as it arrives and refused once it passes the limit. Paths under a prefix of
+    `larger` (an upload, say) have that prefix's limit instead.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, larger: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = next(
+            (n for prefix, n in self.larger.items() if scope["path"].startswith(prefix)),
+            self.limit,
+        )
         declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(send)
+        if declared.isdigit() and int(declared) > limit:
+            await self._refuse(send, limit)
             return
         received = 0
         too_large = False
@@ -77,7 +86,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     too_large = True
                     raise ValueError("request body too large")
             return message
@@ -92,14 +101,15 @@ class BodySizeLimit:
             if not too_large:
                 raise
         if too_large:
-            await self._refuse(send)
+            await self._refuse(send, limit)
 
-    async def _refuse(self, send: Send) -> None:
+    @staticmethod
+    async def _refuse(send: Send, limit: int) -> None:
         body = orjson.dumps(
             error_body(
                 "payload_too_large",
-                f"the request body is larger than {self.limit} bytes",
-                limit_bytes=self.limit,
+                f"the request body is larger than {limit} bytes",
+                limit_bytes=limit,
             )
         )
         headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
@@ -166,8 +176,10 @@ def create_app(
     title: str,
     routers: list[APIRouter],
     on_start: Callable[[], Awaitable[None]] | None = None,
+    larger_bodies: Mapping[str, int] | None = None,
 ) -> FastAPI:
-    """Build a service's app; `on_start` runs after the store is reachable (e.g. indexes)."""
+    """Build a service's app; `on_start` runs after the store is reachable (e.g. indexes);
+    `larger_bodies` gives paths under a prefix a body limit above the service's own."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -181,14 +193,35 @@ def create_app(
             yield
             log.info("service stopping")
 
-    app = FastAPI(title=title, lifespan=lifespan, default_response_class=ORJSONResponse)
+    app = FastAPI(
+        title=title,
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+        docs_url=None,
+        redoc_url=None,
+    )
+    serve_api_docs(app)
+    build_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_error_answers(build_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.state.runtime = runtime
     app.state.tokens = TokenVerifier.from_settings(runtime.settings, runtime.revocations)
-    idempotency = IdempotencyKeys(StoredIdempotencyRecords(runtime.db))
+    idempotency = IdempotencyKeys(
+        StoredIdempotencyRecords(runtime.db),
+        runtime.settings.pii_pepper.get_secret_value().encode(),
+        retention=timedelta(hours=runtime.settings.idempotency_retention_hours),
+    )
     app.state.idempotency = idempotency
     runtime.every(IDEMPOTENCY_SWEEP_SECONDS, idempotency.forget_expired, "expired-idempotency-keys")
 
-    app.add_middleware(BodySizeLimit, limit=runtime.settings.http_max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit, limit=runtime.settings.http_max_body_bytes, larger=larger_bodies
+    )
     app.add_middleware(RequestMetrics)
 
     @app.get("/metrics", tags=["operations"], include_in_schema=False)

@@ -11,13 +11,19 @@ the answer: when the store cannot take it, the command's own answer still goes b
 the key stays pending. A claim left pending longer than `IN_FLIGHT` (the process died, or
 its outcome could not be written) is taken over; commands that create
 something derive its id from the key (`stable_id`), so running one again makes no second
-drive, activity or volunteer. Keys are kept for `RETENTION`: an older key counts as new,
-and each service deletes expired keys every hour.
+drive, activity or volunteer. Keys are kept for the service's retention (`RETENTION` by
+default): an older key counts as new. MongoDB deletes expired keys itself (a TTL index);
+FerretDB has none, so each service also deletes them every hour.
+
+A key is stored only as a keyed hash (HMAC-SHA-256 with the deployment's `MUSTER_PII_PEPPER`)
+of caller, route and key: clients put phone numbers and names in their keys, and a dump of
+the store must not show them, nor let them be guessed without the pepper.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine
@@ -30,7 +36,7 @@ import orjson
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from pymongo import timeout as store_timeout
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from muster_runtime.errors import (
     AuthenticationError,
@@ -49,6 +55,8 @@ IN_FLIGHT = timedelta(seconds=30)
 # The longest a request waits to record its outcome (seconds): an unreachable store must not
 # hold an answer that is already decided.
 OUTCOME_WRITE = 1.0
+# How the store refuses a TTL index: FerretDB has none; MongoDB has a plain one already.
+NOT_IMPLEMENTED, INDEX_OPTIONS_CONFLICT = 238, 85
 
 log = logging.getLogger(__name__)
 # Headers of a kept answer that a replay repeats (the body's type and where it points).
@@ -102,15 +110,28 @@ class IdempotencyRecords(ABC):
 class StoredIdempotencyRecords(IdempotencyRecords):
     """Keys in the service's document store, one document by `_id`.
 
-    The store's TTL index would do `delete_expired`'s work, but FerretDB has none; an
-    index on `expires_at` lets MongoDB find expired keys without a scan.
+    On MongoDB a TTL index on `expires_at` deletes expired keys; FerretDB refuses TTL
+    indexes (NotImplemented), so there the index is a plain one that `delete_expired`'s
+    sweep uses.
     """
 
     def __init__(self, db: Database) -> None:
         self._records = db["idempotency_keys"]
 
     async def create_indexes(self) -> None:
-        await self._records.create_index("expires_at")
+        try:
+            await self._records.create_index("expires_at", expireAfterSeconds=0)
+        except OperationFailure as refused:
+            if refused.code == INDEX_OPTIONS_CONFLICT:  # a plain index from before: make it TTL
+                await self._records.database.command(
+                    "collMod",
+                    self._records.name,
+                    index={"keyPattern": {"expires_at": 1}, "expireAfterSeconds": 0},
+                )
+            elif refused.code == NOT_IMPLEMENTED:  # FerretDB: the hourly sweep deletes them
+                await self._records.create_index("expires_at")
+            else:
+                raise
 
     async def insert(self, record: KeyRecord) -> bool:
         try:
@@ -214,10 +235,22 @@ class IdempotencyKeys:
     """The rules of claiming, completing and releasing keys, over any `IdempotencyRecords`."""
 
     def __init__(
-        self, records: IdempotencyRecords, clock: Callable[[], datetime] | None = None
+        self,
+        records: IdempotencyRecords,
+        pepper: bytes,
+        clock: Callable[[], datetime] | None = None,
+        retention: timedelta = RETENTION,
     ) -> None:
         self.records = records
+        self._pepper = pepper
+        self._retention = retention
         self._clock = clock or (lambda: datetime.now(UTC))
+
+    def record_id(self, subject: str, route: str, key: str) -> str:
+        """What a key is stored under: a keyed hash, the same for the same caller, route and
+        key (so `Claim.stable_id` is too), revealing none of them."""
+        claimed = "\x1f".join((subject, route, key)).encode()
+        return hmac.new(self._pepper, claimed, hashlib.sha256).hexdigest()
 
     async def claim(self, subject: str, route: str, key: str, fingerprint: str) -> Claim:
         if not key or len(key) > MAX_KEY_LENGTH:
@@ -229,11 +262,11 @@ class IdempotencyKeys:
             )
         now = self._clock()
         fresh = KeyRecord(
-            record_id=f"{subject}|{route}|{key}",
+            record_id=self.record_id(subject, route, key),
             fingerprint=fingerprint,
             claim=uuid4().hex,
             claimed_at=now,
-            expires_at=now + RETENTION,
+            expires_at=now + self._retention,
         )
         for _ in range(3):  # each turn loses only to another claim of the same key
             if await self.records.insert(fresh):
@@ -360,8 +393,8 @@ KEY_PARAMETER: dict[str, Any] = {
         "body gets the first answer again, with `Idempotent-Replayed: true`, and does "
         "nothing twice. The same key with another body or path gets 422 "
         "`idempotency_key_reused`; while the first request is still running, 409 "
-        f"`request_in_progress`. Keys are kept {RETENTION.total_seconds() / 3600:.0f} h, "
-        "per caller and route."
+        f"`request_in_progress`. Keys are kept {RETENTION.total_seconds() / 3600:.0f} h by "
+        "default, per caller and route."
     ),
     "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
 }

@@ -73,6 +73,30 @@ async def insert_absent(
     return taken
 
 
+async def update_or_insert(
+    collection: Collection,
+    doc_id: str,
+    update: dict[str, Any],
+    created: Document,
+    guard: dict[str, Any] | None = None,
+) -> bool:
+    """Apply `update` to the document, or insert `created` if there is none (an upsert
+    that matches nothing scans the collection on some stores). Returns whether anything
+    was written."""
+    for _ in range(3):
+        result = await collection.update_one({"_id": doc_id, **(guard or {})}, update)
+        if result.modified_count:
+            return True
+        if result.matched_count or await collection.find_one({"_id": doc_id}, {"_id": 1}):
+            return False
+        try:
+            await collection.insert_one({"_id": doc_id, **created})
+            return True
+        except DuplicateKeyError:
+            continue  # created meanwhile: apply the update to it
+    return False
+
+
 async def ping(db: Database) -> None:
     await db.command("ping")
 

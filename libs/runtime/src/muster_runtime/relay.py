@@ -29,8 +29,7 @@ if TYPE_CHECKING:
 
     from aiokafka import AIOKafkaProducer
 
-    from muster_runtime.eventstore import EventStore
-    from muster_runtime.mongo import Document
+    from muster_runtime.ports.event_store import Outbox, StoredCommit
 
 from muster_runtime.metrics import (
     RELAY_DELAY_SECONDS,
@@ -59,7 +58,7 @@ def wire_headers(event_type: str, schema_version: int, stream_version: int) -> d
     }
 
 
-def wire_message(commit: Document, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+def wire_message(commit: StoredCommit, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
     """The Kafka value and headers of one stored event (the envelope as JSON)."""
     body = orjson.dumps({**event, "position": commit["position"]})
     headers = wire_headers(event["type"], event["schema_version"], event["stream_version"])
@@ -70,7 +69,7 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # naive means UTC
 
 
-def _span_attributes(commit: Document) -> dict[str, Any]:
+def _span_attributes(commit: StoredCommit) -> dict[str, Any]:
     recorded_at = _aware(commit["recorded_at"])
     return {
         "muster.stream_id": commit["stream_id"],
@@ -83,7 +82,7 @@ def _span_attributes(commit: Document) -> dict[str, Any]:
 class OutboxRelay:
     def __init__(
         self,
-        store: EventStore,
+        store: Outbox,
         new_producer: Callable[[], AIOKafkaProducer],
         topic: str,
         *,

@@ -17,6 +17,8 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 
 from muster_contracts.topology import revocation_topic
+from muster_runtime.adapters.mongodb.event_store import MongoEventStore
+from muster_runtime.adapters.mongodb.seen_events import RepeatFilter
 from muster_runtime.auth import RevocationList
 from muster_runtime.consumer import (
     EventHandler,
@@ -26,8 +28,7 @@ from muster_runtime.consumer import (
     apply_stages,
     decode_records,
 )
-from muster_runtime.dedupe import RepeatFilter, batch_offsets
-from muster_runtime.eventstore import EventStore
+from muster_runtime.dedupe import batch_offsets
 from muster_runtime.lag import ConsumerLag
 from muster_runtime.logs import CORRELATION_ID
 from muster_runtime.metrics import (
@@ -113,7 +114,7 @@ class ServiceRuntime:
         # A list: given "a:9092,b:9092" as one string, FastStream would try it as one host.
         self.broker = KafkaBroker(settings.kafka_brokers, logger=None, **producer_options)
         self.topic = event_topic(settings.topic_prefix, produces) if produces else None
-        self.store = EventStore(self.db) if produces else None
+        self.store = MongoEventStore(self.db) if produces else None
         self.relay = (
             OutboxRelay(
                 self.store,

@@ -11,13 +11,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from muster_runtime.dev_tokens import DEFAULT_AUDIENCE, DEFAULT_ISSUER
 from muster_runtime.dev_tokens import DEV_JWT_SECRET as DEV_JWT_SECRET
 
+DEV_PII_PEPPER = "muster-dev-pepper-change-me"
 # Values published in this repository (defaults, templates, examples): never real secrets.
 KNOWN_DEFAULT_SECRETS = frozenset(
     {
         DEV_JWT_SECRET,
         "change-me-in-production",
         "REPLACE_ME-jwt-signing-secret",
-        "muster-dev-pepper-change-me",
+        DEV_PII_PEPPER,
         "REPLACE_ME-pii-pepper",
     }
 )
@@ -84,6 +85,23 @@ class ServiceSettings(BaseSettings):
     jwt_secret: SecretStr = Field(
         default=SecretStr(DEV_JWT_SECRET),
         description="HS256 key of development tokens (those without a `kid`); empty refuses them.",
+    )
+    pii_pepper: SecretStr = Field(
+        default=SecretStr(DEV_PII_PEPPER),
+        description=(
+            "Keys the hashes of what may hold personal data: every service's stored "
+            "`Idempotency-Key`s, and on the volunteer service the phone fingerprints and the "
+            "hashes of invitation codes. Rotating it means re-fingerprinting the claims (open "
+            "invitations stop working, and a retry with a key from before counts as new)."
+        ),
+    )
+    idempotency_retention_hours: float = Field(
+        default=24,
+        gt=0,
+        le=720,
+        description="How long an `Idempotency-Key` is kept: a retry within it gets the first "
+        "answer, a later one runs as new. MongoDB deletes expired keys itself (a TTL index); "
+        "on FerretDB each service deletes them every hour.",
     )
     jwt_issuer: str = Field(default=DEFAULT_ISSUER, description="The `iss` every token must carry.")
     jwt_audience: str = Field(
@@ -163,17 +181,24 @@ class ServiceSettings(BaseSettings):
 
     def secret_problems(self) -> list[str]:
         """What makes the secrets unfit outside development mode (empty: none)."""
+        problems = []
         secret = self.jwt_secret.get_secret_value()
-        if not secret and (self.jwt_jwks_url or self.jwt_jwks_file):
-            return []  # only the identity provider's keys verify tokens
-        if published_or_missing(secret):
-            return [
+        # Empty with an identity provider's keys: only those verify tokens.
+        if published_or_missing(secret) and not (
+            not secret and (self.jwt_jwks_url or self.jwt_jwks_file)
+        ):
+            problems.append(
                 "MUSTER_JWT_SECRET is missing or a published default: set a random secret "
                 "(e.g. `openssl rand -base64 48`), or leave it empty with MUSTER_JWT_JWKS_URL "
                 "set / MUSTER_JWT_SECRET 缺失或为公开的默认值：请设置随机密钥，"
                 "或在设置 MUSTER_JWT_JWKS_URL 时留空"
-            ]
-        return []
+            )
+        if published_or_missing(self.pii_pepper.get_secret_value()):
+            problems.append(
+                "MUSTER_PII_PEPPER is missing or a published default: set a random secret "
+                "and keep it stable / MUSTER_PII_PEPPER 缺失或为公开的默认值：请设置随机值并保持不变"
+            )
+        return problems
 
     def refuse_insecure_secrets(self) -> None:
         """Stop the process with the reasons, unless in development mode."""

@@ -6,13 +6,22 @@ from fastapi import FastAPI
 from pydantic import Field
 
 from muster_contracts.areas import load_area_tree
-from muster_dispatch.application.activities import ActivityBook, AttendanceLog, HoursSettlement
+from muster_dispatch.adapters.attendance_log import AttendanceLog
+from muster_dispatch.application.activities import ActivityBook, HoursSettlement
+from muster_dispatch.application.activity_directory import ActivityDirectory
 from muster_dispatch.application.area_tree import AREA_TREE_REFRESH_SECONDS, AreaTreeBook
 from muster_dispatch.application.drives import DriveBook, SignUpDesk
 from muster_dispatch.application.service_days import ServiceDays
 from muster_dispatch.application.volunteer_pool import VolunteerPool
 from muster_dispatch.domain.hours import HoursPolicy
-from muster_dispatch.entrypoints import activities_http, areas_http, drives_http, http
+from muster_dispatch.entrypoints import (
+    activities_http,
+    activity_directory_http,
+    activity_series_http,
+    areas_http,
+    drives_http,
+    http,
+)
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
 from muster_runtime.service import ServiceRuntime
@@ -43,6 +52,7 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings, produces=CONTEXT, consumes=CONSUMES)
     assert runtime.store is not None
     pool = VolunteerPool(runtime.db["volunteer_pool"], areas)
+    directory = ActivityDirectory(runtime.db["activity_directory"], areas)
     drives = DriveBook(runtime.store, areas)
     desk = SignUpDesk(drives, pool)
 
@@ -52,7 +62,11 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
 
     # The pool first: a sign-up in the same batch as the registration needs the profile.
     runtime.consume_with(
-        pool.apply, desk.apply, attendance.apply, HoursSettlement(activities).apply
+        pool.apply,
+        desk.apply,
+        attendance.apply,
+        directory.apply,
+        HoursSettlement(activities).apply,
     )
 
     async def sweep() -> None:
@@ -66,12 +80,20 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     async def on_start() -> None:
         await area_tree.catch_up()
         await pool.create_indexes()
+        await directory.create_indexes()
         await attendance.migrate_legacy()
 
     app = create_app(
         runtime,
         title="Muster dispatch service",
-        routers=[http.router, drives_http.router, activities_http.router, areas_http.router],
+        routers=[
+            http.router,
+            drives_http.router,
+            activities_http.router,
+            activity_directory_http.router,
+            activity_series_http.router,
+            areas_http.router,
+        ],
         on_start=on_start,
     )
     app.state.areas = areas
@@ -79,5 +101,6 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     app.state.pool = pool
     app.state.drives = drives
     app.state.activities = activities
+    app.state.activity_directory = directory
     app.state.hours_policy = settings.hours_policy
     return app

@@ -27,6 +27,7 @@ from muster_runtime.logs import configure_logging
 from muster_runtime.reference_areas import ReferenceAreas
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
+from muster_runtime.volunteer_names import VolunteerNames
 
 CONTEXT = "notify"
 CONSUMES = ("volunteer", "dispatch")
@@ -57,6 +58,10 @@ class NotifySettings(ServiceSettings):
         default=DEFAULT_STAR_THRESHOLDS_HOURS,
         description="Cumulative approved hours for one to five stars (JSON list).",
     )
+    volunteer_service_url: str = Field(
+        default="http://127.0.0.1:8001",
+        description="Where reporting and notify ask for display names (with the caller's token).",
+    )
 
 
 def build_app(settings: NotifySettings | None = None) -> FastAPI:
@@ -84,6 +89,7 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
         broadcaster,
         lead_times=tuple(timedelta(minutes=m) for m in settings.reminder_lead_minutes),
         star_thresholds=settings.star_thresholds_hours,
+        areas=areas,
     )
     walk = TimerWalk(
         timers, facts, delivery, late_after=timedelta(seconds=settings.late_after_seconds)
@@ -107,7 +113,7 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
     )
     app.state.areas = areas
     app.state.facts = facts
-    app.state.inbox = InboxDesk(inboxes, facts)
+    app.state.inbox = InboxDesk(inboxes, facts, VolunteerNames(settings.volunteer_service_url))
     app.state.live = live
     app.state.tallies = tallies
     app.state.broadcasts = broadcasts

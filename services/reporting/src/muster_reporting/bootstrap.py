@@ -14,7 +14,6 @@ from muster_contracts.stars import DEFAULT_STAR_THRESHOLDS_HOURS, StarThresholds
 from muster_contracts.topology import event_topic
 from muster_reporting.adapters.counter_store import DocumentReadModelStore
 from muster_reporting.adapters.live_version import LiveInsights
-from muster_reporting.adapters.volunteer_names import VolunteerNames
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.insights import INSIGHT_READ_MODELS, Insights
 from muster_reporting.application.service_rollup import ServiceRollup
@@ -31,6 +30,7 @@ from muster_runtime.reference_areas import ReferenceAreas
 from muster_runtime.service import ServiceRuntime, consumer_group
 from muster_runtime.settings import ServiceSettings
 from muster_runtime.topics import dead_letter_topic
+from muster_runtime.volunteer_names import VolunteerNames
 
 CONSUMES = ("volunteer", "dispatch")
 # How often reports look at which version of the read models is live (a rebuild waits
@@ -80,7 +80,7 @@ class ReportingSettings(ServiceSettings):
     )
     volunteer_service_url: str = Field(
         default="http://127.0.0.1:8001",
-        description="Where reporting asks for display names (with the caller's token).",
+        description="Where reporting and notify ask for display names (with the caller's token).",
     )
 
     @field_validator("timezone")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi import FastAPI
-from pydantic import Field, SecretStr
+from pydantic import Field
 
 from muster_contracts.areas import load_area_tree
 from muster_runtime.http import create_app
@@ -16,15 +16,24 @@ from muster_runtime.keys import KeyEncryptionKeys, KeyUnavailableError, LocalKey
 from muster_runtime.logs import configure_logging
 from muster_runtime.reference_areas import ReferenceAreas
 from muster_runtime.service import ServiceRuntime
-from muster_runtime.settings import ServiceSettings, published_or_missing
+from muster_runtime.settings import ServiceSettings
 from muster_volunteer.adapters.logins import ClaimAttempts, InvitationCodes, LoginLinks
+from muster_volunteer.adapters.open_attendances import StoredOpenAttendances
 from muster_volunteer.adapters.personal_data import IdentityClaims, PersonalDataVault
 from muster_volunteer.application.attendance import ActivityBoard, AttendanceDesk
 from muster_volunteer.application.hours_statement import HoursStatements
 from muster_volunteer.application.logins import LoginDesk
 from muster_volunteer.application.registration import VolunteerRegistry
+from muster_volunteer.application.roster_import import RosterImport
 from muster_volunteer.application.sign_ups import DriveBoard, SignUpDesk
-from muster_volunteer.entrypoints import attendance_http, http, logins_http, sign_ups_http
+from muster_volunteer.application.team_leaders import TeamLeaders
+from muster_volunteer.entrypoints import (
+    attendance_http,
+    http,
+    logins_http,
+    rosters_http,
+    sign_ups_http,
+)
 
 CONTEXT = "volunteer"
 log = logging.getLogger(__name__)
@@ -33,13 +42,6 @@ log = logging.getLogger(__name__)
 class VolunteerSettings(ServiceSettings):
     service_name: str = CONTEXT
     http_port: int = 8001
-    pii_pepper: SecretStr = Field(
-        default=SecretStr("muster-dev-pepper-change-me"),
-        description=(
-            "Keys the phone fingerprints and the hashes of invitation codes; rotating it "
-            "means re-fingerprinting the claims (and open invitations stop working)."
-        ),
-    )
     invitation_valid_hours: float = Field(
         default=168.0, gt=0, description="How long an invitation's claim code works (7 days)."
     )
@@ -85,13 +87,7 @@ class VolunteerSettings(ServiceSettings):
     )
 
     def secret_problems(self) -> list[str]:
-        problems = super().secret_problems()
-        if published_or_missing(self.pii_pepper.get_secret_value()):
-            problems.append(
-                "MUSTER_PII_PEPPER is missing or a published default: set a random secret "
-                "and keep it stable / MUSTER_PII_PEPPER 缺失或为公开的默认值：请设置随机值并保持不变"
-            )
-        return problems + self.key_encryption_problems()
+        return super().secret_problems() + self.key_encryption_problems()
 
     def key_encryption_problems(self) -> list[str]:
         """Missing key-encryption settings: refused in development mode too."""
@@ -154,10 +150,13 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     id_numbers = IdentityClaims(db, pepper, "id_number_claims")
     board = DriveBoard(db, areas)
     activity_board = ActivityBoard(db)
+    team_leaders = TeamLeaders(db)
 
     # The tree first: the packaged file, then the areas admins added (dispatch's events).
     reference_areas = ReferenceAreas(db, areas)
-    runtime.consume_with(reference_areas.apply, board.apply, activity_board.apply)
+    runtime.consume_with(
+        reference_areas.apply, board.apply, activity_board.apply, team_leaders.apply
+    )
 
     async def on_start() -> None:
         await reference_areas.load()
@@ -172,13 +171,21 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     app = create_app(
         runtime,
         title="Muster volunteer service",
-        routers=[http.router, sign_ups_http.router, attendance_http.router, logins_http.router],
+        routers=[
+            http.router,
+            sign_ups_http.router,
+            attendance_http.router,
+            logins_http.router,
+            rosters_http.router,
+        ],
         on_start=on_start,
+        larger_bodies={"/rosters/": rosters_http.MAX_ROSTER_BYTES},
     )
     app.state.areas = areas
     app.state.registry = VolunteerRegistry(
         runtime.store, vault, phones, areas, logins, id_numbers, invitation_codes
     )
+    app.state.rosters = RosterImport(app.state.registry, phones, areas)
     app.state.logins = LoginDesk(
         runtime.store,
         logins,
@@ -189,10 +196,11 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     app.state.board = board
     app.state.sign_ups = SignUpDesk(runtime.store, board)
     app.state.activity_board = activity_board
+    app.state.team_leaders = team_leaders
     app.state.hours_statements = HoursStatements(
         activity_board, board, areas, settings.statement_issuer
     )
     app.state.attendance = AttendanceDesk(
-        runtime.store, activity_board, db, settings.check_in_radius_metres
+        runtime.store, activity_board, StoredOpenAttendances(db), settings.check_in_radius_metres
     )
     return app

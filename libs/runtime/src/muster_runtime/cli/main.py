@@ -248,9 +248,9 @@ async def _audit(
     from rich.console import Console
     from rich.table import Table
 
+    from muster_runtime.adapters.mongodb.event_store import MongoEventStore
     from muster_runtime.audit import AuditTrail, audit_across
     from muster_runtime.errors import RuleViolationError
-    from muster_runtime.eventstore import EventStore
     from muster_runtime.mongo import connect
     from muster_runtime.settings import ServiceSettings
 
@@ -259,7 +259,7 @@ async def _audit(
     console = Console()
     try:
         trails = {
-            service: AuditTrail(EventStore(client[f"muster_{service}"]))
+            service: AuditTrail(MongoEventStore(client[f"muster_{service}"]))
             for service in ("volunteer", "dispatch")
         }
         try:

@@ -11,7 +11,7 @@ from muster_contracts.areas import Area, AreaTree, AreaTreeError
 from muster_contracts.events import decode_payload
 from muster_contracts.events.areas import AREA_TREE_STREAM, AREA_TREE_STREAM_ID, AreaAdded
 from muster_runtime.errors import ConflictError, RuleViolationError
-from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore
+from muster_runtime.ports.event_store import CommandContext, ConcurrencyError, EventStore
 
 # How often a replica looks at the stream's head for additions made by another replica.
 AREA_TREE_REFRESH_SECONDS = 5.0

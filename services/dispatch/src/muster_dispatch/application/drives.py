@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from muster_contracts.areas import AreaTree
 from muster_contracts.events import DomainEvent, decode_payload
 from muster_contracts.events.drives import DRIVE_STREAM, SignUpSubmitted, SignUpWithdrawn
-from muster_dispatch.application.volunteer_pool import VolunteerPool
+from muster_dispatch.application.ports import VolunteerProfiles
 from muster_dispatch.domain.drive import (
     Drive,
     DriveRuleError,
@@ -27,7 +27,7 @@ from muster_dispatch.domain.drive import (
     record_withdrawal,
 )
 from muster_runtime.errors import NotFoundError, RuleViolationError
-from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore
+from muster_runtime.ports.event_store import CommandContext, ConcurrencyError, EventStore
 from muster_runtime.projections import ConsumedEvent
 from muster_runtime.tracing import traced_command
 
@@ -108,7 +108,7 @@ class DriveBook:
 class SignUpDesk:
     """Turns volunteers' sign-ups and withdrawals (volunteer events) into drive decisions."""
 
-    def __init__(self, drives: DriveBook, pool: VolunteerPool) -> None:
+    def __init__(self, drives: DriveBook, pool: VolunteerProfiles) -> None:
         self._drives = drives
         self._pool = pool
 

@@ -13,7 +13,7 @@ from muster_contracts.events.activities import SERVICE_DAY_STREAM, service_day_s
 from muster_dispatch.domain.activity import Activity
 from muster_dispatch.domain.hours import HoursPolicy
 from muster_dispatch.domain.service_day import ServiceDay, evolve, recount
-from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore, Stream
+from muster_runtime.ports.event_store import CommandContext, ConcurrencyError, EventStore, Stream
 
 LoadActivity = Callable[[str], Awaitable[Activity]]
 T = TypeVar("T")

@@ -1,4 +1,4 @@
-"""An activity on dispatch's side: its rules (schedule, cancel, assign, beneficiaries,
+"""An activity on dispatch's side: its rules (schedule, amend, cancel, assign, beneficiaries,
 corrections, closures, approval of hours) and the fold of its events.
 """
 
@@ -15,9 +15,11 @@ from muster_contracts.checkin import encode_secret
 from muster_contracts.events import DomainEvent
 from muster_contracts.events.activities import (
     ACTIVITY_STREAM,
+    ActivityAmended,
     ActivityCancelled,
     ActivityScheduled,
     ActivityVolunteersAssigned,
+    AmendedAspect,
     AttendanceCheckedIn,
     AttendanceCheckedOut,
     AttendanceClosedByRule,
@@ -68,6 +70,21 @@ class ScheduleActivity(BaseModel):
         if not value:
             raise ValueError("title must not be blank")
         return value
+
+
+class AmendActivity(BaseModel):
+    """An organiser's change of an activity's time, place or capacity: what is left out
+    stays as it is. Coordinates go together; both given as null remove them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    place_area_id: str | None = Field(default=None, min_length=4, max_length=16)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    capacity: int | None = Field(default=None, ge=1, le=10_000)
+    reason: str | None = Field(default=None, max_length=200)
 
 
 @dataclass(frozen=True)
@@ -197,9 +214,14 @@ def _aware(name: str, at: datetime) -> None:
 
 
 def schedule_activity(
-    state: Activity, command: ScheduleActivity, checkin_secret: bytes, areas: AreaTree
+    state: Activity,
+    command: ScheduleActivity,
+    checkin_secret: bytes,
+    areas: AreaTree,
+    series: tuple[str, int] | None = None,
 ) -> list[DomainEvent]:
-    """Schedule an activity; `checkin_secret` is freshly random (see `new_checkin_secret`)."""
+    """Schedule an activity; `checkin_secret` is freshly random (see `new_checkin_secret`);
+    `series` is (series id, occurrence number) for an occurrence of a recurring series."""
     if state.exists:
         raise ActivityRuleError("activity_id", "unique", "this activity is already scheduled")
     if not checkin_secret:
@@ -242,6 +264,8 @@ def schedule_activity(
             assigned_volunteer_ids=assigned,
             checkin_secret=encode_secret(checkin_secret),
             checkin_tolerance_minutes=command.checkin_tolerance_minutes,
+            series_id=series[0] if series else None,
+            occurrence=series[1] if series else None,
         )
     ]
 
@@ -273,6 +297,94 @@ def cancel_activity(state: Activity, reason: str, now: datetime) -> list[DomainE
         ActivityCancelled(
             activity_id=state.activity_id,
             reason=reason.strip(),
+            affected_volunteer_ids=tuple(affected),
+        )
+    ]
+
+
+def amend_activity(state: Activity, command: AmendActivity, areas: AreaTree) -> list[DomainEvent]:
+    """Change an activity's time, place or capacity, until its hours are approved.
+
+    Refused for a cancelled (`activity_cancelled`) or approved (`already_approved`)
+    activity; the amended activity ends after it starts (`ends_after_start`), lies in a
+    known area (`known_area`), has both coordinates or neither (`coordinates_pair`), holds
+    its assigned volunteers (`capacity_below_assigned`), and keeps every attendance
+    recorded valid: each check-in inside the new check-in window (start - tolerance to
+    end) and each check-out no later than the end + tolerance
+    (`recorded_attendance_outside`). An attendance closed by the rule that credits the
+    scheduled end is credited the amended end. Nothing changed: no event (a retry changes
+    nothing).
+    """
+    scheduled = _scheduled(state)
+    _not_cancelled(state)
+    if state.approved:
+        raise ActivityRuleError("activity_id", "already_approved", "its hours are approved")
+    given = command.model_fields_set
+    starts_at = command.starts_at or scheduled.starts_at
+    ends_at = command.ends_at or scheduled.ends_at
+    place_area_id = command.place_area_id or scheduled.place_area_id
+    latitude, longitude = scheduled.latitude, scheduled.longitude
+    if "latitude" in given or "longitude" in given:
+        latitude, longitude = command.latitude, command.longitude
+        if (latitude is None) != (longitude is None):
+            raise ActivityRuleError(
+                "latitude", "coordinates_pair", "give both latitude and longitude, or neither"
+            )
+    capacity = command.capacity or scheduled.capacity
+    if ends_at <= starts_at:
+        raise ActivityRuleError("ends_at", "ends_after_start", "an activity ends after it starts")
+    if place_area_id not in areas:
+        raise ActivityRuleError("place_area_id", "known_area", f"unknown area {place_area_id}")
+    if capacity < len(state.assigned):
+        raise ActivityRuleError(
+            "capacity",
+            "capacity_below_assigned",
+            f"{len(state.assigned)} volunteers are assigned: capacity {capacity} cannot hold them",
+        )
+    tolerance = timedelta(minutes=scheduled.checkin_tolerance_minutes)
+    for volunteer_id in sorted(state.attendances):
+        recorded = state.attendances[volunteer_id]
+        checked_in, checked_out = recorded.checked_in_at, recorded.checked_out_at
+        if (checked_in is not None and not starts_at - tolerance <= checked_in <= ends_at) or (
+            checked_out is not None and checked_out > ends_at + tolerance
+        ):
+            raise ActivityRuleError(
+                "starts_at",
+                "recorded_attendance_outside",
+                f"{volunteer_id}'s recorded attendance would fall outside the amended times",
+            )
+    changed = [
+        aspect
+        for aspect, before, after in (
+            (
+                AmendedAspect.TIME,
+                (scheduled.starts_at, scheduled.ends_at),
+                (starts_at, ends_at),
+            ),
+            (
+                AmendedAspect.PLACE,
+                (scheduled.place_area_id, scheduled.latitude, scheduled.longitude),
+                (place_area_id, latitude, longitude),
+            ),
+            (AmendedAspect.CAPACITY, scheduled.capacity, capacity),
+        )
+        if before != after
+    ]
+    if not changed:
+        return []
+    reason = command.reason.strip() if command.reason and command.reason.strip() else None
+    affected = sorted(state.assigned | {v for v, a in state.attendances.items() if a.check_in_at})
+    return [
+        ActivityAmended(
+            activity_id=state.activity_id,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            place_area_id=place_area_id,
+            latitude=latitude,
+            longitude=longitude,
+            capacity=capacity,
+            changed=tuple(changed),
+            reason=reason,
             affected_volunteer_ids=tuple(affected),
         )
     ]
@@ -556,6 +668,26 @@ def evolve(state: Activity, event: DomainEvent) -> Activity:
             return replace(state, scheduled=event, assigned=frozenset(event.assigned_volunteer_ids))
         case ActivityVolunteersAssigned():
             return replace(state, assigned=state.assigned | set(event.volunteer_ids))
+        case ActivityAmended():
+            assert state.scheduled is not None, "an amendment follows the scheduling"
+            amended = state.scheduled.model_copy(
+                update={
+                    "starts_at": event.starts_at,
+                    "ends_at": event.ends_at,
+                    "place_area_id": event.place_area_id,
+                    "latitude": event.latitude,
+                    "longitude": event.longitude,
+                    "capacity": event.capacity,
+                }
+            )
+            # An attendance the never-checked-out rule credited the scheduled end to is
+            # credited the scheduled end still: the amended one.
+            credited = {
+                v: replace(a, rule_check_out_at=event.ends_at)
+                for v, a in state.attendances.items()
+                if a.closed_by_rule is NeverCheckedOutRule.CREDIT_SCHEDULED_END
+            }
+            return replace(state, scheduled=amended, attendances={**state.attendances, **credited})
         case ActivityCancelled():
             return replace(state, cancellation=event)
         case BeneficiariesRecorded():

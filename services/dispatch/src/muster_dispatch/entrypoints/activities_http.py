@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from muster_contracts.checkin import checkin_code, decode_secret, new_checkin_secret
@@ -15,6 +15,7 @@ from muster_contracts.events.activities import BeneficiaryGroup
 from muster_dispatch.application.activities import ActivityBook, ActivityRead, DecideActivity
 from muster_dispatch.domain.activity import (
     Activity,
+    AmendActivity,
     ScheduleActivity,
     approve_hours,
     cancel_activity,
@@ -26,15 +27,29 @@ from muster_dispatch.domain.activity import (
 )
 from muster_dispatch.domain.hours import HoursPolicy
 from muster_runtime.auth import Principal, require_role
-from muster_runtime.errors import RuleViolationError
-from muster_runtime.eventstore import CommandContext
+from muster_runtime.errors import (
+    ErrorAnswer,
+    PreconditionRequiredError,
+    RuleViolationError,
+)
 from muster_runtime.idempotency import RetrySafeRoute, stable_id
+from muster_runtime.mongo import INT64_MAX
+from muster_runtime.ports.event_store import CommandContext
 
 router = APIRouter(prefix="/activities", tags=["activities"], route_class=RetrySafeRoute)
 
 Organiser = Annotated[Principal, Depends(require_role(Role.ORGANISER))]
 Reader = Annotated[Principal, Depends(require_role(Role.ORGANISER, Role.LEADER, Role.ADMIN))]
 CODE_STEP_SECONDS = 60
+IfMatch = Annotated[
+    int | None,
+    Header(
+        alias="If-Match",
+        ge=0,
+        le=INT64_MAX,
+        description="The activity's version you read (its `ETag`, the `version` field).",
+    ),
+]
 
 
 class CancelForm(BaseModel):
@@ -114,6 +129,15 @@ async def _change(
     return activity_view(state) | {"events": [e.event_type for e in events]}
 
 
+def _require_place(principal: Principal, book: ActivityBook, area_id: str) -> None:
+    """A place the area tree holds (422 `unknown_area`) inside the organiser's area (403)."""
+    if area_id not in book.areas:
+        raise RuleViolationError(
+            f"unknown area {area_id}", code="unknown_area", field="place_area_id", rule="known_area"
+        )
+    principal.require_scope(area_id, book.areas)
+
+
 class ActivityForm(ScheduleActivity):
     """An activity as the organiser schedules it: of a drive or a team (or both)."""
 
@@ -128,6 +152,21 @@ class ActivityForm(ScheduleActivity):
     )
 
 
+async def may_schedule(
+    request: Request, form: ScheduleActivity, principal: Principal
+) -> ActivityBook:
+    """Refuse an activity in an unknown area (422 `unknown_area`), outside the organiser's
+    scope, or of another area's drive (403 `outside_scope`)."""
+    book = _book(request)
+    _require_place(principal, book, form.place_area_id)
+    if form.drive_id is not None:
+        # An activity of another area's drive is not this organiser's to schedule.
+        drive = await request.app.state.drives.load(form.drive_id)
+        if drive.launched is not None:
+            principal.require_scope(drive.launched.scope_area_id, book.areas)
+    return book
+
+
 @router.post("", status_code=201)
 async def schedule(
     request: Request, response: Response, form: ActivityForm, principal: Organiser
@@ -137,20 +176,7 @@ async def schedule(
     422 `unknown_area` (field `place_area_id`) for an area the tree does not hold, 403
     `outside_scope` for a known area outside the organiser's.
     """
-    book = _book(request)
-    if form.place_area_id not in book.areas:
-        raise RuleViolationError(
-            f"unknown area {form.place_area_id}",
-            code="unknown_area",
-            field="place_area_id",
-            rule="known_area",
-        )
-    principal.require_scope(form.place_area_id, book.areas)
-    if form.drive_id is not None:
-        # An activity of another area's drive is not this organiser's to schedule.
-        drive = await request.app.state.drives.load(form.drive_id)
-        if drive.launched is not None:
-            principal.require_scope(drive.launched.scope_area_id, book.areas)
+    book = await may_schedule(request, form, principal)
     activity_id = stable_id(request, "activity").hex[:12]
     secret = new_checkin_secret()
     state, _ = await book.execute(
@@ -163,12 +189,80 @@ async def schedule(
 
 
 @router.get("/{activity_id}")
-async def get_activity(request: Request, activity_id: str, principal: Reader) -> dict[str, Any]:
+async def get_activity(
+    request: Request, response: Response, activity_id: str, principal: Reader
+) -> dict[str, Any]:
+    """The activity; its `ETag` is its version, which an amendment's `If-Match` names."""
     book = _book(request)
     state = await book.existing(activity_id)
     assert state.scheduled is not None
     principal.require_scope(state.scheduled.place_area_id, book.areas)
+    response.headers["ETag"] = str(state.version)
     return activity_view(state)
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorAnswer, "description": description}
+
+
+AMEND_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Amended (`events`: `activity.amended`), or nothing to change "
+        "(`events` empty). `ETag`: the version now."
+    },
+    401: _error("No valid token (`reason`: missing, invalid, expired, revoked)."),
+    403: _error(
+        "Not an organiser (`wrong_role`), or the activity's place or the new place lies "
+        "outside the organiser's area (`outside_scope`)."
+    ),
+    404: _error("No such activity (`not_found`)."),
+    409: _error("The activity kept changing under the command; read it again."),
+    412: _error(
+        "`precondition_failed`: the activity's version is no longer the `If-Match` sent "
+        "(`current_version` says which it is); read it again."
+    ),
+    422: _error(
+        "Not valid (`validation_failed`), an unknown place (`unknown_area`), or a rule "
+        "broken (`rule_violated`, with `field` and `rule`): `activity_cancelled`, "
+        "`already_approved`, `ends_after_start`, `coordinates_pair`, "
+        "`capacity_below_assigned`, `recorded_attendance_outside`."
+    ),
+    428: _error("`precondition_required`: send `If-Match` with the version you read."),
+}
+
+
+@router.post("/{activity_id}/amend", responses=AMEND_ANSWERS)
+async def amend(
+    request: Request,
+    response: Response,
+    activity_id: str,
+    form: AmendActivity,
+    principal: Organiser,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    """Change the time (`starts_at`, `ends_at`), place (`place_area_id`, `latitude` and
+    `longitude`; both null remove the coordinates) or capacity of an activity not yet
+    approved or cancelled; what is left out stays. Send `If-Match` with the version read.
+
+    Check-in and check-out windows follow the new times and the location check the new
+    place; attendances recorded already must fit the new windows. The assigned and
+    checked-in volunteers are told what changed (`activity.amended`)."""
+    book = _book(request)
+    read = await book.existing_read(activity_id)
+    assert read.state.scheduled is not None
+    principal.require_scope(read.state.scheduled.place_area_id, book.areas)
+    if form.place_area_id is not None:
+        _require_place(principal, book, form.place_area_id)
+    if if_match is None:
+        raise PreconditionRequiredError(
+            "send If-Match with the activity's version", field="If-Match"
+        )
+
+    state, events = await book.amend(
+        activity_id, form, if_match, CommandContext(principal.actor), loaded=read
+    )
+    response.headers["ETag"] = str(state.version)
+    return activity_view(state) | {"events": [e.event_type for e in events]}
 
 
 @router.get("/{activity_id}/check-in-code")

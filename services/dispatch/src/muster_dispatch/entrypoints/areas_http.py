@@ -12,8 +12,8 @@ from muster_contracts.envelope import Role
 from muster_dispatch.application.area_tree import AreaTreeBook
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError
-from muster_runtime.eventstore import CommandContext
 from muster_runtime.idempotency import RetrySafeRoute
+from muster_runtime.ports.event_store import CommandContext
 
 router = APIRouter(tags=["areas"], route_class=RetrySafeRoute)
 

@@ -36,9 +36,9 @@ from muster_dispatch.domain.drive import (
     split_team,
 )
 from muster_runtime.auth import Principal, require_role
-from muster_runtime.eventstore import CommandContext
 from muster_runtime.idempotency import RetrySafeRoute, stable_id
 from muster_runtime.mongo import INT64_MAX
+from muster_runtime.ports.event_store import CommandContext
 
 router = APIRouter(prefix="/drives", tags=["recruitment drives"], route_class=RetrySafeRoute)
 

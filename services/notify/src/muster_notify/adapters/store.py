@@ -11,10 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ReturnDocument
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from muster_contracts.eligibility import VolunteerProfile
+from muster_contracts.teams import Team
 from muster_notify.application.ports import (
     Broadcasts,
     Facts,
@@ -26,37 +26,14 @@ from muster_notify.application.ports import (
     Timers,
 )
 from muster_notify.domain.messages import Language, Message, MessageKind
-from muster_notify.domain.rules import Activity, Team, Timer
-from muster_runtime.mongo import Database, Document, insert_absent
+from muster_notify.domain.rules import Activity, Timer
+from muster_runtime.mongo import Database, Document, insert_absent, update_or_insert
+from muster_runtime.teams import TeamDocuments
 
 # Reads by `$in` take at most this many ids at once.
 IN_CHUNK = 200
 # Inbox updates sent at once by one delivery.
 WRITES_IN_FLIGHT = 8
-
-
-async def update_or_insert(
-    collection: AsyncCollection[Document],
-    doc_id: str,
-    update: dict[str, Any],
-    created: Document,
-    guard: dict[str, Any] | None = None,
-) -> bool:
-    """Apply `update` to the document, or insert `created` if there is none (an upsert
-    that matches nothing scans the collection on some stores). Returns whether anything
-    was written."""
-    for _ in range(3):
-        result = await collection.update_one({"_id": doc_id, **(guard or {})}, update)
-        if result.modified_count:
-            return True
-        if result.matched_count or await collection.find_one({"_id": doc_id}, {"_id": 1}):
-            return False
-        try:
-            await collection.insert_one({"_id": doc_id, **created})
-            return True
-        except DuplicateKeyError:
-            continue  # created meanwhile: apply the update to it
-    return False
 
 
 def _message_doc(message: Message, at: datetime) -> Document:
@@ -279,7 +256,7 @@ class MongoFacts(Facts):
         self._volunteers = db["volunteers"]
         self._logins = db["logins"]
         self._drives = db["drives"]
-        self._teams = db["teams"]
+        self._teams = TeamDocuments(db["teams"])
         self._activities = db["activities"]
 
     async def enrol(self, volunteer_id: str, profile: VolunteerProfile) -> None:
@@ -378,26 +355,10 @@ class MongoFacts(Facts):
         return await self._drives.find_one({"_id": drive_id})
 
     async def teams(self, team_ids: Sequence[str]) -> tuple[dict[str, Team], int]:
-        teams: dict[str, Team] = {}
-        version = 0
-        async for doc in self._teams.find({"_id": {"$in": list(dict.fromkeys(team_ids))}}):
-            teams[doc["_id"]] = Team(
-                doc["_id"], doc["drive_id"], doc["leader_id"], tuple(doc.get("members", []))
-            )
-            version = max(version, int(doc.get("_v", 0)))
-        return teams, version
+        return await self._teams.read(team_ids)
 
     async def keep_teams(self, teams: dict[str, Team], version: int) -> None:
-        for team in teams.values():
-            fields = {
-                "drive_id": team.drive_id,
-                "leader_id": team.leader_id,
-                "members": list(team.members),
-                "_v": version,
-            }
-            await update_or_insert(
-                self._teams, team.team_id, {"$set": fields}, fields, guard={"_v": {"$lt": version}}
-            )
+        await self._teams.keep(teams, version)
 
     async def activity(self, activity_id: str) -> Activity | None:
         doc = await self._activities.find_one({"_id": activity_id})

@@ -9,10 +9,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from muster_contracts.areas import AreaTree
 from muster_contracts.eligibility import VolunteerProfile
 from muster_contracts.envelope import EventEnvelope
 from muster_contracts.events import VolunteerErased, VolunteerRegistered, decode_payload
 from muster_contracts.events.activities import (
+    ActivityAmended,
     ActivityCancelled,
     ActivityScheduled,
     ActivityVolunteersAssigned,
@@ -37,20 +39,22 @@ from muster_contracts.events.drives import (
 from muster_contracts.events.registry import DomainEvent
 from muster_contracts.events.volunteer import VolunteerLoginBound, VolunteerLoginUnbound
 from muster_contracts.logins import login_change
+from muster_contracts.teams import TEAM_CHANGES, evolve_teams, teams_named
 from muster_notify.application.broadcasts import Broadcaster
 from muster_notify.application.delivery import Delivery, utc_now
 from muster_notify.application.ports import Facts, Timers
 from muster_notify.domain.messages import Cause
 from muster_notify.domain.rules import (
     Activity,
+    amended,
+    amendment_messages,
     bucket_of,
     cancellation_messages,
-    evolve_teams,
     hours_approved_message,
+    place_name,
     sign_up_messages,
     stars_reached,
     team_messages,
-    teams_named,
     timers_for,
 )
 from muster_runtime.projections import ConsumedEvent
@@ -62,7 +66,6 @@ SIGN_UP_DECISIONS = (
     SignUpDeclined,
     SignUpWithdrawalRecorded,
 )
-TEAM_CHANGES = (TeamFormed, TeamMemberMoved, TeamLeaderChanged, TeamSplit, TeamsMerged)
 WANTED = frozenset(
     kind.event_type
     for kind in (
@@ -76,6 +79,7 @@ WANTED = frozenset(
         *TEAM_CHANGES,
         ActivityScheduled,
         ActivityVolunteersAssigned,
+        ActivityAmended,
         ActivityCancelled,
         AttendanceCheckedIn,
         ServiceRecordIssued,
@@ -96,8 +100,10 @@ class Notifier:
         *,
         lead_times: tuple[timedelta, ...],
         star_thresholds: tuple[int, ...],
+        areas: AreaTree | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        self._areas = areas
         self._facts = facts
         self._timers = timers
         self._delivery = delivery
@@ -188,6 +194,16 @@ class Notifier:
                 if known is not None:
                     assigned = known.assigned | set(event.volunteer_ids)
                     await self._facts.keep_activity(replace(known, assigned=assigned), version)
+            case ActivityAmended():
+                known = await self._facts.activity(event.activity_id)
+                name = place_name(self._areas, event.place_area_id) if self._areas else None
+                await self._delivery.send(amendment_messages(event, cause, known, name))
+                if known is not None:
+                    moved = amended(known, event)
+                    await self._facts.keep_activity(moved, version)
+                    if moved.starts_at != known.starts_at:
+                        # Timers for the new start; those set for the old one send nothing.
+                        await self._set_timers(moved, envelope.occurred_at)
             case ActivityCancelled():
                 known = await self._facts.activity(event.activity_id)
                 await self._delivery.send(cancellation_messages(event, cause, known))

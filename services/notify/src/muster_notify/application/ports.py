@@ -7,11 +7,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from muster_contracts.eligibility import VolunteerProfile
+from muster_contracts.teams import Team
 from muster_notify.domain.messages import Language, Message
-from muster_notify.domain.rules import Activity, Team, Timer
+from muster_notify.domain.rules import Activity, Timer
+from muster_runtime.volunteer_names import DisplayName
+
+
+class LeaderNames(Protocol):
+    """Display names, asked of the volunteer service with the reader's own token (it
+    answers `unknown` for anyone the reader may not see named); raises
+    `NamesUnavailableError` when it cannot be asked."""
+
+    async def names(
+        self, volunteer_ids: list[str], authorization: str
+    ) -> dict[str, DisplayName]: ...
 
 
 class Outcome(StrEnum):

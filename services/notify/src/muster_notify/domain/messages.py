@@ -22,6 +22,7 @@ class MessageKind(StrEnum):
     SIGN_UP_DECLINED = "sign_up_declined"
     SIGN_UP_WITHDRAWN = "sign_up_withdrawn"
     TEAM_ASSIGNED = "team_assigned"
+    ACTIVITY_AMENDED = "activity_amended"
     ACTIVITY_CANCELLED = "activity_cancelled"
     ACTIVITY_REMINDER = "activity_reminder"
     CHECK_IN_OPEN = "check_in_open"

@@ -13,7 +13,11 @@ from datetime import UTC, datetime, timedelta
 from muster_contracts.areas import AreaTree
 from muster_contracts.eligibility import VolunteerProfile, check_eligibility, fits_role
 from muster_contracts.envelope import Role
-from muster_contracts.events.activities import ActivityCancelled, ServiceRecordIssued
+from muster_contracts.events.activities import (
+    ActivityAmended,
+    ActivityCancelled,
+    ServiceRecordIssued,
+)
 from muster_contracts.events.drives import (
     DriveLaunched,
     SignUpAccepted,
@@ -21,19 +25,14 @@ from muster_contracts.events.drives import (
     SignUpPromoted,
     SignUpWaitlisted,
     SignUpWithdrawalRecorded,
-    TeamFormed,
-    TeamLeaderChanged,
-    TeamMemberMoved,
-    TeamsMerged,
-    TeamSplit,
 )
 from muster_contracts.stars import star_rating
+from muster_contracts.teams import Team, TeamChange, leaders_told
 from muster_notify.domain.messages import Cause, Message, MessageKind, addressed
 
 SignUpDecision = (
     SignUpAccepted | SignUpWaitlisted | SignUpPromoted | SignUpDeclined | SignUpWithdrawalRecorded
 )
-TeamChange = TeamFormed | TeamMemberMoved | TeamLeaderChanged | TeamSplit | TeamsMerged
 
 
 # --- drive launched: a broadcast to the volunteers it fits ------------------------------------
@@ -109,124 +108,29 @@ def sign_up_messages(
 # --- teams ------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Team:
-    """A team as notify knows it: who leads, who is in it."""
-
-    team_id: str
-    drive_id: str
-    leader_id: str
-    members: tuple[str, ...] = ()
-
-
 def team_messages(
     event: TeamChange, cause: Cause, teams: Mapping[str, Team], drive_title: str | None
 ) -> list[Message]:
-    """Who is newly in a team, or has a new leader, is told the team and its leader.
-
-    `teams` holds the teams the event names, as they were before it.
-    """
-
-    def told(members: tuple[str, ...] | list[str], team_id: str, leader_id: str) -> list[Message]:
-        return [
-            Message(
-                member,
-                MessageKind.TEAM_ASSIGNED,
-                cause,
-                {
-                    "drive_title": drive_title,
-                    "team_id": team_id,
-                    "leader_id": leader_id,
-                    "is_leader": member == leader_id,
-                },
-                drive_id=event.drive_id,
-            )
-            for member in dict.fromkeys(members)
-        ]
-
-    match event:
-        case TeamFormed():
-            return told(event.members, event.team_id, event.leader_id)
-        case TeamMemberMoved():
-            to = teams.get(event.to_team_id)
-            return told([event.volunteer_id], event.to_team_id, to.leader_id) if to else []
-        case TeamSplit():
-            return told(event.moved_members, event.new_team_id, event.new_leader_id)
-        case TeamsMerged():
-            absorbed = teams.get(event.absorbed_team_id)
-            kept = teams.get(event.team_id)
-            newcomers = list(absorbed.members) if absorbed else []
-            if kept and kept.leader_id != event.leader_id:
-                newcomers = [*kept.members, *newcomers]  # the kept team's leader changed too
-            return told(newcomers, event.team_id, event.leader_id)
-        case TeamLeaderChanged():
-            team = teams.get(event.team_id)
-            members = list(team.members) if team else [event.leader_id]
-            return told(members, event.team_id, event.leader_id)
+    """Who is newly in a team, or has a new leader, is told the team and its leader
+    (`leaders_told`, the contracts' rule; `teams`: those the event names, before it)."""
+    return [
+        Message(
+            told.member,
+            MessageKind.TEAM_ASSIGNED,
+            cause,
+            {
+                "drive_title": drive_title,
+                "team_id": told.team_id,
+                "leader_id": told.leader_id,
+                "is_leader": told.member == told.leader_id,
+            },
+            drive_id=event.drive_id,
+        )
+        for told in leaders_told(event, teams)
+    ]
 
 
-def evolve_teams(teams: Mapping[str, Team], event: TeamChange) -> dict[str, Team]:
-    """The teams the event changes, as they are after it (the others are left out)."""
-    match event:
-        case TeamFormed():
-            return {
-                event.team_id: Team(event.team_id, event.drive_id, event.leader_id, event.members)
-            }
-        case TeamMemberMoved():
-            changed: dict[str, Team] = {}
-            source, target = teams.get(event.from_team_id), teams.get(event.to_team_id)
-            if source:
-                left = tuple(m for m in source.members if m != event.volunteer_id)
-                changed[source.team_id] = replace(source, members=left)
-            if target:
-                joined = (*target.members, event.volunteer_id)
-                changed[target.team_id] = replace(target, members=tuple(dict.fromkeys(joined)))
-            return changed
-        case TeamSplit():
-            changed = {
-                event.new_team_id: Team(
-                    event.new_team_id, event.drive_id, event.new_leader_id, event.moved_members
-                )
-            }
-            source = teams.get(event.team_id)
-            if source:
-                moved = set(event.moved_members)
-                left = tuple(m for m in source.members if m not in moved)
-                changed[source.team_id] = replace(source, members=left)
-            return changed
-        case TeamsMerged():
-            kept, absorbed = teams.get(event.team_id), teams.get(event.absorbed_team_id)
-            members = (*(kept.members if kept else ()), *(absorbed.members if absorbed else ()))
-            merged = Team(
-                event.team_id, event.drive_id, event.leader_id, tuple(dict.fromkeys(members))
-            )
-            changed = {event.team_id: merged}
-            if absorbed:
-                changed[absorbed.team_id] = replace(absorbed, members=())
-            return changed
-        case TeamLeaderChanged():
-            team = teams.get(event.team_id)
-            if team is None:
-                return {}
-            return {team.team_id: replace(team, leader_id=event.leader_id)}
-
-
-def teams_named(event: TeamChange) -> tuple[str, ...]:
-    """The teams an event reads or changes."""
-    match event:
-        case TeamFormed():
-            return (event.team_id,)
-        case TeamMemberMoved():
-            return (event.from_team_id, event.to_team_id)
-        case TeamSplit():
-            return (event.team_id, event.new_team_id)
-        case TeamsMerged():
-            return (event.team_id, event.absorbed_team_id)
-        case TeamLeaderChanged():
-            return (event.team_id,)
-
-
-# --- activities: cancellation, reminders, check-in window ----------------------------------------
+# --- activities: amendment, cancellation, reminders, check-in window ------------------------------
 
 
 @dataclass(frozen=True)
@@ -261,6 +165,53 @@ def cancellation_messages(
         params,
         drive_id=activity.drive_id if activity else None,
         activity_id=event.activity_id,
+    )
+
+
+def amendment_messages(
+    event: ActivityAmended, cause: Cause, activity: Activity | None, place_name: str | None
+) -> list[Message]:
+    """Everyone the amendment affects (the event names them: assigned or checked in) is
+    told what changed, with the new values: the time, the place (`place_name`: the area's
+    name, not personal data), the capacity; and the organiser's reason, if given."""
+    params = {
+        "activity_title": activity.title if activity else None,
+        "changed": [aspect.value for aspect in event.changed],
+        "starts_at": event.starts_at.isoformat(),
+        "ends_at": event.ends_at.isoformat(),
+        "was_starts_at": activity.starts_at.isoformat() if activity else None,
+        "place": place_name or event.place_area_id,
+        "capacity": event.capacity,
+        "reason": event.reason,
+    }
+    return addressed(
+        event.affected_volunteer_ids,
+        MessageKind.ACTIVITY_AMENDED,
+        cause,
+        params,
+        drive_id=activity.drive_id if activity else None,
+        activity_id=event.activity_id,
+    )
+
+
+def place_name(areas: AreaTree, area_id: str) -> str | None:
+    """How a volunteer reads a place: its names from the street down (the district is
+    theirs already), e.g. `乔屯街道 天元公寓社区 2号楼`; None for an area not in the tree."""
+    if area_id not in areas:
+        return None
+    return " ".join(area.name for area in areas.path(area_id)[2:]) or areas.get(area_id).name
+
+
+def amended(activity: Activity, event: ActivityAmended) -> Activity:
+    """The activity with the amendment's times and place (the check-in window opens as
+    long before the new start as before the old one)."""
+    lead = activity.starts_at - activity.checkin_opens_at
+    return replace(
+        activity,
+        starts_at=event.starts_at,
+        ends_at=event.ends_at,
+        checkin_opens_at=event.starts_at - lead,
+        place_area_id=event.place_area_id,
     )
 
 

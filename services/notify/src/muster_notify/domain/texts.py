@@ -58,6 +58,13 @@ TEMPLATES: dict[MessageKind, dict[Language, tuple[str, str]]] = {
             "You are in team {team_id}; its leader: {leader}.",
         ),
     },
+    MessageKind.ACTIVITY_AMENDED: {
+        Language.ZH_CN: ("活动变更：{activity_title}", "活动安排有变。{changes}{reason_note}"),
+        Language.EN: (
+            "Changed: {activity_title}",
+            "The activity has changed. {changes}{reason_note}",
+        ),
+    },
     MessageKind.ACTIVITY_CANCELLED: {
         Language.ZH_CN: (
             "活动取消：{activity_title}",
@@ -109,17 +116,38 @@ TEMPLATES: dict[MessageKind, dict[Language, tuple[str, str]]] = {
 
 UNKNOWN = {Language.ZH_CN: "（未知）", Language.EN: "(unknown)"}
 LEADER_IS_YOU = {Language.ZH_CN: "您本人", Language.EN: "you"}
+LEADER_ERASED = {Language.ZH_CN: "（已注销的志愿者）", Language.EN: "(an erased volunteer)"}
+
+
+def _leader(params: dict[str, Any], values: dict[str, str], language: Language) -> str:
+    """Who leads a team: "you", the leader's name as the reader may read it when they
+    read (`leader_name`, never stored), an erased volunteer, or else the id stored."""
+    if params.get("is_leader"):
+        return LEADER_IS_YOU[language]
+    if params.get("leader_name"):
+        return str(params["leader_name"])
+    if params.get("leader_status") == "erased":
+        return LEADER_ERASED[language]
+    return values.get("leader_id", "")
 
 
 def render(kind: MessageKind, params: dict[str, Any], language: Language) -> tuple[str, str]:
     """The title and body of a message in `language`."""
     title, body = TEMPLATES[kind][language]
     values = {k: _shown(k, v, language) for k, v in params.items()}
-    values["leader"] = (
-        LEADER_IS_YOU[language] if params.get("is_leader") else values.get("leader_id", "")
-    )
+    values["leader"] = _leader(params, values, language)
     values["lead"] = _lead(int(params.get("lead_minutes") or 0), language)
     values["late"] = _late(int(params.get("late_minutes") or 0), language)
+    if kind is MessageKind.ACTIVITY_AMENDED:
+        values["changes"] = _changes(params, values, language)
+        reason = params.get("reason")
+        values["reason_note"] = (
+            ""
+            if not reason
+            else f"原因：{reason}"
+            if language is Language.ZH_CN
+            else f"Reason: {reason}"
+        )
     minutes = params.get("minutes")
     values["hours"] = f"{int(minutes) / 60:g}" if minutes is not None else values.get("hours", "")
     return title.format_map(_Defaulting(values, language)), body.format_map(
@@ -139,10 +167,38 @@ class _Defaulting(dict[str, str]):
 def _shown(key: str, value: Any, language: Language) -> str:
     if value is None:
         return "" if key == "reason" else UNKNOWN[language]
-    if key in ("starts_at", "signup_closes_at") and isinstance(value, str):
+    if key in ("starts_at", "ends_at", "was_starts_at", "signup_closes_at") and isinstance(
+        value, str
+    ):
         local = datetime.fromisoformat(value).astimezone(LOCAL_ZONE)
         return f"{local:%Y-%m-%d %H:%M}"
     return str(value)
+
+
+CHANGE_TEXTS: dict[str, dict[Language, str]] = {
+    "time": {
+        Language.ZH_CN: "时间改为 {starts_at} 至 {ends_at}（原定 {was_starts_at} 开始）。",
+        Language.EN: "Now {starts_at} to {ends_at} (it was to start {was_starts_at}). ",
+    },
+    "place": {
+        Language.ZH_CN: "地点改为 {place}。",
+        Language.EN: "Now at {place}. ",
+    },
+    "capacity": {
+        Language.ZH_CN: "名额改为 {capacity} 人。",
+        Language.EN: "Now {capacity} places. ",
+    },
+}
+
+
+def _changes(params: dict[str, Any], values: dict[str, str], language: Language) -> str:
+    """What an amendment changed, one sentence per aspect, with the new values."""
+    shown = _Defaulting(values, language)
+    return "".join(
+        CHANGE_TEXTS[aspect][language].format_map(shown)
+        for aspect in params.get("changed") or ()
+        if aspect in CHANGE_TEXTS
+    )
 
 
 def _lead(minutes: int, language: Language) -> str:

@@ -88,8 +88,10 @@ async def _reader(
     principal: Volunteer,
     desk: Desk,
     accept_language: Annotated[str | None, Header(alias="Accept-Language")] = None,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Reader:
-    return await desk.reader(principal.subject, accept_language)
+    # The reader's own token asks the volunteer service for the names they may read.
+    return await desk.reader(principal.subject, accept_language, authorization)
 
 
 Me = Annotated[Reader, Depends(_reader)]

@@ -10,7 +10,9 @@ What counts (the README states the same):
   before the approval are kept in the activity's facts and counted at the approval; an
   amendment after it counts its difference; an activity never approved adds none.
 * Activities not held yet (`activities_scheduled`): +1 at scheduling, -1 at approval or
-  cancellation; `cancelled` +1 at cancellation. Their split by the clock (upcoming, in
+  cancellation; `cancelled` +1 at cancellation. An amendment (`activity.amended`) that
+  moves an activity to another local day or place moves its count there, and what it
+  counts later (held, cancelled, hours) follows it. Their split by the clock (upcoming, in
   progress, awaiting approval) is read from `PendingActivities`.
 * Turn-outs (人次) and unique volunteers: from service records, one turn-out per
   (volunteer, activity) on the first local day of its records, whatever their minutes (a
@@ -42,6 +44,7 @@ from zoneinfo import ZoneInfo
 
 from muster_contracts.areas import AreaTree
 from muster_contracts.events.activities import (
+    ActivityAmended,
     ActivityScheduled,
 )
 from muster_reporting.application.as_of import CellHistory, Change
@@ -60,11 +63,12 @@ from muster_reporting.application.served_in_area import (
     period_key,
     period_of,
 )
-from muster_reporting.domain.periods import cell_id, periods_of
+from muster_reporting.domain.periods import cell_id, local_day, periods_of
 from muster_reporting.domain.service_counts import (
     SERVICE_EVENT_TYPES,
     ServiceDelta,
     count_service,
+    delta_of,
 )
 from muster_runtime.mongo import Database, Document
 from muster_runtime.projections import ConsumedEvent, VersionedDocuments
@@ -141,7 +145,7 @@ def volunteer_boards(
 
 class ServiceRollup:
     # Every event type this projection reads; others are never decoded in a rebuild.
-    event_types = SERVICE_EVENT_TYPES
+    event_types = SERVICE_EVENT_TYPES | {ActivityAmended.event_type}
 
     def __init__(
         self, db: Database, store: ReadModelStore, areas: AreaTree, timezone: str = "Asia/Shanghai"
@@ -185,6 +189,9 @@ class ServiceRollup:
         facts: dict[str, Document] = {}  # activity facts as of the event being applied
         fact_updates: list[tuple[str, int, dict[str, Any], bool]] = []
         for consumed in events:
+            if consumed.envelope.type == ActivityAmended.event_type:
+                await self._amended(consumed, facts, fact_updates, batch)
+                continue
             delta = await self._delta(consumed, facts, fact_updates, batch.pending)
             if delta is not None:
                 self._count(consumed, delta, batch)
@@ -296,6 +303,53 @@ class ServiceRollup:
         elif counted.listed is False and known is not None:
             pending.extend(self._unlisted(consumed, known, activity_id))
         return counted.delta
+
+    async def _amended(
+        self,
+        consumed: ConsumedEvent,
+        facts: dict[str, Document],
+        fact_updates: list[tuple[str, int, dict[str, Any], bool]],
+        batch: RollupBatch,
+    ) -> None:
+        """An activity moved in time or place before its approval: its facts take the new
+        place and local start day, its pending entry the new times (in the lists of the new
+        place's areas, out of the old place's others), and its `activities_scheduled`
+        count moves from the old (place, day) to the new one, in one change per cell."""
+        envelope = consumed.envelope
+        payload = envelope.payload
+        activity_id = payload["activity_id"]
+        known = facts.get(activity_id) or await self.activities.get(activity_id)
+        if known is None or known.get("approved") or known.get("cancelled"):
+            return  # scheduled before this projection's history began, or settled
+        moved = {
+            "place_area_id": payload["place_area_id"],
+            "day": local_day(payload["starts_at"], self._zone).isoformat(),
+        }
+        amended = facts[activity_id] = known | moved
+        fact_updates.append((activity_id, envelope.stream_version, {"$set": moved}, False))
+        still = set(self._areas.prefix_lineage_ids(moved["place_area_id"]))
+        batch.pending.extend(
+            c for c in self._unlisted(consumed, known, activity_id) if c.area_id not in still
+        )
+        batch.pending.extend(self._listed(consumed, amended, payload))
+        if not known.get("day") or (known["place_area_id"], known["day"]) == (
+            moved["place_area_id"],
+            moved["day"],
+        ):
+            return
+        merged: dict[str, dict[str, int]] = {}
+        for fact, count in ((known, -1), (amended, 1)):
+            delta = delta_of(fact, fact["day"], {"activities_scheduled": count})
+            for _, cell, increments in spread(self._areas, delta):
+                into = merged.setdefault(cell, {})
+                for name, amount in increments.items():
+                    into[name] = into.get(name, 0) + amount
+        recorded_at = envelope.recorded_at
+        for cell, increments in merged.items():
+            kept = {name: amount for name, amount in increments.items() if amount}
+            if kept:
+                batch.cells.append((consumed, cell, kept))
+                batch.changes.append(Change(consumed, cell, kept, recorded_at))
 
     def _listed(
         self, consumed: ConsumedEvent, fact: Document, scheduled: Document

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from muster_contracts.areas import AreaTree
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.domain.funnel import Stage, conversion
-from muster_reporting.entrypoints.exports import Format, table
+from muster_reporting.entrypoints.exports import EXPORTED_ANSWERS, Format, table
 from muster_reporting.entrypoints.http import (
     AnsweredAsOf,
     AreaQuery,
@@ -36,7 +36,7 @@ class FunnelReport(BaseModel):
     as_of: AnsweredAsOf = None
 
 
-@router.get("/funnel", response_model=FunnelReport)
+@router.get("/funnel", response_model=FunnelReport, responses=EXPORTED_ANSWERS)
 async def drive_funnel(
     request: Request,
     principal: Reader,
@@ -66,5 +66,5 @@ async def drive_funnel(
     report = FunnelReport(area_id=area_id, drive_id=drive_id, stages=stages, as_of=as_of)
     if format != "json":
         rows = [s.model_dump(mode="json") for s in stages]
-        return table(format, f"funnel-{drive_id or area_id}", rows)
+        return await table(format, f"funnel-{drive_id or area_id}", rows)
     return report

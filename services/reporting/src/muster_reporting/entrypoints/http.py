@@ -20,7 +20,7 @@ from muster_reporting.domain.periods import (
     check_period,
 )
 from muster_reporting.domain.service_counts import field_key
-from muster_reporting.entrypoints.exports import Format, area_table
+from muster_reporting.entrypoints.exports import EXPORTED_ANSWERS, Format, area_table
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError, RuleViolationError
 from muster_runtime.mongo import Document
@@ -131,7 +131,7 @@ class VolunteerReport(BaseModel):
     as_of: AnsweredAsOf = None
 
 
-@router.get("/volunteers", response_model=VolunteerReport)
+@router.get("/volunteers", response_model=VolunteerReport, responses=EXPORTED_ANSWERS)
 async def volunteers_by_area(
     request: Request,
     principal: Reader,
@@ -147,7 +147,7 @@ async def volunteers_by_area(
         request, principal, area_id, rollup, AreaVolunteers.of, as_of=as_of
     )
     if format != "json":
-        return area_table(format, "volunteers", area, children)
+        return await area_table(format, "volunteers", area, children)
     return VolunteerReport(area=area, children=children, as_of=as_of)
 
 
@@ -273,7 +273,7 @@ class ServiceReport(BaseModel):
     as_of: AnsweredAsOf = None
 
 
-@router.get("/service", response_model=ServiceReport)
+@router.get("/service", response_model=ServiceReport, responses=EXPORTED_ANSWERS)
 async def service_by_area(
     request: Request,
     principal: Reader,
@@ -315,7 +315,7 @@ async def service_by_area(
     area = AreaService.of(areas.get(area_id), cell, only, not_held[0])
     rows = [AreaService.of(c, by_child[c.id], only, not_held[1].get(c.id)) for c in children]
     if format != "json":
-        return area_table(format, "service", area, rows)
+        return await area_table(format, "service", area, rows)
     return ServiceReport(area=area, children=rows, as_of=as_of)
 
 

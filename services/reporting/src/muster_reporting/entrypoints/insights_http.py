@@ -9,10 +9,9 @@ from typing import Annotated, Literal, TypeVar
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from muster_reporting.adapters.volunteer_names import NamesUnavailableError, VolunteerNames
 from muster_reporting.application.insights import Insights
 from muster_reporting.domain.periods import cell_id
-from muster_reporting.entrypoints.exports import Exported, Format, table
+from muster_reporting.entrypoints.exports import EXPORTED_ANSWERS, Exported, Format, table
 from muster_reporting.entrypoints.http import (
     AnsweredAsOf,
     AreaQuery,
@@ -23,6 +22,7 @@ from muster_reporting.entrypoints.http import (
     valid_period,
 )
 from muster_runtime.errors import RuleViolationError
+from muster_runtime.volunteer_names import NamesUnavailableError, VolunteerNames
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -70,7 +70,7 @@ class TopVolunteers(BaseModel):
     volunteers: list[RankedVolunteer]
 
 
-@router.get("/top-volunteers", response_model=TopVolunteers)
+@router.get("/top-volunteers", response_model=TopVolunteers, responses=EXPORTED_ANSWERS)
 async def top_volunteers(
     request: Request,
     where: Where,
@@ -97,7 +97,7 @@ async def top_volunteers(
     ]
     report = TopVolunteers(area_id=area_id, period=period, volunteers=await _named(request, rows))
     if format != "json":
-        return _export(
+        return await _export(
             format, "top-volunteers", area_id, period, report.volunteers, RankedVolunteer
         )
     return report
@@ -137,7 +137,7 @@ class TopTeams(BaseModel):
     as_of: AnsweredAsOf = None
 
 
-@router.get("/top-teams", response_model=TopTeams)
+@router.get("/top-teams", response_model=TopTeams, responses=EXPORTED_ANSWERS)
 async def top_teams(
     request: Request,
     where: Where,
@@ -167,7 +167,7 @@ async def top_teams(
         )
     ]
     if format != "json":
-        return _export(format, "top-teams", area_id, period, ranked[:limit], RankedTeam)
+        return await _export(format, "top-teams", area_id, period, ranked[:limit], RankedTeam)
     return TopTeams(area_id=area_id, period=period, teams=ranked[:limit], as_of=as_of)
 
 
@@ -183,7 +183,7 @@ class StarRated(BaseModel):
     volunteers: list[StarVolunteer]
 
 
-@router.get("/stars", response_model=StarRated)
+@router.get("/stars", response_model=StarRated, responses=EXPORTED_ANSWERS)
 async def star_rated_volunteers(
     request: Request,
     principal: Reader,
@@ -217,11 +217,11 @@ async def star_rated_volunteers(
         ),
     )
     if format != "json":
-        return _export(format, "stars", area_id, None, report.volunteers, StarVolunteer)
+        return await _export(format, "stars", area_id, None, report.volunteers, StarVolunteer)
     return report
 
 
-def _export(
+async def _export(
     format: Exported,
     name: str,
     area_id: str,
@@ -232,7 +232,7 @@ def _export(
     """A ranking's rows as a spreadsheet (`format=csv|xlsx`)."""
     suffix = f"-{period}" if period else ""
     dumped = [r.model_dump(mode="json") for r in rows]
-    return table(format, f"{name}-{area_id}{suffix}", dumped, columns=list(row.model_fields))
+    return await table(format, f"{name}-{area_id}{suffix}", dumped, columns=list(row.model_fields))
 
 
 def _no_as_of(as_of: object) -> None:

@@ -15,9 +15,9 @@ from pydantic import BaseModel
 
 from muster_contracts.areas import AreaTree
 from muster_reporting.application.service_rollup import ServiceRollup
-from muster_reporting.entrypoints.exports import Format, table
+from muster_reporting.entrypoints.exports import EXPORTED_ANSWERS, Format, table
 from muster_reporting.entrypoints.http import AreaQuery, AreaService, Reader, readable_area
-from muster_runtime.errors import MusterError
+from muster_runtime.errors import RuleViolationError
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -62,14 +62,14 @@ def periods(
             start_m = _month_index(first) if first else end_m - 11
             count = end_m - start_m + 1
     except (ValueError, OverflowError) as error:
-        raise MusterError(
+        raise RuleViolationError(
             f"not a {granularity}: {error}", code="invalid_period", field="from"
         ) from None
     # The range is checked before a single period is built: a wide one costs nothing.
     if count <= 0:
-        raise MusterError("`from` is after `to`", code="invalid_range", field="from")
+        raise RuleViolationError("`from` is after `to`", code="invalid_range", field="from")
     if count > MAX_POINTS:
-        raise MusterError(
+        raise RuleViolationError(
             f"at most {MAX_POINTS} points a series", code="range_too_long", field="from"
         )
     if granularity == "day":
@@ -84,7 +84,7 @@ def _month_index(month: str) -> int:
     return parsed.year * 12 + parsed.month - 1
 
 
-@router.get("/service/series", response_model=ServiceSeries)
+@router.get("/service/series", response_model=ServiceSeries, responses=EXPORTED_ANSWERS)
 async def service_series(
     request: Request,
     principal: Reader,
@@ -109,7 +109,7 @@ async def service_series(
     series = ServiceSeries(area_id=area_id, granularity=granularity, points=points)
     if format != "json":
         rows = [p.model_dump(mode="json") for p in points]
-        return table(format, f"service-series-{area_id}", rows)
+        return await table(format, f"service-series-{area_id}", rows)
     return series
 
 

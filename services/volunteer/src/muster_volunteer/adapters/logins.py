@@ -6,13 +6,19 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass
 from datetime import datetime
 
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from muster_runtime.mongo import Database
+
+# Raised and returned here, defined with the ports (importable from here too).
+from muster_volunteer.application.ports import InvitationCode as InvitationCode
+from muster_volunteer.application.ports import LoginTakenError as LoginTakenError
+from muster_volunteer.application.ports import (
+    TooManyClaimAttemptsError as TooManyClaimAttemptsError,
+)
 from muster_volunteer.domain.claim_codes import claim_code_digest
 
 # How long a process answers "which volunteer is this login" from memory (every volunteer
@@ -21,14 +27,6 @@ from muster_volunteer.domain.claim_codes import claim_code_digest
 # still act for the erased volunteer this long.
 LINK_CACHE_SECONDS = 30.0
 LINK_CACHE_SIZE = 100_000
-
-
-class LoginTakenError(LookupError):
-    """The login speaks for another volunteer already."""
-
-    def __init__(self, volunteer_id: str) -> None:
-        super().__init__(volunteer_id)
-        self.volunteer_id = volunteer_id
 
 
 class LoginLinks:
@@ -88,12 +86,6 @@ class LoginLinks:
             self._known.pop(subject, None)
 
 
-@dataclass(frozen=True)
-class InvitationCode:
-    volunteer_id: str
-    invitation_id: str
-
-
 class InvitationCodes:
     """The codes of issued invitations, by keyed hash: a code finds its volunteer and
     invitation; whether it still works is the volunteer stream's business (superseded,
@@ -124,12 +116,6 @@ class InvitationCodes:
     async def forget_volunteer(self, volunteer_id: str) -> None:
         """Erasure: every code of the volunteer (a query by a field other than `_id`, rare)."""
         await self._codes.delete_many({"volunteer_id": volunteer_id})
-
-
-class TooManyClaimAttemptsError(Exception):
-    def __init__(self, retry_after_seconds: int) -> None:
-        super().__init__(retry_after_seconds)
-        self.retry_after_seconds = retry_after_seconds
 
 
 class ClaimAttempts:

@@ -27,6 +27,9 @@ from pymongo.errors import DuplicateKeyError
 from muster_contracts.events import SealedPersonalData
 from muster_runtime.keys import KeyEncryptionKeys
 from muster_runtime.mongo import Database
+
+# Raised here, defined with the port (importable from here too).
+from muster_volunteer.application.ports import PersonalDataErasedError as PersonalDataErasedError
 from muster_volunteer.domain.volunteer import PersonalData
 
 NONCE_BYTES = 12
@@ -34,10 +37,6 @@ NONCE_BYTES = 12
 # taken over after this long.
 ORPHAN_CLAIM_AGE = timedelta(seconds=30)
 REWRAP_BATCH = 200
-
-
-class PersonalDataErasedError(LookupError):
-    """The volunteer's key is gone: their personal data can no longer be read."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +181,9 @@ class PersonalDataVault:
         return key
 
 
+HOLDERS_PER_QUERY = 500
+
+
 class IdentityClaims:
     """Unique claims on an identifying value (a phone number, a resident ID number), keyed
     by a keyed hash so no value is stored in clear; one collection per kind of value."""
@@ -209,6 +211,16 @@ class IdentityClaims:
             return await self.claim(value, volunteer_id)
         holder = str(existing["volunteer_id"])
         return None if holder == volunteer_id else holder
+
+    async def holders(self, values: list[str]) -> dict[str, str]:
+        """Who holds each of `values` that is claimed (value -> volunteer id)."""
+        by_fingerprint = {self.fingerprint(v): v for v in values}
+        found: dict[str, str] = {}
+        for start in range(0, len(values), HOLDERS_PER_QUERY):
+            chunk = list(by_fingerprint)[start : start + HOLDERS_PER_QUERY]
+            async for doc in self._claims.find({"_id": {"$in": chunk}}):
+                found[by_fingerprint[doc["_id"]]] = str(doc["volunteer_id"])
+        return found
 
     async def release(self, value: str, volunteer_id: str) -> None:
         await self._claims.delete_one(

@@ -15,7 +15,8 @@ attendance by inserting it (the insert proves none was recorded elsewhere; only 
 was is it read), so it costs three store operations: the claim, the outbox marker and the
 commit. A check-out costs three: the marker, the commit and the open attendance's delete
 (the check-in commit, if this process wrote it, is read from memory). The inserts of
-concurrent requests are written together (`GroupInserts`).
+concurrent requests are written together (`GroupInserts`, in the document-store adapter of
+`OpenAttendances`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from muster_contracts.checkin import Coordinates
 from muster_contracts.events import DomainEvent, decode_payload
 from muster_contracts.events.activities import (
     ATTENDANCE_STREAM,
+    ActivityAmended,
     ActivityCancelled,
     ActivityScheduled,
     ActivityVolunteersAssigned,
@@ -39,10 +41,11 @@ from muster_contracts.events.activities import (
 )
 from muster_contracts.stars import star_rating
 from muster_runtime.errors import NotFoundError, RuleViolationError
-from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore, Stream
-from muster_runtime.mongo import Database, DuplicateKeyError, GroupInserts
+from muster_runtime.mongo import Database
+from muster_runtime.ports.event_store import CommandContext, ConcurrencyError, EventStore, Stream
 from muster_runtime.projections import ConsumedEvent, VersionedDocuments, by_ids
 from muster_runtime.tracing import traced_command
+from muster_volunteer.application.ports import ActivityViews, OpenAttendances
 from muster_volunteer.domain.attendance import (
     ActivityView,
     Attendance,
@@ -57,13 +60,15 @@ from muster_volunteer.domain.attendance import (
 VIEW_TYPES = (
     ActivityScheduled.event_type,
     ActivityVolunteersAssigned.event_type,
+    ActivityAmended.event_type,
     ActivityCancelled.event_type,
 )
 # How long a process decides check-ins on its copy of an activity view. A view changes
 # only by dispatch's events, which reach this service seconds late anyway; the copy is
 # dropped when this process applies one, and a refusal is always decided on a fresh read.
-# What a stale copy can do: accept a check-in for up to this long after a cancellation
-# applied by another replica (the assigned set only grows; times and secret never change).
+# What a stale copy can do: accept a check-in for up to this long after a cancellation or
+# an amendment applied by another replica, by the activity's earlier times and place (the
+# assigned set only grows; the secret never changes).
 VIEW_CACHE_SECONDS = 5.0
 VIEW_CACHE_SIZE = 10_000
 
@@ -163,12 +168,15 @@ class AttendanceDesk:
     """One request each to check in and out, proven by the rotating code and the place."""
 
     def __init__(
-        self, store: EventStore, board: ActivityBoard, db: Database, radius_m: float
+        self,
+        store: EventStore,
+        board: ActivityViews,
+        open_attendances: OpenAttendances,
+        radius_m: float,
     ) -> None:
         self._store = store
         self._board = board
-        self._open = db["open_attendances"]
-        self._open_inserts = GroupInserts(self._open)
+        self._open = open_attendances
         self._radius_m = radius_m
 
     async def _attendance(
@@ -188,19 +196,14 @@ class AttendanceDesk:
     async def _claim_open_attendance(self, volunteer_id: str, activity_id: str) -> bool:
         """Record the volunteer as checked in here, unless an open attendance is recorded
         (then False: it may be stale, see `_open_elsewhere`)."""
-        try:
-            await self._open_inserts.insert({"_id": volunteer_id, "activity_id": activity_id})
-        except DuplicateKeyError:
-            return False
-        return True
+        return await self._open.claim(volunteer_id, activity_id)
 
     async def _open_elsewhere(
         self, volunteer_id: str, activity_id: str, at: datetime, *, fresh: bool = False
     ) -> str | None:
-        doc = await self._open.find_one({"_id": volunteer_id})
-        if doc is None or doc["activity_id"] == activity_id:
+        other = await self._open.activity_of(volunteer_id)
+        if other is None or other == activity_id:
             return None
-        other = str(doc["activity_id"])
         view = await self._board.view(other, fresh=fresh)
         attendance, _ = await self._attendance(other, volunteer_id)
         return other if blocks_other_check_ins(view, attendance, at) else None
@@ -243,9 +246,7 @@ class AttendanceDesk:
         # Usually a new attendance stream: nothing to read.
         attendance = await self._record(activity_id, volunteer_id, 0, decide, context)
         if not claimed:  # the recorded one was stale, or already this activity's
-            await self._open.update_one(
-                {"_id": volunteer_id}, {"$set": {"activity_id": activity_id}}, upsert=True
-            )
+            await self._open.record(volunteer_id, activity_id)
         return attendance
 
     @traced_command("check_out")
@@ -257,7 +258,7 @@ class AttendanceDesk:
 
         # Usually the stream holds just the check-in: its first commit.
         attendance = await self._record(activity_id, volunteer_id, 1, decide, context)
-        await self._open.delete_one({"_id": volunteer_id, "activity_id": activity_id})
+        await self._open.release(volunteer_id, activity_id)
         return attendance
 
     async def _record(

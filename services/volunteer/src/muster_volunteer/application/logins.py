@@ -21,12 +21,12 @@ from muster_runtime.errors import (
     MusterError,
     NotFoundError,
 )
-from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore
+from muster_runtime.ports.event_store import CommandContext, ConcurrencyError, EventStore
 from muster_runtime.tracing import traced_command
-from muster_volunteer.adapters.logins import (
-    ClaimAttempts,
-    InvitationCodes,
-    LoginLinks,
+from muster_volunteer.application.ports import (
+    ClaimAttemptLimit,
+    InvitationRegister,
+    LoginRegister,
     LoginTakenError,
 )
 from muster_volunteer.application.registration import fold, stream_id
@@ -70,9 +70,9 @@ class LoginDesk:
     def __init__(
         self,
         store: EventStore,
-        logins: LoginLinks,
-        codes: InvitationCodes,
-        attempts: ClaimAttempts,
+        logins: LoginRegister,
+        codes: InvitationRegister,
+        attempts: ClaimAttemptLimit,
         invitation_lifetime: timedelta,
     ) -> None:
         self._store = store

@@ -16,13 +16,15 @@ from muster_contracts.envelope import Role
 from muster_contracts.events import VOLUNTEER_STREAM, VolunteerLoginBound, VolunteerRegistered
 from muster_contracts.events.registry import decode_payload
 from muster_runtime.errors import ConflictError, GoneError, NotFoundError, RuleViolationError
-from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore, Stream
+from muster_runtime.ports.event_store import CommandContext, ConcurrencyError, EventStore, Stream
 from muster_runtime.tracing import traced_command
-from muster_volunteer.adapters.logins import InvitationCodes, LoginLinks, LoginTakenError
-from muster_volunteer.adapters.personal_data import (
-    IdentityClaims,
+from muster_volunteer.application.ports import (
+    IdentityClaimRegister,
+    InvitationRegister,
+    LoginRegister,
+    LoginTakenError,
     PersonalDataErasedError,
-    PersonalDataVault,
+    PersonalDataSafe,
 )
 from muster_volunteer.domain.volunteer import (
     PersonalData,
@@ -63,12 +65,12 @@ class VolunteerRegistry:
     def __init__(
         self,
         store: EventStore,
-        vault: PersonalDataVault,
-        phones: IdentityClaims,
+        vault: PersonalDataSafe,
+        phones: IdentityClaimRegister,
         areas: AreaTree,
-        logins: LoginLinks,
-        id_numbers: IdentityClaims,
-        invitation_codes: InvitationCodes,
+        logins: LoginRegister,
+        id_numbers: IdentityClaimRegister,
+        invitation_codes: InvitationRegister,
     ) -> None:
         self._id_numbers = id_numbers
         self.logins = logins
@@ -144,7 +146,7 @@ class VolunteerRegistry:
         raise next((f for f in failures if isinstance(f, ConflictError)), failures[0])
 
     async def _claim(
-        self, claims: IdentityClaims, value: str, volunteer_id: str, field: str, what: str
+        self, claims: IdentityClaimRegister, value: str, volunteer_id: str, field: str, what: str
     ) -> None:
         """One person, one record: refuse a value another registered volunteer holds."""
         holder = await claims.claim(value, volunteer_id)

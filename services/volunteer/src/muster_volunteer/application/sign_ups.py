@@ -25,8 +25,8 @@ from muster_contracts.events.drives import (
     SignUpWithdrawn,
 )
 from muster_runtime.errors import ConflictError, NotFoundError, RuleViolationError
-from muster_runtime.eventstore import CommandContext, ConcurrencyError, EventStore
 from muster_runtime.mongo import Database, Document, DuplicateKeyError
+from muster_runtime.ports.event_store import CommandContext, ConcurrencyError, EventStore
 from muster_runtime.projections import ConsumedEvent, VersionedDocuments, by_ids
 from muster_runtime.tracing import traced_command
 

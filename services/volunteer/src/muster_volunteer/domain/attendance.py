@@ -19,6 +19,7 @@ from muster_contracts.checkin import (
 )
 from muster_contracts.events import DomainEvent
 from muster_contracts.events.activities import (
+    ActivityAmended,
     ActivityCancelled,
     ActivityScheduled,
     ActivityVolunteersAssigned,
@@ -44,7 +45,8 @@ class AttendanceRuleError(ValueError):
 class ActivityView:
     """What the volunteer service knows of an activity, folded from dispatch's events.
 
-    Windows: check-in from `starts_at - tolerance` to `ends_at`; check-out any time after
+    An amendment (`activity.amended`) replaces its times and place, so the windows and the
+    location check follow it. Windows: check-in from `starts_at - tolerance` to `ends_at`; check-out any time after
     the check-in up to `ends_at + tolerance` (later, dispatch closes the attendance by its
     never-checked-out rule and an organiser may correct it).
     """
@@ -94,6 +96,17 @@ def evolve_view(view: ActivityView | None, event: DomainEvent) -> ActivityView |
         return None
     if isinstance(event, ActivityVolunteersAssigned):
         return replace(view, assigned=view.assigned | set(event.volunteer_ids))
+    if isinstance(event, ActivityAmended):
+        coordinates = None
+        if event.latitude is not None and event.longitude is not None:
+            coordinates = Coordinates(event.latitude, event.longitude)
+        return replace(
+            view,
+            starts_at=event.starts_at,
+            ends_at=event.ends_at,
+            place_area_id=event.place_area_id,
+            coordinates=coordinates,
+        )
     if isinstance(event, ActivityCancelled):
         return replace(view, cancelled=True)
     return view

@@ -66,6 +66,9 @@ class PersonalData(BaseModel):
     name: str = Field(min_length=1, max_length=50)
     phone: str
     id_number: str | None = None
+    # Where an in-service party member works: no other context reads it, and with the
+    # building and birth year it would single a person out (docs/operations.md).
+    employer_unit: str | None = Field(default=None, max_length=100)
 
     @field_validator("name")
     @classmethod
@@ -127,10 +130,14 @@ class RegisterVolunteer(PersonalData):
     categories: tuple[VolunteerCategory, ...] = Field(min_length=1, max_length=5)
     skills: tuple[Skill, ...] = Field(default=(Skill.GENERAL,), max_length=20)
     birth_year: int | None = Field(default=None, ge=1900, le=2100)
-    employer_unit: str | None = Field(default=None, max_length=100)
 
     def personal(self) -> PersonalData:
-        return PersonalData(name=self.name, phone=self.phone, id_number=self.id_number)
+        return PersonalData(
+            name=self.name,
+            phone=self.phone,
+            id_number=self.id_number,
+            employer_unit=self.employer_unit,
+        )
 
 
 class LoginRefusal(StrEnum):
@@ -183,6 +190,33 @@ def register(
     bound to the new record in the same step."""
     if state.exists:
         raise VolunteerRuleError("volunteer_id", "unique", "this volunteer is already registered")
+    check_registration(command, areas)
+    return [
+        VolunteerRegistered(
+            volunteer_id=state.volunteer_id,
+            home_area_id=command.home_area_id,
+            categories=tuple(dict.fromkeys(command.categories)),
+            skills=tuple(dict.fromkeys(command.skills)),
+            birth_year=command.birth_year,
+            personal=personal,  # the employer unit too: never in clear
+        ),
+        *(
+            []
+            if login is None
+            else [
+                VolunteerLoginBound(
+                    volunteer_id=state.volunteer_id,
+                    subject=login,
+                    binding=LoginBinding.REGISTRATION,
+                )
+            ]
+        ),
+    ]
+
+
+def check_registration(command: RegisterVolunteer, areas: AreaTree) -> None:
+    """The form's rules that pydantic cannot say: a home where volunteers live, and an
+    employer unit for an in-service party member."""
     if command.home_area_id not in areas:
         raise VolunteerRuleError(
             "home_area_id", "known_area", f"unknown area {command.home_area_id}"
@@ -200,28 +234,6 @@ def register(
             "required_for_in_service_party_member",
             "an in-service party member reports with an employer unit",
         )
-    return [
-        VolunteerRegistered(
-            volunteer_id=state.volunteer_id,
-            home_area_id=command.home_area_id,
-            categories=tuple(dict.fromkeys(command.categories)),
-            skills=tuple(dict.fromkeys(command.skills)),
-            birth_year=command.birth_year,
-            employer_unit=command.employer_unit,
-            personal=personal,
-        ),
-        *(
-            []
-            if login is None
-            else [
-                VolunteerLoginBound(
-                    volunteer_id=state.volunteer_id,
-                    subject=login,
-                    binding=LoginBinding.REGISTRATION,
-                )
-            ]
-        ),
-    ]
 
 
 def invite(state: Volunteer, invitation_id: str, expires_at: datetime) -> list[DomainEvent]:

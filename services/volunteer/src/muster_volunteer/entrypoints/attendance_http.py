@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 from muster_contracts.checkin import Coordinates
 from muster_contracts.envelope import Role
 from muster_runtime.auth import Principal, require_role
-from muster_runtime.eventstore import CommandContext
 from muster_runtime.idempotency import RetrySafeRoute
+from muster_runtime.ports.event_store import CommandContext
 from muster_volunteer.application.attendance import ActivityBoard, AttendanceDesk, attendance_view
 from muster_volunteer.application.hours_statement import HoursStatements
 from muster_volunteer.application.registration import VolunteerRegistry

@@ -12,8 +12,8 @@ from muster_contracts.envelope import Role
 from muster_contracts.events import Skill, VolunteerCategory
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError, RuleViolationError
-from muster_runtime.eventstore import CommandContext
 from muster_runtime.idempotency import RetrySafeRoute, replays_by, stable_id
+from muster_runtime.ports.event_store import CommandContext
 from muster_volunteer.application.registration import (
     DisplayName,
     VolunteerRecord,
@@ -28,7 +28,10 @@ Eraser = Annotated[Principal, Depends(require_role(Role.VOLUNTEER, Role.ADMIN))]
 Reader = Annotated[
     Principal, Depends(require_role(Role.VOLUNTEER, Role.ORGANISER, Role.LEADER, Role.ADMIN))
 ]
-NameReader = Annotated[Principal, Depends(require_role(Role.ORGANISER, Role.LEADER, Role.ADMIN))]
+NameReader = Annotated[
+    Principal,
+    Depends(require_role(Role.VOLUNTEER, Role.ORGANISER, Role.LEADER, Role.ADMIN)),
+]
 MAX_NAMES = 200
 
 
@@ -61,7 +64,8 @@ def volunteer_view(request: Request, record: VolunteerRecord) -> VolunteerView:
         categories=list(event.categories),
         skills=list(event.skills),
         birth_year=event.birth_year,
-        employer_unit=event.employer_unit,
+        # Sealed since it left the event; registrations from before carry it in clear.
+        employer_unit=record.personal.employer_unit or event.employer_unit,
         registered_at=record.registered_at,
         version=record.volunteer.version,
         has_login=record.volunteer.login is not None,
@@ -111,10 +115,14 @@ async def display_names(
         ),
     ],
 ) -> DisplayNames:
-    """Display names for other services' pages (a leaderboard, a roster), in the order asked.
+    """Display names for other services' pages (a leaderboard, a roster, a message naming
+    a team's leader), in the order asked.
 
-    Only volunteers whose home is inside the caller's scope are named; others answer
-    `unknown` exactly like ids that do not exist, and erased volunteers `erased`, with no name.
+    An organiser, leader or admin is told the names of volunteers whose home is inside
+    their scope; a volunteer their own name and those of the leaders of the teams they
+    were put in (notify shows them in team messages, asking with the volunteer's token).
+    Others answer `unknown` exactly like ids that do not exist, and erased volunteers
+    `erased`, with no name.
     """
     wanted = list(dict.fromkeys(ids.split(",")))
     if len(wanted) > MAX_NAMES:
@@ -123,8 +131,20 @@ async def display_names(
         )
     registry: VolunteerRegistry = request.app.state.registry
     areas = request.app.state.areas
-    names = await registry.display_names(wanted, lambda area: principal.covers(area, areas))
-    return DisplayNames(volunteers=names)
+    if principal.role is not Role.VOLUNTEER:
+        names = await registry.display_names(wanted, lambda area: principal.covers(area, areas))
+        return DisplayNames(volunteers=names)
+    me = await registry.own_volunteer_id(principal.subject)
+    nameable = await request.app.state.team_leaders.nameable_by(me)
+    told = {
+        shown.volunteer_id: shown
+        for shown in await registry.display_names(
+            [v for v in wanted if v in nameable], lambda _: True
+        )
+    }
+    return DisplayNames(
+        volunteers=[told.get(v) or DisplayName(volunteer_id=v, status="unknown") for v in wanted]
+    )
 
 
 @router.get("/{volunteer_id}", response_model=VolunteerView)

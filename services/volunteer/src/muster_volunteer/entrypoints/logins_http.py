@@ -11,10 +11,10 @@ from pydantic import BaseModel, Field, field_validator
 from muster_contracts.envelope import Role
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import ErrorAnswer, TooManyRequestsError
-from muster_runtime.eventstore import CommandContext
 from muster_runtime.idempotency import RetrySafeRoute, never_replayed
-from muster_volunteer.adapters.logins import TooManyClaimAttemptsError
+from muster_runtime.ports.event_store import CommandContext
 from muster_volunteer.application.logins import LoginDesk
+from muster_volunteer.application.ports import TooManyClaimAttemptsError
 from muster_volunteer.application.registration import VolunteerRegistry
 from muster_volunteer.domain.claim_codes import normalise_claim_code
 from muster_volunteer.domain.volunteer import Volunteer

@@ -12,9 +12,9 @@ from muster_contracts.envelope import Role
 from muster_contracts.events import VolunteerRegistered
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError
-from muster_runtime.eventstore import CommandContext
 from muster_runtime.idempotency import RetrySafeRoute, stable_id
 from muster_runtime.mongo import Document
+from muster_runtime.ports.event_store import CommandContext
 from muster_volunteer.application.registration import VolunteerRegistry
 from muster_volunteer.application.sign_ups import DriveBoard, SignUpDesk
 

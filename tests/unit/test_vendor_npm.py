@@ -1,4 +1,5 @@
-"""The dashboard's chart library is taken only if it is the pinned tarball, byte for byte."""
+"""Browser assets (the dashboard's charts, the API docs' Swagger UI and ReDoc) are taken only
+if they are the pinned tarballs, byte for byte."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tools.vendor_echarts import INTEGRITY, MEMBER, vendor
+from tools.vendor_npm import PINS, vendor
+
+ECHARTS = PINS["echarts"]
+MEMBER = next(iter(ECHARTS.files))
 
 
 def _tarball(script: bytes) -> bytes:
@@ -46,11 +50,13 @@ def registry() -> Iterator[str]:
 
 def test_a_tarball_that_fails_the_integrity_check_is_refused(registry: str, tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="integrity"):
-        vendor(tmp_path, url=registry)
+        vendor(ECHARTS, tmp_path, url=registry)
 
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_pin_is_an_npm_sha512_integrity() -> None:
-    assert INTEGRITY.startswith("sha512-")
-    assert len(INTEGRITY) == len("sha512-") + 88  # base64 of 64 bytes
+@pytest.mark.parametrize("name", sorted(PINS))
+def test_each_pin_is_an_npm_sha512_integrity(name: str) -> None:
+    integrity = PINS[name].integrity
+    assert integrity.startswith("sha512-")
+    assert len(integrity) == len("sha512-") + 88  # base64 of 64 bytes

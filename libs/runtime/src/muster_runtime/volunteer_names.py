@@ -1,8 +1,9 @@
 """Display names from the volunteer service, asked on behalf of the caller.
 
-Reporting holds no personal data: to show a name it forwards the caller's own bearer
-token, so the volunteer service applies the caller's scope (names outside it come back
-`unknown`, erased volunteers `erased`, never their data).
+Reporting and notify hold no personal data: to show a name they forward the caller's
+own bearer token, so the volunteer service applies the caller's rights (names outside
+them come back `unknown`, erased volunteers `erased`, never their data), and no name is
+stored anywhere but there.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Dispatch's storage of its own, on the document store."""

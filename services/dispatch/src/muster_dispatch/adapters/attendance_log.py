@@ -1,0 +1,127 @@
+"""Dispatch's attendance records on the document store: the volunteers' check-ins and
+check-outs (volunteer events), one document per activity."""
+
+from __future__ import annotations
+
+from muster_contracts.events import DomainEvent, decode_payload
+from muster_contracts.events.activities import AttendanceCheckedIn, AttendanceCheckedOut
+from muster_runtime.mongo import Database, Document, DuplicateKeyError
+from muster_runtime.projections import ConsumedEvent, KnownIds
+
+ATTENDANCE_TYPES = (AttendanceCheckedIn.event_type, AttendanceCheckedOut.event_type)
+
+
+class AttendanceLog:
+    """Volunteers' check-ins and check-outs, per activity and volunteer, exactly once.
+
+    One document per activity (`_id`: the activity id) holds each volunteer's events
+    and the version of their attendance stream last applied, so deciding on an activity
+    reads one document by `_id` — the one lookup every store serves from its primary
+    index (a query by an `activity_id` field scanned the whole log on the development
+    store, twice a command). An event is applied by one update guarded by the version
+    (a redelivery matches nothing); the first check-in of an activity inserts its document.
+    """
+
+    COLLECTION = "activity_attendance"
+    # The log as it was stored before: one document per (activity, volunteer).
+    LEGACY_COLLECTION = "attendance_log"
+    # Activities whose document this process knows exists (documents are never deleted).
+    KNOWN_LIMIT = 10_000
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self.collection = db[self.COLLECTION]
+        self._known = KnownIds(self.KNOWN_LIMIT)
+
+    async def apply(self, events: list[ConsumedEvent]) -> None:
+        for consumed in events:
+            envelope = consumed.envelope
+            if envelope.type not in ATTENDANCE_TYPES:
+                continue
+            payload = envelope.payload
+            await self.record(
+                payload["activity_id"],
+                payload["volunteer_id"],
+                envelope.stream_version,
+                [{"type": envelope.type, "payload": payload}],
+                create=envelope.type == AttendanceCheckedIn.event_type,
+            )
+
+    async def record(
+        self,
+        activity_id: str,
+        volunteer_id: str,
+        version: int,
+        entries: list[Document],
+        *,
+        create: bool,
+    ) -> bool:
+        """Append `entries` to the volunteer's events in the activity if `version` is newer
+        than the last applied; `create`: the event that starts the volunteer's attendance.
+
+        Returns whether they were applied (False: a redelivery of an applied event)."""
+        seen = f"volunteers.{volunteer_id}._v"
+        newer: Document = {"$lt": version}
+        guard: Document = (
+            {"$or": [{seen: {"$exists": False}}, {seen: newer}]} if create else {seen: newer}
+        )
+        update = {
+            "$set": {seen: version},
+            "$push": {f"volunteers.{volunteer_id}.events": {"$each": entries}},
+        }
+        query = {"_id": activity_id, **guard}
+        if activity_id in self._known or not create:
+            if (await self.collection.update_one(query, update)).matched_count:
+                return True
+            if not create:
+                return False
+        try:
+            await self.collection.insert_one(
+                {
+                    "_id": activity_id,
+                    "volunteers": {volunteer_id: {"_v": version, "events": entries}},
+                }
+            )
+        except DuplicateKeyError:
+            self._known.add(activity_id)
+            return bool((await self.collection.update_one(query, update)).matched_count)
+        self._known.add(activity_id)
+        return True
+
+    async def activities_with_open_attendance(self) -> set[str]:
+        """Activities where someone checked in and never out (as far as volunteers did)."""
+        open_ids: set[str] = set()
+        async for doc in self.collection.find({}):
+            for attendance in doc.get("volunteers", {}).values():
+                kinds = [e["type"] for e in attendance.get("events", [])]
+                if AttendanceCheckedOut.event_type not in kinds:
+                    open_ids.add(str(doc["_id"]))
+        return open_ids
+
+    async def events_of(self, activity_id: str) -> list[DomainEvent]:
+        doc = await self.collection.find_one({"_id": activity_id})
+        if doc is None:
+            return []
+        return [
+            decode_payload(e["type"], 1, e["payload"])
+            for attendance in doc.get("volunteers", {}).values()
+            for e in attendance.get("events", [])
+        ]
+
+    async def migrate_legacy(self) -> int:
+        """Fold a log stored the old way (a document per activity and volunteer, found by
+        an `activity_id` field) into this one, then drop it; returns the documents folded.
+        Idempotent: a fold that stopped half-way is done again at the next start."""
+        if self.LEGACY_COLLECTION not in await self._db.list_collection_names():
+            return 0
+        folded = 0
+        async for doc in self._db[self.LEGACY_COLLECTION].find({}):
+            if "activity_id" not in doc:
+                continue  # a stub of a check-in never applied: its event is redelivered
+            volunteer_id = str(doc["_id"]).split(":", 1)[1]
+            await self.record(
+                str(doc["activity_id"]), volunteer_id, int(doc["_v"]), doc["events"], create=True
+            )
+            folded += 1
+        await self._db.drop_collection(self.LEGACY_COLLECTION)
+        return folded

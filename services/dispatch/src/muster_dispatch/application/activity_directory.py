@@ -1,0 +1,166 @@
+"""The activity directory: every activity, findable by area, time, drive, team and series.
+
+A projection of dispatch's own activity events, one document per activity, for the
+organiser's list of activities (`GET /activities`). What an event changes is a pure
+function (`listing_change`); applying it once per stream version is the store's part.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from muster_contracts.areas import AreaTree
+from muster_contracts.events.activities import (
+    ActivityAmended,
+    ActivityCancelled,
+    ActivityScheduled,
+    ActivityVolunteersAssigned,
+    HoursApproved,
+)
+from muster_contracts.events.registry import DomainEvent, decode_payload
+from muster_runtime.mongo import ASCENDING, Collection, Document
+from muster_runtime.projections import ConsumedEvent, VersionedDocuments
+
+LISTED = frozenset(
+    kind.event_type
+    for kind in (
+        ActivityScheduled,
+        ActivityVolunteersAssigned,
+        ActivityAmended,
+        ActivityCancelled,
+        HoursApproved,
+    )
+)
+
+
+@dataclass(frozen=True)
+class ListingChange:
+    """What one event changes in its activity's listing: fields set, the count of assigned
+    volunteers raised by `assigned`, and whether the event brings the listing into being."""
+
+    fields: dict[str, Any]
+    assigned: int = 0
+    creates: bool = False
+
+
+def listing_change(event: DomainEvent, areas: AreaTree) -> ListingChange | None:
+    """The change `event` makes to its activity's listing (None: none)."""
+    if isinstance(event, ActivityScheduled):
+        return ListingChange(
+            fields={
+                "title": event.title,
+                "category": event.category,
+                "drive_id": event.drive_id,
+                "team_id": event.team_id,
+                "series_id": event.series_id,
+                "occurrence": event.occurrence,
+                "place_area_id": event.place_area_id,
+                # By the id's prefixes: the area's own event may not be here yet.
+                "lineage": list(areas.prefix_lineage_ids(event.place_area_id)),
+                "starts_at": event.starts_at,
+                "ends_at": event.ends_at,
+                "capacity": event.capacity,
+                "assigned": len(set(event.assigned_volunteer_ids)),
+                "cancelled": False,
+                "approved": False,
+            },
+            creates=True,
+        )
+    if isinstance(event, ActivityVolunteersAssigned):
+        return ListingChange(fields={}, assigned=len(event.volunteer_ids))
+    if isinstance(event, ActivityAmended):
+        return ListingChange(
+            fields={
+                "place_area_id": event.place_area_id,
+                "lineage": list(areas.prefix_lineage_ids(event.place_area_id)),
+                "starts_at": event.starts_at,
+                "ends_at": event.ends_at,
+                "capacity": event.capacity,
+            }
+        )
+    if isinstance(event, ActivityCancelled):
+        return ListingChange(fields={"cancelled": True})
+    if isinstance(event, HoursApproved):
+        return ListingChange(fields={"approved": True})
+    return None
+
+
+@dataclass(frozen=True)
+class ActivityQuery:
+    """Which activities to list: inside `area_id`, starting in [starts_from, starts_before)."""
+
+    area_id: str
+    starts_from: datetime | None = None
+    starts_before: datetime | None = None
+    drive_id: str | None = None
+    team_id: str | None = None
+    series_id: str | None = None
+    include_cancelled: bool = True
+
+
+class ActivityDirectory:
+    def __init__(self, collection: Collection, areas: AreaTree) -> None:
+        self.documents = VersionedDocuments(collection)
+        self._areas = areas
+
+    async def create_indexes(self) -> None:
+        await self.documents.collection.create_index(
+            [("lineage", ASCENDING), ("starts_at", ASCENDING), ("_id", ASCENDING)],
+            name="lineage_starts",
+        )
+
+    async def apply(self, events: list[ConsumedEvent]) -> None:
+        for consumed in events:
+            envelope = consumed.envelope
+            if envelope.type not in LISTED:
+                continue
+            event = decode_payload(envelope.type, envelope.schema_version, envelope.payload)
+            change = listing_change(event, self._areas)
+            if change is None:
+                continue
+            update: dict[str, Any] = {}
+            if change.fields:
+                update["$set"] = change.fields
+            if change.assigned:
+                update["$inc"] = {"assigned": change.assigned}
+            await self.documents.apply(
+                envelope.payload["activity_id"],
+                envelope.stream_version,
+                update,
+                create=change.creates,
+            )
+
+    async def find(
+        self, query: ActivityQuery, limit: int, after: tuple[datetime, str] | None = None
+    ) -> list[Document]:
+        """Up to `limit` activities in order of their start (then id), after `after`."""
+        conditions: list[dict[str, Any]] = [{"lineage": query.area_id}]
+        starts: dict[str, datetime] = {}
+        if query.starts_from is not None:
+            starts["$gte"] = query.starts_from
+        if query.starts_before is not None:
+            starts["$lt"] = query.starts_before
+        if starts:
+            conditions.append({"starts_at": starts})
+        for name in ("drive_id", "team_id", "series_id"):
+            if (value := getattr(query, name)) is not None:
+                conditions.append({name: value})
+        if not query.include_cancelled:
+            conditions.append({"cancelled": False})
+        if after is not None:
+            conditions.append(
+                {
+                    "$or": [
+                        {"starts_at": {"$gt": after[0]}},
+                        {"starts_at": after[0], "_id": {"$gt": after[1]}},
+                    ]
+                }
+            )
+        cursor = (
+            self.documents.collection.find({"$and": conditions})
+            .sort([("starts_at", ASCENDING), ("_id", ASCENDING)])
+            .limit(limit)
+        )
+        return [doc async for doc in cursor]

@@ -1,0 +1,48 @@
+"""Whose names a volunteer may read: their own, and the leaders of the teams they were put
+in. Kept from dispatch's team events by the contracts' rule of who learns which leader
+(`leaders_told`, the rule notify tells members by), so a member whose message names a
+leader can read that leader's name, and nobody else's."""
+
+from __future__ import annotations
+
+from muster_contracts.events import decode_payload
+from muster_contracts.teams import TEAM_CHANGES, evolve_teams, leaders_told, teams_named
+from muster_runtime.mongo import Database, update_or_insert
+from muster_runtime.projections import ConsumedEvent
+from muster_runtime.teams import TeamDocuments
+
+TEAM_EVENT_TYPES = frozenset(kind.event_type for kind in TEAM_CHANGES)
+
+
+class TeamLeaders:
+    """The teams (one document each) and, per volunteer, every leader they were told of."""
+
+    def __init__(self, db: Database) -> None:
+        self.teams = TeamDocuments(db["teams"])
+        self.leaders = db["leaders_known"]
+
+    async def apply(self, events: list[ConsumedEvent]) -> None:
+        for consumed in events:
+            envelope = consumed.envelope
+            if envelope.type not in TEAM_EVENT_TYPES:
+                continue
+            event = decode_payload(envelope.type, envelope.schema_version, envelope.payload)
+            assert isinstance(event, TEAM_CHANGES)
+            teams, seen = await self.teams.read(teams_named(event))
+            if seen >= envelope.stream_version:
+                continue  # applied before
+            # Members first, the teams after: a redelivery after a stop between them
+            # finds the teams as they were and tells the same leaders again ($addToSet).
+            for told in leaders_told(event, teams):
+                await update_or_insert(
+                    self.leaders,
+                    told.member,
+                    {"$addToSet": {"leaders": told.leader_id}},
+                    {"leaders": [told.leader_id]},
+                )
+            await self.teams.keep(evolve_teams(teams, event), envelope.stream_version)
+
+    async def nameable_by(self, volunteer_id: str) -> frozenset[str]:
+        """The volunteers whose names `volunteer_id` may read: themself and their leaders."""
+        doc = await self.leaders.find_one({"_id": volunteer_id})
+        return frozenset({volunteer_id, *(doc or {}).get("leaders", [])})
