@@ -10,7 +10,7 @@ export MUSTER_KAFKA_NODES := $(CLUSTER)
 endif
 PY := .venv/bin/python
 
-.PHONY: help install up demo test test-faults test-cluster test-conformance lint unit down status clean logs bench bench-rebuild bench-registrations bench-roster bench-teams bench-healthz docs schemas
+.PHONY: help install up demo test test-faults test-cluster test-conformance lint unit down status clean logs bench bench-rebuild bench-registrations bench-roster bench-teams bench-healthz bench-pages docs schemas
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -19,7 +19,7 @@ install: ## Python packages (uv), the browser assets (npm: ECharts, Swagger UI, 
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
 	$(UV) sync --frozen --python python3
 	$(PY) tools/vendor_npm.py
-	@$(MAKE) --no-print-directory tools/asyncapi/node_modules/.installed
+	@$(MAKE) --no-print-directory tools/asyncapi/node_modules/.installed tools/oidc/node_modules/.installed tools/lighthouse/node_modules/.installed
 	bash $(STACK) install
 
 # The official AsyncAPI validator, pinned by tools/asyncapi/package-lock.json (4.1.1: the
@@ -28,6 +28,13 @@ tools/asyncapi/node_modules/.installed: tools/asyncapi/package.json tools/asynca
 	@if command -v npm >/dev/null; then \
 	  cd tools/asyncapi && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error && touch node_modules/.installed; \
 	else echo "install: npm not found; the AsyncAPI document will not be validated by @asyncapi/cli"; fi
+
+# The volunteer page's test OpenID provider (oidc-provider) and its Lighthouse benchmark,
+# pinned by their package-lock.json; without npm those tests say they skipped.
+tools/%/node_modules/.installed: tools/%/package.json tools/%/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  cd tools/$* && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error && touch node_modules/.installed; \
+	else echo "install: npm not found; tools/$* is not installed"; fi
 
 up: install ## start Kafka, FerretDB and the three services (idempotent; CLUSTER=3: a 3-broker Kafka)
 	bash $(STACK) up all
@@ -80,6 +87,9 @@ bench-healthz: install ## /healthz latency of reporting while 8 of the heaviest 
 bench-roster: ## roster import of 10,000 rows: read, preview, import, import again (rows/s)
 	bash $(STACK) up infra
 	$(PY) -m tools.roster_import_bench 10000
+
+bench-pages: up ## Lighthouse (mobile) on the volunteer page's home and check-in screens: accessibility, best practices, performance
+	$(PY) -m tools.lighthouse_pages
 
 bench-teams: ## team formation quality and speed: 10,000 sign-ups, against a naive baseline
 	$(PY) -m muster_dispatch.domain.formation_bench

@@ -13,7 +13,7 @@
 #                                                  console-consumer, consumer-groups,
 #                                                  producer-perf, consumer-perf, or a class name)
 #
-# Components: kafka ferretdb volunteer dispatch reporting notify
+# Components: kafka ferretdb volunteer dispatch reporting notify pages
 #   With MUSTER_KAFKA_NODES=3 (`make up CLUSTER=3`) "kafka" is a KRaft cluster of three
 #   nodes, kafka-1 kafka-2 kafka-3, each a broker and a voter of the controller quorum
 #   (combined mode); each node can be stopped and started on its own (down kafka-2).
@@ -24,7 +24,8 @@
 #   MUSTER_KAFKA_NODES (1, or 3: a cluster; node n listens on the two Kafka ports + 100*(n-1);
 #     unset: as the state directory's last 'up' of Kafka chose)
 #   MUSTER_VOLUNTEER_PORT (8001)  MUSTER_DISPATCH_PORT (8002)  MUSTER_REPORTING_PORT (8003)
-#   MUSTER_NOTIFY_PORT (8004)
+#   MUSTER_NOTIFY_PORT (8004)  MUSTER_PAGES_PORT (8005: the volunteer page; its development
+#     sign-in is on unless MUSTER_OIDC_ISSUER names an identity provider)
 #   MUSTER_PYTHON ($ROOT/.venv/bin/python)   JAVA_HOME, MVN, GO (tool overrides)
 #   MUSTER_KAFKA_BOOTSTRAP / MUSTER_MONGO_URL are passed to the services as set, else
 #   derived from the ports above.
@@ -50,6 +51,7 @@ VOLUNTEER_PORT="${MUSTER_VOLUNTEER_PORT:-8001}"
 DISPATCH_PORT="${MUSTER_DISPATCH_PORT:-8002}"
 REPORTING_PORT="${MUSTER_REPORTING_PORT:-8003}"
 NOTIFY_PORT="${MUSTER_NOTIFY_PORT:-8004}"
+PAGES_PORT="${MUSTER_PAGES_PORT:-8005}"
 START_TIMEOUT="${MUSTER_START_TIMEOUT:-60}"
 STOP_TIMEOUT=20
 PYTHON="${MUSTER_PYTHON:-$ROOT/.venv/bin/python}"
@@ -70,7 +72,7 @@ if ((KAFKA_NODES > 1)); then
   KAFKA_COMPONENTS=()
   for ((n = 1; n <= KAFKA_NODES; n++)); do KAFKA_COMPONENTS+=("kafka-$n"); done
 fi
-ALL_COMPONENTS=("${KAFKA_COMPONENTS[@]}" ferretdb volunteer dispatch reporting notify)
+ALL_COMPONENTS=("${KAFKA_COMPONENTS[@]}" ferretdb volunteer dispatch reporting notify pages)
 
 # ---------------------------------------------------------------- helpers
 
@@ -112,6 +114,7 @@ port_of() {
     dispatch) echo "$DISPATCH_PORT" ;;
     reporting) echo "$REPORTING_PORT" ;;
     notify) echo "$NOTIFY_PORT" ;;
+    pages) echo "$PAGES_PORT" ;;
     *) die "unknown component '$1'" ;;
   esac
 }
@@ -518,6 +521,15 @@ up_service() {
     # Spans as JSON lines, one file per service: `muster traces`, `muster trace <id>`.
     export MUSTER_TRACE_EXPORTER="${MUSTER_TRACE_EXPORTER:-file}"
     export MUSTER_TRACE_FILE="${MUSTER_TRACE_FILE:-$STATE/traces/$c.jsonl}"
+    # The check-in QR code links to the volunteer page; the page forwards to the services.
+    export MUSTER_VOLUNTEER_PAGE_URL="${MUSTER_VOLUNTEER_PAGE_URL:-http://127.0.0.1:$PAGES_PORT}"
+    export MUSTER_VOLUNTEER_SERVICE_URL="${MUSTER_VOLUNTEER_SERVICE_URL:-http://127.0.0.1:$VOLUNTEER_PORT}"
+    if [[ "$c" == pages ]]; then
+      export MUSTER_DISPATCH_SERVICE_URL="${MUSTER_DISPATCH_SERVICE_URL:-http://127.0.0.1:$DISPATCH_PORT}"
+      export MUSTER_NOTIFY_SERVICE_URL="${MUSTER_NOTIFY_SERVICE_URL:-http://127.0.0.1:$NOTIFY_PORT}"
+      # A development stack: the local sign-in page, unless an identity provider is named.
+      [[ -n "${MUSTER_OIDC_ISSUER:-}" ]] || export MUSTER_DEV_MODE="${MUSTER_DEV_MODE:-1}"
+    fi
     start_bg "$c" "$PYTHON" -m "muster_$c"
   )
   wait_healthy "$c"
@@ -534,14 +546,14 @@ expand_components() {
   for a in "$@"; do
     case "$a" in
       infra) want+=("${KAFKA_COMPONENTS[@]}" ferretdb) ;;
-      services) want+=(volunteer dispatch reporting notify) ;;
+      services) want+=(volunteer dispatch reporting notify pages) ;;
       all) want+=("${ALL_COMPONENTS[@]}") ;;
       kafka) want+=("${KAFKA_COMPONENTS[@]}") ;;
-      ferretdb|volunteer|dispatch|reporting|notify) want+=("$a") ;;
+      ferretdb|volunteer|dispatch|reporting|notify|pages) want+=("$a") ;;
       kafka-[0-9])
         ((KAFKA_NODES > 1)) || die "'$a' names a node of a cluster: set MUSTER_KAFKA_NODES=3"
         want+=("$a") ;;
-      *) die "unknown component '$a' (kafka kafka-N ferretdb volunteer dispatch reporting notify infra services all)" ;;
+      *) die "unknown component '$a' (kafka kafka-N ferretdb volunteer dispatch reporting notify pages infra services all)" ;;
     esac
   done
   for c in "${ALL_COMPONENTS[@]}"; do

@@ -24,13 +24,18 @@ DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
 DOCKERFILE_REL = "deploy/docker/Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
-PYTHON_SERVICES = {"volunteer": 8001, "dispatch": 8002, "reporting": 8003, "notify": 8004}
+PYTHON_SERVICES = {
+    "volunteer": 8001, "dispatch": 8002, "reporting": 8003, "notify": 8004, "pages": 8005,
+}  # fmt: skip
 INFRA_SERVICES = {"kafka", "mongo"}
 # Secrets have no defaults: `${VAR:?message}` makes compose refuse to start without them.
 REQUIRED = re.compile(r"^\$\{(MUSTER_[A-Z_]+):\?[^}]+\}$")
 SECRETS_FOR_CONFIG = {
     "MUSTER_JWT_SECRET": "a-test-secret-0123456789",
     "MUSTER_PII_PEPPER": "a-test-pepper-0123456789",
+    # Not secrets, but required all the same: where volunteers sign in and what phones open.
+    "MUSTER_OIDC_ISSUER": "https://idp.example",
+    "MUSTER_VOLUNTEER_PAGE_URL": "https://muster.example",
 }
 
 Mapping = dict[str, Any]
@@ -159,7 +164,8 @@ def test_python_service_environment(services: Mapping, name: str, port: int) -> 
     assert env["MUSTER_HTTP_HOST"] == "0.0.0.0"  # the settings default (loopback) is unreachable
     assert env["MUSTER_KAFKA_BOOTSTRAP"] == "kafka:9092"
     assert env["MUSTER_MONGO_URL"].startswith("mongodb://mongo:27017")
-    assert env["MUSTER_MONGO_DB"] == f"muster_{name}"
+    if name != "pages":  # the pages service keeps nothing: it forwards to the others
+        assert env["MUSTER_MONGO_DB"] == f"muster_{name}"
     assert _required_variable(env["MUSTER_JWT_SECRET"]) == "MUSTER_JWT_SECRET"
     # It keys the stored Idempotency-Keys of every service.
     assert _required_variable(env["MUSTER_PII_PEPPER"]) == "MUSTER_PII_PEPPER"

@@ -22,6 +22,8 @@ from muster_runtime.keys import LocalKeyFile
 from tests.conftest import kafka_bootstrap, mongo_url, topic_prefix
 
 SERVICES = ("volunteer", "dispatch", "reporting", "notify")
+# The people's pages: started only by the tests that open them (`RunningSystem.start_pages`).
+PAGES = "pages"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -99,6 +101,14 @@ class RunningSystem:
         except subprocess.TimeoutExpired:
             process.kill()
 
+    def start_pages(self, settings: dict[str, str] | None = None) -> str:
+        """Start the pages service in front of the others (`settings`: more of its
+        environment, e.g. an identity provider) and answer its address."""
+        self.environments[PAGES] |= settings or {}
+        self.start(PAGES)
+        self.wait_ready([PAGES])
+        return self.urls[PAGES]
+
     def wait_ready(self, names: list[str], timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         for name in names:
@@ -139,7 +149,9 @@ def running_system(
     (logs / "jwks.json").write_text('{"keys": []}')
     # The key-encryption key of the volunteers' data keys: outside the store, as in production.
     LocalKeyFile.create(logs / "kek.json")
-    for name, port in zip(SERVICES, free_ports(len(SERVICES)), strict=True):
+    *ports, pages_port = free_ports(len(SERVICES) + 1)
+    running.urls[PAGES] = f"http://127.0.0.1:{pages_port}"
+    for name, port in zip(SERVICES, ports, strict=True):
         running.environments[name] = os.environ | {
             "MUSTER_HTTP_PORT": str(port),
             "MUSTER_KAFKA_BOOTSTRAP": kafka_bootstrap(),
@@ -154,10 +166,17 @@ def running_system(
             "MUSTER_VOLUNTEER_SERVICE_URL": running.urls.get("volunteer", ""),
             "MUSTER_JWT_JWKS_FILE": str(logs / "jwks.json"),
             "MUSTER_KEK_FILE": str(logs / "kek.json"),
+            # Dispatch: the check-in QR code links to the pages service.
+            "MUSTER_VOLUNTEER_PAGE_URL": running.urls[PAGES],
             **(settings or {}),
         }
         running.urls[name] = f"http://127.0.0.1:{port}"
         running.start(name)
+    running.environments[PAGES] = running.environments["notify"] | {
+        "MUSTER_HTTP_PORT": str(pages_port),
+        "MUSTER_TRACE_FILE": str(logs / "pages.traces.jsonl"),
+        **{f"MUSTER_{name.upper()}_SERVICE_URL": running.urls[name] for name in SERVICES},
+    }
     try:
         running.wait_ready(list(SERVICES))
         yield running

@@ -31,7 +31,7 @@ from muster_contracts.envelope import Role
 from muster_runtime.auth import TokenIssuer
 from muster_runtime.cli.main import issue_token
 from muster_runtime.cli.sample import SampleVolunteers
-from tests.e2e.conftest import RunningSystem
+from tests.e2e.conftest import SERVICES, RunningSystem
 from tests.e2e.test_register_to_report import wait_for
 
 AREAS = load_area_tree()
@@ -396,7 +396,7 @@ def world(system: RunningSystem) -> World:
     def refused_everywhere() -> bool:
         return all(
             httpx.get(f"{url}/debug/tasks", headers=bearer(token)).status_code == 401
-            for url in system.urls.values()
+            for url in (system.urls[name] for name in SERVICES)
             for token in w.revoked.values()
         )
 

@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from urllib.parse import quote, urlsplit
 
 DEFAULT_STEP_SECONDS = 60
 DEFAULT_DIGITS = 6
@@ -153,3 +154,24 @@ def distance_metres(a: Coordinates, b: Coordinates) -> float:
     h = math.sin(d_lat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(d_lon / 2) ** 2
     # min() guards asin against rounding just above 1 for antipodal points.
     return 2 * EARTH_RADIUS_METRES * math.asin(min(1.0, math.sqrt(h)))
+
+
+def check_in_link(page_url: str, activity_id: str, code: str) -> str:
+    """What the organiser's QR code encodes: the volunteer page at the activity, with the
+    code of the moment (`https://muster.example/check-in/<activity>?code=123456`), so a
+    phone's camera opens it; the page sends the code with the check-in."""
+    return f"{page_url.rstrip('/')}/check-in/{quote(activity_id, safe='')}?code={quote(code)}"
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def page_url_problem(page_url: str) -> str | None:
+    """Why a volunteer page address cannot go in a QR code, or None: it must be `https`
+    (a phone asks for its location only on a secure page), except on this very machine."""
+    parts = urlsplit(page_url)
+    if parts.scheme == "https" and parts.hostname:
+        return None
+    if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
+        return None
+    return f"the volunteer page must be an https:// address, not {page_url!r}"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from muster_contracts.checkin import Coordinates, checkin_code, encode_secret
+from muster_contracts.checkin import Coordinates, checkin_code, distance_metres, encode_secret
 from muster_contracts.events import DomainEvent
 from muster_contracts.events.activities import (
     ActivityAmended,
@@ -211,8 +211,12 @@ def test_a_code_of_another_activity_is_wrong() -> None:
     assert refused(code=checkin_code(SECRET, "act-2", ON_TIME)) == "wrong_code"
 
 
-def test_a_phone_too_far_from_the_place_is_refused() -> None:
+def test_a_phone_too_far_from_the_place_is_refused_saying_how_far() -> None:
     assert refused(location=FAR) == "too_far"
+    with pytest.raises(AttendanceRuleError) as refusal:
+        checking_in(location=FAR)
+    assert refusal.value.figures["radius_m"] == 200
+    assert refusal.value.figures["distance_m"] == round(distance_metres(SITE, FAR))
 
 
 def test_the_radius_is_configurable() -> None:

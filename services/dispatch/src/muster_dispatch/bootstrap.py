@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from muster_contracts.areas import load_area_tree
+from muster_contracts.checkin import page_url_problem
 from muster_dispatch.adapters.attendance_log import AttendanceLog
 from muster_dispatch.application.activities import ActivityBook, HoursSettlement
 from muster_dispatch.application.activity_directory import ActivityDirectory
@@ -39,10 +40,23 @@ class DispatchSettings(ServiceSettings):
         default=HoursPolicy(),
         description="Rounding, daily cap, time zone, never-checked-out rule and grace, star thresholds (JSON).",
     )
+    volunteer_page_url: str = Field(
+        default="http://127.0.0.1:8005",
+        description="The volunteer page's address (`https://`; plain `http://` only on this "
+        "machine): the check-in QR code links to `<it>/check-in/<activity>?code=…`.",
+    )
     sweep_seconds: float = Field(
         default=60.0,
         description="How often open attendances are checked against the never-checked-out rule.",
     )
+
+    @field_validator("volunteer_page_url")
+    @classmethod
+    def _phones_can_open_it(cls, value: str) -> str:
+        problem = page_url_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 def build_app(settings: DispatchSettings | None = None) -> FastAPI:
@@ -103,4 +117,5 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     app.state.activities = activities
     app.state.activity_directory = directory
     app.state.hours_policy = settings.hours_policy
+    app.state.volunteer_page_url = settings.volunteer_page_url
     return app

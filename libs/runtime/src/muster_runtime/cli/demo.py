@@ -65,7 +65,8 @@ async def register_batch(count: int, concurrency: int, seed: int = 7) -> list[di
                 if response.status_code == 409:
                     return  # this phone number registered in an earlier run
                 response.raise_for_status()
-                results.append(response.json() | {"headers": account})
+                login = f"resident-{digest}"
+                results.append(response.json() | {"headers": account, "login": login})
 
             await asyncio.gather(*(one(f) for f in forms))
     return results
@@ -142,6 +143,13 @@ async def run_demo(count: int, concurrency: int) -> int:
     console.print("\n[bold]where to look[/bold]")
     leader_token = issue_token("demo-leader", Role.LEADER, DISTRICT)
     console.print(f"  dashboard  {service_url('reporting', 8003)}/dashboard/?token={leader_token}")
+    # The local stack runs the volunteer page with its development sign-in.
+    pages = service_url("pages", 8005)
+    person = registered[0]
+    console.print(
+        f"  volunteer page  {pages}/   signed in as {person['name']}: "
+        f"{pages}/sign-in/dev?subject={person['login']}&next=/"
+    )
     for name, port in (
         ("volunteer", 8001),
         ("dispatch", 8002),

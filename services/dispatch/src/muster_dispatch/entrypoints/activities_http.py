@@ -9,7 +9,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from muster_contracts.checkin import checkin_code, decode_secret, new_checkin_secret
+from muster_contracts.checkin import (
+    check_in_link,
+    checkin_code,
+    decode_secret,
+    new_checkin_secret,
+)
 from muster_contracts.envelope import Role
 from muster_contracts.events.activities import BeneficiaryGroup
 from muster_dispatch.application.activities import ActivityBook, ActivityRead, DecideActivity
@@ -267,7 +272,9 @@ async def amend(
 
 @router.get("/{activity_id}/check-in-code")
 async def check_in_code(request: Request, activity_id: str, principal: Organiser) -> dict[str, Any]:
-    """The rotating code to show as a QR code on the organiser's device."""
+    """The rotating code to show as a QR code on the organiser's device: `qr_payload` is
+    the volunteer page's link to the activity with the code (`MUSTER_VOLUNTEER_PAGE_URL`),
+    which a phone's camera opens."""
     book = _book(request)
     state = await book.existing(activity_id)
     assert state.scheduled is not None
@@ -280,7 +287,7 @@ async def check_in_code(request: Request, activity_id: str, principal: Organiser
         "activity_id": activity_id,
         "code": code,
         "valid_for_seconds": CODE_STEP_SECONDS - int(now.timestamp()) % CODE_STEP_SECONDS,
-        "qr_payload": f"muster:check-in:{activity_id}:{code}",
+        "qr_payload": check_in_link(request.app.state.volunteer_page_url, activity_id, code),
     }
 
 

@@ -283,7 +283,10 @@ class AttendanceDesk:
             try:
                 events = await decide(view, attendance, True)
             except AttendanceRuleError as exc:
-                raise RuleViolationError(str(exc), field=exc.field, rule=exc.rule) from None
+                figures: dict[str, Any] = dict(exc.figures)
+                raise RuleViolationError(
+                    str(exc), field=exc.field, rule=exc.rule, **figures
+                ) from None
             try:
                 await self._store.append_after(stream, ATTENDANCE_STREAM, events, context)
             except ConcurrencyError:

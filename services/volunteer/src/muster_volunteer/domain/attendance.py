@@ -33,12 +33,14 @@ DEFAULT_RADIUS_METRES = 200.0
 
 
 class AttendanceRuleError(ValueError):
-    """A check-in or check-out that breaks a rule; `field` and `rule` say which."""
+    """A check-in or check-out that breaks a rule; `field` and `rule` say which, and
+    `figures` what a person needs to act on it (how far, within what radius)."""
 
-    def __init__(self, field: str, rule: str, message: str) -> None:
+    def __init__(self, field: str, rule: str, message: str, **figures: float) -> None:
         super().__init__(message)
         self.field = field
         self.rule = rule
+        self.figures = figures
 
 
 @dataclass(frozen=True)
@@ -236,6 +238,8 @@ def check_in(
                 "location",
                 "too_far",
                 f"{distance:.0f} m from the activity; within {radius_m:.0f} m needed",
+                distance_m=round(distance),
+                radius_m=round(radius_m),
             )
         proof, recorded = PresenceProof.CODE_AND_LOCATION, location
     return [

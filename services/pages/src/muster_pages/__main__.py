@@ -1,0 +1,13 @@
+"""Run the pages service: `python -m muster_pages`."""
+
+from muster_pages.bootstrap import PagesSettings, build_app
+from muster_runtime.http import serve
+
+
+def main() -> None:
+    settings = PagesSettings()
+    serve(build_app(settings), settings.http_host, settings.http_port)
+
+
+if __name__ == "__main__":
+    main()
