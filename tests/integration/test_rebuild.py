@@ -91,7 +91,7 @@ async def test_a_rebuild_reproduces_the_live_read_models_exactly(
         await eventually(all_counted, timeout=180)
     before = await _snapshot(db, "volunteers_by_area")
 
-    result = await rebuild_read_models(reporting_settings, show_progress=False)
+    result = await rebuild_read_models(reporting_settings, show_progress=False, grace_seconds=0.5)
 
     assert (result.events, result.version, result.switched) == (REGISTRATIONS, 1, True)
     rebuilt = await live_read_models(reporting_settings, db)
@@ -136,7 +136,7 @@ async def test_a_rebuild_reproduces_live_service_rollups_and_activity_facts(
     assert log.truth.activities_scheduled == 1
     assert len(before["pending_activities"]["130203"][0]) == 1  # the one never approved
 
-    result = await rebuild_read_models(reporting_settings, show_progress=False)
+    result = await rebuild_read_models(reporting_settings, show_progress=False, grace_seconds=0.5)
 
     assert result.events == len(wire)
     rebuilt = await live_read_models(reporting_settings, db)
@@ -176,8 +176,8 @@ async def test_a_rebuild_sets_aside_what_it_cannot_apply_once_and_counts_the_res
     finally:
         await kafka.stop()
 
-    first = await rebuild_read_models(reporting_settings, show_progress=False)
-    again = await rebuild_read_models(reporting_settings, show_progress=False)
+    first = await rebuild_read_models(reporting_settings, show_progress=False, grace_seconds=0.5)
+    again = await rebuild_read_models(reporting_settings, show_progress=False, grace_seconds=0.5)
 
     assert first.events == again.events == len(wire) + 2
     assert first.set_aside == again.set_aside == 2
