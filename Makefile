@@ -10,7 +10,7 @@ export MUSTER_KAFKA_NODES := $(CLUSTER)
 endif
 PY := .venv/bin/python
 
-.PHONY: help install up demo test test-faults test-cluster test-conformance lint unit down status clean logs bench bench-registrations bench-roster bench-teams bench-healthz bench-pages bench-notify-channels docs schemas
+.PHONY: help install up demo test test-faults test-cluster test-conformance lint unit down status clean logs bench bench-rebuild bench-registrations bench-roster bench-teams bench-healthz bench-pages bench-notify-channels docs schemas
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -69,9 +69,13 @@ test-cluster: install ## faults on a 3-broker cluster it starts itself: a leader
 	bash $(STACK) up ferretdb
 	$(PY) -m pytest -m cluster tests/cluster
 
-bench: install ## the performance benchmark (docs/performance.md): mixed district workload, baselines, replays, scale-out
+bench: install ## the performance benchmark (docs/performance.md): mixed district workload, baselines, replays, scale-out, the rebuild's
 	bash $(STACK) up infra
 	.venv/bin/muster bench $(BENCH_ARGS)
+	$(MAKE) --no-print-directory bench-rebuild
+
+bench-rebuild: ## reporting's rebuild of 10,000 events beside a raw aiokafka read and a raw insert_many, with peak memory (EVENTS=1000000)
+	$(PY) -m tools.rebuild_bench $(or $(EVENTS),10000)
 
 bench-registrations: up ## register→report latency over 1,000 registrations (the running services)
 	.venv/bin/muster bench --registrations 1000

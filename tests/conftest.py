@@ -118,4 +118,7 @@ async def db(settings: ServiceSettings) -> AsyncIterator[Database]:
         yield client[settings.database_name]
     finally:
         await client.drop_database(settings.database_name)
+        for name in await client.list_database_names():  # read models' versions (rebuilds)
+            if name.startswith(f"{settings.database_name}_v"):
+                await client.drop_database(name)
         await client.close()

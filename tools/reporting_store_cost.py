@@ -26,9 +26,10 @@ from pymongo import AsyncMongoClient, monitoring
 
 from muster_contracts.areas import load_area_tree
 from muster_contracts.envelope import EventEnvelope
+from muster_reporting.adapters.counter_store import DocumentReadModelStore
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.insights import Insights
-from muster_reporting.application.periods import cell_id
+from muster_reporting.domain.periods import cell_id
 from muster_runtime.bench.eventlog import DistrictLog
 from muster_runtime.mongo import Database, Document
 from muster_runtime.projections import ConsumedEvent
@@ -90,7 +91,14 @@ async def latency(label: str, query: Callable[[], Awaitable[object]], times: int
 
 async def measure(db: Database, events: list[ConsumedEvent], counting: Counting, mode: str) -> None:
     areas = load_area_tree()
-    insights = Insights(db, areas, DriveFunnel(db, areas), "Asia/Shanghai", (100, 300, 600))
+    insights = Insights(
+        db,
+        areas,
+        DriveFunnel(db, areas),
+        "Asia/Shanghai",
+        (100, 300, 600),
+        DocumentReadModelStore(db),
+    )
     await insights.create_indexes()
     counting.ops.clear()
     counting.written.clear()

@@ -193,5 +193,10 @@ def _drop_databases(names: list[str]) -> None:
 
     client: MongoClient[dict[str, object]]
     with MongoClient(mongo_url(), serverSelectionTimeoutMS=5000) as client:
-        for name in names:
+        versions = [  # read models' versions a rebuild made (`<database>_v<N>`)
+            found
+            for found in client.list_database_names()
+            if any(found.startswith(f"{name}_v") for name in names)
+        ]
+        for name in [*names, *versions]:
             client.drop_database(name)

@@ -22,9 +22,10 @@ from muster_contracts.events.activities import (
     ServiceRecordAdjusted,
     ServiceRecordIssued,
 )
+from muster_reporting.adapters.counter_store import DocumentReadModelStore
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.insights import Insights
-from muster_reporting.application.periods import cell_id
+from muster_reporting.domain.periods import cell_id
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent
 
@@ -54,7 +55,9 @@ class Partition:
 
 
 def insights_of(db: Database) -> Insights:
-    return Insights(db, AREAS, DriveFunnel(db, AREAS), "Asia/Shanghai", (100, 300))
+    return Insights(
+        db, AREAS, DriveFunnel(db, AREAS), "Asia/Shanghai", (100, 300), DocumentReadModelStore(db)
+    )
 
 
 def scheduled(activity_id: str, place: str, starts_at: datetime) -> ActivityScheduled:

@@ -8,20 +8,23 @@ from typing import Any
 from uuid import uuid4
 
 import orjson
-import pytest
 from aiokafka import AIOKafkaProducer
 
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.events import SealedPersonalData, VolunteerCategory, VolunteerRegistered
 from muster_contracts.topology import event_topic
 from muster_reporting.application.as_of import CellHistory, HistoryWriter
-from muster_reporting.bootstrap import ReportingSettings, projections, rebuild_read_models
+from muster_reporting.bootstrap import (
+    ReportingSettings,
+    projections,
+    read_model_versions,
+    rebuild_read_models,
+)
 from muster_runtime.bench.eventlog import DistrictLog, publish_district
 from muster_runtime.bench.replay import check_totals
 from muster_runtime.dead_letters import list_dead_letters
 from muster_runtime.mongo import Database
 from muster_runtime.projections import unpack, unpack_json
-from muster_runtime.rebuild import ConsumersStillRunningError
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 from muster_runtime.topics import ensure_topics
@@ -29,6 +32,12 @@ from tests.integration.helpers import eventually
 from tests.integration.test_event_store import CONTEXT
 
 REGISTRATIONS = 120
+
+
+async def live_read_models(settings: ReportingSettings, db: Database) -> Database:
+    """The database of the version of reporting's read models that serves."""
+    versions = read_model_versions(db.client, settings)
+    return versions.database((await versions.live()).version)
 
 
 async def _snapshot(db: Database, collection: str) -> dict[str, Any]:
@@ -80,14 +89,15 @@ async def test_a_rebuild_reproduces_the_live_read_models_exactly(
             return live.consumed_total == REGISTRATIONS
 
         await eventually(all_counted, timeout=180)
-        with pytest.raises(ConsumersStillRunningError):
-            await rebuild_read_models(reporting_settings, show_progress=False)
     before = await _snapshot(db, "volunteers_by_area")
 
-    result = await rebuild_read_models(reporting_settings, show_progress=False)
+    result = await rebuild_read_models(reporting_settings, show_progress=False, grace_seconds=0.5)
 
-    assert result.events == REGISTRATIONS
-    assert await _snapshot(db, "volunteers_by_area") == before
+    assert (result.events, result.version, result.switched) == (REGISTRATIONS, 1, True)
+    rebuilt = await live_read_models(reporting_settings, db)
+    assert rebuilt.name == f"{db.name}_v1"
+    assert await _snapshot(rebuilt, "volunteers_by_area") == before
+    assert "volunteers_by_area" not in await db.list_collection_names()  # the old one dropped
 
 
 async def test_a_rebuild_reproduces_live_service_rollups_and_activity_facts(
@@ -126,11 +136,12 @@ async def test_a_rebuild_reproduces_live_service_rollups_and_activity_facts(
     assert log.truth.activities_scheduled == 1
     assert len(before["pending_activities"]["130203"][0]) == 1  # the one never approved
 
-    result = await rebuild_read_models(reporting_settings, show_progress=False)
+    result = await rebuild_read_models(reporting_settings, show_progress=False, grace_seconds=0.5)
 
     assert result.events == len(wire)
-    assert {name: await _snapshot(db, name) for name in read_models} == before
-    assert await check_totals(db, log.truth) == []
+    rebuilt = await live_read_models(reporting_settings, db)
+    assert {name: await _snapshot(rebuilt, name) for name in read_models} == before
+    assert await check_totals(rebuilt, log.truth) == []
 
 
 async def test_a_rebuild_sets_aside_what_it_cannot_apply_once_and_counts_the_rest(
@@ -165,12 +176,12 @@ async def test_a_rebuild_sets_aside_what_it_cannot_apply_once_and_counts_the_res
     finally:
         await kafka.stop()
 
-    first = await rebuild_read_models(reporting_settings, show_progress=False)
-    again = await rebuild_read_models(reporting_settings, show_progress=False)
+    first = await rebuild_read_models(reporting_settings, show_progress=False, grace_seconds=0.5)
+    again = await rebuild_read_models(reporting_settings, show_progress=False, grace_seconds=0.5)
 
     assert first.events == again.events == len(wire) + 2
     assert first.set_aside == again.set_aside == 2
-    assert await check_totals(db, log.truth) == []
+    assert await check_totals(await live_read_models(reporting_settings, db), log.truth) == []
     letters = await list_dead_letters(settings.kafka_bootstrap, settings.topic_prefix, "reporting")
     where = {(x.source_topic, x.source_partition, x.source_offset): x for x in letters}
     assert len(letters) == 2  # the second rebuild found them there and sent neither again

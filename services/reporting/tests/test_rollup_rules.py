@@ -5,23 +5,23 @@ under redelivery and out-of-order delivery, breakdowns by category, drive and te
 leaderboards, stars, figures as of past instants, and what each figure counts: activities
 held (场次) at approval, beneficiaries (受益人次) of approved activities only, activities not
 held yet by where they stand on the clock, and turn-outs and unique volunteers of records
-of zero minutes. The projections run on an in-memory
-store here (live counting and the rebuild's in-memory counting both); tests/integration
-and tests/e2e run them on the real one.
+of zero minutes. The projections run on the real store
+here (live counting and the rebuild's in-memory counting both), each test in databases of
+its own.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import random
-from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 from uuid import uuid4
 
 import pytest
-from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from muster_contracts.areas import load_area_tree
 from muster_contracts.envelope import Actor, EventEnvelope, Role
@@ -43,6 +43,7 @@ from muster_contracts.events.activities import (
     ServiceRecordAdjusted,
     ServiceRecordIssued,
 )
+from muster_reporting.adapters.counter_store import DocumentReadModelStore
 from muster_reporting.application import as_of
 from muster_reporting.application.as_of import (
     HISTORY_SINCE,
@@ -57,177 +58,55 @@ from muster_reporting.application.as_of import (
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.insights import Insights
 from muster_reporting.application.pending_activities import PendingActivity, in_period, split
-from muster_reporting.application.periods import cell_id, check_period, local_day, periods_of
 from muster_reporting.application.served_in_area import Membership, decide_first
+from muster_reporting.domain.periods import cell_id, check_period, local_day, periods_of
 from muster_runtime.consumer import apply_stages
-from muster_runtime.mongo import Database, Document
+from muster_runtime.mongo import Database, Document, connect
 from muster_runtime.projections import ConsumedEvent, unpack
 
-
-# --- an in-memory stand-in for the few collection operations the projections use ----
-@dataclass(frozen=True)
-class UpdateResult:
-    matched_count: int
-    modified_count: int
+pytestmark = pytest.mark.integration
 
 
-def _get(doc: Mapping[str, Any], dotted: str) -> tuple[bool, Any]:
-    target: Any = doc
-    for part in dotted.split("."):
-        if not isinstance(target, Mapping) or part not in target:
-            return False, None
-        target = target[part]
-    return True, target
+class Store:
+    """The read models' databases of one test on the real store, each dropped after it."""
 
-
-def _holds(present: bool, value: Any, condition: Any) -> bool:
-    if isinstance(condition, Mapping) and any(str(k).startswith("$") for k in condition):
-        for op, arg in condition.items():
-            if op == "$exists":
-                ok = present == bool(arg)
-            elif not present:
-                ok = False
-            elif op == "$in":
-                ok = value in arg
-            elif op in ("$lt", "$lte", "$gt", "$gte"):
-                ok = {
-                    "$lt": value < arg,
-                    "$lte": value <= arg,
-                    "$gt": value > arg,
-                    "$gte": value >= arg,
-                }[op]
-            else:
-                raise NotImplementedError(op)
-            if not ok:
-                return False
-        return True
-    if isinstance(value, list) and not isinstance(condition, list):
-        return condition in value
-    return present and value == condition
-
-
-def matches(doc: Mapping[str, Any], query: Mapping[str, Any]) -> bool:
-    for key, condition in query.items():
-        if key == "$or":
-            if not any(matches(doc, q) for q in condition):
-                return False
-        elif not _holds(*_get(doc, key), condition):
-            return False
-    return True
-
-
-def _project(doc: Document, projection: Mapping[str, Any] | None) -> Document:
-    if not projection:
-        return copy.deepcopy(doc)
-    if all(not v for v in projection.values()):
-        return {k: copy.deepcopy(v) for k, v in doc.items() if k not in projection}
-    return {k: copy.deepcopy(v) for k, v in doc.items() if k in projection or k == "_id"}
-
-
-class Cursor:
-    def __init__(self, docs: list[Document]) -> None:
-        self._docs = docs
-
-    def sort(self, keys: list[tuple[str, int]]) -> Cursor:
-        for key, direction in reversed(keys):
-
-            def value(doc: Document, key: str = key) -> Any:
-                return _get(doc, key)[1]
-
-            self._docs.sort(key=value, reverse=direction < 0)
-        return self
-
-    def limit(self, n: int) -> Cursor:
-        self._docs = self._docs[:n]
-        return self
-
-    async def __aiter__(self) -> AsyncIterator[Document]:
-        for doc in self._docs:
-            yield doc
-
-
-class MemoryCollection:
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.docs: dict[Any, Document] = {}
-
-    async def create_index(self, *_: Any, **__: Any) -> None:
-        return None
-
-    async def insert_one(self, doc: Document) -> None:
-        if doc["_id"] in self.docs:
-            raise DuplicateKeyError("duplicate key", 11000)
-        self.docs[doc["_id"]] = copy.deepcopy(doc)
-
-    async def insert_many(self, docs: Iterable[Document], ordered: bool = True) -> None:
-        errors = []
-        for index, doc in enumerate(docs):
-            try:
-                await self.insert_one(doc)
-            except DuplicateKeyError:
-                errors.append({"index": index, "code": 11000})
-        if errors:
-            raise BulkWriteError({"writeErrors": errors})
-
-    async def find_one(
-        self, query: Mapping[str, Any], projection: Mapping[str, Any] | None = None
-    ) -> Document | None:
-        found = [d for d in self.docs.values() if matches(d, query)]
-        return _project(found[0], projection) if found else None
-
-    def find(
-        self, query: Mapping[str, Any] | None = None, projection: Mapping[str, Any] | None = None
-    ) -> Cursor:
-        found = [d for d in self.docs.values() if matches(d, query or {})]
-        return Cursor([_project(d, projection) for d in found])
-
-    async def delete_many(self, query: Mapping[str, Any]) -> None:
-        for key in [k for k, d in self.docs.items() if matches(d, query)]:
-            del self.docs[key]
-
-    async def count_documents(self, query: Mapping[str, Any]) -> int:
-        return sum(1 for d in self.docs.values() if matches(d, query))
-
-    async def replace_one(self, query: Mapping[str, Any], document: Document) -> UpdateResult:
-        found = next((d for d in self.docs.values() if matches(d, query)), None)
-        if found is None:
-            return UpdateResult(0, 0)
-        self.docs[found["_id"]] = copy.deepcopy(document)
-        return UpdateResult(1, 1)
-
-    async def update_one(self, query: Mapping[str, Any], update: Mapping[str, Any]) -> UpdateResult:
-        doc = next((d for d in self.docs.values() if matches(d, query)), None)
-        if doc is None:
-            return UpdateResult(0, 0)
-        for op, fields in update.items():
-            for dotted, value in fields.items():
-                *parents, leaf = dotted.split(".")
-                target = doc
-                for part in parents:
-                    target = target.setdefault(part, {})
-                if op == "$set":
-                    target[leaf] = copy.deepcopy(value)
-                elif op == "$inc":
-                    target[leaf] = target.get(leaf, 0) + value
-                else:
-                    raise NotImplementedError(op)
-        return UpdateResult(1, 1)
-
-
-class MemoryDatabase:
     def __init__(self) -> None:
-        self.collections: dict[str, MemoryCollection] = {}
+        url = os.environ.get("MUSTER_MONGO_URL", "mongodb://127.0.0.1:27017/")
+        self.client = connect(url)
+        self.names: list[str] = []
 
-    def __getitem__(self, name: str) -> MemoryCollection:
-        return self.collections.setdefault(name, MemoryCollection(name))
+    def database(self) -> Database:
+        self.names.append(f"muster_rules_{uuid4().hex[:10]}")
+        return self.client[self.names[-1]]
 
-    def contents(self) -> dict[str, dict[Any, Document]]:
-        return {name: c.docs for name, c in self.collections.items() if c.docs}
+    async def close(self) -> None:
+        for name in self.names:
+            await self.client.drop_database(name)
+        await self.client.close()
 
 
-def memory_database() -> tuple[Database, MemoryDatabase]:
-    memory = MemoryDatabase()
-    return cast(Database, memory), memory
+STORE: ContextVar[Store] = ContextVar("store")
+
+
+@pytest.fixture(autouse=True)
+async def _store() -> AsyncIterator[None]:
+    store = Store()
+    token = STORE.set(store)
+    try:
+        yield
+    finally:
+        STORE.reset(token)
+        await store.close()
+
+
+async def contents(db: Database) -> dict[str, dict[Any, Document]]:
+    """Every non-empty collection's documents by `_id`."""
+    out: dict[str, dict[Any, Document]] = {}
+    for name in await db.list_collection_names():
+        documents = {d["_id"]: d async for d in db[name].find()}
+        if documents:
+            out[name] = documents
+    return out
 
 
 # --- events ----------------------------------------------------------------------------
@@ -309,14 +188,14 @@ def registered(volunteer_id: str, home: str) -> VolunteerRegistered:
     )  # fmt: skip
 
 
-def projections(buffered: bool = False) -> tuple[Insights, MemoryDatabase]:
-    db, memory = memory_database()
-    insights = Insights(
-        db, AREAS, DriveFunnel(db, AREAS), "Asia/Shanghai", (100, 300, 600, 1000, 1500)
-    )
+def projections(buffered: bool = False) -> tuple[Insights, Database]:
+    db = STORE.get().database()
+    stars = (100, 300, 600, 1000, 1500)
+    store = DocumentReadModelStore(db)
+    insights = Insights(db, AREAS, DriveFunnel(db, AREAS), "Asia/Shanghai", stars, store)
     if buffered:
         insights.buffer()
-    return insights, memory
+    return insights, db
 
 
 async def cell(insights: Insights, area: str, period: str | None = None) -> dict[str, Any]:
@@ -520,7 +399,7 @@ async def test_redelivered_batches_count_once_live_and_in_a_rebuild_alike() -> N
         district = await cell(live, DISTRICT, "2026-11-27")
         assert (district["turnouts"], district["volunteers"], district["minutes"]) == (2, 2, 180)
         # Documents alike, but for the boards' versions: they count writes (a rebuild: one).
-        assert versionless(live_store.contents()) == versionless(rebuilt_store.contents())
+        assert versionless(await contents(live_store)) == versionless(await contents(rebuilt_store))
 
 
 async def test_current_figures_are_written_before_the_history_and_a_batch_stopped_between_is_whole_when_redelivered() -> (
@@ -546,13 +425,13 @@ async def test_current_figures_are_written_before_the_history_and_a_batch_stoppe
     assert (district["turnouts"], district["minutes"]) == (1, 120)
     as_of_later = T0 + timedelta(days=1)
     assert (await stopped.service.cell(DISTRICT, "2026-11-27", as_of_later)) == {}
-    assert "activity_facts" not in stopped_store.contents()  # written after the history
+    assert "activity_facts" not in (await contents(stopped_store))  # written after the history
 
     await stopped.apply(events)  # redelivered
     assert (await stopped.service.cell(DISTRICT, "2026-11-27", as_of_later))["minutes"] == 120
     for insights in (once, stopped):
         await insights.history_writer.drain()
-    assert versionless(stopped_store.contents()) == versionless(once_store.contents())
+    assert versionless(await contents(stopped_store)) == versionless(await contents(once_store))
     assert (await stopped.service.cell(DISTRICT, "2026-11-27", as_of_later))["minutes"] == 120
 
 
@@ -666,7 +545,7 @@ async def test_a_bucket_document_holds_one_cell_so_a_batch_rewrites_no_other_per
         ]
     )
     await insights.history_writer.drain()
-    buckets = memory.contents()["service_by_area_buckets"]
+    buckets = (await contents(memory))["service_by_area_buckets"]
     by_cell: dict[str, list[Document]] = {}
     for document_id, document in buckets.items():
         by_cell.setdefault(document_id.rpartition("@")[0], []).append(document)
@@ -876,13 +755,13 @@ async def test_as_of_counts_a_journalled_batch_once_before_during_and_after_its_
         registered = await insights.volunteers.cell(DISTRICT, as_of=later)
         return district.get("activities"), district.get("minutes"), registered.get("registered")
 
-    journalled = copy.deepcopy(memory.contents()["as_of_pending"])
-    assert "service_by_area_buckets" not in memory.contents()  # nothing written yet
+    journalled = copy.deepcopy((await contents(memory))["as_of_pending"])
+    assert "service_by_area_buckets" not in (await contents(memory))  # nothing written yet
     assert await figures() == (1, 60, 1)
     await insights.history_writer.drain()
-    assert "as_of_pending" not in memory.contents()
+    assert "as_of_pending" not in (await contents(memory))
     assert await figures() == (1, 60, 1)
-    memory["as_of_pending"].docs.update(journalled)  # written, not yet removed
+    await memory["as_of_pending"].insert_many(list(journalled.values()))  # written, not yet removed
     assert await figures() == (1, 60, 1)
     await insights.history_writer.drain()  # taken again: counted once
     assert await figures() == (1, 60, 1)
@@ -1009,7 +888,7 @@ async def test_counts_recorded_before_approval_are_counted_once_under_redelivery
 
     district = await cell(live, DISTRICT)
     assert (district["activities"], district["beneficiaries_total"]) == (1, 9)
-    assert versionless(live_store.contents()) == versionless(rebuilt_store.contents())
+    assert versionless(await contents(live_store)) == versionless(await contents(rebuilt_store))
 
 
 # --- activities not held yet --------------------------------------------------------------
@@ -1098,7 +977,7 @@ async def test_each_area_lists_its_pending_activities_until_approved_or_cancelle
         "in_progress": 0,
         "awaiting_approval": 1,  # a2, ended at this instant
     }
-    lists = memory.contents()["pending_activities"]
+    lists = (await contents(memory))["pending_activities"]
     assert set(lists) == {DISTRICT[:4], DISTRICT, STREET, COMMUNITY, BUILDING[:14], BUILDING} | {
         OTHER_BUILDING[:n] for n in (9, 12, 14, 16)
     }

@@ -23,6 +23,7 @@ from pymongo.errors import DuplicateKeyError as DuplicateKeyError
 Document = dict[str, Any]
 Database = AsyncDatabase[Document]
 Collection = AsyncCollection[Document]
+MongoClient = AsyncMongoClient[Document]
 
 DUPLICATE_KEY = 11000
 # The largest integer a document holds (BSON int64): integers an API takes are bounded by it.

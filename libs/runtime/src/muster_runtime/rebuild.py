@@ -1,47 +1,28 @@
-"""Rebuild read models from the event log: drop them, replay every topic from the start.
-
-Run with the service's consumers stopped (the command refuses while its consumer group
-has members). When done, the group's offsets point at the end of what was replayed, so
-the service resumes exactly where the rebuild stopped.
-"""
+"""Replaying the event log into read models: a range of each partition applied in order,
+what cannot be applied set aside as the live consumer does (`online_rebuild` runs it)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from muster_runtime.consumer import EventHandler, PoisonMessage, apply_or_set_aside, decode_records
+from muster_runtime.consumer import (
+    EventHandler,
+    PoisonMessage,
+    apply_or_set_aside,
+    decode_records,
+)
 from muster_runtime.dead_letters import list_dead_letters
 from muster_runtime.dedupe import RepeatFilter
-from muster_runtime.mongo import Database
-from muster_runtime.projections import DOCUMENTS_WRITTEN
 from muster_runtime.topics import DEAD_LETTER_SUFFIX, ensure_topics
 
 log = logging.getLogger(__name__)
-
-
-class ConsumersStillRunningError(RuntimeError):
-    """The service's consumer group has live members: stop the service first."""
-
-
-@dataclass(frozen=True)
-class RebuildResult:
-    events: int
-    seconds: float
-    write_seconds: float = 0.0  # of `seconds`: writing what was counted in memory
-    set_aside: int = 0  # records sent to the dead-letter topic (or found there already)
-
-    @property
-    def rate(self) -> float:
-        return self.events / self.seconds if self.seconds else 0.0
 
 
 class DeadLetters:
@@ -86,7 +67,7 @@ class DeadLetters:
             await self._producer.stop()
 
 
-async def _partitions(bootstrap: str, topics: Sequence[str]) -> list[TopicPartition]:
+async def partitions_of(bootstrap: str, topics: Sequence[str]) -> list[TopicPartition]:
     """Every partition of the topics that exist (a context may not have published yet)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -134,93 +115,49 @@ async def group_is_empty(
         await admin.close()
 
 
-async def rebuild(
-    db: Database,
-    collections: Sequence[str],
-    bootstrap: str,
-    topics: Sequence[str],
-    group_id: str,
+def rebuild_progress(show: bool = True) -> Progress:
+    """The progress bars of a rebuild's phases (none with `show` False)."""
+    return Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        disable=not show,
+    )  # fmt: skip
+
+
+async def replay(
+    consumer: AIOKafkaConsumer,
+    start: Mapping[TopicPartition, int],
+    end: Mapping[TopicPartition, int],
     apply: EventHandler,
     *,
-    dead_letters: DeadLetters,
-    finish: Callable[[], Awaitable[None]] | None = None,
-    event_types: Collection[str] | None = None,
+    event_types: Collection[str] | None,
+    repeats: RepeatFilter,
+    set_aside: Callable[[PoisonMessage], Awaitable[None]],
     batch_size: int = 5000,
-    show_progress: bool = True,
-) -> RebuildResult:
-    """Replay `topics` into `apply`; with `event_types`, other events are skipped undecoded.
-
-    Records that are not events, or that `apply` cannot apply, go to the `dead_letters`
-    topic as the live consumer sends them; the rest of the log is applied.
-    """
-    if not await group_is_empty(bootstrap, group_id):
-        raise ConsumersStillRunningError(
-            f"consumer group {group_id} is active: stop the service first"
-        )
-    for name in collections:
-        await db.drop_collection(name)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=group_id,
-        enable_auto_commit=False,
-        # Large fetches: a replay reads whole partitions, and each fetch costs a round trip.
-        max_partition_fetch_bytes=8 * 1024 * 1024,
-    )
-    await consumer.start()
-    started = time.perf_counter()
-    applied = 0
-    # A replay meets the log's repeats too; it alone reads every partition, so the windows
-    # stay in memory until the end.
-    repeats = RepeatFilter(db, group_id, deferred=True)
-    await repeats.forget()
-    set_aside = dead_letters
-    try:
-        partitions = await _partitions(bootstrap, topics)
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        start = await consumer.beginning_offsets(partitions)
-        end = await consumer.end_offsets(partitions)
-        total = sum(end[tp] - start[tp] for tp in partitions)
-        with Progress(
-            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            disable=not show_progress,
-        ) as progress:  # fmt: skip
-            task = progress.add_task("replaying events", total=total)
-            while await _behind(consumer, partitions, end):
-                batch = await consumer.getmany(timeout_ms=500, max_records=batch_size)
-                records = tuple(r for tp, rs in batch.items() for r in rs if r.offset < end[tp])
-                events, poison = decode_records(records, event_types)
-                for bad in poison:
-                    await set_aside(bad)
-                events, window = await repeats.fresh(events)
-                refused = await apply_or_set_aside(apply, events, records, set_aside)
-                # Not remembered as seen: a set-aside event is applied once re-driven.
-                await repeats.remember(window.without(refused))
-                applied += len(records)
-                progress.update(task, completed=applied)
-            writing = time.perf_counter()
-            if finish is not None:  # e.g. write what was counted in memory
-                written = progress.add_task("writing read models", total=None)
-                token = DOCUMENTS_WRITTEN.set(lambda n: progress.advance(written, n))
-                try:
-                    await finish()
-                finally:
-                    DOCUMENTS_WRITTEN.reset(token)
-        await repeats.save()
-        write_seconds = time.perf_counter() - writing
-        await consumer.commit({tp: end[tp] for tp in partitions})
-    finally:
-        await consumer.stop()
-        await set_aside.close()
-    return RebuildResult(
-        applied, time.perf_counter() - started, write_seconds, set_aside=set_aside.count
-    )
-
-
-async def _behind(
-    consumer: AIOKafkaConsumer, partitions: list[TopicPartition], end: dict[TopicPartition, int]
-) -> bool:
-    for tp in partitions:
-        if await consumer.position(tp) < end[tp]:
-            return True
-    return False
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Apply the records of each assigned partition from `start` up to, not including,
+    `end`; returns how many records were read. Other events than `event_types` are skipped
+    undecoded; what cannot be decoded or applied goes to `set_aside`, once."""
+    reading = [tp for tp in end if start[tp] < end[tp]]
+    for tp in reading:
+        consumer.seek(tp, start[tp])
+    consumer.pause(*(tp for tp in end if tp not in reading))
+    consumer.resume(*reading)
+    read = 0
+    while reading:
+        batch = await consumer.getmany(*reading, timeout_ms=500, max_records=batch_size)
+        records = tuple(r for tp, rs in batch.items() for r in rs if r.offset < end[tp])
+        events, poison = decode_records(records, event_types)
+        for bad in poison:
+            await set_aside(bad)
+        events, window = await repeats.fresh(events)
+        refused = await apply_or_set_aside(apply, events, records, set_aside)
+        # Not remembered as seen: a set-aside event is applied once re-driven.
+        await repeats.remember(window.without(refused))
+        read += len(records)
+        if progress is not None:
+            progress(len(records))
+        done = [tp for tp in reading if await consumer.position(tp) >= end[tp]]
+        consumer.pause(*done)
+        reading = [tp for tp in reading if tp not in done]
+    return read

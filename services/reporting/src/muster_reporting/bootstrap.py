@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
@@ -10,6 +12,8 @@ from pydantic import Field, field_validator
 from muster_contracts.areas import AreaTree, load_area_tree
 from muster_contracts.stars import DEFAULT_STAR_THRESHOLDS_HOURS, StarThresholds
 from muster_contracts.topology import event_topic
+from muster_reporting.adapters.counter_store import DocumentReadModelStore
+from muster_reporting.adapters.live_version import LiveInsights
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.insights import INSIGHT_READ_MODELS, Insights
 from muster_reporting.application.service_rollup import ServiceRollup
@@ -18,8 +22,10 @@ from muster_reporting.entrypoints import areas_http, dashboard, funnel, http, in
 from muster_runtime.consumer import Stage
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
-from muster_runtime.mongo import Database, connect
-from muster_runtime.rebuild import DeadLetters, RebuildResult, rebuild
+from muster_runtime.mongo import Database, MongoClient, connect
+from muster_runtime.online_rebuild import GRACE_SECONDS, OnlineRebuildResult, rebuild_online
+from muster_runtime.read_model_versions import ReadModelVersions
+from muster_runtime.rebuild import DeadLetters
 from muster_runtime.reference_areas import ReferenceAreas
 from muster_runtime.service import ServiceRuntime, consumer_group
 from muster_runtime.settings import ServiceSettings
@@ -27,6 +33,9 @@ from muster_runtime.topics import dead_letter_topic
 from muster_runtime.volunteer_names import VolunteerNames
 
 CONSUMES = ("volunteer", "dispatch")
+# How often reports look at which version of the read models is live (a rebuild waits
+# longer than this before it drops the old version).
+VERSION_POLL_SECONDS = 1.0
 # Every collection reporting derives from the log: what a rebuild drops and replays.
 READ_MODELS = (
     "volunteers_by_area",
@@ -83,7 +92,12 @@ class ReportingSettings(ServiceSettings):
 
 def insights_of(db: Database, areas: AreaTree, settings: ReportingSettings) -> Insights:
     return Insights(
-        db, areas, DriveFunnel(db, areas), settings.timezone, settings.star_thresholds_hours
+        db,
+        areas,
+        DriveFunnel(db, areas),
+        settings.timezone,
+        settings.star_thresholds_hours,
+        DocumentReadModelStore(db),
     )
 
 
@@ -101,21 +115,35 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
     areas = load_area_tree()
     runtime = ServiceRuntime(settings, consumes=CONSUMES)
-    insights = insights_of(runtime.db, areas, settings)
+    app_state: list[FastAPI] = []
+
+    def serve_from(insights: Insights) -> None:
+        for app in app_state:
+            app.state.volunteer_rollup = insights.volunteers
+            app.state.service_rollup = insights.service
+            app.state.drive_funnel = insights.drive_funnel
+            app.state.insights = insights
+
+    live = LiveInsights(
+        read_model_versions(runtime.client, settings),
+        lambda db: insights_of(db, areas, settings),
+        serve_from,
+    )
     # Rollups follow an area's id prefixes, so they never wait for its AreaAdded; the tree
     # (the packaged file, then the areas admins added) gives names and children to reports.
     reference_areas = ReferenceAreas(runtime.db, areas)
-    runtime.consume_with(reference_areas.apply, *insights.handlers)
-    runtime.alongside(
-        lambda: insights.history_writer.run(settings.as_of_write_seconds), "as-of-history"
-    )
+    runtime.consume_with(reference_areas.apply, live.apply)
+    runtime.alongside(lambda: live.write_history(settings.as_of_write_seconds), "as-of-history")
     runtime.every(
-        settings.metrics_poll_seconds, insights.history_writer.measure_backlog, "as-of-journal"
+        settings.metrics_poll_seconds,
+        lambda: live.current.history_writer.measure_backlog(),
+        "as-of-journal",
     )
+    runtime.every(VERSION_POLL_SECONDS, live.refresh, "read-model-version")
 
     async def on_start() -> None:
         await reference_areas.load()
-        await insights.create_indexes()
+        await (await live.follow()).create_indexes()
 
     app = create_app(
         runtime,
@@ -131,40 +159,47 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
     )
     dashboard.mount(app)
     app.state.areas = areas
-    app.state.volunteer_rollup = insights.volunteers
-    app.state.service_rollup = insights.service
-    app.state.drive_funnel = insights.drive_funnel
-    app.state.insights = insights
+    app_state.append(app)
+    serve_from(live.current)
     app.state.volunteer_names = VolunteerNames(settings.volunteer_service_url)
     return app
 
 
+def read_model_versions(client: MongoClient, settings: ReportingSettings) -> ReadModelVersions:
+    return ReadModelVersions(client, settings.database_name, settings.service_name)
+
+
 async def rebuild_read_models(
-    settings: ReportingSettings, *, show_progress: bool = True
-) -> RebuildResult:
-    """Drop every reporting read model and replay the topics into fresh ones."""
+    settings: ReportingSettings,
+    *,
+    dry_run: bool = False,
+    show_progress: bool = True,
+    before_switch: Callable[[], Any] | None = None,
+    grace_seconds: float = GRACE_SECONDS,
+) -> OnlineRebuildResult:
+    """Build the next version of every reporting read model from the log beside the live
+    one and switch to it, while the service may keep serving and consuming (with
+    `dry_run`: say what would change instead)."""
     client = connect(settings.mongo_url, settings.mongo_max_pool)
+    areas = load_area_tree()
     try:
-        db = client[settings.database_name]
-        insights = insights_of(db, load_area_tree(), settings)
-        # Every document is new in a rebuild: count in memory, write each once at the end.
-        insights.buffer()
-        return await rebuild(
-            db,
+        return await rebuild_online(
+            read_model_versions(client, settings),
             READ_MODELS,
+            lambda db: insights_of(db, areas, settings),
             settings.kafka_bootstrap,
             [event_topic(settings.topic_prefix, c) for c in CONSUMES],
             consumer_group(settings),
-            insights.apply,
             dead_letters=DeadLetters(
                 settings.kafka_bootstrap,
                 dead_letter_topic(settings.topic_prefix, settings.service_name),
                 settings.topic_partitions,
                 settings.topic_replication,
             ),
-            event_types=insights.event_types,
-            finish=insights.flush,
+            dry_run=dry_run,
             show_progress=show_progress,
+            before_switch=before_switch,
+            grace_seconds=grace_seconds,
         )
     finally:
         await client.close()

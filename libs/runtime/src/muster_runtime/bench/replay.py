@@ -37,6 +37,7 @@ from muster_runtime.bench.measure import (
 )
 from muster_runtime.cli.main import issue_token
 from muster_runtime.projections import unpack
+from muster_runtime.read_model_versions import ReadModelVersions, version_name
 from muster_runtime.topics import delete_topics, ensure_topics
 
 DISTRICT = "130203"
@@ -175,9 +176,11 @@ async def run_replay_bench(
     await publish_district(bootstrap, prefix, log.events(events), progress=progress)
     env = _subprocess_env(prefix, database, bootstrap, mongo_url)
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
+    versions = ReadModelVersions(client, database, "reporting")
     try:
         seconds, cpu, replayed, write_seconds = await _rebuild(env)
-        mismatches = await check_totals(client[database], log.truth)
+        live = versions.database((await versions.live()).version)
+        mismatches = await check_totals(live, log.truth)
         latency, as_of_latency = await _query_latency(env, queries) if queries else ({}, {})
         return ReplayFigures(
             events=replayed,
@@ -193,6 +196,8 @@ async def run_replay_bench(
         )
     finally:
         if not keep:
+            for version in await versions.built():
+                await client.drop_database(version_name(database, version))
             await client.drop_database(database)
             await delete_topics(bootstrap, prefix)
         await client.close()

@@ -7,6 +7,7 @@ from muster_contracts.areas import AreaTree
 from muster_reporting.application.as_of import JOURNAL, CellHistory, HistoryWriter
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.leaderboards import VolunteerStanding
+from muster_reporting.application.ports import ReadModelStore
 from muster_reporting.application.service_rollup import ServiceRollup
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
 from muster_runtime.consumer import Stage, apply_stages
@@ -51,10 +52,14 @@ class Insights:
         drive_funnel: DriveFunnel,
         timezone: str,
         star_thresholds_hours: tuple[int, ...],
+        store: ReadModelStore,
     ) -> None:
+        self.store = store
         self.volunteer_history = CellHistory(db, "volunteers_by_area")
-        self.volunteers = VolunteerRollup(db["volunteers_by_area"], areas, self.volunteer_history)
-        self.service = ServiceRollup(db, areas, timezone)
+        self.volunteers = VolunteerRollup(
+            store.counters("volunteers_by_area"), areas, self.volunteer_history
+        )
+        self.service = ServiceRollup(db, store, areas, timezone)
         self.drive_funnel = drive_funnel
         self.standing = VolunteerStanding(db, areas, star_thresholds_hours)
         self.history = AsOfHistory(self.volunteers, self.service)
@@ -93,16 +98,21 @@ class Insights:
     async def create_indexes(self) -> None:
         await self.service.create_indexes()
 
+    async def settle(self) -> None:
+        """Ready to serve: indexed, the as-of journal written into its buckets."""
+        await self.create_indexes()
+        await self.history_writer.drain()
+
     def buffer(self) -> None:
         """Count in memory (a rebuild into empty collections) until `flush`."""
-        self.volunteers.cells.buffer()
+        self.store.buffer()
         self.volunteer_history.buffer()
         self.service.buffer()
         self.drive_funnel.buffer()
         self.standing.buffer()
 
     async def flush(self) -> None:
-        await self.volunteers.cells.flush()
+        await self.store.flush()
         await self.volunteer_history.flush()
         await self.service.flush()
         await self.drive_funnel.flush()

@@ -39,7 +39,7 @@ from datetime import datetime
 from typing import Any
 
 from muster_reporting.application.as_of import instant, parse_instant
-from muster_reporting.application.periods import cell_id
+from muster_reporting.domain.periods import cell_id
 from muster_runtime.mongo import ASCENDING, Database, Document, DuplicateKeyError, insert_absent
 from muster_runtime.projections import ConsumedEvent, insert_in_chunks
 

@@ -37,7 +37,6 @@ recorded (`CellHistory`), for figures as of a past minute.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -46,12 +45,7 @@ from zoneinfo import ZoneInfo
 from muster_contracts.areas import AreaTree
 from muster_contracts.events.activities import (
     ActivityAmended,
-    ActivityCancelled,
     ActivityScheduled,
-    BeneficiariesRecorded,
-    HoursApproved,
-    ServiceRecordAdjusted,
-    ServiceRecordIssued,
 )
 from muster_reporting.application.as_of import CellHistory, Change
 from muster_reporting.application.leaderboards import Leaderboards, Touched
@@ -61,7 +55,7 @@ from muster_reporting.application.pending_activities import (
     PendingChange,
     split,
 )
-from muster_reporting.application.periods import cell_id, local_day, periods_of
+from muster_reporting.application.ports import CellChange, ReadModelStore
 from muster_reporting.application.served_in_area import (
     Firsts,
     ServedInArea,
@@ -69,25 +63,16 @@ from muster_reporting.application.served_in_area import (
     period_key,
     period_of,
 )
+from muster_reporting.domain.periods import cell_id, local_day, periods_of
+from muster_reporting.domain.service_counts import (
+    SERVICE_EVENT_TYPES,
+    ServiceDelta,
+    count_service,
+    delta_of,
+)
 from muster_runtime.mongo import Database, Document
-from muster_runtime.projections import (
-    ConsumedEvent,
-    Contribution,
-    PackedCounters,
-    VersionedDocuments,
-)
+from muster_runtime.projections import ConsumedEvent, VersionedDocuments
 
-# Measures also broken down by category, drive and team, with beneficiaries by group
-# (unique volunteers are not).
-BREAKDOWN_MEASURES = (
-    "activities",
-    "activities_scheduled",
-    "cancelled",
-    "turnouts",
-    "minutes",
-    "beneficiaries_total",
-)
-BREAKDOWNS = ("category", "drives", "teams")
 # A top-volunteers board keeps 150 volunteers, 50 more than a report shows (corrections
 # can push volunteers off it: see `leaderboards`).
 LEADERBOARD_SHOWN = 100
@@ -100,32 +85,6 @@ class Buffered(Protocol):
     def buffer(self) -> None: ...
 
     async def flush(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class ServiceDelta:
-    """What one event changes, where and when: before it is spread over areas and periods."""
-
-    place_area_id: str
-    day: date
-    counts: Mapping[str, int]
-    category: str | None = None
-    drive_id: str | None = None
-    team_id: str | None = None
-    volunteer_id: str | None = None
-    new_record: bool = False
-
-    def breakdowns(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for dimension, value in zip(
-            BREAKDOWNS, (self.category, self.drive_id, self.team_id), strict=True
-        ):
-            if value is None:
-                continue
-            for measure, amount in self.counts.items():
-                if measure in BREAKDOWN_MEASURES or measure.startswith("beneficiaries."):
-                    out[f"{dimension}.{field_key(value)}.{measure}"] = amount
-        return out
 
 
 @dataclass(frozen=True)
@@ -142,7 +101,7 @@ class FirstService:
 class RollupBatch:
     """Everything a batch of events changes, applied together."""
 
-    cells: list[Contribution] = field(default_factory=list)
+    cells: list[CellChange] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
     # What each event changes per (area, volunteer), with the area's parent.
     services: list[tuple[Service, str | None]] = field(default_factory=list)
@@ -150,23 +109,6 @@ class RollupBatch:
     touched: Touched = field(default_factory=dict)
     # Activities entering or leaving the areas' lists of pending activities.
     pending: list[PendingChange] = field(default_factory=list)
-
-
-def field_key(value: str) -> str:
-    """A value usable as a document field name (no dots, no leading `$`)."""
-    return value.replace(".", "_").replace("$", "_")
-
-
-def beneficiary_changes(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:
-    """What replacing an activity's beneficiary counts `before` by `after` adds (pure): per
-    group (`beneficiaries.<group>`, changed groups only) and in total."""
-    counts: dict[str, int] = {}
-    for group in sorted(set(before) | set(after)):
-        change = int(after.get(group, 0)) - int(before.get(group, 0))
-        if change:
-            counts[f"beneficiaries.{group}"] = change
-    counts["beneficiaries_total"] = sum(map(int, after.values())) - sum(map(int, before.values()))
-    return counts
 
 
 def spread(areas: AreaTree, delta: ServiceDelta) -> list[tuple[str, str, dict[str, int]]]:
@@ -203,21 +145,13 @@ def volunteer_boards(
 
 class ServiceRollup:
     # Every event type this projection reads; others are never decoded in a rebuild.
-    event_types = frozenset(
-        {
-            ActivityScheduled.event_type,
-            ActivityAmended.event_type,
-            ActivityCancelled.event_type,
-            BeneficiariesRecorded.event_type,
-            HoursApproved.event_type,
-            ServiceRecordIssued.event_type,
-            ServiceRecordAdjusted.event_type,
-        }
-    )
+    event_types = SERVICE_EVENT_TYPES | {ActivityAmended.event_type}
 
-    def __init__(self, db: Database, areas: AreaTree, timezone: str = "Asia/Shanghai") -> None:
+    def __init__(
+        self, db: Database, store: ReadModelStore, areas: AreaTree, timezone: str = "Asia/Shanghai"
+    ) -> None:
         self._zone = ZoneInfo(timezone)
-        self.cells = PackedCounters(db["service_by_area"])
+        self.cells = store.counters("service_by_area", read_whole=True)
         self.history = CellHistory(db, "service_by_area")
         self.activities = VersionedDocuments(db["activity_facts"])
         self.pending = PendingActivities(db)
@@ -248,7 +182,7 @@ class ServiceRollup:
             await model.flush()
 
     def _models(self) -> tuple[Buffered, ...]:
-        return (self.cells, self.activities, self.history, self.served, self.pending)
+        return (self.activities, self.history, self.served, self.pending)
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
         batch = RollupBatch()
@@ -266,7 +200,7 @@ class ServiceRollup:
         for index, (service, parent) in enumerate(batch.services):
             self._count_firsts(service, parent, firsts.get(index, []), batch)
         await self.pending.apply(batch.pending)
-        await self.cells.apply(batch.cells)
+        await self.cells.add(batch.cells)
         await self.leaderboards.settle(batch.touched, created)
         # The history and the facts wait for `record_history`, after every projection's
         # current figures: what a report shows now is written first.
@@ -289,7 +223,7 @@ class ServiceRollup:
         recorded_at = consumed.envelope.recorded_at
         spread_cells = spread(self._areas, delta)
         for _, cell, increments in spread_cells:
-            batch.cells.append((consumed, cell, increments, {}))
+            batch.cells.append((consumed, cell, increments))
             batch.changes.append(Change(consumed, cell, increments, recorded_at))
         volunteer_id = delta.volunteer_id
         if volunteer_id is None:
@@ -335,7 +269,7 @@ class ServiceRollup:
             targets.append((parent, f"children.{area}.volunteers"))
         for cell, name in targets:
             if first.moved_from is None:
-                batch.cells.append((consumed, cell, {name: 1}, {}))
+                batch.cells.append((consumed, cell, {name: 1}))
                 batch.changes.append(Change(consumed, cell, {name: 1}, first.recorded_at))
             else:  # counted already; only when it was recorded moves earlier
                 batch.changes.append(Change(consumed, cell, {name: -1}, first.moved_from))
@@ -348,83 +282,27 @@ class ServiceRollup:
         fact_updates: list[tuple[str, int, dict[str, Any], bool]],
         pending: list[PendingChange],
     ) -> ServiceDelta | None:
+        """What the event counts (`count_service`), with the activity's facts as of the
+        events before it in the batch; notes how the facts and the pending lists change."""
         envelope = consumed.envelope
         payload = envelope.payload
-        kind = envelope.type
-        if kind == ActivityScheduled.event_type:
-            fact = {
-                "place_area_id": payload["place_area_id"],
-                "category": payload["category"],
-                "drive_id": payload.get("drive_id"),
-                "team_id": payload.get("team_id"),
-                "day": local_day(payload["starts_at"], self._zone).isoformat(),
-            }
+        known: Document | None = None
+        if envelope.type in self.event_types and envelope.type != ActivityScheduled.event_type:
             activity_id = payload["activity_id"]
-            facts[activity_id] = {"_id": activity_id, **fact}
-            fact_updates.append((activity_id, envelope.stream_version, {"$set": fact}, True))
-            pending.extend(self._listed(consumed, facts[activity_id], payload))
-            return self._from_facts(facts[activity_id], fact["day"], {"activities_scheduled": 1})
-        if kind not in self.event_types:
+            known = facts.get(activity_id) or await self.activities.get(activity_id)
+        counted = count_service(envelope.type, payload, known, self._zone, envelope.occurred_at)
+        if counted.delta is None:
             return None
         activity_id = payload["activity_id"]
-        known = facts.get(activity_id) or await self.activities.get(activity_id)
-        if known is None:
-            return None  # scheduled before this projection's history began
-        fact = facts[activity_id] = known
-        # Hours count on the day they were served; the rest on the activity's day.
-        day = str(
-            payload.get("service_date")
-            or fact.get("day")  # activities scheduled before periods were counted lack it
-            or local_day(envelope.occurred_at, self._zone).isoformat()
-        )
-        if kind in (ActivityCancelled.event_type, HoursApproved.event_type):
-            if fact.get("approved") or fact.get("cancelled"):
-                return None  # settled already (each happens once, and never both)
-            approved = kind == HoursApproved.event_type
-            settled = {"approved" if approved else "cancelled": True}
-            facts[activity_id] = fact | settled
-            fact_updates.append((activity_id, envelope.stream_version, {"$set": settled}, False))
-            pending.extend(self._unlisted(consumed, fact, activity_id))
-            if not approved:
-                return self._from_facts(fact, day, {"activities_scheduled": -1, "cancelled": 1})
-            # Held: the activity counts, and with it the beneficiaries recorded so far.
-            counts = {"activities": 1, "activities_scheduled": -1}
-            if fact.get("beneficiaries"):
-                counts |= beneficiary_changes({}, fact["beneficiaries"])
-            return self._from_facts(fact, day, counts)
-        if kind == BeneficiariesRecorded.event_type:
-            before: dict[str, int] = fact.get("beneficiaries", {})
-            after: dict[str, int] = payload["counts"]
-            facts[activity_id] = fact | {"beneficiaries": after}
-            fact_updates.append(
-                (activity_id, envelope.stream_version, {"$set": {"beneficiaries": after}}, False)
-            )
-            if not fact.get("approved"):
-                # Kept in the facts, counted when the activity is approved. The event still
-                # counts nothing in the cells, so its history records it as first computed
-                # (a redelivery computed against later facts must not stand instead).
-                return self._from_facts(fact, day, {})
-            return self._from_facts(fact, day, beneficiary_changes(before, after))
-        volunteer_id = payload["volunteer_id"]
-        if kind == ServiceRecordIssued.event_type:
-            counts = {"minutes": int(payload["minutes"])}
-            # A record per local day served: an attendance over midnight is one turn-out
-            # (人次), counted on its first day, not one a day.
-            turned_out: dict[str, bool] = fact.get("turned_out", {})
-            if volunteer_id not in turned_out:
-                counts["turnouts"] = 1
-                facts[activity_id] = fact | {"turned_out": {**turned_out, volunteer_id: True}}
-                fact_updates.append(
-                    (
-                        activity_id,
-                        envelope.stream_version,
-                        {"$set": {f"turned_out.{volunteer_id}": True}},
-                        False,
-                    )
-                )
-            return self._from_facts(fact, day, counts, volunteer_id, new_record=True)
-        counts = {"minutes": int(payload["delta_minutes"])}
-        return self._from_facts(fact, day, counts, volunteer_id)
+        fact = facts[activity_id] = dict(counted.facts or known or {})
+        if counted.stored is not None:
+            update = {"$set": dict(counted.stored)}
+            fact_updates.append((activity_id, envelope.stream_version, update, counted.create))
+        if counted.listed:
+            pending.extend(self._listed(consumed, fact, payload))
+        elif counted.listed is False and known is not None:
+            pending.extend(self._unlisted(consumed, known, activity_id))
+        return counted.delta
 
     async def _amended(
         self,
@@ -461,7 +339,7 @@ class ServiceRollup:
             return
         merged: dict[str, dict[str, int]] = {}
         for fact, count in ((known, -1), (amended, 1)):
-            delta = self._from_facts(fact, fact["day"], {"activities_scheduled": count})
+            delta = delta_of(fact, fact["day"], {"activities_scheduled": count})
             for _, cell, increments in spread(self._areas, delta):
                 into = merged.setdefault(cell, {})
                 for name, amount in increments.items():
@@ -470,7 +348,7 @@ class ServiceRollup:
         for cell, increments in merged.items():
             kept = {name: amount for name, amount in increments.items() if amount}
             if kept:
-                batch.cells.append((consumed, cell, kept, {}))
+                batch.cells.append((consumed, cell, kept))
                 batch.changes.append(Change(consumed, cell, kept, recorded_at))
 
     def _listed(
@@ -505,26 +383,6 @@ class ServiceRollup:
         lineage = self._areas.prefix_lineage_ids(fact["place_area_id"])
         return [PendingChange(consumed, area, activity_id, None) for area in lineage]
 
-    @staticmethod
-    def _from_facts(
-        fact: Document,
-        day: str,
-        counts: dict[str, int],
-        volunteer_id: str | None = None,
-        *,
-        new_record: bool = False,
-    ) -> ServiceDelta:
-        return ServiceDelta(
-            place_area_id=fact["place_area_id"],
-            day=date.fromisoformat(day),
-            counts=counts,
-            category=fact.get("category"),
-            drive_id=fact.get("drive_id"),
-            team_id=fact.get("team_id"),
-            volunteer_id=volunteer_id,
-            new_record=new_record,
-        )
-
     async def cells_of(
         self, cell_ids: list[str], as_of: datetime | None = None
     ) -> dict[str, Document]:
@@ -532,7 +390,7 @@ class ServiceRollup:
         if as_of is not None:
             return await self.history.as_of(cell_ids, as_of)
         found = await self.cells.read(cell_ids)
-        return {c: found[c].nested() if c in found else {} for c in cell_ids}
+        return {c: found.get(c, {}) for c in cell_ids}
 
     async def cell(
         self, area_id: str, period: str | None = None, as_of: datetime | None = None

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from muster_contracts.areas import AreaTree
 from muster_contracts.events import VolunteerRegistered
 from muster_reporting.application.as_of import CellHistory, Change
-from muster_runtime.mongo import Collection, Document
-from muster_runtime.projections import ConsumedEvent, CounterCells, of_type
+from muster_reporting.application.ports import CounterCells
+from muster_reporting.domain.registrations import registration_counts
+from muster_runtime.mongo import Document
+from muster_runtime.projections import ConsumedEvent, of_type
 
 
 class VolunteerRollup:
@@ -25,45 +25,37 @@ class VolunteerRollup:
 
     def __init__(
         self,
-        collection: Collection,
+        cells: CounterCells,
         areas: AreaTree,
         history: CellHistory | None = None,
     ) -> None:
-        self.cells = CounterCells(collection)
+        self.cells = cells
         self.history = history
         self._areas = areas
-        # Increments per (home area, categories): few distinct ones, read-only downstream.
         # What the last `apply` counted and `record_history` has not written yet.
         self._unrecorded: list[Change] = []
-        self._increments: dict[tuple[str, tuple[str, ...]], list[tuple[str, dict[str, int]]]] = {}
+        # Counts per (home area, categories): few distinct ones, read-only downstream.
+        self._counts: dict[tuple[str, tuple[str, ...]], list[tuple[str, dict[str, int]]]] = {}
 
     def _cells_of(self, event: VolunteerRegistered) -> list[tuple[str, dict[str, int]]]:
         key = (event.home_area_id, tuple(c.value for c in event.categories))
-        cached = self._increments.get(key)
-        if cached is not None:
-            return cached
-        counts = {"registered": 1} | {f"category.{c}": 1 for c in key[1]}
-        lineage = self._areas.prefix_lineage_ids(event.home_area_id)
-        cells: list[tuple[str, dict[str, int]]] = []
-        for area_id, child_id in zip(lineage, (*lineage[1:], None), strict=True):
-            increments = dict(counts)
-            if child_id is not None:
-                increments |= {f"children.{child_id}.{k}": v for k, v in counts.items()}
-            cells.append((area_id, increments))
-        self._increments[key] = cells
-        return cells
+        if key not in self._counts:
+            lineage = self._areas.prefix_lineage_ids(event.home_area_id)
+            self._counts[key] = registration_counts(lineage, key[1])
+        return self._counts[key]
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
-        contributions: list[tuple[ConsumedEvent, str, Mapping[str, int], Mapping[str, Any]]] = []
-        for consumed, event in of_type(events, VolunteerRegistered):
-            for area_id, increments in self._cells_of(event):
-                contributions.append((consumed, area_id, increments, {}))
-        if contributions:
-            await self.cells.apply(contributions)
+        changes: list[tuple[ConsumedEvent, str, dict[str, int]]] = [
+            (consumed, area_id, counts)
+            for consumed, event in of_type(events, VolunteerRegistered)
+            for area_id, counts in self._cells_of(event)
+        ]
+        if changes:
+            await self.cells.add(changes)
         # The history waits for `record_history`, after every projection's current figures.
         self._unrecorded = [
             Change(event, cell, counts, event.envelope.recorded_at)
-            for event, cell, counts, _ in contributions
+            for event, cell, counts in changes
         ]
 
     async def record_history(self) -> None:
@@ -84,5 +76,4 @@ class VolunteerRollup:
             if self.history is None:
                 raise ValueError("this rollup keeps no history")
             return (await self.history.as_of([area_id], as_of))[area_id]
-        found = await self.cells.read([area_id], {"hwm": 0})
-        return found[0] if found else {}
+        return (await self.cells.read([area_id])).get(area_id, {})

@@ -12,13 +12,14 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 from muster_contracts.areas import Area, AreaLevel, AreaTree
 from muster_contracts.envelope import Role
 from muster_reporting.application.as_of import HISTORY_SINCE, effective_instant
-from muster_reporting.application.periods import (
+from muster_reporting.application.service_rollup import ServiceRollup
+from muster_reporting.application.volunteer_rollup import VolunteerRollup
+from muster_reporting.domain.periods import (
     PERIOD_DESCRIPTION,
     PERIOD_PATTERN,
     check_period,
 )
-from muster_reporting.application.service_rollup import ServiceRollup, field_key
-from muster_reporting.application.volunteer_rollup import VolunteerRollup
+from muster_reporting.domain.service_counts import field_key
 from muster_reporting.entrypoints.exports import EXPORTED_ANSWERS, Format, area_table
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError, RuleViolationError

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from muster_reporting.application.insights import Insights
-from muster_reporting.application.periods import cell_id
+from muster_reporting.domain.periods import cell_id
 from muster_reporting.entrypoints.exports import EXPORTED_ANSWERS, Exported, Format, table
 from muster_reporting.entrypoints.http import (
     AnsweredAsOf,
