@@ -23,6 +23,7 @@ from muster_volunteer.adapters.personal_data import IdentityClaims, PersonalData
 from muster_volunteer.application.attendance import ActivityBoard, AttendanceDesk
 from muster_volunteer.application.hours_statement import HoursStatements
 from muster_volunteer.application.logins import LoginDesk
+from muster_volunteer.application.my_activities import MyActivities
 from muster_volunteer.application.registration import VolunteerRegistry
 from muster_volunteer.application.roster_import import RosterImport
 from muster_volunteer.application.sign_ups import DriveBoard, SignUpDesk
@@ -31,6 +32,7 @@ from muster_volunteer.entrypoints import (
     attendance_http,
     http,
     logins_http,
+    my_activities_http,
     rosters_http,
     sign_ups_http,
 )
@@ -151,15 +153,21 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     board = DriveBoard(db, areas)
     activity_board = ActivityBoard(db)
     team_leaders = TeamLeaders(db)
+    my_activities = MyActivities(db)
 
     # The tree first: the packaged file, then the areas admins added (dispatch's events).
     reference_areas = ReferenceAreas(db, areas)
     runtime.consume_with(
-        reference_areas.apply, board.apply, activity_board.apply, team_leaders.apply
+        reference_areas.apply,
+        board.apply,
+        activity_board.apply,
+        team_leaders.apply,
+        my_activities.apply,
     )
 
     async def on_start() -> None:
         await reference_areas.load()
+        await my_activities.create_indexes()
         # Data keys stored in clear by versions before envelope encryption get wrapped.
         migrated = await vault.rewrap(clear_only=True)
         if migrated.rewrapped:
@@ -177,6 +185,7 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
             attendance_http.router,
             logins_http.router,
             rosters_http.router,
+            my_activities_http.router,
         ],
         on_start=on_start,
         larger_bodies={"/rosters/": rosters_http.MAX_ROSTER_BYTES},
@@ -197,6 +206,7 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     app.state.sign_ups = SignUpDesk(runtime.store, board)
     app.state.activity_board = activity_board
     app.state.team_leaders = team_leaders
+    app.state.my_activities = my_activities
     app.state.hours_statements = HoursStatements(
         activity_board, board, areas, settings.statement_issuer
     )

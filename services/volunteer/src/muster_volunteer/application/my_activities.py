@@ -1,0 +1,145 @@
+"""Each volunteer's activities and teams, for their own page (`GET /me/activities`,
+`GET /me/teams`).
+
+Activities: a projection of dispatch's activity events, one document per activity with
+the volunteers assigned to it (`volunteer_ids`, indexed with the end time), so a
+volunteer's activities are one indexed read. What an event changes is a pure function
+(`my_activity_change`); applying it once per stream version is the store's part.
+Whether the volunteer checked in or out is read from their attendance streams, which this
+service writes. Teams: the team documents `TeamLeaders` keeps from dispatch's team events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from muster_contracts.events import DomainEvent, decode_payload
+from muster_contracts.events.activities import (
+    ActivityAmended,
+    ActivityCancelled,
+    ActivityScheduled,
+    ActivityVolunteersAssigned,
+)
+from muster_runtime.mongo import ASCENDING, Database, Document
+from muster_runtime.projections import ConsumedEvent, VersionedDocuments
+
+MY_ACTIVITY_EVENTS = frozenset(
+    kind.event_type
+    for kind in (
+        ActivityScheduled,
+        ActivityVolunteersAssigned,
+        ActivityAmended,
+        ActivityCancelled,
+    )
+)
+
+
+@dataclass(frozen=True)
+class MyActivityChange:
+    """What one event changes of an activity as its volunteers see it: fields set, the
+    volunteers newly assigned, and whether the event brings the activity into being."""
+
+    fields: dict[str, Any]
+    assigned: tuple[str, ...] = ()
+    creates: bool = False
+
+
+def my_activity_change(event: DomainEvent) -> MyActivityChange | None:
+    """The change `event` makes to its activity on its volunteers' pages (None: none)."""
+    if isinstance(event, ActivityScheduled):
+        return MyActivityChange(
+            fields={
+                "title": event.title,
+                "drive_id": event.drive_id,
+                "team_id": event.team_id,
+                "place_area_id": event.place_area_id,
+                "starts_at": event.starts_at,
+                "ends_at": event.ends_at,
+                "checkin_tolerance_minutes": event.checkin_tolerance_minutes,
+                "cancelled": False,
+                "cancel_reason": None,
+            },
+            assigned=tuple(dict.fromkeys(event.assigned_volunteer_ids)),
+            creates=True,
+        )
+    if isinstance(event, ActivityVolunteersAssigned):
+        return MyActivityChange(fields={}, assigned=tuple(dict.fromkeys(event.volunteer_ids)))
+    if isinstance(event, ActivityAmended):
+        return MyActivityChange(
+            fields={
+                "place_area_id": event.place_area_id,
+                "starts_at": event.starts_at,
+                "ends_at": event.ends_at,
+            }
+        )
+    if isinstance(event, ActivityCancelled):
+        return MyActivityChange(fields={"cancelled": True, "cancel_reason": event.reason})
+    return None
+
+
+def store_update(change: MyActivityChange) -> dict[str, Any]:
+    """The store's update for `change`: a creating event sets the volunteers outright."""
+    if change.creates:
+        return {"$set": {**change.fields, "volunteer_ids": list(change.assigned)}}
+    update: dict[str, Any] = {}
+    if change.fields:
+        update["$set"] = change.fields
+    if change.assigned:
+        update["$addToSet"] = {"volunteer_ids": {"$each": list(change.assigned)}}
+    return update
+
+
+def check_in_open(doc: Document, now: datetime) -> bool:
+    """Whether check-in is open at `now`: from the start less the tolerance to the end."""
+    tolerance = timedelta(minutes=int(doc.get("checkin_tolerance_minutes", 0)))
+    return not doc.get("cancelled", False) and doc["starts_at"] - tolerance <= now <= doc["ends_at"]
+
+
+class MyActivities:
+    """The activities each volunteer is assigned to."""
+
+    def __init__(self, db: Database) -> None:
+        self.documents = VersionedDocuments(db["my_activities"])
+
+    async def create_indexes(self) -> None:
+        await self.documents.collection.create_index(
+            [("volunteer_ids", ASCENDING), ("ends_at", ASCENDING)], name="volunteer_ends"
+        )
+
+    async def apply(self, events: list[ConsumedEvent]) -> None:
+        for consumed in events:
+            envelope = consumed.envelope
+            if envelope.type not in MY_ACTIVITY_EVENTS:
+                continue
+            event = decode_payload(envelope.type, envelope.schema_version, envelope.payload)
+            change = my_activity_change(event)
+            if change is None:
+                continue
+            update = store_update(change)
+            if update:
+                await self.documents.apply(
+                    envelope.payload["activity_id"],
+                    envelope.stream_version,
+                    update,
+                    create=change.creates,
+                )
+
+    async def of_volunteer(
+        self, volunteer_id: str, now: datetime, recent_since: datetime, limit: int
+    ) -> tuple[list[Document], list[Document]]:
+        """Up to `limit` activities not yet ended (soonest first) and up to `limit` that
+        ended since `recent_since` (latest first)."""
+        collection = self.documents.collection
+        upcoming = collection.find(
+            {"volunteer_ids": volunteer_id, "ends_at": {"$gte": now}}, {"volunteer_ids": 0}
+        ).sort([("starts_at", ASCENDING), ("_id", ASCENDING)])
+        recent = collection.find(
+            {"volunteer_ids": volunteer_id, "ends_at": {"$lt": now, "$gte": recent_since}},
+            {"volunteer_ids": 0},
+        ).sort([("ends_at", -1), ("_id", ASCENDING)])
+        return (
+            [doc async for doc in upcoming.limit(limit)],
+            [doc async for doc in recent.limit(limit)],
+        )
