@@ -66,3 +66,7 @@ async def test_members_may_read_the_names_of_the_leaders_they_were_told_of(db: D
     assert version == 5
     assert set(teams["t-1"].members) == {"v-1", "v-2", "v-3", "v-4"}
     assert teams["t-2"].members == ()
+    # Their teams: the merged-away team, left with no members, is nobody's.
+    assert [t.team_id for t in await leaders.teams_of("v-3", 10)] == ["t-1"]
+    assert [t.team_id for t in await leaders.teams_of("v-1", 10)] == ["t-1"]
+    assert await leaders.teams_of("v-9", 10) == []
