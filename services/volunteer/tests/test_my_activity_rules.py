@@ -15,8 +15,8 @@ from muster_contracts.events.activities import (
 )
 from muster_volunteer.application.my_activities import (
     check_in_open,
+    document_change,
     my_activity_change,
-    store_update,
 )
 
 STARTS = datetime(2026, 12, 12, 8, 0, tzinfo=UTC)
@@ -41,12 +41,11 @@ def scheduled() -> ActivityScheduled:
 
 
 def test_scheduling_brings_the_activity_to_each_assigned_volunteer_once() -> None:
-    change = my_activity_change(scheduled())
+    change = document_change(scheduled())
 
     assert change is not None
     assert change.creates
-    assert change.assigned == ("v-1", "v-2")
-    update = store_update(change)
+    update = change.update
     assert update["$set"]["volunteer_ids"] == ["v-1", "v-2"]
     assert update["$set"]["title"] == "巡逻"
     assert (update["$set"]["drive_id"], update["$set"]["team_id"]) == ("d-1", "t-1")
@@ -55,18 +54,18 @@ def test_scheduling_brings_the_activity_to_each_assigned_volunteer_once() -> Non
 
 
 def test_an_assignment_adds_its_volunteers_and_sets_nothing_else() -> None:
-    change = my_activity_change(
+    change = document_change(
         ActivityVolunteersAssigned(activity_id="a-1", volunteer_ids=("v-3", "v-3", "v-4"))
     )
 
     assert change is not None
     assert not change.creates
-    assert store_update(change) == {"$addToSet": {"volunteer_ids": {"$each": ["v-3", "v-4"]}}}
+    assert change.update == {"$addToSet": {"volunteer_ids": {"$each": ["v-3", "v-4"]}}}
 
 
 def test_an_amendment_moves_the_time_and_place_and_a_cancellation_marks_it() -> None:
     later = STARTS + timedelta(days=1)
-    amended = my_activity_change(
+    amended = document_change(
         ActivityAmended(
             activity_id="a-1",
             starts_at=later,
@@ -76,10 +75,10 @@ def test_an_amendment_moves_the_time_and_place_and_a_cancellation_marks_it() -> 
             changed=(AmendedAspect.TIME, AmendedAspect.PLACE),
         )
     )
-    cancelled = my_activity_change(ActivityCancelled(activity_id="a-1", reason="大雨"))
+    cancelled = document_change(ActivityCancelled(activity_id="a-1", reason="大雨"))
 
     assert amended is not None
-    assert store_update(amended) == {
+    assert amended.update == {
         "$set": {
             "place_area_id": "130203001002",
             "starts_at": later,
@@ -87,11 +86,13 @@ def test_an_amendment_moves_the_time_and_place_and_a_cancellation_marks_it() -> 
         }
     }
     assert cancelled is not None
-    assert store_update(cancelled) == {"$set": {"cancelled": True, "cancel_reason": "大雨"}}
+    assert cancelled.update == {"$set": {"cancelled": True, "cancel_reason": "大雨"}}
 
 
 def test_events_a_volunteer_page_does_not_show_change_nothing() -> None:
-    assert my_activity_change(HoursApproved(activity_id="a-1", approved_by="li", at=STARTS)) is None
+    approved = HoursApproved(activity_id="a-1", approved_by="li", at=STARTS)
+    assert my_activity_change(approved) is None
+    assert document_change(approved) is None
 
 
 def test_check_in_is_open_from_the_start_less_the_tolerance_to_the_end_unless_cancelled() -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from muster_contracts.events import DomainEvent, decode_payload
+from muster_contracts.events import DomainEvent
 from muster_contracts.events.activities import (
     ActivityAmended,
     ActivityCancelled,
@@ -23,7 +23,12 @@ from muster_contracts.events.activities import (
     ActivityVolunteersAssigned,
 )
 from muster_runtime.mongo import ASCENDING, Database, Document
-from muster_runtime.projections import ConsumedEvent, VersionedDocuments
+from muster_runtime.projections import (
+    ConsumedEvent,
+    DocumentChange,
+    VersionedDocuments,
+    apply_document_changes,
+)
 
 MY_ACTIVITY_EVENTS = frozenset(
     kind.event_type
@@ -46,6 +51,15 @@ class MyActivityChange:
     creates: bool = False
 
 
+def _time_and_place(event: ActivityScheduled | ActivityAmended) -> dict[str, Any]:
+    """The fields an amendment replaces of what scheduling set."""
+    return {
+        "place_area_id": event.place_area_id,
+        "starts_at": event.starts_at,
+        "ends_at": event.ends_at,
+    }
+
+
 def my_activity_change(event: DomainEvent) -> MyActivityChange | None:
     """The change `event` makes to its activity on its volunteers' pages (None: none)."""
     if isinstance(event, ActivityScheduled):
@@ -54,9 +68,7 @@ def my_activity_change(event: DomainEvent) -> MyActivityChange | None:
                 "title": event.title,
                 "drive_id": event.drive_id,
                 "team_id": event.team_id,
-                "place_area_id": event.place_area_id,
-                "starts_at": event.starts_at,
-                "ends_at": event.ends_at,
+                **_time_and_place(event),
                 "checkin_tolerance_minutes": event.checkin_tolerance_minutes,
                 "cancelled": False,
                 "cancel_reason": None,
@@ -67,28 +79,26 @@ def my_activity_change(event: DomainEvent) -> MyActivityChange | None:
     if isinstance(event, ActivityVolunteersAssigned):
         return MyActivityChange(fields={}, assigned=tuple(dict.fromkeys(event.volunteer_ids)))
     if isinstance(event, ActivityAmended):
-        return MyActivityChange(
-            fields={
-                "place_area_id": event.place_area_id,
-                "starts_at": event.starts_at,
-                "ends_at": event.ends_at,
-            }
-        )
+        return MyActivityChange(fields=_time_and_place(event))
     if isinstance(event, ActivityCancelled):
         return MyActivityChange(fields={"cancelled": True, "cancel_reason": event.reason})
     return None
 
 
-def store_update(change: MyActivityChange) -> dict[str, Any]:
-    """The store's update for `change`: a creating event sets the volunteers outright."""
+def document_change(event: DomainEvent) -> DocumentChange | None:
+    """The store's update for `event`: a creating event sets the volunteers outright."""
+    change = my_activity_change(event)
+    if change is None:
+        return None
     if change.creates:
-        return {"$set": {**change.fields, "volunteer_ids": list(change.assigned)}}
+        fields = {**change.fields, "volunteer_ids": list(change.assigned)}
+        return DocumentChange({"$set": fields}, creates=True)
     update: dict[str, Any] = {}
     if change.fields:
         update["$set"] = change.fields
     if change.assigned:
         update["$addToSet"] = {"volunteer_ids": {"$each": list(change.assigned)}}
-    return update
+    return DocumentChange(update)
 
 
 def check_in_open(doc: Document, now: datetime) -> bool:
@@ -109,22 +119,9 @@ class MyActivities:
         )
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
-        for consumed in events:
-            envelope = consumed.envelope
-            if envelope.type not in MY_ACTIVITY_EVENTS:
-                continue
-            event = decode_payload(envelope.type, envelope.schema_version, envelope.payload)
-            change = my_activity_change(event)
-            if change is None:
-                continue
-            update = store_update(change)
-            if update:
-                await self.documents.apply(
-                    envelope.payload["activity_id"],
-                    envelope.stream_version,
-                    update,
-                    create=change.creates,
-                )
+        await apply_document_changes(
+            self.documents, events, MY_ACTIVITY_EVENTS, document_change, "activity_id"
+        )
 
     async def of_volunteer(
         self, volunteer_id: str, now: datetime, recent_since: datetime, limit: int
