@@ -82,6 +82,37 @@ def _drive_with_one_team(
     return drive_id, team
 
 
+def _schedule(
+    system: RunningSystem,
+    drive_id: str,
+    team: dict[str, Any],
+    title: str,
+    span: tuple[datetime, datetime],
+    assigned: list[str],
+    place: tuple[float, float] | None = None,
+) -> str:
+    """A team's activity in COMMUNITY over `span`, assigned to `assigned`: its id."""
+    where = {"latitude": place[0], "longitude": place[1]} if place else {}
+    scheduled = httpx.post(
+        f"{system.urls['dispatch']}/activities",
+        json={
+            "drive_id": drive_id,
+            "team_id": team["team_id"],
+            "title": title,
+            "place_area_id": COMMUNITY,
+            "category": "elderly_care",
+            "starts_at": _at(span[0]),
+            "ends_at": _at(span[1]),
+            "capacity": 5,
+            "assigned_volunteer_ids": assigned,
+        }
+        | where,
+        headers=auth(Role.ORGANISER),
+    )
+    assert scheduled.status_code == 201, scheduled.text
+    return str(scheduled.json()["activity_id"])
+
+
 def test_an_activity_moved_while_volunteers_are_checked_in_is_counted_and_told_as_amended(
     system: RunningSystem,
 ) -> None:
@@ -96,25 +127,9 @@ def test_an_activity_moved_while_volunteers_are_checked_in_is_counted_and_told_a
     assert set(team["members"]) == {a, b, c}
 
     starts_at, ends_at = now - timedelta(hours=1), now + timedelta(hours=2)
-    scheduled = httpx.post(
-        f"{dispatch_url}/activities",
-        json={
-            "drive_id": drive_id,
-            "team_id": team["team_id"],
-            "title": "社区助老",
-            "place_area_id": COMMUNITY,
-            "latitude": PLACE[0],
-            "longitude": PLACE[1],
-            "category": "elderly_care",
-            "starts_at": _at(starts_at),
-            "ends_at": _at(ends_at),
-            "capacity": 5,
-            "assigned_volunteer_ids": [a, b, c],
-        },
-        headers=organiser,
+    activity_id = _schedule(
+        system, drive_id, team, "社区助老", (starts_at, ends_at), [a, b, c], place=PLACE
     )
-    assert scheduled.status_code == 201, scheduled.text
-    activity_id = scheduled.json()["activity_id"]
     activity_url = f"{dispatch_url}/activities/{activity_id}"
     code_url = f"{activity_url}/check-in-code"
 
@@ -323,23 +338,8 @@ def test_volunteers_see_their_team_and_activities_as_dispatch_changes_them(
 
     # An activity of the team, assigned to the member, tomorrow.
     starts_at = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
-    scheduled = httpx.post(
-        f"{dispatch_url}/activities",
-        json={
-            "drive_id": drive_id,
-            "team_id": team["team_id"],
-            "title": "周末探访",
-            "place_area_id": COMMUNITY,
-            "category": "elderly_care",
-            "starts_at": _at(starts_at),
-            "ends_at": _at(starts_at + timedelta(hours=2)),
-            "capacity": 5,
-            "assigned_volunteer_ids": [member],
-        },
-        headers=organiser,
-    )
-    assert scheduled.status_code == 201, scheduled.text
-    activity_id = scheduled.json()["activity_id"]
+    span = (starts_at, starts_at + timedelta(hours=2))
+    activity_id = _schedule(system, drive_id, team, "周末探访", span, [member])
 
     def upcoming(headers: dict[str, str], check: Any) -> dict[str, Any] | None:
         answer = httpx.get(f"{volunteer_url}/me/activities", headers=headers)

@@ -4,9 +4,7 @@ applied once per stream version, found by volunteer, upcoming and recent apart."
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from uuid import uuid4
 
-from muster_contracts.envelope import Actor, EventEnvelope, Role
 from muster_contracts.events.activities import (
     ActivityAmended,
     ActivityCancelled,
@@ -19,20 +17,14 @@ from muster_contracts.events.registry import DomainEvent
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent
 from muster_volunteer.application.my_activities import MyActivities
+from tests.integration.helpers import organiser_event
 
 NOW = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 
 
 def consumed(version: int, event: DomainEvent) -> ConsumedEvent:
     activity_id = event.model_dump()["activity_id"]
-    envelope = EventEnvelope(
-        event_id=uuid4(), type=event.event_type, schema_version=event.schema_version,
-        stream_id=f"activity-{activity_id}", stream_type=event.stream_type,
-        stream_version=version, position=version, occurred_at=NOW, recorded_at=NOW,
-        correlation_id=uuid4(), actor=Actor(subject="organiser-li", role=Role.ORGANISER),
-        payload=event.model_dump(mode="json"),
-    )  # fmt: skip
-    return ConsumedEvent(envelope, "muster.test.dispatch.events", 0, version)
+    return organiser_event(f"activity-{activity_id}", version, event, NOW)
 
 
 def scheduled(activity_id: str, starts_at: datetime, assigned: tuple[str, ...]) -> DomainEvent:
