@@ -27,6 +27,7 @@ def consumed(version: int, event: DomainEvent) -> ConsumedEvent:
 
 async def test_members_may_read_the_names_of_the_leaders_they_were_told_of(db: Database) -> None:
     leaders = TeamLeaders(db)
+    await leaders.create_indexes()
     events = [
         consumed(1, TeamFormed(
             drive_id="d-1", team_id="t-1", formation=1, leader_id="v-1", members=("v-1", "v-2")

@@ -168,6 +168,9 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     async def on_start() -> None:
         await reference_areas.load()
         await my_activities.create_indexes()
+        await team_leaders.create_indexes()
+        if added := await my_activities.fill_once(activity_board):
+            log.info("my activities filled from the activity board", extra={"added": added})
         # Data keys stored in clear by versions before envelope encryption get wrapped.
         migrated = await vault.rewrap(clear_only=True)
         if migrated.rewrapped:

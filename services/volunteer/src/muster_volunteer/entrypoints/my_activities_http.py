@@ -27,8 +27,8 @@ MAX_ACTIVITIES = 50
 MAX_RECENT_DAYS = 90
 MAX_TEAMS = 50
 OWN_RECORD_ERRORS = {
-    404: "`not_registered`: your login speaks for no volunteer; register or claim an invitation.",
-    410: "`erased`: your volunteer record was erased.",
+    404: "`not_registered`: your login speaks for no volunteer (none yet, or erased); "
+    "register or claim an invitation.",
 }
 
 
