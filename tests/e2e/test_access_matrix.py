@@ -205,6 +205,15 @@ RULES: dict[str, dict[str, Rule]] = {
         ),
         "POST /activities/{activity_id}/check-out": OWN,
         "GET /me/service-record": OWN,
+        # My activities: the volunteer's list holds the world's activity, another's not.
+        "GET /me/activities": Rule(
+            frozenset({VOLUNTEER}),
+            own=True,
+            denied_in_body=lambda b, w: (
+                w.activity_id not in {a["activity_id"] for a in b["upcoming"] + b["recent"]}
+            ),
+        ),
+        "GET /me/teams": OWN,
         "GET /me/hours-statement": OWN,
         # Logins: an organiser invites a volunteer of their area; a login claims for itself.
         "POST /volunteers/{volunteer_id}/invitations": Rule(
@@ -401,6 +410,16 @@ def world(system: RunningSystem) -> World:
         url = f"{system.urls['notify']}/{told}/notifications"
         seen = wait_for(lambda u=url: httpx.get(u, headers=organiser), lambda r: r.is_success, 60)
         assert seen.status_code == 200, seen.text
+
+    # The volunteer service has the activity on its volunteer's list.
+    def listed(answer: httpx.Response) -> bool:
+        upcoming = answer.json().get("upcoming", [])
+        return any(a["activity_id"] == w.activity_id for a in upcoming)
+
+    mine_listed = wait_for(
+        lambda: httpx.get(f"{volunteer_url}/me/activities", headers=mine), listed, 60
+    )
+    assert listed(mine_listed), mine_listed.text
 
     # One revoked token per role, refused by every service before the matrix runs.
     admin = bearer(w.tokens["admin"])

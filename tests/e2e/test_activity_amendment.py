@@ -31,16 +31,12 @@ def _at(moment: datetime) -> str:
     return moment.isoformat()
 
 
-def test_an_activity_moved_while_volunteers_are_checked_in_is_counted_and_told_as_amended(
-    system: RunningSystem,
-) -> None:
+def _drive_with_one_team(
+    system: RunningSystem, people: list[tuple[str, dict[str, str]]]
+) -> tuple[str, dict[str, Any]]:
+    """A drive in the street that everyone signs up for and is formed into one team."""
     volunteer_url, dispatch_url = system.urls["volunteer"], system.urls["dispatch"]
-    reporting_url = system.urls["reporting"]
-    organiser, leader = auth(Role.ORGANISER), auth(Role.LEADER)
-    people = [_register(system, name, BUILDING) for name in ("a", "b", "c")]
-    (a, a_auth), (b, b_auth), (c, c_auth) = people
-
-    # A drive in the street: all three sign up and are formed into one team.
+    organiser = auth(Role.ORGANISER)
     now = datetime.now(UTC)
     launched = httpx.post(
         f"{dispatch_url}/drives",
@@ -75,7 +71,7 @@ def test_an_activity_moved_while_volunteers_are_checked_in_is_counted_and_told_a
 
     def accepted() -> bool:
         rows = httpx.get(f"{dispatch_url}/drives/{drive_id}/sign-ups", headers=organiser)
-        return [r["status"] for r in rows.json()["sign_ups"]] == ["accepted"] * 3
+        return [r["status"] for r in rows.json()["sign_ups"]] == ["accepted"] * len(people)
 
     assert _wait(accepted)
     formed = httpx.post(f"{dispatch_url}/drives/{drive_id}/teams", headers=organiser)
@@ -83,28 +79,57 @@ def test_an_activity_moved_while_volunteers_are_checked_in_is_counted_and_told_a
     (team,) = httpx.get(f"{dispatch_url}/drives/{drive_id}/teams", headers=organiser).json()[
         "teams"
     ]
-    assert set(team["members"]) == {a, b, c}
+    return drive_id, team
 
-    starts_at, ends_at = now - timedelta(hours=1), now + timedelta(hours=2)
+
+def _schedule(
+    system: RunningSystem,
+    drive_id: str,
+    team: dict[str, Any],
+    title: str,
+    span: tuple[datetime, datetime],
+    assigned: list[str],
+    place: tuple[float, float] | None = None,
+) -> str:
+    """A team's activity in COMMUNITY over `span`, assigned to `assigned`: its id."""
+    where = {"latitude": place[0], "longitude": place[1]} if place else {}
     scheduled = httpx.post(
-        f"{dispatch_url}/activities",
+        f"{system.urls['dispatch']}/activities",
         json={
             "drive_id": drive_id,
             "team_id": team["team_id"],
-            "title": "社区助老",
+            "title": title,
             "place_area_id": COMMUNITY,
-            "latitude": PLACE[0],
-            "longitude": PLACE[1],
             "category": "elderly_care",
-            "starts_at": _at(starts_at),
-            "ends_at": _at(ends_at),
+            "starts_at": _at(span[0]),
+            "ends_at": _at(span[1]),
             "capacity": 5,
-            "assigned_volunteer_ids": [a, b, c],
-        },
-        headers=organiser,
+            "assigned_volunteer_ids": assigned,
+        }
+        | where,
+        headers=auth(Role.ORGANISER),
     )
     assert scheduled.status_code == 201, scheduled.text
-    activity_id = scheduled.json()["activity_id"]
+    return str(scheduled.json()["activity_id"])
+
+
+def test_an_activity_moved_while_volunteers_are_checked_in_is_counted_and_told_as_amended(
+    system: RunningSystem,
+) -> None:
+    volunteer_url, dispatch_url = system.urls["volunteer"], system.urls["dispatch"]
+    reporting_url = system.urls["reporting"]
+    organiser, leader = auth(Role.ORGANISER), auth(Role.LEADER)
+    people = [_register(system, name, BUILDING) for name in ("a", "b", "c")]
+    (a, a_auth), (b, b_auth), (c, c_auth) = people
+
+    now = datetime.now(UTC)
+    drive_id, team = _drive_with_one_team(system, people)
+    assert set(team["members"]) == {a, b, c}
+
+    starts_at, ends_at = now - timedelta(hours=1), now + timedelta(hours=2)
+    activity_id = _schedule(
+        system, drive_id, team, "社区助老", (starts_at, ends_at), [a, b, c], place=PLACE
+    )
     activity_url = f"{dispatch_url}/activities/{activity_id}"
     code_url = f"{activity_url}/check-in-code"
 
@@ -278,3 +303,82 @@ def test_an_activity_moved_while_volunteers_are_checked_in_is_counted_and_told_a
     amended = next(m for m in reversed(english) if m["kind"] == "activity_amended")
     assert amended["title"] == "Changed: 社区助老"
     assert f"Now at {place_name}." in amended["body"]
+
+
+def test_volunteers_see_their_team_and_activities_as_dispatch_changes_them(
+    system: RunningSystem,
+) -> None:
+    volunteer_url, dispatch_url = system.urls["volunteer"], system.urls["dispatch"]
+    organiser = auth(Role.ORGANISER)
+    people = [_register(system, name, BUILDING) for name in ("d", "e")]
+    drive_id, team = _drive_with_one_team(system, people)
+    leader = team["leader_id"]
+    (member, member_auth) = next(p for p in people if p[0] != leader)
+    leader_auth = next(h for v, h in people if v == leader)
+    leader_name = httpx.get(f"{volunteer_url}/volunteers/{leader}", headers=organiser).json()[
+        "name"
+    ]
+
+    # Teams: the member reads their leader's name; the leader sees they lead it.
+    def my_teams(headers: dict[str, str]) -> list[dict[str, Any]]:
+        answer = httpx.get(f"{volunteer_url}/me/teams", headers=headers)
+        assert answer.status_code == 200, answer.text
+        return list(answer.json()["teams"])
+
+    (mine,) = _wait(lambda: my_teams(member_auth))
+    assert (mine["team_id"], mine["drive_id"], mine["drive_title"]) == (
+        team["team_id"],
+        drive_id,
+        "社区助老",
+    )
+    assert (mine["leader_id"], mine["leader_name"], mine["i_lead"]) == (leader, leader_name, False)
+    assert mine["members_count"] == 2
+    (led,) = _wait(lambda: my_teams(leader_auth))
+    assert led["i_lead"] is True
+
+    # An activity of the team, assigned to the member, tomorrow.
+    starts_at = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    span = (starts_at, starts_at + timedelta(hours=2))
+    activity_id = _schedule(system, drive_id, team, "周末探访", span, [member])
+
+    def upcoming(headers: dict[str, str], check: Any) -> dict[str, Any] | None:
+        answer = httpx.get(f"{volunteer_url}/me/activities", headers=headers)
+        assert answer.status_code == 200, answer.text
+        shown = [a for a in answer.json()["upcoming"] if a["activity_id"] == activity_id]
+        return shown[0] if shown and check(shown[0]) else None
+
+    seen = _wait(lambda: upcoming(member_auth, lambda _: True))
+    assert seen, "the assigned activity never showed"
+    assert (seen["title"], seen["drive_title"], seen["team_id"]) == (
+        "周末探访",
+        "社区助老",
+        team["team_id"],
+    )
+    assert seen["place"] == [a.name for a in AREAS.path(COMMUNITY)]
+    assert datetime.fromisoformat(seen["starts_at"]) == starts_at
+    assert (seen["cancelled"], seen["check_in_open"], seen["checked_in_at"]) == (
+        False,
+        False,
+        None,
+    )
+    assert upcoming(leader_auth, lambda _: True) is None  # not assigned: not theirs
+
+    # Amended: moved an hour later and to another street, then cancelled.
+    activity_url = f"{dispatch_url}/activities/{activity_id}"
+    version = httpx.get(activity_url, headers=organiser).headers["ETag"]
+    later = starts_at + timedelta(hours=1)
+    moved = httpx.post(
+        f"{activity_url}/amend",
+        json={"starts_at": _at(later), "ends_at": _at(later + timedelta(hours=2)),
+              "place_area_id": NEW_COMMUNITY},
+        headers=organiser | {"If-Match": version},
+    )  # fmt: skip
+    assert moved.status_code == 200, moved.text
+    seen = _wait(lambda: upcoming(member_auth, lambda a: a["place_area_id"] == NEW_COMMUNITY))
+    assert seen, "the amendment never showed"
+    assert datetime.fromisoformat(seen["starts_at"]) == later
+    cancelled = httpx.post(f"{activity_url}/cancel", json={"reason": "大雨"}, headers=organiser)
+    assert cancelled.status_code == 200, cancelled.text
+    seen = _wait(lambda: upcoming(member_auth, lambda a: a["cancelled"]))
+    assert seen, "the cancellation never showed"
+    assert seen["cancel_reason"] == "大雨"

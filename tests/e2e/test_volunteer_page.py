@@ -330,6 +330,12 @@ def test_a_volunteer_signs_up_checks_in_by_scanning_and_sees_the_hours(
     link = shown["qr_payload"]
     assert link == f"{pages_url}/check-in/{activity_id}?code={shown['code']}"
 
+    # The home screen lists the activity, on now: with a link to its check-in.
+    page.goto(f"{pages_url}/")
+    listed = f"#home-activities li[data-activity-id='{activity_id}']"
+    assert until(lambda: phone.redrawn("/", listed), timeout=30) == 1
+    assert page.locator(f"{listed} a[href='/check-in/{activity_id}']").count() == 1
+
     # An expired code says so (until the volunteer service learns of the activity from
     # dispatch's events, the page says it has not reached it yet: tap again).
     page.goto(link.replace(shown["code"], code_shown_minutes_ago(system, activity_id, 5)))

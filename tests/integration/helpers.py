@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer
 
 from muster_contracts.envelope import Actor, EventEnvelope, Role
 from muster_contracts.events.activities import AttendanceCheckedIn, AttendanceCheckedOut
+from muster_contracts.events.registry import DomainEvent
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent, CounterCells
 from muster_runtime.service import ServiceRuntime
@@ -142,3 +143,17 @@ def attendance_event(
         payload=event.model_dump(mode="json"),
     )  # fmt: skip
     return ConsumedEvent(envelope, "muster.volunteer.events", 0, version)
+
+
+def organiser_event(
+    stream_id: str, version: int, event: DomainEvent, at: datetime
+) -> ConsumedEvent:
+    """An organiser's event at `version` of a dispatch stream, as its readers consume it."""
+    envelope = EventEnvelope(
+        event_id=uuid4(), type=event.event_type, schema_version=event.schema_version,
+        stream_id=stream_id, stream_type=event.stream_type, stream_version=version,
+        position=version, occurred_at=at, recorded_at=at, correlation_id=uuid4(),
+        actor=Actor(subject="organiser-li", role=Role.ORGANISER),
+        payload=event.model_dump(mode="json"),
+    )  # fmt: skip
+    return ConsumedEvent(envelope, "muster.test.dispatch.events", 0, version)

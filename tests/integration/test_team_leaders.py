@@ -5,9 +5,7 @@ redelivery."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from uuid import uuid4
 
-from muster_contracts.envelope import Actor, EventEnvelope, Role
 from muster_contracts.events.drives import (
     TeamFormed,
     TeamLeaderChanged,
@@ -18,23 +16,18 @@ from muster_contracts.events.registry import DomainEvent
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent
 from muster_volunteer.application.team_leaders import TeamLeaders
+from tests.integration.helpers import organiser_event
 
 AT = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 
 
 def consumed(version: int, event: DomainEvent) -> ConsumedEvent:
-    envelope = EventEnvelope(
-        event_id=uuid4(), type=event.event_type, schema_version=event.schema_version,
-        stream_id="drive-d-1", stream_type=event.stream_type, stream_version=version,
-        position=version, occurred_at=AT, recorded_at=AT, correlation_id=uuid4(),
-        actor=Actor(subject="organiser-li", role=Role.ORGANISER),
-        payload=event.model_dump(mode="json"),
-    )  # fmt: skip
-    return ConsumedEvent(envelope, "muster.test.dispatch.events", 0, version)
+    return organiser_event("drive-d-1", version, event, AT)
 
 
 async def test_members_may_read_the_names_of_the_leaders_they_were_told_of(db: Database) -> None:
     leaders = TeamLeaders(db)
+    await leaders.create_indexes()
     events = [
         consumed(1, TeamFormed(
             drive_id="d-1", team_id="t-1", formation=1, leader_id="v-1", members=("v-1", "v-2")
@@ -66,3 +59,7 @@ async def test_members_may_read_the_names_of_the_leaders_they_were_told_of(db: D
     assert version == 5
     assert set(teams["t-1"].members) == {"v-1", "v-2", "v-3", "v-4"}
     assert teams["t-2"].members == ()
+    # Their teams: the merged-away team, left with no members, is nobody's.
+    assert [t.team_id for t in await leaders.teams_of("v-3", 10)] == ["t-1"]
+    assert [t.team_id for t in await leaders.teams_of("v-1", 10)] == ["t-1"]
+    assert await leaders.teams_of("v-9", 10) == []

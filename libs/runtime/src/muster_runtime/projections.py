@@ -90,6 +90,37 @@ def of_type(events: Iterable[ConsumedEvent], kind: type[E]) -> Iterator[tuple[Co
         yield consumed, event
 
 
+@dataclass(frozen=True)
+class DocumentChange:
+    """What one event changes of its stream's document: the store's update, and whether
+    the event brings the document into being."""
+
+    update: Mapping[str, Any]
+    creates: bool = False
+
+
+async def apply_document_changes(
+    documents: VersionedDocuments,
+    events: Iterable[ConsumedEvent],
+    types: frozenset[str],
+    change_of: Callable[[DomainEvent], DocumentChange | None],
+    key: str,
+) -> None:
+    """Apply each event of `types` to the document its payload's `key` names, once per
+    stream version: the change is `change_of(event)` (None or an empty update: none)."""
+    for consumed in events:
+        envelope = consumed.envelope
+        if envelope.type not in types:
+            continue
+        event = decode_payload(envelope.type, envelope.schema_version, envelope.payload)
+        change = change_of(event)
+        if change is None or not change.update:
+            continue
+        await documents.apply(
+            envelope.payload[key], envelope.stream_version, change.update, create=change.creates
+        )
+
+
 class VersionedDocuments:
     """Per-stream documents guarded by the stream version."""
 

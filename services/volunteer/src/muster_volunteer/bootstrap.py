@@ -31,6 +31,7 @@ from muster_volunteer.application.email import (
 )
 from muster_volunteer.application.hours_statement import HoursStatements
 from muster_volunteer.application.logins import LoginDesk
+from muster_volunteer.application.my_activities import MyActivities
 from muster_volunteer.application.registration import VolunteerRegistry
 from muster_volunteer.application.roster_import import RosterImport
 from muster_volunteer.application.sign_ups import DriveBoard, SignUpDesk
@@ -41,6 +42,7 @@ from muster_volunteer.entrypoints import (
     email_http,
     http,
     logins_http,
+    my_activities_http,
     rosters_http,
     sign_ups_http,
 )
@@ -198,6 +200,7 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     board = DriveBoard(db, areas)
     activity_board = ActivityBoard(db)
     team_leaders = TeamLeaders(db)
+    my_activities = MyActivities(db)
 
     # The tree first: the packaged file, then the areas admins added (dispatch's events).
     reference_areas = ReferenceAreas(db, areas)
@@ -216,6 +219,7 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
         board.apply,
         activity_board.apply,
         team_leaders.apply,
+        my_activities.apply,
         email_outbox.apply,
     )
     runtime.alongside(email_outbox.run, "email-courier")
@@ -223,6 +227,10 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     async def on_start() -> None:
         await reference_areas.load()
         await email_outbox.create_indexes()
+        await my_activities.create_indexes()
+        await team_leaders.create_indexes()
+        if added := await my_activities.fill_once(activity_board):
+            log.info("my activities filled from the activity board", extra={"added": added})
         # Data keys stored in clear by versions before envelope encryption get wrapped.
         migrated = await vault.rewrap(clear_only=True)
         if migrated.rewrapped:
@@ -241,6 +249,7 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
             logins_http.router,
             rosters_http.router,
             email_http.router,
+            my_activities_http.router,
         ],
         on_start=on_start,
         larger_bodies={"/rosters/": rosters_http.MAX_ROSTER_BYTES},
@@ -262,6 +271,7 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     app.state.sign_ups = SignUpDesk(runtime.store, board)
     app.state.activity_board = activity_board
     app.state.team_leaders = team_leaders
+    app.state.my_activities = my_activities
     app.state.hours_statements = HoursStatements(
         activity_board, board, areas, settings.statement_issuer
     )

@@ -19,9 +19,14 @@ from muster_contracts.events.activities import (
     ActivityVolunteersAssigned,
     HoursApproved,
 )
-from muster_contracts.events.registry import DomainEvent, decode_payload
+from muster_contracts.events.registry import DomainEvent
 from muster_runtime.mongo import ASCENDING, Collection, Document
-from muster_runtime.projections import ConsumedEvent, VersionedDocuments
+from muster_runtime.projections import (
+    ConsumedEvent,
+    DocumentChange,
+    VersionedDocuments,
+    apply_document_changes,
+)
 
 LISTED = frozenset(
     kind.event_type
@@ -112,25 +117,20 @@ class ActivityDirectory:
         )
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
-        for consumed in events:
-            envelope = consumed.envelope
-            if envelope.type not in LISTED:
-                continue
-            event = decode_payload(envelope.type, envelope.schema_version, envelope.payload)
-            change = listing_change(event, self._areas)
-            if change is None:
-                continue
-            update: dict[str, Any] = {}
-            if change.fields:
-                update["$set"] = change.fields
-            if change.assigned:
-                update["$inc"] = {"assigned": change.assigned}
-            await self.documents.apply(
-                envelope.payload["activity_id"],
-                envelope.stream_version,
-                update,
-                create=change.creates,
-            )
+        await apply_document_changes(
+            self.documents, events, LISTED, self._document_change, "activity_id"
+        )
+
+    def _document_change(self, event: DomainEvent) -> DocumentChange | None:
+        change = listing_change(event, self._areas)
+        if change is None:
+            return None
+        update: dict[str, Any] = {}
+        if change.fields:
+            update["$set"] = change.fields
+        if change.assigned:
+            update["$inc"] = {"assigned": change.assigned}
+        return DocumentChange(update, creates=change.creates)
 
     async def find(
         self, query: ActivityQuery, limit: int, after: tuple[datetime, str] | None = None

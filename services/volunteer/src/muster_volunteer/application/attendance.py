@@ -193,6 +193,11 @@ class AttendanceDesk:
             state = evolve(state, event)
         return state, stream
 
+    async def attendance_of(self, activity_id: str, volunteer_id: str) -> Attendance:
+        """The volunteer's attendance at the activity as recorded (none: not checked in)."""
+        attendance, _ = await self._attendance(activity_id, volunteer_id)
+        return attendance
+
     async def _claim_open_attendance(self, volunteer_id: str, activity_id: str) -> bool:
         """Record the volunteer as checked in here, unless an open attendance is recorded
         (then False: it may be stale, see `_open_elsewhere`)."""

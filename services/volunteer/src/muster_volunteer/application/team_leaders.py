@@ -6,8 +6,8 @@ leader can read that leader's name, and nobody else's."""
 from __future__ import annotations
 
 from muster_contracts.events import decode_payload
-from muster_contracts.teams import TEAM_CHANGES, evolve_teams, leaders_told, teams_named
-from muster_runtime.mongo import Database, update_or_insert
+from muster_contracts.teams import TEAM_CHANGES, Team, evolve_teams, leaders_told, teams_named
+from muster_runtime.mongo import ASCENDING, Database, update_or_insert
 from muster_runtime.projections import ConsumedEvent
 from muster_runtime.teams import TeamDocuments
 
@@ -41,6 +41,27 @@ class TeamLeaders:
                     {"leaders": [told.leader_id]},
                 )
             await self.teams.keep(evolve_teams(teams, event), envelope.stream_version)
+
+    async def create_indexes(self) -> None:
+        """A volunteer's teams (`teams_of`) by member and by leader."""
+        await self.teams.collection.create_index([("members", ASCENDING)], name="members")
+        await self.teams.collection.create_index([("leader_id", ASCENDING)], name="leader")
+
+    async def teams_of(self, volunteer_id: str, limit: int) -> list[Team]:
+        """Up to `limit` teams `volunteer_id` is in or leads, by drive then team (a team
+        merged into another, left with no members, is not one)."""
+        cursor = (
+            self.teams.collection.find(
+                {"$or": [{"members": volunteer_id}, {"leader_id": volunteer_id}]}
+            )
+            .sort([("drive_id", 1), ("_id", 1)])
+            .limit(limit)
+        )
+        return [
+            Team(doc["_id"], doc["drive_id"], doc["leader_id"], tuple(doc.get("members", [])))
+            async for doc in cursor
+            if doc.get("members")
+        ]
 
     async def nameable_by(self, volunteer_id: str) -> frozenset[str]:
         """The volunteers whose names `volunteer_id` may read: themself and their leaders."""

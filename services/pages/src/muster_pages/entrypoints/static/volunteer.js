@@ -11,7 +11,11 @@ const LABELS = {
     tab_home: "首页", tab_drives: "招募", tab_record: "时长", tab_inbox: "消息",
     welcome_title: "欢迎参加志愿服务", welcome_text: "登录后即可报名招募、扫码签到、查看服务时长。", sign_in: "登录",
     greeting: "{name}，您好", home_area: "居住地：{area}", my_sign_ups: "我的报名", find_drives: "查看招募",
-    my_teams_and_activities: "我的队伍与活动", nothing_yet: "暂无",
+    nothing_yet: "暂无",
+    my_activities: "我的活动", recent_activities: "近期已结束", no_activities: "暂无待参加的活动。",
+    my_teams: "我的服务队", no_teams: "您尚未编入服务队。", go_check_in: "去签到",
+    badge_cancelled: "已取消", badge_checked_in: "已签到", badge_checked_out: "已签退",
+    team_line: "队长：{leader} · {count} 人", team_line_lead: "我是队长 · {count} 人",
     claim_title: "已有邀请码？", claim_text: "社区已为您登记的，请输入组织者给您的邀请码，关联到您的志愿者档案。",
     field_claim_code: "邀请码", claim_submit: "关联我的档案", error_code: "请输入邀请码，如 7KQ2-M9XD-4HRT-PV3A。",
     invitation_not_found: "邀请码不正确，请核对后重试。", invitation_used: "该邀请码已被使用。",
@@ -62,7 +66,11 @@ const LABELS = {
     welcome_title: "Welcome, volunteer", welcome_text: "Sign in to sign up for drives, check in by scanning and see your hours.",
     sign_in: "Sign in",
     greeting: "Hello, {name}", home_area: "Home: {area}", my_sign_ups: "My sign-ups", find_drives: "Find drives",
-    my_teams_and_activities: "My teams and activities", nothing_yet: "Nothing yet",
+    nothing_yet: "Nothing yet",
+    my_activities: "My activities", recent_activities: "Recently ended", no_activities: "No upcoming activities.",
+    my_teams: "My teams", no_teams: "You are not in a team yet.", go_check_in: "Check in",
+    badge_cancelled: "Cancelled", badge_checked_in: "Checked in", badge_checked_out: "Checked out",
+    team_line: "Leader: {leader} · {count} members", team_line_lead: "You lead · {count} members",
     claim_title: "Have an invitation code?", claim_text: "If your community registered you, enter the code the organiser gave you to link your record.",
     field_claim_code: "Invitation code", claim_submit: "Link my record", error_code: "Enter the invitation code, e.g. 7KQ2-M9XD-4HRT-PV3A.",
     invitation_not_found: "This invitation code is not right: check it and try again.", invitation_used: "This invitation code has been used.",
@@ -118,7 +126,6 @@ const CATEGORIES = ["party_member", "in_service_party_member", "resident", "stud
 const SKILLS = ["general", "first_aid", "medical", "elderly_care", "child_care", "tutoring", "legal_aid",
   "counselling", "electrical_repair", "plumbing", "haircut", "cooking", "driving", "photography",
   "it_support", "sign_language", "translation", "patrol", "environment"];
-const TEAM_AND_ACTIVITY_KINDS = ["team_assigned", "activity_reminder", "check_in_open", "activity_cancelled"];
 const MAINLAND_MOBILE = /^(\+?86)?1[3-9]\d{9}$/;
 
 const i18n = languages(LABELS);
@@ -187,11 +194,40 @@ async function renderHome() {
   const list = $("#home-sign-ups");
   list.replaceChildren(...signUps.map((s) => element("li", {}, `${titles[s.drive_id] || s.drive_title || s.drive_id} `, statusBadge(s))));
   if (!signUps.length) list.append(element("li", { class: "muted", text: t("nothing_yet") }));
-  const news = await read("notify", "me/notifications", { limit: 100 }).catch(() => ({ messages: [] }));
-  const teams = $("#home-teams");
-  const items = news.messages.filter((m) => TEAM_AND_ACTIVITY_KINDS.includes(m.kind)).slice(0, 5);
-  teams.replaceChildren(...items.map((m) => element("li", {}, element("strong", { text: m.title }), element("br"), m.body)));
-  if (!items.length) teams.append(element("li", { class: "muted", text: t("nothing_yet") }));
+  const [activities, { teams }] = await Promise.all([
+    read("volunteer", "me/activities", { limit: 10, recent_days: 7 }), read("volunteer", "me/teams")]);
+  fill($("#home-activities"), activities.upcoming.map(activityItem), "no_activities");
+  fill($("#home-recent"), activities.recent.slice(0, 3).map(activityItem));
+  $("#home-recent-title").hidden = !activities.recent.length;
+  fill($("#home-teams"), teams.map(teamItem), "no_teams");
+}
+
+function fill(list, items, emptyLabel) {
+  list.replaceChildren(...items);
+  if (!items.length && emptyLabel) list.append(element("li", { class: "muted", text: t(emptyLabel) }));
+}
+
+// An activity of mine: when and where, its drive, whether I came; check in while it is on.
+function activityItem(a) {
+  const badges = [];
+  if (a.cancelled) badges.push(element("span", { class: "badge declined", text: t("badge_cancelled") }));
+  else if (a.checked_out_at) badges.push(element("span", { class: "badge accepted", text: t("badge_checked_out") }));
+  else if (a.checked_in_at) badges.push(element("span", { class: "badge accepted", text: t("badge_checked_in") }));
+  const where = a.place.slice(-2).join(" ") || a.place_area_id;
+  const item = element("li", { "data-activity-id": a.activity_id },
+    element("strong", { text: a.title }), " ", ...badges, element("br"),
+    element("span", { class: "muted", text: `${when(a.starts_at)} – ${when(a.ends_at)} · ${where}` }));
+  if (a.drive_title) item.append(element("br"), element("span", { class: "muted", text: a.drive_title }));
+  if (a.check_in_open && !a.checked_in_at) {
+    item.append(element("br"), element("a", { class: "button primary", href: `/check-in/${encodeURIComponent(a.activity_id)}`, text: t("go_check_in") }));
+  }
+  return item;
+}
+
+function teamItem(team) {
+  const line = t(team.i_lead ? "team_line_lead" : "team_line", { leader: team.leader_name || "—", count: team.members_count });
+  return element("li", { "data-team-id": team.team_id },
+    element("strong", { text: team.drive_title || team.drive_id }), element("br"), element("span", { class: "muted", text: line }));
 }
 
 // ------------------------------------------------------------------ register

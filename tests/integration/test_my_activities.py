@@ -1,0 +1,93 @@
+"""Each volunteer's activities, kept on the real store from dispatch's activity events:
+applied once per stream version, found by volunteer, upcoming and recent apart."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from muster_contracts.events.activities import (
+    ActivityAmended,
+    ActivityCancelled,
+    ActivityScheduled,
+    ActivityVolunteersAssigned,
+    AmendedAspect,
+    CheckinPolicy,
+)
+from muster_contracts.events.registry import DomainEvent
+from muster_runtime.mongo import Database
+from muster_runtime.projections import ConsumedEvent
+from muster_volunteer.application.attendance import ActivityBoard
+from muster_volunteer.application.my_activities import MyActivities
+from tests.integration.helpers import organiser_event
+
+NOW = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
+
+
+def consumed(version: int, event: DomainEvent) -> ConsumedEvent:
+    activity_id = event.model_dump()["activity_id"]
+    return organiser_event(f"activity-{activity_id}", version, event, NOW)
+
+
+def scheduled(activity_id: str, starts_at: datetime, assigned: tuple[str, ...]) -> DomainEvent:
+    return ActivityScheduled(
+        activity_id=activity_id, title=f"活动 {activity_id}", place_area_id="130203001001",
+        category="patrol", starts_at=starts_at, ends_at=starts_at + timedelta(hours=2),
+        capacity=5, checkin_policy=CheckinPolicy.ASSIGNED_ONLY,
+        assigned_volunteer_ids=assigned, checkin_secret="c2VjcmV0", checkin_tolerance_minutes=15,
+    )  # fmt: skip
+
+
+async def test_a_volunteer_finds_their_activities_as_amended_and_cancelled(db: Database) -> None:
+    mine = MyActivities(db)
+    await mine.create_indexes()
+    moved_to = NOW + timedelta(days=3)
+    events = [
+        consumed(1, scheduled("a-soon", NOW + timedelta(days=1), ("v-1",))),
+        consumed(1, scheduled("a-later", NOW + timedelta(days=2), ("v-2",))),
+        consumed(2, ActivityVolunteersAssigned(activity_id="a-later", volunteer_ids=("v-1",))),
+        consumed(1, scheduled("a-past", NOW - timedelta(days=2), ("v-1", "v-2"))),
+        consumed(1, scheduled("a-long-ago", NOW - timedelta(days=40), ("v-1",))),
+        consumed(2, ActivityAmended(
+            activity_id="a-soon", starts_at=moved_to, ends_at=moved_to + timedelta(hours=1),
+            place_area_id="130203001002", capacity=5, changed=(AmendedAspect.TIME,),
+        )),
+        consumed(3, ActivityCancelled(activity_id="a-later", reason="大雨")),
+    ]  # fmt: skip
+    await mine.apply(events)
+    await mine.apply(events)  # redelivered: nothing changes
+    await MyActivities(db).apply(events[2:])  # and after a restart
+
+    upcoming, recent = await mine.of_volunteer("v-1", NOW, NOW - timedelta(days=14), 10)
+
+    assert [a["_id"] for a in upcoming] == ["a-later", "a-soon"]  # the amended one moved last
+    later, soon = upcoming
+    assert (later["cancelled"], later["cancel_reason"]) == (True, "大雨")
+    assert (soon["starts_at"], soon["place_area_id"]) == (moved_to, "130203001002")
+    assert [a["_id"] for a in recent] == ["a-past"]
+    assert "volunteer_ids" not in soon  # who else is assigned is not theirs to read
+    upcoming, _ = await mine.of_volunteer("v-1", NOW, NOW, 1)
+    assert [a["_id"] for a in upcoming] == ["a-later"]
+    upcoming, recent = await mine.of_volunteer("v-2", NOW, NOW - timedelta(days=14), 10)
+    assert ([a["_id"] for a in upcoming], [a["_id"] for a in recent]) == (["a-later"], ["a-past"])
+    assert await mine.of_volunteer("v-9", NOW, NOW - timedelta(days=14), 10) == ([], [])
+
+
+async def test_activities_kept_before_the_projection_existed_are_added_once(db: Database) -> None:
+    board = ActivityBoard(db)
+    await board.apply(
+        [
+            consumed(1, scheduled("a-old", NOW + timedelta(days=1), ("v-1",))),
+            consumed(2, ActivityVolunteersAssigned(activity_id="a-old", volunteer_ids=("v-2",))),
+            consumed(3, ActivityCancelled(activity_id="a-old", reason="大雨")),
+        ]
+    )
+    mine = MyActivities(db)
+
+    assert await mine.fill_once(board) == 1
+    assert await MyActivities(db).fill_once(board) == 0  # once per database
+    (shown,), _ = await mine.of_volunteer("v-2", NOW, NOW, 10)
+    assert (shown["_id"], shown["_v"], shown["cancelled"]) == ("a-old", 3, True)
+    # Live events after it apply on top; those before it change nothing.
+    await mine.apply([consumed(3, ActivityVolunteersAssigned(activity_id="a-old",
+                                                             volunteer_ids=("v-3",)))])  # fmt: skip
+    assert await mine.of_volunteer("v-3", NOW, NOW, 10) == ([], [])
