@@ -3,6 +3,7 @@ duplicate, answer a retry with the stored record, erase. No broker, no store."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from datetime import datetime
 
@@ -21,7 +22,7 @@ from muster_volunteer.application.ports import (
     PersonalDataErasedError,
     Sealable,
 )
-from muster_volunteer.application.registration import VolunteerRegistry, stream_id
+from muster_volunteer.application.registration import UNDO_WITHIN, VolunteerRegistry, stream_id
 from muster_volunteer.domain.volunteer import PersonalData, RegisterVolunteer
 
 AREAS = load_area_tree()
@@ -200,3 +201,35 @@ async def test_erasure_shreds_the_key_and_frees_the_phone(registry: Registry) ->
         await registry.service.get("v-1")
     assert registry.safe.keys == set()
     assert registry.phones.holders == {}
+
+
+class UnreachableOnRelease(MemoryClaims):
+    """Claims whose store stops answering once the claim is made (the store went away)."""
+
+    async def release(self, value: str, volunteer_id: str) -> None:
+        await asyncio.Event().wait()  # never answers
+
+
+async def test_a_refusal_does_not_wait_on_undoing_claims_the_store_cannot_take(
+    registry: Registry,
+) -> None:
+    registry.id_numbers = UnreachableOnRelease()
+    registry.service = VolunteerRegistry(
+        registry.store,
+        registry.safe,
+        registry.phones,
+        AREAS,
+        registry.logins,
+        registry.id_numbers,
+        MemoryInvitations(),
+    )
+    await registry.service.register("v-1", form(), ORGANISER)
+    started = asyncio.get_running_loop().time()
+
+    with pytest.raises(ConflictError) as refused:
+        await registry.service.register("v-2", form(id_number="11010519491231002X"), ORGANISER)
+
+    assert refused.value.code == "duplicate_phone"
+    # The undo is bounded: the refusal comes after UNDO_WITHIN, not never.
+    assert asyncio.get_running_loop().time() - started < UNDO_WITHIN + 5
+    assert registry.id_numbers.holders == {"11010519491231002X": "v-2"}  # an orphan, left

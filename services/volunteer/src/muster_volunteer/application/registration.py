@@ -59,6 +59,8 @@ class DisplayName(BaseModel):
 
 
 NAME_LOOKUP_CONCURRENCY = 16
+# The longest a refused registration waits to undo its claims (seconds).
+UNDO_WITHIN = 1.0
 
 
 class VolunteerRegistry:
@@ -138,11 +140,15 @@ class VolunteerRegistry:
         if not failures:
             return
         # A release or unlink removes only what this volunteer holds: safe for the refused.
-        await self._phones.release(command.phone, volunteer_id)
+        # Best effort and bounded: the answer is the refusal; a claim left behind by a store
+        # that cannot take the release now is an orphan, taken over after ORPHAN_CLAIM_AGE.
+        undo = [self._phones.release(command.phone, volunteer_id)]
         if command.id_number is not None:
-            await self._id_numbers.release(command.id_number, volunteer_id)
+            undo.append(self._id_numbers.release(command.id_number, volunteer_id))
         if subject is not None:
-            await self.logins.unlink(subject, volunteer_id)
+            undo.append(self.logins.unlink(subject, volunteer_id))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*undo, return_exceptions=True), UNDO_WITHIN)
         raise next((f for f in failures if isinstance(f, ConflictError)), failures[0])
 
     async def _claim(
