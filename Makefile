@@ -10,7 +10,7 @@ export MUSTER_KAFKA_NODES := $(CLUSTER)
 endif
 PY := .venv/bin/python
 
-.PHONY: help install up demo test test-faults test-cluster test-conformance lint unit down status clean logs bench bench-rebuild bench-registrations bench-roster bench-teams bench-healthz bench-pages bench-notify-channels docs schemas
+.PHONY: help install up demo test test-faults test-cluster test-channels test-conformance lint unit down status clean logs bench bench-rebuild bench-registrations bench-roster bench-teams bench-healthz bench-pages bench-notify-channels docs schemas
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,7 +51,7 @@ lint: ## ruff, mypy (strict), import boundaries
 test: install ## lint, then every test against the real Kafka and FerretDB, the faults last
 	bash $(STACK) up infra
 	$(MAKE) --no-print-directory lint
-	$(PY) -m pytest -m "not faults and not cluster and not conformance"
+	$(PY) -m pytest -m "not faults and not cluster and not conformance and not channels"
 	$(PY) -m pytest -m faults tests/faults
 
 test-faults: install ## faults under load: Kafka, the store, each service killed, a rebalance
@@ -60,6 +60,10 @@ test-faults: install ## faults under load: Kafka, the store, each service killed
 
 unit: ## fast tests of pure logic only
 	$(PY) -m pytest -m "not integration and not e2e"
+
+test-channels: install ## a drive broadcast reaches inbox, email and webhooks as preferences say, with notify killed mid-delivery
+	bash $(STACK) up infra
+	$(PY) -m pytest -m channels tests/e2e/test_notification_channels.py
 
 test-conformance: install ## schemathesis: every answer of each service, as each role, conforms to its OpenAPI
 	bash $(STACK) up infra
