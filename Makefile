@@ -48,10 +48,11 @@ lint: ## ruff, mypy (strict), import boundaries
 	.venv/bin/mypy
 	.venv/bin/lint-imports
 
-test: install ## lint, then every test against the real Kafka and FerretDB, the faults last
+test: install ## lint, then every test against the real Kafka and FerretDB, the OpenAPI conformance run, the faults last
 	bash $(STACK) up infra
 	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest -m "not faults and not cluster and not conformance and not channels"
+	$(PY) -m pytest -m conformance tests/conformance -s
 	$(PY) -m pytest -m faults tests/faults
 
 test-faults: install ## faults under load: Kafka, the store, each service killed, a rebalance
