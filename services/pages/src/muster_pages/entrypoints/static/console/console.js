@@ -25,7 +25,7 @@ const LABELS = {
     not_organiser: "此账号不是组织者，无法使用工作台。", who: "{subject} · 辖区 {area}",
     launch_title: "发布招募", field_title: "标题", field_area: "辖区编码", field_category: "服务类别", field_skill: "所需技能",
     field_headcount: "招募人数", field_acceptance: "录用方式", acceptance_automatic: "先到先得", acceptance_organiser: "组织者审核",
-    field_signup_closes: "报名截止", field_starts: "开始时间", field_ends: "结束时间", field_min_age: "最低年龄（选填）",
+    field_signup_closes: "报名截止", field_starts: "开始时间", field_ends: "结束时间", field_min_age: "最低年龄（选填）", field_team_min: "每队最少人数", field_team_max: "每队最多人数",
     residents_only: "仅限本辖区居民", party_members_only: "仅限党员", launch: "发布", launched: "招募已发布。",
     my_drives: "本浏览器发布的招募", col_title: "标题", col_area: "辖区", col_starts: "开始", col_funnel: "报名 / 录用 / 候补",
     open_by_id: "按编号打开", open: "打开", no_drives: "暂无。发布招募后在此显示，也可按编号打开。",
@@ -83,7 +83,7 @@ const LABELS = {
     not_organiser: "This login is not an organiser's: the console is for organisers.", who: "{subject} · area {area}",
     launch_title: "Launch a drive", field_title: "Title", field_area: "Area code", field_category: "Service category", field_skill: "Skill needed",
     field_headcount: "Places", field_acceptance: "Acceptance", acceptance_automatic: "First come, first served", acceptance_organiser: "Organiser decides",
-    field_signup_closes: "Sign-up closes", field_starts: "Starts", field_ends: "Ends", field_min_age: "Minimum age (optional)",
+    field_signup_closes: "Sign-up closes", field_starts: "Starts", field_ends: "Ends", field_min_age: "Minimum age (optional)", field_team_min: "Team size, at least", field_team_max: "Team size, at most",
     residents_only: "Residents of the area only", party_members_only: "Party members only", launch: "Launch", launched: "Drive launched.",
     my_drives: "Drives launched in this browser", col_title: "Title", col_area: "Area", col_starts: "Starts", col_funnel: "Signed up / accepted / waitlisted",
     open_by_id: "Open by id", open: "Open", no_drives: "None yet. Drives you launch show here; or open one by its id.",
@@ -177,11 +177,14 @@ function words(failure) {
   return t("failed", { message: message || code });
 }
 
-// Run an action from a button or form: the button waits, the outcome is said.
-async function acting(button, work, done) {
+// Run an action from a button or form: the button waits, the screen is drawn again
+// (`after`), then the outcome is said.
+async function acting(button, work, done, after) {
   if (button) button.disabled = true;
+  say("");
   try {
     const answer = await work();
+    if (after) await after(answer);
     if (done) say(typeof done === "function" ? done(answer) : t(done), "ok");
     return answer;
   } catch (failure) {
@@ -264,6 +267,7 @@ function launchForm() {
       roles: [{ role_id: skill.replaceAll("_", "-"), skill, headcount: Number($("#drive-headcount").value) }],
       signup_closes_at: instant($("#drive-closes").value), activity_starts_at: instant($("#drive-starts").value),
       activity_ends_at: instant($("#drive-ends").value), eligibility, acceptance: $("#drive-acceptance").value,
+      team_size_min: Number($("#drive-team-min").value), team_size_max: Number($("#drive-team-max").value),
     };
     const drive = await acting(event.submitter, () => act("dispatch", "drives", form), "launched");
     if (drive) { remember(drive.drive_id); location.assign(`/console/drives/${drive.drive_id}`); }
@@ -296,15 +300,13 @@ async function renderDrive(driveId) {
   $("#amend-drive").onsubmit = async (event) => {
     event.preventDefault();
     const headcounts = Object.fromEntries([...document.querySelectorAll("#amend-roles input")].map((i) => [i.dataset.roleId, Number(i.value)]));
-    const done = await acting(event.submitter, () => act("dispatch", `drives/${driveId}/amend`,
-      { headcounts, signup_closes_at: instant($("#amend-closes").value) }, { headers: { "If-Match": String(drive.version) } }), "saved");
-    if (!done) return;
-    const message = $("#status").textContent;
-    await renderDrive(driveId); // the new version, for the next amendment
-    say(message, "ok");
+    // Drawn again either way: the version now, for the next amendment.
+    await acting(event.submitter, () => act("dispatch", `drives/${driveId}/amend`,
+      { headcounts, signup_closes_at: instant($("#amend-closes").value) }, { headers: { "If-Match": String(drive.version) } }),
+    "saved", () => renderDrive(driveId));
   };
   $("#close-drive").onclick = async (event) => {
-    if (await acting(event.target, () => act("dispatch", `drives/${driveId}/close`, {}), "drive_closed")) await renderDrive(driveId);
+    await acting(event.target, () => act("dispatch", `drives/${driveId}/close`, {}), "drive_closed", () => renderDrive(driveId));
   };
   const teamNumber = Object.fromEntries(teams.teams.map((team, i) => [team.team_id, i + 1]));
   $("#sign-up-rows").replaceChildren(...signUps.sign_ups.map((s) => element("tr", { "data-sign-up-id": s.sign_up_id, "data-status": s.status },
@@ -317,9 +319,8 @@ async function renderDrive(driveId) {
   $("#accept-selected").onclick = async (event) => {
     const ids = [...document.querySelectorAll("#sign-up-rows input:checked")].map((i) => i.value);
     if (!ids.length) { say(t("nothing_selected"), "bad"); return; }
-    if (await acting(event.target, () => act("dispatch", `drives/${driveId}/accept`, { sign_up_ids: ids }), () => t("accepted_n", { count: ids.length }))) {
-      await renderDrive(driveId);
-    }
+    await acting(event.target, () => act("dispatch", `drives/${driveId}/accept`, { sign_up_ids: ids }),
+      () => t("accepted_n", { count: ids.length }), () => renderDrive(driveId));
   };
   renderTeams(driveId, teams.teams);
 }
@@ -333,13 +334,13 @@ function renderTeams(driveId, teams) {
       element("span", { class: member === team.leader_id ? "leader" : "", text: member === team.leader_id ? `${nameOf(member)} · ${t("leader")}` : nameOf(member) }),
       member === team.leader_id ? "" : element("span", { class: "row" },
         element("button", { type: "button", class: "small make-leader", text: t("make_leader"), onclick: async (event) => {
-          if (await acting(event.target, () => act("dispatch", `drives/${driveId}/teams/leader`, { team_id: team.team_id, leader_id: member }), "leader_changed")) await redraw();
+          await acting(event.target, () => act("dispatch", `drives/${driveId}/teams/leader`, { team_id: team.team_id, leader_id: member }), "leader_changed", redraw);
         } }),
         element("button", { type: "button", class: "small split", text: t("split_off"), onclick: async (event) => {
-          if (await acting(event.target, () => act("dispatch", `drives/${driveId}/teams/split`, { team_id: team.team_id, members: [member] }), "split")) await redraw();
+          await acting(event.target, () => act("dispatch", `drives/${driveId}/teams/split`, { team_id: team.team_id, members: [member] }), "split", redraw);
         } }))))),
     i === 0 ? "" : element("button", { type: "button", class: "small merge", text: t("merge_into"), onclick: async (event) => {
-      if (await acting(event.target, () => act("dispatch", `drives/${driveId}/teams/merge`, { team_id: teams[0].team_id, absorbed_team_id: team.team_id }), "merged")) await redraw();
+      await acting(event.target, () => act("dispatch", `drives/${driveId}/teams/merge`, { team_id: teams[0].team_id, absorbed_team_id: team.team_id }), "merged", redraw);
     } }))));
   if (!teams.length) list.append(element("p", { class: "muted", text: t("no_teams") }));
   $("#move-form").hidden = teams.length < 2;
@@ -348,11 +349,11 @@ function renderTeams(driveId, teams) {
   $("#move-form").onsubmit = async (event) => {
     event.preventDefault();
     const body = { volunteer_id: $("#move-volunteer").value, to_team_id: $("#move-team").value };
-    if (await acting(event.submitter, () => act("dispatch", `drives/${driveId}/teams/move`, body), "moved")) await redraw();
+    await acting(event.submitter, () => act("dispatch", `drives/${driveId}/teams/move`, body), "moved", redraw);
   };
   const form = (reform) => async (event) => {
-    const answer = await acting(event.target, () => act("dispatch", `drives/${driveId}/teams`, { reform }));
-    if (answer) { await redraw(); say(t("teams_formed", { count: $("#team-list").querySelectorAll(".team").length }), "ok"); }
+    await acting(event.target, () => act("dispatch", `drives/${driveId}/teams`, { reform }),
+      () => t("teams_formed", { count: $("#team-list").querySelectorAll(".team").length }), redraw);
   };
   $("#form-teams").onclick = form(false);
   $("#reform-teams").onclick = form(true);
@@ -405,24 +406,22 @@ function scheduleForm() {
     if ($("#act-latitude").value && $("#act-longitude").value) {
       form.latitude = Number($("#act-latitude").value); form.longitude = Number($("#act-longitude").value);
     }
-    let answer;
+    // The list is a read model: it follows the events a moment later.
+    const listed = async (answer) => {
+      const id = answer.activity_id || answer.occurrences[0].activity_id;
+      for (let tries = 0; tries < 20; tries += 1) {
+        await renderActivities();
+        if (document.querySelector(`#activity-rows tr[data-activity-id="${id}"]`)) return;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    };
     if ($("#act-repeat").checked) {
       const weekday = new Date(form.starts_at).getDay() || 7; // ISO: 1 Monday … 7 Sunday
       form.repeat = { weekdays: [weekday], every_weeks: Number($("#act-every").value), until: $("#act-until").value };
-      answer = await acting(event.submitter, () => act("dispatch", "activity-series", form), (s) => t("scheduled_series", { count: s.occurrences.length }));
+      await acting(event.submitter, () => act("dispatch", "activity-series", form),
+        (series) => t("scheduled_series", { count: series.occurrences.length }), listed);
     } else {
-      answer = await acting(event.submitter, () => act("dispatch", "activities", form), "scheduled");
-    }
-    if (answer) {
-      const message = $("#status").textContent;
-      // The list is a read model: it follows the events a moment later.
-      for (let tries = 0; tries < 20; tries += 1) {
-        await renderActivities();
-        const id = answer.activity_id || answer.occurrences?.[0]?.activity_id;
-        if (document.querySelector(`#activity-rows tr[data-activity-id="${id}"]`)) break;
-        await new Promise((resolve) => setTimeout(resolve, 500));
-      }
-      say(message, "ok");
+      await acting(event.submitter, () => act("dispatch", "activities", form), "scheduled", listed);
     }
   });
 }
@@ -472,13 +471,13 @@ async function renderActivity(activityId) {
     event.preventDefault();
     const current = await read("dispatch", `activities/${activityId}`);
     const body = { starts_at: instant($("#amend-starts").value), ends_at: instant($("#amend-ends").value), capacity: Number($("#amend-capacity").value) };
-    if (await acting(event.submitter, () => act("dispatch", `activities/${activityId}/amend`, body, { headers: { "If-Match": String(current.version) } }), "moved_activity")) activity = await draw();
+    await acting(event.submitter, () => act("dispatch", `activities/${activityId}/amend`, body, { headers: { "If-Match": String(current.version) } }), "moved_activity", async () => { activity = await draw(); });
   };
   $("#cancel-form").onsubmit = async (event) => {
     event.preventDefault();
     const reason = $("#cancel-reason").value.trim();
     if (!reason) { $("#cancel-reason").setAttribute("aria-invalid", "true"); say(t("fix_fields"), "bad"); return; }
-    if (await acting(event.submitter, () => act("dispatch", `activities/${activityId}/cancel`, { reason }), "cancelled_activity")) activity = await draw();
+    await acting(event.submitter, () => act("dispatch", `activities/${activityId}/cancel`, { reason }), "cancelled_activity", async () => { activity = await draw(); });
   };
   $("#beneficiaries-form").onsubmit = async (event) => {
     event.preventDefault();
@@ -486,7 +485,7 @@ async function renderActivity(activityId) {
     await acting(event.submitter, () => act("dispatch", `activities/${activityId}/beneficiaries`, { counts }), "beneficiaries_recorded");
   };
   $("#approve").onclick = async (event) => {
-    if (await acting(event.target, () => act("dispatch", `activities/${activityId}/approve`, {}), "approved")) activity = await draw();
+    await acting(event.target, () => act("dispatch", `activities/${activityId}/approve`, {}), "approved", async () => { activity = await draw(); });
   };
   every(LIVE_SECONDS, async () => { if (!document.hidden) activity = await draw(); });
 }
@@ -506,9 +505,8 @@ function openCorrection(activity, volunteerId, attendance) {
     $("#correct-reason").setAttribute("aria-invalid", reason ? "false" : "true");
     if (!reason) { say(t("fix_fields"), "bad"); return; }
     const body = { check_in_at: instant($("#correct-in").value), check_out_at: instant($("#correct-out").value), reason };
-    if (await acting(event.submitter, () => act("dispatch", `activities/${activity.activity_id}/attendances/${encodeURIComponent(volunteerId)}/correct`, body), "corrected")) {
-      form.hidden = true;
-    }
+    const path = `activities/${activity.activity_id}/attendances/${encodeURIComponent(volunteerId)}/correct`;
+    await acting(event.submitter, () => act("dispatch", path, body), "corrected", () => { form.hidden = true; });
   };
 }
 
