@@ -21,7 +21,6 @@ const LABELS = {
   "zh-CN": {
     page_title: "组织者工作台", app_name: "组织者工作台", other_language: "English", sign_out: "退出", menu: "菜单",
     nav_drives: "招募", nav_activities: "活动", nav_roster: "名册导入", nav_dashboard: "数据看板",
-    welcome_title: "组织者工作台", welcome_text: "请以组织者身份登录，管理本辖区的招募、队伍、活动与名册。", sign_in: "登录",
     not_organiser: "此账号不是组织者，无法使用工作台。", who: "{subject} · 辖区 {area}",
     launch_title: "发布招募", field_title: "标题", field_area: "辖区编码", field_category: "服务类别", field_skill: "所需技能",
     field_headcount: "招募人数", field_acceptance: "录用方式", acceptance_automatic: "先到先得", acceptance_organiser: "组织者审核",
@@ -54,7 +53,7 @@ const LABELS = {
     beneficiaries: "受益人次", record_beneficiaries: "记录受益人次", beneficiaries_recorded: "已记录受益人次。",
     elderly: "老年人", children: "儿童", disabled: "残障人士", low_income: "困难群众", outdoor_workers: "户外劳动者", residents: "社区居民",
     cancel_activity: "取消活动", cancelled_activity: "活动已取消。",
-    qr_label: "签到二维码", qr_scan: "请用手机扫码签到，或输入签到码", qr_refresh: "二维码每 {seconds} 秒更新一次，当前码还剩 {left} 秒。", back: "返回",
+    qr_label: "签到二维码", qr_scan: "请用手机相机扫码签到 · 当前签到码", qr_refresh: "二维码每 {seconds} 秒更新一次，当前码还剩 {left} 秒。", back: "返回",
     roster_title: "导入志愿者名册", roster_text: "上传 CSV 或 XLSX 文件。第一行为表头：姓名、手机、楼栋、类别（必填），身份证号、技能、出生年份、工作单位（选填）。楼栋可填 16 位编号，或在辖区内唯一的名称（如 天元公寓社区/1号楼）。先预览，确认无误再导入；同一文件重复上传不会重复登记。",
     field_roster_area: "楼栋所在辖区（默认本辖区）", field_file: "名册文件", preview: "预览", import: "导入可登记的行",
     col_row: "行", col_name: "姓名", col_problems: "问题",
@@ -79,7 +78,6 @@ const LABELS = {
   en: {
     page_title: "Organisers' console", app_name: "Organisers' console", other_language: "中文", sign_out: "Sign out", menu: "Menu",
     nav_drives: "Drives", nav_activities: "Activities", nav_roster: "Roster import", nav_dashboard: "Dashboard",
-    welcome_title: "Organisers' console", welcome_text: "Sign in as an organiser to run your area's drives, teams, activities and rosters.", sign_in: "Sign in",
     not_organiser: "This login is not an organiser's: the console is for organisers.", who: "{subject} · area {area}",
     launch_title: "Launch a drive", field_title: "Title", field_area: "Area code", field_category: "Service category", field_skill: "Skill needed",
     field_headcount: "Places", field_acceptance: "Acceptance", acceptance_automatic: "First come, first served", acceptance_organiser: "Organiser decides",
@@ -112,7 +110,7 @@ const LABELS = {
     beneficiaries: "Beneficiaries", record_beneficiaries: "Record beneficiaries", beneficiaries_recorded: "Beneficiaries recorded.",
     elderly: "Elderly", children: "Children", disabled: "Disabled", low_income: "Low income", outdoor_workers: "Outdoor workers", residents: "Residents",
     cancel_activity: "Cancel the activity", cancelled_activity: "Activity cancelled.",
-    qr_label: "Check-in QR code", qr_scan: "Scan with your phone to check in, or enter the code", qr_refresh: "The code changes every {seconds} s; this one for {left} s more.", back: "Back",
+    qr_label: "Check-in QR code", qr_scan: "Scan with the phone's camera to check in · code now", qr_refresh: "The code changes every {seconds} s; this one for {left} s more.", back: "Back",
     roster_title: "Import a volunteer roster", roster_text: "Upload a CSV or XLSX file. Row 1 is the header: name, phone, building and categories (required); id_number, skills, birth_year and employer_unit (optional). A building is its 16-digit id or a name unique in the area (e.g. 天元公寓社区/1号楼). Preview first; uploading the same file again registers nobody twice.",
     field_roster_area: "Area of the buildings (default: yours)", field_file: "Roster file", preview: "Preview", import: "Import the ready rows",
     col_row: "Row", col_name: "Name", col_problems: "Problems",
@@ -603,9 +601,12 @@ function problemWords(p) {
   return LABELS.en[key] ? t(key, { field }) : p.message;
 }
 
+const rosterNames = {}; // row -> name, from the preview (the import's outcomes carry none)
+
 function rosterRows(details) {
+  for (const d of details) if (d.name) rosterNames[d.row] = d.name;
   $("#roster-rows").replaceChildren(...details.map((d) => element("tr", { "data-row": d.row, class: d.status === "refused" ? "refused" : "" },
-    element("td", { text: String(d.row) }), element("td", { text: d.name || "" }),
+    element("td", { text: String(d.row) }), element("td", { text: d.name || rosterNames[d.row] || "" }),
     element("td", {}, element("span", { class: `badge ${d.status}`, text: t(`roster_${d.status}`) })),
     element("td", { class: "problems", text: d.errors.map(problemWords).join("；") }))));
 }
@@ -664,10 +665,10 @@ function rosterForm() {
 
 async function route() {
   const path = location.pathname.replace(/\/$/, "");
-  $("#sign-in-link").href = `/sign-in?next=${encodeURIComponent(path + location.search)}`;
   const claims = console_.session.claims || {};
-  if (!console_.session.signed_in) { show("signed-out"); return; }
-  if (!["organiser", "admin"].includes(claims.role)) { show("signed-out"); say(t("not_organiser"), "bad"); $("#sign-out").hidden = false; return; }
+  // Signed out: to the sign-in, which comes back here.
+  if (!console_.session.signed_in) { location.assign(`/sign-in?next=${encodeURIComponent(path + location.search)}`); return; }
+  if (!["organiser", "admin"].includes(claims.role)) { show("none"); say(t("not_organiser"), "bad"); $("#sign-out").hidden = false; return; }
   console_.area = claims.area;
   $("#who").textContent = t("who", { subject: claims.sub, area: claims.area });
   $("#sign-out").hidden = false;
@@ -691,7 +692,7 @@ async function start() {
   i18n.apply();
   $("#lang-toggle").addEventListener("click", () => {
     i18n.toggle();
-    if (!["signed-out", "roster"].includes(console_.screen)) route().catch((failure) => say(words(failure), "bad"));
+    if (!["none", "roster"].includes(console_.screen)) route().catch((failure) => say(words(failure), "bad"));
   });
   launchForm();
   scheduleForm();
