@@ -1,5 +1,5 @@
 """Vendor the browser assets the services serve themselves, from the npm registry: the
-dashboard's ECharts, and Swagger UI and ReDoc for every service's `/docs` and `/redoc`.
+dashboard's ECharts, the organisers' console's QR code generator, and Swagger UI and ReDoc for every service's `/docs` and `/redoc`.
 Each package is pinned and checked against the registry's sha512 integrity, and the files
 it needs are unpacked into a git-ignored `vendor/` beside the code that serves them, so no
 page of a service loads anything from outside it. Standard library only, so a bare Python
@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = ROOT / "services/reporting/src/muster_reporting/entrypoints/dashboard/vendor"
 API_DOCS = ROOT / "libs/runtime/src/muster_runtime/api_docs"
+CONSOLE = ROOT / "services/pages/src/muster_pages/entrypoints/static/console/vendor"
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,13 @@ PINS = {
             "sha512-M6jWhG1qoBnH6TFmzJnstyCZ87HmOY/UzDm78mHiYihEdlV/YcS9ogOo1NlElnJMeLsyxHFe2yFc4sNjHTrABQ==",
             {"package/bundles/redoc.standalone.js": "redoc.standalone.js"},
             API_DOCS,
+        ),
+        Pin(
+            "qrcode-generator",
+            "2.0.4",
+            "sha512-mZSiP6RnbHl4xL2Ap5HfkjLnmxfKcPWpWe/c+5XxCuetEenqmNFf1FH/ftXPCtFG5/TDobjsjz6sSNL0Sr8Z9g==",
+            {"package/dist/qrcode.mjs": "qrcode.mjs"},
+            CONSOLE,
         ),
     )
 }

@@ -527,6 +527,7 @@ up_service() {
     if [[ "$c" == pages ]]; then
       export MUSTER_DISPATCH_SERVICE_URL="${MUSTER_DISPATCH_SERVICE_URL:-http://127.0.0.1:$DISPATCH_PORT}"
       export MUSTER_NOTIFY_SERVICE_URL="${MUSTER_NOTIFY_SERVICE_URL:-http://127.0.0.1:$NOTIFY_PORT}"
+      export MUSTER_REPORTING_SERVICE_URL="${MUSTER_REPORTING_SERVICE_URL:-http://127.0.0.1:$REPORTING_PORT}"
       # A development stack: the local sign-in page, unless an identity provider is named.
       [[ -n "${MUSTER_OIDC_ISSUER:-}" ]] || export MUSTER_DEV_MODE="${MUSTER_DEV_MODE:-1}"
     fi

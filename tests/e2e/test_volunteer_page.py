@@ -59,23 +59,27 @@ class Watched:
     """A phone's browser whose console errors, page errors and requests to anywhere but
     the pages service are written down (the latter also refused)."""
 
-    def __init__(self, playwright: Any, tmp_path: Path, stack: list[str]) -> None:
+    def __init__(self, playwright: Any, tmp_path: Path, stack: list[str], **options: Any) -> None:
+        """`options`: the browser's other settings (a desk's screen rather than a phone's)."""
         self.problems: list[str] = []
         self.elsewhere: list[str] = []
         self.screens = Path(SCREENS) if SCREENS else tmp_path / "screens"
         self.screens.mkdir(parents=True, exist_ok=True)
+        phone = {
+            "viewport": PHONE,
+            "device_scale_factor": 2,
+            "is_mobile": True,
+            "has_touch": True,
+            "locale": "zh-CN",
+            "geolocation": {"latitude": NEAR[0], "longitude": NEAR[1]},
+            "permissions": ["geolocation"],
+        }
         self.context = playwright.chromium.launch_persistent_context(
             str(tmp_path / "profile"),
             executable_path=str(CHROMIUM),
             headless=True,
             args=CHROMIUM_FLAGS,
-            viewport=PHONE,
-            device_scale_factor=2,
-            is_mobile=True,
-            has_touch=True,
-            locale="zh-CN",
-            geolocation={"latitude": NEAR[0], "longitude": NEAR[1]},
-            permissions=["geolocation"],
+            **(phone | options),
         )
         own = {urlsplit(url).netloc for url in stack}
 

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from muster_contracts.areas import load_area_tree
 from muster_pages.adapters.identity_provider import IdentityProvider
-from muster_pages.entrypoints import pages, proxy, sign_in
+from muster_pages.entrypoints import console, pages, proxy, sign_in
 from muster_runtime.errors import MusterError
 from muster_runtime.http import error_body
 from muster_runtime.logs import configure_logging
@@ -34,6 +34,10 @@ class PagesSettings(ServiceSettings):
     )
     notify_service_url: str = Field(
         default="http://127.0.0.1:8004", description="Where `/api/notify/…` is forwarded."
+    )
+    reporting_service_url: str = Field(
+        default="http://127.0.0.1:8003",
+        description="Where `/api/reporting/…` is forwarded (the console's dashboard link).",
     )
     oidc_issuer: str = Field(
         default="",
@@ -68,6 +72,7 @@ class PagesSettings(ServiceSettings):
             "volunteer": self.volunteer_service_url,
             "dispatch": self.dispatch_service_url,
             "notify": self.notify_service_url,
+            "reporting": self.reporting_service_url,
         }
 
     def secret_problems(self) -> list[str]:
@@ -138,5 +143,6 @@ def build_app(settings: PagesSettings | None = None) -> FastAPI:
     if settings.dev_mode:
         app.include_router(sign_in.development_router)
     app.include_router(proxy.router)
+    console.mount(app)
     pages.mount(app)
     return app

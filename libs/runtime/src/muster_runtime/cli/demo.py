@@ -150,6 +150,10 @@ async def run_demo(count: int, concurrency: int) -> int:
         f"  volunteer page  {pages}/   signed in as {person['name']}: "
         f"{pages}/sign-in/dev?subject={person['login']}&next=/"
     )
+    console.print(
+        f"  organisers' console  {pages}/console   signed in as demo-organiser of {DISTRICT}: "
+        f"{pages}/sign-in/dev?subject=demo-organiser&role=organiser&area={DISTRICT}&next=/console"
+    )
     for name, port in (
         ("volunteer", 8001),
         ("dispatch", 8002),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -71,3 +72,17 @@ class PendingSignIn:
     def answers(self, state: str | None) -> bool:
         """Whether the provider's redirect belongs to this sign-in (CSRF on the callback)."""
         return state is not None and secrets.compare_digest(state, self.state)
+
+
+def claims_shown(token: str | None) -> dict[str, str]:
+    """Who the session's token says it is (`sub`, `role`, `area`), for a page to greet and
+    scope its screens by. Read, not verified: the services verify the token on every call,
+    so nothing is decided on this."""
+    try:
+        payload = (token or "").split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+    if not isinstance(claims, dict):
+        return {}
+    return {k: str(claims[k]) for k in ("sub", "role", "area") if isinstance(claims.get(k), str)}

@@ -19,6 +19,7 @@ from muster_pages.domain.sign_in import (
     SIGN_IN_COOKIE,
     SIGN_IN_SECONDS,
     PendingSignIn,
+    claims_shown,
     code_challenge,
     safe_return_path,
 )
@@ -36,6 +37,10 @@ router = APIRouter(tags=["sign-in"])
 development_router = APIRouter(tags=["sign-in"])
 
 DEVELOPMENT_SESSION = timedelta(hours=12)
+# Whom the development sign-in speaks as: a volunteer (the phone page) or an organiser
+# (the console), of an area given by its code.
+DEVELOPMENT_ROLES = (Role.VOLUNTEER.value, Role.ORGANISER.value)
+AREA_CODE = re.compile(r"^[0-9]{4,16}$")
 # A development login: what an identity provider's opaque subject looks like.
 DEVELOPMENT_SUBJECT = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -166,15 +171,20 @@ async def sign_out(request: Request) -> Response:
 @development_router.get(
     "/sign-in/dev",
     response_model=None,
-    responses=refusals({422: "Not a login name (`invalid_login`)."}),
+    responses=refusals(
+        {422: "Not a login name (`invalid_login`), role (`invalid_role`) or area (`invalid_area`)."}
+    ),
 )
 async def development_sign_in(
     request: Request,
     subject: Annotated[str | None, Query(max_length=64)] = None,
     next: Annotated[str | None, Query(max_length=500)] = None,
+    role: Annotated[str, Query(max_length=20)] = Role.VOLUNTEER.value,
+    area: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Response:
     """Development mode only (MUSTER_DEV_MODE): sign in as any login, no password. Without
-    `subject`, the page asking for one; with it, a volunteer token for that login."""
+    `subject`, the page asking for one; with it, a token for that login: a volunteer's, or
+    with `role=organiser` an organiser's of `area` (default `MUSTER_DEV_SIGN_IN_AREA`)."""
     if subject is None:
         return FileResponse(STATIC / "dev-sign-in.html", headers=SECURITY_HEADERS)
     if not DEVELOPMENT_SUBJECT.match(subject):
@@ -183,11 +193,21 @@ async def development_sign_in(
             code="invalid_login",
             field="subject",
         )
+    if role not in DEVELOPMENT_ROLES:
+        raise RuleViolationError(
+            "the development sign-in speaks as a volunteer or an organiser",
+            code="invalid_role",
+            field="role",
+        )
+    if area is not None and not AREA_CODE.match(area):
+        raise RuleViolationError("an area is 4–16 digits", code="invalid_area", field="area")
     settings = request.app.state.settings
     issuer = TokenIssuer(
         settings.jwt_secret.get_secret_value(), settings.jwt_issuer, settings.jwt_audience
     )
-    token = issuer.issue(subject, Role.VOLUNTEER, settings.dev_sign_in_area, DEVELOPMENT_SESSION)
+    token = issuer.issue(
+        subject, Role(role), area or settings.dev_sign_in_area, DEVELOPMENT_SESSION
+    )
     return signed_in(
         request, token, int(DEVELOPMENT_SESSION.total_seconds()), safe_return_path(next)
     )
@@ -204,4 +224,6 @@ async def session(request: Request) -> dict[str, object]:
         "development_sign_in": settings.dev_mode,
         "identity_provider": bool(settings.oidc_issuer),
         "root_area_id": request.app.state.root_area_id,
+        # What the token claims, unverified (the services verify it): the console's scope.
+        "claims": claims_shown(request.cookies.get(SESSION_COOKIE)),
     }

@@ -30,7 +30,7 @@ export async function read(service, path, params = {}) {
 
 // A change (POST/PUT): the same key on every retry, so a volunteer who lost the network
 // mid-request is answered once and nothing happens twice.
-export async function act(service, path, body, { method = "POST", key = crypto.randomUUID() } = {}) {
+export async function act(service, path, body, { method = "POST", key = crypto.randomUUID(), headers = {} } = {}) {
   let lastFailure = null;
   for (let attempt = 0; attempt < RETRIES; attempt += 1) {
     try {
@@ -38,7 +38,7 @@ export async function act(service, path, body, { method = "POST", key = crypto.r
         method,
         headers: {
           "Content-Type": "application/json", Accept: "application/json",
-          "Idempotency-Key": key, "Accept-Language": document.documentElement.lang,
+          "Idempotency-Key": key, "Accept-Language": document.documentElement.lang, ...headers,
         },
         body: JSON.stringify(body ?? {}),
       });
