@@ -118,7 +118,7 @@ def test_one_check_in_is_one_connected_trace_across_the_services(
             ("volunteer", "append attendance"),
             ("volunteer", f"publish {topic}"),
             ("dispatch", "project AttendanceLog"),
-            ("reporting", "project ServiceRollup"),
+            ("reporting", "project LiveInsights"),
         } <= names
 
     def outside(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -149,11 +149,11 @@ def test_one_check_in_is_one_connected_trace_across_the_services(
         ("dispatch", f"consume {topic}"),
         ("dispatch", "project AttendanceLog"),
     ]
-    reporting = next(s for s in spans if s["name"] == "project ServiceRollup")
+    reporting = next(s for s in spans if s["name"] == "project LiveInsights")
     assert _chain(spans, reporting)[3:] == [
         ("volunteer", f"publish {topic}"),
         ("reporting", f"consume {topic}"),
-        ("reporting", "project ServiceRollup"),
+        ("reporting", "project LiveInsights"),
     ]
     consumed = next(
         s for s in spans if s["service"] == "dispatch" and s["name"] == f"consume {topic}"
