@@ -13,7 +13,6 @@ its own.
 from __future__ import annotations
 
 import copy
-import os
 import random
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
@@ -63,6 +62,7 @@ from muster_reporting.domain.periods import cell_id, check_period, local_day, pe
 from muster_runtime.consumer import apply_stages
 from muster_runtime.mongo import Database, Document, connect
 from muster_runtime.projections import ConsumedEvent, unpack
+from tests.conftest import mongo_url
 
 pytestmark = pytest.mark.integration
 
@@ -71,8 +71,7 @@ class Store:
     """The read models' databases of one test on the real store, each dropped after it."""
 
     def __init__(self) -> None:
-        url = os.environ.get("MUSTER_MONGO_URL", "mongodb://127.0.0.1:27017/")
-        self.client = connect(url)
+        self.client = connect(mongo_url())
         self.names: list[str] = []
 
     def database(self) -> Database:
