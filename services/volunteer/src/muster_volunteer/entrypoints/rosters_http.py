@@ -3,7 +3,8 @@ fate, then registers the rows that can be (see `application.roster_import`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -85,6 +86,15 @@ class RosterPreview(BaseModel):
     details: list[RowView]
 
 
+@contextmanager
+def _unreadable() -> Iterator[None]:
+    """A file that cannot be read as a roster is refused whole: 422 with the reason's code."""
+    try:
+        yield
+    except RosterFormatError as exc:
+        raise RuleViolationError(str(exc), code=exc.code, field="body", rule="roster") from None
+
+
 async def _table(request: Request) -> list[list[str]]:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in MEDIA_TYPES:
@@ -92,10 +102,8 @@ async def _table(request: Request) -> list[list[str]]:
             f"a roster is {' or '.join(MEDIA_TYPES)}, not {media_type or 'unlabelled'}",
             code="unsupported_media_type",
         )
-    try:
+    with _unreadable():
         return read_table(await request.body(), media_type)
-    except RosterFormatError as exc:
-        raise RuleViolationError(str(exc), code=exc.code, field="body", rule="roster") from None
 
 
 def _scope(request: Request, principal: Principal, area_id: str | None) -> str:
@@ -124,10 +132,9 @@ async def preview_roster(
     already registered."""
     area = _scope(request, principal, area_id)
     roster: RosterImport = request.app.state.rosters
-    try:
-        check = await roster.preview(await _table(request), area)
-    except RosterFormatError as exc:
-        raise RuleViolationError(str(exc), code=exc.code, field="body", rule="roster") from None
+    table = await _table(request)
+    with _unreadable():
+        check = await roster.preview(table, area)
     details = []
     for row in check.rows:
         status: Literal["ready", "refused", "already_registered"] = "ready"
@@ -182,10 +189,8 @@ async def import_roster(
     table = await _table(request)
     roster: RosterImport = request.app.state.rosters
     progress = roster.register(table, area, CommandContext(principal.actor))
-    try:
+    with _unreadable():
         first = await anext(progress)  # a roster that cannot be read answers 422, not 200
-    except RosterFormatError as exc:
-        raise RuleViolationError(str(exc), code=exc.code, field="body", rule="roster") from None
     return StreamingResponse(_lines(first, progress), media_type="application/x-ndjson")
 
 
