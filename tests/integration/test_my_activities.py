@@ -16,7 +16,6 @@ from muster_contracts.events.activities import (
 from muster_contracts.events.registry import DomainEvent
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent
-from muster_volunteer.application.attendance import ActivityBoard
 from muster_volunteer.application.my_activities import MyActivities
 from tests.integration.helpers import organiser_event
 
@@ -70,24 +69,3 @@ async def test_a_volunteer_finds_their_activities_as_amended_and_cancelled(db: D
     upcoming, recent = await mine.of_volunteer("v-2", NOW, NOW - timedelta(days=14), 10)
     assert ([a["_id"] for a in upcoming], [a["_id"] for a in recent]) == (["a-later"], ["a-past"])
     assert await mine.of_volunteer("v-9", NOW, NOW - timedelta(days=14), 10) == ([], [])
-
-
-async def test_activities_kept_before_the_projection_existed_are_added_once(db: Database) -> None:
-    board = ActivityBoard(db)
-    await board.apply(
-        [
-            consumed(1, scheduled("a-old", NOW + timedelta(days=1), ("v-1",))),
-            consumed(2, ActivityVolunteersAssigned(activity_id="a-old", volunteer_ids=("v-2",))),
-            consumed(3, ActivityCancelled(activity_id="a-old", reason="大雨")),
-        ]
-    )
-    mine = MyActivities(db)
-
-    assert await mine.fill_once(board) == 1
-    assert await MyActivities(db).fill_once(board) == 0  # once per database
-    (shown,), _ = await mine.of_volunteer("v-2", NOW, NOW, 10)
-    assert (shown["_id"], shown["_v"], shown["cancelled"]) == ("a-old", 3, True)
-    # Live events after it apply on top; those before it change nothing.
-    await mine.apply([consumed(3, ActivityVolunteersAssigned(activity_id="a-old",
-                                                             volunteer_ids=("v-3",)))])  # fmt: skip
-    assert await mine.of_volunteer("v-3", NOW, NOW, 10) == ([], [])

@@ -17,7 +17,6 @@ from muster_reporting.application.as_of import CellHistory, HistoryWriter
 from muster_reporting.bootstrap import (
     ReportingSettings,
     projections,
-    read_model_versions,
     rebuild_read_models,
 )
 from muster_runtime.bench.eventlog import DistrictLog, publish_district
@@ -26,6 +25,7 @@ from muster_runtime.dead_letters import list_dead_letters
 from muster_runtime.mongo import Database
 from muster_runtime.projections import unpack, unpack_json
 from muster_runtime.service import ServiceRuntime
+from muster_runtime.service_rebuild import read_model_versions
 from muster_runtime.settings import ServiceSettings
 from muster_runtime.topics import ensure_topics
 from tests.integration.helpers import eventually

@@ -59,7 +59,8 @@ class ReadModels(Protocol):
     """A service's read models on one version's database."""
 
     @property
-    def event_types(self) -> Collection[str]: ...
+    def event_types(self) -> Collection[str] | None:
+        """The event types the read models apply (None: any; others are skipped undecoded)."""
 
     async def apply(self, events: list[ConsumedEvent]) -> None: ...
 

@@ -1,11 +1,23 @@
-"""Composition root of the dispatch service."""
+"""Composition root of the dispatch service.
+
+Dispatch's read models (`READ_MODELS`: the volunteer pool, the activity directory, the
+attendance log) are projections of the events it consumes, kept in versions a rebuild
+replaces while the service runs (`python -m muster_dispatch rebuild`). Everything else in
+its database is its own write-side state and never rebuilt: the event store and its
+outbox, drives, activities, service days and the area tree (all event-sourced from the
+store), idempotency records, dead-letter and dedupe bookkeeping.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI
 from pydantic import Field, field_validator
 
-from muster_contracts.areas import load_area_tree
+from muster_contracts.areas import AreaTree, load_area_tree
 from muster_contracts.checkin import page_url_problem
 from muster_dispatch.adapters.attendance_log import AttendanceLog
 from muster_dispatch.application.activities import ActivityBook, HoursSettlement
@@ -23,14 +35,31 @@ from muster_dispatch.entrypoints import (
     drives_http,
     http,
 )
+from muster_runtime.consumer import Stage
 from muster_runtime.http import create_app
+from muster_runtime.live_read_models import VERSION_POLL_SECONDS, LiveReadModels
 from muster_runtime.logs import configure_logging
+from muster_runtime.mongo import Database
+from muster_runtime.online_rebuild import GRACE_SECONDS, OnlineRebuildResult
+from muster_runtime.ports.event_store import EventStore
 from muster_runtime.service import ServiceRuntime
+from muster_runtime.service_rebuild import AppliedInPlace, read_model_versions, rebuild_service
 from muster_runtime.settings import ServiceSettings
 
 CONTEXT = "dispatch"
 # Its own events too: approvals and corrections are settled again from them (`HoursSettlement`).
 CONSUMES = ("volunteer", "dispatch")
+# Every collection dispatch derives from the log: what a rebuild writes in a new version.
+READ_MODELS = (
+    VolunteerPool.COLLECTION,
+    ActivityDirectory.COLLECTION,
+    AttendanceLog.COLLECTION,
+    # Retired (the attendance log's layout of one document per activity and volunteer;
+    # hours counted per volunteer before service days): a rebuild drops what an older
+    # version left.
+    "attendance_log",
+    "hour_ledgers",
+)
 
 
 class DispatchSettings(ServiceSettings):
@@ -59,43 +88,105 @@ class DispatchSettings(ServiceSettings):
         return value
 
 
+@dataclass(frozen=True)
+class DispatchReadModels:
+    """Dispatch's read models on one version's database."""
+
+    pool: VolunteerPool
+    directory: ActivityDirectory
+    attendance: AttendanceLog
+
+    @property
+    def handlers(self) -> Sequence[Stage]:
+        return (self.pool.apply, self.attendance.apply, self.directory.apply)
+
+    async def create_indexes(self) -> None:
+        await self.pool.create_indexes()
+        await self.directory.create_indexes()
+
+    def rebuilt(self) -> AppliedInPlace:
+        """The read models as a rebuild fills them: the same handlers, nothing decided."""
+        return AppliedInPlace(self.handlers, self.create_indexes)
+
+
+def read_models_of(db: Database, areas: AreaTree) -> DispatchReadModels:
+    return DispatchReadModels(
+        VolunteerPool(db[VolunteerPool.COLLECTION], areas),
+        ActivityDirectory(db[ActivityDirectory.COLLECTION], areas),
+        AttendanceLog(db),
+    )
+
+
+@dataclass(frozen=True)
+class Dispatching:
+    """The live version's read models with what decides on them: sign-ups decided against
+    the pool, activities against the attendance log."""
+
+    read_models: DispatchReadModels
+    desk: SignUpDesk
+    activities: ActivityBook
+
+    @property
+    def handlers(self) -> Sequence[Stage]:
+        # The pool first: a sign-up in the same batch as the registration needs the profile.
+        models = self.read_models
+        return (
+            models.pool.apply,
+            self.desk.apply,
+            models.attendance.apply,
+            models.directory.apply,
+            HoursSettlement(self.activities).apply,
+        )
+
+
+def dispatching(
+    db: Database, store: EventStore, drives: DriveBook, settings: DispatchSettings
+) -> Dispatching:
+    areas = drives.areas
+    models = read_models_of(db, areas)
+    days = ServiceDays(store, settings.hours_policy)
+    return Dispatching(
+        models,
+        SignUpDesk(drives, models.pool),
+        ActivityBook(store, models.attendance, days, areas),
+    )
+
+
 def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     settings = settings or DispatchSettings()
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
     areas = load_area_tree()
     runtime = ServiceRuntime(settings, produces=CONTEXT, consumes=CONSUMES)
-    assert runtime.store is not None
-    pool = VolunteerPool(runtime.db["volunteer_pool"], areas)
-    directory = ActivityDirectory(runtime.db["activity_directory"], areas)
-    drives = DriveBook(runtime.store, areas)
-    desk = SignUpDesk(drives, pool)
+    store = runtime.store
+    assert store is not None
+    drives = DriveBook(store, areas)
+    app_state: list[FastAPI] = []
 
-    attendance = AttendanceLog(runtime.db)
-    days = ServiceDays(runtime.store, settings.hours_policy)
-    activities = ActivityBook(runtime.store, attendance, days, areas)
+    def serve_from(live: Dispatching) -> None:
+        for app in app_state:
+            app.state.pool = live.read_models.pool
+            app.state.activity_directory = live.read_models.directory
+            app.state.activities = live.activities
 
-    # The pool first: a sign-up in the same batch as the registration needs the profile.
-    runtime.consume_with(
-        pool.apply,
-        desk.apply,
-        attendance.apply,
-        directory.apply,
-        HoursSettlement(activities).apply,
+    live = LiveReadModels(
+        read_model_versions(runtime.client, settings),
+        lambda db: dispatching(db, store, drives, settings),
+        serve_from,
     )
+    runtime.consume_with(live.apply)
+    runtime.every(VERSION_POLL_SECONDS, live.refresh, "read-model-version")
 
     async def sweep() -> None:
-        await activities.sweep_never_checked_out(settings.hours_policy)
+        await live.current.activities.sweep_never_checked_out(settings.hours_policy)
 
     runtime.every(settings.sweep_seconds, sweep, "never-checked-out-sweep")
     # The packaged tree plus the admins' additions; other replicas' additions every few seconds.
-    area_tree = AreaTreeBook(runtime.store, areas)
+    area_tree = AreaTreeBook(store, areas)
     runtime.every(AREA_TREE_REFRESH_SECONDS, area_tree.catch_up, "area-tree-refresh")
 
     async def on_start() -> None:
         await area_tree.catch_up()
-        await pool.create_indexes()
-        await directory.create_indexes()
-        await attendance.migrate_legacy()
+        await (await live.follow()).read_models.create_indexes()
 
     app = create_app(
         runtime,
@@ -112,10 +203,33 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     )
     app.state.areas = areas
     app.state.area_tree = area_tree
-    app.state.pool = pool
     app.state.drives = drives
-    app.state.activities = activities
-    app.state.activity_directory = directory
     app.state.hours_policy = settings.hours_policy
     app.state.volunteer_page_url = settings.volunteer_page_url
+    app_state.append(app)
+    serve_from(live.current)
     return app
+
+
+async def rebuild_read_models(
+    settings: DispatchSettings,
+    *,
+    dry_run: bool = False,
+    show_progress: bool = True,
+    before_switch: Callable[[], Any] | None = None,
+    grace_seconds: float = GRACE_SECONDS,
+) -> OnlineRebuildResult:
+    """Build the next version of dispatch's read models from the log beside the live one
+    and switch to it, while the service may keep serving and consuming (with `dry_run`:
+    say what would change instead). Nothing is decided: sign-ups and hours are not."""
+    areas = load_area_tree()
+    return await rebuild_service(
+        settings,
+        READ_MODELS,
+        lambda db: read_models_of(db, areas).rebuilt(),
+        CONSUMES,
+        dry_run=dry_run,
+        show_progress=show_progress,
+        before_switch=before_switch,
+        grace_seconds=grace_seconds,
+    )

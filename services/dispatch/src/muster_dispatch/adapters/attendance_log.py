@@ -23,13 +23,10 @@ class AttendanceLog:
     """
 
     COLLECTION = "activity_attendance"
-    # The log as it was stored before: one document per (activity, volunteer).
-    LEGACY_COLLECTION = "attendance_log"
     # Activities whose document this process knows exists (documents are never deleted).
     KNOWN_LIMIT = 10_000
 
     def __init__(self, db: Database) -> None:
-        self._db = db
         self.collection = db[self.COLLECTION]
         self._known = KnownIds(self.KNOWN_LIMIT)
 
@@ -107,21 +104,3 @@ class AttendanceLog:
             for attendance in doc.get("volunteers", {}).values()
             for e in attendance.get("events", [])
         ]
-
-    async def migrate_legacy(self) -> int:
-        """Fold a log stored the old way (a document per activity and volunteer, found by
-        an `activity_id` field) into this one, then drop it; returns the documents folded.
-        Idempotent: a fold that stopped half-way is done again at the next start."""
-        if self.LEGACY_COLLECTION not in await self._db.list_collection_names():
-            return 0
-        folded = 0
-        async for doc in self._db[self.LEGACY_COLLECTION].find({}):
-            if "activity_id" not in doc:
-                continue  # a stub of a check-in never applied: its event is redelivered
-            volunteer_id = str(doc["_id"]).split(":", 1)[1]
-            await self.record(
-                str(doc["activity_id"]), volunteer_id, int(doc["_v"]), doc["events"], create=True
-            )
-            folded += 1
-        await self._db.drop_collection(self.LEGACY_COLLECTION)
-        return folded

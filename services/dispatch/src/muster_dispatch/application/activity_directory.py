@@ -106,6 +106,8 @@ class ActivityQuery:
 
 
 class ActivityDirectory:
+    COLLECTION = "activity_directory"
+
     def __init__(self, collection: Collection, areas: AreaTree) -> None:
         self.documents = VersionedDocuments(collection)
         self._areas = areas
