@@ -161,14 +161,15 @@ async def test_an_online_rebuild_under_live_load_equals_live_consumption_field_b
     rebuilt, live = following(subject, service_settings)
     only_live = consumer(subject, reference_settings)
     only_live.consume_with(*subject.models(reference).handlers)
-    switched = asyncio.Event()
+    switched, published = asyncio.Event(), asyncio.Event()
 
     async def trickle() -> None:
         """A small live load while the rebuild runs; the last events after its switch."""
         for start in range(half, len(wire) - 50, 10):
-            await publish_district(
-                settings.kafka_bootstrap, settings.topic_prefix, iter(wire[start : start + 10])
-            )
+            chunk = wire[start : start + 10]
+            await publish_district(settings.kafka_bootstrap, settings.topic_prefix, iter(chunk))
+            if subject.consumed(chunk):
+                published.set()
             if not switched.is_set():
                 await asyncio.sleep(0.2)
         await switched.wait()
@@ -179,7 +180,16 @@ async def test_an_online_rebuild_under_live_load_equals_live_consumption_field_b
     async with rebuilt.running(), only_live.running():
         await eventually(lambda: at_least(rebuilt, subject.consumed(wire[:half])), timeout=120)
         load = asyncio.create_task(trickle())
-        result = await subject.rebuild(service_settings, show_progress=False, grace_seconds=GRACE)
+
+        async def more_arrived() -> None:
+            """Events the service consumes arrive after the replay, on any machine: the
+            switch waits for some."""
+            published.clear()
+            await published.wait()
+
+        result = await subject.rebuild(
+            service_settings, show_progress=False, grace_seconds=GRACE, before_switch=more_arrived
+        )
         switched.set()
         await load
         await eventually(lambda: at_least(rebuilt, subject.consumed(wire)), timeout=120)
@@ -187,6 +197,7 @@ async def test_an_online_rebuild_under_live_load_equals_live_consumption_field_b
 
     assert (result.version, result.switched) == (1, True)
     assert live.version == 1  # the consumer follows the switch
+    assert result.caught_up > 0  # applied through the live path, while events flowed
     assert result.events + result.caught_up >= subject.consumed(wire[:half])
     rebuilt_db = await live_version(read_model_versions(db.client, service_settings))
     assert rebuilt_db.name == f"{db.name}_v1"

@@ -193,13 +193,14 @@ class VersionedDocuments:
 
 def apply_in_memory(doc: Document, update: Mapping[str, Any]) -> Document:
     """`doc` as the store would leave it after `update` (`$set`, `$inc`, `$push` of one
-    value; dotted paths create what they pass through).
+    value, `$addToSet` of one value or of `$each`; dotted paths create what they pass
+    through).
 
     Raises:
         ValueError: the update uses anything else.
     """
     for operator, fields in update.items():
-        if operator not in ("$set", "$inc", "$push"):
+        if operator not in ("$set", "$inc", "$push", "$addToSet"):
             raise ValueError(f"{operator} cannot be applied in memory")
         for dotted, value in fields.items():
             *parents, leaf = dotted.split(".")
@@ -212,6 +213,15 @@ def apply_in_memory(doc: Document, update: Mapping[str, Any]) -> Document:
                 target[leaf] = value
             elif operator == "$inc":
                 target[leaf] = target.get(leaf, 0) + value
+            elif operator == "$addToSet":
+                each = (
+                    value["$each"] if isinstance(value, Mapping) and "$each" in value else [value]
+                )
+                kept = list(target.get(leaf, []))
+                for item in each:
+                    if item not in kept:
+                        kept.append(item)
+                target[leaf] = kept
             elif isinstance(value, Mapping) and any(str(k).startswith("$") for k in value):
                 raise ValueError(f"$push modifiers ({dotted}) cannot be applied in memory")
             else:

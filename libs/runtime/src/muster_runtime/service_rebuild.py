@@ -41,23 +41,35 @@ def read_model_versions(client: MongoClient, settings: ServiceSettings) -> ReadM
     return ReadModelVersions(client, settings.database_name, settings.service_name)
 
 
+class Buffering(Protocol):
+    """A read model that can count in memory until it writes its documents in bulk."""
+
+    def buffer(self) -> None: ...
+
+    async def flush(self) -> None: ...
+
+
 @dataclass(frozen=True)
-class AppliedInPlace:
-    """Read models a rebuild fills through the very handlers live consumption runs, each
-    event written as it is applied (nothing folded in memory first)."""
+class RebuiltReadModels:
+    """Read models a rebuild fills through the very handlers live consumption runs: those
+    `buffered` fold the replay in memory and write their documents in bulk, the others
+    write each event as it is applied."""
 
     handlers: Sequence[Stage]
     indexes: Callable[[], Awaitable[None]]
+    buffered: Sequence[Buffering] = ()
     event_types: Collection[str] | None = None
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
         await apply_stages(self.handlers, events)
 
     def buffer(self) -> None:
-        """Nothing to keep in memory: every event is written as it is applied."""
+        for model in self.buffered:
+            model.buffer()
 
     async def flush(self) -> None:
-        """Nothing buffered to write."""
+        for model in self.buffered:
+            await model.flush()
 
     async def settle(self) -> None:
         await self.indexes()

@@ -43,7 +43,7 @@ from muster_runtime.mongo import Database
 from muster_runtime.online_rebuild import GRACE_SECONDS, OnlineRebuildResult
 from muster_runtime.ports.event_store import EventStore
 from muster_runtime.service import ServiceRuntime
-from muster_runtime.service_rebuild import AppliedInPlace, read_model_versions, rebuild_service
+from muster_runtime.service_rebuild import RebuiltReadModels, read_model_versions, rebuild_service
 from muster_runtime.settings import ServiceSettings
 
 CONTEXT = "dispatch"
@@ -104,9 +104,11 @@ class DispatchReadModels:
         await self.pool.create_indexes()
         await self.directory.create_indexes()
 
-    def rebuilt(self) -> AppliedInPlace:
-        """The read models as a rebuild fills them: the same handlers, nothing decided."""
-        return AppliedInPlace(self.handlers, self.create_indexes)
+    def rebuilt(self) -> RebuiltReadModels:
+        """The read models as a rebuild fills them: the same handlers, folded in memory,
+        nothing decided."""
+        buffered = (self.pool.documents, self.directory.documents, self.attendance)
+        return RebuiltReadModels(self.handlers, self.create_indexes, buffered)
 
 
 def read_models_of(db: Database, areas: AreaTree) -> DispatchReadModels:

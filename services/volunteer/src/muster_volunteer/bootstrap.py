@@ -32,7 +32,7 @@ from muster_runtime.mongo import Database
 from muster_runtime.online_rebuild import GRACE_SECONDS, OnlineRebuildResult
 from muster_runtime.reference_areas import ReferenceAreas
 from muster_runtime.service import ServiceRuntime
-from muster_runtime.service_rebuild import AppliedInPlace, read_model_versions, rebuild_service
+from muster_runtime.service_rebuild import RebuiltReadModels, read_model_versions, rebuild_service
 from muster_runtime.settings import ServiceSettings
 from muster_volunteer.adapters.logins import ClaimAttempts, InvitationCodes, LoginLinks
 from muster_volunteer.adapters.open_attendances import StoredOpenAttendances
@@ -233,9 +233,16 @@ class VolunteerReadModels:
         await self.my_activities.create_indexes()
         await self.team_leaders.create_indexes()
 
-    def rebuilt(self) -> AppliedInPlace:
-        """The read models as a rebuild fills them (sign-ups are not among them)."""
-        return AppliedInPlace(self.handlers, self.create_indexes)
+    def rebuilt(self) -> RebuiltReadModels:
+        """The read models as a rebuild fills them (sign-ups are not among them): folded
+        in memory but the teams, which are read back as they are applied."""
+        buffered = (
+            self.board.drives,
+            self.activity_board.activities,
+            self.activity_board.records,
+            self.my_activities.documents,
+        )
+        return RebuiltReadModels(self.handlers, self.create_indexes, buffered)
 
 
 def read_models_of(

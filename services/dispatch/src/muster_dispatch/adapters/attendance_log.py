@@ -6,7 +6,7 @@ from __future__ import annotations
 from muster_contracts.events import DomainEvent, decode_payload
 from muster_contracts.events.activities import AttendanceCheckedIn, AttendanceCheckedOut
 from muster_runtime.mongo import Database, Document, DuplicateKeyError
-from muster_runtime.projections import ConsumedEvent, KnownIds
+from muster_runtime.projections import ConsumedEvent, KnownIds, insert_in_chunks
 
 ATTENDANCE_TYPES = (AttendanceCheckedIn.event_type, AttendanceCheckedOut.event_type)
 
@@ -29,6 +29,42 @@ class AttendanceLog:
     def __init__(self, db: Database) -> None:
         self.collection = db[self.COLLECTION]
         self._known = KnownIds(self.KNOWN_LIMIT)
+        self._buffer: dict[str, Document] | None = None
+
+    def buffer(self) -> None:
+        """Keep the documents in memory from now on (a rebuild into an empty collection)."""
+        self._buffer = {}
+
+    async def flush(self) -> None:
+        """Write the buffered documents in bulk, as applying them one by one leaves them."""
+        if self._buffer is None:
+            return
+        buffer, self._buffer = self._buffer, None
+        await insert_in_chunks(self.collection, buffer.values())
+
+    def _record_in_buffer(
+        self,
+        buffer: dict[str, Document],
+        activity_id: str,
+        volunteer_id: str,
+        version: int,
+        entries: list[Document],
+        create: bool,
+    ) -> bool:
+        doc = buffer.get(activity_id)
+        if doc is None and create:
+            doc = buffer[activity_id] = {"_id": activity_id, "volunteers": {}}
+        attendance = None if doc is None else doc["volunteers"].get(volunteer_id)
+        if attendance is None:
+            if doc is None or not create:
+                return False
+            doc["volunteers"][volunteer_id] = {"_v": version, "events": list(entries)}
+            return True
+        if attendance["_v"] >= version:
+            return False
+        attendance["_v"] = version
+        attendance["events"].extend(entries)
+        return True
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
         for consumed in events:
@@ -57,6 +93,10 @@ class AttendanceLog:
         than the last applied; `create`: the event that starts the volunteer's attendance.
 
         Returns whether they were applied (False: a redelivery of an applied event)."""
+        if self._buffer is not None:
+            return self._record_in_buffer(
+                self._buffer, activity_id, volunteer_id, version, entries, create
+            )
         seen = f"volunteers.{volunteer_id}._v"
         newer: Document = {"$lt": version}
         guard: Document = (
