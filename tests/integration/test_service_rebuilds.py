@@ -138,10 +138,18 @@ def following(
     return runtime, live
 
 
-async def consumed_all(subject: Subject, settings: ServiceSettings, wire: list[WireEvent]) -> None:
-    runtime, _ = following(subject, settings)
+async def consumed_live(
+    subject: Subject, settings: ServiceSettings, db: Database, seed: int, events: int
+) -> tuple[ServiceSettings, int, dict[str, dict[Any, Any]]]:
+    """A district's log published and consumed by the service: its settings, how many
+    events it consumed, and its read models."""
+    wire = subject.log(seed, events)
+    await publish(settings, wire, CONTEXTS)
+    service_settings = subject.settings_of(settings)
+    runtime, _ = following(subject, service_settings)
     async with runtime.running():
         await eventually(lambda: at_least(runtime, subject.consumed(wire)), timeout=120)
+    return service_settings, subject.consumed(wire), await contents(db, subject.collections)
 
 
 async def test_an_online_rebuild_under_live_load_equals_live_consumption_field_by_field(
@@ -150,7 +158,7 @@ async def test_an_online_rebuild_under_live_load_equals_live_consumption_field_b
     """Two consumers read the same topics: one only consumes, the other is rebuilt online
     while events keep arriving; in the end every read model of the two is the same,
     document by document and field by field."""
-    wire = subject.log(seed=61, events=500)
+    wire = subject.log(61, 500)
     half = len(wire) // 2
     await publish(settings, wire[:half], CONTEXTS)
     await db[subject.legacy].insert_one({"_id": "left-by-an-older-version"})
@@ -211,11 +219,7 @@ async def test_an_online_rebuild_under_live_load_equals_live_consumption_field_b
 async def test_an_offline_rebuild_equals_live_and_a_dry_run_counts_what_differs(
     subject: Subject, settings: ServiceSettings, db: Database
 ) -> None:
-    wire = subject.log(seed=67, events=300)
-    await publish(settings, wire, CONTEXTS)
-    service_settings = subject.settings_of(settings)
-    await consumed_all(subject, service_settings, wire)
-    live = await contents(db, subject.collections)
+    service_settings, consumed, live = await consumed_live(subject, settings, db, 67, 300)
     tampered = db[subject.tampered]
     first, second = [d["_id"] async for d in tampered.find().sort("_id").limit(2)]
 
@@ -229,7 +233,7 @@ async def test_an_offline_rebuild_equals_live_and_a_dry_run_counts_what_differs(
     assert (same.switched, same.changes) == (False, [])
     assert differs.changes == [CollectionChange(subject.tampered, 1, 1, 1)]
     assert (rebuilt.version, rebuilt.switched) == (1, True)
-    assert rebuilt.events == subject.consumed(wire)
+    assert rebuilt.events == consumed
     versions = read_model_versions(db.client, service_settings)
     assert await versions.built() == [1]  # the dry runs' versions dropped
     assert await contents(await live_version(versions), subject.collections) == live
@@ -238,11 +242,7 @@ async def test_an_offline_rebuild_equals_live_and_a_dry_run_counts_what_differs(
 async def test_a_rebuild_killed_before_its_switch_leaves_the_live_models_whole_and_a_second_run_completes(
     subject: Subject, settings: ServiceSettings, db: Database
 ) -> None:
-    wire = subject.log(seed=71, events=200)
-    await publish(settings, wire, CONTEXTS)
-    service_settings = subject.settings_of(settings)
-    await consumed_all(subject, service_settings, wire)
-    live_before = await contents(db, subject.collections)
+    service_settings, _, live_before = await consumed_live(subject, settings, db, 71, 200)
     versions = read_model_versions(db.client, service_settings)
 
     await kill_before_switch(service_settings, subject.module)

@@ -121,8 +121,9 @@ async def apply_document_changes(
         )
 
 
-class VersionedDocuments:
-    """Per-stream documents guarded by the stream version."""
+class FoldedDocuments:
+    """Documents of one collection by `_id` that a rebuild into an empty collection keeps
+    in memory (`buffer`) and then writes in bulk (`flush`), as live applying leaves them."""
 
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
@@ -138,6 +139,10 @@ class VersionedDocuments:
             return
         buffer, self._buffer = self._buffer, None
         await insert_in_chunks(self.collection, (doc for _, doc in drained(buffer)))
+
+
+class VersionedDocuments(FoldedDocuments):
+    """Per-stream documents guarded by the stream version."""
 
     async def get(self, doc_id: str) -> Document | None:
         if self._buffer is not None:

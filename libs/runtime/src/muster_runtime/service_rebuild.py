@@ -14,13 +14,12 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, Unpack
 
 from muster_contracts.topology import event_topic
 from muster_runtime.consumer import Stage, apply_stages
 from muster_runtime.mongo import Database, MongoClient, connect
 from muster_runtime.online_rebuild import (
-    GRACE_SECONDS,
     OnlineRebuildResult,
     ReadModels,
     rebuild_online,
@@ -75,16 +74,21 @@ class RebuiltReadModels:
         await self.indexes()
 
 
+class RebuildOptions(TypedDict, total=False):
+    """How a rebuild runs (`rebuild_online`'s options)."""
+
+    dry_run: bool
+    show_progress: bool
+    before_switch: Callable[[], Any] | None
+    grace_seconds: float
+
+
 async def rebuild_service(
     settings: ServiceSettings,
     collections: Sequence[str],
     build: Callable[[Database], ReadModels],
     consumes: Sequence[str],
-    *,
-    dry_run: bool = False,
-    show_progress: bool = True,
-    before_switch: Callable[[], Any] | None = None,
-    grace_seconds: float = GRACE_SECONDS,
+    **options: Unpack[RebuildOptions],
 ) -> OnlineRebuildResult:
     """Build the next version of the service's read models (`collections`, made by
     `build` on a version's database) from the topics it `consumes`, and switch to it; with
@@ -104,10 +108,7 @@ async def rebuild_service(
                 settings.topic_partitions,
                 settings.topic_replication,
             ),
-            dry_run=dry_run,
-            show_progress=show_progress,
-            before_switch=before_switch,
-            grace_seconds=grace_seconds,
+            **options,
         )
     finally:
         await client.close()

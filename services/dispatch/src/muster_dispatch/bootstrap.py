@@ -10,9 +10,9 @@ store), idempotency records, dead-letter and dedupe bookkeeping.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Unpack
 
 from fastapi import FastAPI
 from pydantic import Field, field_validator
@@ -40,10 +40,15 @@ from muster_runtime.http import create_app
 from muster_runtime.live_read_models import VERSION_POLL_SECONDS, LiveReadModels
 from muster_runtime.logs import configure_logging
 from muster_runtime.mongo import Database
-from muster_runtime.online_rebuild import GRACE_SECONDS, OnlineRebuildResult
+from muster_runtime.online_rebuild import OnlineRebuildResult
 from muster_runtime.ports.event_store import EventStore
 from muster_runtime.service import ServiceRuntime
-from muster_runtime.service_rebuild import RebuiltReadModels, read_model_versions, rebuild_service
+from muster_runtime.service_rebuild import (
+    RebuildOptions,
+    RebuiltReadModels,
+    read_model_versions,
+    rebuild_service,
+)
 from muster_runtime.settings import ServiceSettings
 
 CONTEXT = "dispatch"
@@ -214,24 +219,12 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
 
 
 async def rebuild_read_models(
-    settings: DispatchSettings,
-    *,
-    dry_run: bool = False,
-    show_progress: bool = True,
-    before_switch: Callable[[], Any] | None = None,
-    grace_seconds: float = GRACE_SECONDS,
+    settings: DispatchSettings, **options: Unpack[RebuildOptions]
 ) -> OnlineRebuildResult:
     """Build the next version of dispatch's read models from the log beside the live one
     and switch to it, while the service may keep serving and consuming (with `dry_run`:
     say what would change instead). Nothing is decided: sign-ups and hours are not."""
     areas = load_area_tree()
     return await rebuild_service(
-        settings,
-        READ_MODELS,
-        lambda db: read_models_of(db, areas).rebuilt(),
-        CONSUMES,
-        dry_run=dry_run,
-        show_progress=show_progress,
-        before_switch=before_switch,
-        grace_seconds=grace_seconds,
+        settings, READ_MODELS, lambda db: read_models_of(db, areas).rebuilt(), CONSUMES, **options
     )

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import Unpack
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
@@ -23,10 +22,10 @@ from muster_runtime.http import create_app
 from muster_runtime.live_read_models import VERSION_POLL_SECONDS
 from muster_runtime.logs import configure_logging
 from muster_runtime.mongo import Database
-from muster_runtime.online_rebuild import GRACE_SECONDS, OnlineRebuildResult
+from muster_runtime.online_rebuild import OnlineRebuildResult
 from muster_runtime.reference_areas import ReferenceAreas
 from muster_runtime.service import ServiceRuntime
-from muster_runtime.service_rebuild import read_model_versions, rebuild_service
+from muster_runtime.service_rebuild import RebuildOptions, read_model_versions, rebuild_service
 from muster_runtime.settings import ServiceSettings
 from muster_runtime.volunteer_names import VolunteerNames
 
@@ -161,24 +160,12 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
 
 
 async def rebuild_read_models(
-    settings: ReportingSettings,
-    *,
-    dry_run: bool = False,
-    show_progress: bool = True,
-    before_switch: Callable[[], Any] | None = None,
-    grace_seconds: float = GRACE_SECONDS,
+    settings: ReportingSettings, **options: Unpack[RebuildOptions]
 ) -> OnlineRebuildResult:
     """Build the next version of every reporting read model from the log beside the live
     one and switch to it, while the service may keep serving and consuming (with
     `dry_run`: say what would change instead)."""
     areas = load_area_tree()
     return await rebuild_service(
-        settings,
-        READ_MODELS,
-        lambda db: insights_of(db, areas, settings),
-        CONSUMES,
-        dry_run=dry_run,
-        show_progress=show_progress,
-        before_switch=before_switch,
-        grace_seconds=grace_seconds,
+        settings, READ_MODELS, lambda db: insights_of(db, areas, settings), CONSUMES, **options
     )

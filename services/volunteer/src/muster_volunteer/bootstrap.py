@@ -13,11 +13,11 @@ idempotency records, the reference areas admins added, dedupe bookkeeping.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal, Unpack
 
 from fastapi import FastAPI
 from pydantic import Field, SecretStr
@@ -29,10 +29,15 @@ from muster_runtime.keys import KeyEncryptionKeys, KeyUnavailableError, LocalKey
 from muster_runtime.live_read_models import VERSION_POLL_SECONDS, LiveReadModels
 from muster_runtime.logs import configure_logging
 from muster_runtime.mongo import Database
-from muster_runtime.online_rebuild import GRACE_SECONDS, OnlineRebuildResult
+from muster_runtime.online_rebuild import OnlineRebuildResult
 from muster_runtime.reference_areas import ReferenceAreas
 from muster_runtime.service import ServiceRuntime
-from muster_runtime.service_rebuild import RebuiltReadModels, read_model_versions, rebuild_service
+from muster_runtime.service_rebuild import (
+    RebuildOptions,
+    RebuiltReadModels,
+    read_model_versions,
+    rebuild_service,
+)
 from muster_runtime.settings import ServiceSettings
 from muster_volunteer.adapters.logins import ClaimAttempts, InvitationCodes, LoginLinks
 from muster_volunteer.adapters.open_attendances import StoredOpenAttendances
@@ -369,24 +374,12 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
 
 
 async def rebuild_read_models(
-    settings: VolunteerSettings,
-    *,
-    dry_run: bool = False,
-    show_progress: bool = True,
-    before_switch: Callable[[], Any] | None = None,
-    grace_seconds: float = GRACE_SECONDS,
+    settings: VolunteerSettings, **options: Unpack[RebuildOptions]
 ) -> OnlineRebuildResult:
     """Build the next version of the volunteer service's read models from the log beside
     the live one and switch to it, while the service may keep serving and consuming (with
     `dry_run`: say what would change instead)."""
     areas = load_area_tree()
     return await rebuild_service(
-        settings,
-        READ_MODELS,
-        lambda db: read_models_of(db, areas).rebuilt(),
-        CONSUMES,
-        dry_run=dry_run,
-        show_progress=show_progress,
-        before_switch=before_switch,
-        grace_seconds=grace_seconds,
+        settings, READ_MODELS, lambda db: read_models_of(db, areas).rebuilt(), CONSUMES, **options
     )

@@ -6,12 +6,12 @@ from __future__ import annotations
 from muster_contracts.events import DomainEvent, decode_payload
 from muster_contracts.events.activities import AttendanceCheckedIn, AttendanceCheckedOut
 from muster_runtime.mongo import Database, Document, DuplicateKeyError
-from muster_runtime.projections import ConsumedEvent, KnownIds, insert_in_chunks
+from muster_runtime.projections import ConsumedEvent, FoldedDocuments, KnownIds
 
 ATTENDANCE_TYPES = (AttendanceCheckedIn.event_type, AttendanceCheckedOut.event_type)
 
 
-class AttendanceLog:
+class AttendanceLog(FoldedDocuments):
     """Volunteers' check-ins and check-outs, per activity and volunteer, exactly once.
 
     One document per activity (`_id`: the activity id) holds each volunteer's events
@@ -20,6 +20,7 @@ class AttendanceLog:
     index (a query by an `activity_id` field scanned the whole log on the development
     store, twice a command). An event is applied by one update guarded by the version
     (a redelivery matches nothing); the first check-in of an activity inserts its document.
+    A rebuild folds the log in memory and writes it in bulk (`buffer`, `flush`).
     """
 
     COLLECTION = "activity_attendance"
@@ -27,44 +28,8 @@ class AttendanceLog:
     KNOWN_LIMIT = 10_000
 
     def __init__(self, db: Database) -> None:
-        self.collection = db[self.COLLECTION]
+        super().__init__(db[self.COLLECTION])
         self._known = KnownIds(self.KNOWN_LIMIT)
-        self._buffer: dict[str, Document] | None = None
-
-    def buffer(self) -> None:
-        """Keep the documents in memory from now on (a rebuild into an empty collection)."""
-        self._buffer = {}
-
-    async def flush(self) -> None:
-        """Write the buffered documents in bulk, as applying them one by one leaves them."""
-        if self._buffer is None:
-            return
-        buffer, self._buffer = self._buffer, None
-        await insert_in_chunks(self.collection, buffer.values())
-
-    def _record_in_buffer(
-        self,
-        buffer: dict[str, Document],
-        activity_id: str,
-        volunteer_id: str,
-        version: int,
-        entries: list[Document],
-        create: bool,
-    ) -> bool:
-        doc = buffer.get(activity_id)
-        if doc is None and create:
-            doc = buffer[activity_id] = {"_id": activity_id, "volunteers": {}}
-        attendance = None if doc is None else doc["volunteers"].get(volunteer_id)
-        if attendance is None:
-            if doc is None or not create:
-                return False
-            doc["volunteers"][volunteer_id] = {"_v": version, "events": list(entries)}
-            return True
-        if attendance["_v"] >= version:
-            return False
-        attendance["_v"] = version
-        attendance["events"].extend(entries)
-        return True
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
         for consumed in events:
@@ -93,10 +58,19 @@ class AttendanceLog:
         than the last applied; `create`: the event that starts the volunteer's attendance.
 
         Returns whether they were applied (False: a redelivery of an applied event)."""
-        if self._buffer is not None:
-            return self._record_in_buffer(
-                self._buffer, activity_id, volunteer_id, version, entries, create
-            )
+        if self._buffer is not None:  # folded in memory: the same guard, in the same order
+            doc = self._buffer.get(activity_id)
+            if doc is None and create:
+                doc = self._buffer[activity_id] = {"_id": activity_id, "volunteers": {}}
+            attendance = None if doc is None else doc["volunteers"].get(volunteer_id)
+            if attendance is None and doc is not None and create:
+                doc["volunteers"][volunteer_id] = {"_v": version, "events": list(entries)}
+                return True
+            if attendance is None or attendance["_v"] >= version:
+                return False
+            attendance["_v"] = version
+            attendance["events"].extend(entries)
+            return True
         seen = f"volunteers.{volunteer_id}._v"
         newer: Document = {"$lt": version}
         guard: Document = (
