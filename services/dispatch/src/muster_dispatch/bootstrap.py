@@ -132,6 +132,7 @@ class Dispatching:
     read_models: DispatchReadModels
     desk: SignUpDesk
     activities: ActivityBook
+    settlement: HoursSettlement
 
     @property
     def handlers(self) -> Sequence[Stage]:
@@ -142,7 +143,7 @@ class Dispatching:
             self.desk.apply,
             models.attendance.apply,
             models.directory.apply,
-            HoursSettlement(self.activities).apply,
+            self.settlement.apply,
         )
 
 
@@ -152,10 +153,9 @@ def dispatching(
     areas = drives.areas
     models = read_models_of(db, areas)
     days = ServiceDays(store, settings.hours_policy)
+    activities = ActivityBook(store, models.attendance, days, areas)
     return Dispatching(
-        models,
-        SignUpDesk(drives, models.pool),
-        ActivityBook(store, models.attendance, days, areas),
+        models, SignUpDesk(drives, models.pool), activities, HoursSettlement(activities)
     )
 
 
