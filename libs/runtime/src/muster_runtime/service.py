@@ -18,6 +18,7 @@ from faststream.middlewares import AckPolicy
 
 from muster_contracts.topology import revocation_topic
 from muster_runtime.adapters.mongodb.event_store import MongoEventStore
+from muster_runtime.adapters.mongodb.profile import DocumentStoreOptions
 from muster_runtime.adapters.mongodb.seen_events import RepeatFilter
 from muster_runtime.auth import RevocationList
 from muster_runtime.consumer import (
@@ -114,7 +115,8 @@ class ServiceRuntime:
         # A list: given "a:9092,b:9092" as one string, FastStream would try it as one host.
         self.broker = KafkaBroker(settings.kafka_brokers, logger=None, **producer_options)
         self.topic = event_topic(settings.topic_prefix, produces) if produces else None
-        self.store = MongoEventStore(self.db) if produces else None
+        self.store_options = DocumentStoreOptions.of(settings.store_profile)
+        self.store = MongoEventStore(self.db, options=self.store_options) if produces else None
         self.relay = (
             OutboxRelay(
                 self.store,
