@@ -11,6 +11,7 @@ from muster_dispatch.adapters.attendance_log import AttendanceLog
 from muster_dispatch.application.activities import ActivityBook, HoursSettlement
 from muster_dispatch.application.activity_directory import ActivityDirectory
 from muster_dispatch.application.area_tree import AREA_TREE_REFRESH_SECONDS, AreaTreeBook
+from muster_dispatch.application.drive_directory import DriveDirectory
 from muster_dispatch.application.drives import DriveBook, SignUpDesk
 from muster_dispatch.application.service_days import ServiceDays
 from muster_dispatch.application.volunteer_pool import VolunteerPool
@@ -20,6 +21,7 @@ from muster_dispatch.entrypoints import (
     activity_directory_http,
     activity_series_http,
     areas_http,
+    drive_directory_http,
     drives_http,
     http,
 )
@@ -67,6 +69,7 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     assert runtime.store is not None
     pool = VolunteerPool(runtime.db["volunteer_pool"], areas)
     directory = ActivityDirectory(runtime.db["activity_directory"], areas)
+    drive_directory = DriveDirectory(runtime.db["drive_directory"], areas)
     drives = DriveBook(runtime.store, areas)
     desk = SignUpDesk(drives, pool)
 
@@ -80,6 +83,7 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
         desk.apply,
         attendance.apply,
         directory.apply,
+        drive_directory.apply,
         HoursSettlement(activities).apply,
     )
 
@@ -95,6 +99,7 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
         await area_tree.catch_up()
         await pool.create_indexes()
         await directory.create_indexes()
+        await drive_directory.create_indexes()
         await attendance.migrate_legacy()
 
     app = create_app(
@@ -102,6 +107,7 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
         title="Muster dispatch service",
         routers=[
             http.router,
+            drive_directory_http.router,
             drives_http.router,
             activities_http.router,
             activity_directory_http.router,
@@ -116,6 +122,7 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     app.state.drives = drives
     app.state.activities = activities
     app.state.activity_directory = directory
+    app.state.drive_directory = drive_directory
     app.state.hours_policy = settings.hours_policy
     app.state.volunteer_page_url = settings.volunteer_page_url
     return app

@@ -20,6 +20,7 @@ from muster_contracts.events.activities import (
     HoursApproved,
 )
 from muster_contracts.events.registry import DomainEvent
+from muster_dispatch.application.keyset import PageKey, after_key, key_order
 from muster_runtime.mongo import ASCENDING, Collection, Document
 from muster_runtime.projections import (
     ConsumedEvent,
@@ -133,7 +134,7 @@ class ActivityDirectory:
         return DocumentChange(update, creates=change.creates)
 
     async def find(
-        self, query: ActivityQuery, limit: int, after: tuple[datetime, str] | None = None
+        self, query: ActivityQuery, limit: int, after: PageKey | None = None
     ) -> list[Document]:
         """Up to `limit` activities in order of their start (then id), after `after`."""
         conditions: list[dict[str, Any]] = [{"lineage": query.area_id}]
@@ -150,17 +151,10 @@ class ActivityDirectory:
         if not query.include_cancelled:
             conditions.append({"cancelled": False})
         if after is not None:
-            conditions.append(
-                {
-                    "$or": [
-                        {"starts_at": {"$gt": after[0]}},
-                        {"starts_at": after[0], "_id": {"$gt": after[1]}},
-                    ]
-                }
-            )
+            conditions.append(after_key("starts_at", after))
         cursor = (
             self.documents.collection.find({"$and": conditions})
-            .sort([("starts_at", ASCENDING), ("_id", ASCENDING)])
+            .sort(key_order("starts_at"))
             .limit(limit)
         )
         return [doc async for doc in cursor]
