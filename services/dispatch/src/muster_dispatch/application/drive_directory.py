@@ -16,14 +16,9 @@ from typing import Any
 from muster_contracts.areas import AreaTree
 from muster_contracts.events.drives import DriveAmended, DriveClosed, DriveLaunched
 from muster_contracts.events.registry import DomainEvent
-from muster_dispatch.application.keyset import PageKey, after_key, key_order
-from muster_runtime.mongo import ASCENDING, DESCENDING, Collection, Document
-from muster_runtime.projections import (
-    ConsumedEvent,
-    DocumentChange,
-    VersionedDocuments,
-    apply_document_changes,
-)
+from muster_dispatch.application.directory import Directory, PageKey, within
+from muster_runtime.mongo import Document
+from muster_runtime.projections import DocumentChange
 
 LISTED = frozenset(kind.event_type for kind in (DriveLaunched, DriveAmended, DriveClosed))
 
@@ -75,24 +70,14 @@ class DriveQuery:
     starts_before: datetime | None = None
 
 
-class DriveDirectory:
-    def __init__(self, collection: Collection, areas: AreaTree) -> None:
-        self.documents = VersionedDocuments(collection)
-        self._areas = areas
+class DriveDirectory(Directory):
+    listed = LISTED
+    key = "drive_id"
+    moment = "activity_starts_at"
+    descending = True
 
-    async def create_indexes(self) -> None:
-        await self.documents.collection.create_index(
-            [("lineage", ASCENDING), ("activity_starts_at", DESCENDING), ("_id", DESCENDING)],
-            name="lineage_starts",
-        )
-
-    async def apply(self, events: list[ConsumedEvent]) -> None:
-        await apply_document_changes(
-            self.documents, events, LISTED, self._document_change, "drive_id"
-        )
-
-    def _document_change(self, event: DomainEvent) -> DocumentChange | None:
-        return drive_listing_change(event, self._areas)
+    def document_change(self, event: DomainEvent) -> DocumentChange | None:
+        return drive_listing_change(event, self.areas)
 
     async def find(
         self, query: DriveQuery, limit: int, after: PageKey | None = None
@@ -107,21 +92,8 @@ class DriveDirectory:
             )
         if query.category is not None:
             conditions.append({"category": query.category})
-        starts: dict[str, datetime] = {}
-        if query.starts_from is not None:
-            starts["$gte"] = query.starts_from
-        if query.starts_before is not None:
-            starts["$lt"] = query.starts_before
-        if starts:
-            conditions.append({"activity_starts_at": starts})
-        if after is not None:
-            conditions.append(after_key("activity_starts_at", after, descending=True))
-        cursor = (
-            self.documents.collection.find({"$and": conditions})
-            .sort(key_order("activity_starts_at", descending=True))
-            .limit(limit)
-        )
-        return [doc async for doc in cursor]
+        conditions += within("activity_starts_at", query.starts_from, query.starts_before)
+        return await self.page(conditions, limit, after)
 
 
 def sign_up_status(document: Document, now: datetime) -> SignUpStatus:

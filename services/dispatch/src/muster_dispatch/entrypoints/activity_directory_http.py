@@ -9,16 +9,8 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from muster_dispatch.application.activity_directory import ActivityDirectory, ActivityQuery
+from muster_dispatch.entrypoints import listing
 from muster_dispatch.entrypoints.activities_http import Reader
-from muster_dispatch.entrypoints.listing import (
-    AFTER_DESCRIPTION,
-    INSTANT,
-    instant,
-    listed_area,
-    next_after,
-    page_key,
-)
-from muster_runtime.errors import ErrorAnswer
 
 router = APIRouter(prefix="/activities", tags=["activities"])
 
@@ -50,27 +42,22 @@ class ActivityList(BaseModel):
 @router.get(
     "",
     response_model=ActivityList,
-    responses={
-        403: {"model": ErrorAnswer, "description": "`area_id` is outside your scope."},
-        422: {
-            "model": ErrorAnswer,
-            "description": "A bad parameter (`validation_failed`), an unknown area "
-            "(`unknown_area`) or a malformed `after` (`invalid_cursor`).",
-        },
-    },
+    responses=listing.refusals("a `limit` outside 1–500, an instant without its offset"),
 )
 async def list_activities(
     request: Request,
     principal: Reader,
     area_id: Annotated[str | None, Query(pattern=r"^[0-9]{4,16}$")] = None,
-    starts_from: Annotated[str | None, Query(alias="from", pattern=INSTANT)] = None,
-    starts_before: Annotated[str | None, Query(alias="to", pattern=INSTANT)] = None,
+    starts_from: Annotated[str | None, Query(alias="from", pattern=listing.INSTANT)] = None,
+    starts_before: Annotated[str | None, Query(alias="to", pattern=listing.INSTANT)] = None,
     drive_id: Annotated[str | None, Query(max_length=64)] = None,
     team_id: Annotated[str | None, Query(max_length=64)] = None,
     series_id: Annotated[str | None, Query(max_length=64)] = None,
     include_cancelled: bool = True,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
-    after: Annotated[str | None, Query(max_length=120, description=AFTER_DESCRIPTION)] = None,
+    after: Annotated[
+        str | None, Query(max_length=120, description=listing.AFTER_DESCRIPTION)
+    ] = None,
 ) -> ActivityList:
     """Activities held in an area (default: your own; an admin's, every area) and below, in order of their start;
     `from`/`to` bound the start (`to` exclusive). A page holds up to `limit`; the next
@@ -78,19 +65,19 @@ async def list_activities(
     just scheduled is listed within moments."""
     directory: ActivityDirectory = request.app.state.activity_directory
     query = ActivityQuery(
-        area_id=listed_area(principal, area_id, request.app.state.areas),
-        starts_from=instant(starts_from, "from"),
-        starts_before=instant(starts_before, "to"),
+        area_id=listing.listed_area(principal, area_id, request.app.state.areas),
+        starts_from=listing.instant(starts_from, "from"),
+        starts_before=listing.instant(starts_before, "to"),
         drive_id=drive_id,
         team_id=team_id,
         series_id=series_id,
         include_cancelled=include_cancelled,
     )
-    docs = await directory.find(query, limit, page_key(after))
+    docs = await directory.find(query, limit, listing.page_key(after))
     listed = [_listing(doc) for doc in docs]
     return ActivityList(
         activities=listed,
-        next_after=next_after([(a.starts_at, a.activity_id) for a in listed], limit),
+        next_after=listing.next_after([(a.starts_at, a.activity_id) for a in listed], limit),
     )
 
 

@@ -15,16 +15,8 @@ from muster_dispatch.application.drive_directory import (
     SignUpStatus,
     sign_up_status,
 )
+from muster_dispatch.entrypoints import listing
 from muster_dispatch.entrypoints.drives_http import Reader
-from muster_dispatch.entrypoints.listing import (
-    AFTER_DESCRIPTION,
-    INSTANT,
-    instant,
-    listed_area,
-    next_after,
-    page_key,
-)
-from muster_runtime.errors import ErrorAnswer
 
 router = APIRouter(prefix="/drives", tags=["recruitment drives"])
 
@@ -51,15 +43,9 @@ class DriveList(BaseModel):
 @router.get(
     "",
     response_model=DriveList,
-    responses={
-        403: {"model": ErrorAnswer, "description": "`area_id` is outside your scope."},
-        422: {
-            "model": ErrorAnswer,
-            "description": "A bad parameter (`validation_failed`: an unknown `status` or "
-            "`category`, a `limit` outside 1–200, an instant without its offset), an unknown "
-            "area (`unknown_area`) or a malformed `after` (`invalid_cursor`).",
-        },
-    },
+    responses=listing.refusals(
+        "an unknown `status` or `category`, a `limit` outside 1–200, an instant without its offset"
+    ),
 )
 async def list_drives(
     request: Request,
@@ -67,10 +53,12 @@ async def list_drives(
     area_id: Annotated[str | None, Query(pattern=r"^[0-9]{4,16}$")] = None,
     status: SignUpStatus | None = None,
     category: ServiceCategory | None = None,
-    starts_from: Annotated[str | None, Query(alias="from", pattern=INSTANT)] = None,
-    starts_before: Annotated[str | None, Query(alias="to", pattern=INSTANT)] = None,
+    starts_from: Annotated[str | None, Query(alias="from", pattern=listing.INSTANT)] = None,
+    starts_before: Annotated[str | None, Query(alias="to", pattern=listing.INSTANT)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-    after: Annotated[str | None, Query(max_length=120, description=AFTER_DESCRIPTION)] = None,
+    after: Annotated[
+        str | None, Query(max_length=120, description=listing.AFTER_DESCRIPTION)
+    ] = None,
 ) -> DriveList:
     """Drives launched for an area (default: your own; an admin's, every area) and below,
     the latest activity start first. `status`: `open` (taking sign-ups: not closed, the
@@ -80,18 +68,18 @@ async def list_drives(
     directory: DriveDirectory = request.app.state.drive_directory
     now = datetime.now(UTC)
     query = DriveQuery(
-        area_id=listed_area(principal, area_id, request.app.state.areas),
+        area_id=listing.listed_area(principal, area_id, request.app.state.areas),
         now=now,
         status=status,
         category=category.value if category else None,
-        starts_from=instant(starts_from, "from"),
-        starts_before=instant(starts_before, "to"),
+        starts_from=listing.instant(starts_from, "from"),
+        starts_before=listing.instant(starts_before, "to"),
     )
-    docs = await directory.find(query, limit, page_key(after))
+    docs = await directory.find(query, limit, listing.page_key(after))
     listed = [_listing(doc, now) for doc in docs]
     return DriveList(
         drives=listed,
-        next_after=next_after([(d.activity_starts_at, d.drive_id) for d in listed], limit),
+        next_after=listing.next_after([(d.activity_starts_at, d.drive_id) for d in listed], limit),
     )
 
 

@@ -4,16 +4,30 @@ of the next page (`<moment>|<id>`, the key its last item ends at)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from muster_contracts.areas import AreaTree
 from muster_contracts.envelope import Role
-from muster_dispatch.application.keyset import PageKey
+from muster_dispatch.application.directory import PageKey
 from muster_runtime.auth import Principal
-from muster_runtime.errors import RuleViolationError
+from muster_runtime.errors import ErrorAnswer, RuleViolationError
 
 # An ISO 8601 instant with its offset (`2026-12-12T08:00:00+08:00`, `…Z`); not a number.
 INSTANT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})$"
 AFTER_DESCRIPTION = "`next_after` of the previous page."
+
+
+def refusals(bad_parameter: str) -> dict[int | str, dict[str, Any]]:
+    """The refusals a list operation documents; `bad_parameter` says which parameters
+    `validation_failed` names."""
+    return {
+        403: {"model": ErrorAnswer, "description": "`area_id` is outside your scope."},
+        422: {
+            "model": ErrorAnswer,
+            "description": f"A bad parameter (`validation_failed`: {bad_parameter}), an "
+            "unknown area (`unknown_area`) or a malformed `after` (`invalid_cursor`).",
+        },
+    }
 
 
 def listed_area(principal: Principal, area_id: str | None, areas: AreaTree) -> str:
