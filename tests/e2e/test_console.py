@@ -26,19 +26,18 @@ import pytest
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.envelope import Role
 from muster_runtime.cli.sample import SampleVolunteers
+from tests.e2e import test_volunteer_page as volunteer_page
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.field_day import COMMUNITY, STREET
 from tests.e2e.test_activities_and_hours import PLACE
 from tests.e2e.test_leadership import needs_chromium
 from tests.e2e.test_volunteer_page import (
-    AUDIENCE,
     ISSUER,
     ORGANISER_LOGIN,
     Watched,
     log_in_at_the_provider,
     needs_identity_provider,
-    running_identity_provider,
-    services_trusting_the_provider,
+    pages_signing_in_through,
     signed_by_the_tests,
     until,
 )
@@ -49,29 +48,15 @@ AREAS = load_area_tree()
 BUILDING = next(a for a in AREAS.at_level(AreaLevel.BUILDING) if a.id.startswith(COMMUNITY))
 
 
-@pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
-    with services_trusting_the_provider(tmp_path_factory) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def identity_provider(system: RunningSystem) -> Iterator[str]:
-    with running_identity_provider(system) as issuer:
-        yield issuer
+# The services trusting the provider, and the provider, as for the volunteer's page.
+system = volunteer_page.system
+identity_provider = volunteer_page.identity_provider
 
 
 @pytest.fixture(scope="module")
 def pages_url(system: RunningSystem, identity_provider: str) -> str:
     """Signing in through the provider, and the development sign-in beside it."""
-    return system.start_pages(
-        {
-            "MUSTER_OIDC_ISSUER": identity_provider,
-            "MUSTER_OIDC_CLIENT_ID": "muster-pages",
-            "MUSTER_OIDC_RESOURCE": AUDIENCE,
-            "MUSTER_DEV_MODE": "1",
-        }
-    )
+    return pages_signing_in_through(system, identity_provider, {"MUSTER_DEV_MODE": "1"})
 
 
 def organiser(subject: str = "console-organiser") -> dict[str, str]:

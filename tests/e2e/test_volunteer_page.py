@@ -177,15 +177,24 @@ def _answers(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def pages_url(system: RunningSystem, identity_provider: str) -> str:
+def pages_signing_in_through(
+    system: RunningSystem, identity_provider: str, settings: dict[str, str] | None = None
+) -> str:
+    """Start the pages service signing in through the provider (`settings`: more of its
+    environment); its address."""
     return system.start_pages(
         {
             "MUSTER_OIDC_ISSUER": identity_provider,
             "MUSTER_OIDC_CLIENT_ID": "muster-pages",
             "MUSTER_OIDC_RESOURCE": AUDIENCE,
         }
+        | (settings or {})
     )
+
+
+@pytest.fixture(scope="module")
+def pages_url(system: RunningSystem, identity_provider: str) -> str:
+    return pages_signing_in_through(system, identity_provider)
 
 
 def sign_in_with_the_identity_provider(phone: Watched, pages_url: str, login: str) -> None:
