@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from fastapi import FastAPI
 from pydantic import Field, field_validator
 
@@ -29,6 +32,8 @@ from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
 
 CONTEXT = "dispatch"
 # Its own events too: approvals and corrections are settled again from them (`HoursSettlement`).
@@ -67,6 +72,7 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     areas = load_area_tree()
     runtime = ServiceRuntime(settings, produces=CONTEXT, consumes=CONSUMES)
     assert runtime.store is not None
+    store = runtime.store
     pool = VolunteerPool(runtime.db["volunteer_pool"], areas)
     directory = ActivityDirectory(runtime.db["activity_directory"], areas)
     drive_directory = DriveDirectory(runtime.db["drive_directory"], areas)
@@ -91,6 +97,22 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
         await activities.sweep_never_checked_out(settings.hours_policy)
 
     runtime.every(settings.sweep_seconds, sweep, "never-checked-out-sweep")
+
+    async def fill_drive_directory() -> None:
+        # Drives launched before the directory existed are in the store, behind the
+        # consumer's offsets: read once from there, alongside (a district's store is large).
+        while True:
+            try:
+                read = await drive_directory.fill_once(store.read_all(), "drive_directory")
+            except Exception:
+                log.exception("the drive directory could not be filled; trying again")
+                await asyncio.sleep(30)
+                continue
+            if read:
+                log.info("drive directory filled from the store", extra={"events": read})
+            return
+
+    runtime.alongside(fill_drive_directory, "drive-directory-fill")
     # The packaged tree plus the admins' additions; other replicas' additions every few seconds.
     area_tree = AreaTreeBook(runtime.store, areas)
     runtime.every(AREA_TREE_REFRESH_SECONDS, area_tree.catch_up, "area-tree-refresh")
