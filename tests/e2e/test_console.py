@@ -168,6 +168,7 @@ def run_the_console(
     page.goto(f"{pages_url}/console")
     listed = f"#drive-rows tr[data-drive-id='{drive_id}'][data-status=open]"
     assert until(lambda: desk.redrawn("/console", listed) == 1)
+    desk.screen("console-drives")
     page.select_option("#drive-status", "closed")
     page.click("#drive-filter button[type=submit]")
     page.wait_for_selector(

@@ -233,7 +233,7 @@ function driveRow(d) {
     element("td", {}, element("a", { href: `/console/drives/${d.drive_id}`, text: d.title })),
     element("td", { text: d.scope_area_id }), element("td", { text: when(d.activity_starts_at) }),
     element("td", { text: when(d.signup_closes_at) }),
-    element("td", {}, element("span", { class: `badge ${d.status}`, text: t(state) })));
+    element("td", {}, element("span", { class: `badge drive-${d.status}`, text: t(state) })));
 }
 
 // The drives of the organiser's area, from dispatch's list; `after`: the next page.
