@@ -283,6 +283,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "POST /activity-series": Rule(frozenset({ORGANISER}), area=True, body=series_form),
         "GET /activities/{activity_id}": READ,
         "GET /activities": Rule(READERS, area=True, params=lambda _: {"area_id": COMMUNITY_A}),
+        "GET /drives": Rule(READERS, area=True, params=lambda _: {"area_id": COMMUNITY_A}),
         "GET /activities/{activity_id}/check-in-code": ORGANISE,
         "GET /activities/{activity_id}/never-checked-out": READ,
         "POST /activities/{activity_id}/beneficiaries": Rule(

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from pymongo import ASCENDING as ASCENDING
+from pymongo import DESCENDING as DESCENDING
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
