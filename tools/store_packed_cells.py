@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import orjson
 
-from muster_runtime.bench.measure import print_alternated
+from muster_cli.bench.measure import print_alternated
 from muster_runtime.mongo import Database, Document, scratch_database
 from muster_runtime.projections import (
     Contribution,

@@ -8,18 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 from muster_contracts.roles import Role
-from muster_runtime.dev_tokens import issuer_from_environment
-
-
-def issue_token(
-    subject: str, role: Role, area_id: str, hours: float = 12, *, token_id: str | None = None
-) -> str:
-    issuer = issuer_from_environment()
-    return issuer.issue(subject, role, area_id, ttl=timedelta(hours=hours), token_id=token_id)
+from muster_runtime.dev_tokens import issue_token
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_audit(args.actor, args.volunteer, args.activity, args.limit))
     if args.command == "dead-letters":
         return asyncio.run(_dead_letters(args.action, args.service))
-    from muster_runtime.cli import demo as demo_module
+    from muster_cli import demo as demo_module
 
     if args.command == "demo":
         return asyncio.run(demo_module.run_demo(args.volunteers, args.concurrency))
@@ -161,7 +153,7 @@ async def _dead_letters(action: str, service: str) -> int:
 def _traces(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from muster_runtime.cli import traces
+    from muster_cli import traces
 
     console = Console(width=None if Console().is_terminal else 160)
     directory = args.dir or traces.default_trace_dir()
@@ -213,8 +205,8 @@ async def _topics(*, align: bool) -> int:
 def _bench(args: argparse.Namespace, argv: list[str] | None) -> int:
     from pathlib import Path
 
-    from muster_runtime.bench.run import BenchOptions, select_parts
-    from muster_runtime.bench.run import main as run_bench
+    from muster_cli.bench.run import BenchOptions, select_parts
+    from muster_cli.bench.run import main as run_bench
 
     try:
         parts = select_parts(args.parts)
