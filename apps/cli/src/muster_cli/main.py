@@ -240,8 +240,8 @@ async def _audit(
     from rich.console import Console
     from rich.table import Table
 
+    from muster_runtime.adapters.mongodb.audit import AuditTrail, audit_across
     from muster_runtime.adapters.mongodb.event_store import MongoEventStore
-    from muster_runtime.audit import AuditTrail, audit_across
     from muster_runtime.errors import RuleViolationError
     from muster_runtime.mongo import connect
     from muster_runtime.settings import ServiceSettings

@@ -76,6 +76,20 @@ def source_of(topic: str, partition: int) -> str:
     return f"{topic}:{partition}".replace(".", "_")
 
 
+def batch_offsets(records: Iterable[Any]) -> dict[str, range]:
+    """Per source partition, the offsets a Kafka batch's records span."""
+    spans: dict[str, range] = {}
+    for record in records:
+        source = source_of(record.topic, record.partition)
+        span = spans.get(source)
+        spans[source] = (
+            range(record.offset, record.offset + 1)
+            if span is None
+            else range(min(span.start, record.offset), max(span.stop, record.offset + 1))
+        )
+    return spans
+
+
 E = TypeVar("E", bound=DomainEvent)
 
 

@@ -12,6 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+from muster_runtime.adapters.mongodb.seen_events import RepeatFilter
 from muster_runtime.consumer import (
     EventHandler,
     PoisonMessage,
@@ -19,7 +20,6 @@ from muster_runtime.consumer import (
     decode_records,
 )
 from muster_runtime.dead_letters import list_dead_letters
-from muster_runtime.dedupe import RepeatFilter
 from muster_runtime.topics import DEAD_LETTER_SUFFIX, ensure_topics
 
 log = logging.getLogger(__name__)

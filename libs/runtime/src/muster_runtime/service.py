@@ -29,7 +29,6 @@ from muster_runtime.consumer import (
     apply_stages,
     decode_records,
 )
-from muster_runtime.dedupe import batch_offsets
 from muster_runtime.lag import ConsumerLag
 from muster_runtime.logs import CORRELATION_ID
 from muster_runtime.metrics import (
@@ -42,7 +41,7 @@ from muster_runtime.metrics import (
     RELAY_OLDEST_SECONDS,
 )
 from muster_runtime.mongo import Database, connect, ping
-from muster_runtime.projections import ConsumedEvent
+from muster_runtime.projections import ConsumedEvent, batch_offsets
 from muster_runtime.relay import OutboxRelay
 from muster_runtime.revocations import RevocationFeed
 from muster_runtime.settings import ServiceSettings

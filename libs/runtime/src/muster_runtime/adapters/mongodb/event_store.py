@@ -50,9 +50,10 @@ from pymongo.errors import DuplicateKeyError
 
 from muster_contracts.envelope import EventEnvelope
 from muster_contracts.events import DomainEvent
+from muster_runtime.adapters.mongodb.group_inserts import GroupInserts
 from muster_runtime.adapters.mongodb.profile import DocumentStoreOptions
 from muster_runtime.metrics import APPEND_CONFLICTS, EVENTS_APPENDED
-from muster_runtime.mongo import Database, Document, GroupInserts
+from muster_runtime.mongo import Database, Document
 from muster_runtime.ports.event_store import (
     CommandContext,
     ConcurrencyError,
