@@ -35,9 +35,9 @@ from muster_cli.bench.measure import (
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.envelope import Role
 from muster_contracts.topology import event_topic
+from muster_runtime.adapters.mongodb.counter_cells import unpack
 from muster_runtime.adapters.mongodb.read_model_versions import ReadModelVersions, version_name
 from muster_runtime.dev_tokens import issue_token
-from muster_runtime.projections import unpack
 from muster_runtime.topics import delete_topics, ensure_topics
 
 DISTRICT = "130203"
