@@ -25,12 +25,12 @@ from muster_runtime.adapters.mongodb.online_rebuild import (
     rebuild_online,
 )
 from muster_runtime.adapters.mongodb.read_model_versions import ReadModelVersions
+from muster_runtime.adapters.mongodb.reference_areas import ReferenceAreas
 from muster_runtime.consumer import Stage
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
 from muster_runtime.mongo import Database, MongoClient, connect
 from muster_runtime.rebuild import DeadLetters
-from muster_runtime.reference_areas import ReferenceAreas
 from muster_runtime.service import ServiceRuntime, consumer_group
 from muster_runtime.settings import ServiceSettings
 from muster_runtime.topics import dead_letter_topic
