@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import orjson
+from cachetools import FIFOCache
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -34,18 +35,14 @@ class KnownIds:
     answer."""
 
     def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._ids: dict[str, None] = {}
+        self._ids: FIFOCache[str, None] = FIFOCache(maxsize=limit)
 
     def __contains__(self, document_id: object) -> bool:
         return document_id in self._ids
 
     def add(self, document_id: str) -> None:
-        if document_id in self._ids:
-            return
-        if len(self._ids) >= self._limit:
-            del self._ids[next(iter(self._ids))]
-        self._ids[document_id] = None
+        if document_id not in self._ids:  # a known id keeps its place in line
+            self._ids[document_id] = None
 
 
 @dataclass(frozen=True)
