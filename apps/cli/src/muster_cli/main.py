@@ -130,7 +130,8 @@ async def _dead_letters(action: str, service: str) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from muster_runtime.dead_letters import list_dead_letters, redrive_dead_letters
+    from muster_cli.operations import redrive_dead_letters
+    from muster_runtime.dead_letters import list_dead_letters
     from muster_runtime.settings import ServiceSettings
 
     settings = ServiceSettings()
@@ -172,20 +173,21 @@ async def _topics(*, align: bool) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from muster_cli import operations
     from muster_runtime import topics
     from muster_runtime.settings import ServiceSettings
 
     settings = ServiceSettings()
     console = Console()
-    names = topics.all_topics(settings.topic_prefix)
+    names = operations.all_topics(settings.topic_prefix)
     await topics.ensure_topics(
         settings.kafka_bootstrap, names, settings.topic_partitions, settings.topic_replication
     )
-    states = await topics.describe(settings.kafka_bootstrap, names)
+    states = await operations.describe(settings.kafka_bootstrap, names)
     if align:
-        for name in await topics.align(settings.kafka_bootstrap, states):
+        for name in await operations.align(settings.kafka_bootstrap, states):
             console.print(f"aligned the retention of {name}")
-        states = await topics.describe(settings.kafka_bootstrap, names)
+        states = await operations.describe(settings.kafka_bootstrap, names)
     table = Table(title=f"topics on {settings.kafka_bootstrap}")
     for column in ("topic", "partitions", "retention.ms", "retention.bytes", "cleanup", "drift"):
         table.add_column(column)
