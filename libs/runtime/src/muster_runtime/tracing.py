@@ -92,15 +92,6 @@ def configure_tracing(settings: ServiceSettings) -> None:
         _provider = provider
 
 
-def install_provider(provider: TracerProvider) -> None:
-    """Use `provider` for this process (tests with an in-memory exporter)."""
-    global _provider
-    with _lock:
-        if _provider is None:
-            trace.set_tracer_provider(provider)
-            _provider = provider
-
-
 def shutdown_tracing() -> None:
     """Flush the spans still queued (at service stop)."""
     if _provider is not None:
