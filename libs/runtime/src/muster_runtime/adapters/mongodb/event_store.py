@@ -44,15 +44,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cachetools import FIFOCache
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from muster_contracts.envelope import EventEnvelope
 from muster_contracts.events import DomainEvent
+from muster_runtime.adapters.mongodb.group_inserts import GroupInserts
 from muster_runtime.adapters.mongodb.profile import DocumentStoreOptions
 from muster_runtime.metrics import APPEND_CONFLICTS, EVENTS_APPENDED
-from muster_runtime.mongo import Database, Document, GroupInserts
+from muster_runtime.mongo import Database, Document
 from muster_runtime.ports.event_store import (
     CommandContext,
     ConcurrencyError,
@@ -97,7 +99,7 @@ class MongoEventStore(EventStore, Outbox):
         # Commits appended by this process, by id, until published: the relay's copy.
         self._local_commits: dict[str, Document] = {}
         # The last commits this process stored, by id, for reads (commits never change).
-        self._recent_commits: dict[str, Document] = {}
+        self._recent_commits: FIFOCache[str, Document] = FIFOCache(max(self._recent_limit, 1))
         # Markers of this process's appends in flight (their commit not yet stored), by id:
         # the first event's id, which tells this append's marker from another writer's.
         self._in_flight: dict[str, str] = {}
@@ -307,9 +309,7 @@ class MongoEventStore(EventStore, Outbox):
         if len(self._local_commits) >= LOCAL_COMMITS_LIMIT:
             self._local_commits.clear()  # another replica relays: theirs to publish
         self._local_commits[commit["_id"]] = commit
-        if self._recent_limit:
-            if len(self._recent_commits) >= self._recent_limit:
-                del self._recent_commits[next(iter(self._recent_commits))]
+        if self._recent_limit:  # the oldest forgotten past the limit
             self._recent_commits[commit["_id"]] = commit
 
     async def read_stream(
