@@ -10,14 +10,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from muster_cli.bench.eventlog import DistrictLog, WireEvent, publish_district
 from muster_contracts.areas import load_area_tree
 from muster_contracts.topology import event_topic
-from muster_runtime.bench.eventlog import DistrictLog, WireEvent, publish_district
+from muster_runtime.adapters.mongodb.online_rebuild import comparable
+from muster_runtime.adapters.mongodb.read_model_versions import ReadModelVersions
+from muster_runtime.adapters.mongodb.service_rebuild import HOLD_BEFORE_SWITCH
 from muster_runtime.mongo import Database
-from muster_runtime.online_rebuild import comparable
-from muster_runtime.read_model_versions import ReadModelVersions
 from muster_runtime.service import ServiceRuntime
-from muster_runtime.service_rebuild import HOLD_BEFORE_SWITCH
 from muster_runtime.settings import ServiceSettings
 from muster_runtime.topics import ensure_topics
 

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from muster_cli.bench.eventlog import DistrictLog, WireEvent, publish_district
+from muster_cli.bench.replay import check_totals
 from muster_contracts.envelope import EventEnvelope
 from muster_contracts.topology import event_topic
 from muster_reporting.adapters.live_version import LiveInsights
@@ -23,13 +25,11 @@ from muster_reporting.bootstrap import (
     insights_of,
     rebuild_read_models,
 )
-from muster_runtime.bench.eventlog import DistrictLog, WireEvent, publish_district
-from muster_runtime.bench.replay import check_totals
+from muster_runtime.adapters.mongodb.read_model_versions import ReadModelVersions
+from muster_runtime.adapters.mongodb.service_rebuild import read_model_versions
 from muster_runtime.mongo import Database, scratch_database
 from muster_runtime.projections import ConsumedEvent, source_of
-from muster_runtime.read_model_versions import ReadModelVersions
 from muster_runtime.service import ServiceRuntime
-from muster_runtime.service_rebuild import read_model_versions
 from muster_runtime.settings import ServiceSettings
 from tests.integration.helpers import eventually
 from tests.integration.rebuilds import (

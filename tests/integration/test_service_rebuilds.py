@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
+from muster_cli.bench.eventlog import WireEvent, publish_district
 from muster_contracts.events.drives import TeamFormed, TeamLeaderChanged, TeamMemberMoved
 from muster_dispatch import bootstrap as dispatch
-from muster_runtime.bench.eventlog import WireEvent, publish_district
-from muster_runtime.live_read_models import LiveReadModels, Staged
+from muster_runtime.adapters.mongodb.live_read_models import LiveReadModels, Staged
+from muster_runtime.adapters.mongodb.online_rebuild import CollectionChange, OnlineRebuildResult
+from muster_runtime.adapters.mongodb.service_rebuild import read_model_versions
 from muster_runtime.mongo import Database, scratch_database
-from muster_runtime.online_rebuild import CollectionChange, OnlineRebuildResult
 from muster_runtime.service import ServiceRuntime
-from muster_runtime.service_rebuild import read_model_versions
 from muster_runtime.settings import ServiceSettings
 from muster_volunteer import bootstrap as volunteer
 from tests.integration.helpers import eventually, organiser_event

@@ -43,7 +43,8 @@ from muster_contracts.events.drives import (
 from muster_reporting.application.as_of import HistoryWriter
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.domain.funnel import Move, Stage, conversion, moves_of, step
-from muster_runtime.projections import ConsumedEvent, unpack
+from muster_runtime.adapters.mongodb.counter_cells import unpack
+from muster_runtime.projections import ConsumedEvent
 from tests.conftest import mongo_url
 from tests.integration.conftest import Commands
 

@@ -1,7 +1,7 @@
 """Composition root of the dispatch service.
 
-Dispatch's read models (`READ_MODELS`: the volunteer pool, the activity directory, the
-attendance log) are projections of the events it consumes, kept in versions a rebuild
+Dispatch's read models (`READ_MODELS`: the volunteer pool, the activity and drive
+directories, the attendance log) are projections of the events it consumes, kept in versions a rebuild
 replaces while the service runs (`python -m muster_dispatch rebuild`). Everything else in
 its database is its own write-side state and never rebuilt: the event store and its
 outbox, drives, activities, service days and the area tree (all event-sourced from the
@@ -23,6 +23,7 @@ from muster_dispatch.adapters.attendance_log import AttendanceLog
 from muster_dispatch.application.activities import ActivityBook, HoursSettlement
 from muster_dispatch.application.activity_directory import ActivityDirectory
 from muster_dispatch.application.area_tree import AREA_TREE_REFRESH_SECONDS, AreaTreeBook
+from muster_dispatch.application.drive_directory import DriveDirectory
 from muster_dispatch.application.drives import DriveBook, SignUpDesk
 from muster_dispatch.application.service_days import ServiceDays
 from muster_dispatch.application.volunteer_pool import VolunteerPool
@@ -32,38 +33,42 @@ from muster_dispatch.entrypoints import (
     activity_directory_http,
     activity_series_http,
     areas_http,
+    drive_directory_http,
     drives_http,
     http,
 )
-from muster_runtime.consumer import Stage
-from muster_runtime.http import create_app
-from muster_runtime.live_read_models import VERSION_POLL_SECONDS, LiveReadModels
-from muster_runtime.logs import configure_logging
-from muster_runtime.mongo import Database
-from muster_runtime.online_rebuild import OnlineRebuildResult
-from muster_runtime.ports.event_store import EventStore
-from muster_runtime.service import ServiceRuntime
-from muster_runtime.service_rebuild import (
+from muster_runtime.adapters.mongodb.live_read_models import VERSION_POLL_SECONDS, LiveReadModels
+from muster_runtime.adapters.mongodb.online_rebuild import OnlineRebuildResult
+from muster_runtime.adapters.mongodb.service_rebuild import (
     RebuildOptions,
     RebuiltReadModels,
     read_model_versions,
     rebuild_service,
 )
+from muster_runtime.consumer import Stage
+from muster_runtime.http import create_app
+from muster_runtime.logs import configure_logging
+from muster_runtime.mongo import Database
+from muster_runtime.ports.event_store import EventStore
+from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 
 CONTEXT = "dispatch"
 # Its own events too: approvals and corrections are settled again from them (`HoursSettlement`).
 CONSUMES = ("volunteer", "dispatch")
 # Every collection dispatch derives from the log: what a rebuild writes in a new version.
+ACTIVITY_DIRECTORY, DRIVE_DIRECTORY = "activity_directory", "drive_directory"
 READ_MODELS = (
     VolunteerPool.COLLECTION,
-    ActivityDirectory.COLLECTION,
+    ACTIVITY_DIRECTORY,
+    DRIVE_DIRECTORY,
     AttendanceLog.COLLECTION,
     # Retired (the attendance log's layout of one document per activity and volunteer;
-    # hours counted per volunteer before service days): a rebuild drops what an older
-    # version left.
+    # hours counted per volunteer before service days; the mark of a one-off fill of the
+    # drive directory from the store): a rebuild drops what an older version left.
     "attendance_log",
     "hour_ledgers",
+    "projection_fills",
 )
 
 
@@ -99,27 +104,40 @@ class DispatchReadModels:
 
     pool: VolunteerPool
     directory: ActivityDirectory
+    drive_directory: DriveDirectory
     attendance: AttendanceLog
 
     @property
     def handlers(self) -> Sequence[Stage]:
-        return (self.pool.apply, self.attendance.apply, self.directory.apply)
+        return (
+            self.pool.apply,
+            self.attendance.apply,
+            self.directory.apply,
+            self.drive_directory.apply,
+        )
 
     async def create_indexes(self) -> None:
         await self.pool.create_indexes()
         await self.directory.create_indexes()
+        await self.drive_directory.create_indexes()
 
     def rebuilt(self) -> RebuiltReadModels:
         """The read models as a rebuild fills them: the same handlers, folded in memory,
         nothing decided."""
-        buffered = (self.pool.documents, self.directory.documents, self.attendance)
+        buffered = (
+            self.pool.documents,
+            self.directory.documents,
+            self.drive_directory.documents,
+            self.attendance,
+        )
         return RebuiltReadModels(self.handlers, self.create_indexes, buffered)
 
 
 def read_models_of(db: Database, areas: AreaTree) -> DispatchReadModels:
     return DispatchReadModels(
         VolunteerPool(db[VolunteerPool.COLLECTION], areas),
-        ActivityDirectory(db[ActivityDirectory.COLLECTION], areas),
+        ActivityDirectory(db[ACTIVITY_DIRECTORY], areas),
+        DriveDirectory(db[DRIVE_DIRECTORY], areas),
         AttendanceLog(db),
     )
 
@@ -143,6 +161,7 @@ class Dispatching:
             self.desk.apply,
             models.attendance.apply,
             models.directory.apply,
+            models.drive_directory.apply,
             self.settlement.apply,
         )
 
@@ -173,6 +192,7 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
         for app in app_state:
             app.state.pool = live.read_models.pool
             app.state.activity_directory = live.read_models.directory
+            app.state.drive_directory = live.read_models.drive_directory
             app.state.activities = live.activities
 
     live = LiveReadModels(
@@ -187,6 +207,7 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
         await live.current.activities.sweep_never_checked_out(settings.hours_policy)
 
     runtime.every(settings.sweep_seconds, sweep, "never-checked-out-sweep")
+
     # The packaged tree plus the admins' additions; other replicas' additions every few seconds.
     area_tree = AreaTreeBook(store, areas)
     runtime.every(AREA_TREE_REFRESH_SECONDS, area_tree.catch_up, "area-tree-refresh")
@@ -200,6 +221,7 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
         title="Muster dispatch service",
         routers=[
             http.router,
+            drive_directory_http.router,
             drives_http.router,
             activities_http.router,
             activity_directory_http.router,

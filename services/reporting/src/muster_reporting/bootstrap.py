@@ -17,15 +17,19 @@ from muster_reporting.application.insights import INSIGHT_READ_MODELS, Insights
 from muster_reporting.application.service_rollup import ServiceRollup
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
 from muster_reporting.entrypoints import areas_http, dashboard, funnel, http, insights_http, series
+from muster_runtime.adapters.mongodb.live_read_models import VERSION_POLL_SECONDS
+from muster_runtime.adapters.mongodb.online_rebuild import OnlineRebuildResult
+from muster_runtime.adapters.mongodb.reference_areas import ReferenceAreas
+from muster_runtime.adapters.mongodb.service_rebuild import (
+    RebuildOptions,
+    read_model_versions,
+    rebuild_service,
+)
 from muster_runtime.consumer import Stage
 from muster_runtime.http import create_app
-from muster_runtime.live_read_models import VERSION_POLL_SECONDS
 from muster_runtime.logs import configure_logging
 from muster_runtime.mongo import Database
-from muster_runtime.online_rebuild import OnlineRebuildResult
-from muster_runtime.reference_areas import ReferenceAreas
 from muster_runtime.service import ServiceRuntime
-from muster_runtime.service_rebuild import RebuildOptions, read_model_versions, rebuild_service
 from muster_runtime.settings import ServiceSettings
 from muster_runtime.volunteer_names import VolunteerNames
 

@@ -23,21 +23,21 @@ from fastapi import FastAPI
 from pydantic import Field, SecretStr
 
 from muster_contracts.areas import AreaTree, load_area_tree
-from muster_runtime.consumer import Stage
-from muster_runtime.http import create_app
-from muster_runtime.keys import KeyEncryptionKeys, KeyUnavailableError, LocalKeyFile
-from muster_runtime.live_read_models import VERSION_POLL_SECONDS, LiveReadModels
-from muster_runtime.logs import configure_logging
-from muster_runtime.mongo import Database
-from muster_runtime.online_rebuild import OnlineRebuildResult
-from muster_runtime.reference_areas import ReferenceAreas
-from muster_runtime.service import ServiceRuntime
-from muster_runtime.service_rebuild import (
+from muster_runtime.adapters.mongodb.live_read_models import VERSION_POLL_SECONDS, LiveReadModels
+from muster_runtime.adapters.mongodb.online_rebuild import OnlineRebuildResult
+from muster_runtime.adapters.mongodb.reference_areas import ReferenceAreas
+from muster_runtime.adapters.mongodb.service_rebuild import (
     RebuildOptions,
     RebuiltReadModels,
     read_model_versions,
     rebuild_service,
 )
+from muster_runtime.consumer import Stage
+from muster_runtime.http import create_app
+from muster_runtime.keys import KeyEncryptionKeys, KeyUnavailableError, LocalKeyFile
+from muster_runtime.logs import configure_logging
+from muster_runtime.mongo import Database
+from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 from muster_volunteer.adapters.logins import ClaimAttempts, InvitationCodes, LoginLinks
 from muster_volunteer.adapters.open_attendances import StoredOpenAttendances

@@ -1,5 +1,5 @@
 """The version of reporting's read models that serves: the pointer document decides it
-(`muster_runtime.live_read_models`); the as-of history is written into the live one."""
+(`muster_runtime.adapters.mongodb.live_read_models`); the as-of history is written into the live one."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import logging
 
 from muster_reporting.application.insights import Insights
-from muster_runtime.live_read_models import LiveReadModels
+from muster_runtime.adapters.mongodb.live_read_models import LiveReadModels
 
 log = logging.getLogger(__name__)
 

@@ -45,12 +45,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from muster_runtime.adapters.mongodb.counter_cells import PackedCounters
 from muster_runtime.metrics import AS_OF_JOURNAL, AS_OF_WRITE_SECONDS
 from muster_runtime.mongo import Collection, Database, Document
 from muster_runtime.projections import (
     ConsumedEvent,
     Contribution,
-    PackedCounters,
     add_nested,
     insert_in_chunks,
     pack_json,

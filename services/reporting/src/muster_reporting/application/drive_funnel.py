@@ -40,8 +40,9 @@ from muster_reporting.domain.funnel import (
     step,
     total,
 )
+from muster_runtime.adapters.mongodb.counter_cells import CounterCells
 from muster_runtime.mongo import Collection, Database, Document, DuplicateKeyError
-from muster_runtime.projections import ConsumedEvent, CounterCells
+from muster_runtime.projections import ConsumedEvent
 
 
 class FunnelFacts:

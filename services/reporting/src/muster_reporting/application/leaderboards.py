@@ -47,13 +47,9 @@ from muster_contracts.events import VolunteerRegistered
 from muster_contracts.events.activities import ServiceRecordAdjusted, ServiceRecordIssued
 from muster_contracts.stars import star_rating
 from muster_reporting.application.served_in_area import Served
+from muster_runtime.adapters.mongodb.counter_cells import CounterCells
 from muster_runtime.mongo import Database, Document, DuplicateKeyError, insert_absent
-from muster_runtime.projections import (
-    ConsumedEvent,
-    Contribution,
-    CounterCells,
-    insert_in_chunks,
-)
+from muster_runtime.projections import ConsumedEvent, Contribution, insert_in_chunks
 
 RankKey = tuple[int, str]  # (-minutes, volunteer id): smaller ranks first
 

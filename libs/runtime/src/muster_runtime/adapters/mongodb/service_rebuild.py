@@ -17,15 +17,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypedDict, Unpack
 
 from muster_contracts.topology import event_topic
-from muster_runtime.consumer import Stage, apply_stages
-from muster_runtime.mongo import Database, MongoClient, connect
-from muster_runtime.online_rebuild import (
+from muster_runtime.adapters.mongodb.online_rebuild import (
     OnlineRebuildResult,
     ReadModels,
     rebuild_online,
 )
+from muster_runtime.adapters.mongodb.read_model_versions import ReadModelVersions
+from muster_runtime.consumer import Stage, apply_stages
+from muster_runtime.mongo import Database, MongoClient, connect
 from muster_runtime.projections import ConsumedEvent
-from muster_runtime.read_model_versions import ReadModelVersions
 from muster_runtime.rebuild import DeadLetters
 from muster_runtime.service import consumer_group
 from muster_runtime.settings import ServiceSettings
