@@ -236,7 +236,8 @@ async def test_counts_agree_with_the_pushes_whatever_write_the_courier_is_killed
                 assert counts["planned"] == len(docs) == 3, where
                 assert counts["sent"] == 3, where
                 assert counts["failed"] == sum(len(d["errors"]) for d in docs), where
-                assert counts["failed"] <= 3, where  # each delivery's first try refused
+                # Each delivery's first try refused, or cut short by the kill.
+                assert 3 <= counts["failed"] <= 6, where
                 assert counts["dead"] == counts["withdrawn"] == 0, where
                 return run.writes_before_kill
 

@@ -273,17 +273,28 @@ class MongoPushes(Pushes):
         if not free:
             return []
         # One write leases them all, for this claim's token; a push another courier
-        # leased meanwhile does not match (its lease is in the future).
+        # leased meanwhile does not match (its lease is in the future). A lease that ran
+        # out unsettled is a try cut short (its process stopped mid-try): counted as a
+        # failed try by the write that takes the push back.
         token = uuid.uuid4().hex
+        lease_it = {"leased_until": now + lease, "lease_token": token}
         claimed_ids = [doc["_id"] for doc in free]
-        await self._pushes.update_many(
-            {
-                "_id": {"$in": claimed_ids},
-                "state": PushState.PENDING.value,
-                "$or": [{"leased_until": None}, {"leased_until": {"$lte": now}}],
-            },
-            {"$set": {"leased_until": now + lease, "lease_token": token}},
-        )
+        cut_short = [doc["_id"] for doc in free if doc.get("leased_until") is not None]
+        fresh = [doc["_id"] for doc in free if doc.get("leased_until") is None]
+        pending = {"state": PushState.PENDING.value}
+        if fresh:
+            await self._pushes.update_many(
+                {"_id": {"$in": fresh}, **pending, "leased_until": None}, {"$set": lease_it}
+            )
+        if cut_short:
+            await self._pushes.update_many(
+                {"_id": {"$in": cut_short}, **pending, "leased_until": {"$lte": now}},
+                {
+                    "$set": lease_it,
+                    "$inc": {"failures": 1},
+                    "$push": {"errors": f"{now.isoformat()} cut short: its lease ran out"},
+                },
+            )
         leased = self._pushes.find({"_id": {"$in": claimed_ids}, "lease_token": token})
         return sorted([_push(doc) async for doc in leased], key=lambda p: p.not_before)
 
