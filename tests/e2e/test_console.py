@@ -26,7 +26,6 @@ import pytest
 from muster_cli.sample import SampleVolunteers
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.envelope import Role
-from muster_cli.sample import SampleVolunteers
 from tests.e2e import test_volunteer_page as volunteer_page
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.field_day import COMMUNITY, STREET
