@@ -26,10 +26,10 @@ from pymongo import AsyncMongoClient, monitoring
 
 from muster_contracts.areas import load_area_tree
 from muster_contracts.envelope import EventEnvelope
-from muster_reporting.adapters.counter_store import DocumentReadModelStore
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.insights import Insights
 from muster_reporting.domain.periods import cell_id
+from muster_runtime.adapters.mongodb.counter_cells import DocumentReadModelStore
 from muster_runtime.bench.eventlog import DistrictLog
 from muster_runtime.mongo import Database, Document
 from muster_runtime.projections import ConsumedEvent

@@ -22,10 +22,10 @@ from muster_contracts.events.activities import (
     ServiceRecordAdjusted,
     ServiceRecordIssued,
 )
-from muster_reporting.adapters.counter_store import DocumentReadModelStore
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.insights import Insights
 from muster_reporting.domain.periods import cell_id
+from muster_runtime.adapters.mongodb.counter_cells import DocumentReadModelStore
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent
 

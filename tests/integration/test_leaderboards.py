@@ -13,13 +13,13 @@ import pytest
 
 from muster_contracts.areas import load_area_tree
 from muster_contracts.envelope import EventEnvelope
-from muster_reporting.adapters.counter_store import DocumentReadModelStore
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.insights import Insights
 from muster_reporting.application.leaderboards import Touched, rank_key
 from muster_reporting.application.served_in_area import Served, ServedInArea, Service, period_of
 from muster_reporting.application.service_rollup import volunteer_boards
 from muster_reporting.domain.periods import cell_id
+from muster_runtime.adapters.mongodb.counter_cells import DocumentReadModelStore
 from muster_runtime.bench.eventlog import DistrictLog
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent

@@ -42,7 +42,6 @@ from muster_contracts.events.activities import (
     ServiceRecordAdjusted,
     ServiceRecordIssued,
 )
-from muster_reporting.adapters.counter_store import DocumentReadModelStore
 from muster_reporting.application import as_of
 from muster_reporting.application.as_of import (
     HISTORY_SINCE,
@@ -59,6 +58,7 @@ from muster_reporting.application.insights import Insights
 from muster_reporting.application.pending_activities import PendingActivity, in_period, split
 from muster_reporting.application.served_in_area import Membership, decide_first
 from muster_reporting.domain.periods import cell_id, check_period, local_day, periods_of
+from muster_runtime.adapters.mongodb.counter_cells import DocumentReadModelStore
 from muster_runtime.consumer import apply_stages
 from muster_runtime.mongo import Database, Document, connect
 from muster_runtime.projections import ConsumedEvent, unpack

@@ -7,11 +7,11 @@ from muster_contracts.areas import AreaTree
 from muster_reporting.application.as_of import JOURNAL, CellHistory, HistoryWriter
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.leaderboards import VolunteerStanding
-from muster_reporting.application.ports import ReadModelStore
 from muster_reporting.application.service_rollup import ServiceRollup
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
 from muster_runtime.consumer import Stage, apply_stages
 from muster_runtime.mongo import Database
+from muster_runtime.ports.counter_cells import ReadModelStore
 from muster_runtime.projections import ConsumedEvent
 
 # Collections derived from the log besides the rollup cells themselves.

@@ -55,7 +55,6 @@ from muster_reporting.application.pending_activities import (
     PendingChange,
     split,
 )
-from muster_reporting.application.ports import CellChange, ReadModelStore
 from muster_reporting.application.served_in_area import (
     Firsts,
     ServedInArea,
@@ -71,6 +70,7 @@ from muster_reporting.domain.service_counts import (
     delta_of,
 )
 from muster_runtime.mongo import Database, Document
+from muster_runtime.ports.counter_cells import CellChange, ReadModelStore
 from muster_runtime.projections import ConsumedEvent, VersionedDocuments
 
 # A top-volunteers board keeps 150 volunteers, 50 more than a report shows (corrections

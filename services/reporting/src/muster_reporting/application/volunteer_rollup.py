@@ -7,9 +7,9 @@ from datetime import datetime
 from muster_contracts.areas import AreaTree
 from muster_contracts.events import VolunteerRegistered
 from muster_reporting.application.as_of import CellHistory, Change
-from muster_reporting.application.ports import CounterCells
 from muster_reporting.domain.registrations import registration_counts
 from muster_runtime.mongo import Document
+from muster_runtime.ports.counter_cells import CounterCells
 from muster_runtime.projections import ConsumedEvent, of_type
 
 
