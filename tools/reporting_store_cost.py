@@ -26,10 +26,9 @@ from pymongo import AsyncMongoClient, monitoring
 
 from muster_contracts.areas import load_area_tree
 from muster_contracts.envelope import EventEnvelope
-from muster_reporting.application.drive_funnel import DriveFunnel
+from muster_reporting.adapters.read_models import DocumentReportingStore
 from muster_reporting.application.insights import Insights
 from muster_reporting.domain.periods import cell_id
-from muster_runtime.adapters.mongodb.counter_cells import DocumentReadModelStore
 from muster_runtime.bench.eventlog import DistrictLog
 from muster_runtime.mongo import Database, Document
 from muster_runtime.projections import ConsumedEvent
@@ -94,10 +93,9 @@ async def measure(db: Database, events: list[ConsumedEvent], counting: Counting,
     insights = Insights(
         db,
         areas,
-        DriveFunnel(db, areas),
         "Asia/Shanghai",
         (100, 300, 600),
-        DocumentReadModelStore(db),
+        DocumentReportingStore(db),
     )
     await insights.create_indexes()
     counting.ops.clear()

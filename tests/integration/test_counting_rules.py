@@ -22,10 +22,9 @@ from muster_contracts.events.activities import (
     ServiceRecordAdjusted,
     ServiceRecordIssued,
 )
-from muster_reporting.application.drive_funnel import DriveFunnel
+from muster_reporting.adapters.read_models import DocumentReportingStore
 from muster_reporting.application.insights import Insights
 from muster_reporting.domain.periods import cell_id
-from muster_runtime.adapters.mongodb.counter_cells import DocumentReadModelStore
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent
 
@@ -55,9 +54,7 @@ class Partition:
 
 
 def insights_of(db: Database) -> Insights:
-    return Insights(
-        db, AREAS, DriveFunnel(db, AREAS), "Asia/Shanghai", (100, 300), DocumentReadModelStore(db)
-    )
+    return Insights(db, AREAS, "Asia/Shanghai", (100, 300), DocumentReportingStore(db))
 
 
 def scheduled(activity_id: str, place: str, starts_at: datetime) -> ActivityScheduled:

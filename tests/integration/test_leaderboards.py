@@ -13,13 +13,12 @@ import pytest
 
 from muster_contracts.areas import load_area_tree
 from muster_contracts.envelope import EventEnvelope
-from muster_reporting.application.drive_funnel import DriveFunnel
+from muster_reporting.adapters.read_models import DocumentReportingStore
 from muster_reporting.application.insights import Insights
 from muster_reporting.application.leaderboards import Touched, rank_key
 from muster_reporting.application.served_in_area import Served, ServedInArea, Service, period_of
 from muster_reporting.application.service_rollup import volunteer_boards
 from muster_reporting.domain.periods import cell_id
-from muster_runtime.adapters.mongodb.counter_cells import DocumentReadModelStore
 from muster_runtime.bench.eventlog import DistrictLog
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent
@@ -123,10 +122,9 @@ async def test_leaderboard_and_stars_queries_are_point_reads_by_id(
     insights = Insights(
         db,
         areas,
-        DriveFunnel(db, areas),
         "Asia/Shanghai",
         (1, 2, 3, 4, 5),
-        DocumentReadModelStore(db),
+        DocumentReportingStore(db),
     )
     log = DistrictLog(areas, seed=3)
     wire = [e for _ in range(4) for e in log.activity(approved=True)]

@@ -42,10 +42,8 @@ from muster_contracts.events.activities import (
     ServiceRecordAdjusted,
     ServiceRecordIssued,
 )
-from muster_reporting.application import as_of
-from muster_reporting.application.as_of import (
-    HISTORY_SINCE,
-    Change,
+from muster_reporting.adapters import as_of_history as as_of
+from muster_reporting.adapters.as_of_history import (
     bucket_reads,
     buckets_of,
     counts_of,
@@ -53,12 +51,12 @@ from muster_reporting.application.as_of import (
     journal_changes,
     journal_documents,
 )
-from muster_reporting.application.drive_funnel import DriveFunnel
+from muster_reporting.adapters.read_models import DocumentReportingStore
+from muster_reporting.application.as_of import HISTORY_SINCE, Change
 from muster_reporting.application.insights import Insights
 from muster_reporting.application.pending_activities import PendingActivity, in_period, split
 from muster_reporting.application.served_in_area import Membership, decide_first
 from muster_reporting.domain.periods import cell_id, check_period, local_day, periods_of
-from muster_runtime.adapters.mongodb.counter_cells import DocumentReadModelStore
 from muster_runtime.consumer import apply_stages
 from muster_runtime.mongo import Database, Document, connect
 from muster_runtime.projections import ConsumedEvent, unpack
@@ -190,8 +188,7 @@ def registered(volunteer_id: str, home: str) -> VolunteerRegistered:
 def projections(buffered: bool = False) -> tuple[Insights, Database]:
     db = STORE.get().database()
     stars = (100, 300, 600, 1000, 1500)
-    store = DocumentReadModelStore(db)
-    insights = Insights(db, AREAS, DriveFunnel(db, AREAS), "Asia/Shanghai", stars, store)
+    insights = Insights(db, AREAS, "Asia/Shanghai", stars, DocumentReportingStore(db))
     if buffered:
         insights.buffer()
     return insights, db

@@ -13,12 +13,12 @@ from muster_contracts.areas import AreaTree, load_area_tree
 from muster_contracts.stars import DEFAULT_STAR_THRESHOLDS_HOURS, StarThresholds
 from muster_contracts.topology import event_topic
 from muster_reporting.adapters.live_version import LiveInsights
+from muster_reporting.adapters.read_models import INSIGHT_READ_MODELS, DocumentReportingStore
 from muster_reporting.application.drive_funnel import DriveFunnel
-from muster_reporting.application.insights import INSIGHT_READ_MODELS, Insights
+from muster_reporting.application.insights import Insights
 from muster_reporting.application.service_rollup import ServiceRollup
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
 from muster_reporting.entrypoints import areas_http, dashboard, funnel, http, insights_http, series
-from muster_runtime.adapters.mongodb.counter_cells import DocumentReadModelStore
 from muster_runtime.consumer import Stage
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
@@ -91,13 +91,13 @@ class ReportingSettings(ServiceSettings):
 
 
 def insights_of(db: Database, areas: AreaTree, settings: ReportingSettings) -> Insights:
+    store = DocumentReportingStore(db)
     return Insights(
         db,
         areas,
-        DriveFunnel(db, areas),
         settings.timezone,
         settings.star_thresholds_hours,
-        DocumentReadModelStore(db),
+        store,
     )
 
 

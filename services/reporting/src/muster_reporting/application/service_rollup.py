@@ -32,7 +32,7 @@ Beneficiary amendments carry the full new counts, so the rollup adds the differe
 the activity's previous counts; activity facts needed later (place, day, category, drive,
 team, counts) are kept per activity, written after the cells so a redelivery recomputes
 the same difference. Every change is also counted in calendar buckets of when it was
-recorded (`CellHistory`), for figures as of a past minute.
+recorded (`History`), for figures as of a past minute.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from muster_contracts.events.activities import (
     ActivityAmended,
     ActivityScheduled,
 )
-from muster_reporting.application.as_of import CellHistory, Change
+from muster_reporting.application.as_of import Change
 from muster_reporting.application.leaderboards import Leaderboards, Touched
 from muster_reporting.application.pending_activities import (
     PendingActivities,
@@ -55,6 +55,7 @@ from muster_reporting.application.pending_activities import (
     PendingChange,
     split,
 )
+from muster_reporting.application.ports import ReportingStore
 from muster_reporting.application.served_in_area import (
     Firsts,
     ServedInArea,
@@ -70,7 +71,7 @@ from muster_reporting.domain.service_counts import (
     delta_of,
 )
 from muster_runtime.mongo import Database, Document
-from muster_runtime.ports.counter_cells import CellChange, ReadModelStore
+from muster_runtime.ports.counter_cells import CellChange
 from muster_runtime.projections import ConsumedEvent, VersionedDocuments
 
 # A top-volunteers board keeps 150 volunteers, 50 more than a report shows (corrections
@@ -148,11 +149,11 @@ class ServiceRollup:
     event_types = SERVICE_EVENT_TYPES | {ActivityAmended.event_type}
 
     def __init__(
-        self, db: Database, store: ReadModelStore, areas: AreaTree, timezone: str = "Asia/Shanghai"
+        self, db: Database, store: ReportingStore, areas: AreaTree, timezone: str = "Asia/Shanghai"
     ) -> None:
         self._zone = ZoneInfo(timezone)
         self.cells = store.counters("service_by_area", read_whole=True)
-        self.history = CellHistory(db, "service_by_area")
+        self.history = store.history("service_by_area")
         self.activities = VersionedDocuments(db["activity_facts"])
         self.pending = PendingActivities(db)
         self.served = ServedInArea(db)
@@ -182,7 +183,7 @@ class ServiceRollup:
             await model.flush()
 
     def _models(self) -> tuple[Buffered, ...]:
-        return (self.activities, self.history, self.served, self.pending)
+        return (self.activities, self.served, self.pending)
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
         batch = RollupBatch()

@@ -6,7 +6,8 @@ from datetime import datetime
 
 from muster_contracts.areas import AreaTree
 from muster_contracts.events import VolunteerRegistered
-from muster_reporting.application.as_of import CellHistory, Change
+from muster_reporting.application.as_of import Change
+from muster_reporting.application.ports import History
 from muster_reporting.domain.registrations import registration_counts
 from muster_runtime.mongo import Document
 from muster_runtime.ports.counter_cells import CounterCells
@@ -27,7 +28,7 @@ class VolunteerRollup:
         self,
         cells: CounterCells,
         areas: AreaTree,
-        history: CellHistory | None = None,
+        history: History | None = None,
     ) -> None:
         self.cells = cells
         self.history = history
