@@ -91,7 +91,6 @@ async def latency(label: str, query: Callable[[], Awaitable[object]], times: int
 async def measure(db: Database, events: list[ConsumedEvent], counting: Counting, mode: str) -> None:
     areas = load_area_tree()
     insights = Insights(
-        db,
         areas,
         "Asia/Shanghai",
         (100, 300, 600),
@@ -103,10 +102,10 @@ async def measure(db: Database, events: list[ConsumedEvent], counting: Counting,
     counting.on = True
     started = time.perf_counter()
     if mode == "rebuild":
-        insights.buffer()
+        insights.store.buffer()
         for i in range(0, len(events), 2000):
             await insights.apply(events[i : i + 2000])
-        await insights.flush()
+        await insights.store.flush()
     else:
         for i in range(0, len(events), 500):
             await insights.apply(events[i : i + 500])

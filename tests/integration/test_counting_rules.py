@@ -54,7 +54,7 @@ class Partition:
 
 
 def insights_of(db: Database) -> Insights:
-    return Insights(db, AREAS, "Asia/Shanghai", (100, 300), DocumentReportingStore(db))
+    return Insights(AREAS, "Asia/Shanghai", (100, 300), DocumentReportingStore(db))
 
 
 def scheduled(activity_id: str, place: str, starts_at: datetime) -> ActivityScheduled:

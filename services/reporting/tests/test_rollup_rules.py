@@ -188,9 +188,9 @@ def registered(volunteer_id: str, home: str) -> VolunteerRegistered:
 def projections(buffered: bool = False) -> tuple[Insights, Database]:
     db = STORE.get().database()
     stars = (100, 300, 600, 1000, 1500)
-    insights = Insights(db, AREAS, "Asia/Shanghai", stars, DocumentReportingStore(db))
+    insights = Insights(AREAS, "Asia/Shanghai", stars, DocumentReportingStore(db))
     if buffered:
-        insights.buffer()
+        insights.store.buffer()
     return insights, db
 
 
@@ -378,7 +378,7 @@ async def test_redelivered_batches_count_once_live_and_in_a_rebuild_alike() -> N
     rebuilt, rebuilt_store = projections(buffered=True)
     await rebuilt.apply(events)
     await rebuilt.apply(events)
-    await rebuilt.flush()
+    await rebuilt.store.flush()
     as_of = T0 + timedelta(days=1)
     rebuilt_as_of = await rebuilt.service.cell(DISTRICT, "2026-11-27", as_of)
     # The history writer takes the journal before the redeliveries, or after them all.
@@ -875,7 +875,7 @@ async def test_counts_recorded_before_approval_are_counted_once_under_redelivery
     ]
     rebuilt, rebuilt_store = projections(buffered=True)
     await rebuilt.apply(events)
-    await rebuilt.flush()
+    await rebuilt.store.flush()
     live, live_store = projections()
     await live.apply(events)
     await live.apply(events)  # redelivered whole

@@ -13,7 +13,11 @@ from muster_contracts.areas import AreaTree, load_area_tree
 from muster_contracts.stars import DEFAULT_STAR_THRESHOLDS_HOURS, StarThresholds
 from muster_contracts.topology import event_topic
 from muster_reporting.adapters.live_version import LiveInsights
-from muster_reporting.adapters.read_models import INSIGHT_READ_MODELS, DocumentReportingStore
+from muster_reporting.adapters.read_models import (
+    INSIGHT_READ_MODELS,
+    DocumentReportingStore,
+    RebuiltInsights,
+)
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.insights import Insights
 from muster_reporting.application.service_rollup import ServiceRollup
@@ -93,7 +97,6 @@ class ReportingSettings(ServiceSettings):
 def insights_of(db: Database, areas: AreaTree, settings: ReportingSettings) -> Insights:
     store = DocumentReportingStore(db)
     return Insights(
-        db,
         areas,
         settings.timezone,
         settings.star_thresholds_hours,
@@ -186,7 +189,7 @@ async def rebuild_read_models(
         return await rebuild_online(
             read_model_versions(client, settings),
             READ_MODELS,
-            lambda db: insights_of(db, areas, settings),
+            lambda db: RebuiltInsights(insights_of(db, areas, settings)),
             settings.kafka_bootstrap,
             [event_topic(settings.topic_prefix, c) for c in CONSUMES],
             consumer_group(settings),

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from muster_contracts.areas import AreaTree
 from muster_reporting.application.drive_funnel import DriveFunnel
-from muster_reporting.application.leaderboards import VolunteerStanding
 from muster_reporting.application.ports import ReportingStore
 from muster_reporting.application.service_rollup import ServiceRollup
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
 from muster_runtime.consumer import Stage, apply_stages
-from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent
 
 
@@ -32,7 +30,6 @@ class AsOfHistory:
 class Insights:
     def __init__(
         self,
-        db: Database,
         areas: AreaTree,
         timezone: str,
         star_thresholds_hours: tuple[int, ...],
@@ -43,9 +40,9 @@ class Insights:
         self.volunteers = VolunteerRollup(
             store.counters("volunteers_by_area"), areas, self.volunteer_history
         )
-        self.service = ServiceRollup(db, store, areas, timezone)
+        self.service = ServiceRollup(store, areas, timezone)
         self.drive_funnel = DriveFunnel(store, areas)
-        self.standing = VolunteerStanding(db, areas, star_thresholds_hours)
+        self.standing = store.standing(areas, star_thresholds_hours)
         self.history = AsOfHistory(self.volunteers, self.service)
         self.history_writer = store.history_writer()
 
@@ -84,14 +81,3 @@ class Insights:
         """Ready to serve: indexed, the as-of journal written into its buckets."""
         await self.create_indexes()
         await self.history_writer.drain()
-
-    def buffer(self) -> None:
-        """Count in memory (a rebuild into empty collections) until `flush`."""
-        self.store.buffer()
-        self.service.buffer()
-        self.standing.buffer()
-
-    async def flush(self) -> None:
-        await self.store.flush()
-        await self.service.flush()
-        await self.standing.flush()

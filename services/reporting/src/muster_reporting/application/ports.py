@@ -10,12 +10,17 @@ written once at the end while a rebuild builds a version from nothing (`buffer`,
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from muster_contracts.areas import AreaTree
 from muster_reporting.application.as_of import Change
+from muster_reporting.application.leaderboards import Board, Touched
+from muster_reporting.application.pending_activities import PendingActivity, PendingChange
+from muster_reporting.application.served_in_area import Firsts, Served, Service
 from muster_runtime.ports.counter_cells import ReadModelStore
+from muster_runtime.projections import ConsumedEvent
 
 
 class History(ABC):
@@ -93,3 +98,106 @@ class CountingStore(ReadModelStore):
 
 class ReportingStore(CountingStore):
     """Every piece of storage reporting's read models use, made by one store."""
+
+    @abstractmethod
+    def activity_facts(self) -> ActivityFacts: ...
+
+    @abstractmethod
+    def pending_lists(self) -> PendingLists: ...
+
+    @abstractmethod
+    def served_in_area(self) -> ServedInArea:
+        """Who served where (one per store: the volunteer boards rank its figures)."""
+
+    @abstractmethod
+    def volunteer_boards(self, *, capacity: int, shown: int) -> Boards:
+        """The top-volunteer boards of every (area, period) cell, ranked by the figures of
+        `served_in_area`."""
+
+    @abstractmethod
+    def standing(self, areas: AreaTree, thresholds_hours: tuple[int, ...]) -> Standing: ...
+
+
+class ActivityFacts(ABC):
+    """What the service rollup keeps per activity (place, day, category, counts so far),
+    changed once per version of the activity's stream."""
+
+    @abstractmethod
+    async def get(self, activity_id: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    async def set(
+        self, activity_id: str, version: int, fields: Mapping[str, Any], *, create: bool = False
+    ) -> None:
+        """Set `fields` (dotted names reach inside) if `version` is newer than what the facts
+        have seen; `create` for the event that brings them into being."""
+
+
+class PendingLists(ABC):
+    """Per area, the activities pending beneath it (`application.pending_activities`)."""
+
+    @abstractmethod
+    async def apply(self, changes: Sequence[PendingChange]) -> None:
+        """Apply each change once per event, however often it is applied."""
+
+    @abstractmethod
+    async def of_area(self, area_id: str) -> list[PendingActivity]: ...
+
+
+class ServedInArea(ABC):
+    """Per (area, volunteer): minutes and turn-outs of every period, and the memberships that
+    count the volunteer once among a cell's unique volunteers (`application.served_in_area`)."""
+
+    @abstractmethod
+    async def create_indexes(self) -> None: ...
+
+    @abstractmethod
+    async def apply(
+        self, services: list[Service]
+    ) -> tuple[dict[int, Firsts], dict[str, dict[str, Served]]]:
+        """Count `services` and settle their memberships, as if one after the other: the
+        memberships each service's event holds (by index), and the figures of what this call
+        created (cell → volunteer → figures)."""
+
+    @abstractmethod
+    async def figures(self, wanted: dict[str, set[str]]) -> dict[str, dict[str, Served]]:
+        """Cell → volunteer → figures, read now."""
+
+    @abstractmethod
+    async def everyone(self, cell: str) -> list[Served]:
+        """Every volunteer with minutes in the cell."""
+
+
+class Boards(ABC):
+    """Ranked boards, one per cell, kept exact as figures change (`application.leaderboards`)."""
+
+    @abstractmethod
+    async def board(self, cell: str) -> Board: ...
+
+    @abstractmethod
+    async def prepare(self, cells: Iterable[str]) -> set[str]:
+        """Know the cells' boards before any figure is read for them."""
+
+    @abstractmethod
+    async def settle(
+        self, touched: Touched, known: Mapping[str, Mapping[str, Served]] | None = None
+    ) -> None:
+        """Place the touched volunteers on their cells' boards."""
+
+
+class Standing(ABC):
+    """Each volunteer's cumulative approved minutes and home areas, and the star boards of
+    the areas they live in."""
+
+    event_types: frozenset[str]
+    thresholds_hours: tuple[int, ...]
+
+    @abstractmethod
+    async def apply(self, events: list[ConsumedEvent]) -> None: ...
+
+    @abstractmethod
+    async def star_rated(self, area_id: str, limit: int) -> tuple[dict[int, int], list[Served]]:
+        """How many volunteers living in the area hold each star count, and the top ones."""
+
+    @abstractmethod
+    def stars(self, minutes: int) -> int: ...
