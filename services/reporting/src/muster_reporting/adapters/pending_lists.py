@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
 
-from muster_reporting.application.pending_activities import PendingActivity, PendingChange
+from muster_reporting.application.pending_activities import (
+    Listed,
+    PendingActivity,
+    PendingChange,
+    apply_above_marks,
+)
 from muster_reporting.application.ports import PendingLists
 from muster_runtime.mongo import Database, Document, insert_absent
 from muster_runtime.projections import (
@@ -24,33 +27,6 @@ from muster_runtime.projections import (
 COLLECTION = "pending_activities"
 
 
-@dataclass
-class _Listed:
-    activities: dict[str, list[Any]] = field(default_factory=dict)
-    hwm: dict[str, int] = field(default_factory=dict)
-    version: int | None = None  # None: not stored yet
-
-
-def _apply_above_marks(changes: Sequence[PendingChange], lists: Mapping[str, _Listed]) -> set[str]:
-    """Apply each change above its list's marks as they were before the call (an event
-    applied by an earlier call is not applied again); returns the lists changed."""
-    raised: dict[tuple[str, str], int] = {}
-    for change in changes:
-        listed = lists[change.area_id]
-        source, offset = change.event.source, change.event.offset
-        if offset <= listed.hwm.get(source, -1):
-            continue
-        if change.activity is None:
-            listed.activities.pop(change.activity_id, None)
-        else:
-            listed.activities[change.activity_id] = list(change.activity)
-        key = (change.area_id, source)
-        raised[key] = max(raised.get(key, -1), offset)
-    for (area_id, source), offset in raised.items():
-        lists[area_id].hwm[source] = offset
-    return {area_id for area_id, _ in raised}
-
-
 class PendingActivities(PendingLists):
     """The lists of pending activities, one document per area."""
 
@@ -59,7 +35,7 @@ class PendingActivities(PendingLists):
 
     def __init__(self, db: Database) -> None:
         self.collection = db[COLLECTION]
-        self._buffer: dict[str, _Listed] | None = None
+        self._buffer: dict[str, Listed] | None = None
 
     def buffer(self) -> None:
         """Apply in memory from now on (a rebuild into an empty collection); see `flush`."""
@@ -74,7 +50,7 @@ class PendingActivities(PendingLists):
         )
 
     @staticmethod
-    def _document(area_id: str, listed: _Listed, version: int) -> Document:
+    def _document(area_id: str, listed: Listed, version: int) -> Document:
         return {
             "_id": area_id,
             "hwm": dict(listed.hwm),
@@ -82,12 +58,12 @@ class PendingActivities(PendingLists):
             "activities": pack_json(listed.activities),
         }
 
-    async def _read(self, area_ids: Sequence[str]) -> dict[str, _Listed]:
+    async def _read(self, area_ids: Sequence[str]) -> dict[str, Listed]:
         if self._buffer is not None:
             return {a: self._buffer[a] for a in area_ids if a in self._buffer}
-        found: dict[str, _Listed] = {}
+        found: dict[str, Listed] = {}
         async for document in self.collection.find(by_ids(area_ids)):
-            found[document["_id"]] = _Listed(
+            found[document["_id"]] = Listed(
                 unpack_json(document["activities"]),
                 dict(document.get("hwm", {})),
                 int(document.get("v", 0)),
@@ -104,8 +80,8 @@ class PendingActivities(PendingLists):
             return
         if self._buffer is not None:
             for change in changes:
-                self._buffer.setdefault(change.area_id, _Listed())
-            _apply_above_marks(changes, self._buffer)
+                self._buffer.setdefault(change.area_id, Listed())
+            apply_above_marks(changes, self._buffer)
             return
         remaining = changes
         for attempt in range(self.MAX_ATTEMPTS):
@@ -121,8 +97,8 @@ class PendingActivities(PendingLists):
         changes to lists another writer took or moved meanwhile."""
         ids = list(dict.fromkeys(change.area_id for change in changes))
         found = await self._read(ids)
-        new = {a: _Listed() for a in ids if a not in found}
-        changed = _apply_above_marks(changes, found | new)
+        new = {a: Listed() for a in ids if a not in found}
+        changed = apply_above_marks(changes, found | new)
         missed: set[str] = set()
         if new:
             documents = [self._document(a, listed, 0) for a, listed in new.items()]

@@ -31,7 +31,7 @@ from muster_runtime.projections import (
 
 
 @dataclass
-class _Served:
+class ServedState:
     """One (area, volunteer) document as a consumer knows it."""
 
     area: str
@@ -59,7 +59,7 @@ class _Served:
 class _Decided:
     """A batch's changes to one document, decided against what was known of it."""
 
-    state: _Served
+    state: ServedState
     increments: dict[str, int] = field(default_factory=dict)  # dotted
     marks: dict[str, tuple[int | None, int]] = field(default_factory=dict)  # source: old, new
     taken: dict[str, Membership | None] = field(default_factory=dict)  # period: old holder
@@ -83,9 +83,9 @@ class _Decided:
         return guard, update
 
 
-def decide(state: _Served, services: list[tuple[int, Service]]) -> _Decided:
+def decide(state: ServedState, services: list[tuple[int, Service]]) -> _Decided:
     """Apply `services` (in order) to a copy of `state`, as if one after the other (pure)."""
-    state = _Served(
+    state = ServedState(
         state.area,
         state.volunteer_id,
         dict(state.hwm),
@@ -131,7 +131,7 @@ def _membership_fields(held: Membership) -> Document:
     return {"first": instant(held.first), "by": held.by, "moved_from": moved_from}
 
 
-def _state_of(doc: Document) -> _Served:
+def _state_of(doc: Document) -> ServedState:
     held: dict[str, Membership] = {}
     for key, part in doc.items():
         if isinstance(part, dict) and "by" in part:
@@ -141,7 +141,7 @@ def _state_of(doc: Document) -> _Served:
                 part["by"],
                 parse_instant(moved_from) if moved_from else None,
             )
-    return _Served(doc["area"], doc["volunteer_id"], dict(doc.get("hwm", {})), held)
+    return ServedState(doc["area"], doc["volunteer_id"], dict(doc.get("hwm", {})), held)
 
 
 class ServedInAreaDocuments(ServedInArea):
@@ -151,9 +151,9 @@ class ServedInAreaDocuments(ServedInArea):
 
     def __init__(self, db: Database) -> None:
         self.collection = db["service_volunteers"]
-        self._buffer: dict[str, _Served] | None = None
+        self._buffer: dict[str, ServedState] | None = None
         # Marks and memberships as this consumer last wrote or read them (never counts).
-        self._known: dict[str, _Served] = {}
+        self._known: dict[str, ServedState] = {}
 
     async def create_indexes(self) -> None:
         # Only a leaderboard's re-derivation asks by area (see `Leaderboards`).
@@ -167,7 +167,7 @@ class ServedInAreaDocuments(ServedInArea):
         """While buffering: each cell's volunteers and their figures (for leaderboards),
         a cell at a time (an area's documents grouped first, its periods' lists built one by
         one)."""
-        by_area: dict[str, list[_Served]] = defaultdict(list)
+        by_area: dict[str, list[ServedState]] = defaultdict(list)
         for state in (self._buffer or {}).values():
             by_area[state.area].append(state)
         for area, states in by_area.items():
@@ -206,7 +206,7 @@ class ServedInAreaDocuments(ServedInArea):
         created: dict[str, dict[str, Served]] = defaultdict(dict)
         if self._buffer is not None:
             for doc_id, items in by_doc.items():
-                state = self._buffer.get(doc_id) or _Served(
+                state = self._buffer.get(doc_id) or ServedState(
                     items[0][1].area, items[0][1].volunteer_id
                 )
                 decided = decide(state, items)
@@ -235,7 +235,7 @@ class ServedInAreaDocuments(ServedInArea):
     ) -> dict[str, list[tuple[int, Service]]]:
         """Insert whole the documents not known to exist; returns the rest to update."""
         new = {
-            doc_id: decide(_Served(items[0][1].area, items[0][1].volunteer_id), items)
+            doc_id: decide(ServedState(items[0][1].area, items[0][1].volunteer_id), items)
             for doc_id, items in by_doc.items()
             if doc_id not in self._known
         }
@@ -254,7 +254,7 @@ class ServedInAreaDocuments(ServedInArea):
                 created[_cell_id(state.area, key)][state.volunteer_id] = Served(
                     state.volunteer_id, counts.get("minutes", 0), counts.get("turnouts", 0)
                 )
-            self._known[doc_id] = _Served(state.area, state.volunteer_id, state.hwm, state.held)
+            self._known[doc_id] = ServedState(state.area, state.volunteer_id, state.hwm, state.held)
         return {d: items for d, items in by_doc.items() if d not in new or d in taken}
 
     async def _read(self, doc_ids: list[str]) -> None:
@@ -269,7 +269,7 @@ class ServedInAreaDocuments(ServedInArea):
     ) -> bool:
         known = self._known.get(doc_id)
         if known is None:  # not in the store after all (dropped meanwhile): insert it
-            decided = decide(_Served(items[0][1].area, items[0][1].volunteer_id), items)
+            decided = decide(ServedState(items[0][1].area, items[0][1].volunteer_id), items)
             try:
                 await self.collection.insert_one(decided.state.document(doc_id))
             except DuplicateKeyError:
@@ -283,7 +283,7 @@ class ServedInAreaDocuments(ServedInArea):
                     self._known.pop(doc_id, None)  # another consumer wrote it: read again
                     return False
         state = decided.state
-        self._known[doc_id] = _Served(state.area, state.volunteer_id, state.hwm, state.held)
+        self._known[doc_id] = ServedState(state.area, state.volunteer_id, state.hwm, state.held)
         firsts |= decided.firsts
         return True
 
@@ -291,7 +291,7 @@ class ServedInAreaDocuments(ServedInArea):
         """Cell → volunteer → figures, read now (one point read per (area, volunteer))."""
         periods: dict[str, set[str]] = defaultdict(set)  # document: period keys
         for cell, volunteers in wanted.items():
-            area, key = _area_and_key(cell)
+            area, key = area_and_key(cell)
             for volunteer_id in volunteers:
                 periods[member_id(area, volunteer_id)].add(key)
         ids = list(periods)
@@ -300,7 +300,7 @@ class ServedInAreaDocuments(ServedInArea):
         )
         out: dict[str, dict[str, Served]] = defaultdict(dict)
         for cell, volunteers in wanted.items():
-            area, key = _area_and_key(cell)
+            area, key = area_and_key(cell)
             for volunteer_id in volunteers:
                 out[cell][volunteer_id] = Served(volunteer_id, 0)
         for doc_id, doc in zip(ids, docs, strict=True):
@@ -317,7 +317,7 @@ class ServedInAreaDocuments(ServedInArea):
     async def everyone(self, cell: str) -> list[Served]:
         """Every volunteer with minutes in the cell: a query by area (index-served on
         MongoDB, a scan on FerretDB), for a leaderboard's rare re-derivation only."""
-        area, key = _area_and_key(cell)
+        area, key = area_and_key(cell)
         query = self.collection.find(
             {"area": area, f"{key}.minutes": {"$gt": 0}}, {"volunteer_id": 1, key: 1}
         )
@@ -331,6 +331,6 @@ def _cell_id(area: str, key: str) -> str:
     return cell_id(area, period_of(key))
 
 
-def _area_and_key(cell: str) -> tuple[str, str]:
+def area_and_key(cell: str) -> tuple[str, str]:
     area, _, period = cell.partition("|")
     return area, period or ALL_TIME

@@ -25,9 +25,10 @@ the store's (`ports.PendingLists`; the document store's in `adapters/pending_lis
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from muster_runtime.projections import ConsumedEvent
 
@@ -137,3 +138,33 @@ def split(
         if activity.child in children:
             children[activity.child][stage] += 1
     return area, children
+
+
+@dataclass
+class Listed:
+    """An area's list: its activities by id, its marks per source, and the version a store
+    guards its next write by."""
+
+    activities: dict[str, list[Any]] = field(default_factory=dict)
+    hwm: dict[str, int] = field(default_factory=dict)
+    version: int | None = None  # None: not stored yet
+
+
+def apply_above_marks(changes: Sequence[PendingChange], lists: Mapping[str, Listed]) -> set[str]:
+    """Apply each change above its list's marks as they were before the call (an event
+    applied by an earlier call is not applied again); returns the lists changed."""
+    raised: dict[tuple[str, str], int] = {}
+    for change in changes:
+        listed = lists[change.area_id]
+        source, offset = change.event.source, change.event.offset
+        if offset <= listed.hwm.get(source, -1):
+            continue
+        if change.activity is None:
+            listed.activities.pop(change.activity_id, None)
+        else:
+            listed.activities[change.activity_id] = list(change.activity)
+        key = (change.area_id, source)
+        raised[key] = max(raised.get(key, -1), offset)
+    for (area_id, source), offset in raised.items():
+        lists[area_id].hwm[source] = offset
+    return {area_id for area_id, _ in raised}
