@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from muster_runtime.adapters.memory.counter_cells import InMemoryReadModelStore
-from muster_runtime.adapters.mongodb.counter_cells import DocumentReadModelStore
+from muster_runtime.adapters.mongodb.read_model_store import DocumentReadModelStore
 from muster_runtime.mongo import Database
 from muster_runtime.ports.counter_cells import ReadModelStore
 

@@ -3,7 +3,7 @@
 Read models that count (reporting's rollups, funnels, standings) say what an event adds to
 which cells; whether a store packs a cell into one compressed value, guards it by its
 version, or counts a rebuild in memory until it writes every document at once is the
-adapter's business (`adapters.mongodb.counter_cells`, `adapters.memory.counter_cells`).
+adapter's business (`adapters.mongodb.read_model_store`, `adapters.memory.counter_cells`).
 
 Invariants every adapter keeps (the contract suite checks them on each):
 - an event counts at most once per cell, however often it is added (redelivery, replays,

@@ -1,5 +1,5 @@
 """Reporting's read models in the document store: the counter cells (packed or nested, see
-`muster_runtime.adapters.mongodb.counter_cells`), the as-of histories and the funnel's
+`muster_runtime.adapters.mongodb.read_model_store`), the as-of histories and the funnel's
 facts, each counted in memory while a rebuild builds a version from nothing and written
 once by `flush`."""
 
@@ -26,7 +26,7 @@ from muster_reporting.application.ports import (
     ServedInArea,
     Standing,
 )
-from muster_runtime.adapters.mongodb.counter_cells import DocumentReadModelStore
+from muster_runtime.adapters.mongodb.read_model_store import DocumentReadModelStore
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent, VersionedDocuments
 
