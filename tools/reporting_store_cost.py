@@ -24,12 +24,12 @@ from collections.abc import Awaitable, Callable
 
 from pymongo import AsyncMongoClient, monitoring
 
+from muster_cli.bench.eventlog import DistrictLog
 from muster_contracts.areas import load_area_tree
 from muster_contracts.envelope import EventEnvelope
 from muster_reporting.adapters.read_models import DocumentReportingStore
 from muster_reporting.application.insights import Insights
 from muster_reporting.domain.periods import cell_id
-from muster_runtime.bench.eventlog import DistrictLog
 from muster_runtime.mongo import Database, Document
 from muster_runtime.projections import ConsumedEvent
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
+from muster_cli.bench.eventlog import DistrictLog
 from muster_contracts.areas import load_area_tree
 from muster_contracts.envelope import EventEnvelope
 from muster_reporting.adapters.leaderboards import Leaderboards
@@ -19,7 +20,6 @@ from muster_reporting.application.insights import Insights
 from muster_reporting.application.leaderboards import Touched, rank_key
 from muster_reporting.application.served_in_area import Served, Service, period_of
 from muster_reporting.domain.periods import cell_id
-from muster_runtime.bench.eventlog import DistrictLog
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent
 from tests.integration.conftest import Commands

@@ -44,8 +44,9 @@ from muster_reporting.adapters.memory_read_models import InMemoryCountingStore
 from muster_reporting.adapters.read_models import DocumentReportingStore
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.domain.funnel import Move, Stage, conversion, moves_of, step
+from muster_runtime.adapters.mongodb.counter_cells import unpack
 from muster_runtime.mongo import Database
-from muster_runtime.projections import ConsumedEvent, unpack
+from muster_runtime.projections import ConsumedEvent
 from tests.conftest import mongo_url
 from tests.integration.conftest import Commands
 

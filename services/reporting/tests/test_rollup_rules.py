@@ -58,9 +58,10 @@ from muster_reporting.application.insights import Insights
 from muster_reporting.application.pending_activities import PendingActivity, in_period, split
 from muster_reporting.application.served_in_area import Membership, decide_first
 from muster_reporting.domain.periods import cell_id, check_period, local_day, periods_of
+from muster_runtime.adapters.mongodb.counter_cells import unpack
 from muster_runtime.consumer import apply_stages
 from muster_runtime.mongo import Database, Document, connect
-from muster_runtime.projections import ConsumedEvent, unpack
+from muster_runtime.projections import ConsumedEvent
 from tests.conftest import mongo_url
 
 pytestmark = pytest.mark.integration

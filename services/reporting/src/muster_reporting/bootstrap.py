@@ -23,14 +23,18 @@ from muster_reporting.application.insights import Insights
 from muster_reporting.application.service_rollup import ServiceRollup
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
 from muster_reporting.entrypoints import areas_http, dashboard, funnel, http, insights_http, series
+from muster_runtime.adapters.mongodb.online_rebuild import (
+    GRACE_SECONDS,
+    OnlineRebuildResult,
+    rebuild_online,
+)
+from muster_runtime.adapters.mongodb.read_model_versions import ReadModelVersions
+from muster_runtime.adapters.mongodb.reference_areas import ReferenceAreas
 from muster_runtime.consumer import Stage
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
 from muster_runtime.mongo import Database, MongoClient, connect
-from muster_runtime.online_rebuild import GRACE_SECONDS, OnlineRebuildResult, rebuild_online
-from muster_runtime.read_model_versions import ReadModelVersions
 from muster_runtime.rebuild import DeadLetters
-from muster_runtime.reference_areas import ReferenceAreas
 from muster_runtime.service import ServiceRuntime, consumer_group
 from muster_runtime.settings import ServiceSettings
 from muster_runtime.topics import dead_letter_topic

@@ -52,11 +52,11 @@ from muster_reporting.application.as_of import (
     instant,
 )
 from muster_reporting.application.ports import History, HistoryWriting
+from muster_runtime.adapters.mongodb.counter_cells import PackedCounters
 from muster_runtime.metrics import AS_OF_JOURNAL, AS_OF_WRITE_SECONDS
 from muster_runtime.mongo import Collection, Database, Document
 from muster_runtime.projections import (
     Contribution,
-    PackedCounters,
     add_nested,
     insert_in_chunks,
     pack_json,

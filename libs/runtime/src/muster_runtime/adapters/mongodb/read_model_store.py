@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from muster_runtime.adapters.mongodb.counter_cells import CounterCells as NestedCells
+from muster_runtime.adapters.mongodb.counter_cells import PackedCounters
 from muster_runtime.mongo import Database
 from muster_runtime.ports.counter_cells import CellChange, CounterCells, ReadModelStore
-from muster_runtime.projections import CounterCells as NestedCells
-from muster_runtime.projections import PackedCounters
 
 
 class StoredCounterCells(CounterCells):

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from muster_runtime.bench.measure import latency_summary
+from muster_cli.bench.measure import latency_summary
 
 # An operation: returns its name and awaits the request(s); raising counts as an error.
 Operation = Callable[[], tuple[str, Awaitable[httpx.Response | None]] | None]

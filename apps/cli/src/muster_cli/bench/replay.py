@@ -18,26 +18,26 @@ from typing import Any
 import httpx
 from pymongo import AsyncMongoClient
 
-from muster_contracts.areas import AreaLevel, load_area_tree
-from muster_contracts.envelope import Role
-from muster_contracts.topology import event_topic
-from muster_runtime.bench.eventlog import (
+from muster_cli.bench.eventlog import (
     FIRST_DAY,
     SERVICE_DAYS,
     DistrictLog,
     GroundTruth,
     publish_district,
 )
-from muster_runtime.bench.measure import (
+from muster_cli.bench.measure import (
     ProcessCpu,
     children_cpu_seconds,
     free_port,
     latency_summary,
     wait_until_ready,
 )
-from muster_runtime.cli.main import issue_token
-from muster_runtime.projections import unpack
-from muster_runtime.read_model_versions import ReadModelVersions, version_name
+from muster_contracts.areas import AreaLevel, load_area_tree
+from muster_contracts.envelope import Role
+from muster_contracts.topology import event_topic
+from muster_runtime.adapters.mongodb.counter_cells import unpack
+from muster_runtime.adapters.mongodb.read_model_versions import ReadModelVersions, version_name
+from muster_runtime.dev_tokens import issue_token
 from muster_runtime.topics import delete_topics, ensure_topics
 
 DISTRICT = "130203"

@@ -24,9 +24,9 @@ import orjson
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from muster_runtime.bench import baselines, replay, report
-from muster_runtime.bench.loadgen import OperationStats, open_loop
-from muster_runtime.bench.measure import (
+from muster_cli.bench import baselines, replay, report
+from muster_cli.bench.loadgen import OperationStats, open_loop
+from muster_cli.bench.measure import (
     ProcessCpu,
     find_pids,
     latency_summary,
@@ -35,8 +35,8 @@ from muster_runtime.bench.measure import (
     pipeline_figures,
     scrape_metrics,
 )
-from muster_runtime.bench.stack import BenchStack, bench_stack
-from muster_runtime.bench.workload import DistrictWorkload, ensure_ok
+from muster_cli.bench.stack import BenchStack, bench_stack
+from muster_cli.bench.workload import DistrictWorkload, ensure_ok
 from muster_runtime.topics import delete_topics
 
 console = Console(width=None if Console().is_terminal else 140)
@@ -487,8 +487,8 @@ def keep_earlier_parts(results: dict[str, Any], earlier: dict[str, Any]) -> None
 
 def _envelope_size() -> int:
     """The median size of the envelopes the generator produces (a check-in is typical)."""
+    from muster_cli.bench.eventlog import DistrictLog
     from muster_contracts.areas import load_area_tree
-    from muster_runtime.bench.eventlog import DistrictLog
 
     log = DistrictLog(load_area_tree())
     sizes = [len(e.value) for e, _ in zip(log.events(500), range(500), strict=False)]

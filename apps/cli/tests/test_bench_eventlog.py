@@ -8,17 +8,17 @@ from types import SimpleNamespace
 
 import orjson
 
+from muster_cli.bench.eventlog import DistrictLog
 from muster_contracts.areas import load_area_tree
 from muster_contracts.envelope import EventEnvelope
 from muster_contracts.events import decode_payload
-from muster_runtime.bench.eventlog import DistrictLog
 from muster_runtime.consumer import decode_records
 
 
 def test_every_generated_event_is_a_valid_envelope_and_payload_of_the_contracts() -> None:
     log = DistrictLog(load_area_tree(), seed=3)
     wire = list(log.events(600))
-    kinds = Counter()
+    kinds: Counter[str] = Counter()
     for event in wire:
         envelope = EventEnvelope.from_json(event.value)
         decode_payload(envelope.type, envelope.schema_version, envelope.payload)

@@ -8,18 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 from muster_contracts.roles import Role
-from muster_runtime.dev_tokens import issuer_from_environment
-
-
-def issue_token(
-    subject: str, role: Role, area_id: str, hours: float = 12, *, token_id: str | None = None
-) -> str:
-    issuer = issuer_from_environment()
-    return issuer.issue(subject, role, area_id, ttl=timedelta(hours=hours), token_id=token_id)
+from muster_runtime.dev_tokens import issue_token
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_audit(args.actor, args.volunteer, args.activity, args.limit))
     if args.command == "dead-letters":
         return asyncio.run(_dead_letters(args.action, args.service))
-    from muster_runtime.cli import demo as demo_module
+    from muster_cli import demo as demo_module
 
     if args.command == "demo":
         return asyncio.run(demo_module.run_demo(args.volunteers, args.concurrency))
@@ -138,7 +130,8 @@ async def _dead_letters(action: str, service: str) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from muster_runtime.dead_letters import list_dead_letters, redrive_dead_letters
+    from muster_cli.operations import redrive_dead_letters
+    from muster_runtime.dead_letters import list_dead_letters
     from muster_runtime.settings import ServiceSettings
 
     settings = ServiceSettings()
@@ -161,7 +154,7 @@ async def _dead_letters(action: str, service: str) -> int:
 def _traces(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from muster_runtime.cli import traces
+    from muster_cli import traces
 
     console = Console(width=None if Console().is_terminal else 160)
     directory = args.dir or traces.default_trace_dir()
@@ -180,20 +173,21 @@ async def _topics(*, align: bool) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from muster_cli import operations
     from muster_runtime import topics
     from muster_runtime.settings import ServiceSettings
 
     settings = ServiceSettings()
     console = Console()
-    names = topics.all_topics(settings.topic_prefix)
+    names = operations.all_topics(settings.topic_prefix)
     await topics.ensure_topics(
         settings.kafka_bootstrap, names, settings.topic_partitions, settings.topic_replication
     )
-    states = await topics.describe(settings.kafka_bootstrap, names)
+    states = await operations.describe(settings.kafka_bootstrap, names)
     if align:
-        for name in await topics.align(settings.kafka_bootstrap, states):
+        for name in await operations.align(settings.kafka_bootstrap, states):
             console.print(f"aligned the retention of {name}")
-        states = await topics.describe(settings.kafka_bootstrap, names)
+        states = await operations.describe(settings.kafka_bootstrap, names)
     table = Table(title=f"topics on {settings.kafka_bootstrap}")
     for column in ("topic", "partitions", "retention.ms", "retention.bytes", "cleanup", "drift"):
         table.add_column(column)
@@ -213,8 +207,8 @@ async def _topics(*, align: bool) -> int:
 def _bench(args: argparse.Namespace, argv: list[str] | None) -> int:
     from pathlib import Path
 
-    from muster_runtime.bench.run import BenchOptions, select_parts
-    from muster_runtime.bench.run import main as run_bench
+    from muster_cli.bench.run import BenchOptions, select_parts
+    from muster_cli.bench.run import main as run_bench
 
     try:
         parts = select_parts(args.parts)
@@ -248,8 +242,8 @@ async def _audit(
     from rich.console import Console
     from rich.table import Table
 
+    from muster_runtime.adapters.mongodb.audit import AuditTrail, audit_across
     from muster_runtime.adapters.mongodb.event_store import MongoEventStore
-    from muster_runtime.audit import AuditTrail, audit_across
     from muster_runtime.errors import RuleViolationError
     from muster_runtime.mongo import connect
     from muster_runtime.settings import ServiceSettings

@@ -2,7 +2,7 @@
 
 FastAPI writing one document per check-in (and updating it at check-out) in the same
 document store, with the same bearer tokens — no events, no outbox, no Kafka.
-Run: `python -m muster_runtime.bench.crud_checkin` (MUSTER_HTTP_PORT, MUSTER_MONGO_URL,
+Run: `python -m muster_cli.bench.crud_checkin` (MUSTER_HTTP_PORT, MUSTER_MONGO_URL,
 MUSTER_MONGO_DB).
 """
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 from pymongo import AsyncMongoClient
 
-from muster_runtime.bench.measure import free_port, wait_until_ready
+from muster_cli.bench.measure import free_port, wait_until_ready
 from muster_runtime.dev_tokens import development_jwt_secret
 from muster_runtime.keys import LocalKeyFile
 from muster_runtime.topics import delete_topics

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from muster_runtime.cli.traces import find_trace, load_spans, summaries, tree_rows
+from muster_cli.traces import find_trace, load_spans, summaries, tree_rows
 
 
 def span(

@@ -23,10 +23,10 @@ import httpx
 from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
+from muster_cli.bench.loadgen import OperationStats, closed_loop
+from muster_cli.bench.measure import free_port, wait_until_ready
 from muster_contracts.envelope import Role
-from muster_runtime.bench.loadgen import OperationStats, closed_loop
-from muster_runtime.bench.measure import free_port, wait_until_ready
-from muster_runtime.cli.main import issue_token
+from muster_runtime.dev_tokens import issue_token
 from muster_runtime.topics import ensure_topics
 
 ROOT = Path(__file__).resolve().parents[5]
@@ -108,7 +108,7 @@ class CrudBaseline:
             "MUSTER_LOG_LEVEL": "WARNING",
         }
         self._process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "muster_runtime.bench.crud_checkin", env=env,
+            sys.executable, "-m", "muster_cli.bench.crud_checkin", env=env,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
         self.pid = self._process.pid

@@ -11,11 +11,11 @@ import httpx
 import orjson
 import pytest
 
-from muster_runtime.bench import report
-from muster_runtime.bench.eventlog import FIRST_DAY, SERVICE_DAYS
-from muster_runtime.bench.loadgen import open_loop
-from muster_runtime.bench.measure import cpu_seconds, latency_summary
-from muster_runtime.bench.replay import _as_of
+from muster_cli.bench import report
+from muster_cli.bench.eventlog import FIRST_DAY, SERVICE_DAYS
+from muster_cli.bench.loadgen import open_loop
+from muster_cli.bench.measure import cpu_seconds, latency_summary
+from muster_cli.bench.replay import _as_of
 
 
 def test_latency_summary_gives_quantiles_in_milliseconds() -> None:
@@ -114,7 +114,7 @@ def test_the_report_replaces_only_its_own_section(tmp_path: Path) -> None:
 
 
 def test_parts_run_separately_make_one_report() -> None:
-    from muster_runtime.bench.run import keep_earlier_parts
+    from muster_cli.bench.run import keep_earlier_parts
 
     earlier = {
         "command": "muster bench --parts replay",
@@ -139,7 +139,7 @@ def test_parts_run_separately_make_one_report() -> None:
 def test_the_mixed_part_measures_capacity_and_keeps_it_over_an_earlier_run() -> None:
     """A run of the default parts measured capacity inside the mixed run, then replaced it
     with the figures of an earlier `--parts capacity` run (capacity was not in its list)."""
-    from muster_runtime.bench.run import DEFAULT_PARTS, keep_earlier_parts, select_parts
+    from muster_cli.bench.run import DEFAULT_PARTS, keep_earlier_parts, select_parts
 
     assert select_parts("mixed,baselines,replay,scale") >= {"mixed", "capacity"}
     assert select_parts(DEFAULT_PARTS) == {"mixed", "capacity", "baselines", "replay", "scale"}
@@ -164,7 +164,7 @@ def test_the_mixed_part_measures_capacity_and_keeps_it_over_an_earlier_run() -> 
 
 
 def test_an_unknown_part_is_an_error() -> None:
-    from muster_runtime.bench.run import select_parts
+    from muster_cli.bench.run import select_parts
 
     for text in ("mixed,capacty", ""):
         with pytest.raises(ValueError, match="choose from"):
@@ -172,7 +172,7 @@ def test_an_unknown_part_is_an_error() -> None:
 
 
 def test_pipeline_figures_are_the_difference_between_two_scrapes() -> None:
-    from muster_runtime.bench.measure import pipeline_figures
+    from muster_cli.bench.measure import pipeline_figures
 
     before = {
         "muster_projection_batch_seconds_count": 10.0,
@@ -221,7 +221,7 @@ async def test_a_failing_part_leaves_the_other_figures_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An hour-long run whose last step failed used to print and write nothing."""
-    from muster_runtime.bench import run
+    from muster_cli.bench import run
 
     async def replays(options: run.BenchOptions, results: dict[str, Any]) -> bool:
         results["replay"] = [

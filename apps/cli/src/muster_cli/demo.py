@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
+from muster_cli.sample import SampleVolunteers
 from muster_contracts.envelope import Role
-from muster_runtime.cli.main import issue_token
-from muster_runtime.cli.sample import SampleVolunteers
+from muster_runtime.dev_tokens import issue_token
 
 DISTRICT = "130203"
 # Wide enough for the report table when piped (CI logs, `make demo | tee`).
@@ -170,7 +170,7 @@ async def run_demo(count: int, concurrency: int) -> int:
 
 def show_a_check_in_trace() -> None:
     """The newest check-in's trace, if the services write spans to files (the local stack)."""
-    from muster_runtime.cli import traces
+    from muster_cli import traces
 
     directory = traces.default_trace_dir()
     files = traces.trace_files(directory)

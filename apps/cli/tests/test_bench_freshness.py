@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from muster_runtime.bench.freshness import FreshnessProbe, ProbeLedger, ProbeRecord
+from muster_cli.bench.freshness import FreshnessProbe, ProbeLedger, ProbeRecord
 
 
 def test_a_shown_total_resolves_every_record_up_to_it_in_order() -> None:
