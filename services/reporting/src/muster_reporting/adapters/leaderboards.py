@@ -10,7 +10,6 @@ from dataclasses import replace
 from typing import Any
 
 from muster_contracts.areas import AreaTree
-from muster_contracts.stars import star_rating
 from muster_reporting.application.leaderboards import (
     Board,
     FiguresReader,
@@ -305,14 +304,6 @@ class VolunteerStanding(Standing):
             for area, volunteers in wanted.items()
         }
 
-    async def star_rated(self, area_id: str, limit: int) -> tuple[dict[int, int], list[Served]]:
-        """How many volunteers living in the area hold each star count, and the top ones
-        (one point read)."""
-        board = await self.boards.board(area_id)
-        by_stars = dict.fromkeys(range(1, len(self.thresholds_hours) + 1), 0)
-        for entry in board.entries:
-            by_stars[self.stars(entry.minutes)] += 1
-        return by_stars, list(board.entries[:limit])
-
-    def stars(self, minutes: int) -> int:
-        return star_rating(minutes, self.thresholds_hours)
+    async def star_board(self, area_id: str) -> Board:
+        """The area's star board (one point read)."""
+        return await self.boards.board(area_id)

@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any
 
 from muster_contracts.areas import AreaTree
-from muster_contracts.stars import star_rating
 from muster_reporting.adapters.served_in_area import ServedState, area_and_key, decide
 from muster_reporting.application.as_of import HISTORY_SINCE, Change, effective_instant
 from muster_reporting.application.leaderboards import Board, Touched, ranked
@@ -248,17 +247,10 @@ class InMemoryStanding(Standing):
                     [(consumed, change.volunteer_id, {"minutes": change.minutes})]
                 )
 
-    async def star_rated(self, area_id: str, limit: int) -> tuple[dict[int, int], list[Served]]:
+    async def star_board(self, area_id: str) -> Board:
         minutes = await self._minutes.read([v for v, h in self._homes.items() if area_id in h])
         residents = [Served(v, int(counts.get("minutes", 0))) for v, counts in minutes.items()]
-        board = ranked(residents, None, self.thresholds_hours[0] * 60)
-        by_stars = dict.fromkeys(range(1, len(self.thresholds_hours) + 1), 0)
-        for entry in board.entries:
-            by_stars[self.stars(entry.minutes)] += 1
-        return by_stars, list(board.entries[:limit])
-
-    def stars(self, minutes: int) -> int:
-        return star_rating(minutes, self.thresholds_hours)
+        return ranked(residents, None, self.thresholds_hours[0] * 60)
 
 
 class InMemoryReportingStore(InMemoryCountingStore, ReportingStore):

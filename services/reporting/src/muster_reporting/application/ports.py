@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from muster_contracts.areas import AreaTree
+from muster_contracts.stars import star_rating
 from muster_reporting.application.as_of import Change
 from muster_reporting.application.leaderboards import Board, Touched
 from muster_reporting.application.pending_activities import PendingActivity, PendingChange
@@ -196,8 +197,16 @@ class Standing(ABC):
     async def apply(self, events: list[ConsumedEvent]) -> None: ...
 
     @abstractmethod
+    async def star_board(self, area_id: str) -> Board:
+        """Every volunteer living in the area whose minutes earn a star, ranked."""
+
     async def star_rated(self, area_id: str, limit: int) -> tuple[dict[int, int], list[Served]]:
         """How many volunteers living in the area hold each star count, and the top ones."""
+        board = await self.star_board(area_id)
+        by_stars = dict.fromkeys(range(1, len(self.thresholds_hours) + 1), 0)
+        for entry in board.entries:
+            by_stars[self.stars(entry.minutes)] += 1
+        return by_stars, list(board.entries[:limit])
 
-    @abstractmethod
-    def stars(self, minutes: int) -> int: ...
+    def stars(self, minutes: int) -> int:
+        return star_rating(minutes, self.thresholds_hours)
