@@ -12,10 +12,14 @@ from pydantic import Field, field_validator
 from muster_contracts.areas import AreaTree, load_area_tree
 from muster_contracts.stars import DEFAULT_STAR_THRESHOLDS_HOURS, StarThresholds
 from muster_contracts.topology import event_topic
-from muster_reporting.adapters.counter_store import DocumentReadModelStore
 from muster_reporting.adapters.live_version import LiveInsights
+from muster_reporting.adapters.read_models import (
+    INSIGHT_READ_MODELS,
+    DocumentReportingStore,
+    RebuiltInsights,
+)
 from muster_reporting.application.drive_funnel import DriveFunnel
-from muster_reporting.application.insights import INSIGHT_READ_MODELS, Insights
+from muster_reporting.application.insights import Insights
 from muster_reporting.application.service_rollup import ServiceRollup
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
 from muster_reporting.entrypoints import areas_http, dashboard, funnel, http, insights_http, series
@@ -95,13 +99,12 @@ class ReportingSettings(ServiceSettings):
 
 
 def insights_of(db: Database, areas: AreaTree, settings: ReportingSettings) -> Insights:
+    store = DocumentReportingStore(db)
     return Insights(
-        db,
         areas,
-        DriveFunnel(db, areas),
         settings.timezone,
         settings.star_thresholds_hours,
-        DocumentReadModelStore(db),
+        store,
     )
 
 
@@ -190,7 +193,7 @@ async def rebuild_read_models(
         return await rebuild_online(
             read_model_versions(client, settings),
             READ_MODELS,
-            lambda db: insights_of(db, areas, settings),
+            lambda db: RebuiltInsights(insights_of(db, areas, settings)),
             settings.kafka_bootstrap,
             [event_topic(settings.topic_prefix, c) for c in CONSUMES],
             consumer_group(settings),
