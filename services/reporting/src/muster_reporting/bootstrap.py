@@ -28,6 +28,7 @@ from muster_runtime.adapters.mongodb.online_rebuild import (
     OnlineRebuildResult,
     rebuild_online,
 )
+from muster_runtime.adapters.mongodb.profile import DocumentStoreOptions
 from muster_runtime.adapters.mongodb.read_model_versions import ReadModelVersions
 from muster_runtime.adapters.mongodb.reference_areas import ReferenceAreas
 from muster_runtime.consumer import Stage
@@ -99,7 +100,8 @@ class ReportingSettings(ServiceSettings):
 
 
 def insights_of(db: Database, areas: AreaTree, settings: ReportingSettings) -> Insights:
-    store = DocumentReportingStore(db)
+    options = DocumentStoreOptions.of(settings.store_profile)
+    store = DocumentReportingStore(db, pack=options.packed_counters)
     return Insights(
         areas,
         settings.timezone,
