@@ -15,7 +15,7 @@ from muster_cli.bench.replay import check_totals
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.events import SealedPersonalData, VolunteerCategory, VolunteerRegistered
 from muster_contracts.topology import event_topic
-from muster_reporting.application.as_of import CellHistory, HistoryWriter
+from muster_reporting.adapters.as_of_history import CellHistory, HistoryWriter
 from muster_reporting.bootstrap import (
     ReportingSettings,
     projections,

@@ -10,15 +10,20 @@ from pydantic import Field, field_validator
 
 from muster_contracts.areas import AreaTree, load_area_tree
 from muster_contracts.stars import DEFAULT_STAR_THRESHOLDS_HOURS, StarThresholds
-from muster_reporting.adapters.counter_store import DocumentReadModelStore
 from muster_reporting.adapters.live_version import LiveInsights
+from muster_reporting.adapters.read_models import (
+    INSIGHT_READ_MODELS,
+    DocumentReportingStore,
+    RebuiltInsights,
+)
 from muster_reporting.application.drive_funnel import DriveFunnel
-from muster_reporting.application.insights import INSIGHT_READ_MODELS, Insights
+from muster_reporting.application.insights import Insights
 from muster_reporting.application.service_rollup import ServiceRollup
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
 from muster_reporting.entrypoints import areas_http, dashboard, funnel, http, insights_http, series
 from muster_runtime.adapters.mongodb.live_read_models import VERSION_POLL_SECONDS
 from muster_runtime.adapters.mongodb.online_rebuild import OnlineRebuildResult
+from muster_runtime.adapters.mongodb.profile import DocumentStoreOptions
 from muster_runtime.adapters.mongodb.reference_areas import ReferenceAreas
 from muster_runtime.adapters.mongodb.service_rebuild import (
     RebuildOptions,
@@ -89,13 +94,13 @@ class ReportingSettings(ServiceSettings):
 
 
 def insights_of(db: Database, areas: AreaTree, settings: ReportingSettings) -> Insights:
+    options = DocumentStoreOptions.of(settings.store_profile)
+    store = DocumentReportingStore(db, pack=options.packed_counters)
     return Insights(
-        db,
         areas,
-        DriveFunnel(db, areas),
         settings.timezone,
         settings.star_thresholds_hours,
-        DocumentReadModelStore(db),
+        store,
     )
 
 
@@ -171,5 +176,9 @@ async def rebuild_read_models(
     `dry_run`: say what would change instead)."""
     areas = load_area_tree()
     return await rebuild_service(
-        settings, READ_MODELS, lambda db: insights_of(db, areas, settings), CONSUMES, **options
+        settings,
+        READ_MODELS,
+        lambda db: RebuiltInsights(insights_of(db, areas, settings)),
+        CONSUMES,
+        **options,
     )

@@ -1,5 +1,5 @@
-"""Counter cells in memory: for tests of the projections' rules without a store, held to
-the same contract as the store's (`tests/integration/test_counter_cells_contract.py`)."""
+"""Counter cells in memory: for unit tests of counting rules without a store, held to the
+same contract as the store's (`libs/runtime/tests/contract/test_counter_cells_contract.py`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from muster_reporting.application.ports import CellChange, CounterCells, ReadModelStore
+from muster_runtime.ports.counter_cells import CellChange, CounterCells, ReadModelStore
 from muster_runtime.projections import add_nested, count_above_marks
 
 
@@ -17,7 +17,7 @@ class _Cell:
     hwm: dict[str, int] = field(default_factory=dict)
 
 
-class MemoryCounterCells(CounterCells):
+class InMemoryCounterCells(CounterCells):
     def __init__(self) -> None:
         self.cells: dict[str, _Cell] = {}
 
@@ -34,12 +34,12 @@ class MemoryCounterCells(CounterCells):
         return out
 
 
-class MemoryReadModelStore(ReadModelStore):
+class InMemoryReadModelStore(ReadModelStore):
     def __init__(self) -> None:
-        self.cells: dict[str, MemoryCounterCells] = {}
+        self.cells: dict[str, InMemoryCounterCells] = {}
 
     def counters(self, name: str, *, read_whole: bool = False) -> CounterCells:
-        return self.cells.setdefault(name, MemoryCounterCells())
+        return self.cells.setdefault(name, InMemoryCounterCells())
 
     def buffer(self) -> None:
         """Memory is a buffer already."""

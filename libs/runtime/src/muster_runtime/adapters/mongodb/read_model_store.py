@@ -1,9 +1,10 @@
 """Counter cells in the document store, with the development store's tuning as options.
 
 On FerretDB (SQLite), cells read only whole are packed into one compressed value and
-rewritten guarded by their version (`PackedCounters`): far cheaper there than `$inc` on
-many nested counts. `pack=False` keeps every cell as nested counts updated in place
-(`CounterCells`: `$inc` guarded by the cell's marks), the plain form MongoDB serves well.
+rewritten guarded by their version (`projections.PackedCounters`): far cheaper there than
+`$inc` on many nested counts. `pack=False` keeps every cell as nested counts updated in
+place (`projections.CounterCells`: `$inc` guarded by the cell's marks), the plain form
+MongoDB serves well.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from muster_reporting.application.ports import CellChange, CounterCells, ReadModelStore
 from muster_runtime.adapters.mongodb.counter_cells import CounterCells as NestedCells
 from muster_runtime.adapters.mongodb.counter_cells import PackedCounters
 from muster_runtime.mongo import Database
+from muster_runtime.ports.counter_cells import CellChange, CounterCells, ReadModelStore
 
 
 class StoredCounterCells(CounterCells):
@@ -22,7 +23,8 @@ class StoredCounterCells(CounterCells):
         self._cells = cells
 
     async def add(self, changes: Sequence[CellChange]) -> None:
-        await self._cells.apply([(event, cell, counts, {}) for event, cell, counts in changes])
+        if changes:
+            await self._cells.apply([(event, cell, counts, {}) for event, cell, counts in changes])
 
     async def read(self, cell_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         if isinstance(self._cells, PackedCounters):
@@ -32,7 +34,8 @@ class StoredCounterCells(CounterCells):
 
 
 class DocumentReadModelStore(ReadModelStore):
-    """One collection per named set of cells in `db`."""
+    """One collection per named set of cells in `db`; `pack`: cells read only whole are
+    packed (the development store's setting), else every cell keeps nested counts."""
 
     def __init__(self, db: Database, *, pack: bool = True) -> None:
         self._db = db
