@@ -23,10 +23,12 @@ from muster_dispatch.entrypoints import (
     drives_http,
     http,
 )
+from muster_dispatch.entrypoints.dependencies import DispatchDesks
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
+from muster_runtime.wiring import wire
 
 CONTEXT = "dispatch"
 # Its own events too: approvals and corrections are settled again from them (`HoursSettlement`).
@@ -110,12 +112,17 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
         ],
         on_start=on_start,
     )
-    app.state.areas = areas
-    app.state.area_tree = area_tree
-    app.state.pool = pool
-    app.state.drives = drives
-    app.state.activities = activities
-    app.state.activity_directory = directory
-    app.state.hours_policy = settings.hours_policy
-    app.state.volunteer_page_url = settings.volunteer_page_url
+    wire(
+        app,
+        DispatchDesks(
+            areas=areas,
+            area_tree=area_tree,
+            pool=pool,
+            drives=drives,
+            activities=activities,
+            activity_directory=directory,
+            hours_policy=settings.hours_policy,
+            volunteer_page_url=settings.volunteer_page_url,
+        ),
+    )
     return app

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from muster_dispatch.application.activity_directory import ActivityDirectory, ActivityQuery
+from muster_dispatch.application.activity_directory import ActivityQuery
 from muster_dispatch.entrypoints.activities_http import Reader
+from muster_dispatch.entrypoints.dependencies import Areas, Directory
 from muster_runtime.errors import ErrorAnswer, RuleViolationError
 
 router = APIRouter(prefix="/activities", tags=["activities"])
@@ -54,8 +55,9 @@ class ActivityList(BaseModel):
     },
 )
 async def list_activities(
-    request: Request,
     principal: Reader,
+    directory: Directory,
+    areas: Areas,
     area_id: Annotated[str | None, Query(pattern=r"^[0-9]{4,16}$")] = None,
     starts_from: Annotated[str | None, Query(alias="from", pattern=INSTANT)] = None,
     starts_before: Annotated[str | None, Query(alias="to", pattern=INSTANT)] = None,
@@ -72,13 +74,12 @@ async def list_activities(
     `from`/`to` bound the start (`to` exclusive). A page holds up to `limit`; the next
     page is asked for with `after=<next_after>`. Follows dispatch's events: an activity
     just scheduled is listed within moments."""
-    directory: ActivityDirectory = request.app.state.activity_directory
     area = area_id or principal.area_id
-    if area not in request.app.state.areas:
+    if area not in areas:
         raise RuleViolationError(
             f"unknown area {area}", code="unknown_area", field="area_id", rule="known_area"
         )
-    principal.require_scope(area, request.app.state.areas)
+    principal.require_scope(area, areas)
     query = ActivityQuery(
         area_id=area,
         starts_from=_instant(starts_from, "from"),

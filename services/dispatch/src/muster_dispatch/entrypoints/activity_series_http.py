@@ -15,6 +15,7 @@ from muster_dispatch.application.activities import DecideActivity
 from muster_dispatch.domain.activity import Activity, ActivityRuleError, schedule_activity
 from muster_dispatch.domain.activity_series import MAX_OCCURRENCES, Recurrence, occurrences
 from muster_dispatch.entrypoints.activities_http import ActivityForm, Organiser, may_schedule
+from muster_dispatch.entrypoints.dependencies import Activities, Drives, Policy
 from muster_runtime.errors import ErrorAnswer, RuleViolationError
 from muster_runtime.idempotency import RetrySafeRoute, stable_id
 from muster_runtime.ports.event_store import CommandContext
@@ -56,14 +57,20 @@ class Series(BaseModel):
     },
 )
 async def schedule_series(
-    request: Request, response: Response, form: SeriesForm, principal: Organiser
+    request: Request,
+    response: Response,
+    form: SeriesForm,
+    principal: Organiser,
+    book: Activities,
+    drives: Drives,
+    policy: Policy,
 ) -> Series:
     """Schedule a recurring activity, e.g. a patrol every Saturday 08:00–10:00 until a
     date: every occurrence at once, at the same local time (`MUSTER_TIMEZONE`). Send an
     `Idempotency-Key`: a retry (after a lost answer, or a 503 half-way) schedules only the
     occurrences not scheduled yet, under the same ids."""
-    book = await may_schedule(request, form, principal)
-    timezone = request.app.state.hours_policy.timezone
+    await may_schedule(book, drives, form, principal)
+    timezone = policy.timezone
     try:
         times = occurrences(form.starts_at, form.ends_at, form.repeat, timezone)
     except ActivityRuleError as exc:
