@@ -17,6 +17,7 @@ from muster_runtime.logs import configure_logging
 from muster_runtime.reference_areas import ReferenceAreas
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
+from muster_runtime.wiring import wire
 from muster_volunteer.adapters.logins import ClaimAttempts, InvitationCodes, LoginLinks
 from muster_volunteer.adapters.open_attendances import StoredOpenAttendances
 from muster_volunteer.adapters.personal_data import IdentityClaims, PersonalDataVault
@@ -46,6 +47,7 @@ from muster_volunteer.entrypoints import (
     rosters_http,
     sign_ups_http,
 )
+from muster_volunteer.entrypoints.dependencies import VolunteerDesks
 
 CONTEXT = "volunteer"
 log = logging.getLogger(__name__)
@@ -254,28 +256,37 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
         on_start=on_start,
         larger_bodies={"/rosters/": rosters_http.MAX_ROSTER_BYTES},
     )
-    app.state.areas = areas
-    app.state.registry = VolunteerRegistry(
+    registry = VolunteerRegistry(
         runtime.store, vault, phones, areas, logins, id_numbers, invitation_codes
     )
-    app.state.rosters = RosterImport(app.state.registry, phones, areas)
-    app.state.logins = LoginDesk(
-        runtime.store,
-        logins,
-        invitation_codes,
-        ClaimAttempts(db, settings.claim_attempts_per_hour, window_seconds=3600),
-        timedelta(hours=settings.invitation_valid_hours),
-    )
-    app.state.email_addresses = EmailAddresses(runtime.store, vault)
-    app.state.board = board
-    app.state.sign_ups = SignUpDesk(runtime.store, board)
-    app.state.activity_board = activity_board
-    app.state.team_leaders = team_leaders
-    app.state.my_activities = my_activities
-    app.state.hours_statements = HoursStatements(
-        activity_board, board, areas, settings.statement_issuer
-    )
-    app.state.attendance = AttendanceDesk(
-        runtime.store, activity_board, StoredOpenAttendances(db), settings.check_in_radius_metres
+    wire(
+        app,
+        VolunteerDesks(
+            areas=areas,
+            registry=registry,
+            rosters=RosterImport(registry, phones, areas),
+            logins=LoginDesk(
+                runtime.store,
+                logins,
+                invitation_codes,
+                ClaimAttempts(db, settings.claim_attempts_per_hour, window_seconds=3600),
+                timedelta(hours=settings.invitation_valid_hours),
+            ),
+            email_addresses=EmailAddresses(runtime.store, vault),
+            board=board,
+            sign_ups=SignUpDesk(runtime.store, board),
+            activity_board=activity_board,
+            team_leaders=team_leaders,
+            my_activities=my_activities,
+            hours_statements=HoursStatements(
+                activity_board, board, areas, settings.statement_issuer
+            ),
+            attendance=AttendanceDesk(
+                runtime.store,
+                activity_board,
+                StoredOpenAttendances(db),
+                settings.check_in_radius_metres,
+            ),
+        ),
     )
     return app
