@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from muster_contracts.checkin import (
@@ -38,7 +38,7 @@ from muster_runtime.errors import (
     PreconditionRequiredError,
     RuleViolationError,
 )
-from muster_runtime.idempotency import RetrySafeRoute, stable_id
+from muster_runtime.idempotency import NewIds, RetrySafeRoute
 from muster_runtime.mongo import INT64_MAX
 from muster_runtime.ports.event_store import CommandContext
 
@@ -162,7 +162,7 @@ async def may_schedule(
 
 @router.post("", status_code=201)
 async def schedule(
-    request: Request,
+    ids: NewIds,
     response: Response,
     form: ActivityForm,
     principal: Organiser,
@@ -175,7 +175,7 @@ async def schedule(
     `outside_scope` for a known area outside the organiser's.
     """
     await may_schedule(book, drives, form, principal)
-    activity_id = stable_id(request, "activity").hex[:12]
+    activity_id = ids.of("activity").hex[:12]
     secret = new_checkin_secret()
     state, _ = await book.execute(
         activity_id,

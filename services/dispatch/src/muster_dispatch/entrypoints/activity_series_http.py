@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from muster_contracts.areas import AreaTree
@@ -17,7 +17,7 @@ from muster_dispatch.domain.activity_series import MAX_OCCURRENCES, Recurrence, 
 from muster_dispatch.entrypoints.activities_http import ActivityForm, Organiser, may_schedule
 from muster_dispatch.entrypoints.dependencies import Activities, Drives, Policy
 from muster_runtime.errors import ErrorAnswer, RuleViolationError
-from muster_runtime.idempotency import RetrySafeRoute, stable_id
+from muster_runtime.idempotency import NewIds, RetrySafeRoute
 from muster_runtime.ports.event_store import CommandContext
 
 router = APIRouter(prefix="/activity-series", tags=["activities"], route_class=RetrySafeRoute)
@@ -57,7 +57,7 @@ class Series(BaseModel):
     },
 )
 async def schedule_series(
-    request: Request,
+    ids: NewIds,
     response: Response,
     form: SeriesForm,
     principal: Organiser,
@@ -75,12 +75,12 @@ async def schedule_series(
         times = occurrences(form.starts_at, form.ends_at, form.repeat, timezone)
     except ActivityRuleError as exc:
         raise RuleViolationError(str(exc), field=exc.field, rule=exc.rule) from None
-    series_id = stable_id(request, "activity-series").hex[:12]
+    series_id = ids.of("activity-series").hex[:12]
     context = CommandContext(principal.actor)
     scheduled: list[Occurrence] = []
     one = form.model_dump(exclude={"repeat"})
     for number, (starts_at, ends_at) in enumerate(times, start=1):
-        activity_id = stable_id(request, f"activity-series:{number}").hex[:12]
+        activity_id = ids.of(f"activity-series:{number}").hex[:12]
         command = ActivityForm.model_validate(one | {"starts_at": starts_at, "ends_at": ends_at})
         await book.execute(
             activity_id, _occurrence(command, book.areas, (series_id, number)), context

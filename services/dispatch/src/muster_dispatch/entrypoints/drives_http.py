@@ -6,7 +6,7 @@ import dataclasses
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from muster_contracts.envelope import Role
@@ -37,7 +37,7 @@ from muster_dispatch.domain.drive import (
 )
 from muster_dispatch.entrypoints.dependencies import Drives
 from muster_runtime.auth import Principal, require_role
-from muster_runtime.idempotency import RetrySafeRoute, stable_id
+from muster_runtime.idempotency import NewIds, RetrySafeRoute
 from muster_runtime.mongo import INT64_MAX
 from muster_runtime.ports.event_store import CommandContext
 
@@ -124,7 +124,7 @@ async def _run(
 
 @router.post("", status_code=201)
 async def launch(
-    request: Request, response: Response, form: LaunchForm, principal: Organiser, book: Drives
+    ids: NewIds, response: Response, form: LaunchForm, principal: Organiser, book: Drives
 ) -> dict[str, Any]:
     """Launch a recruitment drive in the organiser's area."""
     principal.require_scope(form.scope_area_id, book.areas)
@@ -133,7 +133,7 @@ async def launch(
         dict(form)
         | {"organiser": principal.subject, "signup_opens_at": form.signup_opens_at or now}
     )
-    drive_id = stable_id(request, "drive").hex[:12]
+    drive_id = ids.of("drive").hex[:12]
     drive, _ = await book.execute(
         drive_id,
         lambda d: launch_drive(d, command, book.areas, now),

@@ -13,7 +13,7 @@ from muster_contracts.envelope import Role
 from muster_contracts.events import Skill, VolunteerCategory
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError, RuleViolationError
-from muster_runtime.idempotency import RetrySafeRoute, replays_by, stable_id
+from muster_runtime.idempotency import NewIds, RetrySafeRoute, replays_by
 from muster_runtime.ports.event_store import CommandContext
 from muster_volunteer.application.registration import (
     DisplayName,
@@ -82,7 +82,7 @@ async def _registered_again(request: Request, kept: Any) -> Any:
 # Only the id is kept with the key: no personal data at rest in clear, none left by erasure.
 @replays_by(keep=lambda body: {"volunteer_id": body["volunteer_id"]}, restore=_registered_again)
 async def register_volunteer(
-    request: Request,
+    ids: NewIds,
     response: Response,
     form: RegisterVolunteer,
     principal: Registrant,
@@ -96,7 +96,7 @@ async def register_volunteer(
         )
     if principal.role is not Role.VOLUNTEER:
         principal.require_scope(form.home_area_id, areas)
-    volunteer_id = str(stable_id(request, "volunteer"))
+    volunteer_id = str(ids.of("volunteer"))
     record = await registry.register(volunteer_id, form, CommandContext(principal.actor))
     response.headers["Location"] = f"/volunteers/{volunteer_id}"
     return volunteer_view(areas, record)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from muster_contracts.envelope import Role
 from muster_contracts.events import VolunteerRegistered
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError
-from muster_runtime.idempotency import RetrySafeRoute, stable_id
+from muster_runtime.idempotency import NewIds, RetrySafeRoute
 from muster_runtime.mongo import Document
 from muster_runtime.ports.event_store import CommandContext
 from muster_volunteer.entrypoints.dependencies import Drives, Registry, SignUps
@@ -51,7 +51,7 @@ async def open_drives(me: Me, board: Drives) -> dict[str, Any]:
 
 @router.post("/drives/{drive_id}/sign-ups", status_code=202)
 async def sign_up(
-    request: Request,
+    ids: NewIds,
     drive_id: str,
     form: SignUpForm,
     principal: Volunteer,
@@ -59,7 +59,7 @@ async def sign_up(
     desk: SignUps,
 ) -> dict[str, Any]:
     """Sign up for a role. Accepted for decision (202): the status follows within a second."""
-    sign_up_id = stable_id(request, "sign-up").hex
+    sign_up_id = ids.of("sign-up").hex
     doc = await desk.submit(sign_up_id, me, drive_id, form.role_id, CommandContext(principal.actor))
     return _sign_up_view(doc)
 
