@@ -1,11 +1,13 @@
 """A service's collaborators, wired once into its app when it is built and handed to
 handlers as typed FastAPI dependencies (each service names them in its
-`entrypoints/dependencies.py`)."""
+`entrypoints/dependencies.py`: `Drives = Annotated[DriveBook, Depends(part(Desks, "drives"))]`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import fields
+from operator import attrgetter
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 
@@ -28,3 +30,19 @@ def wired(kind: type[Collaborators]) -> Callable[[Request], Collaborators]:
 
     collaborators.__name__ = f"wired_{kind.__name__}"
     return collaborators
+
+
+def part(kind: type[Any], path: str) -> Callable[[Request], Any]:
+    """The dependency giving one collaborator of the wired `kind`: a field's name, or a
+    dotted path into it (`"channels.pushes"`), read at each request. A name the dataclass
+    lacks fails at import."""
+    field = path.partition(".")[0]
+    if field not in {f.name for f in fields(kind)}:
+        raise AttributeError(f"{kind.__name__} has no field {field!r}")
+    whole, read = wired(kind), attrgetter(path)
+
+    def collaborator(request: Request) -> Any:
+        return read(whole(request))
+
+    collaborator.__name__ = f"wired_{path.replace('.', '_')}"
+    return collaborator

@@ -15,7 +15,7 @@ from muster_dispatch.application.area_tree import AreaTreeBook
 from muster_dispatch.application.drives import DriveBook
 from muster_dispatch.application.volunteer_pool import VolunteerPool
 from muster_dispatch.domain.hours import HoursPolicy
-from muster_runtime.wiring import wired
+from muster_runtime.wiring import part, wired
 
 
 @dataclass(frozen=True)
@@ -32,39 +32,10 @@ class DispatchDesks:
 
 Desks = Annotated[DispatchDesks, Depends(wired(DispatchDesks))]
 
-
-def _areas(desks: Desks) -> AreaTree:
-    return desks.areas
-
-
-def _area_tree(desks: Desks) -> AreaTreeBook:
-    return desks.area_tree
-
-
-def _pool(desks: Desks) -> VolunteerPool:
-    return desks.pool
-
-
-def _drives(desks: Desks) -> DriveBook:
-    return desks.drives
-
-
-def _activities(desks: Desks) -> ActivityBook:
-    return desks.activities
-
-
-def _activity_directory(desks: Desks) -> ActivityDirectory:
-    return desks.activity_directory
-
-
-def _hours_policy(desks: Desks) -> HoursPolicy:
-    return desks.hours_policy
-
-
-Areas = Annotated[AreaTree, Depends(_areas)]
-AreaTreeEditor = Annotated[AreaTreeBook, Depends(_area_tree)]
-Pool = Annotated[VolunteerPool, Depends(_pool)]
-Drives = Annotated[DriveBook, Depends(_drives)]
-Activities = Annotated[ActivityBook, Depends(_activities)]
-Directory = Annotated[ActivityDirectory, Depends(_activity_directory)]
-Policy = Annotated[HoursPolicy, Depends(_hours_policy)]
+Areas = Annotated[AreaTree, Depends(part(DispatchDesks, "areas"))]
+AreaTreeEditor = Annotated[AreaTreeBook, Depends(part(DispatchDesks, "area_tree"))]
+Pool = Annotated[VolunteerPool, Depends(part(DispatchDesks, "pool"))]
+Drives = Annotated[DriveBook, Depends(part(DispatchDesks, "drives"))]
+Activities = Annotated[ActivityBook, Depends(part(DispatchDesks, "activities"))]
+Directory = Annotated[ActivityDirectory, Depends(part(DispatchDesks, "activity_directory"))]
+Policy = Annotated[HoursPolicy, Depends(part(DispatchDesks, "hours_policy"))]

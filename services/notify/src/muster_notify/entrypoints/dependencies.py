@@ -17,7 +17,7 @@ from muster_notify.application.inbox import InboxDesk
 from muster_notify.application.ports import Broadcasts, Facts, Tallies
 from muster_notify.application.preferences import PreferenceDesk, WebhookDesk
 from muster_runtime.auth import RevocationList
-from muster_runtime.wiring import wired
+from muster_runtime.wiring import part, wired
 
 # Refuses a webhook's URL that must not be called (DestinationRefusedError).
 DestinationCheck = Callable[[str], Awaitable[None]]
@@ -47,39 +47,10 @@ class NotifyDesks:
 
 Desks = Annotated[NotifyDesks, Depends(wired(NotifyDesks))]
 
-
-def _areas(desks: Desks) -> AreaTree:
-    return desks.areas
-
-
-def _facts(desks: Desks) -> Facts:
-    return desks.facts
-
-
-def _inbox(desks: Desks) -> InboxDesk:
-    return desks.inbox
-
-
-def _tallies(desks: Desks) -> Tallies:
-    return desks.tallies
-
-
-def _channels(desks: Desks) -> ChannelDesks:
-    return desks.channels
-
-
-def _preferences(desks: Desks) -> PreferenceDesk:
-    return desks.channels.preferences
-
-
-def _pushes(desks: Desks) -> Pushes:
-    return desks.channels.pushes
-
-
-Areas = Annotated[AreaTree, Depends(_areas)]
-FactsOf = Annotated[Facts, Depends(_facts)]
-Inbox = Annotated[InboxDesk, Depends(_inbox)]
-TalliesOf = Annotated[Tallies, Depends(_tallies)]
-Channels = Annotated[ChannelDesks, Depends(_channels)]
-PreferencesOf = Annotated[PreferenceDesk, Depends(_preferences)]
-PushesOf = Annotated[Pushes, Depends(_pushes)]
+Areas = Annotated[AreaTree, Depends(part(NotifyDesks, "areas"))]
+FactsOf = Annotated[Facts, Depends(part(NotifyDesks, "facts"))]
+Inbox = Annotated[InboxDesk, Depends(part(NotifyDesks, "inbox"))]
+TalliesOf = Annotated[Tallies, Depends(part(NotifyDesks, "tallies"))]
+Channels = Annotated[ChannelDesks, Depends(part(NotifyDesks, "channels"))]
+PreferencesOf = Annotated[PreferenceDesk, Depends(part(NotifyDesks, "channels.preferences"))]
+PushesOf = Annotated[Pushes, Depends(part(NotifyDesks, "channels.pushes"))]

@@ -12,7 +12,7 @@ from fastapi import Depends
 
 from muster_pages.adapters.identity_provider import IdentityProvider
 from muster_pages.settings import PagesSettings
-from muster_runtime.wiring import wired
+from muster_runtime.wiring import part, wired
 
 
 @dataclass
@@ -26,20 +26,12 @@ class PagesDesks:
 Desks = Annotated[PagesDesks, Depends(wired(PagesDesks))]
 
 
-def _settings(desks: Desks) -> PagesSettings:
-    return desks.settings
-
-
 def _client(desks: Desks) -> httpx.AsyncClient:
     if desks.client is None:
         raise RuntimeError("the pages' HTTP client opens with the app (its lifespan)")
     return desks.client
 
 
-def _identity_provider(desks: Desks) -> IdentityProvider | None:
-    return desks.identity_provider
-
-
-Settings = Annotated[PagesSettings, Depends(_settings)]
+Settings = Annotated[PagesSettings, Depends(part(PagesDesks, "settings"))]
 Client = Annotated[httpx.AsyncClient, Depends(_client)]
-Provider = Annotated[IdentityProvider | None, Depends(_identity_provider)]
+Provider = Annotated[IdentityProvider | None, Depends(part(PagesDesks, "identity_provider"))]

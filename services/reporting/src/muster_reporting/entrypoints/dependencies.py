@@ -16,7 +16,7 @@ from muster_reporting.application.insights import Insights
 from muster_reporting.application.service_rollup import ServiceRollup
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
 from muster_runtime.volunteer_names import VolunteerNames
-from muster_runtime.wiring import wired
+from muster_runtime.wiring import part, wired
 
 
 @dataclass
@@ -28,34 +28,9 @@ class ReportingDesks:
 
 Desks = Annotated[ReportingDesks, Depends(wired(ReportingDesks))]
 
-
-def _areas(desks: Desks) -> AreaTree:
-    return desks.areas
-
-
-def _insights(desks: Desks) -> Insights:
-    return desks.insights
-
-
-def _volunteers(desks: Desks) -> VolunteerRollup:
-    return desks.insights.volunteers
-
-
-def _service(desks: Desks) -> ServiceRollup:
-    return desks.insights.service
-
-
-def _drive_funnel(desks: Desks) -> DriveFunnel:
-    return desks.insights.drive_funnel
-
-
-def _volunteer_names(desks: Desks) -> VolunteerNames:
-    return desks.volunteer_names
-
-
-Areas = Annotated[AreaTree, Depends(_areas)]
-InsightsOf = Annotated[Insights, Depends(_insights)]
-Volunteers = Annotated[VolunteerRollup, Depends(_volunteers)]
-Service = Annotated[ServiceRollup, Depends(_service)]
-Funnel = Annotated[DriveFunnel, Depends(_drive_funnel)]
-Names = Annotated[VolunteerNames, Depends(_volunteer_names)]
+Areas = Annotated[AreaTree, Depends(part(ReportingDesks, "areas"))]
+InsightsOf = Annotated[Insights, Depends(part(ReportingDesks, "insights"))]
+Volunteers = Annotated[VolunteerRollup, Depends(part(ReportingDesks, "insights.volunteers"))]
+Service = Annotated[ServiceRollup, Depends(part(ReportingDesks, "insights.service"))]
+Funnel = Annotated[DriveFunnel, Depends(part(ReportingDesks, "insights.drive_funnel"))]
+Names = Annotated[VolunteerNames, Depends(part(ReportingDesks, "volunteer_names"))]

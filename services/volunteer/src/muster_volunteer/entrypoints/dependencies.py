@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from muster_contracts.areas import AreaTree
-from muster_runtime.wiring import wired
+from muster_runtime.wiring import part, wired
 from muster_volunteer.application.attendance import ActivityBoard, AttendanceDesk
 from muster_volunteer.application.email import EmailAddresses
 from muster_volunteer.application.hours_statement import HoursStatements
@@ -42,63 +42,15 @@ desks_of = wired(VolunteerDesks)
 Desks = Annotated[VolunteerDesks, Depends(desks_of)]
 
 
-def _areas(desks: Desks) -> AreaTree:
-    return desks.areas
-
-
-def _registry(desks: Desks) -> VolunteerRegistry:
-    return desks.registry
-
-
-def _rosters(desks: Desks) -> RosterImport:
-    return desks.rosters
-
-
-def _logins(desks: Desks) -> LoginDesk:
-    return desks.logins
-
-
-def _email_addresses(desks: Desks) -> EmailAddresses:
-    return desks.email_addresses
-
-
-def _board(desks: Desks) -> DriveBoard:
-    return desks.board
-
-
-def _sign_ups(desks: Desks) -> SignUpDesk:
-    return desks.sign_ups
-
-
-def _activity_board(desks: Desks) -> ActivityBoard:
-    return desks.activity_board
-
-
-def _team_leaders(desks: Desks) -> TeamLeaders:
-    return desks.team_leaders
-
-
-def _my_activities(desks: Desks) -> MyActivities:
-    return desks.my_activities
-
-
-def _hours_statements(desks: Desks) -> HoursStatements:
-    return desks.hours_statements
-
-
-def _attendance(desks: Desks) -> AttendanceDesk:
-    return desks.attendance
-
-
-Areas = Annotated[AreaTree, Depends(_areas)]
-Registry = Annotated[VolunteerRegistry, Depends(_registry)]
-Rosters = Annotated[RosterImport, Depends(_rosters)]
-Logins = Annotated[LoginDesk, Depends(_logins)]
-Addresses = Annotated[EmailAddresses, Depends(_email_addresses)]
-Drives = Annotated[DriveBoard, Depends(_board)]
-SignUps = Annotated[SignUpDesk, Depends(_sign_ups)]
-Activities = Annotated[ActivityBoard, Depends(_activity_board)]
-Leaders = Annotated[TeamLeaders, Depends(_team_leaders)]
-Mine = Annotated[MyActivities, Depends(_my_activities)]
-Statements = Annotated[HoursStatements, Depends(_hours_statements)]
-Attendance = Annotated[AttendanceDesk, Depends(_attendance)]
+Areas = Annotated[AreaTree, Depends(part(VolunteerDesks, "areas"))]
+Registry = Annotated[VolunteerRegistry, Depends(part(VolunteerDesks, "registry"))]
+Rosters = Annotated[RosterImport, Depends(part(VolunteerDesks, "rosters"))]
+Logins = Annotated[LoginDesk, Depends(part(VolunteerDesks, "logins"))]
+Addresses = Annotated[EmailAddresses, Depends(part(VolunteerDesks, "email_addresses"))]
+Drives = Annotated[DriveBoard, Depends(part(VolunteerDesks, "board"))]
+SignUps = Annotated[SignUpDesk, Depends(part(VolunteerDesks, "sign_ups"))]
+Activities = Annotated[ActivityBoard, Depends(part(VolunteerDesks, "activity_board"))]
+Leaders = Annotated[TeamLeaders, Depends(part(VolunteerDesks, "team_leaders"))]
+Mine = Annotated[MyActivities, Depends(part(VolunteerDesks, "my_activities"))]
+Statements = Annotated[HoursStatements, Depends(part(VolunteerDesks, "hours_statements"))]
+Attendance = Annotated[AttendanceDesk, Depends(part(VolunteerDesks, "attendance"))]
