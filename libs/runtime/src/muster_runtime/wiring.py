@@ -4,7 +4,7 @@ handlers as typed FastAPI dependencies (each service names them in its
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import fields
 from operator import attrgetter
 from typing import Any, TypeVar
@@ -19,10 +19,13 @@ def wire(app: FastAPI, collaborators: object) -> None:
     app.state.collaborators = collaborators
 
 
-def wired(kind: type[Collaborators]) -> Callable[[Request], Collaborators]:
-    """The dependency giving the `kind` of collaborators wired into the request's app."""
+def wired(kind: type[Collaborators]) -> Callable[[Request], Awaitable[Collaborators]]:
+    """The dependency giving the `kind` of collaborators wired into the request's app.
 
-    def collaborators(request: Request) -> Collaborators:
+    Coroutines, like `part`'s: FastAPI runs a plain function dependency in a thread pool,
+    a hop that costs more than reading an attribute."""
+
+    async def collaborators(request: Request) -> Collaborators:
         found = request.app.state.collaborators
         if not isinstance(found, kind):
             raise TypeError(f"the app is wired with {type(found).__name__}, not {kind.__name__}")
@@ -32,7 +35,7 @@ def wired(kind: type[Collaborators]) -> Callable[[Request], Collaborators]:
     return collaborators
 
 
-def part(kind: type[Any], path: str) -> Callable[[Request], Any]:
+def part(kind: type[Any], path: str) -> Callable[[Request], Awaitable[Any]]:
     """The dependency giving one collaborator of the wired `kind`: a field's name, or a
     dotted path into it (`"channels.pushes"`), read at each request. A name the dataclass
     lacks fails at import."""
@@ -41,8 +44,8 @@ def part(kind: type[Any], path: str) -> Callable[[Request], Any]:
         raise AttributeError(f"{kind.__name__} has no field {field!r}")
     whole, read = wired(kind), attrgetter(path)
 
-    def collaborator(request: Request) -> Any:
-        return read(whole(request))
+    async def collaborator(request: Request) -> Any:
+        return read(await whole(request))
 
     collaborator.__name__ = f"wired_{path.replace('.', '_')}"
     return collaborator

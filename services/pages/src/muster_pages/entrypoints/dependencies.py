@@ -26,7 +26,7 @@ class PagesDesks:
 Desks = Annotated[PagesDesks, Depends(wired(PagesDesks))]
 
 
-def _client(desks: Desks) -> httpx.AsyncClient:
+async def _client(desks: Desks) -> httpx.AsyncClient:
     if desks.client is None:
         raise RuntimeError("the pages' HTTP client opens with the app (its lifespan)")
     return desks.client

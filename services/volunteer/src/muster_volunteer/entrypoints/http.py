@@ -73,7 +73,7 @@ def volunteer_view(areas: AreaTree, record: VolunteerRecord) -> VolunteerView:
 
 
 async def _registered_again(request: Request, kept: Any) -> Any:
-    desks = desks_of(request)
+    desks = await desks_of(request)
     record = await desks.registry.get(kept["volunteer_id"])
     return volunteer_view(desks.areas, record).model_dump(mode="json")
 
