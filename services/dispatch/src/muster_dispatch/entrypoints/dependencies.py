@@ -12,6 +12,7 @@ from muster_contracts.areas import AreaTree
 from muster_dispatch.application.activities import ActivityBook
 from muster_dispatch.application.activity_directory import ActivityDirectory
 from muster_dispatch.application.area_tree import AreaTreeBook
+from muster_dispatch.application.drive_directory import DriveDirectory
 from muster_dispatch.application.drives import DriveBook
 from muster_dispatch.application.volunteer_pool import VolunteerPool
 from muster_dispatch.domain.hours import HoursPolicy
@@ -26,6 +27,7 @@ class DispatchDesks:
     drives: DriveBook
     activities: ActivityBook
     activity_directory: ActivityDirectory
+    drive_directory: DriveDirectory
     hours_policy: HoursPolicy
     volunteer_page_url: str
 
@@ -38,4 +40,5 @@ Pool = Annotated[VolunteerPool, Depends(part(DispatchDesks, "pool"))]
 Drives = Annotated[DriveBook, Depends(part(DispatchDesks, "drives"))]
 Activities = Annotated[ActivityBook, Depends(part(DispatchDesks, "activities"))]
 Directory = Annotated[ActivityDirectory, Depends(part(DispatchDesks, "activity_directory"))]
+ListedDrives = Annotated[DriveDirectory, Depends(part(DispatchDesks, "drive_directory"))]
 Policy = Annotated[HoursPolicy, Depends(part(DispatchDesks, "hours_policy"))]
