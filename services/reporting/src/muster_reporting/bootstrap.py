@@ -21,6 +21,7 @@ from muster_reporting.application.insights import Insights
 from muster_reporting.application.service_rollup import ServiceRollup
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
 from muster_reporting.entrypoints import areas_http, dashboard, funnel, http, insights_http, series
+from muster_reporting.entrypoints.dependencies import ReportingDesks
 from muster_runtime.adapters.mongodb.live_read_models import VERSION_POLL_SECONDS
 from muster_runtime.adapters.mongodb.online_rebuild import OnlineRebuildResult
 from muster_runtime.adapters.mongodb.profile import DocumentStoreOptions
@@ -37,6 +38,7 @@ from muster_runtime.mongo import Database
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 from muster_runtime.volunteer_names import VolunteerNames
+from muster_runtime.wiring import wire
 
 CONSUMES = ("volunteer", "dispatch")
 # Every collection reporting derives from the log: what a rebuild drops and replays.
@@ -118,14 +120,11 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
     areas = load_area_tree()
     runtime = ServiceRuntime(settings, consumes=CONSUMES)
-    app_state: list[FastAPI] = []
+    served: list[ReportingDesks] = []
 
     def serve_from(insights: Insights) -> None:
-        for app in app_state:
-            app.state.volunteer_rollup = insights.volunteers
-            app.state.service_rollup = insights.service
-            app.state.drive_funnel = insights.drive_funnel
-            app.state.insights = insights
+        for desks in served:
+            desks.insights = insights
 
     live = LiveInsights(
         read_model_versions(runtime.client, settings),
@@ -161,10 +160,9 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
         on_start=on_start,
     )
     dashboard.mount(app)
-    app.state.areas = areas
-    app_state.append(app)
-    serve_from(live.current)
-    app.state.volunteer_names = VolunteerNames(settings.volunteer_service_url)
+    desks = ReportingDesks(areas, live.current, VolunteerNames(settings.volunteer_service_url))
+    served.append(desks)
+    wire(app, desks)
     return app
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
-from muster_contracts.areas import AreaTree
-from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.domain.funnel import Stage, conversion
+from muster_reporting.entrypoints.dependencies import Areas, Funnel
 from muster_reporting.entrypoints.exports import EXPORTED_ANSWERS, Format, table
 from muster_reporting.entrypoints.http import (
     AnsweredAsOf,
@@ -38,8 +37,9 @@ class FunnelReport(BaseModel):
 
 @router.get("/funnel", response_model=FunnelReport, responses=EXPORTED_ANSWERS)
 async def drive_funnel(
-    request: Request,
     principal: Reader,
+    funnel: Funnel,
+    areas: Areas,
     area_id: AreaQuery = None,
     drive_id: Annotated[
         str | None, Query(min_length=1, max_length=64, description="One drive; default all.")
@@ -51,8 +51,6 @@ async def drive_funnel(
     every drive of an area (its own and its descendants') or for one drive. A volunteer
     counts once per stage per drive; a withdrawal leaves accepted and assigned. With
     `as_of`, the counts as recorded by the start of that instant's minute."""
-    areas: AreaTree = request.app.state.areas
-    funnel: DriveFunnel = request.app.state.drive_funnel
     area_id = readable_area(areas, principal, area_id)
     if drive_id is None:
         counts = await funnel.counts(area_id=area_id, as_of=as_of)

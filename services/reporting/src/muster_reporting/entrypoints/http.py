@@ -6,20 +6,19 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Protocol, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
 from muster_contracts.areas import Area, AreaLevel, AreaTree
 from muster_contracts.envelope import Role
 from muster_reporting.application.as_of import HISTORY_SINCE, effective_instant
-from muster_reporting.application.service_rollup import ServiceRollup
-from muster_reporting.application.volunteer_rollup import VolunteerRollup
 from muster_reporting.domain.periods import (
     PERIOD_DESCRIPTION,
     PERIOD_PATTERN,
     check_period,
 )
 from muster_reporting.domain.service_counts import field_key
+from muster_reporting.entrypoints.dependencies import Areas, Service, Volunteers
 from muster_reporting.entrypoints.exports import EXPORTED_ANSWERS, Format, area_table
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError, RuleViolationError
@@ -90,7 +89,7 @@ def readable_area(areas: AreaTree, principal: Principal, area_id: str | None) ->
 
 
 async def drill_down(
-    request: Request,
+    areas: AreaTree,
     principal: Principal,
     area_id: str | None,
     rollup: Rollup,
@@ -99,7 +98,6 @@ async def drill_down(
     as_of: datetime | None = None,
 ) -> tuple[Row, list[Row]]:
     """An area's row and one per child, from the area's one cell (children counts inside)."""
-    areas: AreaTree = request.app.state.areas
     area_id = readable_area(areas, principal, area_id)
     cell = await rollup.cell(area_id, valid_period(period), as_of)
     by_child = cell.get("children", {})
@@ -133,8 +131,9 @@ class VolunteerReport(BaseModel):
 
 @router.get("/volunteers", response_model=VolunteerReport, responses=EXPORTED_ANSWERS)
 async def volunteers_by_area(
-    request: Request,
     principal: Reader,
+    rollup: Volunteers,
+    areas: Areas,
     area_id: AreaQuery = None,
     as_of: AsOf = None,
     format: Format = "json",
@@ -142,9 +141,8 @@ async def volunteers_by_area(
     """Registered volunteers in an area and in each of its children, by category (party
     members, in-service party members reporting to their community, residents, students,
     company staff; a volunteer may be in several)."""
-    rollup: VolunteerRollup = request.app.state.volunteer_rollup
     area, children = await drill_down(
-        request, principal, area_id, rollup, AreaVolunteers.of, as_of=as_of
+        areas, principal, area_id, rollup, AreaVolunteers.of, as_of=as_of
     )
     if format != "json":
         return await area_table(format, "volunteers", area, children)
@@ -275,8 +273,9 @@ class ServiceReport(BaseModel):
 
 @router.get("/service", response_model=ServiceReport, responses=EXPORTED_ANSWERS)
 async def service_by_area(
-    request: Request,
     principal: Reader,
+    rollup: Service,
+    areas: Areas,
     area_id: AreaQuery = None,
     period: Period = None,
     category: Annotated[str | None, Query(description="Only this service category.")] = None,
@@ -301,8 +300,6 @@ async def service_by_area(
             "filter by one of category, drive_id, team_id", code="one_filter", field="category"
         )
     only = filters[0] if filters else None
-    areas: AreaTree = request.app.state.areas
-    rollup: ServiceRollup = request.app.state.service_rollup
     area_id = readable_area(areas, principal, area_id)
     period = valid_period(period)
     children = areas.children(area_id)

@@ -9,8 +9,8 @@ from typing import Annotated, Literal, TypeVar
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from muster_reporting.application.insights import Insights
 from muster_reporting.domain.periods import cell_id
+from muster_reporting.entrypoints.dependencies import Areas, InsightsOf, Names
 from muster_reporting.entrypoints.exports import EXPORTED_ANSWERS, Exported, Format, table
 from muster_reporting.entrypoints.http import (
     AnsweredAsOf,
@@ -30,10 +30,10 @@ Limit = Annotated[int, Query(ge=1, le=100, description="How many rows, at most."
 
 
 def area_and_period(
-    request: Request, principal: Reader, area_id: AreaQuery = None, period: Period = None
+    principal: Reader, areas: Areas, area_id: AreaQuery = None, period: Period = None
 ) -> tuple[str, str | None]:
     """The readable area asked for and a period that exists."""
-    return readable_area(request.app.state.areas, principal, area_id), valid_period(period)
+    return readable_area(areas, principal, area_id), valid_period(period)
 
 
 Where = Annotated[tuple[str, str | None], Depends(area_and_period)]
@@ -74,6 +74,8 @@ class TopVolunteers(BaseModel):
 async def top_volunteers(
     request: Request,
     where: Where,
+    insights: InsightsOf,
+    names: Names,
     limit: Limit = 10,
     as_of: AsOf = None,
     format: Format = "json",
@@ -84,7 +86,6 @@ async def top_volunteers(
     refused (422 `as_of_unsupported`)."""
     _no_as_of(as_of)
     area_id, period = where
-    insights: Insights = request.app.state.insights
     board = await insights.service.leaderboards.board(cell_id(area_id, period))
     rows = [
         RankedVolunteer(
@@ -95,7 +96,9 @@ async def top_volunteers(
         )
         for rank, entry in enumerate(board.entries[:limit], start=1)
     ]
-    report = TopVolunteers(area_id=area_id, period=period, volunteers=await _named(request, rows))
+    report = TopVolunteers(
+        area_id=area_id, period=period, volunteers=await _named(request, names, rows)
+    )
     if format != "json":
         return await _export(
             format, "top-volunteers", area_id, period, report.volunteers, RankedVolunteer
@@ -103,9 +106,8 @@ async def top_volunteers(
     return report
 
 
-async def _named(request: Request, rows: list[Named]) -> list[Named]:
+async def _named(request: Request, directory: VolunteerNames, rows: list[Named]) -> list[Named]:
     """Rows with names, as the volunteer service shows them to this caller (its scope)."""
-    directory: VolunteerNames = request.app.state.volunteer_names
     try:
         names = await directory.names(
             [r.volunteer_id for r in rows], request.headers.get("authorization", "")
@@ -139,8 +141,8 @@ class TopTeams(BaseModel):
 
 @router.get("/top-teams", response_model=TopTeams, responses=EXPORTED_ANSWERS)
 async def top_teams(
-    request: Request,
     where: Where,
+    insights: InsightsOf,
     limit: Limit = 10,
     as_of: AsOf = None,
     format: Format = "json",
@@ -148,7 +150,6 @@ async def top_teams(
     """Teams with the most approved hours in an area and period (ties by team id), from
     the area's one cell. With `as_of`, as recorded by the start of that instant's minute."""
     area_id, period = where
-    insights: Insights = request.app.state.insights
     cell = await insights.service.cell(area_id, period, as_of)
     teams = sorted(
         ((team_id, figures) for team_id, figures in cell.get("teams", {}).items()),
@@ -187,6 +188,9 @@ class StarRated(BaseModel):
 async def star_rated_volunteers(
     request: Request,
     principal: Reader,
+    areas: Areas,
+    insights: InsightsOf,
+    names: Names,
     area_id: AreaQuery = None,
     limit: Limit = 50,
     as_of: AsOf = None,
@@ -197,8 +201,7 @@ async def star_rated_volunteers(
     From the area's star board: one read. Current figures only: `as_of` is refused (422
     `as_of_unsupported`)."""
     _no_as_of(as_of)
-    area_id = readable_area(request.app.state.areas, principal, area_id)
-    insights: Insights = request.app.state.insights
+    area_id = readable_area(areas, principal, area_id)
     by_stars, top = await insights.standing.star_rated(area_id, limit)
     report = StarRated(
         area_id=area_id,
@@ -206,6 +209,7 @@ async def star_rated_volunteers(
         by_stars=by_stars,
         volunteers=await _named(
             request,
+            names,
             [
                 StarVolunteer(
                     volunteer_id=entry.volunteer_id,

@@ -10,11 +10,10 @@ import asyncio
 from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
-from muster_contracts.areas import AreaTree
-from muster_reporting.application.service_rollup import ServiceRollup
+from muster_reporting.entrypoints.dependencies import Areas, Service
 from muster_reporting.entrypoints.exports import EXPORTED_ANSWERS, Format, table
 from muster_reporting.entrypoints.http import AreaQuery, AreaService, Reader, readable_area
 from muster_runtime.errors import RuleViolationError
@@ -86,8 +85,9 @@ def _month_index(month: str) -> int:
 
 @router.get("/service/series", response_model=ServiceSeries, responses=EXPORTED_ANSWERS)
 async def service_series(
-    request: Request,
     principal: Reader,
+    rollup: Service,
+    areas: Areas,
     area_id: AreaQuery = None,
     granularity: Granularity = "day",
     first: Annotated[Bound, Query(alias="from")] = None,
@@ -95,8 +95,6 @@ async def service_series(
     format: Format = "json",
 ) -> ServiceSeries | Response:
     """Activities, turn-outs, approved hours and beneficiaries of an area per day or month."""
-    areas: AreaTree = request.app.state.areas
-    rollup: ServiceRollup = request.app.state.service_rollup
     area_id = readable_area(areas, principal, area_id)
     today = datetime.now(rollup.zone).date()  # in the zone the rollup counts days in
     area = areas.get(area_id)
