@@ -19,6 +19,8 @@ from muster_reporting.application.insights import INSIGHT_READ_MODELS, Insights
 from muster_reporting.application.service_rollup import ServiceRollup
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
 from muster_reporting.entrypoints import areas_http, dashboard, funnel, http, insights_http, series
+from muster_reporting.entrypoints.exports import SPREADSHEETS
+from muster_reporting.entrypoints.heavy_queries import HeavyQueries
 from muster_runtime.consumer import Stage
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
@@ -77,6 +79,20 @@ class ReportingSettings(ServiceSettings):
     star_thresholds_hours: StarThresholds = Field(
         default=DEFAULT_STAR_THRESHOLDS_HOURS,
         description="Cumulative approved hours for one to five stars (JSON list).",
+    )
+    heavy_report_limit: int = Field(
+        default=4,
+        ge=1,
+        le=1000,
+        description="Heavy report queries (spreadsheet exports, series, figures `as_of`) one "
+        "process answers at once; the next is refused with 503 `reports_busy` and `Retry-After`.",
+    )
+    spreadsheet_processes: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Worker processes that build spreadsheet exports (their CPU kept off the "
+        "service's event loop).",
     )
     volunteer_service_url: str = Field(
         default="http://127.0.0.1:8001",
@@ -140,6 +156,8 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
         "as-of-journal",
     )
     runtime.every(VERSION_POLL_SECONDS, live.refresh, "read-model-version")
+    SPREADSHEETS.processes = settings.spreadsheet_processes
+    runtime.alongside(SPREADSHEETS.serve, "spreadsheet-workers")
 
     async def on_start() -> None:
         await reference_areas.load()
@@ -159,6 +177,7 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
     )
     dashboard.mount(app)
     app.state.areas = areas
+    app.state.heavy_queries = HeavyQueries(settings.heavy_report_limit)
     app_state.append(app)
     serve_from(live.current)
     app.state.volunteer_names = VolunteerNames(settings.volunteer_service_url)

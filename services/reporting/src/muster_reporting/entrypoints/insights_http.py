@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from muster_reporting.application.insights import Insights
 from muster_reporting.domain.periods import cell_id
 from muster_reporting.entrypoints.exports import EXPORTED_ANSWERS, Exported, Format, table
+from muster_reporting.entrypoints.heavy_queries import heavy_queries
 from muster_reporting.entrypoints.http import (
     AnsweredAsOf,
     AreaQuery,
@@ -85,21 +86,23 @@ async def top_volunteers(
     _no_as_of(as_of)
     area_id, period = where
     insights: Insights = request.app.state.insights
-    board = await insights.service.leaderboards.board(cell_id(area_id, period))
-    rows = [
-        RankedVolunteer(
-            rank=rank,
-            volunteer_id=entry.volunteer_id,
-            hours=entry.minutes / 60,
-            turnouts=entry.turnouts,
-        )
-        for rank, entry in enumerate(board.entries[:limit], start=1)
-    ]
-    report = TopVolunteers(area_id=area_id, period=period, volunteers=await _named(request, rows))
-    if format != "json":
-        return await _export(
-            format, "top-volunteers", area_id, period, report.volunteers, RankedVolunteer
-        )
+    with heavy_queries(request).admit(format != "json"):
+        board = await insights.service.leaderboards.board(cell_id(area_id, period))
+        rows = [
+            RankedVolunteer(
+                rank=rank,
+                volunteer_id=entry.volunteer_id,
+                hours=entry.minutes / 60,
+                turnouts=entry.turnouts,
+            )
+            for rank, entry in enumerate(board.entries[:limit], start=1)
+        ]
+        named = await _named(request, rows)
+        report = TopVolunteers(area_id=area_id, period=period, volunteers=named)
+        if format != "json":
+            return await _export(
+                format, "top-volunteers", area_id, period, report.volunteers, RankedVolunteer
+            )
     return report
 
 
@@ -149,25 +152,26 @@ async def top_teams(
     the area's one cell. With `as_of`, as recorded by the start of that instant's minute."""
     area_id, period = where
     insights: Insights = request.app.state.insights
-    cell = await insights.service.cell(area_id, period, as_of)
-    teams = sorted(
-        ((team_id, figures) for team_id, figures in cell.get("teams", {}).items()),
-        key=lambda item: (-int(item[1].get("minutes", 0)), item[0]),
-    )
-    ranked = [
-        RankedTeam(
-            rank=rank,
-            team_id=team_id,
-            hours=int(figures.get("minutes", 0)) / 60,
-            turnouts=int(figures.get("turnouts", 0)),
-            activities=int(figures.get("activities", 0)),
+    with heavy_queries(request).admit(format != "json" or as_of is not None):
+        cell = await insights.service.cell(area_id, period, as_of)
+        teams = sorted(
+            ((team_id, figures) for team_id, figures in cell.get("teams", {}).items()),
+            key=lambda item: (-int(item[1].get("minutes", 0)), item[0]),
         )
-        for rank, (team_id, figures) in enumerate(
-            (t for t in teams if t[1].get("minutes", 0) > 0), start=1
-        )
-    ]
-    if format != "json":
-        return await _export(format, "top-teams", area_id, period, ranked[:limit], RankedTeam)
+        ranked = [
+            RankedTeam(
+                rank=rank,
+                team_id=team_id,
+                hours=int(figures.get("minutes", 0)) / 60,
+                turnouts=int(figures.get("turnouts", 0)),
+                activities=int(figures.get("activities", 0)),
+            )
+            for rank, (team_id, figures) in enumerate(
+                (t for t in teams if t[1].get("minutes", 0) > 0), start=1
+            )
+        ]
+        if format != "json":
+            return await _export(format, "top-teams", area_id, period, ranked[:limit], RankedTeam)
     return TopTeams(area_id=area_id, period=period, teams=ranked[:limit], as_of=as_of)
 
 
@@ -199,25 +203,26 @@ async def star_rated_volunteers(
     _no_as_of(as_of)
     area_id = readable_area(request.app.state.areas, principal, area_id)
     insights: Insights = request.app.state.insights
-    by_stars, top = await insights.standing.star_rated(area_id, limit)
-    report = StarRated(
-        area_id=area_id,
-        thresholds_hours=list(insights.standing.thresholds_hours),
-        by_stars=by_stars,
-        volunteers=await _named(
-            request,
-            [
-                StarVolunteer(
-                    volunteer_id=entry.volunteer_id,
-                    hours=entry.minutes / 60,
-                    stars=insights.standing.stars(entry.minutes),
-                )
-                for entry in top
-            ],
-        ),
-    )
-    if format != "json":
-        return await _export(format, "stars", area_id, None, report.volunteers, StarVolunteer)
+    with heavy_queries(request).admit(format != "json"):
+        by_stars, top = await insights.standing.star_rated(area_id, limit)
+        report = StarRated(
+            area_id=area_id,
+            thresholds_hours=list(insights.standing.thresholds_hours),
+            by_stars=by_stars,
+            volunteers=await _named(
+                request,
+                [
+                    StarVolunteer(
+                        volunteer_id=entry.volunteer_id,
+                        hours=entry.minutes / 60,
+                        stars=insights.standing.stars(entry.minutes),
+                    )
+                    for entry in top
+                ],
+            ),
+        )
+        if format != "json":
+            return await _export(format, "stars", area_id, None, report.volunteers, StarVolunteer)
     return report
 
 
