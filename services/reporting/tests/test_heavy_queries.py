@@ -3,12 +3,13 @@ built in a worker process, the same file as built in place, a dead worker replac
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 
 import pytest
 
-from muster_reporting.entrypoints.exports import SpreadsheetWorkers, spreadsheet
+from muster_reporting.entrypoints.exports import WORKER_NICENESS, SpreadsheetWorkers, spreadsheet
 from muster_reporting.entrypoints.heavy_queries import RETRY_AFTER_SECONDS, HeavyQueries
 from muster_runtime.errors import ServiceUnavailableError
 
@@ -46,6 +47,9 @@ async def test_spreadsheets_from_the_workers_equal_those_built_in_place() -> Non
         content, media_type = await workers.build("xlsx", "series", ROWS, [])
         assert media_type.endswith("spreadsheetml.sheet")
         assert content.startswith(b"PK")  # a zip, as every XLSX file
+        # The worker yields the processors to the service (nice: 19 at most).
+        niceness = await asyncio.get_running_loop().run_in_executor(workers._started(), os.nice, 0)
+        assert niceness == min(os.nice(0) + WORKER_NICENESS, 19)
     finally:
         workers.close()
 

@@ -84,8 +84,9 @@ class ReportingSettings(ServiceSettings):
         default=4,
         ge=1,
         le=1000,
-        description="Heavy report queries (spreadsheet exports, series, figures `as_of`) one "
-        "process answers at once; the next is refused with 503 `reports_busy` and `Retry-After`.",
+        description="Heavy report queries (spreadsheet exports, series of more than 31 "
+        "points, figures `as_of`) one process answers at once; the next is refused with 503 "
+        "`reports_busy` and `Retry-After`.",
     )
     spreadsheet_processes: int = Field(
         default=1,

@@ -10,6 +10,7 @@ import asyncio
 import csv
 import io
 import multiprocessing
+import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -25,6 +26,8 @@ Format = Annotated[
     Literal["json", "csv", "xlsx"], Query(description="`csv` or `xlsx` for a spreadsheet.")
 ]
 Exported = Literal["csv", "xlsx"]
+# How much lower a spreadsheet worker's scheduling priority is than the service's (nice).
+WORKER_NICENESS = 10
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # The OpenAPI of a report that exports: its 200 is JSON, or a spreadsheet with `format=`.
 # A report that exports may be a heavy query: its 503 says so.
@@ -155,7 +158,9 @@ class SpreadsheetWorkers:
             # Spawned, not forked: the service's threads (the driver's, the broker
             # client's) and their locks stay out of the workers.
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(self.processes, mp_context=context)
+            self._pool = ProcessPoolExecutor(
+                self.processes, mp_context=context, initializer=_yield_the_processor
+            )
         return self._pool
 
     def close(self, pool: ProcessPoolExecutor | None = None) -> None:
@@ -171,6 +176,13 @@ class SpreadsheetWorkers:
             await asyncio.Event().wait()
         finally:
             self.close()
+
+
+def _yield_the_processor() -> None:
+    """A worker runs at a lower scheduling priority than the service: when the processors
+    are short, the event loop (answers, `/healthz`, the consumer's heartbeats) goes first
+    and a spreadsheet waits."""
+    os.nice(WORKER_NICENESS)
 
 
 # The processes of this service's spreadsheets (the bootstrap sets how many).

@@ -1,11 +1,11 @@
 """Heavy report queries: how many this process answers at once.
 
-A spreadsheet export, a series and figures `as_of` an instant are the queries that read or
-build the most (up to 366 cells, a workbook, every bucket of a cell's history). Each
-process answers at most `heavy_report_limit` of them at a time and refuses the next at
-once with 503 `reports_busy` and `Retry-After`, rather than queueing work that would slow
-every answer, `/healthz` and the consumer's heartbeat included. Other queries are never
-refused for it.
+A spreadsheet export, a series of more than 31 points and figures `as_of` an instant are
+the queries that read or build the most (up to 366 cells, a workbook, a cell's history
+buckets). Each process answers at most `heavy_report_limit` of them at a time and refuses
+the next at once with 503 `reports_busy` and `Retry-After`, rather than queueing work that
+would slow every answer, `/healthz` and the consumer's heartbeat included. Other queries
+are never refused for it.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ RETRY_AFTER_SECONDS = 1
 BUSY_ANSWER: dict[int | str, dict[str, Any]] = {
     503: {
         "description": EVERYWHERE["503"] + " Or this process is answering as many heavy "
-        "queries (a spreadsheet, a series, figures `as_of`) as it takes at once "
-        "(`reports_busy`): retry after `Retry-After` seconds."
+        "queries (a spreadsheet, a series of more than 31 points, figures `as_of`) as it "
+        "takes at once (`reports_busy`): retry after `Retry-After` seconds."
     }
 }
 
