@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from muster_runtime.bench.measure import free_ports
+from muster_cli.bench.measure import free_ports
 
 
 @dataclass(frozen=True)

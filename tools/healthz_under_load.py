@@ -23,13 +23,12 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from muster_cli.bench.measure import latency_line, latency_summary
+from muster_cli.bench.stack import bench_stack
 from muster_contracts.envelope import Role
 from muster_reporting.application.as_of import HISTORY_SINCE
 from muster_reporting.entrypoints.series import MAX_POINTS
-from muster_runtime.bench.measure import latency_line, latency_summary
-from muster_runtime.bench.stack import bench_stack
-from muster_runtime.cli.main import issue_token
-from muster_runtime.dev_tokens import development_jwt_secret
+from muster_runtime.dev_tokens import development_jwt_secret, issue_token
 
 DISTRICT = "130203"
 WORKERS = 8
@@ -94,7 +93,7 @@ async def run(seconds: float, volunteers: int) -> None:
     mongo_url = os.environ.get("MUSTER_MONGO_URL", "mongodb://127.0.0.1:27017/")
     async with bench_stack(bootstrap, mongo_url) as stack:
         os.environ["MUSTER_VOLUNTEER_URL"] = stack.urls["volunteer"]
-        from muster_runtime.cli.demo import register_batch
+        from muster_cli.demo import register_batch
 
         await register_batch(volunteers, concurrency=8)
         token = issue_token("bench-leader", Role.LEADER, DISTRICT)

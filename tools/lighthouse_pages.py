@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from muster_runtime.cli.sample import SampleVolunteers
+from muster_cli.sample import SampleVolunteers
 
 ROOT = Path(__file__).resolve().parents[1]
 LIGHTHOUSE = ROOT / "tools" / "lighthouse" / "node_modules" / "lighthouse" / "cli" / "index.js"

@@ -27,15 +27,15 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from muster_cli.bench.eventlog import DistrictLog, publish_district
+from muster_cli.bench.measure import free_port, latency_summary, wait_until_ready
 from muster_contracts.areas import load_area_tree
 from muster_contracts.envelope import Role
 from muster_contracts.topology import event_topic
 from muster_reporting.bootstrap import CONSUMES, READ_MODELS
-from muster_runtime.bench.eventlog import DistrictLog, publish_district
-from muster_runtime.bench.measure import free_port, latency_summary, wait_until_ready
-from muster_runtime.cli.main import issue_token
+from muster_runtime.adapters.mongodb.read_model_versions import ReadModelVersions, version_name
+from muster_runtime.dev_tokens import issue_token
 from muster_runtime.mongo import connect
-from muster_runtime.read_model_versions import ReadModelVersions, version_name
 from muster_runtime.topics import delete_topics, ensure_topics
 
 PARTITIONS = 6

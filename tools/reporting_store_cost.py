@@ -24,13 +24,12 @@ from collections.abc import Awaitable, Callable
 
 from pymongo import AsyncMongoClient, monitoring
 
+from muster_cli.bench.eventlog import DistrictLog
 from muster_contracts.areas import load_area_tree
 from muster_contracts.envelope import EventEnvelope
-from muster_reporting.adapters.counter_store import DocumentReadModelStore
-from muster_reporting.application.drive_funnel import DriveFunnel
+from muster_reporting.adapters.read_models import DocumentReportingStore
 from muster_reporting.application.insights import Insights
 from muster_reporting.domain.periods import cell_id
-from muster_runtime.bench.eventlog import DistrictLog
 from muster_runtime.mongo import Database, Document
 from muster_runtime.projections import ConsumedEvent
 
@@ -92,12 +91,10 @@ async def latency(label: str, query: Callable[[], Awaitable[object]], times: int
 async def measure(db: Database, events: list[ConsumedEvent], counting: Counting, mode: str) -> None:
     areas = load_area_tree()
     insights = Insights(
-        db,
         areas,
-        DriveFunnel(db, areas),
         "Asia/Shanghai",
         (100, 300, 600),
-        DocumentReadModelStore(db),
+        DocumentReportingStore(db),
     )
     await insights.create_indexes()
     counting.ops.clear()
@@ -105,10 +102,10 @@ async def measure(db: Database, events: list[ConsumedEvent], counting: Counting,
     counting.on = True
     started = time.perf_counter()
     if mode == "rebuild":
-        insights.buffer()
+        insights.store.buffer()
         for i in range(0, len(events), 2000):
             await insights.apply(events[i : i + 2000])
-        await insights.flush()
+        await insights.store.flush()
     else:
         for i in range(0, len(events), 500):
             await insights.apply(events[i : i + 500])

@@ -16,7 +16,7 @@ import asyncio
 import random
 import sys
 
-from muster_runtime.bench.measure import print_alternated
+from muster_cli.bench.measure import print_alternated
 from muster_runtime.mongo import Document, scratch_database
 
 DOCUMENTS = 50_000

@@ -23,15 +23,10 @@ from typing import NamedTuple
 
 import orjson
 
-from muster_runtime.bench.measure import print_alternated
+from muster_cli.bench.measure import print_alternated
+from muster_runtime.adapters.mongodb.counter_cells import CounterCells, PackedCounters, unpack
 from muster_runtime.mongo import Database, Document, scratch_database
-from muster_runtime.projections import (
-    Contribution,
-    CounterCells,
-    PackedCounters,
-    pack_json,
-    unpack,
-)
+from muster_runtime.projections import Contribution, pack_json
 
 DOCUMENTS = 20_000
 PER_READ = 25

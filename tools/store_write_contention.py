@@ -17,7 +17,7 @@ import sys
 import time
 import uuid
 
-from muster_runtime.bench.measure import latency_line
+from muster_cli.bench.measure import latency_line
 from muster_runtime.mongo import Database, scratch_database
 
 

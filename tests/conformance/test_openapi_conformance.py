@@ -16,7 +16,7 @@ import time
 import pytest
 
 from muster_contracts.envelope import Role
-from muster_runtime.cli.main import issue_token
+from muster_runtime.dev_tokens import issue_token
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.test_api_fuzz import CALLERS, SCHEMATHESIS
 

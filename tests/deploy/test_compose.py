@@ -164,6 +164,7 @@ def test_python_service_environment(services: Mapping, name: str, port: int) -> 
     assert env["MUSTER_HTTP_HOST"] == "0.0.0.0"  # the settings default (loopback) is unreachable
     assert env["MUSTER_KAFKA_BOOTSTRAP"] == "kafka:9092"
     assert env["MUSTER_MONGO_URL"].startswith("mongodb://mongo:27017")
+    assert env["MUSTER_STORE_PROFILE"] == "mongodb"  # the store is MongoDB: plain updates
     if name != "pages":  # the pages service keeps nothing: it forwards to the others
         assert env["MUSTER_MONGO_DB"] == f"muster_{name}"
     assert _required_variable(env["MUSTER_JWT_SECRET"]) == "MUSTER_JWT_SECRET"

@@ -357,6 +357,7 @@ def test_production_rendering(production: dict[Key, Mapping], base: dict[Key, Ma
     settings = production[("ConfigMap", SETTINGS)]["data"]
     assert settings["MUSTER_TOPIC_PARTITIONS"] == "24"
     assert settings["MUSTER_TOPIC_REPLICATION"] == "3"
+    assert settings["MUSTER_STORE_PROFILE"] == "mongodb"  # plain in-place updates
     base_settings = base[("ConfigMap", SETTINGS)]["data"]
     for name in ("MUSTER_KAFKA_BOOTSTRAP", "MUSTER_MONGO_URL"):
         assert settings[name] != base_settings[name], f"{name} should point outside the cluster"

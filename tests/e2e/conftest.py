@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from muster_cli.bench.measure import free_ports
 from muster_dispatch.domain.hours import HoursPolicy
-from muster_runtime.bench.measure import free_ports
 from muster_runtime.keys import LocalKeyFile
 from tests.conftest import kafka_bootstrap, mongo_url, topic_prefix
 

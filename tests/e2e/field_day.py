@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
+from muster_cli.sample import SampleVolunteers
 from muster_contracts.envelope import Role
-from muster_runtime.cli.sample import SampleVolunteers
 from tests.e2e.conftest import RunningSystem, next_minute
 from tests.e2e.test_register_to_report import auth, wait_for
 

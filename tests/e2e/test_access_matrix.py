@@ -26,11 +26,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from muster_cli.sample import SampleVolunteers
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.envelope import Role
 from muster_runtime.auth import TokenIssuer
-from muster_runtime.cli.main import issue_token
-from muster_runtime.cli.sample import SampleVolunteers
+from muster_runtime.dev_tokens import issue_token
 from tests.e2e.conftest import SERVICES, RunningSystem
 from tests.e2e.test_register_to_report import wait_for
 
@@ -283,6 +283,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "POST /activity-series": Rule(frozenset({ORGANISER}), area=True, body=series_form),
         "GET /activities/{activity_id}": READ,
         "GET /activities": Rule(READERS, area=True, params=lambda _: {"area_id": COMMUNITY_A}),
+        "GET /drives": Rule(READERS, area=True, params=lambda _: {"area_id": COMMUNITY_A}),
         "GET /activities/{activity_id}/check-in-code": ORGANISE,
         "GET /activities/{activity_id}/never-checked-out": READ,
         "POST /activities/{activity_id}/beneficiaries": Rule(

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from muster_cli.sample import SampleVolunteers
 from muster_contracts.envelope import Role
 from muster_dispatch.domain.hours import HoursPolicy, Interval, credited_minutes
-from muster_runtime.cli.sample import SampleVolunteers
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.test_register_to_report import auth
 

@@ -8,7 +8,7 @@ import json
 
 import httpx
 
-from muster_runtime.bench.workload import DistrictWorkload
+from muster_cli.bench.workload import DistrictWorkload
 from tests.conftest import kafka_bootstrap
 from tests.e2e.conftest import RunningSystem
 

@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from muster_cli.bench.measure import free_ports
 from muster_contracts.envelope import Role
 from muster_dispatch.domain.hours import HoursPolicy, Interval, credit_day, local_days
-from muster_runtime.bench.measure import free_ports
 from tests.e2e.conftest import RunningSystem, ready_by
 from tests.e2e.test_activities_and_hours import _eventually
 from tests.e2e.test_register_to_report import auth

@@ -1,5 +1,8 @@
 """The organisers' console in a real browser (Debian's Chromium at desk size) against the
-running services: an organiser signs in (development sign-in), launches a drive, accepts
+running services and a real OpenID provider (tools/oidc): an organiser of a street signs in
+through the provider and sees the drives and activities of their area; a volunteer signing
+in through it is refused the console in words. An organiser (development sign-in) launches
+a drive, finds it in the area's list of drives, accepts
 the sign-ups in bulk and forms teams (split, move, change leader), schedules a weekly
 activity, moves one occurrence and cancels another, shows the QR screen, from which a
 volunteer checks in (its link opened in a second browser with the phone's location), sees
@@ -20,15 +23,24 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from muster_cli.sample import SampleVolunteers
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.envelope import Role
-from muster_runtime.cli.sample import SampleVolunteers
+from tests.e2e import test_volunteer_page as volunteer_page
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.field_day import COMMUNITY, STREET
 from tests.e2e.test_activities_and_hours import PLACE
 from tests.e2e.test_leadership import needs_chromium
-from tests.e2e.test_register_to_report import auth
-from tests.e2e.test_volunteer_page import Watched, until
+from tests.e2e.test_volunteer_page import (
+    ISSUER,
+    ORGANISER_LOGIN,
+    Watched,
+    log_in_at_the_provider,
+    needs_identity_provider,
+    pages_signing_in_through,
+    signed_by_the_tests,
+    until,
+)
 
 DESK = {"width": 1366, "height": 850}
 ZONE = ZoneInfo("Asia/Shanghai")  # the browsers' time zone, as the organisers' is
@@ -36,9 +48,19 @@ AREAS = load_area_tree()
 BUILDING = next(a for a in AREAS.at_level(AreaLevel.BUILDING) if a.id.startswith(COMMUNITY))
 
 
+# The services trusting the provider, and the provider, as for the volunteer's page.
+system = volunteer_page.system
+identity_provider = volunteer_page.identity_provider
+
+
 @pytest.fixture(scope="module")
-def pages_url(system: RunningSystem) -> str:
-    return system.start_pages({"MUSTER_DEV_MODE": "1"})
+def pages_url(system: RunningSystem, identity_provider: str) -> str:
+    """Signing in through the provider, and the development sign-in beside it."""
+    return pages_signing_in_through(system, identity_provider, {"MUSTER_DEV_MODE": "1"})
+
+
+def organiser(subject: str = "console-organiser") -> dict[str, str]:
+    return signed_by_the_tests(subject, Role.ORGANISER, STREET)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +89,7 @@ def register_volunteers(system: RunningSystem, count: int) -> list[tuple[str, di
     with httpx.Client(base_url=system.urls["volunteer"], timeout=30) as volunteer:
         for i in range(count):
             login = f"console-{uuid.uuid4().hex[:8]}-{i}"
-            headers = auth(Role.VOLUNTEER, subject=login)
+            headers = signed_by_the_tests(login, Role.VOLUNTEER)
             form = sample.draw(COMMUNITY) | {"skills": ["general"], "categories": ["resident"]}
             form.pop("employer_unit", None)
             answer = volunteer.post("/volunteers", json=form, headers=headers)
@@ -92,7 +114,10 @@ def sign_up(system: RunningSystem, drive_id: str, people: list[tuple[str, dict[s
 
 @needs_chromium
 def test_an_organiser_runs_a_drive_and_its_activities_from_the_console(
-    system: RunningSystem, pages_url: str, playwright_module: Any, tmp_path: Path
+    system: RunningSystem,
+    pages_url: str,
+    playwright_module: Any,
+    tmp_path: Path,
 ) -> None:
     stack = [pages_url]
     desk = Watched(
@@ -139,6 +164,19 @@ def run_the_console(
     page.wait_for_url(f"{pages_url}/console/drives/**")
     drive_id = page.url.rsplit("/", 1)[1]
     desk.drawn(f"/console/drives/{drive_id}")
+    # The area's list of drives holds it, taking sign-ups (dispatch's list follows its events).
+    page.goto(f"{pages_url}/console")
+    listed = f"#drive-rows tr[data-drive-id='{drive_id}'][data-status=open]"
+    assert until(lambda: desk.redrawn("/console", listed) == 1)
+    desk.screen("console-drives")
+    page.select_option("#drive-status", "closed")
+    page.click("#drive-filter button[type=submit]")
+    page.wait_for_selector(
+        "#drive-rows tr:not([data-drive-id]), #drive-rows tr[data-status=closed]"
+    )
+    assert page.locator(f"#drive-rows tr[data-drive-id='{drive_id}']").count() == 0
+    page.goto(f"{pages_url}/console/drives/{drive_id}")
+    desk.drawn(f"/console/drives/{drive_id}")
 
     # Three volunteers sign up; the organiser accepts them in bulk.
     people = register_volunteers(system, 3)
@@ -166,13 +204,13 @@ def run_the_console(
     page.wait_for_selector("#status.ok:has-text('已更换队长')")
     desk.screen("console-drive")
     teams = httpx.get(
-        f"{system.urls['dispatch']}/drives/{drive_id}/teams", headers=auth(Role.ORGANISER)
+        f"{system.urls['dispatch']}/drives/{drive_id}/teams", headers=organiser()
     ).json()["teams"]
     assert sum(len(t["members"]) for t in teams) == 3
     volunteer_ids = [
         s["volunteer_id"]
         for s in httpx.get(
-            f"{system.urls['dispatch']}/drives/{drive_id}/sign-ups", headers=auth(Role.ORGANISER)
+            f"{system.urls['dispatch']}/drives/{drive_id}/sign-ups", headers=organiser()
         ).json()["sign_ups"]
     ]
 
@@ -318,3 +356,94 @@ def run_the_console(
 
     assert until(approve, timeout=90)
     page.wait_for_selector("#activity-heading .badge.approved")
+
+
+@needs_chromium
+@needs_identity_provider
+def test_an_organiser_signs_in_through_the_identity_provider_and_sees_their_area(
+    system: RunningSystem,
+    pages_url: str,
+    playwright_module: Any,
+    tmp_path: Path,
+) -> None:
+    dispatch = system.urls["dispatch"]
+    mine = organiser(f"colleague-{uuid.uuid4().hex[:6]}")
+    starts = datetime.now(ZONE).replace(microsecond=0) + timedelta(days=2)
+    drive = httpx.post(
+        f"{dispatch}/drives",
+        headers=mine,
+        json={
+            "title": "冬季清雪招募",
+            "scope_area_id": COMMUNITY,
+            "category": "environment",
+            "roles": [{"role_id": "general", "skill": "general", "headcount": 8}],
+            "signup_closes_at": (starts - timedelta(days=1)).isoformat(),
+            "activity_starts_at": starts.isoformat(),
+            "activity_ends_at": (starts + timedelta(hours=2)).isoformat(),
+        },
+    )
+    assert drive.status_code == 201, drive.text
+    drive_id = drive.json()["drive_id"]
+    activity = httpx.post(
+        f"{dispatch}/activities",
+        headers=mine,
+        json={
+            "drive_id": drive_id, "title": "清雪：3 号楼前", "place_area_id": COMMUNITY,
+            "category": "environment", "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=2)).isoformat(), "capacity": 8,
+        },
+    )  # fmt: skip
+    assert activity.status_code == 201, activity.text
+    activity_id = activity.json()["activity_id"]
+
+    desk = Watched(
+        playwright_module, tmp_path / "desk", [pages_url, ISSUER],
+        viewport=DESK, device_scale_factor=1, is_mobile=False, has_touch=False,
+        timezone_id=ZONE.key,
+    )  # fmt: skip
+    try:
+        page = desk.page
+        page.goto(f"{pages_url}/console/activities")  # signed out: to the provider and back
+        log_in_at_the_provider(desk, pages_url, ORGANISER_LOGIN)
+        desk.drawn("/console/activities")
+        assert page.text_content("#who") == f"{ORGANISER_LOGIN} · 辖区 {STREET}"
+        row = f"#activity-rows tr[data-activity-id='{activity_id}']"
+        assert until(lambda: desk.redrawn("/console/activities", row) == 1)
+        assert "清雪：3 号楼前" in (page.text_content(row) or "")
+        page.click("a[data-screen-link=drives]")
+        listed = f"#drive-rows tr[data-drive-id='{drive_id}']"
+        assert until(lambda: desk.redrawn("/console", listed) == 1)
+        assert "冬季清雪招募" in (page.text_content(listed) or "")
+    finally:
+        desk.context.close()
+    assert desk.problems == [], desk.problems
+    assert desk.elsewhere == [], desk.elsewhere
+
+
+@needs_chromium
+@needs_identity_provider
+def test_a_volunteer_signed_in_through_the_identity_provider_is_refused_the_console(
+    pages_url: str, playwright_module: Any, tmp_path: Path
+) -> None:
+    phone = Watched(playwright_module, tmp_path / "phone", [pages_url, ISSUER])
+    try:
+        page = phone.page
+        page.goto(f"{pages_url}/console")
+        log_in_at_the_provider(phone, pages_url, f"resident-{uuid.uuid4().hex[:6]}")
+        phone.drawn("/console")
+        answer = page.goto(f"{pages_url}/console")
+        assert answer is not None
+        assert answer.status == 403
+        phone.drawn("/console")
+        refusal = "section[data-screen=refused]"
+        assert page.is_visible(refusal)
+        assert "无权使用工作台" in (page.text_content(f"{refusal} h2") or "")
+        assert "此账号不是组织者" in (page.text_content(refusal) or "")
+        assert page.is_hidden("#side")  # no screen of the console is offered
+        page.click("#lang-toggle")
+        page.wait_for_selector(f"{refusal} h2:has-text('Not allowed here')")
+        assert "not an organiser's" in (page.text_content(refusal) or "")
+    finally:
+        phone.context.close()
+    assert phone.problems == [], phone.problems
+    assert phone.elsewhere == [], phone.elsewhere

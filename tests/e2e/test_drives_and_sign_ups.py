@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
+from muster_cli.sample import SampleVolunteers
 from muster_contracts.envelope import Role
-from muster_runtime.cli.sample import SampleVolunteers
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.test_register_to_report import DISTRICT, auth
 
@@ -208,3 +208,88 @@ def test_a_drive_with_bad_dates_is_refused_naming_the_field(system: RunningSyste
     assert response.status_code == 422
     assert response.json()["error"]["field"]
     assert response.json()["error"]["rule"]
+
+
+def test_the_organisers_list_of_drives_follows_launching_and_closing(
+    system: RunningSystem,
+) -> None:
+    dispatch = system.urls["dispatch"]
+    community, other_street = "130203001001", "130203002"
+    subject = f"lister-{uuid.uuid4().hex[:6]}"
+    organiser = auth(Role.ORGANISER, "130203001", subject=subject)
+    now = datetime.now(UTC).replace(microsecond=0)
+    drive_ids = []
+    for days in (3, 2, 1):  # launched soonest last: listed latest activity first
+        form = {
+            "title": f"{days} 天后：楼道清理",
+            "scope_area_id": community,
+            "category": "environment" if days > 1 else "patrol",
+            "roles": [{"role_id": "general", "skill": "general", "headcount": 5}],
+            "signup_closes_at": (now + timedelta(hours=days)).isoformat(),
+            "activity_starts_at": (now + timedelta(days=days)).isoformat(),
+            "activity_ends_at": (now + timedelta(days=days, hours=2)).isoformat(),
+        }
+        answer = httpx.post(f"{dispatch}/drives", json=form, headers=organiser)
+        assert answer.status_code == 201, answer.text
+        drive_ids.append(answer.json()["drive_id"])
+    closing = httpx.post(f"{dispatch}/drives/{drive_ids[1]}/close", headers=organiser)
+    assert closing.status_code == 200, closing.text
+
+    def listed(**params: Any) -> dict[str, Any]:
+        answer = httpx.get(
+            f"{dispatch}/drives", params={"area_id": community, **params}, headers=organiser
+        )
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+    def statuses() -> list[tuple[str, str]]:
+        return [(d["drive_id"], d["status"]) for d in listed()["drives"]]
+
+    assert _wait(
+        lambda: (
+            statuses() == [(drive_ids[0], "open"), (drive_ids[1], "closed"), (drive_ids[2], "open")]
+        )
+    ), statuses()
+    page = listed(limit=2)
+    rest = listed(limit=2, after=page["next_after"])
+    assert [d["drive_id"] for d in page["drives"] + rest["drives"]] == drive_ids
+    assert rest["next_after"] is None
+    assert page["drives"][0] == {
+        "drive_id": drive_ids[0],
+        "title": "3 天后：楼道清理",
+        "category": "environment",
+        "organiser": subject,
+        "scope_area_id": community,
+        "signup_closes_at": (now + timedelta(hours=3)).isoformat().replace("+00:00", "Z"),
+        "activity_starts_at": (now + timedelta(days=3)).isoformat().replace("+00:00", "Z"),
+        "activity_ends_at": (now + timedelta(days=3, hours=2)).isoformat().replace("+00:00", "Z"),
+        "status": "open",
+    }
+    assert [d["drive_id"] for d in listed(status="open")["drives"]] == drive_ids[::2]
+    assert [d["drive_id"] for d in listed(status="closed")["drives"]] == drive_ids[1:2]
+    assert [d["drive_id"] for d in listed(category="patrol")["drives"]] == drive_ids[2:]
+    window = listed(
+        **{
+            "from": (now + timedelta(days=2)).isoformat(),
+            "to": (now + timedelta(days=3)).isoformat(),
+        }
+    )
+    assert [d["drive_id"] for d in window["drives"]] == drive_ids[1:2]
+    # The whole district's organiser sees them too (their area and below); an admin, all.
+    district = httpx.get(
+        f"{dispatch}/drives", params={"limit": 200}, headers=auth(Role.ADMIN, "1302")
+    )
+    assert set(drive_ids) <= {d["drive_id"] for d in district.json()["drives"]}
+
+    outsider = auth(Role.ORGANISER, other_street)
+    refused = httpx.get(f"{dispatch}/drives", params={"area_id": community}, headers=outsider)
+    assert (refused.status_code, refused.json()["error"]["reason"]) == (403, "outside_scope")
+    mine = httpx.get(f"{dispatch}/drives", headers=outsider).json()["drives"]
+    assert not set(drive_ids) & {d["drive_id"] for d in mine}
+    for bad in ({"limit": 0}, {"limit": 201}, {"limit": 2**70}, {"status": "pending"}):
+        answer = httpx.get(f"{dispatch}/drives", params=bad, headers=organiser)
+        assert answer.status_code == 422, (bad, answer.text)
+        assert answer.json()["error"]["code"] == "validation_failed"
+    cursor = httpx.get(f"{dispatch}/drives", params={"after": "yesterday"}, headers=organiser)
+    assert (cursor.status_code, cursor.json()["error"]["code"]) == (422, "invalid_cursor")

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from pymongo import MongoClient
 
+from muster_cli.bench.measure import free_ports
+from muster_cli.sample import SampleVolunteers
 from muster_contracts.envelope import Role
-from muster_runtime.bench.measure import free_ports
-from muster_runtime.cli.sample import SampleVolunteers
 from tests.conftest import kafka_bootstrap, mongo_url, topic_prefix
 from tests.e2e.conftest import ready_by
 from tests.e2e.test_register_to_report import auth

@@ -137,8 +137,8 @@ def channel_system(
         yield running
 
 
-# Its own target (`make test-channels`), not `make test`: on a loaded 2-core machine it
-# fails about one run in two (an email or a webhook count still missing after the waits).
+# Its own target (`make test-channels`, which CI runs after `make test-cluster`), not
+# `make test`: it starts its own services and takes 1-3 minutes on a loaded 2-core machine.
 @pytest.mark.channels
 def test_a_broadcast_reaches_every_channel_as_preferences_say_through_a_kill(
     channel_system: RunningSystem, mailbox: tuple[MailBox, int]

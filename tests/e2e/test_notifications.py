@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import orjson
 
+from muster_cli.sample import SampleVolunteers
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.envelope import Role
-from muster_runtime.cli.sample import SampleVolunteers
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.test_register_to_report import auth
 

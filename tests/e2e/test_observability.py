@@ -15,9 +15,9 @@ import httpx
 import orjson
 import pytest
 
+from muster_cli.sample import SampleVolunteers
+from muster_cli.traces import find_trace, load_spans, trace_files, tree_rows
 from muster_contracts.envelope import Role
-from muster_runtime.cli.sample import SampleVolunteers
-from muster_runtime.cli.traces import find_trace, load_spans, trace_files, tree_rows
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.test_register_to_report import _metric, auth, wait_for
 

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 from pymongo import MongoClient
 
+from muster_cli.sample import SampleVolunteers
 from muster_contracts.envelope import Role
-from muster_runtime.cli.sample import SampleVolunteers
 from muster_volunteer.domain.volunteer import id_number_check_digit
 from tests.conftest import mongo_url
 from tests.e2e.conftest import RunningSystem

@@ -25,9 +25,9 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from muster_cli.sample import SampleVolunteers
 from muster_contracts.areas import load_area_tree
 from muster_contracts.envelope import Role
-from muster_runtime.cli.sample import SampleVolunteers
 from tests.e2e.conftest import RunningSystem, next_minute
 from tests.e2e.test_register_to_report import auth
 

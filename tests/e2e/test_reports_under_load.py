@@ -20,9 +20,9 @@ import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 from openpyxl import load_workbook
 
+from muster_cli.sample import SampleVolunteers
 from muster_contracts.envelope import Role
 from muster_reporting.entrypoints.exports import XLSX_TYPE
-from muster_runtime.cli.sample import SampleVolunteers
 from tests.conftest import kafka_bootstrap
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.test_register_to_report import DISTRICT, auth, report, wait_for

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from muster_cli.sample import SampleVolunteers
 from muster_contracts.envelope import Role
-from muster_runtime.cli.sample import SampleVolunteers
 from tests.e2e.conftest import RunningSystem, served_from
 from tests.e2e.test_access_matrix import STREET_A, launch_form
 from tests.e2e.test_register_to_report import auth, wait_for

@@ -26,8 +26,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pymongo import MongoClient
 
+from muster_cli.sample import SampleVolunteers
 from muster_contracts.envelope import Role
-from muster_runtime.cli.sample import SampleVolunteers
 from muster_runtime.keys import LocalKeyFile
 from tests.conftest import mongo_url
 from tests.e2e.conftest import RunningSystem

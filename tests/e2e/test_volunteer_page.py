@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from muster_cli.bench.measure import free_ports
+from muster_cli.sample import SampleVolunteers
 from muster_contracts.checkin import checkin_code, decode_secret
 from muster_contracts.envelope import Role
-from muster_runtime.bench.measure import free_ports
-from muster_runtime.cli.sample import SampleVolunteers
 from muster_runtime.dev_tokens import TokenIssuer, development_jwt_secret
 from tests.e2e.conftest import RunningSystem, running_system, served_from
 from tests.e2e.field_day import COMMUNITY, STREET
@@ -43,12 +44,17 @@ PROVIDER = ROOT / "tools" / "oidc"
 AUDIENCE = "urn:muster:api"
 IDP_PORT = free_ports(1)[0]
 ISSUER = f"http://127.0.0.1:{IDP_PORT}"
-ORGANISER = {
-    "Authorization": "Bearer "
-    + TokenIssuer(development_jwt_secret(), ISSUER, AUDIENCE).issue(
-        "page-organiser", Role.ORGANISER, STREET
-    )
-}
+# The provider's directory names one organiser, of the street; any other login is a volunteer.
+ORGANISER_LOGIN = "desk-of-the-street"
+
+
+def signed_by_the_tests(subject: str, role: Role, area: str = STREET) -> dict[str, str]:
+    """Headers with a development token the services here accept beside the provider's."""
+    token = TokenIssuer(development_jwt_secret(), ISSUER, AUDIENCE).issue(subject, role, area)
+    return {"Authorization": f"Bearer {token}"}
+
+
+ORGANISER = signed_by_the_tests("page-organiser", Role.ORGANISER)
 needs_identity_provider = pytest.mark.skipif(
     shutil.which("node") is None or not (PROVIDER / "node_modules" / "oidc-provider").exists(),
     reason="no Node or no tools/oidc/node_modules: `make install` installs oidc-provider",
@@ -119,8 +125,10 @@ class Watched:
         return int(self.page.locator(selector).count())
 
 
-@pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
+@contextmanager
+def services_trusting_the_provider(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RunningSystem]:
     """The services, accepting the provider's tokens (its keys by `kid` from its JWKS) and
     development tokens with its issuer and audience (the organiser's, in these tests)."""
     verify = {
@@ -132,12 +140,14 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def identity_provider(system: RunningSystem) -> Iterator[str]:
+@contextmanager
+def running_identity_provider(system: RunningSystem) -> Iterator[str]:
+    """The test provider, sending browsers back to the pages service; its issuer."""
     log = (system.logs / "oidc-provider.log").open("ab")
     process = subprocess.Popen(
         ["node", str(PROVIDER / "provider.mjs"), str(IDP_PORT),
-         f"{system.urls['pages']}/sign-in/callback", AUDIENCE],
+         f"{system.urls['pages']}/sign-in/callback", AUDIENCE,
+         f"{ORGANISER_LOGIN}=organiser:{STREET}"],
         stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
@@ -148,6 +158,18 @@ def identity_provider(system: RunningSystem) -> Iterator[str]:
         process.wait(timeout=15)
 
 
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
+    with services_trusting_the_provider(tmp_path_factory) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def identity_provider(system: RunningSystem) -> Iterator[str]:
+    with running_identity_provider(system) as issuer:
+        yield issuer
+
+
 def _answers(url: str) -> bool:
     try:
         return httpx.get(url, timeout=2).status_code == 200
@@ -155,15 +177,24 @@ def _answers(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def pages_url(system: RunningSystem, identity_provider: str) -> str:
+def pages_signing_in_through(
+    system: RunningSystem, identity_provider: str, settings: dict[str, str] | None = None
+) -> str:
+    """Start the pages service signing in through the provider (`settings`: more of its
+    environment); its address."""
     return system.start_pages(
         {
             "MUSTER_OIDC_ISSUER": identity_provider,
             "MUSTER_OIDC_CLIENT_ID": "muster-pages",
             "MUSTER_OIDC_RESOURCE": AUDIENCE,
         }
+        | (settings or {})
     )
+
+
+@pytest.fixture(scope="module")
+def pages_url(system: RunningSystem, identity_provider: str) -> str:
+    return pages_signing_in_through(system, identity_provider)
 
 
 def sign_in_with_the_identity_provider(phone: Watched, pages_url: str, login: str) -> None:
@@ -173,6 +204,12 @@ def sign_in_with_the_identity_provider(phone: Watched, pages_url: str, login: st
     page.goto(f"{pages_url}/")
     phone.drawn("/")
     page.click("#sign-in-link")
+    log_in_at_the_provider(phone, pages_url, login)
+
+
+def log_in_at_the_provider(browser: Watched, pages_url: str, login: str) -> None:
+    """On the way to the provider's login screen: sign in as `login`, and back."""
+    page = browser.page
     page.wait_for_url(f"{ISSUER}/**")
     page.fill("input[name=login]", login)
     if page.locator("input[name=password]").count():

@@ -19,9 +19,9 @@ from typing import Any
 
 import httpx
 
+from muster_cli.sample import SampleVolunteers
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.envelope import Role
-from muster_runtime.cli.sample import SampleVolunteers
 from tests.e2e.test_register_to_report import auth
 
 REQUEST_TIMEOUT = 10.0  # an answer slower than this is a hang

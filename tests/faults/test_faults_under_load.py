@@ -16,7 +16,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from muster_runtime.bench.measure import free_port
+from muster_cli.bench.measure import free_port
 from tests.conftest import kafka_bootstrap
 from tests.e2e.conftest import RunningSystem, ready_by
 from tests.faults.ledger import (

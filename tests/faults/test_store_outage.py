@@ -7,8 +7,8 @@ import time
 import httpx
 import pytest
 
+from muster_cli.sample import SampleVolunteers
 from muster_contracts.envelope import Role
-from muster_runtime.cli.sample import SampleVolunteers
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.test_register_to_report import auth, report, wait_for
 from tests.integration.helpers import stack

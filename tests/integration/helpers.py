@@ -17,8 +17,9 @@ from aiokafka import AIOKafkaConsumer
 from muster_contracts.envelope import Actor, EventEnvelope, Role
 from muster_contracts.events.activities import AttendanceCheckedIn, AttendanceCheckedOut
 from muster_contracts.events.registry import DomainEvent
+from muster_runtime.adapters.mongodb.counter_cells import CounterCells
 from muster_runtime.mongo import Database
-from muster_runtime.projections import ConsumedEvent, CounterCells
+from muster_runtime.projections import ConsumedEvent
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 from tests.conftest import kafka_bootstrap, mongo_url

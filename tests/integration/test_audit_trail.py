@@ -8,8 +8,8 @@ import pytest
 
 from muster_contracts.envelope import Actor, Role
 from muster_contracts.events import DomainEvent
+from muster_runtime.adapters.mongodb.audit import AuditEntry, AuditTrail, audit_across
 from muster_runtime.adapters.mongodb.event_store import MongoEventStore
-from muster_runtime.audit import AuditEntry, AuditTrail, audit_across
 from muster_runtime.errors import RuleViolationError
 from muster_runtime.mongo import Database
 from muster_runtime.ports.event_store import CommandContext

@@ -338,7 +338,9 @@ async def test_a_reminder_falling_in_quiet_hours_goes_out_before_they_begin(db: 
     log = Log(clock)
     c = channels(db, clock)
     receiver = Receiver(clock=clock, secret="s")
-    planner = ReminderPlanner(c.notifier_facts, c.delivery, lead_times=(timedelta(hours=1),))
+    planner = ReminderPlanner(
+        c.notifier_facts, c.delivery, lead_times=(timedelta(hours=1),), clock=clock
+    )
     async with serving(receiver) as url:
         await c.subscriptions.add(Subscription("s-1", STREET, url, "s", "organiser-li"))
         await c.notifier.apply([log("volunteer-v-1", registered("v-1", BUILDINGS[0]), VOLUNTEER)])

@@ -22,8 +22,7 @@ from muster_contracts.events.activities import (
     ServiceRecordAdjusted,
     ServiceRecordIssued,
 )
-from muster_reporting.adapters.counter_store import DocumentReadModelStore
-from muster_reporting.application.drive_funnel import DriveFunnel
+from muster_reporting.adapters.read_models import DocumentReportingStore
 from muster_reporting.application.insights import Insights
 from muster_reporting.domain.periods import cell_id
 from muster_runtime.mongo import Database
@@ -55,9 +54,7 @@ class Partition:
 
 
 def insights_of(db: Database) -> Insights:
-    return Insights(
-        db, AREAS, DriveFunnel(db, AREAS), "Asia/Shanghai", (100, 300), DocumentReadModelStore(db)
-    )
+    return Insights(AREAS, "Asia/Shanghai", (100, 300), DocumentReportingStore(db))
 
 
 def scheduled(activity_id: str, place: str, starts_at: datetime) -> ActivityScheduled:

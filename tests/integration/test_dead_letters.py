@@ -12,7 +12,8 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from muster_runtime.dead_letters import list_dead_letters, redrive_dead_letters
+from muster_cli.operations import redrive_dead_letters
+from muster_runtime.dead_letters import list_dead_letters
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent
 from muster_runtime.service import ServiceRuntime

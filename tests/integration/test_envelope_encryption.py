@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from muster_cli.bench.measure import free_ports
 from muster_contracts.events import SealedPersonalData
-from muster_runtime.bench.measure import free_ports
 from muster_runtime.keys import KeyEncryptionKeys, KeyUnavailableError, LocalKeyFile
 from muster_runtime.kmip_keys import KmipKeys
 from muster_runtime.mongo import Database

@@ -1,5 +1,5 @@
 """The document-store event store's own mechanics: outbox markers, the stream head, group
-commit, position blocks and the caches. What every adapter promises is in the contract
+commit, position blocks and the caches, and what the `mongodb` profile does instead. What every adapter promises is in the contract
 suite (libs/runtime/tests/contract/test_event_store_contract.py)."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pytest
 from muster_contracts.envelope import Actor, Role
 from muster_contracts.events import DomainEvent
 from muster_runtime.adapters.mongodb.event_store import ORPHAN_MARKER_AGE, MongoEventStore
+from muster_runtime.adapters.mongodb.profile import DocumentStoreOptions
 from muster_runtime.mongo import Database, Document
 from muster_runtime.ports.event_store import CommandContext, ConcurrencyError, Stream
 from tests.integration.conftest import Commands
@@ -185,13 +186,13 @@ async def test_the_relay_holds_this_process_s_append_in_flight_without_reading_f
     await store.create_indexes()
     # The commit's insert waits, as under a busy store, until released.
     release = asyncio.Event()
-    insert_commit = store._commit_inserts.insert
+    insert_commit = store._insert_commit
 
     async def held(commit: Document) -> None:
         await release.wait()
         await insert_commit(commit)
 
-    store._commit_inserts.insert = held  # type: ignore[method-assign, assignment]
+    store._insert_commit = held
     appending = asyncio.create_task(
         store.append("thing-1", "thing", 0, [ThingHappened(n=1)], CONTEXT)
     )
@@ -226,3 +227,24 @@ async def test_a_stream_this_process_appended_to_is_read_from_memory_up_to_its_l
 
     assert [e.payload["n"] for e in prefix.events] == [1, 2]
     assert whole == await MongoEventStore(db).read_stream("thing-1")  # as another process reads it
+
+
+async def test_the_mongodb_profile_inserts_each_append_alone_and_reads_streams_from_the_store(
+    listened: tuple[Database, Commands],
+) -> None:
+    db, commands = listened
+    store = MongoEventStore(db, options=DocumentStoreOptions.of("mongodb"))
+    await store.create_indexes()
+    await store.append("thing-1", "thing", 0, [ThingHappened(n=1)], CONTEXT)
+    commands.take()
+
+    await asyncio.gather(
+        *(store.append(f"thing-{n}", "thing", 0, [ThingHappened(n=n)], CONTEXT) for n in (2, 3, 4))
+    )
+    inserts = [c for c in commands.take() if c[0] == "insert" and c[1] != "events_heads"]
+    # A marker and a commit each, never written together.
+    assert sorted(inserts) == [("insert", "events")] * 3 + [("insert", "events_outbox")] * 3
+
+    prefix = await store.read_stream("thing-1", up_to=1)
+    assert commands.take() == [("find", "events")]  # from the store, not from memory
+    assert [e.payload["n"] for e in prefix.events] == [1]

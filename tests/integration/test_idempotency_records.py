@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from muster_runtime.adapters.mongodb.idempotency_records import StoredIdempotencyRecords
 from muster_runtime.errors import RuleViolationError
 from muster_runtime.idempotency import (
     IdempotencyKeys,
     IdempotencyRecords,
     InMemoryIdempotencyRecords,
     KeyRecord,
-    StoredIdempotencyRecords,
 )
 from muster_runtime.mongo import Database
 

@@ -11,16 +11,15 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
+from muster_cli.bench.eventlog import DistrictLog
 from muster_contracts.areas import load_area_tree
 from muster_contracts.envelope import EventEnvelope
-from muster_reporting.adapters.counter_store import DocumentReadModelStore
-from muster_reporting.application.drive_funnel import DriveFunnel
+from muster_reporting.adapters.leaderboards import Leaderboards
+from muster_reporting.adapters.read_models import DocumentReportingStore
 from muster_reporting.application.insights import Insights
 from muster_reporting.application.leaderboards import Touched, rank_key
-from muster_reporting.application.served_in_area import Served, ServedInArea, Service, period_of
-from muster_reporting.application.service_rollup import volunteer_boards
+from muster_reporting.application.served_in_area import Served, Service, period_of
 from muster_reporting.domain.periods import cell_id
-from muster_runtime.bench.eventlog import DistrictLog
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent
 from tests.integration.conftest import Commands
@@ -36,8 +35,9 @@ class Consumer:
     the boards (as `ServiceRollup.apply`), with a small board."""
 
     def __init__(self, db: Database) -> None:
-        self.served = ServedInArea(db)
-        self.boards = volunteer_boards(db, self.served, capacity=CAPACITY, shown=SHOWN)
+        store = DocumentReportingStore(db)
+        self.served = store.served_in_area()
+        self.boards = store.volunteer_boards(capacity=CAPACITY, shown=SHOWN)
 
     async def apply(self, services: list[Service]) -> None:
         touched: Touched = defaultdict(dict)
@@ -80,6 +80,7 @@ async def test_two_consumers_keep_boards_exact_through_corrections_in_either_ord
         return await everyone(cell)
 
     for consumer in (first, second):
+        assert isinstance(consumer.boards, Leaderboards)
         consumer.boards._everyone = counted_everyone  # count re-derivations
     # Each consumer its partition, batches of random sizes, some again; either both at
     # once (writing the same cells' documents concurrently) or in turns, in random order.
@@ -121,12 +122,10 @@ async def test_leaderboard_and_stars_queries_are_point_reads_by_id(
     db, commands = listened
     areas = load_area_tree()
     insights = Insights(
-        db,
         areas,
-        DriveFunnel(db, areas),
         "Asia/Shanghai",
         (1, 2, 3, 4, 5),
-        DocumentReadModelStore(db),
+        DocumentReportingStore(db),
     )
     log = DistrictLog(areas, seed=3)
     wire = [e for _ in range(4) for e in log.activity(approved=True)]

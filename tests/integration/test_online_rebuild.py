@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from muster_cli.bench.eventlog import DistrictLog, WireEvent, publish_district
+from muster_cli.bench.replay import check_totals
 from muster_contracts.areas import load_area_tree
 from muster_contracts.envelope import EventEnvelope
 from muster_contracts.topology import event_topic
@@ -28,12 +30,10 @@ from muster_reporting.bootstrap import (
     read_model_versions,
     rebuild_read_models,
 )
-from muster_runtime.bench.eventlog import DistrictLog, WireEvent, publish_district
-from muster_runtime.bench.replay import check_totals
+from muster_runtime.adapters.mongodb.online_rebuild import comparable
+from muster_runtime.adapters.mongodb.read_model_versions import ReadModelVersions
 from muster_runtime.mongo import Database, scratch_database
-from muster_runtime.online_rebuild import comparable
 from muster_runtime.projections import ConsumedEvent, source_of
-from muster_runtime.read_model_versions import ReadModelVersions
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 from muster_runtime.topics import ensure_topics

@@ -12,8 +12,9 @@ from typing import NamedTuple
 import orjson
 import pytest
 
+from muster_runtime.adapters.mongodb.counter_cells import PackedCell, PackedCounters, unpack
 from muster_runtime.mongo import Database
-from muster_runtime.projections import Contribution, PackedCell, PackedCounters, unpack
+from muster_runtime.projections import Contribution
 
 
 class At(NamedTuple):

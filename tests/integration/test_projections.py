@@ -10,9 +10,10 @@ from uuid import uuid4
 from aiokafka import AIOKafkaProducer
 
 from muster_contracts.envelope import EventEnvelope
+from muster_runtime.adapters.mongodb.counter_cells import CounterCells
 from muster_runtime.adapters.mongodb.event_store import MongoEventStore
 from muster_runtime.mongo import Database
-from muster_runtime.projections import ConsumedEvent, CounterCells, VersionedDocuments
+from muster_runtime.projections import ConsumedEvent, VersionedDocuments
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 from tests.integration.conftest import Commands

@@ -10,21 +10,22 @@ from uuid import uuid4
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from muster_cli.bench.eventlog import DistrictLog, publish_district
+from muster_cli.bench.replay import check_totals
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.events import SealedPersonalData, VolunteerCategory, VolunteerRegistered
 from muster_contracts.topology import event_topic
-from muster_reporting.application.as_of import CellHistory, HistoryWriter
+from muster_reporting.adapters.as_of_history import CellHistory, HistoryWriter
 from muster_reporting.bootstrap import (
     ReportingSettings,
     projections,
     read_model_versions,
     rebuild_read_models,
 )
-from muster_runtime.bench.eventlog import DistrictLog, publish_district
-from muster_runtime.bench.replay import check_totals
+from muster_runtime.adapters.mongodb.counter_cells import unpack
 from muster_runtime.dead_letters import list_dead_letters
 from muster_runtime.mongo import Database
-from muster_runtime.projections import unpack, unpack_json
+from muster_runtime.projections import unpack_json
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 from muster_runtime.topics import ensure_topics

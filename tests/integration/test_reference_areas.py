@@ -11,11 +11,11 @@ from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.envelope import Actor, Role
 from muster_dispatch.application.area_tree import AreaTreeBook
 from muster_runtime.adapters.mongodb.event_store import MongoEventStore
+from muster_runtime.adapters.mongodb.reference_areas import ReferenceAreas
 from muster_runtime.errors import ConflictError, RuleViolationError
 from muster_runtime.mongo import Database
 from muster_runtime.ports.event_store import CommandContext
 from muster_runtime.projections import ConsumedEvent
-from muster_runtime.reference_areas import ReferenceAreas
 
 ADMIN = CommandContext(Actor(subject="admin", role=Role.ADMIN))
 GRID = load_area_tree().at_level(AreaLevel.GRID)[0].id

@@ -10,12 +10,8 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from muster_contracts.envelope import Actor, EventEnvelope, Role
-from muster_reporting.application.served_in_area import (
-    Firsts,
-    ServedInArea,
-    Service,
-    member_id,
-)
+from muster_reporting.adapters.served_in_area import ServedInAreaDocuments as ServedInArea
+from muster_reporting.application.served_in_area import Firsts, Service, member_id
 from muster_runtime.mongo import Database, Document
 from muster_runtime.projections import ConsumedEvent
 from tests.integration.conftest import Commands

@@ -6,13 +6,11 @@ from __future__ import annotations
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from muster_cli.operations import align, all_topics, describe
 from muster_runtime.settings import ServiceSettings
 from muster_runtime.topics import (
     DEAD_LETTER_RETENTION_MS,
-    align,
-    all_topics,
     dead_letter_topic,
-    describe,
     ensure_topics,
     event_topic,
 )

@@ -1,20 +1,36 @@
-// A real OpenID provider for the volunteer page's sign-in tests: panva's oidc-provider
-// (certified by the OpenID Foundation), with a login screen of its own where any login
-// name signs in (the package's development screens load a web font from the internet).
+// A real OpenID provider for the pages' sign-in tests: panva's oidc-provider (certified by
+// the OpenID Foundation), with a login screen of its own where any login name signs in
+// (the package's development screens load a web font from the internet).
 // Never an identity provider for people: tests only.
 //
-//   node provider.mjs <port> <redirect_uri> <audience> [area]
+//   node provider.mjs <port> <redirect_uri> <audience> [area] [<login>=<role>:<area> ...]
 //
 // One public client, `muster-pages` (PKCE, no secret), may sign in. Access tokens for the
 // resource <audience> are JWTs (RS256, keys at <issuer>/jwks) carrying what Muster's
-// services read besides `sub`: `role` (volunteer) and `area` (the scope, default 1302).
+// services read besides `sub`: `role` and `area` (the scope). The accounts named on the
+// command line (e.g. `desk-li=organiser:130203001`) have their own role and area, as an
+// organisation's directory gives its staff; any other login is a `volunteer` of [area]
+// (default 1302).
 import Provider from "oidc-provider";
 
-const [port, redirectUri, audience, area = "1302"] = process.argv.slice(2);
+const ACCOUNT = /^([A-Za-z0-9._-]{1,64})=(volunteer|organiser|leader|admin):([0-9]{4,16})$/;
+const [port, redirectUri, audience, ...rest] = process.argv.slice(2);
+const area = rest[0] && !rest[0].includes("=") ? rest.shift() : "1302";
+const directory = new Map();
+for (const entry of rest) {
+  const match = entry.match(ACCOUNT);
+  if (!match) {
+    console.error(`not an account <login>=<role>:<area>: ${entry}`);
+    process.exit(2);
+  }
+  directory.set(match[1], { role: match[2], area: match[3] });
+}
 if (!port || !redirectUri || !audience) {
-  console.error("usage: node provider.mjs <port> <redirect_uri> <audience> [area]");
+  console.error("usage: node provider.mjs <port> <redirect_uri> <audience> [area] [<login>=<role>:<area> ...]");
   process.exit(2);
 }
+// What the directory says of a login: its role and area claims.
+const claimsOf = (login) => directory.get(login) || { role: "volunteer", area };
 const issuer = `http://127.0.0.1:${port}`;
 
 const provider = new Provider(issuer, {
@@ -28,7 +44,7 @@ const provider = new Provider(issuer, {
   pkce: { required: () => true },
   interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
   // Opaque subjects, as Muster asks of an identity provider: the login name typed in.
-  findAccount: async (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
+  findAccount: async (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub, ...claimsOf(sub) }) }),
   features: {
     devInteractions: { enabled: false },
     resourceIndicators: {
@@ -42,7 +58,7 @@ const provider = new Provider(issuer, {
       },
     },
   },
-  extraTokenClaims: async () => ({ role: "volunteer", area }),
+  extraTokenClaims: async (_ctx, token) => claimsOf(token.accountId),
   // The consent of a first-party client is implied: grant what it asked for.
   loadExistingGrant: async (ctx) => {
     const grant = new ctx.oidc.provider.Grant({

@@ -8,6 +8,7 @@ from collections import Counter
 
 import pytest
 
+from muster_cli.sample import SampleVolunteers
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.events.volunteer import Skill
 from muster_dispatch.domain import formation_bench
@@ -19,7 +20,6 @@ from muster_dispatch.domain.team_formation import (
     formation_quality,
     naive_teams,
 )
-from muster_runtime.cli.sample import SampleVolunteers
 
 AREAS = load_area_tree()
 STREET = AREAS.at_level(AreaLevel.STREET)[0].id

@@ -80,3 +80,18 @@ def test_a_session_token_that_is_not_a_jwt_names_nobody() -> None:
     assert claims_shown(None) == {}
     assert claims_shown("not-a-token") == {}
     assert claims_shown("a.bm90IGpzb24.c") == {}
+
+
+@pytest.mark.parametrize(
+    ("role", "status"), [("volunteer", 403), ("organiser", 200), (None, 200)]
+)  # fmt: skip
+def test_the_console_refuses_a_session_that_is_not_an_organisers(
+    development: TestClient, role: str | None, status: int
+) -> None:
+    if role is not None:
+        development.get(
+            "/sign-in/dev", params={"subject": "someone", "role": role}, follow_redirects=False
+        )
+    answer = development.get("/console/activities")
+    assert answer.status_code == status
+    assert "/assets/console/console.js" in answer.text  # the script says why, in words

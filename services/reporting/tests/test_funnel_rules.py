@@ -40,10 +40,13 @@ from muster_contracts.events.drives import (
 from muster_contracts.events.drives import (
     Role as DriveRole,
 )
-from muster_reporting.application.as_of import HistoryWriter
+from muster_reporting.adapters.memory_read_models import InMemoryCountingStore
+from muster_reporting.adapters.read_models import DocumentReportingStore
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.domain.funnel import Move, Stage, conversion, moves_of, step
-from muster_runtime.projections import ConsumedEvent, unpack
+from muster_runtime.adapters.mongodb.counter_cells import unpack
+from muster_runtime.mongo import Database
+from muster_runtime.projections import ConsumedEvent
 from tests.conftest import mongo_url
 from tests.integration.conftest import Commands
 
@@ -183,8 +186,7 @@ def approve(log: Log, activity: str, drive: str, volunteer: str, day: int = 27) 
 
 
 async def counted(events: list[ConsumedEvent]) -> DriveFunnel:
-    funnel = DriveFunnel(AsyncMongoClient("mongodb://127.0.0.1:1")["unused"], AREAS)
-    funnel.buffer()  # counts in memory: the store is never reached
+    funnel = DriveFunnel(InMemoryCountingStore(), AREAS)
     await funnel.apply(events)
     return funnel
 
@@ -399,17 +401,16 @@ def test_conversion_rates_are_from_the_stage_before_and_none_after_a_zero() -> N
     ]
 
 
-async def _snapshot(funnel: DriveFunnel) -> dict[str, Any]:
+async def _snapshot(db: Database) -> dict[str, Any]:
     """The funnel's collections; its history's buckets as their counts and marks (how
     many times a bucket was rewritten is not what it holds)."""
-    collections = {"cells": funnel.cells.collection, "facts": funnel.facts.collection}
+    collections = {"cells": db["drive_funnel"], "facts": db["drive_funnel_facts"]}
     snapshot: dict[str, dict[str, Any]] = {
         name: {d["_id"]: d async for d in collection.find()}
         for name, collection in collections.items()
     }
     snapshot["history"] = {
-        d["_id"]: (unpack(d).counts, unpack(d).hwm)
-        async for d in funnel.history.buckets.collection.find()
+        d["_id"]: (unpack(d).counts, unpack(d).hwm) async for d in db["drive_funnel_buckets"].find()
     }
     return snapshot
 
@@ -420,8 +421,9 @@ async def test_live_counting_with_redeliveries_equals_a_rebuild() -> None:
     names = [f"funnel_{uuid4().hex[:10]}_{kind}" for kind in ("live", "rebuilt", "reordered")]
     try:
         events = a_drive_day().events
-        live = DriveFunnel(client[names[0]], AREAS)
-        history_writer = HistoryWriter([live.history])
+        live_store = DocumentReportingStore(client[names[0]])
+        live = DriveFunnel(live_store, AREAS)
+        history_writer = live_store.history_writer()
         rng = random.Random(3)
         for start in range(0, len(events), 4):  # batches, some delivered twice
             batch = events[start : start + 4]
@@ -431,22 +433,24 @@ async def test_live_counting_with_redeliveries_equals_a_rebuild() -> None:
             if rng.random() < 0.3:  # the history writer takes the journal now and then
                 await history_writer.write()
         await history_writer.drain()
-        rebuilt = DriveFunnel(client[names[1]], AREAS)
-        rebuilt.buffer()
-        await rebuilt.apply(events)
-        await rebuilt.flush()
+        rebuilt_store = DocumentReportingStore(client[names[1]])
+        rebuilt_store.buffer()
+        await DriveFunnel(rebuilt_store, AREAS).apply(events)
+        await rebuilt_store.flush()
 
-        live_state, rebuilt_state = await _snapshot(live), await _snapshot(rebuilt)
+        live_state = await _snapshot(client[names[0]])
+        rebuilt_state = await _snapshot(client[names[1]])
         assert live_state == rebuilt_state
         assert live_state["cells"]["area:130203"]["hours_approved"] == 2
 
         # A replay that reads the volunteer topic first counts the same and leaves the same
         # facts (which offsets each cell has seen may differ: not the figures).
-        volunteer_first = DriveFunnel(client[names[2]], AREAS)
-        volunteer_first.buffer()
+        reordered = DocumentReportingStore(client[names[2]])
+        reordered.buffer()
+        volunteer_first = DriveFunnel(reordered, AREAS)
         await volunteer_first.apply(sorted(events, key=lambda e: e.topic != VOLUNTEER_TOPIC))
-        await volunteer_first.flush()
-        other = await _snapshot(volunteer_first)
+        await reordered.flush()
+        other = await _snapshot(client[names[2]])
 
         def figures(cells: dict[str, Any]) -> dict[str, Any]:
             return {k: {f: v for f, v in c.items() if f != "hwm"} for k, c in cells.items()}
@@ -480,7 +484,7 @@ async def test_an_activity_s_drive_and_a_drive_s_area_are_read_once_then_only_jo
         log = Log()
         launch(log, "d1")
         schedule(log, "a1", "d1")
-        live = DriveFunnel(client[name], AREAS)
+        live = DriveFunnel(DocumentReportingStore(client[name]), AREAS)
         await live.apply(log.events)
         for n, volunteer in enumerate(("v1", "v2", "v3")):
             fact_reads()
@@ -490,7 +494,7 @@ async def test_an_activity_s_drive_and_a_drive_s_area_are_read_once_then_only_jo
             # The drive's area: for the areas' cells, which the first check-in moves.
             assert fact_reads() == (["activity:a1", journey, "drive:d1"] if n == 0 else [journey])
         # Another consumer (a replica) knows nothing yet: it reads them once.
-        replica = DriveFunnel(client[name], AREAS)
+        replica = DriveFunnel(DocumentReportingStore(client[name]), AREAS)
         check_in(log, "a1", "v4")
         fact_reads()
         await replica.apply(log.events[-1:])

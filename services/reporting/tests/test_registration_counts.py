@@ -8,9 +8,9 @@ from uuid import uuid4
 from muster_contracts.areas import load_area_tree
 from muster_contracts.envelope import Actor, EventEnvelope, Role
 from muster_contracts.events import SealedPersonalData, VolunteerCategory, VolunteerRegistered
-from muster_reporting.adapters.memory_counters import MemoryCounterCells
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
 from muster_reporting.domain.registrations import registration_counts
+from muster_runtime.adapters.memory.counter_cells import InMemoryCounterCells
 from muster_runtime.projections import ConsumedEvent
 
 AREAS = load_area_tree()
@@ -48,7 +48,7 @@ def test_a_registration_counts_in_every_area_above_the_home_and_in_each_drill_do
 
 
 async def test_registrations_roll_up_once_each_however_often_delivered() -> None:
-    rollup = VolunteerRollup(MemoryCounterCells(), AREAS)
+    rollup = VolunteerRollup(InMemoryCounterCells(), AREAS)
     batch = [
         registered(0, BUILDING, VolunteerCategory.STUDENT),
         registered(1, BUILDING, VolunteerCategory.PARTY_MEMBER, VolunteerCategory.RESIDENT),

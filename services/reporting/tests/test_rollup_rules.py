@@ -5,9 +5,9 @@ under redelivery and out-of-order delivery, breakdowns by category, drive and te
 leaderboards, stars, figures as of past instants, and what each figure counts: activities
 held (场次) at approval, beneficiaries (受益人次) of approved activities only, activities not
 held yet by where they stand on the clock, and turn-outs and unique volunteers of records
-of zero minutes. The projections run on the real store
-here (live counting and the rebuild's in-memory counting both), each test in databases of
-its own.
+of zero minutes. The projections run on the real store (live counting and the rebuild's
+in-memory counting both, each test in databases of its own) and on the in-memory adapter
+(`adapters/memory_read_models.py`), except the tests of what the document store keeps.
 """
 
 from __future__ import annotations
@@ -42,11 +42,8 @@ from muster_contracts.events.activities import (
     ServiceRecordAdjusted,
     ServiceRecordIssued,
 )
-from muster_reporting.adapters.counter_store import DocumentReadModelStore
-from muster_reporting.application import as_of
-from muster_reporting.application.as_of import (
-    HISTORY_SINCE,
-    Change,
+from muster_reporting.adapters import as_of_history as as_of
+from muster_reporting.adapters.as_of_history import (
     bucket_reads,
     buckets_of,
     counts_of,
@@ -54,14 +51,17 @@ from muster_reporting.application.as_of import (
     journal_changes,
     journal_documents,
 )
-from muster_reporting.application.drive_funnel import DriveFunnel
+from muster_reporting.adapters.memory_read_models import InMemoryReportingStore
+from muster_reporting.adapters.read_models import DocumentReportingStore
+from muster_reporting.application.as_of import HISTORY_SINCE, Change
 from muster_reporting.application.insights import Insights
 from muster_reporting.application.pending_activities import PendingActivity, in_period, split
 from muster_reporting.application.served_in_area import Membership, decide_first
 from muster_reporting.domain.periods import cell_id, check_period, local_day, periods_of
+from muster_runtime.adapters.mongodb.counter_cells import unpack
 from muster_runtime.consumer import apply_stages
 from muster_runtime.mongo import Database, Document, connect
-from muster_runtime.projections import ConsumedEvent, unpack
+from muster_runtime.projections import ConsumedEvent
 from tests.conftest import mongo_url
 
 pytestmark = pytest.mark.integration
@@ -85,16 +85,23 @@ class Store:
 
 
 STORE: ContextVar[Store] = ContextVar("store")
+# Which adapter the read models run on: the real store, or memory (`store_only`: a test of
+# what the document store keeps, which memory does not imitate).
+ADAPTER: ContextVar[str] = ContextVar("adapter", default="store")
+store_only = pytest.mark.store_only
 
 
-@pytest.fixture(autouse=True)
-async def _store() -> AsyncIterator[None]:
+@pytest.fixture(autouse=True, params=["store", "memory"])
+async def _store(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    if request.param == "memory" and request.node.get_closest_marker("store_only"):
+        pytest.skip("a test of the document store's documents")
     store = Store()
-    token = STORE.set(store)
+    token, adapter = STORE.set(store), ADAPTER.set(request.param)
     try:
         yield
     finally:
         STORE.reset(token)
+        ADAPTER.reset(adapter)
         await store.close()
 
 
@@ -190,10 +197,10 @@ def registered(volunteer_id: str, home: str) -> VolunteerRegistered:
 def projections(buffered: bool = False) -> tuple[Insights, Database]:
     db = STORE.get().database()
     stars = (100, 300, 600, 1000, 1500)
-    store = DocumentReadModelStore(db)
-    insights = Insights(db, AREAS, DriveFunnel(db, AREAS), "Asia/Shanghai", stars, store)
+    store = DocumentReportingStore(db) if ADAPTER.get() == "store" else InMemoryReportingStore()
+    insights = Insights(AREAS, "Asia/Shanghai", stars, store)
     if buffered:
-        insights.buffer()
+        insights.store.buffer()
     return insights, db
 
 
@@ -381,7 +388,7 @@ async def test_redelivered_batches_count_once_live_and_in_a_rebuild_alike() -> N
     rebuilt, rebuilt_store = projections(buffered=True)
     await rebuilt.apply(events)
     await rebuilt.apply(events)
-    await rebuilt.flush()
+    await rebuilt.store.flush()
     as_of = T0 + timedelta(days=1)
     rebuilt_as_of = await rebuilt.service.cell(DISTRICT, "2026-11-27", as_of)
     # The history writer takes the journal before the redeliveries, or after them all.
@@ -401,6 +408,7 @@ async def test_redelivered_batches_count_once_live_and_in_a_rebuild_alike() -> N
         assert versionless(await contents(live_store)) == versionless(await contents(rebuilt_store))
 
 
+@store_only
 async def test_current_figures_are_written_before_the_history_and_a_batch_stopped_between_is_whole_when_redelivered() -> (
     None
 ):
@@ -529,6 +537,7 @@ async def test_figures_as_of_any_minute_sum_what_was_recorded_before_it() -> Non
     assert now == {k: v for k, v in (await cell(insights, STREET)).items() if k != "_id"}
 
 
+@store_only
 async def test_a_bucket_document_holds_one_cell_so_a_batch_rewrites_no_other_period() -> None:
     """Services on two days recorded in one minute: each of a cell's eight buckets holds
     exactly that cell's counts (a day's bucket nothing of the other day), so what a batch
@@ -754,6 +763,7 @@ async def test_an_area_not_yet_known_rolls_up_by_its_ids_prefixes() -> None:
     assert (await cell(insights, grid))["children"][new_building]["minutes"] == 90
 
 
+@store_only
 async def test_as_of_counts_a_journalled_batch_once_before_during_and_after_its_writing() -> None:
     """The consumer journals a batch's history and goes on; figures as of an instant add
     what the buckets do not hold yet, whether the writer has not started, has written the
@@ -900,7 +910,7 @@ async def test_counts_recorded_before_approval_are_counted_once_under_redelivery
     ]
     rebuilt, rebuilt_store = projections(buffered=True)
     await rebuilt.apply(events)
-    await rebuilt.flush()
+    await rebuilt.store.flush()
     live, live_store = projections()
     await live.apply(events)
     await live.apply(events)  # redelivered whole
@@ -962,6 +972,7 @@ def test_pending_activities_split_by_period_child_and_filter() -> None:
     assert split(listed, T0, None, children, ("drives", "drive-1"))[0]["in_progress"] == 1
 
 
+@store_only
 async def test_each_area_lists_its_pending_activities_until_approved_or_cancelled() -> None:
     log = Log()
     insights, memory = projections()

@@ -5,13 +5,19 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from muster_contracts.areas import load_area_tree
+from muster_contracts.events import VolunteerRegistered
 from muster_contracts.events.activities import (
     ActivityScheduled,
     HoursApproved,
+    ServiceRecordAdjusted,
     ServiceRecordIssued,
 )
-from muster_reporting.domain.service_counts import count_service
+from muster_reporting.domain.periods import cell_id, periods_of
+from muster_reporting.domain.service_counts import count_service, delta_of, spread
+from muster_reporting.domain.standing import StandingChange, standing_change
 
+AREAS = load_area_tree()
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 AT = datetime(2026, 11, 27, 2, tzinfo=UTC)
 FACTS = {
@@ -71,3 +77,40 @@ def test_a_second_record_of_a_volunteer_adds_minutes_but_no_turnout() -> None:
 def test_an_activity_scheduled_before_the_history_began_counts_nothing() -> None:
     record = {"activity_id": "a0", "volunteer_id": "v1", "minutes": 60}
     assert count_service(ServiceRecordIssued.event_type, record, None, SHANGHAI, AT).delta is None
+
+
+def test_a_change_spreads_to_every_area_up_the_tree_and_every_period_of_its_day() -> None:
+    delta = delta_of(FACTS, "2026-11-27", {"minutes": 30})
+    spread_cells = spread(AREAS, delta)
+    lineage = AREAS.prefix_lineage_ids(delta.place_area_id)
+    assert {cell for _, cell, _ in spread_cells} == {
+        cell_id(area, period) for area in lineage for period in periods_of(date(2026, 11, 27))
+    }
+    by_cell = {cell: counts for _, cell, counts in spread_cells}
+    parent, child = lineage[-2], lineage[-1]
+    assert by_cell[cell_id(parent, "2026-11")] == {
+        "minutes": 30,
+        "category.elderly_care.minutes": 30,
+        "drives.d1.minutes": 30,
+        f"children.{child}.minutes": 30,
+        f"children.{child}.category.elderly_care.minutes": 30,
+        f"children.{child}.drives.d1.minutes": 30,
+    }
+    assert not any(name.startswith("children.") for name in by_cell[cell_id(child, None)])
+
+
+def test_a_volunteer_s_standing_changes_by_registration_and_approved_minutes() -> None:
+    registered = standing_change(
+        VolunteerRegistered.event_type, {"volunteer_id": "v1", "home_area_id": "130203"}
+    )
+    issued = standing_change(ServiceRecordIssued.event_type, {"volunteer_id": "v1", "minutes": 90})
+    adjusted = standing_change(
+        ServiceRecordAdjusted.event_type, {"volunteer_id": "v1", "delta_minutes": -15}
+    )
+    assert registered == StandingChange("v1", home_area_id="130203")
+    assert registered.rises
+    assert issued == StandingChange("v1", minutes=90)
+    assert issued.rises
+    assert adjusted == StandingChange("v1", minutes=-15)
+    assert not adjusted.rises
+    assert standing_change(HoursApproved.event_type, {"activity_id": "a1"}) is None

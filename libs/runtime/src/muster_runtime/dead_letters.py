@@ -1,4 +1,5 @@
-"""Dead letters: list what a service set aside, and re-drive it after a fix.
+"""Dead letters: what a service set aside (`muster dead-letters redrive`, in
+`muster_cli.operations`, re-drives them after a fix).
 
 Each dead letter keeps the original bytes and key, with headers saying why and where it
 came from. A re-drive publishes the original back to its source topic; a consumer group of
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
 from muster_runtime.topics import dead_letter_topic
 
@@ -70,19 +71,3 @@ async def list_dead_letters(bootstrap: str, prefix: str, service: str) -> list[D
     letters, consumer = await read_dead_letters(bootstrap, prefix, service)
     await consumer.stop()
     return letters
-
-
-async def redrive_dead_letters(bootstrap: str, prefix: str, service: str) -> int:
-    """Publish every dead letter not re-driven before back to its source topic."""
-    group = f"{prefix}.{service}.dead-letter-redrive"
-    letters, consumer = await read_dead_letters(bootstrap, prefix, service, group_id=group)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
-    await producer.start()
-    try:
-        for letter in letters:
-            await producer.send_and_wait(letter.source_topic, letter.value, key=letter.key)
-        await consumer.commit()
-    finally:
-        await producer.stop()
-        await consumer.stop()
-    return len(letters)

@@ -108,3 +108,11 @@ def issuer_from_environment() -> TokenIssuer:
         environment.get("muster_jwt_issuer", DEFAULT_ISSUER),
         environment.get("muster_jwt_audience", DEFAULT_AUDIENCE),
     )
+
+
+def issue_token(
+    subject: str, role: Role, area_id: str, hours: float = 12, *, token_id: str | None = None
+) -> str:
+    """A development token for `subject`, signed as `issuer_from_environment` says."""
+    issuer = issuer_from_environment()
+    return issuer.issue(subject, role, area_id, ttl=timedelta(hours=hours), token_id=token_id)

@@ -29,11 +29,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from muster_contracts.envelope import Role
-from muster_runtime import audit, revocations
+from muster_runtime import revocations
+from muster_runtime.adapters.mongodb import audit
+from muster_runtime.adapters.mongodb.idempotency_records import StoredIdempotencyRecords
 from muster_runtime.auth import Principal, TokenVerifier, require_role
 from muster_runtime.docs_pages import serve_api_docs
 from muster_runtime.errors import MusterError
-from muster_runtime.idempotency import IdempotencyKeys, RetrySafeRoute, StoredIdempotencyRecords
+from muster_runtime.idempotency import IdempotencyKeys, RetrySafeRoute
 from muster_runtime.logs import CORRELATION_ID
 from muster_runtime.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from muster_runtime.openapi_errors import document_error_answers

@@ -7,17 +7,17 @@ import pymongo (an import-linter contract holds them to it).
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from pymongo import ASCENDING as ASCENDING
+from pymongo import DESCENDING as DESCENDING
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, WriteError
+from pymongo.errors import BulkWriteError
 from pymongo.errors import DuplicateKeyError as DuplicateKeyError
 
 Document = dict[str, Any]
@@ -28,8 +28,6 @@ MongoClient = AsyncMongoClient[Document]
 DUPLICATE_KEY = 11000
 # The largest integer a document holds (BSON int64): integers an API takes are bounded by it.
 INT64_MAX = 2**63 - 1
-# Documents written by one `insert_many` of a group commit, at most.
-GROUP_COMMIT_LIMIT = 100
 
 
 def connect(url: str, max_pool_size: int = 32) -> AsyncMongoClient[Document]:
@@ -99,69 +97,3 @@ async def update_or_insert(
 
 async def ping(db: Database) -> None:
     await db.command("ping")
-
-
-class GroupInserts:
-    """Inserts into one collection, written together: those that arrive while a batch
-    is being written form the next batch. No timer: a lone insert is written at once."""
-
-    def __init__(self, collection: AsyncCollection[Document]) -> None:
-        self._collection = collection
-        self._waiting: list[tuple[Document, asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
-
-    async def insert(self, document: Document) -> None:
-        """Insert `document`; raises what its own insert would (DuplicateKeyError...)."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((document, done))
-        writer = self._writer
-        if writer is None or writer.get_loop() is not done.get_loop():
-            # None running (or one left behind by a loop that is gone: tests run many).
-            self._waiting = [w for w in self._waiting if w[1].get_loop() is done.get_loop()]
-            self._writer = asyncio.create_task(self._write_batches())
-        await done
-
-    async def _write_batches(self) -> None:
-        try:
-            while self._waiting:
-                batch = self._waiting[:GROUP_COMMIT_LIMIT]
-                del self._waiting[:GROUP_COMMIT_LIMIT]
-                await self._write(batch)
-        finally:
-            self._writer = None
-            for _, done in self._waiting:  # only if this task was cancelled
-                done.cancel()
-            self._waiting.clear()
-
-    async def _write(self, batch: list[tuple[Document, asyncio.Future[None]]]) -> None:
-        failures: dict[int, Mapping[str, Any]] = {}
-        try:
-            if len(batch) == 1:
-                await self._collection.insert_one(batch[0][0])
-            else:
-                await self._collection.insert_many([doc for doc, _ in batch], ordered=False)
-        except BulkWriteError as exc:
-            failures = {int(e["index"]): e for e in exc.details.get("writeErrors", [])}
-            if exc.details.get("writeConcernErrors"):
-                failures = {i: exc.details for i in range(len(batch))}
-        except Exception as exc:
-            for _, done in batch:
-                if not done.done():
-                    done.set_exception(exc)
-            return
-        except BaseException:
-            for _, done in batch:
-                done.cancel()
-            raise
-        for index, (_, done) in enumerate(batch):
-            if done.done():
-                continue  # its caller gave up waiting
-            failure = failures.get(index)
-            if failure is None:
-                done.set_result(None)
-            elif failure.get("code") == DUPLICATE_KEY:
-                done.set_exception(
-                    DuplicateKeyError(failure.get("errmsg", ""), DUPLICATE_KEY, failure)
-                )
-            else:
-                done.set_exception(WriteError(failure.get("errmsg", ""), failure.get("code")))

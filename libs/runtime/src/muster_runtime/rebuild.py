@@ -3,7 +3,6 @@ what cannot be applied set aside as the live consumer does (`online_rebuild` run
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 
@@ -11,7 +10,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from muster_runtime.adapters.mongodb.seen_events import RepeatFilter
 from muster_runtime.consumer import (
     EventHandler,
     PoisonMessage,
@@ -19,7 +20,6 @@ from muster_runtime.consumer import (
     decode_records,
 )
 from muster_runtime.dead_letters import list_dead_letters
-from muster_runtime.dedupe import RepeatFilter
 from muster_runtime.topics import DEAD_LETTER_SUFFIX, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -96,15 +96,15 @@ async def group_is_empty(
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        deadline = asyncio.get_running_loop().time() + coordinator_wait_seconds
-        while True:
-            try:
+        waiting = AsyncRetrying(
+            retry=retry_if_exception_type(GroupCoordinatorNotAvailableError),
+            stop=stop_after_delay(coordinator_wait_seconds),
+            wait=wait_fixed(COORDINATOR_RETRY_SECONDS),
+            reraise=True,
+        )
+        async for attempt in waiting:
+            with attempt:
                 described = await admin.describe_consumer_groups([group_id])
-                break
-            except GroupCoordinatorNotAvailableError:
-                if asyncio.get_running_loop().time() > deadline:
-                    raise
-                await asyncio.sleep(COORDINATOR_RETRY_SECONDS)
         for response in described:
             for group in getattr(response, "groups", []):
                 members = group[5] if len(group) > 5 else []

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from pymongo.errors import PyMongoError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -215,17 +216,19 @@ class OutboxRelay:
                 (acknowledged - _aware(commit["recorded_at"])).total_seconds()
             )
         self.stage = "marking"
-        # Retried on its own: republishing after a failed mark would send duplicates.
-        for attempt in range(3):
-            try:
+        # Retried on its own (three tries, 0.5 s then 1 s apart): republishing after a
+        # failed mark would send duplicates.
+        marking = AsyncRetrying(
+            retry=retry_if_exception_type((TimeoutError, PyMongoError)),
+            stop=stop_after_attempt(3),
+            wait=wait_incrementing(start=0.5, increment=0.5),
+            reraise=True,
+        )
+        async for attempt in marking:
+            with attempt:
                 await asyncio.wait_for(
                     self._store.mark_published([c["_id"] for c in commits]), STEP_TIMEOUT
                 )
-                break
-            except (TimeoutError, PyMongoError):
-                if attempt == 2:
-                    raise
-                await asyncio.sleep(0.5 * (attempt + 1))
         self.stage = "idle"
         RELAY_PUBLISHED.inc(len(pending))
         RELAY_PUBLISH_SECONDS.observe(time.perf_counter() - started)

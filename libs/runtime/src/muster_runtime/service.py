@@ -15,9 +15,11 @@ from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
+from tenacity import AsyncRetrying, RetryCallState, wait_exponential
 
 from muster_contracts.topology import revocation_topic
 from muster_runtime.adapters.mongodb.event_store import MongoEventStore
+from muster_runtime.adapters.mongodb.profile import DocumentStoreOptions
 from muster_runtime.adapters.mongodb.seen_events import RepeatFilter
 from muster_runtime.auth import RevocationList
 from muster_runtime.consumer import (
@@ -28,7 +30,6 @@ from muster_runtime.consumer import (
     apply_stages,
     decode_records,
 )
-from muster_runtime.dedupe import batch_offsets
 from muster_runtime.lag import ConsumerLag
 from muster_runtime.logs import CORRELATION_ID
 from muster_runtime.metrics import (
@@ -41,7 +42,7 @@ from muster_runtime.metrics import (
     RELAY_OLDEST_SECONDS,
 )
 from muster_runtime.mongo import Database, connect, ping
-from muster_runtime.projections import ConsumedEvent
+from muster_runtime.projections import ConsumedEvent, batch_offsets
 from muster_runtime.relay import OutboxRelay
 from muster_runtime.revocations import RevocationFeed
 from muster_runtime.settings import ServiceSettings
@@ -56,6 +57,12 @@ from muster_runtime.tracing import (
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 5.0
+
+
+def _broker_unreachable(attempt: RetryCallState) -> None:
+    error = attempt.outcome.exception() if attempt.outcome else None
+    backoff = attempt.next_action.sleep if attempt.next_action else None
+    log.warning("kafka not reachable yet", extra={"error": repr(error), "backoff_s": backoff})
 
 
 async def _no_body(_: Any) -> None:
@@ -114,7 +121,8 @@ class ServiceRuntime:
         # A list: given "a:9092,b:9092" as one string, FastStream would try it as one host.
         self.broker = KafkaBroker(settings.kafka_brokers, logger=None, **producer_options)
         self.topic = event_topic(settings.topic_prefix, produces) if produces else None
-        self.store = MongoEventStore(self.db) if produces else None
+        self.store_options = DocumentStoreOptions.of(settings.store_profile)
+        self.store = MongoEventStore(self.db, options=self.store_options) if produces else None
         self.relay = (
             OutboxRelay(
                 self.store,
@@ -268,9 +276,13 @@ class ServiceRuntime:
     async def _connect_broker(self) -> None:
         topics = [t for t in [self.topic, *self.consumed_topics] if t]
         topics += [self.dead_letters, self.revocation_topic]
-        backoff = 0.2
-        while True:
-            try:
+        # Until it answers: 0.2 s after the first failure, doubling up to MAX_BACKOFF_SECONDS.
+        retrying = AsyncRetrying(
+            wait=wait_exponential(multiplier=0.2, max=MAX_BACKOFF_SECONDS),
+            before_sleep=_broker_unreachable,
+        )
+        async for attempt in retrying:
+            with attempt:
                 await ensure_topics(
                     self.settings.kafka_bootstrap,
                     topics,
@@ -278,13 +290,6 @@ class ServiceRuntime:
                     self.settings.topic_replication,
                 )
                 await self.broker.start()
-                break
-            except Exception as exc:
-                log.warning(
-                    "kafka not reachable yet", extra={"error": repr(exc), "backoff_s": backoff}
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
         self.broker_ready.set()
         self._tasks.append(asyncio.create_task(self.revocation_feed.run(), name="revocation-feed"))
         if self.relay:

@@ -71,6 +71,15 @@ class ServiceSettings(BaseSettings):
             "while a collection is created or dropped."
         ),
     )
+    store_profile: Literal["mongodb", "ferretdb"] = Field(
+        default="ferretdb",
+        description=(
+            "How the store adapters write: `mongodb` (plain in-place updates; the production "
+            "setting) or `ferretdb` (the development store's tuning: group commit, packed "
+            "counter cells, commits read from memory). Both give the same results on either "
+            "store."
+        ),
+    )
     topic_prefix: str = Field(
         default="muster", description="Topics are `<prefix>.<context>.events`."
     )

@@ -1,17 +1,15 @@
 """Topics as code: one event topic per context and one dead-letter topic per consuming
 service, created idempotently at start (each service its own) or all at once by
-`muster topics`, which also shows and aligns their retention."""
+`muster topics` (`muster_cli.operations`), which also shows and aligns their retention."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
-from muster_contracts.topology import CONTEXTS, event_topic, revocation_topic
+from muster_contracts.topology import event_topic
 
 __all__ = ["dead_letter_topic", "delete_topics", "ensure_topics", "event_topic"]
 
@@ -27,8 +25,6 @@ DEAD_LETTER_TOPIC_CONFIG = {
     "retention.bytes": "-1",
     "cleanup.policy": "delete",
 }
-TOPIC_OVERRIDE = 1  # config source DYNAMIC_TOPIC_CONFIG in DescribeConfigs
-CONSUMING_SERVICES = ("volunteer", "dispatch", "reporting")
 DEAD_LETTER_SUFFIX = ".dead-letter"
 
 
@@ -39,79 +35,6 @@ def dead_letter_topic(prefix: str, consumer: str) -> str:
 def topic_config(topic: str) -> dict[str, str]:
     """The configuration a Muster topic is created with (and `muster topics` aligns to)."""
     return DEAD_LETTER_TOPIC_CONFIG if topic.endswith(DEAD_LETTER_SUFFIX) else EVENT_TOPIC_CONFIG
-
-
-def all_topics(prefix: str) -> list[str]:
-    """Every topic the system uses: each context's events, each service's dead letters,
-    and the revoked tokens (kept forever like events: a starting service reads them all)."""
-    return [
-        *(event_topic(prefix, c) for c in CONTEXTS),
-        *(dead_letter_topic(prefix, s) for s in CONSUMING_SERVICES),
-        revocation_topic(prefix),
-    ]
-
-
-@dataclass(frozen=True)
-class TopicState:
-    name: str
-    partitions: int
-    config: dict[str, str]
-    # Set on the topic itself (not broker defaults): kept when the retention is aligned.
-    overrides: dict[str, str]
-
-    @property
-    def drift(self) -> dict[str, str]:
-        """The settings that differ from what the topic should have (wanted values)."""
-        return {k: v for k, v in topic_config(self.name).items() if self.config.get(k) != v}
-
-
-async def describe(bootstrap: str, topics: list[str]) -> list[TopicState]:
-    """Partitions and retention settings of the existing `topics`."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
-    await admin.start()
-    try:
-        existing = [t for t in topics if t in set(await admin.list_topics())]
-        if not existing:
-            return []
-        partitions = {
-            t["topic"]: len(t["partitions"]) for t in await admin.describe_topics(existing)
-        }
-        responses = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, t) for t in existing]
-        )
-        configs: dict[str, dict[str, str]] = {}
-        overrides: dict[str, dict[str, str]] = {}
-        for response in responses:
-            for resource in response.resources:
-                # (error code, message, type, name, [(name, value, read-only, source, ...)])
-                entries = resource[4]
-                configs[resource[3]] = {e[0]: e[1] for e in entries if e[0] in EVENT_TOPIC_CONFIG}
-                overrides[resource[3]] = {e[0]: e[1] for e in entries if e[3] == TOPIC_OVERRIDE}
-        return [
-            TopicState(t, partitions[t], configs.get(t, {}), overrides.get(t, {})) for t in existing
-        ]
-    finally:
-        await admin.close()
-
-
-async def align(bootstrap: str, states: list[TopicState]) -> list[str]:
-    """Set the drifted retention settings back to what they should be; the names changed."""
-    drifted = [s for s in states if s.drift]
-    if not drifted:
-        return []
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
-    await admin.start()
-    try:
-        await admin.alter_configs(
-            [
-                # AlterConfigs replaces a topic's overrides: send the ones it has, amended.
-                ConfigResource(ConfigResourceType.TOPIC, s.name, {**s.overrides, **s.drift})
-                for s in drifted
-            ]
-        )
-    finally:
-        await admin.close()
-    return [s.name for s in drifted]
 
 
 async def ensure_topics(

@@ -9,6 +9,11 @@ Off by default: then no provider is installed, the API's no-op tracer costs next
 nothing and nothing is stored or sent. `MUSTER_TRACE_EXPORTER` picks `console`, `otlp`
 (OTLP over HTTP to `MUSTER_TRACE_OTLP_ENDPOINT`) or `file` (JSON lines, one span a line,
 read back by `muster trace`).
+
+The Kafka hops are traced here rather than by OpenTelemetry's aiokafka instrumentation: its
+producer span starts from the context current at `send()`, where the relay needs the one
+stored with the commit, and its consumer spans end inside `getmany`, before any projection
+runs, so the `project` spans could not sit under them.
 """
 
 from __future__ import annotations
@@ -85,15 +90,6 @@ def configure_tracing(settings: ServiceSettings) -> None:
         )
         trace.set_tracer_provider(provider)
         _provider = provider
-
-
-def install_provider(provider: TracerProvider) -> None:
-    """Use `provider` for this process (tests with an in-memory exporter)."""
-    global _provider
-    with _lock:
-        if _provider is None:
-            trace.set_tracer_provider(provider)
-            _provider = provider
 
 
 def shutdown_tracing() -> None:

@@ -12,6 +12,7 @@ from muster_contracts.envelope import Actor, Role
 from muster_contracts.events import DomainEvent
 from muster_runtime.adapters.memory.event_store import InMemoryEventStore
 from muster_runtime.adapters.mongodb.event_store import MongoEventStore
+from muster_runtime.adapters.mongodb.profile import DocumentStoreOptions, StoreProfile
 from muster_runtime.mongo import Database
 from muster_runtime.ports.event_store import (
     CommandContext,
@@ -34,10 +35,10 @@ CONTEXT = CommandContext(Actor(subject="tester", role=Role.ORGANISER))
 
 
 @pytest.fixture
-async def store(scratch_db: Database | None) -> Store:
-    if scratch_db is None:
+async def store(scratch_db: Database | None, store_profile: StoreProfile | None) -> Store:
+    if scratch_db is None or store_profile is None:
         return InMemoryEventStore()
-    mongo = MongoEventStore(scratch_db)
+    mongo = MongoEventStore(scratch_db, options=DocumentStoreOptions.of(store_profile))
     await mongo.create_indexes()
     return mongo
 

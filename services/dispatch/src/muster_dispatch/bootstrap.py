@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from fastapi import FastAPI
 from pydantic import Field, field_validator
 
@@ -11,6 +14,7 @@ from muster_dispatch.adapters.attendance_log import AttendanceLog
 from muster_dispatch.application.activities import ActivityBook, HoursSettlement
 from muster_dispatch.application.activity_directory import ActivityDirectory
 from muster_dispatch.application.area_tree import AREA_TREE_REFRESH_SECONDS, AreaTreeBook
+from muster_dispatch.application.drive_directory import DriveDirectory
 from muster_dispatch.application.drives import DriveBook, SignUpDesk
 from muster_dispatch.application.service_days import ServiceDays
 from muster_dispatch.application.volunteer_pool import VolunteerPool
@@ -20,6 +24,7 @@ from muster_dispatch.entrypoints import (
     activity_directory_http,
     activity_series_http,
     areas_http,
+    drive_directory_http,
     drives_http,
     http,
 )
@@ -27,6 +32,8 @@ from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
 
 CONTEXT = "dispatch"
 # Its own events too: approvals and corrections are settled again from them (`HoursSettlement`).
@@ -65,8 +72,10 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     areas = load_area_tree()
     runtime = ServiceRuntime(settings, produces=CONTEXT, consumes=CONSUMES)
     assert runtime.store is not None
+    store = runtime.store
     pool = VolunteerPool(runtime.db["volunteer_pool"], areas)
     directory = ActivityDirectory(runtime.db["activity_directory"], areas)
+    drive_directory = DriveDirectory(runtime.db["drive_directory"], areas)
     drives = DriveBook(runtime.store, areas)
     desk = SignUpDesk(drives, pool)
 
@@ -80,6 +89,7 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
         desk.apply,
         attendance.apply,
         directory.apply,
+        drive_directory.apply,
         HoursSettlement(activities).apply,
     )
 
@@ -87,6 +97,22 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
         await activities.sweep_never_checked_out(settings.hours_policy)
 
     runtime.every(settings.sweep_seconds, sweep, "never-checked-out-sweep")
+
+    async def fill_drive_directory() -> None:
+        # Drives launched before the directory existed are in the store, behind the
+        # consumer's offsets: read once from there, alongside (a district's store is large).
+        while True:
+            try:
+                read = await drive_directory.fill_once(store.read_all(), "drive_directory")
+            except Exception:
+                log.exception("the drive directory could not be filled; trying again")
+                await asyncio.sleep(30)
+                continue
+            if read:
+                log.info("drive directory filled from the store", extra={"events": read})
+            return
+
+    runtime.alongside(fill_drive_directory, "drive-directory-fill")
     # The packaged tree plus the admins' additions; other replicas' additions every few seconds.
     area_tree = AreaTreeBook(runtime.store, areas)
     runtime.every(AREA_TREE_REFRESH_SECONDS, area_tree.catch_up, "area-tree-refresh")
@@ -95,6 +121,7 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
         await area_tree.catch_up()
         await pool.create_indexes()
         await directory.create_indexes()
+        await drive_directory.create_indexes()
         await attendance.migrate_legacy()
 
     app = create_app(
@@ -102,6 +129,7 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
         title="Muster dispatch service",
         routers=[
             http.router,
+            drive_directory_http.router,
             drives_http.router,
             activities_http.router,
             activity_directory_http.router,
@@ -116,6 +144,7 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     app.state.drives = drives
     app.state.activities = activities
     app.state.activity_directory = directory
+    app.state.drive_directory = drive_directory
     app.state.hours_policy = settings.hours_policy
     app.state.volunteer_page_url = settings.volunteer_page_url
     return app

@@ -23,9 +23,9 @@ from muster_notify.application.notifier import Notifier
 from muster_notify.application.reminders import TimerWalk
 from muster_notify.channels_root import Channels, ChannelSettings
 from muster_notify.entrypoints import channels_http, http
+from muster_runtime.adapters.mongodb.reference_areas import ReferenceAreas
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
-from muster_runtime.reference_areas import ReferenceAreas
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.volunteer_names import VolunteerNames
 

@@ -6,8 +6,8 @@ import asyncio
 import os
 
 from muster_reporting.bootstrap import ReportingSettings, build_app, rebuild_read_models
+from muster_runtime.adapters.mongodb.online_rebuild import OnlineRebuildResult
 from muster_runtime.http import serve
-from muster_runtime.online_rebuild import OnlineRebuildResult
 
 # Tests set it to stop a rebuild just before its switch, and kill it there.
 HOLD_BEFORE_SWITCH = "MUSTER_REBUILD_HOLD_BEFORE_SWITCH"

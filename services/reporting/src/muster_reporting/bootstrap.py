@@ -13,23 +13,32 @@ from pydantic import Field, field_validator
 from muster_contracts.areas import AreaTree, load_area_tree
 from muster_contracts.stars import DEFAULT_STAR_THRESHOLDS_HOURS, StarThresholds
 from muster_contracts.topology import event_topic
-from muster_reporting.adapters.counter_store import DocumentReadModelStore
 from muster_reporting.adapters.live_version import LiveInsights
+from muster_reporting.adapters.read_models import (
+    INSIGHT_READ_MODELS,
+    DocumentReportingStore,
+    RebuiltInsights,
+)
 from muster_reporting.application.drive_funnel import DriveFunnel
-from muster_reporting.application.insights import INSIGHT_READ_MODELS, Insights
+from muster_reporting.application.insights import Insights
 from muster_reporting.application.service_rollup import ServiceRollup
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
 from muster_reporting.entrypoints import areas_http, dashboard, funnel, http, insights_http, series
 from muster_reporting.entrypoints.exports import SPREADSHEETS
 from muster_reporting.entrypoints.heavy_queries import HeavyQueries
+from muster_runtime.adapters.mongodb.online_rebuild import (
+    GRACE_SECONDS,
+    OnlineRebuildResult,
+    rebuild_online,
+)
+from muster_runtime.adapters.mongodb.profile import DocumentStoreOptions
+from muster_runtime.adapters.mongodb.read_model_versions import ReadModelVersions
+from muster_runtime.adapters.mongodb.reference_areas import ReferenceAreas
 from muster_runtime.consumer import Stage
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
 from muster_runtime.mongo import Database, MongoClient, connect
-from muster_runtime.online_rebuild import GRACE_SECONDS, OnlineRebuildResult, rebuild_online
-from muster_runtime.read_model_versions import ReadModelVersions
 from muster_runtime.rebuild import DeadLetters
-from muster_runtime.reference_areas import ReferenceAreas
 from muster_runtime.service import ServiceRuntime, consumer_group
 from muster_runtime.settings import ServiceSettings
 from muster_runtime.topics import dead_letter_topic
@@ -109,13 +118,13 @@ class ReportingSettings(ServiceSettings):
 
 
 def insights_of(db: Database, areas: AreaTree, settings: ReportingSettings) -> Insights:
+    options = DocumentStoreOptions.of(settings.store_profile)
+    store = DocumentReportingStore(db, pack=options.packed_counters)
     return Insights(
-        db,
         areas,
-        DriveFunnel(db, areas),
         settings.timezone,
         settings.star_thresholds_hours,
-        DocumentReadModelStore(db),
+        store,
     )
 
 
@@ -211,7 +220,7 @@ async def rebuild_read_models(
         return await rebuild_online(
             read_model_versions(client, settings),
             READ_MODELS,
-            lambda db: insights_of(db, areas, settings),
+            lambda db: RebuiltInsights(insights_of(db, areas, settings)),
             settings.kafka_bootstrap,
             [event_topic(settings.topic_prefix, c) for c in CONSUMES],
             consumer_group(settings),

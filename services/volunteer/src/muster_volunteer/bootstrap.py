@@ -11,10 +11,10 @@ from fastapi import FastAPI
 from pydantic import Field, SecretStr
 
 from muster_contracts.areas import load_area_tree
+from muster_runtime.adapters.mongodb.reference_areas import ReferenceAreas
 from muster_runtime.http import create_app
 from muster_runtime.keys import KeyEncryptionKeys, KeyUnavailableError, LocalKeyFile
 from muster_runtime.logs import configure_logging
-from muster_runtime.reference_areas import ReferenceAreas
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 from muster_volunteer.adapters.logins import ClaimAttempts, InvitationCodes, LoginLinks

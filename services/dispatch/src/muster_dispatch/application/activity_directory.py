@@ -20,13 +20,9 @@ from muster_contracts.events.activities import (
     HoursApproved,
 )
 from muster_contracts.events.registry import DomainEvent
-from muster_runtime.mongo import ASCENDING, Collection, Document
-from muster_runtime.projections import (
-    ConsumedEvent,
-    DocumentChange,
-    VersionedDocuments,
-    apply_document_changes,
-)
+from muster_dispatch.application.directory import Directory, PageKey, within
+from muster_runtime.mongo import Document
+from muster_runtime.projections import DocumentChange
 
 LISTED = frozenset(
     kind.event_type
@@ -105,24 +101,13 @@ class ActivityQuery:
     include_cancelled: bool = True
 
 
-class ActivityDirectory:
-    def __init__(self, collection: Collection, areas: AreaTree) -> None:
-        self.documents = VersionedDocuments(collection)
-        self._areas = areas
+class ActivityDirectory(Directory):
+    listed = LISTED
+    key = "activity_id"
+    moment = "starts_at"
 
-    async def create_indexes(self) -> None:
-        await self.documents.collection.create_index(
-            [("lineage", ASCENDING), ("starts_at", ASCENDING), ("_id", ASCENDING)],
-            name="lineage_starts",
-        )
-
-    async def apply(self, events: list[ConsumedEvent]) -> None:
-        await apply_document_changes(
-            self.documents, events, LISTED, self._document_change, "activity_id"
-        )
-
-    def _document_change(self, event: DomainEvent) -> DocumentChange | None:
-        change = listing_change(event, self._areas)
+    def document_change(self, event: DomainEvent) -> DocumentChange | None:
+        change = listing_change(event, self.areas)
         if change is None:
             return None
         update: dict[str, Any] = {}
@@ -133,34 +118,14 @@ class ActivityDirectory:
         return DocumentChange(update, creates=change.creates)
 
     async def find(
-        self, query: ActivityQuery, limit: int, after: tuple[datetime, str] | None = None
+        self, query: ActivityQuery, limit: int, after: PageKey | None = None
     ) -> list[Document]:
         """Up to `limit` activities in order of their start (then id), after `after`."""
         conditions: list[dict[str, Any]] = [{"lineage": query.area_id}]
-        starts: dict[str, datetime] = {}
-        if query.starts_from is not None:
-            starts["$gte"] = query.starts_from
-        if query.starts_before is not None:
-            starts["$lt"] = query.starts_before
-        if starts:
-            conditions.append({"starts_at": starts})
+        conditions += within("starts_at", query.starts_from, query.starts_before)
         for name in ("drive_id", "team_id", "series_id"):
             if (value := getattr(query, name)) is not None:
                 conditions.append({name: value})
         if not query.include_cancelled:
             conditions.append({"cancelled": False})
-        if after is not None:
-            conditions.append(
-                {
-                    "$or": [
-                        {"starts_at": {"$gt": after[0]}},
-                        {"starts_at": after[0], "_id": {"$gt": after[1]}},
-                    ]
-                }
-            )
-        cursor = (
-            self.documents.collection.find({"$and": conditions})
-            .sort([("starts_at", ASCENDING), ("_id", ASCENDING)])
-            .limit(limit)
-        )
-        return [doc async for doc in cursor]
+        return await self.page(conditions, limit, after)

@@ -9,14 +9,12 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from muster_dispatch.application.activity_directory import ActivityDirectory, ActivityQuery
+from muster_dispatch.entrypoints import listing
 from muster_dispatch.entrypoints.activities_http import Reader
-from muster_runtime.errors import ErrorAnswer, RuleViolationError
 
 router = APIRouter(prefix="/activities", tags=["activities"])
 
 MAX_LIMIT = 500
-# An ISO 8601 instant with its offset (`2026-12-12T08:00:00+08:00`, `…Z`); not a number.
-INSTANT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})$"
 
 
 class ActivityListing(BaseModel):
@@ -44,83 +42,43 @@ class ActivityList(BaseModel):
 @router.get(
     "",
     response_model=ActivityList,
-    responses={
-        403: {"model": ErrorAnswer, "description": "`area_id` is outside your scope."},
-        422: {
-            "model": ErrorAnswer,
-            "description": "A bad parameter (`validation_failed`), an unknown area "
-            "(`unknown_area`) or a malformed `after` (`invalid_cursor`).",
-        },
-    },
+    responses=listing.refusals("a `limit` outside 1–500, an instant without its offset"),
 )
 async def list_activities(
     request: Request,
     principal: Reader,
     area_id: Annotated[str | None, Query(pattern=r"^[0-9]{4,16}$")] = None,
-    starts_from: Annotated[str | None, Query(alias="from", pattern=INSTANT)] = None,
-    starts_before: Annotated[str | None, Query(alias="to", pattern=INSTANT)] = None,
+    starts_from: Annotated[str | None, Query(alias="from", pattern=listing.INSTANT)] = None,
+    starts_before: Annotated[str | None, Query(alias="to", pattern=listing.INSTANT)] = None,
     drive_id: Annotated[str | None, Query(max_length=64)] = None,
     team_id: Annotated[str | None, Query(max_length=64)] = None,
     series_id: Annotated[str | None, Query(max_length=64)] = None,
     include_cancelled: bool = True,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     after: Annotated[
-        str | None, Query(max_length=120, description="`next_after` of the previous page.")
+        str | None, Query(max_length=120, description=listing.AFTER_DESCRIPTION)
     ] = None,
 ) -> ActivityList:
-    """Activities held in an area (default: your own) and below, in order of their start;
+    """Activities held in an area (default: your own; an admin's, every area) and below, in order of their start;
     `from`/`to` bound the start (`to` exclusive). A page holds up to `limit`; the next
     page is asked for with `after=<next_after>`. Follows dispatch's events: an activity
     just scheduled is listed within moments."""
     directory: ActivityDirectory = request.app.state.activity_directory
-    area = area_id or principal.area_id
-    if area not in request.app.state.areas:
-        raise RuleViolationError(
-            f"unknown area {area}", code="unknown_area", field="area_id", rule="known_area"
-        )
-    principal.require_scope(area, request.app.state.areas)
     query = ActivityQuery(
-        area_id=area,
-        starts_from=_instant(starts_from, "from"),
-        starts_before=_instant(starts_before, "to"),
+        area_id=listing.listed_area(principal, area_id, request.app.state.areas),
+        starts_from=listing.instant(starts_from, "from"),
+        starts_before=listing.instant(starts_before, "to"),
         drive_id=drive_id,
         team_id=team_id,
         series_id=series_id,
         include_cancelled=include_cancelled,
     )
-    docs = await directory.find(query, limit, _cursor(after))
+    docs = await directory.find(query, limit, listing.page_key(after))
     listed = [_listing(doc) for doc in docs]
-    last = listed[-1] if len(listed) == limit else None
     return ActivityList(
         activities=listed,
-        next_after=f"{last.starts_at.isoformat()}|{last.activity_id}" if last else None,
+        next_after=listing.next_after([(a.starts_at, a.activity_id) for a in listed], limit),
     )
-
-
-def _instant(text: str | None, name: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise RuleViolationError(
-            f"{name} is not a valid instant: {text}", field=name, rule="instant"
-        ) from None
-
-
-def _cursor(after: str | None) -> tuple[datetime, str] | None:
-    if after is None:
-        return None
-    moment, _, activity_id = after.partition("|")
-    try:
-        starts_at = datetime.fromisoformat(moment)
-    except ValueError:
-        starts_at = None
-    if starts_at is None or starts_at.tzinfo is None or not activity_id:
-        raise RuleViolationError(
-            "after must be a page's next_after", code="invalid_cursor", field="after", rule="cursor"
-        )
-    return starts_at, activity_id
 
 
 def _listing(doc: dict[str, Any]) -> ActivityListing:

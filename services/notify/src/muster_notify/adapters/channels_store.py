@@ -1,6 +1,7 @@
 """The channels' ports on the document store: preferences by volunteer, webhook
-subscriptions, and planned pushes (one document each, `_id` the delivery id) with a
-counter document per drive and activity for organisers."""
+subscriptions, and planned pushes (one document each, `_id` the delivery id). Organisers'
+counts per drive and activity are read from the pushes themselves: each push carries its
+own tallies, moved by the same write that settles it."""
 
 from __future__ import annotations
 
@@ -141,20 +142,41 @@ COUNTED = (
     "no_address",
     "erased",
 )
+# A push's own tallies (moved in the write that settles or re-drives it) and the counts
+# they sum to.
+TALLIES = {"failures": "failed", "dead_letters": "dead", "redrives": "redriven"}
+# Counted by the state a push is in.
+BY_STATE = {PushState.SENT.value: "sent", PushState.WITHDRAWN.value: "withdrawn"}
+# The volunteer service's report of an email, as counted.
+REPORTED = ("delivered", "no_address", "erased", "failed")
+
+
+def scope_filter(scope: str) -> Document:
+    """The pushes counted for `drive:<id>` (those of no activity) or `activity:<id>`."""
+    kind, _, scope_id = scope.partition(":")
+    if kind == "activity":
+        return {"message.activity_id": scope_id}
+    return {"message.drive_id": scope_id, "message.activity_id": None}
 
 
 class MongoPushes(Pushes):
-    """`pushes`: one document per delivery, found for sending by (channel, state,
-    not_before); `push_counts`: per drive or activity, `<channel>.<outcome>` counters,
-    moved only by the write that changed a push's state."""
+    """`pushes`: one document per delivery, found for sending through `push_due` (each
+    channel's time buckets of delivery ids and its cursor, the earliest bucket to read).
+
+    Counts are never kept apart from the pushes (a process stopped between two writes
+    would lose or double one): a push's state, its reported email outcome and its
+    tallies of failed tries, dead-letterings and re-drives are written by the one update
+    that changes it, and `counts` sums them. One aggregation per sum: FerretDB 1.24
+    computes only the first accumulator of a `$group` right."""
 
     def __init__(self, db: Database) -> None:
         self._pushes = db["pushes"]
-        self._counts = db["push_counts"]
         self._due = db["push_due"]
 
     async def create_indexes(self) -> None:
         await self._pushes.create_index([("volunteer_id", ASCENDING), ("state", ASCENDING)])
+        await self._pushes.create_index([("message.drive_id", ASCENDING)])
+        await self._pushes.create_index([("message.activity_id", ASCENDING)])
 
     async def plan(self, pushes: Sequence[Push]) -> int:
         docs: list[Document] = [
@@ -193,16 +215,28 @@ class MongoPushes(Pushes):
                         )
                     ]
                 )
-            await self._count(fresh, "planned")
         return new
 
     async def _file(self, entries: Sequence[tuple[Channel, str, str]]) -> None:
-        """Put delivery ids in their channel's time buckets, and take the channel's cursor
-        back to the earliest bucket filed."""
+        """Put delivery ids in their channel's time buckets.
+
+        The channel's cursor goes back to the earliest bucket first (a stop after it
+        leaves nothing behind the cursor), and its `filed` count moves before and after
+        the buckets are written: a walk that read the cursor meanwhile fails its guarded
+        move past a bucket it may have read before the ids came."""
         by_bucket: dict[tuple[Channel, str], list[str]] = {}
         for channel, delivery_id, bucket in entries:
             by_bucket.setdefault((channel, bucket), []).append(delivery_id)
         earliest: dict[Channel, str] = {}
+        for channel, bucket in by_bucket:
+            earliest[channel] = min(bucket, earliest.get(channel, bucket))
+        for channel, bucket in earliest.items():
+            await update_or_insert(
+                self._due,
+                f"cursor:{channel.value}",
+                {"$min": {"bucket": bucket}, "$inc": {"filed": 1}},
+                {"bucket": bucket, "filed": 1},
+            )
         for (channel, bucket), ids in by_bucket.items():
             await update_or_insert(
                 self._due,
@@ -210,14 +244,8 @@ class MongoPushes(Pushes):
                 {"$addToSet": {"ids": {"$each": ids}}},
                 {"ids": sorted(set(ids))},
             )
-            earliest[channel] = min(bucket, earliest.get(channel, bucket))
-        for channel, bucket in earliest.items():
-            await update_or_insert(
-                self._due,
-                f"cursor:{channel.value}",
-                {"$min": {"bucket": bucket}},
-                {"bucket": bucket},
-            )
+        for channel in earliest:
+            await self._due.update_one({"_id": f"cursor:{channel.value}"}, {"$inc": {"filed": 1}})
 
     async def _unfile(self, entries: Sequence[tuple[str, str, str]]) -> None:
         """Take delivery ids (channel value, id, bucket) out of their buckets."""
@@ -230,20 +258,6 @@ class MongoPushes(Pushes):
                 for key, ids in by_bucket.items()
             )
         )
-
-    async def _count(self, pushes: Sequence[Push], outcome: str) -> None:
-        by_scope: dict[str, dict[str, int]] = {}
-        for push in pushes:
-            for scope in _scopes(push):
-                key = f"{push.channel.value}.{outcome}"
-                by_scope.setdefault(scope, {}).setdefault(key, 0)
-                by_scope[scope][key] += 1
-        for scope, increments in by_scope.items():
-            created: dict[str, Any] = {}
-            for key, n in increments.items():
-                channel, name = key.split(".")
-                created.setdefault(channel, {})[name] = n
-            await update_or_insert(self._counts, scope, {"$inc": increments}, created)
 
     async def claim_due(
         self, channel: Channel, now: datetime, lease: timedelta, limit: int
@@ -259,17 +273,28 @@ class MongoPushes(Pushes):
         if not free:
             return []
         # One write leases them all, for this claim's token; a push another courier
-        # leased meanwhile does not match (its lease is in the future).
+        # leased meanwhile does not match (its lease is in the future). A lease that ran
+        # out unsettled is a try cut short (its process stopped mid-try): counted as a
+        # failed try by the write that takes the push back.
         token = uuid.uuid4().hex
+        lease_it = {"leased_until": now + lease, "lease_token": token}
         claimed_ids = [doc["_id"] for doc in free]
-        await self._pushes.update_many(
-            {
-                "_id": {"$in": claimed_ids},
-                "state": PushState.PENDING.value,
-                "$or": [{"leased_until": None}, {"leased_until": {"$lte": now}}],
-            },
-            {"$set": {"leased_until": now + lease, "lease_token": token}},
-        )
+        cut_short = [doc["_id"] for doc in free if doc.get("leased_until") is not None]
+        fresh = [doc["_id"] for doc in free if doc.get("leased_until") is None]
+        pending = {"state": PushState.PENDING.value}
+        if fresh:
+            await self._pushes.update_many(
+                {"_id": {"$in": fresh}, **pending, "leased_until": None}, {"$set": lease_it}
+            )
+        if cut_short:
+            await self._pushes.update_many(
+                {"_id": {"$in": cut_short}, **pending, "leased_until": {"$lte": now}},
+                {
+                    "$set": lease_it,
+                    "$inc": {"failures": 1},
+                    "$push": {"errors": f"{now.isoformat()} cut short: its lease ran out"},
+                },
+            )
         leased = self._pushes.find({"_id": {"$in": claimed_ids}, "lease_token": token})
         return sorted([_push(doc) async for doc in leased], key=lambda p: p.not_before)
 
@@ -281,7 +306,7 @@ class MongoPushes(Pushes):
         cursor_doc = await self._due.find_one({"_id": f"cursor:{channel.value}"})
         if cursor_doc is None:
             return False  # nothing was ever filed
-        cursor = str(cursor_doc["bucket"])
+        cursor, filed = str(cursor_doc["bucket"]), cursor_doc.get("filed")
         keys = buckets_from(cursor, now, BUCKETS_PER_CLAIM)
         found = {
             str(doc["_id"]).split(":", 1)[1]: list(doc.get("ids", []))
@@ -301,7 +326,12 @@ class MongoPushes(Pushes):
                 chunk = ids[start : start + IN_CHUNK]
                 gone.update(chunk)
                 async for doc in self._pushes.find({"_id": {"$in": chunk}}):
-                    if doc.get("state") == PushState.PENDING.value and doc.get("bucket") == key:
+                    pending = doc.get("state") == PushState.PENDING.value
+                    leased = doc.get("leased_until") is not None and doc["leased_until"] > now
+                    if pending and doc.get("bucket") != key and leased:
+                        # Being tried: a retry is filed here before the push moves here.
+                        gone.discard(str(doc["_id"]))
+                    if pending and doc.get("bucket") == key:
                         gone.discard(str(doc["_id"]))
                         if doc["not_before"] <= now and (
                             doc.get("leased_until") is None or doc["leased_until"] <= now
@@ -321,18 +351,38 @@ class MongoPushes(Pushes):
         if next_cursor is None:
             return False
         moved = await self._due.update_one(
-            {"_id": f"cursor:{channel.value}", "bucket": cursor}, {"$set": {"bucket": next_cursor}}
+            {"_id": f"cursor:{channel.value}", "bucket": cursor, "filed": filed},
+            {"$set": {"bucket": next_cursor}},
         )
         return bool(moved.modified_count) and next_cursor == bucket_of(
             bucket_start(keys[-1]) + timedelta(seconds=BUCKET_SECONDS)
         )
 
     async def settle(self, settlements: Sequence[Settlement], at: datetime) -> list[bool]:
+        # A retry is filed in the bucket of its next try before the push moves there: a
+        # stop in between leaves it in both, and the walk drops the one it is not in.
+        await self._file(
+            [
+                (s.push.channel, s.push.delivery_id, bucket_of(s.retry))
+                for s in settlements
+                if s.retry
+            ]
+        )
+
         async def one(settlement: Settlement) -> bool:
             push, state = settlement.push, settlement.state
+            tallies = {
+                "attempts": 0 if state is PushState.WITHDRAWN else 1,
+                # A failed try: one to retry, or the last (a dead-lettering with an error).
+                "failures": int(
+                    state is PushState.PENDING
+                    or (state is PushState.DEAD and bool(settlement.error))
+                ),
+                "dead_letters": int(state is PushState.DEAD),
+            }
             update: dict[str, Any] = {
                 "$set": {"state": state.value, "leased_until": None, "settled_at": at},
-                "$inc": {"attempts": 0 if state is PushState.WITHDRAWN else 1},
+                "$inc": tallies,
             }
             if settlement.retry is not None:
                 update["$set"]["not_before"] = settlement.retry
@@ -351,10 +401,7 @@ class MongoPushes(Pushes):
 
         changed = list(await asyncio.gather(*(one(s) for s in settlements)))
         recorded = [s for s, c in zip(settlements, changed, strict=True) if c]
-        # Out of the bucket it was due in; a retry into the bucket of its next try.
-        await self._file(
-            [(s.push.channel, s.push.delivery_id, bucket_of(s.retry)) for s in recorded if s.retry]
-        )
+        # Out of the bucket it was due in (a stop before this: the walk drops it there).
         await self._unfile(
             [
                 (s.push.channel.value, s.push.delivery_id, bucket_of(s.push.not_before))
@@ -362,19 +409,6 @@ class MongoPushes(Pushes):
                 if s.retry is None or bucket_of(s.retry) != bucket_of(s.push.not_before)
             ]
         )
-        counted: dict[str, list[Push]] = {}
-        for settlement in recorded:
-            name = {
-                PushState.SENT: "sent",
-                PushState.DEAD: "dead",
-                PushState.WITHDRAWN: "withdrawn",
-                PushState.PENDING: "failed",
-            }[settlement.state]
-            counted.setdefault(name, []).append(settlement.push)
-            if settlement.state is PushState.DEAD and settlement.error:
-                counted.setdefault("failed", []).append(settlement.push)
-        for name, pushes in counted.items():
-            await self._count(pushes, name)
         return changed
 
     async def withdraw_volunteer(self, volunteer_id: str) -> dict[Channel, int]:
@@ -390,29 +424,40 @@ class MongoPushes(Pushes):
             if result.modified_count:
                 withdrawn[push.channel] = withdrawn.get(push.channel, 0) + 1
                 await self._unfile([(push.channel.value, push.delivery_id, str(doc["bucket"]))])
-                await self._count([push], "withdrawn")
         return withdrawn
 
     async def counts(self, scope: str) -> dict[str, dict[str, int]]:
-        doc = await self._counts.find_one({"_id": scope}) or {}
-        return {
-            channel.value: {
-                name: int((doc.get(channel.value) or {}).get(name, 0)) for name in COUNTED
-            }
-            for channel in Channel
-        }
+        found = {channel.value: dict.fromkeys(COUNTED, 0) for channel in Channel}
 
-    async def count_outcome(
-        self, channel: Channel, drive_id: str | None, activity_id: str | None, outcome: str
-    ) -> None:
-        scope = (
-            f"activity:{activity_id}" if activity_id else f"drive:{drive_id}" if drive_id else None
+        async def grouped(key: Document, total: Any) -> list[Document]:
+            pipeline = [
+                {"$match": scope_filter(scope)},
+                {"$group": {"_id": key, "n": {"$sum": total}}},
+            ]
+            return [doc async for doc in await self._pushes.aggregate(pipeline)]
+
+        states, *tallies = await asyncio.gather(
+            grouped({"channel": "$channel", "state": "$state", "outcome": "$outcome"}, 1),
+            *(grouped({"channel": "$channel"}, f"${field}") for field in TALLIES),
         )
-        if scope is not None:
-            key = f"{channel.value}.{outcome}"
-            await update_or_insert(
-                self._counts, scope, {"$inc": {key: 1}}, {channel.value: {outcome: 1}}
-            )
+        for doc in states:
+            channel, state, outcome = (doc["_id"].get(k) for k in ("channel", "state", "outcome"))
+            if channel not in found:
+                continue
+            counts, n = found[channel], int(doc["n"])
+            counts["planned"] += n
+            if state in BY_STATE:
+                counts[BY_STATE[state]] += n
+            if outcome in REPORTED and outcome != "failed":
+                counts[outcome] += n
+        for name, docs in zip(TALLIES.values(), tallies, strict=True):
+            for doc in docs:
+                if doc["_id"].get("channel") in found:
+                    found[doc["_id"]["channel"]][name] += int(doc["n"])
+        return found
+
+    async def record_outcome(self, delivery_id: str, outcome: str) -> None:
+        await self._pushes.update_one({"_id": delivery_id}, {"$set": {"outcome": outcome}})
 
     async def dead(self, channel: Channel, limit: int) -> list[Push]:
         found = self._pushes.find(
@@ -421,9 +466,19 @@ class MongoPushes(Pushes):
         return [_push(doc) async for doc in found]
 
     async def redrive(self, delivery_ids: Sequence[str], at: datetime) -> int:
+        # Filed first (a stop before the update leaves only an entry the walk drops).
+        await self._file(
+            [
+                (Channel(doc["channel"]), str(doc["_id"]), bucket_of(at))
+                async for doc in self._pushes.find(
+                    {"_id": {"$in": list(delivery_ids)}, "state": PushState.DEAD.value},
+                    {"channel": 1},
+                )
+            ]
+        )
         redriven = 0
         for delivery_id in delivery_ids:
-            doc = await self._pushes.find_one_and_update(
+            result = await self._pushes.update_one(
                 {"_id": delivery_id, "state": PushState.DEAD.value},
                 {
                     "$set": {
@@ -432,14 +487,11 @@ class MongoPushes(Pushes):
                         "bucket": bucket_of(at),
                         "attempts": 0,
                         "leased_until": None,
-                    }
+                    },
+                    "$inc": {"redrives": 1},
                 },
             )
-            if doc is not None:
-                redriven += 1
-                push = _push(doc)
-                await self._file([(push.channel, delivery_id, bucket_of(at))])
-                await self._count([push], "redriven")
+            redriven += result.modified_count
         return redriven
 
 

@@ -1,11 +1,10 @@
 """The email channel's sender: a request to the volunteer service, which holds the
 address, appended to notify's own event stream (`email-request-<delivery id>`) and
 relayed to Kafka by the outbox. A request appended twice is refused by the stream's
-version: it is one request."""
+version: it is one request. It counts as sent only once its commit is stored (an append
+refused by the marker of one that never finished is tried again later)."""
 
 from __future__ import annotations
-
-import contextlib
 
 from muster_contracts.envelope import Actor, Role
 from muster_contracts.events.contacts import EMAIL_REQUEST_STREAM, EmailRequested
@@ -48,13 +47,15 @@ class EmailRequester(ChannelSender):
             drive_id=message.drive_id,
             activity_id=message.activity_id,
         )
-        # Requested before a restart: the volunteer service has it already.
-        with contextlib.suppress(ConcurrencyError):
+        stream = f"{EMAIL_REQUEST_STREAM}-{push.delivery_id}"
+        try:
             await self._store.append(
-                f"{EMAIL_REQUEST_STREAM}-{push.delivery_id}",
-                EMAIL_REQUEST_STREAM,
-                0,
-                [request],
-                CommandContext(NOTIFY),
+                stream, EMAIL_REQUEST_STREAM, 0, [request], CommandContext(NOTIFY)
             )
+        except ConcurrencyError:
+            # Refused by the outbox marker of an earlier append: requested before a
+            # restart only if that append stored its commit too. A process stopped
+            # between the two left a marker alone, swept once it is old: tried again then.
+            if not (await self._store.read_stream(stream)).version:
+                return Attempt(Sent.FAILED, "an earlier request of it is unfinished")
         return Attempt(Sent.ACCEPTED)

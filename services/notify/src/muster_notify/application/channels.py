@@ -182,16 +182,16 @@ class Pushes(ABC):
     @abstractmethod
     async def counts(self, scope: str) -> dict[str, dict[str, int]]:
         """For `drive:<id>` or `activity:<id>`: per channel, planned, sent, failed tries,
-        dead and withdrawn."""
+        dead-letterings, withdrawn, re-drives and the reported outcomes, derived from the
+        pushes themselves (so a stop between two writes never loses or doubles one)."""
 
     @abstractmethod
     async def dead(self, channel: Channel, limit: int) -> list[Push]: ...
 
     @abstractmethod
-    async def count_outcome(
-        self, channel: Channel, drive_id: str | None, activity_id: str | None, outcome: str
-    ) -> None:
-        """Count what the counterpart reported of a delivery (an email's final outcome)."""
+    async def record_outcome(self, delivery_id: str, outcome: str) -> None:
+        """Record on the push what the counterpart reported of it (an email's final
+        outcome); recorded again, it is counted once."""
 
     @abstractmethod
     async def redrive(self, delivery_ids: Sequence[str], at: datetime) -> int:
@@ -497,7 +497,8 @@ async def still_worth_sending(facts: Facts, push: Push) -> bool:
 
 
 class EmailOutcomes:
-    """Counts, per drive and activity, what the volunteer service reports of each email."""
+    """Records on each email's push what the volunteer service reports of it (counted
+    per drive and activity from the pushes; an event read again changes nothing)."""
 
     def __init__(self, pushes: Pushes) -> None:
         self._pushes = pushes
@@ -510,6 +511,4 @@ class EmailOutcomes:
             recorded = EmailDeliveryRecorded.model_validate(envelope.payload)
             outcome = EMAIL_OUTCOMES[recorded.outcome]
             DELIVERIES.labels(Channel.EMAIL.value, outcome).inc()
-            await self._pushes.count_outcome(
-                Channel.EMAIL, recorded.drive_id, recorded.activity_id, outcome
-            )
+            await self._pushes.record_outcome(recorded.delivery_id, outcome)

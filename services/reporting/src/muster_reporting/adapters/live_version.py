@@ -15,10 +15,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from muster_reporting.application.insights import Insights
+from muster_runtime.adapters.mongodb.read_model_versions import ReadModelVersions
 from muster_runtime.consumer import apply_stages
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent
-from muster_runtime.read_model_versions import ReadModelVersions
 
 log = logging.getLogger(__name__)
 # How often a waiting batch looks at the pointer again.

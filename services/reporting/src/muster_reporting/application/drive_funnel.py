@@ -1,6 +1,6 @@
 """The drive funnel, counted per drive and per area (the drive's area and its ancestors).
 
-Cells (`drive:<id>`, `area:<id>`) are `CounterCells`, so each event counts at most once
+Cells (`drive:<id>`, `area:<id>`) are counter cells, so each event counts at most once
 per cell, and their history (`CellHistory`) answers `as_of`. What a volunteer holds in a
 drive is kept per (drive, volunteer) in a facts collection, read before and written after
 a batch's cells and history: a redelivered batch recomputes the same changes, which the
@@ -22,7 +22,6 @@ checks in.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -30,7 +29,8 @@ from typing import Any
 from muster_contracts.areas import AreaTree
 from muster_contracts.events.activities import ActivityScheduled
 from muster_contracts.events.drives import DriveLaunched, TeamFormed, TeamSplit
-from muster_reporting.application.as_of import CellHistory, Change
+from muster_reporting.application.as_of import Change
+from muster_reporting.application.ports import CountingStore
 from muster_reporting.domain.funnel import (
     MOVING_EVENT_TYPES,
     STAGES,
@@ -40,104 +40,7 @@ from muster_reporting.domain.funnel import (
     step,
     total,
 )
-from muster_runtime.mongo import Collection, Database, Document, DuplicateKeyError
-from muster_runtime.projections import ConsumedEvent, CounterCells
-
-
-class FunnelFacts:
-    """Small per-key documents read and written by `_id` only (insert first, then update).
-
-    Between `begin` and `commit`, writes are held in memory (and read back from there), so
-    a batch's facts reach the store only after its counts and their history: a redelivered
-    batch then finds the facts as they were and recomputes the same changes.
-    """
-
-    def __init__(self, collection: Collection) -> None:
-        self.collection = collection
-        self._buffer: dict[str, Document] | None = None
-        self._held: dict[str, Document] | None = None
-        self._dirty: dict[str, set[str]] = {}
-
-    def buffer(self) -> None:
-        """Keep everything in memory from now on (a rebuild into an empty collection)."""
-        self._buffer = {}
-
-    async def flush(self) -> None:
-        if self._buffer is None:
-            return
-        documents = list(self._buffer.values())
-        for start in range(0, len(documents), 1000):
-            await self.collection.insert_many(documents[start : start + 1000], ordered=False)
-        self._buffer = None
-
-    def begin(self) -> None:
-        """Hold writes until `commit` (not while buffering: a rebuild has nothing to redo)."""
-        self._held = None if self._buffer is not None else {}
-        self._dirty = {}
-
-    async def commit(self) -> None:
-        held, self._held = self._held, None
-        for key, fields in self._dirty.items():
-            assert held is not None
-            await self._write(key, {f: held[key][f] for f in fields})
-        self._dirty = {}
-
-    async def get(self, key: str) -> Document | None:
-        if self._held is not None:
-            return await self._holding(key)  # read once a batch, then from memory
-        if self._buffer is not None:
-            return self._buffer.get(key)
-        return await self.collection.find_one({"_id": key})
-
-    async def set(self, key: str, fields: Mapping[str, Any], *, now: bool = False) -> None:
-        """Set `fields`; `now` writes through at once even inside a batch."""
-        if self._held is not None:
-            document = await self._holding(key)
-            document.update(fields)
-            if now:
-                await self._write(key, fields)
-            else:
-                self._dirty.setdefault(key, set()).update(fields)
-            return
-        if self._buffer is not None:
-            self._buffer.setdefault(key, {"_id": key}).update(fields)
-            return
-        await self._write(key, fields)
-
-    async def add_to_set(self, key: str, field: str, value: str) -> None:
-        document = (
-            await self._holding(key)
-            if self._held is not None
-            else self._buffer.setdefault(key, {"_id": key})
-            if self._buffer is not None
-            else None
-        )
-        if document is None:
-            with contextlib.suppress(DuplicateKeyError):
-                await self.collection.insert_one({"_id": key, field: [value]})
-                return
-            await self.collection.update_one({"_id": key}, {"$addToSet": {field: value}})
-            return
-        values = list(document.get(field, []))
-        if value not in values:
-            document[field] = [*values, value]
-            if self._held is not None:
-                self._dirty.setdefault(key, set()).add(field)
-
-    async def _holding(self, key: str) -> Document:
-        """The fact as this batch holds it (`{"_id": key}` alone for one never stored)."""
-        assert self._held is not None
-        if key not in self._held:
-            stored = await self.collection.find_one({"_id": key})
-            self._held[key] = dict(stored) if stored else {"_id": key}
-        return self._held[key]
-
-    async def _write(self, key: str, fields: Mapping[str, Any]) -> None:
-        try:
-            await self.collection.insert_one({"_id": key, **fields})
-        except DuplicateKeyError:
-            await self.collection.update_one({"_id": key}, {"$set": dict(fields)})
-
+from muster_runtime.projections import ConsumedEvent
 
 # Settled facts (activities' drives, drives' areas) a funnel keeps in memory, at most.
 SETTLED_FACTS_KEPT = 100_000
@@ -160,33 +63,23 @@ class DriveFunnel:
         TeamSplit.event_type,
     }
 
-    def __init__(self, db: Database, areas: AreaTree) -> None:
-        self.cells = CounterCells(db["drive_funnel"])
-        self.history = CellHistory(db, "drive_funnel")  # the cells as of any past instant
-        self.facts = FunnelFacts(db["drive_funnel_facts"])
+    def __init__(self, store: CountingStore, areas: AreaTree) -> None:
+        self.cells = store.counters("drive_funnel")
+        self.history = store.history("drive_funnel")  # the cells as of any past instant
+        self.facts = store.funnel_facts("drive_funnel_facts")
         self._areas = areas
         self._changes: list[Change] = []
         # Facts that never change once set: an activity's drive (set when it is scheduled)
         # and a drive's area (set when it is launched), so later events read them once.
         # Kept once the batch that read them is done (a failed batch's are not yet stored).
-        self._settled: dict[str, Document] = {}
-        self._settling: dict[str, Document] = {}
-
-    def buffer(self) -> None:
-        self.cells.buffer()
-        self.history.buffer()
-        self.facts.buffer()
-
-    async def flush(self) -> None:
-        await self.cells.flush()
-        await self.history.flush()
-        await self.facts.flush()
+        self._settled: dict[str, dict[str, Any]] = {}
+        self._settling: dict[str, dict[str, Any]] = {}
 
     async def _count(
         self, consumed: ConsumedEvent, by_cell: Mapping[str, Mapping[str, int]]
     ) -> None:
         """Add one event's counts to cells, and to their history at the event's instant."""
-        await self.cells.apply([(consumed, c, counts, {}) for c, counts in by_cell.items()])
+        await self.cells.add([(consumed, c, counts) for c, counts in by_cell.items()])
         at = consumed.envelope.recorded_at
         self._changes.extend(Change(consumed, c, counts, at) for c, counts in by_cell.items())
 
@@ -204,7 +97,7 @@ class DriveFunnel:
             self._settled.clear()
         self._settled.update(self._settling)
 
-    async def _settled_fact(self, key: str, field: str) -> Document | None:
+    async def _settled_fact(self, key: str, field: str) -> dict[str, Any] | None:
         """A fact that never changes once it has `field`: read once, then kept."""
         kept = self._settled.get(key)
         if kept is not None:
@@ -238,8 +131,8 @@ class DriveFunnel:
             return  # a redelivery: the areas already have it
         if area_id not in self._areas:
             return  # outside the known area tree: counted per drive only
-        counted = await self.cells.read([drive_cell(drive_id)], {"hwm": 0})
-        earlier = {s.value: int(counted[0].get(s.value, 0)) for s in STAGES} if counted else {}
+        counted = (await self.cells.read([drive_cell(drive_id)])).get(drive_cell(drive_id), {})
+        earlier = {s.value: int(counted.get(s.value, 0)) for s in STAGES}
         earlier = {k: v for k, v in earlier.items() if v}
         if earlier:
             await self._count(
@@ -323,14 +216,13 @@ class DriveFunnel:
         area_id: str | None = None,
         drive_id: str | None = None,
         as_of: datetime | None = None,
-    ) -> Document:
+    ) -> dict[str, Any]:
         """The stage counts of an area or of one drive (empty if nothing was counted), now
         or as recorded by an instant."""
         cell = drive_cell(drive_id) if drive_id is not None else area_cell(str(area_id))
         if as_of is not None:
             return (await self.history.as_of([cell], as_of))[cell]
-        found = await self.cells.read([cell], {"hwm": 0})
-        return found[0] if found else {}
+        return (await self.cells.read([cell])).get(cell, {})
 
     async def area_of_drive(self, drive_id: str) -> str | None:
         drive = await self.facts.get(f"drive:{drive_id}")

@@ -1,39 +1,22 @@
-"""Every reporting projection together: what the consumer applies, a rebuild buffers and
+"""Every reporting projection together: what the consumer applies, a rebuild replays and
 the service indexes at start."""
 
 from __future__ import annotations
 
 from muster_contracts.areas import AreaTree
-from muster_reporting.application.as_of import JOURNAL, CellHistory, HistoryWriter
 from muster_reporting.application.drive_funnel import DriveFunnel
-from muster_reporting.application.leaderboards import VolunteerStanding
-from muster_reporting.application.ports import ReadModelStore
+from muster_reporting.application.ports import ReportingStore
 from muster_reporting.application.service_rollup import ServiceRollup
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
 from muster_runtime.consumer import Stage, apply_stages
-from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent
-
-# Collections derived from the log besides the rollup cells themselves.
-INSIGHT_READ_MODELS = (
-    JOURNAL,
-    "volunteers_by_area_buckets",
-    "service_by_area_buckets",
-    "service_volunteers",
-    "service_volunteer_boards",
-    "volunteer_standing",
-    "volunteer_star_boards",
-    # Retired (one document per (area, period, volunteer) before `service_volunteers`
-    # folded the periods): a rebuild drops what an older version left.
-    "service_volunteer_firsts",
-    "service_volunteer_hours",
-)
 
 
 class AsOfHistory:
     """Journals the as-of history of the batch the rollups just counted: after every
     projection's current figures, so what a report shows now is not kept waiting for it
-    (traced and timed as `AsOfHistory`; `HistoryWriter` writes it into the buckets)."""
+    (traced and timed as `AsOfHistory`; the store's history writer writes it where
+    figures as of an instant are read)."""
 
     def __init__(self, volunteers: VolunteerRollup, service: ServiceRollup) -> None:
         self._volunteers = volunteers
@@ -47,25 +30,21 @@ class AsOfHistory:
 class Insights:
     def __init__(
         self,
-        db: Database,
         areas: AreaTree,
-        drive_funnel: DriveFunnel,
         timezone: str,
         star_thresholds_hours: tuple[int, ...],
-        store: ReadModelStore,
+        store: ReportingStore,
     ) -> None:
         self.store = store
-        self.volunteer_history = CellHistory(db, "volunteers_by_area")
+        self.volunteer_history = store.history("volunteers_by_area")
         self.volunteers = VolunteerRollup(
             store.counters("volunteers_by_area"), areas, self.volunteer_history
         )
-        self.service = ServiceRollup(db, store, areas, timezone)
-        self.drive_funnel = drive_funnel
-        self.standing = VolunteerStanding(db, areas, star_thresholds_hours)
+        self.service = ServiceRollup(store, areas, timezone)
+        self.drive_funnel = DriveFunnel(store, areas)
+        self.standing = store.standing(areas, star_thresholds_hours)
         self.history = AsOfHistory(self.volunteers, self.service)
-        self.history_writer = HistoryWriter(
-            [self.volunteer_history, self.service.history, self.drive_funnel.history]
-        )
+        self.history_writer = store.history_writer()
 
     @property
     def event_types(self) -> frozenset[str]:
@@ -102,18 +81,3 @@ class Insights:
         """Ready to serve: indexed, the as-of journal written into its buckets."""
         await self.create_indexes()
         await self.history_writer.drain()
-
-    def buffer(self) -> None:
-        """Count in memory (a rebuild into empty collections) until `flush`."""
-        self.store.buffer()
-        self.volunteer_history.buffer()
-        self.service.buffer()
-        self.drive_funnel.buffer()
-        self.standing.buffer()
-
-    async def flush(self) -> None:
-        await self.store.flush()
-        await self.volunteer_history.flush()
-        await self.service.flush()
-        await self.drive_funnel.flush()
-        await self.standing.flush()

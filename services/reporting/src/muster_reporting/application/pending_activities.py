@@ -19,29 +19,19 @@ as-of history like every counted figure; its split by the clock is for the prese
 
 Writes are exact under redelivery and beside other writers as the packed cells are: each
 document keeps a high-water offset per source partition (an event at or below it changed
-the document already) and a version its next write is guarded by.
+the document already) and a version its next write is guarded by. The lists' storage is
+the store's (`ports.PendingLists`; the document store's in `adapters/pending_lists.py`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
-from muster_runtime.mongo import Database, Document, insert_absent
-from muster_runtime.projections import (
-    ConsumedEvent,
-    by_ids,
-    drained,
-    insert_in_chunks,
-    pack_json,
-    unpack_json,
-)
+from muster_runtime.projections import ConsumedEvent
 
-COLLECTION = "pending_activities"
 STAGES = ("upcoming", "in_progress", "awaiting_approval")
 
 
@@ -151,13 +141,16 @@ def split(
 
 
 @dataclass
-class _Listed:
+class Listed:
+    """An area's list: its activities by id, its marks per source, and the version a store
+    guards its next write by."""
+
     activities: dict[str, list[Any]] = field(default_factory=dict)
     hwm: dict[str, int] = field(default_factory=dict)
     version: int | None = None  # None: not stored yet
 
 
-def _apply_above_marks(changes: Sequence[PendingChange], lists: Mapping[str, _Listed]) -> set[str]:
+def apply_above_marks(changes: Sequence[PendingChange], lists: Mapping[str, Listed]) -> set[str]:
     """Apply each change above its list's marks as they were before the call (an event
     applied by an earlier call is not applied again); returns the lists changed."""
     raised: dict[tuple[str, str], int] = {}
@@ -175,94 +168,3 @@ def _apply_above_marks(changes: Sequence[PendingChange], lists: Mapping[str, _Li
     for (area_id, source), offset in raised.items():
         lists[area_id].hwm[source] = offset
     return {area_id for area_id, _ in raised}
-
-
-class PendingActivities:
-    """The lists of pending activities, one document per area."""
-
-    MAX_ATTEMPTS = 20
-    BACKOFF_SECONDS = 0.002
-
-    def __init__(self, db: Database) -> None:
-        self.collection = db[COLLECTION]
-        self._buffer: dict[str, _Listed] | None = None
-
-    def buffer(self) -> None:
-        """Apply in memory from now on (a rebuild into an empty collection); see `flush`."""
-        self._buffer = {}
-
-    async def flush(self) -> None:
-        if self._buffer is None:
-            return
-        buffer, self._buffer = self._buffer, None
-        await insert_in_chunks(
-            self.collection, (self._document(a, listed, 0) for a, listed in drained(buffer))
-        )
-
-    @staticmethod
-    def _document(area_id: str, listed: _Listed, version: int) -> Document:
-        return {
-            "_id": area_id,
-            "hwm": dict(listed.hwm),
-            "v": version,
-            "activities": pack_json(listed.activities),
-        }
-
-    async def _read(self, area_ids: Sequence[str]) -> dict[str, _Listed]:
-        if self._buffer is not None:
-            return {a: self._buffer[a] for a in area_ids if a in self._buffer}
-        found: dict[str, _Listed] = {}
-        async for document in self.collection.find(by_ids(area_ids)):
-            found[document["_id"]] = _Listed(
-                unpack_json(document["activities"]),
-                dict(document.get("hwm", {})),
-                int(document.get("v", 0)),
-            )
-        return found
-
-    async def of_area(self, area_id: str) -> list[PendingActivity]:
-        """The activities pending in an area and beneath it: one read by `_id`."""
-        listed = (await self._read([area_id])).get(area_id)
-        return [] if listed is None else [PendingActivity(*a) for a in listed.activities.values()]
-
-    async def apply(self, changes: Sequence[PendingChange]) -> None:
-        if not changes:
-            return
-        if self._buffer is not None:
-            for change in changes:
-                self._buffer.setdefault(change.area_id, _Listed())
-            _apply_above_marks(changes, self._buffer)
-            return
-        remaining = changes
-        for attempt in range(self.MAX_ATTEMPTS):
-            if attempt:  # writers that keep meeting on a list draw apart
-                await asyncio.sleep(random.uniform(0, min(self.BACKOFF_SECONDS * 2**attempt, 0.5)))
-            remaining = await self._attempt(remaining)
-            if not remaining:
-                return
-        raise RuntimeError(f"{COLLECTION}: lists kept changing under the writer")
-
-    async def _attempt(self, changes: Sequence[PendingChange]) -> list[PendingChange]:
-        """Read the lists, change them, write each guarded by its version; returns the
-        changes to lists another writer took or moved meanwhile."""
-        ids = list(dict.fromkeys(change.area_id for change in changes))
-        found = await self._read(ids)
-        new = {a: _Listed() for a in ids if a not in found}
-        changed = _apply_above_marks(changes, found | new)
-        missed: set[str] = set()
-        if new:
-            documents = [self._document(a, listed, 0) for a, listed in new.items()]
-            taken = await insert_absent(self.collection, documents)
-            missed.update(documents[i]["_id"] for i in taken)
-
-        async def write(area_id: str) -> None:
-            listed = found[area_id]
-            version = listed.version or 0
-            result = await self.collection.replace_one(
-                {"_id": area_id, "v": version}, self._document(area_id, listed, version + 1)
-            )
-            if result.matched_count == 0:
-                missed.add(area_id)
-
-        await asyncio.gather(*(write(a) for a in found if a in changed))
-        return [change for change in changes if change.area_id in missed]

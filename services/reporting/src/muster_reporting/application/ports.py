@@ -1,52 +1,212 @@
-"""What reporting's projections need from storage, and nothing of how a store keeps it.
+"""What reporting's read models need from storage beyond counter cells, and nothing of how a
+store keeps it.
 
-A projection says "add these counts to these cells, once per event" and "read these cells";
-whether a store packs a cell into one compressed value, guards it by its version or counts
-a rebuild in memory until it writes every document at once is the adapter's business
-(`adapters/counter_store.py` for the document store, `adapters/memory_counters.py` in
-memory).
+The store (`ReportingStore`, or `CountingStore` for the read models that only count) makes every piece of storage the read models use, so it alone
+decides how they are written: one batch at a time while live, or counted in memory and
+written once at the end while a rebuild builds a version from nothing (`buffer`, `flush`).
+`muster_reporting.adapters.read_models` is the document store's.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from muster_runtime.projections import Position
+from muster_contracts.areas import AreaTree
+from muster_contracts.stars import star_rating
+from muster_reporting.application.as_of import Change
+from muster_reporting.application.leaderboards import Board, Touched
+from muster_reporting.application.pending_activities import PendingActivity, PendingChange
+from muster_reporting.application.served_in_area import Firsts, Served, Service
+from muster_runtime.ports.counter_cells import ReadModelStore
+from muster_runtime.projections import ConsumedEvent
 
-# (where the event was read, cell id, counts to add by dotted name)
-CellChange = tuple[Position, str, Mapping[str, int]]
 
-
-class CounterCells(ABC):
-    """Counts in shared cells (an area, an area's period), each event counted at most
-    once per cell however often it is applied (redelivery, replays, several writers)."""
+class History(ABC):
+    """The recorded history of one set of counter cells: figures as of a past minute."""
 
     @abstractmethod
-    async def add(self, changes: Sequence[CellChange]) -> None:
-        """Add each change's counts to its cell, unless the cell counted its event before."""
+    async def record(self, changes: Iterable[Change]) -> None:
+        """Keep a batch's changes (all at once: an event counts once per cell's history)."""
 
     @abstractmethod
-    async def read(self, cell_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The cells among `cell_ids` that exist, each its counts as nested documents
-        (`children.<id>.minutes` as `{"children": {id: {"minutes": …}}}`)."""
+    async def as_of(self, cell_ids: list[str], at: datetime) -> dict[str, dict[str, Any]]:
+        """The cells' counts from every change recorded before the start of `at`'s minute."""
 
 
-class ReadModelStore(ABC):
-    """Where the read models keep their cells.
+class HistoryWriting(ABC):
+    """What writes recorded history where `as_of` reads it, off the consumer's path."""
 
-    `read_whole`: the cells are only ever read whole, by id (never queried inside), which
-    lets a store keep them in whatever form is cheapest for it.
+    @abstractmethod
+    async def measure_backlog(self) -> None:
+        """Publish how much recorded history is not written yet (`/metrics`)."""
+
+    @abstractmethod
+    async def write(self) -> int:
+        """Write some of what was recorded; returns how much (0: nothing was left)."""
+
+    @abstractmethod
+    async def drain(self) -> None:
+        """Write until nothing recorded is left."""
+
+    @abstractmethod
+    async def run(self, every_seconds: float = 1.0) -> None:
+        """Write as history is recorded, until cancelled."""
+
+
+class FunnelFacts(ABC):
+    """Small documents by key (what a volunteer holds in a drive, an activity's drive).
+
+    Between `begin` and `commit`, writes are held (and read back from there), so a batch's
+    facts are stored only after its counts and their history: a redelivered batch then
+    finds the facts as they were and recomputes the same changes.
     """
 
     @abstractmethod
-    def counters(self, name: str, *, read_whole: bool = False) -> CounterCells: ...
+    def begin(self) -> None: ...
 
     @abstractmethod
-    def buffer(self) -> None:
-        """Count in memory from now on (a version built from nothing) until `flush`."""
+    async def commit(self) -> None: ...
 
     @abstractmethod
-    async def flush(self) -> None:
-        """Write what was counted in memory, each document once."""
+    async def get(self, key: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    async def set(self, key: str, fields: Mapping[str, Any], *, now: bool = False) -> None:
+        """Set `fields`; `now` stores them at once even inside a batch."""
+
+    @abstractmethod
+    async def add_to_set(self, key: str, field: str, value: str) -> None: ...
+
+
+class CountingStore(ReadModelStore):
+    """Counter cells with their history, and the funnel's facts: what the registrations'
+    rollup and the drive funnel keep."""
+
+    @abstractmethod
+    def history(self, name: str) -> History:
+        """The history of the counter cells `name`."""
+
+    @abstractmethod
+    def history_writer(self) -> HistoryWriting:
+        """What writes the histories this store made so far (make them first)."""
+
+    @abstractmethod
+    def funnel_facts(self, name: str) -> FunnelFacts: ...
+
+
+class ReportingStore(CountingStore):
+    """Every piece of storage reporting's read models use, made by one store."""
+
+    @abstractmethod
+    def activity_facts(self) -> ActivityFacts: ...
+
+    @abstractmethod
+    def pending_lists(self) -> PendingLists: ...
+
+    @abstractmethod
+    def served_in_area(self) -> ServedInArea:
+        """Who served where (one per store: the volunteer boards rank its figures)."""
+
+    @abstractmethod
+    def volunteer_boards(self, *, capacity: int, shown: int) -> Boards:
+        """The top-volunteer boards of every (area, period) cell, ranked by the figures of
+        `served_in_area`."""
+
+    @abstractmethod
+    def standing(self, areas: AreaTree, thresholds_hours: tuple[int, ...]) -> Standing: ...
+
+
+class ActivityFacts(ABC):
+    """What the service rollup keeps per activity (place, day, category, counts so far),
+    changed once per version of the activity's stream."""
+
+    @abstractmethod
+    async def get(self, activity_id: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    async def set(
+        self, activity_id: str, version: int, fields: Mapping[str, Any], *, create: bool = False
+    ) -> None:
+        """Set `fields` (dotted names reach inside) if `version` is newer than what the facts
+        have seen; `create` for the event that brings them into being."""
+
+
+class PendingLists(ABC):
+    """Per area, the activities pending beneath it (`application.pending_activities`)."""
+
+    @abstractmethod
+    async def apply(self, changes: Sequence[PendingChange]) -> None:
+        """Apply each change once per event, however often it is applied."""
+
+    @abstractmethod
+    async def of_area(self, area_id: str) -> list[PendingActivity]: ...
+
+
+class ServedInArea(ABC):
+    """Per (area, volunteer): minutes and turn-outs of every period, and the memberships that
+    count the volunteer once among a cell's unique volunteers (`application.served_in_area`)."""
+
+    @abstractmethod
+    async def create_indexes(self) -> None: ...
+
+    @abstractmethod
+    async def apply(
+        self, services: list[Service]
+    ) -> tuple[dict[int, Firsts], dict[str, dict[str, Served]]]:
+        """Count `services` and settle their memberships, as if one after the other: the
+        memberships each service's event holds (by index), and the figures of what this call
+        created (cell → volunteer → figures)."""
+
+    @abstractmethod
+    async def figures(self, wanted: dict[str, set[str]]) -> dict[str, dict[str, Served]]:
+        """Cell → volunteer → figures, read now."""
+
+    @abstractmethod
+    async def everyone(self, cell: str) -> list[Served]:
+        """Every volunteer with minutes in the cell."""
+
+
+class Boards(ABC):
+    """Ranked boards, one per cell, kept exact as figures change (`application.leaderboards`)."""
+
+    @abstractmethod
+    async def board(self, cell: str) -> Board: ...
+
+    @abstractmethod
+    async def prepare(self, cells: Iterable[str]) -> set[str]:
+        """Know the cells' boards before any figure is read for them."""
+
+    @abstractmethod
+    async def settle(
+        self, touched: Touched, known: Mapping[str, Mapping[str, Served]] | None = None
+    ) -> None:
+        """Place the touched volunteers on their cells' boards."""
+
+
+class Standing(ABC):
+    """Each volunteer's cumulative approved minutes and home areas, and the star boards of
+    the areas they live in."""
+
+    event_types: frozenset[str]
+    thresholds_hours: tuple[int, ...]
+
+    @abstractmethod
+    async def apply(self, events: list[ConsumedEvent]) -> None: ...
+
+    @abstractmethod
+    async def star_board(self, area_id: str) -> Board:
+        """Every volunteer living in the area whose minutes earn a star, ranked."""
+
+    async def star_rated(self, area_id: str, limit: int) -> tuple[dict[int, int], list[Served]]:
+        """How many volunteers living in the area hold each star count, and the top ones."""
+        board = await self.star_board(area_id)
+        by_stars = dict.fromkeys(range(1, len(self.thresholds_hours) + 1), 0)
+        for entry in board.entries:
+            by_stars[self.stars(entry.minutes)] += 1
+        return by_stars, list(board.entries[:limit])
+
+    def stars(self, minutes: int) -> int:
+        return star_rating(minutes, self.thresholds_hours)

@@ -24,15 +24,14 @@ service category, drive and team (`category.<c>.…`, `drives.<d>.…`, `teams.<
 children's, breakdowns too (`children.<id>.…`), so a drill-down is one cell: one point
 read now, one area's buckets as of an instant.
 
-Cells are counted exactly once per event (partition high-water marks) and stored packed,
-their counts one compressed value (`PackedCounters`): a cell is only ever read whole by
-`_id`, and a store rewrites a packed cell at a fraction of the price of `$inc` on its
-nested counts.
+Cells are counted exactly once per event (the counter-cells port) and only ever read whole
+by id, so the store may keep them in whatever form is cheapest for it (packed, on the
+development store).
 Beneficiary amendments carry the full new counts, so the rollup adds the difference from
 the activity's previous counts; activity facts needed later (place, day, category, drive,
 team, counts) are kept per activity, written after the cells so a redelivery recomputes
 the same difference. Every change is also counted in calendar buckets of when it was
-recorded (`CellHistory`), for figures as of a past minute.
+recorded (`History`), for figures as of a past minute.
 """
 
 from __future__ import annotations
@@ -40,7 +39,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from muster_contracts.areas import AreaTree
@@ -48,18 +47,16 @@ from muster_contracts.events.activities import (
     ActivityAmended,
     ActivityScheduled,
 )
-from muster_reporting.application.as_of import CellHistory, Change
-from muster_reporting.application.leaderboards import Leaderboards, Touched
+from muster_reporting.application.as_of import Change
+from muster_reporting.application.leaderboards import Touched
 from muster_reporting.application.pending_activities import (
-    PendingActivities,
     PendingActivity,
     PendingChange,
     split,
 )
-from muster_reporting.application.ports import CellChange, ReadModelStore
+from muster_reporting.application.ports import ReportingStore
 from muster_reporting.application.served_in_area import (
     Firsts,
-    ServedInArea,
     Service,
     period_key,
     period_of,
@@ -70,22 +67,17 @@ from muster_reporting.domain.service_counts import (
     ServiceDelta,
     count_service,
     delta_of,
+    spread,
 )
-from muster_runtime.mongo import Database, Document
-from muster_runtime.projections import ConsumedEvent, VersionedDocuments
+from muster_runtime.ports.counter_cells import CellChange
+from muster_runtime.projections import ConsumedEvent
+
+Document = dict[str, Any]
 
 # A top-volunteers board keeps 150 volunteers, 50 more than a report shows (corrections
 # can push volunteers off it: see `leaderboards`).
 LEADERBOARD_SHOWN = 100
 LEADERBOARD_CAPACITY = 150
-
-
-class Buffered(Protocol):
-    """A read model that can count in memory during a rebuild and write once at the end."""
-
-    def buffer(self) -> None: ...
-
-    async def flush(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -112,52 +104,22 @@ class RollupBatch:
     pending: list[PendingChange] = field(default_factory=list)
 
 
-def spread(areas: AreaTree, delta: ServiceDelta) -> list[tuple[str, str, dict[str, int]]]:
-    """(area, cell, increments) for every area up the tree and every period of the day (pure):
-    a cell's own, and under `children.<id>` the child's on the way down."""
-    lineage = areas.prefix_lineage_ids(delta.place_area_id)
-    own = dict(delta.counts) | delta.breakdowns()
-    out: list[tuple[str, str, dict[str, int]]] = []
-    for period in periods_of(delta.day):
-        for area, child in zip(lineage, (*lineage[1:], None), strict=True):
-            increments = dict(own)
-            if child is not None:
-                increments |= {f"children.{child}.{k}": v for k, v in own.items()}
-            out.append((area, cell_id(area, period), increments))
-    return out
-
-
-def volunteer_boards(
-    db: Database,
-    served: ServedInArea,
-    capacity: int = LEADERBOARD_CAPACITY,
-    shown: int = LEADERBOARD_SHOWN,
-) -> Leaderboards:
-    """The top-volunteer boards of every (area, period) cell, ranked by `served`'s figures."""
-    return Leaderboards(
-        db["service_volunteer_boards"],
-        served.figures,
-        capacity=capacity,
-        admit=1,
-        shown=shown,
-        everyone=served.everyone,
-    )
-
-
 class ServiceRollup:
     # Every event type this projection reads; others are never decoded in a rebuild.
     event_types = SERVICE_EVENT_TYPES | {ActivityAmended.event_type}
 
     def __init__(
-        self, db: Database, store: ReadModelStore, areas: AreaTree, timezone: str = "Asia/Shanghai"
+        self, store: ReportingStore, areas: AreaTree, timezone: str = "Asia/Shanghai"
     ) -> None:
         self._zone = ZoneInfo(timezone)
         self.cells = store.counters("service_by_area", read_whole=True)
-        self.history = CellHistory(db, "service_by_area")
-        self.activities = VersionedDocuments(db["activity_facts"])
-        self.pending = PendingActivities(db)
-        self.served = ServedInArea(db)
-        self.leaderboards = volunteer_boards(db, self.served)
+        self.history = store.history("service_by_area")
+        self.activities = store.activity_facts()
+        self.pending = store.pending_lists()
+        self.served = store.served_in_area()
+        self.leaderboards = store.volunteer_boards(
+            capacity=LEADERBOARD_CAPACITY, shown=LEADERBOARD_SHOWN
+        )
         self._areas = areas
         # What the last `apply` counted and `record_history` has not written yet.
         self._unrecorded: tuple[list[Change], list[tuple[str, int, dict[str, Any], bool]]]
@@ -170,20 +132,6 @@ class ServiceRollup:
 
     async def create_indexes(self) -> None:
         await self.served.create_indexes()
-
-    def buffer(self) -> None:
-        """Count in memory (a rebuild into empty collections) until `flush`."""
-        for model in self._models():
-            model.buffer()
-        self.leaderboards.buffer()
-
-    async def flush(self) -> None:
-        await self.leaderboards.flush(self.served.buffered())
-        for model in self._models():
-            await model.flush()
-
-    def _models(self) -> tuple[Buffered, ...]:
-        return (self.activities, self.history, self.served, self.pending)
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
         batch = RollupBatch()
@@ -217,8 +165,8 @@ class ServiceRollup:
         changes, fact_updates = self._unrecorded
         self._unrecorded = ([], [])
         await self.history.record(changes)
-        for activity_id, version, update, create in fact_updates:
-            await self.activities.apply(activity_id, version, update, create=create)
+        for activity_id, version, fields, create in fact_updates:
+            await self.activities.set(activity_id, version, fields, create=create)
 
     def _count(self, consumed: ConsumedEvent, delta: ServiceDelta, batch: RollupBatch) -> None:
         recorded_at = consumed.envelope.recorded_at
@@ -297,8 +245,8 @@ class ServiceRollup:
         activity_id = payload["activity_id"]
         fact = facts[activity_id] = dict(counted.facts or known or {})
         if counted.stored is not None:
-            update = {"$set": dict(counted.stored)}
-            fact_updates.append((activity_id, envelope.stream_version, update, counted.create))
+            fields = dict(counted.stored)
+            fact_updates.append((activity_id, envelope.stream_version, fields, counted.create))
         if counted.listed:
             pending.extend(self._listed(consumed, fact, payload))
         elif counted.listed is False and known is not None:
@@ -327,7 +275,7 @@ class ServiceRollup:
             "day": local_day(payload["starts_at"], self._zone).isoformat(),
         }
         amended = facts[activity_id] = known | moved
-        fact_updates.append((activity_id, envelope.stream_version, {"$set": moved}, False))
+        fact_updates.append((activity_id, envelope.stream_version, moved, False))
         still = set(self._areas.prefix_lineage_ids(moved["place_area_id"]))
         batch.pending.extend(
             c for c in self._unlisted(consumed, known, activity_id) if c.area_id not in still

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from muster_contracts.areas import AreaTree
 from muster_contracts.events import VolunteerRegistered
-from muster_reporting.application.as_of import CellHistory, Change
-from muster_reporting.application.ports import CounterCells
+from muster_reporting.application.as_of import Change
+from muster_reporting.application.ports import History
 from muster_reporting.domain.registrations import registration_counts
-from muster_runtime.mongo import Document
+from muster_runtime.ports.counter_cells import CounterCells
 from muster_runtime.projections import ConsumedEvent, of_type
 
 
@@ -27,7 +28,7 @@ class VolunteerRollup:
         self,
         cells: CounterCells,
         areas: AreaTree,
-        history: CellHistory | None = None,
+        history: History | None = None,
     ) -> None:
         self.cells = cells
         self.history = history
@@ -67,7 +68,7 @@ class VolunteerRollup:
 
     async def cell(
         self, area_id: str, period: str | None = None, as_of: datetime | None = None
-    ) -> Document:
+    ) -> dict[str, Any]:
         """The area's counts and its children's (an empty cell if nobody registered yet),
         now or as registered by an instant."""
         if period is not None:

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from muster_contracts.areas import AreaTree
 from muster_contracts.events.activities import (
     ActivityCancelled,
     ActivityScheduled,
@@ -23,7 +24,7 @@ from muster_contracts.events.activities import (
     ServiceRecordAdjusted,
     ServiceRecordIssued,
 )
-from muster_reporting.domain.periods import local_day
+from muster_reporting.domain.periods import cell_id, local_day, periods_of
 
 # Every event type `count_service` reads.
 SERVICE_EVENT_TYPES = frozenset(
@@ -192,3 +193,18 @@ def count_service(
         return Counted(delta, facts, {f"turned_out.{volunteer_id}": True})
     counts = {"minutes": int(payload["delta_minutes"])}
     return Counted(delta_of(fact, day, counts, volunteer_id))
+
+
+def spread(areas: AreaTree, delta: ServiceDelta) -> list[tuple[str, str, dict[str, int]]]:
+    """(area, cell, increments) for every area up the tree and every period of the day (pure):
+    a cell's own, and under `children.<id>` the child's on the way down."""
+    lineage = areas.prefix_lineage_ids(delta.place_area_id)
+    own = dict(delta.counts) | delta.breakdowns()
+    out: list[tuple[str, str, dict[str, int]]] = []
+    for period in periods_of(delta.day):
+        for area, child in zip(lineage, (*lineage[1:], None), strict=True):
+            increments = dict(own)
+            if child is not None:
+                increments |= {f"children.{child}.{k}": v for k, v in own.items()}
+            out.append((area, cell_id(area, period), increments))
+    return out

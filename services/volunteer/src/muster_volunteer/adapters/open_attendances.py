@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pymongo.errors import DuplicateKeyError
 
-from muster_runtime.mongo import Database, GroupInserts
+from muster_runtime.adapters.mongodb.group_inserts import GroupInserts
+from muster_runtime.mongo import Database
 
 
 class StoredOpenAttendances:

@@ -23,14 +23,16 @@ append takes a position above its stream's last commit's (known from the read, o
 blind `append`, above every position handed out so far), which is the order the relay and
 replays need (Kafka orders per stream only).
 
-Concurrent appends write together (group commit): the markers of appends that arrive
+With the `ferretdb` profile (`profile.py`), concurrent appends write together (group
+commit): the markers of appends that arrive
 while a batch of markers is being written go in the next batch, one `insert_many`, and
 so do their commits; each append still learns its own outcome (a duplicate `_id` refuses
 that append alone). The relay takes the commits this process appended from memory
 rather than reading them back, and holds back the markers of this process's appends still
 in flight without looking for their commits. A commit never changes once stored, so the
-ones this process wrote recently are also read from memory (`RECENT_COMMITS_LIMIT`): a
-check-out right after its check-in reads nothing.
+ones this process wrote recently are also read from memory (`recent_commits`): a
+check-out right after its check-in reads nothing. The `mongodb` profile writes each marker
+and commit with an insert of its own and reads streams from the store.
 """
 
 from __future__ import annotations
@@ -38,18 +40,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cachetools import FIFOCache
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from muster_contracts.envelope import EventEnvelope
 from muster_contracts.events import DomainEvent
+from muster_runtime.adapters.mongodb.group_inserts import GroupInserts
+from muster_runtime.adapters.mongodb.profile import DocumentStoreOptions
 from muster_runtime.metrics import APPEND_CONFLICTS, EVENTS_APPENDED
-from muster_runtime.mongo import Database, Document, GroupInserts
+from muster_runtime.mongo import Database, Document
 from muster_runtime.ports.event_store import (
     CommandContext,
     ConcurrencyError,
@@ -71,24 +76,30 @@ ORPHAN_MARKER_AGE = 60.0
 POSITION_BLOCK = 100
 # Commits appended here and not yet published, kept for the relay, at most.
 LOCAL_COMMITS_LIMIT = 10_000
-# Commits appended here kept for reads of their streams (the oldest forgotten first).
-RECENT_COMMITS_LIMIT = 5_000
 
 
 class MongoEventStore(EventStore, Outbox):
     """Appends and reads event streams in the document store; wakes the relay after every
     append."""
 
-    def __init__(self, db: Database, collection: str = "events") -> None:
+    def __init__(
+        self,
+        db: Database,
+        collection: str = "events",
+        options: DocumentStoreOptions | None = None,
+    ) -> None:
+        options = options or DocumentStoreOptions.of("ferretdb")
         self._commits = db[collection]
         self._heads = db[f"{collection}_heads"]
         self._outbox = db[f"{collection}_outbox"]
-        self._marker_inserts = GroupInserts(self._outbox)
-        self._commit_inserts = GroupInserts(self._commits)
+        self._insert_marker = _inserter(self._outbox, grouped=options.group_commit)
+        self._insert_commit = _inserter(self._commits, grouped=options.group_commit)
+        # Commits appended here kept for reads of their streams (the oldest forgotten first).
+        self._recent_limit = options.recent_commits
         # Commits appended by this process, by id, until published: the relay's copy.
         self._local_commits: dict[str, Document] = {}
         # The last commits this process stored, by id, for reads (commits never change).
-        self._recent_commits: dict[str, Document] = {}
+        self._recent_commits: FIFOCache[str, Document] = FIFOCache(max(self._recent_limit, 1))
         # Markers of this process's appends in flight (their commit not yet stored), by id:
         # the first event's id, which tells this append's marker from another writer's.
         self._in_flight: dict[str, str] = {}
@@ -285,22 +296,21 @@ class MongoEventStore(EventStore, Outbox):
                 commit's own); nothing of this append is left in the store.
         """
         # A duplicate marker: another writer is appending after the same version right now.
-        await self._marker_inserts.insert(marker)
+        await self._insert_marker(marker)
         if (datetime.now(UTC) - started).total_seconds() > ORPHAN_MARKER_AGE / 2:
             # Too slow: the relay may already treat the marker as an orphan.
             await self._outbox.delete_one(_own_marker(marker))
             raise TimeoutError("the event store is too slow to append safely")
         try:
-            await self._commit_inserts.insert(commit)
+            await self._insert_commit(commit)
         except DuplicateKeyError:
             await self._outbox.delete_one(_own_marker(marker))
             raise
         if len(self._local_commits) >= LOCAL_COMMITS_LIMIT:
             self._local_commits.clear()  # another replica relays: theirs to publish
         self._local_commits[commit["_id"]] = commit
-        if len(self._recent_commits) >= RECENT_COMMITS_LIMIT:
-            del self._recent_commits[next(iter(self._recent_commits))]
-        self._recent_commits[commit["_id"]] = commit
+        if self._recent_limit:  # the oldest forgotten past the limit
+            self._recent_commits[commit["_id"]] = commit
 
     async def read_stream(
         self, stream_id: str, up_to: int | None = None, *, after: int = 0
@@ -439,6 +449,13 @@ class MongoEventStore(EventStore, Outbox):
             assert counter is not None  # upsert with AFTER always returns the document
             return int(counter["value"])
         raise RuntimeError("could not allocate an event position")
+
+
+def _inserter(
+    collection: AsyncCollection[Document], *, grouped: bool
+) -> Callable[[Document], Awaitable[object]]:
+    """One insert per document, or inserts written together with concurrent ones'."""
+    return GroupInserts(collection).insert if grouped else collection.insert_one
 
 
 def _first_event_id(commit: Document) -> str:

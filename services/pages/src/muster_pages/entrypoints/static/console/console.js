@@ -15,19 +15,21 @@ const SKILLS = ["general", "first_aid", "medical", "elderly_care", "child_care",
   "it_support", "sign_language", "translation", "patrol", "environment"];
 const BENEFICIARY_GROUPS = ["elderly", "children", "disabled", "low_income", "outdoor_workers", "residents"];
 const LIVE_SECONDS = 5; // how often the attendance and the QR code are read again
-const KNOWN_DRIVES = "muster-console-drives";
+const DRIVES_PAGE = 25; // drives listed at a time, the latest activity first
 
 const LABELS = {
   "zh-CN": {
     page_title: "组织者工作台", app_name: "组织者工作台", other_language: "English", sign_out: "退出", menu: "菜单",
     nav_drives: "招募", nav_activities: "活动", nav_roster: "名册导入", nav_dashboard: "数据看板",
-    not_organiser: "此账号不是组织者，无法使用工作台。", who: "{subject} · 辖区 {area}",
+    not_organiser: "此账号不是组织者，无法使用工作台。", refused_title: "无权使用工作台（403）",
+    refused_next: "请退出后以组织者账号登录；志愿者请使用志愿者页面。", to_volunteer_page: "前往志愿者页面", who: "{subject} · 辖区 {area}",
     launch_title: "发布招募", field_title: "标题", field_area: "辖区编码", field_category: "服务类别", field_skill: "所需技能",
     field_headcount: "招募人数", field_acceptance: "录用方式", acceptance_automatic: "先到先得", acceptance_organiser: "组织者审核",
     field_signup_closes: "报名截止", field_starts: "开始时间", field_ends: "结束时间", field_min_age: "最低年龄（选填）", field_team_min: "每队最少人数", field_team_max: "每队最多人数",
     residents_only: "仅限本辖区居民", party_members_only: "仅限党员", launch: "发布", launched: "招募已发布。",
-    my_drives: "本浏览器发布的招募", col_title: "标题", col_area: "辖区", col_starts: "开始", col_funnel: "报名 / 录用 / 候补",
-    open_by_id: "按编号打开", open: "打开", no_drives: "暂无。发布招募后在此显示，也可按编号打开。",
+    my_drives: "本辖区的招募", col_title: "标题", col_area: "辖区", col_starts: "开始", col_signup_closes: "报名截止",
+    status_any: "全部", drive_open: "报名中", drive_closed_state: "报名已结束", more: "更多",
+    open_by_id: "按编号打开", open: "打开", no_drives: "暂无。发布的招募在此显示，也可按编号打开。",
     amend_drive: "修改招募", save: "保存", saved: "已保存。", close_drive: "结束报名", drive_closed: "报名已结束。",
     headcount_of: "{role} 人数", sign_ups: "报名情况", select_all: "全选", col_volunteer: "志愿者", col_role: "岗位",
     col_status: "状态", col_team: "队伍", accept_selected: "录用所选候补", accepted_n: "已录用 {count} 人。", nothing_selected: "请先勾选候补人员。",
@@ -78,13 +80,15 @@ const LABELS = {
   en: {
     page_title: "Organisers' console", app_name: "Organisers' console", other_language: "中文", sign_out: "Sign out", menu: "Menu",
     nav_drives: "Drives", nav_activities: "Activities", nav_roster: "Roster import", nav_dashboard: "Dashboard",
-    not_organiser: "This login is not an organiser's: the console is for organisers.", who: "{subject} · area {area}",
+    not_organiser: "This login is not an organiser's: the console is for organisers.", refused_title: "Not allowed here (403)",
+    refused_next: "Sign out and sign in with an organiser's login; volunteers use the volunteer page.", to_volunteer_page: "To the volunteer page", who: "{subject} · area {area}",
     launch_title: "Launch a drive", field_title: "Title", field_area: "Area code", field_category: "Service category", field_skill: "Skill needed",
     field_headcount: "Places", field_acceptance: "Acceptance", acceptance_automatic: "First come, first served", acceptance_organiser: "Organiser decides",
     field_signup_closes: "Sign-up closes", field_starts: "Starts", field_ends: "Ends", field_min_age: "Minimum age (optional)", field_team_min: "Team size, at least", field_team_max: "Team size, at most",
     residents_only: "Residents of the area only", party_members_only: "Party members only", launch: "Launch", launched: "Drive launched.",
-    my_drives: "Drives launched in this browser", col_title: "Title", col_area: "Area", col_starts: "Starts", col_funnel: "Signed up / accepted / waitlisted",
-    open_by_id: "Open by id", open: "Open", no_drives: "None yet. Drives you launch show here; or open one by its id.",
+    my_drives: "Drives of your area", col_title: "Title", col_area: "Area", col_starts: "Starts", col_signup_closes: "Sign-up closes",
+    status_any: "Any", drive_open: "Taking sign-ups", drive_closed_state: "Sign-up closed", more: "More",
+    open_by_id: "Open by id", open: "Open", no_drives: "None yet. Drives launched for your area show here; or open one by its id.",
     amend_drive: "Amend the drive", save: "Save", saved: "Saved.", close_drive: "Close sign-up", drive_closed: "Sign-up closed.",
     headcount_of: "{role} places", sign_ups: "Sign-ups", select_all: "Select all", col_volunteer: "Volunteer", col_role: "Role",
     col_status: "Status", col_team: "Team", accept_selected: "Accept the selected waitlisted", accepted_n: "{count} accepted.", nothing_selected: "Tick waitlisted sign-ups first.",
@@ -223,27 +227,36 @@ function every(seconds, work) {
 
 // ------------------------------------------------------------------ drives
 
-const knownDrives = () => JSON.parse(localStorage.getItem(KNOWN_DRIVES) || "[]");
-function remember(driveId) {
-  const drives = [driveId, ...knownDrives().filter((d) => d !== driveId)].slice(0, 50);
-  localStorage.setItem(KNOWN_DRIVES, JSON.stringify(drives));
+function driveRow(d) {
+  const state = d.status === "open" ? "drive_open" : "drive_closed_state";
+  return element("tr", { "data-drive-id": d.drive_id, "data-status": d.status },
+    element("td", {}, element("a", { href: `/console/drives/${d.drive_id}`, text: d.title })),
+    element("td", { text: d.scope_area_id }), element("td", { text: when(d.activity_starts_at) }),
+    element("td", { text: when(d.signup_closes_at) }),
+    element("td", {}, element("span", { class: `badge drive-${d.status}`, text: t(state) })));
 }
 
-function funnelLine(drive) {
-  const f = drive.funnel || {};
-  return `${f.signed_up ?? 0} / ${f.accepted ?? 0} / ${f.waitlisted ?? 0}`;
-}
-
-async function renderDrives() {
+// The drives of the organiser's area, from dispatch's list; `after`: the next page.
+async function renderDrives(after = null) {
   show("drives");
   $("#drive-area").value ||= console_.area;
   const rows = $("#drive-rows");
-  const drives = (await Promise.all(knownDrives().map((id) => read("dispatch", `drives/${id}`).catch(() => null)))).filter(Boolean);
-  rows.replaceChildren(...drives.map((d) => element("tr", { "data-drive-id": d.drive_id },
-    element("td", {}, element("a", { href: `/console/drives/${d.drive_id}`, text: d.title })),
-    element("td", { text: d.scope_area_id }), element("td", { text: when(d.activity_starts_at) }),
-    element("td", { text: funnelLine(d) }), element("td", { text: d.closed ? t("drive_closed") : "" }))));
-  if (!drives.length) rows.append(element("tr", {}, element("td", { colspan: 5, class: "muted", text: t("no_drives") })));
+  const list = await read("dispatch", "drives", {
+    area_id: console_.area, status: $("#drive-status").value || null, limit: DRIVES_PAGE, after });
+  if (after) rows.append(...list.drives.map(driveRow));
+  else rows.replaceChildren(...list.drives.map(driveRow));
+  if (!rows.children.length) rows.append(element("tr", {}, element("td", { colspan: 5, class: "muted", text: t("no_drives") })));
+  const more = $("#more-drives");
+  more.hidden = !list.next_after;
+  more.onclick = () => renderDrives(list.next_after).catch((f) => say(words(f), "bad"));
+}
+
+// The required fields left empty, each marked (and said) so; none: all filled in.
+function unfilled(selectors) {
+  const missing = selectors.filter((s) => !$(s).value.trim());
+  for (const s of selectors) $(s).setAttribute("aria-invalid", missing.includes(s) ? "true" : "false");
+  if (missing.length) say(t("fix_fields"), "bad");
+  return missing.length > 0;
 }
 
 function launchForm() {
@@ -253,10 +266,7 @@ function launchForm() {
   $("#drive-ends").value = hours(24 * 7 + 3);
   $("#launch-form").addEventListener("submit", async (event) => {
     event.preventDefault();
-    const required = ["#drive-title", "#drive-area", "#drive-closes", "#drive-starts", "#drive-ends"];
-    const missing = required.filter((s) => !$(s).value.trim());
-    for (const s of required) $(s).setAttribute("aria-invalid", missing.includes(s) ? "true" : "false");
-    if (missing.length) { say(t("fix_fields"), "bad"); return; }
+    if (unfilled(["#drive-title", "#drive-area", "#drive-closes", "#drive-starts", "#drive-ends"])) return;
     const skill = $("#drive-skill").value;
     const eligibility = { residents_only: $("#drive-residents-only").checked, party_members_only: $("#drive-party-only").checked };
     if ($("#drive-min-age").value) eligibility.min_age = Number($("#drive-min-age").value);
@@ -268,8 +278,9 @@ function launchForm() {
       team_size_min: Number($("#drive-team-min").value), team_size_max: Number($("#drive-team-max").value),
     };
     const drive = await acting(event.submitter, () => act("dispatch", "drives", form), "launched");
-    if (drive) { remember(drive.drive_id); location.assign(`/console/drives/${drive.drive_id}`); }
+    if (drive) location.assign(`/console/drives/${drive.drive_id}`);
   });
+  $("#drive-filter").addEventListener("submit", (event) => { event.preventDefault(); renderDrives().catch((f) => say(words(f), "bad")); });
   $("#open-drive").addEventListener("submit", (event) => {
     event.preventDefault();
     const id = $("#open-drive-id").value.trim();
@@ -285,7 +296,6 @@ async function renderDrive(driveId) {
   show("drive");
   const [drive, signUps, teams] = await Promise.all([
     read("dispatch", `drives/${driveId}`), read("dispatch", `drives/${driveId}/sign-ups`), read("dispatch", `drives/${driveId}/teams`)]);
-  remember(driveId);
   await names(signUps.sign_ups.map((s) => s.volunteer_id));
   $("#drive-heading").textContent = drive.title;
   $("#drive-facts").textContent = `${drive.drive_id} · ${t(drive.category)} · ${drive.scope_area_id} · ${when(drive.activity_starts_at)} – ${when(drive.activity_ends_at)}`;
@@ -367,7 +377,9 @@ function activityState(a) {
 async function renderActivities() {
   show("activities");
   $("#act-place").value ||= console_.area;
-  $("#known-drives").replaceChildren(...knownDrives().map((id) => element("option", { value: id })));
+  // The drives an activity may belong to: those of the area still taking sign-ups.
+  const open = await read("dispatch", "drives", { area_id: console_.area, status: "open", limit: 200 });
+  $("#known-drives").replaceChildren(...open.drives.map((d) => element("option", { value: d.drive_id, label: d.title })));
   const from = $("#filter-from").value ? new Date(`${$("#filter-from").value}T00:00`) : new Date(Date.now() - 7 * 86400e3);
   const to = $("#filter-to").value ? new Date(`${$("#filter-to").value}T23:59:59`) : new Date(Date.now() + 120 * 86400e3);
   const list = await read("dispatch", "activities", {
@@ -391,10 +403,7 @@ function scheduleForm() {
   $("#activity-filter").addEventListener("submit", (event) => { event.preventDefault(); renderActivities().catch((f) => say(words(f), "bad")); });
   $("#schedule-form").addEventListener("submit", async (event) => {
     event.preventDefault();
-    const required = ["#act-title", "#act-place", "#act-starts", "#act-ends", "#act-drive"];
-    const missing = required.filter((s) => !$(s).value.trim());
-    for (const s of required) $(s).setAttribute("aria-invalid", missing.includes(s) ? "true" : "false");
-    if (missing.length) { say(t("fix_fields"), "bad"); return; }
+    if (unfilled(["#act-title", "#act-place", "#act-starts", "#act-ends", "#act-drive"])) return;
     const form = {
       title: $("#act-title").value.trim(), drive_id: $("#act-drive").value.trim(), place_area_id: $("#act-place").value.trim(),
       category: $("#act-category").value, starts_at: instant($("#act-starts").value), ends_at: instant($("#act-ends").value),
@@ -668,7 +677,8 @@ async function route() {
   const claims = console_.session.claims || {};
   // Signed out: to the sign-in, which comes back here.
   if (!console_.session.signed_in) { location.assign(`/sign-in?next=${encodeURIComponent(path + location.search)}`); return; }
-  if (!["organiser", "admin"].includes(claims.role)) { show("none"); say(t("not_organiser"), "bad"); $("#sign-out").hidden = false; return; }
+  // The page answered 403: the console is for organisers, and says so in words.
+  if (!["organiser", "admin"].includes(claims.role)) { show("refused"); $("#sign-out").hidden = false; return; }
   console_.area = claims.area;
   $("#who").textContent = t("who", { subject: claims.sub, area: claims.area });
   $("#sign-out").hidden = false;
@@ -692,7 +702,7 @@ async function start() {
   i18n.apply();
   $("#lang-toggle").addEventListener("click", () => {
     i18n.toggle();
-    if (!["none", "roster"].includes(console_.screen)) route().catch((failure) => say(words(failure), "bad"));
+    if (!["refused", "roster"].includes(console_.screen)) route().catch((failure) => say(words(failure), "bad"));
   });
   launchForm();
   scheduleForm();

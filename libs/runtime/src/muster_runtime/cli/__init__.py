@@ -1,5 +1,0 @@
-"""`muster`: the operator's command line (tokens, demo, reports, benchmarks)."""
-
-from muster_runtime.cli.main import main
-
-__all__ = ["main"]

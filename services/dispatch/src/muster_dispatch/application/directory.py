@@ -1,0 +1,113 @@
+"""A directory: a read model of one document per stream, kept from the stream's events
+once per stream version, found by area (the document's `lineage`) and listed in order of a
+moment, a page at a time. A page ends at a (moment, id) key, and the next page starts
+strictly after it, in the same order, however many documents arrive meanwhile."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any, ClassVar
+
+from muster_contracts.areas import AreaTree
+from muster_contracts.envelope import EventEnvelope
+from muster_contracts.events.registry import DomainEvent
+from muster_runtime.mongo import ASCENDING, DESCENDING, Collection, Document, insert_absent
+from muster_runtime.projections import (
+    ConsumedEvent,
+    DocumentChange,
+    VersionedDocuments,
+    apply_document_changes,
+)
+
+# Where the previous page ended: its last document's moment and id.
+PageKey = tuple[datetime, str]
+FILL_BATCH = 500
+
+
+class Directory(ABC):
+    """What a directory lists: the event types it reads (`listed`), the payload field
+    naming the document (`key`), and the moment it is ordered by (`moment`, `descending`)."""
+
+    listed: ClassVar[frozenset[str]]
+    key: ClassVar[str]
+    moment: ClassVar[str]
+    descending: ClassVar[bool] = False
+
+    def __init__(self, collection: Collection, areas: AreaTree) -> None:
+        self.documents = VersionedDocuments(collection)
+        self.areas = areas
+
+    @abstractmethod
+    def document_change(self, event: DomainEvent) -> DocumentChange | None:
+        """The change `event` makes to its document (None: none)."""
+
+    async def create_indexes(self) -> None:
+        direction = DESCENDING if self.descending else ASCENDING
+        await self.documents.collection.create_index(
+            [("lineage", ASCENDING), (self.moment, direction), ("_id", direction)],
+            name="lineage_starts",
+        )
+
+    async def apply(self, events: list[ConsumedEvent]) -> None:
+        await apply_document_changes(
+            self.documents, events, self.listed, self.document_change, self.key
+        )
+
+    async def fill_once(self, history: AsyncIterator[EventEnvelope], name: str) -> int:
+        """Once per database (marked `name` in `projection_fills`): apply the events of
+        `history` (the service's own store, in order) that came before this directory
+        existed, which its consumer never reads. Applying is once per stream version, so
+        events the consumer applies meanwhile are not applied twice. Returns how many
+        events were read for it."""
+        fills = self.documents.collection.database["projection_fills"]
+        if await fills.find_one({"_id": name}) is not None:
+            return 0
+        read = 0
+        batch: list[ConsumedEvent] = []
+        async for envelope in history:
+            if envelope.type in self.listed:
+                batch.append(ConsumedEvent(envelope, "event-store", 0, envelope.position))
+            if len(batch) >= FILL_BATCH:
+                await self.apply(batch)
+                read, batch = read + len(batch), []
+        await self.apply(batch)
+        read += len(batch)
+        await insert_absent(fills, [{"_id": name, "events": read}])
+        return read
+
+    async def page(
+        self, conditions: list[dict[str, Any]], limit: int, after: PageKey | None
+    ) -> list[Document]:
+        """Up to `limit` documents meeting every condition, in order, after `after`."""
+        beyond = "$lt" if self.descending else "$gt"
+        if after is not None:
+            conditions = [
+                *conditions,
+                {
+                    "$or": [
+                        {self.moment: {beyond: after[0]}},
+                        {self.moment: after[0], "_id": {beyond: after[1]}},
+                    ]
+                },
+            ]
+        direction = DESCENDING if self.descending else ASCENDING
+        cursor = (
+            self.documents.collection.find({"$and": conditions})
+            .sort([(self.moment, direction), ("_id", direction)])
+            .limit(limit)
+        )
+        return [doc async for doc in cursor]
+
+
+def within(
+    field: str, starts_from: datetime | None, starts_before: datetime | None
+) -> list[dict[str, Any]]:
+    """The condition that `field` lies in [starts_from, starts_before) (none: no bound)."""
+    bounds: dict[str, datetime] = {}
+    if starts_from is not None:
+        bounds["$gte"] = starts_from
+    if starts_before is not None:
+        bounds["$lt"] = starts_before
+    return [{field: bounds}] if bounds else []

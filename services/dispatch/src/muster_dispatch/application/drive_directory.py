@@ -1,0 +1,103 @@
+"""The drive directory: every drive, findable by area, sign-up status, category and time.
+
+A projection of dispatch's own drive events, one document per drive, for the organiser's
+list of drives (`GET /drives`). What an event changes is a pure function
+(`drive_listing_change`); applying it once per stream version is the store's part, as for
+the activity directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from muster_contracts.areas import AreaTree
+from muster_contracts.events.drives import DriveAmended, DriveClosed, DriveLaunched
+from muster_contracts.events.registry import DomainEvent
+from muster_dispatch.application.directory import Directory, PageKey, within
+from muster_runtime.mongo import Document
+from muster_runtime.projections import DocumentChange
+
+LISTED = frozenset(kind.event_type for kind in (DriveLaunched, DriveAmended, DriveClosed))
+
+
+class SignUpStatus(StrEnum):
+    """Whether a drive takes sign-ups: `open` until the organiser closes it or its sign-up
+    deadline passes, `closed` after."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+def drive_listing_change(event: DomainEvent, areas: AreaTree) -> DocumentChange | None:
+    """The change `event` makes to its drive's listing (None: none)."""
+    if isinstance(event, DriveLaunched):
+        fields = {
+            "title": event.title,
+            "category": event.category.value,
+            "organiser": event.organiser,
+            "scope_area_id": event.scope_area_id,
+            # By the id's prefixes: the area's own event may not be here yet.
+            "lineage": list(areas.prefix_lineage_ids(event.scope_area_id)),
+            "signup_closes_at": event.signup_closes_at,
+            "activity_starts_at": event.activity_starts_at,
+            "activity_ends_at": event.activity_ends_at,
+            "closed": False,
+        }
+        return DocumentChange({"$set": fields}, creates=True)
+    if isinstance(event, DriveAmended):
+        # Head-counts and team sizes are the drive's own (`GET /drives/{id}`), not listed.
+        if event.signup_closes_at is None:
+            return None
+        return DocumentChange({"$set": {"signup_closes_at": event.signup_closes_at}})
+    if isinstance(event, DriveClosed):
+        return DocumentChange({"$set": {"closed": True}})
+    return None
+
+
+@dataclass(frozen=True)
+class DriveQuery:
+    """Which drives to list: inside `area_id`, by sign-up status at `now`, of a category,
+    their activity starting in [starts_from, starts_before)."""
+
+    area_id: str
+    now: datetime
+    status: SignUpStatus | None = None
+    category: str | None = None
+    starts_from: datetime | None = None
+    starts_before: datetime | None = None
+
+
+class DriveDirectory(Directory):
+    listed = LISTED
+    key = "drive_id"
+    moment = "activity_starts_at"
+    descending = True
+
+    def document_change(self, event: DomainEvent) -> DocumentChange | None:
+        return drive_listing_change(event, self.areas)
+
+    async def find(
+        self, query: DriveQuery, limit: int, after: PageKey | None = None
+    ) -> list[Document]:
+        """Up to `limit` drives, the latest activity start first (then id), after `after`."""
+        conditions: list[dict[str, Any]] = [{"lineage": query.area_id}]
+        if query.status is SignUpStatus.OPEN:
+            conditions += [{"closed": False}, {"signup_closes_at": {"$gt": query.now}}]
+        elif query.status is SignUpStatus.CLOSED:
+            conditions.append(
+                {"$or": [{"closed": True}, {"signup_closes_at": {"$lte": query.now}}]}
+            )
+        if query.category is not None:
+            conditions.append({"category": query.category})
+        conditions += within("activity_starts_at", query.starts_from, query.starts_before)
+        return await self.page(conditions, limit, after)
+
+
+def sign_up_status(document: Document, now: datetime) -> SignUpStatus:
+    """The status a listed drive has at `now` (what `DriveQuery.status` selects by)."""
+    if document["closed"] or document["signup_closes_at"] <= now:
+        return SignUpStatus.CLOSED
+    return SignUpStatus.OPEN
