@@ -354,3 +354,59 @@ def test_the_organisers_list_of_activities_follows_scheduling_and_cancelling(
         ).json()["error"]["code"]
         == "invalid_cursor"
     )
+
+
+def test_dispatch_and_volunteer_rebuild_their_read_models_while_they_serve(
+    system: RunningSystem,
+) -> None:
+    """`python -m muster_dispatch rebuild` and `python -m muster_volunteer rebuild` run
+    while both services serve and consume: their answers read the same after the switch,
+    and what happens next reaches the new version."""
+    volunteer_url, dispatch_url = system.urls["volunteer"], system.urls["dispatch"]
+    organiser = auth(Role.ORGANISER)
+    me = auth(Role.VOLUNTEER, subject=f"rebuilt-{uuid.uuid4().hex[:8]}")
+    registered = httpx.post(
+        f"{volunteer_url}/volunteers", json=SampleVolunteers(seed=77).draw(), headers=me
+    )
+    assert registered.status_code == 201, registered.text
+    drive_id = f"drive-{uuid.uuid4().hex[:6]}"
+    starts_at = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+
+    def schedule(title: str) -> None:
+        scheduled = httpx.post(
+            f"{dispatch_url}/activities",
+            json={
+                "drive_id": drive_id, "title": title, "place_area_id": "130203001001",
+                "category": "patrol", "starts_at": starts_at.isoformat(),
+                "ends_at": (starts_at + timedelta(hours=2)).isoformat(), "capacity": 4,
+                "assigned_volunteer_ids": [registered.json()["volunteer_id"]],
+            },
+            headers=organiser,
+        )  # fmt: skip
+        assert scheduled.status_code == 201, scheduled.text
+
+    def answers() -> dict[str, Any]:
+        return {
+            "directory": httpx.get(
+                f"{dispatch_url}/activities", params={"drive_id": drive_id}, headers=organiser
+            ).json(),
+            "mine": httpx.get(f"{volunteer_url}/me/activities", headers=me).json(),
+            "record": httpx.get(f"{volunteer_url}/me/service-record", headers=me).json(),
+        }
+
+    def titles(seen: dict[str, Any]) -> tuple[int, int]:
+        return len(seen["directory"]["activities"]), len(seen["mine"]["upcoming"])
+
+    schedule("夜间巡逻")
+    before = _eventually(lambda: titles(a := answers()) == (1, 1) and a, timeout=30)
+    assert before, answers()
+
+    for service in ("dispatch", "volunteer"):
+        rebuilt = system.command(service, "rebuild", "--no-progress")
+        assert rebuilt.returncode == 0, rebuilt.stderr[-2000:]
+        assert "now go to read models version 1" in rebuilt.stdout, rebuilt.stdout
+
+    # Readers follow the switch within a second; the answers are the same.
+    assert _eventually(lambda: answers() == before, timeout=10), answers()
+    schedule("清晨巡逻")  # consumed into the new version
+    assert _eventually(lambda: titles(answers()) == (2, 2), timeout=30), answers()

@@ -117,7 +117,7 @@ def test_one_check_in_is_one_connected_trace_across_the_services(
             ("volunteer", "command check_in"),
             ("volunteer", "append attendance"),
             ("volunteer", f"publish {topic}"),
-            ("dispatch", "project AttendanceLog"),
+            ("dispatch", "project LiveReadModels"),
             ("reporting", "project LiveInsights"),
         } <= names
 
@@ -140,14 +140,16 @@ def test_one_check_in_is_one_connected_trace_across_the_services(
     assert roots[0]["attributes"]["http.route"] == "/activities/{activity_id}/check-in"
     assert roots[0]["attributes"].get("net.peer.ip", "") == ""  # the caller's address is theirs
     assert {s["trace_id"] for s in spans} == {check_in["trace_id"]}
-    leaf = next(s for s in spans if s["name"] == "project AttendanceLog")
+    leaf = next(
+        s for s in spans if s["name"] == "project LiveReadModels" and s["service"] == "dispatch"
+    )
     assert _chain(spans, leaf) == [
         ("volunteer", "POST /activities/{activity_id}/check-in"),
         ("volunteer", "command check_in"),
         ("volunteer", "append attendance"),
         ("volunteer", f"publish {topic}"),
         ("dispatch", f"consume {topic}"),
-        ("dispatch", "project AttendanceLog"),
+        ("dispatch", "project LiveReadModels"),
     ]
     reporting = next(s for s in spans if s["name"] == "project LiveInsights")
     assert _chain(spans, reporting)[3:] == [
@@ -216,7 +218,7 @@ def test_operational_metrics_move(system: RunningSystem, check_in: dict[str, Any
     assert _metric(volunteer, "muster_relay_delay_seconds_count") >= 1
     assert _metric(volunteer, "muster_relay_publish_seconds_count") >= 1
     assert (
-        _metric(dispatch, "muster_projection_apply_seconds_count", projection="AttendanceLog") >= 1
+        _metric(dispatch, "muster_projection_apply_seconds_count", projection="LiveReadModels") >= 1
     )
     topic = f"{system.topic_prefix}.volunteer.events"
     # Lag per partition is measured every few seconds; consumed to the end it is zero.

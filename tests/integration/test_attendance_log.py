@@ -1,5 +1,6 @@
 """Dispatch's attendance log on the real store: one document per activity, read by `_id`,
-each event applied exactly once, and a log stored the old way folded in at start."""
+each event applied exactly once (a log stored another way is rebuilt from the events:
+tests/integration/test_dispatch_rebuild.py)."""
 
 from __future__ import annotations
 
@@ -45,26 +46,3 @@ async def test_the_sweep_finds_the_activities_someone_never_checked_out_of(db: D
     await log.apply([check_in("v3", "a2"), check_out("v3", "a2")])
 
     assert await log.activities_with_open_attendance() == {"a2"}
-
-
-async def test_a_log_stored_the_old_way_is_folded_in_once(db: Database) -> None:
-    legacy = db[AttendanceLog.LEGACY_COLLECTION]
-    checked_in, checked_out = check_in("v1").envelope, check_out("v1").envelope
-    await legacy.insert_one(
-        {"_id": "a1:v1", "_v": 2, "activity_id": "a1", "events": [
-            {"type": e.type, "payload": e.payload} for e in (checked_in, checked_out)
-        ]}
-    )  # fmt: skip
-    await legacy.insert_one({"_id": "a1:v2", "_v": 0})  # the stub of a check-in being applied
-    log = AttendanceLog(db)
-
-    folded = await log.migrate_legacy()
-    again = await log.migrate_legacy()
-    await log.apply([check_out("v1")])  # redelivered after the fold: already in it
-
-    assert (folded, again) == (1, 0)
-    assert AttendanceLog.LEGACY_COLLECTION not in await db.list_collection_names()
-    assert [type(e).__name__ for e in await log.events_of("a1")] == [
-        "AttendanceCheckedIn",
-        "AttendanceCheckedOut",
-    ]

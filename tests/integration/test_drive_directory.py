@@ -4,11 +4,9 @@ a page at a time."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from muster_contracts.areas import load_area_tree
-from muster_contracts.envelope import EventEnvelope
 from muster_contracts.events.drives import (
     DriveAmended,
     DriveClosed,
@@ -94,29 +92,3 @@ async def test_an_organiser_finds_the_drives_of_their_area_by_status_a_page_at_a
     last = first[-1]
     rest = await directory.find(query(), 10, (last["activity_starts_at"], last["_id"]))
     assert ids(first) + ids(rest) == ids(everything)
-
-
-async def test_drives_launched_before_the_directory_existed_are_filled_in_once(
-    db: Database,
-) -> None:
-    directory = DriveDirectory(db["drive_directory"], AREAS)
-    kept = [
-        consumed(1, launched("d-old", STREET, 5)),
-        consumed(1, launched("d-older", STREET, 4)),
-        consumed(2, DriveClosed(drive_id="d-older", reason="organiser")),
-    ]
-    # The consumer applies the new closing of one of them first: it waits for the fill.
-    await directory.apply([consumed(2, DriveClosed(drive_id="d-old", reason="organiser"))])
-
-    async def history() -> AsyncIterator[EventEnvelope]:
-        for event in [*kept, consumed(2, DriveClosed(drive_id="d-old", reason="organiser"))]:
-            yield event.envelope
-
-    assert await directory.fill_once(history(), "drive_directory") == 4
-    assert await directory.fill_once(history(), "drive_directory") == 0  # once per database
-
-    listed = await directory.find(DriveQuery(area_id=STREET, now=NOW), 10)
-    assert [(d["_id"], d["closed"], d["_v"]) for d in listed] == [
-        ("d-old", True, 2),
-        ("d-older", True, 2),
-    ]

@@ -1,5 +1,6 @@
 """Each volunteer's activities, kept on the real store from dispatch's activity events:
-applied once per stream version, found by volunteer, upcoming and recent apart."""
+applied once per stream version, found by volunteer, upcoming and recent apart; folded in
+memory by a rebuild into the same documents."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from muster_contracts.events.activities import (
     CheckinPolicy,
 )
 from muster_contracts.events.registry import DomainEvent
-from muster_runtime.mongo import Database
+from muster_dispatch.adapters.attendance_log import AttendanceLog
+from muster_runtime.mongo import Database, scratch_database
 from muster_runtime.projections import ConsumedEvent
-from muster_volunteer.application.attendance import ActivityBoard
+from muster_runtime.settings import ServiceSettings
 from muster_volunteer.application.my_activities import MyActivities
-from tests.integration.helpers import organiser_event
+from tests.integration.helpers import attendance_event, organiser_event
 
 NOW = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 
@@ -37,11 +39,9 @@ def scheduled(activity_id: str, starts_at: datetime, assigned: tuple[str, ...]) 
     )  # fmt: skip
 
 
-async def test_a_volunteer_finds_their_activities_as_amended_and_cancelled(db: Database) -> None:
-    mine = MyActivities(db)
-    await mine.create_indexes()
+def activity_events() -> list[ConsumedEvent]:
     moved_to = NOW + timedelta(days=3)
-    events = [
+    return [
         consumed(1, scheduled("a-soon", NOW + timedelta(days=1), ("v-1",))),
         consumed(1, scheduled("a-later", NOW + timedelta(days=2), ("v-2",))),
         consumed(2, ActivityVolunteersAssigned(activity_id="a-later", volunteer_ids=("v-1",))),
@@ -53,6 +53,13 @@ async def test_a_volunteer_finds_their_activities_as_amended_and_cancelled(db: D
         )),
         consumed(3, ActivityCancelled(activity_id="a-later", reason="大雨")),
     ]  # fmt: skip
+
+
+async def test_a_volunteer_finds_their_activities_as_amended_and_cancelled(db: Database) -> None:
+    mine = MyActivities(db)
+    await mine.create_indexes()
+    moved_to = NOW + timedelta(days=3)
+    events = activity_events()
     await mine.apply(events)
     await mine.apply(events)  # redelivered: nothing changes
     await MyActivities(db).apply(events[2:])  # and after a restart
@@ -72,22 +79,30 @@ async def test_a_volunteer_finds_their_activities_as_amended_and_cancelled(db: D
     assert await mine.of_volunteer("v-9", NOW, NOW - timedelta(days=14), 10) == ([], [])
 
 
-async def test_activities_kept_before_the_projection_existed_are_added_once(db: Database) -> None:
-    board = ActivityBoard(db)
-    await board.apply(
-        [
-            consumed(1, scheduled("a-old", NOW + timedelta(days=1), ("v-1",))),
-            consumed(2, ActivityVolunteersAssigned(activity_id="a-old", volunteer_ids=("v-2",))),
-            consumed(3, ActivityCancelled(activity_id="a-old", reason="大雨")),
-        ]
-    )
-    mine = MyActivities(db)
+async def test_folding_in_memory_leaves_the_documents_applying_one_by_one_does(
+    settings: ServiceSettings, db: Database
+) -> None:
+    """As a rebuild folds the activities and the attendance log (`buffer`, then `flush`):
+    the same documents as live applying, redeliveries and all."""
+    attendance = [
+        attendance_event("a-1", "v-1", NOW),
+        attendance_event("a-1", "v-2", NOW),
+        attendance_event("a-1", "v-1", NOW, out=True),
+        attendance_event("a-2", "v-1", NOW, out=True),  # its check-in never seen
+    ]
+    async with scratch_database(settings.mongo_url, f"{db.name}_fold") as folded_db:
+        live_mine, live_log = MyActivities(db), AttendanceLog(db)
+        folded_mine, folded_log = MyActivities(folded_db), AttendanceLog(folded_db)
+        folded_mine.documents.buffer()
+        folded_log.buffer()
+        for mine, log in ((live_mine, live_log), (folded_mine, folded_log)):
+            for _ in range(2):  # redelivered: nothing changes
+                await mine.apply(activity_events())
+                await log.apply(attendance)
+        await folded_mine.documents.flush()
+        await folded_log.flush()
 
-    assert await mine.fill_once(board) == 1
-    assert await MyActivities(db).fill_once(board) == 0  # once per database
-    (shown,), _ = await mine.of_volunteer("v-2", NOW, NOW, 10)
-    assert (shown["_id"], shown["_v"], shown["cancelled"]) == ("a-old", 3, True)
-    # Live events after it apply on top; those before it change nothing.
-    await mine.apply([consumed(3, ActivityVolunteersAssigned(activity_id="a-old",
-                                                             volunteer_ids=("v-3",)))])  # fmt: skip
-    assert await mine.of_volunteer("v-3", NOW, NOW, 10) == ([], [])
+        for name in (MyActivities.COLLECTION, AttendanceLog.COLLECTION):
+            live = {d["_id"]: d async for d in db[name].find()}
+            assert live
+            assert {d["_id"]: d async for d in folded_db[name].find()} == live

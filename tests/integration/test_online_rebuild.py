@@ -6,8 +6,6 @@ switch leaves the live version untouched, and one stopped after it is finished b
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,32 +15,34 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from muster_cli.bench.eventlog import DistrictLog, WireEvent, publish_district
 from muster_cli.bench.replay import check_totals
-from muster_contracts.areas import load_area_tree
 from muster_contracts.envelope import EventEnvelope
 from muster_contracts.topology import event_topic
-from muster_reporting.__main__ import HOLD_BEFORE_SWITCH
 from muster_reporting.adapters.live_version import LiveInsights
 from muster_reporting.bootstrap import (
     CONSUMES,
     READ_MODELS,
     ReportingSettings,
     insights_of,
-    read_model_versions,
     rebuild_read_models,
 )
-from muster_runtime.adapters.mongodb.online_rebuild import comparable
 from muster_runtime.adapters.mongodb.read_model_versions import ReadModelVersions
+from muster_runtime.adapters.mongodb.service_rebuild import read_model_versions
 from muster_runtime.mongo import Database, scratch_database
 from muster_runtime.projections import ConsumedEvent, source_of
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
-from muster_runtime.topics import ensure_topics
 from tests.integration.helpers import eventually
-
-AREAS = load_area_tree()
-# Reports look at the pointer every second; none runs here but the consumers, which read it
-# before every batch.
-GRACE = 0.5
+from tests.integration.rebuilds import (
+    AREAS,
+    GRACE,
+    at_least,
+    district_log,
+    ignore,
+    kill_before_switch,
+    live_version,
+)
+from tests.integration.rebuilds import contents as shared_contents
+from tests.integration.rebuilds import publish as publish_on
 
 
 def reporting(settings: ServiceSettings, **changes: Any) -> ReportingSettings:
@@ -50,25 +50,11 @@ def reporting(settings: ServiceSettings, **changes: Any) -> ReportingSettings:
 
 
 async def contents(db: Database) -> dict[str, dict[Any, Any]]:
-    """Every read model's documents by `_id`, as what they hold (write counters aside)."""
-    return {name: {d["_id"]: comparable(d) async for d in db[name].find()} for name in READ_MODELS}
-
-
-async def live_version(versions: ReadModelVersions) -> Database:
-    return versions.database((await versions.live()).version)
-
-
-def district_log(seed: int, events: int) -> tuple[DistrictLog, list[WireEvent]]:
-    log = DistrictLog(AREAS, seed=seed)
-    wire = [log.registration(datetime(2026, 11, 2, tzinfo=UTC)) for _ in range(10)]
-    wire += list(log.events(events))
-    return log, wire
+    return await shared_contents(db, READ_MODELS)
 
 
 async def publish(settings: ServiceSettings, wire: list[WireEvent]) -> None:
-    topics = [event_topic(settings.topic_prefix, c) for c in CONSUMES]
-    await ensure_topics(settings.kafka_bootstrap, topics, settings.topic_partitions)
-    await publish_district(settings.kafka_bootstrap, settings.topic_prefix, iter(wire))
+    await publish_on(settings, wire, CONSUMES)
 
 
 def live_reporting(settings: ReportingSettings) -> tuple[ServiceRuntime, LiveInsights]:
@@ -123,15 +109,15 @@ async def test_a_rebuild_under_live_load_equals_live_consumption_field_by_field(
         )
 
     async with rebuilt.running(), only_live.running():
-        await eventually(lambda: _at_least(rebuilt, half), timeout=120)
+        await eventually(lambda: at_least(rebuilt, half), timeout=120)
         load = asyncio.create_task(trickle())
         result = await rebuild_read_models(
             rebuilt_settings, show_progress=False, grace_seconds=GRACE
         )
         switched.set()
         await load
-        await eventually(lambda: _at_least(rebuilt, len(wire)), timeout=120)
-        await eventually(lambda: _at_least(only_live, len(wire)), timeout=120)
+        await eventually(lambda: at_least(rebuilt, len(wire)), timeout=120)
+        await eventually(lambda: at_least(only_live, len(wire)), timeout=120)
 
     assert (result.version, result.switched) == (1, True)
     assert live.version == 1  # the consumer follows the switch
@@ -146,10 +132,6 @@ async def test_a_rebuild_under_live_load_equals_live_consumption_field_by_field(
     assert await contents(rebuilt_db) == expected
 
 
-async def _at_least(runtime: ServiceRuntime, events: int) -> bool:
-    return runtime.consumed_total >= events
-
-
 async def test_a_rebuild_killed_before_its_switch_leaves_the_live_models_whole_and_a_second_run_completes(
     settings: ServiceSettings, db: Database
 ) -> None:
@@ -158,29 +140,12 @@ async def test_a_rebuild_killed_before_its_switch_leaves_the_live_models_whole_a
     reporting_settings = reporting(settings)
     runtime, _ = live_reporting(reporting_settings)
     async with runtime.running():
-        await eventually(lambda: _at_least(runtime, len(wire)), timeout=120)
+        await eventually(lambda: at_least(runtime, len(wire)), timeout=120)
     await insights_of(db, AREAS, reporting_settings).history_writer.drain()
     live_before = await contents(db)
     versions = read_model_versions(db.client, reporting_settings)
 
-    env = os.environ | {
-        "MUSTER_TOPIC_PREFIX": settings.topic_prefix,
-        "MUSTER_MONGO_DB": settings.database_name,
-        "MUSTER_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "MUSTER_MONGO_URL": settings.mongo_url,
-        "MUSTER_TOPIC_PARTITIONS": str(settings.topic_partitions),
-        "MUSTER_LOG_LEVEL": "WARNING",
-        HOLD_BEFORE_SWITCH: "1",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "muster_reporting", "rebuild", "--no-progress",
-        env=env, stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert process.stdout is not None
-    line = await asyncio.wait_for(process.stdout.readline(), 120)
-    assert line.decode().strip() == "holding before the switch"
-    process.kill()  # SIGKILL: no clean-up of any kind
-    await process.wait()
+    await kill_before_switch(reporting_settings, "muster_reporting")
 
     assert (await versions.live()).version == 0  # never switched
     assert await versions.built() == [1]  # built whole, never served
@@ -236,10 +201,6 @@ async def _heads(settings: ServiceSettings) -> dict[str, int]:
     finally:
         await consumer.stop()
     return {source_of(tp.topic, tp.partition): offset for tp, offset in heads.items()}
-
-
-def ignore(_: object) -> None:
-    """Reports are not served here."""
 
 
 def one_registration(offset: int) -> list[ConsumedEvent]:

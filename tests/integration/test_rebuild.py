@@ -19,10 +19,10 @@ from muster_reporting.adapters.as_of_history import CellHistory, HistoryWriter
 from muster_reporting.bootstrap import (
     ReportingSettings,
     projections,
-    read_model_versions,
     rebuild_read_models,
 )
 from muster_runtime.adapters.mongodb.counter_cells import unpack
+from muster_runtime.adapters.mongodb.service_rebuild import read_model_versions
 from muster_runtime.dead_letters import list_dead_letters
 from muster_runtime.mongo import Database
 from muster_runtime.projections import unpack_json

@@ -16,7 +16,6 @@ from muster_contracts.events.activities import (
 from muster_volunteer.application.my_activities import (
     check_in_open,
     document_change,
-    folded,
     my_activity_change,
 )
 
@@ -106,15 +105,3 @@ def test_check_in_is_open_from_the_start_less_the_tolerance_to_the_end_unless_ca
     assert check_in_open(doc, STARTS + timedelta(hours=2))
     assert not check_in_open(doc, STARTS + timedelta(hours=2, seconds=1))
     assert not check_in_open(doc | {"cancelled": True}, STARTS)
-
-
-def test_folding_an_activitys_events_at_once_leaves_what_applying_them_one_by_one_does() -> None:
-    assigned = ActivityVolunteersAssigned(activity_id="a-1", volunteer_ids=("v-2", "v-3"))
-    cancelled = ActivityCancelled(activity_id="a-1", reason="大雨")
-
-    doc = folded([scheduled(), assigned, cancelled])
-
-    assert doc is not None
-    assert doc["volunteer_ids"] == ["v-1", "v-2", "v-3"]
-    assert (doc["title"], doc["cancelled"], doc["cancel_reason"]) == ("巡逻", True, "大雨")
-    assert folded([assigned, cancelled]) is None  # never scheduled here: nothing to show

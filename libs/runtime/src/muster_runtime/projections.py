@@ -124,8 +124,9 @@ async def apply_document_changes(
         )
 
 
-class VersionedDocuments:
-    """Per-stream documents guarded by the stream version."""
+class FoldedDocuments:
+    """Documents of one collection by `_id` that a rebuild into an empty collection keeps
+    in memory (`buffer`) and then writes in bulk (`flush`), as live applying leaves them."""
 
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
@@ -141,6 +142,10 @@ class VersionedDocuments:
             return
         buffer, self._buffer = self._buffer, None
         await insert_in_chunks(self.collection, (doc for _, doc in drained(buffer)))
+
+
+class VersionedDocuments(FoldedDocuments):
+    """Per-stream documents guarded by the stream version."""
 
     async def get(self, doc_id: str) -> Document | None:
         if self._buffer is not None:
@@ -196,13 +201,14 @@ class VersionedDocuments:
 
 def apply_in_memory(doc: Document, update: Mapping[str, Any]) -> Document:
     """`doc` as the store would leave it after `update` (`$set`, `$inc`, `$push` of one
-    value; dotted paths create what they pass through).
+    value, `$addToSet` of one value or of `$each`; dotted paths create what they pass
+    through).
 
     Raises:
         ValueError: the update uses anything else.
     """
     for operator, fields in update.items():
-        if operator not in ("$set", "$inc", "$push"):
+        if operator not in ("$set", "$inc", "$push", "$addToSet"):
             raise ValueError(f"{operator} cannot be applied in memory")
         for dotted, value in fields.items():
             *parents, leaf = dotted.split(".")
@@ -215,6 +221,15 @@ def apply_in_memory(doc: Document, update: Mapping[str, Any]) -> Document:
                 target[leaf] = value
             elif operator == "$inc":
                 target[leaf] = target.get(leaf, 0) + value
+            elif operator == "$addToSet":
+                each = (
+                    value["$each"] if isinstance(value, Mapping) and "$each" in value else [value]
+                )
+                kept = list(target.get(leaf, []))
+                for item in each:
+                    if item not in kept:
+                        kept.append(item)
+                target[leaf] = kept
             elif isinstance(value, Mapping) and any(str(k).startswith("$") for k in value):
                 raise ValueError(f"$push modifiers ({dotted}) cannot be applied in memory")
             else:

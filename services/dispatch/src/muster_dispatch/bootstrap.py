@@ -1,14 +1,23 @@
-"""Composition root of the dispatch service."""
+"""Composition root of the dispatch service.
+
+Dispatch's read models (`READ_MODELS`: the volunteer pool, the activity and drive
+directories, the attendance log) are projections of the events it consumes, kept in versions a rebuild
+replaces while the service runs (`python -m muster_dispatch rebuild`). Everything else in
+its database is its own write-side state and never rebuilt: the event store and its
+outbox, drives, activities, service days and the area tree (all event-sourced from the
+store), idempotency records, dead-letter and dedupe bookkeeping.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Unpack
 
 from fastapi import FastAPI
 from pydantic import Field, field_validator
 
-from muster_contracts.areas import load_area_tree
+from muster_contracts.areas import AreaTree, load_area_tree
 from muster_contracts.checkin import page_url_problem
 from muster_dispatch.adapters.attendance_log import AttendanceLog
 from muster_dispatch.application.activities import ActivityBook, HoursSettlement
@@ -28,16 +37,39 @@ from muster_dispatch.entrypoints import (
     drives_http,
     http,
 )
+from muster_runtime.adapters.mongodb.live_read_models import VERSION_POLL_SECONDS, LiveReadModels
+from muster_runtime.adapters.mongodb.online_rebuild import OnlineRebuildResult
+from muster_runtime.adapters.mongodb.service_rebuild import (
+    RebuildOptions,
+    RebuiltReadModels,
+    read_model_versions,
+    rebuild_service,
+)
+from muster_runtime.consumer import Stage
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
+from muster_runtime.mongo import Database
+from muster_runtime.ports.event_store import EventStore
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
-
-log = logging.getLogger(__name__)
 
 CONTEXT = "dispatch"
 # Its own events too: approvals and corrections are settled again from them (`HoursSettlement`).
 CONSUMES = ("volunteer", "dispatch")
+# Every collection dispatch derives from the log: what a rebuild writes in a new version.
+ACTIVITY_DIRECTORY, DRIVE_DIRECTORY = "activity_directory", "drive_directory"
+READ_MODELS = (
+    VolunteerPool.COLLECTION,
+    ACTIVITY_DIRECTORY,
+    DRIVE_DIRECTORY,
+    AttendanceLog.COLLECTION,
+    # Retired (the attendance log's layout of one document per activity and volunteer;
+    # hours counted per volunteer before service days; the mark of a one-off fill of the
+    # drive directory from the store): a rebuild drops what an older version left.
+    "attendance_log",
+    "hour_ledgers",
+    "projection_fills",
+)
 
 
 class DispatchSettings(ServiceSettings):
@@ -66,63 +98,123 @@ class DispatchSettings(ServiceSettings):
         return value
 
 
+@dataclass(frozen=True)
+class DispatchReadModels:
+    """Dispatch's read models on one version's database."""
+
+    pool: VolunteerPool
+    directory: ActivityDirectory
+    drive_directory: DriveDirectory
+    attendance: AttendanceLog
+
+    @property
+    def handlers(self) -> Sequence[Stage]:
+        return (
+            self.pool.apply,
+            self.attendance.apply,
+            self.directory.apply,
+            self.drive_directory.apply,
+        )
+
+    async def create_indexes(self) -> None:
+        await self.pool.create_indexes()
+        await self.directory.create_indexes()
+        await self.drive_directory.create_indexes()
+
+    def rebuilt(self) -> RebuiltReadModels:
+        """The read models as a rebuild fills them: the same handlers, folded in memory,
+        nothing decided."""
+        buffered = (
+            self.pool.documents,
+            self.directory.documents,
+            self.drive_directory.documents,
+            self.attendance,
+        )
+        return RebuiltReadModels(self.handlers, self.create_indexes, buffered)
+
+
+def read_models_of(db: Database, areas: AreaTree) -> DispatchReadModels:
+    return DispatchReadModels(
+        VolunteerPool(db[VolunteerPool.COLLECTION], areas),
+        ActivityDirectory(db[ACTIVITY_DIRECTORY], areas),
+        DriveDirectory(db[DRIVE_DIRECTORY], areas),
+        AttendanceLog(db),
+    )
+
+
+@dataclass(frozen=True)
+class Dispatching:
+    """The live version's read models with what decides on them: sign-ups decided against
+    the pool, activities against the attendance log."""
+
+    read_models: DispatchReadModels
+    desk: SignUpDesk
+    activities: ActivityBook
+    settlement: HoursSettlement
+
+    @property
+    def handlers(self) -> Sequence[Stage]:
+        # The pool first: a sign-up in the same batch as the registration needs the profile.
+        models = self.read_models
+        return (
+            models.pool.apply,
+            self.desk.apply,
+            models.attendance.apply,
+            models.directory.apply,
+            models.drive_directory.apply,
+            self.settlement.apply,
+        )
+
+
+def dispatching(
+    db: Database, store: EventStore, drives: DriveBook, settings: DispatchSettings
+) -> Dispatching:
+    areas = drives.areas
+    models = read_models_of(db, areas)
+    days = ServiceDays(store, settings.hours_policy)
+    activities = ActivityBook(store, models.attendance, days, areas)
+    return Dispatching(
+        models, SignUpDesk(drives, models.pool), activities, HoursSettlement(activities)
+    )
+
+
 def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     settings = settings or DispatchSettings()
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
     areas = load_area_tree()
     runtime = ServiceRuntime(settings, produces=CONTEXT, consumes=CONSUMES)
-    assert runtime.store is not None
     store = runtime.store
-    pool = VolunteerPool(runtime.db["volunteer_pool"], areas)
-    directory = ActivityDirectory(runtime.db["activity_directory"], areas)
-    drive_directory = DriveDirectory(runtime.db["drive_directory"], areas)
-    drives = DriveBook(runtime.store, areas)
-    desk = SignUpDesk(drives, pool)
+    assert store is not None
+    drives = DriveBook(store, areas)
+    app_state: list[FastAPI] = []
 
-    attendance = AttendanceLog(runtime.db)
-    days = ServiceDays(runtime.store, settings.hours_policy)
-    activities = ActivityBook(runtime.store, attendance, days, areas)
+    def serve_from(live: Dispatching) -> None:
+        for app in app_state:
+            app.state.pool = live.read_models.pool
+            app.state.activity_directory = live.read_models.directory
+            app.state.drive_directory = live.read_models.drive_directory
+            app.state.activities = live.activities
 
-    # The pool first: a sign-up in the same batch as the registration needs the profile.
-    runtime.consume_with(
-        pool.apply,
-        desk.apply,
-        attendance.apply,
-        directory.apply,
-        drive_directory.apply,
-        HoursSettlement(activities).apply,
+    live = LiveReadModels(
+        read_model_versions(runtime.client, settings),
+        lambda db: dispatching(db, store, drives, settings),
+        serve_from,
     )
+    runtime.consume_with(live.apply)
+    runtime.every(VERSION_POLL_SECONDS, live.refresh, "read-model-version")
 
     async def sweep() -> None:
-        await activities.sweep_never_checked_out(settings.hours_policy)
+        await live.current.activities.sweep_never_checked_out(settings.hours_policy)
 
     runtime.every(settings.sweep_seconds, sweep, "never-checked-out-sweep")
 
-    async def fill_drive_directory() -> None:
-        # Drives launched before the directory existed are in the store, behind the
-        # consumer's offsets: read once from there, alongside (a district's store is large).
-        while True:
-            try:
-                read = await drive_directory.fill_once(store.read_all(), "drive_directory")
-            except Exception:
-                log.exception("the drive directory could not be filled; trying again")
-                await asyncio.sleep(30)
-                continue
-            if read:
-                log.info("drive directory filled from the store", extra={"events": read})
-            return
-
-    runtime.alongside(fill_drive_directory, "drive-directory-fill")
     # The packaged tree plus the admins' additions; other replicas' additions every few seconds.
-    area_tree = AreaTreeBook(runtime.store, areas)
+    area_tree = AreaTreeBook(store, areas)
     runtime.every(AREA_TREE_REFRESH_SECONDS, area_tree.catch_up, "area-tree-refresh")
 
     async def on_start() -> None:
         await area_tree.catch_up()
-        await pool.create_indexes()
-        await directory.create_indexes()
-        await drive_directory.create_indexes()
-        await attendance.migrate_legacy()
+        await (await live.follow()).read_models.create_indexes()
 
     app = create_app(
         runtime,
@@ -140,11 +232,21 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     )
     app.state.areas = areas
     app.state.area_tree = area_tree
-    app.state.pool = pool
     app.state.drives = drives
-    app.state.activities = activities
-    app.state.activity_directory = directory
-    app.state.drive_directory = drive_directory
     app.state.hours_policy = settings.hours_policy
     app.state.volunteer_page_url = settings.volunteer_page_url
+    app_state.append(app)
+    serve_from(live.current)
     return app
+
+
+async def rebuild_read_models(
+    settings: DispatchSettings, **options: Unpack[RebuildOptions]
+) -> OnlineRebuildResult:
+    """Build the next version of dispatch's read models from the log beside the live one
+    and switch to it, while the service may keep serving and consuming (with `dry_run`:
+    say what would change instead). Nothing is decided: sign-ups and hours are not."""
+    areas = load_area_tree()
+    return await rebuild_service(
+        settings, READ_MODELS, lambda db: read_models_of(db, areas).rebuilt(), CONSUMES, **options
+    )

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
-from typing import Any
+from typing import Unpack
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
@@ -12,7 +11,6 @@ from pydantic import Field, field_validator
 
 from muster_contracts.areas import AreaTree, load_area_tree
 from muster_contracts.stars import DEFAULT_STAR_THRESHOLDS_HOURS, StarThresholds
-from muster_contracts.topology import event_topic
 from muster_reporting.adapters.live_version import LiveInsights
 from muster_reporting.adapters.read_models import (
     INSIGHT_READ_MODELS,
@@ -26,28 +24,24 @@ from muster_reporting.application.volunteer_rollup import VolunteerRollup
 from muster_reporting.entrypoints import areas_http, dashboard, funnel, http, insights_http, series
 from muster_reporting.entrypoints.exports import SPREADSHEETS
 from muster_reporting.entrypoints.heavy_queries import HeavyQueries
-from muster_runtime.adapters.mongodb.online_rebuild import (
-    GRACE_SECONDS,
-    OnlineRebuildResult,
-    rebuild_online,
-)
+from muster_runtime.adapters.mongodb.live_read_models import VERSION_POLL_SECONDS
+from muster_runtime.adapters.mongodb.online_rebuild import OnlineRebuildResult
 from muster_runtime.adapters.mongodb.profile import DocumentStoreOptions
-from muster_runtime.adapters.mongodb.read_model_versions import ReadModelVersions
 from muster_runtime.adapters.mongodb.reference_areas import ReferenceAreas
+from muster_runtime.adapters.mongodb.service_rebuild import (
+    RebuildOptions,
+    read_model_versions,
+    rebuild_service,
+)
 from muster_runtime.consumer import Stage
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
-from muster_runtime.mongo import Database, MongoClient, connect
-from muster_runtime.rebuild import DeadLetters
-from muster_runtime.service import ServiceRuntime, consumer_group
+from muster_runtime.mongo import Database
+from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
-from muster_runtime.topics import dead_letter_topic
 from muster_runtime.volunteer_names import VolunteerNames
 
 CONSUMES = ("volunteer", "dispatch")
-# How often reports look at which version of the read models is live (a rebuild waits
-# longer than this before it drops the old version).
-VERSION_POLL_SECONDS = 1.0
 # Every collection reporting derives from the log: what a rebuild drops and replays.
 READ_MODELS = (
     "volunteers_by_area",
@@ -199,41 +193,17 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
     return app
 
 
-def read_model_versions(client: MongoClient, settings: ReportingSettings) -> ReadModelVersions:
-    return ReadModelVersions(client, settings.database_name, settings.service_name)
-
-
 async def rebuild_read_models(
-    settings: ReportingSettings,
-    *,
-    dry_run: bool = False,
-    show_progress: bool = True,
-    before_switch: Callable[[], Any] | None = None,
-    grace_seconds: float = GRACE_SECONDS,
+    settings: ReportingSettings, **options: Unpack[RebuildOptions]
 ) -> OnlineRebuildResult:
     """Build the next version of every reporting read model from the log beside the live
     one and switch to it, while the service may keep serving and consuming (with
     `dry_run`: say what would change instead)."""
-    client = connect(settings.mongo_url, settings.mongo_max_pool)
     areas = load_area_tree()
-    try:
-        return await rebuild_online(
-            read_model_versions(client, settings),
-            READ_MODELS,
-            lambda db: RebuiltInsights(insights_of(db, areas, settings)),
-            settings.kafka_bootstrap,
-            [event_topic(settings.topic_prefix, c) for c in CONSUMES],
-            consumer_group(settings),
-            dead_letters=DeadLetters(
-                settings.kafka_bootstrap,
-                dead_letter_topic(settings.topic_prefix, settings.service_name),
-                settings.topic_partitions,
-                settings.topic_replication,
-            ),
-            dry_run=dry_run,
-            show_progress=show_progress,
-            before_switch=before_switch,
-            grace_seconds=grace_seconds,
-        )
-    finally:
-        await client.close()
+    return await rebuild_service(
+        settings,
+        READ_MODELS,
+        lambda db: RebuiltInsights(insights_of(db, areas, settings)),
+        CONSUMES,
+        **options,
+    )

@@ -3,20 +3,30 @@
 python -m muster_volunteer create-key-file PATH   a new local key file (mode 0600), if missing
 python -m muster_volunteer rotate-keys            a new KEK, then every data key re-wrapped
 python -m muster_volunteer rewrap-keys            re-wrap the data keys not under the current KEK
+
+and `python -m muster_volunteer rebuild [--dry-run]`: its read models rebuilt from the event
+log while it keeps serving.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import sys
 from pathlib import Path
 
+from muster_runtime.adapters.mongodb.service_rebuild import add_rebuild_options, run_rebuild
 from muster_runtime.http import serve
 from muster_runtime.keys import LocalKeyFile
 from muster_runtime.mongo import connect
 from muster_volunteer.adapters.personal_data import PersonalDataVault
-from muster_volunteer.bootstrap import VolunteerSettings, build_app, key_encryption_keys
+from muster_volunteer.bootstrap import (
+    VolunteerSettings,
+    build_app,
+    key_encryption_keys,
+    rebuild_read_models,
+)
 
 
 async def _rewrap(settings: VolunteerSettings, *, rotate: bool) -> int:
@@ -55,12 +65,19 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "rewrap-keys", help="re-wrap data keys under the current key-encryption key"
     )
+    rebuild = commands.add_parser(
+        "rebuild", help="rebuild the read models from the event log while the service runs"
+    )
+    add_rebuild_options(rebuild)
     args = parser.parse_args(argv)
     if args.command == "create-key-file":
         created = LocalKeyFile.create(args.path)
         print(f"{args.path}: {'created' if created else 'exists, left as it is'}")
         return 0
     settings = VolunteerSettings()
+    if args.command == "rebuild":
+        run_rebuild(functools.partial(rebuild_read_models, settings), args)
+        return 0
     if args.command in {"rotate-keys", "rewrap-keys"}:
         return asyncio.run(_rewrap(settings, rotate=args.command == "rotate-keys"))
     serve(build_app(settings), settings.http_host, settings.http_port)

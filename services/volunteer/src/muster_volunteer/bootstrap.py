@@ -1,20 +1,42 @@
-"""Composition root of the volunteer service."""
+"""Composition root of the volunteer service.
+
+The volunteer service's read models (`READ_MODELS`: the drive board, the activity board
+and service records, teams and the leaders each volunteer was told of, each volunteer's
+activities) are projections of the events it consumes, kept in versions a rebuild
+replaces while the service runs (`python -m muster_volunteer rebuild`). Everything else in
+its database is its own write-side state and never rebuilt: the event store and its
+outbox, sealed personal data and data keys, phone and identity claims, logins,
+invitation codes and claim attempts, sign-ups, open attendances, the email outbox,
+idempotency records, the reference areas admins added, dedupe bookkeeping.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Unpack
 
 from fastapi import FastAPI
 from pydantic import Field, SecretStr
 
-from muster_contracts.areas import load_area_tree
+from muster_contracts.areas import AreaTree, load_area_tree
+from muster_runtime.adapters.mongodb.live_read_models import VERSION_POLL_SECONDS, LiveReadModels
+from muster_runtime.adapters.mongodb.online_rebuild import OnlineRebuildResult
 from muster_runtime.adapters.mongodb.reference_areas import ReferenceAreas
+from muster_runtime.adapters.mongodb.service_rebuild import (
+    RebuildOptions,
+    RebuiltReadModels,
+    read_model_versions,
+    rebuild_service,
+)
+from muster_runtime.consumer import Stage
 from muster_runtime.http import create_app
 from muster_runtime.keys import KeyEncryptionKeys, KeyUnavailableError, LocalKeyFile
 from muster_runtime.logs import configure_logging
+from muster_runtime.mongo import Database
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 from muster_volunteer.adapters.logins import ClaimAttempts, InvitationCodes, LoginLinks
@@ -48,6 +70,19 @@ from muster_volunteer.entrypoints import (
 )
 
 CONTEXT = "volunteer"
+# notify: its email requests, fulfilled here where the addresses are.
+CONSUMES = ("dispatch", "notify")
+# Every collection the volunteer service derives from the log: what a rebuild writes in a
+# new version.
+READ_MODELS = (
+    DriveBoard.COLLECTION,
+    *ActivityBoard.COLLECTIONS,
+    *TeamLeaders.COLLECTIONS,
+    MyActivities.COLLECTION,
+    # Retired (the mark of the one-off fill of `my_activities` from the activity board):
+    # a rebuild drops what an older version left.
+    "projection_fills",
+)
 log = logging.getLogger(__name__)
 
 
@@ -181,12 +216,68 @@ def mailer_of(settings: VolunteerSettings) -> Mailer:
     )
 
 
+@dataclass(frozen=True)
+class VolunteerReadModels:
+    """The volunteer service's read models on one version's database."""
+
+    board: DriveBoard
+    activity_board: ActivityBoard
+    team_leaders: TeamLeaders
+    my_activities: MyActivities
+
+    @property
+    def handlers(self) -> Sequence[Stage]:
+        return (
+            self.board.apply,
+            self.activity_board.apply,
+            self.team_leaders.apply,
+            self.my_activities.apply,
+        )
+
+    async def create_indexes(self) -> None:
+        await self.my_activities.create_indexes()
+        await self.team_leaders.create_indexes()
+
+    def rebuilt(self) -> RebuiltReadModels:
+        """The read models as a rebuild fills them (sign-ups are not among them): folded
+        in memory but the teams, which are read back as they are applied."""
+        buffered = (
+            self.board.drives,
+            self.activity_board.activities,
+            self.activity_board.records,
+            self.my_activities.documents,
+        )
+        return RebuiltReadModels(self.handlers, self.create_indexes, buffered)
+
+
+def read_models_of(
+    db: Database, areas: AreaTree, own: Database | None = None
+) -> VolunteerReadModels:
+    """The read models on `db`; sign-ups, which the drive board moves, in `own` (the
+    service's database) if given."""
+    return VolunteerReadModels(
+        DriveBoard(db, areas, sign_ups=own), ActivityBoard(db), TeamLeaders(db), MyActivities(db)
+    )
+
+
+@dataclass(frozen=True)
+class Volunteering:
+    """The live version's read models, and dispatch's decisions on sign-ups applied onto
+    the service's own sign-ups."""
+
+    read_models: VolunteerReadModels
+
+    @property
+    def handlers(self) -> Sequence[Stage]:
+        return (*self.read_models.handlers, self.read_models.board.apply_decisions)
+
+
 def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     settings = settings or VolunteerSettings()
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
-    # notify: its email requests, fulfilled here where the addresses are.
-    runtime = ServiceRuntime(settings, produces=CONTEXT, consumes=("dispatch", "notify"))
-    assert runtime.store is not None
+    runtime = ServiceRuntime(settings, produces=CONTEXT, consumes=CONSUMES)
+    store = runtime.store
+    assert store is not None
     vault = PersonalDataVault(
         runtime.db, key_encryption_keys(settings), cache_seconds=settings.data_key_cache_seconds
     )
@@ -197,16 +288,35 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     logins = LoginLinks(db)
     invitation_codes = InvitationCodes(db, pepper)
     id_numbers = IdentityClaims(db, pepper, "id_number_claims")
-    board = DriveBoard(db, areas)
-    activity_board = ActivityBoard(db)
-    team_leaders = TeamLeaders(db)
-    my_activities = MyActivities(db)
+    open_attendances = StoredOpenAttendances(db)
+    app_state: list[FastAPI] = []
+
+    def serve_from(live: Volunteering) -> None:
+        models = live.read_models
+        for app in app_state:
+            app.state.board = models.board
+            app.state.sign_ups = SignUpDesk(store, models.board)
+            app.state.activity_board = models.activity_board
+            app.state.team_leaders = models.team_leaders
+            app.state.my_activities = models.my_activities
+            app.state.hours_statements = HoursStatements(
+                models.activity_board, models.board, areas, settings.statement_issuer
+            )
+            app.state.attendance = AttendanceDesk(
+                store, models.activity_board, open_attendances, settings.check_in_radius_metres
+            )
+
+    live = LiveReadModels(
+        read_model_versions(runtime.client, settings),
+        lambda version: Volunteering(read_models_of(version, areas, own=db)),
+        serve_from,
+    )
 
     # The tree first: the packaged file, then the areas admins added (dispatch's events).
     reference_areas = ReferenceAreas(db, areas)
     email_outbox = EmailOutbox(
         db,
-        runtime.store,
+        store,
         vault,
         mailer_of(settings),
         Courier(
@@ -214,23 +324,14 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
             first_retry=timedelta(seconds=settings.email_first_retry_seconds),
         ),
     )
-    runtime.consume_with(
-        reference_areas.apply,
-        board.apply,
-        activity_board.apply,
-        team_leaders.apply,
-        my_activities.apply,
-        email_outbox.apply,
-    )
+    runtime.consume_with(reference_areas.apply, live.apply, email_outbox.apply)
     runtime.alongside(email_outbox.run, "email-courier")
+    runtime.every(VERSION_POLL_SECONDS, live.refresh, "read-model-version")
 
     async def on_start() -> None:
         await reference_areas.load()
         await email_outbox.create_indexes()
-        await my_activities.create_indexes()
-        await team_leaders.create_indexes()
-        if added := await my_activities.fill_once(activity_board):
-            log.info("my activities filled from the activity board", extra={"added": added})
+        await (await live.follow()).read_models.create_indexes()
         # Data keys stored in clear by versions before envelope encryption get wrapped.
         migrated = await vault.rewrap(clear_only=True)
         if migrated.rewrapped:
@@ -256,26 +357,29 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     )
     app.state.areas = areas
     app.state.registry = VolunteerRegistry(
-        runtime.store, vault, phones, areas, logins, id_numbers, invitation_codes
+        store, vault, phones, areas, logins, id_numbers, invitation_codes
     )
     app.state.rosters = RosterImport(app.state.registry, phones, areas)
     app.state.logins = LoginDesk(
-        runtime.store,
+        store,
         logins,
         invitation_codes,
         ClaimAttempts(db, settings.claim_attempts_per_hour, window_seconds=3600),
         timedelta(hours=settings.invitation_valid_hours),
     )
-    app.state.email_addresses = EmailAddresses(runtime.store, vault)
-    app.state.board = board
-    app.state.sign_ups = SignUpDesk(runtime.store, board)
-    app.state.activity_board = activity_board
-    app.state.team_leaders = team_leaders
-    app.state.my_activities = my_activities
-    app.state.hours_statements = HoursStatements(
-        activity_board, board, areas, settings.statement_issuer
-    )
-    app.state.attendance = AttendanceDesk(
-        runtime.store, activity_board, StoredOpenAttendances(db), settings.check_in_radius_metres
-    )
+    app.state.email_addresses = EmailAddresses(store, vault)
+    app_state.append(app)
+    serve_from(live.current)
     return app
+
+
+async def rebuild_read_models(
+    settings: VolunteerSettings, **options: Unpack[RebuildOptions]
+) -> OnlineRebuildResult:
+    """Build the next version of the volunteer service's read models from the log beside
+    the live one and switch to it, while the service may keep serving and consuming (with
+    `dry_run`: say what would change instead)."""
+    areas = load_area_tree()
+    return await rebuild_service(
+        settings, READ_MODELS, lambda db: read_models_of(db, areas).rebuilt(), CONSUMES, **options
+    )

@@ -6,12 +6,12 @@ from __future__ import annotations
 from muster_contracts.events import DomainEvent, decode_payload
 from muster_contracts.events.activities import AttendanceCheckedIn, AttendanceCheckedOut
 from muster_runtime.mongo import Database, Document, DuplicateKeyError
-from muster_runtime.projections import ConsumedEvent, KnownIds
+from muster_runtime.projections import ConsumedEvent, FoldedDocuments, KnownIds
 
 ATTENDANCE_TYPES = (AttendanceCheckedIn.event_type, AttendanceCheckedOut.event_type)
 
 
-class AttendanceLog:
+class AttendanceLog(FoldedDocuments):
     """Volunteers' check-ins and check-outs, per activity and volunteer, exactly once.
 
     One document per activity (`_id`: the activity id) holds each volunteer's events
@@ -20,17 +20,15 @@ class AttendanceLog:
     index (a query by an `activity_id` field scanned the whole log on the development
     store, twice a command). An event is applied by one update guarded by the version
     (a redelivery matches nothing); the first check-in of an activity inserts its document.
+    A rebuild folds the log in memory and writes it in bulk (`buffer`, `flush`).
     """
 
     COLLECTION = "activity_attendance"
-    # The log as it was stored before: one document per (activity, volunteer).
-    LEGACY_COLLECTION = "attendance_log"
     # Activities whose document this process knows exists (documents are never deleted).
     KNOWN_LIMIT = 10_000
 
     def __init__(self, db: Database) -> None:
-        self._db = db
-        self.collection = db[self.COLLECTION]
+        super().__init__(db[self.COLLECTION])
         self._known = KnownIds(self.KNOWN_LIMIT)
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
@@ -60,6 +58,19 @@ class AttendanceLog:
         than the last applied; `create`: the event that starts the volunteer's attendance.
 
         Returns whether they were applied (False: a redelivery of an applied event)."""
+        if self._buffer is not None:  # folded in memory: the same guard, in the same order
+            doc = self._buffer.get(activity_id)
+            if doc is None and create:
+                doc = self._buffer[activity_id] = {"_id": activity_id, "volunteers": {}}
+            attendance = None if doc is None else doc["volunteers"].get(volunteer_id)
+            if attendance is None and doc is not None and create:
+                doc["volunteers"][volunteer_id] = {"_v": version, "events": list(entries)}
+                return True
+            if attendance is None or attendance["_v"] >= version:
+                return False
+            attendance["_v"] = version
+            attendance["events"].extend(entries)
+            return True
         seen = f"volunteers.{volunteer_id}._v"
         newer: Document = {"$lt": version}
         guard: Document = (
@@ -107,21 +118,3 @@ class AttendanceLog:
             for attendance in doc.get("volunteers", {}).values()
             for e in attendance.get("events", [])
         ]
-
-    async def migrate_legacy(self) -> int:
-        """Fold a log stored the old way (a document per activity and volunteer, found by
-        an `activity_id` field) into this one, then drop it; returns the documents folded.
-        Idempotent: a fold that stopped half-way is done again at the next start."""
-        if self.LEGACY_COLLECTION not in await self._db.list_collection_names():
-            return 0
-        folded = 0
-        async for doc in self._db[self.LEGACY_COLLECTION].find({}):
-            if "activity_id" not in doc:
-                continue  # a stub of a check-in never applied: its event is redelivered
-            volunteer_id = str(doc["_id"]).split(":", 1)[1]
-            await self.record(
-                str(doc["activity_id"]), volunteer_id, int(doc["_v"]), doc["events"], create=True
-            )
-            folded += 1
-        await self._db.drop_collection(self.LEGACY_COLLECTION)
-        return folded

@@ -6,14 +6,12 @@ strictly after it, in the same order, however many documents arrive meanwhile.""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, ClassVar
 
 from muster_contracts.areas import AreaTree
-from muster_contracts.envelope import EventEnvelope
 from muster_contracts.events.registry import DomainEvent
-from muster_runtime.mongo import ASCENDING, DESCENDING, Collection, Document, insert_absent
+from muster_runtime.mongo import ASCENDING, DESCENDING, Collection, Document
 from muster_runtime.projections import (
     ConsumedEvent,
     DocumentChange,
@@ -23,7 +21,6 @@ from muster_runtime.projections import (
 
 # Where the previous page ended: its last document's moment and id.
 PageKey = tuple[datetime, str]
-FILL_BATCH = 500
 
 
 class Directory(ABC):
@@ -54,28 +51,6 @@ class Directory(ABC):
         await apply_document_changes(
             self.documents, events, self.listed, self.document_change, self.key
         )
-
-    async def fill_once(self, history: AsyncIterator[EventEnvelope], name: str) -> int:
-        """Once per database (marked `name` in `projection_fills`): apply the events of
-        `history` (the service's own store, in order) that came before this directory
-        existed, which its consumer never reads. Applying is once per stream version, so
-        events the consumer applies meanwhile are not applied twice. Returns how many
-        events were read for it."""
-        fills = self.documents.collection.database["projection_fills"]
-        if await fills.find_one({"_id": name}) is not None:
-            return 0
-        read = 0
-        batch: list[ConsumedEvent] = []
-        async for envelope in history:
-            if envelope.type in self.listed:
-                batch.append(ConsumedEvent(envelope, "event-store", 0, envelope.position))
-            if len(batch) >= FILL_BATCH:
-                await self.apply(batch)
-                read, batch = read + len(batch), []
-        await self.apply(batch)
-        read += len(batch)
-        await insert_absent(fills, [{"_id": name, "events": read}])
-        return read
 
     async def page(
         self, conditions: list[dict[str, Any]], limit: int, after: PageKey | None

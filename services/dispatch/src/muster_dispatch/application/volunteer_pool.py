@@ -10,6 +10,8 @@ from muster_runtime.projections import ConsumedEvent, VersionedDocuments, of_typ
 
 
 class VolunteerPool:
+    COLLECTION = "volunteer_pool"
+
     def __init__(self, collection: Collection, areas: AreaTree) -> None:
         self.documents = VersionedDocuments(collection)
         self._areas = areas

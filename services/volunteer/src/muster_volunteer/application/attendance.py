@@ -76,9 +76,12 @@ VIEW_CACHE_SIZE = 10_000
 class ActivityBoard:
     """Dispatch's activities as the volunteer service needs them, and the service records."""
 
+    COLLECTIONS = ("activity_board", "service_records")
+
     def __init__(self, db: Database, view_seconds: float = VIEW_CACHE_SECONDS) -> None:
-        self.activities = VersionedDocuments(db["activity_board"])
-        self.records = VersionedDocuments(db["service_records"])
+        activities, records = self.COLLECTIONS
+        self.activities = VersionedDocuments(db[activities])
+        self.records = VersionedDocuments(db[records])
         self._view_seconds = view_seconds
         self._views: dict[str, tuple[float, ActivityView]] = {}
         # Bumped by every change applied here: a read that overlapped one is not kept.

@@ -5,35 +5,32 @@ Activities: a projection of dispatch's activity events, one document per activit
 the volunteers assigned to it (`volunteer_ids`, indexed with the end time), so a
 volunteer's activities are one indexed read. What an event changes is a pure function
 (`my_activity_change`); applying it once per stream version is the store's part.
-Activities the board kept before this projection existed are added once, at the first
-start (`fill_once`). Whether the volunteer checked in or out is read from their attendance streams, which this
+A database that predates this projection gets it by a rebuild
+(`python -m muster_volunteer rebuild`). Whether the volunteer checked in or out is read from their attendance streams, which this
 service writes. Teams: the team documents `TeamLeaders` keeps from dispatch's team events.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from muster_contracts.events import DomainEvent, decode_payload
+from muster_contracts.events import DomainEvent
 from muster_contracts.events.activities import (
     ActivityAmended,
     ActivityCancelled,
     ActivityScheduled,
     ActivityVolunteersAssigned,
 )
-from muster_runtime.mongo import ASCENDING, Database, Document, insert_absent
+from muster_runtime.mongo import ASCENDING, Database, Document
 from muster_runtime.projections import (
     ConsumedEvent,
     DocumentChange,
     VersionedDocuments,
     apply_document_changes,
 )
-from muster_volunteer.application.attendance import ActivityBoard
 
-FILL = "my_activities"  # its mark in `projection_fills` once filled from the activity board
 MY_ACTIVITY_EVENTS = frozenset(
     kind.event_type
     for kind in (
@@ -105,21 +102,6 @@ def document_change(event: DomainEvent) -> DocumentChange | None:
     return DocumentChange(update)
 
 
-def folded(events: Iterable[DomainEvent]) -> Document | None:
-    """The document an activity's events leave, folded at once (None: not scheduled)."""
-    doc: Document | None = None
-    for event in events:
-        change = my_activity_change(event)
-        if change is None:
-            continue
-        if change.creates:
-            doc = {**change.fields, "volunteer_ids": list(change.assigned)}
-        elif doc is not None:
-            assigned = dict.fromkeys([*doc["volunteer_ids"], *change.assigned])
-            doc |= change.fields | {"volunteer_ids": list(assigned)}
-    return doc
-
-
 def check_in_open(doc: Document, now: datetime) -> bool:
     """Whether check-in is open at `now`: from the start less the tolerance to the end."""
     tolerance = timedelta(minutes=int(doc.get("checkin_tolerance_minutes", 0)))
@@ -129,25 +111,10 @@ def check_in_open(doc: Document, now: datetime) -> bool:
 class MyActivities:
     """The activities each volunteer is assigned to."""
 
-    def __init__(self, db: Database) -> None:
-        self.documents = VersionedDocuments(db["my_activities"])
-        self._fills = db["projection_fills"]
+    COLLECTION = "my_activities"
 
-    async def fill_once(self, board: ActivityBoard) -> int:
-        """Once per database: add the activities `board` kept before this projection
-        existed (each as its kept events leave it, at the board's version; one applied
-        live meanwhile is left as it is). Returns how many were added."""
-        if await self._fills.find_one({"_id": FILL}) is not None:
-            return 0
-        added = 0
-        async for kept in board.activities.collection.find({}):
-            doc = folded(decode_payload(e["type"], 1, e["payload"]) for e in kept.get("events", []))
-            if doc is None:
-                continue
-            row = {"_id": kept["_id"], "_v": kept["_v"], **doc}
-            added += not await insert_absent(self.documents.collection, [row])
-        await insert_absent(self._fills, [{"_id": FILL, "added": added}])
-        return added
+    def __init__(self, db: Database) -> None:
+        self.documents = VersionedDocuments(db[self.COLLECTION])
 
     async def create_indexes(self) -> None:
         await self.documents.collection.create_index(

@@ -45,31 +45,24 @@ def signup_stream(sign_up_id: str) -> str:
 
 
 class DriveBoard:
-    """Open drives and the state of every sign-up, kept from dispatch's events."""
+    """Open drives (a read model of dispatch's drive events, `drive_board`), and the state
+    of every sign-up (`sign_ups`: written when a volunteer signs up, then moved by
+    dispatch's decisions; the service's own record, which no rebuild replaces)."""
 
-    def __init__(self, db: Database, areas: AreaTree) -> None:
-        self.drives = VersionedDocuments(db["drive_board"])
-        self.sign_ups = VersionedDocuments(db["sign_ups"])
+    COLLECTION = "drive_board"
+    SIGN_UPS = "sign_ups"
+
+    def __init__(self, db: Database, areas: AreaTree, sign_ups: Database | None = None) -> None:
+        """`sign_ups`: the database the sign-ups are in, if not `db`'s (the drives are in a
+        version of the read models, the sign-ups in the service's own database)."""
+        self.drives = VersionedDocuments(db[self.COLLECTION])
+        self.sign_ups = VersionedDocuments((db if sign_ups is None else sign_ups)[self.SIGN_UPS])
         self._areas = areas
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
+        """Drives as dispatch launches, amends and closes them."""
         for consumed in events:
             envelope = consumed.envelope
-            version = envelope.stream_version
-            if envelope.type in STATUS_OF:
-                payload = envelope.payload
-                fields: dict[str, Any] = {
-                    "status": STATUS_OF[envelope.type],
-                    "decided_at": envelope.recorded_at,
-                }
-                if envelope.type == SignUpWaitlisted.event_type:
-                    fields["waitlist_position"] = payload["position"]
-                if envelope.type == SignUpDeclined.event_type:
-                    fields["rule"] = payload["rule"]
-                await self.sign_ups.apply(
-                    payload["sign_up_id"], version, {"$set": fields}, create=False
-                )
-                continue
             if envelope.type not in (
                 DriveLaunched.event_type,
                 DriveAmended.event_type,
@@ -89,7 +82,29 @@ class DriveBoard:
                 assert isinstance(event, DriveClosed)
                 update = {"$set": {"closed": True}}
             await self.drives.apply(
-                event.drive_id, version, update, create=isinstance(event, DriveLaunched)
+                event.drive_id,
+                envelope.stream_version,
+                update,
+                create=isinstance(event, DriveLaunched),
+            )
+
+    async def apply_decisions(self, events: list[ConsumedEvent]) -> None:
+        """Dispatch's decisions on sign-ups, onto the volunteers' sign-ups."""
+        for consumed in events:
+            envelope = consumed.envelope
+            if envelope.type not in STATUS_OF:
+                continue
+            payload = envelope.payload
+            fields: dict[str, Any] = {
+                "status": STATUS_OF[envelope.type],
+                "decided_at": envelope.recorded_at,
+            }
+            if envelope.type == SignUpWaitlisted.event_type:
+                fields["waitlist_position"] = payload["position"]
+            if envelope.type == SignUpDeclined.event_type:
+                fields["rule"] = payload["rule"]
+            await self.sign_ups.apply(
+                payload["sign_up_id"], envelope.stream_version, {"$set": fields}, create=False
             )
 
     async def drive(self, drive_id: str) -> Document:

@@ -17,9 +17,12 @@ TEAM_EVENT_TYPES = frozenset(kind.event_type for kind in TEAM_CHANGES)
 class TeamLeaders:
     """The teams (one document each) and, per volunteer, every leader they were told of."""
 
+    COLLECTIONS = ("teams", "leaders_known")
+
     def __init__(self, db: Database) -> None:
-        self.teams = TeamDocuments(db["teams"])
-        self.leaders = db["leaders_known"]
+        teams, leaders = self.COLLECTIONS
+        self.teams = TeamDocuments(db[teams])
+        self.leaders = db[leaders]
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
         for consumed in events:

@@ -4,17 +4,19 @@
    documents in bulk (`insert_many`), beside the live version.
 2. Catch up from the end of that replay to the live head, through the live path.
 3. Switch to the new version: one update of the pointer document, which says the version
-   is still being completed. Consumers wait from here; reports still read the old version.
+   is still being completed. Consumers wait from here; readers still read the old version.
 4. Apply what follows the positions of step 2 up to the head after the switch (a live
    batch begun before the switch wrote the old version only, and holds offsets below that
    head), then mark the version complete: consumers go on into it, in each partition's
-   order, and reports read it.
-5. After a grace period (reports look at the pointer every second), drop the old version.
+   order, and readers read it.
+5. After a grace period (readers look at the pointer every second), drop the old version.
 
-Killed at any step, the versions reports read are whole: before step 3 the pointer names
-the old version; between 3 and 4 reports read the old version, and the next run finishes
+Killed at any step, the versions readers read are whole: before step 3 the pointer names
+the old version; between 3 and 4 readers read the old version, and the next run finishes
 step 4, or, past the deadline, a consumer puts the pointer back on the old version (nothing
 wrote it since the switch). The next run drops every version that does not serve.
+`service_rebuild` runs it as a service's `rebuild` command; `live_read_models` is the
+consumers' and readers' side.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ class ReadModels(Protocol):
     """A service's read models on one version's database."""
 
     @property
-    def event_types(self) -> Collection[str]: ...
+    def event_types(self) -> Collection[str] | None:
+        """The event types the read models apply (None: any; others are skipped undecoded)."""
 
     async def apply(self, events: list[ConsumedEvent]) -> None: ...
 
