@@ -15,6 +15,7 @@ from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.insights import Insights
 from muster_reporting.application.service_rollup import ServiceRollup
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
+from muster_reporting.entrypoints.heavy_queries import HeavyQueries
 from muster_runtime.volunteer_names import VolunteerNames
 from muster_runtime.wiring import part, wired
 
@@ -24,6 +25,7 @@ class ReportingDesks:
     areas: AreaTree
     insights: Insights
     volunteer_names: VolunteerNames
+    heavy_queries: HeavyQueries
 
 
 Desks = Annotated[ReportingDesks, Depends(wired(ReportingDesks))]
@@ -34,3 +36,4 @@ Volunteers = Annotated[VolunteerRollup, Depends(part(ReportingDesks, "insights.v
 Service = Annotated[ServiceRollup, Depends(part(ReportingDesks, "insights.service"))]
 Funnel = Annotated[DriveFunnel, Depends(part(ReportingDesks, "insights.drive_funnel"))]
 Names = Annotated[VolunteerNames, Depends(part(ReportingDesks, "volunteer_names"))]
+Heavy = Annotated[HeavyQueries, Depends(part(ReportingDesks, "heavy_queries"))]

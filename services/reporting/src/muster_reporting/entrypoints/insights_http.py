@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from muster_reporting.domain.periods import cell_id
-from muster_reporting.entrypoints.dependencies import Areas, InsightsOf, Names
+from muster_reporting.entrypoints.dependencies import Areas, Heavy, InsightsOf, Names
 from muster_reporting.entrypoints.exports import EXPORTED_ANSWERS, Exported, Format, table
 from muster_reporting.entrypoints.http import (
     AnsweredAsOf,
@@ -72,6 +72,7 @@ class TopVolunteers(BaseModel):
 
 @router.get("/top-volunteers", response_model=TopVolunteers, responses=EXPORTED_ANSWERS)
 async def top_volunteers(
+    heavy: Heavy,
     request: Request,
     where: Where,
     insights: InsightsOf,
@@ -86,23 +87,23 @@ async def top_volunteers(
     refused (422 `as_of_unsupported`)."""
     _no_as_of(as_of)
     area_id, period = where
-    board = await insights.service.leaderboards.board(cell_id(area_id, period))
-    rows = [
-        RankedVolunteer(
-            rank=rank,
-            volunteer_id=entry.volunteer_id,
-            hours=entry.minutes / 60,
-            turnouts=entry.turnouts,
-        )
-        for rank, entry in enumerate(board.entries[:limit], start=1)
-    ]
-    report = TopVolunteers(
-        area_id=area_id, period=period, volunteers=await _named(request, names, rows)
-    )
-    if format != "json":
-        return await _export(
-            format, "top-volunteers", area_id, period, report.volunteers, RankedVolunteer
-        )
+    with heavy.admit(format != "json"):
+        board = await insights.service.leaderboards.board(cell_id(area_id, period))
+        rows = [
+            RankedVolunteer(
+                rank=rank,
+                volunteer_id=entry.volunteer_id,
+                hours=entry.minutes / 60,
+                turnouts=entry.turnouts,
+            )
+            for rank, entry in enumerate(board.entries[:limit], start=1)
+        ]
+        named = await _named(request, names, rows)
+        report = TopVolunteers(area_id=area_id, period=period, volunteers=named)
+        if format != "json":
+            return await _export(
+                format, "top-volunteers", area_id, period, report.volunteers, RankedVolunteer
+            )
     return report
 
 
@@ -141,6 +142,7 @@ class TopTeams(BaseModel):
 
 @router.get("/top-teams", response_model=TopTeams, responses=EXPORTED_ANSWERS)
 async def top_teams(
+    heavy: Heavy,
     where: Where,
     insights: InsightsOf,
     limit: Limit = 10,
@@ -150,25 +152,26 @@ async def top_teams(
     """Teams with the most approved hours in an area and period (ties by team id), from
     the area's one cell. With `as_of`, as recorded by the start of that instant's minute."""
     area_id, period = where
-    cell = await insights.service.cell(area_id, period, as_of)
-    teams = sorted(
-        ((team_id, figures) for team_id, figures in cell.get("teams", {}).items()),
-        key=lambda item: (-int(item[1].get("minutes", 0)), item[0]),
-    )
-    ranked = [
-        RankedTeam(
-            rank=rank,
-            team_id=team_id,
-            hours=int(figures.get("minutes", 0)) / 60,
-            turnouts=int(figures.get("turnouts", 0)),
-            activities=int(figures.get("activities", 0)),
+    with heavy.admit(format != "json" or as_of is not None):
+        cell = await insights.service.cell(area_id, period, as_of)
+        teams = sorted(
+            ((team_id, figures) for team_id, figures in cell.get("teams", {}).items()),
+            key=lambda item: (-int(item[1].get("minutes", 0)), item[0]),
         )
-        for rank, (team_id, figures) in enumerate(
-            (t for t in teams if t[1].get("minutes", 0) > 0), start=1
-        )
-    ]
-    if format != "json":
-        return await _export(format, "top-teams", area_id, period, ranked[:limit], RankedTeam)
+        ranked = [
+            RankedTeam(
+                rank=rank,
+                team_id=team_id,
+                hours=int(figures.get("minutes", 0)) / 60,
+                turnouts=int(figures.get("turnouts", 0)),
+                activities=int(figures.get("activities", 0)),
+            )
+            for rank, (team_id, figures) in enumerate(
+                (t for t in teams if t[1].get("minutes", 0) > 0), start=1
+            )
+        ]
+        if format != "json":
+            return await _export(format, "top-teams", area_id, period, ranked[:limit], RankedTeam)
     return TopTeams(area_id=area_id, period=period, teams=ranked[:limit], as_of=as_of)
 
 
@@ -186,6 +189,7 @@ class StarRated(BaseModel):
 
 @router.get("/stars", response_model=StarRated, responses=EXPORTED_ANSWERS)
 async def star_rated_volunteers(
+    heavy: Heavy,
     request: Request,
     principal: Reader,
     areas: Areas,
@@ -202,26 +206,27 @@ async def star_rated_volunteers(
     `as_of_unsupported`)."""
     _no_as_of(as_of)
     area_id = readable_area(areas, principal, area_id)
-    by_stars, top = await insights.standing.star_rated(area_id, limit)
-    report = StarRated(
-        area_id=area_id,
-        thresholds_hours=list(insights.standing.thresholds_hours),
-        by_stars=by_stars,
-        volunteers=await _named(
-            request,
-            names,
-            [
-                StarVolunteer(
-                    volunteer_id=entry.volunteer_id,
-                    hours=entry.minutes / 60,
-                    stars=insights.standing.stars(entry.minutes),
-                )
-                for entry in top
-            ],
-        ),
-    )
-    if format != "json":
-        return await _export(format, "stars", area_id, None, report.volunteers, StarVolunteer)
+    with heavy.admit(format != "json"):
+        by_stars, top = await insights.standing.star_rated(area_id, limit)
+        report = StarRated(
+            area_id=area_id,
+            thresholds_hours=list(insights.standing.thresholds_hours),
+            by_stars=by_stars,
+            volunteers=await _named(
+                request,
+                names,
+                [
+                    StarVolunteer(
+                        volunteer_id=entry.volunteer_id,
+                        hours=entry.minutes / 60,
+                        stars=insights.standing.stars(entry.minutes),
+                    )
+                    for entry in top
+                ],
+            ),
+        )
+        if format != "json":
+            return await _export(format, "stars", area_id, None, report.volunteers, StarVolunteer)
     return report
 
 
