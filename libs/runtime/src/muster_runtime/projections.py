@@ -1,9 +1,9 @@
 """Idempotent consumers: every effect is stored together with what was already applied.
 
 The vocabulary every consumer shares: `ConsumedEvent` (an event with where it was read),
-`VersionedDocuments` (one document per stream, written only if the event's stream version
-is newer than the document's `_v`, in the same atomic update), and the counting of
-contributions above a cell's marks (`count_above_marks`). The counter cells themselves,
+`DocumentChange` and `apply_in_memory` (what an event changes of its stream's document, in
+the update subset every `ports.versioned_documents.VersionedDocuments` adapter honours),
+and the counting of contributions above a cell's marks (`count_above_marks`). The counter cells themselves,
 tuned for the document store (guarded `$inc`, packed and compressed counts), are in
 `muster_runtime.adapters.mongodb.counter_cells`.
 """
@@ -21,11 +21,11 @@ from typing import Any, Protocol, TypeVar
 import orjson
 from cachetools import FIFOCache
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
 from muster_contracts.envelope import EventEnvelope
 from muster_contracts.events import DomainEvent, decode_payload
 from muster_runtime.mongo import Document
+from muster_runtime.ports.versioned_documents import VersionedDocuments
 
 
 class KnownIds:
@@ -122,81 +122,6 @@ async def apply_document_changes(
         await documents.apply(
             envelope.payload[key], envelope.stream_version, change.update, create=change.creates
         )
-
-
-class FoldedDocuments:
-    """Documents of one collection by `_id` that a rebuild into an empty collection keeps
-    in memory (`buffer`) and then writes in bulk (`flush`), as live applying leaves them."""
-
-    def __init__(self, collection: AsyncCollection[Document]) -> None:
-        self.collection = collection
-        self._buffer: dict[str, Document] | None = None
-
-    def buffer(self) -> None:
-        """Keep the documents in memory from now on (a rebuild into an empty collection)."""
-        self._buffer = {}
-
-    async def flush(self) -> None:
-        """Write the buffered documents in bulk, as live applying would have left them."""
-        if self._buffer is None:
-            return
-        buffer, self._buffer = self._buffer, None
-        await insert_in_chunks(self.collection, (doc for _, doc in drained(buffer)))
-
-
-class VersionedDocuments(FoldedDocuments):
-    """Per-stream documents guarded by the stream version."""
-
-    async def get(self, doc_id: str) -> Document | None:
-        if self._buffer is not None:
-            return self._buffer.get(doc_id)
-        return await self.collection.find_one({"_id": doc_id})
-
-    def _apply_in_buffer(
-        self,
-        buffer: dict[str, Document],
-        doc_id: str,
-        version: int,
-        update: Mapping[str, Any],
-        create: bool,
-    ) -> bool:
-        if create:
-            buffer.setdefault(doc_id, {"_id": doc_id, "_v": 0})
-        doc = buffer.get(doc_id)
-        if doc is None or doc["_v"] >= version:
-            return False
-        apply_in_memory(doc, update)
-        doc["_v"] = version
-        return True
-
-    async def apply(
-        self, doc_id: str, version: int, update: Mapping[str, Any], *, create: bool = False
-    ) -> bool:
-        """Apply `update` if `version` is newer than what the document has seen.
-
-        Pass `create` for the event that brings the document into being; other events
-        expect it to exist.
-        Returns whether it was applied (False: a redelivery or replay of an old event).
-        """
-        if self._buffer is not None:
-            return self._apply_in_buffer(self._buffer, doc_id, version, update, create)
-        if create:
-            # A stream's first event creates the document: inserted as the update leaves
-            # it (an upsert that matches nothing costs a collection scan on some stores).
-            try:
-                created = apply_in_memory({"_id": doc_id}, update) | {"_v": version}
-            except ValueError:
-                created = {"_id": doc_id, "_v": 0}  # a stub the update below fills
-            try:
-                await self.collection.insert_one(created)
-                if created["_v"] == version:
-                    return True
-            except DuplicateKeyError:
-                pass  # a redelivery, or a stub left by an earlier attempt
-        update = dict(update)
-        update["$set"] = {**update.get("$set", {}), "_v": version}
-        result = await self.collection.update_one({"_id": doc_id, "_v": {"$lt": version}}, update)
-        return result.modified_count == 1
 
 
 def apply_in_memory(doc: Document, update: Mapping[str, Any]) -> Document:

@@ -1,13 +1,14 @@
 """What the volunteer service's application code needs besides the event store: personal
 data sealed per volunteer, one-person-one-record claims, login links, invitation codes, a
-limit on claim attempts, activity views and each volunteer's one open attendance. `muster_volunteer.adapters` implements them on the document
+limit on claim attempts, activity views, each volunteer's one open attendance and their
+activities in time order. `muster_volunteer.adapters` implements them on the document
 store; unit tests implement them in memory."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -139,4 +140,16 @@ class OpenAttendances(Protocol):
 
     async def release(self, volunteer_id: str, activity_id: str) -> None:
         """Forget it if it is still this activity's."""
+        ...
+
+
+class ActivityTimetable(Protocol):
+    """The activities volunteers are assigned to (`MyActivities`' documents), in time order."""
+
+    async def of_volunteer(
+        self, volunteer_id: str, now: datetime, recent_since: datetime, limit: int
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Up to `limit` activities not yet ended (soonest first, then by id) and up to
+        `limit` that ended since `recent_since` (latest first, then by id), without
+        `volunteer_ids`."""
         ...
