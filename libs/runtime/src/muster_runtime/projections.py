@@ -3,46 +3,21 @@
 The vocabulary every consumer shares: `ConsumedEvent` (an event with where it was read),
 `DocumentChange` and `apply_in_memory` (what an event changes of its stream's document, in
 the update subset every `ports.versioned_documents.VersionedDocuments` adapter honours),
-and the counting of contributions above a cell's marks (`count_above_marks`). The counter cells themselves,
-tuned for the document store (guarded `$inc`, packed and compressed counts), are in
-`muster_runtime.adapters.mongodb.counter_cells`.
+and the counting of contributions above a cell's marks (`count_above_marks`). Nothing here
+knows a store: the counter cells tuned for the document store are in
+`adapters.mongodb.counter_cells`, its bulk writes in `adapters.mongodb.bulk_documents`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextvars import ContextVar
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-import orjson
-from cachetools import FIFOCache
-from pymongo.asynchronous.collection import AsyncCollection
-
 from muster_contracts.envelope import EventEnvelope
 from muster_contracts.events import DomainEvent, decode_payload
-from muster_runtime.mongo import Document
-from muster_runtime.ports.versioned_documents import VersionedDocuments
-
-
-class KnownIds:
-    """Ids of documents this process knows exist, the oldest forgotten past `limit`: for
-    documents that are never deleted, so a remembered id may skip the insert and go
-    straight to the update, and a forgotten one costs one more round trip, never a wrong
-    answer."""
-
-    def __init__(self, limit: int) -> None:
-        self._ids: FIFOCache[str, None] = FIFOCache(maxsize=limit)
-
-    def __contains__(self, document_id: object) -> bool:
-        return document_id in self._ids
-
-    def add(self, document_id: str) -> None:
-        if document_id not in self._ids:  # a known id keeps its place in line
-            self._ids[document_id] = None
+from muster_runtime.ports.versioned_documents import Document, VersionedDocuments
 
 
 @dataclass(frozen=True)
@@ -176,54 +151,6 @@ class Position(Protocol):
 Contribution = tuple[Position, str, Mapping[str, int], Mapping[str, Any]]
 
 
-# Told how many documents each bulk insert wrote (a rebuild's progress while it writes).
-DOCUMENTS_WRITTEN: ContextVar[Callable[[int], None] | None] = ContextVar(
-    "documents_written", default=None
-)
-
-
-async def insert_in_chunks(
-    collection: AsyncCollection[Document],
-    documents: Iterable[Document],
-    chunk: int = 1000,
-    in_flight: int = 4,
-) -> None:
-    """Insert many new documents, a few chunks in flight at once (encoding overlaps I/O).
-
-    `documents` is read as the chunks go out, so a generator that builds them (and drops
-    what it built them from) holds only the chunks in flight in memory.
-    """
-    written = DOCUMENTS_WRITTEN.get()
-    pending: set[asyncio.Task[Any]] = set()
-
-    async def insert(part: list[Document]) -> None:
-        await collection.insert_many(part, ordered=False)
-        if written is not None:
-            written(len(part))
-
-    async def send(part: list[Document]) -> None:
-        while len(pending) >= in_flight:
-            done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            pending.difference_update(done)
-            for task in done:
-                task.result()  # raises what the insert raised
-        pending.add(asyncio.create_task(insert(part)))
-
-    try:
-        part: list[Document] = []
-        for document in documents:
-            part.append(document)
-            if len(part) == chunk:
-                await send(part)
-                part = []
-        if part:
-            await send(part)
-        await asyncio.gather(*pending)
-    finally:
-        for task in pending:
-            task.cancel()
-
-
 class Tally(Protocol):
     """A cell being counted: its counts by dotted name and its marks per source."""
 
@@ -258,18 +185,6 @@ def count_above_marks(
     return {cell_id for cell_id, _ in raised}
 
 
-def by_ids(ids: Sequence[str]) -> Document:
-    """The filter for the documents of `ids`: one query served by the `_id` index, a
-    plain point read when there is one (a report's one cell)."""
-    return {"_id": ids[0]} if len(ids) == 1 else {"_id": {"$in": list(ids)}}
-
-
-def drained(buffer: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-    """A buffer's items, each dropped from it as it is taken (a flush frees as it writes)."""
-    while buffer:
-        yield buffer.popitem()
-
-
 def add_nested(total: dict[str, Any], counts: Mapping[str, int]) -> None:
     """Add counts named by dotted paths (`children.a.minutes`) into nested `total`."""
     for dotted, amount in counts.items():
@@ -278,24 +193,3 @@ def add_nested(total: dict[str, Any], counts: Mapping[str, int]) -> None:
         for part in parents:
             target = target.setdefault(part, {})
         target[leaf] = target.get(leaf, 0) + amount
-
-
-def pack_json(value: Any) -> bytes:
-    """A value as JSON compressed (zlib, fastest level): what a store keeps as one value of
-    bytes and nothing queries inside.
-
-    Compressed because a store's cost of such a value grows with its bytes (FerretDB keeps
-    bytes as base64 text): 25 documents of 130 counts (3,869 bytes of JSON, 582
-    compressed) read by `_id`, p50 8.6–8.7 ms as JSON, 4.4–4.5 ms compressed
-    (`tools.store_packed_cells`). Compressing and expanding cost tens of microseconds.
-    """
-    return zlib.compress(orjson.dumps(value), 1)
-
-
-def unpack_json(data: bytes) -> Any:
-    """A value packed by `pack_json`, or stored as plain JSON bytes (as versions before
-    compression did: an object or a list, its first byte `{` or `[`, never a zlib
-    stream's)."""
-    if data[:1] in (b"{", b"["):
-        return orjson.loads(data)
-    return orjson.loads(zlib.decompress(data))

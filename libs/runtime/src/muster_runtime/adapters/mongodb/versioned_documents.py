@@ -10,9 +10,10 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from muster_runtime.adapters.memory.versioned_documents import apply_versioned
+from muster_runtime.adapters.mongodb.bulk_documents import by_ids, drained, insert_in_chunks
 from muster_runtime.mongo import ASCENDING, DESCENDING, Collection, Document
 from muster_runtime.ports.versioned_documents import VersionedDocuments
-from muster_runtime.projections import apply_in_memory, by_ids, drained, insert_in_chunks
+from muster_runtime.projections import apply_in_memory
 
 
 class FoldedDocuments:
