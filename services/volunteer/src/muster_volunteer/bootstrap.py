@@ -45,6 +45,7 @@ from muster_volunteer.adapters.logins import ClaimAttempts, InvitationCodes, Log
 from muster_volunteer.adapters.open_attendances import StoredOpenAttendances
 from muster_volunteer.adapters.personal_data import IdentityClaims, PersonalDataVault
 from muster_volunteer.adapters.smtp import SmtpMailer
+from muster_volunteer.adapters.team_book import StoredTeamBook
 from muster_volunteer.application.attendance import (
     VIEW_CACHE_SECONDS,
     ActivityBoard,
@@ -83,7 +84,7 @@ CONSUMES = ("dispatch", "notify")
 READ_MODELS = (
     DriveBoard.COLLECTION,
     *ActivityBoard.COLLECTIONS,
-    *TeamLeaders.COLLECTIONS,
+    *StoredTeamBook.COLLECTIONS,
     MyActivities.COLLECTION,
     # Retired (the mark of the one-off fill of `my_activities` from the activity board):
     # a rebuild drops what an older version left.
@@ -269,7 +270,7 @@ def read_models_of(
             areas,
         ),
         activity_board(db),
-        TeamLeaders(db),
+        TeamLeaders(StoredTeamBook(db)),
         my_activities(db),
     )
 
