@@ -25,8 +25,9 @@ import orjson
 
 from muster_cli.bench.measure import print_alternated
 from muster_runtime.adapters.mongodb.counter_cells import CounterCells, PackedCounters, unpack
+from muster_runtime.adapters.mongodb.packed_json import pack_json
 from muster_runtime.mongo import Database, Document, scratch_database
-from muster_runtime.projections import Contribution, pack_json
+from muster_runtime.projections import Contribution
 
 DOCUMENTS = 20_000
 PER_READ = 25

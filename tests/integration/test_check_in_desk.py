@@ -26,6 +26,7 @@ from muster_runtime.ports.event_store import CommandContext
 from muster_runtime.projections import ConsumedEvent
 from muster_volunteer.adapters.open_attendances import StoredOpenAttendances
 from muster_volunteer.application.attendance import ActivityBoard, AttendanceDesk
+from muster_volunteer.bootstrap import activity_board
 from tests.integration.conftest import Commands
 
 SECRET = new_checkin_secret()
@@ -58,7 +59,7 @@ def scheduled(activity_id: str, *assigned: str) -> ConsumedEvent:
 
 @pytest.fixture
 async def board(db: Database) -> ActivityBoard:
-    board = ActivityBoard(db, view_seconds=3600)  # kept all test long unless dropped
+    board = activity_board(db, view_seconds=3600)  # kept all test long unless dropped
     await board.apply([scheduled("a1", "v1", "v3"), scheduled("a2", "v1")])
     return board
 
@@ -112,7 +113,7 @@ async def test_a_kept_view_never_refuses_what_the_stored_one_allows(
 ) -> None:
     assert await check_in(desk, "a2", "v1") is None  # the view of a2 is now kept
     # Another replica applies an assignment: this process's copy does not know it.
-    await ActivityBoard(db).apply(
+    await activity_board(db).apply(
         [consumed(ActivityVolunteersAssigned(activity_id="a2", volunteer_ids=("v2",)), 2)]
     )
 
@@ -157,7 +158,7 @@ async def replica(db: Database) -> AttendanceDesk:
     """A desk as another process of the volunteer service has it: its own memory."""
     return AttendanceDesk(
         MongoEventStore(db),
-        ActivityBoard(db, view_seconds=3600),
+        activity_board(db, view_seconds=3600),
         StoredOpenAttendances(db),
         radius_m=200,
     )
@@ -172,7 +173,7 @@ async def test_two_replicas_racing_check_ins_and_check_outs_record_each_once(
     db: Database, desk: AttendanceDesk
 ) -> None:
     volunteers = [f"r{n}" for n in range(6)]
-    await ActivityBoard(db).apply([scheduled("b1", *volunteers), scheduled("b2", *volunteers)])
+    await activity_board(db).apply([scheduled("b1", *volunteers), scheduled("b2", *volunteers)])
     replicas = [desk, await replica(db)]
 
     for volunteer in volunteers:

@@ -15,7 +15,8 @@ from muster_contracts.events.drives import (
     Role,
 )
 from muster_contracts.events.registry import DomainEvent
-from muster_dispatch.application.drive_directory import DriveDirectory, DriveQuery, SignUpStatus
+from muster_dispatch.application.drive_directory import DriveQuery, SignUpStatus
+from muster_dispatch.bootstrap import read_models_of
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent
 from tests.integration.helpers import organiser_event
@@ -49,7 +50,7 @@ def ids(docs: list[dict[str, object]]) -> list[object]:
 async def test_an_organiser_finds_the_drives_of_their_area_by_status_a_page_at_a_time(
     db: Database,
 ) -> None:
-    directory = DriveDirectory(db["drive_directory"], AREAS)
+    directory = read_models_of(db, AREAS).drive_directory
     await directory.create_indexes()
     events = [
         consumed(1, launched("d-street", STREET, 5)),
@@ -63,7 +64,7 @@ async def test_an_organiser_finds_the_drives_of_their_area_by_status_a_page_at_a
     ]
     await directory.apply(events)
     await directory.apply(events)  # redelivered: nothing changes
-    await DriveDirectory(db["drive_directory"], AREAS).apply(events[3:])  # after a restart
+    await read_models_of(db, AREAS).drive_directory.apply(events[3:])  # after a restart
 
     def query(**given: object) -> DriveQuery:
         return DriveQuery(**({"area_id": STREET, "now": NOW} | given))  # type: ignore[arg-type]

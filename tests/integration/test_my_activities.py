@@ -20,6 +20,7 @@ from muster_runtime.mongo import Database, scratch_database
 from muster_runtime.projections import ConsumedEvent
 from muster_runtime.settings import ServiceSettings
 from muster_volunteer.application.my_activities import MyActivities
+from muster_volunteer.bootstrap import my_activities
 from tests.integration.helpers import attendance_event, organiser_event
 
 NOW = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
@@ -56,13 +57,13 @@ def activity_events() -> list[ConsumedEvent]:
 
 
 async def test_a_volunteer_finds_their_activities_as_amended_and_cancelled(db: Database) -> None:
-    mine = MyActivities(db)
+    mine = my_activities(db)
     await mine.create_indexes()
     moved_to = NOW + timedelta(days=3)
     events = activity_events()
     await mine.apply(events)
     await mine.apply(events)  # redelivered: nothing changes
-    await MyActivities(db).apply(events[2:])  # and after a restart
+    await my_activities(db).apply(events[2:])  # and after a restart
 
     upcoming, recent = await mine.of_volunteer("v-1", NOW, NOW - timedelta(days=14), 10)
 
@@ -91,8 +92,8 @@ async def test_folding_in_memory_leaves_the_documents_applying_one_by_one_does(
         attendance_event("a-2", "v-1", NOW, out=True),  # its check-in never seen
     ]
     async with scratch_database(settings.mongo_url, f"{db.name}_fold") as folded_db:
-        live_mine, live_log = MyActivities(db), AttendanceLog(db)
-        folded_mine, folded_log = MyActivities(folded_db), AttendanceLog(folded_db)
+        live_mine, live_log = my_activities(db), AttendanceLog(db)
+        folded_mine, folded_log = my_activities(folded_db), AttendanceLog(folded_db)
         folded_mine.documents.buffer()
         folded_log.buffer()
         for mine, log in ((live_mine, live_log), (folded_mine, folded_log)):

@@ -12,8 +12,9 @@ from aiokafka import AIOKafkaProducer
 from muster_contracts.envelope import EventEnvelope
 from muster_runtime.adapters.mongodb.counter_cells import CounterCells
 from muster_runtime.adapters.mongodb.event_store import MongoEventStore
+from muster_runtime.adapters.mongodb.versioned_documents import StoredVersionedDocuments
 from muster_runtime.mongo import Database
-from muster_runtime.projections import ConsumedEvent, VersionedDocuments
+from muster_runtime.projections import ConsumedEvent
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 from tests.integration.conftest import Commands
@@ -164,28 +165,11 @@ async def test_fields_are_set_on_new_and_existing_cells_alike(db: Database) -> N
     assert docs["total"]["things"] == 2  # counts untouched
 
 
-async def test_versioned_documents_ignore_old_and_repeated_versions(db: Database) -> None:
-    documents = VersionedDocuments(db["docs"])
-
-    assert await documents.apply(
-        "v-1", 1, {"$set": {"name": "first"}, "$inc": {"edits": 1}}, create=True
-    )
-    assert await documents.apply("v-1", 2, {"$set": {"name": "second"}, "$inc": {"edits": 1}})
-    assert not await documents.apply("v-1", 2, {"$set": {"name": "again"}, "$inc": {"edits": 1}})
-    assert not await documents.apply(
-        "v-1", 1, {"$set": {"name": "stale"}, "$inc": {"edits": 1}}, create=True
-    )
-
-    doc = await db["docs"].find_one({"_id": "v-1"})
-    assert doc is not None
-    assert (doc["name"], doc["edits"], doc["_v"]) == ("second", 2, 2)
-
-
 async def test_a_stream_s_first_event_writes_its_document_in_one_insert(
     listened: tuple[Database, Commands],
 ) -> None:
     db, commands = listened
-    documents = VersionedDocuments(db["docs"])
+    documents = StoredVersionedDocuments(db["docs"])
     created = {
         "$set": {"activity_id": "a1", "place.area": "130203"},
         "$inc": {"edits": 1},

@@ -22,10 +22,10 @@ from muster_reporting.bootstrap import (
     rebuild_read_models,
 )
 from muster_runtime.adapters.mongodb.counter_cells import unpack
+from muster_runtime.adapters.mongodb.packed_json import unpack_json
 from muster_runtime.adapters.mongodb.service_rebuild import read_model_versions
 from muster_runtime.dead_letters import list_dead_letters
 from muster_runtime.mongo import Database
-from muster_runtime.projections import unpack_json
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 from muster_runtime.topics import ensure_topics

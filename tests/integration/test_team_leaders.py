@@ -15,6 +15,7 @@ from muster_contracts.events.drives import (
 from muster_contracts.events.registry import DomainEvent
 from muster_runtime.mongo import Database
 from muster_runtime.projections import ConsumedEvent
+from muster_volunteer.adapters.team_book import StoredTeamBook
 from muster_volunteer.application.team_leaders import TeamLeaders
 from tests.integration.helpers import organiser_event
 
@@ -26,7 +27,7 @@ def consumed(version: int, event: DomainEvent) -> ConsumedEvent:
 
 
 async def test_members_may_read_the_names_of_the_leaders_they_were_told_of(db: Database) -> None:
-    leaders = TeamLeaders(db)
+    leaders = TeamLeaders(StoredTeamBook(db))
     await leaders.create_indexes()
     events = [
         consumed(1, TeamFormed(
@@ -48,7 +49,7 @@ async def test_members_may_read_the_names_of_the_leaders_they_were_told_of(db: D
     ]  # fmt: skip
     await leaders.apply(events)
     await leaders.apply(events)  # redelivered: nothing changes
-    await TeamLeaders(db).apply(events[2:])  # and after a restart
+    await TeamLeaders(StoredTeamBook(db)).apply(events[2:])  # and after a restart
 
     assert await leaders.nameable_by("v-1") == {"v-1"}
     assert await leaders.nameable_by("v-2") == {"v-2", "v-1", "v-3", "v-4"}

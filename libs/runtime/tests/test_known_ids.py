@@ -1,6 +1,6 @@
 """`KnownIds`: the ids a process remembers are bounded, the oldest forgotten first."""
 
-from muster_runtime.projections import KnownIds
+from muster_runtime.adapters.mongodb.bulk_documents import KnownIds
 
 
 def test_remembers_ids_up_to_the_limit_and_forgets_the_oldest_first() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from muster_runtime.projections import pack_json, unpack_json
+from muster_runtime.adapters.mongodb.packed_json import pack_json, unpack_json
 
 VALUES = [
     {"minutes": 90, "children.s01.minutes": 45, "children.s01.category.elderly.turnouts": 2},

@@ -1,48 +1,23 @@
 """Idempotent consumers: every effect is stored together with what was already applied.
 
 The vocabulary every consumer shares: `ConsumedEvent` (an event with where it was read),
-`VersionedDocuments` (one document per stream, written only if the event's stream version
-is newer than the document's `_v`, in the same atomic update), and the counting of
-contributions above a cell's marks (`count_above_marks`). The counter cells themselves,
-tuned for the document store (guarded `$inc`, packed and compressed counts), are in
-`muster_runtime.adapters.mongodb.counter_cells`.
+`DocumentChange` and `apply_in_memory` (what an event changes of its stream's document, in
+the update subset every `ports.versioned_documents.VersionedDocuments` adapter honours),
+and the counting of contributions above a cell's marks (`count_above_marks`). Nothing here
+knows a store: the counter cells tuned for the document store are in
+`adapters.mongodb.counter_cells`, its bulk writes in `adapters.mongodb.bulk_documents`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextvars import ContextVar
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-import orjson
-from cachetools import FIFOCache
-from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
-
 from muster_contracts.envelope import EventEnvelope
 from muster_contracts.events import DomainEvent, decode_payload
-from muster_runtime.mongo import Document
-
-
-class KnownIds:
-    """Ids of documents this process knows exist, the oldest forgotten past `limit`: for
-    documents that are never deleted, so a remembered id may skip the insert and go
-    straight to the update, and a forgotten one costs one more round trip, never a wrong
-    answer."""
-
-    def __init__(self, limit: int) -> None:
-        self._ids: FIFOCache[str, None] = FIFOCache(maxsize=limit)
-
-    def __contains__(self, document_id: object) -> bool:
-        return document_id in self._ids
-
-    def add(self, document_id: str) -> None:
-        if document_id not in self._ids:  # a known id keeps its place in line
-            self._ids[document_id] = None
+from muster_runtime.ports.versioned_documents import Document, VersionedDocuments
 
 
 @dataclass(frozen=True)
@@ -124,81 +99,6 @@ async def apply_document_changes(
         )
 
 
-class FoldedDocuments:
-    """Documents of one collection by `_id` that a rebuild into an empty collection keeps
-    in memory (`buffer`) and then writes in bulk (`flush`), as live applying leaves them."""
-
-    def __init__(self, collection: AsyncCollection[Document]) -> None:
-        self.collection = collection
-        self._buffer: dict[str, Document] | None = None
-
-    def buffer(self) -> None:
-        """Keep the documents in memory from now on (a rebuild into an empty collection)."""
-        self._buffer = {}
-
-    async def flush(self) -> None:
-        """Write the buffered documents in bulk, as live applying would have left them."""
-        if self._buffer is None:
-            return
-        buffer, self._buffer = self._buffer, None
-        await insert_in_chunks(self.collection, (doc for _, doc in drained(buffer)))
-
-
-class VersionedDocuments(FoldedDocuments):
-    """Per-stream documents guarded by the stream version."""
-
-    async def get(self, doc_id: str) -> Document | None:
-        if self._buffer is not None:
-            return self._buffer.get(doc_id)
-        return await self.collection.find_one({"_id": doc_id})
-
-    def _apply_in_buffer(
-        self,
-        buffer: dict[str, Document],
-        doc_id: str,
-        version: int,
-        update: Mapping[str, Any],
-        create: bool,
-    ) -> bool:
-        if create:
-            buffer.setdefault(doc_id, {"_id": doc_id, "_v": 0})
-        doc = buffer.get(doc_id)
-        if doc is None or doc["_v"] >= version:
-            return False
-        apply_in_memory(doc, update)
-        doc["_v"] = version
-        return True
-
-    async def apply(
-        self, doc_id: str, version: int, update: Mapping[str, Any], *, create: bool = False
-    ) -> bool:
-        """Apply `update` if `version` is newer than what the document has seen.
-
-        Pass `create` for the event that brings the document into being; other events
-        expect it to exist.
-        Returns whether it was applied (False: a redelivery or replay of an old event).
-        """
-        if self._buffer is not None:
-            return self._apply_in_buffer(self._buffer, doc_id, version, update, create)
-        if create:
-            # A stream's first event creates the document: inserted as the update leaves
-            # it (an upsert that matches nothing costs a collection scan on some stores).
-            try:
-                created = apply_in_memory({"_id": doc_id}, update) | {"_v": version}
-            except ValueError:
-                created = {"_id": doc_id, "_v": 0}  # a stub the update below fills
-            try:
-                await self.collection.insert_one(created)
-                if created["_v"] == version:
-                    return True
-            except DuplicateKeyError:
-                pass  # a redelivery, or a stub left by an earlier attempt
-        update = dict(update)
-        update["$set"] = {**update.get("$set", {}), "_v": version}
-        result = await self.collection.update_one({"_id": doc_id, "_v": {"$lt": version}}, update)
-        return result.modified_count == 1
-
-
 def apply_in_memory(doc: Document, update: Mapping[str, Any]) -> Document:
     """`doc` as the store would leave it after `update` (`$set`, `$inc`, `$push` of one
     value, `$addToSet` of one value or of `$each`; dotted paths create what they pass
@@ -251,54 +151,6 @@ class Position(Protocol):
 Contribution = tuple[Position, str, Mapping[str, int], Mapping[str, Any]]
 
 
-# Told how many documents each bulk insert wrote (a rebuild's progress while it writes).
-DOCUMENTS_WRITTEN: ContextVar[Callable[[int], None] | None] = ContextVar(
-    "documents_written", default=None
-)
-
-
-async def insert_in_chunks(
-    collection: AsyncCollection[Document],
-    documents: Iterable[Document],
-    chunk: int = 1000,
-    in_flight: int = 4,
-) -> None:
-    """Insert many new documents, a few chunks in flight at once (encoding overlaps I/O).
-
-    `documents` is read as the chunks go out, so a generator that builds them (and drops
-    what it built them from) holds only the chunks in flight in memory.
-    """
-    written = DOCUMENTS_WRITTEN.get()
-    pending: set[asyncio.Task[Any]] = set()
-
-    async def insert(part: list[Document]) -> None:
-        await collection.insert_many(part, ordered=False)
-        if written is not None:
-            written(len(part))
-
-    async def send(part: list[Document]) -> None:
-        while len(pending) >= in_flight:
-            done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            pending.difference_update(done)
-            for task in done:
-                task.result()  # raises what the insert raised
-        pending.add(asyncio.create_task(insert(part)))
-
-    try:
-        part: list[Document] = []
-        for document in documents:
-            part.append(document)
-            if len(part) == chunk:
-                await send(part)
-                part = []
-        if part:
-            await send(part)
-        await asyncio.gather(*pending)
-    finally:
-        for task in pending:
-            task.cancel()
-
-
 class Tally(Protocol):
     """A cell being counted: its counts by dotted name and its marks per source."""
 
@@ -333,18 +185,6 @@ def count_above_marks(
     return {cell_id for cell_id, _ in raised}
 
 
-def by_ids(ids: Sequence[str]) -> Document:
-    """The filter for the documents of `ids`: one query served by the `_id` index, a
-    plain point read when there is one (a report's one cell)."""
-    return {"_id": ids[0]} if len(ids) == 1 else {"_id": {"$in": list(ids)}}
-
-
-def drained(buffer: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-    """A buffer's items, each dropped from it as it is taken (a flush frees as it writes)."""
-    while buffer:
-        yield buffer.popitem()
-
-
 def add_nested(total: dict[str, Any], counts: Mapping[str, int]) -> None:
     """Add counts named by dotted paths (`children.a.minutes`) into nested `total`."""
     for dotted, amount in counts.items():
@@ -353,24 +193,3 @@ def add_nested(total: dict[str, Any], counts: Mapping[str, int]) -> None:
         for part in parents:
             target = target.setdefault(part, {})
         target[leaf] = target.get(leaf, 0) + amount
-
-
-def pack_json(value: Any) -> bytes:
-    """A value as JSON compressed (zlib, fastest level): what a store keeps as one value of
-    bytes and nothing queries inside.
-
-    Compressed because a store's cost of such a value grows with its bytes (FerretDB keeps
-    bytes as base64 text): 25 documents of 130 counts (3,869 bytes of JSON, 582
-    compressed) read by `_id`, p50 8.6–8.7 ms as JSON, 4.4–4.5 ms compressed
-    (`tools.store_packed_cells`). Compressing and expanding cost tens of microseconds.
-    """
-    return zlib.compress(orjson.dumps(value), 1)
-
-
-def unpack_json(data: bytes) -> Any:
-    """A value packed by `pack_json`, or stored as plain JSON bytes (as versions before
-    compression did: an object or a list, its first byte `{` or `[`, never a zlib
-    stream's)."""
-    if data[:1] in (b"{", b"["):
-        return orjson.loads(data)
-    return orjson.loads(zlib.decompress(data))

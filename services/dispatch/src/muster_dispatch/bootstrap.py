@@ -20,6 +20,7 @@ from pydantic import Field, field_validator
 from muster_contracts.areas import AreaTree, load_area_tree
 from muster_contracts.checkin import page_url_problem
 from muster_dispatch.adapters.attendance_log import AttendanceLog
+from muster_dispatch.adapters.directory_pages import StoredPages
 from muster_dispatch.application.activities import ActivityBook, HoursSettlement
 from muster_dispatch.application.activity_directory import ActivityDirectory
 from muster_dispatch.application.area_tree import AREA_TREE_REFRESH_SECONDS, AreaTreeBook
@@ -46,6 +47,7 @@ from muster_runtime.adapters.mongodb.service_rebuild import (
     read_model_versions,
     rebuild_service,
 )
+from muster_runtime.adapters.mongodb.versioned_documents import StoredVersionedDocuments
 from muster_runtime.consumer import Stage
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
@@ -136,10 +138,13 @@ class DispatchReadModels:
 
 
 def read_models_of(db: Database, areas: AreaTree) -> DispatchReadModels:
+    def listed(name: str) -> tuple[StoredVersionedDocuments, StoredPages, AreaTree]:
+        return StoredVersionedDocuments(db[name]), StoredPages(db[name]), areas
+
     return DispatchReadModels(
-        VolunteerPool(db[VolunteerPool.COLLECTION], areas),
-        ActivityDirectory(db[ACTIVITY_DIRECTORY], areas),
-        DriveDirectory(db[DRIVE_DIRECTORY], areas),
+        VolunteerPool(StoredVersionedDocuments(db[VolunteerPool.COLLECTION]), areas),
+        ActivityDirectory(*listed(ACTIVITY_DIRECTORY)),
+        DriveDirectory(*listed(DRIVE_DIRECTORY)),
         AttendanceLog(db),
     )
 

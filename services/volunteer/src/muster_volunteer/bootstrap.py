@@ -32,6 +32,7 @@ from muster_runtime.adapters.mongodb.service_rebuild import (
     read_model_versions,
     rebuild_service,
 )
+from muster_runtime.adapters.mongodb.versioned_documents import StoredVersionedDocuments
 from muster_runtime.consumer import Stage
 from muster_runtime.http import create_app
 from muster_runtime.keys import KeyEncryptionKeys, KeyUnavailableError, LocalKeyFile
@@ -40,11 +41,17 @@ from muster_runtime.mongo import Database
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 from muster_runtime.wiring import wire
+from muster_volunteer.adapters.activity_timetable import StoredActivityTimetable
 from muster_volunteer.adapters.logins import ClaimAttempts, InvitationCodes, LoginLinks
 from muster_volunteer.adapters.open_attendances import StoredOpenAttendances
 from muster_volunteer.adapters.personal_data import IdentityClaims, PersonalDataVault
 from muster_volunteer.adapters.smtp import SmtpMailer
-from muster_volunteer.application.attendance import ActivityBoard, AttendanceDesk
+from muster_volunteer.adapters.team_book import StoredTeamBook
+from muster_volunteer.application.attendance import (
+    VIEW_CACHE_SECONDS,
+    ActivityBoard,
+    AttendanceDesk,
+)
 from muster_volunteer.application.email import (
     Courier,
     EmailAddresses,
@@ -79,7 +86,7 @@ CONSUMES = ("dispatch", "notify")
 READ_MODELS = (
     DriveBoard.COLLECTION,
     *ActivityBoard.COLLECTIONS,
-    *TeamLeaders.COLLECTIONS,
+    *StoredTeamBook.COLLECTIONS,
     MyActivities.COLLECTION,
     # Retired (the mark of the one-off fill of `my_activities` from the activity board):
     # a rebuild drops what an older version left.
@@ -257,8 +264,32 @@ def read_models_of(
 ) -> VolunteerReadModels:
     """The read models on `db`; sign-ups, which the drive board moves, in `own` (the
     service's database) if given."""
+    sign_ups = (db if own is None else own)[DriveBoard.SIGN_UPS]
     return VolunteerReadModels(
-        DriveBoard(db, areas, sign_ups=own), ActivityBoard(db), TeamLeaders(db), MyActivities(db)
+        DriveBoard(
+            StoredVersionedDocuments(db[DriveBoard.COLLECTION]),
+            StoredVersionedDocuments(sign_ups),
+            areas,
+        ),
+        activity_board(db),
+        TeamLeaders(StoredTeamBook(db)),
+        my_activities(db),
+    )
+
+
+def my_activities(db: Database) -> MyActivities:
+    """The activities each volunteer is assigned to, on `db`."""
+    mine = db[MyActivities.COLLECTION]
+    return MyActivities(StoredVersionedDocuments(mine), StoredActivityTimetable(mine))
+
+
+def activity_board(db: Database, view_seconds: float = VIEW_CACHE_SECONDS) -> ActivityBoard:
+    """Dispatch's activities and the service records, on `db`."""
+    activities, records = ActivityBoard.COLLECTIONS
+    return ActivityBoard(
+        StoredVersionedDocuments(db[activities]),
+        StoredVersionedDocuments(db[records]),
+        view_seconds,
     )
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from muster_contracts.events import DomainEvent, decode_payload
 from muster_contracts.events.activities import AttendanceCheckedIn, AttendanceCheckedOut
+from muster_runtime.adapters.mongodb.bulk_documents import KnownIds
+from muster_runtime.adapters.mongodb.versioned_documents import FoldedDocuments
 from muster_runtime.mongo import Database, Document, DuplicateKeyError
-from muster_runtime.projections import ConsumedEvent, FoldedDocuments, KnownIds
+from muster_runtime.projections import ConsumedEvent
 
 ATTENDANCE_TYPES = (AttendanceCheckedIn.event_type, AttendanceCheckedOut.event_type)
 

@@ -21,7 +21,7 @@ from muster_contracts.events.activities import (
 )
 from muster_contracts.events.registry import DomainEvent
 from muster_dispatch.application.directory import Directory, PageKey, within
-from muster_runtime.mongo import Document
+from muster_runtime.ports.versioned_documents import Document
 from muster_runtime.projections import DocumentChange
 
 LISTED = frozenset(

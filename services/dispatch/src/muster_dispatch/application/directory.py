@@ -11,16 +11,10 @@ from typing import Any, ClassVar
 
 from muster_contracts.areas import AreaTree
 from muster_contracts.events.registry import DomainEvent
-from muster_runtime.mongo import ASCENDING, DESCENDING, Collection, Document
-from muster_runtime.projections import (
-    ConsumedEvent,
-    DocumentChange,
-    VersionedDocuments,
-    apply_document_changes,
-)
-
-# Where the previous page ended: its last document's moment and id.
-PageKey = tuple[datetime, str]
+from muster_dispatch.application.ports import DirectoryPages
+from muster_dispatch.application.ports import PageKey as PageKey
+from muster_runtime.ports.versioned_documents import Document, VersionedDocuments
+from muster_runtime.projections import ConsumedEvent, DocumentChange, apply_document_changes
 
 
 class Directory(ABC):
@@ -32,8 +26,11 @@ class Directory(ABC):
     moment: ClassVar[str]
     descending: ClassVar[bool] = False
 
-    def __init__(self, collection: Collection, areas: AreaTree) -> None:
-        self.documents = VersionedDocuments(collection)
+    def __init__(
+        self, documents: VersionedDocuments, pages: DirectoryPages, areas: AreaTree
+    ) -> None:
+        self.documents = documents
+        self._pages = pages
         self.areas = areas
 
     @abstractmethod
@@ -41,11 +38,8 @@ class Directory(ABC):
         """The change `event` makes to its document (None: none)."""
 
     async def create_indexes(self) -> None:
-        direction = DESCENDING if self.descending else ASCENDING
-        await self.documents.collection.create_index(
-            [("lineage", ASCENDING), (self.moment, direction), ("_id", direction)],
-            name="lineage_starts",
-        )
+        order = [("lineage", False), (self.moment, self.descending), ("_id", self.descending)]
+        await self.documents.ensure_index("lineage_starts", order)
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
         await apply_document_changes(
@@ -56,24 +50,7 @@ class Directory(ABC):
         self, conditions: list[dict[str, Any]], limit: int, after: PageKey | None
     ) -> list[Document]:
         """Up to `limit` documents meeting every condition, in order, after `after`."""
-        beyond = "$lt" if self.descending else "$gt"
-        if after is not None:
-            conditions = [
-                *conditions,
-                {
-                    "$or": [
-                        {self.moment: {beyond: after[0]}},
-                        {self.moment: after[0], "_id": {beyond: after[1]}},
-                    ]
-                },
-            ]
-        direction = DESCENDING if self.descending else ASCENDING
-        cursor = (
-            self.documents.collection.find({"$and": conditions})
-            .sort([(self.moment, direction), ("_id", direction)])
-            .limit(limit)
-        )
-        return [doc async for doc in cursor]
+        return await self._pages.page(conditions, self.moment, self.descending, limit, after)
 
 
 def within(

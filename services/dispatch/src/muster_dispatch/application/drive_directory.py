@@ -17,7 +17,7 @@ from muster_contracts.areas import AreaTree
 from muster_contracts.events.drives import DriveAmended, DriveClosed, DriveLaunched
 from muster_contracts.events.registry import DomainEvent
 from muster_dispatch.application.directory import Directory, PageKey, within
-from muster_runtime.mongo import Document
+from muster_runtime.ports.versioned_documents import Document
 from muster_runtime.projections import DocumentChange
 
 LISTED = frozenset(kind.event_type for kind in (DriveLaunched, DriveAmended, DriveClosed))

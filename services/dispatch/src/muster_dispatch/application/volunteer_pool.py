@@ -5,19 +5,19 @@ from __future__ import annotations
 from muster_contracts.areas import AreaTree
 from muster_contracts.eligibility import VolunteerProfile
 from muster_contracts.events import VolunteerRegistered
-from muster_runtime.mongo import ASCENDING, Collection, Document
-from muster_runtime.projections import ConsumedEvent, VersionedDocuments, of_type
+from muster_runtime.ports.versioned_documents import Document, VersionedDocuments
+from muster_runtime.projections import ConsumedEvent, of_type
 
 
 class VolunteerPool:
     COLLECTION = "volunteer_pool"
 
-    def __init__(self, collection: Collection, areas: AreaTree) -> None:
-        self.documents = VersionedDocuments(collection)
+    def __init__(self, documents: VersionedDocuments, areas: AreaTree) -> None:
+        self.documents = documents
         self._areas = areas
 
     async def create_indexes(self) -> None:
-        await self.documents.collection.create_index([("lineage", ASCENDING)], name="lineage")
+        await self.documents.ensure_index("lineage", [("lineage", False)])
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
         for consumed, event in of_type(events, VolunteerRegistered):
@@ -52,4 +52,4 @@ class VolunteerPool:
         )
 
     async def get(self, volunteer_id: str) -> Document | None:
-        return await self.documents.collection.find_one({"_id": volunteer_id})
+        return await self.documents.get(volunteer_id)

@@ -52,16 +52,12 @@ from muster_reporting.application.as_of import (
     instant,
 )
 from muster_reporting.application.ports import History, HistoryWriting
+from muster_runtime.adapters.mongodb.bulk_documents import insert_in_chunks
 from muster_runtime.adapters.mongodb.counter_cells import PackedCounters
+from muster_runtime.adapters.mongodb.packed_json import pack_json, unpack_json
 from muster_runtime.metrics import AS_OF_JOURNAL, AS_OF_WRITE_SECONDS
 from muster_runtime.mongo import Collection, Database, Document
-from muster_runtime.projections import (
-    Contribution,
-    add_nested,
-    insert_in_chunks,
-    pack_json,
-    unpack_json,
-)
+from muster_runtime.projections import Contribution, add_nested
 
 log = logging.getLogger(__name__)
 

@@ -20,13 +20,10 @@ from muster_reporting.application.leaderboards import (
 from muster_reporting.application.ports import Boards, Standing
 from muster_reporting.application.served_in_area import Served
 from muster_reporting.domain.standing import STANDING_EVENT_TYPES, standing_change
+from muster_runtime.adapters.mongodb.bulk_documents import insert_in_chunks
 from muster_runtime.adapters.mongodb.counter_cells import CounterCells
 from muster_runtime.mongo import Database, Document, DuplicateKeyError, insert_absent
-from muster_runtime.projections import (
-    ConsumedEvent,
-    Contribution,
-    insert_in_chunks,
-)
+from muster_runtime.projections import ConsumedEvent, Contribution
 
 
 def _document(cell: str, board: Board) -> Document:

@@ -15,14 +15,9 @@ from muster_reporting.application.pending_activities import (
     apply_above_marks,
 )
 from muster_reporting.application.ports import PendingLists
+from muster_runtime.adapters.mongodb.bulk_documents import by_ids, drained, insert_in_chunks
+from muster_runtime.adapters.mongodb.packed_json import pack_json, unpack_json
 from muster_runtime.mongo import Database, Document, insert_absent
-from muster_runtime.projections import (
-    by_ids,
-    drained,
-    insert_in_chunks,
-    pack_json,
-    unpack_json,
-)
 
 COLLECTION = "pending_activities"
 

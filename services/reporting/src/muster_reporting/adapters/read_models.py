@@ -27,8 +27,10 @@ from muster_reporting.application.ports import (
     Standing,
 )
 from muster_runtime.adapters.mongodb.read_model_store import DocumentReadModelStore
+from muster_runtime.adapters.mongodb.versioned_documents import StoredVersionedDocuments
 from muster_runtime.mongo import Database
-from muster_runtime.projections import ConsumedEvent, VersionedDocuments
+from muster_runtime.ports.versioned_documents import VersionedDocuments
+from muster_runtime.projections import ConsumedEvent
 
 # Collections derived from the log besides the rollup cells themselves.
 INSIGHT_READ_MODELS = (
@@ -56,7 +58,7 @@ M = TypeVar("M", bound=_Buffered)
 
 
 class VersionedActivityFacts(ActivityFacts):
-    """Activity facts as versioned documents (`projections.VersionedDocuments`)."""
+    """Activity facts as versioned documents (`ports.versioned_documents`)."""
 
     def __init__(self, documents: VersionedDocuments) -> None:
         self.documents = documents
@@ -120,7 +122,9 @@ class DocumentReportingStore(DocumentReadModelStore, ReportingStore):
         return self._made(StoredFunnelFacts(self._db[name]))
 
     def activity_facts(self) -> ActivityFacts:
-        return self._made(VersionedActivityFacts(VersionedDocuments(self._db["activity_facts"])))
+        return self._made(
+            VersionedActivityFacts(StoredVersionedDocuments(self._db["activity_facts"]))
+        )
 
     def pending_lists(self) -> PendingLists:
         return self._made(PendingActivities(self._db))

@@ -24,10 +24,8 @@ from muster_reporting.application.served_in_area import (
     period_of,
 )
 from muster_reporting.domain.periods import cell_id
+from muster_runtime.adapters.mongodb.bulk_documents import insert_in_chunks
 from muster_runtime.mongo import ASCENDING, Database, Document, DuplicateKeyError, insert_absent
-from muster_runtime.projections import (
-    insert_in_chunks,
-)
 
 
 @dataclass

@@ -43,9 +43,9 @@ from muster_contracts.events.activities import (
 )
 from muster_contracts.stars import star_rating
 from muster_runtime.errors import NotFoundError, RuleViolationError
-from muster_runtime.mongo import Database
 from muster_runtime.ports.event_store import CommandContext, ConcurrencyError, EventStore, Stream
-from muster_runtime.projections import ConsumedEvent, VersionedDocuments, by_ids
+from muster_runtime.ports.versioned_documents import VersionedDocuments
+from muster_runtime.projections import ConsumedEvent
 from muster_runtime.tracing import traced_command
 from muster_volunteer.application.ports import ActivityViews, OpenAttendances
 from muster_volunteer.domain.attendance import (
@@ -80,10 +80,16 @@ class ActivityBoard:
 
     COLLECTIONS = ("activity_board", "service_records")
 
-    def __init__(self, db: Database, view_seconds: float = VIEW_CACHE_SECONDS) -> None:
-        activities, records = self.COLLECTIONS
-        self.activities = VersionedDocuments(db[activities])
-        self.records = VersionedDocuments(db[records])
+    def __init__(
+        self,
+        activities: VersionedDocuments,
+        records: VersionedDocuments,
+        view_seconds: float = VIEW_CACHE_SECONDS,
+    ) -> None:
+        """`activities`: each activity's events as dispatch published them; `records`:
+        the service records."""
+        self.activities = activities
+        self.records = records
         self._view_seconds = view_seconds
         self._views: dict[str, tuple[float, ActivityView]] = {}
         # Bumped by every change applied here: a read that overlapped one is not kept.
@@ -124,7 +130,7 @@ class ActivityBoard:
         if kept is not None and now - kept[0] < self._view_seconds:
             return kept[1]
         changes = self._changes
-        doc = await self.activities.collection.find_one({"_id": activity_id})
+        doc = await self.activities.get(activity_id)
         view: ActivityView | None = None
         for entry in (doc or {}).get("events", []):
             view = evolve_view(view, decode_payload(entry["type"], 1, entry["payload"]))
@@ -140,12 +146,12 @@ class ActivityBoard:
         """The events kept of each activity (those known), read by `_id`."""
         if not activity_ids:
             return {}
-        cursor = self.activities.collection.find(by_ids(sorted(activity_ids)))
-        return {str(doc["_id"]): list(doc.get("events", [])) async for doc in cursor}
+        found = await self.activities.get_many(activity_ids)
+        return {doc_id: list(doc.get("events", [])) for doc_id, doc in found.items()}
 
     async def service_record(self, volunteer_id: str) -> dict[str, Any]:
         records = sorted(
-            [r async for r in self.records.collection.find({"volunteer_id": volunteer_id})],
+            await self.records.matching({"volunteer_id": volunteer_id}),
             key=lambda r: (r["service_date"], r["_id"]),
         )
         total = sum(int(r["minutes"]) for r in records)

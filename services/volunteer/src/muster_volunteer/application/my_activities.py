@@ -23,13 +23,9 @@ from muster_contracts.events.activities import (
     ActivityScheduled,
     ActivityVolunteersAssigned,
 )
-from muster_runtime.mongo import ASCENDING, Database, Document
-from muster_runtime.projections import (
-    ConsumedEvent,
-    DocumentChange,
-    VersionedDocuments,
-    apply_document_changes,
-)
+from muster_runtime.ports.versioned_documents import Document, VersionedDocuments
+from muster_runtime.projections import ConsumedEvent, DocumentChange, apply_document_changes
+from muster_volunteer.application.ports import ActivityTimetable
 
 MY_ACTIVITY_EVENTS = frozenset(
     kind.event_type
@@ -113,12 +109,13 @@ class MyActivities:
 
     COLLECTION = "my_activities"
 
-    def __init__(self, db: Database) -> None:
-        self.documents = VersionedDocuments(db[self.COLLECTION])
+    def __init__(self, documents: VersionedDocuments, timetable: ActivityTimetable) -> None:
+        self.documents = documents
+        self._timetable = timetable
 
     async def create_indexes(self) -> None:
-        await self.documents.collection.create_index(
-            [("volunteer_ids", ASCENDING), ("ends_at", ASCENDING)], name="volunteer_ends"
+        await self.documents.ensure_index(
+            "volunteer_ends", [("volunteer_ids", False), ("ends_at", False)]
         )
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
@@ -131,15 +128,4 @@ class MyActivities:
     ) -> tuple[list[Document], list[Document]]:
         """Up to `limit` activities not yet ended (soonest first) and up to `limit` that
         ended since `recent_since` (latest first)."""
-        collection = self.documents.collection
-        upcoming = collection.find(
-            {"volunteer_ids": volunteer_id, "ends_at": {"$gte": now}}, {"volunteer_ids": 0}
-        ).sort([("starts_at", ASCENDING), ("_id", ASCENDING)])
-        recent = collection.find(
-            {"volunteer_ids": volunteer_id, "ends_at": {"$lt": now, "$gte": recent_since}},
-            {"volunteer_ids": 0},
-        ).sort([("ends_at", -1), ("_id", ASCENDING)])
-        return (
-            [doc async for doc in upcoming.limit(limit)],
-            [doc async for doc in recent.limit(limit)],
-        )
+        return await self._timetable.of_volunteer(volunteer_id, now, recent_since, limit)

@@ -1,17 +1,20 @@
 """What the volunteer service's application code needs besides the event store: personal
 data sealed per volunteer, one-person-one-record claims, login links, invitation codes, a
-limit on claim attempts, activity views and each volunteer's one open attendance. `muster_volunteer.adapters` implements them on the document
+limit on claim attempts, activity views, each volunteer's one open attendance and their
+activities in time order, and the teams with the leaders each member was told of. `muster_volunteer.adapters` implements them on the document
 store; unit tests implement them in memory."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
 from muster_contracts.events import SealedPersonalData
+from muster_contracts.teams import Team
 from muster_volunteer.domain.attendance import ActivityView
 from muster_volunteer.domain.volunteer import PersonalData
 
@@ -140,3 +143,43 @@ class OpenAttendances(Protocol):
     async def release(self, volunteer_id: str, activity_id: str) -> None:
         """Forget it if it is still this activity's."""
         ...
+
+
+class ActivityTimetable(Protocol):
+    """The activities volunteers are assigned to (`MyActivities`' documents), in time order."""
+
+    async def of_volunteer(
+        self, volunteer_id: str, now: datetime, recent_since: datetime, limit: int
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Up to `limit` activities not yet ended (soonest first, then by id) and up to
+        `limit` that ended since `recent_since` (latest first, then by id), without
+        `volunteer_ids`."""
+        ...
+
+
+class TeamBook(Protocol):
+    """The drives' teams (one document each, written by a newer drive stream version
+    only) and, per volunteer, every leader they were told of."""
+
+    async def read(self, team_ids: Sequence[str]) -> tuple[dict[str, Team], int]:
+        """The teams known of these ids, and the newest drive stream version among them."""
+        ...
+
+    async def keep(self, teams: Mapping[str, Team], version: int) -> None:
+        """Store the teams as of the drive stream's `version`."""
+        ...
+
+    async def tell(self, member: str, leader_id: str) -> None:
+        """Note that `member` was told of `leader_id` (again: no change)."""
+        ...
+
+    async def leaders_told(self, volunteer_id: str) -> set[str]:
+        """The leaders `volunteer_id` was told of."""
+        ...
+
+    async def teams_of(self, volunteer_id: str, limit: int) -> list[Team]:
+        """Up to `limit` teams `volunteer_id` is in or leads, by drive then team (a team
+        left with no members is not one)."""
+        ...
+
+    async def create_indexes(self) -> None: ...

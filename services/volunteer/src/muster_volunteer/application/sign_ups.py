@@ -25,9 +25,9 @@ from muster_contracts.events.drives import (
     SignUpWithdrawn,
 )
 from muster_runtime.errors import ConflictError, NotFoundError, RuleViolationError
-from muster_runtime.mongo import Database, Document, DuplicateKeyError
 from muster_runtime.ports.event_store import CommandContext, ConcurrencyError, EventStore
-from muster_runtime.projections import ConsumedEvent, VersionedDocuments, by_ids
+from muster_runtime.ports.versioned_documents import Document, VersionedDocuments
+from muster_runtime.projections import ConsumedEvent
 from muster_runtime.tracing import traced_command
 
 # What each dispatch decision means for the volunteer's view of the sign-up.
@@ -52,11 +52,13 @@ class DriveBoard:
     COLLECTION = "drive_board"
     SIGN_UPS = "sign_ups"
 
-    def __init__(self, db: Database, areas: AreaTree, sign_ups: Database | None = None) -> None:
-        """`sign_ups`: the database the sign-ups are in, if not `db`'s (the drives are in a
-        version of the read models, the sign-ups in the service's own database)."""
-        self.drives = VersionedDocuments(db[self.COLLECTION])
-        self.sign_ups = VersionedDocuments((db if sign_ups is None else sign_ups)[self.SIGN_UPS])
+    def __init__(
+        self, drives: VersionedDocuments, sign_ups: VersionedDocuments, areas: AreaTree
+    ) -> None:
+        """`drives` are in a version of the read models, `sign_ups` in the service's own
+        database."""
+        self.drives = drives
+        self.sign_ups = sign_ups
         self._areas = areas
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
@@ -108,7 +110,7 @@ class DriveBoard:
             )
 
     async def drive(self, drive_id: str) -> Document:
-        doc = await self.drives.collection.find_one({"_id": drive_id})
+        doc = await self.drives.get(drive_id)
         if doc is None or "title" not in doc:
             raise NotFoundError(f"no drive {drive_id}", field="drive_id")
         return doc
@@ -117,15 +119,15 @@ class DriveBoard:
         """The drives known of `drive_ids` (title, scope, …), read by `_id`."""
         if not drive_ids:
             return {}
-        cursor = self.drives.collection.find(by_ids(sorted(drive_ids)))
-        return {str(doc["_id"]): doc async for doc in cursor if "title" in doc}
+        found = await self.drives.get_many(drive_ids)
+        return {doc_id: doc for doc_id, doc in found.items() if "title" in doc}
 
     async def open_drives_for(
         self, volunteer: VolunteerRegistered, now: datetime
     ) -> list[dict[str, Any]]:
         """Drives whose window is open, whose scope holds my home and whose rules I meet."""
         fitting = []
-        async for doc in self.drives.collection.find({"closed": False}):
+        for doc in await self.drives.matching({"closed": False}):
             launched = DriveLaunched.model_validate(
                 {k: v for k, v in doc.items() if k in DriveLaunched.model_fields}
             )
@@ -180,12 +182,10 @@ class SignUpDesk:
             "status": "submitted",
             "submitted_at": now,
         }
-        try:
-            await self._board.sign_ups.collection.insert_one(record)
-        except DuplicateKeyError:
+        if not await self._board.sign_ups.insert(record):
             existing = await self.get(sign_up_id)
             if existing["volunteer_id"] != volunteer.volunteer_id:
-                raise ConflictError("this sign-up id is taken", field="sign_up_id") from None
+                raise ConflictError("this sign-up id is taken", field="sign_up_id")
         event = SignUpSubmitted(
             sign_up_id=sign_up_id,
             drive_id=drive_id,
@@ -214,21 +214,20 @@ class SignUpDesk:
         )
         with contextlib.suppress(ConcurrencyError):  # withdrawn already
             await self._store.append(signup_stream(sign_up_id), SIGNUP_STREAM, 1, [event], context)
-        await self._board.sign_ups.collection.update_one(
-            {"_id": sign_up_id, "volunteer_id": volunteer_id},
-            {"$set": {"withdrawal_requested": True}},
+        await self._board.sign_ups.set_fields(
+            sign_up_id, {"withdrawal_requested": True}, where={"volunteer_id": volunteer_id}
         )
         return await self.get(sign_up_id)
 
     async def get(self, sign_up_id: str) -> Document:
-        doc = await self._board.sign_ups.collection.find_one({"_id": sign_up_id})
+        doc = await self._board.sign_ups.get(sign_up_id)
         if doc is None:
             raise NotFoundError(f"no sign-up {sign_up_id}")
         return doc
 
     async def of_volunteer(self, volunteer_id: str) -> list[Document]:
-        cursor = self._board.sign_ups.collection.find({"volunteer_id": volunteer_id})
-        return sorted([d async for d in cursor], key=lambda d: d["submitted_at"])
+        signed_up = await self._board.sign_ups.matching({"volunteer_id": volunteer_id})
+        return sorted(signed_up, key=lambda d: d["submitted_at"])
 
 
 def _closes_at(doc: Document, launched: DriveLaunched) -> datetime:

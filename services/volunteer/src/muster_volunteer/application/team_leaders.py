@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from muster_contracts.events import decode_payload
 from muster_contracts.teams import TEAM_CHANGES, Team, evolve_teams, leaders_told, teams_named
-from muster_runtime.mongo import ASCENDING, Database, update_or_insert
 from muster_runtime.projections import ConsumedEvent
-from muster_runtime.teams import TeamDocuments
+from muster_volunteer.application.ports import TeamBook
 
 TEAM_EVENT_TYPES = frozenset(kind.event_type for kind in TEAM_CHANGES)
 
@@ -17,12 +16,8 @@ TEAM_EVENT_TYPES = frozenset(kind.event_type for kind in TEAM_CHANGES)
 class TeamLeaders:
     """The teams (one document each) and, per volunteer, every leader they were told of."""
 
-    COLLECTIONS = ("teams", "leaders_known")
-
-    def __init__(self, db: Database) -> None:
-        teams, leaders = self.COLLECTIONS
-        self.teams = TeamDocuments(db[teams])
-        self.leaders = db[leaders]
+    def __init__(self, teams: TeamBook) -> None:
+        self.teams = teams
 
     async def apply(self, events: list[ConsumedEvent]) -> None:
         for consumed in events:
@@ -37,36 +32,18 @@ class TeamLeaders:
             # Members first, the teams after: a redelivery after a stop between them
             # finds the teams as they were and tells the same leaders again ($addToSet).
             for told in leaders_told(event, teams):
-                await update_or_insert(
-                    self.leaders,
-                    told.member,
-                    {"$addToSet": {"leaders": told.leader_id}},
-                    {"leaders": [told.leader_id]},
-                )
+                await self.teams.tell(told.member, told.leader_id)
             await self.teams.keep(evolve_teams(teams, event), envelope.stream_version)
 
     async def create_indexes(self) -> None:
         """A volunteer's teams (`teams_of`) by member and by leader."""
-        await self.teams.collection.create_index([("members", ASCENDING)], name="members")
-        await self.teams.collection.create_index([("leader_id", ASCENDING)], name="leader")
+        await self.teams.create_indexes()
 
     async def teams_of(self, volunteer_id: str, limit: int) -> list[Team]:
         """Up to `limit` teams `volunteer_id` is in or leads, by drive then team (a team
         merged into another, left with no members, is not one)."""
-        cursor = (
-            self.teams.collection.find(
-                {"$or": [{"members": volunteer_id}, {"leader_id": volunteer_id}]}
-            )
-            .sort([("drive_id", 1), ("_id", 1)])
-            .limit(limit)
-        )
-        return [
-            Team(doc["_id"], doc["drive_id"], doc["leader_id"], tuple(doc.get("members", [])))
-            async for doc in cursor
-            if doc.get("members")
-        ]
+        return await self.teams.teams_of(volunteer_id, limit)
 
     async def nameable_by(self, volunteer_id: str) -> frozenset[str]:
         """The volunteers whose names `volunteer_id` may read: themself and their leaders."""
-        doc = await self.leaders.find_one({"_id": volunteer_id})
-        return frozenset({volunteer_id, *(doc or {}).get("leaders", [])})
+        return frozenset({volunteer_id, *await self.teams.leaders_told(volunteer_id)})

@@ -24,17 +24,10 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
+from muster_runtime.adapters.mongodb.bulk_documents import by_ids, drained, insert_in_chunks
+from muster_runtime.adapters.mongodb.packed_json import pack_json, unpack_json
 from muster_runtime.mongo import Document, insert_absent
-from muster_runtime.projections import (
-    Contribution,
-    add_nested,
-    by_ids,
-    count_above_marks,
-    drained,
-    insert_in_chunks,
-    pack_json,
-    unpack_json,
-)
+from muster_runtime.projections import Contribution, add_nested, count_above_marks
 
 
 @dataclass

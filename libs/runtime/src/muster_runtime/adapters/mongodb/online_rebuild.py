@@ -34,10 +34,12 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from muster_runtime.adapters.mongodb.bulk_documents import DOCUMENTS_WRITTEN
+from muster_runtime.adapters.mongodb.packed_json import unpack_json
 from muster_runtime.adapters.mongodb.read_model_versions import Pointer, ReadModelVersions
 from muster_runtime.adapters.mongodb.seen_events import RepeatFilter
 from muster_runtime.mongo import Database, Document
-from muster_runtime.projections import DOCUMENTS_WRITTEN, ConsumedEvent, source_of, unpack_json
+from muster_runtime.projections import ConsumedEvent, source_of
 from muster_runtime.rebuild import (
     DeadLetters,
     group_is_empty,
