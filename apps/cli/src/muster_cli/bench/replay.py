@@ -137,6 +137,8 @@ def _subprocess_env(prefix: str, database: str, bootstrap: str, mongo_url: str) 
         "MUSTER_KAFKA_BOOTSTRAP": bootstrap,
         "MUSTER_MONGO_URL": mongo_url,
         "MUSTER_LOG_LEVEL": "WARNING",
+        # The bench's processes take the bench's development tokens and secrets.
+        "MUSTER_DEV_MODE": "1",
     }
 
 
@@ -243,7 +245,8 @@ async def _query_latency(
                     if n >= 50:  # the first requests warm the connection pool and caches
                         samples[as_of].append(elapsed)
     finally:
-        process.terminate()
+        if process.returncode is None:  # one that exited early keeps its error visible
+            process.terminate()
         await process.wait()
     return latency_summary(samples[False]), latency_summary(samples[True])
 
