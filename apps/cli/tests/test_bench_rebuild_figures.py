@@ -91,8 +91,8 @@ def test_ratios_compare_the_rebuild_with_its_baselines() -> None:
     assert ratio(1.0, 0.0) is None
     rows = report.rebuild_rows({"replay": [{"events": 10_000, "rebuilds": {"dispatch": figures}}]})
     assert rows[0][:2] == ["10,000", "dispatch"]
-    assert {"0.03×", "1.50×", "512 MB"} <= set(rows[0])
+    assert {"0.025×", "1.50×", "512 MB"} <= set(rows[0])
     targets = report.target_rows({"replay": [{"events": 10_000, "rebuild_rate": 500.0,
         "rebuild_seconds": 20.0, "rebuild_write_seconds": 6.0, "query_latency_ms": {},
         "totals_match": True, "rebuilds": {"dispatch": figures}}]})  # fmt: skip
-    assert targets[-2][1:] == ["≥ 0.4×, ≤ 1.5×, ≤ 1.5 GB", "dispatch 0.03×, 1.50×, 512 MB"]
+    assert targets[-2][1:] == ["≥ 0.4×, ≤ 1.5×, ≤ 1.5 GB", "dispatch 0.025×, 1.50×, 512 MB"]

@@ -43,7 +43,10 @@ def operation_rows(results: dict[str, Any]) -> list[list[str]]:
 
 
 def _times(value: float | None) -> str:
-    return f"{value:.2f}×" if value is not None else "–"
+    """A ratio, with three decimals below 0.1 (0.008× and 0.012× differ)."""
+    if value is None:
+        return "–"
+    return f"{value:.3f}×" if value < 0.1 else f"{value:.2f}×"
 
 
 def _mb(value: float) -> str:
