@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings
 
 from muster_dispatch.bootstrap import DispatchSettings
 from muster_notify.bootstrap import NotifySettings
-from muster_pages.bootstrap import PagesSettings
+from muster_pages.settings import PagesSettings
 from muster_reporting.bootstrap import ReportingSettings
 from muster_runtime.settings import ServiceSettings
 from muster_volunteer.bootstrap import VolunteerSettings

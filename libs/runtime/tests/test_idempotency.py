@@ -22,10 +22,10 @@ from muster_runtime.idempotency import (
     RETENTION,
     IdempotencyKeys,
     InMemoryIdempotencyRecords,
+    NewIds,
     RetrySafeRoute,
     never_replayed,
     replays_by,
-    stable_id,
 )
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
@@ -53,11 +53,11 @@ def build(world: World) -> tuple[TestClient, InMemoryIdempotencyRecords]:
 
     @router.post("/drives", status_code=201)
     async def launch(
-        request: Request, response: Response, form: Launch, _: Principal = Organiser
+        ids: NewIds, response: Response, form: Launch, _: Principal = Organiser
     ) -> dict[str, Any]:
         if form.title == "taken":
             raise ConflictError("a drive of that title runs already")
-        drive_id = stable_id(request, "drive").hex[:12]
+        drive_id = ids.of("drive").hex[:12]
         world.launched.append(drive_id)
         response.headers["Location"] = f"/drives/{drive_id}"
         return {"drive_id": drive_id, "title": form.title, "run": len(world.launched)}

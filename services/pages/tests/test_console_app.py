@@ -10,8 +10,9 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
-from muster_pages.bootstrap import PagesSettings, build_app
+from muster_pages.bootstrap import build_app
 from muster_pages.domain.sign_in import claims_shown
+from muster_pages.settings import PagesSettings
 
 SECRET = "a-test-secret-that-is-long-enough-for-hs256-0123456789"
 

@@ -9,7 +9,8 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
-from muster_pages.bootstrap import PagesSettings, build_app
+from muster_pages.bootstrap import build_app
+from muster_pages.settings import PagesSettings
 from muster_runtime.settings import InsecureSecretsError
 
 SECRET = "a-test-secret-that-is-long-enough-for-hs256-0123456789"

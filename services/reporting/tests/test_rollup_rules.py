@@ -634,6 +634,28 @@ def test_journal_documents_from_before_the_bytes_form_read_the_same() -> None:
     assert [change["o"] for _, change in first_recorded([listed])] == [e.offset for e in events]
 
 
+def test_a_journal_read_a_document_at_a_time_keeps_each_events_first_recording() -> None:
+    log = Log()
+    events = [log.event("s0", n + 1, registered(f"v{n}", BUILDING), T0) for n in range(3)]
+    later = log.event("s0", 4, registered("v3", BUILDING), T0)
+    changes = [Change(e, "a", {"registered": 1}, T0) for e in events]
+    first = journal_documents("volunteers_by_area", changes)
+    # The same batch journalled again, computed otherwise, and one more event.
+    again = journal_documents(
+        "volunteers_by_area",
+        [Change(e, "b", {"registered": 2}, T0) for e in events]
+        + [Change(later, "a", {"registered": 1}, T0)],
+    )
+    whole = list(first_recorded([*first, *again]))
+    seen: set[tuple[str, str, int]] = set()
+    in_parts = [item for document in [*first, *again] for item in first_recorded([document], seen)]
+
+    assert in_parts == whole
+    assert [(change["c"], change["o"]) for _, change in whole] == [
+        ("a", e.offset) for e in [*events, later]
+    ]
+
+
 async def ranking(insights: Insights, area: str, period: str | None) -> list[tuple[str, int]]:
     board = await insights.service.leaderboards.board(cell_id(area, period))
     return [(e.volunteer_id, e.minutes) for e in board.entries]

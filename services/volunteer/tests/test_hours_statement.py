@@ -138,3 +138,16 @@ def test_a_statement_without_records_says_so() -> None:
     page = render_statement(empty, "en")
     assert "No approved service yet." in page
     assert "<table" not in page
+
+
+def test_names_and_titles_are_printed_as_text_never_as_markup() -> None:
+    given = statement("en")
+    given["volunteer"]["name"] = "<script>alert(1)</script>"
+    given["records"][0]["activity_title"] = "<i>tidy</i> & sweep"
+    given["issued_by"] = "Lubei <Volunteers>"
+    page = render_statement(given, "en")
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<b>&lt;script&gt;" in page  # the label's own emphasis stays markup
+    assert "&lt;i&gt;tidy&lt;/i&gt; &amp; sweep" in page
+    assert "Lubei &lt;Volunteers&gt;" in page

@@ -29,11 +29,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 import orjson
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
 
 from muster_runtime.errors import (
@@ -257,6 +257,19 @@ def stable_id(request: Request, kind: str) -> UUID:
     every retry, so running the command again finds what the first run made), else new."""
     claim: Claim | None = getattr(request.state, "idempotency", None)
     return claim.stable_id(kind) if claim is not None else uuid4()
+
+
+class StableIds:
+    """`stable_id` as a FastAPI dependency (`NewIds`): a handler asks `ids.of("drive")`."""
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+
+    def of(self, kind: str) -> UUID:
+        return stable_id(self._request, kind)
+
+
+NewIds = Annotated[StableIds, Depends(StableIds)]
 
 
 # --- What a replay answers when the first answer must not be kept whole ----------------

@@ -37,6 +37,7 @@ from muster_dispatch.entrypoints import (
     drives_http,
     http,
 )
+from muster_dispatch.entrypoints.dependencies import DispatchDesks
 from muster_runtime.adapters.mongodb.live_read_models import VERSION_POLL_SECONDS, LiveReadModels
 from muster_runtime.adapters.mongodb.online_rebuild import OnlineRebuildResult
 from muster_runtime.adapters.mongodb.service_rebuild import (
@@ -52,6 +53,7 @@ from muster_runtime.mongo import Database
 from muster_runtime.ports.event_store import EventStore
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
+from muster_runtime.wiring import wire
 
 CONTEXT = "dispatch"
 # Its own events too: approvals and corrections are settled again from them (`HoursSettlement`).
@@ -189,11 +191,22 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     app_state: list[FastAPI] = []
 
     def serve_from(live: Dispatching) -> None:
+        """Handlers read the live version's models from now on (a rebuild's switch)."""
         for app in app_state:
-            app.state.pool = live.read_models.pool
-            app.state.activity_directory = live.read_models.directory
-            app.state.drive_directory = live.read_models.drive_directory
-            app.state.activities = live.activities
+            wire(
+                app,
+                DispatchDesks(
+                    areas=areas,
+                    area_tree=area_tree,
+                    pool=live.read_models.pool,
+                    drives=drives,
+                    activities=live.activities,
+                    activity_directory=live.read_models.directory,
+                    drive_directory=live.read_models.drive_directory,
+                    hours_policy=settings.hours_policy,
+                    volunteer_page_url=settings.volunteer_page_url,
+                ),
+            )
 
     live = LiveReadModels(
         read_model_versions(runtime.client, settings),
@@ -230,11 +243,6 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
         ],
         on_start=on_start,
     )
-    app.state.areas = areas
-    app.state.area_tree = area_tree
-    app.state.drives = drives
-    app.state.hours_policy = settings.hours_policy
-    app.state.volunteer_page_url = settings.volunteer_page_url
     app_state.append(app)
     serve_from(live.current)
     return app

@@ -23,11 +23,13 @@ from muster_notify.application.notifier import Notifier
 from muster_notify.application.reminders import TimerWalk
 from muster_notify.channels_root import Channels, ChannelSettings
 from muster_notify.entrypoints import channels_http, http
+from muster_notify.entrypoints.dependencies import NotifyDesks
 from muster_runtime.adapters.mongodb.reference_areas import ReferenceAreas
 from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.volunteer_names import VolunteerNames
+from muster_runtime.wiring import wire
 
 CONTEXT = "notify"
 CONSUMES = ("volunteer", "dispatch")
@@ -122,12 +124,18 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
         routers=[http.router, channels_http.router],
         on_start=on_start,
     )
-    app.state.areas = areas
-    app.state.facts = facts
-    app.state.inbox = InboxDesk(inboxes, facts, VolunteerNames(settings.volunteer_service_url))
-    app.state.live = live
-    app.state.tallies = tallies
-    app.state.broadcasts = broadcasts
-    app.state.stream_poll_seconds = settings.stream_poll_seconds
-    channels.serve(app, inboxes)
+    wire(
+        app,
+        NotifyDesks(
+            areas=areas,
+            facts=facts,
+            inbox=InboxDesk(inboxes, facts, VolunteerNames(settings.volunteer_service_url)),
+            live=live,
+            tallies=tallies,
+            broadcasts=broadcasts,
+            revocations=runtime.revocations,
+            stream_poll_seconds=settings.stream_poll_seconds,
+            channels=channels.desks(inboxes),
+        ),
+    )
     return app

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI
 from pydantic import Field
 
 from muster_contracts.areas import AreaTree
@@ -30,6 +29,7 @@ from muster_notify.application.ports import Facts, Inboxes, Tallies
 from muster_notify.application.preferences import PreferenceDesk, WebhookDesk
 from muster_notify.domain.preferences import Channel
 from muster_notify.domain.webhooks import AllowList
+from muster_notify.entrypoints.dependencies import ChannelDesks
 from muster_runtime.eventstore import EventStore
 from muster_runtime.mongo import Database
 from muster_runtime.service import ServiceRuntime
@@ -163,13 +163,16 @@ class Channels:
     async def begin(self) -> None:
         await self.pushes.create_indexes()
 
-    def serve(self, app: FastAPI, inboxes: Inboxes) -> None:
-        app.state.preferences = PreferenceDesk(self.preferences, inboxes)
-        app.state.webhooks = WebhookDesk(self.subscriptions)
-        app.state.subscriptions = self.subscriptions
-        app.state.pushes = self.pushes
+    def desks(self, inboxes: Inboxes) -> ChannelDesks:
+        """What the channels' handlers depend on."""
 
         async def check(url: str) -> None:
             await check_destination(self.allow, url)
 
-        app.state.check_destination = check
+        return ChannelDesks(
+            preferences=PreferenceDesk(self.preferences, inboxes),
+            webhooks=WebhookDesk(self.subscriptions),
+            subscriptions=self.subscriptions,
+            pushes=self.pushes,
+            check_destination=check,
+        )

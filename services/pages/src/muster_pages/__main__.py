@@ -1,6 +1,7 @@
 """Run the pages service: `python -m muster_pages`."""
 
-from muster_pages.bootstrap import PagesSettings, build_app
+from muster_pages.bootstrap import build_app
+from muster_pages.settings import PagesSettings
 from muster_runtime.http import serve
 
 

@@ -39,6 +39,7 @@ from muster_runtime.logs import configure_logging
 from muster_runtime.mongo import Database
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
+from muster_runtime.wiring import wire
 from muster_volunteer.adapters.logins import ClaimAttempts, InvitationCodes, LoginLinks
 from muster_volunteer.adapters.open_attendances import StoredOpenAttendances
 from muster_volunteer.adapters.personal_data import IdentityClaims, PersonalDataVault
@@ -68,6 +69,7 @@ from muster_volunteer.entrypoints import (
     rosters_http,
     sign_ups_http,
 )
+from muster_volunteer.entrypoints.dependencies import VolunteerDesks
 
 CONTEXT = "volunteer"
 # notify: its email requests, fulfilled here where the addresses are.
@@ -291,19 +293,44 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     open_attendances = StoredOpenAttendances(db)
     app_state: list[FastAPI] = []
 
+    registry = VolunteerRegistry(store, vault, phones, areas, logins, id_numbers, invitation_codes)
+    rosters = RosterImport(registry, phones, areas)
+    login_desk = LoginDesk(
+        store,
+        logins,
+        invitation_codes,
+        ClaimAttempts(db, settings.claim_attempts_per_hour, window_seconds=3600),
+        timedelta(hours=settings.invitation_valid_hours),
+    )
+    email_addresses = EmailAddresses(store, vault)
+
     def serve_from(live: Volunteering) -> None:
+        """Handlers read the live version's models from now on (a rebuild's switch)."""
         models = live.read_models
         for app in app_state:
-            app.state.board = models.board
-            app.state.sign_ups = SignUpDesk(store, models.board)
-            app.state.activity_board = models.activity_board
-            app.state.team_leaders = models.team_leaders
-            app.state.my_activities = models.my_activities
-            app.state.hours_statements = HoursStatements(
-                models.activity_board, models.board, areas, settings.statement_issuer
-            )
-            app.state.attendance = AttendanceDesk(
-                store, models.activity_board, open_attendances, settings.check_in_radius_metres
+            wire(
+                app,
+                VolunteerDesks(
+                    areas=areas,
+                    registry=registry,
+                    rosters=rosters,
+                    logins=login_desk,
+                    email_addresses=email_addresses,
+                    board=models.board,
+                    sign_ups=SignUpDesk(store, models.board),
+                    activity_board=models.activity_board,
+                    team_leaders=models.team_leaders,
+                    my_activities=models.my_activities,
+                    hours_statements=HoursStatements(
+                        models.activity_board, models.board, areas, settings.statement_issuer
+                    ),
+                    attendance=AttendanceDesk(
+                        store,
+                        models.activity_board,
+                        open_attendances,
+                        settings.check_in_radius_metres,
+                    ),
+                ),
             )
 
     live = LiveReadModels(
@@ -355,19 +382,6 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
         on_start=on_start,
         larger_bodies={"/rosters/": rosters_http.MAX_ROSTER_BYTES},
     )
-    app.state.areas = areas
-    app.state.registry = VolunteerRegistry(
-        store, vault, phones, areas, logins, id_numbers, invitation_codes
-    )
-    app.state.rosters = RosterImport(app.state.registry, phones, areas)
-    app.state.logins = LoginDesk(
-        store,
-        logins,
-        invitation_codes,
-        ClaimAttempts(db, settings.claim_attempts_per_hour, window_seconds=3600),
-        timedelta(hours=settings.invitation_valid_hours),
-    )
-    app.state.email_addresses = EmailAddresses(store, vault)
     app_state.append(app)
     serve_from(live.current)
     return app

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from muster_contracts.checkin import (
@@ -18,6 +18,7 @@ from muster_contracts.checkin import (
 from muster_contracts.envelope import Role
 from muster_contracts.events.activities import BeneficiaryGroup
 from muster_dispatch.application.activities import ActivityBook, ActivityRead, DecideActivity
+from muster_dispatch.application.drives import DriveBook
 from muster_dispatch.domain.activity import (
     Activity,
     AmendActivity,
@@ -30,14 +31,14 @@ from muster_dispatch.domain.activity import (
     record_beneficiaries,
     schedule_activity,
 )
-from muster_dispatch.domain.hours import HoursPolicy
+from muster_dispatch.entrypoints.dependencies import Activities, Desks, Drives, Policy
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import (
     ErrorAnswer,
     PreconditionRequiredError,
     RuleViolationError,
 )
-from muster_runtime.idempotency import RetrySafeRoute, stable_id
+from muster_runtime.idempotency import NewIds, RetrySafeRoute
 from muster_runtime.mongo import INT64_MAX
 from muster_runtime.ports.event_store import CommandContext
 
@@ -70,16 +71,6 @@ class CorrectionForm(BaseModel):
     check_in_at: AwareDatetime | None = None
     check_out_at: AwareDatetime | None = None
     reason: str = Field(min_length=1, max_length=200)
-
-
-def _book(request: Request) -> ActivityBook:
-    book: ActivityBook = request.app.state.activities
-    return book
-
-
-def _policy(request: Request) -> HoursPolicy:
-    policy: HoursPolicy = request.app.state.hours_policy
-    return policy
 
 
 def activity_view(state: Activity) -> dict[str, Any]:
@@ -117,14 +108,13 @@ def activity_view(state: Activity) -> dict[str, Any]:
 
 
 async def _change(
-    request: Request,
+    book: ActivityBook,
     principal: Principal,
     activity_id: str,
     decide: DecideActivity,
     loaded: ActivityRead | None = None,
 ) -> dict[str, Any]:
     """Decide on the activity and append (on `loaded`, the caller's read, if it has one)."""
-    book = _book(request)
     read = loaded or await book.existing_read(activity_id)
     assert read.state.scheduled is not None
     principal.require_scope(read.state.scheduled.place_area_id, book.areas)
@@ -158,31 +148,34 @@ class ActivityForm(ScheduleActivity):
 
 
 async def may_schedule(
-    request: Request, form: ScheduleActivity, principal: Principal
-) -> ActivityBook:
+    book: ActivityBook, drives: DriveBook, form: ScheduleActivity, principal: Principal
+) -> None:
     """Refuse an activity in an unknown area (422 `unknown_area`), outside the organiser's
     scope, or of another area's drive (403 `outside_scope`)."""
-    book = _book(request)
     _require_place(principal, book, form.place_area_id)
     if form.drive_id is not None:
         # An activity of another area's drive is not this organiser's to schedule.
-        drive = await request.app.state.drives.load(form.drive_id)
+        drive = await drives.load(form.drive_id)
         if drive.launched is not None:
             principal.require_scope(drive.launched.scope_area_id, book.areas)
-    return book
 
 
 @router.post("", status_code=201)
 async def schedule(
-    request: Request, response: Response, form: ActivityForm, principal: Organiser
+    ids: NewIds,
+    response: Response,
+    form: ActivityForm,
+    principal: Organiser,
+    book: Activities,
+    drives: Drives,
 ) -> dict[str, Any]:
     """Schedule an activity of a drive or team; its check-in secret is generated here.
 
     422 `unknown_area` (field `place_area_id`) for an area the tree does not hold, 403
     `outside_scope` for a known area outside the organiser's.
     """
-    book = await may_schedule(request, form, principal)
-    activity_id = stable_id(request, "activity").hex[:12]
+    await may_schedule(book, drives, form, principal)
+    activity_id = ids.of("activity").hex[:12]
     secret = new_checkin_secret()
     state, _ = await book.execute(
         activity_id,
@@ -195,10 +188,9 @@ async def schedule(
 
 @router.get("/{activity_id}")
 async def get_activity(
-    request: Request, response: Response, activity_id: str, principal: Reader
+    response: Response, activity_id: str, principal: Reader, book: Activities
 ) -> dict[str, Any]:
     """The activity; its `ETag` is its version, which an amendment's `If-Match` names."""
-    book = _book(request)
     state = await book.existing(activity_id)
     assert state.scheduled is not None
     principal.require_scope(state.scheduled.place_area_id, book.areas)
@@ -238,11 +230,11 @@ AMEND_ANSWERS: dict[int | str, dict[str, Any]] = {
 
 @router.post("/{activity_id}/amend", responses=AMEND_ANSWERS)
 async def amend(
-    request: Request,
     response: Response,
     activity_id: str,
     form: AmendActivity,
     principal: Organiser,
+    book: Activities,
     if_match: IfMatch = None,
 ) -> dict[str, Any]:
     """Change the time (`starts_at`, `ends_at`), place (`place_area_id`, `latitude` and
@@ -252,7 +244,6 @@ async def amend(
     Check-in and check-out windows follow the new times and the location check the new
     place; attendances recorded already must fit the new windows. The assigned and
     checked-in volunteers are told what changed (`activity.amended`)."""
-    book = _book(request)
     read = await book.existing_read(activity_id)
     assert read.state.scheduled is not None
     principal.require_scope(read.state.scheduled.place_area_id, book.areas)
@@ -271,11 +262,11 @@ async def amend(
 
 
 @router.get("/{activity_id}/check-in-code")
-async def check_in_code(request: Request, activity_id: str, principal: Organiser) -> dict[str, Any]:
+async def check_in_code(activity_id: str, principal: Organiser, desks: Desks) -> dict[str, Any]:
     """The rotating code to show as a QR code on the organiser's device: `qr_payload` is
     the volunteer page's link to the activity with the code (`MUSTER_VOLUNTEER_PAGE_URL`),
     which a phone's camera opens."""
-    book = _book(request)
+    book = desks.activities
     state = await book.existing(activity_id)
     assert state.scheduled is not None
     principal.require_scope(state.scheduled.place_area_id, book.areas)
@@ -287,28 +278,28 @@ async def check_in_code(request: Request, activity_id: str, principal: Organiser
         "activity_id": activity_id,
         "code": code,
         "valid_for_seconds": CODE_STEP_SECONDS - int(now.timestamp()) % CODE_STEP_SECONDS,
-        "qr_payload": check_in_link(request.app.state.volunteer_page_url, activity_id, code),
+        "qr_payload": check_in_link(desks.volunteer_page_url, activity_id, code),
     }
 
 
 @router.post("/{activity_id}/cancel")
 async def cancel(
-    request: Request, activity_id: str, form: CancelForm, principal: Organiser
+    activity_id: str, form: CancelForm, principal: Organiser, book: Activities
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
     return await _change(
-        request, principal, activity_id, lambda s: cancel_activity(s, form.reason, now)
+        book, principal, activity_id, lambda s: cancel_activity(s, form.reason, now)
     )
 
 
 @router.post("/{activity_id}/beneficiaries")
 async def beneficiaries(
-    request: Request, activity_id: str, form: BeneficiariesForm, principal: Organiser
+    activity_id: str, form: BeneficiariesForm, principal: Organiser, book: Activities
 ) -> dict[str, Any]:
     """Record whom the activity served, by group; a later call amends it (give a reason)."""
     now = datetime.now(UTC)
     return await _change(
-        request,
+        book,
         principal,
         activity_id,
         lambda s: record_beneficiaries(s, form.counts, form.reason, now),
@@ -317,11 +308,11 @@ async def beneficiaries(
 
 @router.post("/{activity_id}/attendances/{volunteer_id}/correct")
 async def correct(
-    request: Request,
     activity_id: str,
     volunteer_id: str,
     form: CorrectionForm,
     principal: Organiser,
+    book: Activities,
 ) -> dict[str, Any]:
     """Correct an attendance (补签); after approval the volunteer's days are recounted and
     the records adjusted."""
@@ -333,15 +324,14 @@ async def correct(
             principal.subject, now,
         )  # fmt: skip
 
-    view = await _change(request, principal, activity_id, decide)
+    view = await _change(book, principal, activity_id, decide)
     if not view["approved"] or not view["events"]:
         return view
-    return await _settled(request, principal, activity_id, view, [volunteer_id])
+    return await _settled(book, principal, activity_id, view, [volunteer_id])
 
 
 @router.get("/{activity_id}/never-checked-out")
-async def open_attendances(request: Request, activity_id: str, principal: Reader) -> dict[str, Any]:
-    book = _book(request)
+async def open_attendances(activity_id: str, principal: Reader, book: Activities) -> dict[str, Any]:
     state = await book.existing(activity_id)
     assert state.scheduled is not None
     principal.require_scope(state.scheduled.place_area_id, book.areas)
@@ -354,37 +344,36 @@ async def open_attendances(request: Request, activity_id: str, principal: Reader
 
 
 @router.post("/{activity_id}/close-never-checked-out")
-async def close_open(request: Request, activity_id: str, principal: Organiser) -> dict[str, Any]:
+async def close_open(
+    activity_id: str, principal: Organiser, book: Activities, policy: Policy
+) -> dict[str, Any]:
     """Close open attendances by the configured rule once the grace period is over."""
     now = datetime.now(UTC)
     return await _change(
-        request, principal, activity_id, lambda s: close_never_checked_out(s, now, _policy(request))
+        book, principal, activity_id, lambda s: close_never_checked_out(s, now, policy)
     )
 
 
 @router.post("/{activity_id}/approve")
-async def approve(request: Request, activity_id: str, principal: Organiser) -> dict[str, Any]:
+async def approve(activity_id: str, principal: Organiser, book: Activities) -> dict[str, Any]:
     """Approve the hours. Each volunteer's days are counted with their other approved
     attendances, and the service records of this activity (and of activities sharing
     those days) follow: one per volunteer and local day."""
-    book = _book(request)
     read = await book.existing_read(activity_id)
     now = datetime.now(UTC)
     view = await _change(
-        request, principal, activity_id, lambda s: approve_hours(s, principal.subject, now), read
+        book, principal, activity_id, lambda s: approve_hours(s, principal.subject, now), read
     )
-    return await _settled(request, principal, activity_id, view)
+    return await _settled(book, principal, activity_id, view)
 
 
 async def _settled(
-    request: Request,
+    book: ActivityBook,
     principal: Principal,
     activity_id: str,
     view: dict[str, Any],
     volunteer_ids: list[str] | None = None,
 ) -> dict[str, Any]:
     """`view` once the activity's hours are settled (`ActivityBook.settle_hours`)."""
-    state = await _book(request).settle_hours(
-        activity_id, CommandContext(principal.actor), volunteer_ids
-    )
+    state = await book.settle_hours(activity_id, CommandContext(principal.actor), volunteer_ids)
     return activity_view(state) | {"events": view["events"]}

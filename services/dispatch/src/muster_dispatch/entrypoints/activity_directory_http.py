@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from muster_dispatch.application.activity_directory import ActivityDirectory, ActivityQuery
+from muster_dispatch.application.activity_directory import ActivityQuery
 from muster_dispatch.entrypoints import listing
 from muster_dispatch.entrypoints.activities_http import Reader
+from muster_dispatch.entrypoints.dependencies import Areas, Directory
 
 router = APIRouter(prefix="/activities", tags=["activities"])
 
@@ -45,8 +46,9 @@ class ActivityList(BaseModel):
     responses=listing.refusals("a `limit` outside 1–500, an instant without its offset"),
 )
 async def list_activities(
-    request: Request,
     principal: Reader,
+    directory: Directory,
+    areas: Areas,
     area_id: Annotated[str | None, Query(pattern=r"^[0-9]{4,16}$")] = None,
     starts_from: Annotated[str | None, Query(alias="from", pattern=listing.INSTANT)] = None,
     starts_before: Annotated[str | None, Query(alias="to", pattern=listing.INSTANT)] = None,
@@ -63,9 +65,8 @@ async def list_activities(
     `from`/`to` bound the start (`to` exclusive). A page holds up to `limit`; the next
     page is asked for with `after=<next_after>`. Follows dispatch's events: an activity
     just scheduled is listed within moments."""
-    directory: ActivityDirectory = request.app.state.activity_directory
     query = ActivityQuery(
-        area_id=listing.listed_area(principal, area_id, request.app.state.areas),
+        area_id=listing.listed_area(principal, area_id, areas),
         starts_from=listing.instant(starts_from, "from"),
         starts_before=listing.instant(starts_before, "to"),
         drive_id=drive_id,

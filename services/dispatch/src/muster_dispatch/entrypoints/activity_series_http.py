@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from muster_contracts.areas import AreaTree
@@ -15,8 +15,9 @@ from muster_dispatch.application.activities import DecideActivity
 from muster_dispatch.domain.activity import Activity, ActivityRuleError, schedule_activity
 from muster_dispatch.domain.activity_series import MAX_OCCURRENCES, Recurrence, occurrences
 from muster_dispatch.entrypoints.activities_http import ActivityForm, Organiser, may_schedule
+from muster_dispatch.entrypoints.dependencies import Activities, Drives, Policy
 from muster_runtime.errors import ErrorAnswer, RuleViolationError
-from muster_runtime.idempotency import RetrySafeRoute, stable_id
+from muster_runtime.idempotency import NewIds, RetrySafeRoute
 from muster_runtime.ports.event_store import CommandContext
 
 router = APIRouter(prefix="/activity-series", tags=["activities"], route_class=RetrySafeRoute)
@@ -56,24 +57,30 @@ class Series(BaseModel):
     },
 )
 async def schedule_series(
-    request: Request, response: Response, form: SeriesForm, principal: Organiser
+    ids: NewIds,
+    response: Response,
+    form: SeriesForm,
+    principal: Organiser,
+    book: Activities,
+    drives: Drives,
+    policy: Policy,
 ) -> Series:
     """Schedule a recurring activity, e.g. a patrol every Saturday 08:00–10:00 until a
     date: every occurrence at once, at the same local time (`MUSTER_TIMEZONE`). Send an
     `Idempotency-Key`: a retry (after a lost answer, or a 503 half-way) schedules only the
     occurrences not scheduled yet, under the same ids."""
-    book = await may_schedule(request, form, principal)
-    timezone = request.app.state.hours_policy.timezone
+    await may_schedule(book, drives, form, principal)
+    timezone = policy.timezone
     try:
         times = occurrences(form.starts_at, form.ends_at, form.repeat, timezone)
     except ActivityRuleError as exc:
         raise RuleViolationError(str(exc), field=exc.field, rule=exc.rule) from None
-    series_id = stable_id(request, "activity-series").hex[:12]
+    series_id = ids.of("activity-series").hex[:12]
     context = CommandContext(principal.actor)
     scheduled: list[Occurrence] = []
     one = form.model_dump(exclude={"repeat"})
     for number, (starts_at, ends_at) in enumerate(times, start=1):
-        activity_id = stable_id(request, f"activity-series:{number}").hex[:12]
+        activity_id = ids.of(f"activity-series:{number}").hex[:12]
         command = ActivityForm.model_validate(one | {"starts_at": starts_at, "ends_at": ends_at})
         await book.execute(
             activity_id, _occurrence(command, book.areas, (series_id, number)), context

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
 
 from muster_contracts.areas import Area, AreaTree
 from muster_contracts.envelope import Role
-from muster_dispatch.application.area_tree import AreaTreeBook
+from muster_dispatch.entrypoints.dependencies import Areas, AreaTreeEditor
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError
 from muster_runtime.idempotency import RetrySafeRoute
@@ -48,14 +48,13 @@ def _view(area: Area, areas: AreaTree) -> dict[str, Any]:
     responses={200: {"description": "The area was there already, with this name."}},
 )
 async def add_area(
-    request: Request, response: Response, form: AddArea, principal: Admin
+    response: Response, form: AddArea, principal: Admin, book: AreaTreeEditor
 ) -> dict[str, Any]:
     """Add an area below an existing one (201); the same request again answers 200.
 
     409 if the id is taken by an area of another name; 422 for a malformed id, a second
     root or a parent that does not exist. Volunteer and reporting learn it from the event.
     """
-    book: AreaTreeBook = request.app.state.area_tree
     area, added = await book.add(form.id, form.name, CommandContext(principal.actor))
     if not added:
         response.status_code = 200
@@ -63,9 +62,8 @@ async def add_area(
 
 
 @router.get("/areas/{area_id}")
-async def area(request: Request, area_id: str, _: Anyone) -> dict[str, Any]:
+async def area(area_id: str, _: Anyone, areas: Areas) -> dict[str, Any]:
     """An area with the path down to it and its children (the packaged file and additions)."""
-    areas: AreaTree = request.app.state.areas
     if area_id not in areas:
         raise NotFoundError(f"no area {area_id}", field="area_id")
     return _view(areas.get(area_id), areas)

@@ -5,17 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from muster_contracts.events.drives import ServiceCategory
 from muster_dispatch.application.drive_directory import (
-    DriveDirectory,
     DriveQuery,
     SignUpStatus,
     sign_up_status,
 )
 from muster_dispatch.entrypoints import listing
+from muster_dispatch.entrypoints.dependencies import Areas, ListedDrives
 from muster_dispatch.entrypoints.drives_http import Reader
 
 router = APIRouter(prefix="/drives", tags=["recruitment drives"])
@@ -48,8 +48,9 @@ class DriveList(BaseModel):
     ),
 )
 async def list_drives(
-    request: Request,
     principal: Reader,
+    directory: ListedDrives,
+    areas: Areas,
     area_id: Annotated[str | None, Query(pattern=r"^[0-9]{4,16}$")] = None,
     status: SignUpStatus | None = None,
     category: ServiceCategory | None = None,
@@ -65,10 +66,9 @@ async def list_drives(
     deadline ahead) or `closed`; `from`/`to` bound the activity's start (`to` exclusive).
     A page holds up to `limit`; the next page is asked for with `after=<next_after>`.
     Follows dispatch's events: a drive just launched is listed within moments."""
-    directory: DriveDirectory = request.app.state.drive_directory
     now = datetime.now(UTC)
     query = DriveQuery(
-        area_id=listing.listed_area(principal, area_id, request.app.state.areas),
+        area_id=listing.listed_area(principal, area_id, areas),
         now=now,
         status=status,
         category=category.value if category else None,

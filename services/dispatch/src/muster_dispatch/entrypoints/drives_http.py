@@ -6,7 +6,7 @@ import dataclasses
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from muster_contracts.envelope import Role
@@ -35,8 +35,9 @@ from muster_dispatch.domain.drive import (
     move_member,
     split_team,
 )
+from muster_dispatch.entrypoints.dependencies import Drives
 from muster_runtime.auth import Principal, require_role
-from muster_runtime.idempotency import RetrySafeRoute, stable_id
+from muster_runtime.idempotency import NewIds, RetrySafeRoute
 from muster_runtime.mongo import INT64_MAX
 from muster_runtime.ports.event_store import CommandContext
 
@@ -74,11 +75,6 @@ class CloseMany(BaseModel):
     reason: str = Field(default="organiser", min_length=1, max_length=200)
 
 
-def _book(request: Request) -> DriveBook:
-    book: DriveBook = request.app.state.drives
-    return book
-
-
 def drive_view(drive: Drive) -> dict[str, Any]:
     launched = drive.require_launched()
     counts = funnel(drive)
@@ -110,14 +106,13 @@ def drive_view(drive: Drive) -> dict[str, Any]:
 
 
 async def _run(
-    request: Request,
+    book: DriveBook,
     response: Response,
     principal: Principal,
     drive_id: str,
     decide: Any,
     expected: int | None = None,
 ) -> dict[str, Any]:
-    book = _book(request)
     drive = await book.existing(drive_id)
     principal.require_scope(drive.require_launched().scope_area_id, book.areas)
     drive, events = await book.execute(
@@ -129,17 +124,16 @@ async def _run(
 
 @router.post("", status_code=201)
 async def launch(
-    request: Request, response: Response, form: LaunchForm, principal: Organiser
+    ids: NewIds, response: Response, form: LaunchForm, principal: Organiser, book: Drives
 ) -> dict[str, Any]:
     """Launch a recruitment drive in the organiser's area."""
-    book = _book(request)
     principal.require_scope(form.scope_area_id, book.areas)
     now = datetime.now(UTC)
     command = LaunchDrive.model_validate(
         dict(form)
         | {"organiser": principal.subject, "signup_opens_at": form.signup_opens_at or now}
     )
-    drive_id = stable_id(request, "drive").hex[:12]
+    drive_id = ids.of("drive").hex[:12]
     drive, _ = await book.execute(
         drive_id,
         lambda d: launch_drive(d, command, book.areas, now),
@@ -152,10 +146,9 @@ async def launch(
 
 @router.get("/{drive_id}")
 async def get_drive(
-    request: Request, response: Response, drive_id: str, principal: Reader
+    book: Drives, response: Response, drive_id: str, principal: Reader
 ) -> dict[str, Any]:
     """The drive, its roles with places taken and the sign-up funnel."""
-    book = _book(request)
     drive = await book.existing(drive_id)
     principal.require_scope(drive.require_launched().scope_area_id, book.areas)
     response.headers["ETag"] = str(drive.version)
@@ -163,9 +156,8 @@ async def get_drive(
 
 
 @router.get("/{drive_id}/sign-ups")
-async def sign_ups(request: Request, drive_id: str, principal: Reader) -> dict[str, Any]:
+async def sign_ups(book: Drives, drive_id: str, principal: Reader) -> dict[str, Any]:
     """Every sign-up with its status and, for the waitlist, its current position."""
-    book = _book(request)
     drive = await book.existing(drive_id)
     principal.require_scope(drive.require_launched().scope_area_id, book.areas)
     rows = [
@@ -185,7 +177,7 @@ async def sign_ups(request: Request, drive_id: str, principal: Reader) -> dict[s
 
 @router.post("/{drive_id}/amend")
 async def amend(
-    request: Request,
+    book: Drives,
     response: Response,
     drive_id: str,
     form: AmendDrive,
@@ -195,26 +187,25 @@ async def amend(
     """Change head-counts, the window or team sizes. Send `If-Match`: a stale version is a 409."""
     now = datetime.now(UTC)
     return await _run(
-        request, response, principal, drive_id, lambda d: amend_drive(d, form, now), if_match
+        book, response, principal, drive_id, lambda d: amend_drive(d, form, now), if_match
     )
 
 
 @router.post("/{drive_id}/close")
 async def close(
-    request: Request,
+    book: Drives,
     response: Response,
     drive_id: str,
     principal: Organiser,
     form: Annotated[CloseDrive | None, Body()] = None,
 ) -> dict[str, Any]:
     command = form or CloseDrive()
-    return await _run(request, response, principal, drive_id, lambda d: close_drive(d, command))
+    return await _run(book, response, principal, drive_id, lambda d: close_drive(d, command))
 
 
 @router.post("/close")
-async def close_many(request: Request, form: CloseMany, principal: Organiser) -> dict[str, Any]:
+async def close_many(book: Drives, form: CloseMany, principal: Organiser) -> dict[str, Any]:
     """Close several drives; each answer says what happened to that drive."""
-    book = _book(request)
     results: dict[str, Any] = {}
     command = CloseDrive(reason=form.reason)
     for drive_id in dict.fromkeys(form.drive_ids):
@@ -236,19 +227,19 @@ async def close_many(request: Request, form: CloseMany, principal: Organiser) ->
 
 @router.post("/{drive_id}/accept")
 async def accept(
-    request: Request,
+    book: Drives,
     response: Response,
     drive_id: str,
     form: AcceptWaitlisted,
     principal: Organiser,
 ) -> dict[str, Any]:
     """Accept a list of waitlisted sign-ups (within the roles' head-counts)."""
-    return await _run(request, response, principal, drive_id, lambda d: accept_waitlisted(d, form))
+    return await _run(book, response, principal, drive_id, lambda d: accept_waitlisted(d, form))
 
 
 @router.post("/{drive_id}/teams")
 async def form_teams(
-    request: Request,
+    book: Drives,
     response: Response,
     drive_id: str,
     principal: Organiser,
@@ -256,14 +247,11 @@ async def form_teams(
 ) -> dict[str, Any]:
     """Form teams from the accepted sign-ups (nearby members, a leader each, skills covered)."""
     command = form or FormTeams()
-    return await _run(
-        request, response, principal, drive_id, lambda d: form_drive_teams(d, command)
-    )
+    return await _run(book, response, principal, drive_id, lambda d: form_drive_teams(d, command))
 
 
 @router.get("/{drive_id}/teams")
-async def teams(request: Request, drive_id: str, principal: Reader) -> dict[str, Any]:
-    book = _book(request)
+async def teams(book: Drives, drive_id: str, principal: Reader) -> dict[str, Any]:
     drive = await book.existing(drive_id)
     principal.require_scope(drive.require_launched().scope_area_id, book.areas)
     return {
@@ -284,27 +272,27 @@ async def teams(request: Request, drive_id: str, principal: Reader) -> dict[str,
 
 @router.post("/{drive_id}/teams/move")
 async def move(
-    request: Request, response: Response, drive_id: str, form: MoveMember, principal: Organiser
+    book: Drives, response: Response, drive_id: str, form: MoveMember, principal: Organiser
 ) -> dict[str, Any]:
-    return await _run(request, response, principal, drive_id, lambda d: move_member(d, form))
+    return await _run(book, response, principal, drive_id, lambda d: move_member(d, form))
 
 
 @router.post("/{drive_id}/teams/leader")
 async def leader(
-    request: Request, response: Response, drive_id: str, form: ChangeLeader, principal: Organiser
+    book: Drives, response: Response, drive_id: str, form: ChangeLeader, principal: Organiser
 ) -> dict[str, Any]:
-    return await _run(request, response, principal, drive_id, lambda d: change_leader(d, form))
+    return await _run(book, response, principal, drive_id, lambda d: change_leader(d, form))
 
 
 @router.post("/{drive_id}/teams/split")
 async def split(
-    request: Request, response: Response, drive_id: str, form: SplitTeam, principal: Organiser
+    book: Drives, response: Response, drive_id: str, form: SplitTeam, principal: Organiser
 ) -> dict[str, Any]:
-    return await _run(request, response, principal, drive_id, lambda d: split_team(d, form))
+    return await _run(book, response, principal, drive_id, lambda d: split_team(d, form))
 
 
 @router.post("/{drive_id}/teams/merge")
 async def merge(
-    request: Request, response: Response, drive_id: str, form: MergeTeams, principal: Organiser
+    book: Drives, response: Response, drive_id: str, form: MergeTeams, principal: Organiser
 ) -> dict[str, Any]:
-    return await _run(request, response, principal, drive_id, lambda d: merge_teams(d, form))
+    return await _run(book, response, principal, drive_id, lambda d: merge_teams(d, form))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
 from muster_contracts.envelope import Role
-from muster_dispatch.application.volunteer_pool import VolunteerPool
+from muster_dispatch.entrypoints.dependencies import Areas, Pool
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError
 
@@ -18,12 +18,11 @@ Organiser = Annotated[Principal, Depends(require_role(Role.ORGANISER, Role.ADMIN
 
 @router.get("/volunteers/{volunteer_id}")
 async def pooled_volunteer(
-    request: Request, volunteer_id: str, principal: Organiser
+    volunteer_id: str, principal: Organiser, pool: Pool, areas: Areas
 ) -> dict[str, Any]:
     """What dispatch knows of a volunteer (no personal data: that stays with the volunteer service)."""
-    pool: VolunteerPool = request.app.state.pool
     doc = await pool.get(volunteer_id)
-    if doc is None or not principal.covers(doc["home_area_id"], request.app.state.areas):
+    if doc is None or not principal.covers(doc["home_area_id"], areas):
         raise NotFoundError(f"no volunteer {volunteer_id} in the pool")
     doc["volunteer_id"] = doc.pop("_id")
     doc["version"] = doc.pop("_v")

@@ -3,25 +3,28 @@ for a drive or an activity."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
 
-from muster_contracts.areas import AreaTree
 from muster_contracts.envelope import Role
-from muster_notify.application.channels import Pushes, Subscriptions
-from muster_notify.application.preferences import PreferenceDesk, WebhookDesk
 from muster_notify.domain.messages import Language, MessageKind
 from muster_notify.domain.preferences import Channel, PreferenceError
 from muster_notify.domain.webhooks import DestinationRefusedError
+from muster_notify.entrypoints.dependencies import (
+    Areas,
+    Channels,
+    FactsOf,
+    Inbox,
+    PreferencesOf,
+    PushesOf,
+)
 from muster_notify.entrypoints.http import (
     ORGANISER_ERRORS,
     UNAUTHENTICATED,
     VOLUNTEER_ERRORS,
-    Desk,
     Me,
     Reader_,
     Responses,
@@ -30,8 +33,6 @@ from muster_notify.entrypoints.http import (
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError, RuleViolationError
 from muster_runtime.idempotency import RetrySafeRoute
-
-DestinationCheck = Callable[[str], Awaitable[None]]
 
 router = APIRouter(tags=["notification channels"], route_class=RetrySafeRoute)
 
@@ -82,16 +83,8 @@ class SubscriptionForm(BaseModel):
     )
 
 
-def _preference_desk(request: Request) -> PreferenceDesk:
-    desk: PreferenceDesk = request.app.state.preferences
-    return desk
-
-
-Preferences_ = Annotated[PreferenceDesk, Depends(_preference_desk)]
-
-
 @router.get("/me/notification-preferences", responses=VOLUNTEER_ERRORS)
-async def my_preferences(me: Me, preferences: Preferences_) -> dict[str, Any]:
+async def my_preferences(me: Me, preferences: PreferencesOf) -> dict[str, Any]:
     """My language, quiet hours (in my time zone) and, per kind of message, which
     channels carry it. Email needs an address and consent given to the volunteer service."""
     return await preferences.view(me.volunteer_id)
@@ -99,7 +92,7 @@ async def my_preferences(me: Me, preferences: Preferences_) -> dict[str, Any]:
 
 @router.patch("/me/notification-preferences", responses=PREFERENCE_ERRORS)
 async def change_my_preferences(
-    me: Me, preferences: Preferences_, change: PreferenceChange, desk: Desk
+    me: Me, preferences: PreferencesOf, change: PreferenceChange, desk: Inbox
 ) -> dict[str, Any]:
     """Change some of my preferences; answers all of them. In quiet hours, a message
     that is not time-bound waits until they end; a reminder or the check-in window that
@@ -120,24 +113,25 @@ async def change_my_preferences(
 
 @router.post("/webhook-subscriptions", status_code=201, responses=SUBSCRIPTION_ERRORS)
 async def register_webhook(
-    request: Request, response: Response, form: SubscriptionForm, principal: Organiser
+    response: Response,
+    form: SubscriptionForm,
+    principal: Organiser,
+    channels: Channels,
+    areas: Areas,
 ) -> dict[str, Any]:
     """Register an organisation's system to receive the messages about an area and below.
     The answer holds the signing secret, shown this once: each delivery carries
     `Muster-Timestamp` and `Muster-Signature: v1=<hex HMAC-SHA256 of "<timestamp>.<body>">`."""
-    areas: AreaTree = request.app.state.areas
     if form.area_id not in areas:
         raise RuleViolationError(f"no area {form.area_id}", code="unknown_area", field="area_id")
     principal.require_scope(form.area_id, areas)
-    check_destination: DestinationCheck = request.app.state.check_destination
     try:
-        await check_destination(form.url)
+        await channels.check_destination(form.url)
     except DestinationRefusedError as refused:
         raise RuleViolationError(
             f"{refused} ({refused.reason})", code="destination_refused", field="url"
         ) from refused
-    desk: WebhookDesk = request.app.state.webhooks
-    subscription = await desk.register(
+    subscription = await channels.webhooks.register(
         form.area_id, form.url, frozenset(form.kinds), principal.subject
     )
     response.headers["Location"] = f"/webhook-subscriptions/{subscription.subscription_id}"
@@ -145,11 +139,9 @@ async def register_webhook(
 
 
 @router.get("/webhook-subscriptions", responses=ORGANISER_ERRORS)
-async def list_webhooks(request: Request, principal: Organiser) -> dict[str, Any]:
+async def list_webhooks(principal: Organiser, channels: Channels, areas: Areas) -> dict[str, Any]:
     """The subscriptions for areas within mine (never their secrets)."""
-    subscriptions: Subscriptions = request.app.state.subscriptions
-    areas: AreaTree = request.app.state.areas
-    mine = [s for s in await subscriptions.active() if principal.covers(s.area_id, areas)]
+    mine = [s for s in await channels.subscriptions.active() if principal.covers(s.area_id, areas)]
     return {"subscriptions": [_subscription_view(s) for s in mine]}
 
 
@@ -164,25 +156,25 @@ def _subscription_view(subscription: Any) -> dict[str, Any]:
 
 
 @router.get("/drives/{drive_id}/deliveries", responses=ORGANISER_ERRORS)
-async def drive_deliveries(request: Request, drive_id: str, principal: Reader_) -> dict[str, Any]:
+async def drive_deliveries(
+    drive_id: str, principal: Reader_, facts: FactsOf, pushes: PushesOf, areas: Areas
+) -> dict[str, Any]:
     """Deliveries beyond the inbox of a drive's messages, per channel: planned, sent,
     failed tries, dead (given up), withdrawn (the volunteer was erased) and re-driven."""
-    drive = await request.app.state.facts.drive(drive_id)
+    drive = await facts.drive(drive_id)
     if drive is None:
         raise NotFoundError(f"no drive {drive_id}", field="drive_id")
-    principal.require_scope(str(drive["scope_area_id"]), request.app.state.areas)
-    pushes: Pushes = request.app.state.pushes
+    principal.require_scope(str(drive["scope_area_id"]), areas)
     return {"drive_id": drive_id, "channels": await pushes.counts(f"drive:{drive_id}")}
 
 
 @router.get("/activities/{activity_id}/deliveries", responses=ORGANISER_ERRORS)
 async def activity_deliveries(
-    request: Request, activity_id: str, principal: Reader_
+    activity_id: str, principal: Reader_, facts: FactsOf, pushes: PushesOf, areas: Areas
 ) -> dict[str, Any]:
     """Deliveries beyond the inbox of an activity's messages, per channel, as for a drive."""
-    activity = await request.app.state.facts.activity(activity_id)
+    activity = await facts.activity(activity_id)
     if activity is None:
         raise NotFoundError(f"no activity {activity_id}", field="activity_id")
-    principal.require_scope(activity.place_area_id or "", request.app.state.areas)
-    pushes: Pushes = request.app.state.pushes
+    principal.require_scope(activity.place_area_id or "", areas)
     return {"activity_id": activity_id, "channels": await pushes.counts(f"activity:{activity_id}")}

@@ -13,12 +13,10 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from muster_contracts.areas import AreaTree
 from muster_contracts.envelope import Role
-from muster_notify.application.delivery import LiveFeed
-from muster_notify.application.inbox import InboxDesk, Reader
-from muster_notify.application.ports import Broadcasts, Facts, Tallies
+from muster_notify.application.inbox import Reader
 from muster_notify.domain.messages import Language
+from muster_notify.entrypoints.dependencies import Areas, Desks, FactsOf, Inbox, TalliesOf
 from muster_runtime.auth import Principal, RevocationList, require_role
 from muster_runtime.errors import ErrorAnswer, NotFoundError, RuleViolationError
 from muster_runtime.idempotency import RetrySafeRoute
@@ -76,17 +74,9 @@ class Preferences(BaseModel):
     language: Language
 
 
-def _desk(request: Request) -> InboxDesk:
-    desk: InboxDesk = request.app.state.inbox
-    return desk
-
-
-Desk = Annotated[InboxDesk, Depends(_desk)]
-
-
 async def _reader(
     principal: Volunteer,
-    desk: Desk,
+    desk: Inbox,
     accept_language: Annotated[str | None, Header(alias="Accept-Language")] = None,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Reader:
@@ -100,7 +90,7 @@ Me = Annotated[Reader, Depends(_reader)]
 @router.get("/me/notifications", responses=VOLUNTEER_ERRORS)
 async def my_notifications(
     me: Me,
-    desk: Desk,
+    desk: Inbox,
     before: Annotated[
         int | None, Query(ge=1, le=INT64_MAX, description="A position: older than it.")
     ] = None,
@@ -113,12 +103,12 @@ async def my_notifications(
 
 
 @router.get("/me/notifications/unread-count", responses=VOLUNTEER_ERRORS)
-async def my_unread_count(me: Me, desk: Desk) -> dict[str, int]:
+async def my_unread_count(me: Me, desk: Inbox) -> dict[str, int]:
     return {"unread": await desk.unread(me)}
 
 
 @router.post("/me/notifications/read", responses=READ_ERRORS)
-async def mark_read(me: Me, desk: Desk, marks: ReadMarks) -> dict[str, int]:
+async def mark_read(me: Me, desk: Inbox, marks: ReadMarks) -> dict[str, int]:
     """Mark messages read; answers the unread count after. Marking a read message again
     changes nothing; with an `Idempotency-Key`, a retry gets the first answer."""
     if marks.message_ids is None and not marks.all:
@@ -131,7 +121,7 @@ async def mark_read(me: Me, desk: Desk, marks: ReadMarks) -> dict[str, int]:
 
 
 @router.put("/me/notification-preferences", responses=VOLUNTEER_ERRORS)
-async def choose_language(me: Me, desk: Desk, preferences: Preferences) -> dict[str, str]:
+async def choose_language(me: Me, desk: Inbox, preferences: Preferences) -> dict[str, str]:
     """The language my messages read in: `zh-CN` or `en`."""
     await desk.choose_language(me, preferences.language)
     return {"language": preferences.language.value}
@@ -149,7 +139,8 @@ async def my_notification_stream(
     request: Request,
     principal: Volunteer,
     me: Me,
-    desk: Desk,
+    desk: Inbox,
+    desks: Desks,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     after: Annotated[
         int | None, Query(ge=0, le=INT64_MAX, description="A position, as Last-Event-ID.")
@@ -163,9 +154,7 @@ async def my_notification_stream(
     either, only messages delivered from now on are sent. A comment every 15 s keeps
     the connection open; the stream ends after `max_seconds` (the client reconnects with
     `Last-Event-ID`), or when the token expires or is revoked."""
-    live: LiveFeed = request.app.state.live
-    revocations: RevocationList = request.app.state.runtime.revocations
-    poll_seconds: float = request.app.state.stream_poll_seconds
+    live, revocations, poll_seconds = desks.live, desks.revocations, desks.stream_poll_seconds
     asked = _position(last_event_id, after)
     if asked is None:
         inbox = await desk.page(me, before=None, limit=1, unread_only=False)
@@ -217,18 +206,15 @@ def _ended(principal: Principal, revocations: RevocationList) -> bool:
 
 
 @router.get("/drives/{drive_id}/notifications", responses=ORGANISER_ERRORS)
-async def drive_told(request: Request, drive_id: str, principal: Reader_) -> dict[str, Any]:
+async def drive_told(drive_id: str, principal: Reader_, desks: Desks) -> dict[str, Any]:
     """How many volunteers were told of a drive: the broadcast (areas walked, volunteers
     told, finished or not) and each kind of message about its sign-ups and teams."""
-    facts: Facts = request.app.state.facts
-    drive = await facts.drive(drive_id)
+    drive = await desks.facts.drive(drive_id)
     if drive is None:
         raise NotFoundError(f"no drive {drive_id}", field="drive_id")
-    _require_scope(request, principal, str(drive["scope_area_id"]))
-    broadcasts: Broadcasts = request.app.state.broadcasts
-    tallies: Tallies = request.app.state.tallies
-    broadcast = await broadcasts.of_drive(drive_id)
-    told = await tallies.told(f"drive:{drive_id}")
+    principal.require_scope(str(drive["scope_area_id"]), desks.areas)
+    broadcast = await desks.broadcasts.of_drive(drive_id)
+    told = await desks.tallies.told(f"drive:{drive_id}")
     if broadcast is not None:
         told["drive_launched"] = int(broadcast["told"])
     return {
@@ -241,18 +227,13 @@ async def drive_told(request: Request, drive_id: str, principal: Reader_) -> dic
 
 
 @router.get("/activities/{activity_id}/notifications", responses=ORGANISER_ERRORS)
-async def activity_told(request: Request, activity_id: str, principal: Reader_) -> dict[str, Any]:
+async def activity_told(
+    activity_id: str, principal: Reader_, facts: FactsOf, tallies: TalliesOf, areas: Areas
+) -> dict[str, Any]:
     """How many volunteers were told of an activity, per kind (reminders, the check-in
     window, a cancellation, hours approved)."""
-    facts: Facts = request.app.state.facts
     activity = await facts.activity(activity_id)
     if activity is None:
         raise NotFoundError(f"no activity {activity_id}", field="activity_id")
-    _require_scope(request, principal, activity.place_area_id or "")
-    tallies: Tallies = request.app.state.tallies
+    principal.require_scope(activity.place_area_id or "", areas)
     return {"activity_id": activity_id, "told": await tallies.told(f"activity:{activity_id}")}
-
-
-def _require_scope(request: Request, principal: Principal, area_id: str) -> None:
-    areas: AreaTree = request.app.state.areas
-    principal.require_scope(area_id, areas)

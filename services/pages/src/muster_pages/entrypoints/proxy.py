@@ -14,6 +14,7 @@ from starlette.background import BackgroundTask
 from muster_pages.domain.cross_site import same_site_request
 from muster_pages.domain.sign_in import SESSION_COOKIE
 from muster_pages.entrypoints.answers import refusals
+from muster_pages.entrypoints.dependencies import Client, Settings
 from muster_runtime.errors import (
     AuthenticationError,
     NotFoundError,
@@ -50,12 +51,14 @@ ERRORS = refusals(
 )
 async def forward(
     request: Request,
+    settings: Settings,
+    client: Client,
     service: Annotated[str, Path(pattern="^[a-z]+$")],
     path: str,
 ) -> StreamingResponse:
     """Forward to the service's own path with `Authorization: Bearer <session token>`.
     Answers (and a Server-Sent Events stream) come back as the service gave them."""
-    upstreams: dict[str, str] = request.app.state.settings.upstreams
+    upstreams = settings.upstreams
     if service not in upstreams:
         raise NotFoundError(f"no service {service!r}")
     if not same_site_request(
@@ -67,7 +70,6 @@ async def forward(
         raise AuthenticationError("not signed in", reason="missing")
     headers = {k: v for k in REQUEST_HEADERS if (v := request.headers.get(k)) is not None}
     headers["authorization"] = f"Bearer {token}"
-    client: httpx.AsyncClient = request.app.state.client
     outgoing = client.build_request(
         request.method,
         f"{upstreams[service]}/{path}" + (f"?{request.url.query}" if request.url.query else ""),

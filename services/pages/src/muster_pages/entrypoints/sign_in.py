@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from muster_contracts.roles import Role
-from muster_pages.adapters.identity_provider import IdentityProvider, SignInRequest
+from muster_pages.adapters.identity_provider import SignInRequest
 from muster_pages.domain.cross_site import same_site_request
 from muster_pages.domain.sign_in import (
     SESSION_COOKIE,
@@ -24,7 +24,9 @@ from muster_pages.domain.sign_in import (
     safe_return_path,
 )
 from muster_pages.entrypoints.answers import refusals
+from muster_pages.entrypoints.dependencies import Desks, Provider, Settings
 from muster_pages.entrypoints.pages import SECURITY_HEADERS, STATIC
+from muster_pages.settings import PagesSettings
 from muster_runtime.dev_tokens import TokenIssuer
 from muster_runtime.errors import (
     AuthenticationError,
@@ -52,18 +54,18 @@ ERRORS = refusals(
 )
 
 
-def _secure(request: Request) -> bool:
-    public_url: str = request.app.state.settings.public_url
+def _secure(request: Request, public_url: str) -> bool:
     return request.url.scheme == "https" or public_url.startswith("https://")
 
 
-def _redirect_uri(request: Request) -> str:
-    public_url: str = request.app.state.settings.public_url
+def _redirect_uri(request: Request, public_url: str) -> str:
     base = public_url.rstrip("/") if public_url else str(request.base_url).rstrip("/")
     return f"{base}/sign-in/callback"
 
 
-def signed_in(request: Request, token: str, seconds: int, return_to: str) -> Response:
+def signed_in(
+    request: Request, settings: PagesSettings, token: str, seconds: int, return_to: str
+) -> Response:
     """Go back where the sign-in began, holding the token in the session cookie."""
     response = RedirectResponse(return_to, status_code=303)
     response.set_cookie(
@@ -71,7 +73,7 @@ def signed_in(request: Request, token: str, seconds: int, return_to: str) -> Res
         token,
         max_age=seconds,
         httponly=True,
-        secure=_secure(request),
+        secure=_secure(request, settings.public_url),
         # Lax: a QR link opened from the camera app (another site) still carries it.
         samesite="lax",
         path="/",
@@ -82,12 +84,13 @@ def signed_in(request: Request, token: str, seconds: int, return_to: str) -> Res
 
 @router.get("/sign-in", status_code=302, responses=ERRORS)
 async def sign_in(
-    request: Request, next: Annotated[str | None, Query(max_length=500)] = None
+    request: Request,
+    settings: Settings,
+    provider: Provider,
+    next: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
     """Send the browser to the organisation's identity provider (or, in development
     mode without one, to the local sign-in page); `next` is where to come back to."""
-    provider: IdentityProvider | None = request.app.state.identity_provider
-    settings = request.app.state.settings
     if provider is None:
         if settings.dev_mode:
             return RedirectResponse(f"/sign-in/dev?next={safe_return_path(next)}", status_code=302)
@@ -96,7 +99,7 @@ async def sign_in(
     url = await provider.authorization_url(
         SignInRequest(
             client_id=settings.oidc_client_id,
-            redirect_uri=_redirect_uri(request),
+            redirect_uri=_redirect_uri(request, settings.public_url),
             scope=settings.oidc_scope,
             state=pending.state,
             nonce=pending.nonce,
@@ -110,7 +113,7 @@ async def sign_in(
         pending.cookie_value(),
         max_age=SIGN_IN_SECONDS,
         httponly=True,
-        secure=_secure(request),
+        secure=_secure(request, settings.public_url),
         samesite="lax",
         path="/sign-in",
     )
@@ -120,14 +123,14 @@ async def sign_in(
 @router.get("/sign-in/callback", status_code=303, responses=ERRORS)
 async def callback(
     request: Request,
+    settings: Settings,
+    provider: Provider,
     code: Annotated[str | None, Query(max_length=2000)] = None,
     state: Annotated[str | None, Query(max_length=200)] = None,
     error: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     """Where the identity provider sends the browser back: the code is exchanged, with the
     PKCE verifier only this browser holds, for the access token the services accept."""
-    provider: IdentityProvider | None = request.app.state.identity_provider
-    settings = request.app.state.settings
     pending = PendingSignIn.from_cookie(request.cookies.get(SIGN_IN_COOKIE))
     if provider is None:
         raise ServiceUnavailableError("no identity provider is configured", code="no_idp")
@@ -146,12 +149,12 @@ async def callback(
     tokens = await provider.exchange(
         code=code,
         verifier=pending.verifier,
-        redirect_uri=_redirect_uri(request),
+        redirect_uri=_redirect_uri(request, settings.public_url),
         client_id=settings.oidc_client_id,
         client_secret=settings.oidc_client_secret.get_secret_value(),
         resource=settings.oidc_resource or settings.jwt_audience,
     )
-    return signed_in(request, tokens.access_token, tokens.expires_in, pending.return_to)
+    return signed_in(request, settings, tokens.access_token, tokens.expires_in, pending.return_to)
 
 
 @router.post(
@@ -177,6 +180,7 @@ async def sign_out(request: Request) -> Response:
 )
 async def development_sign_in(
     request: Request,
+    settings: Settings,
     subject: Annotated[str | None, Query(max_length=64)] = None,
     next: Annotated[str | None, Query(max_length=500)] = None,
     role: Annotated[str, Query(max_length=20)] = Role.VOLUNTEER.value,
@@ -201,7 +205,6 @@ async def development_sign_in(
         )
     if area is not None and not AREA_CODE.match(area):
         raise RuleViolationError("an area is 4–16 digits", code="invalid_area", field="area")
-    settings = request.app.state.settings
     issuer = TokenIssuer(
         settings.jwt_secret.get_secret_value(), settings.jwt_issuer, settings.jwt_audience
     )
@@ -209,21 +212,21 @@ async def development_sign_in(
         subject, Role(role), area or settings.dev_sign_in_area, DEVELOPMENT_SESSION
     )
     return signed_in(
-        request, token, int(DEVELOPMENT_SESSION.total_seconds()), safe_return_path(next)
+        request, settings, token, int(DEVELOPMENT_SESSION.total_seconds()), safe_return_path(next)
     )
 
 
 @router.get("/session")
-async def session(request: Request) -> dict[str, object]:
+async def session(request: Request, desks: Desks) -> dict[str, object]:
     """What the page needs before it asks a service: whether this browser holds a session
     (the cookie is out of the script's reach), the sign-in available and the area tree's
     root (where the home-area picker starts)."""
-    settings = request.app.state.settings
+    settings = desks.settings
     return {
         "signed_in": SESSION_COOKIE in request.cookies,
         "development_sign_in": settings.dev_mode,
         "identity_provider": bool(settings.oidc_issuer),
-        "root_area_id": request.app.state.root_area_id,
+        "root_area_id": desks.root_area_id,
         # What the token claims, unverified (the services verify it): the console's scope.
         "claims": claims_shown(request.cookies.get(SESSION_COOKIE)),
     }

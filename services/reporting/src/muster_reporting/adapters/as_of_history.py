@@ -297,8 +297,15 @@ class CellHistory(History):
         for document_id, bucket in (await self.buckets.read(list(wanted))).items():
             add_flat(sums[wanted[document_id]], bucket.counts)
             marks[document_id] = bucket.hwm
-        for cell, counts in unwritten(pending, frozenset(reads), marks, sums.keys()):
-            add_flat(sums[cell], counts)
+        # A journal behind its writer holds thousands of changes per document: one document
+        # per turn of the event loop, so the others (and /healthz) are never held for long.
+        seen: set[tuple[str, str, int]] = set()
+        read_buckets = frozenset(reads)
+        for index, document in enumerate(pending):
+            if index:
+                await asyncio.sleep(0)
+            for cell, counts in unwritten([document], read_buckets, marks, cell_ids, seen):
+                add_flat(sums[cell], counts)
         totals: dict[str, dict[str, Any]] = {cell: {} for cell in cell_ids}
         for cell, summed in sums.items():
             add_nested(totals[cell], summed)
@@ -394,12 +401,15 @@ def counts_of(change: Document) -> dict[str, int]:
     return dict(zip(change["k"], change["v"], strict=True))
 
 
-def first_recorded(documents: Iterable[Document]) -> Iterator[tuple[str, Document]]:
+def first_recorded(
+    documents: Iterable[Document], seen: set[tuple[str, str, int]] | None = None
+) -> Iterator[tuple[str, Document]]:
     """(history, change) of journal documents in their order, each event's changes as
-    first recorded (pure): a batch redelivered before the writer took it is journalled
-    again, and may then be computed otherwise (a later projection of it stored facts the
-    first time), so the first stands."""
-    seen: set[tuple[str, str, int]] = set()
+    first recorded: a batch redelivered before the writer took it is journalled again, and
+    may then be computed otherwise (a later projection of it stored facts the first time),
+    so the first stands. `seen` holds the events of the documents before (updated in place:
+    a journal read in parts)."""
+    seen = set() if seen is None else seen
     for document in documents:
         name = document["history"]
         here: set[tuple[str, str, int]] = set()
@@ -416,13 +426,15 @@ def unwritten(
     reads: frozenset[str],
     marks: Mapping[str, Mapping[str, int]],
     cells: Iterable[str],
+    seen: set[tuple[str, str, int]] | None = None,
 ) -> Iterator[tuple[str, Mapping[str, int]]]:
     """(cell, counts) of the journal's changes to `cells` that belong to one of the bucket
     `reads` and that bucket has not counted yet (its mark for the change's source is below
-    the change's offset: a bucket counts each source's offsets in order), pure."""
+    the change's offset: a bucket counts each source's offsets in order); `seen` as for
+    `first_recorded`."""
     wanted = frozenset(cells)
     buckets = _MinuteBuckets()
-    for _, change in first_recorded(pending):
+    for _, change in first_recorded(pending, seen):
         cell = change["c"]
         if cell not in wanted:
             continue
@@ -473,13 +485,17 @@ class HistoryWriter(HistoryWriting):
             lambda: defaultdict(lambda: defaultdict(int))
         )
         buckets = _MinuteBuckets()
-        for name, change in first_recorded(documents):
-            event = (change["s"], change["o"])
-            counts = counts_of(change)  # the same in each of the change's buckets
-            for bucket in buckets[change["m"]]:
-                summed = by_bucket[name][(*event, bucket_document(change["c"], bucket))]
-                for field, amount in counts.items():
-                    summed[field] += amount
+        seen: set[tuple[str, str, int]] = set()
+        for index, document in enumerate(documents):
+            if index:  # one journal document per turn of the event loop, as `as_of` reads
+                await asyncio.sleep(0)
+            for name, change in first_recorded([document], seen):
+                event = (change["s"], change["o"])
+                counts = counts_of(change)  # the same in each of the change's buckets
+                for bucket in buckets[change["m"]]:
+                    summed = by_bucket[name][(*event, bucket_document(change["c"], bucket))]
+                    for field, amount in counts.items():
+                        summed[field] += amount
         for name, sums in by_bucket.items():
             contributions: list[Contribution] = [
                 (JournalPosition(source, offset), bucket_id, dict(counts), {})

@@ -36,6 +36,7 @@ recorded (`History`), for figures as of a past minute.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -345,6 +346,12 @@ class ServiceRollup:
     ) -> Document:
         """An area's totals for all time or a period, now or as of an instant."""
         return (await self.cells_of([cell_id(area_id, period)], as_of))[cell_id(area_id, period)]
+
+    async def periods_of(self, area_id: str, periods: Sequence[str]) -> list[Document]:
+        """An area's current cells of `periods`, in their order, read together (a year of
+        days is one read of a few hundred documents, not a few hundred reads)."""
+        found = await self.cells_of([cell_id(area_id, period) for period in periods])
+        return [found[cell_id(area_id, period)] for period in periods]
 
     async def not_held(
         self,

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from muster_contracts.areas import Area, AreaLevel, AreaTree
+from muster_contracts.areas import Area, AreaLevel
+from muster_reporting.entrypoints.dependencies import Areas
 from muster_reporting.entrypoints.http import Reader, readable_area
 
 router = APIRouter(prefix="/reports", tags=["reports"])
@@ -38,10 +39,9 @@ class AreaPath(BaseModel):
         404: {"description": "No such area (`field`: `area_id`)."},
     },
 )
-async def area_path(request: Request, principal: Reader, area_id: str) -> AreaPath:
+async def area_path(principal: Reader, area_id: str, areas: Areas) -> AreaPath:
     """An area (names from the area tree, additions included) and the path from the caller's
     scope down to it."""
-    areas: AreaTree = request.app.state.areas
     area_id = readable_area(areas, principal, area_id)
     # The readable ancestors are those from the scope down (an admin's: from the root).
     path = [AreaStep.of(a) for a in areas.path(area_id) if principal.covers(a.id, areas)]

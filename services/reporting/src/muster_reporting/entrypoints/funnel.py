@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
-from muster_contracts.areas import AreaTree
-from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.domain.funnel import Stage, conversion
+from muster_reporting.entrypoints.dependencies import Areas, Funnel, Heavy
 from muster_reporting.entrypoints.exports import EXPORTED_ANSWERS, Format, table
 from muster_reporting.entrypoints.http import (
     AnsweredAsOf,
@@ -38,8 +37,10 @@ class FunnelReport(BaseModel):
 
 @router.get("/funnel", response_model=FunnelReport, responses=EXPORTED_ANSWERS)
 async def drive_funnel(
-    request: Request,
+    heavy: Heavy,
     principal: Reader,
+    funnel: Funnel,
+    areas: Areas,
     area_id: AreaQuery = None,
     drive_id: Annotated[
         str | None, Query(min_length=1, max_length=64, description="One drive; default all.")
@@ -51,20 +52,21 @@ async def drive_funnel(
     every drive of an area (its own and its descendants') or for one drive. A volunteer
     counts once per stage per drive; a withdrawal leaves accepted and assigned. With
     `as_of`, the counts as recorded by the start of that instant's minute."""
-    areas: AreaTree = request.app.state.areas
-    funnel: DriveFunnel = request.app.state.drive_funnel
     area_id = readable_area(areas, principal, area_id)
-    if drive_id is None:
-        counts = await funnel.counts(area_id=area_id, as_of=as_of)
-    else:
-        drive_area = await funnel.area_of_drive(drive_id)
-        if drive_area is None or not areas.is_within(drive_area, area_id):
-            raise NotFoundError(f"no drive {drive_id} in area {area_id}", field="drive_id")
-        principal.require_scope(drive_area, areas)
-        counts = await funnel.counts(drive_id=drive_id, as_of=as_of)
-    stages = [FunnelStage(stage=s.stage, count=s.count, rate=s.rate) for s in conversion(counts)]
-    report = FunnelReport(area_id=area_id, drive_id=drive_id, stages=stages, as_of=as_of)
-    if format != "json":
-        rows = [s.model_dump(mode="json") for s in stages]
-        return await table(format, f"funnel-{drive_id or area_id}", rows)
+    with heavy.admit(format != "json" or as_of is not None):
+        if drive_id is None:
+            counts = await funnel.counts(area_id=area_id, as_of=as_of)
+        else:
+            drive_area = await funnel.area_of_drive(drive_id)
+            if drive_area is None or not areas.is_within(drive_area, area_id):
+                raise NotFoundError(f"no drive {drive_id} in area {area_id}", field="drive_id")
+            principal.require_scope(drive_area, areas)
+            counts = await funnel.counts(drive_id=drive_id, as_of=as_of)
+        stages = [
+            FunnelStage(stage=s.stage, count=s.count, rate=s.rate) for s in conversion(counts)
+        ]
+        report = FunnelReport(area_id=area_id, drive_id=drive_id, stages=stages, as_of=as_of)
+        if format != "json":
+            rows = [s.model_dump(mode="json") for s in stages]
+            return await table(format, f"funnel-{drive_id or area_id}", rows)
     return report

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Protocol, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
 from muster_contracts.areas import Area, AreaLevel, AreaTree
 from muster_contracts.envelope import Role
 from muster_reporting.application.as_of import HISTORY_SINCE, effective_instant
-from muster_reporting.application.service_rollup import ServiceRollup
-from muster_reporting.application.volunteer_rollup import VolunteerRollup
 from muster_reporting.domain.periods import (
     PERIOD_DESCRIPTION,
     PERIOD_PATTERN,
     check_period,
 )
 from muster_reporting.domain.service_counts import field_key
+from muster_reporting.entrypoints.dependencies import Areas, Heavy, Service, Volunteers
 from muster_reporting.entrypoints.exports import EXPORTED_ANSWERS, Format, area_table
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError, RuleViolationError
@@ -90,7 +89,7 @@ def readable_area(areas: AreaTree, principal: Principal, area_id: str | None) ->
 
 
 async def drill_down(
-    request: Request,
+    areas: AreaTree,
     principal: Principal,
     area_id: str | None,
     rollup: Rollup,
@@ -99,7 +98,6 @@ async def drill_down(
     as_of: datetime | None = None,
 ) -> tuple[Row, list[Row]]:
     """An area's row and one per child, from the area's one cell (children counts inside)."""
-    areas: AreaTree = request.app.state.areas
     area_id = readable_area(areas, principal, area_id)
     cell = await rollup.cell(area_id, valid_period(period), as_of)
     by_child = cell.get("children", {})
@@ -133,8 +131,10 @@ class VolunteerReport(BaseModel):
 
 @router.get("/volunteers", response_model=VolunteerReport, responses=EXPORTED_ANSWERS)
 async def volunteers_by_area(
-    request: Request,
+    heavy: Heavy,
     principal: Reader,
+    rollup: Volunteers,
+    areas: Areas,
     area_id: AreaQuery = None,
     as_of: AsOf = None,
     format: Format = "json",
@@ -142,12 +142,12 @@ async def volunteers_by_area(
     """Registered volunteers in an area and in each of its children, by category (party
     members, in-service party members reporting to their community, residents, students,
     company staff; a volunteer may be in several)."""
-    rollup: VolunteerRollup = request.app.state.volunteer_rollup
-    area, children = await drill_down(
-        request, principal, area_id, rollup, AreaVolunteers.of, as_of=as_of
-    )
-    if format != "json":
-        return await area_table(format, "volunteers", area, children)
+    with heavy.admit(format != "json" or as_of is not None):
+        area, children = await drill_down(
+            areas, principal, area_id, rollup, AreaVolunteers.of, as_of=as_of
+        )
+        if format != "json":
+            return await area_table(format, "volunteers", area, children)
     return VolunteerReport(area=area, children=children, as_of=as_of)
 
 
@@ -230,7 +230,6 @@ class AreaService(BaseModel):
             area_id=area.id,
             name=area.name,
             level=area.level,
-            activities=int(figures.get("activities", 0)),
             activities_scheduled=scheduled,
             activities_upcoming=None if not_held is None else not_held["upcoming"],
             activities_in_progress=None if not_held is None else not_held["in_progress"],
@@ -238,13 +237,8 @@ class AreaService(BaseModel):
             if not_held is None
             else not_held["awaiting_approval"],
             cancelled=int(figures.get("cancelled", 0)),
-            turnouts=int(figures.get("turnouts", 0)),
             volunteers=None if only else int(counts.get("volunteers", 0)),
-            hours=int(figures.get("minutes", 0)) / 60,
-            beneficiaries=int(figures.get("beneficiaries_total", 0)),
-            beneficiaries_by_group={
-                k: int(v) for k, v in figures.get("beneficiaries", {}).items() if v
-            },
+            **delivered(figures),
             drives_active=_active(counts, "drives", only),
             teams_active=_active(counts, "teams", only),
             hours_by_category=None
@@ -255,6 +249,21 @@ class AreaService(BaseModel):
                 if v.get("minutes") and (only is None or field_key(only[1]) == k)
             },
         )
+
+
+def delivered(figures: Document) -> dict[str, Any]:
+    """Service delivered, from a cell's figures (or one of its breakdowns): activities
+    held, turn-outs, approved hours, beneficiaries in all and by group (groups with none
+    left out)."""
+    return {
+        "activities": int(figures.get("activities", 0)),
+        "turnouts": int(figures.get("turnouts", 0)),
+        "hours": int(figures.get("minutes", 0)) / 60,
+        "beneficiaries": int(figures.get("beneficiaries_total", 0)),
+        "beneficiaries_by_group": {
+            k: int(v) for k, v in figures.get("beneficiaries", {}).items() if v
+        },
+    }
 
 
 def _active(counts: Document, dimension: str, only: tuple[str, str] | None) -> int | None:
@@ -275,8 +284,10 @@ class ServiceReport(BaseModel):
 
 @router.get("/service", response_model=ServiceReport, responses=EXPORTED_ANSWERS)
 async def service_by_area(
-    request: Request,
+    heavy: Heavy,
     principal: Reader,
+    rollup: Service,
+    areas: Areas,
     area_id: AreaQuery = None,
     period: Period = None,
     category: Annotated[str | None, Query(description="Only this service category.")] = None,
@@ -301,21 +312,21 @@ async def service_by_area(
             "filter by one of category, drive_id, team_id", code="one_filter", field="category"
         )
     only = filters[0] if filters else None
-    areas: AreaTree = request.app.state.areas
-    rollup: ServiceRollup = request.app.state.service_rollup
     area_id = readable_area(areas, principal, area_id)
     period = valid_period(period)
     children = areas.children(area_id)
     child_ids = [c.id for c in children]
-    cell, by_child = await rollup.drill_down(area_id, child_ids, period, as_of)
-    not_held: tuple[dict[str, int] | None, Mapping[str, dict[str, int] | None]] = (None, {})
-    if as_of is None:
-        now = datetime.now(UTC)
-        not_held = await rollup.not_held(area_id, child_ids, period, only, now)
-    area = AreaService.of(areas.get(area_id), cell, only, not_held[0])
-    rows = [AreaService.of(c, by_child[c.id], only, not_held[1].get(c.id)) for c in children]
-    if format != "json":
-        return await area_table(format, "service", area, rows)
+    with heavy.admit(format != "json" or as_of is not None):
+        cell, by_child = await rollup.drill_down(area_id, child_ids, period, as_of)
+        not_held: tuple[dict[str, int] | None, Mapping[str, dict[str, int] | None]]
+        not_held = (None, {})
+        if as_of is None:
+            now = datetime.now(UTC)
+            not_held = await rollup.not_held(area_id, child_ids, period, only, now)
+        area = AreaService.of(areas.get(area_id), cell, only, not_held[0])
+        rows = [AreaService.of(c, by_child[c.id], only, not_held[1].get(c.id)) for c in children]
+        if format != "json":
+            return await area_table(format, "service", area, rows)
     return ServiceReport(area=area, children=rows, as_of=as_of)
 
 

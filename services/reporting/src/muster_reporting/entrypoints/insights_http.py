@@ -9,8 +9,8 @@ from typing import Annotated, Literal, TypeVar
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from muster_reporting.application.insights import Insights
 from muster_reporting.domain.periods import cell_id
+from muster_reporting.entrypoints.dependencies import Areas, Heavy, InsightsOf, Names
 from muster_reporting.entrypoints.exports import EXPORTED_ANSWERS, Exported, Format, table
 from muster_reporting.entrypoints.http import (
     AnsweredAsOf,
@@ -30,10 +30,10 @@ Limit = Annotated[int, Query(ge=1, le=100, description="How many rows, at most."
 
 
 def area_and_period(
-    request: Request, principal: Reader, area_id: AreaQuery = None, period: Period = None
+    principal: Reader, areas: Areas, area_id: AreaQuery = None, period: Period = None
 ) -> tuple[str, str | None]:
     """The readable area asked for and a period that exists."""
-    return readable_area(request.app.state.areas, principal, area_id), valid_period(period)
+    return readable_area(areas, principal, area_id), valid_period(period)
 
 
 Where = Annotated[tuple[str, str | None], Depends(area_and_period)]
@@ -72,8 +72,11 @@ class TopVolunteers(BaseModel):
 
 @router.get("/top-volunteers", response_model=TopVolunteers, responses=EXPORTED_ANSWERS)
 async def top_volunteers(
+    heavy: Heavy,
     request: Request,
     where: Where,
+    insights: InsightsOf,
+    names: Names,
     limit: Limit = 10,
     as_of: AsOf = None,
     format: Format = "json",
@@ -84,28 +87,28 @@ async def top_volunteers(
     refused (422 `as_of_unsupported`)."""
     _no_as_of(as_of)
     area_id, period = where
-    insights: Insights = request.app.state.insights
-    board = await insights.service.leaderboards.board(cell_id(area_id, period))
-    rows = [
-        RankedVolunteer(
-            rank=rank,
-            volunteer_id=entry.volunteer_id,
-            hours=entry.minutes / 60,
-            turnouts=entry.turnouts,
-        )
-        for rank, entry in enumerate(board.entries[:limit], start=1)
-    ]
-    report = TopVolunteers(area_id=area_id, period=period, volunteers=await _named(request, rows))
-    if format != "json":
-        return await _export(
-            format, "top-volunteers", area_id, period, report.volunteers, RankedVolunteer
-        )
+    with heavy.admit(format != "json"):
+        board = await insights.service.leaderboards.board(cell_id(area_id, period))
+        rows = [
+            RankedVolunteer(
+                rank=rank,
+                volunteer_id=entry.volunteer_id,
+                hours=entry.minutes / 60,
+                turnouts=entry.turnouts,
+            )
+            for rank, entry in enumerate(board.entries[:limit], start=1)
+        ]
+        named = await _named(request, names, rows)
+        report = TopVolunteers(area_id=area_id, period=period, volunteers=named)
+        if format != "json":
+            return await _export(
+                format, "top-volunteers", area_id, period, report.volunteers, RankedVolunteer
+            )
     return report
 
 
-async def _named(request: Request, rows: list[Named]) -> list[Named]:
+async def _named(request: Request, directory: VolunteerNames, rows: list[Named]) -> list[Named]:
     """Rows with names, as the volunteer service shows them to this caller (its scope)."""
-    directory: VolunteerNames = request.app.state.volunteer_names
     try:
         names = await directory.names(
             [r.volunteer_id for r in rows], request.headers.get("authorization", "")
@@ -139,8 +142,9 @@ class TopTeams(BaseModel):
 
 @router.get("/top-teams", response_model=TopTeams, responses=EXPORTED_ANSWERS)
 async def top_teams(
-    request: Request,
+    heavy: Heavy,
     where: Where,
+    insights: InsightsOf,
     limit: Limit = 10,
     as_of: AsOf = None,
     format: Format = "json",
@@ -148,26 +152,26 @@ async def top_teams(
     """Teams with the most approved hours in an area and period (ties by team id), from
     the area's one cell. With `as_of`, as recorded by the start of that instant's minute."""
     area_id, period = where
-    insights: Insights = request.app.state.insights
-    cell = await insights.service.cell(area_id, period, as_of)
-    teams = sorted(
-        ((team_id, figures) for team_id, figures in cell.get("teams", {}).items()),
-        key=lambda item: (-int(item[1].get("minutes", 0)), item[0]),
-    )
-    ranked = [
-        RankedTeam(
-            rank=rank,
-            team_id=team_id,
-            hours=int(figures.get("minutes", 0)) / 60,
-            turnouts=int(figures.get("turnouts", 0)),
-            activities=int(figures.get("activities", 0)),
+    with heavy.admit(format != "json" or as_of is not None):
+        cell = await insights.service.cell(area_id, period, as_of)
+        teams = sorted(
+            ((team_id, figures) for team_id, figures in cell.get("teams", {}).items()),
+            key=lambda item: (-int(item[1].get("minutes", 0)), item[0]),
         )
-        for rank, (team_id, figures) in enumerate(
-            (t for t in teams if t[1].get("minutes", 0) > 0), start=1
-        )
-    ]
-    if format != "json":
-        return await _export(format, "top-teams", area_id, period, ranked[:limit], RankedTeam)
+        ranked = [
+            RankedTeam(
+                rank=rank,
+                team_id=team_id,
+                hours=int(figures.get("minutes", 0)) / 60,
+                turnouts=int(figures.get("turnouts", 0)),
+                activities=int(figures.get("activities", 0)),
+            )
+            for rank, (team_id, figures) in enumerate(
+                (t for t in teams if t[1].get("minutes", 0) > 0), start=1
+            )
+        ]
+        if format != "json":
+            return await _export(format, "top-teams", area_id, period, ranked[:limit], RankedTeam)
     return TopTeams(area_id=area_id, period=period, teams=ranked[:limit], as_of=as_of)
 
 
@@ -185,8 +189,12 @@ class StarRated(BaseModel):
 
 @router.get("/stars", response_model=StarRated, responses=EXPORTED_ANSWERS)
 async def star_rated_volunteers(
+    heavy: Heavy,
     request: Request,
     principal: Reader,
+    areas: Areas,
+    insights: InsightsOf,
+    names: Names,
     area_id: AreaQuery = None,
     limit: Limit = 50,
     as_of: AsOf = None,
@@ -197,27 +205,28 @@ async def star_rated_volunteers(
     From the area's star board: one read. Current figures only: `as_of` is refused (422
     `as_of_unsupported`)."""
     _no_as_of(as_of)
-    area_id = readable_area(request.app.state.areas, principal, area_id)
-    insights: Insights = request.app.state.insights
-    by_stars, top = await insights.standing.star_rated(area_id, limit)
-    report = StarRated(
-        area_id=area_id,
-        thresholds_hours=list(insights.standing.thresholds_hours),
-        by_stars=by_stars,
-        volunteers=await _named(
-            request,
-            [
-                StarVolunteer(
-                    volunteer_id=entry.volunteer_id,
-                    hours=entry.minutes / 60,
-                    stars=insights.standing.stars(entry.minutes),
-                )
-                for entry in top
-            ],
-        ),
-    )
-    if format != "json":
-        return await _export(format, "stars", area_id, None, report.volunteers, StarVolunteer)
+    area_id = readable_area(areas, principal, area_id)
+    with heavy.admit(format != "json"):
+        by_stars, top = await insights.standing.star_rated(area_id, limit)
+        report = StarRated(
+            area_id=area_id,
+            thresholds_hours=list(insights.standing.thresholds_hours),
+            by_stars=by_stars,
+            volunteers=await _named(
+                request,
+                names,
+                [
+                    StarVolunteer(
+                        volunteer_id=entry.volunteer_id,
+                        hours=entry.minutes / 60,
+                        stars=insights.standing.stars(entry.minutes),
+                    )
+                    for entry in top
+                ],
+            ),
+        )
+        if format != "json":
+            return await _export(format, "stars", area_id, None, report.volunteers, StarVolunteer)
     return report
 
 

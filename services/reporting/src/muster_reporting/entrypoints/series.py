@@ -1,7 +1,8 @@
 """Service delivered over time: one point per day or month, read from the per-period cells.
 
-Each point is one point read of a cell the rollup already keeps (`<area>|2026-11-27`), so a
-series costs as many reads as it has points, whatever the number of events.
+Each point is a cell the rollup already keeps (`<area>|2026-11-27`), all of a series' cells
+read together by `_id`: a series costs one read of at most as many documents as it has
+points, whatever the number of events.
 """
 
 from __future__ import annotations
@@ -10,18 +11,22 @@ import asyncio
 from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
-from muster_contracts.areas import AreaTree
-from muster_reporting.application.service_rollup import ServiceRollup
+from muster_reporting.entrypoints.dependencies import Areas, Heavy, Service
 from muster_reporting.entrypoints.exports import EXPORTED_ANSWERS, Format, table
-from muster_reporting.entrypoints.http import AreaQuery, AreaService, Reader, readable_area
+from muster_reporting.entrypoints.http import AreaQuery, Reader, delivered, readable_area
 from muster_runtime.errors import RuleViolationError
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
 MAX_POINTS = 366
+# A series of at most this many points is not a heavy query (the dashboard's 30 days, 12
+# months): it is never refused as busy.
+LIGHT_POINTS = 31
+# Points built between two yields to the event loop: a year's series takes a few short turns.
+POINTS_PER_TURN = 64
 Granularity = Literal["day", "month"]
 Bound = Annotated[
     str | None,
@@ -86,31 +91,37 @@ def _month_index(month: str) -> int:
 
 @router.get("/service/series", response_model=ServiceSeries, responses=EXPORTED_ANSWERS)
 async def service_series(
-    request: Request,
+    heavy: Heavy,
     principal: Reader,
+    rollup: Service,
+    areas: Areas,
     area_id: AreaQuery = None,
     granularity: Granularity = "day",
     first: Annotated[Bound, Query(alias="from")] = None,
     last: Annotated[Bound, Query(alias="to")] = None,
     format: Format = "json",
-) -> ServiceSeries | Response:
+) -> Response:
     """Activities, turn-outs, approved hours and beneficiaries of an area per day or month."""
-    areas: AreaTree = request.app.state.areas
-    rollup: ServiceRollup = request.app.state.service_rollup
     area_id = readable_area(areas, principal, area_id)
     today = datetime.now(rollup.zone).date()  # in the zone the rollup counts days in
-    area = areas.get(area_id)
-    wanted = periods(granularity, first, last, today)
-    cells = await asyncio.gather(*(rollup.cell(area_id, period) for period in wanted))
-    points = [
-        ServicePoint(period=period, **AreaService.of(area, cell).model_dump(include=_MEASURES))
-        for period, cell in zip(wanted, cells, strict=True)
-    ]
-    series = ServiceSeries(area_id=area_id, granularity=granularity, points=points)
-    if format != "json":
-        rows = [p.model_dump(mode="json") for p in points]
-        return await table(format, f"service-series-{area_id}", rows)
-    return series
-
-
-_MEASURES = {"activities", "turnouts", "hours", "beneficiaries", "beneficiaries_by_group"}
+    wanted = periods(granularity, first, last, today)  # refused before any work
+    with heavy.admit(len(wanted) > LIGHT_POINTS or format != "json"):
+        cells = await rollup.periods_of(area_id, wanted)
+        points: list[ServicePoint] = []
+        for start in range(0, len(wanted), POINTS_PER_TURN):
+            if start:
+                await asyncio.sleep(0)  # other requests, /healthz and the consumer go first
+            points += [
+                ServicePoint(period=period, **delivered(cell))
+                for period, cell in zip(
+                    wanted[start : start + POINTS_PER_TURN],
+                    cells[start : start + POINTS_PER_TURN],
+                    strict=True,
+                )
+            ]
+        series = ServiceSeries(area_id=area_id, granularity=granularity, points=points)
+        if format != "json":
+            rows = [p.model_dump(mode="json") for p in points]
+            return await table(format, f"service-series-{area_id}", rows)
+    # Serialized once, by the model: not validated again on the way out.
+    return Response(series.model_dump_json(), media_type="application/json")

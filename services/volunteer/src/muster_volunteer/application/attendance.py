@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -167,8 +169,32 @@ class ActivityBoard:
         }
 
 
+@dataclass(frozen=True)
+class AttendanceScene:
+    """What a check-in or check-out is decided on: the activity, the volunteer's attendance
+    there (and the stream it was folded from) and any other activity they are checked in
+    at. `assumed`: the kept activity view and the stream as the usual request finds it,
+    not read; the append proves the assumption or refutes it."""
+
+    view: ActivityView
+    attendance: Attendance
+    stream: Stream
+    open_elsewhere: str | None
+    assumed: bool
+
+
+class AssumptionRefutedError(Exception):
+    """An assumed scene proved wrong when appending: the decision is taken again on
+    exact reads."""
+
+
 class AttendanceDesk:
-    """One request each to check in and out, proven by the rotating code and the place."""
+    """One request each to check in and out, proven by the rotating code and the place.
+
+    Each command loads its scene, decides on it (the domain rule, pure), appends and
+    answers. The first load assumes what the usual request finds, at no read; a refusal,
+    a conflict or a refuted assumption is decided once more on exact reads, and that
+    answer stands."""
 
     def __init__(
         self,
@@ -201,18 +227,34 @@ class AttendanceDesk:
         attendance, _ = await self._attendance(activity_id, volunteer_id)
         return attendance
 
-    async def _claim_open_attendance(self, volunteer_id: str, activity_id: str) -> bool:
-        """Record the volunteer as checked in here, unless an open attendance is recorded
-        (then False: it may be stale, see `_open_elsewhere`)."""
-        return await self._open.claim(volunteer_id, activity_id)
+    async def _assumed_scene(
+        self, activity_id: str, volunteer_id: str, commits: int
+    ) -> AttendanceScene:
+        """The kept view, the stream's first `commits` commits, open nowhere else."""
+        view = await self._board.view(activity_id)
+        attendance, stream = await self._attendance(activity_id, volunteer_id, commits)
+        return AttendanceScene(view, attendance, stream, None, assumed=True)
+
+    async def _exact_scene(
+        self, activity_id: str, volunteer_id: str, at: datetime | None = None
+    ) -> AttendanceScene:
+        """Fresh reads of the view and the whole stream; with `at`, of the volunteer's open
+        attendance elsewhere too."""
+        view = await self._board.view(activity_id, fresh=True)
+        attendance, stream = await self._attendance(activity_id, volunteer_id)
+        elsewhere = (
+            None if at is None else await self._open_elsewhere(volunteer_id, activity_id, at)
+        )
+        return AttendanceScene(view, attendance, stream, elsewhere, assumed=False)
 
     async def _open_elsewhere(
-        self, volunteer_id: str, activity_id: str, at: datetime, *, fresh: bool = False
+        self, volunteer_id: str, activity_id: str, at: datetime
     ) -> str | None:
+        """The other activity the volunteer is checked in at and could still check out of."""
         other = await self._open.activity_of(volunteer_id)
         if other is None or other == activity_id:
             return None
-        view = await self._board.view(other, fresh=fresh)
+        view = await self._board.view(other, fresh=True)
         attendance, _ = await self._attendance(other, volunteer_id)
         return other if blocks_other_check_ins(view, attendance, at) else None
 
@@ -226,86 +268,82 @@ class AttendanceDesk:
         at: datetime,
         context: CommandContext,
     ) -> Attendance:
-        claimed = False
+        # Usually a new attendance stream, and no open attendance elsewhere (the claim
+        # proves it).
+        try:
+            scene = await self._assumed_scene(activity_id, volunteer_id, commits=0)
+            return await self._check_in_on(scene, code, location, at, context)
+        except (AttendanceRuleError, ConcurrencyError, AssumptionRefutedError):
+            scene = await self._exact_scene(activity_id, volunteer_id, at)
+            with _answered_as_refusals():
+                return await self._check_in_on(scene, code, location, at, context)
 
-        async def decide(
-            view: ActivityView, attendance: Attendance, fresh: bool
-        ) -> list[DomainEvent]:
-            nonlocal claimed
-            if not claimed:
-                try:  # as if open nowhere else; then the claim proves it
-                    events = check_in(
-                        view, attendance, volunteer_id, code, at, location, None, self._radius_m
-                    )
-                except AttendanceRuleError:
-                    events = []  # refused: by which rule first, the reads below decide
-                if events and await self._claim_open_attendance(volunteer_id, activity_id):
-                    claimed = True
-                    return events
-            elsewhere = (
-                None
-                if claimed
-                else await self._open_elsewhere(volunteer_id, activity_id, at, fresh=fresh)
-            )
-            return check_in(
-                view, attendance, volunteer_id, code, at, location, elsewhere, self._radius_m
-            )
-
-        # Usually a new attendance stream: nothing to read.
-        attendance = await self._record(activity_id, volunteer_id, 0, decide, context)
-        if not claimed:  # the recorded one was stale, or already this activity's
-            await self._open.record(volunteer_id, activity_id)
-        return attendance
+    async def _check_in_on(
+        self,
+        scene: AttendanceScene,
+        code: str,
+        location: Coordinates | None,
+        at: datetime,
+        context: CommandContext,
+    ) -> Attendance:
+        attendance = scene.attendance
+        events = check_in(
+            scene.view, attendance, attendance.volunteer_id, code, at, location,
+            scene.open_elsewhere, self._radius_m,
+        )  # fmt: skip
+        if scene.assumed and not await self._open.claim(
+            attendance.volunteer_id, attendance.activity_id
+        ):
+            raise AssumptionRefutedError  # an open attendance is recorded: read it
+        await self._store.append_after(scene.stream, ATTENDANCE_STREAM, events, context)
+        if not scene.assumed:  # over a stale record, or this activity's own
+            await self._open.record(attendance.volunteer_id, attendance.activity_id)
+        return _folded(attendance, events)
 
     @traced_command("check_out")
     async def check_out(
         self, activity_id: str, volunteer_id: str, at: datetime, context: CommandContext
     ) -> Attendance:
-        async def decide(view: ActivityView, attendance: Attendance, _: bool) -> list[DomainEvent]:
-            return check_out(view, attendance, volunteer_id, at)
-
         # Usually the stream holds just the check-in: its first commit.
-        attendance = await self._record(activity_id, volunteer_id, 1, decide, context)
-        await self._open.release(volunteer_id, activity_id)
-        return attendance
-
-    async def _record(
-        self,
-        activity_id: str,
-        volunteer_id: str,
-        assumed_commits: int,
-        decide: Callable[[ActivityView, Attendance, bool], Awaitable[list[DomainEvent]]],
-        context: CommandContext,
-    ) -> Attendance:
-        """Decide and append: first assuming the stream has `assumed_commits` commits (read
-        that far only) with the kept activity view; on a refusal or a conflict, again on
-        fresh reads of both, and that refusal or conflict is the answer."""
         try:
-            view = await self._board.view(activity_id)
-            attendance, stream = await self._attendance(activity_id, volunteer_id, assumed_commits)
-            events = await decide(view, attendance, False)
-            await self._store.append_after(stream, ATTENDANCE_STREAM, events, context)
+            scene = await self._assumed_scene(activity_id, volunteer_id, commits=1)
+            return await self._check_out_on(scene, at, context)
         except (AttendanceRuleError, ConcurrencyError):
-            view = await self._board.view(activity_id, fresh=True)
-            attendance, stream = await self._attendance(activity_id, volunteer_id)
-            try:
-                events = await decide(view, attendance, True)
-            except AttendanceRuleError as exc:
-                figures: dict[str, Any] = dict(exc.figures)
-                raise RuleViolationError(
-                    str(exc), field=exc.field, rule=exc.rule, **figures
-                ) from None
-            try:
-                await self._store.append_after(stream, ATTENDANCE_STREAM, events, context)
-            except ConcurrencyError:
-                raise RuleViolationError(
-                    "a check-in or check-out for this activity is in progress",
-                    field="activity_id",
-                    rule="concurrent_request",
-                ) from None
-        for event in events:
-            attendance = evolve(attendance, event)
-        return attendance
+            scene = await self._exact_scene(activity_id, volunteer_id)
+            with _answered_as_refusals():
+                return await self._check_out_on(scene, at, context)
+
+    async def _check_out_on(
+        self, scene: AttendanceScene, at: datetime, context: CommandContext
+    ) -> Attendance:
+        attendance = scene.attendance
+        events = check_out(scene.view, attendance, attendance.volunteer_id, at)
+        await self._store.append_after(scene.stream, ATTENDANCE_STREAM, events, context)
+        await self._open.release(attendance.volunteer_id, attendance.activity_id)
+        return _folded(attendance, events)
+
+
+def _folded(attendance: Attendance, events: list[DomainEvent]) -> Attendance:
+    for event in events:
+        attendance = evolve(attendance, event)
+    return attendance
+
+
+@contextmanager
+def _answered_as_refusals() -> Iterator[None]:
+    """A rule broken on exact reads, or a conflict with a concurrent request, is the
+    answer (422 naming the rule)."""
+    try:
+        yield
+    except AttendanceRuleError as exc:
+        figures: dict[str, Any] = dict(exc.figures)
+        raise RuleViolationError(str(exc), field=exc.field, rule=exc.rule, **figures) from None
+    except ConcurrencyError:
+        raise RuleViolationError(
+            "a check-in or check-out for this activity is in progress",
+            field="activity_id",
+            rule="concurrent_request",
+        ) from None
 
 
 def attendance_view(attendance: Attendance) -> dict[str, Any]:

@@ -3,11 +3,12 @@ zh-CN and English frames around notify's texts, each with a plain-text and an HT
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
+from jinja2 import Environment, FileSystemLoader
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from muster_contracts.events import DomainEvent, SealedPersonalData
@@ -92,18 +93,17 @@ FRAMES = {
 }
 
 
+# The HTML part's frame (`templates/email.html`); every text is escaped.
+_HTML = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True)
+
+
 def compose(language: str, subject: str, text: str) -> Email:
     """The email in `language` (zh-CN unless en): plain text, and HTML with every text
     escaped."""
     frame = FRAMES.get(language, FRAMES["zh-CN"])
     plain = f"{frame['greeting']}\n\n{text}\n\n-- \n{frame['signature']}\n{frame['footer']}\n"
     lang = "en" if language == "en" else "zh-CN"
-    body = html.escape(text).replace("\n", "<br>")
-    markup = (
-        f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
-        f"<title>{html.escape(subject)}</title></head><body>"
-        f"<p>{html.escape(frame['greeting'])}</p><p>{body}</p>"
-        f'<p style="color:#666;font-size:12px">{html.escape(frame["signature"])}<br>'
-        f"{html.escape(frame['footer'])}</p></body></html>"
+    markup = _HTML.get_template("email.html").render(
+        lang=lang, subject=subject, text=text, frame=frame
     )
     return Email(subject=subject, text=plain, html=markup)

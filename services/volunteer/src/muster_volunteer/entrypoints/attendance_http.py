@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
@@ -14,10 +14,9 @@ from muster_contracts.envelope import Role
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.idempotency import RetrySafeRoute
 from muster_runtime.ports.event_store import CommandContext
-from muster_volunteer.application.attendance import ActivityBoard, AttendanceDesk, attendance_view
-from muster_volunteer.application.hours_statement import HoursStatements
-from muster_volunteer.application.registration import VolunteerRegistry
+from muster_volunteer.application.attendance import attendance_view
 from muster_volunteer.domain.service_categories import Language
+from muster_volunteer.entrypoints.dependencies import Activities, Attendance, Registry, Statements
 from muster_volunteer.entrypoints.hours_statement_page import render_statement
 
 router = APIRouter(tags=["attendance"], route_class=RetrySafeRoute)
@@ -33,24 +32,19 @@ class CheckInForm(BaseModel):
     longitude: float | None = Field(default=None, ge=-180, le=180)
 
 
-async def _volunteer_id(request: Request, principal: Principal) -> str:
-    registry: VolunteerRegistry = request.app.state.registry
-    return await registry.own_volunteer_id(principal.subject)
-
-
 @router.post("/activities/{activity_id}/check-in")
 async def check_in(
-    request: Request,
     activity_id: str,
     form: CheckInForm,
     principal: Volunteer,
+    desk: Attendance,
+    registry: Registry,
 ) -> Any:
     """Check in (签到): one request, with the code and, where the place has one, your location.
 
     With an `Idempotency-Key`, a retry returns the first answer, not "already checked in".
     """
-    desk: AttendanceDesk = request.app.state.attendance
-    volunteer_id = await _volunteer_id(request, principal)
+    volunteer_id = await registry.own_volunteer_id(principal.subject)
     location = (
         Coordinates(form.latitude, form.longitude)
         if form.latitude is not None and form.longitude is not None
@@ -68,10 +62,11 @@ async def check_in(
 
 
 @router.post("/activities/{activity_id}/check-out")
-async def check_out(request: Request, activity_id: str, principal: Volunteer) -> dict[str, Any]:
+async def check_out(
+    activity_id: str, principal: Volunteer, desk: Attendance, registry: Registry
+) -> dict[str, Any]:
     """Check out (签退)."""
-    desk: AttendanceDesk = request.app.state.attendance
-    volunteer_id = await _volunteer_id(request, principal)
+    volunteer_id = await registry.own_volunteer_id(principal.subject)
     attendance = await desk.check_out(
         activity_id, volunteer_id, datetime.now(UTC), CommandContext(principal.actor)
     )
@@ -79,16 +74,18 @@ async def check_out(request: Request, activity_id: str, principal: Volunteer) ->
 
 
 @router.get("/me/service-record")
-async def my_service_record(request: Request, principal: Volunteer) -> dict[str, Any]:
+async def my_service_record(
+    principal: Volunteer, board: Activities, registry: Registry
+) -> dict[str, Any]:
     """Every approved service record, total hours and star rating."""
-    board: ActivityBoard = request.app.state.activity_board
-    return await board.service_record(await _volunteer_id(request, principal))
+    return await board.service_record(await registry.own_volunteer_id(principal.subject))
 
 
 @router.get("/me/hours-statement", response_model=None)
 async def my_hours_statement(
-    request: Request,
     principal: Volunteer,
+    statements: Statements,
+    registry: Registry,
     format: Annotated[
         Literal["json", "html"], Query(description="`html`: a page that prints on one A4 sheet.")
     ] = "json",
@@ -99,9 +96,7 @@ async def my_hours_statement(
     """A numbered statement of my approved service (志愿服务证明), as JSON or a printable
     page: each record with its activity, drive, category, place and organising unit (the
     area the drive was launched for), names in `lang` (areas by their registered names)."""
-    statements: HoursStatements = request.app.state.hours_statements
-    registry: VolunteerRegistry = request.app.state.registry
-    volunteer_id = await _volunteer_id(request, principal)
+    volunteer_id = await registry.own_volunteer_id(principal.subject)
     record = await registry.get(volunteer_id)
     volunteer = {
         "volunteer_id": volunteer_id,

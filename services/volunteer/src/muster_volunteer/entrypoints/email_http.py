@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
 
 from muster_contracts.envelope import Role
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.eventstore import CommandContext
 from muster_runtime.idempotency import RetrySafeRoute
-from muster_volunteer.application.email import EmailAddresses
-from muster_volunteer.application.registration import VolunteerRegistry
+from muster_volunteer.entrypoints.dependencies import Addresses, Registry
 from muster_volunteer.entrypoints.logins_http import answers
 
 router = APIRouter(tags=["email"], route_class=RetrySafeRoute)
@@ -36,16 +35,6 @@ class MyEmail(BaseModel):
     email: str | None = Field(description="None: no address (no email is sent).")
 
 
-def _addresses(request: Request) -> EmailAddresses:
-    addresses: EmailAddresses = request.app.state.email_addresses
-    return addresses
-
-
-async def _own(request: Request, principal: Principal) -> str:
-    registry: VolunteerRegistry = request.app.state.registry
-    return await registry.own_volunteer_id(principal.subject)
-
-
 @router.put(
     "/me/email",
     response_model=MyEmail,
@@ -58,21 +47,23 @@ async def _own(request: Request, principal: Principal) -> str:
         }
     ),
 )
-async def give_my_email(request: Request, form: EmailForm, principal: OwnLogin) -> MyEmail:
+async def give_my_email(
+    form: EmailForm, principal: OwnLogin, addresses: Addresses, registry: Registry
+) -> MyEmail:
     """Give or change the address my notifications are emailed to, consenting to it. It is
     sealed with my own key like my name and phone, and never leaves this service."""
-    volunteer_id = await _own(request, principal)
-    kept = await _addresses(request).give(
+    volunteer_id = await registry.own_volunteer_id(principal.subject)
+    kept = await addresses.give(
         volunteer_id, form.email, form.consent, CommandContext(principal.actor)
     )
     return MyEmail(email=kept)
 
 
 @router.get("/me/email", response_model=MyEmail, responses=answers(NOT_MINE))
-async def my_email(request: Request, principal: OwnLogin) -> MyEmail:
+async def my_email(principal: OwnLogin, addresses: Addresses, registry: Registry) -> MyEmail:
     """The address my notifications are emailed to, if I gave one."""
-    volunteer_id = await _own(request, principal)
-    return MyEmail(email=await _addresses(request).read(volunteer_id))
+    volunteer_id = await registry.own_volunteer_id(principal.subject)
+    return MyEmail(email=await addresses.read(volunteer_id))
 
 
 @router.delete(
@@ -80,8 +71,10 @@ async def my_email(request: Request, principal: OwnLogin) -> MyEmail:
     status_code=204,
     responses=answers(NOT_MINE | {409: "The record changed meanwhile (`conflict`); retry."}),
 )
-async def withdraw_my_email(request: Request, principal: OwnLogin) -> Response:
+async def withdraw_my_email(
+    principal: OwnLogin, addresses: Addresses, registry: Registry
+) -> Response:
     """Withdraw my address and consent: no email is sent to me from now on."""
-    volunteer_id = await _own(request, principal)
-    await _addresses(request).withdraw(volunteer_id, CommandContext(principal.actor))
+    volunteer_id = await registry.own_volunteer_id(principal.subject)
+    await addresses.withdraw(volunteer_id, CommandContext(principal.actor))
     return Response(status_code=204)

@@ -8,18 +8,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from muster_contracts.areas import AreaTree
 from muster_contracts.envelope import Role
 from muster_contracts.events import Skill, VolunteerCategory
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError, RuleViolationError
-from muster_runtime.idempotency import RetrySafeRoute, replays_by, stable_id
+from muster_runtime.idempotency import NewIds, RetrySafeRoute, replays_by
 from muster_runtime.ports.event_store import CommandContext
 from muster_volunteer.application.registration import (
     DisplayName,
     VolunteerRecord,
-    VolunteerRegistry,
 )
 from muster_volunteer.domain.volunteer import RegisterVolunteer
+from muster_volunteer.entrypoints.dependencies import Areas, Leaders, Registry, desks_of
 
 router = APIRouter(prefix="/volunteers", tags=["volunteers"], route_class=RetrySafeRoute)
 
@@ -52,9 +53,8 @@ class VolunteerView(BaseModel):
     )
 
 
-def volunteer_view(request: Request, record: VolunteerRecord) -> VolunteerView:
+def volunteer_view(areas: AreaTree, record: VolunteerRecord) -> VolunteerView:
     event = record.registered
-    areas = request.app.state.areas
     return VolunteerView(
         volunteer_id=event.volunteer_id,
         name=record.personal.name,
@@ -73,28 +73,33 @@ def volunteer_view(request: Request, record: VolunteerRecord) -> VolunteerView:
 
 
 async def _registered_again(request: Request, kept: Any) -> Any:
-    registry: VolunteerRegistry = request.app.state.registry
-    return volunteer_view(request, await registry.get(kept["volunteer_id"])).model_dump(mode="json")
+    desks = await desks_of(request)
+    record = await desks.registry.get(kept["volunteer_id"])
+    return volunteer_view(desks.areas, record).model_dump(mode="json")
 
 
 @router.post("", status_code=201, response_model=VolunteerView)
 # Only the id is kept with the key: no personal data at rest in clear, none left by erasure.
 @replays_by(keep=lambda body: {"volunteer_id": body["volunteer_id"]}, restore=_registered_again)
 async def register_volunteer(
-    request: Request, response: Response, form: RegisterVolunteer, principal: Registrant
+    ids: NewIds,
+    response: Response,
+    form: RegisterVolunteer,
+    principal: Registrant,
+    registry: Registry,
+    areas: Areas,
 ) -> Any:
     """Register a volunteer. Send an `Idempotency-Key`: a retry returns the first answer."""
-    registry: VolunteerRegistry = request.app.state.registry
-    if form.home_area_id not in request.app.state.areas:
+    if form.home_area_id not in areas:
         raise RuleViolationError(
             f"unknown area {form.home_area_id}", field="home_area_id", rule="known_area"
         )
     if principal.role is not Role.VOLUNTEER:
-        principal.require_scope(form.home_area_id, request.app.state.areas)
-    volunteer_id = str(stable_id(request, "volunteer"))
+        principal.require_scope(form.home_area_id, areas)
+    volunteer_id = str(ids.of("volunteer"))
     record = await registry.register(volunteer_id, form, CommandContext(principal.actor))
     response.headers["Location"] = f"/volunteers/{volunteer_id}"
-    return volunteer_view(request, record)
+    return volunteer_view(areas, record)
 
 
 class DisplayNames(BaseModel):
@@ -103,8 +108,10 @@ class DisplayNames(BaseModel):
 
 @router.get("/names", response_model=DisplayNames)
 async def display_names(
-    request: Request,
     principal: NameReader,
+    registry: Registry,
+    areas: Areas,
+    leaders: Leaders,
     ids: Annotated[
         str,
         Query(
@@ -129,13 +136,11 @@ async def display_names(
         raise RuleViolationError(
             f"at most {MAX_NAMES} ids per request", field="ids", rule="max_items"
         )
-    registry: VolunteerRegistry = request.app.state.registry
-    areas = request.app.state.areas
     if principal.role is not Role.VOLUNTEER:
         names = await registry.display_names(wanted, lambda area: principal.covers(area, areas))
         return DisplayNames(volunteers=names)
     me = await registry.own_volunteer_id(principal.subject)
-    nameable = await request.app.state.team_leaders.nameable_by(me)
+    nameable = await leaders.nameable_by(me)
     told = {
         shown.volunteer_id: shown
         for shown in await registry.display_names(
@@ -148,25 +153,25 @@ async def display_names(
 
 
 @router.get("/{volunteer_id}", response_model=VolunteerView)
-async def get_volunteer(request: Request, volunteer_id: str, principal: Reader) -> VolunteerView:
+async def get_volunteer(
+    volunteer_id: str, principal: Reader, registry: Registry, areas: Areas
+) -> VolunteerView:
     """A volunteer's record: their own, or any in an organiser's or leader's area."""
-    registry: VolunteerRegistry = request.app.state.registry
     record = await registry.get(volunteer_id)
     allowed = (
         await registry.account_of(principal.subject) == volunteer_id
         if principal.role is Role.VOLUNTEER
-        else principal.covers(record.registered.home_area_id, request.app.state.areas)
+        else principal.covers(record.registered.home_area_id, areas)
     )
     if not allowed:
         # Not 403: whether a volunteer exists outside your scope is itself personal data.
         raise NotFoundError(f"no volunteer {volunteer_id}")
-    return volunteer_view(request, record)
+    return volunteer_view(areas, record)
 
 
 @router.delete("/{volunteer_id}", status_code=204)
-async def erase_volunteer(request: Request, volunteer_id: str, principal: Eraser) -> Response:
+async def erase_volunteer(volunteer_id: str, principal: Eraser, registry: Registry) -> Response:
     """Erase my personal data (or, for an admin, anyone's): crypto-shredding. Hours stay."""
-    registry: VolunteerRegistry = request.app.state.registry
     if (
         principal.role is not Role.ADMIN
         and await registry.account_of(principal.subject) != volunteer_id

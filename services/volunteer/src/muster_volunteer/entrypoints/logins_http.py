@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field, field_validator
 
 from muster_contracts.envelope import Role
@@ -13,11 +13,10 @@ from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import ErrorAnswer, TooManyRequestsError
 from muster_runtime.idempotency import RetrySafeRoute, never_replayed
 from muster_runtime.ports.event_store import CommandContext
-from muster_volunteer.application.logins import LoginDesk
 from muster_volunteer.application.ports import TooManyClaimAttemptsError
-from muster_volunteer.application.registration import VolunteerRegistry
 from muster_volunteer.domain.claim_codes import normalise_claim_code
 from muster_volunteer.domain.volunteer import Volunteer
+from muster_volunteer.entrypoints.dependencies import Areas, Logins, Registry
 from muster_volunteer.entrypoints.http import VolunteerView, volunteer_view
 
 router = APIRouter(tags=["logins"], route_class=RetrySafeRoute)
@@ -70,13 +69,11 @@ class Invitation(BaseModel):
     "the same key issues a new code, and the new invitation supersedes the first"
 )
 async def invite_volunteer(
-    request: Request, response: Response, volunteer_id: str, principal: Organiser
+    response: Response, volunteer_id: str, principal: Organiser, desk: Logins, areas: Areas
 ) -> Invitation:
     """Invite a volunteer you registered (in your area) to claim their record with their
     own login: a one-time code, valid for `MUSTER_INVITATION_VALID_HOURS` (7 days) and
     until a new invitation of the same volunteer supersedes it."""
-    desk: LoginDesk = request.app.state.logins
-    areas = request.app.state.areas
 
     def in_scope(volunteer: Volunteer) -> bool:
         assert volunteer.registered is not None
@@ -127,12 +124,11 @@ class Binding(BaseModel):
         }
     ),
 )
-async def claim_invitation(request: Request, form: ClaimForm, principal: OwnLogin) -> Binding:
+async def claim_invitation(form: ClaimForm, principal: OwnLogin, desk: Logins) -> Binding:
     """Claim the volunteer record an organiser invited you to, with your own login (any
     login of the identity provider that speaks for no volunteer yet). Once bound, every
     `/me/...` operation acts for that volunteer. Each login may try
     `MUSTER_CLAIM_ATTEMPTS_PER_HOUR` codes (10) an hour."""
-    desk: LoginDesk = request.app.state.logins
     try:
         volunteer_id = await desk.claim(
             form.code, principal.subject, datetime.now(UTC), CommandContext(principal.actor)
@@ -157,8 +153,7 @@ async def claim_invitation(request: Request, form: ClaimForm, principal: OwnLogi
         }
     ),
 )
-async def my_record(request: Request, principal: OwnLogin) -> VolunteerView:
+async def my_record(principal: OwnLogin, registry: Registry, areas: Areas) -> VolunteerView:
     """The volunteer record your login speaks for."""
-    registry: VolunteerRegistry = request.app.state.registry
     record = await registry.get(await registry.own_volunteer_id(principal.subject))
-    return volunteer_view(request, record)
+    return volunteer_view(areas, record)

@@ -6,18 +6,22 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from muster_contracts.areas import AreaTree
 from muster_contracts.envelope import Role
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.idempotency import RetrySafeRoute
-from muster_volunteer.application.attendance import AttendanceDesk
-from muster_volunteer.application.my_activities import MyActivities, check_in_open
-from muster_volunteer.application.registration import VolunteerRegistry
-from muster_volunteer.application.sign_ups import DriveBoard
-from muster_volunteer.application.team_leaders import TeamLeaders
+from muster_volunteer.application.my_activities import check_in_open
+from muster_volunteer.entrypoints.dependencies import (
+    Areas,
+    Attendance,
+    Drives,
+    Leaders,
+    Mine,
+    Registry,
+)
 from muster_volunteer.entrypoints.logins_http import answers
 
 router = APIRouter(tags=["my page"], route_class=RetrySafeRoute)
@@ -79,8 +83,12 @@ def _place(areas: AreaTree, area_id: str) -> list[str]:
 
 @router.get("/me/activities", response_model=MyActivityLists, responses=answers(OWN_RECORD_ERRORS))
 async def my_activities(
-    request: Request,
     principal: OwnLogin,
+    registry: Registry,
+    activities: Mine,
+    desk: Attendance,
+    board: Drives,
+    areas: Areas,
     limit: Annotated[
         int, Query(ge=1, le=MAX_ACTIVITIES, description="At most this many of each list.")
     ] = 20,
@@ -91,21 +99,16 @@ async def my_activities(
     """The activities I am assigned to: upcoming (not yet ended) and recent, with whether
     I checked in and out and whether check-in is open now. An assignment, amendment or
     cancellation shows within seconds (dispatch's events)."""
-    registry: VolunteerRegistry = request.app.state.registry
     me = await registry.own_volunteer_id(principal.subject)
     now = datetime.now(UTC)
-    activities: MyActivities = request.app.state.my_activities
     upcoming, recent = await activities.of_volunteer(
         me, now, now - timedelta(days=recent_days), limit
     )
     listed = [*upcoming, *recent]
-    desk: AttendanceDesk = request.app.state.attendance
-    board: DriveBoard = request.app.state.board
     attendances, drives = await asyncio.gather(
         asyncio.gather(*(desk.attendance_of(str(doc["_id"]), me) for doc in listed)),
         board.drives_by_id({d["drive_id"] for d in listed if d.get("drive_id")}),
     )
-    areas = request.app.state.areas
     shown: list[MyActivity] = []
     for doc, attendance in zip(listed, attendances, strict=True):
         drive = drives.get(doc.get("drive_id") or "")
@@ -131,12 +134,12 @@ async def my_activities(
 
 
 @router.get("/me/teams", response_model=MyTeams, responses=answers(OWN_RECORD_ERRORS))
-async def my_teams(request: Request, principal: OwnLogin) -> MyTeams:
+async def my_teams(
+    principal: OwnLogin, registry: Registry, leaders: Leaders, board: Drives
+) -> MyTeams:
     """The teams I am in or lead (at most 50, by drive), with the leader's name (a member
     may read their leader's) and how many members each has."""
-    registry: VolunteerRegistry = request.app.state.registry
     me = await registry.own_volunteer_id(principal.subject)
-    leaders: TeamLeaders = request.app.state.team_leaders
     teams = await leaders.teams_of(me, MAX_TEAMS)
     nameable = await leaders.nameable_by(me)
     names = {
@@ -145,7 +148,6 @@ async def my_teams(request: Request, principal: OwnLogin) -> MyTeams:
             sorted({t.leader_id for t in teams} & nameable), lambda _: True
         )
     }
-    board: DriveBoard = request.app.state.board
     drives = await board.drives_by_id({t.drive_id for t in teams})
     return MyTeams(
         teams=[

@@ -12,14 +12,16 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from muster_contracts.areas import AreaTree
 from muster_contracts.envelope import Role
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import RuleViolationError, UnsupportedMediaTypeError
 from muster_runtime.idempotency import RetrySafeRoute, never_replayed
 from muster_runtime.ports.event_store import CommandContext
 from muster_volunteer.adapters.roster_files import MEDIA_TYPES, read_table
-from muster_volunteer.application.roster_import import ImportProgress, RosterImport, RowOutcome
+from muster_volunteer.application.roster_import import ImportProgress, RowOutcome
 from muster_volunteer.domain.roster import MAX_ROWS, RosterFormatError, RowError
+from muster_volunteer.entrypoints.dependencies import Areas, Rosters
 from muster_volunteer.entrypoints.logins_http import answers
 
 router = APIRouter(prefix="/rosters", tags=["rosters"], route_class=RetrySafeRoute)
@@ -106,11 +108,11 @@ async def _table(request: Request) -> list[list[str]]:
         return read_table(await request.body(), media_type)
 
 
-def _scope(request: Request, principal: Principal, area_id: str | None) -> str:
+def _scope(areas: AreaTree, principal: Principal, area_id: str | None) -> str:
     area = area_id or principal.area_id
-    if area not in request.app.state.areas:
+    if area not in areas:
         raise RuleViolationError(f"unknown area {area}", field="area_id", rule="known_area")
-    principal.require_scope(area, request.app.state.areas)
+    principal.require_scope(area, areas)
     return area
 
 
@@ -125,13 +127,16 @@ def _problems(errors: tuple[RowError, ...]) -> list[RowProblemView]:
     responses=answers(ROSTER_ERRORS),
 )
 async def preview_roster(
-    request: Request, principal: Organiser, area_id: AreaQuery = None
+    request: Request,
+    principal: Organiser,
+    roster: Rosters,
+    areas: Areas,
+    area_id: AreaQuery = None,
 ) -> RosterPreview:
     """Check a roster without registering anyone: each row is ready, refused (with its
     problems: bad phone, unknown or ambiguous building, duplicate in the file, …) or
     already registered."""
-    area = _scope(request, principal, area_id)
-    roster: RosterImport = request.app.state.rosters
+    area = _scope(areas, principal, area_id)
     table = await _table(request)
     with _unreadable():
         check = await roster.preview(table, area)
@@ -181,13 +186,16 @@ async def preview_roster(
 )
 @never_replayed("the import reports progress as it goes; running it again registers nobody twice")
 async def import_roster(
-    request: Request, principal: Organiser, area_id: AreaQuery = None
+    request: Request,
+    principal: Organiser,
+    roster: Rosters,
+    areas: Areas,
+    area_id: AreaQuery = None,
 ) -> StreamingResponse:
     """Register every row of a roster that can be, with progress. Uploading the same file
     again registers nobody twice: each row's volunteer follows from its phone number."""
-    area = _scope(request, principal, area_id)
+    area = _scope(areas, principal, area_id)
     table = await _table(request)
-    roster: RosterImport = request.app.state.rosters
     progress = roster.register(table, area, CommandContext(principal.actor))
     with _unreadable():
         first = await anext(progress)  # a roster that cannot be read answers 422, not 200

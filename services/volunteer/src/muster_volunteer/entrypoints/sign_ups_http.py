@@ -5,18 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from muster_contracts.envelope import Role
 from muster_contracts.events import VolunteerRegistered
 from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError
-from muster_runtime.idempotency import RetrySafeRoute, stable_id
+from muster_runtime.idempotency import NewIds, RetrySafeRoute
 from muster_runtime.mongo import Document
 from muster_runtime.ports.event_store import CommandContext
-from muster_volunteer.application.registration import VolunteerRegistry
-from muster_volunteer.application.sign_ups import DriveBoard, SignUpDesk
+from muster_volunteer.entrypoints.dependencies import Drives, Registry, SignUps
 
 router = APIRouter(tags=["sign-ups"], route_class=RetrySafeRoute)
 
@@ -31,9 +30,12 @@ class WithdrawForm(BaseModel):
     reason: str | None = Field(default=None, max_length=200)
 
 
-async def _me(request: Request, principal: Principal) -> VolunteerRegistered:
-    registry: VolunteerRegistry = request.app.state.registry
+async def _me(principal: Volunteer, registry: Registry) -> VolunteerRegistered:
+    """The caller's own volunteer profile."""
     return await registry.profile(await registry.own_volunteer_id(principal.subject))
+
+
+Me = Annotated[VolunteerRegistered, Depends(_me)]
 
 
 def _sign_up_view(doc: Document) -> dict[str, Any]:
@@ -42,39 +44,33 @@ def _sign_up_view(doc: Document) -> dict[str, Any]:
 
 
 @router.get("/drives")
-async def open_drives(request: Request, principal: Volunteer) -> dict[str, Any]:
+async def open_drives(me: Me, board: Drives) -> dict[str, Any]:
     """Open drives that fit me: my home in their scope, my skills, their eligibility rules."""
-    board: DriveBoard = request.app.state.board
-    me = await _me(request, principal)
     return {"drives": await board.open_drives_for(me, datetime.now(UTC))}
 
 
 @router.post("/drives/{drive_id}/sign-ups", status_code=202)
 async def sign_up(
-    request: Request,
+    ids: NewIds,
     drive_id: str,
     form: SignUpForm,
     principal: Volunteer,
+    me: Me,
+    desk: SignUps,
 ) -> dict[str, Any]:
     """Sign up for a role. Accepted for decision (202): the status follows within a second."""
-    desk: SignUpDesk = request.app.state.sign_ups
-    me = await _me(request, principal)
-    sign_up_id = stable_id(request, "sign-up").hex
+    sign_up_id = ids.of("sign-up").hex
     doc = await desk.submit(sign_up_id, me, drive_id, form.role_id, CommandContext(principal.actor))
     return _sign_up_view(doc)
 
 
 @router.get("/me/sign-ups")
-async def my_sign_ups(request: Request, principal: Volunteer) -> dict[str, Any]:
-    desk: SignUpDesk = request.app.state.sign_ups
-    me = await _me(request, principal)
+async def my_sign_ups(me: Me, desk: SignUps) -> dict[str, Any]:
     return {"sign_ups": [_sign_up_view(d) for d in await desk.of_volunteer(me.volunteer_id)]}
 
 
 @router.get("/sign-ups/{sign_up_id}")
-async def get_sign_up(request: Request, sign_up_id: str, principal: Volunteer) -> dict[str, Any]:
-    desk: SignUpDesk = request.app.state.sign_ups
-    me = await _me(request, principal)
+async def get_sign_up(sign_up_id: str, me: Me, desk: SignUps) -> dict[str, Any]:
     doc = await desk.get(sign_up_id)
     if doc["volunteer_id"] != me.volunteer_id:
         raise NotFoundError(f"no sign-up {sign_up_id}")
@@ -83,11 +79,13 @@ async def get_sign_up(request: Request, sign_up_id: str, principal: Volunteer) -
 
 @router.post("/sign-ups/{sign_up_id}/withdraw", status_code=202)
 async def withdraw(
-    request: Request, sign_up_id: str, principal: Volunteer, form: WithdrawForm | None = None
+    sign_up_id: str,
+    principal: Volunteer,
+    me: Me,
+    desk: SignUps,
+    form: WithdrawForm | None = None,
 ) -> dict[str, Any]:
     """Withdraw; the place goes to the first on the waitlist."""
-    desk: SignUpDesk = request.app.state.sign_ups
-    me = await _me(request, principal)
     reason = form.reason if form else None
     doc = await desk.withdraw(sign_up_id, me.volunteer_id, reason, CommandContext(principal.actor))
     return _sign_up_view(doc)

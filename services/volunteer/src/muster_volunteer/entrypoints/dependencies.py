@@ -1,0 +1,56 @@
+"""What the volunteer service's handlers depend on, as typed FastAPI dependencies:
+`bootstrap.build_app` wires one `VolunteerDesks` into the app, and a handler names what it
+needs (`registry: Registry`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends
+
+from muster_contracts.areas import AreaTree
+from muster_runtime.wiring import part, wired
+from muster_volunteer.application.attendance import ActivityBoard, AttendanceDesk
+from muster_volunteer.application.email import EmailAddresses
+from muster_volunteer.application.hours_statement import HoursStatements
+from muster_volunteer.application.logins import LoginDesk
+from muster_volunteer.application.my_activities import MyActivities
+from muster_volunteer.application.registration import VolunteerRegistry
+from muster_volunteer.application.roster_import import RosterImport
+from muster_volunteer.application.sign_ups import DriveBoard, SignUpDesk
+from muster_volunteer.application.team_leaders import TeamLeaders
+
+
+@dataclass(frozen=True)
+class VolunteerDesks:
+    areas: AreaTree
+    registry: VolunteerRegistry
+    rosters: RosterImport
+    logins: LoginDesk
+    email_addresses: EmailAddresses
+    board: DriveBoard
+    sign_ups: SignUpDesk
+    activity_board: ActivityBoard
+    team_leaders: TeamLeaders
+    my_activities: MyActivities
+    hours_statements: HoursStatements
+    attendance: AttendanceDesk
+
+
+desks_of = wired(VolunteerDesks)
+Desks = Annotated[VolunteerDesks, Depends(desks_of)]
+
+
+Areas = Annotated[AreaTree, Depends(part(VolunteerDesks, "areas"))]
+Registry = Annotated[VolunteerRegistry, Depends(part(VolunteerDesks, "registry"))]
+Rosters = Annotated[RosterImport, Depends(part(VolunteerDesks, "rosters"))]
+Logins = Annotated[LoginDesk, Depends(part(VolunteerDesks, "logins"))]
+Addresses = Annotated[EmailAddresses, Depends(part(VolunteerDesks, "email_addresses"))]
+Drives = Annotated[DriveBoard, Depends(part(VolunteerDesks, "board"))]
+SignUps = Annotated[SignUpDesk, Depends(part(VolunteerDesks, "sign_ups"))]
+Activities = Annotated[ActivityBoard, Depends(part(VolunteerDesks, "activity_board"))]
+Leaders = Annotated[TeamLeaders, Depends(part(VolunteerDesks, "team_leaders"))]
+Mine = Annotated[MyActivities, Depends(part(VolunteerDesks, "my_activities"))]
+Statements = Annotated[HoursStatements, Depends(part(VolunteerDesks, "hours_statements"))]
+Attendance = Annotated[AttendanceDesk, Depends(part(VolunteerDesks, "attendance"))]
