@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
-import resource
 import sys
 import time
 import uuid
@@ -25,21 +23,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from muster_cli.bench.baselines import raw_insert_many, raw_read
 from muster_cli.bench.eventlog import DistrictLog, publish_district
-from muster_cli.bench.measure import free_port, latency_summary, wait_until_ready
+from muster_cli.bench.measure import (
+    ChildRun,
+    free_port,
+    latency_summary,
+    run_child,
+    wait_until_ready,
+)
+from muster_cli.bench.replay import RebuildOutput, parse_rebuild_output, rebuild_figures
 from muster_contracts.areas import load_area_tree
 from muster_contracts.envelope import Role
 from muster_contracts.topology import event_topic
-from muster_reporting.bootstrap import CONSUMES, READ_MODELS
+from muster_reporting.bootstrap import CONSUMES
 from muster_runtime.adapters.mongodb.read_model_versions import ReadModelVersions, version_name
 from muster_runtime.dev_tokens import issue_token
 from muster_runtime.mongo import connect
 from muster_runtime.topics import delete_topics, ensure_topics
 
 PARTITIONS = 6
-INSERT_CHUNK = 1000
 DISTRICT = "130203"
 
 
@@ -132,47 +136,14 @@ class LiveReporting:
         )
 
 
-async def raw_read(bootstrap: str, topics: list[str]) -> tuple[int, float]:
-    """Records and seconds of one aiokafka loop reading the topics from start to end."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=8 * 1024 * 1024,
+async def rebuild(env: dict[str, str]) -> tuple[RebuildOutput, ChildRun]:
+    """A reporting rebuild as a process of its own: what it printed, and its usage."""
+    child = await run_child(
+        [sys.executable, "-m", "muster_reporting", "rebuild", "--no-progress"], env
     )
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
-        consumer.assign(partitions)
-        started = time.perf_counter()
-        await consumer.seek_to_beginning(*partitions)
-        end = await consumer.end_offsets(partitions)
-        read, total = 0, sum(end.values())
-        while read < total:
-            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
-            read += sum(len(records) for records in batch.values())
-        return read, time.perf_counter() - started
-    finally:
-        await consumer.stop()
-
-
-async def rebuild(env: dict[str, str]) -> tuple[int, float, float, float, float]:
-    """Events, seconds, writing and folding seconds and peak resident MB of a rebuild."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "muster_reporting", "rebuild", "--no-progress",
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await process.communicate()
-    if process.returncode != 0:
-        raise RuntimeError(f"rebuild failed: {err.decode()[-2000:]}")
-    text = out.decode()
-    found = re.search(r"replayed (\d+) events in ([\d.]+) s.*?took ([\d.]+) s", text, re.S)
-    folded = re.search(r"folding\s+the log ([\d.]+) s", text)
-    if found is None or folded is None:
-        raise RuntimeError(f"unexpected rebuild output: {text[-500:]}")
-    # The largest resident set of any waited-for child: the rebuild is the only one.
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    events, seconds, writing = int(found.group(1)), float(found.group(2)), float(found.group(3))
-    return events, seconds, writing, float(folded.group(1)), peak_mb
+    if child.returncode != 0:
+        raise RuntimeError(f"rebuild failed: {child.stderr[-2000:]}")
+    return parse_rebuild_output(child.stdout), child
 
 
 async def run(events: int) -> None:
@@ -187,7 +158,6 @@ async def run(events: int) -> None:
         await ensure_topics(bootstrap, topics, PARTITIONS)
         log = DistrictLog(load_area_tree(), seed=21)
         published = await publish_district(bootstrap, run_id, log.events(events))
-        read, read_seconds = await raw_read(bootstrap, topics)
         env = os.environ | {
             "MUSTER_TOPIC_PREFIX": run_id,
             "MUSTER_MONGO_DB": database,
@@ -198,33 +168,36 @@ async def run(events: int) -> None:
             # The bench's reporting process takes the bench's development tokens.
             "MUSTER_DEV_MODE": os.environ.get("MUSTER_DEV_MODE", "1"),
         }
-        replayed, seconds, write_seconds, fold_seconds, peak_mb = await rebuild(env)
+        read = await raw_read(bootstrap, topics, PARTITIONS)
+        output, child = await rebuild(env)
         rebuilt = versions.database((await versions.live()).version)
-        scratch = client[f"{database}_insert"]
-        documents = 0
-        insert_seconds = 0.0
-        for name in READ_MODELS:
-            found = [d async for d in rebuilt[name].find()]
-            documents += len(found)
-            started = time.perf_counter()
-            for start in range(0, len(found), INSERT_CHUNK):
-                await scratch[name].insert_many(found[start : start + INSERT_CHUNK], ordered=False)
-            insert_seconds += time.perf_counter() - started
-        raw_rate = read / read_seconds
-        rate = replayed / seconds
+        insert = await raw_insert_many(rebuilt, client[f"{database}_insert"])
+        figures = rebuild_figures(output, child, read, insert)
+        fold_seconds, write_seconds = output.fold_seconds, output.write_seconds
         print(f"rebuild bench: {published:,} events on {PARTITIONS} partitions per topic")
-        print(f"  raw aiokafka read loop    {raw_rate:>10,.0f} records/s ({read_seconds:.2f} s)")
-        print(f"  rebuild, whole            {rate:>10,.0f} events/s  ({seconds:.2f} s)")
-        print(f"    rate / raw read         {rate / raw_rate:>10.2f}x   (target: >= 0.4x)")
-        print(f"    reading and folding     {fold_seconds:>10.2f} s")
-        print(f"    catching up, switching  {seconds - fold_seconds - write_seconds:>10.2f} s")
-        print(f"  writing {documents:,} documents")
-        print(f"    by the rebuild          {write_seconds:>10.2f} s")
-        print(f"    raw insert_many         {insert_seconds:>10.2f} s")
         print(
-            f"    rebuild / raw           {write_seconds / insert_seconds:>10.2f}x   (target: <= 1.5x)"
+            f"  raw aiokafka read loop    {read['per_second']:>10,.0f} records/s"
+            f" ({read['seconds']:.2f} s)"
         )
-        print(f"  rebuild peak memory       {peak_mb:>10,.0f} MB    (target: <= 1,536 MB)")
+        print(
+            f"  rebuild, whole            {figures['rate']:>10,.0f} events/s  ({output.seconds:.2f} s)"
+        )
+        print(
+            f"    rate / raw read         {figures['rate_to_raw_read']:>10.2f}x   (target: >= 0.4x)"
+        )
+        print(f"    reading and folding     {fold_seconds:>10.2f} s")
+        print(
+            f"    catching up, switching  {output.seconds - fold_seconds - write_seconds:>10.2f} s"
+        )
+        print(f"  writing {insert['documents']:,} documents")
+        print(f"    by the rebuild          {write_seconds:>10.2f} s")
+        print(f"    raw insert_many         {insert['seconds']:>10.2f} s")
+        print(
+            f"    rebuild / raw           {figures['write_to_raw_insert']:>10.2f}x   (target: <= 1.5x)"
+        )
+        print(
+            f"  rebuild peak memory       {child.peak_rss_mb:>10,.0f} MB    (target: <= 1,536 MB)"
+        )
         live = LiveReporting(env, log, bootstrap, run_id)
         try:
             await live.start()
@@ -232,7 +205,8 @@ async def run(events: int) -> None:
             print(f"  reporting idle:           {await live.measure(10.0)}")
             online = asyncio.create_task(rebuild(env))
             during = await live.measure(None, online)
-            events_online, seconds_online = online.result()[:2]
+            online_output = online.result()[0]
+            events_online, seconds_online = online_output.events, online_output.seconds
             print(f"  during an online rebuild: {during}")
             print(
                 f"  online rebuild            {events_online / seconds_online:>10,.0f} events/s"

@@ -5,6 +5,8 @@
    the Python messaging ceiling.
 3. A plain CRUD check-in endpoint (`crud_checkin`) on the same store, driven by the same
    closed-loop clients as Muster's check-ins: what a user would build instead.
+4. For a rebuild: a raw aiokafka loop reading the same topics (`raw_read`), and a raw
+   `insert_many` of the same documents the rebuild wrote (`raw_insert_many`).
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo import AsyncMongoClient
 
 from muster_cli.bench.loadgen import OperationStats, closed_loop
 from muster_cli.bench.measure import free_port, wait_until_ready
 from muster_contracts.envelope import Role
 from muster_runtime.dev_tokens import issue_token
+from muster_runtime.mongo import Database
 from muster_runtime.topics import ensure_topics
 
 ROOT = Path(__file__).resolve().parents[5]
@@ -87,6 +90,48 @@ async def aiokafka_loop(bootstrap: str, topic: str, records: int, value: bytes) 
     finally:
         await producer.stop()
     return {"records": records, "per_second": records / seconds, "seconds": seconds}
+
+
+async def raw_read(bootstrap: str, topics: list[str], partitions: int) -> dict[str, float]:
+    """One aiokafka loop reading the `partitions` of each of `topics` from start to end,
+    doing nothing with the records: records, seconds and records/s."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        assigned = [TopicPartition(topic, p) for topic in topics for p in range(partitions)]
+        consumer.assign(assigned)
+        started = time.perf_counter()
+        await consumer.seek_to_beginning(*assigned)
+        end = await consumer.end_offsets(assigned)
+        read, total = 0, sum(end.values())
+        while read < total:
+            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+            read += sum(len(records) for records in batch.values())
+        seconds = time.perf_counter() - started
+    finally:
+        await consumer.stop()
+    return {"records": read, "seconds": seconds, "per_second": read / seconds if seconds else 0.0}
+
+
+async def raw_insert_many(
+    source: Database, scratch: Database, chunk: int = 1000
+) -> dict[str, float]:
+    """Every document of every collection of `source`, inserted into `scratch` with
+    `insert_many` in chunks of `chunk`: documents and the seconds the inserts took (reading
+    `source` not counted)."""
+    documents, seconds = 0, 0.0
+    for name in sorted(await source.list_collection_names()):
+        found = [document async for document in source[name].find()]
+        documents += len(found)
+        started = time.perf_counter()
+        for start in range(0, len(found), chunk):
+            await scratch[name].insert_many(found[start : start + chunk], ordered=False)
+        seconds += time.perf_counter() - started
+    return {"documents": documents, "seconds": seconds}
 
 
 class CrudBaseline:

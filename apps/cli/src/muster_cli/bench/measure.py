@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import os
 import platform
-import resource
 import socket
 import statistics
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -71,10 +73,61 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def children_cpu_seconds() -> float:
-    """CPU seconds of this process's waited-for children so far."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+@dataclass(frozen=True)
+class ChildRun:
+    """A finished child process: its exit code, output, CPU seconds and peak resident set."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    cpu_seconds: float
+    peak_rss_mb: float
+
+
+# A child's ru_maxrss starts from the memory of the process it was forked from (Linux keeps
+# the high-water mark across exec), so a command forked straight from the bench would show
+# at least the bench's own size. This bare launcher (about 10 MB) spawns the command, waits
+# for it and prints the command's own usage: the kernel's high-water mark, not a sample.
+_USAGE_MARK = "muster-bench-usage"
+_LAUNCHER = f"""
+import os, sys
+pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+sys.stderr.write(f"\\n{_USAGE_MARK} {{usage.ru_maxrss}} {{usage.ru_utime + usage.ru_stime}}\\n")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def parse_child_usage(stderr: str) -> tuple[str, float, float]:
+    """The launcher's last line split off `stderr`: the command's own stderr, its peak
+    resident set in MB (ru_maxrss is in KiB on Linux) and its CPU seconds."""
+    head, found, tail = stderr.rpartition(f"\n{_USAGE_MARK} ")
+    if not found:
+        raise ValueError(f"no usage line in: {stderr[-300:]!r}")
+    maxrss_kib, cpu = tail.split()
+    return head, int(maxrss_kib) / 1024, float(cpu)
+
+
+def _run_child(argv: Sequence[str], env: Mapping[str, str]) -> ChildRun:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        completed = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _LAUNCHER, *argv],
+            env=dict(env),
+            stdout=out,
+            stderr=err,
+            check=False,
+        )
+        out.seek(0)
+        err.seek(0)
+        stderr, peak_mb, cpu = parse_child_usage(err.read().decode(errors="replace"))
+        stdout = out.read().decode(errors="replace")
+        return ChildRun(completed.returncode, stdout, stderr, cpu, peak_mb)
+
+
+async def run_child(argv: Sequence[str], env: Mapping[str, str]) -> ChildRun:
+    """Run a command (`argv[0]` a path) to its end, in a thread so the event loop keeps
+    running, and measure it alone: CPU seconds and peak resident memory."""
+    return await asyncio.to_thread(_run_child, argv, env)
 
 
 class ProcessCpu:

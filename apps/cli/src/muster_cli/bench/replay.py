@@ -1,12 +1,16 @@
-"""Reporting figures over a generated log: rebuild rate, totals, query latency by log size.
+"""Figures over a generated log: each service's rebuild (rate, writing time, peak memory)
+beside a raw aiokafka read of the same topics and a raw `insert_many` of the same
+documents, reporting's rebuilt totals, and report query latency by log size.
 
-The log goes onto topics of its own (`bench-<run>.*`) and the read models into a database
-of their own, so the benchmark never touches the development data; both are removed after.
+The log goes onto topics of its own (`bench-<run>.*`) and each service's read models into
+databases of their own, so the benchmark never touches the development data; all are
+removed after.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import re
 import sys
@@ -18,6 +22,7 @@ from typing import Any
 import httpx
 from pymongo import AsyncMongoClient
 
+from muster_cli.bench.baselines import raw_insert_many, raw_read
 from muster_cli.bench.eventlog import (
     FIRST_DAY,
     SERVICE_DAYS,
@@ -26,10 +31,11 @@ from muster_cli.bench.eventlog import (
     publish_district,
 )
 from muster_cli.bench.measure import (
+    ChildRun,
     ProcessCpu,
-    children_cpu_seconds,
     free_port,
     latency_summary,
+    run_child,
     wait_until_ready,
 )
 from muster_contracts.areas import AreaLevel, load_area_tree
@@ -41,6 +47,8 @@ from muster_runtime.dev_tokens import issue_token
 from muster_runtime.topics import delete_topics, ensure_topics
 
 DISTRICT = "130203"
+# The services whose read models rebuild from the log, in the order the bench runs them.
+REBUILT_SERVICES = ("reporting", "dispatch", "volunteer")
 
 
 @dataclass
@@ -55,6 +63,71 @@ class ReplayFigures:
     mismatches: list[str] = field(default_factory=list)
     query_latency_ms: dict[str, float] = field(default_factory=dict)
     as_of_latency_ms: dict[str, float] = field(default_factory=dict)
+    rebuilds: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RebuildOutput:
+    """What a `rebuild` command prints about itself."""
+
+    events: int
+    seconds: float
+    write_seconds: float
+    fold_seconds: float
+    caught_up: int
+    set_aside: int
+
+
+_REPLAYED = re.compile(
+    r"replayed (\d+) events in ([\d.]+) s .*?took ([\d.]+) s of it,"
+    r"\s+reading and folding\s+the log ([\d.]+) s\), then caught up (\d+) more",
+    re.S,
+)
+_SET_ASIDE = re.compile(r"set aside (\d+) records")
+
+
+def parse_rebuild_output(text: str) -> RebuildOutput:
+    """The figures of a `python -m muster_<service> rebuild` run from what it printed."""
+    found = _REPLAYED.search(text)
+    if found is None:
+        raise ValueError(f"unexpected rebuild output: {text[-500:]}")
+    aside = _SET_ASIDE.search(text)
+    return RebuildOutput(
+        events=int(found[1]),
+        seconds=float(found[2]),
+        write_seconds=float(found[3]),
+        fold_seconds=float(found[4]),
+        caught_up=int(found[5]),
+        set_aside=int(aside[1]) if aside else 0,
+    )
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    """numerator ÷ denominator, or None when there is nothing to divide by."""
+    return numerator / denominator if denominator > 0 else None
+
+
+def rebuild_figures(
+    output: RebuildOutput, child: ChildRun, read: dict[str, float], insert: dict[str, float]
+) -> dict[str, Any]:
+    """One service's rebuild beside its two baselines: the rebuild's rate over the raw
+    read's, and its writing time over the raw `insert_many`'s."""
+    rate = output.events / output.seconds if output.seconds > 0 else 0.0
+    return {
+        "events": output.events,
+        "seconds": output.seconds,
+        "rate": rate,
+        "write_seconds": output.write_seconds,
+        "fold_seconds": output.fold_seconds,
+        "caught_up": output.caught_up,
+        "set_aside": output.set_aside,
+        "cpu_seconds": child.cpu_seconds,
+        "peak_rss_mb": child.peak_rss_mb,
+        "raw_read": read,
+        "raw_insert_many": insert,
+        "rate_to_raw_read": ratio(rate, read["per_second"]),
+        "write_to_raw_insert": ratio(output.write_seconds, insert["seconds"]),
+    }
 
 
 def _subprocess_env(prefix: str, database: str, bootstrap: str, mongo_url: str) -> dict[str, str]:
@@ -64,25 +137,45 @@ def _subprocess_env(prefix: str, database: str, bootstrap: str, mongo_url: str) 
         "MUSTER_KAFKA_BOOTSTRAP": bootstrap,
         "MUSTER_MONGO_URL": mongo_url,
         "MUSTER_LOG_LEVEL": "WARNING",
+        # The bench's processes take the bench's development tokens and secrets.
+        "MUSTER_DEV_MODE": "1",
     }
 
 
-async def _rebuild(env: dict[str, str]) -> tuple[float, float, int, float]:
-    """Run `python -m muster_reporting rebuild`; its own timing, its CPU seconds, events."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "muster_reporting", "rebuild",
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    cpu_before = children_cpu_seconds()
-    out, err = await process.communicate()
-    cpu = children_cpu_seconds() - cpu_before
-    if process.returncode != 0:
-        raise RuntimeError(f"rebuild failed: {err.decode()[-2000:]}")
-    text = out.decode()
-    found = re.search(r"replayed (\d+) events in ([\d.]+) s.*?took ([\d.]+) s", text, re.S)
-    if not found:
-        raise RuntimeError(f"unexpected rebuild output: {text[-500:]}")
-    return float(found.group(2)), cpu, int(found.group(1)), float(found.group(3))
+def consumed_topics(prefix: str, service: str) -> list[str]:
+    """The topics a service's rebuild replays (its `CONSUMES`)."""
+    consumes: tuple[str, ...] = importlib.import_module(f"muster_{service}.bootstrap").CONSUMES
+    return [event_topic(prefix, context) for context in consumes]
+
+
+async def rebuild_beside_baselines(
+    service: str,
+    env: dict[str, str],
+    client: AsyncMongoClient[dict[str, Any]],
+    *,
+    bootstrap: str,
+    partitions: int,
+) -> dict[str, Any]:
+    """A raw aiokafka read of the service's topics, then `python -m muster_<service>
+    rebuild` as a process of its own (its CPU and peak memory its own), then a raw
+    `insert_many` of the documents it wrote into a scratch database (dropped after)."""
+    read = await raw_read(
+        bootstrap, consumed_topics(env["MUSTER_TOPIC_PREFIX"], service), partitions
+    )
+    child = await run_child(
+        [sys.executable, "-m", f"muster_{service}", "rebuild", "--no-progress"], env
+    )
+    if child.returncode != 0:
+        raise RuntimeError(f"{service} rebuild failed: {child.stderr[-2000:]}")
+    output = parse_rebuild_output(child.stdout)
+    versions = ReadModelVersions(client, env["MUSTER_MONGO_DB"], service)
+    rebuilt = versions.database((await versions.live()).version)
+    scratch = f"{env['MUSTER_MONGO_DB']}_insert"
+    try:
+        insert = await raw_insert_many(rebuilt, client[scratch])
+    finally:
+        await client.drop_database(scratch)
+    return rebuild_figures(output, child, read, insert)
 
 
 async def check_totals(db: Any, truth: GroundTruth) -> list[str]:
@@ -152,7 +245,8 @@ async def _query_latency(
                     if n >= 50:  # the first requests warm the connection pool and caches
                         samples[as_of].append(elapsed)
     finally:
-        process.terminate()
+        if process.returncode is None:  # one that exited early keeps its error visible
+            process.terminate()
         await process.wait()
     return latency_summary(samples[False]), latency_summary(samples[True])
 
@@ -167,38 +261,54 @@ async def run_replay_bench(
     keep: bool = False,
     progress: Any = None,
 ) -> ReplayFigures:
-    """Generate `events` onto fresh topics, rebuild reporting from them, check, query."""
+    """Generate `events` onto fresh topics, rebuild each service from them beside its
+    baselines, check reporting's totals, query reporting."""
     run = f"bench-{int(time.time())}-{os.getpid()}"
-    prefix, database = run, run.replace("-", "_") + "_reporting"
-    topics = [event_topic(prefix, c) for c in ("volunteer", "dispatch")]
+    prefix, base = run, run.replace("-", "_")
+    topics = [event_topic(prefix, c) for c in ("volunteer", "dispatch", "notify")]
     await ensure_topics(bootstrap, topics, partitions)
     log = DistrictLog(load_area_tree())
     await publish_district(bootstrap, prefix, log.events(events), progress=progress)
-    env = _subprocess_env(prefix, database, bootstrap, mongo_url)
+    envs = {
+        service: _subprocess_env(prefix, f"{base}_{service}", bootstrap, mongo_url)
+        | {"MUSTER_TOPIC_PARTITIONS": str(partitions)}
+        for service in REBUILT_SERVICES
+    }
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
-    versions = ReadModelVersions(client, database, "reporting")
     try:
-        seconds, cpu, replayed, write_seconds = await _rebuild(env)
+        rebuilds = {
+            service: await rebuild_beside_baselines(
+                service, env, client, bootstrap=bootstrap, partitions=partitions
+            )
+            for service, env in envs.items()
+        }
+        reporting = rebuilds["reporting"]
+        versions = ReadModelVersions(client, envs["reporting"]["MUSTER_MONGO_DB"], "reporting")
         live = versions.database((await versions.live()).version)
         mismatches = await check_totals(live, log.truth)
-        latency, as_of_latency = await _query_latency(env, queries) if queries else ({}, {})
+        latency, as_of_latency = (
+            await _query_latency(envs["reporting"], queries) if queries else ({}, {})
+        )
         return ReplayFigures(
-            events=replayed,
+            events=reporting["events"],
             partitions=partitions,
-            rebuild_seconds=seconds,
-            rebuild_rate=replayed / seconds if seconds else 0.0,
-            rebuild_cpu_seconds=cpu,
-            rebuild_write_seconds=write_seconds,
+            rebuild_seconds=reporting["seconds"],
+            rebuild_rate=reporting["rate"],
+            rebuild_cpu_seconds=reporting["cpu_seconds"],
+            rebuild_write_seconds=reporting["write_seconds"],
             totals_match=not mismatches,
             mismatches=mismatches,
             query_latency_ms=latency,
             as_of_latency_ms=as_of_latency,
+            rebuilds=rebuilds,
         )
     finally:
         if not keep:
-            for version in await versions.built():
-                await client.drop_database(version_name(database, version))
-            await client.drop_database(database)
+            for service, env in envs.items():
+                database = env["MUSTER_MONGO_DB"]
+                for version in await ReadModelVersions(client, database, service).built():
+                    await client.drop_database(version_name(database, version))
+                await client.drop_database(database)
             await delete_topics(bootstrap, prefix)
         await client.close()
 
