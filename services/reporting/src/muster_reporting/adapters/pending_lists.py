@@ -15,14 +15,14 @@ from muster_reporting.application.pending_activities import (
     apply_above_marks,
 )
 from muster_reporting.application.ports import PendingLists
-from muster_runtime.adapters.mongodb.bulk_documents import by_ids, drained, insert_in_chunks
+from muster_runtime.adapters.mongodb.bulk_documents import BulkFolded, by_ids
 from muster_runtime.adapters.mongodb.packed_json import pack_json, unpack_json
 from muster_runtime.mongo import Database, Document, insert_absent
 
 COLLECTION = "pending_activities"
 
 
-class PendingActivities(PendingLists):
+class PendingActivities(BulkFolded[Listed], PendingLists):
     """The lists of pending activities, one document per area."""
 
     MAX_ATTEMPTS = 20
@@ -32,20 +32,8 @@ class PendingActivities(PendingLists):
         self.collection = db[COLLECTION]
         self._buffer: dict[str, Listed] | None = None
 
-    def buffer(self) -> None:
-        """Apply in memory from now on (a rebuild into an empty collection); see `flush`."""
-        self._buffer = {}
-
-    async def flush(self) -> None:
-        if self._buffer is None:
-            return
-        buffer, self._buffer = self._buffer, None
-        await insert_in_chunks(
-            self.collection, (self._document(a, listed, 0) for a, listed in drained(buffer))
-        )
-
     @staticmethod
-    def _document(area_id: str, listed: Listed, version: int) -> Document:
+    def _document(area_id: str, listed: Listed, version: int = 0) -> Document:
         return {
             "_id": area_id,
             "hwm": dict(listed.hwm),

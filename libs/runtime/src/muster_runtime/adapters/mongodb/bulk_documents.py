@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from cachetools import FIFOCache
 from pymongo.asynchronous.collection import AsyncCollection
@@ -90,3 +90,31 @@ def drained(buffer: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     """A buffer's items, each dropped from it as it is taken (a flush frees as it writes)."""
     while buffer:
         yield buffer.popitem()
+
+
+Folded = TypeVar("Folded")
+
+
+class BulkFolded(Generic[Folded]):
+    """Documents of one collection that a rebuild into an empty collection folds in memory
+    (`buffer`, then each `_buffer` entry by `_id`) and writes in bulk (`flush`), each as
+    `_document` makes it from what was folded: the documents live applying leaves."""
+
+    collection: AsyncCollection[Document]
+    _buffer: dict[str, Folded] | None = None
+
+    def buffer(self) -> None:
+        """Fold in memory from now on (a rebuild into an empty collection); see `flush`."""
+        self._buffer = {}
+
+    async def flush(self) -> None:
+        """Write the folded documents in bulk, freeing each as it is written."""
+        if self._buffer is None:
+            return
+        buffer, self._buffer = self._buffer, None
+        await insert_in_chunks(
+            self.collection, (self._document(doc_id, f) for doc_id, f in drained(buffer))
+        )
+
+    def _document(self, doc_id: str, folded: Folded) -> Document:
+        raise NotImplementedError

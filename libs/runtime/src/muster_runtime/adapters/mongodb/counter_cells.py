@@ -24,7 +24,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from muster_runtime.adapters.mongodb.bulk_documents import by_ids, drained, insert_in_chunks
+from muster_runtime.adapters.mongodb.bulk_documents import BulkFolded, by_ids
 from muster_runtime.adapters.mongodb.packed_json import pack_json, unpack_json
 from muster_runtime.mongo import Document, insert_absent
 from muster_runtime.projections import Contribution, add_nested, count_above_marks
@@ -42,7 +42,7 @@ class _BufferedCell:
         return document
 
 
-class CounterCells:
+class CounterCells(BulkFolded["_BufferedCell"]):
     """Counters in shared cells (e.g. one per area), applied exactly once per event."""
 
     MAX_ATTEMPTS = 20
@@ -68,18 +68,9 @@ class CounterCells:
         # a stale entry only fails the guard; the cell is then read and retried.
         self._marks: dict[str, dict[str, int]] = {}
 
-    def buffer(self) -> None:
-        """Count in memory from now on (a rebuild into an empty collection); see `flush`."""
-        self._buffer = {}
-
-    async def flush(self) -> None:
-        """Write the buffered cells in bulk: the same documents live counting would hold."""
-        if self._buffer is None:
-            return
-        buffer, self._buffer = self._buffer, None
-        await insert_in_chunks(
-            self.collection, (cell.document(cell_id) for cell_id, cell in drained(buffer))
-        )
+    def _document(self, doc_id: str, folded: _BufferedCell) -> Document:
+        """A folded cell as live counting would hold it."""
+        return folded.document(doc_id)
 
     def _count_in_buffer(
         self, contributions: Sequence[Contribution], buffer: dict[str, _BufferedCell]
@@ -250,7 +241,7 @@ class PackedCell:
         return nested
 
 
-class PackedCounters:
+class PackedCounters(BulkFolded["PackedCell"]):
     """Counter cells whose counts are stored packed: one compressed JSON value in bytes per
     document (`{_id, hwm, v, counts}`, see `pack_json`; BSON binary on MongoDB), applied
     exactly once per event as `CounterCells` are, for cells that are only ever read whole
@@ -287,20 +278,9 @@ class PackedCounters:
         self.concurrency = self.CONCURRENCY
         self._buffer: dict[str, PackedCell] | None = None
 
-    def buffer(self) -> None:
-        """Count in memory from now on (a rebuild into an empty collection); see `flush`."""
-        self._buffer = {}
-
-    async def flush(self) -> None:
-        """Write the buffered cells in bulk (version 0): the counts and marks live counting
-        would have left."""
-        if self._buffer is None:
-            return
-        buffer, self._buffer = self._buffer, None
-        await insert_in_chunks(
-            self.collection,
-            (self.document(c, cell.counts, cell.hwm) for c, cell in drained(buffer)),
-        )
+    def _document(self, doc_id: str, folded: PackedCell) -> Document:
+        """A folded cell at version 0: the counts and marks live counting would have left."""
+        return self.document(doc_id, folded.counts, folded.hwm)
 
     @staticmethod
     def document(

@@ -10,28 +10,22 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from muster_runtime.adapters.memory.versioned_documents import apply_versioned
-from muster_runtime.adapters.mongodb.bulk_documents import by_ids, drained, insert_in_chunks
+from muster_runtime.adapters.mongodb.bulk_documents import BulkFolded, by_ids
 from muster_runtime.mongo import ASCENDING, DESCENDING, Collection, Document
 from muster_runtime.ports.versioned_documents import VersionedDocuments
 from muster_runtime.projections import apply_in_memory
 
 
-class FoldedDocuments:
+class FoldedDocuments(BulkFolded[Document]):
     """Documents of one collection by `_id` that a rebuild into an empty collection keeps
     in memory (`buffer`) and then writes in bulk (`flush`), as live applying leaves them."""
 
     def __init__(self, collection: Collection) -> None:
         self.collection = collection
-        self._buffer: dict[str, Document] | None = None
+        self._buffer = None
 
-    def buffer(self) -> None:
-        self._buffer = {}
-
-    async def flush(self) -> None:
-        if self._buffer is None:
-            return
-        buffer, self._buffer = self._buffer, None
-        await insert_in_chunks(self.collection, (doc for _, doc in drained(buffer)))
+    def _document(self, doc_id: str, folded: Document) -> Document:
+        return folded
 
 
 class StoredVersionedDocuments(FoldedDocuments, VersionedDocuments):
