@@ -1,11 +1,15 @@
 """Heavy report queries: a bounded number at once, the next refused as busy; spreadsheets
-built in a worker process, the same file as built in place, a dead worker replaced."""
+built in a worker process, the same file as built in place, a dead worker replaced, and
+no worker left behind by a killed service."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -66,3 +70,43 @@ async def test_a_worker_that_died_is_replaced() -> None:
         assert workers._started() is not pool
     finally:
         workers.close()
+
+
+def test_the_workers_end_when_the_service_is_killed() -> None:
+    # A service process with a warm worker, then SIGKILLed: no shutdown runs.
+    service = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import asyncio, sys\n"
+            "from muster_reporting.entrypoints.exports import SpreadsheetWorkers\n"
+            "async def main():\n"
+            "    workers = SpreadsheetWorkers(processes=1)\n"
+            "    await workers.warm()\n"
+            "    print(*workers._started()._processes, flush=True)\n"
+            "    await asyncio.sleep(600)\n"
+            "asyncio.run(main())\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert service.stdout is not None
+        worker = int(service.stdout.readline())
+        assert _alive(worker)
+    finally:
+        service.kill()
+        service.wait()
+    deadline = time.monotonic() + 30
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(worker), "the worker outlived the service"
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -11,6 +11,8 @@ import csv
 import io
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -28,6 +30,8 @@ Format = Annotated[
 Exported = Literal["csv", "xlsx"]
 # How much lower a spreadsheet worker's scheduling priority is than the service's (nice).
 WORKER_NICENESS = 10
+# How often a worker checks that the service that started it is still there, in seconds.
+ORPHAN_CHECK_SECONDS = 1.0
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # The OpenAPI of a report that exports: its 200 is JSON, or a spreadsheet with `format=`.
 # A report that exports may be a heavy query: its 503 says so.
@@ -159,7 +163,10 @@ class SpreadsheetWorkers:
             # client's) and their locks stay out of the workers.
             context = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(
-                self.processes, mp_context=context, initializer=_yield_the_processor
+                self.processes,
+                mp_context=context,
+                initializer=_start_worker,
+                initargs=(os.getpid(),),
             )
         return self._pool
 
@@ -178,11 +185,19 @@ class SpreadsheetWorkers:
             self.close()
 
 
-def _yield_the_processor() -> None:
+def _start_worker(service_pid: int) -> None:
     """A worker runs at a lower scheduling priority than the service: when the processors
     are short, the event loop (answers, `/healthz`, the consumer's heartbeats) goes first
-    and a spreadsheet waits."""
+    and a spreadsheet waits. It ends when the service is gone, however the service ended
+    (a SIGKILL runs no shutdown)."""
     os.nice(WORKER_NICENESS)
+    threading.Thread(target=_end_with, args=(service_pid,), daemon=True).start()
+
+
+def _end_with(service_pid: int) -> None:
+    while os.getppid() == service_pid:
+        time.sleep(ORPHAN_CHECK_SECONDS)
+    os._exit(0)
 
 
 # The processes of this service's spreadsheets (the bootstrap sets how many).
