@@ -193,30 +193,9 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
     store = runtime.store
     assert store is not None
     drives = DriveBook(store, areas)
-    app_state: list[FastAPI] = []
-
-    def serve_from(live: Dispatching) -> None:
-        """Handlers read the live version's models from now on (a rebuild's switch)."""
-        for app in app_state:
-            wire(
-                app,
-                DispatchDesks(
-                    areas=areas,
-                    area_tree=area_tree,
-                    pool=live.read_models.pool,
-                    drives=drives,
-                    activities=live.activities,
-                    activity_directory=live.read_models.directory,
-                    drive_directory=live.read_models.drive_directory,
-                    hours_policy=settings.hours_policy,
-                    volunteer_page_url=settings.volunteer_page_url,
-                ),
-            )
-
     live = LiveReadModels(
         read_model_versions(runtime.client, settings),
         lambda db: dispatching(db, store, drives, settings),
-        serve_from,
     )
     runtime.consume_with(live.apply)
     runtime.every(VERSION_POLL_SECONDS, live.refresh, "read-model-version")
@@ -248,8 +227,17 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
         ],
         on_start=on_start,
     )
-    app_state.append(app)
-    serve_from(live.current)
+    wire(
+        app,
+        DispatchDesks(
+            areas=areas,
+            area_tree=area_tree,
+            drives=drives,
+            hours_policy=settings.hours_policy,
+            volunteer_page_url=settings.volunteer_page_url,
+            live=live,
+        ),
+    )
     return app
 
 

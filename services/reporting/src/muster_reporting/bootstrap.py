@@ -138,16 +138,8 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
     areas = load_area_tree()
     runtime = ServiceRuntime(settings, consumes=CONSUMES)
-    served: list[ReportingDesks] = []
-
-    def serve_from(insights: Insights) -> None:
-        for desks in served:
-            desks.insights = insights
-
     live = LiveInsights(
-        read_model_versions(runtime.client, settings),
-        lambda db: insights_of(db, areas, settings),
-        serve_from,
+        read_model_versions(runtime.client, settings), lambda db: insights_of(db, areas, settings)
     )
     # Rollups follow an area's id prefixes, so they never wait for its AreaAdded; the tree
     # (the packaged file, then the areas admins added) gives names and children to reports.
@@ -184,14 +176,15 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
         on_start=on_start,
     )
     dashboard.mount(app)
-    desks = ReportingDesks(
-        areas,
-        live.current,
-        VolunteerNames(settings.volunteer_service_url),
-        HeavyQueries(settings.heavy_report_limit),
+    wire(
+        app,
+        ReportingDesks(
+            areas,
+            live,
+            VolunteerNames(settings.volunteer_service_url),
+            HeavyQueries(settings.heavy_report_limit),
+        ),
     )
-    served.append(desks)
-    wire(app, desks)
     return app
 
 

@@ -295,10 +295,13 @@ def activity_board(db: Database, view_seconds: float = VIEW_CACHE_SECONDS) -> Ac
 
 @dataclass(frozen=True)
 class Volunteering:
-    """The live version's read models, and dispatch's decisions on sign-ups applied onto
-    the service's own sign-ups."""
+    """The live version's read models, with what answers from them, and dispatch's
+    decisions on sign-ups applied onto the service's own sign-ups."""
 
     read_models: VolunteerReadModels
+    sign_ups: SignUpDesk
+    hours_statements: HoursStatements
+    attendance: AttendanceDesk
 
     @property
     def handlers(self) -> Sequence[Stage]:
@@ -322,7 +325,6 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     invitation_codes = InvitationCodes(db, pepper)
     id_numbers = IdentityClaims(db, pepper, "id_number_claims")
     open_attendances = StoredOpenAttendances(db)
-    app_state: list[FastAPI] = []
 
     registry = VolunteerRegistry(store, vault, phones, areas, logins, id_numbers, invitation_codes)
     rosters = RosterImport(registry, phones, areas)
@@ -335,40 +337,18 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
     )
     email_addresses = EmailAddresses(store, vault)
 
-    def serve_from(live: Volunteering) -> None:
-        """Handlers read the live version's models from now on (a rebuild's switch)."""
-        models = live.read_models
-        for app in app_state:
-            wire(
-                app,
-                VolunteerDesks(
-                    areas=areas,
-                    registry=registry,
-                    rosters=rosters,
-                    logins=login_desk,
-                    email_addresses=email_addresses,
-                    board=models.board,
-                    sign_ups=SignUpDesk(store, models.board),
-                    activity_board=models.activity_board,
-                    team_leaders=models.team_leaders,
-                    my_activities=models.my_activities,
-                    hours_statements=HoursStatements(
-                        models.activity_board, models.board, areas, settings.statement_issuer
-                    ),
-                    attendance=AttendanceDesk(
-                        store,
-                        models.activity_board,
-                        open_attendances,
-                        settings.check_in_radius_metres,
-                    ),
-                ),
-            )
+    def volunteering(version: Database) -> Volunteering:
+        models = read_models_of(version, areas, own=db)
+        return Volunteering(
+            models,
+            SignUpDesk(store, models.board),
+            HoursStatements(models.activity_board, models.board, areas, settings.statement_issuer),
+            AttendanceDesk(
+                store, models.activity_board, open_attendances, settings.check_in_radius_metres
+            ),
+        )
 
-    live = LiveReadModels(
-        read_model_versions(runtime.client, settings),
-        lambda version: Volunteering(read_models_of(version, areas, own=db)),
-        serve_from,
-    )
+    live = LiveReadModels(read_model_versions(runtime.client, settings), volunteering)
 
     # The tree first: the packaged file, then the areas admins added (dispatch's events).
     reference_areas = ReferenceAreas(db, areas)
@@ -413,8 +393,17 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
         on_start=on_start,
         larger_bodies={"/rosters/": rosters_http.MAX_ROSTER_BYTES},
     )
-    app_state.append(app)
-    serve_from(live.current)
+    wire(
+        app,
+        VolunteerDesks(
+            areas=areas,
+            registry=registry,
+            rosters=rosters,
+            logins=login_desk,
+            email_addresses=email_addresses,
+            live=live,
+        ),
+    )
     return app
 
 

@@ -262,11 +262,12 @@ async def amend(
 
 
 @router.get("/{activity_id}/check-in-code")
-async def check_in_code(activity_id: str, principal: Organiser, desks: Desks) -> dict[str, Any]:
+async def check_in_code(
+    activity_id: str, principal: Organiser, book: Activities, desks: Desks
+) -> dict[str, Any]:
     """The rotating code to show as a QR code on the organiser's device: `qr_payload` is
     the volunteer page's link to the activity with the code (`MUSTER_VOLUNTEER_PAGE_URL`),
     which a phone's camera opens."""
-    book = desks.activities
     state = await book.existing(activity_id)
     assert state.scheduled is not None
     principal.require_scope(state.scheduled.place_area_id, book.areas)

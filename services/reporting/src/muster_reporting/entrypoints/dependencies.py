@@ -1,7 +1,7 @@
 """What reporting's handlers depend on, as typed FastAPI dependencies: `bootstrap.build_app`
 wires one `ReportingDesks` into the app, and a handler names what it needs
 (`rollup: Service`). The read models are those of the live read-model version: a switch
-to a rebuilt version replaces `insights` (`bootstrap.build_app`'s `serve_from`)."""
+to a rebuilt version replaces `live.current`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from muster_contracts.areas import AreaTree
+from muster_reporting.adapters.live_version import LiveInsights
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.insights import Insights
 from muster_reporting.application.service_rollup import ServiceRollup
@@ -20,10 +21,12 @@ from muster_runtime.volunteer_names import VolunteerNames
 from muster_runtime.wiring import part, wired
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReportingDesks:
     areas: AreaTree
-    insights: Insights
+    # The live version's read models, read at each request: a rebuild's switch replaces
+    # `live.current`.
+    live: LiveInsights
     volunteer_names: VolunteerNames
     heavy_queries: HeavyQueries
 
@@ -31,9 +34,9 @@ class ReportingDesks:
 Desks = Annotated[ReportingDesks, Depends(wired(ReportingDesks))]
 
 Areas = Annotated[AreaTree, Depends(part(ReportingDesks, "areas"))]
-InsightsOf = Annotated[Insights, Depends(part(ReportingDesks, "insights"))]
-Volunteers = Annotated[VolunteerRollup, Depends(part(ReportingDesks, "insights.volunteers"))]
-Service = Annotated[ServiceRollup, Depends(part(ReportingDesks, "insights.service"))]
-Funnel = Annotated[DriveFunnel, Depends(part(ReportingDesks, "insights.drive_funnel"))]
+InsightsOf = Annotated[Insights, Depends(part(ReportingDesks, "live.current"))]
+Volunteers = Annotated[VolunteerRollup, Depends(part(ReportingDesks, "live.current.volunteers"))]
+Service = Annotated[ServiceRollup, Depends(part(ReportingDesks, "live.current.service"))]
+Funnel = Annotated[DriveFunnel, Depends(part(ReportingDesks, "live.current.drive_funnel"))]
 Names = Annotated[VolunteerNames, Depends(part(ReportingDesks, "volunteer_names"))]
 Heavy = Annotated[HeavyQueries, Depends(part(ReportingDesks, "heavy_queries"))]

@@ -5,11 +5,12 @@ needs (`registry: Registry`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends
 
 from muster_contracts.areas import AreaTree
+from muster_runtime.adapters.mongodb.live_read_models import LiveReadModels
 from muster_runtime.wiring import part, wired
 from muster_volunteer.application.attendance import ActivityBoard, AttendanceDesk
 from muster_volunteer.application.email import EmailAddresses
@@ -29,13 +30,9 @@ class VolunteerDesks:
     rosters: RosterImport
     logins: LoginDesk
     email_addresses: EmailAddresses
-    board: DriveBoard
-    sign_ups: SignUpDesk
-    activity_board: ActivityBoard
-    team_leaders: TeamLeaders
-    my_activities: MyActivities
-    hours_statements: HoursStatements
-    attendance: AttendanceDesk
+    # The live version's read models and what answers from them (`bootstrap.Volunteering`),
+    # read at each request: a rebuild's switch replaces `live.current`.
+    live: LiveReadModels[Any]
 
 
 desks_of = wired(VolunteerDesks)
@@ -47,10 +44,18 @@ Registry = Annotated[VolunteerRegistry, Depends(part(VolunteerDesks, "registry")
 Rosters = Annotated[RosterImport, Depends(part(VolunteerDesks, "rosters"))]
 Logins = Annotated[LoginDesk, Depends(part(VolunteerDesks, "logins"))]
 Addresses = Annotated[EmailAddresses, Depends(part(VolunteerDesks, "email_addresses"))]
-Drives = Annotated[DriveBoard, Depends(part(VolunteerDesks, "board"))]
-SignUps = Annotated[SignUpDesk, Depends(part(VolunteerDesks, "sign_ups"))]
-Activities = Annotated[ActivityBoard, Depends(part(VolunteerDesks, "activity_board"))]
-Leaders = Annotated[TeamLeaders, Depends(part(VolunteerDesks, "team_leaders"))]
-Mine = Annotated[MyActivities, Depends(part(VolunteerDesks, "my_activities"))]
-Statements = Annotated[HoursStatements, Depends(part(VolunteerDesks, "hours_statements"))]
-Attendance = Annotated[AttendanceDesk, Depends(part(VolunteerDesks, "attendance"))]
+Drives = Annotated[DriveBoard, Depends(part(VolunteerDesks, "live.current.read_models.board"))]
+SignUps = Annotated[SignUpDesk, Depends(part(VolunteerDesks, "live.current.sign_ups"))]
+Activities = Annotated[
+    ActivityBoard, Depends(part(VolunteerDesks, "live.current.read_models.activity_board"))
+]
+Leaders = Annotated[
+    TeamLeaders, Depends(part(VolunteerDesks, "live.current.read_models.team_leaders"))
+]
+Mine = Annotated[
+    MyActivities, Depends(part(VolunteerDesks, "live.current.read_models.my_activities"))
+]
+Statements = Annotated[
+    HoursStatements, Depends(part(VolunteerDesks, "live.current.hours_statements"))
+]
+Attendance = Annotated[AttendanceDesk, Depends(part(VolunteerDesks, "live.current.attendance"))]

@@ -40,27 +40,30 @@ M = TypeVar("M", bound=Staged)
 
 
 class LiveReadModels(Generic[M]):
-    """A service's read models on the live version, built again when the version changes
-    (`on_switch` is told, so whatever reads them is handed the new ones)."""
+    """A service's read models on the live version, built again when the version changes.
+    Readers reach them through `current` at each request, so a switch needs no telling
+    (`on_switch`, if given, is told too)."""
 
     def __init__(
         self,
         versions: ReadModelVersions,
         build: Callable[[Database], M],
-        on_switch: Callable[[M], None],
+        on_switch: Callable[[M], None] | None = None,
     ) -> None:
         self._versions = versions
         self._build = build
         self._on_switch = on_switch
         self.version = 0
         self.current = build(versions.database(0))
-        on_switch(self.current)
+        if on_switch is not None:
+            on_switch(self.current)
 
     def _on(self, version: int) -> M:
         if version != self.version:
             log.info("reading and writing read models version %d", version)
             self.version, self.current = version, self._build(self._versions.database(version))
-            self._on_switch(self.current)
+            if self._on_switch is not None:
+                self._on_switch(self.current)
         return self.current
 
     async def follow(self) -> M:
