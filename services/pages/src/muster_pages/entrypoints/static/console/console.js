@@ -377,14 +377,15 @@ function activityState(a) {
 async function renderActivities() {
   show("activities");
   $("#act-place").value ||= console_.area;
-  // The drives an activity may belong to: those of the area still taking sign-ups.
-  const open = await read("dispatch", "drives", { area_id: console_.area, status: "open", limit: 200 });
-  $("#known-drives").replaceChildren(...open.drives.map((d) => element("option", { value: d.drive_id, label: d.title })));
   const from = $("#filter-from").value ? new Date(`${$("#filter-from").value}T00:00`) : new Date(Date.now() - 7 * 86400e3);
   const to = $("#filter-to").value ? new Date(`${$("#filter-to").value}T23:59:59`) : new Date(Date.now() + 120 * 86400e3);
-  const list = await read("dispatch", "activities", {
-    area_id: console_.area, from: from.toISOString(), to: to.toISOString(),
-    include_cancelled: $("#filter-cancelled").checked, limit: 200 });
+  // With the activities, the drives an activity may belong to: the area's still taking sign-ups.
+  const [open, list] = await Promise.all([
+    read("dispatch", "drives", { area_id: console_.area, status: "open", limit: 200 }),
+    read("dispatch", "activities", {
+      area_id: console_.area, from: from.toISOString(), to: to.toISOString(),
+      include_cancelled: $("#filter-cancelled").checked, limit: 200 })]);
+  $("#known-drives").replaceChildren(...open.drives.map((d) => element("option", { value: d.drive_id, label: d.title })));
   const rows = $("#activity-rows");
   rows.replaceChildren(...list.activities.map((a) => element("tr", { "data-activity-id": a.activity_id, class: a.cancelled ? "cancelled" : "" },
     element("td", {}, element("a", { href: `/console/activities/${a.activity_id}`, text: a.title }),
