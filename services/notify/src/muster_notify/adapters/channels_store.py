@@ -166,8 +166,8 @@ class MongoPushes(Pushes):
     Counts are never kept apart from the pushes (a process stopped between two writes
     would lose or double one): a push's state, its reported email outcome and its
     tallies of failed tries, dead-letterings and re-drives are written by the one update
-    that changes it, and `counts` sums them. One aggregation per sum: FerretDB 1.24
-    computes only the first accumulator of a `$group` right."""
+    that changes it, and `counts` sums them in one aggregation with one accumulator
+    (FerretDB 1.24 computes only the first accumulator of a `$group` right)."""
 
     def __init__(self, db: Database) -> None:
         self._pushes = db["pushes"]
@@ -428,32 +428,25 @@ class MongoPushes(Pushes):
 
     async def counts(self, scope: str) -> dict[str, dict[str, int]]:
         found = {channel.value: dict.fromkeys(COUNTED, 0) for channel in Channel}
-
-        async def grouped(key: Document, total: Any) -> list[Document]:
-            pipeline = [
-                {"$match": scope_filter(scope)},
-                {"$group": {"_id": key, "n": {"$sum": total}}},
-            ]
-            return [doc async for doc in await self._pushes.aggregate(pipeline)]
-
-        states, *tallies = await asyncio.gather(
-            grouped({"channel": "$channel", "state": "$state", "outcome": "$outcome"}, 1),
-            *(grouped({"channel": "$channel"}, f"${field}") for field in TALLIES),
-        )
-        for doc in states:
-            channel, state, outcome = (doc["_id"].get(k) for k in ("channel", "state", "outcome"))
-            if channel not in found:
+        # One aggregation, one accumulator: pushes grouped by all they are counted by
+        # (tallies included, few distinct values), each group's tallies times its size.
+        fields = ("channel", "state", "outcome", *TALLIES)
+        pipeline = [
+            {"$match": scope_filter(scope)},
+            {"$group": {"_id": {f: f"${f}" for f in fields}, "n": {"$sum": 1}}},
+        ]
+        async for doc in await self._pushes.aggregate(pipeline):
+            key = doc["_id"]
+            if key.get("channel") not in found:
                 continue
-            counts, n = found[channel], int(doc["n"])
+            counts, n = found[key["channel"]], int(doc["n"])
             counts["planned"] += n
-            if state in BY_STATE:
-                counts[BY_STATE[state]] += n
-            if outcome in REPORTED and outcome != "failed":
-                counts[outcome] += n
-        for name, docs in zip(TALLIES.values(), tallies, strict=True):
-            for doc in docs:
-                if doc["_id"].get("channel") in found:
-                    found[doc["_id"]["channel"]][name] += int(doc["n"])
+            if key.get("state") in BY_STATE:
+                counts[BY_STATE[key["state"]]] += n
+            if key.get("outcome") in REPORTED and key["outcome"] != "failed":
+                counts[key["outcome"]] += n
+            for field, name in TALLIES.items():
+                counts[name] += n * int(key.get(field) or 0)
         return found
 
     async def record_outcome(self, delivery_id: str, outcome: str) -> None:
