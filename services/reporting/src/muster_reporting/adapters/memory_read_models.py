@@ -14,7 +14,7 @@ from typing import Any
 
 from muster_contracts.areas import AreaTree
 from muster_reporting.adapters.served_in_area import ServedState, area_and_key, decide
-from muster_reporting.application.as_of import HISTORY_SINCE, Change, effective_instant
+from muster_reporting.application.as_of import Change, answered_instant
 from muster_reporting.application.leaderboards import Board, Touched, ranked
 from muster_reporting.application.pending_activities import (
     Listed,
@@ -57,9 +57,7 @@ class InMemoryHistory(History):
         self.changes.update(batch)
 
     async def as_of(self, cell_ids: list[str], at: datetime) -> dict[str, dict[str, Any]]:
-        before = effective_instant(at)
-        if before < HISTORY_SINCE:
-            raise ValueError(f"history is kept from {HISTORY_SINCE.isoformat()}")
+        before = answered_instant(at)
         sums: dict[str, dict[str, int]] = {cell: {} for cell in cell_ids}
         for (cell, _, _), changes in self.changes.items():
             if cell not in sums:
