@@ -7,13 +7,12 @@ volunteer's figures whenever it is read (what the stored boards are kept equal t
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from muster_contracts.areas import AreaTree
-from muster_reporting.adapters.served_in_area import ServedState, area_and_key, decide
+from muster_reporting.adapters.served_in_area import ServedState, area_and_key, decide_in_memory
 from muster_reporting.application.as_of import Change, answered_instant
 from muster_reporting.application.leaderboards import Board, Touched, ranked
 from muster_reporting.application.pending_activities import (
@@ -169,20 +168,8 @@ class InMemoryServedInArea(ServedInArea):
     async def apply(
         self, services: list[Service]
     ) -> tuple[dict[int, Firsts], dict[str, dict[str, Served]]]:
-        by_doc: dict[str, list[tuple[int, Service]]] = defaultdict(list)
-        for index, service in enumerate(services):
-            by_doc[service.doc_id].append((index, service))
-        firsts: dict[int, Firsts] = {}
-        for doc_id, items in by_doc.items():
-            first = items[0][1]
-            state = self.states.get(doc_id) or ServedState(first.area, first.volunteer_id)
-            decided = decide(state, items)
-            self.states[doc_id] = decided.state
-            firsts |= decided.firsts
-        return firsts, {}  # nothing known without a read: boards read the figures
-
-    def _served(self, volunteer_id: str, counts: Mapping[str, int]) -> Served:
-        return Served(volunteer_id, counts.get("minutes", 0), counts.get("turnouts", 0))
+        # Nothing known without a read: boards read the figures.
+        return decide_in_memory(self.states, services), {}
 
     async def figures(self, wanted: dict[str, set[str]]) -> dict[str, dict[str, Served]]:
         out: dict[str, dict[str, Served]] = {}
@@ -192,13 +179,13 @@ class InMemoryServedInArea(ServedInArea):
             for volunteer_id in volunteers:
                 state = self.states.get(member_id(area, volunteer_id))
                 counts = state.counts.get(key, {}) if state is not None else {}
-                out[cell][volunteer_id] = self._served(volunteer_id, counts)
+                out[cell][volunteer_id] = Served.of(volunteer_id, counts)
         return out
 
     async def everyone(self, cell: str) -> list[Served]:
         area, key = area_and_key(cell)
         return [
-            self._served(state.volunteer_id, state.counts[key])
+            Served.of(state.volunteer_id, state.counts[key])
             for state in self.states.values()
             if state.area == area and state.counts.get(key, {}).get("minutes", 0) > 0
         ]
