@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from muster_reporting.application.ports import FunnelFacts
+from muster_runtime.adapters.mongodb.bulk_documents import insert_in_chunks
 from muster_runtime.mongo import Collection, Document, DuplicateKeyError
 
 
@@ -33,10 +34,8 @@ class StoredFunnelFacts(FunnelFacts):
     async def flush(self) -> None:
         if self._buffer is None:
             return
-        documents = list(self._buffer.values())
-        for start in range(0, len(documents), 1000):
-            await self.collection.insert_many(documents[start : start + 1000], ordered=False)
-        self._buffer = None
+        buffer, self._buffer = self._buffer, None
+        await insert_in_chunks(self.collection, buffer.values())
 
     def begin(self) -> None:
         """Hold writes until `commit` (not while buffering: a rebuild has nothing to redo)."""
