@@ -149,13 +149,11 @@ class InMemoryPendingLists(PendingLists):
         self.lists: dict[str, Listed] = {}
 
     async def apply(self, changes: Sequence[PendingChange]) -> None:
-        for change in changes:
-            self.lists.setdefault(change.area_id, Listed())
         apply_above_marks(changes, self.lists)
 
     async def of_area(self, area_id: str) -> list[PendingActivity]:
         listed = self.lists.get(area_id)
-        return [] if listed is None else [PendingActivity(*a) for a in listed.activities.values()]
+        return [] if listed is None else listed.pending()
 
 
 class InMemoryServedInArea(ServedInArea):
