@@ -57,17 +57,12 @@ class InMemoryHistory(History):
 
     async def as_of(self, cell_ids: list[str], at: datetime) -> dict[str, dict[str, Any]]:
         before = answered_instant(at)
-        sums: dict[str, dict[str, int]] = {cell: {} for cell in cell_ids}
-        for (cell, _, _), changes in self.changes.items():
-            if cell not in sums:
-                continue
-            for change in changes:
-                if change.recorded_at < before:
-                    for name, amount in change.counts.items():
-                        sums[cell][name] = sums[cell].get(name, 0) + amount
         totals: dict[str, dict[str, Any]] = {cell: {} for cell in cell_ids}
-        for cell, summed in sums.items():
-            add_nested(totals[cell], summed)
+        for (cell, _, _), changes in self.changes.items():
+            if cell in totals:
+                for change in changes:
+                    if change.recorded_at < before:
+                        add_nested(totals[cell], change.counts)
         return totals
 
 
