@@ -22,7 +22,6 @@ from muster_reporting.application.pending_activities import (
     apply_above_marks,
 )
 from muster_reporting.application.ports import (
-    ActivityFacts,
     Boards,
     CountingStore,
     FunnelFacts,
@@ -39,7 +38,9 @@ from muster_runtime.adapters.memory.counter_cells import (
     InMemoryCounterCells,
     InMemoryReadModelStore,
 )
-from muster_runtime.projections import ConsumedEvent, add_nested, apply_in_memory
+from muster_runtime.adapters.memory.versioned_documents import InMemoryVersionedDocuments
+from muster_runtime.ports.versioned_documents import VersionedDocuments
+from muster_runtime.projections import ConsumedEvent, add_nested
 
 
 class InMemoryHistory(History):
@@ -118,25 +119,6 @@ class InMemoryCountingStore(InMemoryReadModelStore, CountingStore):
 
     def funnel_facts(self, name: str) -> FunnelFacts:
         return self.facts.setdefault(name, InMemoryFunnelFacts())
-
-
-class InMemoryActivityFacts(ActivityFacts):
-    def __init__(self) -> None:
-        self.documents: dict[str, dict[str, Any]] = {}
-
-    async def get(self, activity_id: str) -> dict[str, Any] | None:
-        return self.documents.get(activity_id)
-
-    async def set(
-        self, activity_id: str, version: int, fields: Mapping[str, Any], *, create: bool = False
-    ) -> None:
-        if create:
-            self.documents.setdefault(activity_id, {"_id": activity_id, "_v": 0})
-        document = self.documents.get(activity_id)
-        if document is None or document["_v"] >= version:
-            return
-        apply_in_memory(document, {"$set": dict(fields)})
-        document["_v"] = version
 
 
 class InMemoryPendingLists(PendingLists):
@@ -234,11 +216,11 @@ class InMemoryStanding(Standing):
 class InMemoryReportingStore(InMemoryCountingStore, ReportingStore):
     def __init__(self) -> None:
         super().__init__()
-        self._activity_facts = InMemoryActivityFacts()
+        self._activity_facts = InMemoryVersionedDocuments()
         self._pending = InMemoryPendingLists()
         self._served = InMemoryServedInArea()
 
-    def activity_facts(self) -> ActivityFacts:
+    def activity_facts(self) -> VersionedDocuments:
         return self._activity_facts
 
     def pending_lists(self) -> PendingLists:
