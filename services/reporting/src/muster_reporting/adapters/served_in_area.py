@@ -38,6 +38,10 @@ class ServedState:
     held: dict[str, Membership] = field(default_factory=dict)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)  # by period key
 
+    def remembered(self) -> ServedState:
+        """What a consumer remembers of it: marks and memberships, never counts."""
+        return ServedState(self.area, self.volunteer_id, self.hwm, self.held)
+
     def document(self, doc_id: str) -> Document:
         doc: Document = {
             "_id": doc_id,
@@ -266,7 +270,7 @@ class ServedInAreaDocuments(ServedInArea):
                 created[_cell_id(state.area, key)][state.volunteer_id] = Served.of(
                     state.volunteer_id, counts
                 )
-            self._known[doc_id] = ServedState(state.area, state.volunteer_id, state.hwm, state.held)
+            self._known[doc_id] = state.remembered()
         return {d: items for d, items in by_doc.items() if d not in new or d in taken}
 
     async def _read(self, doc_ids: list[str]) -> None:
@@ -295,7 +299,7 @@ class ServedInAreaDocuments(ServedInArea):
                     self._known.pop(doc_id, None)  # another consumer wrote it: read again
                     return False
         state = decided.state
-        self._known[doc_id] = ServedState(state.area, state.volunteer_id, state.hwm, state.held)
+        self._known[doc_id] = state.remembered()
         firsts |= decided.firsts
         return True
 
