@@ -210,7 +210,7 @@ class InMemoryStanding(Standing):
     async def star_board(self, area_id: str) -> Board:
         minutes = await self._minutes.read([v for v, h in self._homes.items() if area_id in h])
         residents = [Served(v, int(counts.get("minutes", 0))) for v, counts in minutes.items()]
-        return ranked(residents, None, self.thresholds_hours[0] * 60)
+        return ranked(residents, None, self.first_star_minutes)
 
 
 class InMemoryReportingStore(InMemoryCountingStore, ReportingStore):

@@ -198,3 +198,8 @@ class Standing(ABC):
 
     def stars(self, minutes: int) -> int:
         return star_rating(minutes, self.thresholds_hours)
+
+    @property
+    def first_star_minutes(self) -> int:
+        """The minutes that earn the first star: what puts a volunteer on a star board."""
+        return self.thresholds_hours[0] * 60
