@@ -5,7 +5,7 @@ once by `flush`."""
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from muster_contracts.areas import AreaTree
 from muster_reporting.adapters.as_of_history import JOURNAL, CellHistory, HistoryWriter
@@ -25,6 +25,7 @@ from muster_reporting.application.ports import (
     Standing,
 )
 from muster_runtime.adapters.mongodb.read_model_store import DocumentReadModelStore
+from muster_runtime.adapters.mongodb.service_rebuild import Buffering
 from muster_runtime.adapters.mongodb.versioned_documents import StoredVersionedDocuments
 from muster_runtime.mongo import Database
 from muster_runtime.ports.versioned_documents import VersionedDocuments
@@ -46,13 +47,7 @@ INSIGHT_READ_MODELS = (
 )
 
 
-class _Buffered(Protocol):
-    def buffer(self) -> None: ...
-
-    async def flush(self) -> None: ...
-
-
-M = TypeVar("M", bound=_Buffered)
+M = TypeVar("M", bound=Buffering)
 
 
 class _RankedOnce:
@@ -76,7 +71,7 @@ class DocumentReportingStore(DocumentReadModelStore, ReportingStore):
         self._db = db
         self._histories: list[CellHistory] = []
         self._writer: HistoryWriter | None = None
-        self._models: list[_Buffered] = []
+        self._models: list[Buffering] = []
         self._served: ServedInAreaDocuments | None = None
 
     def _made(self, model: M) -> M:
