@@ -24,7 +24,7 @@ from muster_reporting.application.served_in_area import (
     period_of,
 )
 from muster_reporting.domain.periods import cell_id
-from muster_runtime.adapters.mongodb.bulk_documents import insert_in_chunks
+from muster_runtime.adapters.mongodb.bulk_documents import BulkFolded
 from muster_runtime.mongo import ASCENDING, Database, Document, DuplicateKeyError, insert_absent
 
 
@@ -171,7 +171,7 @@ def _state_of(doc: Document) -> ServedState:
     return ServedState(doc["area"], doc["volunteer_id"], dict(doc.get("hwm", {})), held)
 
 
-class ServedInAreaDocuments(ServedInArea):
+class ServedInAreaDocuments(BulkFolded[ServedState], ServedInArea):
     MAX_ATTEMPTS = 20
     # Documents remembered; past it the memory starts again (the store answers).
     MAX_REMEMBERED = 100_000
@@ -185,10 +185,6 @@ class ServedInAreaDocuments(ServedInArea):
     async def create_indexes(self) -> None:
         # Only a leaderboard's re-derivation asks by area (see `Leaderboards`).
         await self.collection.create_index([("area", ASCENDING)], name="area")
-
-    def buffer(self) -> None:
-        """Count in memory (a rebuild into an empty collection) until `flush`."""
-        self._buffer = {}
 
     def buffered(self) -> Iterator[tuple[str, list[Served]]]:
         """While buffering: each cell's volunteers and their figures (for leaderboards),
@@ -209,11 +205,8 @@ class ServedInAreaDocuments(ServedInArea):
                     ],
                 )
 
-    async def flush(self) -> None:
-        if self._buffer is None:
-            return
-        buffer, self._buffer = self._buffer, None
-        await insert_in_chunks(self.collection, (s.document(d) for d, s in buffer.items()))
+    def _document(self, doc_id: str, folded: ServedState) -> Document:
+        return folded.document(doc_id)
 
     async def apply(
         self, services: list[Service]
