@@ -48,7 +48,7 @@ from typing import Any, NamedTuple
 from muster_reporting.application.as_of import (
     HISTORY_SINCE,
     Change,
-    effective_instant,
+    answered_instant,
     instant,
 )
 from muster_reporting.application.ports import History, HistoryWriting
@@ -133,9 +133,7 @@ def bucket_reads(at: datetime) -> list[str]:
 
     `at` must not be before `HISTORY_SINCE`.
     """
-    at = effective_instant(at)
-    if at < HISTORY_SINCE:
-        raise ValueError(f"history is kept from {HISTORY_SINCE.isoformat()}")
+    at = answered_instant(at)
     y, m, d, h, minute = at.year, at.month, at.day, at.hour, at.minute
     tens_of_days = _first_of_ten_days(d)
     return [

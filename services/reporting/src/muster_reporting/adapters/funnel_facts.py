@@ -9,10 +9,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from muster_reporting.application.ports import FunnelFacts
+from muster_runtime.adapters.mongodb.bulk_documents import BulkFolded
 from muster_runtime.mongo import Collection, Document, DuplicateKeyError
 
 
-class StoredFunnelFacts(FunnelFacts):
+class StoredFunnelFacts(BulkFolded[Document], FunnelFacts):
     """Small per-key documents read and written by `_id` only (insert first, then update).
 
     Between `begin` and `commit`, writes are held in memory (and read back from there), so
@@ -26,17 +27,8 @@ class StoredFunnelFacts(FunnelFacts):
         self._held: dict[str, Document] | None = None
         self._dirty: dict[str, set[str]] = {}
 
-    def buffer(self) -> None:
-        """Keep everything in memory from now on (a rebuild into an empty collection)."""
-        self._buffer = {}
-
-    async def flush(self) -> None:
-        if self._buffer is None:
-            return
-        documents = list(self._buffer.values())
-        for start in range(0, len(documents), 1000):
-            await self.collection.insert_many(documents[start : start + 1000], ordered=False)
-        self._buffer = None
+    def _document(self, key: str, folded: Document) -> Document:
+        return folded
 
     def begin(self) -> None:
         """Hold writes until `commit` (not while buffering: a rebuild has nothing to redo)."""

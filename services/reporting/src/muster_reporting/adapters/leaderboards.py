@@ -224,7 +224,7 @@ class VolunteerStanding(Standing):
             db["volunteer_star_boards"],
             self._figures,
             capacity=None,
-            admit=thresholds_hours[0] * 60,
+            admit=self.first_star_minutes,
             shown=0,
         )
         self._buffered: set[str] | None = None  # volunteers seen while buffering

@@ -7,14 +7,13 @@ volunteer's figures whenever it is read (what the stored boards are kept equal t
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from muster_contracts.areas import AreaTree
-from muster_reporting.adapters.served_in_area import ServedState, area_and_key, decide
-from muster_reporting.application.as_of import HISTORY_SINCE, Change, effective_instant
+from muster_reporting.adapters.served_in_area import ServedState, area_and_key, decide_in_memory
+from muster_reporting.application.as_of import Change, answered_instant
 from muster_reporting.application.leaderboards import Board, Touched, ranked
 from muster_reporting.application.pending_activities import (
     Listed,
@@ -23,7 +22,6 @@ from muster_reporting.application.pending_activities import (
     apply_above_marks,
 )
 from muster_reporting.application.ports import (
-    ActivityFacts,
     Boards,
     CountingStore,
     FunnelFacts,
@@ -40,7 +38,9 @@ from muster_runtime.adapters.memory.counter_cells import (
     InMemoryCounterCells,
     InMemoryReadModelStore,
 )
-from muster_runtime.projections import ConsumedEvent, add_nested, apply_in_memory
+from muster_runtime.adapters.memory.versioned_documents import InMemoryVersionedDocuments
+from muster_runtime.ports.versioned_documents import VersionedDocuments
+from muster_runtime.projections import ConsumedEvent, add_nested
 
 
 class InMemoryHistory(History):
@@ -57,20 +57,13 @@ class InMemoryHistory(History):
         self.changes.update(batch)
 
     async def as_of(self, cell_ids: list[str], at: datetime) -> dict[str, dict[str, Any]]:
-        before = effective_instant(at)
-        if before < HISTORY_SINCE:
-            raise ValueError(f"history is kept from {HISTORY_SINCE.isoformat()}")
-        sums: dict[str, dict[str, int]] = {cell: {} for cell in cell_ids}
-        for (cell, _, _), changes in self.changes.items():
-            if cell not in sums:
-                continue
-            for change in changes:
-                if change.recorded_at < before:
-                    for name, amount in change.counts.items():
-                        sums[cell][name] = sums[cell].get(name, 0) + amount
+        before = answered_instant(at)
         totals: dict[str, dict[str, Any]] = {cell: {} for cell in cell_ids}
-        for cell, summed in sums.items():
-            add_nested(totals[cell], summed)
+        for (cell, _, _), changes in self.changes.items():
+            if cell in totals:
+                for change in changes:
+                    if change.recorded_at < before:
+                        add_nested(totals[cell], change.counts)
         return totals
 
 
@@ -128,37 +121,16 @@ class InMemoryCountingStore(InMemoryReadModelStore, CountingStore):
         return self.facts.setdefault(name, InMemoryFunnelFacts())
 
 
-class InMemoryActivityFacts(ActivityFacts):
-    def __init__(self) -> None:
-        self.documents: dict[str, dict[str, Any]] = {}
-
-    async def get(self, activity_id: str) -> dict[str, Any] | None:
-        return self.documents.get(activity_id)
-
-    async def set(
-        self, activity_id: str, version: int, fields: Mapping[str, Any], *, create: bool = False
-    ) -> None:
-        if create:
-            self.documents.setdefault(activity_id, {"_id": activity_id, "_v": 0})
-        document = self.documents.get(activity_id)
-        if document is None or document["_v"] >= version:
-            return
-        apply_in_memory(document, {"$set": dict(fields)})
-        document["_v"] = version
-
-
 class InMemoryPendingLists(PendingLists):
     def __init__(self) -> None:
         self.lists: dict[str, Listed] = {}
 
     async def apply(self, changes: Sequence[PendingChange]) -> None:
-        for change in changes:
-            self.lists.setdefault(change.area_id, Listed())
         apply_above_marks(changes, self.lists)
 
     async def of_area(self, area_id: str) -> list[PendingActivity]:
         listed = self.lists.get(area_id)
-        return [] if listed is None else [PendingActivity(*a) for a in listed.activities.values()]
+        return [] if listed is None else listed.pending()
 
 
 class InMemoryServedInArea(ServedInArea):
@@ -171,20 +143,8 @@ class InMemoryServedInArea(ServedInArea):
     async def apply(
         self, services: list[Service]
     ) -> tuple[dict[int, Firsts], dict[str, dict[str, Served]]]:
-        by_doc: dict[str, list[tuple[int, Service]]] = defaultdict(list)
-        for index, service in enumerate(services):
-            by_doc[service.doc_id].append((index, service))
-        firsts: dict[int, Firsts] = {}
-        for doc_id, items in by_doc.items():
-            first = items[0][1]
-            state = self.states.get(doc_id) or ServedState(first.area, first.volunteer_id)
-            decided = decide(state, items)
-            self.states[doc_id] = decided.state
-            firsts |= decided.firsts
-        return firsts, {}  # nothing known without a read: boards read the figures
-
-    def _served(self, volunteer_id: str, counts: Mapping[str, int]) -> Served:
-        return Served(volunteer_id, counts.get("minutes", 0), counts.get("turnouts", 0))
+        # Nothing known without a read: boards read the figures.
+        return decide_in_memory(self.states, services), {}
 
     async def figures(self, wanted: dict[str, set[str]]) -> dict[str, dict[str, Served]]:
         out: dict[str, dict[str, Served]] = {}
@@ -194,13 +154,13 @@ class InMemoryServedInArea(ServedInArea):
             for volunteer_id in volunteers:
                 state = self.states.get(member_id(area, volunteer_id))
                 counts = state.counts.get(key, {}) if state is not None else {}
-                out[cell][volunteer_id] = self._served(volunteer_id, counts)
+                out[cell][volunteer_id] = Served.of(volunteer_id, counts)
         return out
 
     async def everyone(self, cell: str) -> list[Served]:
         area, key = area_and_key(cell)
         return [
-            self._served(state.volunteer_id, state.counts[key])
+            Served.of(state.volunteer_id, state.counts[key])
             for state in self.states.values()
             if state.area == area and state.counts.get(key, {}).get("minutes", 0) > 0
         ]
@@ -250,17 +210,17 @@ class InMemoryStanding(Standing):
     async def star_board(self, area_id: str) -> Board:
         minutes = await self._minutes.read([v for v, h in self._homes.items() if area_id in h])
         residents = [Served(v, int(counts.get("minutes", 0))) for v, counts in minutes.items()]
-        return ranked(residents, None, self.thresholds_hours[0] * 60)
+        return ranked(residents, None, self.first_star_minutes)
 
 
 class InMemoryReportingStore(InMemoryCountingStore, ReportingStore):
     def __init__(self) -> None:
         super().__init__()
-        self._activity_facts = InMemoryActivityFacts()
+        self._activity_facts = InMemoryVersionedDocuments()
         self._pending = InMemoryPendingLists()
         self._served = InMemoryServedInArea()
 
-    def activity_facts(self) -> ActivityFacts:
+    def activity_facts(self) -> VersionedDocuments:
         return self._activity_facts
 
     def pending_lists(self) -> PendingLists:

@@ -56,14 +56,12 @@ class PendingActivities(BulkFolded[Listed], PendingLists):
     async def of_area(self, area_id: str) -> list[PendingActivity]:
         """The activities pending in an area and beneath it: one read by `_id`."""
         listed = (await self._read([area_id])).get(area_id)
-        return [] if listed is None else [PendingActivity(*a) for a in listed.activities.values()]
+        return [] if listed is None else listed.pending()
 
     async def apply(self, changes: Sequence[PendingChange]) -> None:
         if not changes:
             return
         if self._buffer is not None:
-            for change in changes:
-                self._buffer.setdefault(change.area_id, Listed())
             apply_above_marks(changes, self._buffer)
             return
         remaining = changes

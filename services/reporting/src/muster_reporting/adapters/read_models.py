@@ -5,8 +5,7 @@ once by `flush`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol, TypeVar
+from typing import TypeVar
 
 from muster_contracts.areas import AreaTree
 from muster_reporting.adapters.as_of_history import JOURNAL, CellHistory, HistoryWriter
@@ -16,7 +15,6 @@ from muster_reporting.adapters.pending_lists import PendingActivities
 from muster_reporting.adapters.served_in_area import ServedInAreaDocuments
 from muster_reporting.application.insights import Insights
 from muster_reporting.application.ports import (
-    ActivityFacts,
     Boards,
     FunnelFacts,
     History,
@@ -27,6 +25,7 @@ from muster_reporting.application.ports import (
     Standing,
 )
 from muster_runtime.adapters.mongodb.read_model_store import DocumentReadModelStore
+from muster_runtime.adapters.mongodb.service_rebuild import Buffering
 from muster_runtime.adapters.mongodb.versioned_documents import StoredVersionedDocuments
 from muster_runtime.mongo import Database
 from muster_runtime.ports.versioned_documents import VersionedDocuments
@@ -48,34 +47,7 @@ INSIGHT_READ_MODELS = (
 )
 
 
-class _Buffered(Protocol):
-    def buffer(self) -> None: ...
-
-    async def flush(self) -> None: ...
-
-
-M = TypeVar("M", bound=_Buffered)
-
-
-class VersionedActivityFacts(ActivityFacts):
-    """Activity facts as versioned documents (`ports.versioned_documents`)."""
-
-    def __init__(self, documents: VersionedDocuments) -> None:
-        self.documents = documents
-
-    def buffer(self) -> None:
-        self.documents.buffer()
-
-    async def flush(self) -> None:
-        await self.documents.flush()
-
-    async def get(self, activity_id: str) -> dict[str, Any] | None:
-        return await self.documents.get(activity_id)
-
-    async def set(
-        self, activity_id: str, version: int, fields: Mapping[str, Any], *, create: bool = False
-    ) -> None:
-        await self.documents.apply(activity_id, version, {"$set": dict(fields)}, create=create)
+M = TypeVar("M", bound=Buffering)
 
 
 class _RankedOnce:
@@ -99,7 +71,7 @@ class DocumentReportingStore(DocumentReadModelStore, ReportingStore):
         self._db = db
         self._histories: list[CellHistory] = []
         self._writer: HistoryWriter | None = None
-        self._models: list[_Buffered] = []
+        self._models: list[Buffering] = []
         self._served: ServedInAreaDocuments | None = None
 
     def _made(self, model: M) -> M:
@@ -121,10 +93,8 @@ class DocumentReportingStore(DocumentReadModelStore, ReportingStore):
     def funnel_facts(self, name: str) -> FunnelFacts:
         return self._made(StoredFunnelFacts(self._db[name]))
 
-    def activity_facts(self) -> ActivityFacts:
-        return self._made(
-            VersionedActivityFacts(StoredVersionedDocuments(self._db["activity_facts"]))
-        )
+    def activity_facts(self) -> VersionedDocuments:
+        return self._made(StoredVersionedDocuments(self._db["activity_facts"]))
 
     def pending_lists(self) -> PendingLists:
         return self._made(PendingActivities(self._db))

@@ -24,7 +24,7 @@ from muster_reporting.application.served_in_area import (
     period_of,
 )
 from muster_reporting.domain.periods import cell_id
-from muster_runtime.adapters.mongodb.bulk_documents import insert_in_chunks
+from muster_runtime.adapters.mongodb.bulk_documents import BulkFolded
 from muster_runtime.mongo import ASCENDING, Database, Document, DuplicateKeyError, insert_absent
 
 
@@ -37,6 +37,10 @@ class ServedState:
     hwm: dict[str, int] = field(default_factory=dict)
     held: dict[str, Membership] = field(default_factory=dict)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)  # by period key
+
+    def remembered(self) -> ServedState:
+        """What a consumer remembers of it: marks and memberships, never counts."""
+        return ServedState(self.area, self.volunteer_id, self.hwm, self.held)
 
     def document(self, doc_id: str) -> Document:
         doc: Document = {
@@ -123,6 +127,31 @@ def decide(state: ServedState, services: list[tuple[int, Service]]) -> _Decided:
     return decided
 
 
+def by_document(services: list[Service]) -> dict[str, list[tuple[int, Service]]]:
+    """The services (with their index) of each (area, volunteer) document, in order."""
+    by_doc: dict[str, list[tuple[int, Service]]] = defaultdict(list)
+    for index, service in enumerate(services):
+        by_doc[service.doc_id].append((index, service))
+    return by_doc
+
+
+def _new_state(items: list[tuple[int, Service]]) -> ServedState:
+    """A new document's state: its first service's area and volunteer."""
+    first = items[0][1]
+    return ServedState(first.area, first.volunteer_id)
+
+
+def decide_in_memory(states: dict[str, ServedState], services: list[Service]) -> dict[int, Firsts]:
+    """Count `services` into `states` (by document id, in place), as if one after the
+    other; returns the memberships each service's event holds (by index in `services`)."""
+    firsts: dict[int, Firsts] = {}
+    for doc_id, items in by_document(services).items():
+        decided = decide(states.get(doc_id) or _new_state(items), items)
+        states[doc_id] = decided.state
+        firsts |= decided.firsts
+    return firsts
+
+
 def _membership_fields(held: Membership) -> Document:
     # Instants as text: BSON dates would drop the microseconds the order depends on.
     moved_from = instant(held.moved_from) if held.moved_from else None
@@ -142,7 +171,7 @@ def _state_of(doc: Document) -> ServedState:
     return ServedState(doc["area"], doc["volunteer_id"], dict(doc.get("hwm", {})), held)
 
 
-class ServedInAreaDocuments(ServedInArea):
+class ServedInAreaDocuments(BulkFolded[ServedState], ServedInArea):
     MAX_ATTEMPTS = 20
     # Documents remembered; past it the memory starts again (the store answers).
     MAX_REMEMBERED = 100_000
@@ -157,10 +186,6 @@ class ServedInAreaDocuments(ServedInArea):
         # Only a leaderboard's re-derivation asks by area (see `Leaderboards`).
         await self.collection.create_index([("area", ASCENDING)], name="area")
 
-    def buffer(self) -> None:
-        """Count in memory (a rebuild into an empty collection) until `flush`."""
-        self._buffer = {}
-
     def buffered(self) -> Iterator[tuple[str, list[Served]]]:
         """While buffering: each cell's volunteers and their figures (for leaderboards),
         a cell at a time (an area's documents grouped first, its periods' lists built one by
@@ -174,19 +199,14 @@ class ServedInAreaDocuments(ServedInArea):
                 yield (
                     _cell_id(area, key),
                     [
-                        Served(
-                            state.volunteer_id, counts.get("minutes", 0), counts.get("turnouts", 0)
-                        )
+                        Served.of(state.volunteer_id, counts)
                         for state in states
                         if (counts := state.counts.get(key)) is not None
                     ],
                 )
 
-    async def flush(self) -> None:
-        if self._buffer is None:
-            return
-        buffer, self._buffer = self._buffer, None
-        await insert_in_chunks(self.collection, (s.document(d) for d, s in buffer.items()))
+    def _document(self, doc_id: str, folded: ServedState) -> Document:
+        return folded.document(doc_id)
 
     async def apply(
         self, services: list[Service]
@@ -197,20 +217,11 @@ class ServedInAreaDocuments(ServedInArea):
         the figures of the documents this call created, as they were created: cell →
         volunteer → figures (others must be read).
         """
-        by_doc: dict[str, list[tuple[int, Service]]] = defaultdict(list)
-        for index, service in enumerate(services):
-            by_doc[service.doc_id].append((index, service))
+        if self._buffer is not None:
+            return decide_in_memory(self._buffer, services), {}
+        by_doc = by_document(services)
         firsts: dict[int, Firsts] = {}
         created: dict[str, dict[str, Served]] = defaultdict(dict)
-        if self._buffer is not None:
-            for doc_id, items in by_doc.items():
-                state = self._buffer.get(doc_id) or ServedState(
-                    items[0][1].area, items[0][1].volunteer_id
-                )
-                decided = decide(state, items)
-                self._buffer[doc_id] = decided.state
-                firsts |= decided.firsts
-            return firsts, created
         if len(self._known) > self.MAX_REMEMBERED:
             self._known.clear()
         pending = await self._insert_new(by_doc, firsts, created)
@@ -233,7 +244,7 @@ class ServedInAreaDocuments(ServedInArea):
     ) -> dict[str, list[tuple[int, Service]]]:
         """Insert whole the documents not known to exist; returns the rest to update."""
         new = {
-            doc_id: decide(ServedState(items[0][1].area, items[0][1].volunteer_id), items)
+            doc_id: decide(_new_state(items), items)
             for doc_id, items in by_doc.items()
             if doc_id not in self._known
         }
@@ -249,10 +260,10 @@ class ServedInAreaDocuments(ServedInArea):
             state = new[doc_id].state
             firsts |= new[doc_id].firsts
             for key, counts in state.counts.items():
-                created[_cell_id(state.area, key)][state.volunteer_id] = Served(
-                    state.volunteer_id, counts.get("minutes", 0), counts.get("turnouts", 0)
+                created[_cell_id(state.area, key)][state.volunteer_id] = Served.of(
+                    state.volunteer_id, counts
                 )
-            self._known[doc_id] = ServedState(state.area, state.volunteer_id, state.hwm, state.held)
+            self._known[doc_id] = state.remembered()
         return {d: items for d, items in by_doc.items() if d not in new or d in taken}
 
     async def _read(self, doc_ids: list[str]) -> None:
@@ -267,7 +278,7 @@ class ServedInAreaDocuments(ServedInArea):
     ) -> bool:
         known = self._known.get(doc_id)
         if known is None:  # not in the store after all (dropped meanwhile): insert it
-            decided = decide(ServedState(items[0][1].area, items[0][1].volunteer_id), items)
+            decided = decide(_new_state(items), items)
             try:
                 await self.collection.insert_one(decided.state.document(doc_id))
             except DuplicateKeyError:
@@ -281,7 +292,7 @@ class ServedInAreaDocuments(ServedInArea):
                     self._known.pop(doc_id, None)  # another consumer wrote it: read again
                     return False
         state = decided.state
-        self._known[doc_id] = ServedState(state.area, state.volunteer_id, state.hwm, state.held)
+        self._known[doc_id] = state.remembered()
         firsts |= decided.firsts
         return True
 
@@ -307,9 +318,7 @@ class ServedInAreaDocuments(ServedInArea):
             area, _, volunteer_id = doc_id.partition("#")
             for key in periods[doc_id]:
                 counts = doc.get(key, {})
-                out[_cell_id(area, key)][volunteer_id] = Served(
-                    volunteer_id, int(counts.get("minutes", 0)), int(counts.get("turnouts", 0))
-                )
+                out[_cell_id(area, key)][volunteer_id] = Served.of(volunteer_id, counts)
         return out
 
     async def everyone(self, cell: str) -> list[Served]:
@@ -319,10 +328,7 @@ class ServedInAreaDocuments(ServedInArea):
         query = self.collection.find(
             {"area": area, f"{key}.minutes": {"$gt": 0}}, {"volunteer_id": 1, key: 1}
         )
-        return [
-            Served(doc["volunteer_id"], int(doc[key]["minutes"]), int(doc[key].get("turnouts", 0)))
-            async for doc in query
-        ]
+        return [Served.of(doc["volunteer_id"], doc[key]) async for doc in query]
 
 
 def _cell_id(area: str, key: str) -> str:

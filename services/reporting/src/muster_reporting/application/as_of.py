@@ -33,6 +33,15 @@ def effective_instant(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(second=0, microsecond=0)
 
 
+def answered_instant(at: datetime) -> datetime:
+    """`effective_instant` of an `at` the history answers for: not before `HISTORY_SINCE`
+    (ValueError)."""
+    before = effective_instant(at)
+    if before < HISTORY_SINCE:
+        raise ValueError(f"history is kept from {HISTORY_SINCE.isoformat()}")
+    return before
+
+
 def instant(at: datetime) -> str:
     """A UTC instant as fixed-width text: sorts in time order, keeps the microseconds."""
     at = at.astimezone(UTC)

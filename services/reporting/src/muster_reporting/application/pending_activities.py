@@ -25,7 +25,7 @@ the store's (`ports.PendingLists`; the document store's in `adapters/pending_lis
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
@@ -149,13 +149,17 @@ class Listed:
     hwm: dict[str, int] = field(default_factory=dict)
     version: int | None = None  # None: not stored yet
 
+    def pending(self) -> list[PendingActivity]:
+        return [PendingActivity(*a) for a in self.activities.values()]
 
-def apply_above_marks(changes: Sequence[PendingChange], lists: Mapping[str, Listed]) -> set[str]:
+
+def apply_above_marks(changes: Sequence[PendingChange], lists: dict[str, Listed]) -> set[str]:
     """Apply each change above its list's marks as they were before the call (an event
-    applied by an earlier call is not applied again); returns the lists changed."""
+    applied by an earlier call is not applied again; a list not in `lists` yet is added
+    empty); returns the lists changed."""
     raised: dict[tuple[str, str], int] = {}
     for change in changes:
-        listed = lists[change.area_id]
+        listed = lists.setdefault(change.area_id, Listed())
         source, offset = change.event.source, change.event.offset
         if offset <= listed.hwm.get(source, -1):
             continue

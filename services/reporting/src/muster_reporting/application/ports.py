@@ -21,6 +21,7 @@ from muster_reporting.application.leaderboards import Board, Touched
 from muster_reporting.application.pending_activities import PendingActivity, PendingChange
 from muster_reporting.application.served_in_area import Firsts, Served, Service
 from muster_runtime.ports.counter_cells import ReadModelStore
+from muster_runtime.ports.versioned_documents import VersionedDocuments
 from muster_runtime.projections import ConsumedEvent
 
 
@@ -101,7 +102,9 @@ class ReportingStore(CountingStore):
     """Every piece of storage reporting's read models use, made by one store."""
 
     @abstractmethod
-    def activity_facts(self) -> ActivityFacts: ...
+    def activity_facts(self) -> VersionedDocuments:
+        """What the service rollup keeps per activity (place, day, category, counts so far),
+        changed once per version of the activity's stream."""
 
     @abstractmethod
     def pending_lists(self) -> PendingLists: ...
@@ -117,21 +120,6 @@ class ReportingStore(CountingStore):
 
     @abstractmethod
     def standing(self, areas: AreaTree, thresholds_hours: tuple[int, ...]) -> Standing: ...
-
-
-class ActivityFacts(ABC):
-    """What the service rollup keeps per activity (place, day, category, counts so far),
-    changed once per version of the activity's stream."""
-
-    @abstractmethod
-    async def get(self, activity_id: str) -> dict[str, Any] | None: ...
-
-    @abstractmethod
-    async def set(
-        self, activity_id: str, version: int, fields: Mapping[str, Any], *, create: bool = False
-    ) -> None:
-        """Set `fields` (dotted names reach inside) if `version` is newer than what the facts
-        have seen; `create` for the event that brings them into being."""
 
 
 class PendingLists(ABC):
@@ -210,3 +198,8 @@ class Standing(ABC):
 
     def stars(self, minutes: int) -> int:
         return star_rating(minutes, self.thresholds_hours)
+
+    @property
+    def first_star_minutes(self) -> int:
+        """The minutes that earn the first star: what puts a volunteer on a star board."""
+        return self.thresholds_hours[0] * 60

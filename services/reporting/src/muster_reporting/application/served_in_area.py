@@ -33,6 +33,7 @@ which event holds a membership are here (`decide_first`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -104,3 +105,8 @@ class Served:
     volunteer_id: str
     minutes: int
     turnouts: int = 0
+
+    @classmethod
+    def of(cls, volunteer_id: str, counts: Mapping[str, int]) -> Served:
+        """The figures of a period's counts (`MEASURES`; none counted: 0)."""
+        return cls(volunteer_id, int(counts.get("minutes", 0)), int(counts.get("turnouts", 0)))

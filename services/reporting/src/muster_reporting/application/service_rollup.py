@@ -166,7 +166,7 @@ class ServiceRollup:
         self._unrecorded = ([], [])
         await self.history.record(changes)
         for activity_id, version, fields, create in fact_updates:
-            await self.activities.set(activity_id, version, fields, create=create)
+            await self.activities.apply(activity_id, version, {"$set": fields}, create=create)
 
     def _count(self, consumed: ConsumedEvent, delta: ServiceDelta, batch: RollupBatch) -> None:
         recorded_at = consumed.envelope.recorded_at

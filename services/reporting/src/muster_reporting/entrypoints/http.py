@@ -11,7 +11,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
 from muster_contracts.areas import Area, AreaLevel, AreaTree
 from muster_contracts.envelope import Role
-from muster_reporting.application.as_of import HISTORY_SINCE, effective_instant
+from muster_reporting.application.as_of import HISTORY_SINCE, answered_instant
 from muster_reporting.domain.periods import (
     PERIOD_DESCRIPTION,
     PERIOD_PATTERN,
@@ -43,13 +43,11 @@ def _minute_in_utc(at: datetime | None) -> datetime | None:
         at = at.astimezone(UTC)
     except OverflowError:
         raise ValueError("not an instant in UTC's range") from None
-    if at < HISTORY_SINCE:
-        raise ValueError(f"history is kept from {HISTORY_SINCE.isoformat()}")
     if at > datetime.now(UTC) + CLOCK_SKEW:
         # Not recorded yet; and each year since HISTORY_SINCE is a read, so a far-future
         # instant would cost thousands of them.
         raise ValueError("that instant has not come yet")
-    return effective_instant(at)
+    return answered_instant(at)
 
 
 AsOf = Annotated[

@@ -108,17 +108,10 @@ async def service_series(
     with heavy.admit(len(wanted) > LIGHT_POINTS or format != "json"):
         cells = await rollup.periods_of(area_id, wanted)
         points: list[ServicePoint] = []
-        for start in range(0, len(wanted), POINTS_PER_TURN):
-            if start:
+        for n, (period, cell) in enumerate(zip(wanted, cells, strict=True)):
+            if n and n % POINTS_PER_TURN == 0:
                 await asyncio.sleep(0)  # other requests, /healthz and the consumer go first
-            points += [
-                ServicePoint(period=period, **delivered(cell))
-                for period, cell in zip(
-                    wanted[start : start + POINTS_PER_TURN],
-                    cells[start : start + POINTS_PER_TURN],
-                    strict=True,
-                )
-            ]
+            points.append(ServicePoint(period=period, **delivered(cell)))
         series = ServiceSeries(area_id=area_id, granularity=granularity, points=points)
         if format != "json":
             rows = [p.model_dump(mode="json") for p in points]
