@@ -15,13 +15,13 @@ from pydantic import BaseModel
 
 from muster_contracts.envelope import Role
 from muster_runtime.auth import Principal, TokenIssuer, require_role
+from muster_runtime.adapters.memory.idempotency_records import InMemoryIdempotencyRecords
 from muster_runtime.errors import ConflictError
 from muster_runtime.http import create_app, require_retry_safe_posts
 from muster_runtime.idempotency import (
     IN_FLIGHT,
     RETENTION,
     IdempotencyKeys,
-    InMemoryIdempotencyRecords,
     NewIds,
     RetrySafeRoute,
     never_replayed,
