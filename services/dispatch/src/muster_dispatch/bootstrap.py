@@ -17,6 +17,7 @@ from typing import Unpack
 from fastapi import FastAPI
 from pydantic import Field, field_validator
 
+from muster_auth.access import Access
 from muster_contracts.areas import AreaTree, load_area_tree
 from muster_contracts.checkin import page_url_problem
 from muster_dispatch.adapters.attendance_log import AttendanceLog
@@ -215,6 +216,7 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
 
     app = create_app(
         runtime,
+        access=Access(runtime),
         title="Muster dispatch service",
         routers=[
             http.router,

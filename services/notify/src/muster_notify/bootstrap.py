@@ -7,6 +7,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from pydantic import Field
 
+from muster_auth.access import Access
 from muster_contracts.areas import load_area_tree
 from muster_contracts.stars import DEFAULT_STAR_THRESHOLDS_HOURS, StarThresholds
 from muster_notify.adapters.store import (
@@ -118,8 +119,10 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
         await channels.begin()
         await walk.begin()
 
+    access = Access(runtime)
     app = create_app(
         runtime,
+        access=access,
         title="Muster notify service",
         routers=[http.router, channels_http.router],
         on_start=on_start,
@@ -133,7 +136,7 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
             live=live,
             tallies=tallies,
             broadcasts=broadcasts,
-            revocations=runtime.revocations,
+            revocations=access.revocations,
             stream_poll_seconds=settings.stream_poll_seconds,
             channels=channels.desks(inboxes),
         ),

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from fastapi import FastAPI
 from pydantic import Field, field_validator
 
+from muster_auth.access import Access
 from muster_contracts.areas import AreaTree, load_area_tree
 from muster_contracts.stars import DEFAULT_STAR_THRESHOLDS_HOURS, StarThresholds
 from muster_reporting.adapters.live_version import LiveInsights
@@ -165,6 +166,7 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
 
     app = create_app(
         runtime,
+        access=Access(runtime),
         title="Muster reporting service",
         routers=[
             http.router,

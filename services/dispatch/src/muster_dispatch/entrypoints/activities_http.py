@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from muster_auth.auth import Principal, require_role
 from muster_contracts.checkin import (
     check_in_link,
     checkin_code,
@@ -32,7 +33,6 @@ from muster_dispatch.domain.activity import (
     schedule_activity,
 )
 from muster_dispatch.entrypoints.dependencies import Activities, Desks, Drives, Policy
-from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import (
     ErrorAnswer,
     PreconditionRequiredError,
