@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from muster_http.idempotency import IdempotencyKeys
 from muster_runtime.adapters.memory.idempotency_records import InMemoryIdempotencyRecords
 from muster_runtime.adapters.mongodb.idempotency_records import StoredIdempotencyRecords
 from muster_runtime.errors import RuleViolationError
-from muster_runtime.idempotency import IdempotencyKeys
 from muster_runtime.mongo import Database
 from muster_runtime.ports.idempotency_records import IdempotencyRecords, KeyRecord
 

@@ -21,7 +21,7 @@ from muster_runtime.service import ServiceRuntime
 
 
 class Access:
-    """The `AccessControl` of `muster_runtime.http.create_app`, for one service process."""
+    """The `AccessControl` of `muster_http.app.create_app`, for one service process."""
 
     def __init__(self, runtime: ServiceRuntime) -> None:
         settings = runtime.settings

@@ -21,8 +21,8 @@ from pydantic import AwareDatetime, BaseModel, Field, field_validator
 from muster_auth.auth import Principal, RevocationList, require_role
 from muster_contracts.access import TokenRevoked, UnreadableRevocationError, read_revocation
 from muster_contracts.envelope import Role
+from muster_http.idempotency import RetrySafeRoute
 from muster_runtime.errors import ServiceUnavailableError
-from muster_runtime.idempotency import RetrySafeRoute
 from muster_runtime.logs import correlation_id
 from muster_runtime.relay import wire_headers
 from muster_runtime.tracing import end_spans, kafka_headers, start_publish_span, stored_context

@@ -10,6 +10,8 @@ from pydantic import Field
 from muster_auth.access import Access
 from muster_contracts.areas import load_area_tree
 from muster_contracts.stars import DEFAULT_STAR_THRESHOLDS_HOURS, StarThresholds
+from muster_http.app import create_app
+from muster_http.wiring import wire
 from muster_notify.adapters.store import (
     MongoBroadcasts,
     MongoFacts,
@@ -26,11 +28,9 @@ from muster_notify.channels_root import Channels, ChannelSettings
 from muster_notify.entrypoints import channels_http, http
 from muster_notify.entrypoints.dependencies import NotifyDesks
 from muster_runtime.adapters.mongodb.reference_areas import ReferenceAreas
-from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.volunteer_names import VolunteerNames
-from muster_runtime.wiring import wire
 
 CONTEXT = "notify"
 CONSUMES = ("volunteer", "dispatch")

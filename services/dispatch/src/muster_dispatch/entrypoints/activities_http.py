@@ -33,12 +33,12 @@ from muster_dispatch.domain.activity import (
     schedule_activity,
 )
 from muster_dispatch.entrypoints.dependencies import Activities, Desks, Drives, Policy
+from muster_http.idempotency import NewIds, RetrySafeRoute
 from muster_runtime.errors import (
     ErrorAnswer,
     PreconditionRequiredError,
     RuleViolationError,
 )
-from muster_runtime.idempotency import NewIds, RetrySafeRoute
 from muster_runtime.mongo import INT64_MAX
 from muster_runtime.ports.event_store import CommandContext
 

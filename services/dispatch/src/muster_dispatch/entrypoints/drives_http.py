@@ -37,7 +37,7 @@ from muster_dispatch.domain.drive import (
     split_team,
 )
 from muster_dispatch.entrypoints.dependencies import Drives
-from muster_runtime.idempotency import NewIds, RetrySafeRoute
+from muster_http.idempotency import NewIds, RetrySafeRoute
 from muster_runtime.mongo import INT64_MAX
 from muster_runtime.ports.event_store import CommandContext
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from muster_auth.auth import Principal, require_role
 from muster_contracts.envelope import Role
+from muster_http.idempotency import RetrySafeRoute
 from muster_notify.domain.messages import Language, MessageKind
 from muster_notify.domain.preferences import Channel, PreferenceError
 from muster_notify.domain.webhooks import DestinationRefusedError
@@ -32,7 +33,6 @@ from muster_notify.entrypoints.http import (
     _error,
 )
 from muster_runtime.errors import NotFoundError, RuleViolationError
-from muster_runtime.idempotency import RetrySafeRoute
 
 router = APIRouter(tags=["notification channels"], route_class=RetrySafeRoute)
 

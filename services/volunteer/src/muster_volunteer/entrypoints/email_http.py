@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 
 from muster_auth.auth import Principal, require_role
 from muster_contracts.envelope import Role
+from muster_http.idempotency import RetrySafeRoute
 from muster_runtime.eventstore import CommandContext
-from muster_runtime.idempotency import RetrySafeRoute
 from muster_volunteer.entrypoints.dependencies import Addresses, Registry
 from muster_volunteer.entrypoints.logins_http import answers
 

@@ -16,10 +16,8 @@ from pydantic import BaseModel
 from muster_auth.access import Access
 from muster_auth.auth import Principal, TokenIssuer, require_role
 from muster_contracts.envelope import Role
-from muster_runtime.adapters.memory.idempotency_records import InMemoryIdempotencyRecords
-from muster_runtime.errors import ConflictError
-from muster_runtime.http import create_app, require_retry_safe_posts
-from muster_runtime.idempotency import (
+from muster_http.app import create_app, require_retry_safe_posts
+from muster_http.idempotency import (
     IN_FLIGHT,
     RETENTION,
     IdempotencyKeys,
@@ -28,6 +26,8 @@ from muster_runtime.idempotency import (
     never_replayed,
     replays_by,
 )
+from muster_runtime.adapters.memory.idempotency_records import InMemoryIdempotencyRecords
+from muster_runtime.errors import ConflictError
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
 from muster_auth.access import Access
-from muster_runtime.http import create_app
+from muster_http.app import create_app
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 

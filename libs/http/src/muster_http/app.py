@@ -28,14 +28,14 @@ from pymongo.errors import (
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from muster_http.docs_pages import serve_api_docs
+from muster_http.idempotency import IdempotencyKeys, RetrySafeRoute
+from muster_http.openapi_errors import document_error_answers
 from muster_runtime.adapters.mongodb import audit
 from muster_runtime.adapters.mongodb.idempotency_records import StoredIdempotencyRecords
-from muster_runtime.docs_pages import serve_api_docs
 from muster_runtime.errors import MusterError
-from muster_runtime.idempotency import IdempotencyKeys, RetrySafeRoute
 from muster_runtime.logs import CORRELATION_ID
 from muster_runtime.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from muster_runtime.openapi_errors import document_error_answers
 from muster_runtime.ports.event_store import ConcurrencyError
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.tracing import instrument_app
@@ -370,7 +370,7 @@ def require_retry_safe_posts(router: APIRouter) -> None:
         if posts and not isinstance(route, RetrySafeRoute):
             raise TypeError(
                 f"POST {getattr(route, 'path', route)} is not retry-safe: declare its router "
-                "with APIRouter(route_class=RetrySafeRoute) (muster_runtime.idempotency)"
+                "with APIRouter(route_class=RetrySafeRoute) (muster_http.idempotency)"
             )
 
 

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Body, Depends
 from muster_auth.access import Access
 from muster_auth.auth import Principal, require_role
 from muster_contracts.envelope import Role
-from muster_runtime.http import create_app
-from muster_runtime.idempotency import RetrySafeRoute
+from muster_http.app import create_app
+from muster_http.idempotency import RetrySafeRoute
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 
