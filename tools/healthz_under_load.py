@@ -23,12 +23,12 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from muster_auth.dev_tokens import development_jwt_secret, issue_token
 from muster_cli.bench.measure import latency_line, latency_summary
 from muster_cli.bench.stack import bench_stack
 from muster_contracts.envelope import Role
 from muster_reporting.application.as_of import HISTORY_SINCE
 from muster_reporting.entrypoints.series import MAX_POINTS
-from muster_runtime.dev_tokens import development_jwt_secret, issue_token
 
 DISTRICT = "130203"
 WORKERS = 8

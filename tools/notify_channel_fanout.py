@@ -33,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from muster_auth.keys import LocalKeyFile
 from muster_contracts.areas import load_area_tree
 from muster_contracts.envelope import Actor, Role
 from muster_contracts.events.volunteer import (
@@ -57,7 +58,6 @@ from muster_notify.domain.messages import Cause
 from muster_notify.domain.preferences import Channel, Preferences, QuietHours
 from muster_notify.domain.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, AllowList, verify
 from muster_runtime.adapters.mongodb.event_store import MongoEventStore
-from muster_runtime.keys import LocalKeyFile
 from muster_runtime.mongo import Database, scratch_database
 from muster_runtime.ports.event_store import CommandContext
 from muster_runtime.projections import ConsumedEvent

@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from muster_auth.dev_tokens import issue_token
 from muster_cli.bench.baselines import raw_insert_many, raw_read
 from muster_cli.bench.eventlog import DistrictLog, publish_district
 from muster_cli.bench.measure import (
@@ -39,7 +40,6 @@ from muster_contracts.envelope import Role
 from muster_contracts.topology import event_topic
 from muster_reporting.bootstrap import CONSUMES
 from muster_runtime.adapters.mongodb.read_model_versions import ReadModelVersions, version_name
-from muster_runtime.dev_tokens import issue_token
 from muster_runtime.mongo import connect
 from muster_runtime.topics import delete_topics, ensure_topics
 

@@ -23,11 +23,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
+from muster_auth.keys import LocalKeyFile
 from muster_cli.sample import SampleVolunteers
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.envelope import Actor, Role
 from muster_runtime.adapters.mongodb.event_store import MongoEventStore
-from muster_runtime.keys import LocalKeyFile
 from muster_runtime.mongo import scratch_database
 from muster_runtime.ports.event_store import CommandContext
 from muster_volunteer.adapters.logins import InvitationCodes, LoginLinks

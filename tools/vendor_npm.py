@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = ROOT / "services/reporting/src/muster_reporting/entrypoints/dashboard/vendor"
-API_DOCS = ROOT / "libs/runtime/src/muster_runtime/api_docs"
+API_DOCS = ROOT / "libs/http/src/muster_http/api_docs"
 CONSOLE = ROOT / "services/pages/src/muster_pages/entrypoints/static/console/vendor"
 
 

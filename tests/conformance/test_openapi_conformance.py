@@ -15,8 +15,8 @@ import time
 
 import pytest
 
+from muster_auth.dev_tokens import issue_token
 from muster_contracts.envelope import Role
-from muster_runtime.dev_tokens import issue_token
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.test_api_fuzz import CALLERS, SCHEMATHESIS
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from muster_auth.keys import LocalKeyFile
 from muster_cli.bench.measure import free_ports
 from muster_dispatch.domain.hours import HoursPolicy
-from muster_runtime.keys import LocalKeyFile
 from tests.conftest import kafka_bootstrap, mongo_url, topic_prefix
 
 SERVICES = ("volunteer", "dispatch", "reporting", "notify")

@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
+from muster_auth.dev_tokens import issue_token
 from muster_cli.sample import SampleVolunteers
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.envelope import Role
-from muster_runtime.dev_tokens import issue_token
 from muster_runtime.volunteer_names import NamesUnavailableError, VolunteerNames
 from muster_volunteer.domain.volunteer import id_number_check_digit
 from tests.e2e.conftest import RunningSystem

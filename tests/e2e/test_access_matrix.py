@@ -26,11 +26,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from muster_auth.auth import TokenIssuer
+from muster_auth.dev_tokens import issue_token
 from muster_cli.sample import SampleVolunteers
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.envelope import Role
-from muster_runtime.auth import TokenIssuer
-from muster_runtime.dev_tokens import issue_token
 from tests.e2e.conftest import SERVICES, RunningSystem
 from tests.e2e.test_register_to_report import wait_for
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from muster_auth.dev_tokens import issue_token
 from muster_contracts.envelope import Role
-from muster_runtime.dev_tokens import issue_token
 from tests.e2e.conftest import RunningSystem
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")

@@ -19,10 +19,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from openpyxl import load_workbook
 from PIL import Image, ImageChops, ImageStat
 
+from muster_auth.dev_tokens import issue_token
 from muster_contracts.envelope import Role
 from muster_contracts.topology import event_topic, revocation_topic
 from muster_reporting.entrypoints.exports import COLUMN_LABELS, XLSX_TYPE, flatten
-from muster_runtime.dev_tokens import issue_token
 from tests.asyncapi import validator as contract_validator
 from tests.conftest import kafka_bootstrap
 from tests.e2e.conftest import RunningSystem

@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 
+from muster_auth.dev_tokens import issue_token
 from muster_cli.sample import SampleVolunteers
 from muster_contracts.envelope import Role
-from muster_runtime.dev_tokens import issue_token
 from tests.e2e.conftest import RunningSystem
 
 DISTRICT = "130203"

@@ -13,9 +13,9 @@ import orjson
 import pytest
 from openpyxl import Workbook
 
+from muster_auth.dev_tokens import issue_token
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.envelope import Role
-from muster_runtime.dev_tokens import issue_token
 from tests.e2e.conftest import RunningSystem
 
 AREAS = load_area_tree()

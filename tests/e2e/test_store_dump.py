@@ -26,9 +26,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pymongo import MongoClient
 
+from muster_auth.keys import LocalKeyFile
 from muster_cli.sample import SampleVolunteers
 from muster_contracts.envelope import Role
-from muster_runtime.keys import LocalKeyFile
 from tests.conftest import mongo_url
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.test_register_to_report import auth

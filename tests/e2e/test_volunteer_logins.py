@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
+from muster_auth.dev_tokens import issue_token
 from muster_cli.sample import SampleVolunteers
 from muster_contracts.envelope import EventEnvelope, Role
 from muster_contracts.topology import event_topic
-from muster_runtime.dev_tokens import issue_token
 from tests.conftest import kafka_bootstrap
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.test_access import building_in, register

@@ -23,11 +23,11 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from muster_auth.dev_tokens import TokenIssuer, development_jwt_secret
 from muster_cli.bench.measure import free_ports
 from muster_cli.sample import SampleVolunteers
 from muster_contracts.checkin import checkin_code, decode_secret
 from muster_contracts.envelope import Role
-from muster_runtime.dev_tokens import TokenIssuer, development_jwt_secret
 from tests.e2e.conftest import RunningSystem, running_system, served_from
 from tests.e2e.field_day import COMMUNITY, STREET
 from tests.e2e.test_activities_and_hours import FAR, NEAR, PLACE

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from muster_auth.keys import LocalKeyFile
 from muster_contracts.envelope import Actor, Role
 from muster_contracts.events.contacts import EmailDeliveryRecorded, EmailOutcome, EmailRequested
 from muster_contracts.events.volunteer import VOLUNTEER_STREAM
 from muster_runtime.adapters.mongodb.event_store import MongoEventStore
-from muster_runtime.keys import LocalKeyFile
 from muster_runtime.mongo import Database
 from muster_runtime.ports.event_store import CommandContext
 from muster_volunteer.adapters.personal_data import PersonalDataVault

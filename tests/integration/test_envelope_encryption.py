@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from muster_auth.keys import KeyEncryptionKeys, KeyUnavailableError, LocalKeyFile
+from muster_auth.kmip_keys import KmipKeys
 from muster_cli.bench.measure import free_ports
 from muster_contracts.events import SealedPersonalData
-from muster_runtime.keys import KeyEncryptionKeys, KeyUnavailableError, LocalKeyFile
-from muster_runtime.kmip_keys import KmipKeys
 from muster_runtime.mongo import Database
 from muster_volunteer.adapters.personal_data import PersonalDataVault
 from muster_volunteer.application.ports import PersonalDataErasedError

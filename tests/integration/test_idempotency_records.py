@@ -8,15 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from muster_http.idempotency import IdempotencyKeys
+from muster_runtime.adapters.memory.idempotency_records import InMemoryIdempotencyRecords
 from muster_runtime.adapters.mongodb.idempotency_records import StoredIdempotencyRecords
 from muster_runtime.errors import RuleViolationError
-from muster_runtime.idempotency import (
-    IdempotencyKeys,
-    IdempotencyRecords,
-    InMemoryIdempotencyRecords,
-    KeyRecord,
-)
 from muster_runtime.mongo import Database
+from muster_runtime.ports.idempotency_records import IdempotencyRecords, KeyRecord
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 PEPPER = b"a-test-pepper-0123456789"

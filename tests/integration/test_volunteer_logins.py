@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from muster_auth.keys import LocalKeyFile
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.envelope import Actor, Role
 from muster_runtime.adapters.mongodb.event_store import MongoEventStore
 from muster_runtime.errors import ConflictError, GoneError, MusterError, NotFoundError
-from muster_runtime.keys import LocalKeyFile
 from muster_runtime.mongo import Database
 from muster_runtime.ports.event_store import CommandContext
 from muster_volunteer.adapters.logins import (

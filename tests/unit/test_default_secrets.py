@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from muster_runtime.keys import LocalKeyFile
+from muster_auth.keys import LocalKeyFile
 from muster_runtime.settings import (
     DEV_JWT_SECRET,
     InsecureSecretsError,

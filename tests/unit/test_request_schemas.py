@@ -13,8 +13,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
+from muster_auth.keys import LocalKeyFile
 from muster_dispatch.bootstrap import build_app as build_dispatch
-from muster_runtime.keys import LocalKeyFile
 from muster_volunteer.bootstrap import VolunteerSettings
 from muster_volunteer.bootstrap import build_app as build_volunteer
 

@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
+from muster_auth.dev_tokens import issue_token
 from muster_cli.sample import SampleVolunteers
 from muster_contracts.envelope import Role
-from muster_runtime.dev_tokens import issue_token
 
 DISTRICT = "130203"
 # Wide enough for the report table when piped (CI logs, `make demo | tee`).

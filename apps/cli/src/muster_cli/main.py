@@ -10,8 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from muster_auth.dev_tokens import issue_token
 from muster_contracts.roles import Role
-from muster_runtime.dev_tokens import issue_token
 
 
 def main(argv: list[str] | None = None) -> int:

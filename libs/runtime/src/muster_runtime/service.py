@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,11 +17,9 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from tenacity import AsyncRetrying, RetryCallState, wait_exponential
 
-from muster_contracts.topology import revocation_topic
 from muster_runtime.adapters.mongodb.event_store import MongoEventStore
 from muster_runtime.adapters.mongodb.profile import DocumentStoreOptions
 from muster_runtime.adapters.mongodb.seen_events import RepeatFilter
-from muster_runtime.auth import RevocationList
 from muster_runtime.consumer import (
     EventHandler,
     PoisonMessage,
@@ -44,7 +42,6 @@ from muster_runtime.metrics import (
 from muster_runtime.mongo import Database, connect, ping
 from muster_runtime.projections import ConsumedEvent, batch_offsets
 from muster_runtime.relay import OutboxRelay
-from muster_runtime.revocations import RevocationFeed
 from muster_runtime.settings import ServiceSettings
 from muster_runtime.topics import dead_letter_topic, ensure_topics, event_topic
 from muster_runtime.tracing import (
@@ -138,16 +135,14 @@ class ServiceRuntime:
         )
         self.consumed_topics = [event_topic(settings.topic_prefix, c) for c in consumes]
         self.dead_letters = dead_letter_topic(settings.topic_prefix, settings.service_name)
-        self.revocations = RevocationList()
-        self.revocation_topic = revocation_topic(settings.topic_prefix)
-        self.revocation_feed = RevocationFeed(
-            settings.kafka_bootstrap, self.revocation_topic, self.revocations
-        )
         self.broker_ready = asyncio.Event()
         self.consumed_total = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._periodic: list[tuple[float, Callable[[], Awaitable[None]], str]] = []
         self._alongside: list[tuple[Callable[[], Coroutine[Any, Any, None]], str]] = []
+        self._connected: list[tuple[Callable[[], Coroutine[Any, Any, None]], str]] = []
+        self._their_topics: list[str] = []
+        self._checks: dict[str, Callable[[], str]] = {}
         self.lag = ConsumerLag(
             settings.kafka_bootstrap, consumer_group(settings), self.consumed_topics
         )
@@ -164,6 +159,24 @@ class ServiceRuntime:
         """Run `job` while the service runs, cancelled when it stops (register before
         start); it must handle its own failures."""
         self._alongside.append((job, name))
+
+    def once_connected(
+        self,
+        job: Callable[[], Coroutine[Any, Any, None]],
+        name: str,
+        *,
+        topics: Sequence[str] = (),
+    ) -> None:
+        """Create `topics` with the service's own, and run `job` once the broker is
+        connected, cancelled when the service stops (register before start; e.g. the
+        revocation feed of `muster_auth`)."""
+        self._their_topics.extend(topics)
+        self._connected.append((job, name))
+
+    def ready_when(self, check: str, status: Callable[[], str]) -> None:
+        """Report `status()` as `check` in the readiness answer; the service is ready only
+        while it says "ok" (register before start)."""
+        self._checks[check] = status
 
     async def _run_periodic(
         self, seconds: float, job: Callable[[], Awaitable[None]], name: str
@@ -275,7 +288,7 @@ class ServiceRuntime:
 
     async def _connect_broker(self) -> None:
         topics = [t for t in [self.topic, *self.consumed_topics] if t]
-        topics += [self.dead_letters, self.revocation_topic]
+        topics += [self.dead_letters, *self._their_topics]
         # Until it answers: 0.2 s after the first failure, doubling up to MAX_BACKOFF_SECONDS.
         retrying = AsyncRetrying(
             wait=wait_exponential(multiplier=0.2, max=MAX_BACKOFF_SECONDS),
@@ -291,7 +304,8 @@ class ServiceRuntime:
                 )
                 await self.broker.start()
         self.broker_ready.set()
-        self._tasks.append(asyncio.create_task(self.revocation_feed.run(), name="revocation-feed"))
+        for job, name in self._connected:
+            self._tasks.append(asyncio.create_task(job(), name=name))
         if self.relay:
             self.relay.broker_ready.set()
         log.info("kafka connected", extra={"topics": topics})
@@ -329,7 +343,8 @@ class ServiceRuntime:
             checks["broker"] = "connecting"
         else:
             checks["broker"] = "ok" if await self.broker.ping(2) else "unreachable"
-        checks["revocations"] = "ok" if self.revocation_feed.caught_up.is_set() else "reading"
+        for check, status in self._checks.items():
+            checks[check] = status()
         if self.store and self.relay and checks["store"] == "ok":
             checks["outbox_backlog"] = await self.store.count_unpublished()
             checks["relay"] = {
@@ -338,6 +353,10 @@ class ServiceRuntime:
                 "last_error": self.relay.last_error,
             }
         return checks
+
+    def ready(self, checks: Mapping[str, Any]) -> bool:
+        """Whether `readiness()`'s answer lets the service take requests."""
+        return all(checks.get(c) == "ok" for c in ("store", "broker", *self._checks))
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

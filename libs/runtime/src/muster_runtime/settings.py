@@ -7,9 +7,9 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Defined beside the development token issuer (standard library only), exported here too.
-from muster_runtime.dev_tokens import DEFAULT_AUDIENCE, DEFAULT_ISSUER
-from muster_runtime.dev_tokens import DEV_JWT_SECRET as DEV_JWT_SECRET
+# Shared with the development token issuer (`muster_auth.dev_tokens`), exported here too.
+from muster_contracts.tokens import DEFAULT_AUDIENCE, DEFAULT_ISSUER
+from muster_contracts.tokens import DEV_JWT_SECRET as DEV_JWT_SECRET
 
 DEV_PII_PEPPER = "muster-dev-pepper-change-me"
 # Values published in this repository (defaults, templates, examples): never real secrets.

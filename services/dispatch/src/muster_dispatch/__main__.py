@@ -5,8 +5,8 @@ import argparse
 import functools
 
 from muster_dispatch.bootstrap import DispatchSettings, build_app, rebuild_read_models
+from muster_http.app import serve
 from muster_runtime.adapters.mongodb.service_rebuild import add_rebuild_options, run_rebuild
-from muster_runtime.http import serve
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from typing import Unpack
 from fastapi import FastAPI
 from pydantic import Field, field_validator
 
+from muster_auth.access import Access
 from muster_contracts.areas import AreaTree, load_area_tree
 from muster_contracts.checkin import page_url_problem
 from muster_dispatch.adapters.attendance_log import AttendanceLog
@@ -39,6 +40,8 @@ from muster_dispatch.entrypoints import (
     http,
 )
 from muster_dispatch.entrypoints.dependencies import DispatchDesks
+from muster_http.app import create_app
+from muster_http.wiring import wire
 from muster_runtime.adapters.mongodb.live_read_models import VERSION_POLL_SECONDS, LiveReadModels
 from muster_runtime.adapters.mongodb.online_rebuild import OnlineRebuildResult
 from muster_runtime.adapters.mongodb.service_rebuild import (
@@ -49,13 +52,11 @@ from muster_runtime.adapters.mongodb.service_rebuild import (
 )
 from muster_runtime.adapters.mongodb.versioned_documents import StoredVersionedDocuments
 from muster_runtime.consumer import Stage
-from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
 from muster_runtime.mongo import Database
 from muster_runtime.ports.event_store import EventStore
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
-from muster_runtime.wiring import wire
 
 CONTEXT = "dispatch"
 # Its own events too: approvals and corrections are settled again from them (`HoursSettlement`).
@@ -215,6 +216,7 @@ def build_app(settings: DispatchSettings | None = None) -> FastAPI:
 
     app = create_app(
         runtime,
+        access=Access(runtime),
         title="Muster dispatch service",
         routers=[
             http.router,

@@ -1,7 +1,7 @@
 """Run the notify service: `python -m muster_notify`."""
 
+from muster_http.app import serve
 from muster_notify.bootstrap import NotifySettings, build_app
-from muster_runtime.http import serve
 
 
 def main() -> None:

@@ -7,8 +7,11 @@ from datetime import timedelta
 from fastapi import FastAPI
 from pydantic import Field
 
+from muster_auth.access import Access
 from muster_contracts.areas import load_area_tree
 from muster_contracts.stars import DEFAULT_STAR_THRESHOLDS_HOURS, StarThresholds
+from muster_http.app import create_app
+from muster_http.wiring import wire
 from muster_notify.adapters.store import (
     MongoBroadcasts,
     MongoFacts,
@@ -25,11 +28,9 @@ from muster_notify.channels_root import Channels, ChannelSettings
 from muster_notify.entrypoints import channels_http, http
 from muster_notify.entrypoints.dependencies import NotifyDesks
 from muster_runtime.adapters.mongodb.reference_areas import ReferenceAreas
-from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.volunteer_names import VolunteerNames
-from muster_runtime.wiring import wire
 
 CONTEXT = "notify"
 CONSUMES = ("volunteer", "dispatch")
@@ -118,8 +119,10 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
         await channels.begin()
         await walk.begin()
 
+    access = Access(runtime)
     app = create_app(
         runtime,
+        access=access,
         title="Muster notify service",
         routers=[http.router, channels_http.router],
         on_start=on_start,
@@ -133,7 +136,7 @@ def build_app(settings: NotifySettings | None = None) -> FastAPI:
             live=live,
             tallies=tallies,
             broadcasts=broadcasts,
-            revocations=runtime.revocations,
+            revocations=access.revocations,
             stream_poll_seconds=settings.stream_poll_seconds,
             channels=channels.desks(inboxes),
         ),

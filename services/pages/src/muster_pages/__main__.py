@@ -1,8 +1,8 @@
 """Run the pages service: `python -m muster_pages`."""
 
+from muster_http.app import serve
 from muster_pages.bootstrap import build_app
 from muster_pages.settings import PagesSettings
-from muster_runtime.http import serve
 
 
 def main() -> None:

@@ -12,14 +12,14 @@ from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from muster_contracts.areas import load_area_tree
+from muster_http.app import error_body
+from muster_http.wiring import wire
 from muster_pages.adapters.identity_provider import IdentityProvider
 from muster_pages.entrypoints import console, pages, proxy, sign_in
 from muster_pages.entrypoints.dependencies import Client, PagesDesks
 from muster_pages.settings import PagesSettings
 from muster_runtime.errors import MusterError
-from muster_runtime.http import error_body
 from muster_runtime.logs import configure_logging
-from muster_runtime.wiring import wire
 
 
 def build_app(settings: PagesSettings | None = None) -> FastAPI:

@@ -4,9 +4,9 @@ from the event log while it keeps serving (`python -m muster_reporting rebuild`)
 import argparse
 import functools
 
+from muster_http.app import serve
 from muster_reporting.bootstrap import ReportingSettings, build_app, rebuild_read_models
 from muster_runtime.adapters.mongodb.service_rebuild import add_rebuild_options, run_rebuild
-from muster_runtime.http import serve
 
 
 def main() -> None:

@@ -9,8 +9,11 @@ from zoneinfo import ZoneInfo
 from fastapi import FastAPI
 from pydantic import Field, field_validator
 
+from muster_auth.access import Access
 from muster_contracts.areas import AreaTree, load_area_tree
 from muster_contracts.stars import DEFAULT_STAR_THRESHOLDS_HOURS, StarThresholds
+from muster_http.app import create_app
+from muster_http.wiring import wire
 from muster_reporting.adapters.live_version import LiveInsights
 from muster_reporting.adapters.read_models import (
     INSIGHT_READ_MODELS,
@@ -35,13 +38,11 @@ from muster_runtime.adapters.mongodb.service_rebuild import (
     rebuild_service,
 )
 from muster_runtime.consumer import Stage
-from muster_runtime.http import create_app
 from muster_runtime.logs import configure_logging
 from muster_runtime.mongo import Database
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 from muster_runtime.volunteer_names import VolunteerNames
-from muster_runtime.wiring import wire
 
 CONSUMES = ("volunteer", "dispatch")
 # Every collection reporting derives from the log: what a rebuild drops and replays.
@@ -165,6 +166,7 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
 
     app = create_app(
         runtime,
+        access=Access(runtime),
         title="Muster reporting service",
         routers=[
             http.router,

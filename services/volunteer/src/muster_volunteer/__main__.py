@@ -16,9 +16,9 @@ import functools
 import sys
 from pathlib import Path
 
+from muster_auth.keys import LocalKeyFile
+from muster_http.app import serve
 from muster_runtime.adapters.mongodb.service_rebuild import add_rebuild_options, run_rebuild
-from muster_runtime.http import serve
-from muster_runtime.keys import LocalKeyFile
 from muster_runtime.mongo import connect
 from muster_volunteer.adapters.personal_data import PersonalDataVault
 from muster_volunteer.bootstrap import (

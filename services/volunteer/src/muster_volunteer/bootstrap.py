@@ -22,7 +22,11 @@ from typing import Literal, Unpack
 from fastapi import FastAPI
 from pydantic import Field, SecretStr
 
+from muster_auth.access import Access
+from muster_auth.keys import KeyEncryptionKeys, KeyUnavailableError, LocalKeyFile
 from muster_contracts.areas import AreaTree, load_area_tree
+from muster_http.app import create_app
+from muster_http.wiring import wire
 from muster_runtime.adapters.mongodb.live_read_models import VERSION_POLL_SECONDS, LiveReadModels
 from muster_runtime.adapters.mongodb.online_rebuild import OnlineRebuildResult
 from muster_runtime.adapters.mongodb.reference_areas import ReferenceAreas
@@ -34,13 +38,10 @@ from muster_runtime.adapters.mongodb.service_rebuild import (
 )
 from muster_runtime.adapters.mongodb.versioned_documents import StoredVersionedDocuments
 from muster_runtime.consumer import Stage
-from muster_runtime.http import create_app
-from muster_runtime.keys import KeyEncryptionKeys, KeyUnavailableError, LocalKeyFile
 from muster_runtime.logs import configure_logging
 from muster_runtime.mongo import Database
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
-from muster_runtime.wiring import wire
 from muster_volunteer.adapters.activity_timetable import StoredActivityTimetable
 from muster_volunteer.adapters.logins import ClaimAttempts, InvitationCodes, LoginLinks
 from muster_volunteer.adapters.open_attendances import StoredOpenAttendances
@@ -191,7 +192,7 @@ class VolunteerSettings(ServiceSettings):
 def key_encryption_keys(settings: VolunteerSettings) -> KeyEncryptionKeys:
     """The configured key-management adapter."""
     if settings.kek_provider == "kmip":
-        from muster_runtime.kmip_keys import KmipKeys
+        from muster_auth.kmip_keys import KmipKeys
 
         return KmipKeys(
             settings.kmip_host,
@@ -380,6 +381,7 @@ def build_app(settings: VolunteerSettings | None = None) -> FastAPI:
 
     app = create_app(
         runtime,
+        access=Access(runtime),
         title="Muster volunteer service",
         routers=[
             http.router,

@@ -25,10 +25,10 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo import AsyncMongoClient
 
+from muster_auth.dev_tokens import issue_token
 from muster_cli.bench.loadgen import OperationStats, closed_loop
 from muster_cli.bench.measure import free_port, wait_until_ready
 from muster_contracts.envelope import Role
-from muster_runtime.dev_tokens import issue_token
 from muster_runtime.mongo import Database
 from muster_runtime.topics import ensure_topics
 

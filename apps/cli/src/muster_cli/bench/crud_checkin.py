@@ -15,9 +15,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException
 
+from muster_auth.auth import Principal, TokenVerifier, require_role
 from muster_contracts.envelope import Role
-from muster_runtime.auth import Principal, TokenVerifier, require_role
-from muster_runtime.http import serve
+from muster_http.app import serve
 from muster_runtime.mongo import connect
 from muster_runtime.settings import ServiceSettings
 

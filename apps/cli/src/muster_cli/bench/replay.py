@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 from pymongo import AsyncMongoClient
 
+from muster_auth.dev_tokens import issue_token
 from muster_cli.bench.baselines import raw_insert_many, raw_read
 from muster_cli.bench.eventlog import (
     FIRST_DAY,
@@ -43,7 +44,6 @@ from muster_contracts.envelope import Role
 from muster_contracts.topology import event_topic
 from muster_runtime.adapters.mongodb.counter_cells import unpack
 from muster_runtime.adapters.mongodb.read_model_versions import ReadModelVersions, version_name
-from muster_runtime.dev_tokens import issue_token
 from muster_runtime.topics import delete_topics, ensure_topics
 
 DISTRICT = "130203"

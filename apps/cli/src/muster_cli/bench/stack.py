@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 from pymongo import AsyncMongoClient
 
+from muster_auth.dev_tokens import development_jwt_secret
+from muster_auth.keys import LocalKeyFile
 from muster_cli.bench.measure import free_port, wait_until_ready
-from muster_runtime.dev_tokens import development_jwt_secret
-from muster_runtime.keys import LocalKeyFile
 from muster_runtime.topics import delete_topics
 
 SERVICES = ("volunteer", "dispatch", "reporting")

@@ -28,13 +28,13 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from muster_auth.dev_tokens import issue_token
 from muster_cli.bench.freshness import FreshnessProbe
 from muster_cli.bench.loadgen import OperationStats, open_loop
 from muster_cli.sample import SampleVolunteers
 from muster_contracts.areas import AreaLevel, load_area_tree
 from muster_contracts.envelope import Role
 from muster_contracts.topology import event_topic
-from muster_runtime.dev_tokens import issue_token
 from muster_runtime.lag import ConsumerLag
 
 DISTRICT = "130203"

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from muster_auth.auth import Principal, require_role
 from muster_contracts.checkin import (
     check_in_link,
     checkin_code,
@@ -32,13 +33,12 @@ from muster_dispatch.domain.activity import (
     schedule_activity,
 )
 from muster_dispatch.entrypoints.dependencies import Activities, Desks, Drives, Policy
-from muster_runtime.auth import Principal, require_role
+from muster_http.idempotency import NewIds, RetrySafeRoute
 from muster_runtime.errors import (
     ErrorAnswer,
     PreconditionRequiredError,
     RuleViolationError,
 )
-from muster_runtime.idempotency import NewIds, RetrySafeRoute
 from muster_runtime.mongo import INT64_MAX
 from muster_runtime.ports.event_store import CommandContext
 

@@ -16,8 +16,8 @@ from muster_dispatch.domain.activity import Activity, ActivityRuleError, schedul
 from muster_dispatch.domain.activity_series import MAX_OCCURRENCES, Recurrence, occurrences
 from muster_dispatch.entrypoints.activities_http import ActivityForm, Organiser, may_schedule
 from muster_dispatch.entrypoints.dependencies import Activities, Drives, Policy
+from muster_http.idempotency import NewIds, RetrySafeRoute
 from muster_runtime.errors import ErrorAnswer, RuleViolationError
-from muster_runtime.idempotency import NewIds, RetrySafeRoute
 from muster_runtime.ports.event_store import CommandContext
 
 router = APIRouter(prefix="/activity-series", tags=["activities"], route_class=RetrySafeRoute)

@@ -7,12 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
 
+from muster_auth.auth import Principal, require_role
 from muster_contracts.areas import Area, AreaTree
 from muster_contracts.envelope import Role
 from muster_dispatch.entrypoints.dependencies import Areas, AreaTreeEditor
-from muster_runtime.auth import Principal, require_role
+from muster_http.idempotency import RetrySafeRoute
 from muster_runtime.errors import NotFoundError
-from muster_runtime.idempotency import RetrySafeRoute
 from muster_runtime.ports.event_store import CommandContext
 
 router = APIRouter(tags=["areas"], route_class=RetrySafeRoute)

@@ -16,8 +16,8 @@ from muster_dispatch.application.drive_directory import DriveDirectory
 from muster_dispatch.application.drives import DriveBook
 from muster_dispatch.application.volunteer_pool import VolunteerPool
 from muster_dispatch.domain.hours import HoursPolicy
+from muster_http.wiring import part, wired
 from muster_runtime.adapters.mongodb.live_read_models import LiveReadModels
-from muster_runtime.wiring import part, wired
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
+from muster_auth.auth import Principal, require_role
 from muster_contracts.envelope import Role
 from muster_contracts.events.drives import Acceptance, Eligibility, ServiceCategory
 from muster_contracts.events.drives import Role as DriveRole
@@ -36,8 +37,7 @@ from muster_dispatch.domain.drive import (
     split_team,
 )
 from muster_dispatch.entrypoints.dependencies import Drives
-from muster_runtime.auth import Principal, require_role
-from muster_runtime.idempotency import NewIds, RetrySafeRoute
+from muster_http.idempotency import NewIds, RetrySafeRoute
 from muster_runtime.mongo import INT64_MAX
 from muster_runtime.ports.event_store import CommandContext
 

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
+from muster_auth.auth import Principal, require_role
 from muster_contracts.envelope import Role
 from muster_dispatch.entrypoints.dependencies import Areas, Pool
-from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError
 
 router = APIRouter(prefix="/pool", tags=["volunteer pool"])

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from muster_auth.auth import Principal
 from muster_contracts.areas import AreaTree
 from muster_contracts.envelope import Role
 from muster_dispatch.application.directory import PageKey
-from muster_runtime.auth import Principal
 from muster_runtime.errors import ErrorAnswer, RuleViolationError
 
 # An ISO 8601 instant with its offset (`2026-12-12T08:00:00+08:00`, `…Z`); not a number.

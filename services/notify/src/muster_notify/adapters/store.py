@@ -27,8 +27,8 @@ from muster_notify.application.ports import (
 )
 from muster_notify.domain.messages import Language, Message, MessageKind
 from muster_notify.domain.rules import Activity, Timer
+from muster_runtime.adapters.mongodb.team_documents import TeamDocuments
 from muster_runtime.mongo import Database, Document, insert_absent, update_or_insert
-from muster_runtime.teams import TeamDocuments
 
 # Reads by `$in` take at most this many ids at once.
 IN_CHUNK = 200

@@ -9,7 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
 
+from muster_auth.auth import Principal, require_role
 from muster_contracts.envelope import Role
+from muster_http.idempotency import RetrySafeRoute
 from muster_notify.domain.messages import Language, MessageKind
 from muster_notify.domain.preferences import Channel, PreferenceError
 from muster_notify.domain.webhooks import DestinationRefusedError
@@ -30,9 +32,7 @@ from muster_notify.entrypoints.http import (
     Responses,
     _error,
 )
-from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError, RuleViolationError
-from muster_runtime.idempotency import RetrySafeRoute
 
 router = APIRouter(tags=["notification channels"], route_class=RetrySafeRoute)
 

@@ -10,14 +10,14 @@ from typing import Annotated
 
 from fastapi import Depends
 
+from muster_auth.auth import RevocationList
 from muster_contracts.areas import AreaTree
+from muster_http.wiring import part, wired
 from muster_notify.application.channels import Pushes, Subscriptions
 from muster_notify.application.delivery import LiveFeed
 from muster_notify.application.inbox import InboxDesk
 from muster_notify.application.ports import Broadcasts, Facts, Tallies
 from muster_notify.application.preferences import PreferenceDesk, WebhookDesk
-from muster_runtime.auth import RevocationList
-from muster_runtime.wiring import part, wired
 
 # Refuses a webhook's URL that must not be called (DestinationRefusedError).
 DestinationCheck = Callable[[str], Awaitable[None]]

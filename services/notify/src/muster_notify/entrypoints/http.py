@@ -13,13 +13,13 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from muster_auth.auth import Principal, RevocationList, require_role
 from muster_contracts.envelope import Role
+from muster_http.idempotency import RetrySafeRoute
 from muster_notify.application.inbox import Reader
 from muster_notify.domain.messages import Language
 from muster_notify.entrypoints.dependencies import Areas, Desks, FactsOf, Inbox, TalliesOf
-from muster_runtime.auth import Principal, RevocationList, require_role
 from muster_runtime.errors import ErrorAnswer, NotFoundError, RuleViolationError
-from muster_runtime.idempotency import RetrySafeRoute
 from muster_runtime.mongo import INT64_MAX
 
 router = APIRouter(tags=["notifications"], route_class=RetrySafeRoute)

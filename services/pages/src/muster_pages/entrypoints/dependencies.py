@@ -10,9 +10,9 @@ from typing import Annotated
 import httpx
 from fastapi import Depends
 
+from muster_http.wiring import part, wired
 from muster_pages.adapters.identity_provider import IdentityProvider
 from muster_pages.settings import PagesSettings
-from muster_runtime.wiring import part, wired
 
 
 @dataclass

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
+from muster_auth.dev_tokens import TokenIssuer
 from muster_contracts.roles import Role
 from muster_pages.adapters.identity_provider import SignInRequest
 from muster_pages.domain.cross_site import same_site_request
@@ -27,7 +28,6 @@ from muster_pages.entrypoints.answers import refusals
 from muster_pages.entrypoints.dependencies import Desks, Provider, Settings
 from muster_pages.entrypoints.pages import SECURITY_HEADERS, STATIC
 from muster_pages.settings import PagesSettings
-from muster_runtime.dev_tokens import TokenIssuer
 from muster_runtime.errors import (
     AuthenticationError,
     PermissionDeniedError,

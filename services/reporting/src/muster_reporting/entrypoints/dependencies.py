@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from muster_contracts.areas import AreaTree
+from muster_http.wiring import part, wired
 from muster_reporting.adapters.live_version import LiveInsights
 from muster_reporting.application.drive_funnel import DriveFunnel
 from muster_reporting.application.insights import Insights
@@ -18,7 +19,6 @@ from muster_reporting.application.service_rollup import ServiceRollup
 from muster_reporting.application.volunteer_rollup import VolunteerRollup
 from muster_reporting.entrypoints.heavy_queries import HeavyQueries
 from muster_runtime.volunteer_names import VolunteerNames
-from muster_runtime.wiring import part, wired
 
 
 @dataclass(frozen=True)

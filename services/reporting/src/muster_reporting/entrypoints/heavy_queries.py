@@ -14,8 +14,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+from muster_http.openapi_errors import EVERYWHERE
 from muster_runtime.errors import ServiceUnavailableError
-from muster_runtime.openapi_errors import EVERYWHERE
 
 # What a refused client waits before asking again, in seconds.
 RETRY_AFTER_SECONDS = 1

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Protocol, TypeVar
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
+from muster_auth.auth import Principal, require_role
 from muster_contracts.areas import Area, AreaLevel, AreaTree
 from muster_contracts.envelope import Role
 from muster_reporting.application.as_of import HISTORY_SINCE, answered_instant
@@ -20,7 +21,6 @@ from muster_reporting.domain.periods import (
 from muster_reporting.domain.service_counts import field_key
 from muster_reporting.entrypoints.dependencies import Areas, Heavy, Service, Volunteers
 from muster_reporting.entrypoints.exports import EXPORTED_ANSWERS, Format, area_table
-from muster_runtime.auth import Principal, require_role
 from muster_runtime.errors import NotFoundError, RuleViolationError
 from muster_runtime.mongo import Document
 

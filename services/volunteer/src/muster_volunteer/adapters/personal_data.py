@@ -4,7 +4,7 @@ one record.
 
 Envelope encryption: a volunteer's data key is stored only wrapped by a key-encryption key
 (KEK) held outside the store, in a key file or a key-management server
-(`muster_runtime.keys`). A dump of the database and the topics holds sealed data and wrapped
+(`muster_auth.keys`). A dump of the database and the topics holds sealed data and wrapped
 keys, and neither opens without the KEK.
 """
 
@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel
 from pymongo.errors import DuplicateKeyError
 
+from muster_auth.keys import KeyEncryptionKeys
 from muster_contracts.events import SealedPersonalData
-from muster_runtime.keys import KeyEncryptionKeys
 from muster_runtime.mongo import Database
 
 # Raised here, defined with the port (importable from here too).

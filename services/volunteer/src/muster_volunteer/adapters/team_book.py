@@ -1,14 +1,14 @@
 """The teams and the leaders each member was told of, on the document store: the teams
-as `muster_runtime.teams.TeamDocuments` keeps them, indexed by member and by leader, and
-one document per member listing their leaders."""
+as the runtime's `TeamDocuments` (`adapters.mongodb.team_documents`) keeps them, indexed by
+member and by leader, and one document per member listing their leaders."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
 from muster_contracts.teams import Team
+from muster_runtime.adapters.mongodb.team_documents import TeamDocuments
 from muster_runtime.mongo import ASCENDING, Database, update_or_insert
-from muster_runtime.teams import TeamDocuments
 from muster_volunteer.application.ports import TeamBook
 
 

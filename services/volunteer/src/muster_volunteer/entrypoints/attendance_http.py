@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
+from muster_auth.auth import Principal, require_role
 from muster_contracts.checkin import Coordinates
 from muster_contracts.envelope import Role
-from muster_runtime.auth import Principal, require_role
-from muster_runtime.idempotency import RetrySafeRoute
+from muster_http.idempotency import RetrySafeRoute
 from muster_runtime.ports.event_store import CommandContext
 from muster_volunteer.application.attendance import attendance_view
 from muster_volunteer.domain.service_categories import Language

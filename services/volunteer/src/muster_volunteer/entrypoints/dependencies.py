@@ -10,8 +10,8 @@ from typing import Annotated, Any
 from fastapi import Depends
 
 from muster_contracts.areas import AreaTree
+from muster_http.wiring import part, wired
 from muster_runtime.adapters.mongodb.live_read_models import LiveReadModels
-from muster_runtime.wiring import part, wired
 from muster_volunteer.application.attendance import ActivityBoard, AttendanceDesk
 from muster_volunteer.application.email import EmailAddresses
 from muster_volunteer.application.hours_statement import HoursStatements

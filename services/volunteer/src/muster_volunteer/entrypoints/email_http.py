@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
 
+from muster_auth.auth import Principal, require_role
 from muster_contracts.envelope import Role
-from muster_runtime.auth import Principal, require_role
+from muster_http.idempotency import RetrySafeRoute
 from muster_runtime.eventstore import CommandContext
-from muster_runtime.idempotency import RetrySafeRoute
 from muster_volunteer.entrypoints.dependencies import Addresses, Registry
 from muster_volunteer.entrypoints.logins_http import answers
 

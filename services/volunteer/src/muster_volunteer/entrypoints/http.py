@@ -8,12 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from muster_auth.auth import Principal, require_role
 from muster_contracts.areas import AreaTree
 from muster_contracts.envelope import Role
 from muster_contracts.events import Skill, VolunteerCategory
-from muster_runtime.auth import Principal, require_role
+from muster_http.idempotency import NewIds, RetrySafeRoute, replays_by
 from muster_runtime.errors import NotFoundError, RuleViolationError
-from muster_runtime.idempotency import NewIds, RetrySafeRoute, replays_by
 from muster_runtime.ports.event_store import CommandContext
 from muster_volunteer.application.registration import (
     DisplayName,

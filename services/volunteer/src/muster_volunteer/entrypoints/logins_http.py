@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field, field_validator
 
+from muster_auth.auth import Principal, require_role
 from muster_contracts.envelope import Role
-from muster_runtime.auth import Principal, require_role
+from muster_http.idempotency import RetrySafeRoute, never_replayed
 from muster_runtime.errors import ErrorAnswer, TooManyRequestsError
-from muster_runtime.idempotency import RetrySafeRoute, never_replayed
 from muster_runtime.ports.event_store import CommandContext
 from muster_volunteer.application.ports import TooManyClaimAttemptsError
 from muster_volunteer.domain.claim_codes import normalise_claim_code

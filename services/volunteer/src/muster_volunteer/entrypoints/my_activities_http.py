@@ -9,10 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
+from muster_auth.auth import Principal, require_role
 from muster_contracts.areas import AreaTree
 from muster_contracts.envelope import Role
-from muster_runtime.auth import Principal, require_role
-from muster_runtime.idempotency import RetrySafeRoute
+from muster_http.idempotency import RetrySafeRoute
 from muster_volunteer.application.my_activities import check_in_open
 from muster_volunteer.entrypoints.dependencies import (
     Areas,

@@ -12,11 +12,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from muster_auth.auth import Principal, require_role
 from muster_contracts.areas import AreaTree
 from muster_contracts.envelope import Role
-from muster_runtime.auth import Principal, require_role
+from muster_http.idempotency import RetrySafeRoute, never_replayed
 from muster_runtime.errors import RuleViolationError, UnsupportedMediaTypeError
-from muster_runtime.idempotency import RetrySafeRoute, never_replayed
 from muster_runtime.ports.event_store import CommandContext
 from muster_volunteer.adapters.roster_files import MEDIA_TYPES, read_table
 from muster_volunteer.application.roster_import import ImportProgress, RowOutcome

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
+from muster_auth.auth import Principal, require_role
 from muster_contracts.envelope import Role
 from muster_contracts.events import VolunteerRegistered
-from muster_runtime.auth import Principal, require_role
+from muster_http.idempotency import NewIds, RetrySafeRoute
 from muster_runtime.errors import NotFoundError
-from muster_runtime.idempotency import NewIds, RetrySafeRoute
 from muster_runtime.mongo import Document
 from muster_runtime.ports.event_store import CommandContext
 from muster_volunteer.entrypoints.dependencies import Drives, Registry, SignUps

@@ -1,5 +1,5 @@
-"""The idempotency records of `muster_runtime.idempotency` in the document store: one
-document per claimed key, by `_id`."""
+"""The idempotency-records port in the document store: one document per claimed key, by
+`_id`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ from datetime import datetime
 from pymongo import timeout as store_timeout
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
-from muster_runtime.idempotency import OUTCOME_WRITE, IdempotencyRecords, KeyRecord
 from muster_runtime.mongo import Database, Document
+from muster_runtime.ports.idempotency_records import (
+    OUTCOME_WRITE,
+    IdempotencyRecords,
+    KeyRecord,
+)
 
 # How the store refuses a TTL index: FerretDB has none; MongoDB has a plain one already.
 NOT_IMPLEMENTED, INDEX_OPTIONS_CONFLICT = 238, 85

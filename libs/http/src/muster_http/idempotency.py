@@ -25,9 +25,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
@@ -42,6 +41,10 @@ from muster_runtime.errors import (
     ErrorAnswer,
     RuleViolationError,
 )
+from muster_runtime.ports.idempotency_records import (
+    IdempotencyRecords,
+    KeyRecord,
+)
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -49,91 +52,10 @@ MAX_KEY_LENGTH = 200
 RETENTION = timedelta(hours=24)
 # A claim younger than this is a request still running; an older one was abandoned.
 IN_FLIGHT = timedelta(seconds=30)
-# The longest a request waits to record its outcome (seconds): an unreachable store must not
-# hold an answer that is already decided.
-OUTCOME_WRITE = 1.0
 
 log = logging.getLogger(__name__)
 # Headers of a kept answer that a replay repeats (the body's type and where it points).
 KEPT_HEADERS = ("content-type", "location", "etag")
-
-
-@dataclass(frozen=True)
-class KeyRecord:
-    """One claimed key: pending while its command runs, then holding the answer."""
-
-    record_id: str
-    fingerprint: str
-    claim: str
-    claimed_at: datetime
-    expires_at: datetime
-    status: int | None = None
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def complete(self) -> bool:
-        return self.status is not None
-
-
-class IdempotencyRecords(ABC):
-    """Where keys are kept: insert, read, compare-and-set on the claim, delete."""
-
-    @abstractmethod
-    async def insert(self, record: KeyRecord) -> bool:
-        """Store `record` unless its id is taken; whether it was stored."""
-
-    @abstractmethod
-    async def get(self, record_id: str) -> KeyRecord | None: ...
-
-    @abstractmethod
-    async def replace(self, claim: str, record: KeyRecord) -> bool:
-        """Store `record` over the one of its id if that still holds `claim`."""
-
-    @abstractmethod
-    async def delete(self, record_id: str, claim: str) -> None:
-        """Delete the record if it still holds `claim`."""
-
-    @abstractmethod
-    async def delete_expired(self, now: datetime) -> int:
-        """Delete records that expired before `now`; how many."""
-
-    async def create_indexes(self) -> None:
-        return None
-
-
-class InMemoryIdempotencyRecords(IdempotencyRecords):
-    """Keys in a dict, for tests of code that claims keys."""
-
-    def __init__(self) -> None:
-        self.records: dict[str, KeyRecord] = {}
-
-    async def insert(self, record: KeyRecord) -> bool:
-        if record.record_id in self.records:
-            return False
-        self.records[record.record_id] = record
-        return True
-
-    async def get(self, record_id: str) -> KeyRecord | None:
-        return self.records.get(record_id)
-
-    async def replace(self, claim: str, record: KeyRecord) -> bool:
-        held = self.records.get(record.record_id)
-        if held is None or held.claim != claim:
-            return False
-        self.records[record.record_id] = record
-        return True
-
-    async def delete(self, record_id: str, claim: str) -> None:
-        held = self.records.get(record_id)
-        if held is not None and held.claim == claim:
-            del self.records[record_id]
-
-    async def delete_expired(self, now: datetime) -> int:
-        expired = [k for k, r in self.records.items() if r.expires_at < now]
-        for record_id in expired:
-            del self.records[record_id]
-        return len(expired)
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from typing import Any
 import jwt
 import pytest
 
+from muster_auth.auth import RevocationList, TokenVerifier
 from muster_contracts.envelope import Role
-from muster_runtime.auth import RevocationList, TokenVerifier
 from muster_runtime.errors import AuthenticationError, ServiceUnavailableError
 from tests.signing_keys import ec_key, public_jwk, rsa_key, signed_token
 

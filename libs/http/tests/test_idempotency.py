@@ -13,20 +13,21 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
+from muster_auth.access import Access
+from muster_auth.auth import Principal, TokenIssuer, require_role
 from muster_contracts.envelope import Role
-from muster_runtime.auth import Principal, TokenIssuer, require_role
-from muster_runtime.errors import ConflictError
-from muster_runtime.http import create_app, require_retry_safe_posts
-from muster_runtime.idempotency import (
+from muster_http.app import create_app, require_retry_safe_posts
+from muster_http.idempotency import (
     IN_FLIGHT,
     RETENTION,
     IdempotencyKeys,
-    InMemoryIdempotencyRecords,
     NewIds,
     RetrySafeRoute,
     never_replayed,
     replays_by,
 )
+from muster_runtime.adapters.memory.idempotency_records import InMemoryIdempotencyRecords
+from muster_runtime.errors import ConflictError
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 
@@ -88,7 +89,8 @@ def build(world: World) -> tuple[TestClient, InMemoryIdempotencyRecords]:
         pii_pepper=PEPPER.decode(),
         mongo_url="mongodb://127.0.0.1:1/",
     )
-    app = create_app(ServiceRuntime(settings), title="test", routers=[router])
+    runtime = ServiceRuntime(settings)
+    app = create_app(runtime, access=Access(runtime), title="test", routers=[router])
     records = InMemoryIdempotencyRecords()
     app.state.idempotency = IdempotencyKeys(records, PEPPER, clock=lambda: world.now)
     return TestClient(app, raise_server_exceptions=False), records

@@ -1,7 +1,7 @@
 """Development bearer tokens (HS256), issued with the standard library alone.
 
 `muster token` mints them in scripts, many at a time, so this module imports nothing
-heavy: no PyJWT, no pydantic. Services verify them with PyJWT (`muster_runtime.auth`).
+heavy: no PyJWT, no pydantic. Services verify them with PyJWT (`muster_auth.auth`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,9 @@ from pathlib import Path
 from uuid import uuid4
 
 from muster_contracts.roles import Role
+from muster_contracts.tokens import DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEV_JWT_SECRET
 
 ALGORITHM = "HS256"
-DEV_JWT_SECRET = "muster-dev-secret-change-me-in-production-0123456789"
-DEFAULT_ISSUER = "muster"
-DEFAULT_AUDIENCE = "muster"
 
 
 def _segment(data: bytes) -> bytes:

@@ -27,7 +27,7 @@ with warnings.catch_warnings():
     from kmip.pie.client import ProxyKmipClient
     from kmip.pie.exceptions import KmipOperationFailure
 
-from muster_runtime.keys import KeyUnavailableError
+from muster_auth.keys import KeyUnavailableError
 
 NONCE_BYTES = 12
 TAG_BYTES = 16

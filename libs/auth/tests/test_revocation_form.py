@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from muster_runtime.revocations import RevokeToken
+from muster_auth.revocations import RevokeToken
 
 
 def test_until_is_a_date_time_with_its_zone() -> None:

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from muster_auth.auth import TokenIssuer, TokenVerifier
 from muster_contracts.areas import load_area_tree
 from muster_contracts.envelope import Role
 from muster_contracts.events import (
@@ -15,7 +16,6 @@ from muster_contracts.events import (
     decode_payload,
     register_upcaster,
 )
-from muster_runtime.auth import TokenIssuer, TokenVerifier
 from muster_runtime.errors import AuthenticationError
 
 AREAS = load_area_tree()

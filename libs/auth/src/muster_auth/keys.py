@@ -3,7 +3,7 @@ keys, and the local key file that serves it in development.
 
 A data key is stored only wrapped by a KEK, and a KEK never enters the store or the topics:
 it stays in a key file outside the database or in a key-management server
-(`muster_runtime.kmip_keys`). Every wrapped key carries the id of the KEK that wrapped it,
+(`muster_auth.kmip_keys`). Every wrapped key carries the id of the KEK that wrapped it,
 so KEKs rotate: a new KEK becomes current and the data keys are re-wrapped under it, while
 the data they seal stays as it is.
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from muster_auth.auth import TokenVerifier
+from muster_auth.dev_tokens import issuer_from_environment
 from muster_contracts.envelope import Role
-from muster_runtime.auth import TokenVerifier
-from muster_runtime.dev_tokens import issuer_from_environment
 from muster_runtime.settings import ServiceSettings
 
 

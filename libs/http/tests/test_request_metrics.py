@@ -9,7 +9,8 @@ from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
-from muster_runtime.http import create_app
+from muster_auth.access import Access
+from muster_http.app import create_app
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 
@@ -24,7 +25,8 @@ def _client() -> TestClient:
     settings = ServiceSettings(
         service_name="metrics", dev_mode=True, mongo_url="mongodb://127.0.0.1:1/"
     )
-    app = create_app(ServiceRuntime(settings), title="test", routers=[router])
+    runtime = ServiceRuntime(settings)
+    app = create_app(runtime, access=Access(runtime), title="test", routers=[router])
     return TestClient(app, raise_server_exceptions=False)
 
 

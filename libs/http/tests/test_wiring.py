@@ -10,7 +10,7 @@ import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
-from muster_runtime.wiring import part, wire, wired
+from muster_http.wiring import part, wire, wired
 
 
 @dataclass

@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Any, Protocol
 from uuid import UUID, uuid4
 
 import orjson
@@ -28,17 +28,14 @@ from pymongo.errors import (
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from muster_contracts.envelope import Role
-from muster_runtime import revocations
+from muster_http.docs_pages import serve_api_docs
+from muster_http.idempotency import IdempotencyKeys, RetrySafeRoute
+from muster_http.openapi_errors import document_error_answers
 from muster_runtime.adapters.mongodb import audit
 from muster_runtime.adapters.mongodb.idempotency_records import StoredIdempotencyRecords
-from muster_runtime.auth import Principal, TokenVerifier, require_role
-from muster_runtime.docs_pages import serve_api_docs
 from muster_runtime.errors import MusterError
-from muster_runtime.idempotency import IdempotencyKeys, RetrySafeRoute
 from muster_runtime.logs import CORRELATION_ID
 from muster_runtime.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from muster_runtime.openapi_errors import document_error_answers
 from muster_runtime.ports.event_store import ConcurrencyError
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.tracing import instrument_app
@@ -49,6 +46,27 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # Polled by probes and scrapers: counted in the metrics but not logged.
 UNLOGGED_ROUTES = {"/healthz", "/readyz", "/metrics"}
 IDEMPOTENCY_SWEEP_SECONDS = 3600.0
+
+
+class AccessControl(Protocol):
+    """Who may call the app: wired in by the service's composition root
+    (`muster_auth.access.Access`), so that the runtime itself verifies no token."""
+
+    @property
+    def admin(self) -> Callable[..., Awaitable[Any]]:
+        """A FastAPI dependency admitting administrators only: it guards the runtime's own
+        routes (the audit trail, the task dump)."""
+        ...
+
+    @property
+    def routers(self) -> list[APIRouter]:
+        """Routes of its own (revoking tokens), included before the service's."""
+        ...
+
+    def install(self, app: FastAPI) -> None:
+        """Make `app` verify bearer tokens: `app.state.tokens.verify(token)`, which route
+        dependencies and `RetrySafeRoute` ask for the caller."""
+        ...
 
 
 def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
@@ -175,13 +193,15 @@ class RequestMetrics:
 def create_app(
     runtime: ServiceRuntime,
     *,
+    access: AccessControl,
     title: str,
     routers: list[APIRouter],
     on_start: Callable[[], Awaitable[None]] | None = None,
     larger_bodies: Mapping[str, int] | None = None,
 ) -> FastAPI:
-    """Build a service's app; `on_start` runs after the store is reachable (e.g. indexes);
-    `larger_bodies` gives paths under a prefix a body limit above the service's own."""
+    """Build a service's app; `access` says who may call it; `on_start` runs after the store
+    is reachable (e.g. indexes); `larger_bodies` gives paths under a prefix a body limit
+    above the service's own."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -212,7 +232,8 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.state.runtime = runtime
-    app.state.tokens = TokenVerifier.from_settings(runtime.settings, runtime.revocations)
+    access.install(app)
+    admin_only = [Depends(access.admin)]
     idempotency = IdempotencyKeys(
         StoredIdempotencyRecords(runtime.db),
         runtime.settings.pii_pepper.get_secret_value().encode(),
@@ -314,14 +335,12 @@ def create_app(
     @app.get("/readyz", tags=["operations"])
     async def readyz() -> ORJSONResponse:
         checks = await runtime.readiness()
-        ready = all(checks.get(c) == "ok" for c in ("store", "broker", "revocations"))
+        ready = runtime.ready(checks)
         body = {"ready": ready, "service": runtime.settings.service_name, "checks": checks}
         return ORJSONResponse(body, 200 if ready else 503)
 
-    @app.get("/debug/tasks", tags=["operations"])
-    async def debug_tasks(
-        _: Annotated[Principal, Depends(require_role(Role.ADMIN))],
-    ) -> dict[str, list[str]]:
+    @app.get("/debug/tasks", tags=["operations"], dependencies=admin_only)
+    async def debug_tasks() -> dict[str, list[str]]:
         """Where every asyncio task of this process is waiting (for a stuck consumer)."""
         return {
             task.get_name(): [
@@ -331,10 +350,13 @@ def create_app(
             for task in asyncio.all_tasks()
         }
 
+    for router in access.routers:
+        require_retry_safe_posts(router)
+        app.include_router(router)
     if runtime.store:
         app.state.audit = audit.AuditTrail(runtime.store)
-        routers = [audit.router, *routers]
-    for router in [revocations.router, *routers]:
+        app.include_router(audit.router, dependencies=admin_only)
+    for router in routers:
         require_retry_safe_posts(router)
         app.include_router(router)
     instrument_app(app)
@@ -348,7 +370,7 @@ def require_retry_safe_posts(router: APIRouter) -> None:
         if posts and not isinstance(route, RetrySafeRoute):
             raise TypeError(
                 f"POST {getattr(route, 'path', route)} is not retry-safe: declare its router "
-                "with APIRouter(route_class=RetrySafeRoute) (muster_runtime.idempotency)"
+                "with APIRouter(route_class=RetrySafeRoute) (muster_http.idempotency)"
             )
 
 

@@ -24,10 +24,10 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from muster_auth.dev_tokens import ALGORITHM
+from muster_auth.dev_tokens import TokenIssuer as TokenIssuer  # the development issuer
 from muster_contracts.areas import AreaTree
 from muster_contracts.envelope import Actor, Role
-from muster_runtime.dev_tokens import ALGORITHM
-from muster_runtime.dev_tokens import TokenIssuer as TokenIssuer  # the development issuer
 from muster_runtime.errors import (
     AuthenticationError,
     PermissionDeniedError,

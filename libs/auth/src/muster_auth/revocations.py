@@ -18,11 +18,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import APIRouter, Depends, Request
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
+from muster_auth.auth import Principal, RevocationList, require_role
 from muster_contracts.access import TokenRevoked, UnreadableRevocationError, read_revocation
 from muster_contracts.envelope import Role
-from muster_runtime.auth import Principal, RevocationList, require_role
+from muster_http.idempotency import RetrySafeRoute
 from muster_runtime.errors import ServiceUnavailableError
-from muster_runtime.idempotency import RetrySafeRoute
 from muster_runtime.logs import correlation_id
 from muster_runtime.relay import wire_headers
 from muster_runtime.tracing import end_spans, kafka_headers, start_publish_span, stored_context
@@ -136,7 +136,7 @@ async def revoke_token(request: Request, form: RevokeToken, principal: Admin) ->
 
     Answered once the revocation is stored in Kafka (503 if the broker is away).
     """
-    runtime = request.app.state.runtime
+    runtime, access = request.app.state.runtime, request.app.state.access
     now = datetime.now(UTC)
     until = form.until or now + timedelta(hours=runtime.settings.revocation_default_hours)
     message = TokenRevoked(
@@ -149,17 +149,17 @@ async def revoke_token(request: Request, form: RevokeToken, principal: Admin) ->
     if not runtime.broker_ready.is_set():
         raise ServiceUnavailableError("the broker is not reachable; retry shortly")
     try:
-        await publish_revocation(runtime.broker, runtime.revocation_topic, message)
+        await publish_revocation(runtime.broker, access.topic, message)
     except Exception as exc:
         log.warning("could not publish a revocation", extra={"error": repr(exc)})
         raise ServiceUnavailableError("the broker is not reachable; retry shortly") from None
     # This process refuses the token at once; the others when they read the topic.
-    runtime.revocations.revoke(form.token_id, until)
+    access.revocations.revoke(form.token_id, until)
     return message.model_dump(mode="json")
 
 
 @router.get("")
 async def revoked_tokens(request: Request, _: Admin) -> dict[str, Any]:
     """The token ids this process currently refuses, with when each would have expired."""
-    entries = request.app.state.runtime.revocations.entries()
+    entries = request.app.state.access.revocations.entries()
     return {"revoked": [{"token_id": k, "until": v} for k, v in sorted(entries.items())]}

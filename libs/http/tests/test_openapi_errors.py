@@ -7,10 +7,11 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends
 
+from muster_auth.access import Access
+from muster_auth.auth import Principal, require_role
 from muster_contracts.envelope import Role
-from muster_runtime.auth import Principal, require_role
-from muster_runtime.http import create_app
-from muster_runtime.idempotency import RetrySafeRoute
+from muster_http.app import create_app
+from muster_http.idempotency import RetrySafeRoute
 from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 
@@ -36,7 +37,8 @@ def document() -> dict[str, Any]:
     settings = ServiceSettings(
         service_name="docs", dev_mode=True, mongo_url="mongodb://127.0.0.1:1/"
     )
-    app = create_app(ServiceRuntime(settings), title="test", routers=[router])
+    runtime = ServiceRuntime(settings)
+    app = create_app(runtime, access=Access(runtime), title="test", routers=[router])
     return app.openapi()
 
 
