@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from pydantic import Field, SecretStr
 
 from muster_contracts.areas import AreaTree, load_area_tree
+from muster_contracts.topology import CONSUMERS
 from muster_runtime.adapters.mongodb.live_read_models import VERSION_POLL_SECONDS, LiveReadModels
 from muster_runtime.adapters.mongodb.online_rebuild import OnlineRebuildResult
 from muster_runtime.adapters.mongodb.reference_areas import ReferenceAreas
@@ -80,7 +81,7 @@ from muster_volunteer.entrypoints.dependencies import VolunteerDesks
 
 CONTEXT = "volunteer"
 # notify: its email requests, fulfilled here where the addresses are.
-CONSUMES = ("dispatch", "notify")
+CONSUMES = CONSUMERS["volunteer"]
 # Every collection the volunteer service derives from the log: what a rebuild writes in a
 # new version.
 READ_MODELS = (
