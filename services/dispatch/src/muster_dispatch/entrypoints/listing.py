@@ -8,7 +8,7 @@ from typing import Any
 
 from muster_contracts.areas import AreaTree
 from muster_contracts.envelope import Role
-from muster_dispatch.application.directory import PageKey
+from muster_dispatch.application.ports import PageKey
 from muster_runtime.auth import Principal
 from muster_runtime.errors import ErrorAnswer, RuleViolationError
 
