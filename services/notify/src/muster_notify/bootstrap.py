@@ -9,6 +9,7 @@ from pydantic import Field
 
 from muster_contracts.areas import load_area_tree
 from muster_contracts.stars import DEFAULT_STAR_THRESHOLDS_HOURS, StarThresholds
+from muster_contracts.topology import CONSUMERS
 from muster_notify.adapters.store import (
     MongoBroadcasts,
     MongoFacts,
@@ -32,7 +33,7 @@ from muster_runtime.volunteer_names import VolunteerNames
 from muster_runtime.wiring import wire
 
 CONTEXT = "notify"
-CONSUMES = ("volunteer", "dispatch")
+CONSUMES = CONSUMERS["notify"]
 
 
 class NotifySettings(ChannelSettings):

@@ -11,6 +11,7 @@ from pydantic import Field, field_validator
 
 from muster_contracts.areas import AreaTree, load_area_tree
 from muster_contracts.stars import DEFAULT_STAR_THRESHOLDS_HOURS, StarThresholds
+from muster_contracts.topology import CONSUMERS
 from muster_reporting.adapters.live_version import LiveInsights
 from muster_reporting.adapters.read_models import (
     INSIGHT_READ_MODELS,
@@ -43,7 +44,7 @@ from muster_runtime.settings import ServiceSettings
 from muster_runtime.volunteer_names import VolunteerNames
 from muster_runtime.wiring import wire
 
-CONSUMES = ("volunteer", "dispatch")
+CONSUMES = CONSUMERS["reporting"]
 # Every collection reporting derives from the log: what a rebuild drops and replays.
 READ_MODELS = (
     "volunteers_by_area",
