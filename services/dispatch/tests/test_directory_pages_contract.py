@@ -5,17 +5,14 @@ in the domain's words, and a page at a time in the directory's order."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import uuid4
 
 import pytest
 
 from muster_contracts.areas import load_area_tree
-from muster_contracts.envelope import Actor, EventEnvelope, Role
 from muster_contracts.events.activities import ActivityCancelled, ActivityScheduled, CheckinPolicy
 from muster_contracts.events.drives import DriveAmended, DriveClosed, DriveLaunched, Eligibility
 from muster_contracts.events.drives import Role as DriveRole
@@ -29,6 +26,8 @@ from muster_runtime.adapters.memory.versioned_documents import InMemoryVersioned
 from muster_runtime.adapters.mongodb.versioned_documents import StoredVersionedDocuments
 from muster_runtime.mongo import Database, scratch_database
 from muster_runtime.projections import ConsumedEvent
+from tests.conftest import mongo_url
+from tests.integration.helpers import organiser_event
 
 NOW = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 AREAS = load_area_tree()
@@ -55,9 +54,7 @@ async def directories(request: pytest.FixtureRequest) -> AsyncIterator[Directori
             ActivityDirectory(activities, MemoryActivityPages(activities), AREAS),
         )
         return
-    port = os.environ.get("MUSTER_MONGO_PORT", "27017")
-    url = os.environ.get("MUSTER_MONGO_URL", f"mongodb://127.0.0.1:{port}/")
-    async with scratch_database(url, "muster_directory_contract") as db:
+    async with scratch_database(mongo_url(), "muster_directory_contract") as db:
         yield stored(db)
 
 
@@ -71,23 +68,12 @@ def stored(db: Database) -> Directories:
     )
 
 
-def consumed(stream: str, version: int, event: DomainEvent) -> ConsumedEvent:
-    envelope = EventEnvelope(
-        event_id=uuid4(), type=event.event_type, schema_version=event.schema_version,
-        stream_id=stream, stream_type=event.stream_type, stream_version=version,
-        position=version, occurred_at=NOW, recorded_at=NOW, correlation_id=uuid4(),
-        actor=Actor(subject="organiser-li", role=Role.ORGANISER),
-        payload=event.model_dump(mode="json"),
-    )  # fmt: skip
-    return ConsumedEvent(envelope, "muster.test.dispatch.events", 0, version)
-
-
 def drive(version: int, event: DomainEvent) -> ConsumedEvent:
-    return consumed(f"drive-{event.model_dump()['drive_id']}", version, event)
+    return organiser_event(f"drive-{event.model_dump()['drive_id']}", version, event, NOW)
 
 
 def activity(version: int, event: DomainEvent) -> ConsumedEvent:
-    return consumed(f"activity-{event.model_dump()['activity_id']}", version, event)
+    return organiser_event(f"activity-{event.model_dump()['activity_id']}", version, event, NOW)
 
 
 def launched(
