@@ -6,10 +6,11 @@ from __future__ import annotations
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from muster_cli.operations import align, all_topics, describe
+from muster_cli.operations import align, describe
 from muster_runtime.settings import ServiceSettings
 from muster_runtime.topics import (
     DEAD_LETTER_RETENTION_MS,
+    all_topics,
     dead_letter_topic,
     ensure_topics,
     event_topic,

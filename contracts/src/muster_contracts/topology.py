@@ -1,4 +1,5 @@
-"""Which context publishes which stream types: one event topic per context."""
+"""Which context publishes which stream types (one event topic per context), and which
+contexts' events each service consumes (each consuming service has a dead-letter topic)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,13 @@ STREAM_CONTEXTS: dict[str, str] = {
     "email-request": "notify",
 }
 CONTEXTS = ("volunteer", "dispatch", "notify")
+# Each consuming service and the contexts whose events it reads (its bootstrap's `CONSUMES`).
+CONSUMERS: dict[str, tuple[str, ...]] = {
+    "volunteer": ("dispatch", "notify"),
+    "dispatch": ("volunteer", "dispatch"),
+    "reporting": ("volunteer", "dispatch"),
+    "notify": ("volunteer", "dispatch"),
+}
 
 
 def context_of(stream_type: str) -> str:

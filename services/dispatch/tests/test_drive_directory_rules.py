@@ -15,11 +15,8 @@ from muster_contracts.events.drives import (
     RoleHeadcount,
     SignUpSubmitted,
 )
-from muster_dispatch.application.drive_directory import (
-    SignUpStatus,
-    drive_listing_change,
-    sign_up_status,
-)
+from muster_dispatch.application.drive_directory import drive_listing_change, sign_up_status
+from muster_dispatch.application.ports import SignUpStatus
 
 AREAS = load_area_tree()
 NOW = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)

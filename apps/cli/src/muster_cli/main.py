@@ -179,7 +179,7 @@ async def _topics(*, align: bool) -> int:
 
     settings = ServiceSettings()
     console = Console()
-    names = operations.all_topics(settings.topic_prefix)
+    names = topics.all_topics(settings.topic_prefix)
     await topics.ensure_topics(
         settings.kafka_bootstrap, names, settings.topic_partitions, settings.topic_replication
     )

@@ -13,22 +13,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from muster_contracts.topology import CONTEXTS, event_topic, revocation_topic
 from muster_runtime.dead_letters import read_dead_letters
-from muster_runtime.topics import EVENT_TOPIC_CONFIG, dead_letter_topic, topic_config
+from muster_runtime.topics import EVENT_TOPIC_CONFIG, topic_config
 
 TOPIC_OVERRIDE = 1  # config source DYNAMIC_TOPIC_CONFIG in DescribeConfigs
-CONSUMING_SERVICES = ("volunteer", "dispatch", "reporting")
-
-
-def all_topics(prefix: str) -> list[str]:
-    """Every topic the system uses: each context's events, each service's dead letters,
-    and the revoked tokens (kept forever like events: a starting service reads them all)."""
-    return [
-        *(event_topic(prefix, c) for c in CONTEXTS),
-        *(dead_letter_topic(prefix, s) for s in CONSUMING_SERVICES),
-        revocation_topic(prefix),
-    ]
 
 
 @dataclass(frozen=True)

@@ -71,10 +71,28 @@ def of_type(events: Iterable[ConsumedEvent], kind: type[E]) -> Iterator[tuple[Co
 @dataclass(frozen=True)
 class DocumentChange:
     """What one event changes of its stream's document: the store's update, and whether
-    the event brings the document into being."""
+    the event brings the document into being. `setting` says it without the update's
+    operators."""
 
     update: Mapping[str, Any]
     creates: bool = False
+
+    @classmethod
+    def setting(
+        cls,
+        fields: Mapping[str, Any],
+        *,
+        adding: Mapping[str, int] | None = None,
+        creates: bool = False,
+    ) -> DocumentChange:
+        """The change that sets `fields` and adds to the counts of `adding` (a zero adds
+        nothing); no field and nothing added: an empty change, which changes nothing."""
+        update: dict[str, Any] = {}
+        if fields:
+            update["$set"] = dict(fields)
+        if added := {name: count for name, count in (adding or {}).items() if count}:
+            update["$inc"] = added
+        return cls(update, creates)
 
 
 async def apply_document_changes(

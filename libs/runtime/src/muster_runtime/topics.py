@@ -1,6 +1,7 @@
 """Topics as code: one event topic per context and one dead-letter topic per consuming
-service, created idempotently at start (each service its own) or all at once by
-`muster topics` (`muster_cli.operations`), which also shows and aligns their retention."""
+service (`all_topics`, from `muster_contracts.topology`), created idempotently at start
+(each service its own) or all at once by `muster topics` (`muster_cli.operations`), which
+also shows and aligns their retention."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from muster_contracts.topology import event_topic
+from muster_contracts.topology import CONSUMERS, CONTEXTS, event_topic, revocation_topic
 
-__all__ = ["dead_letter_topic", "delete_topics", "ensure_topics", "event_topic"]
+__all__ = ["all_topics", "dead_letter_topic", "delete_topics", "ensure_topics", "event_topic"]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,17 @@ DEAD_LETTER_SUFFIX = ".dead-letter"
 
 def dead_letter_topic(prefix: str, consumer: str) -> str:
     return f"{prefix}.{consumer}{DEAD_LETTER_SUFFIX}"
+
+
+def all_topics(prefix: str) -> list[str]:
+    """Every topic the system uses: each context's events, each consuming service's dead
+    letters, and the revoked tokens (kept forever like events: a starting service reads
+    them all)."""
+    return [
+        *(event_topic(prefix, context) for context in CONTEXTS),
+        *(dead_letter_topic(prefix, service) for service in CONSUMERS),
+        revocation_topic(prefix),
+    ]
 
 
 def topic_config(topic: str) -> dict[str, str]:

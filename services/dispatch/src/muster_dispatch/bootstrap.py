@@ -20,8 +20,9 @@ from pydantic import Field, field_validator
 from muster_auth.access import Access
 from muster_contracts.areas import AreaTree, load_area_tree
 from muster_contracts.checkin import page_url_problem
+from muster_contracts.topology import CONSUMERS
 from muster_dispatch.adapters.attendance_log import AttendanceLog
-from muster_dispatch.adapters.directory_pages import StoredPages
+from muster_dispatch.adapters.directory_pages import StoredActivityPages, StoredDrivePages
 from muster_dispatch.application.activities import ActivityBook, HoursSettlement
 from muster_dispatch.application.activity_directory import ActivityDirectory
 from muster_dispatch.application.area_tree import AREA_TREE_REFRESH_SECONDS, AreaTreeBook
@@ -60,7 +61,7 @@ from muster_runtime.settings import ServiceSettings
 
 CONTEXT = "dispatch"
 # Its own events too: approvals and corrections are settled again from them (`HoursSettlement`).
-CONSUMES = ("volunteer", "dispatch")
+CONSUMES = CONSUMERS["dispatch"]
 # Every collection dispatch derives from the log: what a rebuild writes in a new version.
 ACTIVITY_DIRECTORY, DRIVE_DIRECTORY = "activity_directory", "drive_directory"
 READ_MODELS = (
@@ -139,13 +140,18 @@ class DispatchReadModels:
 
 
 def read_models_of(db: Database, areas: AreaTree) -> DispatchReadModels:
-    def listed(name: str) -> tuple[StoredVersionedDocuments, StoredPages, AreaTree]:
-        return StoredVersionedDocuments(db[name]), StoredPages(db[name]), areas
-
     return DispatchReadModels(
         VolunteerPool(StoredVersionedDocuments(db[VolunteerPool.COLLECTION]), areas),
-        ActivityDirectory(*listed(ACTIVITY_DIRECTORY)),
-        DriveDirectory(*listed(DRIVE_DIRECTORY)),
+        ActivityDirectory(
+            StoredVersionedDocuments(db[ACTIVITY_DIRECTORY]),
+            StoredActivityPages(db[ACTIVITY_DIRECTORY]),
+            areas,
+        ),
+        DriveDirectory(
+            StoredVersionedDocuments(db[DRIVE_DIRECTORY]),
+            StoredDrivePages(db[DRIVE_DIRECTORY]),
+            areas,
+        ),
         AttendanceLog(db),
     )
 

@@ -10,6 +10,7 @@ from pydantic import Field
 from muster_auth.access import Access
 from muster_contracts.areas import load_area_tree
 from muster_contracts.stars import DEFAULT_STAR_THRESHOLDS_HOURS, StarThresholds
+from muster_contracts.topology import CONSUMERS
 from muster_http.app import create_app
 from muster_http.wiring import wire
 from muster_notify.adapters.store import (
@@ -33,7 +34,7 @@ from muster_runtime.service import ServiceRuntime
 from muster_runtime.volunteer_names import VolunteerNames
 
 CONTEXT = "notify"
-CONSUMES = ("volunteer", "dispatch")
+CONSUMES = CONSUMERS["notify"]
 
 
 class NotifySettings(ChannelSettings):

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator
 from muster_auth.access import Access
 from muster_contracts.areas import AreaTree, load_area_tree
 from muster_contracts.stars import DEFAULT_STAR_THRESHOLDS_HOURS, StarThresholds
+from muster_contracts.topology import CONSUMERS
 from muster_http.app import create_app
 from muster_http.wiring import wire
 from muster_reporting.adapters.live_version import LiveInsights
@@ -44,7 +45,7 @@ from muster_runtime.service import ServiceRuntime
 from muster_runtime.settings import ServiceSettings
 from muster_runtime.volunteer_names import VolunteerNames
 
-CONSUMES = ("volunteer", "dispatch")
+CONSUMES = CONSUMERS["reporting"]
 # Every collection reporting derives from the log: what a rebuild drops and replays.
 READ_MODELS = (
     "volunteers_by_area",

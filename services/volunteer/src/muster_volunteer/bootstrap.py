@@ -25,6 +25,7 @@ from pydantic import Field, SecretStr
 from muster_auth.access import Access
 from muster_auth.keys import KeyEncryptionKeys, KeyUnavailableError, LocalKeyFile
 from muster_contracts.areas import AreaTree, load_area_tree
+from muster_contracts.topology import CONSUMERS
 from muster_http.app import create_app
 from muster_http.wiring import wire
 from muster_runtime.adapters.mongodb.live_read_models import VERSION_POLL_SECONDS, LiveReadModels
@@ -81,7 +82,7 @@ from muster_volunteer.entrypoints.dependencies import VolunteerDesks
 
 CONTEXT = "volunteer"
 # notify: its email requests, fulfilled here where the addresses are.
-CONSUMES = ("dispatch", "notify")
+CONSUMES = CONSUMERS["volunteer"]
 # Every collection the volunteer service derives from the log: what a rebuild writes in a
 # new version.
 READ_MODELS = (

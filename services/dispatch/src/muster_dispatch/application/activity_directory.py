@@ -8,7 +8,6 @@ function (`listing_change`); applying it once per stream version is the store's 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from muster_contracts.areas import AreaTree
@@ -20,8 +19,8 @@ from muster_contracts.events.activities import (
     HoursApproved,
 )
 from muster_contracts.events.registry import DomainEvent
-from muster_dispatch.application.directory import Directory, PageKey, within
-from muster_runtime.ports.versioned_documents import Document
+from muster_dispatch.application.directory import Directory
+from muster_dispatch.application.ports import ActivityQuery
 from muster_runtime.projections import DocumentChange
 
 LISTED = frozenset(
@@ -88,44 +87,14 @@ def listing_change(event: DomainEvent, areas: AreaTree) -> ListingChange | None:
     return None
 
 
-@dataclass(frozen=True)
-class ActivityQuery:
-    """Which activities to list: inside `area_id`, starting in [starts_from, starts_before)."""
-
-    area_id: str
-    starts_from: datetime | None = None
-    starts_before: datetime | None = None
-    drive_id: str | None = None
-    team_id: str | None = None
-    series_id: str | None = None
-    include_cancelled: bool = True
-
-
-class ActivityDirectory(Directory):
+class ActivityDirectory(Directory[ActivityQuery]):
     listed = LISTED
     key = "activity_id"
-    moment = "starts_at"
 
     def document_change(self, event: DomainEvent) -> DocumentChange | None:
         change = listing_change(event, self.areas)
         if change is None:
             return None
-        update: dict[str, Any] = {}
-        if change.fields:
-            update["$set"] = change.fields
-        if change.assigned:
-            update["$inc"] = {"assigned": change.assigned}
-        return DocumentChange(update, creates=change.creates)
-
-    async def find(
-        self, query: ActivityQuery, limit: int, after: PageKey | None = None
-    ) -> list[Document]:
-        """Up to `limit` activities in order of their start (then id), after `after`."""
-        conditions: list[dict[str, Any]] = [{"lineage": query.area_id}]
-        conditions += within("starts_at", query.starts_from, query.starts_before)
-        for name in ("drive_id", "team_id", "series_id"):
-            if (value := getattr(query, name)) is not None:
-                conditions.append({name: value})
-        if not query.include_cancelled:
-            conditions.append({"cancelled": False})
-        return await self.page(conditions, limit, after)
+        return DocumentChange.setting(
+            change.fields, adding={"assigned": change.assigned}, creates=change.creates
+        )

@@ -8,27 +8,17 @@ the activity directory.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
-from typing import Any
 
 from muster_contracts.areas import AreaTree
 from muster_contracts.events.drives import DriveAmended, DriveClosed, DriveLaunched
 from muster_contracts.events.registry import DomainEvent
-from muster_dispatch.application.directory import Directory, PageKey, within
+from muster_dispatch.application.directory import Directory
+from muster_dispatch.application.ports import DriveQuery, SignUpStatus
 from muster_runtime.ports.versioned_documents import Document
 from muster_runtime.projections import DocumentChange
 
 LISTED = frozenset(kind.event_type for kind in (DriveLaunched, DriveAmended, DriveClosed))
-
-
-class SignUpStatus(StrEnum):
-    """Whether a drive takes sign-ups: `open` until the organiser closes it or its sign-up
-    deadline passes, `closed` after."""
-
-    OPEN = "open"
-    CLOSED = "closed"
 
 
 def drive_listing_change(event: DomainEvent, areas: AreaTree) -> DocumentChange | None:
@@ -46,54 +36,23 @@ def drive_listing_change(event: DomainEvent, areas: AreaTree) -> DocumentChange 
             "activity_ends_at": event.activity_ends_at,
             "closed": False,
         }
-        return DocumentChange({"$set": fields}, creates=True)
+        return DocumentChange.setting(fields, creates=True)
     if isinstance(event, DriveAmended):
         # Head-counts and team sizes are the drive's own (`GET /drives/{id}`), not listed.
         if event.signup_closes_at is None:
             return None
-        return DocumentChange({"$set": {"signup_closes_at": event.signup_closes_at}})
+        return DocumentChange.setting({"signup_closes_at": event.signup_closes_at})
     if isinstance(event, DriveClosed):
-        return DocumentChange({"$set": {"closed": True}})
+        return DocumentChange.setting({"closed": True})
     return None
 
 
-@dataclass(frozen=True)
-class DriveQuery:
-    """Which drives to list: inside `area_id`, by sign-up status at `now`, of a category,
-    their activity starting in [starts_from, starts_before)."""
-
-    area_id: str
-    now: datetime
-    status: SignUpStatus | None = None
-    category: str | None = None
-    starts_from: datetime | None = None
-    starts_before: datetime | None = None
-
-
-class DriveDirectory(Directory):
+class DriveDirectory(Directory[DriveQuery]):
     listed = LISTED
     key = "drive_id"
-    moment = "activity_starts_at"
-    descending = True
 
     def document_change(self, event: DomainEvent) -> DocumentChange | None:
         return drive_listing_change(event, self.areas)
-
-    async def find(
-        self, query: DriveQuery, limit: int, after: PageKey | None = None
-    ) -> list[Document]:
-        """Up to `limit` drives, the latest activity start first (then id), after `after`."""
-        conditions: list[dict[str, Any]] = [{"lineage": query.area_id}]
-        if query.status is SignUpStatus.OPEN:
-            conditions += [{"closed": False}, {"signup_closes_at": {"$gt": query.now}}]
-        elif query.status is SignUpStatus.CLOSED:
-            conditions.append(
-                {"$or": [{"closed": True}, {"signup_closes_at": {"$lte": query.now}}]}
-            )
-        if query.category is not None:
-            conditions.append({"category": query.category})
-        conditions += within("activity_starts_at", query.starts_from, query.starts_before)
-        return await self.page(conditions, limit, after)
 
 
 def sign_up_status(document: Document, now: datetime) -> SignUpStatus:

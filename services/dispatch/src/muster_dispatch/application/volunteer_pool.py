@@ -6,7 +6,7 @@ from muster_contracts.areas import AreaTree
 from muster_contracts.eligibility import VolunteerProfile
 from muster_contracts.events import VolunteerRegistered
 from muster_runtime.ports.versioned_documents import Document, VersionedDocuments
-from muster_runtime.projections import ConsumedEvent, of_type
+from muster_runtime.projections import ConsumedEvent, DocumentChange, of_type
 
 
 class VolunteerPool:
@@ -22,21 +22,20 @@ class VolunteerPool:
     async def apply(self, events: list[ConsumedEvent]) -> None:
         for consumed, event in of_type(events, VolunteerRegistered):
             envelope = consumed.envelope
-            await self.documents.apply(
-                event.volunteer_id,
-                envelope.stream_version,
+            change = DocumentChange.setting(
                 {
-                    "$set": {
-                        "home_area_id": event.home_area_id,
-                        # By the id's prefixes: the area's own event may not be here yet.
-                        "lineage": list(self._areas.prefix_lineage_ids(event.home_area_id)),
-                        "categories": [c.value for c in event.categories],
-                        "skills": [s.value for s in event.skills],
-                        "birth_year": event.birth_year,
-                        "registered_at": envelope.recorded_at,
-                    }
+                    "home_area_id": event.home_area_id,
+                    # By the id's prefixes: the area's own event may not be here yet.
+                    "lineage": list(self._areas.prefix_lineage_ids(event.home_area_id)),
+                    "categories": [c.value for c in event.categories],
+                    "skills": [s.value for s in event.skills],
+                    "birth_year": event.birth_year,
+                    "registered_at": envelope.recorded_at,
                 },
-                create=True,
+                creates=True,
+            )
+            await self.documents.apply(
+                event.volunteer_id, envelope.stream_version, change.update, create=change.creates
             )
 
     async def profile(self, volunteer_id: str) -> VolunteerProfile | None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from muster_dispatch.application.activity_directory import ActivityQuery
+from muster_dispatch.application.ports import ActivityQuery
 from muster_dispatch.entrypoints import listing
 from muster_dispatch.entrypoints.activities_http import Reader
 from muster_dispatch.entrypoints.dependencies import Areas, Directory
@@ -73,8 +73,10 @@ async def list_activities(
         team_id=team_id,
         series_id=series_id,
         include_cancelled=include_cancelled,
+        limit=limit,
+        after=listing.page_key(after),
     )
-    docs = await directory.find(query, limit, listing.page_key(after))
+    docs = await directory.find(query)
     listed = [_listing(doc) for doc in docs]
     return ActivityList(
         activities=listed,

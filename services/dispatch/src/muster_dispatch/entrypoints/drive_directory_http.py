@@ -9,11 +9,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from muster_contracts.events.drives import ServiceCategory
-from muster_dispatch.application.drive_directory import (
-    DriveQuery,
-    SignUpStatus,
-    sign_up_status,
-)
+from muster_dispatch.application.drive_directory import sign_up_status
+from muster_dispatch.application.ports import DriveQuery, SignUpStatus
 from muster_dispatch.entrypoints import listing
 from muster_dispatch.entrypoints.dependencies import Areas, ListedDrives
 from muster_dispatch.entrypoints.drives_http import Reader
@@ -74,8 +71,10 @@ async def list_drives(
         category=category.value if category else None,
         starts_from=listing.instant(starts_from, "from"),
         starts_before=listing.instant(starts_before, "to"),
+        limit=limit,
+        after=listing.page_key(after),
     )
-    docs = await directory.find(query, limit, listing.page_key(after))
+    docs = await directory.find(query)
     listed = [_listing(doc, now) for doc in docs]
     return DriveList(
         drives=listed,

@@ -9,7 +9,7 @@ from typing import Any
 from muster_auth.auth import Principal
 from muster_contracts.areas import AreaTree
 from muster_contracts.envelope import Role
-from muster_dispatch.application.directory import PageKey
+from muster_dispatch.application.ports import PageKey
 from muster_runtime.errors import ErrorAnswer, RuleViolationError
 
 # An ISO 8601 instant with its offset (`2026-12-12T08:00:00+08:00`, `…Z`); not a number.

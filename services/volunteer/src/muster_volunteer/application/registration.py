@@ -30,6 +30,7 @@ from muster_volunteer.domain.volunteer import (
     PersonalData,
     RegisterVolunteer,
     Volunteer,
+    VolunteerId,
     VolunteerRuleError,
     erase,
     evolve,
@@ -178,7 +179,7 @@ class VolunteerRegistry:
         """The volunteer this login speaks for, if any."""
         return await self.logins.volunteer_of(subject)
 
-    async def own_volunteer_id(self, subject: str) -> str:
+    async def own_volunteer_id(self, subject: str) -> VolunteerId:
         """The volunteer this login speaks for; a clear 404 if none.
 
         Kept in memory for a short while once found (every volunteer request asks)."""
@@ -189,7 +190,7 @@ class VolunteerRegistry:
                 "the invitation an organiser gave you (POST /me/claim)",
                 code="not_registered",
             )
-        return volunteer_id
+        return VolunteerId(volunteer_id)
 
     async def profile(self, volunteer_id: str) -> VolunteerRegistered:
         """What drives and rules need to know: the registration, personal data left sealed."""

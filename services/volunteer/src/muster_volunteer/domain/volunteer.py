@@ -7,6 +7,7 @@ import unicodedata
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
+from typing import NewType
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -29,6 +30,8 @@ _PHONE_SEPARATORS = re.compile(r"[\s\-()]")
 _MAINLAND_MOBILE = re.compile(r"1[3-9]\d{9}")
 _ID_NUMBER = re.compile(r"\d{17}[\dX]")
 HOME_LEVELS = (AreaLevel.COMMUNITY, AreaLevel.GRID, AreaLevel.BUILDING)
+# A registered volunteer's id, as a login that speaks for them names them.
+VolunteerId = NewType("VolunteerId", str)
 
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)

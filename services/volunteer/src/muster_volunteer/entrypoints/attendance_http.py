@@ -5,23 +5,26 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from muster_auth.auth import Principal, require_role
 from muster_contracts.checkin import Coordinates
-from muster_contracts.envelope import Role
 from muster_http.idempotency import RetrySafeRoute
 from muster_runtime.ports.event_store import CommandContext
 from muster_volunteer.application.attendance import attendance_view
 from muster_volunteer.domain.service_categories import Language
-from muster_volunteer.entrypoints.dependencies import Activities, Attendance, Registry, Statements
+from muster_volunteer.entrypoints.dependencies import (
+    Activities,
+    Attendance,
+    OwnVolunteer,
+    Registry,
+    Statements,
+    VolunteerLogin,
+)
 from muster_volunteer.entrypoints.hours_statement_page import render_statement
 
 router = APIRouter(tags=["attendance"], route_class=RetrySafeRoute)
-
-Volunteer = Annotated[Principal, Depends(require_role(Role.VOLUNTEER))]
 
 
 class CheckInForm(BaseModel):
@@ -36,15 +39,14 @@ class CheckInForm(BaseModel):
 async def check_in(
     activity_id: str,
     form: CheckInForm,
-    principal: Volunteer,
+    principal: VolunteerLogin,
+    me: OwnVolunteer,
     desk: Attendance,
-    registry: Registry,
 ) -> Any:
     """Check in (签到): one request, with the code and, where the place has one, your location.
 
     With an `Idempotency-Key`, a retry returns the first answer, not "already checked in".
     """
-    volunteer_id = await registry.own_volunteer_id(principal.subject)
     location = (
         Coordinates(form.latitude, form.longitude)
         if form.latitude is not None and form.longitude is not None
@@ -52,7 +54,7 @@ async def check_in(
     )
     attendance = await desk.check_in(
         activity_id,
-        volunteer_id,
+        me,
         form.code,
         location,
         datetime.now(UTC),
@@ -63,27 +65,24 @@ async def check_in(
 
 @router.post("/activities/{activity_id}/check-out")
 async def check_out(
-    activity_id: str, principal: Volunteer, desk: Attendance, registry: Registry
+    activity_id: str, principal: VolunteerLogin, me: OwnVolunteer, desk: Attendance
 ) -> dict[str, Any]:
     """Check out (签退)."""
-    volunteer_id = await registry.own_volunteer_id(principal.subject)
     attendance = await desk.check_out(
-        activity_id, volunteer_id, datetime.now(UTC), CommandContext(principal.actor)
+        activity_id, me, datetime.now(UTC), CommandContext(principal.actor)
     )
     return attendance_view(attendance)
 
 
 @router.get("/me/service-record")
-async def my_service_record(
-    principal: Volunteer, board: Activities, registry: Registry
-) -> dict[str, Any]:
+async def my_service_record(me: OwnVolunteer, board: Activities) -> dict[str, Any]:
     """Every approved service record, total hours and star rating."""
-    return await board.service_record(await registry.own_volunteer_id(principal.subject))
+    return await board.service_record(me)
 
 
 @router.get("/me/hours-statement", response_model=None)
 async def my_hours_statement(
-    principal: Volunteer,
+    me: OwnVolunteer,
     statements: Statements,
     registry: Registry,
     format: Annotated[
@@ -96,10 +95,9 @@ async def my_hours_statement(
     """A numbered statement of my approved service (志愿服务证明), as JSON or a printable
     page: each record with its activity, drive, category, place and organising unit (the
     area the drive was launched for), names in `lang` (areas by their registered names)."""
-    volunteer_id = await registry.own_volunteer_id(principal.subject)
-    record = await registry.get(volunteer_id)
+    record = await registry.get(me)
     volunteer = {
-        "volunteer_id": volunteer_id,
+        "volunteer_id": me,
         "name": record.personal.name,
         "home_area_id": record.registered.home_area_id,
     }

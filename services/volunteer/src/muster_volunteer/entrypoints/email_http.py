@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from muster_auth.auth import Principal, require_role
-from muster_contracts.envelope import Role
 from muster_http.idempotency import RetrySafeRoute
 from muster_runtime.eventstore import CommandContext
-from muster_volunteer.entrypoints.dependencies import Addresses, Registry
+from muster_volunteer.entrypoints.dependencies import (
+    Addresses,
+    OwnVolunteer,
+    VolunteerLogin,
+)
 from muster_volunteer.entrypoints.logins_http import answers
 
 router = APIRouter(tags=["email"], route_class=RetrySafeRoute)
-
-OwnLogin = Annotated[Principal, Depends(require_role(Role.VOLUNTEER))]
 
 NOT_MINE = {
     404: "`not_registered`: your login speaks for no volunteer.",
@@ -48,22 +46,18 @@ class MyEmail(BaseModel):
     ),
 )
 async def give_my_email(
-    form: EmailForm, principal: OwnLogin, addresses: Addresses, registry: Registry
+    form: EmailForm, principal: VolunteerLogin, me: OwnVolunteer, addresses: Addresses
 ) -> MyEmail:
     """Give or change the address my notifications are emailed to, consenting to it. It is
     sealed with my own key like my name and phone, and never leaves this service."""
-    volunteer_id = await registry.own_volunteer_id(principal.subject)
-    kept = await addresses.give(
-        volunteer_id, form.email, form.consent, CommandContext(principal.actor)
-    )
+    kept = await addresses.give(me, form.email, form.consent, CommandContext(principal.actor))
     return MyEmail(email=kept)
 
 
 @router.get("/me/email", response_model=MyEmail, responses=answers(NOT_MINE))
-async def my_email(principal: OwnLogin, addresses: Addresses, registry: Registry) -> MyEmail:
+async def my_email(me: OwnVolunteer, addresses: Addresses) -> MyEmail:
     """The address my notifications are emailed to, if I gave one."""
-    volunteer_id = await registry.own_volunteer_id(principal.subject)
-    return MyEmail(email=await addresses.read(volunteer_id))
+    return MyEmail(email=await addresses.read(me))
 
 
 @router.delete(
@@ -72,9 +66,8 @@ async def my_email(principal: OwnLogin, addresses: Addresses, registry: Registry
     responses=answers(NOT_MINE | {409: "The record changed meanwhile (`conflict`); retry."}),
 )
 async def withdraw_my_email(
-    principal: OwnLogin, addresses: Addresses, registry: Registry
+    principal: VolunteerLogin, me: OwnVolunteer, addresses: Addresses
 ) -> Response:
     """Withdraw my address and consent: no email is sent to me from now on."""
-    volunteer_id = await registry.own_volunteer_id(principal.subject)
-    await addresses.withdraw(volunteer_id, CommandContext(principal.actor))
+    await addresses.withdraw(me, CommandContext(principal.actor))
     return Response(status_code=204)

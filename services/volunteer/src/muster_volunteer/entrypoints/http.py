@@ -20,19 +20,20 @@ from muster_volunteer.application.registration import (
     VolunteerRecord,
 )
 from muster_volunteer.domain.volunteer import RegisterVolunteer
-from muster_volunteer.entrypoints.dependencies import Areas, Leaders, Registry, desks_of
+from muster_volunteer.entrypoints.dependencies import (
+    AnyLogin,
+    Areas,
+    Leaders,
+    OwnVolunteerIfAny,
+    Registry,
+    acts_as,
+    desks_of,
+)
 
 router = APIRouter(prefix="/volunteers", tags=["volunteers"], route_class=RetrySafeRoute)
 
 Registrant = Annotated[Principal, Depends(require_role(Role.VOLUNTEER, Role.ORGANISER))]
 Eraser = Annotated[Principal, Depends(require_role(Role.VOLUNTEER, Role.ADMIN))]
-Reader = Annotated[
-    Principal, Depends(require_role(Role.VOLUNTEER, Role.ORGANISER, Role.LEADER, Role.ADMIN))
-]
-NameReader = Annotated[
-    Principal,
-    Depends(require_role(Role.VOLUNTEER, Role.ORGANISER, Role.LEADER, Role.ADMIN)),
-]
 MAX_NAMES = 200
 
 
@@ -108,7 +109,8 @@ class DisplayNames(BaseModel):
 
 @router.get("/names", response_model=DisplayNames)
 async def display_names(
-    principal: NameReader,
+    principal: AnyLogin,
+    me: OwnVolunteerIfAny,
     registry: Registry,
     areas: Areas,
     leaders: Leaders,
@@ -136,10 +138,9 @@ async def display_names(
         raise RuleViolationError(
             f"at most {MAX_NAMES} ids per request", field="ids", rule="max_items"
         )
-    if principal.role is not Role.VOLUNTEER:
+    if me is None:
         names = await registry.display_names(wanted, lambda area: principal.covers(area, areas))
         return DisplayNames(volunteers=names)
-    me = await registry.own_volunteer_id(principal.subject)
     nameable = await leaders.nameable_by(me)
     told = {
         shown.volunteer_id: shown
@@ -154,12 +155,12 @@ async def display_names(
 
 @router.get("/{volunteer_id}", response_model=VolunteerView)
 async def get_volunteer(
-    volunteer_id: str, principal: Reader, registry: Registry, areas: Areas
+    volunteer_id: str, principal: AnyLogin, registry: Registry, areas: Areas
 ) -> VolunteerView:
     """A volunteer's record: their own, or any in an organiser's or leader's area."""
     record = await registry.get(volunteer_id)
     allowed = (
-        await registry.account_of(principal.subject) == volunteer_id
+        await acts_as(principal, volunteer_id, registry)
         if principal.role is Role.VOLUNTEER
         else principal.covers(record.registered.home_area_id, areas)
     )
@@ -172,10 +173,7 @@ async def get_volunteer(
 @router.delete("/{volunteer_id}", status_code=204)
 async def erase_volunteer(volunteer_id: str, principal: Eraser, registry: Registry) -> Response:
     """Erase my personal data (or, for an admin, anyone's): crypto-shredding. Hours stay."""
-    if (
-        principal.role is not Role.ADMIN
-        and await registry.account_of(principal.subject) != volunteer_id
-    ):
+    if principal.role is not Role.ADMIN and not await acts_as(principal, volunteer_id, registry):
         raise NotFoundError(f"no volunteer {volunteer_id}")
     await registry.erase(volunteer_id, CommandContext(principal.actor))
     return Response(status_code=204)

@@ -16,13 +16,18 @@ from muster_runtime.ports.event_store import CommandContext
 from muster_volunteer.application.ports import TooManyClaimAttemptsError
 from muster_volunteer.domain.claim_codes import normalise_claim_code
 from muster_volunteer.domain.volunteer import Volunteer
-from muster_volunteer.entrypoints.dependencies import Areas, Logins, Registry
+from muster_volunteer.entrypoints.dependencies import (
+    Areas,
+    Logins,
+    OwnVolunteer,
+    Registry,
+    VolunteerLogin,
+)
 from muster_volunteer.entrypoints.http import VolunteerView, volunteer_view
 
 router = APIRouter(tags=["logins"], route_class=RetrySafeRoute)
 
 Organiser = Annotated[Principal, Depends(require_role(Role.ORGANISER))]
-OwnLogin = Annotated[Principal, Depends(require_role(Role.VOLUNTEER))]
 
 
 def answers(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
@@ -124,7 +129,7 @@ class Binding(BaseModel):
         }
     ),
 )
-async def claim_invitation(form: ClaimForm, principal: OwnLogin, desk: Logins) -> Binding:
+async def claim_invitation(form: ClaimForm, principal: VolunteerLogin, desk: Logins) -> Binding:
     """Claim the volunteer record an organiser invited you to, with your own login (any
     login of the identity provider that speaks for no volunteer yet). Once bound, every
     `/me/...` operation acts for that volunteer. Each login may try
@@ -153,7 +158,7 @@ async def claim_invitation(form: ClaimForm, principal: OwnLogin, desk: Logins) -
         }
     ),
 )
-async def my_record(principal: OwnLogin, registry: Registry, areas: Areas) -> VolunteerView:
+async def my_record(me: OwnVolunteer, registry: Registry, areas: Areas) -> VolunteerView:
     """The volunteer record your login speaks for."""
-    record = await registry.get(await registry.own_volunteer_id(principal.subject))
+    record = await registry.get(me)
     return volunteer_view(areas, record)

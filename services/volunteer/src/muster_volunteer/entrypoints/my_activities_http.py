@@ -6,12 +6,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from muster_auth.auth import Principal, require_role
 from muster_contracts.areas import AreaTree
-from muster_contracts.envelope import Role
 from muster_http.idempotency import RetrySafeRoute
 from muster_volunteer.application.my_activities import check_in_open
 from muster_volunteer.entrypoints.dependencies import (
@@ -20,13 +18,13 @@ from muster_volunteer.entrypoints.dependencies import (
     Drives,
     Leaders,
     Mine,
+    OwnVolunteer,
     Registry,
 )
 from muster_volunteer.entrypoints.logins_http import answers
 
 router = APIRouter(tags=["my page"], route_class=RetrySafeRoute)
 
-OwnLogin = Annotated[Principal, Depends(require_role(Role.VOLUNTEER))]
 MAX_ACTIVITIES = 50
 MAX_RECENT_DAYS = 90
 MAX_TEAMS = 50
@@ -83,8 +81,7 @@ def _place(areas: AreaTree, area_id: str) -> list[str]:
 
 @router.get("/me/activities", response_model=MyActivityLists, responses=answers(OWN_RECORD_ERRORS))
 async def my_activities(
-    principal: OwnLogin,
-    registry: Registry,
+    me: OwnVolunteer,
     activities: Mine,
     desk: Attendance,
     board: Drives,
@@ -99,7 +96,6 @@ async def my_activities(
     """The activities I am assigned to: upcoming (not yet ended) and recent, with whether
     I checked in and out and whether check-in is open now. An assignment, amendment or
     cancellation shows within seconds (dispatch's events)."""
-    me = await registry.own_volunteer_id(principal.subject)
     now = datetime.now(UTC)
     upcoming, recent = await activities.of_volunteer(
         me, now, now - timedelta(days=recent_days), limit
@@ -135,11 +131,10 @@ async def my_activities(
 
 @router.get("/me/teams", response_model=MyTeams, responses=answers(OWN_RECORD_ERRORS))
 async def my_teams(
-    principal: OwnLogin, registry: Registry, leaders: Leaders, board: Drives
+    me: OwnVolunteer, registry: Registry, leaders: Leaders, board: Drives
 ) -> MyTeams:
     """The teams I am in or lead (at most 50, by drive), with the leader's name (a member
     may read their leader's) and how many members each has."""
-    me = await registry.own_volunteer_id(principal.subject)
     teams = await leaders.teams_of(me, MAX_TEAMS)
     nameable = await leaders.nameable_by(me)
     names = {

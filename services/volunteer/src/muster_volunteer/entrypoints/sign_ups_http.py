@@ -8,18 +8,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from muster_auth.auth import Principal, require_role
-from muster_contracts.envelope import Role
 from muster_contracts.events import VolunteerRegistered
 from muster_http.idempotency import NewIds, RetrySafeRoute
 from muster_runtime.errors import NotFoundError
 from muster_runtime.mongo import Document
 from muster_runtime.ports.event_store import CommandContext
-from muster_volunteer.entrypoints.dependencies import Drives, Registry, SignUps
+from muster_volunteer.entrypoints.dependencies import (
+    Drives,
+    OwnVolunteer,
+    Registry,
+    SignUps,
+    VolunteerLogin,
+)
 
 router = APIRouter(tags=["sign-ups"], route_class=RetrySafeRoute)
-
-Volunteer = Annotated[Principal, Depends(require_role(Role.VOLUNTEER))]
 
 
 class SignUpForm(BaseModel):
@@ -30,9 +32,9 @@ class WithdrawForm(BaseModel):
     reason: str | None = Field(default=None, max_length=200)
 
 
-async def _me(principal: Volunteer, registry: Registry) -> VolunteerRegistered:
+async def _me(me: OwnVolunteer, registry: Registry) -> VolunteerRegistered:
     """The caller's own volunteer profile."""
-    return await registry.profile(await registry.own_volunteer_id(principal.subject))
+    return await registry.profile(me)
 
 
 Me = Annotated[VolunteerRegistered, Depends(_me)]
@@ -54,7 +56,7 @@ async def sign_up(
     ids: NewIds,
     drive_id: str,
     form: SignUpForm,
-    principal: Volunteer,
+    principal: VolunteerLogin,
     me: Me,
     desk: SignUps,
 ) -> dict[str, Any]:
@@ -80,7 +82,7 @@ async def get_sign_up(sign_up_id: str, me: Me, desk: SignUps) -> dict[str, Any]:
 @router.post("/sign-ups/{sign_up_id}/withdraw", status_code=202)
 async def withdraw(
     sign_up_id: str,
-    principal: Volunteer,
+    principal: VolunteerLogin,
     me: Me,
     desk: SignUps,
     form: WithdrawForm | None = None,

@@ -1,6 +1,7 @@
 """A service's `rebuild` command: the next version of its read models from the event log,
 built beside the live one while the service keeps serving and consuming
-(`online_rebuild`), and what it did, printed.
+(`online_rebuild`), and what it did, printed; `serve_or_rebuild` is the command line of a
+service that only serves or rebuilds.
 
 Only read models are rebuilt: documents a service derives from the events it consumes.
 Its event store, outbox, idempotency records, claims and other write-side state are
@@ -14,7 +15,9 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypedDict, Unpack
+from typing import Any, Protocol, TypedDict, TypeVar, Unpack
+
+from fastapi import FastAPI
 
 from muster_contracts.topology import event_topic
 from muster_runtime.adapters.mongodb.online_rebuild import (
@@ -149,6 +152,32 @@ def run_rebuild(rebuild: Rebuild, args: argparse.Namespace) -> None:
         )
     )
     report(result, args.dry_run)
+
+
+Settings = TypeVar("Settings", bound=ServiceSettings)
+
+
+def serve_or_rebuild(
+    prog: str,
+    description: str | None,
+    settings_of: Callable[[], Settings],
+    build_app: Callable[[Settings], FastAPI],
+    serve: Callable[[FastAPI, str, int], None],
+    rebuild: Callable[[Settings], Rebuild],
+    argv: Sequence[str] | None = None,
+) -> None:
+    """A service's command line: serve it (the default: `serve(app, host, port)`, the
+    HTTP edge's server), or `rebuild` its read models (`rebuild(settings)`: its rebuild with
+    its settings) and print what that did."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "rebuild"])
+    add_rebuild_options(parser)
+    args = parser.parse_args(argv)
+    settings = settings_of()
+    if args.command == "rebuild":
+        run_rebuild(rebuild(settings), args)
+        return
+    serve(build_app(settings), settings.http_host, settings.http_port)
 
 
 def report(result: OnlineRebuildResult, dry_run: bool) -> None:
