@@ -3,10 +3,13 @@ again on every start, and drifted retention put back without losing other overri
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from muster_cli.operations import align, describe
+from muster_cli.operations import TopicState, align, describe
 from muster_runtime.settings import ServiceSettings
 from muster_runtime.topics import (
     DEAD_LETTER_RETENTION_MS,
@@ -15,6 +18,18 @@ from muster_runtime.topics import (
     ensure_topics,
     event_topic,
 )
+
+
+async def described_once(
+    bootstrap: str, names: list[str], settled: Callable[[dict[str, TopicState]], bool]
+) -> dict[str, TopicState]:
+    """The topics as described once `settled` holds (or as last described, after 10 s)."""
+    for _ in range(100):
+        states = {s.name: s for s in await describe(bootstrap, names)}
+        if settled(states):
+            break
+        await asyncio.sleep(0.1)
+    return states
 
 
 async def test_topics_are_created_once_with_their_retention_and_aligned_after_drift(
@@ -54,13 +69,15 @@ async def test_topics_are_created_once_with_their_retention_and_aligned_after_dr
         )
     finally:
         await admin.close()
-    after = {s.name: s for s in await describe(bootstrap, names)}
+    # The broker that answers a describe applies the controller's config record a moment
+    # after AlterConfigs returns: wait until it shows the change.
+    after = await described_once(bootstrap, names, lambda s: s[drifted].drift != {})
     # (AlterConfigs replaced the topic's overrides: the others fell back to broker defaults.)
     assert after[drifted].drift == {"retention.ms": "-1"}
 
     assert await align(bootstrap, list(after.values())) == [drifted]
 
-    aligned = {s.name: s for s in await describe(bootstrap, names)}
+    aligned = await described_once(bootstrap, names, lambda s: s[drifted].drift == {})
     assert aligned[drifted].drift == {}
     assert aligned[drifted].config["retention.ms"] == "-1"
     assert aligned[drifted].overrides["segment.ms"] == "3600000"
