@@ -30,11 +30,18 @@ def test_the_figures_a_rebuild_prints_are_parsed(capsys: pytest.CaptureFixture[s
         write_seconds=4.25,
         set_aside=2,
         fold_seconds=5.5,
+        steps={"reading and folding": 5.5, "writing": 4.25, "settling (indexes)": 0.75},
     )
     print_rebuild(result, dry_run=False)
     parsed = parse_rebuild_output(capsys.readouterr().out)
     assert parsed == RebuildOutput(
-        events=12_345, seconds=10.5, write_seconds=4.25, fold_seconds=5.5, caught_up=7, set_aside=2
+        events=12_345,
+        seconds=10.5,
+        write_seconds=4.25,
+        fold_seconds=5.5,
+        caught_up=7,
+        set_aside=2,
+        steps={"reading and folding": 5.5, "writing": 4.25, "settling (indexes)": 0.75},
     )
 
 

@@ -98,10 +98,28 @@ class OnlineRebuildResult:
     fold_seconds: float = 0.0  # of `seconds`: reading the log and folding it in memory
     changes: list[CollectionChange] = field(default_factory=list)  # a dry run's
     switched: bool = False
+    # Seconds of each step of `seconds`, by name, in the order they ran (`Steps`).
+    steps: dict[str, float] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
         return self.events / self.seconds if self.seconds else 0.0
+
+
+class Steps:
+    """The seconds each step of a rebuild takes, by name, in the order they end."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._since = time.perf_counter()
+
+    def done(self, step: str) -> float:
+        """End `step` (timed from the end of the one before); its seconds."""
+        now = time.perf_counter()
+        spent = now - self._since
+        self.seconds[step] = self.seconds.get(step, 0.0) + spent
+        self._since = now
+        return spent
 
 
 def comparable(document: Document, ignore: Sequence[str] = WRITE_COUNTS) -> Any:
@@ -203,11 +221,12 @@ async def rebuild_online(
     has caught up, just before the switch.
     """
     started = time.perf_counter()
+    steps = Steps()
     reader = _Reader(bootstrap, topics, batch_size)
     await reader.start()
-    write_seconds = 0.0
     try:
         live = await _finish_last_switch(versions, build, reader, dead_letters, group_id)
+        steps.done("starting (a last switch finished)")
         built = await versions.built()
         version = max([live.version, *built]) + 1  # never a number used before
         for stale in [v for v in built if v != live.version]:
@@ -219,7 +238,7 @@ async def rebuild_online(
         models.buffer()
         repeats = RepeatFilter(target, f"{group_id}.rebuild", deferred=True)
         start, end = await reader.beginning(), await reader.head()
-        folding = time.perf_counter()
+        steps.done("dropping stale versions")
         with rebuild_progress(show_progress) as progress:
             task = progress.add_task(
                 "replaying events", total=sum(end[tp] - start[tp] for tp in reader.partitions)
@@ -229,16 +248,16 @@ async def rebuild_online(
                 event_types=models.event_types, repeats=repeats, set_aside=dead_letters,
                 batch_size=batch_size, progress=lambda n: progress.advance(task, n),
             )  # fmt: skip
-            writing = time.perf_counter()
-            fold_seconds = writing - folding
+            fold_seconds = steps.done("reading and folding")
             written = progress.add_task("writing read models", total=None)
             token = DOCUMENTS_WRITTEN.set(lambda n: progress.advance(written, n))
             try:
                 await models.flush()
             finally:
                 DOCUMENTS_WRITTEN.reset(token)
-            write_seconds = time.perf_counter() - writing
+            write_seconds = steps.done("writing")
         await repeats.save()  # the catch-up's filter goes on from the replay's windows
+        steps.done("saving the replay's windows")
         # From here the live path writes the new version (each document read and updated).
         models = build(target)
         caught_up = 0
@@ -255,18 +274,22 @@ async def rebuild_online(
             position = head
             if behind <= batch_size:
                 break
+        steps.done("catching up")
         await models.settle()
+        steps.done("settling (indexes)")
         if dry_run:
             changes = await differences(versions.database(live.version), target, collections)
             await versions.drop(version, collections)
+            steps.done("comparing")
             return OnlineRebuildResult(
                 version, events, caught_up, time.perf_counter() - started, write_seconds,
-                dead_letters.count, fold_seconds, changes,
+                dead_letters.count, fold_seconds, changes, steps=steps.seconds,
             )  # fmt: skip
         if before_switch is not None:
             waited = before_switch()
             if asyncio.iscoroutine(waited):
                 await waited
+            steps.done("held before the switch")
         if not await versions.switch(live.version, version, _by_source(position), SWITCH_WITHIN):
             raise RuntimeError("another rebuild switched the read models meanwhile")
         # Consumers wait now; a batch begun before the switch holds offsets below this head.
@@ -275,10 +298,12 @@ async def rebuild_online(
             reader, models, position, head, dead_letters, target, group_id,
             "catching up after the switch", show_progress,
         )  # fmt: skip
+        steps.done("switching and catching up after it")
         await models.settle()
         if not await versions.completed(version):
             await versions.drop(version, collections)
             raise RuntimeError("the consumers stopped waiting for the switch; nothing changed")
+        steps.done("completing the switch")
         seconds = time.perf_counter() - started  # the new version serves whole from here
         await asyncio.sleep(grace_seconds)
         await versions.drop(live.version, collections)
@@ -296,6 +321,7 @@ async def rebuild_online(
             dead_letters.count,
             fold_seconds,
             switched=True,
+            steps=steps.seconds,
         )
     finally:
         await reader.consumer.stop()
