@@ -233,6 +233,7 @@ async def rebuild_online(
             await versions.drop(stale, collections)  # left by a run stopped before its switch
         if live.version != 0:
             await versions.drop(0, collections)  # left by a run stopped after its switch
+        await versions.building(version)
         target = versions.database(version)
         models = build(target)
         models.buffer()
