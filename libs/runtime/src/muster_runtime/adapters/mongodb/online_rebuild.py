@@ -2,7 +2,8 @@
 
 1. Fold the whole log in memory into the next version of the read models and write its
    documents in bulk (`insert_many`), beside the live version.
-2. Catch up from the end of that replay to the live head, through the live path.
+2. Catch up from the end of that replay to the live head, through the live path, and
+   settle (indexes, deferred writes); again until a pass is short.
 3. Switch to the new version: one update of the pointer document, which says the version
    is still being completed. Consumers wait from here; readers still read the old version.
 4. Apply what follows the positions of step 2 up to the head after the switch (a live
@@ -52,6 +53,11 @@ log = logging.getLogger(__name__)
 
 # Fields that count a document's writes, which a rebuild makes once: not what it holds.
 WRITE_COUNTS = ("v", "n")
+# Catching up before a switch stops at a pass (applying what arrived during the last one,
+# then settling) shorter than this, or after this many passes (consumers wait for what is
+# left after the switch).
+SHORT_PASS_SECONDS = 1.0
+CATCH_UP_PASSES = 20
 # How long readers may keep reading the old version after a switch.
 GRACE_SECONDS = 5.0
 # How long consumers wait for a switched version to be completed before they go back to the
@@ -263,21 +269,23 @@ async def rebuild_online(
         models = build(target)
         caught_up = 0
         position = end
-        while True:  # until a pass finds at most a batch's worth new
+        # Consumers wait from the switch until the version is completed: what arrives
+        # before then is applied and settled here first, pass after pass, until a pass
+        # is short, so what is left for the switch is about one short pass's worth.
+        for _ in range(CATCH_UP_PASSES):
+            passing = time.perf_counter()
             head = await reader.head()
             behind = sum(head[tp] - position[tp] for tp in reader.partitions)
-            if behind == 0:
-                break
             caught_up += await _catch_up(
                 reader, models, position, head, dead_letters, target, group_id,
                 "catching up", show_progress,
             )  # fmt: skip
             position = head
-            if behind <= batch_size:
+            steps.done("catching up")
+            await models.settle()
+            steps.done("settling (indexes)")
+            if behind == 0 or time.perf_counter() - passing < SHORT_PASS_SECONDS:
                 break
-        steps.done("catching up")
-        await models.settle()
-        steps.done("settling (indexes)")
         if dry_run:
             changes = await differences(versions.database(live.version), target, collections)
             await versions.drop(version, collections)
