@@ -21,16 +21,13 @@ import asyncio
 import os
 import uuid
 
-from muster_cli.bench.baselines import raw_insert_many, raw_read
 from muster_cli.bench.eventlog import DistrictLog, publish_district
 from muster_cli.bench.measure import load_average
 from muster_cli.bench.rebuild_load import SUBJECTS, rebuild, table, under_load
-from muster_cli.bench.replay import RebuildOutput, rebuild_figures
+from muster_cli.bench.replay import RebuildOutput, rebuild_beside_baselines
 from muster_cli.bench.stack import BenchStack
 from muster_contracts.areas import load_area_tree
 from muster_contracts.topology import event_topic
-from muster_reporting.bootstrap import CONSUMES
-from muster_runtime.adapters.mongodb.read_model_versions import ReadModelVersions
 from muster_runtime.mongo import connect
 from muster_runtime.topics import ensure_topics
 
@@ -42,46 +39,49 @@ async def baselines(stack: BenchStack, published: int) -> None:
     it wrote, printed (it leaves the rebuilt version serving)."""
     client = connect(stack.mongo_url)
     try:
-        env = stack.env("reporting", 0)
-        topics = [event_topic(stack.topic_prefix, c) for c in CONSUMES]
-        read = await raw_read(stack.bootstrap, topics, PARTITIONS)
-        output, child = await rebuild("reporting", env)
-        versions = ReadModelVersions(client, stack.database("reporting"), "reporting")
-        rebuilt = versions.database((await versions.live()).version)
-        scratch = f"{stack.database('reporting')}_insert"
-        try:
-            insert = await raw_insert_many(rebuilt, client[scratch])
-        finally:
-            await client.drop_database(scratch)
+        figures = await rebuild_beside_baselines(
+            "reporting",
+            stack.env("reporting", 0),
+            client,
+            bootstrap=stack.bootstrap,
+            partitions=PARTITIONS,
+        )
     finally:
         await client.close()
-    figures = rebuild_figures(output, child, read, insert)
-    fold_seconds, write_seconds = output.fold_seconds, output.write_seconds
+    read, insert = figures["raw_read"], figures["raw_insert_many"]
+    seconds, fold_seconds, write_seconds = (
+        figures["seconds"],
+        figures["fold_seconds"],
+        figures["write_seconds"],
+    )
     print(f"rebuild bench: {published:,} events on {PARTITIONS} partitions per topic")
     print(
         f"  raw aiokafka read loop    {read['per_second']:>10,.0f} records/s"
         f" ({read['seconds']:.2f} s)"
     )
-    print(
-        f"  rebuild, whole            {figures['rate']:>10,.0f} events/s  ({output.seconds:.2f} s)"
-    )
+    print(f"  rebuild, whole            {figures['rate']:>10,.0f} events/s  ({seconds:.2f} s)")
     print(f"    rate / raw read         {figures['rate_to_raw_read']:>10.2f}x   (target: >= 0.4x)")
     print(f"    reading and folding     {fold_seconds:>10.2f} s")
-    print(f"    catching up, switching  {output.seconds - fold_seconds - write_seconds:>10.2f} s")
+    print(f"    catching up, switching  {seconds - fold_seconds - write_seconds:>10.2f} s")
     print(f"  writing {insert['documents']:,} documents")
     print(f"    by the rebuild          {write_seconds:>10.2f} s")
     print(f"    raw insert_many         {insert['seconds']:>10.2f} s")
     print(
         f"    rebuild / raw           {figures['write_to_raw_insert']:>10.2f}x   (target: <= 1.5x)"
     )
-    print(f"  rebuild peak memory       {child.peak_rss_mb:>10,.0f} MB    (target: <= 1,536 MB)")
-    print(f"  steps: {steps_of(output)}")
+    print(
+        f"  rebuild peak memory       {figures['peak_rss_mb']:>10,.0f} MB    (target: <= 1,536 MB)"
+    )
+    print(f"  steps: {steps_line(figures['steps'])}")
+
+
+def steps_line(steps: dict[str, float]) -> str:
+    return ", ".join(f"{step} {s:.2f}" for step, s in steps.items())
 
 
 def steps_of(output: RebuildOutput) -> str:
     """A rebuild's events, seconds and the seconds of each of its steps, in a line."""
-    steps = ", ".join(f"{step} {s:.2f}" for step, s in output.steps.items())
-    return f"{output.events:,} events in {output.seconds:.2f} s ({steps})"
+    return f"{output.events:,} events in {output.seconds:.2f} s ({steps_line(output.steps)})"
 
 
 async def run(events: int, services: list[str], rate: float, seconds: float) -> None:

@@ -126,6 +126,7 @@ def rebuild_figures(
         "fold_seconds": output.fold_seconds,
         "caught_up": output.caught_up,
         "set_aside": output.set_aside,
+        "steps": output.steps,
         "cpu_seconds": child.cpu_seconds,
         "peak_rss_mb": child.peak_rss_mb,
         "raw_read": read,
