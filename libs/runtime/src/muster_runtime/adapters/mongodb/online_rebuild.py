@@ -54,8 +54,8 @@ log = logging.getLogger(__name__)
 # Fields that count a document's writes, which a rebuild makes once: not what it holds.
 WRITE_COUNTS = ("v", "n")
 # Catching up before a switch stops at a pass (applying what arrived during the last one,
-# then settling) shorter than this or than the one before, or after this many passes
-# (consumers wait for what is left after the switch).
+# then settling) shorter than this, or after this many passes (consumers wait for what is
+# left after the switch).
 SHORT_PASS_SECONDS = 1.0
 CATCH_UP_PASSES = 20
 # How long readers may keep reading the old version after a switch.
@@ -271,9 +271,7 @@ async def rebuild_online(
         position = end
         # Consumers wait from the switch until the version is completed: what arrives
         # before then is applied and settled here first, pass after pass, until a pass
-        # is short or no shorter than the one before (what arrives keeps it busy: more
-        # passes would leave the switch no less), so the switch is left one short pass.
-        last_pass = float("inf")
+        # is short, so what is left for the switch is about one short pass's worth.
         for _ in range(CATCH_UP_PASSES):
             passing = time.perf_counter()
             head = await reader.head()
@@ -286,10 +284,8 @@ async def rebuild_online(
             steps.done("catching up")
             await models.settle()
             steps.done("settling (indexes)")
-            this_pass = time.perf_counter() - passing
-            if behind == 0 or this_pass < SHORT_PASS_SECONDS or this_pass >= last_pass:
+            if behind == 0 or time.perf_counter() - passing < SHORT_PASS_SECONDS:
                 break
-            last_pass = this_pass
         if dry_run:
             changes = await differences(versions.database(live.version), target, collections)
             await versions.drop(version, collections)
