@@ -38,11 +38,10 @@ async def test_versions_built_are_recorded_and_asked_without_listing_the_store(
 
 
 async def test_a_version_about_to_be_built_is_emptied_of_what_an_unrecorded_run_left(
-    listened: tuple[Database, Commands],
+    db: Database,
 ) -> None:
-    db, _ = listened
+    versions = ReadModelVersions(db.client, db.name, "bench")
     client, base = db.client, db.name
-    versions = ReadModelVersions(client, base, "bench")
     left = client[version_name(base, 1)]["documents"]
     await left.insert_one({"_id": "half-built"})
     try:
