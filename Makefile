@@ -79,8 +79,8 @@ bench: install ## the performance benchmark (docs/performance.md): mixed distric
 	.venv/bin/muster bench $(BENCH_ARGS)
 	$(MAKE) --no-print-directory bench-rebuild
 
-bench-rebuild: ## reporting's rebuild of 10,000 events beside a raw aiokafka read and a raw insert_many, with peak memory (EVENTS=1000000)
-	$(PY) -m tools.rebuild_bench $(or $(EVENTS),10000)
+bench-rebuild: ## reporting's rebuild of 10,000 events beside a raw aiokafka read and a raw insert_many, with peak memory; then each service's query p99 and freshness idle and during its online rebuild, under steady writes (EVENTS=1000000; REBUILD_ARGS="--services dispatch --rate 10 --seconds 20")
+	$(PY) -m tools.rebuild_bench $(or $(EVENTS),10000) $(REBUILD_ARGS)
 
 bench-registrations: up ## register→report latency over 1,000 registrations (the running services)
 	.venv/bin/muster bench --registrations 1000

@@ -1,227 +1,133 @@
 """How fast reporting rebuilds its read models, beside what the broker and the store do raw
 with the same data: a raw aiokafka loop reading the same topics, and a raw `insert_many`
-of the same documents the rebuild writes; with the rebuild's peak memory. A generated
-district log on fresh topics and databases, removed after.
+of the same documents the rebuild writes; with the rebuild's peak memory. Then every
+service's online rebuild under load (`muster_cli.bench.rebuild_load`): reporting,
+dispatch and volunteer serving and consuming while a district's activities are appended
+at a steady rate, each service's query p99 and live freshness idle and while it rebuilds,
+with the ratios. A generated district log on fresh topics and databases, removed after.
 
     python -m tools.rebuild_bench [EVENTS]   # 10,000 by default (`make bench-rebuild`)
     make bench-rebuild EVENTS=1000000        # the issue's scale
+    python -m tools.rebuild_bench 10000 --services dispatch,volunteer --rate 10 --seconds 20
 
-The rebuild runs as an operator runs it (`python -m muster_reporting rebuild`, a process of
-its own, so its peak resident memory is its own), first with reporting stopped, then again
-while a reporting process serves and consumes: report query latency and freshness (from
-publishing a registration to seeing it counted) idle, then while the rebuild runs.
+The rebuild runs as an operator runs it (`python -m muster_<service> rebuild`, a process
+of its own, so its peak resident memory is its own).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
-import sys
-import time
 import uuid
-from datetime import UTC, datetime
-from typing import Any
 
-import httpx
-
-from muster_auth.dev_tokens import issue_token
-from muster_cli.bench.baselines import raw_insert_many, raw_read
 from muster_cli.bench.eventlog import DistrictLog, publish_district
-from muster_cli.bench.measure import (
-    ChildRun,
-    free_port,
-    latency_summary,
-    run_child,
-    wait_until_ready,
-)
-from muster_cli.bench.replay import RebuildOutput, parse_rebuild_output, rebuild_figures
+from muster_cli.bench.measure import load_average
+from muster_cli.bench.rebuild_load import SUBJECTS, rebuild, table, under_load
+from muster_cli.bench.replay import RebuildOutput, rebuild_beside_baselines
+from muster_cli.bench.stack import BenchStack
 from muster_contracts.areas import load_area_tree
-from muster_contracts.envelope import Role
 from muster_contracts.topology import event_topic
-from muster_reporting.bootstrap import CONSUMES
-from muster_runtime.adapters.mongodb.read_model_versions import ReadModelVersions, version_name
 from muster_runtime.mongo import connect
-from muster_runtime.topics import delete_topics, ensure_topics
+from muster_runtime.topics import ensure_topics
 
 PARTITIONS = 6
-DISTRICT = "130203"
 
 
-class LiveReporting:
-    """A reporting process on the bench's topics and database, asked as a leader would."""
-
-    def __init__(self, env: dict[str, str], log: DistrictLog, bootstrap: str, prefix: str):
-        self._env = env
-        self._log = log
-        self._bootstrap = bootstrap
-        self._prefix = prefix
-        self._port = free_port()
-        self._headers = {
-            "Authorization": f"Bearer {issue_token('bench-leader', Role.LEADER, DISTRICT)}"
-        }
-        self.client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self._port}", timeout=30)
-        self._process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        self._process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "muster_reporting",
-            env=self._env | {"MUSTER_HTTP_PORT": str(self._port)},
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        await wait_until_ready(self.client)
-
-    async def stop(self) -> None:
-        await self.client.aclose()
-        if self._process is not None:
-            self._process.terminate()
-            await self._process.wait()
-
-    async def registered(self) -> int:
-        answer = await self.client.get(
-            "/reports/volunteers", params={"area_id": DISTRICT}, headers=self._headers
+async def baselines(stack: BenchStack, published: int) -> None:
+    """Reporting's rebuild beside a raw read of its topics and a raw `insert_many` of what
+    it wrote, printed (it leaves the rebuilt version serving)."""
+    client = connect(stack.mongo_url)
+    try:
+        figures = await rebuild_beside_baselines(
+            "reporting",
+            stack.env("reporting", 0),
+            client,
+            bootstrap=stack.bootstrap,
+            partitions=PARTITIONS,
         )
-        answer.raise_for_status()
-        return int(answer.json()["area"]["registered"])
-
-    async def caught_up(self) -> None:
-        while await self.registered() < self._log.truth.registered:
-            await asyncio.sleep(0.5)
-
-    async def queries(self, until: asyncio.Event) -> list[float]:
-        """Report queries one after another until `until`: each one's seconds."""
-        samples: list[float] = []
-        n = 0
-        while not until.is_set():
-            path = "/reports/service" if n % 2 else "/reports/volunteers"
-            started = time.perf_counter()
-            answer = await self.client.get(
-                path, params={"area_id": DISTRICT}, headers=self._headers
-            )
-            answer.raise_for_status()
-            samples.append(time.perf_counter() - started)
-            n += 1
-        return samples
-
-    async def freshness(self, until: asyncio.Event) -> list[float]:
-        """Registrations published one at a time until `until`: seconds until each counts."""
-        samples: list[float] = []
-        while not until.is_set():
-            before = await self.registered()
-            event = self._log.registration(datetime.now(UTC))
-            started = time.perf_counter()
-            await publish_district(self._bootstrap, self._prefix, iter([event]))
-            while await self.registered() <= before:
-                await asyncio.sleep(0.02)
-            samples.append(time.perf_counter() - started)
-            await asyncio.sleep(0.2)
-        return samples
-
-    async def measure(self, seconds: float | None, during: asyncio.Task[Any] | None = None) -> str:
-        """p50/p99 of queries and freshness for `seconds`, or while `during` runs."""
-        until = asyncio.Event()
-        loads = [
-            asyncio.create_task(self.queries(until)),
-            asyncio.create_task(self.freshness(until)),
-        ]
-        if during is not None:
-            await during
-        else:
-            await asyncio.sleep(seconds or 0)
-        until.set()
-        queries, fresh = await asyncio.gather(*loads)
-        q, f = latency_summary(queries), latency_summary(fresh)
-        return (
-            f"queries p50 {q['p50']:.1f} ms, p99 {q['p99']:.1f} ms ({len(queries)});"
-            f" freshness p50 {f['p50']:.0f} ms, max {f['max']:.0f} ms ({len(fresh)})"
-        )
-
-
-async def rebuild(env: dict[str, str]) -> tuple[RebuildOutput, ChildRun]:
-    """A reporting rebuild as a process of its own: what it printed, and its usage."""
-    child = await run_child(
-        [sys.executable, "-m", "muster_reporting", "rebuild", "--no-progress"], env
+    finally:
+        await client.close()
+    read, insert = figures["raw_read"], figures["raw_insert_many"]
+    seconds, fold_seconds, write_seconds = (
+        figures["seconds"],
+        figures["fold_seconds"],
+        figures["write_seconds"],
     )
-    if child.returncode != 0:
-        raise RuntimeError(f"rebuild failed: {child.stderr[-2000:]}")
-    return parse_rebuild_output(child.stdout), child
+    print(f"rebuild bench: {published:,} events on {PARTITIONS} partitions per topic")
+    print(
+        f"  raw aiokafka read loop    {read['per_second']:>10,.0f} records/s"
+        f" ({read['seconds']:.2f} s)"
+    )
+    print(f"  rebuild, whole            {figures['rate']:>10,.0f} events/s  ({seconds:.2f} s)")
+    print(f"    rate / raw read         {figures['rate_to_raw_read']:>10.2f}x   (target: >= 0.4x)")
+    print(f"    reading and folding     {fold_seconds:>10.2f} s")
+    print(f"    catching up, switching  {seconds - fold_seconds - write_seconds:>10.2f} s")
+    print(f"  writing {insert['documents']:,} documents")
+    print(f"    by the rebuild          {write_seconds:>10.2f} s")
+    print(f"    raw insert_many         {insert['seconds']:>10.2f} s")
+    print(
+        f"    rebuild / raw           {figures['write_to_raw_insert']:>10.2f}x   (target: <= 1.5x)"
+    )
+    print(
+        f"  rebuild peak memory       {figures['peak_rss_mb']:>10,.0f} MB    (target: <= 1,536 MB)"
+    )
+    print(f"  steps: {steps_line(figures['steps'])}")
 
 
-async def run(events: int) -> None:
+def steps_line(steps: dict[str, float]) -> str:
+    return ", ".join(f"{step} {s:.2f}" for step, s in steps.items())
+
+
+def steps_of(output: RebuildOutput) -> str:
+    """A rebuild's events, seconds and the seconds of each of its steps, in a line."""
+    return f"{output.events:,} events in {output.seconds:.2f} s ({steps_line(output.steps)})"
+
+
+async def run(events: int, services: list[str], rate: float, seconds: float) -> None:
     bootstrap = os.environ.get("MUSTER_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     mongo_url = os.environ.get("MUSTER_MONGO_URL", "mongodb://127.0.0.1:27017/")
-    run_id = f"rebuild-bench-{uuid.uuid4().hex[:8]}"
-    database = run_id.replace("-", "_")
-    topics = [event_topic(run_id, c) for c in CONSUMES]
-    client = connect(mongo_url)
-    versions = ReadModelVersions(client, database, "reporting")
+    stack = BenchStack(f"rebuild{uuid.uuid4().hex[:8]}", bootstrap, mongo_url)
     try:
+        topics = [event_topic(stack.topic_prefix, c) for c in ("volunteer", "dispatch", "notify")]
         await ensure_topics(bootstrap, topics, PARTITIONS)
         log = DistrictLog(load_area_tree(), seed=21)
-        published = await publish_district(bootstrap, run_id, log.events(events))
-        env = os.environ | {
-            "MUSTER_TOPIC_PREFIX": run_id,
-            "MUSTER_MONGO_DB": database,
-            "MUSTER_KAFKA_BOOTSTRAP": bootstrap,
-            "MUSTER_MONGO_URL": mongo_url,
-            "MUSTER_TOPIC_PARTITIONS": str(PARTITIONS),
-            "MUSTER_LOG_LEVEL": "WARNING",
-            # The bench's reporting process takes the bench's development tokens.
-            "MUSTER_DEV_MODE": os.environ.get("MUSTER_DEV_MODE", "1"),
-        }
-        read = await raw_read(bootstrap, topics, PARTITIONS)
-        output, child = await rebuild(env)
-        rebuilt = versions.database((await versions.live()).version)
-        insert = await raw_insert_many(rebuilt, client[f"{database}_insert"])
-        figures = rebuild_figures(output, child, read, insert)
-        fold_seconds, write_seconds = output.fold_seconds, output.write_seconds
-        print(f"rebuild bench: {published:,} events on {PARTITIONS} partitions per topic")
+        published = await publish_district(bootstrap, stack.topic_prefix, log.events(events))
+        if "reporting" in services:
+            await baselines(stack, published)
+        for service in services:
+            # Each service starts on a version rebuilt offline (its consumer group handed the
+            # log's end), so it serves the whole log from its first request.
+            if service != "reporting":
+                output, _ = await rebuild(service, stack.env(service, 0))
+                print(f"  {service}, offline: {steps_of(output)}")
         print(
-            f"  raw aiokafka read loop    {read['per_second']:>10,.0f} records/s"
-            f" ({read['seconds']:.2f} s)"
+            f"online rebuilds under load: {published:,} events logged, activities appended at"
+            f" {rate:g} events/s, {seconds:g} s idle then at least {seconds:g} s of rebuilds"
+            f" (load average {load_average()})"
         )
-        print(
-            f"  rebuild, whole            {figures['rate']:>10,.0f} events/s  ({output.seconds:.2f} s)"
-        )
-        print(
-            f"    rate / raw read         {figures['rate_to_raw_read']:>10.2f}x   (target: >= 0.4x)"
-        )
-        print(f"    reading and folding     {fold_seconds:>10.2f} s")
-        print(
-            f"    catching up, switching  {output.seconds - fold_seconds - write_seconds:>10.2f} s"
-        )
-        print(f"  writing {insert['documents']:,} documents")
-        print(f"    by the rebuild          {write_seconds:>10.2f} s")
-        print(f"    raw insert_many         {insert['seconds']:>10.2f} s")
-        print(
-            f"    rebuild / raw           {figures['write_to_raw_insert']:>10.2f}x   (target: <= 1.5x)"
-        )
-        print(
-            f"  rebuild peak memory       {child.peak_rss_mb:>10,.0f} MB    (target: <= 1,536 MB)"
-        )
-        live = LiveReporting(env, log, bootstrap, run_id)
-        try:
-            await live.start()
-            await live.caught_up()
-            print(f"  reporting idle:           {await live.measure(10.0)}")
-            online = asyncio.create_task(rebuild(env))
-            during = await live.measure(None, online)
-            online_output = online.result()[0]
-            events_online, seconds_online = online_output.events, online_output.seconds
-            print(f"  during an online rebuild: {during}")
-            print(
-                f"  online rebuild            {events_online / seconds_online:>10,.0f} events/s"
-                f"  ({seconds_online:.2f} s)"
-            )
-        finally:
-            await live.stop()
+        figures = await under_load(stack, log, services, rate=rate, seconds=seconds)
+        print(table([f.row() for f in figures]))
+        for f in figures:
+            print(f"  {f.service}, the last online: {steps_of(f.rebuilds[-1])}")
     finally:
-        for version in await versions.built():
-            await client.drop_database(version_name(database, version))
-        await client.drop_database(f"{database}_insert")
-        await client.drop_database(database)
-        await client.close()
-        await delete_topics(bootstrap, run_id)
+        await stack.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("events", nargs="?", type=int, default=10_000)
+    parser.add_argument(
+        "--services", default=",".join(SUBJECTS), help="whose online rebuild to measure"
+    )
+    parser.add_argument("--rate", type=float, default=10.0, help="steady writes, events/s")
+    parser.add_argument(
+        "--seconds", type=float, default=20.0, help="each window: idle, then of rebuilds"
+    )
+    args = parser.parse_args()
+    services = [s for s in args.services.split(",") if s]
+    asyncio.run(run(args.events, services, args.rate, args.seconds))
 
 
 if __name__ == "__main__":
-    asyncio.run(run(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000))
+    main()

@@ -22,20 +22,15 @@ from muster_runtime.adapters.mongodb.service_rebuild import report as print_rebu
 
 
 def test_the_figures_a_rebuild_prints_are_parsed(capsys: pytest.CaptureFixture[str]) -> None:
+    steps = {"reading and folding": 5.5, "writing": 4.25, "settling (indexes)": 0.75}
+    printed = RebuildOutput(12_345, 10.5, 4.25, 5.5, caught_up=7, set_aside=2, steps=steps)
     result = OnlineRebuildResult(
-        version=3,
-        events=12_345,
-        caught_up=7,
-        seconds=10.5,
-        write_seconds=4.25,
-        set_aside=2,
-        fold_seconds=5.5,
-    )
+        3, printed.events, printed.caught_up, printed.seconds, printed.write_seconds,
+        printed.set_aside, printed.fold_seconds, steps=printed.steps,
+    )  # fmt: skip
     print_rebuild(result, dry_run=False)
-    parsed = parse_rebuild_output(capsys.readouterr().out)
-    assert parsed == RebuildOutput(
-        events=12_345, seconds=10.5, write_seconds=4.25, fold_seconds=5.5, caught_up=7, set_aside=2
-    )
+
+    assert parse_rebuild_output(capsys.readouterr().out) == printed
 
 
 def test_output_without_the_rebuild_line_is_refused() -> None:

@@ -115,3 +115,27 @@ async def test_a_rebuild_between_buffer_and_flush_leaves_what_live_applying_leav
     assert read_while_buffered == expected
     assert await documents.get("r1") == expected
     assert await documents.get_many(["r1", "r2"]) == {"r1": expected}
+
+
+async def test_reads_and_writes_between_buffer_and_flush_go_to_the_folded_documents(
+    documents: VersionedDocuments,
+) -> None:
+    """A rebuild that inserts, sets fields or reads by fields while it folds sees what it
+    folded, and its flush writes one document per id, as live applying leaves them."""
+    documents.buffer()
+    assert await documents.apply("b1", 1, {"$set": {"owner": "ana", "open": True}}, create=True)
+    assert await documents.insert({"_id": "b2", "_v": 0, "owner": "ana", "open": False})
+    assert not await documents.insert({"_id": "b1", "_v": 0, "owner": "bo", "open": False})
+    assert await documents.set_fields("b1", {"flag": True}, where={"owner": "ana"})
+    assert not await documents.set_fields("b1", {"flag": False}, where={"owner": "bo"})
+    assert not await documents.set_fields("b9", {"flag": True})
+    assert await documents.apply("b2", 1, {"$set": {"open": True}})
+    folded = {d["_id"] for d in await documents.matching({"owner": "ana", "open": True})}
+    await documents.flush()
+
+    assert folded == {"b1", "b2"}
+    assert await documents.get_many(["b1", "b2", "b9"]) == {
+        "b1": {"_id": "b1", "_v": 1, "owner": "ana", "open": True, "flag": True},
+        "b2": {"_id": "b2", "_v": 1, "owner": "ana", "open": True},
+    }
+    assert {d["_id"] for d in await documents.matching({"flag": True})} == {"b1"}

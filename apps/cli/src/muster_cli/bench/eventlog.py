@@ -15,6 +15,7 @@ recorded at a few instants would flatter the as-of figures and the rebuild.)
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections.abc import Iterator
@@ -142,6 +143,31 @@ class DistrictLog:
             at,
         )
 
+    def scheduled(
+        self,
+        activity_id: str,
+        place: str | None,
+        starts: datetime,
+        volunteers: list[str],
+        at: datetime,
+    ) -> WireEvent:
+        """An activity of three hours scheduled at `place` (None: a grid at random) with
+        `volunteers` assigned."""
+        place = place or self._random.choice(self._grids)
+        ends = starts + timedelta(hours=3)
+        return self._envelope(
+            "dispatch", f"activity-{activity_id}", "activity", 1, "activity.scheduled",
+            {
+                "activity_id": activity_id, "drive_id": None, "team_id": None,
+                "title": "楼道清理", "place_area_id": place, "latitude": None, "longitude": None,
+                "category": "environment", "starts_at": starts.isoformat(),
+                "ends_at": ends.isoformat(), "capacity": len(volunteers) + 5,
+                "checkin_policy": "assigned_only", "assigned_volunteer_ids": volunteers,
+                "checkin_secret": "c2VjcmV0", "checkin_tolerance_minutes": 15,
+            },
+            at,
+        )  # fmt: skip
+
     def activity(self, approved: bool | None = None) -> Iterator[WireEvent]:
         """One activity: scheduled, turn-outs checked in and out, beneficiaries, approval
         and records; or, unapproved (`approved` False, or by chance when None), the same
@@ -164,18 +190,7 @@ class DistrictLog:
         ]
         stream = f"activity-{activity_id}"
         version = 1
-        yield self._envelope(
-            "dispatch", stream, "activity", version, "activity.scheduled",
-            {
-                "activity_id": activity_id, "drive_id": None, "team_id": None,
-                "title": "楼道清理", "place_area_id": place, "latitude": None, "longitude": None,
-                "category": "environment", "starts_at": starts.isoformat(),
-                "ends_at": ends.isoformat(), "capacity": len(volunteers) + 5,
-                "checkin_policy": "assigned_only", "assigned_volunteer_ids": volunteers,
-                "checkin_secret": "c2VjcmV0", "checkin_tolerance_minutes": 15,
-            },
-            scheduled_at,
-        )  # fmt: skip
+        yield self.scheduled(activity_id, place, starts, volunteers, scheduled_at)
         for volunteer_id in volunteers:
             attendance = f"attendance-{activity_id}-{volunteer_id}"
             checked_in = starts + timedelta(seconds=r.randrange(-600, 900))
@@ -238,31 +253,47 @@ class DistrictLog:
             yield from self.activity()
 
 
+class LogProducer:
+    """A producer of generated events onto `<prefix>.<context>.events`, kept open."""
+
+    def __init__(self, bootstrap: str, prefix: str, *, linger_ms: int = 50) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            linger_ms=linger_ms,
+            max_batch_size=512 * 1024,
+            acks=1,
+            compression_type=None,
+        )
+        self._topics = {c: event_topic(prefix, c) for c in ("volunteer", "dispatch")}
+
+    async def __aenter__(self) -> LogProducer:
+        await self._producer.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._producer.stop()
+
+    async def send(self, event: WireEvent) -> asyncio.Future[Any]:
+        """Queue `event`; the future resolves once the broker has appended it."""
+        sent: asyncio.Future[Any] = await self._producer.send(
+            self._topics[event.topic_context], event.value, key=event.key, headers=event.headers
+        )
+        return sent
+
+    async def append(self, event: WireEvent) -> None:
+        """Send `event` alone and wait until the broker has appended it."""
+        await (await self.send(event))
+
+
 async def publish_district(
     bootstrap: str, prefix: str, events: Iterator[WireEvent], *, progress: Any = None
 ) -> int:
     """Produce the events onto `<prefix>.<context>.events`; returns how many were sent."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        linger_ms=50,
-        max_batch_size=512 * 1024,
-        acks=1,
-        compression_type=None,
-    )
-    await producer.start()
     sent = 0
-    topics = {c: event_topic(prefix, c) for c in ("volunteer", "dispatch")}
-    try:
+    async with LogProducer(bootstrap, prefix) as producer:
         pending = []
         for event in events:
-            pending.append(
-                await producer.send(
-                    topics[event.topic_context],
-                    event.value,
-                    key=event.key,
-                    headers=event.headers,
-                )
-            )
+            pending.append(await producer.send(event))
             sent += 1
             if len(pending) >= 20_000:
                 for future in pending:
@@ -274,6 +305,4 @@ async def publish_district(
             await future
         if progress is not None:
             progress(sent)
-    finally:
-        await producer.stop()
     return sent

@@ -76,6 +76,7 @@ class RebuildOutput:
     fold_seconds: float
     caught_up: int
     set_aside: int
+    steps: dict[str, float] = field(default_factory=dict)  # seconds of each step, by name
 
 
 _REPLAYED = re.compile(
@@ -84,6 +85,8 @@ _REPLAYED = re.compile(
     re.S,
 )
 _SET_ASIDE = re.compile(r"set aside (\d+) records")
+_STEPS = re.compile(r"^steps: (.*)$", re.M)
+_STEP = re.compile(r"(.+?) ([\d.]+) s(?:, |$)")
 
 
 def parse_rebuild_output(text: str) -> RebuildOutput:
@@ -92,6 +95,7 @@ def parse_rebuild_output(text: str) -> RebuildOutput:
     if found is None:
         raise ValueError(f"unexpected rebuild output: {text[-500:]}")
     aside = _SET_ASIDE.search(text)
+    steps = _STEPS.search(text)
     return RebuildOutput(
         events=int(found[1]),
         seconds=float(found[2]),
@@ -99,6 +103,7 @@ def parse_rebuild_output(text: str) -> RebuildOutput:
         fold_seconds=float(found[4]),
         caught_up=int(found[5]),
         set_aside=int(aside[1]) if aside else 0,
+        steps={m[1]: float(m[2]) for m in _STEP.finditer(steps[1])} if steps else {},
     )
 
 
@@ -121,6 +126,7 @@ def rebuild_figures(
         "fold_seconds": output.fold_seconds,
         "caught_up": output.caught_up,
         "set_aside": output.set_aside,
+        "steps": output.steps,
         "cpu_seconds": child.cpu_seconds,
         "peak_rss_mb": child.peak_rss_mb,
         "raw_read": read,

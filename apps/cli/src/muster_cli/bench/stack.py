@@ -19,6 +19,8 @@ from pymongo import AsyncMongoClient
 from muster_auth.dev_tokens import development_jwt_secret
 from muster_auth.keys import LocalKeyFile
 from muster_cli.bench.measure import free_port, wait_until_ready
+from muster_runtime.adapters.mongodb.read_model_versions import ReadModelVersions, version_name
+from muster_runtime.mongo import MongoClient
 from muster_runtime.topics import delete_topics
 
 SERVICES = ("volunteer", "dispatch", "reporting")
@@ -94,10 +96,13 @@ class BenchStack:
         if keep_data:
             return
         await delete_topics(self.bootstrap, self.topic_prefix)
-        client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(self.mongo_url)
+        client: MongoClient = AsyncMongoClient(self.mongo_url)
         try:
             for service in SERVICES:
-                await client.drop_database(self.database(service))
+                database = self.database(service)
+                for version in await ReadModelVersions(client, database, service).built():
+                    await client.drop_database(version_name(database, version))
+                await client.drop_database(database)
         finally:
             await client.close()
 

@@ -23,7 +23,7 @@ class InMemoryVersionedDocuments(VersionedDocuments):
         return {i: copy.deepcopy(self._documents[i]) for i in set(doc_ids) if i in self._documents}
 
     async def matching(self, fields: Mapping[str, Any]) -> list[Document]:
-        return [copy.deepcopy(d) for d in self._documents.values() if holds(d, fields)]
+        return matching_in(self._documents, fields)
 
     async def apply(
         self, doc_id: str, version: int, update: Mapping[str, Any], *, create: bool = False
@@ -32,19 +32,12 @@ class InMemoryVersionedDocuments(VersionedDocuments):
         return apply_versioned(self._documents, doc_id, version, update, create)
 
     async def insert(self, document: Document) -> bool:
-        if document["_id"] in self._documents:
-            return False
-        self._documents[document["_id"]] = copy.deepcopy(document)
-        return True
+        return insert_new(self._documents, document)
 
     async def set_fields(
         self, doc_id: str, fields: Mapping[str, Any], *, where: Mapping[str, Any] | None = None
     ) -> bool:
-        doc = self._documents.get(doc_id)
-        if doc is None or not holds(doc, where or {}):
-            return False
-        apply_in_memory(doc, {"$set": copy.deepcopy(dict(fields))})
-        return True
+        return set_fields_of(self._documents, doc_id, fields, where)
 
     async def ensure_index(self, name: str, fields: Sequence[tuple[str, bool]]) -> None:
         pass
@@ -71,4 +64,31 @@ def apply_versioned(
         return False
     apply_in_memory(doc, update)
     doc["_v"] = version
+    return True
+
+
+def matching_in(documents: dict[str, Document], fields: Mapping[str, Any]) -> list[Document]:
+    """`VersionedDocuments.matching` on documents held in memory (copies of them)."""
+    return [copy.deepcopy(d) for d in documents.values() if holds(d, fields)]
+
+
+def insert_new(documents: dict[str, Document], document: Document) -> bool:
+    """`VersionedDocuments.insert` on documents held in memory."""
+    if document["_id"] in documents:
+        return False
+    documents[document["_id"]] = copy.deepcopy(document)
+    return True
+
+
+def set_fields_of(
+    documents: dict[str, Document],
+    doc_id: str,
+    fields: Mapping[str, Any],
+    where: Mapping[str, Any] | None,
+) -> bool:
+    """`VersionedDocuments.set_fields` on documents held in memory."""
+    doc = documents.get(doc_id)
+    if doc is None or not holds(doc, where or {}):
+        return False
+    apply_in_memory(doc, {"$set": copy.deepcopy(dict(fields))})
     return True

@@ -2,7 +2,8 @@
 
 1. Fold the whole log in memory into the next version of the read models and write its
    documents in bulk (`insert_many`), beside the live version.
-2. Catch up from the end of that replay to the live head, through the live path.
+2. Catch up from the end of that replay to the live head, through the live path, and
+   settle (indexes, deferred writes); again until a pass is short.
 3. Switch to the new version: one update of the pointer document, which says the version
    is still being completed. Consumers wait from here; readers still read the old version.
 4. Apply what follows the positions of step 2 up to the head after the switch (a live
@@ -52,6 +53,11 @@ log = logging.getLogger(__name__)
 
 # Fields that count a document's writes, which a rebuild makes once: not what it holds.
 WRITE_COUNTS = ("v", "n")
+# Catching up before a switch stops at a pass (applying what arrived during the last one,
+# then settling) shorter than this, or after this many passes (consumers wait for what is
+# left after the switch).
+SHORT_PASS_SECONDS = 1.0
+CATCH_UP_PASSES = 20
 # How long readers may keep reading the old version after a switch.
 GRACE_SECONDS = 5.0
 # How long consumers wait for a switched version to be completed before they go back to the
@@ -98,10 +104,28 @@ class OnlineRebuildResult:
     fold_seconds: float = 0.0  # of `seconds`: reading the log and folding it in memory
     changes: list[CollectionChange] = field(default_factory=list)  # a dry run's
     switched: bool = False
+    # Seconds of each step of `seconds`, by name, in the order they ran (`Steps`).
+    steps: dict[str, float] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
         return self.events / self.seconds if self.seconds else 0.0
+
+
+class Steps:
+    """The seconds each step of a rebuild takes, by name, in the order they end."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._since = time.perf_counter()
+
+    def done(self, step: str) -> float:
+        """End `step` (timed from the end of the one before); its seconds."""
+        now = time.perf_counter()
+        spent = now - self._since
+        self.seconds[step] = self.seconds.get(step, 0.0) + spent
+        self._since = now
+        return spent
 
 
 def comparable(document: Document, ignore: Sequence[str] = WRITE_COUNTS) -> Any:
@@ -203,23 +227,25 @@ async def rebuild_online(
     has caught up, just before the switch.
     """
     started = time.perf_counter()
+    steps = Steps()
     reader = _Reader(bootstrap, topics, batch_size)
     await reader.start()
-    write_seconds = 0.0
     try:
         live = await _finish_last_switch(versions, build, reader, dead_letters, group_id)
+        steps.done("starting (a last switch finished)")
         built = await versions.built()
         version = max([live.version, *built]) + 1  # never a number used before
         for stale in [v for v in built if v != live.version]:
             await versions.drop(stale, collections)  # left by a run stopped before its switch
         if live.version != 0:
             await versions.drop(0, collections)  # left by a run stopped after its switch
+        await versions.building(version)
         target = versions.database(version)
         models = build(target)
         models.buffer()
         repeats = RepeatFilter(target, f"{group_id}.rebuild", deferred=True)
         start, end = await reader.beginning(), await reader.head()
-        folding = time.perf_counter()
+        steps.done("dropping stale versions")
         with rebuild_progress(show_progress) as progress:
             task = progress.add_task(
                 "replaying events", total=sum(end[tp] - start[tp] for tp in reader.partitions)
@@ -229,44 +255,50 @@ async def rebuild_online(
                 event_types=models.event_types, repeats=repeats, set_aside=dead_letters,
                 batch_size=batch_size, progress=lambda n: progress.advance(task, n),
             )  # fmt: skip
-            writing = time.perf_counter()
-            fold_seconds = writing - folding
+            fold_seconds = steps.done("reading and folding")
             written = progress.add_task("writing read models", total=None)
             token = DOCUMENTS_WRITTEN.set(lambda n: progress.advance(written, n))
             try:
                 await models.flush()
             finally:
                 DOCUMENTS_WRITTEN.reset(token)
-            write_seconds = time.perf_counter() - writing
+            write_seconds = steps.done("writing")
         await repeats.save()  # the catch-up's filter goes on from the replay's windows
+        steps.done("saving the replay's windows")
         # From here the live path writes the new version (each document read and updated).
         models = build(target)
         caught_up = 0
         position = end
-        while True:  # until a pass finds at most a batch's worth new
+        # Consumers wait from the switch until the version is completed: what arrives
+        # before then is applied and settled here first, pass after pass, until a pass
+        # is short, so what is left for the switch is about one short pass's worth.
+        for _ in range(CATCH_UP_PASSES):
+            passing = time.perf_counter()
             head = await reader.head()
             behind = sum(head[tp] - position[tp] for tp in reader.partitions)
-            if behind == 0:
-                break
             caught_up += await _catch_up(
                 reader, models, position, head, dead_letters, target, group_id,
                 "catching up", show_progress,
             )  # fmt: skip
             position = head
-            if behind <= batch_size:
+            steps.done("catching up")
+            await models.settle()
+            steps.done("settling (indexes)")
+            if behind == 0 or time.perf_counter() - passing < SHORT_PASS_SECONDS:
                 break
-        await models.settle()
         if dry_run:
             changes = await differences(versions.database(live.version), target, collections)
             await versions.drop(version, collections)
+            steps.done("comparing")
             return OnlineRebuildResult(
                 version, events, caught_up, time.perf_counter() - started, write_seconds,
-                dead_letters.count, fold_seconds, changes,
+                dead_letters.count, fold_seconds, changes, steps=steps.seconds,
             )  # fmt: skip
         if before_switch is not None:
             waited = before_switch()
             if asyncio.iscoroutine(waited):
                 await waited
+            steps.done("held before the switch")
         if not await versions.switch(live.version, version, _by_source(position), SWITCH_WITHIN):
             raise RuntimeError("another rebuild switched the read models meanwhile")
         # Consumers wait now; a batch begun before the switch holds offsets below this head.
@@ -275,10 +307,12 @@ async def rebuild_online(
             reader, models, position, head, dead_letters, target, group_id,
             "catching up after the switch", show_progress,
         )  # fmt: skip
+        steps.done("switching and catching up after it")
         await models.settle()
         if not await versions.completed(version):
             await versions.drop(version, collections)
             raise RuntimeError("the consumers stopped waiting for the switch; nothing changed")
+        steps.done("completing the switch")
         seconds = time.perf_counter() - started  # the new version serves whole from here
         await asyncio.sleep(grace_seconds)
         await versions.drop(live.version, collections)
@@ -296,6 +330,7 @@ async def rebuild_online(
             dead_letters.count,
             fold_seconds,
             switched=True,
+            steps=steps.seconds,
         )
     finally:
         await reader.consumer.stop()

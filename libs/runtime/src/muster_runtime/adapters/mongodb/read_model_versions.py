@@ -9,6 +9,11 @@ says so (`catch_up_from`, with a deadline): reports keep reading the previous ve
 consumers wait, so each partition's events reach the new version in order (its cells count
 an offset once by marks that only rise). Past the deadline (the rebuild died), a consumer
 puts the pointer back on the previous version, which is whole: nothing wrote it since.
+
+Which versions have a database is recorded beside the pointer (`building`, `drop`), not
+listed from the store: a document store's `listDatabases` may size every database on the
+server (FerretDB's reads each one's every page), which costs seconds to a minute and grows
+with all the data the store holds.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from datetime import UTC, datetime, timedelta
 from muster_runtime.mongo import Database, DuplicateKeyError, MongoClient
 
 POINTERS = "read_model_versions"
+# How far past the live version runs from before versions were recorded may have built one
+# (each run numbered its version one past every version it found).
+UNRECORDED_PAST_LIVE = 3
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,7 @@ class ReadModelVersions:
         self.base = base
         self._service = service
         self._pointers = client[base][POINTERS]
+        self._built_id = f"{service}.built"
 
     def database(self, version: int) -> Database:
         return self._client[version_name(self.base, version)]
@@ -71,13 +80,32 @@ class ReadModelVersions:
         )
 
     async def built(self) -> list[int]:
-        """Every version that has a database of its own (live or not)."""
-        prefix = f"{self.base}_v"
-        return sorted(
-            int(name.removeprefix(prefix))
-            for name in await self._client.list_database_names()
-            if name.startswith(prefix) and name.removeprefix(prefix).isdigit()
+        """Every version that has a database of its own (live or not), as recorded; the
+        first time, for versions built before they were recorded, those found among the
+        numbers up to a few past the live one (where runs before the record built them)."""
+        record = await self._pointers.find_one({"_id": self._built_id})
+        if record is None:
+            live = (await self.live()).version
+            found = [
+                version
+                for version in range(1, live + UNRECORDED_PAST_LIVE + 1)
+                if await self.database(version).list_collection_names()
+            ]
+            await self._pointers.update_one(
+                {"_id": self._built_id},
+                {"$addToSet": {"versions": {"$each": found}}},
+                upsert=True,
+            )
+            return found
+        return sorted(int(v) for v in record.get("versions", []))
+
+    async def building(self, version: int) -> None:
+        """Record that `version` gets a database, and empty it of anything an unrecorded
+        run left there (before anything is written to it)."""
+        await self._pointers.update_one(
+            {"_id": self._built_id}, {"$addToSet": {"versions": version}}, upsert=True
         )
+        await self._client.drop_database(version_name(self.base, version))
 
     async def switch(
         self, old: int, new: int, catch_up_from: Mapping[str, int], within: timedelta
@@ -126,3 +154,6 @@ class ReadModelVersions:
                 await self._client[self.base].drop_collection(name)
         else:
             await self._client.drop_database(version_name(self.base, version))
+            await self._pointers.update_one(
+                {"_id": self._built_id}, {"$pull": {"versions": version}}
+            )

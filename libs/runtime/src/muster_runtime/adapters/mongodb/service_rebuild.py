@@ -186,6 +186,8 @@ def report(result: OnlineRebuildResult, dry_run: bool) -> None:
         f" writing the read models took {result.write_seconds:.2f} s of it, reading and folding"
         f" the log {result.fold_seconds:.2f} s), then caught up {result.caught_up} more"
     )
+    if result.steps:
+        print("steps: " + ", ".join(f"{step} {s:.2f} s" for step, s in result.steps.items()))
     if dry_run:
         if not result.changes:
             print("dry run: the rebuilt read models equal the live ones; nothing would change")

@@ -1,6 +1,7 @@
 """The versioned-documents port on the document store: one collection, each document
 written by a guarded update (`_v` below the event's version) in one round trip, a
-stream's first event by one insert; a rebuild folds in memory and inserts in bulk."""
+stream's first event by one insert; a rebuild folds in memory and inserts in bulk (every
+read and write between `buffer` and `flush` goes to what it folded, never around it)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from muster_runtime.adapters.memory.versioned_documents import apply_versioned
+from muster_runtime.adapters.memory.versioned_documents import (
+    apply_versioned,
+    insert_new,
+    matching_in,
+    set_fields_of,
+)
 from muster_runtime.adapters.mongodb.bulk_documents import BulkFolded, by_ids
 from muster_runtime.mongo import ASCENDING, DESCENDING, Collection, Document
 from muster_runtime.ports.versioned_documents import VersionedDocuments
@@ -45,6 +51,8 @@ class StoredVersionedDocuments(FoldedDocuments, VersionedDocuments):
         return {str(doc["_id"]): doc async for doc in self.collection.find(by_ids(ids))}
 
     async def matching(self, fields: Mapping[str, Any]) -> list[Document]:
+        if self._buffer is not None:
+            return matching_in(self._buffer, fields)
         return [doc async for doc in self.collection.find(dict(fields))]
 
     async def apply(
@@ -71,6 +79,8 @@ class StoredVersionedDocuments(FoldedDocuments, VersionedDocuments):
         return result.modified_count == 1
 
     async def insert(self, document: Document) -> bool:
+        if self._buffer is not None:
+            return insert_new(self._buffer, document)
         try:
             await self.collection.insert_one(document)
         except DuplicateKeyError:
@@ -80,6 +90,8 @@ class StoredVersionedDocuments(FoldedDocuments, VersionedDocuments):
     async def set_fields(
         self, doc_id: str, fields: Mapping[str, Any], *, where: Mapping[str, Any] | None = None
     ) -> bool:
+        if self._buffer is not None:
+            return set_fields_of(self._buffer, doc_id, fields, where)
         result = await self.collection.update_one(
             {**(where or {}), "_id": doc_id}, {"$set": dict(fields)}
         )
