@@ -1,7 +1,10 @@
 """Rebuild a service's read models while it keeps serving and consuming.
 
 1. Fold the whole log in memory into the next version of the read models and write its
-   documents in bulk (`insert_many`), beside the live version.
+   documents in bulk (`insert_many`), beside the live version; past `fold_documents`
+   documents in memory, write what is folded so far and go on (`bulk_documents.Folds`: a
+   document met again is merged with what was written), so memory does not grow with
+   the log.
 2. Catch up from the end of that replay to the live head, through the live path.
 3. Switch to the new version: one update of the pointer document, which says the version
    is still being completed. Consumers wait from here; readers still read the old version.
@@ -34,7 +37,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from muster_runtime.adapters.mongodb.bulk_documents import DOCUMENTS_WRITTEN
+from muster_runtime.adapters.mongodb.bulk_documents import DOCUMENTS_WRITTEN, FOLDS, Folds
 from muster_runtime.adapters.mongodb.packed_json import unpack_json
 from muster_runtime.adapters.mongodb.read_model_versions import Pointer, ReadModelVersions
 from muster_runtime.adapters.mongodb.seen_events import RepeatFilter
@@ -98,6 +101,7 @@ class OnlineRebuildResult:
     fold_seconds: float = 0.0  # of `seconds`: reading the log and folding it in memory
     changes: list[CollectionChange] = field(default_factory=list)  # a dry run's
     switched: bool = False
+    parts: int = 1  # the replay's, written one after the other (`fold_documents`)
 
     @property
     def rate(self) -> float:
@@ -195,9 +199,13 @@ async def rebuild_online(
     show_progress: bool = True,
     grace_seconds: float = GRACE_SECONDS,
     before_switch: Callable[[], Any] | None = None,
+    fold_documents: int | None = None,
 ) -> OnlineRebuildResult:
     """Build the next version of the read models from the log and switch to it (see the
     module); with `dry_run`, build it, say what would change, and drop it.
+
+    `fold_documents`: the most documents the replay holds in memory before it writes them
+    out (None: no limit, each document written once).
 
     `before_switch` runs (and is awaited if it returns an awaitable) once the new version
     has caught up, just before the switch.
@@ -216,7 +224,12 @@ async def rebuild_online(
             await versions.drop(0, collections)  # left by a run stopped after its switch
         target = versions.database(version)
         models = build(target)
-        models.buffer()
+        folds = Folds(fold_documents)
+        gathering = FOLDS.set(folds)  # the read models' folds join it as they buffer
+        try:
+            models.buffer()
+        finally:
+            FOLDS.reset(gathering)
         repeats = RepeatFilter(target, f"{group_id}.rebuild", deferred=True)
         start, end = await reader.beginning(), await reader.head()
         folding = time.perf_counter()
@@ -224,20 +237,21 @@ async def rebuild_online(
             task = progress.add_task(
                 "replaying events", total=sum(end[tp] - start[tp] for tp in reader.partitions)
             )
-            events = await replay(
-                reader.consumer, start, end, models.apply,
-                event_types=models.event_types, repeats=repeats, set_aside=dead_letters,
-                batch_size=batch_size, progress=lambda n: progress.advance(task, n),
-            )  # fmt: skip
-            writing = time.perf_counter()
-            fold_seconds = writing - folding
             written = progress.add_task("writing read models", total=None)
             token = DOCUMENTS_WRITTEN.set(lambda n: progress.advance(written, n))
             try:
+                events = await replay(
+                    reader.consumer, start, end, models.apply,
+                    event_types=models.event_types, repeats=repeats, set_aside=dead_letters,
+                    batch_size=batch_size, progress=lambda n: progress.advance(task, n),
+                    after_batch=folds.spill_if_full,
+                )  # fmt: skip
+                writing = time.perf_counter()
+                fold_seconds = writing - folding - folds.seconds
                 await models.flush()
             finally:
                 DOCUMENTS_WRITTEN.reset(token)
-            write_seconds = time.perf_counter() - writing
+            write_seconds = time.perf_counter() - writing + folds.seconds
         await repeats.save()  # the catch-up's filter goes on from the replay's windows
         # From here the live path writes the new version (each document read and updated).
         models = build(target)
@@ -261,7 +275,7 @@ async def rebuild_online(
             await versions.drop(version, collections)
             return OnlineRebuildResult(
                 version, events, caught_up, time.perf_counter() - started, write_seconds,
-                dead_letters.count, fold_seconds, changes,
+                dead_letters.count, fold_seconds, changes, parts=folds.spills + 1,
             )  # fmt: skip
         if before_switch is not None:
             waited = before_switch()
@@ -296,6 +310,7 @@ async def rebuild_online(
             dead_letters.count,
             fold_seconds,
             switched=True,
+            parts=folds.spills + 1,
         )
     finally:
         await reader.consumer.stop()

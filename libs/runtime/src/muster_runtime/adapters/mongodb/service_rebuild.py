@@ -81,6 +81,7 @@ class RebuildOptions(TypedDict, total=False):
     show_progress: bool
     before_switch: Callable[[], Any] | None
     grace_seconds: float
+    batch_size: int
 
 
 async def rebuild_service(
@@ -108,6 +109,7 @@ async def rebuild_service(
                 settings.topic_partitions,
                 settings.topic_replication,
             ),
+            fold_documents=settings.rebuild_fold_documents,
             **options,
         )
     finally:

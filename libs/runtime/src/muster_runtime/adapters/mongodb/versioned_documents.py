@@ -1,6 +1,7 @@
 """The versioned-documents port on the document store: one collection, each document
 written by a guarded update (`_v` below the event's version) in one round trip, a
-stream's first event by one insert; a rebuild folds in memory and inserts in bulk."""
+stream's first event by one insert; a rebuild folds in memory and inserts in bulk (a
+document an earlier part of it wrote is read back before it is folded into)."""
 
 from __future__ import annotations
 
@@ -27,12 +28,16 @@ class FoldedDocuments(BulkFolded[Document]):
     def _document(self, doc_id: str, folded: Document) -> Document:
         return folded
 
+    def _folded(self, document: Document) -> Document:
+        return document
+
 
 class StoredVersionedDocuments(FoldedDocuments, VersionedDocuments):
     """Per-stream documents in one collection, guarded by the stream version."""
 
     async def get(self, doc_id: str) -> Document | None:
         if self._buffer is not None:
+            await self._read_back([doc_id])
             return self._buffer.get(doc_id)
         return await self.collection.find_one({"_id": doc_id})
 
@@ -41,6 +46,7 @@ class StoredVersionedDocuments(FoldedDocuments, VersionedDocuments):
         if not ids:
             return {}
         if self._buffer is not None:
+            await self._read_back(ids)
             return {i: self._buffer[i] for i in ids if i in self._buffer}
         return {str(doc["_id"]): doc async for doc in self.collection.find(by_ids(ids))}
 
@@ -51,6 +57,7 @@ class StoredVersionedDocuments(FoldedDocuments, VersionedDocuments):
         self, doc_id: str, version: int, update: Mapping[str, Any], *, create: bool = False
     ) -> bool:
         if self._buffer is not None:
+            await self._read_back([doc_id])
             return apply_versioned(self._buffer, doc_id, version, update, create)
         if create:
             # A stream's first event creates the document: inserted as the update leaves
