@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 import time
 import uuid
@@ -198,6 +199,8 @@ async def run(events: int) -> None:
         print(
             f"  rebuild peak memory       {child.peak_rss_mb:>10,.0f} MB    (target: <= 1,536 MB)"
         )
+        parts = re.search(r"wrote the replay in (\d+) parts", child.stdout)
+        print(f"    replay written in       {int(parts[1]) if parts else 1:>10} parts")
         live = LiveReporting(env, log, bootstrap, run_id)
         try:
             await live.start()

@@ -159,6 +159,8 @@ def report(result: OnlineRebuildResult, dry_run: bool) -> None:
         f" writing the read models took {result.write_seconds:.2f} s of it, reading and folding"
         f" the log {result.fold_seconds:.2f} s), then caught up {result.caught_up} more"
     )
+    if result.parts > 1:
+        print(f"wrote the replay in {result.parts} parts (past the documents a part may fold)")
     if dry_run:
         if not result.changes:
             print("dry run: the rebuilt read models equal the live ones; nothing would change")
