@@ -26,7 +26,7 @@ from muster_reporting.bootstrap import (
     rebuild_read_models,
 )
 from muster_runtime.adapters.mongodb.read_model_versions import ReadModelVersions
-from muster_runtime.adapters.mongodb.service_rebuild import read_model_versions
+from muster_runtime.adapters.mongodb.service_rebuild import RebuildOptions, read_model_versions
 from muster_runtime.mongo import Database, scratch_database
 from muster_runtime.projections import ConsumedEvent, source_of
 from muster_runtime.service import ServiceRuntime
@@ -134,12 +134,10 @@ async def test_a_rebuild_under_live_load_equals_live_consumption_field_by_field(
     async with rebuilt.running(), only_live.running():
         await eventually(lambda: at_least(rebuilt, half), timeout=120)
         load = asyncio.create_task(trickle())
-        result = await rebuild_read_models(
-            rebuilt_settings,
-            show_progress=False,
-            grace_seconds=GRACE,
-            **({"batch_size": IN_PARTS_BATCH} if in_parts else {}),
-        )
+        options: RebuildOptions = {"show_progress": False, "grace_seconds": GRACE}
+        if in_parts:
+            options["batch_size"] = IN_PARTS_BATCH
+        result = await rebuild_read_models(rebuilt_settings, **options)
         switched.set()
         await load
         await eventually(lambda: at_least(rebuilt, len(wire)), timeout=120)
