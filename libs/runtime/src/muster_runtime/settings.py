@@ -163,7 +163,7 @@ class ServiceSettings(BaseSettings):
         "pauses as long, so this bounds the delay an idle consumer adds to a new event.",
     )
     rebuild_fold_documents: int = Field(
-        default=400_000,
+        default=250_000,
         ge=1,
         description="Most read-model documents a rebuild folds in memory before it writes "
         "them out and folds on (later parts merged into what earlier ones wrote): bounds the "
