@@ -134,10 +134,12 @@ async def replay(
     set_aside: Callable[[PoisonMessage], Awaitable[None]],
     batch_size: int = 5000,
     progress: Callable[[int], None] | None = None,
+    after_batch: Callable[[], Awaitable[object]] | None = None,
 ) -> int:
     """Apply the records of each assigned partition from `start` up to, not including,
     `end`; returns how many records were read. Other events than `event_types` are skipped
-    undecoded; what cannot be decoded or applied goes to `set_aside`, once."""
+    undecoded; what cannot be decoded or applied goes to `set_aside`, once. `after_batch`
+    runs once each batch is applied whole (its events one by one too, if it failed)."""
     reading = [tp for tp in end if start[tp] < end[tp]]
     for tp in reading:
         consumer.seek(tp, start[tp])
@@ -152,6 +154,8 @@ async def replay(
             await set_aside(bad)
         events, window = await repeats.fresh(events)
         refused = await apply_or_set_aside(apply, events, records, set_aside)
+        if after_batch is not None:
+            await after_batch()
         # Not remembered as seen: a set-aside event is applied once re-driven.
         await repeats.remember(window.without(refused))
         read += len(records)

@@ -162,6 +162,13 @@ class ServiceSettings(BaseSettings):
         description="How long a consumer waits for records in one poll; after an empty poll it "
         "pauses as long, so this bounds the delay an idle consumer adds to a new event.",
     )
+    rebuild_fold_documents: int = Field(
+        default=250_000,
+        ge=1,
+        description="Most read-model documents a rebuild folds in memory before it writes "
+        "them out and folds on (later parts merged into what earlier ones wrote): bounds the "
+        "rebuild's memory whatever the length of the log.",
+    )
     metrics_poll_seconds: float = Field(
         default=5.0,
         gt=0,

@@ -80,6 +80,7 @@ class DistrictLog:
         self._grids = [a.id for a in areas.at_level(AreaLevel.GRID)]
         self._positions = {"volunteer": 0, "dispatch": 0}
         self.truth = GroundTruth()
+        self.served: list[str] = []  # volunteers with a service record, in order
         self._actor = {"subject": "bench-generator", "role": "organiser"}
 
     def _envelope(
@@ -168,10 +169,13 @@ class DistrictLog:
             at,
         )  # fmt: skip
 
-    def activity(self, approved: bool | None = None) -> Iterator[WireEvent]:
+    def activity(
+        self, approved: bool | None = None, volunteers: list[str] | None = None
+    ) -> Iterator[WireEvent]:
         """One activity: scheduled, turn-outs checked in and out, beneficiaries, approval
         and records; or, unapproved (`approved` False, or by chance when None), the same
-        without approval and records."""
+        without approval and records. `volunteers`: who turns out (by default, as many
+        new ones as `TURNOUTS` draws)."""
         r = self._random
         if approved is None:
             approved = r.randrange(UNAPPROVED_ONE_IN) != 0
@@ -185,9 +189,11 @@ class DistrictLog:
         beneficiaries_at = ends + timedelta(minutes=r.randrange(5, 60))
         approved_at = ends + timedelta(minutes=r.randrange(60, 180))
         place = r.choice(self._grids)
-        volunteers = [
-            str(uuid.UUID(int=r.getrandbits(128), version=4)) for _ in range(r.randint(*TURNOUTS))
-        ]
+        if volunteers is None:
+            volunteers = [
+                str(uuid.UUID(int=r.getrandbits(128), version=4))
+                for _ in range(r.randint(*TURNOUTS))
+            ]
         stream = f"activity-{activity_id}"
         version = 1
         yield self.scheduled(activity_id, place, starts, volunteers, scheduled_at)
@@ -242,6 +248,7 @@ class DistrictLog:
             )  # fmt: skip
             self.truth.turnouts += 1
             self.truth.minutes += minutes
+            self.served.append(volunteer_id)
 
     def events(self, approximate_total: int) -> Iterator[WireEvent]:
         """About `approximate_total` events: whole activities, registrations between them."""

@@ -52,8 +52,8 @@ from muster_reporting.application.as_of import (
     instant,
 )
 from muster_reporting.application.ports import History, HistoryWriting
-from muster_runtime.adapters.mongodb.bulk_documents import insert_in_chunks
-from muster_runtime.adapters.mongodb.counter_cells import PackedCounters
+from muster_runtime.adapters.mongodb.bulk_documents import folding
+from muster_runtime.adapters.mongodb.counter_cells import PackedCell, PackedCounters
 from muster_runtime.adapters.mongodb.packed_json import pack_json, unpack_json
 from muster_runtime.metrics import AS_OF_JOURNAL, AS_OF_WRITE_SECONDS
 from muster_runtime.mongo import Collection, Database, Document
@@ -178,8 +178,9 @@ class CellHistory(History):
     """The recorded history of one collection of counter cells.
 
     While buffering (a rebuild), changes are summed per (cell, UTC minute) and spread over
-    that minute's buckets only at `flush`: the same documents, without spreading each
-    event eight times. A rebuild applies each source's offsets in rising order and each
+    that minute's buckets only at `flush` (or `spill`, a rebuild written in parts: a
+    bucket an earlier part wrote gets the later part's counts added): the same documents,
+    without spreading each event eight times. A rebuild applies each source's offsets in rising order and each
     event in one `record`, so every change counts and a bucket's mark per source is the
     highest offset counted in it, as live recording leaves them.
     """
@@ -194,24 +195,43 @@ class CellHistory(History):
         self._minutes: dict[tuple[str, datetime | None], tuple[dict[str, int], dict[str, int]]]
         self._minutes = {}
         self._buffering = False
+        self._spilled = False  # an earlier part of a rebuild wrote buckets
 
     def buffer(self) -> None:
         """Count in memory (a rebuild into empty collections) until `flush`."""
         self._buffering = True
         self._minutes = {}
+        self._spilled = False
+        folding(self)
+
+    def held(self) -> int:
+        return len(self._minutes)
+
+    async def spill(self) -> None:
+        """Write the buckets of what was counted so far (added to those an earlier part
+        wrote) and free it, counting on in memory."""
+        if self._buffering and self._minutes:
+            minutes, self._minutes = self._minutes, {}
+            await self._write(minutes)
+            self._spilled = True
 
     async def flush(self) -> None:
         if not self._buffering:
             return
         self._buffering = False
         minutes, self._minutes = self._minutes, {}
-        await insert_in_chunks(self.buckets.collection, self._bucket_documents(minutes))
+        await self._write(minutes)
+
+    async def _write(
+        self, minutes: dict[tuple[str, datetime | None], tuple[dict[str, int], dict[str, int]]]
+    ) -> None:
+        await self.buckets.write_folded(self._bucket_cells(minutes), merge=self._spilled)
 
     @staticmethod
-    def _bucket_documents(
+    def _bucket_cells(
         minutes: dict[tuple[str, datetime | None], tuple[dict[str, int], dict[str, int]]],
-    ) -> Iterator[Document]:
-        """The bucket documents of the sums per (cell, minute), a cell at a time (a bucket
+    ) -> Iterator[tuple[str, PackedCell]]:
+        """The bucket cells of the sums per (cell, minute), a cell at a time (a bucket
         document holds one cell), each cell's sums dropped once its are built."""
         by_cell: dict[str, list[tuple[str, datetime | None]]] = defaultdict(list)
         for key in minutes:
@@ -231,7 +251,7 @@ class CellHistory(History):
                             hwm[source] = offset
                     add_flat(summed, counts)
             for document_id, (summed, hwm) in documents.items():
-                yield PackedCounters.document(document_id, summed, hwm)
+                yield document_id, PackedCell(summed, hwm, None)
 
     def _count_in_memory(self, changes: Iterable[Change]) -> None:
         """Sum the changes per (cell, minute); an event counted there by an earlier call (a

@@ -30,6 +30,9 @@ class StoredFunnelFacts(BulkFolded[Document], FunnelFacts):
     def _document(self, key: str, folded: Document) -> Document:
         return folded
 
+    def _folded(self, document: Document) -> Document:
+        return document
+
     def begin(self) -> None:
         """Hold writes until `commit` (not while buffering: a rebuild has nothing to redo)."""
         self._held = None if self._buffer is not None else {}
@@ -46,6 +49,7 @@ class StoredFunnelFacts(BulkFolded[Document], FunnelFacts):
         if self._held is not None:
             return await self._holding(key)  # read once a batch, then from memory
         if self._buffer is not None:
+            await self._read_back([key])
             return self._buffer.get(key)
         return await self.collection.find_one({"_id": key})
 
@@ -60,11 +64,14 @@ class StoredFunnelFacts(BulkFolded[Document], FunnelFacts):
                 self._dirty.setdefault(key, set()).update(fields)
             return
         if self._buffer is not None:
+            await self._read_back([key])
             self._buffer.setdefault(key, {"_id": key}).update(fields)
             return
         await self._write(key, fields)
 
     async def add_to_set(self, key: str, field: str, value: str) -> None:
+        if self._held is None and self._buffer is not None:
+            await self._read_back([key])
         document = (
             await self._holding(key)
             if self._held is not None

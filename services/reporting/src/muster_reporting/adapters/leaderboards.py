@@ -205,6 +205,10 @@ class Leaderboards(Boards):
         return True
 
 
+# Volunteers' standings per read when a rebuild derives the star boards (one `$in` query).
+READ_CHUNK = 500
+
+
 class VolunteerStanding(Standing):
     """Each volunteer's cumulative approved minutes and home-area lineage, and the star
     boards of the areas they live in.
@@ -236,12 +240,15 @@ class VolunteerStanding(Standing):
 
     async def flush(self) -> None:
         if self._buffered is not None:
-            docs = await self.cells.read(list(self._buffered))
+            volunteers, self._buffered = list(self._buffered), None
+            if self.cells.spilled:  # not all in memory: the cells written whole, then read
+                await self.cells.flush()
             by_area: dict[str, list[Served]] = defaultdict(list)
-            for doc in docs:
-                for area in doc.get("areas", []):
-                    by_area[area].append(Served(doc["_id"], int(doc.get("minutes", 0))))
-            self._buffered = None
+            for start in range(0, len(volunteers), READ_CHUNK):
+                part = volunteers[start : start + READ_CHUNK]
+                for doc in await self.cells.read(part, {"areas": 1, "minutes": 1}):
+                    for area in doc.get("areas", []):
+                        by_area[area].append(Served(doc["_id"], int(doc.get("minutes", 0))))
             await self.boards.flush(by_area.items())
         await self.cells.flush()
 

@@ -41,16 +41,20 @@ class PendingActivities(BulkFolded[Listed], PendingLists):
             "activities": pack_json(listed.activities),
         }
 
+    def _folded(self, document: Document) -> Listed:
+        return Listed(
+            unpack_json(document["activities"]),
+            dict(document.get("hwm", {})),
+            int(document.get("v", 0)),
+        )
+
     async def _read(self, area_ids: Sequence[str]) -> dict[str, Listed]:
         if self._buffer is not None:
+            await self._read_back(area_ids)
             return {a: self._buffer[a] for a in area_ids if a in self._buffer}
         found: dict[str, Listed] = {}
         async for document in self.collection.find(by_ids(area_ids)):
-            found[document["_id"]] = Listed(
-                unpack_json(document["activities"]),
-                dict(document.get("hwm", {})),
-                int(document.get("v", 0)),
-            )
+            found[document["_id"]] = self._folded(document)
         return found
 
     async def of_area(self, area_id: str) -> list[PendingActivity]:
@@ -62,6 +66,7 @@ class PendingActivities(BulkFolded[Listed], PendingLists):
         if not changes:
             return
         if self._buffer is not None:
+            await self._read_back(change.area_id for change in changes)
             apply_above_marks(changes, self._buffer)
             return
         remaining = changes

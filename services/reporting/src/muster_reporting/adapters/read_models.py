@@ -5,6 +5,7 @@ once by `flush`."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import TypeVar
 
 from muster_contracts.areas import AreaTree
@@ -14,6 +15,7 @@ from muster_reporting.adapters.leaderboards import Leaderboards, VolunteerStandi
 from muster_reporting.adapters.pending_lists import PendingActivities
 from muster_reporting.adapters.served_in_area import ServedInAreaDocuments
 from muster_reporting.application.insights import Insights
+from muster_reporting.application.leaderboards import contenders
 from muster_reporting.application.ports import (
     Boards,
     FunnelFacts,
@@ -24,6 +26,7 @@ from muster_reporting.application.ports import (
     ServedInArea,
     Standing,
 )
+from muster_reporting.application.served_in_area import Served
 from muster_runtime.adapters.mongodb.read_model_store import DocumentReadModelStore
 from muster_runtime.adapters.mongodb.service_rebuild import Buffering
 from muster_runtime.adapters.mongodb.versioned_documents import StoredVersionedDocuments
@@ -52,7 +55,8 @@ M = TypeVar("M", bound=Buffering)
 
 class _RankedOnce:
     """A rebuild's boards: each derived once, at the end, from every volunteer's final
-    figures (read from who-served-where's memory before that is written)."""
+    figures (read from who-served-where's memory before that is written; from the store,
+    once written, when a rebuild written in parts holds only its last part)."""
 
     def __init__(self, boards: Leaderboards, served: ServedInAreaDocuments) -> None:
         self._boards = boards
@@ -62,7 +66,23 @@ class _RankedOnce:
         self._boards.buffer()
 
     async def flush(self) -> None:
-        await self._boards.flush(self._served.buffered())
+        if not self._served.spilled:
+            await self._boards.flush(self._served.buffered())
+            return
+        await self._served.flush()
+        capacity, admit = self._boards.capacity, self._boards.admit
+        # Each cell's contenders only, trimmed as they come: never every volunteer's
+        # figures in memory at once.
+        bound = None if capacity is None else 2 * (capacity + 1)
+        cells: dict[str, list[Served]] = defaultdict(list)
+        async for cell, served in self._served.stored():
+            if served.minutes < admit:
+                continue
+            kept = cells[cell]
+            kept.append(served)
+            if bound is not None and len(kept) > bound:
+                cells[cell] = contenders(kept, capacity, admit)
+        await self._boards.flush(cells.items())
 
 
 class DocumentReportingStore(DocumentReadModelStore, ReportingStore):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,6 +208,24 @@ class ServedInAreaDocuments(BulkFolded[ServedState], ServedInArea):
     def _document(self, doc_id: str, folded: ServedState) -> Document:
         return folded.document(doc_id)
 
+    def _folded(self, document: Document) -> ServedState:
+        """A document as folded, counts and all (read back by a rebuild written in parts)."""
+        state = _state_of(document)
+        for key, part in document.items():
+            if isinstance(part, dict) and key != "hwm":
+                counts = {name: int(part[name]) for name in MEASURES if name in part}
+                if counts:
+                    state.counts[key] = counts
+        return state
+
+    async def stored(self) -> AsyncIterator[tuple[str, Served]]:
+        """Every (cell, volunteer's figures) the store holds, one document at a time."""
+        async for document in self.collection.find({}, {"hwm": 0}):
+            area, volunteer_id = document["area"], document["volunteer_id"]
+            for key, part in document.items():
+                if isinstance(part, dict) and any(name in part for name in MEASURES):
+                    yield _cell_id(area, key), Served.of(volunteer_id, part)
+
     async def apply(
         self, services: list[Service]
     ) -> tuple[dict[int, Firsts], dict[str, dict[str, Served]]]:
@@ -218,6 +236,7 @@ class ServedInAreaDocuments(BulkFolded[ServedState], ServedInArea):
         volunteer → figures (others must be read).
         """
         if self._buffer is not None:
+            await self._read_back(service.doc_id for service in services)
             return decide_in_memory(self._buffer, services), {}
         by_doc = by_document(services)
         firsts: dict[int, Firsts] = {}

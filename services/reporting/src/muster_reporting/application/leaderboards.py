@@ -99,6 +99,15 @@ def ranked(everyone: Iterable[Served], capacity: int | None, admit: int) -> Boar
     return Board(tuple(ordered[:capacity]), rank_key(ordered[capacity]))
 
 
+def contenders(served: Iterable[Served], capacity: int | None, admit: int) -> list[Served]:
+    """Those of `served` who may still be on the cell's board whoever else is counted
+    (pure): `ranked` of them and any others is `ranked` of all of `served` and the others."""
+    admitted = [s for s in served if s.minutes >= admit]
+    if capacity is None:
+        return admitted
+    return heapq.nsmallest(capacity + 1, admitted, key=rank_key)
+
+
 # Cell → volunteer → whether their figures only rose in this batch (or stayed).
 Touched = dict[str, dict[str, bool]]
 FiguresReader = Callable[[dict[str, set[str]]], Awaitable[dict[str, dict[str, Served]]]]

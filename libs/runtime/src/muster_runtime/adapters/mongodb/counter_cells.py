@@ -9,6 +9,10 @@ event counted at most once per cell, safe under redelivery, restarts and replays
 * `PackedCounters` — counter cells read only whole, their counts packed in one
   compressed value (`pack_json`): the same marks, written by replacing the document
   guarded by its version.
+
+A rebuild counts either in memory (`buffer` … `flush`); when it writes in parts (`spill`),
+a cell an earlier part wrote gets a later part's counts added (`$inc`, or the packed
+counts read, added and replaced), never replaced by them.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
+from pymongo.operations import ReplaceOne, UpdateOne
 
 from muster_runtime.adapters.mongodb.bulk_documents import BulkFolded, by_ids
 from muster_runtime.adapters.mongodb.packed_json import pack_json, unpack_json
@@ -40,6 +45,30 @@ class _BufferedCell:
         document: Document = {"_id": cell_id, "hwm": dict(self.hwm), **self.on_insert}
         add_nested(document, self.counts)
         return document
+
+    def merged_into(self, stored: Document) -> Document:
+        """The cell an earlier part of a rebuild wrote (`stored`, whole) with this part's
+        counts added, its fields set and its marks raised."""
+        document = dict(stored)
+        hwm = dict(document.get("hwm", {}))
+        for source, offset in self.hwm.items():
+            hwm[source] = max(hwm.get(source, -1), offset)
+        document["hwm"] = hwm
+        document.update(self.on_insert)
+        add_nested(document, self.counts)
+        return document
+
+    def update(self) -> Document | None:
+        """The update that merges this part's counts, fields and marks into the cell an
+        earlier part of a rebuild wrote (None: nothing to merge)."""
+        update: Document = {}
+        if self.counts:
+            update["$inc"] = dict(self.counts)
+        if self.on_insert:
+            update["$set"] = dict(self.on_insert)
+        if self.hwm:
+            update["$max"] = {f"hwm.{source}": offset for source, offset in self.hwm.items()}
+        return update or None
 
 
 class CounterCells(BulkFolded["_BufferedCell"]):
@@ -71,6 +100,10 @@ class CounterCells(BulkFolded["_BufferedCell"]):
     def _document(self, doc_id: str, folded: _BufferedCell) -> Document:
         """A folded cell as live counting would hold it."""
         return folded.document(doc_id)
+
+    def _merge(self, stored: Document, doc_id: str, folded: _BufferedCell) -> UpdateOne | None:
+        update = folded.update()
+        return None if update is None else UpdateOne({"_id": doc_id}, update)
 
     def _count_in_buffer(
         self, contributions: Sequence[Contribution], buffer: dict[str, _BufferedCell]
@@ -121,13 +154,27 @@ class CounterCells(BulkFolded["_BufferedCell"]):
         0001). One query, not a point read per cell: 25 bucket documents of 50,000 took p50
         4.5 ms, p99 9 ms, against 8.5 and 15 ms for 25 concurrent point reads.
 
-        While buffering, what was counted in memory so far (whole cells).
+        While buffering, what was counted so far (whole cells): in memory, added to what
+        earlier parts wrote.
         """
-        if self._buffer is not None:
-            return [self._buffer[c].document(c) for c in cell_ids if c in self._buffer]
+        buffer = self._buffer
+        if buffer is not None and not self._spilled:
+            return [buffer[c].document(c) for c in cell_ids if c in buffer]
         if not cell_ids:
             return []
-        return [d async for d in self.collection.find(by_ids(cell_ids), projection)]
+        if buffer is None:
+            return [d async for d in self.collection.find(by_ids(cell_ids), projection)]
+        stored = {d["_id"]: d async for d in self.collection.find(by_ids(cell_ids))}
+        cells: list[Document] = []
+        for cell_id in cell_ids:
+            cell, document = buffer.get(cell_id), stored.get(cell_id)
+            if cell is not None:
+                cells.append(
+                    cell.document(cell_id) if document is None else cell.merged_into(document)
+                )
+            elif document is not None:
+                cells.append(document)
+        return cells
 
     async def apply(self, contributions: Sequence[Contribution]) -> dict[str, Document]:
         """Apply (event, cell id, increments, fields set on insert) contributions.
@@ -278,9 +325,18 @@ class PackedCounters(BulkFolded["PackedCell"]):
         self.concurrency = self.CONCURRENCY
         self._buffer: dict[str, PackedCell] | None = None
 
+    # A later part of a rebuild adds its counts to what an earlier one wrote: all of it.
+    MERGE_READS = None
+
     def _document(self, doc_id: str, folded: PackedCell) -> Document:
         """A folded cell at version 0: the counts and marks live counting would have left."""
         return self.document(doc_id, folded.counts, folded.hwm)
+
+    def _merge(self, stored: Document, doc_id: str, folded: PackedCell) -> ReplaceOne[Document]:
+        cell = merged(unpack(stored), folded)
+        return ReplaceOne(
+            {"_id": doc_id}, self.document(doc_id, cell.counts, cell.hwm, (cell.version or 0) + 1)
+        )
 
     @staticmethod
     def document(
@@ -291,9 +347,23 @@ class PackedCounters(BulkFolded["PackedCell"]):
 
     async def read(self, cell_ids: Sequence[str]) -> dict[str, PackedCell]:
         """The existing cells among `cell_ids`, unpacked (while buffering, what was
-        counted in memory so far)."""
-        if self._buffer is not None:
-            return {c: self._buffer[c] for c in cell_ids if c in self._buffer}
+        counted so far: in memory, added to what earlier parts wrote)."""
+        buffer = self._buffer
+        if buffer is not None:
+            folded = {c: buffer[c] for c in cell_ids if c in buffer}
+            if not self._spilled:
+                return folded
+            stored = await self._read_stored(cell_ids)
+            return {
+                c: merged(stored[c], folded[c])
+                if c in stored and c in folded
+                else folded.get(c) or stored[c]
+                for c in cell_ids
+                if c in folded or c in stored
+            }
+        return await self._read_stored(cell_ids)
+
+    async def _read_stored(self, cell_ids: Sequence[str]) -> dict[str, PackedCell]:
         cells: dict[str, PackedCell] = {}
         for start in range(0, len(cell_ids), self.READ_CHUNK):
             found = self.collection.find(by_ids(cell_ids[start : start + self.READ_CHUNK]))
@@ -347,6 +417,18 @@ class PackedCounters(BulkFolded["PackedCell"]):
 
         await asyncio.gather(*(write(c) for c in found if c in changed))
         return [item for item in contributions if item[1] in missed]
+
+
+def merged(stored: PackedCell, folded: PackedCell) -> PackedCell:
+    """A cell an earlier part of a rebuild wrote with a later part's counts added and its
+    marks raised (its version the stored one)."""
+    counts = dict(stored.counts)
+    for name, amount in folded.counts.items():
+        counts[name] = counts.get(name, 0) + amount
+    hwm = dict(stored.hwm)
+    for source, offset in folded.hwm.items():
+        hwm[source] = max(hwm.get(source, -1), offset)
+    return PackedCell(counts, hwm, stored.version)
 
 
 def unpack(document: Document) -> PackedCell:

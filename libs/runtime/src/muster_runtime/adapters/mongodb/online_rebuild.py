@@ -1,7 +1,10 @@
 """Rebuild a service's read models while it keeps serving and consuming.
 
 1. Fold the whole log in memory into the next version of the read models and write its
-   documents in bulk (`insert_many`), beside the live version.
+   documents in bulk (`insert_many`), beside the live version; past `fold_documents`
+   documents in memory, write what is folded so far and go on (`bulk_documents.Folds`: a
+   document met again is merged with what was written), so memory does not grow with
+   the log.
 2. Catch up from the end of that replay to the live head, through the live path, and
    settle (indexes, deferred writes); again until a pass is short.
 3. Switch to the new version: one update of the pointer document, which says the version
@@ -35,7 +38,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from muster_runtime.adapters.mongodb.bulk_documents import DOCUMENTS_WRITTEN
+from muster_runtime.adapters.mongodb.bulk_documents import DOCUMENTS_WRITTEN, FOLDS, Folds
 from muster_runtime.adapters.mongodb.packed_json import unpack_json
 from muster_runtime.adapters.mongodb.read_model_versions import Pointer, ReadModelVersions
 from muster_runtime.adapters.mongodb.seen_events import RepeatFilter
@@ -106,6 +109,7 @@ class OnlineRebuildResult:
     switched: bool = False
     # Seconds of each step of `seconds`, by name, in the order they ran (`Steps`).
     steps: dict[str, float] = field(default_factory=dict)
+    parts: int = 1  # the replay's, written one after the other (`fold_documents`)
 
     @property
     def rate(self) -> float:
@@ -219,9 +223,13 @@ async def rebuild_online(
     show_progress: bool = True,
     grace_seconds: float = GRACE_SECONDS,
     before_switch: Callable[[], Any] | None = None,
+    fold_documents: int | None = None,
 ) -> OnlineRebuildResult:
     """Build the next version of the read models from the log and switch to it (see the
     module); with `dry_run`, build it, say what would change, and drop it.
+
+    `fold_documents`: the most documents the replay holds in memory before it writes them
+    out (None: no limit, each document written once).
 
     `before_switch` runs (and is awaited if it returns an awaitable) once the new version
     has caught up, just before the switch.
@@ -242,7 +250,12 @@ async def rebuild_online(
         await versions.building(version)
         target = versions.database(version)
         models = build(target)
-        models.buffer()
+        folds = Folds(fold_documents)
+        gathering = FOLDS.set(folds)  # the read models' folds join it as they buffer
+        try:
+            models.buffer()
+        finally:
+            FOLDS.reset(gathering)
         repeats = RepeatFilter(target, f"{group_id}.rebuild", deferred=True)
         start, end = await reader.beginning(), await reader.head()
         steps.done("dropping stale versions")
@@ -250,19 +263,23 @@ async def rebuild_online(
             task = progress.add_task(
                 "replaying events", total=sum(end[tp] - start[tp] for tp in reader.partitions)
             )
-            events = await replay(
-                reader.consumer, start, end, models.apply,
-                event_types=models.event_types, repeats=repeats, set_aside=dead_letters,
-                batch_size=batch_size, progress=lambda n: progress.advance(task, n),
-            )  # fmt: skip
-            fold_seconds = steps.done("reading and folding")
             written = progress.add_task("writing read models", total=None)
             token = DOCUMENTS_WRITTEN.set(lambda n: progress.advance(written, n))
             try:
+                events = await replay(
+                    reader.consumer, start, end, models.apply,
+                    event_types=models.event_types, repeats=repeats, set_aside=dead_letters,
+                    batch_size=batch_size, progress=lambda n: progress.advance(task, n),
+                    after_batch=folds.spill_if_full,
+                )  # fmt: skip
+                fold_seconds = steps.done("reading and folding") - folds.seconds
                 await models.flush()
             finally:
                 DOCUMENTS_WRITTEN.reset(token)
-            write_seconds = steps.done("writing")
+            # Parts written while folding are writing, not folding.
+            write_seconds = steps.done("writing") + folds.seconds
+            steps.seconds["reading and folding"] = fold_seconds
+            steps.seconds["writing"] = write_seconds
         await repeats.save()  # the catch-up's filter goes on from the replay's windows
         steps.done("saving the replay's windows")
         # From here the live path writes the new version (each document read and updated).
@@ -293,6 +310,7 @@ async def rebuild_online(
             return OnlineRebuildResult(
                 version, events, caught_up, time.perf_counter() - started, write_seconds,
                 dead_letters.count, fold_seconds, changes, steps=steps.seconds,
+                parts=folds.spills + 1,
             )  # fmt: skip
         if before_switch is not None:
             waited = before_switch()
@@ -331,6 +349,7 @@ async def rebuild_online(
             fold_seconds,
             switched=True,
             steps=steps.seconds,
+            parts=folds.spills + 1,
         )
     finally:
         await reader.consumer.stop()

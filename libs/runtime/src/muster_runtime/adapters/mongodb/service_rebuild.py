@@ -84,6 +84,7 @@ class RebuildOptions(TypedDict, total=False):
     show_progress: bool
     before_switch: Callable[[], Any] | None
     grace_seconds: float
+    batch_size: int
 
 
 async def rebuild_service(
@@ -111,6 +112,7 @@ async def rebuild_service(
                 settings.topic_partitions,
                 settings.topic_replication,
             ),
+            fold_documents=settings.rebuild_fold_documents,
             **options,
         )
     finally:
@@ -188,6 +190,8 @@ def report(result: OnlineRebuildResult, dry_run: bool) -> None:
     )
     if result.steps:
         print("steps: " + ", ".join(f"{step} {s:.2f} s" for step, s in result.steps.items()))
+    if result.parts > 1:
+        print(f"wrote the replay in {result.parts} parts (past the documents a part may fold)")
     if dry_run:
         if not result.changes:
             print("dry run: the rebuilt read models equal the live ones; nothing would change")

@@ -1,7 +1,8 @@
 """The versioned-documents port on the document store: one collection, each document
 written by a guarded update (`_v` below the event's version) in one round trip, a
 stream's first event by one insert; a rebuild folds in memory and inserts in bulk (every
-read and write between `buffer` and `flush` goes to what it folded, never around it)."""
+read and write between `buffer` and `flush` goes to what it folded, never around it; a
+document an earlier part of it wrote is read back before it is folded into)."""
 
 from __future__ import annotations
 
@@ -33,12 +34,16 @@ class FoldedDocuments(BulkFolded[Document]):
     def _document(self, doc_id: str, folded: Document) -> Document:
         return folded
 
+    def _folded(self, document: Document) -> Document:
+        return document
+
 
 class StoredVersionedDocuments(FoldedDocuments, VersionedDocuments):
     """Per-stream documents in one collection, guarded by the stream version."""
 
     async def get(self, doc_id: str) -> Document | None:
         if self._buffer is not None:
+            await self._read_back([doc_id])
             return self._buffer.get(doc_id)
         return await self.collection.find_one({"_id": doc_id})
 
@@ -47,6 +52,7 @@ class StoredVersionedDocuments(FoldedDocuments, VersionedDocuments):
         if not ids:
             return {}
         if self._buffer is not None:
+            await self._read_back(ids)
             return {i: self._buffer[i] for i in ids if i in self._buffer}
         return {str(doc["_id"]): doc async for doc in self.collection.find(by_ids(ids))}
 
@@ -59,6 +65,7 @@ class StoredVersionedDocuments(FoldedDocuments, VersionedDocuments):
         self, doc_id: str, version: int, update: Mapping[str, Any], *, create: bool = False
     ) -> bool:
         if self._buffer is not None:
+            await self._read_back([doc_id])
             return apply_versioned(self._buffer, doc_id, version, update, create)
         if create:
             # A stream's first event creates the document: inserted as the update leaves
